@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs real PostgreSQL clients (psql, psycopg 3, SQLAlchemy) against a Quarry
+# server this script starts on a temporary data directory and stops at the end.
+# Installs what it needs: a Python venv in .venv-clients, psql from Debian.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=${QUARRY_BIN:-target/debug/quarry}
+[ -x "$bin" ] || cargo build --bin quarry
+
+if ! command -v psql >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null
+  else
+    echo "psql is missing and cannot be installed (not root)" >&2; exit 1
+  fi
+fi
+venv=.venv-clients
+if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
+"$venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt
+
+data=$(mktemp -d)
+log="$data/quarry.log"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$bin" --data-dir "$data/db" --pg-listen "127.0.0.1:$port" --http-listen 127.0.0.1:0 --no-demo 2>"$log" &
+pid=$!
+cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
+trap cleanup EXIT
+for _ in $(seq 1 300); do
+  grep -q "quarry ready" "$log" && break
+  kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+  sleep 0.1
+done
+grep -q "quarry ready" "$log" || { echo "quarry did not start" >&2; cat "$log" >&2; exit 1; }
+
+export PGHOST=127.0.0.1 PGPORT=$port PGUSER=quarry
+export QUARRY_DSN="host=127.0.0.1 port=$port user=quarry dbname=quarry"
+export QUARRY_SQLALCHEMY_URL="postgresql+psycopg://quarry@127.0.0.1:$port/quarry"
+status=0
+tests/clients/psql.sh || status=1
+"$venv/bin/python" tests/clients/test_psycopg.py || status=1
+"$venv/bin/python" tests/clients/test_sqlalchemy.py || status=1
+if [ $status -ne 0 ]; then echo "--- server log ---" >&2; tail -50 "$log" >&2; fi
+exit $status

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, the integration binary (sqllogictest files,
+# wire, persistence, crash tests), then real clients against a live server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --workspace --all-targets
+scripts/client-tests.sh

@@ -1,0 +1,867 @@
+//! Persistent catalog: schemas, managed tables, external tables and views.
+//!
+//! The metadata store ([`store::Store`], SQLite) is the source of truth; the
+//! DataFusion catalog provider is rebuilt from it at startup and kept in step by
+//! the DDL methods here, which always commit to the store first.
+//!
+//! Why not Delta Lake: measured on this code base, `deltalake-core` 1.1 (even
+//! with default features off) adds 118 crates to the build (401 → 519), and its
+//! local object store never fsyncs, so a commit acknowledged to a client could be
+//! lost on power failure. SQLite with `synchronous=FULL` plus fsynced Parquet
+//! files gives the same atomic, versioned commits with durability we control.
+
+pub mod store;
+pub mod table;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::ipc::convert::{IpcSchemaEncoder, fb_to_schema};
+use datafusion::arrow::ipc::root_as_schema;
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider, TableProvider};
+use datafusion::common::Constraints;
+use datafusion::datasource::ViewTable;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
+use futures::StreamExt;
+use tracing::{info, warn};
+
+use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
+use store::{RelationKind, RelationRow, Store};
+use table::{FileList, ManagedTable, TableData};
+use writer::{FileSetWriter, storage_schema};
+
+/// The one catalog (database) Quarry serves, whatever name a client asks for.
+pub const CATALOG_NAME: &str = "quarry";
+/// The schema new objects go to by default.
+pub const DEFAULT_SCHEMA: &str = "public";
+/// Schemas served by DataFusion or datafusion-pg-catalog, not stored by us.
+const SYSTEM_SCHEMAS: &[&str] = &["pg_catalog", "information_schema"];
+
+/// A schema-qualified relation name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RelName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl RelName {
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        RelName {
+            schema: schema.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for RelName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.schema == DEFAULT_SCHEMA {
+            f.write_str(&self.name)
+        } else {
+            write!(f, "{}.{}", self.schema, self.name)
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    id: String,
+    kind: RelationKind,
+}
+
+/// A schema whose tables are kept in memory and mirrored in the store.
+#[derive(Debug, Default)]
+pub struct QuarrySchema {
+    tables: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
+}
+
+#[async_trait]
+impl SchemaProvider for QuarrySchema {
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        Ok(self
+            .tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned())
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        Ok(self
+            .tables
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, table))
+    }
+
+    fn deregister_table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        Ok(self
+            .tables
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(name)
+    }
+}
+
+/// The persistent catalog.
+#[derive(Debug)]
+pub struct Catalog {
+    store: Arc<Store>,
+    tables_dir: PathBuf,
+    provider: Arc<MemoryCatalogProvider>,
+    schemas: RwLock<HashMap<String, Arc<QuarrySchema>>>,
+    entries: RwLock<HashMap<RelName, Entry>>,
+    /// DDL is rare; one at a time keeps the store and memory in step.
+    ddl: tokio::sync::Mutex<()>,
+}
+
+fn io_err(context: &str, e: impl std::fmt::Display) -> SqlStateError {
+    SqlStateError::new(sqlstate::IO_ERROR, format!("{context}: {e}"))
+}
+
+impl Catalog {
+    /// Opens the catalog in `data_dir`, loads schemas and managed tables, and
+    /// removes files a crash left behind. External tables and views need a
+    /// session to plan them: [`Catalog::load_definitions`] loads them next.
+    pub fn open(data_dir: &Path, store: Arc<Store>) -> Result<Arc<Self>> {
+        let tables_dir = data_dir.join("tables");
+        std::fs::create_dir_all(&tables_dir).map_err(|e| io_err("create tables directory", e))?;
+        let catalog = Arc::new(Catalog {
+            store,
+            tables_dir,
+            provider: Arc::new(MemoryCatalogProvider::new()),
+            schemas: RwLock::new(HashMap::new()),
+            entries: RwLock::new(HashMap::new()),
+            ddl: tokio::sync::Mutex::new(()),
+        });
+        for name in catalog.store.schemas()? {
+            catalog.add_schema_provider(&name)?;
+        }
+        let mut managed = 0;
+        for row in catalog.store.relations()? {
+            if row.kind == RelationKind::Table {
+                let table = catalog.managed_table_from_row(&row)?;
+                catalog.register(&row, Arc::new(table))?;
+                managed += 1;
+            }
+        }
+        catalog.collect_garbage()?;
+        info!(tables = managed, "catalog opened");
+        Ok(catalog)
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The DataFusion catalog provider to register as [`CATALOG_NAME`].
+    pub fn provider(&self) -> Arc<dyn CatalogProvider> {
+        self.provider.clone()
+    }
+
+    fn add_schema_provider(&self, name: &str) -> Result<Arc<QuarrySchema>> {
+        let schema = Arc::new(QuarrySchema::default());
+        self.provider
+            .register_schema(name, schema.clone())
+            .sql_err()?;
+        self.schemas
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), schema.clone());
+        Ok(schema)
+    }
+
+    fn schema(&self, name: &str) -> Result<Arc<QuarrySchema>> {
+        if let Some(s) = self
+            .schemas
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Ok(s.clone());
+        }
+        if SYSTEM_SCHEMAS.contains(&name) {
+            return Err(SqlStateError::new(
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                format!("schema \"{name}\" is a system schema and cannot be changed"),
+            ));
+        }
+        Err(SqlStateError::new(
+            sqlstate::INVALID_SCHEMA_NAME,
+            format!("schema \"{name}\" does not exist"),
+        )
+        .with_hint("CREATE SCHEMA creates it"))
+    }
+
+    pub fn schema_exists(&self, name: &str) -> bool {
+        self.schemas
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(name)
+    }
+
+    fn entry(&self, name: &RelName) -> Option<Entry> {
+        self.entries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    fn register(&self, row: &RelationRow, provider: Arc<dyn TableProvider>) -> Result<()> {
+        let schema = self.schema(&row.schema_name)?;
+        schema
+            .register_table(row.name.clone(), provider)
+            .sql_err()?;
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                RelName::new(&row.schema_name, &row.name),
+                Entry {
+                    id: row.id.clone(),
+                    kind: row.kind,
+                },
+            );
+        Ok(())
+    }
+
+    fn unregister(&self, name: &RelName) {
+        if let Ok(schema) = self.schema(&name.schema) {
+            let _ = schema.deregister_table(&name.name);
+        }
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
+
+    fn table_dir(&self, id: &str) -> PathBuf {
+        self.tables_dir.join(id)
+    }
+
+    fn managed_table_from_row(&self, row: &RelationRow) -> Result<ManagedTable> {
+        let bytes = row.arrow_schema.as_deref().ok_or_else(|| {
+            SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                format!("table {} has no stored schema", row.name),
+            )
+        })?;
+        let schema = root_as_schema(bytes).map(fb_to_schema).map_err(|e| {
+            SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                format!("table {} has an unreadable schema: {e}", row.name),
+            )
+        })?;
+        let files = self.store.files(&row.id, row.version)?;
+        Ok(ManagedTable::new(
+            row.id.clone(),
+            Arc::new(schema),
+            self.table_dir(&row.id),
+            None,
+            self.store.clone(),
+            FileList {
+                version: row.version,
+                files,
+            },
+        ))
+    }
+
+    /// Plans and registers external tables and views, in creation order.
+    pub async fn load_definitions(&self, state: &SessionState) -> Result<()> {
+        for row in self.store.relations()? {
+            let result = match row.kind {
+                RelationKind::Table => continue,
+                RelationKind::External => self.load_external(state, &row).await,
+                RelationKind::View => self.load_view(state, &row).await,
+            };
+            if let Err(e) = result {
+                // One broken definition (a moved file, a dropped dependency) must
+                // not keep the server from starting; the user can drop it.
+                warn!(relation = %RelName::new(&row.schema_name, &row.name), error = %e.message,
+                      "could not load a stored definition; it is skipped until fixed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn plan_definition(
+        &self,
+        state: &SessionState,
+        row: &RelationRow,
+    ) -> Result<DdlStatement> {
+        let sql = row.definition.as_deref().ok_or_else(|| {
+            SqlStateError::new(sqlstate::INTERNAL_ERROR, "stored definition is missing")
+        })?;
+        let mut state = state.clone();
+        state.config_mut().options_mut().catalog.default_schema = row.schema_name.clone();
+        match state.create_logical_plan(sql).await.sql_err()? {
+            LogicalPlan::Ddl(ddl) => Ok(ddl),
+            other => Err(SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                format!("stored definition planned to {}", other.display()),
+            )),
+        }
+    }
+
+    async fn load_external(&self, state: &SessionState, row: &RelationRow) -> Result<()> {
+        let DdlStatement::CreateExternalTable(mut cmd) = self.plan_definition(state, row).await?
+        else {
+            return Err(SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                "stored external table definition is not CREATE EXTERNAL TABLE",
+            ));
+        };
+        if let Some(location) = &row.location {
+            cmd.locations =
+                serde_json::from_str(location).unwrap_or_else(|_| vec![location.clone()]);
+        }
+        let provider = external_provider(state, &cmd).await?;
+        self.register(row, provider)
+    }
+
+    async fn load_view(&self, state: &SessionState, row: &RelationRow) -> Result<()> {
+        let DdlStatement::CreateView(view) = self.plan_definition(state, row).await? else {
+            return Err(SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                "stored view definition is not CREATE VIEW",
+            ));
+        };
+        let provider = Arc::new(ViewTable::new(
+            view.input.as_ref().clone(),
+            row.definition.clone(),
+        ));
+        self.register(row, provider)
+    }
+
+    /// Removes data files and table directories that no committed version lists:
+    /// the leftovers of a crash or of a dropped table.
+    fn collect_garbage(&self) -> Result<()> {
+        let mut referenced: HashMap<String, Vec<String>> = HashMap::new();
+        for (id, file) in self.store.referenced_files()? {
+            referenced.entry(id).or_default().push(file);
+        }
+        let live: std::collections::HashSet<String> = self
+            .entries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|e| e.kind == RelationKind::Table)
+            .map(|e| e.id.clone())
+            .collect();
+        let dirs = std::fs::read_dir(&self.tables_dir).map_err(|e| io_err("list tables", e))?;
+        let mut removed = 0usize;
+        for dir in dirs.flatten() {
+            let id = dir.file_name().to_string_lossy().to_string();
+            if !live.contains(&id) {
+                let _ = std::fs::remove_dir_all(dir.path());
+                removed += 1;
+                continue;
+            }
+            let keep = referenced.get(&id).cloned().unwrap_or_default();
+            if let Ok(files) = std::fs::read_dir(dir.path()) {
+                for f in files.flatten() {
+                    let name = f.file_name().to_string_lossy().to_string();
+                    if !keep.contains(&name) {
+                        let _ = std::fs::remove_file(f.path());
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        if removed > 0 {
+            info!(
+                removed,
+                "removed files left by an interrupted write or a drop"
+            );
+        }
+        Ok(())
+    }
+
+    fn ensure_absent(&self, name: &RelName) -> Result<()> {
+        if self.entry(name).is_some() {
+            return Err(SqlStateError::new(
+                sqlstate::DUPLICATE_TABLE,
+                format!("relation \"{name}\" already exists"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `CREATE TABLE` and `CREATE TABLE AS`: writes `data` (if any) into a new
+    /// managed table. The table appears, complete, when the store commits.
+    pub async fn create_table(
+        &self,
+        name: &RelName,
+        schema: SchemaRef,
+        constraints: Option<Constraints>,
+        data: Option<SendableRecordBatchStream>,
+        if_not_exists: bool,
+        or_replace: bool,
+    ) -> Result<u64> {
+        let target = self.schema(&name.schema)?;
+        let existing = self.entry(name);
+        if let Some(e) = &existing {
+            if if_not_exists {
+                return Ok(0);
+            }
+            if !or_replace {
+                return Err(SqlStateError::new(
+                    sqlstate::DUPLICATE_TABLE,
+                    format!("relation \"{name}\" already exists"),
+                ));
+            }
+            if e.kind == RelationKind::View {
+                return Err(SqlStateError::new(
+                    sqlstate::WRONG_OBJECT_TYPE,
+                    format!("\"{name}\" is a view; DROP VIEW it first"),
+                ));
+            }
+        }
+        let schema = storage_schema(&schema);
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let dir = self.table_dir(&id);
+        // Write outside the DDL lock: a large CTAS must not block other DDL.
+        let mut writer = FileSetWriter::new(&dir, schema.clone())?;
+        if let Some(mut stream) = data {
+            while let Some(batch) = stream.next().await {
+                writer.write(&batch.sql_err()?)?;
+            }
+        }
+        let pending = writer.finish()?;
+        let rows = pending.rows();
+        let _ddl = self.ddl.lock().await;
+        // Re-check under the lock: another session may have created it meanwhile.
+        let existing = self.entry(name);
+        if existing.is_some() && !or_replace {
+            return Err(SqlStateError::new(
+                sqlstate::DUPLICATE_TABLE,
+                format!("relation \"{name}\" already exists"),
+            ));
+        }
+        let row = RelationRow {
+            id: id.clone(),
+            schema_name: name.schema.clone(),
+            name: name.name.clone(),
+            kind: RelationKind::Table,
+            arrow_schema: Some(
+                IpcSchemaEncoder::new()
+                    .schema_to_fb(&schema)
+                    .finished_data()
+                    .to_vec(),
+            ),
+            definition: None,
+            location: None,
+            version: 0,
+        };
+        self.store.create_relation(
+            &row,
+            pending.files(),
+            existing.as_ref().map(|e| e.id.as_str()),
+        )?;
+        let files = pending.committed();
+        if let Some(old) = existing {
+            self.unregister(name);
+            self.remove_data(&old);
+        }
+        let table = ManagedTable::new(
+            id,
+            schema,
+            dir,
+            constraints,
+            self.store.clone(),
+            FileList { version: 0, files },
+        );
+        target
+            .register_table(name.name.clone(), Arc::new(table))
+            .sql_err()?;
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                name.clone(),
+                Entry {
+                    id: row.id,
+                    kind: RelationKind::Table,
+                },
+            );
+        Ok(rows)
+    }
+
+    fn remove_data(&self, entry: &Entry) {
+        if entry.kind == RelationKind::Table {
+            // Readers that planned before the drop may still hold file handles;
+            // on Unix the data stays readable for them until they close.
+            let _ = std::fs::remove_dir_all(self.table_dir(&entry.id));
+        }
+    }
+
+    /// The managed table behind `name`, for writes (`COPY`, `TRUNCATE`).
+    pub fn managed(&self, name: &RelName) -> Result<Arc<TableData>> {
+        let schema = self.schema(&name.schema)?;
+        let tables = schema.tables.read().unwrap_or_else(|p| p.into_inner());
+        let provider = tables.get(&name.name).ok_or_else(|| {
+            SqlStateError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!("relation \"{name}\" does not exist"),
+            )
+        })?;
+        match table::as_managed(provider) {
+            Some(t) => Ok(t.data().clone()),
+            None => Err(SqlStateError::new(
+                sqlstate::WRONG_OBJECT_TYPE,
+                format!("\"{name}\" is not a table Quarry manages (a view or an external table)"),
+            )),
+        }
+    }
+
+    /// `DROP TABLE` / `DROP VIEW`.
+    pub async fn drop_relation(&self, name: &RelName, view: bool, if_exists: bool) -> Result<bool> {
+        let _ddl = self.ddl.lock().await;
+        let Some(entry) = self.entry(name) else {
+            if if_exists {
+                return Ok(false);
+            }
+            return Err(SqlStateError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!(
+                    "{} \"{name}\" does not exist",
+                    if view { "view" } else { "table" }
+                ),
+            ));
+        };
+        match (view, entry.kind) {
+            (true, RelationKind::View) | (false, RelationKind::Table | RelationKind::External) => {}
+            (true, _) => {
+                return Err(SqlStateError::new(
+                    sqlstate::WRONG_OBJECT_TYPE,
+                    format!("\"{name}\" is not a view"),
+                )
+                .with_hint("use DROP TABLE to remove a table"));
+            }
+            (false, _) => {
+                return Err(SqlStateError::new(
+                    sqlstate::WRONG_OBJECT_TYPE,
+                    format!("\"{name}\" is not a table"),
+                )
+                .with_hint("use DROP VIEW to remove a view"));
+            }
+        }
+        self.store.drop_relation(&entry.id)?;
+        self.unregister(name);
+        self.remove_data(&entry);
+        Ok(true)
+    }
+
+    /// `ALTER TABLE ... RENAME TO ...` (also for views).
+    pub async fn rename(&self, from: &RelName, to: &RelName, if_exists: bool) -> Result<()> {
+        let _ddl = self.ddl.lock().await;
+        let Some(entry) = self.entry(from) else {
+            if if_exists {
+                return Ok(());
+            }
+            return Err(SqlStateError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!("relation \"{from}\" does not exist"),
+            ));
+        };
+        let target_schema = self.schema(&to.schema)?;
+        self.ensure_absent(to)?;
+        self.store
+            .rename_relation(&entry.id, &to.schema, &to.name)?;
+        let source_schema = self.schema(&from.schema)?;
+        let provider = source_schema
+            .deregister_table(&from.name)
+            .sql_err()?
+            .ok_or_else(|| {
+                SqlStateError::new(sqlstate::INTERNAL_ERROR, "renamed relation was not loaded")
+            })?;
+        target_schema
+            .register_table(to.name.clone(), provider)
+            .sql_err()?;
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.remove(from);
+        entries.insert(to.clone(), entry);
+        Ok(())
+    }
+
+    /// `CREATE EXTERNAL TABLE`: registers files Quarry reads but does not own.
+    pub async fn create_external(
+        &self,
+        state: &SessionState,
+        name: &RelName,
+        cmd: &CreateExternalTable,
+    ) -> Result<()> {
+        let target = self.schema(&name.schema)?;
+        let _ddl = self.ddl.lock().await;
+        let existing = self.entry(name);
+        if existing.is_some() {
+            if cmd.if_not_exists {
+                return Ok(());
+            }
+            if !cmd.or_replace {
+                return Err(SqlStateError::new(
+                    sqlstate::DUPLICATE_TABLE,
+                    format!("relation \"{name}\" already exists"),
+                ));
+            }
+        }
+        if cmd.temporary {
+            return Err(SqlStateError::unsupported(
+                "temporary tables are not supported",
+            ));
+        }
+        let mut cmd = cmd.clone();
+        cmd.locations = cmd.locations.iter().map(|l| absolute_location(l)).collect();
+        let provider = external_provider(state, &cmd).await?;
+        let definition = cmd.definition.clone().ok_or_else(|| {
+            SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                "external table has no definition text",
+            )
+        })?;
+        let row = RelationRow {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            schema_name: name.schema.clone(),
+            name: name.name.clone(),
+            kind: RelationKind::External,
+            arrow_schema: None,
+            definition: Some(definition),
+            location: Some(serde_json::to_string(&cmd.locations).unwrap_or_default()),
+            version: 0,
+        };
+        self.store
+            .create_relation(&row, &[], existing.as_ref().map(|e| e.id.as_str()))?;
+        if let Some(old) = existing {
+            self.unregister(name);
+            self.remove_data(&old);
+        }
+        target
+            .register_table(name.name.clone(), provider)
+            .sql_err()?;
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                name.clone(),
+                Entry {
+                    id: row.id,
+                    kind: RelationKind::External,
+                },
+            );
+        Ok(())
+    }
+
+    /// `CREATE [OR REPLACE] VIEW`.
+    pub async fn create_view(
+        &self,
+        name: &RelName,
+        input: LogicalPlan,
+        definition: String,
+        or_replace: bool,
+    ) -> Result<()> {
+        let target = self.schema(&name.schema)?;
+        let _ddl = self.ddl.lock().await;
+        let existing = self.entry(name);
+        if let Some(e) = &existing {
+            if !or_replace {
+                return Err(SqlStateError::new(
+                    sqlstate::DUPLICATE_TABLE,
+                    format!("relation \"{name}\" already exists"),
+                ));
+            }
+            if e.kind != RelationKind::View {
+                return Err(SqlStateError::new(
+                    sqlstate::WRONG_OBJECT_TYPE,
+                    format!("\"{name}\" is not a view"),
+                ));
+            }
+        }
+        let row = RelationRow {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            schema_name: name.schema.clone(),
+            name: name.name.clone(),
+            kind: RelationKind::View,
+            arrow_schema: None,
+            definition: Some(definition.clone()),
+            location: None,
+            version: 0,
+        };
+        self.store
+            .create_relation(&row, &[], existing.as_ref().map(|e| e.id.as_str()))?;
+        if existing.is_some() {
+            self.unregister(name);
+        }
+        target
+            .register_table(
+                name.name.clone(),
+                Arc::new(ViewTable::new(input, Some(definition))),
+            )
+            .sql_err()?;
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                name.clone(),
+                Entry {
+                    id: row.id,
+                    kind: RelationKind::View,
+                },
+            );
+        Ok(())
+    }
+
+    /// `CREATE SCHEMA`.
+    pub async fn create_schema(&self, name: &str, if_not_exists: bool) -> Result<()> {
+        let _ddl = self.ddl.lock().await;
+        if self.schema_exists(name) || SYSTEM_SCHEMAS.contains(&name) {
+            if if_not_exists {
+                return Ok(());
+            }
+            return Err(SqlStateError::new(
+                sqlstate::DUPLICATE_SCHEMA,
+                format!("schema \"{name}\" already exists"),
+            ));
+        }
+        self.store.create_schema(name)?;
+        self.add_schema_provider(name)?;
+        Ok(())
+    }
+
+    /// `DROP SCHEMA [CASCADE]`.
+    pub async fn drop_schema(&self, name: &str, if_exists: bool, cascade: bool) -> Result<()> {
+        let _ddl = self.ddl.lock().await;
+        if !self.schema_exists(name) {
+            if if_exists {
+                return Ok(());
+            }
+            return Err(SqlStateError::new(
+                sqlstate::INVALID_SCHEMA_NAME,
+                format!("schema \"{name}\" does not exist"),
+            ));
+        }
+        if name == DEFAULT_SCHEMA {
+            return Err(SqlStateError::new(
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                "schema \"public\" cannot be dropped",
+            ));
+        }
+        let members: Vec<(RelName, Entry)> = self
+            .entries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(k, _)| k.schema == name)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !members.is_empty() && !cascade {
+            return Err(SqlStateError::new(
+                "2BP01",
+                format!(
+                    "cannot drop schema \"{name}\" because {} relations depend on it",
+                    members.len()
+                ),
+            )
+            .with_hint("use DROP SCHEMA ... CASCADE to drop them too"));
+        }
+        self.store.drop_schema(name)?;
+        for (rel, entry) in &members {
+            self.unregister(rel);
+            self.remove_data(entry);
+        }
+        self.provider.deregister_schema(name, true).sql_err()?;
+        self.schemas
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        Ok(())
+    }
+
+    /// `TRUNCATE`: a new, empty version of a managed table.
+    pub async fn truncate(&self, name: &RelName) -> Result<()> {
+        let data = self.managed(name)?;
+        let pending = data.writer()?.finish()?;
+        data.commit(pending, true).await?;
+        Ok(())
+    }
+
+    /// True when the store has never been initialised with demo data or tables.
+    pub fn is_fresh(&self) -> Result<bool> {
+        Ok(self.store.meta("initialized")?.is_none())
+    }
+
+    pub fn mark_initialized(&self) -> Result<()> {
+        self.store.set_meta("initialized", "1")
+    }
+}
+
+async fn external_provider(
+    state: &SessionState,
+    cmd: &CreateExternalTable,
+) -> Result<Arc<dyn TableProvider>> {
+    let file_type = cmd.file_type.to_uppercase();
+    let factory = state
+        .table_factories()
+        .get(file_type.as_str())
+        .ok_or_else(|| {
+            SqlStateError::unsupported(format!(
+                "STORED AS {file_type} is not supported; use PARQUET, CSV, JSON or ARROW"
+            ))
+        })?;
+    factory
+        .create(state, cmd)
+        .await
+        .map_err(|e: DataFusionError| crate::error::classify(&e))
+}
+
+/// Turns a relative local path into an absolute one, so the table still resolves
+/// after a restart from another working directory.
+fn absolute_location(location: &str) -> String {
+    if location.contains("://") {
+        return location.to_string();
+    }
+    let path = Path::new(location);
+    if path.is_absolute() {
+        return location.to_string();
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => {
+            let mut joined = cwd.join(path).to_string_lossy().to_string();
+            if location.ends_with('/') && !joined.ends_with('/') {
+                joined.push('/');
+            }
+            joined
+        }
+        Err(_) => location.to_string(),
+    }
+}

@@ -1,0 +1,568 @@
+//! The metadata store: one SQLite database in WAL mode with `synchronous=FULL`.
+//!
+//! It is the commit point of every write. Data files are written, fsynced and
+//! renamed into place first; a table (or a new version of it) becomes visible only
+//! when the transaction that lists its files commits. A crash before that commit
+//! leaves unlisted files, which [`Store::referenced_files`] lets startup remove.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Result, SqlStateError, sqlstate};
+
+/// What a relation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    /// Managed table: Parquet files owned by Quarry.
+    Table,
+    /// `CREATE EXTERNAL TABLE`: a definition over files Quarry does not own.
+    External,
+    /// `CREATE VIEW`: a stored query.
+    View,
+}
+
+impl RelationKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            RelationKind::Table => "table",
+            RelationKind::External => "external",
+            RelationKind::View => "view",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "table" => Ok(RelationKind::Table),
+            "external" => Ok(RelationKind::External),
+            "view" => Ok(RelationKind::View),
+            other => Err(SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                format!("catalog holds a relation of unknown kind {other:?}"),
+            )),
+        }
+    }
+}
+
+/// One row of `relations`.
+#[derive(Debug, Clone)]
+pub struct RelationRow {
+    pub id: String,
+    pub schema_name: String,
+    pub name: String,
+    pub kind: RelationKind,
+    /// Arrow IPC-encoded schema of a managed table.
+    pub arrow_schema: Option<Vec<u8>>,
+    /// SQL of an external table or a view.
+    pub definition: Option<String>,
+    /// Absolute location of an external table.
+    pub location: Option<String>,
+    pub version: i64,
+}
+
+/// One data file of a managed table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFile {
+    /// File name inside the table's directory.
+    pub name: String,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// A stored login.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub name: String,
+    pub salt: Option<Vec<u8>>,
+    pub salted_password: Option<Vec<u8>>,
+    pub superuser: bool,
+}
+
+/// The SQLite metadata store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schemas (
+    name       TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS relations (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    schema_name  TEXT NOT NULL REFERENCES schemas(name),
+    name         TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    arrow_schema BLOB,
+    definition   TEXT,
+    location     TEXT,
+    version      INTEGER NOT NULL DEFAULT 0,
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (schema_name, name)
+);
+-- A file belongs to versions [added_version, removed_version) of its table, so
+-- old versions stay readable for snapshots until they are vacuumed.
+CREATE TABLE IF NOT EXISTS table_files (
+    relation_id     TEXT NOT NULL REFERENCES relations(id) ON DELETE CASCADE,
+    file            TEXT NOT NULL,
+    rows            INTEGER NOT NULL,
+    bytes           INTEGER NOT NULL,
+    added_version   INTEGER NOT NULL,
+    removed_version INTEGER,
+    PRIMARY KEY (relation_id, file)
+);
+CREATE TABLE IF NOT EXISTS users (
+    name            TEXT PRIMARY KEY,
+    salt            BLOB,
+    salted_password BLOB,
+    superuser       INTEGER NOT NULL DEFAULT 0,
+    created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+INSERT OR IGNORE INTO schemas (name) VALUES ('public');
+"#;
+
+fn store_err(e: rusqlite::Error) -> SqlStateError {
+    SqlStateError::new(sqlstate::IO_ERROR, format!("catalog store: {e}"))
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(store_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(store_err)?;
+        conn.execute_batch(SCHEMA).map_err(store_err)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (its own
+        // transactions roll back), so a poisoned lock is safe to reuse.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(store_err)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+            .map(|_| ())
+            .map_err(store_err)
+    }
+
+    pub fn schemas(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT name FROM schemas ORDER BY name")
+            .map_err(store_err)?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(store_err)?
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(store_err)?;
+        Ok(rows)
+    }
+
+    pub fn create_schema(&self, name: &str) -> Result<()> {
+        self.conn()
+            .execute("INSERT INTO schemas (name) VALUES (?1)", [name])
+            .map(|_| ())
+            .map_err(store_err)
+    }
+
+    /// Drops a schema and, in the same transaction, every relation in it.
+    pub fn drop_schema(&self, name: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(store_err)?;
+        tx.execute("DELETE FROM relations WHERE schema_name = ?1", [name])
+            .map_err(store_err)?;
+        tx.execute("DELETE FROM schemas WHERE name = ?1", [name])
+            .map_err(store_err)?;
+        tx.commit().map_err(store_err)
+    }
+
+    /// All relations in creation order, so views load after what they read.
+    pub fn relations(&self) -> Result<Vec<RelationRow>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, schema_name, name, kind, arrow_schema, definition, location, version
+                 FROM relations ORDER BY seq",
+            )
+            .map_err(store_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, i64>(7)?,
+                ))
+            })
+            .map_err(store_err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_err)?;
+        rows.into_iter()
+            .map(
+                |(id, schema_name, name, kind, arrow_schema, definition, location, version)| {
+                    Ok(RelationRow {
+                        id,
+                        schema_name,
+                        name,
+                        kind: RelationKind::parse(&kind)?,
+                        arrow_schema,
+                        definition,
+                        location,
+                        version,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// The files of version `version` of a managed table.
+    pub fn files(&self, relation_id: &str, version: i64) -> Result<Vec<DataFile>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT file, rows, bytes FROM table_files
+                 WHERE relation_id = ?1 AND added_version <= ?2
+                   AND (removed_version IS NULL OR removed_version > ?2)
+                 ORDER BY added_version, file",
+            )
+            .map_err(store_err)?;
+        let rows = stmt
+            .query_map(params![relation_id, version], |r| {
+                Ok(DataFile {
+                    name: r.get(0)?,
+                    rows: r.get::<_, i64>(1)? as u64,
+                    bytes: r.get::<_, i64>(2)? as u64,
+                })
+            })
+            .map_err(store_err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_err)?;
+        Ok(rows)
+    }
+
+    /// Every file name any version of any managed table still lists.
+    pub fn referenced_files(&self) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT relation_id, file FROM table_files")
+            .map_err(store_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(store_err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_err)?;
+        Ok(rows)
+    }
+
+    /// Creates a relation, with its first files, in one transaction. When
+    /// `replace_id` is given, that relation is dropped in the same transaction
+    /// (`CREATE OR REPLACE`).
+    pub fn create_relation(
+        &self,
+        row: &RelationRow,
+        files: &[DataFile],
+        replace_id: Option<&str>,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(store_err)?;
+        if let Some(old) = replace_id {
+            tx.execute("DELETE FROM relations WHERE id = ?1", [old])
+                .map_err(store_err)?;
+        }
+        tx.execute(
+            "INSERT INTO relations (id, schema_name, name, kind, arrow_schema, definition, location, version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                row.id,
+                row.schema_name,
+                row.name,
+                row.kind.as_str(),
+                row.arrow_schema,
+                row.definition,
+                row.location,
+                row.version
+            ],
+        )
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                SqlStateError::new(
+                    sqlstate::DUPLICATE_TABLE,
+                    format!("relation \"{}\" already exists", row.name),
+                )
+            }
+            other => store_err(other),
+        })?;
+        insert_files(&tx, &row.id, files, row.version)?;
+        tx.commit().map_err(store_err)
+    }
+
+    /// Commits a new version of a managed table: `added` appear; when `replace` is
+    /// set, every file of the current version disappears. Appends never conflict;
+    /// a replace fails if another write committed since `expected_version`.
+    /// Returns the new version.
+    pub fn commit_files(
+        &self,
+        relation_id: &str,
+        expected_version: i64,
+        added: &[DataFile],
+        replace: bool,
+    ) -> Result<i64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(store_err)?;
+        let current: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM relations WHERE id = ?1",
+                [relation_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(store_err)?;
+        let Some(current) = current else {
+            return Err(SqlStateError::new(
+                sqlstate::UNDEFINED_TABLE,
+                "the table was dropped while the statement ran",
+            ));
+        };
+        if replace && current != expected_version {
+            return Err(SqlStateError::new(
+                "40001",
+                "the table changed while the statement ran; retry the statement",
+            ));
+        }
+        let next = current + 1;
+        if replace {
+            tx.execute(
+                "UPDATE table_files SET removed_version = ?2
+                 WHERE relation_id = ?1 AND removed_version IS NULL",
+                params![relation_id, next],
+            )
+            .map_err(store_err)?;
+        }
+        insert_files(&tx, relation_id, added, next)?;
+        tx.execute(
+            "UPDATE relations SET version = ?2 WHERE id = ?1",
+            params![relation_id, next],
+        )
+        .map_err(store_err)?;
+        tx.commit().map_err(store_err)?;
+        Ok(next)
+    }
+
+    pub fn rename_relation(&self, id: &str, new_schema: &str, new_name: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE relations SET schema_name = ?2, name = ?3 WHERE id = ?1",
+                params![id, new_schema, new_name],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    SqlStateError::new(
+                        sqlstate::DUPLICATE_TABLE,
+                        format!("relation \"{new_name}\" already exists"),
+                    )
+                }
+                other => store_err(other),
+            })
+            .map(|_| ())
+    }
+
+    pub fn drop_relation(&self, id: &str) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM relations WHERE id = ?1", [id])
+            .map(|_| ())
+            .map_err(store_err)
+    }
+
+    pub fn user(&self, name: &str) -> Result<Option<UserRow>> {
+        self.conn()
+            .query_row(
+                "SELECT name, salt, salted_password, superuser FROM users WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(UserRow {
+                        name: r.get(0)?,
+                        salt: r.get(1)?,
+                        salted_password: r.get(2)?,
+                        superuser: r.get::<_, i64>(3)? != 0,
+                    })
+                },
+            )
+            .optional()
+            .map_err(store_err)
+    }
+
+    pub fn upsert_user(&self, user: &UserRow) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO users (name, salt, salted_password, superuser) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET salt = excluded.salt,
+                   salted_password = excluded.salted_password, superuser = excluded.superuser",
+                params![
+                    user.name,
+                    user.salt,
+                    user.salted_password,
+                    user.superuser as i64
+                ],
+            )
+            .map(|_| ())
+            .map_err(store_err)
+    }
+
+    pub fn user_names(&self) -> Result<Vec<(String, bool)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT name, superuser FROM users ORDER BY name")
+            .map_err(store_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)))
+            .map_err(store_err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_err)?;
+        Ok(rows)
+    }
+}
+
+fn insert_files(
+    tx: &rusqlite::Transaction<'_>,
+    relation_id: &str,
+    files: &[DataFile],
+    version: i64,
+) -> Result<()> {
+    let mut stmt = tx
+        .prepare(
+            "INSERT INTO table_files (relation_id, file, rows, bytes, added_version)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(store_err)?;
+    for f in files {
+        stmt.execute(params![
+            relation_id,
+            f.name,
+            f.rows as i64,
+            f.bytes as i64,
+            version
+        ])
+        .map_err(store_err)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table_row(id: &str, name: &str) -> RelationRow {
+        RelationRow {
+            id: id.into(),
+            schema_name: "public".into(),
+            name: name.into(),
+            kind: RelationKind::Table,
+            arrow_schema: Some(vec![1, 2, 3]),
+            definition: None,
+            location: None,
+            version: 0,
+        }
+    }
+
+    fn file(name: &str) -> DataFile {
+        DataFile {
+            name: name.into(),
+            rows: 10,
+            bytes: 100,
+        }
+    }
+
+    #[test]
+    fn versions_keep_old_file_lists() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("c.db")).expect("open");
+        store
+            .create_relation(&table_row("t1", "t"), &[file("a")], None)
+            .expect("create");
+        let v1 = store
+            .commit_files("t1", 0, &[file("b")], false)
+            .expect("append");
+        let v2 = store
+            .commit_files("t1", v1, &[file("c")], true)
+            .expect("overwrite");
+        let names = |v| -> Vec<String> {
+            store
+                .files("t1", v)
+                .expect("files")
+                .into_iter()
+                .map(|f| f.name)
+                .collect()
+        };
+        assert_eq!(names(0), vec!["a"]);
+        assert_eq!(names(v1), vec!["a", "b"]);
+        assert_eq!(names(v2), vec!["c"]);
+    }
+
+    #[test]
+    fn stale_version_is_rejected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("c.db")).expect("open");
+        store
+            .create_relation(&table_row("t1", "t"), &[], None)
+            .expect("create");
+        store
+            .commit_files("t1", 0, &[file("a")], false)
+            .expect("first");
+        store
+            .commit_files("t1", 0, &[file("b")], false)
+            .expect("appends never conflict");
+        let err = store
+            .commit_files("t1", 0, &[file("c")], true)
+            .expect_err("stale");
+        assert_eq!(err.code, "40001");
+    }
+
+    #[test]
+    fn duplicate_names_are_42p07() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("c.db")).expect("open");
+        store
+            .create_relation(&table_row("t1", "t"), &[], None)
+            .expect("create");
+        let err = store
+            .create_relation(&table_row("t2", "t"), &[], None)
+            .expect_err("duplicate");
+        assert_eq!(err.code, "42P07");
+    }
+}

@@ -1,0 +1,262 @@
+//! A managed table: immutable Parquet files listed by the metadata store.
+//!
+//! Readers take a snapshot of the file list when they plan, so a concurrent
+//! write never shows them half a statement. Writers (`INSERT`, `COPY`,
+//! `INSERT OVERWRITE`, `TRUNCATE`) add new files and commit a new version in the
+//! store; only then does the in-memory list change.
+
+use std::any::Any;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::stats::Precision;
+use datafusion::common::{Constraints, Statistics};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::sink::{DataSink, DataSinkExec};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
+use futures::StreamExt;
+
+use super::store::{DataFile, Store};
+use super::writer::{FileSetWriter, PendingFiles};
+use crate::error::{Result, SqlStateError};
+
+/// The current version of a table and the files it consists of.
+#[derive(Debug, Clone, Default)]
+pub struct FileList {
+    pub version: i64,
+    pub files: Vec<DataFile>,
+}
+
+/// Shared state of one managed table.
+#[derive(Debug)]
+pub struct TableData {
+    pub id: String,
+    pub schema: SchemaRef,
+    pub dir: PathBuf,
+    constraints: Option<Constraints>,
+    store: Arc<Store>,
+    files: RwLock<FileList>,
+    /// Serialises commits to this table so the in-memory list follows the store.
+    commit_lock: tokio::sync::Mutex<()>,
+}
+
+impl TableData {
+    pub fn snapshot(&self) -> FileList {
+        self.files.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Starts a write of new files for this table.
+    pub fn writer(&self) -> Result<FileSetWriter> {
+        FileSetWriter::new(&self.dir, self.schema.clone())
+    }
+
+    /// Commits written files as a new version; with `replace`, they become the
+    /// whole table.
+    pub async fn commit(&self, pending: PendingFiles, replace: bool) -> Result<u64> {
+        let _guard = self.commit_lock.lock().await;
+        let current = self.snapshot();
+        let rows = pending.rows();
+        let version =
+            self.store
+                .commit_files(&self.id, current.version, pending.files(), replace)?;
+        let added = pending.committed();
+        let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+        if replace {
+            files.files = added;
+        } else {
+            files.files.extend(added);
+        }
+        files.version = version;
+        Ok(rows)
+    }
+}
+
+/// The DataFusion face of a managed table.
+#[derive(Debug, Clone)]
+pub struct ManagedTable {
+    data: Arc<TableData>,
+}
+
+impl ManagedTable {
+    pub fn new(
+        id: String,
+        schema: SchemaRef,
+        dir: PathBuf,
+        constraints: Option<Constraints>,
+        store: Arc<Store>,
+        files: FileList,
+    ) -> Self {
+        ManagedTable {
+            data: Arc::new(TableData {
+                id,
+                schema,
+                dir,
+                constraints,
+                store,
+                files: RwLock::new(files),
+                commit_lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    pub fn data(&self) -> &Arc<TableData> {
+        &self.data
+    }
+
+    /// A listing table over a snapshot of the files, which does the actual
+    /// scanning: projection, filter and limit pushdown, row-group pruning.
+    fn listing(&self, files: &[DataFile]) -> DfResult<ListingTable> {
+        let urls = files
+            .iter()
+            .map(|f| file_url(&self.data.dir, &f.name))
+            .collect::<DfResult<Vec<_>>>()?;
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(self.data.schema.clone());
+        ListingTable::try_new(config)
+    }
+}
+
+fn file_url(dir: &Path, name: &str) -> DfResult<ListingTableUrl> {
+    let path = dir.join(name);
+    let text = path.to_str().ok_or_else(|| {
+        DataFusionError::Execution(format!("data file path is not UTF-8: {}", path.display()))
+    })?;
+    ListingTableUrl::parse(text)
+}
+
+#[async_trait]
+impl TableProvider for ManagedTable {
+    fn schema(&self) -> SchemaRef {
+        self.data.schema.clone()
+    }
+
+    fn constraints(&self) -> Option<&Constraints> {
+        self.data.constraints.as_ref()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let snapshot = self.data.snapshot();
+        if snapshot.files.is_empty() {
+            let schema = match projection {
+                Some(p) => Arc::new(self.data.schema.project(p)?),
+                None => self.data.schema.clone(),
+            };
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        self.listing(&snapshot.files)?
+            .scan(state, projection, filters, limit)
+            .await
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        // Parquet prunes row groups with the filters; DataFusion re-applies them.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        let snapshot = self.data.snapshot();
+        let rows: u64 = snapshot.files.iter().map(|f| f.rows).sum();
+        let bytes: u64 = snapshot.files.iter().map(|f| f.bytes).sum();
+        let mut stats = Statistics::new_unknown(&self.data.schema);
+        stats.num_rows = Precision::Exact(rows as usize);
+        stats.total_byte_size = Precision::Inexact(bytes as usize);
+        Some(stats)
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let replace = match insert_op {
+            InsertOp::Append => false,
+            InsertOp::Overwrite => true,
+            InsertOp::Replace => {
+                return Err(SqlStateError::unsupported(
+                    "INSERT OR REPLACE is not supported: managed tables have no unique keys",
+                )
+                .into_df());
+            }
+        };
+        let sink = ManagedSink {
+            data: self.data.clone(),
+            replace,
+        };
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+
+    async fn truncate(&self, _state: &dyn Session) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Err(SqlStateError::unsupported("TRUNCATE is handled by the server").into_df())
+    }
+}
+
+/// Receives the rows of an `INSERT` and commits them as one new version.
+#[derive(Debug)]
+struct ManagedSink {
+    data: Arc<TableData>,
+    replace: bool,
+}
+
+impl DisplayAs for ManagedSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "ManagedSink(table={})", self.data.id)
+    }
+}
+
+#[async_trait]
+impl DataSink for ManagedSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.data.schema
+    }
+
+    async fn write_all(
+        &self,
+        mut data: datafusion::execution::SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> DfResult<u64> {
+        let mut writer = self.data.writer().map_err(SqlStateError::into_df)?;
+        while let Some(batch) = data.next().await {
+            writer.write(&batch?).map_err(SqlStateError::into_df)?;
+        }
+        let pending = writer.finish().map_err(SqlStateError::into_df)?;
+        self.data
+            .commit(pending, self.replace)
+            .await
+            .map_err(SqlStateError::into_df)
+    }
+}
+
+/// Downcasts a provider to a managed table.
+pub fn as_managed(provider: &Arc<dyn TableProvider>) -> Option<&ManagedTable> {
+    let any: &dyn Any = provider.as_ref();
+    any.downcast_ref::<ManagedTable>()
+}

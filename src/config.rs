@@ -1,0 +1,267 @@
+//! Server configuration: command-line flags > `QUARRY_*` environment > `quarry.toml`.
+//!
+//! clap merges flags and environment variables; the TOML file is read underneath
+//! them, so every field is optional at the clap layer and resolved in [`Config::load`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// Command-line flags. Each one can also be set by its environment variable or by
+/// the key of the same name (with `_` for `-`) in `quarry.toml`.
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "quarry",
+    version,
+    about = "Quarry: data mining in SQL over the PostgreSQL wire protocol"
+)]
+pub struct Cli {
+    /// Directory holding tables, models and the catalog [default: ./quarry-data]
+    #[arg(long, env = "QUARRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Address of the PostgreSQL wire protocol listener [default: 127.0.0.1:5433]
+    #[arg(long, env = "QUARRY_PG_LISTEN")]
+    pub pg_listen: Option<String>,
+
+    /// Address of the HTTP listener [default: 127.0.0.1:8433]
+    #[arg(long, env = "QUARRY_HTTP_LISTEN")]
+    pub http_listen: Option<String>,
+
+    /// Do not load the demo tables into an empty data directory
+    #[arg(long, env = "QUARRY_NO_DEMO", num_args = 0..=1, default_missing_value = "true")]
+    pub no_demo: Option<bool>,
+
+    /// Name of the bootstrap superuser [default: quarry]
+    #[arg(long, env = "QUARRY_SUPERUSER")]
+    pub superuser: Option<String>,
+
+    /// Password of the bootstrap superuser; clients then authenticate with SCRAM-SHA-256
+    #[arg(long, env = "QUARRY_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// PEM certificate chain for TLS
+    #[arg(long, env = "QUARRY_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for TLS (PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, env = "QUARRY_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Memory for query execution across all sessions, e.g. 4GB, 512MB [default: no limit]
+    #[arg(long, env = "QUARRY_MEMORY_LIMIT")]
+    pub memory_limit: Option<String>,
+
+    /// Maximum number of concurrent client connections [default: 100]
+    #[arg(long, env = "QUARRY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Worker threads for query execution [default: number of CPUs]
+    #[arg(long, env = "QUARRY_THREADS")]
+    pub threads: Option<usize>,
+
+    /// Configuration file [default: ./quarry.toml when it exists]
+    #[arg(long, env = "QUARRY_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The keys `quarry.toml` may contain; unknown keys are an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    pg_listen: Option<String>,
+    http_listen: Option<String>,
+    no_demo: Option<bool>,
+    superuser: Option<String>,
+    password: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    memory_limit: Option<String>,
+    max_connections: Option<usize>,
+    threads: Option<usize>,
+}
+
+/// Resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub pg_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub demo: bool,
+    pub superuser: String,
+    pub password: Option<String>,
+    pub tls: Option<TlsPaths>,
+    pub memory_limit: Option<usize>,
+    pub max_connections: usize,
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Config {
+    /// Parses flags and environment, then fills gaps from the TOML file.
+    pub fn load() -> Result<Self, String> {
+        Self::from_cli(Cli::parse())
+    }
+
+    pub fn from_cli(cli: Cli) -> Result<Self, String> {
+        let file = match &cli.config {
+            Some(path) => read_file_config(path)?,
+            None if Path::new("quarry.toml").exists() => {
+                read_file_config(Path::new("quarry.toml"))?
+            }
+            None => FileConfig::default(),
+        };
+        let pg_listen = cli.pg_listen.or(file.pg_listen);
+        let http_listen = cli.http_listen.or(file.http_listen);
+        let tls = match (cli.tls_cert.or(file.tls_cert), cli.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some(TlsPaths { cert, key }),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key must be given together".into()),
+        };
+        let memory_limit = match cli.memory_limit.or(file.memory_limit) {
+            Some(text) => Some(parse_bytes(&text).map_err(|e| format!("--memory-limit: {e}"))?),
+            None => None,
+        };
+        let threads = cli
+            .threads
+            .or(file.threads)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        if threads == 0 {
+            return Err("--threads must be at least 1".into());
+        }
+        let max_connections = cli.max_connections.or(file.max_connections).unwrap_or(100);
+        if max_connections == 0 {
+            return Err("--max-connections must be at least 1".into());
+        }
+        let superuser = cli
+            .superuser
+            .or(file.superuser)
+            .unwrap_or_else(|| "quarry".to_string());
+        if superuser.is_empty() {
+            return Err("--superuser must not be empty".into());
+        }
+        let password = cli.password.or(file.password).filter(|p| !p.is_empty());
+        Ok(Config {
+            data_dir: cli
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("quarry-data")),
+            pg_listen: parse_addr(
+                "--pg-listen",
+                pg_listen.as_deref().unwrap_or("127.0.0.1:5433"),
+            )?,
+            http_listen: parse_addr(
+                "--http-listen",
+                http_listen.as_deref().unwrap_or("127.0.0.1:8433"),
+            )?,
+            demo: !cli.no_demo.or(file.no_demo).unwrap_or(false),
+            superuser,
+            password,
+            tls,
+            memory_limit,
+            max_connections,
+            threads,
+        })
+    }
+
+    /// A configuration for tests and embedding: loopback, port 0, no demo data.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            pg_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            demo: false,
+            superuser: "quarry".into(),
+            password: None,
+            tls: None,
+            memory_limit: None,
+            max_connections: 100,
+            threads: 2,
+        }
+    }
+}
+
+fn read_file_config(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn parse_addr(flag: &str, text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|_| format!("{flag}: expected HOST:PORT with a numeric host, got {text:?}"))
+}
+
+/// Parses `4GB`, `512MB`, `64KiB` or a plain number of bytes.
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a size such as 4GB or 512MB, got {text:?}"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}; use B, KB, MB, GB or TB"
+            ));
+        }
+    };
+    let bytes = number * scale;
+    if !(bytes.is_finite() && bytes >= 1.0) {
+        return Err(format!("size must be positive, got {text:?}"));
+    }
+    Ok(bytes as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes_with_units() {
+        assert_eq!(parse_bytes("512MB"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_bytes("4GB"), Ok(4 * 1024 * 1024 * 1024));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("3 parsecs").is_err());
+    }
+
+    #[test]
+    fn flags_override_file_and_defaults() {
+        let cli = Cli {
+            pg_listen: Some("127.0.0.1:6000".into()),
+            no_demo: Some(true),
+            ..Cli::default()
+        };
+        let config = Config::from_cli(cli).expect("valid config");
+        assert_eq!(config.pg_listen.port(), 6000);
+        assert_eq!(config.http_listen.port(), 8433);
+        assert!(!config.demo);
+        assert_eq!(config.superuser, "quarry");
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let cli = Cli {
+            tls_cert: Some("cert.pem".into()),
+            ..Cli::default()
+        };
+        assert!(Config::from_cli(cli).is_err());
+    }
+}

@@ -1,0 +1,320 @@
+//! The one place where errors become SQLSTATE + message + hint.
+//!
+//! Every error a client sees goes through [`classify`]: DataFusion errors are
+//! mapped by variant (and, where DataFusion has only a message, by its wording),
+//! Quarry's own errors carry their code in [`SqlStateError`]. `XX000` is kept for
+//! genuine bugs, so a client seeing it has found one.
+//!
+//! | error                                      | SQLSTATE |
+//! |--------------------------------------------|----------|
+//! | SQL that does not parse                    | 42601    |
+//! | unknown table or view                      | 42P01    |
+//! | unknown column                             | 42703    |
+//! | unknown function / no matching signature   | 42883    |
+//! | type mismatch                              | 42804    |
+//! | bad argument or setting value              | 22023    |
+//! | bad data (casts, parse errors, COPY rows)  | 22000    |
+//! | division by zero                           | 22012    |
+//! | not supported                              | 0A000    |
+//! | cancelled or timed out                     | 57014    |
+//! | memory limit reached                       | 53200    |
+//! | I/O failure                                | 58030    |
+//! | internal error (a bug)                     | XX000    |
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::SchemaError;
+use datafusion::error::DataFusionError;
+use pgwire::error::{ErrorInfo, PgWireError};
+pub use quarry_udfs::error::{SqlStateError, sqlstate};
+
+/// Result type for server code.
+pub type Result<T, E = SqlStateError> = std::result::Result<T, E>;
+
+/// Maps any DataFusion error to the error the client sees.
+pub fn classify(err: &DataFusionError) -> SqlStateError {
+    use sqlstate::*;
+    match err {
+        DataFusionError::External(inner) => classify_external(inner.as_ref()),
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            classify(inner)
+        }
+        DataFusionError::Shared(inner) => classify(inner),
+        DataFusionError::Collection(errs) => match errs.first() {
+            Some(first) => classify(first),
+            None => SqlStateError::new(INTERNAL_ERROR, "empty error collection"),
+        },
+        DataFusionError::SQL(e, _) => {
+            let text = e.to_string();
+            let text = text.strip_prefix("sql parser error: ").unwrap_or(&text);
+            SqlStateError::new(SYNTAX_ERROR, format!("syntax error: {text}"))
+        }
+        DataFusionError::SchemaError(e, _) => classify_schema(e),
+        DataFusionError::Plan(msg) => classify_plan(msg),
+        DataFusionError::NotImplemented(msg) => {
+            SqlStateError::unsupported(format!("not supported: {}", lower_first(msg)))
+        }
+        DataFusionError::Configuration(msg) => SqlStateError::bad_argument(lower_first(msg)),
+        DataFusionError::ArrowError(e, _) => classify_arrow(e),
+        DataFusionError::Execution(msg) => classify_execution(msg),
+        DataFusionError::ResourcesExhausted(msg) => SqlStateError::new(
+            OUT_OF_MEMORY,
+            format!("out of memory: {}", lower_first(msg)),
+        )
+        .with_hint("raise --memory-limit, or reduce the data the query holds at once"),
+        DataFusionError::IoError(e) => SqlStateError::new(IO_ERROR, format!("i/o error: {e}")),
+        DataFusionError::ObjectStore(e) => {
+            SqlStateError::new(IO_ERROR, format!("storage error: {e}"))
+        }
+        DataFusionError::ParquetError(e) => {
+            SqlStateError::new(DATA_EXCEPTION, format!("parquet error: {e}"))
+        }
+        DataFusionError::ExecutionJoin(e) => {
+            SqlStateError::new(INTERNAL_ERROR, format!("internal error: task failed: {e}"))
+        }
+        DataFusionError::Internal(msg) => {
+            SqlStateError::new(INTERNAL_ERROR, format!("internal error: {msg}"))
+        }
+        other => SqlStateError::new(INTERNAL_ERROR, format!("internal error: {other}")),
+    }
+}
+
+fn classify_external(inner: &(dyn std::error::Error + Send + Sync + 'static)) -> SqlStateError {
+    if let Some(e) = inner.downcast_ref::<SqlStateError>() {
+        return e.clone();
+    }
+    if let Some(e) = inner.downcast_ref::<DataFusionError>() {
+        return classify(e);
+    }
+    if let Some(e) = inner.downcast_ref::<ArrowError>() {
+        return classify_arrow(e);
+    }
+    if let Some(e) = inner.downcast_ref::<std::io::Error>() {
+        return SqlStateError::new(sqlstate::IO_ERROR, format!("i/o error: {e}"));
+    }
+    SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {inner}"))
+}
+
+fn classify_schema(e: &SchemaError) -> SqlStateError {
+    use sqlstate::*;
+    match e {
+        SchemaError::FieldNotFound {
+            field,
+            valid_fields,
+        } => {
+            let mut err = SqlStateError::new(
+                UNDEFINED_COLUMN,
+                format!("column \"{}\" does not exist", field.name),
+            );
+            if !valid_fields.is_empty() {
+                let names: Vec<String> = valid_fields
+                    .iter()
+                    .take(20)
+                    .map(|c| c.name.clone())
+                    .collect();
+                err = err.with_hint(format!("available columns: {}", names.join(", ")));
+            }
+            err
+        }
+        SchemaError::AmbiguousReference { field } => SqlStateError::new(
+            AMBIGUOUS_COLUMN,
+            format!("column reference \"{}\" is ambiguous", field.name),
+        )
+        .with_hint("qualify the column with its table name or alias"),
+        SchemaError::DuplicateQualifiedField { .. }
+        | SchemaError::DuplicateUnqualifiedField { .. } => {
+            SqlStateError::new(DUPLICATE_COLUMN, lower_first(&e.to_string()))
+                .with_hint("give each output column a distinct name with AS")
+        }
+    }
+}
+
+fn classify_plan(msg: &str) -> SqlStateError {
+    use sqlstate::*;
+    let lower = msg.to_ascii_lowercase();
+    if let Some(name) = table_not_found(msg) {
+        return SqlStateError::new(
+            UNDEFINED_TABLE,
+            format!("relation \"{name}\" does not exist"),
+        );
+    }
+    if lower.contains("invalid function")
+        || lower.contains("unknown function")
+        || lower.contains("there is no function")
+        || lower.contains("no function matches")
+        || lower.contains("function") && lower.contains("not found")
+    {
+        return SqlStateError::new(UNDEFINED_FUNCTION, first_line(msg))
+            .with_hint("SELECT routine_name FROM information_schema.routines lists the functions");
+    }
+    if lower.contains("failed to coerce arguments")
+        || lower.contains("does not support zero arguments")
+        || lower.contains("function '") && lower.contains("expects")
+    {
+        return SqlStateError::new(UNDEFINED_FUNCTION, first_line(msg));
+    }
+    if lower.contains("cannot infer common")
+        || lower.contains("cannot coerce")
+        || lower.contains("coercion")
+        || lower.contains("type mismatch")
+        || lower.contains("incompatible")
+        || lower.contains("cannot be cast")
+        || lower.contains("cannot cast")
+        || lower.contains("unsupported cast")
+        || lower.contains("expected type")
+        || lower.contains("inserting query schema mismatch")
+        || lower.contains("inserting query must have the same schema")
+    {
+        return SqlStateError::new(DATATYPE_MISMATCH, first_line(msg));
+    }
+    if lower.contains("already exists") {
+        return SqlStateError::new(DUPLICATE_TABLE, first_line(msg));
+    }
+    if lower.contains("schema") && lower.contains("not found")
+        || lower.contains("schema") && lower.contains("does not exist")
+    {
+        return SqlStateError::new(INVALID_SCHEMA_NAME, first_line(msg));
+    }
+    if lower.contains("unsupported") || lower.contains("not supported") {
+        return SqlStateError::unsupported(first_line(msg));
+    }
+    SqlStateError::new(SYNTAX_OR_ACCESS_RULE, first_line(msg))
+}
+
+fn classify_execution(msg: &str) -> SqlStateError {
+    let lower = msg.to_ascii_lowercase();
+    if lower.contains("divide by zero") || lower.contains("division by zero") {
+        return SqlStateError::new(sqlstate::DIVISION_BY_ZERO, "division by zero");
+    }
+    if lower.contains("non-nullable")
+        || lower.contains("invalid batch column at") && lower.contains("null")
+    {
+        return SqlStateError::new(sqlstate::NOT_NULL_VIOLATION, first_line(msg));
+    }
+    if let Some(name) = table_not_found(msg) {
+        return SqlStateError::new(
+            sqlstate::UNDEFINED_TABLE,
+            format!("relation \"{name}\" does not exist"),
+        );
+    }
+    SqlStateError::bad_data(first_line(msg))
+}
+
+fn classify_arrow(e: &ArrowError) -> SqlStateError {
+    match e {
+        ArrowError::DivideByZero => {
+            SqlStateError::new(sqlstate::DIVISION_BY_ZERO, "division by zero")
+        }
+        ArrowError::ExternalError(inner) => classify_external(inner.as_ref()),
+        ArrowError::CastError(msg) | ArrowError::ParseError(msg) => {
+            SqlStateError::bad_data(lower_first(msg))
+        }
+        ArrowError::ArithmeticOverflow(msg) => {
+            SqlStateError::new("22003", format!("numeric value out of range: {msg}"))
+        }
+        ArrowError::MemoryError(msg) => {
+            SqlStateError::new(sqlstate::OUT_OF_MEMORY, format!("out of memory: {msg}"))
+        }
+        ArrowError::InvalidArgumentError(msg) if msg.contains("non-nullable") => {
+            SqlStateError::new(
+                sqlstate::NOT_NULL_VIOLATION,
+                format!("null value violates not-null constraint: {msg}"),
+            )
+        }
+        ArrowError::IoError(msg, _) => {
+            SqlStateError::new(sqlstate::IO_ERROR, format!("i/o error: {msg}"))
+        }
+        other => SqlStateError::bad_data(lower_first(&other.to_string())),
+    }
+}
+
+/// Extracts the name from DataFusion's "table 'x' not found" wording.
+fn table_not_found(msg: &str) -> Option<String> {
+    let lower = msg.to_ascii_lowercase();
+    let start = lower.find("table '")? + "table '".len();
+    let rest = &msg[start..];
+    let end = rest.find('\'')?;
+    if !lower[start + end..].starts_with("' not found") {
+        return None;
+    }
+    let full = &rest[..end];
+    // DataFusion reports the resolved name (quarry.public.t); show what the user typed.
+    let short = full
+        .strip_prefix("quarry.public.")
+        .or_else(|| full.strip_prefix("quarry."))
+        .unwrap_or(full);
+    Some(short.to_string())
+}
+
+fn first_line(msg: &str) -> String {
+    lower_first(msg.lines().next().unwrap_or(msg).trim())
+}
+
+fn lower_first(msg: &str) -> String {
+    let mut chars = msg.chars();
+    match chars.next() {
+        // Keep acronyms such as "SQL" or "NULL" as they are.
+        Some(c) if c.is_uppercase() && !chars.next().is_some_and(char::is_uppercase) => {
+            c.to_lowercase().collect::<String>() + &msg[c.len_utf8()..]
+        }
+        _ => msg.to_string(),
+    }
+}
+
+/// Builds the wire error for `e`.
+pub fn to_pgwire(e: SqlStateError) -> PgWireError {
+    let mut info = ErrorInfo::new("ERROR".to_owned(), e.code.to_owned(), e.message);
+    info.hint = e.hint;
+    info.detail = e.detail;
+    PgWireError::UserError(Box::new(info))
+}
+
+/// Converts a DataFusion error straight to the wire error.
+pub fn df_to_pgwire(e: &DataFusionError) -> PgWireError {
+    to_pgwire(classify(e))
+}
+
+/// Shorthand for the common "wrap a DataFusion error" case.
+pub trait IntoSqlError<T> {
+    fn sql_err(self) -> Result<T>;
+}
+
+impl<T> IntoSqlError<T> for std::result::Result<T, DataFusionError> {
+    fn sql_err(self) -> Result<T> {
+        self.map_err(|e| classify(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_table_is_42p01_with_user_name() {
+        let e = classify(&DataFusionError::Plan(
+            "table 'quarry.public.nope' not found".into(),
+        ));
+        assert_eq!(e.code, "42P01");
+        assert_eq!(e.message, "relation \"nope\" does not exist");
+    }
+
+    #[test]
+    fn user_errors_survive_context_layers() {
+        let inner = SqlStateError::bad_argument("ml_x: bins must be positive").into_df();
+        let wrapped = DataFusionError::Context("while planning".into(), Box::new(inner));
+        let e = classify(&DataFusionError::Shared(std::sync::Arc::new(wrapped)));
+        assert_eq!(e.code, "22023");
+        assert_eq!(e.message, "ml_x: bins must be positive");
+    }
+
+    #[test]
+    fn internal_errors_are_xx000() {
+        let e = classify(&DataFusionError::Internal("oops".into()));
+        assert_eq!(e.code, "XX000");
+    }
+
+    #[test]
+    fn lowercases_sentences_but_not_acronyms() {
+        assert_eq!(lower_first("Cannot cast"), "cannot cast");
+        assert_eq!(lower_first("SQL error"), "SQL error");
+    }
+}

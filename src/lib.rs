@@ -1,0 +1,15 @@
+//! Quarry: a PostgreSQL-wire query server for data mining on Apache DataFusion.
+//!
+//! The binary is a thin wrapper around [`server::Server`]; tests start the same
+//! server in-process on port 0.
+
+pub mod catalog;
+pub mod compat;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod server;
+pub mod session;
+
+pub use config::Config;
+pub use server::Server;

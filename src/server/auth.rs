@@ -1,0 +1,267 @@
+//! Connection start-up: TLS policy, authentication, and session creation.
+//!
+//! | server configured with | client on loopback | client elsewhere          |
+//! |------------------------|--------------------|---------------------------|
+//! | no password            | trust              | refused (server won't start on a non-loopback listen) |
+//! | a password             | SCRAM-SHA-256      | SCRAM-SHA-256, TLS if TLS is configured |
+//!
+//! Passwords are stored salted (`SaltedPassword` of RFC 5802, 4096 iterations),
+//! never in clear.
+
+use std::fmt::Debug;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use async_trait::async_trait;
+use futures::{Sink, SinkExt};
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::sasl::scram::{SCRAM_ITERATIONS, ScramAuth, gen_salted_password};
+use pgwire::api::auth::{
+    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
+    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
+};
+use pgwire::api::{ClientInfo, METADATA_USER, PgWireConnectionState, PidSecretKeyGenerator};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::startup::SecretKey;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+
+use super::ServerState;
+use crate::catalog::store::{Store, UserRow};
+use crate::compat;
+use crate::error::{Result, SqlStateError, sqlstate};
+use crate::session::Session;
+
+/// Makes sure the bootstrap superuser exists with the configured password.
+pub fn bootstrap_superuser(store: &Store, name: &str, password: Option<&str>) -> Result<()> {
+    let (salt, salted) = match password {
+        Some(p) => {
+            let salt: [u8; 16] = rand::random();
+            let salted = gen_salted_password(p, &salt, SCRAM_ITERATIONS);
+            (Some(salt.to_vec()), Some(salted))
+        }
+        None => (None, None),
+    };
+    store.upsert_user(&UserRow {
+        name: name.to_string(),
+        salt,
+        salted_password: salted,
+        superuser: true,
+    })
+}
+
+/// Answers SCRAM's question "what is this user's salted password".
+#[derive(Debug)]
+struct StoredCredentials {
+    store: Arc<Store>,
+}
+
+#[async_trait]
+impl AuthSource for StoredCredentials {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        let user = login
+            .user()
+            .and_then(|name| self.store.user(name).ok().flatten());
+        match user {
+            Some(UserRow {
+                salt: Some(salt),
+                salted_password: Some(salted),
+                ..
+            }) => Ok(Password::new(Some(salt), salted)),
+            // Unknown users (and users without a password) get a random secret,
+            // so the exchange fails exactly like a wrong password would and does
+            // not reveal which user names exist.
+            _ => {
+                let salt: [u8; 16] = rand::random();
+                let secret: [u8; 32] = rand::random();
+                Ok(Password::new(Some(salt.to_vec()), secret.to_vec()))
+            }
+        }
+    }
+}
+
+/// Process ids and cancel keys for BackendKeyData, unique per server.
+#[derive(Debug)]
+pub struct KeyGenerator {
+    next_pid: AtomicI32,
+}
+
+impl Default for KeyGenerator {
+    fn default() -> Self {
+        KeyGenerator {
+            next_pid: AtomicI32::new(10_000),
+        }
+    }
+}
+
+impl PidSecretKeyGenerator for KeyGenerator {
+    fn generate(&self, _client: &dyn ClientInfo) -> (i32, SecretKey) {
+        let pid = self.next_pid.fetch_add(1, Ordering::Relaxed);
+        (pid, SecretKey::I32(rand::random::<i32>()))
+    }
+}
+
+fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_owned(),
+        code.to_owned(),
+        message.into(),
+    )))
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+pub fn parameters(superuser: bool) -> DefaultServerParameterProvider {
+    let mut p = DefaultServerParameterProvider::default();
+    p.server_version = compat::SERVER_VERSION.to_string();
+    p.is_superuser = superuser;
+    p.time_zone = "UTC".to_string();
+    p.date_style = "ISO, MDY".to_string();
+    p.search_path = "\"$user\", public".to_string();
+    p
+}
+
+/// A fresh handler per connection: pgwire 0.41 keeps SASL state in the handler.
+pub struct Startup {
+    state: Arc<ServerState>,
+    sasl: Option<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
+}
+
+impl Startup {
+    pub fn new(state: Arc<ServerState>) -> Self {
+        let sasl = state.config.password.as_ref().map(|_| {
+            let mut scram = ScramAuth::new(Arc::new(StoredCredentials {
+                store: state.catalog.store().clone(),
+            }));
+            scram.set_iterations(SCRAM_ITERATIONS);
+            SASLAuthStartupHandler::new(Arc::new(parameters(true)))
+                .with_scram(scram)
+                .with_pid_secret_key_generator(state.keys.clone())
+        });
+        Startup { state, sasl }
+    }
+
+    /// Refuses connections the policy does not allow, before any password.
+    fn check_policy<C: ClientInfo>(&self, client: &C) -> PgWireResult<()> {
+        let peer = client.socket_addr().ip();
+        if self.state.config.tls.is_some() && !client.is_secure() && !is_loopback(peer) {
+            return Err(fatal(
+                sqlstate::INVALID_AUTHORIZATION,
+                "this server requires TLS for non-local connections; connect with sslmode=require",
+            ));
+        }
+        if self.sasl.is_none() && !is_loopback(peer) {
+            return Err(fatal(
+                sqlstate::INVALID_AUTHORIZATION,
+                "no password is configured, so only local connections are accepted",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates the session once the client is authenticated.
+    fn open_session<C: ClientInfo>(&self, client: &C) -> PgWireResult<()> {
+        let user = client
+            .metadata()
+            .get(METADATA_USER)
+            .cloned()
+            .unwrap_or_default();
+        let session = Session::new(&self.state.base, &user, self.state.shutdown.clone());
+        let (pid, key) = client.pid_and_secret_key();
+        self.state
+            .sessions
+            .insert(pid, key.to_bytes().to_vec(), &session);
+        client.session_extensions().insert(session);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StartupHandler for Startup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let PgWireFrontendMessage::Startup(_) = &message {
+            self.check_policy(client)?;
+        }
+        if let Some(sasl) = &self.sasl {
+            sasl.on_startup(client, message).await?;
+            if matches!(client.state(), PgWireConnectionState::ReadyForQuery)
+                && client.session_extensions().get::<Arc<Session>>().is_none()
+            {
+                self.open_session(client)?;
+            }
+            return Ok(());
+        }
+        // Trust (loopback only): the user must exist.
+        if let PgWireFrontendMessage::Startup(startup) = &message {
+            protocol_negotiation(client, startup).await?;
+            save_startup_parameters_to_metadata(client, startup);
+            let user = client
+                .metadata()
+                .get(METADATA_USER)
+                .cloned()
+                .unwrap_or_default();
+            let known = self
+                .state
+                .catalog
+                .store()
+                .user(&user)
+                .map_err(|e: SqlStateError| fatal(e.code, e.message))?;
+            let Some(row) = known else {
+                let mut info = ErrorInfo::new(
+                    "FATAL".to_owned(),
+                    sqlstate::INVALID_AUTHORIZATION.to_owned(),
+                    format!("role \"{user}\" does not exist"),
+                );
+                info.hint = Some(format!(
+                    "connect as \"{}\", e.g. psql -U {}",
+                    self.state.config.superuser, self.state.config.superuser
+                ));
+                return Err(PgWireError::UserError(Box::new(info)));
+            };
+            let (pid, key) = self.state.keys.generate(client);
+            client.set_pid_and_secret_key(pid, key);
+            finish_authentication(client, &parameters(row.superuser)).await?;
+            self.open_session(client)?;
+        }
+        Ok(())
+    }
+}
+
+/// Answers every start-up with "too many connections" and closes.
+pub struct Refuse;
+
+#[async_trait]
+impl StartupHandler for Refuse {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        _message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        client.flush().await?;
+        Err(fatal(
+            sqlstate::TOO_MANY_CONNECTIONS,
+            "sorry, too many clients already",
+        ))
+    }
+}

@@ -1,0 +1,1336 @@
+//! The query front end: parses statements, runs the ones DataFusion does not
+//! (SET/SHOW, transactions, COPY, DDL against the persistent catalog) and
+//! streams everything else from DataFusion, for the simple and the extended
+//! protocol alike.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, UInt64Array};
+use datafusion::common::{ParamValues, TableReference};
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::{
+    AlterTableOperation, CopySource, CopyTarget, Expr as SqlExpr, ObjectName, ObjectType,
+    RenameTableNameKind, Set, Statement, Value,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use futures::{Sink, SinkExt, stream};
+use pgwire::api::copy::CopyHandler;
+use pgwire::api::portal::PortalExecutionState;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{
+    ExtendedQueryHandler, SimpleQueryHandler, send_execution_response, send_query_response,
+};
+use pgwire::api::results::{CopyResponse, FieldInfo, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::Entry;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::extendedquery::Execute;
+use pgwire::messages::response::{EmptyQueryResponse, NoticeResponse, TransactionStatus};
+use pgwire::messages::startup::ParameterStatus;
+use pgwire::types::format::FormatOptions;
+use tracing::debug;
+
+use super::ServerState;
+use super::copy::{CopyIn, CopySpec};
+use super::stream::{query_response, text_rows};
+use crate::catalog::{CATALOG_NAME, RelName};
+use crate::error::{IntoSqlError, Result, SqlStateError, classify, sqlstate, to_pgwire};
+use crate::session::{QueryControl, Session, TxBlock};
+
+/// A parsed statement, with its plan when DataFusion plans it. Stored by the
+/// extended protocol between Parse and Execute.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub stmt: Arc<DfStatement>,
+    pub plan: Option<LogicalPlan>,
+}
+
+/// The in-progress COPY of a connection.
+#[derive(Default)]
+struct CopySlot(std::sync::Mutex<Option<CopyIn>>);
+
+/// Simple, extended and COPY handling for every connection.
+pub struct QueryHandler {
+    state: Arc<ServerState>,
+    parser: Arc<Parser>,
+}
+
+impl QueryHandler {
+    pub fn new(state: Arc<ServerState>) -> Self {
+        QueryHandler {
+            parser: Arc::new(Parser {
+                compat: PostgresCompatibilityParser::new(),
+                state: state.clone(),
+            }),
+            state,
+        }
+    }
+}
+
+/// Parses SQL: PostgreSQL syntax first (with the rewrites that catalog queries
+/// of psql, JDBC and BI tools need), then DataFusion's own extensions such as
+/// `CREATE EXTERNAL TABLE` and `COPY ... TO ... STORED AS`.
+pub struct Parser {
+    compat: PostgresCompatibilityParser,
+    state: Arc<ServerState>,
+}
+
+impl Parser {
+    pub fn parse(&self, sql: &str) -> Result<Vec<DfStatement>> {
+        match self.compat.parse(sql) {
+            Ok(statements) => Ok(statements
+                .into_iter()
+                .map(|s| DfStatement::Statement(Box::new(s)))
+                .collect()),
+            Err(pg_err) => {
+                let dialect = PostgreSqlDialect {};
+                let parsed = DFParserBuilder::new(sql)
+                    .with_dialect(&dialect)
+                    .build()
+                    .and_then(|mut p| p.parse_statements());
+                match parsed {
+                    Ok(statements) => Ok(statements.into_iter().collect()),
+                    Err(_) => Err(SqlStateError::new(
+                        sqlstate::SYNTAX_ERROR,
+                        format!(
+                            "syntax error: {}",
+                            pg_err.to_string().trim_start_matches("sql parser error: ")
+                        ),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+fn session<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Session>> {
+    client
+        .session_extensions()
+        .get::<Arc<Session>>()
+        .map(|s| s.as_ref().clone())
+        .ok_or_else(|| {
+            to_pgwire(SqlStateError::new(
+                sqlstate::PROTOCOL_VIOLATION,
+                "no session: the connection is not authenticated",
+            ))
+        })
+}
+
+fn format_options<C: ClientInfo>(client: &C) -> Arc<FormatOptions> {
+    Arc::new(FormatOptions::from_client_metadata(client.metadata()))
+}
+
+/// What a statement asks the front end to do.
+enum Kind {
+    /// DataFusion plans and runs it.
+    Planned,
+    /// Handled by the front end without a plan.
+    Command,
+}
+
+fn kind(stmt: &DfStatement) -> Kind {
+    match stmt {
+        DfStatement::Statement(s) => match s.as_ref() {
+            Statement::Set(_)
+            | Statement::ShowVariable { .. }
+            | Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. }
+            | Statement::Copy { .. }
+            | Statement::AlterTable(_)
+            | Statement::Discard { .. }
+            | Statement::Deallocate { .. }
+            | Statement::Truncate(_)
+            | Statement::Drop { .. }
+            | Statement::CreateSchema { .. }
+            | Statement::CreateIndex(_)
+            | Statement::Reset(_)
+            | Statement::Comment { .. }
+            | Statement::Analyze(_)
+            | Statement::Vacuum(_) => Kind::Command,
+            _ => Kind::Planned,
+        },
+        DfStatement::Reset(_) => Kind::Command,
+        _ => Kind::Planned,
+    }
+}
+
+fn is_tx_end(stmt: &DfStatement) -> bool {
+    matches!(stmt, DfStatement::Statement(s) if matches!(s.as_ref(), Statement::Commit { .. } | Statement::Rollback { .. }))
+}
+
+/// Resolves a name against the session's current schema.
+fn rel_name(session: &Session, name: &TableReference) -> Result<RelName> {
+    let default_schema = session
+        .ctx
+        .state()
+        .config_options()
+        .catalog
+        .default_schema
+        .clone();
+    let resolved = name.clone().resolve(CATALOG_NAME, &default_schema);
+    Ok(RelName::new(
+        resolved.schema.to_string(),
+        resolved.table.to_string(),
+    ))
+}
+
+fn object_name(session: &Session, name: &ObjectName) -> Result<RelName> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(|i| {
+            if i.quote_style.is_some() {
+                i.value.clone()
+            } else {
+                i.value.to_lowercase()
+            }
+        })
+        .collect();
+    let reference = match parts.as_slice() {
+        [t] => TableReference::bare(t.as_str()),
+        [s, t] => TableReference::partial(s.as_str(), t.as_str()),
+        [_, s, t] => TableReference::partial(s.as_str(), t.as_str()),
+        _ => {
+            return Err(SqlStateError::new(
+                sqlstate::SYNTAX_ERROR,
+                format!("improper relation name (too many dotted names): {name}"),
+            ));
+        }
+    };
+    rel_name(session, &reference)
+}
+
+fn set_value_text(values: &[SqlExpr]) -> Option<String> {
+    let parts: Vec<String> = values
+        .iter()
+        .map(|v| match v {
+            SqlExpr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s)
+                | Value::DoubleQuotedString(s)
+                | Value::EscapedStringLiteral(s) => s.clone(),
+                Value::Number(n, _) => n.to_string(),
+                Value::Boolean(b) => {
+                    if *b {
+                        "on".into()
+                    } else {
+                        "off".into()
+                    }
+                }
+                other => other.to_string(),
+            },
+            SqlExpr::Identifier(i) => i.value.clone(),
+            SqlExpr::UnaryOp { op, expr } => format!("{op}{expr}"),
+            other => other.to_string(),
+        })
+        .collect();
+    let text = parts.join(", ");
+    if text.eq_ignore_ascii_case("default") {
+        None
+    } else {
+        Some(text)
+    }
+}
+
+fn notice(severity: &str, code: &str, message: impl Into<String>) -> PgWireBackendMessage {
+    PgWireBackendMessage::NoticeResponse(NoticeResponse::from(ErrorInfo::new(
+        severity.to_owned(),
+        code.to_owned(),
+        message.into(),
+    )))
+}
+
+impl QueryHandler {
+    /// Runs one statement. Messages other than the response (ParameterStatus,
+    /// notices) are fed to `client` directly.
+    async fn execute<C>(
+        &self,
+        client: &mut C,
+        session: &Arc<Session>,
+        prepared: &Prepared,
+        params: Option<&ParamValues>,
+        format: &Format,
+        control: &QueryControl,
+    ) -> Result<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if client.transaction_status() == TransactionStatus::Error && !is_tx_end(&prepared.stmt) {
+            return Err(SqlStateError::new(
+                sqlstate::IN_FAILED_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        match kind(&prepared.stmt) {
+            Kind::Command => self.command(client, session, &prepared.stmt, control).await,
+            Kind::Planned => {
+                let plan = match &prepared.plan {
+                    Some(plan) => plan.clone(),
+                    None => {
+                        let state = session.ctx.state();
+                        control
+                            .run(async {
+                                state
+                                    .statement_to_plan(prepared.stmt.as_ref().clone())
+                                    .await
+                                    .sql_err()
+                            })
+                            .await?
+                    }
+                };
+                let plan = match params {
+                    Some(p) => plan.with_param_values(p.clone()).sql_err()?,
+                    None => plan,
+                };
+                self.run_plan(client, session, &prepared.stmt, plan, format, control)
+                    .await
+            }
+        }
+    }
+
+    async fn command<C>(
+        &self,
+        client: &mut C,
+        session: &Arc<Session>,
+        stmt: &DfStatement,
+        control: &QueryControl,
+    ) -> Result<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let stmt = match stmt {
+            DfStatement::Statement(s) => s.as_ref(),
+            DfStatement::Reset(r) => {
+                let name = match r {
+                    datafusion::sql::parser::ResetStatement::Variable(name) => name.to_string(),
+                };
+                self.set_var(client, session, &name, None).await?;
+                return Ok(Response::Execution(Tag::new("RESET")));
+            }
+            _ => {
+                return Err(SqlStateError::new(
+                    sqlstate::INTERNAL_ERROR,
+                    "not a command",
+                ));
+            }
+        };
+        match stmt {
+            Statement::Set(set) => self.set(client, session, set).await,
+            Statement::Reset(reset) => {
+                match &reset.reset {
+                    datafusion::sql::sqlparser::ast::Reset::ALL => session.reset_all()?,
+                    datafusion::sql::sqlparser::ast::Reset::ConfigurationParameter(name) => {
+                        self.set_var(client, session, &name.to_string(), None)
+                            .await?;
+                    }
+                }
+                Ok(Response::Execution(Tag::new("RESET")))
+            }
+            Statement::ShowVariable { variable } => {
+                let lower = show_name(variable);
+                if lower == "all" {
+                    let rows = session
+                        .all_vars()
+                        .into_iter()
+                        .map(|(k, v)| vec![Some(k), Some(v)])
+                        .collect();
+                    return Ok(Response::Query(
+                        text_rows(&["name", "setting"], rows).map_err(pg_to_sql)?,
+                    ));
+                }
+                let (column, value) = session.show(&lower)?;
+                Ok(Response::Query(
+                    text_rows(&[&column], vec![vec![Some(value)]]).map_err(pg_to_sql)?,
+                ))
+            }
+            Statement::StartTransaction { .. } => {
+                let already_open = {
+                    let mut tx = session.tx.lock().unwrap_or_else(|p| p.into_inner());
+                    let open = matches!(*tx, TxBlock::Open { .. });
+                    if !open {
+                        *tx = TxBlock::Open { writes: 0 };
+                    }
+                    open
+                };
+                if already_open {
+                    client
+                        .feed(notice(
+                            "WARNING",
+                            "25001",
+                            "there is already a transaction in progress",
+                        ))
+                        .await
+                        .map_err(|e| pg_to_sql(e.into()))?;
+                }
+                Ok(Response::TransactionStart(Tag::new("BEGIN")))
+            }
+            Statement::Commit { .. }
+            | Statement::Rollback {
+                savepoint: None, ..
+            } => {
+                let rollback = matches!(stmt, Statement::Rollback { .. });
+                let failed = client.transaction_status() == TransactionStatus::Error;
+                let previous =
+                    std::mem::take(&mut *session.tx.lock().unwrap_or_else(|p| p.into_inner()));
+                match previous {
+                    TxBlock::None if client.transaction_status() == TransactionStatus::Idle => {
+                        client
+                            .feed(notice(
+                                "WARNING",
+                                "25P01",
+                                "there is no transaction in progress",
+                            ))
+                            .await
+                            .map_err(|e| pg_to_sql(e.into()))?;
+                    }
+                    TxBlock::Open { writes } if rollback && writes > 0 => {
+                        client
+                            .feed(notice(
+                                "WARNING",
+                                "25000",
+                                format!(
+                                    "{writes} statement(s) in this transaction block were already committed; \
+                                     Quarry commits each statement when it completes"
+                                ),
+                            ))
+                            .await
+                            .map_err(|e| pg_to_sql(e.into()))?;
+                    }
+                    _ => {}
+                }
+                let tag = if rollback || failed {
+                    "ROLLBACK"
+                } else {
+                    "COMMIT"
+                };
+                Ok(Response::TransactionEnd(Tag::new(tag)))
+            }
+            Statement::Rollback {
+                savepoint: Some(_), ..
+            } => Ok(Response::Execution(Tag::new("ROLLBACK"))),
+            Statement::Savepoint { .. } => Ok(Response::Execution(Tag::new("SAVEPOINT"))),
+            Statement::ReleaseSavepoint { .. } => Ok(Response::Execution(Tag::new("RELEASE"))),
+            Statement::Discard { .. } => {
+                session.reset_all()?;
+                Ok(Response::Execution(Tag::new("DISCARD ALL")))
+            }
+            Statement::Deallocate { .. } => Ok(Response::Execution(Tag::new("DEALLOCATE"))),
+            Statement::Comment { .. } => Ok(Response::Execution(Tag::new("COMMENT"))),
+            Statement::Analyze(_) => Ok(Response::Execution(Tag::new("ANALYZE"))),
+            Statement::Vacuum(_) => Ok(Response::Execution(Tag::new("VACUUM"))),
+            Statement::CreateIndex(_) => {
+                client
+                    .feed(notice(
+                        "NOTICE",
+                        "00000",
+                        "Quarry stores tables in a columnar format and needs no indexes; CREATE INDEX does nothing",
+                    ))
+                    .await
+                    .map_err(|e| pg_to_sql(e.into()))?;
+                Ok(Response::Execution(Tag::new("CREATE INDEX")))
+            }
+            Statement::CreateSchema {
+                schema_name,
+                if_not_exists,
+                ..
+            } => {
+                let name = match schema_name {
+                    datafusion::sql::sqlparser::ast::SchemaName::Simple(n)
+                    | datafusion::sql::sqlparser::ast::SchemaName::NamedAuthorization(n, _) => {
+                        object_name_last(n)
+                    }
+                    datafusion::sql::sqlparser::ast::SchemaName::UnnamedAuthorization(i) => {
+                        i.value.to_lowercase()
+                    }
+                };
+                self.state
+                    .catalog
+                    .create_schema(&name, *if_not_exists)
+                    .await?;
+                self.wrote(session);
+                Ok(Response::Execution(Tag::new("CREATE SCHEMA")))
+            }
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => {
+                let tag = match object_type {
+                    ObjectType::Table | ObjectType::View => {
+                        let view = *object_type == ObjectType::View;
+                        for name in names {
+                            let rel = object_name(session, name)?;
+                            self.state
+                                .catalog
+                                .drop_relation(&rel, view, *if_exists)
+                                .await?;
+                        }
+                        if view { "DROP VIEW" } else { "DROP TABLE" }
+                    }
+                    ObjectType::Schema => {
+                        for name in names {
+                            self.state
+                                .catalog
+                                .drop_schema(&object_name_last(name), *if_exists, *cascade)
+                                .await?;
+                        }
+                        "DROP SCHEMA"
+                    }
+                    ObjectType::Index => {
+                        if !*if_exists {
+                            return Err(SqlStateError::new(
+                                sqlstate::UNDEFINED_OBJECT,
+                                "index does not exist: Quarry keeps no indexes",
+                            ));
+                        }
+                        "DROP INDEX"
+                    }
+                    other => {
+                        return Err(SqlStateError::unsupported(format!(
+                            "DROP {other} is not supported"
+                        )));
+                    }
+                };
+                self.wrote(session);
+                Ok(Response::Execution(Tag::new(tag)))
+            }
+            Statement::AlterTable(alter) => {
+                let [AlterTableOperation::RenameTable { table_name }] = alter.operations.as_slice()
+                else {
+                    return Err(SqlStateError::unsupported(
+                        "ALTER TABLE supports only RENAME TO; recreate the table with CREATE TABLE AS to change columns",
+                    ));
+                };
+                let from = object_name(session, &alter.name)?;
+                let target = match table_name {
+                    RenameTableNameKind::As(n) | RenameTableNameKind::To(n) => n,
+                };
+                // PostgreSQL renames within the schema; a qualified target must match it.
+                let mut to = object_name(session, target)?;
+                if target.0.len() == 1 {
+                    to.schema = from.schema.clone();
+                }
+                self.state
+                    .catalog
+                    .rename(&from, &to, alter.if_exists)
+                    .await?;
+                self.wrote(session);
+                Ok(Response::Execution(Tag::new("ALTER TABLE")))
+            }
+            Statement::Truncate(t) => {
+                for target in &t.table_names {
+                    let rel = object_name(session, &target.name)?;
+                    self.state.catalog.truncate(&rel).await?;
+                }
+                self.wrote(session);
+                Ok(Response::Execution(Tag::new("TRUNCATE TABLE")))
+            }
+            Statement::Copy {
+                source,
+                to,
+                target,
+                options,
+                ..
+            } => match (to, target) {
+                (false, CopyTarget::Stdin) => {
+                    let copy = copy_in(&self.state, session, stmt)?;
+                    let ncols = copy.columns();
+                    let slot = client
+                        .session_extensions()
+                        .get_or_insert_with(CopySlot::default);
+                    *slot.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(copy);
+                    self.wrote(session);
+                    Ok(Response::CopyIn(CopyResponse::new(
+                        0,
+                        ncols,
+                        stream::empty(),
+                    )))
+                }
+                (false, _) => Err(SqlStateError::unsupported(
+                    "COPY FROM a file or program is not supported; use COPY ... FROM STDIN (psql \\copy)",
+                )),
+                (true, CopyTarget::File { filename }) => {
+                    let source_sql = match source {
+                        CopySource::Table { table_name, .. } => table_name.to_string(),
+                        CopySource::Query(q) => format!("({q})"),
+                    };
+                    let format = options
+                        .iter()
+                        .find_map(|o| match o {
+                            datafusion::sql::sqlparser::ast::CopyOption::Format(f) => {
+                                Some(f.value.to_uppercase())
+                            }
+                            _ => None,
+                        })
+                        .unwrap_or_else(|| {
+                            if filename.ends_with(".parquet") {
+                                "PARQUET".into()
+                            } else if filename.ends_with(".json") {
+                                "JSON".into()
+                            } else {
+                                "CSV".into()
+                            }
+                        });
+                    let header = options.iter().any(|o| {
+                        matches!(o, datafusion::sql::sqlparser::ast::CopyOption::Header(true))
+                    });
+                    let mut sql = format!(
+                        "COPY {source_sql} TO '{}' STORED AS {format}",
+                        filename.replace('\'', "''")
+                    );
+                    if format == "CSV" {
+                        sql.push_str(&format!(" OPTIONS ('format.has_header' '{header}')"));
+                    }
+                    let statements = self.parser.parse(&sql)?;
+                    let Some(copy) = statements.into_iter().next() else {
+                        return Err(SqlStateError::new(sqlstate::INTERNAL_ERROR, "empty COPY"));
+                    };
+                    let state = session.ctx.state();
+                    let plan = state.statement_to_plan(copy.clone()).await.sql_err()?;
+                    self.run_plan(client, session, &copy, plan, &Format::UnifiedText, control)
+                        .await
+                }
+                (true, _) => Err(SqlStateError::unsupported(
+                    "COPY TO STDOUT is not supported yet; use SELECT, or COPY ... TO 'file'",
+                )),
+            },
+            other => Err(SqlStateError::unsupported(format!(
+                "statement not supported: {other}"
+            ))),
+        }
+    }
+
+    /// Marks a write inside an open transaction block.
+    fn wrote(&self, session: &Session) {
+        if let TxBlock::Open { writes } = &mut *session.tx.lock().unwrap_or_else(|p| p.into_inner())
+        {
+            *writes += 1;
+        }
+    }
+
+    async fn set<C>(&self, client: &mut C, session: &Arc<Session>, set: &Set) -> Result<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match set {
+            Set::SingleAssignment {
+                variable, values, ..
+            } => {
+                let name = variable.to_string();
+                self.set_var(client, session, &name, set_value_text(values).as_deref())
+                    .await?;
+            }
+            Set::MultipleAssignments { assignments } => {
+                for a in assignments {
+                    let name = a.name.to_string();
+                    let value = set_value_text(std::slice::from_ref(&a.value));
+                    self.set_var(client, session, &name, value.as_deref())
+                        .await?;
+                }
+            }
+            Set::SetTimeZone { value, .. } => {
+                let value = set_value_text(std::slice::from_ref(value));
+                self.set_var(client, session, "TimeZone", value.as_deref())
+                    .await?;
+            }
+            Set::SetNames { charset_name, .. } => {
+                self.set_var(
+                    client,
+                    session,
+                    "client_encoding",
+                    Some(&charset_name.value),
+                )
+                .await?;
+            }
+            Set::SetNamesDefault {} => {
+                self.set_var(client, session, "client_encoding", None)
+                    .await?;
+            }
+            Set::SetTransaction { .. } => {}
+            Set::SetSessionAuthorization(_) | Set::SetRole { .. } => {
+                return Err(SqlStateError::unsupported(
+                    "changing the session user is not supported; reconnect as the other user",
+                ));
+            }
+            other => {
+                return Err(SqlStateError::unsupported(format!(
+                    "{other} is not supported"
+                )));
+            }
+        }
+        Ok(Response::Execution(Tag::new("SET")))
+    }
+
+    async fn set_var<C>(
+        &self,
+        client: &mut C,
+        session: &Arc<Session>,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = name.trim_matches('"');
+        let report = session.set(name, value)?;
+        // Settings the row encoder reads from the connection metadata.
+        let lower = name.to_ascii_lowercase();
+        if matches!(
+            lower.as_str(),
+            "datestyle" | "intervalstyle" | "bytea_output" | "extra_float_digits"
+        ) && let Some(v) = session.var(&lower)
+        {
+            client.metadata_mut().insert(lower.clone(), v);
+        }
+        if let Some((k, v)) = report {
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                    k, v,
+                )))
+                .await
+                .map_err(|e| pg_to_sql(e.into()))?;
+        }
+        Ok(())
+    }
+
+    /// Runs a planned statement: DDL against the catalog, everything else in
+    /// DataFusion with the result streamed under `control`.
+    async fn run_plan<C>(
+        &self,
+        client: &mut C,
+        session: &Arc<Session>,
+        stmt: &DfStatement,
+        plan: LogicalPlan,
+        format: &Format,
+        control: &QueryControl,
+    ) -> Result<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let catalog = &self.state.catalog;
+        match plan {
+            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmd)) => {
+                if cmd.temporary {
+                    return Err(SqlStateError::unsupported(
+                        "temporary tables are not supported; create a regular table and drop it afterwards",
+                    ));
+                }
+                let name = rel_name(session, &cmd.name)?;
+                let is_ctas = matches!(stmt, DfStatement::Statement(s) if matches!(s.as_ref(), Statement::CreateTable(c) if c.query.is_some()));
+                let schema = Arc::new(cmd.input.schema().as_arrow().clone());
+                let constraints = (!cmd.constraints.is_empty()).then(|| cmd.constraints.clone());
+                let input = cmd.input.as_ref().clone();
+                let rows = control
+                    .run(async {
+                        let df = session.ctx.execute_logical_plan(input).await.sql_err()?;
+                        let stream = df.execute_stream().await.sql_err()?;
+                        catalog
+                            .create_table(
+                                &name,
+                                schema,
+                                constraints,
+                                Some(stream),
+                                cmd.if_not_exists,
+                                cmd.or_replace,
+                            )
+                            .await
+                    })
+                    .await?;
+                self.wrote(session);
+                Ok(Response::Execution(if is_ctas {
+                    Tag::new("SELECT").with_rows(rows as usize)
+                } else {
+                    Tag::new("CREATE TABLE")
+                }))
+            }
+            LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd)) => {
+                let name = rel_name(session, &cmd.name)?;
+                let state = session.ctx.state();
+                control
+                    .run(catalog.create_external(&state, &name, &cmd))
+                    .await?;
+                self.wrote(session);
+                Ok(Response::Execution(Tag::new("CREATE TABLE")))
+            }
+            LogicalPlan::Ddl(DdlStatement::CreateView(view)) => {
+                if view.temporary {
+                    return Err(SqlStateError::unsupported(
+                        "temporary views are not supported",
+                    ));
+                }
+                let name = rel_name(session, &view.name)?;
+                let definition = view.definition.clone().unwrap_or_else(|| stmt.to_string());
+                catalog
+                    .create_view(
+                        &name,
+                        view.input.as_ref().clone(),
+                        definition,
+                        view.or_replace,
+                    )
+                    .await?;
+                self.wrote(session);
+                Ok(Response::Execution(Tag::new("CREATE VIEW")))
+            }
+            LogicalPlan::Ddl(DdlStatement::CreateCatalogSchema(s)) => {
+                catalog
+                    .create_schema(&s.schema_name, s.if_not_exists)
+                    .await?;
+                self.wrote(session);
+                Ok(Response::Execution(Tag::new("CREATE SCHEMA")))
+            }
+            LogicalPlan::Ddl(DdlStatement::DropTable(d)) => {
+                catalog
+                    .drop_relation(&rel_name(session, &d.name)?, false, d.if_exists)
+                    .await?;
+                self.wrote(session);
+                Ok(Response::Execution(Tag::new("DROP TABLE")))
+            }
+            LogicalPlan::Ddl(DdlStatement::DropView(d)) => {
+                catalog
+                    .drop_relation(&rel_name(session, &d.name)?, true, d.if_exists)
+                    .await?;
+                self.wrote(session);
+                Ok(Response::Execution(Tag::new("DROP VIEW")))
+            }
+            LogicalPlan::Ddl(DdlStatement::CreateCatalog(_)) => Err(SqlStateError::unsupported(
+                "CREATE DATABASE is not supported: Quarry serves one database; use CREATE SCHEMA",
+            )),
+            LogicalPlan::Ddl(other) => Err(SqlStateError::unsupported(format!(
+                "{} is not supported",
+                other.name()
+            ))),
+            LogicalPlan::Dml(dml) => {
+                let op = dml.op.clone();
+                let df = session
+                    .ctx
+                    .execute_logical_plan(LogicalPlan::Dml(dml))
+                    .await
+                    .sql_err()?;
+                let batches = control.run(async { df.collect().await.sql_err() }).await?;
+                let rows: u64 = batches
+                    .iter()
+                    .filter_map(|b| {
+                        b.column(0)
+                            .as_any()
+                            .downcast_ref::<UInt64Array>()
+                            .map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())
+                    })
+                    .sum();
+                self.wrote(session);
+                let tag = match op {
+                    datafusion::logical_expr::WriteOp::Insert(_) => Tag::new("INSERT").with_oid(0),
+                    datafusion::logical_expr::WriteOp::Delete => Tag::new("DELETE"),
+                    datafusion::logical_expr::WriteOp::Update => Tag::new("UPDATE"),
+                    datafusion::logical_expr::WriteOp::Ctas => Tag::new("SELECT"),
+                    _ => Tag::new("MERGE"),
+                };
+                Ok(Response::Execution(tag.with_rows(rows as usize)))
+            }
+            LogicalPlan::Copy(copy) => {
+                let df = session
+                    .ctx
+                    .execute_logical_plan(LogicalPlan::Copy(copy))
+                    .await
+                    .sql_err()?;
+                let batches = control.run(async { df.collect().await.sql_err() }).await?;
+                let rows: u64 = batches
+                    .iter()
+                    .filter_map(|b| {
+                        b.column(0)
+                            .as_any()
+                            .downcast_ref::<UInt64Array>()
+                            .map(|a| a.values().iter().sum::<u64>())
+                    })
+                    .sum();
+                Ok(Response::Execution(
+                    Tag::new("COPY").with_rows(rows as usize),
+                ))
+            }
+            LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(p)) => {
+                session
+                    .ctx
+                    .execute_logical_plan(LogicalPlan::Statement(
+                        datafusion::logical_expr::Statement::Prepare(p),
+                    ))
+                    .await
+                    .sql_err()?;
+                Ok(Response::Execution(Tag::new("PREPARE")))
+            }
+            LogicalPlan::Statement(datafusion::logical_expr::Statement::Deallocate(d)) => {
+                session
+                    .ctx
+                    .execute_logical_plan(LogicalPlan::Statement(
+                        datafusion::logical_expr::Statement::Deallocate(d),
+                    ))
+                    .await
+                    .sql_err()?;
+                Ok(Response::Execution(Tag::new("DEALLOCATE")))
+            }
+            LogicalPlan::Statement(datafusion::logical_expr::Statement::SetVariable(_))
+            | LogicalPlan::Statement(datafusion::logical_expr::Statement::ResetVariable(_))
+            | LogicalPlan::Statement(datafusion::logical_expr::Statement::TransactionStart(_))
+            | LogicalPlan::Statement(datafusion::logical_expr::Statement::TransactionEnd(_)) => {
+                Err(SqlStateError::new(
+                    sqlstate::INTERNAL_ERROR,
+                    "internal error: session statement reached the planner",
+                ))
+            }
+            plan => {
+                let stream = control
+                    .run(async {
+                        let df = session.ctx.execute_logical_plan(plan).await.sql_err()?;
+                        df.execute_stream().await.sql_err()
+                    })
+                    .await?;
+                let response = query_response(
+                    stream,
+                    format,
+                    Some(format_options(client)),
+                    control.clone(),
+                )
+                .map_err(pg_to_sql)?;
+                Ok(Response::Query(response))
+            }
+        }
+    }
+}
+
+/// Sets up a `COPY ... FROM STDIN`: the table, its columns and the options.
+/// Called at Parse time too, so a bad COPY fails before the client starts
+/// sending data, as in PostgreSQL.
+fn copy_in(state: &ServerState, session: &Session, stmt: &Statement) -> Result<CopyIn> {
+    let Statement::Copy {
+        source,
+        options,
+        legacy_options,
+        ..
+    } = stmt
+    else {
+        return Err(SqlStateError::new(sqlstate::INTERNAL_ERROR, "not a COPY"));
+    };
+    let CopySource::Table {
+        table_name,
+        columns,
+    } = source
+    else {
+        return Err(SqlStateError::new(
+            sqlstate::SYNTAX_ERROR,
+            "COPY (query) FROM STDIN is not valid: copy into a table",
+        ));
+    };
+    let rel = object_name(session, table_name)?;
+    let data = state.catalog.managed(&rel)?;
+    let spec = CopySpec::from_options(options, legacy_options)?;
+    CopyIn::new(rel.to_string(), data, spec, columns)
+}
+
+/// The parameter a `SHOW` names: multi-word forms map to their parameter,
+/// dotted names (`datafusion.execution.batch_size`) are joined back.
+fn show_name(variable: &[datafusion::sql::sqlparser::ast::Ident]) -> String {
+    let words: Vec<String> = variable
+        .iter()
+        .map(|i| i.value.to_ascii_lowercase())
+        .collect();
+    match words.join(" ").as_str() {
+        "transaction isolation level" => "transaction_isolation".into(),
+        "time zone" => "timezone".into(),
+        "session authorization" => "session_authorization".into(),
+        _ => words.join("."),
+    }
+}
+
+fn object_name_last(name: &ObjectName) -> String {
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| {
+            if i.quote_style.is_some() {
+                i.value.clone()
+            } else {
+                i.value.to_lowercase()
+            }
+        })
+        .unwrap_or_default()
+}
+
+/// A wire-level failure while answering; rare (the client went away).
+fn pg_to_sql(e: PgWireError) -> SqlStateError {
+    match e {
+        PgWireError::UserError(info) => {
+            let code: &'static str = match info.code.as_str() {
+                "57014" => sqlstate::QUERY_CANCELED,
+                "57P01" => sqlstate::ADMIN_SHUTDOWN,
+                _ => sqlstate::INTERNAL_ERROR,
+            };
+            SqlStateError::new(code, info.message)
+        }
+        other => SqlStateError::new(sqlstate::IO_ERROR, other.to_string()),
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for QueryHandler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        debug!(query, "simple query");
+        let session = session(client)?;
+        let statements = match self.parser.parse(query) {
+            Ok(s) => s,
+            Err(e) => return Ok(vec![Response::Error(Box::new(into_info(e)))]),
+        };
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let control = session.start_query();
+        let mut responses = Vec::with_capacity(statements.len());
+        for stmt in statements {
+            let prepared = Prepared {
+                stmt: Arc::new(stmt),
+                plan: None,
+            };
+            match self
+                .execute(
+                    client,
+                    &session,
+                    &prepared,
+                    None,
+                    &Format::UnifiedText,
+                    &control,
+                )
+                .await
+            {
+                Ok(r) => {
+                    let copy = matches!(r, Response::CopyIn(_));
+                    responses.push(r);
+                    if copy {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    // PostgreSQL stops a multi-statement query at the first error.
+                    responses.push(Response::Error(Box::new(into_info(e))));
+                    break;
+                }
+            }
+        }
+        Ok(responses)
+    }
+}
+
+fn into_info(e: SqlStateError) -> ErrorInfo {
+    let mut info = ErrorInfo::new("ERROR".to_owned(), e.code.to_owned(), e.message);
+    info.hint = e.hint;
+    info.detail = e.detail;
+    info
+}
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = session(client)?;
+        let mut statements = self.parse(sql).map_err(to_pgwire)?;
+        if statements.len() > 1 {
+            return Err(to_pgwire(SqlStateError::new(
+                sqlstate::SYNTAX_ERROR,
+                "cannot insert multiple commands into a prepared statement",
+            )));
+        }
+        let Some(stmt) = statements.pop() else {
+            return Ok(None);
+        };
+        let plan = match kind(&stmt) {
+            Kind::Command => {
+                if let DfStatement::Statement(s) = &stmt
+                    && let Statement::Copy {
+                        to: false,
+                        target: CopyTarget::Stdin,
+                        ..
+                    } = s.as_ref()
+                {
+                    copy_in(&self.state, &session, s).map_err(to_pgwire)?;
+                }
+                None
+            }
+            Kind::Planned => {
+                let state = session.ctx.state();
+                Some(
+                    state
+                        .statement_to_plan(stmt.clone())
+                        .await
+                        .map_err(|e| to_pgwire(classify(&e)))?,
+                )
+            }
+        };
+        Ok(Some(Prepared {
+            stmt: Arc::new(stmt),
+            plan,
+        }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        let Some(plan) = &stmt.plan else {
+            return Ok(vec![]);
+        };
+        let types = super::params::parameter_types(plan).map_err(|e| to_pgwire(classify(&e)))?;
+        Ok(types.into_iter().map(|(_, t)| t).collect())
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        if let DfStatement::Statement(s) = stmt.stmt.as_ref()
+            && let Statement::ShowVariable { variable } = s.as_ref()
+        {
+            let name = show_name(variable);
+            let columns: Vec<String> = if name == "all" {
+                vec!["name".into(), "setting".into()]
+            } else {
+                vec![name]
+            };
+            return Ok(columns
+                .into_iter()
+                .map(|c| {
+                    FieldInfo::new(
+                        c,
+                        None,
+                        None,
+                        Type::TEXT,
+                        pgwire::api::results::FieldFormat::Text,
+                    )
+                })
+                .collect());
+        }
+        match &stmt.plan {
+            Some(plan) if returns_rows(plan) => {
+                let fields = super::stream::fields(
+                    plan.schema().as_arrow(),
+                    column_format.unwrap_or(&Format::UnifiedText),
+                    None,
+                )?;
+                Ok(fields.as_ref().clone())
+            }
+            _ => Ok(vec![]),
+        }
+    }
+}
+
+fn returns_rows(plan: &LogicalPlan) -> bool {
+    !matches!(
+        plan,
+        LogicalPlan::Ddl(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::Statement(_)
+    )
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for QueryHandler {
+    type Statement = Prepared;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    /// Streams the rows of an `Execute` without a row limit straight to the
+    /// client. pgwire's default collects every row of the portal in memory
+    /// before sending the first, which would hold a whole large result (and
+    /// ignore cancels until it is complete). Row-limited executes (cursors,
+    /// JDBC fetch size) keep the default, which buffers at most `max_rows`.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal = match client.portal_store().get_portal(name) {
+            Some(Entry::Value(portal)) if message.max_rows <= 0 => portal,
+            _ => return self._on_execute(client, message).await,
+        };
+        if !matches!(*portal.state().lock().await, PortalExecutionState::Initial) {
+            return self._on_execute(client, message).await;
+        }
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let mut status = client.transaction_status();
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        match ExtendedQueryHandler::do_query(self, client, portal.as_ref(), 0).await? {
+            Response::Query(results) => {
+                *portal.state().lock().await = PortalExecutionState::Finished;
+                send_query_response(client, results, false).await?;
+            }
+            Response::EmptyQuery => {
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
+                    .await?;
+            }
+            Response::Execution(tag) => send_execution_response(client, tag).await?,
+            Response::TransactionStart(tag) => {
+                send_execution_response(client, tag).await?;
+                status = status.to_in_transaction_state();
+            }
+            Response::TransactionEnd(tag) => {
+                send_execution_response(client, tag).await?;
+                status = status.to_idle_state();
+                client.portal_store().rm_portal(DEFAULT_NAME);
+            }
+            Response::Error(err) => {
+                client
+                    .send(PgWireBackendMessage::ErrorResponse((*err).into()))
+                    .await?;
+                status = status.to_error_state();
+            }
+            Response::CopyIn(result) => {
+                client.set_state(PgWireConnectionState::CopyInProgress(true));
+                pgwire::api::copy::send_copy_in_response(client, result).await?;
+            }
+            Response::CopyOut(result) => {
+                pgwire::api::copy::send_copy_out_response(client, result).await?;
+            }
+            Response::CopyBoth(result) => {
+                client.set_state(PgWireConnectionState::CopyInProgress(true));
+                pgwire::api::copy::send_copy_both_response(client, result).await?;
+            }
+        }
+        if !matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            client.set_state(PgWireConnectionState::ReadyForQuery);
+            client.set_transaction_status(status);
+        }
+        Ok(())
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session(client)?;
+        let prepared = &portal.statement.statement;
+        let params = match &prepared.plan {
+            Some(plan) => Some(super::params::decode(portal, plan)?),
+            None => None,
+        };
+        let control = session.start_query();
+        self.execute(
+            client,
+            &session,
+            prepared,
+            params.as_ref(),
+            &portal.result_column_format,
+            &control,
+        )
+        .await
+        .map_err(to_pgwire)
+    }
+}
+
+#[async_trait]
+impl CopyHandler for QueryHandler {
+    async fn on_copy_data<C>(&self, client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(slot) = client.session_extensions().get::<CopySlot>()
+            && let Some(copy) = slot.0.lock().unwrap_or_else(|p| p.into_inner()).as_mut()
+        {
+            copy.feed(&copy_data.data);
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let copy = client
+            .session_extensions()
+            .get::<CopySlot>()
+            .and_then(|slot| slot.0.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let Some(copy) = copy else {
+            return Err(to_pgwire(SqlStateError::new(
+                sqlstate::PROTOCOL_VIOLATION,
+                "CopyDone without a COPY in progress",
+            )));
+        };
+        let rows = copy.finish().await.map_err(to_pgwire)?;
+        client
+            .send(PgWireBackendMessage::CommandComplete(
+                Tag::new("COPY").with_rows(rows as usize).into(),
+            ))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(slot) = client.session_extensions().get::<CopySlot>() {
+            // Dropping the copy removes the files it wrote.
+            slot.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
+        to_pgwire(SqlStateError::new(
+            sqlstate::QUERY_CANCELED,
+            format!("COPY from stdin failed: {}", fail.message),
+        ))
+    }
+}

@@ -1,0 +1,126 @@
+//! Extended-protocol parameters: the types a prepared statement advertises and
+//! the decoding of the values a client binds.
+//!
+//! A parameter whose type DataFusion cannot infer is advertised as `text`, as
+//! PostgreSQL does for an unresolved `$n`, so typed clients (tokio-postgres, JDBC)
+//! can still bind it.
+
+use std::collections::HashMap;
+
+use arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
+use arrow_pg::datatypes::into_pg_type;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::error::Result;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use pgwire::api::Type;
+use pgwire::api::portal::Portal;
+use pgwire::error::PgWireResult;
+
+use super::handler::Prepared;
+use crate::error::{SqlStateError, to_pgwire};
+
+/// Inferred Arrow type of each placeholder, in `$1, $2, ...` order.
+fn inferred(plan: &LogicalPlan) -> Result<Vec<(usize, Option<DataType>)>> {
+    let mut types: HashMap<String, Option<DataType>> = plan.get_parameter_types()?;
+    // `$1::int` gives DataFusion no type for $1 itself; use the cast's target.
+    if types.values().any(Option::is_none) {
+        plan.apply(|node| {
+            for expr in node.expressions() {
+                expr.apply(|e| {
+                    if let Expr::Cast(cast) = e
+                        && let Expr::Placeholder(ph) = cast.expr.as_ref()
+                        && let Some(slot) = types.get_mut(&ph.id)
+                        && slot.is_none()
+                    {
+                        *slot = Some(cast.field.data_type().clone());
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })?;
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+    }
+    let mut ordered: Vec<(usize, Option<DataType>)> = types
+        .into_iter()
+        .filter_map(|(id, t)| {
+            id.trim_start_matches('$')
+                .parse::<usize>()
+                .ok()
+                .map(|n| (n, t))
+        })
+        .collect();
+    ordered.sort_by_key(|(n, _)| *n);
+    // `$1` and `$3` without `$2` still means three parameters.
+    let count = ordered.last().map_or(0, |(n, _)| *n);
+    let mut dense: Vec<(usize, Option<DataType>)> = (1..=count).map(|n| (n, None)).collect();
+    for (n, t) in ordered {
+        if let Some(slot) = dense.get_mut(n - 1) {
+            slot.1 = t;
+        }
+    }
+    Ok(dense)
+}
+
+/// The wire type of each parameter.
+pub fn parameter_types(plan: &LogicalPlan) -> Result<Vec<(usize, Type)>> {
+    Ok(inferred(plan)?
+        .into_iter()
+        .map(|(n, t)| {
+            let ty = t
+                .as_ref()
+                .and_then(|t| into_pg_type(t).ok())
+                .unwrap_or(Type::TEXT);
+            (n, ty)
+        })
+        .collect())
+}
+
+/// Decodes the bound values and casts them to the types the plan expects.
+pub fn decode(portal: &Portal<Prepared>, plan: &LogicalPlan) -> PgWireResult<ParamValues> {
+    let inferred = inferred(plan).map_err(|e| to_pgwire(crate::error::classify(&e)))?;
+    if portal.parameter_len() != inferred.len() {
+        return Err(to_pgwire(SqlStateError::new(
+            "08P01",
+            format!(
+                "bind message supplies {} parameters, but prepared statement requires {}",
+                portal.parameter_len(),
+                inferred.len()
+            ),
+        )));
+    }
+    let types: Vec<Option<&DataType>> = inferred.iter().map(|(_, t)| t.as_ref()).collect();
+    let wire: Vec<Type> = inferred
+        .iter()
+        .map(|(_, t)| {
+            t.as_ref()
+                .and_then(|t| into_pg_type(t).ok())
+                .unwrap_or(Type::TEXT)
+        })
+        .collect();
+    let wire_refs: Vec<Option<&Type>> = wire.iter().map(Some).collect();
+    let values = deserialize_parameters_with_server_types(portal, &types, &wire_refs)?;
+    let ParamValues::List(list) = values else {
+        return Ok(values);
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (value, expected) in list.into_iter().zip(&types) {
+        let (scalar, metadata) = value.into_inner();
+        let scalar = match expected {
+            Some(t) if scalar.data_type() != **t && !scalar.is_null() => {
+                scalar.cast_to(t).map_err(|_| {
+                    to_pgwire(SqlStateError::bad_data(format!(
+                        "parameter value {scalar} cannot be converted to {t}"
+                    )))
+                })?
+            }
+            Some(t) if scalar.is_null() => ScalarValue::try_from(*t).unwrap_or(scalar),
+            _ => scalar,
+        };
+        out.push(datafusion::common::metadata::ScalarAndMetadata::new(
+            scalar, metadata,
+        ));
+    }
+    Ok(ParamValues::List(out))
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# psql against a live Quarry: \dt, \d <table>, \df, \copy in both directions.
+set -euo pipefail
+: "${PGHOST:?}" "${PGPORT:?}" "${PGUSER:?}"
+export PGDATABASE=quarry
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() { echo "psql: FAILED: $*" >&2; exit 1; }
+q() { psql -X -v ON_ERROR_STOP=1 -q "$@"; }
+
+q -c "DROP TABLE IF EXISTS psql_items" -c "CREATE TABLE psql_items (id INT, label TEXT)"
+printf 'id,label\n1,one\n2,"two, quoted"\n3,\n' > "$tmp/items.csv"
+q -c "\copy psql_items FROM '$tmp/items.csv' WITH (FORMAT csv, HEADER)"
+count=$(q -At -c "SELECT count(*) FROM psql_items")
+[ "$count" = 3 ] || fail "\\copy loaded $count rows, expected 3"
+q -c "\copy psql_items FROM '$tmp/items.csv' csv header"
+count=$(q -At -c "SELECT count(*) FROM psql_items")
+[ "$count" = 6 ] || fail "legacy \\copy syntax: $count rows, expected 6"
+
+dt=$(q -c '\dt')
+grep -q psql_items <<<"$dt" || fail "\\dt does not list psql_items: $dt"
+d=$(q -c '\d psql_items')
+grep -q label <<<"$d" || fail "\\d psql_items does not show column label: $d"
+grep -qi integer <<<"$d" || fail "\\d psql_items does not show the integer type: $d"
+q -c '\d' >/dev/null || fail "\\d failed"
+q -c '\df' >/dev/null || fail "\\df failed"
+q -c '\dn' >/dev/null || fail "\\dn failed"
+q -c '\l' >/dev/null || fail "\\l failed"
+
+# An error prints its SQLSTATE-backed message and psql survives.
+if out=$(psql -X -v ON_ERROR_STOP=1 -c "SELECT * FROM nope" 2>&1); then fail "expected an error"; fi
+grep -q 'relation "nope" does not exist' <<<"$out" || fail "unexpected error text: $out"
+echo "psql: ok"

@@ -1,0 +1,124 @@
+//! Authentication, TLS and connection limits.
+
+use std::sync::Arc;
+
+use crate::harness::{TestServer, connect, scalar, sqlstate};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_accepts_the_right_password_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = quarry::Config::for_data_dir(dir.path());
+    config.password = Some("s3cret pass".into());
+    let server = TestServer::with_config(config).await;
+    let good = format!("{} password='s3cret pass'", server.url("quarry"));
+    let client = connect(&good).await;
+    assert_eq!(scalar(&client, "SELECT current_user").await, "quarry");
+
+    for url in [
+        format!("{} password=wrong", server.url("quarry")),
+        format!("{} password='s3cret pass'", server.url("nobody")),
+    ] {
+        let err = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(sqlstate(&err), "28P01", "{url}");
+    }
+    // The password is stored salted, never in clear.
+    let raw = std::fs::read(dir.path().join("catalog.db")).expect("catalog");
+    assert!(!raw.windows(11).any(|w| w == b"s3cret pass"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_mode_still_needs_a_known_role() {
+    let server = TestServer::start().await;
+    let err = tokio_postgres::connect(&server.url("mallory"), tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("unknown role");
+    assert_eq!(sqlstate(&err), "28000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_loopback_listen_without_password_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = quarry::Config::for_data_dir(dir.path());
+    config.pg_listen = "0.0.0.0:0".parse().expect("addr");
+    let err = quarry::Server::start(config).await.err().expect("refused");
+    assert!(err.contains("password"), "{err}");
+}
+
+fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    let cert = params.self_signed(&key).expect("cert");
+    let cert_path = dir.join("server.crt");
+    let key_path = dir.join("server.key");
+    std::fs::write(&cert_path, cert.pem()).expect("write cert");
+    std::fs::write(&key_path, key.serialize_pem()).expect("write key");
+    (cert_path, key_path, cert.der().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_generated_certificate() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (cert, key, der) = certificate(dir.path());
+    let mut config = quarry::Config::for_data_dir(dir.path().join("data"));
+    config.password = Some("pw".into());
+    config.tls = Some(quarry::config::TlsPaths { cert, key });
+    let server = TestServer::with_config(config).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(der))
+        .expect("root");
+    let tls_config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
+    let url = format!(
+        "host=localhost port={} user=quarry password=pw sslmode=require",
+        server.addr.port()
+    );
+    let (client, connection) = tokio_postgres::connect(&url, tls)
+        .await
+        .expect("TLS connect");
+    tokio::spawn(connection);
+    assert_eq!(scalar(&client, "SELECT 'secure'").await, "secure");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_that_cannot_load_is_a_startup_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (cert, _key, _) = certificate(dir.path());
+    let garbage = dir.path().join("garbage.key");
+    std::fs::write(&garbage, "not a key").expect("write");
+    for (c, k) in [
+        (cert.clone(), garbage),
+        (dir.path().join("missing.crt"), cert),
+    ] {
+        let mut config = quarry::Config::for_data_dir(dir.path().join("data"));
+        config.tls = Some(quarry::config::TlsPaths { cert: c, key: k });
+        assert!(quarry::Server::start(config).await.is_err());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limit_are_refused_politely() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = quarry::Config::for_data_dir(dir.path());
+    config.max_connections = 2;
+    let server = TestServer::with_config(config).await;
+    let a = server.connect().await;
+    let _b = server.connect().await;
+    let err = tokio_postgres::connect(&server.url("quarry"), tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("third refused");
+    assert_eq!(sqlstate(&err), "53300");
+    assert_eq!(scalar(&a, "SELECT 1").await, "1");
+}

@@ -1,0 +1,120 @@
+//! COPY FROM STDIN: csv and text, headers, column lists, and atomic failure.
+
+use bytes::Bytes;
+use futures::SinkExt;
+use tokio_postgres::Client;
+
+use crate::harness::{TestServer, scalar, sqlstate, texts};
+
+async fn copy(client: &Client, sql: &str, data: &str) -> Result<u64, tokio_postgres::Error> {
+    let sink = client.copy_in(sql).await?;
+    futures::pin_mut!(sink);
+    sink.send(Bytes::copy_from_slice(data.as_bytes())).await?;
+    sink.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_with_header_and_text_formats_load() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE people (id BIGINT, name TEXT, score DOUBLE PRECISION, active BOOLEAN)",
+        )
+        .await
+        .expect("create");
+    let n = copy(
+        &client,
+        "COPY people FROM STDIN (FORMAT csv, HEADER)",
+        "id,name,score,active\n1,\"Smith, Ann\",9.5,true\n2,,7,false\n3,\"\",,t\n",
+    )
+    .await
+    .expect("csv copy");
+    assert_eq!(n, 3);
+    let n = copy(
+        &client,
+        "COPY people FROM STDIN",
+        "4\tBo\\tb\t1.25\tf\n5\t\\N\t\\N\t\\N\n",
+    )
+    .await
+    .expect("text copy");
+    assert_eq!(n, 2);
+    assert_eq!(scalar(&client, "SELECT count(*) FROM people").await, "5");
+    assert_eq!(
+        texts(&client, "SELECT name FROM people ORDER BY id").await,
+        vec![
+            Some("Smith, Ann".into()),
+            None,
+            Some("".into()),
+            Some("Bo\tb".into()),
+            None
+        ]
+    );
+    assert_eq!(
+        scalar(&client, "SELECT sum(score) FROM people").await,
+        "17.75"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn column_lists_fill_the_rest_with_null() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE t (a INT, b TEXT, c INT)")
+        .await
+        .expect("create");
+    copy(
+        &client,
+        "COPY t (c, a) FROM STDIN (FORMAT csv)",
+        "3,1\n30,10\n",
+    )
+    .await
+    .expect("copy");
+    assert_eq!(
+        texts(
+            &client,
+            "SELECT a::text || '/' || coalesce(b, '-') || '/' || c::text FROM t ORDER BY a"
+        )
+        .await,
+        vec![Some("1/-/3".into()), Some("10/-/30".into())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_row_aborts_with_its_line_and_commits_nothing() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE t (id INT, name TEXT); INSERT INTO t VALUES (0, 'before')")
+        .await
+        .expect("create");
+    let mut data = String::from("id,name\n");
+    for i in 1..=20_000 {
+        data.push_str(&format!("{i},row{i}\n"));
+    }
+    data.push_str("oops,bad\n");
+    data.push_str("20001,after\n");
+    let err = copy(&client, "COPY t FROM STDIN (FORMAT csv, HEADER)", &data)
+        .await
+        .expect_err("bad row");
+    assert_eq!(sqlstate(&err), "22000");
+    let message = err
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
+    assert!(message.contains("line 20002"), "{message}");
+    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "1");
+
+    let err = copy(&client, "COPY t FROM STDIN (FORMAT csv)", "1,a\n2,b,c\n")
+        .await
+        .expect_err("extra column");
+    assert_eq!(sqlstate(&err), "22P04");
+    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "1");
+
+    let err = copy(&client, "COPY missing FROM STDIN", "")
+        .await
+        .expect_err("no table");
+    assert_eq!(sqlstate(&err), "42P01");
+    assert_eq!(scalar(&client, "SELECT 'usable'").await, "usable");
+}

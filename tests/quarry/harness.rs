@@ -1,0 +1,124 @@
+//! Starts servers and connects clients for the tests.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use quarry::{Config, Server};
+use tokio_postgres::{Client, NoTls};
+use tokio_util::sync::CancellationToken;
+
+/// A server running in this process until dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub http: SocketAddr,
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A fresh server on an empty, temporary data directory.
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config::for_data_dir(dir.path());
+        let mut server = Self::with_config(config).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on `data_dir` (kept after the server stops).
+    pub async fn on_dir(data_dir: &Path) -> TestServer {
+        Self::with_config(Config::for_data_dir(data_dir)).await
+    }
+
+    pub async fn with_config(config: Config) -> TestServer {
+        let server = Server::start(config).await.expect("server starts");
+        let addr = server.pg_addr().expect("pg addr");
+        let http = server.http_addr().expect("http addr");
+        let stop = server.shutdown_token();
+        let task = tokio::spawn(async move {
+            server
+                .serve(Duration::from_secs(2))
+                .await
+                .expect("server runs");
+        });
+        TestServer {
+            addr,
+            http,
+            stop,
+            task: Some(task),
+            _dir: None,
+        }
+    }
+
+    pub fn url(&self, user: &str) -> String {
+        format!(
+            "host={} port={} user={user} dbname=quarry",
+            self.addr.ip(),
+            self.addr.port()
+        )
+    }
+
+    /// A connected client as the superuser.
+    pub async fn connect(&self) -> Client {
+        connect(&self.url("quarry")).await
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+pub async fn connect(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .expect("client connects");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// The SQLSTATE of a failed statement.
+pub fn sqlstate(err: &tokio_postgres::Error) -> String {
+    err.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no SQLSTATE: {err}"))
+}
+
+/// The repository root, for fixtures.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The first column of every row, as text, through the simple protocol.
+pub async fn texts(client: &Client, sql: &str) -> Vec<Option<String>> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_string)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The single value of a one-row, one-column query.
+pub async fn scalar(client: &Client, sql: &str) -> String {
+    let rows = texts(client, sql).await;
+    assert_eq!(rows.len(), 1, "{sql} returned {} rows", rows.len());
+    rows.into_iter().next().flatten().unwrap_or_default()
+}

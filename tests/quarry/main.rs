@@ -1,0 +1,16 @@
+//! Quarry's integration tests: one binary, real servers, real clients.
+//!
+//! Every test starts a server in-process on port 0 with its own data directory
+//! (`harness`), except the crash tests, which run the real `quarry` binary so
+//! they can kill it.
+
+mod harness;
+
+mod auth;
+mod copy;
+mod crash;
+mod errors;
+mod persistence;
+mod session;
+mod slt;
+mod wire;

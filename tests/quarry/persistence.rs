@@ -1,0 +1,147 @@
+//! Everything a client creates survives a restart on the same data directory.
+
+use crate::harness::{TestServer, scalar, sqlstate, texts};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_views_schemas_and_external_tables_survive_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let files = tempfile::tempdir().expect("files");
+    let parquet = files.path().join("nums.parquet");
+    let csv = files.path().join("nums.csv");
+    let json = files.path().join("nums.json");
+    std::fs::write(&csv, "n,label\n1,one\n2,two\n").expect("csv");
+    std::fs::write(&json, "{\"n\": 1}\n{\"n\": 5}\n").expect("json");
+
+    let server = TestServer::on_dir(dir.path()).await;
+    let client = server.connect().await;
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE plain (id INT NOT NULL, name TEXT);
+             INSERT INTO plain VALUES (1, 'a'), (2, 'b');
+             INSERT INTO plain VALUES (3, NULL);
+             CREATE TABLE derived AS SELECT id * 10 AS id10 FROM plain;
+             CREATE TABLE renamed_from AS SELECT 1 AS x;
+             ALTER TABLE renamed_from RENAME TO renamed_to;
+             CREATE TABLE dropped (x INT);
+             DROP TABLE dropped;
+             CREATE SCHEMA mart;
+             CREATE TABLE mart.facts AS SELECT 42 AS answer;
+             CREATE VIEW big_ids AS SELECT id FROM plain WHERE id > 1;
+             COPY (SELECT id AS n FROM plain) TO '{parquet}';
+             CREATE EXTERNAL TABLE ext_parquet STORED AS PARQUET LOCATION '{parquet}';
+             CREATE EXTERNAL TABLE ext_csv STORED AS CSV LOCATION '{csv}' OPTIONS ('format.has_header' 'true');
+             CREATE EXTERNAL TABLE ext_json STORED AS JSON LOCATION '{json}';",
+            parquet = parquet.display(),
+            csv = csv.display(),
+            json = json.display(),
+        ))
+        .await
+        .expect("setup");
+    server.stop().await;
+
+    let server = TestServer::on_dir(dir.path()).await;
+    let client = server.connect().await;
+    assert_eq!(scalar(&client, "SELECT count(*) FROM plain").await, "3");
+    assert_eq!(scalar(&client, "SELECT sum(id10) FROM derived").await, "60");
+    assert_eq!(scalar(&client, "SELECT x FROM renamed_to").await, "1");
+    assert_eq!(scalar(&client, "SELECT answer FROM mart.facts").await, "42");
+    assert_eq!(scalar(&client, "SELECT count(*) FROM big_ids").await, "2");
+    assert_eq!(scalar(&client, "SELECT sum(n) FROM ext_parquet").await, "6");
+    assert_eq!(
+        texts(&client, "SELECT label FROM ext_csv ORDER BY n").await,
+        vec![Some("one".into()), Some("two".into())]
+    );
+    assert_eq!(scalar(&client, "SELECT max(n) FROM ext_json").await, "5");
+    for gone in ["dropped", "renamed_from"] {
+        let err = client
+            .simple_query(&format!("SELECT * FROM {gone}"))
+            .await
+            .expect_err("gone");
+        assert_eq!(sqlstate(&err), "42P01", "{gone}");
+    }
+    // NOT NULL survives too.
+    let err = client
+        .simple_query("INSERT INTO plain VALUES (NULL, 'x')")
+        .await
+        .expect_err("not null");
+    assert_eq!(sqlstate(&err), "23502");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftover_files_of_an_interrupted_write_are_removed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = TestServer::on_dir(dir.path()).await;
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE t AS SELECT 1 AS x")
+        .await
+        .expect("create");
+    server.stop().await;
+
+    let tables = dir.path().join("tables");
+    let table_dir = std::fs::read_dir(&tables)
+        .expect("tables")
+        .flatten()
+        .next()
+        .expect("one table dir")
+        .path();
+    std::fs::write(table_dir.join(".part-x.parquet.tmp"), b"half").expect("tmp");
+    std::fs::write(table_dir.join("part-orphan.parquet"), b"never committed").expect("orphan");
+    std::fs::create_dir(tables.join("deadbeef")).expect("orphan dir");
+
+    let server = TestServer::on_dir(dir.path()).await;
+    let client = server.connect().await;
+    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "1");
+    assert!(!table_dir.join(".part-x.parquet.tmp").exists());
+    assert!(!table_dir.join("part-orphan.parquet").exists());
+    assert!(!tables.join("deadbeef").exists());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_tables_load_once_into_an_empty_directory() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = quarry::Config::for_data_dir(dir.path());
+    config.demo = true;
+    let server = TestServer::with_config(config.clone()).await;
+    let client = server.connect().await;
+    assert_eq!(
+        scalar(&client, "SELECT count(*) FROM customers").await,
+        "50000"
+    );
+    assert_eq!(
+        scalar(&client, "SELECT count(*) FROM customers_recent").await,
+        "10000"
+    );
+    assert_eq!(
+        scalar(&client, "SELECT count(*) FROM house_prices").await,
+        "20000"
+    );
+    assert_eq!(
+        scalar(&client, "SELECT count(DISTINCT store_id) FROM daily_sales").await,
+        "10"
+    );
+    assert!(
+        scalar(&client, "SELECT count(DISTINCT city) FROM customers")
+            .await
+            .parse::<i64>()
+            .expect("n")
+            > 500
+    );
+    client
+        .batch_execute("DROP TABLE house_prices")
+        .await
+        .expect("drop");
+    server.stop().await;
+    // A user's drop is respected: demo data is not loaded again.
+    let server = TestServer::with_config(config).await;
+    let client = server.connect().await;
+    assert!(
+        client
+            .simple_query("SELECT 1 FROM house_prices")
+            .await
+            .is_err()
+    );
+    server.stop().await;
+}

@@ -1,0 +1,167 @@
+//! Protocol behaviour seen by a real client: identity functions, extended
+//! protocol with typed parameters, binary results, command tags.
+
+use tokio_postgres::SimpleQueryMessage;
+use tokio_postgres::types::Type;
+
+use crate::harness::{TestServer, scalar, texts};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_and_identity_look_like_postgres() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let version = scalar(&client, "SELECT version()").await;
+    assert!(version.starts_with("PostgreSQL 16.0 (Quarry "), "{version}");
+    assert_eq!(scalar(&client, "SELECT current_user").await, "quarry");
+    assert_eq!(scalar(&client, "SELECT session_user").await, "quarry");
+    assert_eq!(scalar(&client, "SELECT current_schema()").await, "public");
+    assert_eq!(scalar(&client, "SELECT current_database()").await, "quarry");
+    assert_eq!(scalar(&client, "SHOW server_version").await, "16.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extended_protocol_binds_parameters_of_several_types() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE p (i INT, b BIGINT, f DOUBLE PRECISION, s TEXT, ok BOOLEAN, d DATE, ts TIMESTAMP)",
+        )
+        .await
+        .expect("create");
+    let day = chrono::NaiveDate::from_ymd_opt(2024, 2, 29).expect("date");
+    let ts = day.and_hms_opt(12, 30, 0).expect("time");
+    let inserted = client
+        .execute(
+            "INSERT INTO p VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &7i32,
+                &9_000_000_000i64,
+                &2.5f64,
+                &"héllo",
+                &true,
+                &day,
+                &ts,
+            ],
+        )
+        .await
+        .expect("insert with parameters");
+    assert_eq!(inserted, 1);
+    client
+        .execute(
+            "INSERT INTO p VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&8i32, &1i64, &-1.0f64, &"x", &false, &day, &ts],
+        )
+        .await
+        .expect("second insert");
+
+    let row = client
+        .query_one(
+            "SELECT i, b, f, s, ok, d, ts FROM p WHERE b = $1 AND s = $2",
+            &[&9_000_000_000i64, &"héllo"],
+        )
+        .await
+        .expect("select with parameters");
+    assert_eq!(row.get::<_, i32>(0), 7);
+    assert_eq!(row.get::<_, i64>(1), 9_000_000_000);
+    assert_eq!(row.get::<_, f64>(2), 2.5);
+    assert_eq!(row.get::<_, &str>(3), "héllo");
+    assert!(row.get::<_, bool>(4));
+    assert_eq!(row.get::<_, chrono::NaiveDate>(5), day);
+    assert_eq!(row.get::<_, chrono::NaiveDateTime>(6), ts);
+
+    // A prepared statement advertises its parameter types and runs many times.
+    let stmt = client
+        .prepare("SELECT count(*) FROM p WHERE i > $1")
+        .await
+        .expect("prepare");
+    assert_eq!(stmt.params(), &[Type::INT4]);
+    let n: i64 = client.query_one(&stmt, &[&0i32]).await.expect("run").get(0);
+    assert_eq!(n, 2);
+    let n: i64 = client
+        .query_one(&stmt, &[&7i32])
+        .await
+        .expect("run again")
+        .get(0);
+    assert_eq!(n, 1);
+
+    // An untyped parameter is text, as in PostgreSQL.
+    let echoed: String = client
+        .query_one("SELECT $1", &[&"echo"])
+        .await
+        .expect("echo")
+        .get(0);
+    assert_eq!(echoed, "echo");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_tags_report_what_happened() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let tags = |messages: Vec<SimpleQueryMessage>| -> Vec<u64> {
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::CommandComplete(n) => Some(n),
+                _ => None,
+            })
+            .collect()
+    };
+    let done = client
+        .simple_query(
+            "CREATE TABLE t (a INT); INSERT INTO t VALUES (1), (2), (3); \
+             CREATE TABLE u AS SELECT * FROM t WHERE a > 1; SELECT * FROM u",
+        )
+        .await
+        .expect("batch");
+    assert_eq!(tags(done), vec![0, 3, 2, 2]);
+    assert_eq!(
+        client
+            .execute("INSERT INTO t SELECT a + 10 FROM t", &[])
+            .await
+            .expect("insert"),
+        3
+    );
+    assert_eq!(client.execute("DROP TABLE u", &[]).await.expect("drop"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_error_leaves_the_session_usable() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    assert!(client.simple_query("SELECT * FROM missing").await.is_err());
+    assert!(
+        client
+            .query("SELECT $1::int + missing_column", &[&1i32])
+            .await
+            .is_err()
+    );
+    assert_eq!(scalar(&client, "SELECT 40 + 2").await, "42");
+    // A multi-statement query stops at the first error, like PostgreSQL.
+    assert!(
+        client
+            .simple_query("CREATE TABLE a (x INT); SELECT * FROM missing; CREATE TABLE b (x INT)")
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        texts(&client, "SELECT count(*) FROM a").await,
+        vec![Some("0".into())]
+    );
+    assert!(client.simple_query("SELECT * FROM b").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_health_answers() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    let mut stream = tokio::net::TcpStream::connect(server.http).await.expect("connect");
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"status\":\"ok\""), "{response}");
+}

@@ -1,0 +1,120 @@
+//! Errors that carry a SQLSTATE from a function to the client.
+//!
+//! A function in this crate reports a user mistake by returning
+//! `DataFusionError::External(Box<SqlStateError>)`; the server unwraps it (through
+//! any `Context`/`Shared` layers DataFusion adds) and sends the SQLSTATE, message and
+//! hint as they are. Keeping the type here, not in the server, lets cluster workers
+//! that register the same functions report the same codes.
+//!
+//! | code  | meaning                                  |
+//! |-------|------------------------------------------|
+//! | 22023 | bad argument value (planning)            |
+//! | 22000 | bad data (execution)                     |
+//! | 42704 | unknown model or object                  |
+//! | 42501 | no privilege                             |
+//! | 0A000 | not supported                            |
+//! | XX000 | internal error: a bug in Quarry          |
+
+use std::fmt;
+
+use datafusion::error::DataFusionError;
+
+/// PostgreSQL error codes used across Quarry (appendix A of the PostgreSQL manual).
+pub mod sqlstate {
+    pub const SYNTAX_ERROR: &str = "42601";
+    pub const UNDEFINED_TABLE: &str = "42P01";
+    pub const UNDEFINED_COLUMN: &str = "42703";
+    pub const UNDEFINED_FUNCTION: &str = "42883";
+    pub const UNDEFINED_OBJECT: &str = "42704";
+    pub const DUPLICATE_TABLE: &str = "42P07";
+    pub const DUPLICATE_SCHEMA: &str = "42P06";
+    pub const DUPLICATE_COLUMN: &str = "42701";
+    pub const AMBIGUOUS_COLUMN: &str = "42702";
+    pub const INVALID_SCHEMA_NAME: &str = "3F000";
+    pub const DATATYPE_MISMATCH: &str = "42804";
+    pub const WRONG_OBJECT_TYPE: &str = "42809";
+    pub const SYNTAX_OR_ACCESS_RULE: &str = "42000";
+    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+    pub const INVALID_PARAMETER_VALUE: &str = "22023";
+    pub const DATA_EXCEPTION: &str = "22000";
+    pub const DIVISION_BY_ZERO: &str = "22012";
+    pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
+    pub const NOT_NULL_VIOLATION: &str = "23502";
+    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    pub const QUERY_CANCELED: &str = "57014";
+    pub const ADMIN_SHUTDOWN: &str = "57P01";
+    pub const OUT_OF_MEMORY: &str = "53200";
+    pub const TOO_MANY_CONNECTIONS: &str = "53300";
+    pub const IO_ERROR: &str = "58030";
+    pub const INVALID_PASSWORD: &str = "28P01";
+    pub const INVALID_AUTHORIZATION: &str = "28000";
+    pub const PROTOCOL_VIOLATION: &str = "08P01";
+    pub const IN_FAILED_TRANSACTION: &str = "25P02";
+    pub const UNDEFINED_PARAMETER: &str = "42704";
+    pub const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
+    pub const INTERNAL_ERROR: &str = "XX000";
+}
+
+/// A user-facing error: SQLSTATE, message, and an optional hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlStateError {
+    pub code: &'static str,
+    pub message: String,
+    pub hint: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl SqlStateError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            hint: None,
+            detail: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// A bad literal argument, found while planning (22023).
+    pub fn bad_argument(message: impl Into<String>) -> Self {
+        Self::new(sqlstate::INVALID_PARAMETER_VALUE, message)
+    }
+
+    /// Data that cannot be processed, found while executing (22000).
+    pub fn bad_data(message: impl Into<String>) -> Self {
+        Self::new(sqlstate::DATA_EXCEPTION, message)
+    }
+
+    /// A feature Quarry does not offer (0A000).
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(sqlstate::FEATURE_NOT_SUPPORTED, message)
+    }
+
+    /// Wraps this error so it can travel through DataFusion.
+    pub fn into_df(self) -> DataFusionError {
+        DataFusionError::External(Box::new(self))
+    }
+}
+
+impl fmt::Display for SqlStateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SqlStateError {}
+
+impl From<SqlStateError> for DataFusionError {
+    fn from(e: SqlStateError) -> Self {
+        e.into_df()
+    }
+}
