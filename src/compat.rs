@@ -53,6 +53,174 @@ pub fn register(ctx: &SessionContext) {
         "pg_get_function_identity_arguments",
         DataType::Utf8,
     )));
+    ctx.register_udf(ScalarUDF::from(ToRegtype::new()));
+    ctx.register_udf(ScalarUDF::from(OidFunction::new(
+        "pg_collation_is_visible",
+        DataType::Boolean,
+    )));
+    ctx.register_udf(ScalarUDF::from(JsonBuildObject::new()));
+    // Quarry has no sequences: no column owns one.
+    ctx.register_udf(ScalarUDF::from(OidFunction::with_arity(
+        "pg_get_serial_sequence",
+        DataType::Utf8,
+        2,
+    )));
+}
+
+/// Built-in PostgreSQL type names (and their common aliases) with their fixed oids.
+const TYPE_OIDS: &[(&str, i32)] = &[
+    ("bool", 16),
+    ("boolean", 16),
+    ("bytea", 17),
+    ("char", 18),
+    ("name", 19),
+    ("int8", 20),
+    ("bigint", 20),
+    ("int2", 21),
+    ("smallint", 21),
+    ("int4", 23),
+    ("integer", 23),
+    ("int", 23),
+    ("regproc", 24),
+    ("text", 25),
+    ("oid", 26),
+    ("json", 114),
+    ("xml", 142),
+    ("float4", 700),
+    ("real", 700),
+    ("float8", 701),
+    ("double precision", 701),
+    ("money", 790),
+    ("bpchar", 1042),
+    ("character", 1042),
+    ("varchar", 1043),
+    ("character varying", 1043),
+    ("date", 1082),
+    ("time", 1083),
+    ("time without time zone", 1083),
+    ("timestamp", 1114),
+    ("timestamp without time zone", 1114),
+    ("timestamptz", 1184),
+    ("timestamp with time zone", 1184),
+    ("interval", 1186),
+    ("timetz", 1266),
+    ("time with time zone", 1266),
+    ("bit", 1560),
+    ("varbit", 1562),
+    ("numeric", 1700),
+    ("decimal", 1700),
+    ("regclass", 2205),
+    ("regtype", 2206),
+    ("uuid", 2950),
+    ("jsonb", 3802),
+    ("record", 2249),
+    ("void", 2278),
+    ("unknown", 705),
+    ("_bool", 1000),
+    ("_int2", 1005),
+    ("_int4", 1007),
+    ("_text", 1009),
+    ("_int8", 1016),
+    ("_float4", 1021),
+    ("_float8", 1022),
+    ("_varchar", 1015),
+    ("_date", 1182),
+    ("_timestamp", 1115),
+    ("_timestamptz", 1185),
+    ("_numeric", 1231),
+    ("_uuid", 2951),
+    ("_jsonb", 3807),
+    ("_json", 199),
+    ("_bytea", 1001),
+];
+
+/// The oid of a built-in type name, as `to_regtype` resolves it.
+pub fn type_oid(name: &str) -> Option<i32> {
+    let n = name
+        .trim()
+        .trim_start_matches("pg_catalog.")
+        .trim_matches('"')
+        .to_ascii_lowercase();
+    if let Some(element) = n.strip_suffix("[]") {
+        let base = type_oid(element)?;
+        let base_name = TYPE_OIDS
+            .iter()
+            .find(|(_, o)| *o == base)
+            .map(|(t, _)| *t)?;
+        let canonical = TYPE_OIDS
+            .iter()
+            .find(|(t, o)| {
+                *o == base
+                    && !t.contains(' ')
+                    && TYPE_OIDS
+                        .iter()
+                        .any(|(a, _)| a.strip_prefix('_') == Some(t))
+            })
+            .map_or(base_name, |(t, _)| *t);
+        return TYPE_OIDS
+            .iter()
+            .find(|(t, _)| t.strip_prefix('_') == Some(canonical))
+            .map(|(_, o)| *o);
+    }
+    TYPE_OIDS.iter().find(|(t, _)| *t == n).map(|(_, o)| *o)
+}
+
+/// `to_regtype(name)`: the type's oid, or NULL when there is no such type
+/// (psycopg asks for `hstore` this way, expecting NULL rather than an error).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ToRegtype {
+    signature: Signature,
+}
+
+impl ToRegtype {
+    fn new() -> Self {
+        ToRegtype {
+            signature: Signature::exact(vec![DataType::Utf8], Volatility::Stable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for ToRegtype {
+    fn name(&self) -> &str {
+        "to_regtype"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{Array, Int32Array, StringArray};
+        match &args.args[0] {
+            ColumnarValue::Scalar(v) => {
+                let name = match v {
+                    ScalarValue::Utf8(Some(s))
+                    | ScalarValue::LargeUtf8(Some(s))
+                    | ScalarValue::Utf8View(Some(s)) => Some(s.as_str()),
+                    _ => None,
+                };
+                Ok(ColumnarValue::Scalar(ScalarValue::Int32(
+                    name.and_then(type_oid),
+                )))
+            }
+            ColumnarValue::Array(array) => {
+                let names = array
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| {
+                        datafusion::error::DataFusionError::Internal(
+                            "to_regtype expects text".into(),
+                        )
+                    })?;
+                let oids: Int32Array = names.iter().map(|n| n.and_then(type_oid)).collect();
+                Ok(ColumnarValue::Array(Arc::new(oids)))
+            }
+        }
+    }
 }
 
 /// Registers the functions that depend on who is connected.
@@ -116,10 +284,14 @@ struct OidFunction {
 
 impl OidFunction {
     fn new(name: &'static str, returns: DataType) -> Self {
+        Self::with_arity(name, returns, 1)
+    }
+
+    fn with_arity(name: &'static str, returns: DataType, arity: usize) -> Self {
         OidFunction {
             name,
             returns,
-            signature: Signature::any(1, Volatility::Stable),
+            signature: Signature::any(arity, Volatility::Stable),
         }
     }
 }
@@ -143,6 +315,78 @@ impl ScalarUDFImpl for OidFunction {
             _ => ScalarValue::Utf8(None),
         };
         Ok(ColumnarValue::Scalar(value))
+    }
+}
+
+/// `json_build_object(key, value, ...)`: a JSON object as text, per row.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuildObject {
+    signature: Signature,
+}
+
+impl JsonBuildObject {
+    fn new() -> Self {
+        JsonBuildObject {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+fn json_value(v: &ScalarValue) -> serde_json::Value {
+    use serde_json::Value;
+    if v.is_null() {
+        return Value::Null;
+    }
+    match v {
+        ScalarValue::Boolean(Some(b)) => Value::Bool(*b),
+        ScalarValue::Int8(Some(x)) => Value::from(*x),
+        ScalarValue::Int16(Some(x)) => Value::from(*x),
+        ScalarValue::Int32(Some(x)) => Value::from(*x),
+        ScalarValue::Int64(Some(x)) => Value::from(*x),
+        ScalarValue::UInt8(Some(x)) => Value::from(*x),
+        ScalarValue::UInt16(Some(x)) => Value::from(*x),
+        ScalarValue::UInt32(Some(x)) => Value::from(*x),
+        ScalarValue::UInt64(Some(x)) => Value::from(*x),
+        ScalarValue::Float32(Some(x)) => Value::from(*x),
+        ScalarValue::Float64(Some(x)) => Value::from(*x),
+        ScalarValue::Utf8(Some(x))
+        | ScalarValue::LargeUtf8(Some(x))
+        | ScalarValue::Utf8View(Some(x)) => Value::String(x.clone()),
+        other => Value::String(other.to_string()),
+    }
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if !args.args.len().is_multiple_of(2) {
+            return Err(datafusion::error::DataFusionError::Plan(
+                "json_build_object: argument list must have even number of elements".into(),
+            ));
+        }
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut out = StringBuilder::new();
+        for row in 0..args.number_rows {
+            let mut object = serde_json::Map::new();
+            for pair in arrays.chunks(2) {
+                let key = ScalarValue::try_from_array(&pair[0], row)?;
+                let value = ScalarValue::try_from_array(&pair[1], row)?;
+                object.insert(key.to_string(), json_value(&value));
+            }
+            out.append_value(serde_json::Value::Object(object).to_string());
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }
 
@@ -236,6 +480,16 @@ mod tests {
     fn version_is_parsable_as_postgres() {
         let v = version_string();
         assert!(v.starts_with("PostgreSQL 16.0 (Quarry "));
+    }
+
+    #[test]
+    fn resolves_type_names_like_to_regtype() {
+        assert_eq!(type_oid("integer"), Some(23));
+        assert_eq!(type_oid("pg_catalog.int8"), Some(20));
+        assert_eq!(type_oid("text[]"), Some(1009));
+        assert_eq!(type_oid("integer[]"), Some(1007));
+        assert_eq!(type_oid("double precision"), Some(701));
+        assert_eq!(type_oid("hstore"), None);
     }
 
     #[test]

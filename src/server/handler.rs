@@ -88,7 +88,10 @@ impl Parser {
         match self.compat.parse(sql) {
             Ok(statements) => Ok(statements
                 .into_iter()
-                .map(|s| DfStatement::Statement(Box::new(s)))
+                .map(|mut s| {
+                    super::rewrite::rewrite(&mut s);
+                    DfStatement::Statement(Box::new(s))
+                })
                 .collect()),
             Err(pg_err) => {
                 let dialect = PostgreSqlDialect {};

@@ -9,6 +9,7 @@ pub mod copy;
 pub mod handler;
 pub mod http;
 pub mod params;
+pub mod rewrite;
 pub mod stream;
 
 use std::net::SocketAddr;

@@ -155,13 +155,18 @@ async fn a_query_error_leaves_the_session_usable() {
 async fn http_health_answers() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = TestServer::start().await;
-    let mut stream = tokio::net::TcpStream::connect(server.http).await.expect("connect");
+    let mut stream = tokio::net::TcpStream::connect(server.http)
+        .await
+        .expect("connect");
     stream
         .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await
         .expect("request");
     let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("response");
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"status\":\"ok\""), "{response}");
 }
