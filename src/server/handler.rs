@@ -550,6 +550,7 @@ impl QueryHandler {
                 to,
                 target,
                 options,
+                legacy_options,
                 ..
             } => match (to, target) {
                 (false, CopyTarget::Stdin) => {
@@ -610,8 +611,53 @@ impl QueryHandler {
                     self.run_plan(client, session, &copy, plan, &Format::UnifiedText, control)
                         .await
                 }
+                (true, CopyTarget::Stdout) => {
+                    let spec = CopySpec::from_options(options, legacy_options)?;
+                    let query = match source {
+                        CopySource::Table {
+                            table_name,
+                            columns,
+                        } if columns.is_empty() => {
+                            format!("SELECT * FROM {table_name}")
+                        }
+                        CopySource::Table {
+                            table_name,
+                            columns,
+                        } => format!(
+                            "SELECT {} FROM {table_name}",
+                            columns
+                                .iter()
+                                .map(|c| c.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        CopySource::Query(q) => q.to_string(),
+                    };
+                    let Some(select) = self.parser.parse(&query)?.into_iter().next() else {
+                        return Err(SqlStateError::new(
+                            sqlstate::INTERNAL_ERROR,
+                            "empty COPY query",
+                        ));
+                    };
+                    let state = session.ctx.state();
+                    let stream = control
+                        .run(async {
+                            let plan = state.statement_to_plan(select).await.sql_err()?;
+                            let df = session.ctx.execute_logical_plan(plan).await.sql_err()?;
+                            df.execute_stream().await.sql_err()
+                        })
+                        .await?;
+                    let response = super::copy_out::copy_out(
+                        stream,
+                        spec,
+                        format_options(client),
+                        control.clone(),
+                    )
+                    .map_err(pg_to_sql)?;
+                    Ok(Response::CopyOut(response))
+                }
                 (true, _) => Err(SqlStateError::unsupported(
-                    "COPY TO STDOUT is not supported yet; use SELECT, or COPY ... TO 'file'",
+                    "COPY TO PROGRAM is not supported; use COPY ... TO STDOUT or TO 'file'",
                 )),
             },
             other => Err(SqlStateError::unsupported(format!(

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod copy;
+pub mod copy_out;
 pub mod handler;
 pub mod http;
 pub mod params;

@@ -18,6 +18,9 @@ q -c "\copy psql_items FROM '$tmp/items.csv' csv header"
 count=$(q -At -c "SELECT count(*) FROM psql_items")
 [ "$count" = 6 ] || fail "legacy \\copy syntax: $count rows, expected 6"
 
+q -c "\copy (SELECT DISTINCT id, label FROM psql_items ORDER BY id) TO '$tmp/out.csv' WITH (FORMAT csv, HEADER)"
+diff <(tail -n +2 "$tmp/out.csv") <(printf '1,one\n2,"two, quoted"\n3,\n') || fail "\\copy to file differs"
+
 dt=$(q -c '\dt')
 grep -q psql_items <<<"$dt" || fail "\\dt does not list psql_items: $dt"
 d=$(q -c '\d psql_items')

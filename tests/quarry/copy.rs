@@ -118,3 +118,46 @@ async fn a_bad_row_aborts_with_its_line_and_commits_nothing() {
     assert_eq!(sqlstate(&err), "42P01");
     assert_eq!(scalar(&client, "SELECT 'usable'").await, "usable");
 }
+
+async fn copy_out(client: &Client, sql: &str) -> String {
+    use futures::TryStreamExt;
+    let stream = client.copy_out(sql).await.expect("copy out starts");
+    let chunks: Vec<Bytes> = stream.try_collect().await.expect("copy out data");
+    String::from_utf8(chunks.concat()).expect("utf8")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_to_stdout_round_trips_through_copy_from() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE src (id INT, name TEXT, ok BOOLEAN, at TIMESTAMP);
+             INSERT INTO src VALUES (1, 'a,b', true, '2024-01-02 03:04:05'), (2, NULL, false, NULL), (3, '', NULL, NULL);
+             CREATE TABLE dst (id INT, name TEXT, ok BOOLEAN, at TIMESTAMP)",
+        )
+        .await
+        .expect("setup");
+    let csv = copy_out(
+        &client,
+        "COPY (SELECT * FROM src ORDER BY id) TO STDOUT (FORMAT csv, HEADER)",
+    )
+    .await;
+    assert_eq!(
+        csv,
+        "id,name,ok,at\n1,\"a,b\",t,2024-01-02 03:04:05.000000\n2,,f,\n3,\"\",,\n"
+    );
+    let text = copy_out(&client, "COPY src (id, name) TO STDOUT").await;
+    assert!(text.contains("2\t\\N\n"), "{text}");
+    copy(&client, "COPY dst FROM STDIN (FORMAT csv, HEADER)", &csv)
+        .await
+        .expect("load it back");
+    assert_eq!(
+        texts(
+            &client,
+            "SELECT coalesce(name, '<null>') FROM dst ORDER BY id"
+        )
+        .await,
+        vec![Some("a,b".into()), Some("<null>".into()), Some("".into())]
+    );
+}
