@@ -5,11 +5,13 @@
 //! connection's configuration while tables and memory accounting are shared.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
 use datafusion::error::Result as DfResult;
+use datafusion::execution::TaskContext;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -306,10 +308,54 @@ pub enum TxBlock {
     },
 }
 
+/// A planning state kept between statements, so the hot path does not clone
+/// DataFusion's `SessionState` (hundreds of function-map entries) per statement.
+struct Cached {
+    state: SessionState,
+    task: Arc<TaskContext>,
+    generation: u64,
+}
+
+/// The state one statement plans and runs with; returned to the session when
+/// dropped, unless a `SET` changed the session meanwhile.
+pub struct PlanState {
+    state: Option<SessionState>,
+    pub task: Arc<TaskContext>,
+    generation: u64,
+    session: Arc<Session>,
+}
+
+impl std::ops::Deref for PlanState {
+    type Target = SessionState;
+
+    fn deref(&self) -> &SessionState {
+        // Only `drop` takes the state out.
+        self.state
+            .as_ref()
+            .expect("plan state is present until dropped")
+    }
+}
+
+impl Drop for PlanState {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take()
+            && self.generation == self.session.generation.load(Ordering::Acquire)
+        {
+            *lock(&self.session.cache) = Some(Cached {
+                state,
+                task: self.task.clone(),
+                generation: self.generation,
+            });
+        }
+    }
+}
+
 /// One connection's state.
 pub struct Session {
     pub ctx: SessionContext,
     pub user: String,
+    cache: Mutex<Option<Cached>>,
+    generation: AtomicU64,
     vars: Mutex<BTreeMap<String, String>>,
     statement_timeout: Mutex<Option<Duration>>,
     current_query: Mutex<Option<CancellationToken>>,
@@ -417,12 +463,54 @@ impl Session {
         Arc::new(Session {
             ctx,
             user: user.to_string(),
+            cache: Mutex::new(None),
+            generation: AtomicU64::new(0),
             vars: Mutex::new(vars),
             statement_timeout: Mutex::new(None),
             current_query: Mutex::new(None),
             shutdown,
             tx: Mutex::new(TxBlock::None),
         })
+    }
+
+    /// The state to plan one statement with, its clock started now.
+    pub fn plan_state(self: &Arc<Self>) -> PlanState {
+        let generation = self.generation.load(Ordering::Acquire);
+        let cached = lock(&self.cache)
+            .take()
+            .filter(|c| c.generation == generation);
+        let (mut state, task) = match cached {
+            Some(c) => (c.state, c.task),
+            None => {
+                let state = self.ctx.state();
+                let task = Arc::new(TaskContext::from(&state));
+                (state, task)
+            }
+        };
+        state.mark_start_execution();
+        PlanState {
+            state: Some(state),
+            task,
+            generation,
+            session: self.clone(),
+        }
+    }
+
+    /// Forgets the cached planning state after the session's configuration changed.
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        lock(&self.cache).take();
+    }
+
+    /// The schema unqualified names resolve to.
+    pub fn default_schema(&self) -> String {
+        self.ctx
+            .state_ref()
+            .read()
+            .config_options()
+            .catalog
+            .default_schema
+            .clone()
     }
 
     /// Starts a statement: a fresh cancel token and the session's deadline.
@@ -542,6 +630,7 @@ impl Session {
                 let mut state = self.ctx.state_ref().write().clone();
                 state.config_mut().options_mut().catalog.default_schema = schema;
                 *self.ctx.state_ref().write() = state;
+                self.changed();
                 Ok(value)
             }
             "TimeZone" => {
@@ -566,6 +655,7 @@ impl Session {
                 let mut state = self.ctx.state_ref().write().clone();
                 state.config_mut().options_mut().execution.time_zone = Some(df_tz);
                 *self.ctx.state_ref().write() = state;
+                self.changed();
                 Ok(tz)
             }
             "client_encoding" => {
@@ -659,6 +749,7 @@ impl Session {
             err
         })?;
         *self.ctx.state_ref().write() = state;
+        self.changed();
         Ok(None)
     }
 
@@ -668,6 +759,7 @@ impl Session {
             self.set(p.name, None)?;
         }
         lock(&self.vars).retain(|k, _| !k.contains('.'));
+        self.changed();
         Ok(())
     }
 }

@@ -174,13 +174,7 @@ fn is_tx_end(stmt: &DfStatement) -> bool {
 
 /// Resolves a name against the session's current schema.
 fn rel_name(session: &Session, name: &TableReference) -> Result<RelName> {
-    let default_schema = session
-        .ctx
-        .state()
-        .config_options()
-        .catalog
-        .default_schema
-        .clone();
+    let default_schema = session.default_schema();
     let resolved = name.clone().resolve(CATALOG_NAME, &default_schema);
     Ok(RelName::new(
         resolved.schema.to_string(),
@@ -283,10 +277,10 @@ impl QueryHandler {
                 let plan = match &prepared.plan {
                     Some(plan) => plan.clone(),
                     None => {
-                        let state = session.ctx.state();
+                        let planner = session.plan_state();
                         control
                             .run(async {
-                                state
+                                planner
                                     .statement_to_plan(prepared.stmt.as_ref().clone())
                                     .await
                                     .sql_err()
@@ -639,12 +633,14 @@ impl QueryHandler {
                             "empty COPY query",
                         ));
                     };
-                    let state = session.ctx.state();
                     let stream = control
                         .run(async {
-                            let plan = state.statement_to_plan(select).await.sql_err()?;
-                            let df = session.ctx.execute_logical_plan(plan).await.sql_err()?;
-                            df.execute_stream().await.sql_err()
+                            let plan = session
+                                .plan_state()
+                                .statement_to_plan(select)
+                                .await
+                                .sql_err()?;
+                            execute_stream(session, plan).await
                         })
                         .await?;
                     let response = super::copy_out::copy_out(
@@ -947,13 +943,25 @@ impl QueryHandler {
                     "internal error: session statement reached the planner",
                 ))
             }
-            plan => {
+            // PREPARE/EXECUTE in SQL keep their plans in the context's state.
+            plan @ LogicalPlan::Statement(_) => {
                 let stream = control
                     .run(async {
                         let df = session.ctx.execute_logical_plan(plan).await.sql_err()?;
                         df.execute_stream().await.sql_err()
                     })
                     .await?;
+                let response = query_response(
+                    stream,
+                    format,
+                    Some(format_options(client)),
+                    control.clone(),
+                )
+                .map_err(pg_to_sql)?;
+                Ok(Response::Query(response))
+            }
+            plan => {
+                let stream = control.run(execute_stream(session, plan)).await?;
                 let response = query_response(
                     stream,
                     format,
@@ -1009,6 +1017,16 @@ fn show_name(variable: &[datafusion::sql::sqlparser::ast::Ident]) -> String {
         "session authorization" => "session_authorization".into(),
         _ => words.join("."),
     }
+}
+
+/// Plans `plan` physically and starts it, with the session's reusable state.
+async fn execute_stream(
+    session: &Arc<Session>,
+    plan: LogicalPlan,
+) -> Result<datafusion::execution::SendableRecordBatchStream> {
+    let planner = session.plan_state();
+    let physical = planner.create_physical_plan(&plan).await.sql_err()?;
+    datafusion::physical_plan::execute_stream(physical, planner.task.clone()).sql_err()
 }
 
 fn object_name_last(name: &ObjectName) -> String {
@@ -1139,9 +1157,9 @@ impl QueryParser for Parser {
                 None
             }
             Kind::Planned => {
-                let state = session.ctx.state();
+                let planner = session.plan_state();
                 Some(
-                    state
+                    planner
                         .statement_to_plan(stmt.clone())
                         .await
                         .map_err(|e| to_pgwire(classify(&e)))?,
