@@ -7,9 +7,12 @@ pub mod catalog;
 pub mod compat;
 pub mod config;
 pub mod demo;
+pub mod dialect;
 pub mod error;
+pub mod registry;
 pub mod server;
 pub mod session;
+pub mod statements;
 
 pub use config::Config;
 pub use server::Server;

@@ -59,7 +59,11 @@ impl PgCatalogContextProvider for RoleProvider {
 }
 
 /// Builds the state every session starts from.
-pub fn base_state(config: &Config, catalog: &Arc<Catalog>) -> Result<SessionState> {
+pub fn base_state(
+    config: &Config,
+    catalog: &Arc<Catalog>,
+    registry: &Arc<crate::registry::Registry>,
+) -> Result<SessionState> {
     let mut session_config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
         .with_create_default_catalog_and_schema(false)
@@ -98,7 +102,25 @@ pub fn base_state(config: &Config, catalog: &Arc<Catalog>) -> Result<SessionStat
     )
     .map_err(|e| crate::error::classify(&e))?;
     compat::register(&ctx);
-    quarry_udfs::register_all(&ctx).map_err(|e| crate::error::classify(&e))?;
+    let services = quarry_udfs::Services {
+        models: registry.clone(),
+    };
+    quarry_udfs::register_all(
+        &ctx,
+        &services,
+        &crate::registry::functions::textual_relations(),
+    )
+    .map_err(|e| crate::error::classify(&e))?;
+    crate::registry::functions::register(&ctx, registry);
+    use crate::registry::system_tables::{Kind, MODELS, SystemTable, VERSIONS};
+    catalog.register_system_table(
+        MODELS,
+        Arc::new(SystemTable::new(Kind::Models, registry.clone())),
+    )?;
+    catalog.register_system_table(
+        VERSIONS,
+        Arc::new(SystemTable::new(Kind::Versions, registry.clone())),
+    )?;
     Ok(ctx.state())
 }
 
@@ -453,7 +475,11 @@ impl QueryControl {
 
 impl Session {
     pub fn new(base: &SessionState, user: &str, shutdown: CancellationToken) -> Arc<Self> {
-        let ctx = SessionContext::new_with_state(base.clone());
+        let mut state = base.clone();
+        let mut info = quarry_udfs::session_info::SessionInfo::default();
+        info.user = user.to_string();
+        state.config_mut().options_mut().extensions.insert(info);
+        let ctx = SessionContext::new_with_state(state);
         compat::register_session(&ctx, user);
         let mut vars = BTreeMap::new();
         for p in PARAMS {

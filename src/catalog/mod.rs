@@ -141,6 +141,8 @@ pub struct Catalog {
     provider: Arc<MemoryCatalogProvider>,
     schemas: RwLock<HashMap<String, Arc<QuarrySchema>>>,
     entries: RwLock<HashMap<RelName, Entry>>,
+    /// Read-only system tables (`ml_models`, ...) in the public schema.
+    system: RwLock<Vec<String>>,
     /// DDL is rare; one at a time keeps the store and memory in step.
     ddl: tokio::sync::Mutex<()>,
 }
@@ -162,6 +164,7 @@ impl Catalog {
             provider: Arc::new(MemoryCatalogProvider::new()),
             schemas: RwLock::new(HashMap::new()),
             entries: RwLock::new(HashMap::new()),
+            system: RwLock::new(Vec::new()),
             ddl: tokio::sync::Mutex::new(()),
         });
         for name in catalog.store.schemas()? {
@@ -408,7 +411,42 @@ impl Catalog {
         Ok(())
     }
 
+    /// Registers a read-only system table in the public schema.
+    pub fn register_system_table(
+        &self,
+        name: &str,
+        provider: Arc<dyn TableProvider>,
+    ) -> Result<()> {
+        self.schema(DEFAULT_SCHEMA)?
+            .register_table(name.to_string(), provider)
+            .sql_err()?;
+        self.system
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(name.to_string());
+        Ok(())
+    }
+
+    fn is_system(&self, name: &RelName) -> bool {
+        name.schema == DEFAULT_SCHEMA
+            && self
+                .system
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&name.name)
+    }
+
+    fn system_error(&self, name: &RelName) -> SqlStateError {
+        SqlStateError::new(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            format!("\"{name}\" is a system table and cannot be changed"),
+        )
+    }
+
     fn ensure_absent(&self, name: &RelName) -> Result<()> {
+        if self.is_system(name) {
+            return Err(self.system_error(name));
+        }
         if self.entry(name).is_some() {
             return Err(SqlStateError::new(
                 sqlstate::DUPLICATE_TABLE,
@@ -429,6 +467,9 @@ impl Catalog {
         if_not_exists: bool,
         or_replace: bool,
     ) -> Result<u64> {
+        if self.is_system(name) {
+            return Err(self.system_error(name));
+        }
         let target = self.schema(&name.schema)?;
         let existing = self.entry(name);
         if let Some(e) = &existing {
@@ -547,6 +588,9 @@ impl Catalog {
 
     /// `DROP TABLE` / `DROP VIEW`.
     pub async fn drop_relation(&self, name: &RelName, view: bool, if_exists: bool) -> Result<bool> {
+        if self.is_system(name) {
+            return Err(self.system_error(name));
+        }
         let _ddl = self.ddl.lock().await;
         let Some(entry) = self.entry(name) else {
             if if_exists {
@@ -585,6 +629,9 @@ impl Catalog {
 
     /// `ALTER TABLE ... RENAME TO ...` (also for views).
     pub async fn rename(&self, from: &RelName, to: &RelName, if_exists: bool) -> Result<()> {
+        if self.is_system(from) {
+            return Err(self.system_error(from));
+        }
         let _ddl = self.ddl.lock().await;
         let Some(entry) = self.entry(from) else {
             if if_exists {
@@ -622,6 +669,9 @@ impl Catalog {
         name: &RelName,
         cmd: &CreateExternalTable,
     ) -> Result<()> {
+        if self.is_system(name) {
+            return Err(self.system_error(name));
+        }
         let target = self.schema(&name.schema)?;
         let _ddl = self.ddl.lock().await;
         let existing = self.entry(name);
@@ -690,6 +740,9 @@ impl Catalog {
         definition: String,
         or_replace: bool,
     ) -> Result<()> {
+        if self.is_system(name) {
+            return Err(self.system_error(name));
+        }
         let target = self.schema(&name.schema)?;
         let _ddl = self.ddl.lock().await;
         let existing = self.entry(name);

@@ -155,6 +155,28 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs `sql` (several statements) outside a transaction.
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.conn().execute_batch(sql).map_err(store_err)
+    }
+
+    /// Runs `f` with the connection.
+    pub fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        f(&self.conn()).map_err(store_err)
+    }
+
+    /// Runs `f` in one transaction, committed when `f` succeeds.
+    pub fn with_tx<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(store_err)?;
+        let out = f(&tx).map_err(store_err)?;
+        tx.commit().map_err(store_err)?;
+        Ok(out)
+    }
+
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         self.conn()
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))

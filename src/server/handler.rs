@@ -6,6 +6,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use crate::dialect::QuarryDialect;
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, UInt64Array};
 use datafusion::common::{ParamValues, TableReference};
@@ -15,7 +16,6 @@ use datafusion::sql::sqlparser::ast::{
     AlterTableOperation, CopySource, CopyTarget, Expr as SqlExpr, ObjectName, ObjectType,
     RenameTableNameKind, Set, Statement, Value,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::{Sink, SinkExt, stream};
 use pgwire::api::copy::CopyHandler;
@@ -44,13 +44,21 @@ use super::stream::{query_response, text_rows};
 use crate::catalog::{CATALOG_NAME, RelName};
 use crate::error::{IntoSqlError, Result, SqlStateError, classify, sqlstate, to_pgwire};
 use crate::session::{QueryControl, Session, TxBlock};
+use crate::statements::ModelStatement;
 
 /// A parsed statement, with its plan when DataFusion plans it. Stored by the
 /// extended protocol between Parse and Execute.
 #[derive(Clone, Debug)]
 pub struct Prepared {
-    pub stmt: Arc<DfStatement>,
+    pub stmt: Arc<Stmt>,
     pub plan: Option<LogicalPlan>,
+}
+
+/// A parsed statement: DataFusion's, or one of Quarry's model statements.
+#[derive(Clone, Debug)]
+pub enum Stmt {
+    Df(DfStatement),
+    Model(ModelStatement),
 }
 
 /// The in-progress COPY of a connection.
@@ -59,8 +67,8 @@ struct CopySlot(std::sync::Mutex<Option<CopyIn>>);
 
 /// Simple, extended and COPY handling for every connection.
 pub struct QueryHandler {
-    state: Arc<ServerState>,
-    parser: Arc<Parser>,
+    pub(crate) state: Arc<ServerState>,
+    pub(crate) parser: Arc<Parser>,
 }
 
 impl QueryHandler {
@@ -84,6 +92,14 @@ pub struct Parser {
 }
 
 impl Parser {
+    /// Parses Quarry's model statements, then everything else.
+    pub fn parse_all(&self, sql: &str) -> Result<Vec<Stmt>> {
+        if let Some(model) = crate::statements::parse(sql)? {
+            return Ok(vec![Stmt::Model(model)]);
+        }
+        Ok(self.parse(sql)?.into_iter().map(Stmt::Df).collect())
+    }
+
     pub fn parse(&self, sql: &str) -> Result<Vec<DfStatement>> {
         match self.compat.parse(sql) {
             Ok(statements) => Ok(statements
@@ -94,13 +110,21 @@ impl Parser {
                 })
                 .collect()),
             Err(pg_err) => {
-                let dialect = PostgreSqlDialect {};
+                let dialect = QuarryDialect::default();
                 let parsed = DFParserBuilder::new(sql)
                     .with_dialect(&dialect)
                     .build()
                     .and_then(|mut p| p.parse_statements());
                 match parsed {
-                    Ok(statements) => Ok(statements.into_iter().collect()),
+                    Ok(statements) => Ok(statements
+                        .into_iter()
+                        .map(|mut s| {
+                            if let DfStatement::Statement(inner) = &mut s {
+                                super::rewrite::rewrite(inner);
+                            }
+                            s
+                        })
+                        .collect()),
                     Err(_) => Err(SqlStateError::new(
                         sqlstate::SYNTAX_ERROR,
                         format!(
@@ -265,26 +289,35 @@ impl QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if client.transaction_status() == TransactionStatus::Error && !is_tx_end(&prepared.stmt) {
+        let stmt = match prepared.stmt.as_ref() {
+            Stmt::Df(stmt) => stmt,
+            Stmt::Model(model) => {
+                if client.transaction_status() == TransactionStatus::Error {
+                    return Err(SqlStateError::new(
+                        sqlstate::IN_FAILED_TRANSACTION,
+                        "current transaction is aborted, commands ignored until end of transaction block",
+                    ));
+                }
+                return self
+                    .model_statement(client, session, model, format, control)
+                    .await;
+            }
+        };
+        if client.transaction_status() == TransactionStatus::Error && !is_tx_end(stmt) {
             return Err(SqlStateError::new(
                 sqlstate::IN_FAILED_TRANSACTION,
                 "current transaction is aborted, commands ignored until end of transaction block",
             ));
         }
-        match kind(&prepared.stmt) {
-            Kind::Command => self.command(client, session, &prepared.stmt, control).await,
+        match kind(stmt) {
+            Kind::Command => self.command(client, session, stmt, control).await,
             Kind::Planned => {
                 let plan = match &prepared.plan {
                     Some(plan) => plan.clone(),
                     None => {
                         let planner = session.plan_state();
                         control
-                            .run(async {
-                                planner
-                                    .statement_to_plan(prepared.stmt.as_ref().clone())
-                                    .await
-                                    .sql_err()
-                            })
+                            .run(async { planner.statement_to_plan(stmt.clone()).await.sql_err() })
                             .await?
                     }
                 };
@@ -292,7 +325,7 @@ impl QueryHandler {
                     Some(p) => plan.with_param_values(p.clone()).sql_err()?,
                     None => plan,
                 };
-                self.run_plan(client, session, &prepared.stmt, plan, format, control)
+                self.run_plan(client, session, stmt, plan, format, control)
                     .await
             }
         }
@@ -663,7 +696,7 @@ impl QueryHandler {
     }
 
     /// Marks a write inside an open transaction block.
-    fn wrote(&self, session: &Session) {
+    pub(crate) fn wrote(&self, session: &Session) {
         if let TxBlock::Open { writes } = &mut *session.tx.lock().unwrap_or_else(|p| p.into_inner())
         {
             *writes += 1;
@@ -761,7 +794,7 @@ impl QueryHandler {
 
     /// Runs a planned statement: DDL against the catalog, everything else in
     /// DataFusion with the result streamed under `control`.
-    async fn run_plan<C>(
+    pub(crate) async fn run_plan<C>(
         &self,
         client: &mut C,
         session: &Arc<Session>,
@@ -1069,7 +1102,7 @@ impl SimpleQueryHandler for QueryHandler {
     {
         debug!(query, "simple query");
         let session = session(client)?;
-        let statements = match self.parser.parse(query) {
+        let statements = match self.parser.parse_all(query) {
             Ok(s) => s,
             Err(e) => return Ok(vec![Response::Error(Box::new(into_info(e)))]),
         };
@@ -1133,15 +1166,22 @@ impl QueryParser for Parser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let session = session(client)?;
-        let mut statements = self.parse(sql).map_err(to_pgwire)?;
+        let mut statements = self.parse_all(sql).map_err(to_pgwire)?;
         if statements.len() > 1 {
             return Err(to_pgwire(SqlStateError::new(
                 sqlstate::SYNTAX_ERROR,
                 "cannot insert multiple commands into a prepared statement",
             )));
         }
-        let Some(stmt) = statements.pop() else {
-            return Ok(None);
+        let stmt = match statements.pop() {
+            None => return Ok(None),
+            Some(Stmt::Model(model)) => {
+                return Ok(Some(Prepared {
+                    stmt: Arc::new(Stmt::Model(model)),
+                    plan: None,
+                }));
+            }
+            Some(Stmt::Df(stmt)) => stmt,
         };
         let plan = match kind(&stmt) {
             Kind::Command => {
@@ -1167,7 +1207,7 @@ impl QueryParser for Parser {
             }
         };
         Ok(Some(Prepared {
-            stmt: Arc::new(stmt),
+            stmt: Arc::new(Stmt::Df(stmt)),
             plan,
         }))
     }
@@ -1185,7 +1225,16 @@ impl QueryParser for Parser {
         stmt: &Self::Statement,
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        if let DfStatement::Statement(s) = stmt.stmt.as_ref()
+        if let Stmt::Model(model) = stmt.stmt.as_ref() {
+            let schema = super::models::result_schema(model);
+            let fields = super::stream::fields(
+                &schema,
+                column_format.unwrap_or(&Format::UnifiedText),
+                None,
+            )?;
+            return Ok(fields.as_ref().clone());
+        }
+        if let Stmt::Df(DfStatement::Statement(s)) = stmt.stmt.as_ref()
             && let Statement::ShowVariable { variable } = s.as_ref()
         {
             let name = show_name(variable);

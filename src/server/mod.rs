@@ -9,6 +9,7 @@ pub mod copy;
 pub mod copy_out;
 pub mod handler;
 pub mod http;
+pub mod models;
 pub mod params;
 pub mod rewrite;
 pub mod stream;
@@ -41,6 +42,7 @@ use handler::QueryHandler;
 pub struct ServerState {
     pub config: Config,
     pub catalog: Arc<Catalog>,
+    pub registry: Arc<crate::registry::Registry>,
     pub base: SessionState,
     pub sessions: SessionRegistry,
     pub keys: Arc<auth::KeyGenerator>,
@@ -195,8 +197,9 @@ impl Server {
         let store = Arc::new(Store::open(&data_dir.join("catalog.db")).map_err(|e| e.message)?);
         auth::bootstrap_superuser(&store, &config.superuser, config.password.as_deref())
             .map_err(|e| e.message)?;
-        let catalog = Catalog::open(&data_dir, store).map_err(|e| e.message)?;
-        let base = base_state(&config, &catalog).map_err(|e| e.message)?;
+        let catalog = Catalog::open(&data_dir, store.clone()).map_err(|e| e.message)?;
+        let registry = crate::registry::Registry::open(&data_dir, store).map_err(|e| e.message)?;
+        let base = base_state(&config, &catalog, &registry).map_err(|e| e.message)?;
         catalog
             .load_definitions(&base)
             .await
@@ -216,6 +219,7 @@ impl Server {
         let state = Arc::new(ServerState {
             config,
             catalog,
+            registry,
             base,
             sessions: SessionRegistry::default(),
             keys: Arc::new(auth::KeyGenerator::default()),

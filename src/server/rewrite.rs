@@ -121,6 +121,44 @@ fn wrap_in_max(expr: Expr) -> Expr {
     })
 }
 
+/// In a struct literal that names some fields (`struct(age, fee * 12 AS
+/// yearly_fee)`), a bare column keeps its column name, as a column does in a
+/// select list; DataFusion would call it `c0`. Feature matching by name
+/// (SPEC §3.4) relies on it.
+struct NameStructFields;
+
+impl VisitorMut for NameStructFields {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::Struct { values, fields } = expr else {
+            return ControlFlow::Continue(());
+        };
+        if !fields.is_empty() || !values.iter().any(|v| matches!(v, Expr::Named { .. })) {
+            return ControlFlow::Continue(());
+        }
+        for value in values.iter_mut() {
+            let name = match value {
+                Expr::Identifier(ident) => ident.clone(),
+                Expr::CompoundIdentifier(parts) => match parts.last() {
+                    Some(last) => last.clone(),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            let inner = std::mem::replace(
+                value,
+                Expr::Value(datafusion::sql::sqlparser::ast::Value::Null.into()),
+            );
+            *value = Expr::Named {
+                expr: Box::new(inner),
+                name,
+            };
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 struct AggregateCatalogSubqueries;
 
 impl VisitorMut for AggregateCatalogSubqueries {
@@ -179,20 +217,48 @@ pub fn rewrite(statement: &mut Statement) {
         statement,
         &mut AggregateCatalogSubqueries,
     );
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut NameStructFields);
+    let mut functions = quarry_udfs::functions::relation::relation_functions();
+    functions.extend(crate::registry::functions::textual_relations());
+    quarry_udfs::functions::relation::expand_relation_arguments(statement, &functions);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use crate::dialect::QuarryDialect;
     use datafusion::sql::sqlparser::parser::Parser;
 
     fn rewritten(sql: &str) -> String {
-        let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        let mut stmt = Parser::parse_sql(&QuarryDialect::default(), sql)
             .expect("parses")
             .remove(0);
         rewrite(&mut stmt);
         stmt.to_string()
+    }
+
+    #[test]
+    fn struct_literals_keep_column_names() {
+        assert_eq!(
+            rewritten("SELECT struct(t.age, fee * 12 AS yearly) FROM t"),
+            "SELECT STRUCT(t.age AS age, fee * 12 AS yearly) FROM t"
+        );
+        assert_eq!(
+            rewritten("SELECT struct(age, fee) FROM t"),
+            "SELECT STRUCT(age, fee) FROM t"
+        );
+    }
+
+    #[test]
+    fn relation_arguments_become_subqueries() {
+        assert_eq!(
+            rewritten("SELECT * FROM ml_predict('m', customers) AS p"),
+            "SELECT * FROM ml_predict('m', (SELECT * FROM customers)) AS p"
+        );
+        assert_eq!(
+            rewritten("SELECT * FROM ml_predict('m', 'SELECT a FROM t')"),
+            "SELECT * FROM ml_predict('m', (SELECT a FROM t))"
+        );
     }
 
     #[test]

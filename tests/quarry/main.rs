@@ -10,6 +10,7 @@ mod auth;
 mod copy;
 mod crash;
 mod errors;
+mod ml;
 mod persistence;
 mod session;
 mod slt;

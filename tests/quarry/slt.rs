@@ -20,9 +20,15 @@ struct WireError {
     message: String,
 }
 
+/// Shown as `SQLSTATE message`, so that `statement error (22023) bad k`
+/// checks the code and the message in one regex; `statement error (22023)`
+/// alone is sqllogictest's SQLSTATE-only form.
 impl std::fmt::Display for WireError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        match &self.code {
+            Some(code) => write!(f, "{code} {}", self.message),
+            None => f.write_str(&self.message),
+        }
     }
 }
 

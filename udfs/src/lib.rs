@@ -1,16 +1,60 @@
 //! Quarry's SQL functions as a DataFusion extension.
 //!
-//! Everything here registers into any [`SessionContext`]: no networking, no server
-//! state, so a worker of a DataFusion cluster can register the same functions.
+//! Everything here registers into any [`SessionContext`]: no networking, no
+//! server state. Functions that need models get a [`ModelStore`] injected, so a
+//! worker of a DataFusion cluster registers the same functions over its own
+//! store and scores the same immutable artifacts.
 
 pub mod error;
+pub mod functions;
+pub mod kernels;
+pub mod model;
+pub mod session_info;
+
+use std::sync::Arc;
 
 use datafusion::error::Result;
+use datafusion::logical_expr::{Documentation, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 pub use error::{SqlStateError, sqlstate};
+pub use model::{ModelRef, ModelStore};
 
-/// Registers every Quarry function into `ctx`.
-pub fn register_all(_ctx: &SessionContext) -> Result<()> {
+/// What functions may depend on, injected by the host.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub models: Arc<dyn ModelStore>,
+}
+
+/// Registers every Quarry function into `ctx`. Server-side table functions
+/// whose relation arguments stay SQL text are named in `textual_relations`
+/// (function name, positions of its relation arguments) so that they accept a
+/// bare name or a parenthesized subquery too.
+pub fn register_all(
+    ctx: &SessionContext,
+    services: &Services,
+    textual_relations: &[(&'static str, Vec<usize>)],
+) -> Result<()> {
+    ctx.register_udf(ScalarUDF::from(functions::predict::PredictUdf::new(
+        services.models.clone(),
+    )));
+    ctx.register_udf(ScalarUDF::from(
+        functions::predict_proba::PredictProbaUdf::new(services.models.clone()),
+    ));
+    let mut planner = functions::relation::RelationArgsPlanner::new().with_function(Arc::new(
+        functions::predict_table::PredictTable::new(services.models.clone()),
+    ));
+    for (name, positions) in textual_relations {
+        planner = planner.with_textual(name, positions.clone());
+    }
+    ctx.register_relation_planner(Arc::new(planner))?;
     Ok(())
+}
+
+/// Documentation of the table functions, which DataFusion does not carry.
+pub fn table_function_docs() -> Vec<(&'static str, Documentation)> {
+    vec![(
+        functions::predict_table::NAME,
+        functions::predict_table::PredictTable::documentation(),
+    )]
 }

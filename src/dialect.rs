@@ -1,0 +1,124 @@
+//! The SQL dialect Quarry parses: PostgreSQL's, plus the typeless struct
+//! literal `struct(expr AS name, ...)` that SPEC §3.4 uses to name scoring
+//! features. sqlparser enables that literal only for BigQuery-like dialects,
+//! so this wraps [`PostgreSqlDialect`] and forwards everything else to it;
+//! `dialect()` reports PostgreSQL so the parser's dialect checks behave as
+//! for plain PostgreSQL.
+
+use std::any::TypeId;
+
+use datafusion::sql::sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct QuarryDialect {
+    pg: PostgreSqlDialect,
+}
+
+macro_rules! forward {
+    ($($name:ident),* $(,)?) => {
+        $(fn $name(&self) -> bool { self.pg.$name() })*
+    };
+}
+
+impl Dialect for QuarryDialect {
+    fn dialect(&self) -> TypeId {
+        TypeId::of::<PostgreSqlDialect>()
+    }
+
+    fn supports_struct_literal(&self) -> bool {
+        true
+    }
+
+    fn identifier_quote_style(&self, identifier: &str) -> Option<char> {
+        self.pg.identifier_quote_style(identifier)
+    }
+
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        self.pg.is_delimited_identifier_start(ch)
+    }
+
+    fn is_identifier_start(&self, ch: char) -> bool {
+        self.pg.is_identifier_start(ch)
+    }
+
+    fn is_identifier_part(&self, ch: char) -> bool {
+        self.pg.is_identifier_part(ch)
+    }
+
+    fn is_reserved_for_identifier(&self, kw: Keyword) -> bool {
+        self.pg.is_reserved_for_identifier(kw)
+    }
+
+    fn is_custom_operator_part(&self, ch: char) -> bool {
+        self.pg.is_custom_operator_part(ch)
+    }
+
+    fn get_next_precedence(&self, parser: &Parser) -> Option<Result<u8, ParserError>> {
+        self.pg.get_next_precedence(parser)
+    }
+
+    fn prec_value(&self, prec: Precedence) -> u8 {
+        self.pg.prec_value(prec)
+    }
+
+    forward!(
+        supports_unicode_string_literal,
+        supports_filter_during_aggregation,
+        supports_group_by_expr,
+        allow_extract_custom,
+        allow_extract_single_quotes,
+        supports_create_index_with_clause,
+        supports_explain_with_utility_options,
+        supports_listen_notify,
+        supports_factorial_operator,
+        supports_bitwise_shift_operators,
+        supports_comment_on,
+        supports_load_extension,
+        supports_named_fn_args_with_colon_operator,
+        supports_named_fn_args_with_expr_name,
+        supports_empty_projections,
+        supports_nested_comments,
+        supports_string_escape_constant,
+        supports_numeric_literal_underscores,
+        supports_array_typedef_with_brackets,
+        supports_geometric_types,
+        supports_set_names,
+        supports_alter_column_type_using,
+        supports_notnull_operator,
+        supports_interval_options,
+        supports_insert_table_alias,
+        supports_create_table_like_parenthesized,
+        supports_select_wildcard_with_alias,
+        supports_comma_separated_trim,
+        supports_xml_expressions,
+        supports_comment_optimizer_hint,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(sql: &str) -> String {
+        Parser::parse_sql(&QuarryDialect::default(), sql).expect("parses")[0].to_string()
+    }
+
+    #[test]
+    fn struct_literals_name_their_fields() {
+        assert_eq!(
+            parse("SELECT struct(a + 1 AS x, b AS y)"),
+            "SELECT STRUCT(a + 1 AS x, b AS y)"
+        );
+    }
+
+    #[test]
+    fn postgres_syntax_still_parses() {
+        assert_eq!(
+            parse("SELECT x::int, 'a' || 'b', $1 FROM t WHERE y ~ 'z'"),
+            "SELECT x::INT, 'a' || 'b', $1 FROM t WHERE y ~ 'z'"
+        );
+        assert_eq!(parse("SELECT 3 !"), "SELECT 3!");
+    }
+}

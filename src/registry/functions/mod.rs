@@ -1,0 +1,70 @@
+//! SQL functions that change the registry; they need the server's registry,
+//! so they live here rather than in `quarry-udfs`.
+
+pub mod deploy;
+pub mod rollback;
+pub mod train;
+
+use std::sync::Arc;
+
+use datafusion::logical_expr::{ColumnarValue, Documentation, ScalarUDF};
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+
+use super::Registry;
+use crate::error::SqlStateError;
+
+/// Registers the registry functions into `ctx`.
+pub fn register(ctx: &SessionContext, registry: &Arc<Registry>) {
+    ctx.register_udf(ScalarUDF::from(deploy::DeployUdf::new(registry.clone())));
+    ctx.register_udf(ScalarUDF::from(rollback::RollbackUdf::new(
+        registry.clone(),
+    )));
+    ctx.register_udtf(
+        train::NAME,
+        Arc::new(train::TrainUdtf::new(registry.clone())),
+    );
+}
+
+/// Table functions here whose relation arguments are SQL text (the training
+/// query is recorded), with the positions of those arguments.
+pub fn textual_relations() -> Vec<(&'static str, Vec<usize>)> {
+    vec![(train::NAME, vec![1])]
+}
+
+/// Documentation of the table functions registered here.
+pub fn table_function_docs() -> Vec<(&'static str, Documentation)> {
+    vec![(train::NAME, train::TrainUdtf::documentation())]
+}
+
+/// A literal argument of a registry function: these act once per call, so
+/// per-row arguments are refused.
+pub fn literal<'a>(
+    function: &str,
+    args: &'a [ColumnarValue],
+    i: usize,
+) -> Result<&'a ScalarValue, SqlStateError> {
+    match args.get(i) {
+        Some(ColumnarValue::Scalar(v)) if !v.is_null() => Ok(v),
+        Some(ColumnarValue::Scalar(_)) => Err(SqlStateError::bad_argument(format!(
+            "{function}: argument {} must not be NULL",
+            i + 1
+        ))),
+        Some(ColumnarValue::Array(_)) => Err(SqlStateError::bad_argument(format!(
+            "{function}: arguments must be constants, not columns: it acts once per call"
+        ))),
+        None => Err(SqlStateError::bad_argument(format!(
+            "{function}: missing argument {}",
+            i + 1
+        ))),
+    }
+}
+
+pub fn text(v: &ScalarValue) -> Option<String> {
+    match v {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => Some(s.clone()),
+        _ => None,
+    }
+}

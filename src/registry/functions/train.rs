@@ -1,0 +1,210 @@
+//! `SELECT * FROM ml_train(name, relation, options_json)`: the function form
+//! of `CREATE MODEL`. Options are a JSON object, parsed strictly: the same keys
+//! as `CREATE MODEL ... OPTIONS`, values as strings, numbers or booleans.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::error::Result;
+use datafusion::execution::TaskContext;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{DocSection, Documentation, Expr};
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::scalar::ScalarValue;
+
+use crate::error::{IntoSqlError, SqlStateError, sqlstate};
+use crate::registry::Registry;
+use crate::registry::training::{self, TrainRequest};
+
+pub const NAME: &str = "ml_train";
+
+/// The `ml_train` table function.
+#[derive(Debug)]
+pub struct TrainUdtf {
+    registry: Arc<Registry>,
+}
+
+impl TrainUdtf {
+    pub fn new(registry: Arc<Registry>) -> Self {
+        TrainUdtf { registry }
+    }
+
+    pub fn documentation() -> Documentation {
+        Documentation::builder(
+            DocSection { include: true, label: "Model registry", description: None },
+            "Trains a model on a table or query and registers it as the next version of its name; the function form of CREATE MODEL. Returns one row: model, version, task, algorithm, train_rows, test_rows, metrics (JSON), params (JSON), seconds, warnings (JSON, e.g. possible leakage). Errors: 22023 for unknown options or bad values (the message lists the valid options), 42703 for an unknown label or feature column, 22000 when the data cannot train (e.g. a single class), 53200 when the rows exceed the memory limit, 57014 when cancelled.",
+            "SELECT * FROM ml_train(name, relation, options_json)",
+        )
+        .with_sql_example(
+            "```sql\n> SELECT model, version, metrics FROM ml_train('churn', 'customers',\n    '{\"algorithm\": \"logistic\", \"label\": \"churned\", \"exclude\": \"customer_id\"}');\n+-------+---------+-------------------------------------------+\n| model | version | metrics                                   |\n+-------+---------+-------------------------------------------+\n| churn | 1       | {\"accuracy\":0.78,\"roc_auc\":0.81,...}       |\n+-------+---------+-------------------------------------------+\n```",
+        )
+        .with_argument("name", "Model name; training an existing name adds a version.")
+        .with_argument("relation", "A table name, a parenthesized subquery, or text holding a table name or a query starting with SELECT or WITH.")
+        .with_argument("options_json", "A JSON object of training options, e.g. {\"algorithm\": \"logistic\", \"label\": \"churned\"}.")
+        .build()
+    }
+}
+
+fn text(exprs: &[Expr], i: usize, what: &str) -> std::result::Result<String, SqlStateError> {
+    match exprs.get(i) {
+        Some(Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        )) => Ok(s.clone()),
+        _ => Err(SqlStateError::bad_argument(format!(
+            "{NAME}: argument {} ({what}) must be a text literal",
+            i + 1
+        ))),
+    }
+}
+
+/// Parses the options object: string, number and boolean values only.
+pub fn parse_options(json: &str) -> std::result::Result<BTreeMap<String, String>, SqlStateError> {
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        SqlStateError::bad_argument(format!("{NAME}: options_json is not valid JSON: {e}"))
+    })?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(SqlStateError::bad_argument(format!(
+            "{NAME}: options_json must be a JSON object, e.g. {{\"algorithm\": \"logistic\", \"label\": \"churned\"}}"
+        )));
+    };
+    map.into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|i| match i {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => {
+                    return Err(SqlStateError::bad_argument(format!(
+                        "{NAME}: option {k} must be a string, number, boolean or list, got {other}"
+                    )));
+                }
+            };
+            Ok((k, text))
+        })
+        .collect()
+}
+
+impl TableFunctionImpl for TrainUdtf {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let exprs = args.exprs();
+        if exprs.len() != 3 {
+            return Err(SqlStateError::bad_argument(format!(
+                "{NAME}: expected (name, relation, options_json), got {} arguments",
+                exprs.len()
+            ))
+            .into_df());
+        }
+        let name = text(exprs, 0, "name").map_err(SqlStateError::into_df)?;
+        let relation = text(exprs, 1, "relation").map_err(SqlStateError::into_df)?;
+        let options =
+            parse_options(&text(exprs, 2, "options_json").map_err(SqlStateError::into_df)?)
+                .map_err(SqlStateError::into_df)?;
+        // Validate options at plan time, before any data is read.
+        quarry_udfs::model::TrainOptions::parse(&options).map_err(SqlStateError::into_df)?;
+        let query = quarry_udfs::functions::relation::parse_relation_text(&relation)
+            .map_err(|e| {
+                SqlStateError::bad_argument(format!(
+                    "{NAME}: argument 2 (relation) must be a table name, a query starting with SELECT or WITH, \
+                     or a parenthesized subquery; '{relation}' does not parse: {e}"
+                ))
+                .into_df()
+            })?
+            .to_string();
+        let state = args
+            .session()
+            .as_any()
+            .downcast_ref::<SessionState>()
+            .ok_or_else(|| {
+                SqlStateError::new(
+                    sqlstate::INTERNAL_ERROR,
+                    "internal error: not a SessionState",
+                )
+                .into_df()
+            })?
+            .clone();
+        let user = quarry_udfs::session_info::user(state.config_options());
+        let partition = TrainPartition {
+            schema: training::result_schema(),
+            registry: self.registry.clone(),
+            state,
+            request: TrainRequest {
+                name,
+                replace: false,
+                options,
+                query,
+                user,
+            },
+        };
+        Ok(Arc::new(StreamingTable::try_new(
+            training::result_schema(),
+            vec![Arc::new(partition)],
+        )?))
+    }
+}
+
+/// Trains when executed, never at planning (so EXPLAIN does not train).
+#[derive(Debug)]
+struct TrainPartition {
+    schema: SchemaRef,
+    registry: Arc<Registry>,
+    state: SessionState,
+    request: TrainRequest,
+}
+
+impl PartitionStream for TrainPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let registry = self.registry.clone();
+        let state = self.state.clone();
+        let request = self.request.clone();
+        let run = async move {
+            let plan = state
+                .create_logical_plan(&request.query)
+                .await
+                .sql_err()
+                .map_err(SqlStateError::into_df)?;
+            training::run(&registry, &state, plan, request, None)
+                .await
+                .map_err(SqlStateError::into_df)
+        };
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            futures::stream::once(run),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_json_is_strict() {
+        let o = parse_options(r#"{"algorithm": "logistic", "l2": 0.5, "exclude": ["a", "b"]}"#)
+            .expect("valid");
+        assert_eq!(o["l2"], "0.5");
+        assert_eq!(o["exclude"], "a,b");
+        assert!(parse_options("[1, 2]").is_err());
+        assert!(parse_options("{not json").is_err());
+        assert!(parse_options(r#"{"split": {"kind": "random"}}"#).is_err());
+    }
+}

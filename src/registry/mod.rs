@@ -1,0 +1,640 @@
+//! The model registry: versions, aliases and deployments in the metadata store;
+//! artifacts as immutable files.
+//!
+//! An artifact is written to a temporary file, fsynced and renamed into place
+//! before the transaction that registers its version commits, so a version
+//! that exists always has its artifact, and a crash leaves at most an
+//! unregistered file, removed at the next start.
+//!
+//! | reference        | resolves to                                      |
+//! |------------------|--------------------------------------------------|
+//! | `churn`          | the `production` alias if set, else the latest version |
+//! | `churn@3`        | version 3                                        |
+//! | `churn@shadow`   | the version the alias `shadow` points to         |
+
+pub mod functions;
+pub mod system_tables;
+pub mod training;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use quarry_udfs::model::{LoadedModel, ModelRef, ModelStore, TrainedModel};
+use rusqlite::{OptionalExtension, params};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+use tracing::info;
+
+use crate::catalog::store::Store;
+use crate::catalog::writer::sync_dir;
+use crate::error::{Result, SqlStateError, sqlstate};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS ml_models (
+    name       TEXT PRIMARY KEY,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS ml_model_versions (
+    model           TEXT NOT NULL REFERENCES ml_models(name) ON DELETE CASCADE,
+    version         INTEGER NOT NULL,
+    task            TEXT NOT NULL,
+    algorithm       TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'staged',
+    params          TEXT NOT NULL,
+    metrics         TEXT NOT NULL,
+    evaluated_on    TEXT NOT NULL,
+    training_query  TEXT NOT NULL,
+    source_tables   TEXT NOT NULL,
+    data_sha256     TEXT NOT NULL,
+    artifact        TEXT NOT NULL,
+    artifact_sha256 TEXT NOT NULL,
+    features        TEXT NOT NULL,
+    label           TEXT,
+    train_rows      INTEGER NOT NULL,
+    test_rows       INTEGER NOT NULL,
+    seconds         REAL NOT NULL,
+    warnings        TEXT NOT NULL,
+    profile         TEXT NOT NULL,
+    created_by      TEXT NOT NULL,
+    created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (model, version)
+);
+CREATE TABLE IF NOT EXISTS ml_model_aliases (
+    model   TEXT NOT NULL REFERENCES ml_models(name) ON DELETE CASCADE,
+    alias   TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (model, alias)
+);
+CREATE TABLE IF NOT EXISTS ml_deployments (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    model            TEXT NOT NULL,
+    alias            TEXT NOT NULL,
+    version          INTEGER NOT NULL,
+    previous_version INTEGER,
+    action           TEXT NOT NULL,
+    by_user          TEXT NOT NULL,
+    at               TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+"#;
+
+fn unknown_model(name: &str) -> SqlStateError {
+    SqlStateError::new(
+        sqlstate::UNDEFINED_OBJECT,
+        format!("model \"{name}\" does not exist"),
+    )
+    .with_hint("SHOW MODELS lists the models; CREATE MODEL trains one")
+}
+
+/// What a training run contributes to its version besides the model.
+#[derive(Debug, Clone)]
+pub struct TrainingInfo {
+    pub query: String,
+    pub source_tables: Vec<String>,
+    pub data_sha256: String,
+    pub user: String,
+    pub seconds: f64,
+}
+
+/// One row of `ml_model_versions`, as DESCRIBE MODEL and the system tables show it.
+#[derive(Debug, Clone)]
+pub struct VersionRow {
+    pub model: String,
+    pub version: u32,
+    pub task: String,
+    pub algorithm: String,
+    pub status: String,
+    pub params: String,
+    pub metrics: String,
+    pub evaluated_on: String,
+    pub training_query: String,
+    pub source_tables: String,
+    pub data_sha256: String,
+    pub features: String,
+    pub label: Option<String>,
+    pub train_rows: i64,
+    pub test_rows: i64,
+    pub seconds: f64,
+    pub warnings: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub aliases: Vec<String>,
+}
+
+/// The registry.
+#[derive(Debug)]
+pub struct Registry {
+    store: Arc<Store>,
+    dir: PathBuf,
+    cache: Mutex<HashMap<ModelRef, Arc<LoadedModel>>>,
+}
+
+fn io_err(context: &str, e: impl std::fmt::Display) -> SqlStateError {
+    SqlStateError::new(sqlstate::IO_ERROR, format!("{context}: {e}"))
+}
+
+/// Model names: lower case unless the user quoted them.
+pub fn normalize(name: &str) -> String {
+    let t = name.trim();
+    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
+        t[1..t.len() - 1].replace("\"\"", "\"")
+    } else {
+        t.to_lowercase()
+    }
+}
+
+impl Registry {
+    pub fn open(data_dir: &Path, store: Arc<Store>) -> Result<Arc<Registry>> {
+        store.execute_batch(SCHEMA)?;
+        let dir = data_dir.join("models");
+        std::fs::create_dir_all(&dir).map_err(|e| io_err("create models directory", e))?;
+        let registry = Arc::new(Registry {
+            store,
+            dir,
+            cache: Mutex::new(HashMap::new()),
+        });
+        registry.collect_garbage()?;
+        Ok(registry)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<ModelRef, Arc<LoadedModel>>> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Removes artifact files no registered version points to.
+    fn collect_garbage(&self) -> Result<()> {
+        let referenced: Vec<String> = self.store.with_conn(|c| {
+            let mut stmt = c.prepare("SELECT artifact FROM ml_model_versions")?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(rows)
+        })?;
+        let mut removed = 0;
+        if let Ok(models) = std::fs::read_dir(&self.dir) {
+            for model_dir in models.flatten() {
+                if let Ok(files) = std::fs::read_dir(model_dir.path()) {
+                    for f in files.flatten() {
+                        let rel = format!(
+                            "{}/{}",
+                            model_dir.file_name().to_string_lossy(),
+                            f.file_name().to_string_lossy()
+                        );
+                        if !referenced.contains(&rel) {
+                            let _ = std::fs::remove_file(f.path());
+                            removed += 1;
+                        }
+                    }
+                }
+                let _ = std::fs::remove_dir(model_dir.path()); // only if empty
+            }
+        }
+        if removed > 0 {
+            info!(removed, "removed model files no version refers to");
+        }
+        Ok(())
+    }
+
+    /// Stores a trained model as the next version of `name` (the first, after
+    /// dropping the old versions, when `replace`). Returns the version.
+    pub fn register(
+        &self,
+        name: &str,
+        model: &TrainedModel,
+        training: &TrainingInfo,
+        replace: bool,
+    ) -> Result<u32> {
+        let bytes = model.envelope.to_bytes()?;
+        let digest: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let model_dir = self.dir.join(dir_name(name));
+        std::fs::create_dir_all(&model_dir).map_err(|e| io_err("create model directory", e))?;
+        let file_name = format!("{}-{}.qmdl", uuid::Uuid::new_v4().simple(), &digest[..12]);
+        let tmp = model_dir.join(format!(".{file_name}.tmp"));
+        let write = || -> std::io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, model_dir.join(&file_name))
+        };
+        if let Err(e) = write() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io_err("write model artifact", e));
+        }
+        sync_dir(&model_dir)?;
+        let artifact = format!("{}/{}", dir_name(name), file_name);
+        let label = model.envelope.label.as_ref().map(|l| {
+            serde_json::json!({
+                "name": l.name,
+                "type": l.data_type,
+                "classes": l.classes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            })
+            .to_string()
+        });
+        let features = serde_json::to_string(&model.envelope.features).unwrap_or_default();
+        let result = self.store.with_tx(|tx| {
+            if replace {
+                tx.execute("DELETE FROM ml_models WHERE name = ?1", [name])?;
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO ml_models (name, created_by) VALUES (?1, ?2)",
+                params![name, training.user],
+            )?;
+            let next: i64 = tx.query_row(
+                "SELECT coalesce(max(version), 0) + 1 FROM ml_model_versions WHERE model = ?1",
+                [name],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO ml_model_versions (model, version, task, algorithm, params, metrics,
+                    evaluated_on, training_query, source_tables, data_sha256, artifact, artifact_sha256,
+                    features, label, train_rows, test_rows, seconds, warnings, profile, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                params![
+                    name,
+                    next,
+                    model.envelope.task.name(),
+                    model.envelope.kind,
+                    model.params.to_string(),
+                    serde_json::to_string(&model.metrics).unwrap_or_default(),
+                    model.evaluated_on,
+                    training.query,
+                    serde_json::to_string(&training.source_tables).unwrap_or_default(),
+                    training.data_sha256,
+                    artifact,
+                    digest,
+                    features,
+                    label,
+                    model.train_rows as i64,
+                    model.test_rows as i64,
+                    training.seconds,
+                    serde_json::to_string(&model.warnings).unwrap_or_default(),
+                    model.profile.to_string(),
+                    training.user,
+                ],
+            )?;
+            Ok(next as u32)
+        });
+        match result {
+            Ok(version) => {
+                if replace {
+                    self.cache().retain(|k, _| k.name != name);
+                }
+                Ok(version)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(model_dir.join(&file_name));
+                Err(e)
+            }
+        }
+    }
+
+    fn exists(&self, name: &str) -> Result<bool> {
+        self.store.with_conn(|c| {
+            Ok(c.query_row(
+                "SELECT 1 FROM ml_models WHERE name = ?1",
+                [name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+        })
+    }
+
+    /// `DROP MODEL`: every version, alias and artifact.
+    pub fn drop_model(&self, name: &str, if_exists: bool) -> Result<bool> {
+        let name = normalize(name);
+        if !self.exists(&name)? {
+            return if if_exists {
+                Ok(false)
+            } else {
+                Err(unknown_model(&name))
+            };
+        }
+        self.store.with_tx(|tx| {
+            tx.execute("DELETE FROM ml_models WHERE name = ?1", [&name])?;
+            Ok(())
+        })?;
+        self.cache().retain(|k, _| k.name != name);
+        let _ = std::fs::remove_dir_all(self.dir.join(dir_name(&name)));
+        Ok(true)
+    }
+
+    /// Points `alias` (default `production`) at `version`. Returns the version
+    /// it pointed at before.
+    pub fn deploy(&self, name: &str, version: u32, alias: &str, user: &str) -> Result<Option<u32>> {
+        let name = normalize(name);
+        let alias = alias.trim().to_lowercase();
+        if alias.is_empty()
+            || alias
+                .chars()
+                .any(|c| !(c.is_alphanumeric() || c == '_' || c == '-'))
+            || alias.parse::<u32>().is_ok()
+        {
+            return Err(SqlStateError::bad_argument(format!(
+                "ml_deploy: alias must be a word of letters, digits, _ or -, got '{alias}'"
+            )));
+        }
+        self.version_exists(&name, version)?;
+        self.store.with_tx(|tx| {
+            let previous: Option<u32> = tx
+                .query_row(
+                    "SELECT version FROM ml_model_aliases WHERE model = ?1 AND alias = ?2",
+                    params![name, alias],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "INSERT INTO ml_model_aliases (model, alias, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version",
+                params![name, alias, version],
+            )?;
+            tx.execute(
+                "INSERT INTO ml_deployments (model, alias, version, previous_version, action, by_user)
+                 VALUES (?1, ?2, ?3, ?4, 'deploy', ?5)",
+                params![name, alias, version, previous, user],
+            )?;
+            if alias == "production" {
+                if let Some(p) = previous.filter(|p| *p != version) {
+                    tx.execute(
+                        "UPDATE ml_model_versions SET status = 'archived' WHERE model = ?1 AND version = ?2",
+                        params![name, p],
+                    )?;
+                }
+                tx.execute(
+                    "UPDATE ml_model_versions SET status = 'production' WHERE model = ?1 AND version = ?2",
+                    params![name, version],
+                )?;
+            }
+            Ok(previous)
+        })
+    }
+
+    /// Moves `production` back to the version it pointed at before the last
+    /// deploy. Returns (from, to).
+    pub fn rollback(&self, name: &str, user: &str) -> Result<(u32, u32)> {
+        let name = normalize(name);
+        if !self.exists(&name)? {
+            return Err(unknown_model(&name));
+        }
+        self.store.with_tx(|tx| {
+            let current: Option<u32> = tx
+                .query_row(
+                    "SELECT version FROM ml_model_aliases WHERE model = ?1 AND alias = 'production'",
+                    [&name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            // The deploy that made the current version production; rollbacks
+            // are skipped so that repeated rollbacks walk back through history.
+            let previous: Option<Option<u32>> = tx
+                .query_row(
+                    "SELECT previous_version FROM ml_deployments
+                     WHERE model = ?1 AND alias = 'production' AND version = ?2 AND action = 'deploy'
+                     ORDER BY id DESC LIMIT 1",
+                    params![name, current],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let (Some(from), Some(Some(to))) = (current, previous) else {
+                return Err(rusqlite::Error::QueryReturnedNoRows);
+            };
+            tx.execute(
+                "UPDATE ml_model_aliases SET version = ?3 WHERE model = ?1 AND alias = ?2",
+                params![name, "production", to],
+            )?;
+            tx.execute(
+                "INSERT INTO ml_deployments (model, alias, version, previous_version, action, by_user)
+                 VALUES (?1, 'production', ?2, ?3, 'rollback', ?4)",
+                params![name, to, from, user],
+            )?;
+            tx.execute(
+                "UPDATE ml_model_versions SET status = 'archived' WHERE model = ?1 AND version = ?2",
+                params![name, from],
+            )?;
+            tx.execute(
+                "UPDATE ml_model_versions SET status = 'production' WHERE model = ?1 AND version = ?2",
+                params![name, to],
+            )?;
+            Ok((from, to))
+        })
+        .map_err(|e| {
+            if e.message.contains("no rows") || e.message.contains("QueryReturnedNoRows") {
+                SqlStateError::new(
+                    "55000",
+                    format!("ml_rollback: model \"{name}\" has no earlier production version to return to"),
+                )
+                .with_hint("ml_deploy(model, version) sets the production version")
+            } else {
+                e
+            }
+        })
+    }
+
+    fn version_exists(&self, name: &str, version: u32) -> Result<()> {
+        if !self.exists(name)? {
+            return Err(unknown_model(name));
+        }
+        let found = self.store.with_conn(|c| {
+            Ok(c.query_row(
+                "SELECT 1 FROM ml_model_versions WHERE model = ?1 AND version = ?2",
+                params![name, version],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+        })?;
+        if found {
+            Ok(())
+        } else {
+            let versions = self.versions_of(name)?;
+            Err(SqlStateError::new(
+                sqlstate::UNDEFINED_OBJECT,
+                format!("model \"{name}\" has no version {version}"),
+            )
+            .with_hint(format!(
+                "versions: {}",
+                versions
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+
+    fn versions_of(&self, name: &str) -> Result<Vec<u32>> {
+        self.store.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT version FROM ml_model_versions WHERE model = ?1 ORDER BY version",
+            )?;
+            let rows = stmt
+                .query_map([name], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<u32>>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Every version, newest model first then by version, with aliases.
+    pub fn versions(&self, model: Option<&str>) -> Result<Vec<VersionRow>> {
+        let model = model.map(normalize);
+        self.store.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT v.model, v.version, v.task, v.algorithm, v.status, v.params, v.metrics, v.evaluated_on,
+                        v.training_query, v.source_tables, v.data_sha256, v.features, v.label, v.train_rows,
+                        v.test_rows, v.seconds, v.warnings, v.created_by, v.created_at,
+                        (SELECT group_concat(alias, ',') FROM ml_model_aliases a
+                          WHERE a.model = v.model AND a.version = v.version)
+                 FROM ml_model_versions v
+                 WHERE ?1 IS NULL OR v.model = ?1
+                 ORDER BY v.model, v.version",
+            )?;
+            let rows = stmt
+                .query_map([&model], |r| {
+                    Ok(VersionRow {
+                        model: r.get(0)?,
+                        version: r.get(1)?,
+                        task: r.get(2)?,
+                        algorithm: r.get(3)?,
+                        status: r.get(4)?,
+                        params: r.get(5)?,
+                        metrics: r.get(6)?,
+                        evaluated_on: r.get(7)?,
+                        training_query: r.get(8)?,
+                        source_tables: r.get(9)?,
+                        data_sha256: r.get(10)?,
+                        features: r.get(11)?,
+                        label: r.get(12)?,
+                        train_rows: r.get(13)?,
+                        test_rows: r.get(14)?,
+                        seconds: r.get(15)?,
+                        warnings: r.get(16)?,
+                        created_by: r.get(17)?,
+                        created_at: r.get(18)?,
+                        aliases: r
+                            .get::<_, Option<String>>(19)?
+                            .map(|s| s.split(',').map(str::to_string).collect())
+                            .unwrap_or_default(),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// The stored training profile of a version.
+    pub fn profile(&self, model: &ModelRef) -> Result<Json> {
+        let text: String = self.store.with_conn(|c| {
+            c.query_row(
+                "SELECT profile FROM ml_model_versions WHERE model = ?1 AND version = ?2",
+                params![model.name, model.version],
+                |r| r.get(0),
+            )
+        })?;
+        serde_json::from_str(&text)
+            .map_err(|e| SqlStateError::new("XX001", format!("stored profile is corrupt: {e}")))
+    }
+}
+
+/// A file-system-safe directory name for a model.
+fn dir_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let digest = Sha256::digest(name.as_bytes());
+    format!("{safe}-{:02x}{:02x}", digest[0], digest[1])
+}
+
+impl ModelStore for Registry {
+    fn resolve(&self, reference: &str) -> quarry_udfs::model::schema::Result<ModelRef> {
+        if let Some(pinned) = ModelRef::parse_pinned(reference) {
+            self.version_exists(&pinned.name, pinned.version)?;
+            return Ok(pinned);
+        }
+        let (name, alias) = match reference.rsplit_once('@') {
+            Some((n, a)) => (normalize(n), Some(a.trim().to_lowercase())),
+            None => (normalize(reference), None),
+        };
+        if name.is_empty() {
+            return Err(SqlStateError::bad_argument("model name must not be empty"));
+        }
+        if !self.exists(&name)? {
+            return Err(unknown_model(&name));
+        }
+        let version: Option<u32> = self.store.with_conn(|c| match &alias {
+            Some(a) => c
+                .query_row(
+                    "SELECT version FROM ml_model_aliases WHERE model = ?1 AND alias = ?2",
+                    params![name, a],
+                    |r| r.get(0),
+                )
+                .optional(),
+            None => c
+                .query_row(
+                    "SELECT coalesce(
+                        (SELECT version FROM ml_model_aliases WHERE model = ?1 AND alias = 'production'),
+                        (SELECT max(version) FROM ml_model_versions WHERE model = ?1))",
+                    [&name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map(Option::flatten),
+        })?;
+        match version {
+            Some(version) => Ok(ModelRef { name, version }),
+            None => Err(SqlStateError::new(
+                sqlstate::UNDEFINED_OBJECT,
+                match alias {
+                    Some(a) => format!("model \"{name}\" has no alias \"{a}\""),
+                    None => format!("model \"{name}\" has no versions"),
+                },
+            )),
+        }
+    }
+
+    fn load(&self, model: &ModelRef) -> quarry_udfs::model::schema::Result<Arc<LoadedModel>> {
+        if let Some(m) = self.cache().get(model) {
+            return Ok(m.clone());
+        }
+        let (artifact, digest): (String, String) = self
+            .store
+            .with_conn(|c| {
+                c.query_row(
+                    "SELECT artifact, artifact_sha256 FROM ml_model_versions WHERE model = ?1 AND version = ?2",
+                    params![model.name, model.version],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+            })?
+            .ok_or_else(|| {
+                SqlStateError::new(sqlstate::UNDEFINED_OBJECT, format!("model version {model} does not exist"))
+            })?;
+        let bytes = std::fs::read(self.dir.join(&artifact))
+            .map_err(|e| io_err(&format!("read model {model}"), e))?;
+        let actual: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if actual != digest {
+            return Err(SqlStateError::new(
+                "XX001",
+                format!("model artifact of {model} is corrupt (checksum mismatch)"),
+            ));
+        }
+        let loaded = Arc::new(LoadedModel::from_bytes(&model.name, model.version, &bytes)?);
+        self.cache().insert(model.clone(), loaded.clone());
+        Ok(loaded)
+    }
+}

@@ -1,0 +1,210 @@
+//! `ml_models` and `ml_model_versions`: the registry as read-only tables, for
+//! SQL and for BI tools browsing the catalog.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::MemTable;
+use datafusion::error::Result;
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::{Registry, VersionRow};
+use crate::error::SqlStateError;
+
+/// Which system table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Models,
+    Versions,
+}
+
+/// A system table over the registry, read fresh at every scan.
+#[derive(Debug)]
+pub struct SystemTable {
+    kind: Kind,
+    registry: Arc<Registry>,
+    schema: SchemaRef,
+}
+
+pub const MODELS: &str = "ml_models";
+pub const VERSIONS: &str = "ml_model_versions";
+
+fn text(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+
+fn int(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Int64, nullable)
+}
+
+impl SystemTable {
+    pub fn new(kind: Kind, registry: Arc<Registry>) -> Self {
+        let schema = Arc::new(match kind {
+            Kind::Models => Schema::new(vec![
+                text("name", false),
+                int("versions", false),
+                int("latest_version", false),
+                int("production_version", true),
+                text("task", false),
+                text("algorithm", false),
+                text("created_by", false),
+                text("created_at", false),
+                text("updated_at", false),
+            ]),
+            Kind::Versions => Schema::new(vec![
+                text("model", false),
+                int("version", false),
+                text("task", false),
+                text("algorithm", false),
+                text("status", false),
+                text("aliases", true),
+                int("train_rows", false),
+                int("test_rows", false),
+                text("metrics", false),
+                text("evaluated_on", false),
+                text("params", false),
+                text("label", true),
+                text("features", false),
+                text("training_query", false),
+                text("source_tables", false),
+                text("data_sha256", false),
+                text("warnings", false),
+                Field::new("seconds", DataType::Float64, false),
+                text("created_by", false),
+                text("created_at", false),
+            ]),
+        });
+        SystemTable {
+            kind,
+            registry,
+            schema,
+        }
+    }
+
+    fn batch(&self) -> std::result::Result<RecordBatch, SqlStateError> {
+        let rows = self.registry.versions(None)?;
+        let columns: Vec<ArrayRef> = match self.kind {
+            Kind::Versions => versions_columns(&rows),
+            Kind::Models => models_columns(&rows),
+        };
+        RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| {
+            SqlStateError::new(
+                crate::error::sqlstate::INTERNAL_ERROR,
+                format!("internal error: {e}"),
+            )
+        })
+    }
+}
+
+fn versions_columns(rows: &[VersionRow]) -> Vec<ArrayRef> {
+    let s = |f: &dyn Fn(&VersionRow) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    vec![
+        s(&|r| r.model.clone()),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| i64::from(r.version)),
+        )),
+        s(&|r| r.task.clone()),
+        s(&|r| r.algorithm.clone()),
+        s(&|r| r.status.clone()),
+        Arc::new(StringArray::from_iter(
+            rows.iter()
+                .map(|r| (!r.aliases.is_empty()).then(|| r.aliases.join(","))),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.train_rows),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.test_rows),
+        )),
+        s(&|r| r.metrics.clone()),
+        s(&|r| r.evaluated_on.clone()),
+        s(&|r| r.params.clone()),
+        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.label.clone()))),
+        s(&|r| r.features.clone()),
+        s(&|r| r.training_query.clone()),
+        s(&|r| r.source_tables.clone()),
+        s(&|r| r.data_sha256.clone()),
+        s(&|r| r.warnings.clone()),
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|r| r.seconds),
+        )),
+        s(&|r| r.created_by.clone()),
+        s(&|r| r.created_at.clone()),
+    ]
+}
+
+fn models_columns(rows: &[VersionRow]) -> Vec<ArrayRef> {
+    let mut models: Vec<(&str, Vec<&VersionRow>)> = Vec::new();
+    for r in rows {
+        match models.last_mut() {
+            Some((name, list)) if *name == r.model => list.push(r),
+            _ => models.push((&r.model, vec![r])),
+        }
+    }
+    fn latest<'a>(v: &[&'a VersionRow]) -> Option<&'a VersionRow> {
+        v.iter().max_by_key(|r| r.version).copied()
+    }
+    vec![
+        Arc::new(StringArray::from_iter_values(models.iter().map(|m| m.0))),
+        Arc::new(Int64Array::from_iter_values(
+            models.iter().map(|m| m.1.len() as i64),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            models
+                .iter()
+                .map(|m| latest(&m.1).map_or(0, |r| i64::from(r.version))),
+        )),
+        Arc::new(Int64Array::from_iter(models.iter().map(|m| {
+            m.1.iter()
+                .find(|r| r.aliases.iter().any(|a| a == "production"))
+                .map(|r| i64::from(r.version))
+        }))),
+        Arc::new(StringArray::from_iter_values(
+            models
+                .iter()
+                .map(|m| latest(&m.1).map_or(String::new(), |r| r.task.clone())),
+        )),
+        Arc::new(StringArray::from_iter_values(models.iter().map(|m| {
+            latest(&m.1).map_or(String::new(), |r| r.algorithm.clone())
+        }))),
+        Arc::new(StringArray::from_iter_values(models.iter().map(|m| {
+            m.1.first().map_or(String::new(), |r| r.created_by.clone())
+        }))),
+        Arc::new(StringArray::from_iter_values(models.iter().map(|m| {
+            m.1.first().map_or(String::new(), |r| r.created_at.clone())
+        }))),
+        Arc::new(StringArray::from_iter_values(models.iter().map(|m| {
+            latest(&m.1).map_or(String::new(), |r| r.created_at.clone())
+        }))),
+    ]
+}
+
+#[async_trait]
+impl TableProvider for SystemTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let batch = self.batch().map_err(SqlStateError::into_df)?;
+        MemTable::try_new(self.schema.clone(), vec![vec![batch]])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
+}

@@ -1,0 +1,198 @@
+//! Training runs, shared by `CREATE MODEL` and `ml_train`: read the query's
+//! rows under the memory limit, fit off the async runtime, register the version.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::execution::context::SessionState;
+use datafusion::execution::memory_pool::MemoryConsumer;
+use datafusion::logical_expr::LogicalPlan;
+use futures::StreamExt;
+use quarry_udfs::model::{TrainContext, TrainOptions, TrainedModel, train};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{Registry, TrainingInfo, normalize};
+use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
+
+/// A request to train `name` on the rows of `plan`.
+#[derive(Debug, Clone)]
+pub struct TrainRequest {
+    pub name: String,
+    pub replace: bool,
+    pub options: BTreeMap<String, String>,
+    pub query: String,
+    pub user: String,
+}
+
+/// Sets the flag when dropped: a cancelled statement drops the training
+/// future, and the fitting thread sees the flag and stops.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// The columns of the result row of a training run.
+pub fn result_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("model", DataType::Utf8, false),
+        Field::new("version", DataType::Int64, false),
+        Field::new("task", DataType::Utf8, false),
+        Field::new("algorithm", DataType::Utf8, false),
+        Field::new("train_rows", DataType::Int64, false),
+        Field::new("test_rows", DataType::Int64, false),
+        Field::new("metrics", DataType::Utf8, false),
+        Field::new("params", DataType::Utf8, false),
+        Field::new("seconds", DataType::Float64, false),
+        Field::new("warnings", DataType::Utf8, true),
+    ]))
+}
+
+fn result_batch(
+    name: &str,
+    version: u32,
+    model: &TrainedModel,
+    seconds: f64,
+) -> Result<RecordBatch> {
+    let mut metrics = serde_json::Map::new();
+    for (k, v) in &model.metrics {
+        metrics.insert(k.clone(), serde_json::json!((v * 1e6).round() / 1e6));
+    }
+    metrics.insert("evaluated_on".into(), serde_json::json!(model.evaluated_on));
+    let warnings = (!model.warnings.is_empty())
+        .then(|| serde_json::to_string(&model.warnings).unwrap_or_default());
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![name])),
+        Arc::new(Int64Array::from(vec![i64::from(version)])),
+        Arc::new(StringArray::from(vec![model.envelope.task.name()])),
+        Arc::new(StringArray::from(vec![model.envelope.kind.as_str()])),
+        Arc::new(Int64Array::from(vec![model.train_rows as i64])),
+        Arc::new(Int64Array::from(vec![model.test_rows as i64])),
+        Arc::new(StringArray::from(vec![
+            serde_json::Value::Object(metrics).to_string(),
+        ])),
+        Arc::new(StringArray::from(vec![model.params.to_string()])),
+        Arc::new(Float64Array::from(vec![
+            (seconds * 1000.0).round() / 1000.0,
+        ])),
+        Arc::new(StringArray::from(vec![warnings])),
+    ];
+    RecordBatch::try_new(result_schema(), columns)
+        .map_err(|e| SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}")))
+}
+
+/// Tables a plan reads, for the version's lineage.
+fn source_tables(plan: &LogicalPlan) -> Vec<String> {
+    let mut out = Vec::new();
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let name = scan.table_name.to_string();
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
+/// Trains and registers a model; returns its result row.
+pub async fn run(
+    registry: &Arc<Registry>,
+    state: &SessionState,
+    plan: LogicalPlan,
+    request: TrainRequest,
+    progress: Option<UnboundedSender<String>>,
+) -> Result<RecordBatch> {
+    let started = Instant::now();
+    let name = normalize(&request.name);
+    if name.is_empty() || name.contains('@') {
+        return Err(SqlStateError::bad_argument(format!(
+            "model name must be non-empty and must not contain '@', got '{}'",
+            request.name
+        )));
+    }
+    let options = TrainOptions::parse(&request.options)?;
+    let sources = source_tables(&plan);
+
+    // Read the rows, accounting their memory against the server's pool.
+    let physical = state.create_physical_plan(&plan).await.sql_err()?;
+    let task = Arc::new(datafusion::execution::TaskContext::from(state));
+    let mut stream = datafusion::physical_plan::execute_stream(physical, task).sql_err()?;
+    let schema = stream.schema();
+    let reservation =
+        MemoryConsumer::new(format!("training {name}")).register(&state.runtime_env().memory_pool);
+    let mut batches = Vec::new();
+    let mut rows = 0usize;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.sql_err()?;
+        reservation
+            .try_grow(batch.get_array_memory_size())
+            .map_err(|e| {
+                SqlStateError::new(
+                    sqlstate::OUT_OF_MEMORY,
+                    format!(
+                        "training {name}: the training rows do not fit in the memory limit: {e}"
+                    ),
+                )
+                .with_hint("raise --memory-limit, or train on fewer rows or columns")
+            })?;
+        rows += batch.num_rows();
+        batches.push(batch);
+    }
+    let read_seconds = started.elapsed().as_secs_f64();
+    if let Some(p) = &progress {
+        let _ = p.send(format!("{name}: read {rows} rows in {read_seconds:.1} s"));
+    }
+
+    // Fit on a blocking thread; the runtime keeps serving other sessions.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let _guard = CancelOnDrop(cancel.clone());
+    let threads = state.config().target_partitions().max(1);
+    let fit_schema = schema.clone();
+    let fit_progress = progress.clone();
+    let fit_cancel = cancel.clone();
+    let (trained, digest) =
+        tokio::task::spawn_blocking(move || -> Result<(TrainedModel, String)> {
+            let digest = quarry_udfs::model::train::data_sha256(&fit_schema, &batches)?;
+            let report = |m: &str| {
+                if let Some(p) = &fit_progress {
+                    let _ = p.send(m.to_string());
+                }
+            };
+            let stop = || fit_cancel.load(Ordering::Acquire);
+            let ctx = TrainContext {
+                threads,
+                progress: &report,
+                cancelled: &stop,
+            };
+            let trained = train(fit_schema, &batches, &options, &ctx)?;
+            Ok((trained, digest))
+        })
+        .await
+        .map_err(|e| {
+            SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                format!("internal error: training failed: {e}"),
+            )
+        })??;
+    drop(reservation);
+
+    let seconds = started.elapsed().as_secs_f64();
+    let info = TrainingInfo {
+        query: request.query.clone(),
+        source_tables: sources,
+        data_sha256: digest,
+        user: request.user.clone(),
+        seconds,
+    };
+    let version = registry.register(&name, &trained, &info, request.replace)?;
+    result_batch(&name, version, &trained, seconds)
+}

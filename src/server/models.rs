@@ -1,0 +1,306 @@
+//! Running the model statements: `CREATE MODEL`, `DROP MODEL`, `SHOW MODELS`,
+//! `DESCRIBE MODEL`.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use futures::{Sink, SinkExt};
+use pgwire::api::ClientInfo;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{Response, Tag};
+use pgwire::error::{ErrorInfo, PgWireError};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::response::NoticeResponse;
+use quarry_udfs::model::preprocess::Step;
+use quarry_udfs::model::{ModelStore, Payload};
+
+use super::handler::QueryHandler;
+use super::stream::{query_response, text_rows};
+use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
+use crate::registry::training::{self, TrainRequest};
+use crate::session::{QueryControl, Session};
+use crate::statements::ModelStatement;
+
+/// Progress messages earlier than this are not worth a NOTICE.
+const QUIET: Duration = Duration::from_secs(2);
+
+/// The row description of a model statement.
+pub fn result_schema(statement: &ModelStatement) -> SchemaRef {
+    match statement {
+        ModelStatement::CreateModel { .. } => training::result_schema(),
+        ModelStatement::DropModel { .. } => Arc::new(Schema::empty()),
+        ModelStatement::ShowModels => Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("versions", DataType::Int64, false),
+            Field::new("latest_version", DataType::Int64, false),
+            Field::new("production_version", DataType::Int64, true),
+            Field::new("task", DataType::Utf8, false),
+            Field::new("algorithm", DataType::Utf8, false),
+            Field::new("updated_at", DataType::Utf8, false),
+        ])),
+        ModelStatement::DescribeModel { .. } => Arc::new(Schema::new(vec![
+            Field::new("section", DataType::Utf8, false),
+            Field::new("item", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, true),
+        ])),
+    }
+}
+
+fn notice(severity: &str, message: String) -> PgWireBackendMessage {
+    PgWireBackendMessage::NoticeResponse(NoticeResponse::from(ErrorInfo::new(
+        severity.to_owned(),
+        if severity == "WARNING" {
+            "01000"
+        } else {
+            "00000"
+        }
+        .to_owned(),
+        message,
+    )))
+}
+
+fn describe_step(step: &Step) -> String {
+    let number = |v: f64| format!("{}", (v * 1e6).round() / 1e6);
+    match step {
+        Step::Number {
+            fill,
+            center,
+            scale,
+        } => {
+            let mut s = format!("NULL -> {}", number(*fill));
+            if *center != 0.0 || *scale != 1.0 {
+                s.push_str(&format!(
+                    "; scaled (x - {}) / {}",
+                    number(*center),
+                    number(*scale)
+                ));
+            }
+            s
+        }
+        Step::OneHot {
+            levels,
+            other,
+            fill,
+        } => format!(
+            "one-hot over {} levels{}{}",
+            levels.len(),
+            if *other { " + other" } else { "" },
+            fill.as_ref()
+                .map(|f| format!("; NULL -> '{f}'"))
+                .unwrap_or_default()
+        ),
+        Step::Hash { buckets, .. } => format!("hashed into {buckets} buckets"),
+        Step::Ordinal { levels, .. } => format!("ordinal over {} levels", levels.len()),
+        Step::Target {
+            levels, default, ..
+        } => {
+            format!(
+                "target-encoded over {} levels; unseen -> {}",
+                levels.len(),
+                number(*default)
+            )
+        }
+    }
+}
+
+impl QueryHandler {
+    pub(super) async fn model_statement<C>(
+        &self,
+        client: &mut C,
+        session: &Arc<Session>,
+        statement: &ModelStatement,
+        format: &Format,
+        control: &QueryControl,
+    ) -> Result<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let registry = self.state.registry.clone();
+        match statement {
+            ModelStatement::CreateModel {
+                name,
+                or_replace,
+                options,
+                query,
+            } => {
+                let planner = session.plan_state();
+                let plan = control
+                    .run(async {
+                        planner
+                            .statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(
+                                query.clone(),
+                            ))))
+                            .await
+                            .sql_err()
+                    })
+                    .await?;
+                let request = TrainRequest {
+                    name: name.clone(),
+                    replace: *or_replace,
+                    options: options.clone(),
+                    query: query.to_string(),
+                    user: session.user.clone(),
+                };
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                let started = Instant::now();
+                let training = training::run(&registry, &planner, plan, request, Some(tx));
+                tokio::pin!(training);
+                let batch = loop {
+                    tokio::select! {
+                        biased;
+                        why = control.wait() => return Err(why.error()),
+                        result = &mut training => break result?,
+                        Some(message) = rx.recv() => {
+                            if started.elapsed() >= QUIET {
+                                let _ = client.send(notice("NOTICE", message)).await;
+                            }
+                        }
+                    }
+                };
+                if let Some(warnings) = batch.column(9).as_string_opt::<i32>()
+                    && !warnings.is_null(0)
+                {
+                    let list: Vec<String> =
+                        serde_json::from_str(warnings.value(0)).unwrap_or_default();
+                    for w in list {
+                        let _ = client.feed(notice("WARNING", w)).await;
+                    }
+                }
+                self.wrote(session);
+                self.batch_response(client, batch, format, control)
+            }
+            ModelStatement::DropModel { name, if_exists } => {
+                if !registry.drop_model(name, *if_exists)? {
+                    let _ = client
+                        .feed(notice(
+                            "NOTICE",
+                            format!("model \"{name}\" does not exist, skipping"),
+                        ))
+                        .await;
+                }
+                self.wrote(session);
+                Ok(Response::Execution(Tag::new("DROP MODEL")))
+            }
+            ModelStatement::ShowModels => {
+                let sql = "SELECT name, versions, latest_version, production_version, task, algorithm, updated_at \
+                           FROM public.ml_models ORDER BY name";
+                let stmt = self.parser.parse(sql)?.into_iter().next().ok_or_else(|| {
+                    SqlStateError::new(sqlstate::INTERNAL_ERROR, "internal error: SHOW MODELS")
+                })?;
+                let plan = session
+                    .plan_state()
+                    .statement_to_plan(stmt.clone())
+                    .await
+                    .sql_err()?;
+                self.run_plan(client, session, &stmt, plan, format, control)
+                    .await
+            }
+            ModelStatement::DescribeModel { name } => {
+                let model_ref = registry.resolve(name)?;
+                let model = registry.load(&model_ref)?;
+                let version = registry
+                    .versions(Some(&model_ref.name))?
+                    .into_iter()
+                    .find(|v| v.version == model_ref.version)
+                    .ok_or_else(|| {
+                        SqlStateError::new(
+                            sqlstate::UNDEFINED_OBJECT,
+                            format!("model {model_ref} not found"),
+                        )
+                    })?;
+                let mut rows: Vec<Vec<Option<String>>> = Vec::new();
+                let mut row = |section: &str, item: &str, value: String| {
+                    rows.push(vec![Some(section.into()), Some(item.into()), Some(value)]);
+                };
+                row("model", "name", model_ref.name.clone());
+                row("model", "version", model_ref.version.to_string());
+                row("model", "task", version.task.clone());
+                row("model", "algorithm", version.algorithm.clone());
+                row("model", "status", version.status.clone());
+                row("model", "aliases", version.aliases.join(", "));
+                row("model", "train_rows", version.train_rows.to_string());
+                row("model", "test_rows", version.test_rows.to_string());
+                row("model", "training_query", version.training_query.clone());
+                row("model", "source_tables", version.source_tables.clone());
+                row("model", "data_sha256", version.data_sha256.clone());
+                row("model", "created_by", version.created_by.clone());
+                row("model", "created_at", version.created_at.clone());
+                let envelope = &model.envelope;
+                if let Some(label) = &envelope.label {
+                    row("label", &label.name, label.data_type.clone());
+                    for (i, c) in label.classes.iter().enumerate() {
+                        row("class", &i.to_string(), c.to_string());
+                    }
+                }
+                let steps = &envelope.preprocessing.steps;
+                for (i, f) in envelope.features.iter().enumerate() {
+                    let prep = steps
+                        .get(i)
+                        .map(describe_step)
+                        .unwrap_or_else(|| "used as is".into());
+                    row(
+                        "feature",
+                        &f.name,
+                        format!("{} ({}); {prep}", f.kind.name(), f.data_type),
+                    );
+                }
+                if let Payload::SqlRule { expression } = &envelope.payload {
+                    row("rule", "expression", expression.clone());
+                }
+                let metrics: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&version.metrics).unwrap_or_default();
+                for (k, v) in metrics {
+                    row("metric", &k, v.to_string());
+                }
+                row("metric", "evaluated_on", version.evaluated_on.clone());
+                let params: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&version.params).unwrap_or_default();
+                for (k, v) in params {
+                    let text = match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    row("param", &k, text);
+                }
+                let warnings: Vec<String> =
+                    serde_json::from_str(&version.warnings).unwrap_or_default();
+                for (i, w) in warnings.into_iter().enumerate() {
+                    row("warning", &(i + 1).to_string(), w);
+                }
+                Ok(Response::Query(
+                    text_rows(&["section", "item", "value"], rows).map_err(|e| {
+                        SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
+                    })?,
+                ))
+            }
+        }
+    }
+
+    /// A response with the rows of one batch.
+    fn batch_response<C: ClientInfo>(
+        &self,
+        client: &C,
+        batch: RecordBatch,
+        format: &Format,
+        control: &QueryControl,
+    ) -> Result<Response> {
+        let schema = batch.schema();
+        let stream = MemoryStream::try_new(vec![batch], schema, None).sql_err()?;
+        let options = Arc::new(pgwire::types::format::FormatOptions::from_client_metadata(
+            client.metadata(),
+        ));
+        let response = query_response(Box::pin(stream), format, Some(options), control.clone())
+            .map_err(|e| {
+                SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
+            })?;
+        Ok(Response::Query(response))
+    }
+}

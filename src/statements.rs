@@ -1,0 +1,298 @@
+//! Statements Quarry adds to SQL, parsed before DataFusion sees the text:
+//!
+//! ```sql
+//! CREATE [OR REPLACE] MODEL name OPTIONS (key = value, ...) AS <query>
+//! DROP MODEL [IF EXISTS] name
+//! SHOW MODELS
+//! DESCRIBE MODEL name
+//! ```
+//!
+//! The query of `CREATE MODEL` is ordinary SQL, planned by DataFusion.
+
+use std::collections::BTreeMap;
+
+use crate::dialect::QuarryDialect;
+use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Query, UnaryOperator, Value};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+use crate::error::{Result, SqlStateError, sqlstate};
+
+/// A model statement.
+#[derive(Debug, Clone)]
+pub enum ModelStatement {
+    CreateModel {
+        name: String,
+        or_replace: bool,
+        options: BTreeMap<String, String>,
+        query: Box<Query>,
+    },
+    DropModel {
+        name: String,
+        if_exists: bool,
+    },
+    ShowModels,
+    DescribeModel {
+        name: String,
+    },
+}
+
+impl std::fmt::Display for ModelStatement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelStatement::CreateModel {
+                name,
+                or_replace,
+                options,
+                query,
+            } => {
+                write!(
+                    f,
+                    "CREATE {}MODEL {name} OPTIONS (",
+                    if *or_replace { "OR REPLACE " } else { "" }
+                )?;
+                let opts: Vec<String> = options
+                    .iter()
+                    .map(|(k, v)| format!("{k} = '{}'", v.replace('\'', "''")))
+                    .collect();
+                write!(f, "{}) AS {query}", opts.join(", "))
+            }
+            ModelStatement::DropModel { name, if_exists } => {
+                write!(
+                    f,
+                    "DROP MODEL {}{name}",
+                    if *if_exists { "IF EXISTS " } else { "" }
+                )
+            }
+            ModelStatement::ShowModels => f.write_str("SHOW MODELS"),
+            ModelStatement::DescribeModel { name } => write!(f, "DESCRIBE MODEL {name}"),
+        }
+    }
+}
+
+fn syntax(e: impl std::fmt::Display) -> SqlStateError {
+    let text = e.to_string();
+    let text = text.trim_start_matches("sql parser error: ");
+    SqlStateError::new(sqlstate::SYNTAX_ERROR, format!("syntax error: {text}"))
+}
+
+/// The leading words of `sql`, upper-cased, skipping whitespace and comments.
+fn leading_words(sql: &str, n: usize) -> Vec<String> {
+    let dialect = QuarryDialect::default();
+    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
+        return vec![];
+    };
+    tokens
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .take(n)
+        .map(|t| match t {
+            Token::Word(w) => w.value.to_uppercase(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// Parses `sql` when it is a model statement; `Ok(None)` otherwise.
+pub fn parse(sql: &str) -> Result<Option<ModelStatement>> {
+    let words = leading_words(sql, 4);
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    let is_model = matches!(
+        w.as_slice(),
+        ["CREATE", "MODEL", ..]
+            | ["CREATE", "OR", "REPLACE", "MODEL"]
+            | ["DROP", "MODEL", ..]
+            | ["SHOW", "MODELS", ..]
+            | ["DESCRIBE" | "DESC", "MODEL", ..]
+    );
+    if !is_model {
+        return Ok(None);
+    }
+    let dialect = QuarryDialect::default();
+    let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
+    let statement = match w.as_slice() {
+        ["CREATE", ..] => {
+            parser.expect_keyword(Keyword::CREATE).map_err(syntax)?;
+            let or_replace = parser.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
+            expect_word(&mut parser, "MODEL")?;
+            let name = model_name(&parser.parse_object_name(false).map_err(syntax)?)?;
+            let mut options = BTreeMap::new();
+            if parser.parse_keyword(Keyword::OPTIONS) {
+                parser.expect_token(&Token::LParen).map_err(syntax)?;
+                if !parser.consume_token(&Token::RParen) {
+                    loop {
+                        let key = parser
+                            .parse_identifier()
+                            .map_err(syntax)?
+                            .value
+                            .to_lowercase();
+                        parser.expect_token(&Token::Eq).map_err(syntax)?;
+                        let value = option_value(&key, parser.parse_expr().map_err(syntax)?)?;
+                        if options.insert(key.clone(), value).is_some() {
+                            return Err(SqlStateError::bad_argument(format!(
+                                "option {key} is given twice"
+                            )));
+                        }
+                        if parser.consume_token(&Token::Comma) {
+                            continue;
+                        }
+                        parser.expect_token(&Token::RParen).map_err(syntax)?;
+                        break;
+                    }
+                }
+            }
+            parser.expect_keyword(Keyword::AS).map_err(syntax)?;
+            let query = parser.parse_query().map_err(syntax)?;
+            ModelStatement::CreateModel {
+                name,
+                or_replace,
+                options,
+                query,
+            }
+        }
+        ["DROP", ..] => {
+            parser.expect_keyword(Keyword::DROP).map_err(syntax)?;
+            expect_word(&mut parser, "MODEL")?;
+            let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+            let name = model_name(&parser.parse_object_name(false).map_err(syntax)?)?;
+            ModelStatement::DropModel { name, if_exists }
+        }
+        ["SHOW", ..] => {
+            parser.expect_keyword(Keyword::SHOW).map_err(syntax)?;
+            expect_word(&mut parser, "MODELS")?;
+            ModelStatement::ShowModels
+        }
+        _ => {
+            parser.next_token();
+            expect_word(&mut parser, "MODEL")?;
+            let name = model_name(&parser.parse_object_name(false).map_err(syntax)?)?;
+            ModelStatement::DescribeModel { name }
+        }
+    };
+    while parser.consume_token(&Token::SemiColon) {}
+    let rest = parser.peek_token();
+    if rest.token != Token::EOF {
+        return Err(SqlStateError::new(
+            sqlstate::SYNTAX_ERROR,
+            format!(
+                "syntax error at or near \"{}\": send model statements on their own",
+                rest.token
+            ),
+        ));
+    }
+    Ok(Some(statement))
+}
+
+fn expect_word(parser: &mut Parser<'_>, word: &str) -> Result<()> {
+    let token = parser.next_token();
+    match &token.token {
+        Token::Word(w) if w.value.eq_ignore_ascii_case(word) => Ok(()),
+        other => Err(SqlStateError::new(
+            sqlstate::SYNTAX_ERROR,
+            format!("syntax error: expected {word}, found {other}"),
+        )),
+    }
+}
+
+fn model_name(name: &ObjectName) -> Result<String> {
+    let parts: Vec<&Ident> = name.0.iter().filter_map(|p| p.as_ident()).collect();
+    match parts.as_slice() {
+        [ident] => Ok(if ident.quote_style.is_some() {
+            ident.value.clone()
+        } else {
+            ident.value.to_lowercase()
+        }),
+        _ => Err(SqlStateError::new(
+            sqlstate::SYNTAX_ERROR,
+            format!("model names are not schema-qualified: {name}"),
+        )),
+    }
+}
+
+fn option_value(key: &str, expr: Expr) -> Result<String> {
+    match expr {
+        Expr::Value(v) => match v.value {
+            Value::SingleQuotedString(s)
+            | Value::DoubleQuotedString(s)
+            | Value::EscapedStringLiteral(s) => Ok(s),
+            Value::Number(n, _) => Ok(n.to_string()),
+            Value::Boolean(b) => Ok(b.to_string()),
+            other => Err(SqlStateError::bad_argument(format!(
+                "option {key}: expected text, a number or a boolean, got {other}"
+            ))),
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => Ok(format!("-{}", option_value(key, *expr)?)),
+        Expr::Identifier(ident) => Ok(ident.value),
+        other => Err(SqlStateError::bad_argument(format!(
+            "option {key}: expected text, a number or a boolean, got {other}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_create_model_with_options() {
+        let stmt = parse(
+            "CREATE OR REPLACE MODEL Churn OPTIONS (algorithm = 'logistic', l2 = 0.5, label = churned, seed = -1) \
+             AS SELECT * FROM customers;",
+        )
+        .expect("parses")
+        .expect("model statement");
+        let ModelStatement::CreateModel {
+            name,
+            or_replace,
+            options,
+            query,
+        } = stmt
+        else {
+            panic!("create model expected");
+        };
+        assert_eq!(name, "churn");
+        assert!(or_replace);
+        assert_eq!(options["algorithm"], "logistic");
+        assert_eq!(options["l2"], "0.5");
+        assert_eq!(options["label"], "churned");
+        assert_eq!(options["seed"], "-1");
+        assert_eq!(query.to_string(), "SELECT * FROM customers");
+    }
+
+    #[test]
+    fn recognises_the_other_statements() {
+        assert!(matches!(
+            parse("show models").expect("ok"),
+            Some(ModelStatement::ShowModels)
+        ));
+        assert!(matches!(
+            parse("DROP MODEL IF EXISTS m").expect("ok"),
+            Some(ModelStatement::DropModel {
+                if_exists: true,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse("describe model m").expect("ok"),
+            Some(ModelStatement::DescribeModel { .. })
+        ));
+        assert!(parse("SELECT 1").expect("ok").is_none());
+        assert!(parse("CREATE TABLE model (x INT)").expect("ok").is_none());
+    }
+
+    #[test]
+    fn syntax_errors_are_42601() {
+        assert_eq!(
+            parse("CREATE MODEL m OPTIONS (x) AS SELECT 1")
+                .expect_err("bad")
+                .code,
+            "42601"
+        );
+        assert_eq!(parse("CREATE MODEL m AS").expect_err("bad").code, "42601");
+        assert_eq!(parse("DROP MODEL a.b").expect_err("bad").code, "42601");
+    }
+}

@@ -1,0 +1,424 @@
+//! The ML core over the wire: accuracy against scikit-learn fixtures, the
+//! churn walkthrough, restarts, deploys under concurrent scoring, prepared
+//! single-row scoring, DESCRIBE MODEL and cancelling a training run.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use quarry::Config;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+use crate::harness::{TestServer, connect, repo_root, sqlstate};
+
+async fn demo_server() -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_data_dir(dir.path());
+    config.demo = true;
+    (TestServer::with_config(config).await, dir)
+}
+
+fn fixture() -> serde_json::Value {
+    let text = std::fs::read_to_string(repo_root().join("tests/fixtures/ml_core.json"))
+        .expect("fixture exists");
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+fn options_sql(options: &serde_json::Value) -> String {
+    options
+        .as_object()
+        .expect("options object")
+        .iter()
+        .map(|(k, v)| format!("{k} = '{}'", v.as_str().expect("string option")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows of a simple query as text.
+async fn rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_models_match_scikit_learn() {
+    let (server, _dir) = demo_server().await;
+    let client = server.connect().await;
+    let fixture = fixture();
+
+    // Logistic regression: hold-out ROC AUC within 0.005 of scikit-learn's,
+    // same rows, same preprocessing.
+    let logistic = &fixture["logistic"];
+    let train = logistic["train_query"].as_str().expect("train query");
+    client
+        .simple_query(&format!(
+            "CREATE MODEL lg OPTIONS ({}) AS {train}",
+            options_sql(&logistic["options"])
+        ))
+        .await
+        .expect("logistic trains");
+    let test = logistic["test_query"].as_str().expect("test query");
+    let scored = client
+        .query(
+            &format!(
+                "SELECT churned, probability FROM ml_predict('lg', '{}')",
+                test.replace('\'', "''")
+            ),
+            &[],
+        )
+        .await
+        .expect("scores");
+    assert_eq!(
+        scored.len() as u64,
+        logistic["test_rows"].as_u64().expect("rows")
+    );
+    let y: Vec<bool> = scored.iter().map(|r| r.get(0)).collect();
+    let p: Vec<f64> = scored.iter().map(|r| r.get(1)).collect();
+    let auc = quarry_udfs::kernels::metrics::roc_auc(&y, &p).expect("both classes");
+    let reference = logistic["roc_auc"].as_f64().expect("auc");
+    assert!(
+        (auc - reference).abs() <= 0.005,
+        "logistic AUC {auc} vs scikit-learn {reference}"
+    );
+
+    // Linear regression: every hold-out prediction within 1e-6 relative.
+    let linear = &fixture["linear"];
+    let train = linear["train_query"].as_str().expect("train query");
+    client
+        .simple_query(&format!(
+            "CREATE MODEL hp OPTIONS ({}) AS {train}",
+            options_sql(&linear["options"])
+        ))
+        .await
+        .expect("linear trains");
+    let test = linear["test_query"].as_str().expect("test query");
+    let scored = client
+        .query(
+            &format!("SELECT house_id, prediction FROM ml_predict('hp', ({test}))"),
+            &[],
+        )
+        .await
+        .expect("scores");
+    let ids = linear["house_id"].as_array().expect("ids");
+    let expected = linear["prediction"].as_array().expect("predictions");
+    assert_eq!(scored.len(), ids.len());
+    let mut scored: Vec<(i64, f64)> = scored.iter().map(|r| (r.get(0), r.get(1))).collect();
+    scored.sort_by_key(|r| r.0);
+    for ((id, got), (want_id, want)) in scored.iter().zip(ids.iter().zip(expected)) {
+        assert_eq!(Some(*id), want_id.as_i64());
+        let want = want.as_f64().expect("number");
+        assert!(
+            ((got - want) / want).abs() <= 1e-6,
+            "house {id}: {got} vs scikit-learn {want}"
+        );
+    }
+    server.stop().await;
+}
+
+/// Splits a SQL file into statements: `;` at the end of a line ends one.
+fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        if line.trim_start().starts_with("--") {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if line.trim_end().ends_with(';') {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    assert!(
+        current.trim().is_empty(),
+        "unterminated statement: {current}"
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_walkthrough_runs() {
+    let (server, _dir) = demo_server().await;
+    let client = server.connect().await;
+    let sql = std::fs::read_to_string(repo_root().join("sql/examples/churn.sql"))
+        .expect("walkthrough exists");
+    let statements = statements(&sql);
+    assert!(statements.len() >= 10);
+    for statement in &statements {
+        client
+            .simple_query(statement)
+            .await
+            .unwrap_or_else(|e| panic!("walkthrough statement failed:\n{statement}\n{e}"));
+    }
+    // It ends with version 1 in production after the rollback.
+    assert_eq!(
+        rows(
+            &client,
+            "SELECT versions, production_version FROM ml_models WHERE name = 'churn'"
+        )
+        .await,
+        vec![vec![Some("2".to_string()), Some("1".to_string())]]
+    );
+    server.stop().await;
+}
+
+const SMALL: &str = "CREATE TABLE pts AS SELECT value AS id, CAST(value % 10 AS DOUBLE) AS x1, \
+    CAST((value * 7) % 13 AS DOUBLE) AS x2, CASE WHEN value % 3 = 0 THEN 'a' WHEN value % 3 = 1 THEN 'b' END AS cat, \
+    (value % 10) + ((value * 7) % 13) > 10 AS flag, 2.0 * (value % 10) + 0.1 * value AS y \
+    FROM generate_series(1, 500)";
+
+async fn scores(client: &Client) -> Vec<u64> {
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT ml_predict_proba('clf', x1, x2, cat) FROM pts ORDER BY id",
+        "SELECT ml_predict('reg', x1, x2, cat) FROM pts ORDER BY id",
+        "SELECT CAST(ml_predict('km', x1, x2, cat) AS DOUBLE PRECISION) FROM pts ORDER BY id",
+    ] {
+        for row in client
+            .query(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        {
+            out.push(row.get::<_, f64>(0).to_bits());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predictions_after_restart_are_bit_identical() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::on_dir(dir.path()).await;
+    let client = server.connect().await;
+    client.batch_execute(SMALL).await.expect("table");
+    for sql in [
+        "CREATE MODEL clf OPTIONS (algorithm = 'logistic', label = 'flag', features = 'x1,x2,cat') AS SELECT * FROM pts",
+        "CREATE MODEL reg OPTIONS (algorithm = 'ridge', label = 'y', features = 'x1,x2,cat', encode = 'cat:hash:4') AS SELECT * FROM pts",
+        "CREATE MODEL km OPTIONS (algorithm = 'kmeans', k = 4, features = 'x1,x2,cat') AS SELECT * FROM pts",
+    ] {
+        client
+            .simple_query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let before = scores(&client).await;
+    drop(client);
+    server.stop().await;
+
+    let server = TestServer::on_dir(dir.path()).await;
+    let client = server.connect().await;
+    assert_eq!(
+        scores(&client).await,
+        before,
+        "scores changed across a restart"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploys_switch_atomically_under_concurrent_scoring() {
+    let server = TestServer::start().await;
+    let admin = server.connect().await;
+    admin.batch_execute(SMALL).await.expect("table");
+    // Two versions whose predictions differ on every row: y and y + 1000.
+    for sql in [
+        "CREATE MODEL m OPTIONS (algorithm = 'linear', label = 'y', features = 'x1,x2', split = 'none') AS SELECT * FROM pts",
+        "CREATE MODEL m OPTIONS (algorithm = 'linear', label = 'y', features = 'x1,x2', split = 'none') AS SELECT x1, x2, y + 1000 AS y FROM pts",
+    ] {
+        admin.simple_query(sql).await.expect("trains");
+    }
+    let by_version = |sql: &'static str| {
+        let admin = &admin;
+        async move {
+            admin
+                .query(sql, &[])
+                .await
+                .expect("scores")
+                .iter()
+                .map(|r| r.get::<_, f64>(0))
+                .collect::<Vec<f64>>()
+        }
+    };
+    let v1 = by_version("SELECT ml_predict('m@1', x1, x2) FROM pts ORDER BY id").await;
+    let v2 = by_version("SELECT ml_predict('m@2', x1, x2) FROM pts ORDER BY id").await;
+    assert!(v1.iter().zip(&v2).all(|(a, b)| (a - b).abs() > 500.0));
+    admin
+        .simple_query("SELECT ml_deploy('m', 1)")
+        .await
+        .expect("deploy");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut scorers = Vec::new();
+    for _ in 0..8 {
+        let client = server.connect().await;
+        let stop = stop.clone();
+        let (v1, v2) = (v1.clone(), v2.clone());
+        scorers.push(tokio::spawn(async move {
+            let mut queries = 0;
+            let mut seen = [false, false];
+            while !stop.load(Ordering::Relaxed) || queries < 5 {
+                let got: Vec<f64> = client
+                    .query("SELECT ml_predict('m', x1, x2) FROM pts ORDER BY id", &[])
+                    .await
+                    .expect("scoring never fails during a deploy")
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                // Each query is scored by exactly one version, every row of it.
+                if got == v1 {
+                    seen[0] = true;
+                } else if got == v2 {
+                    seen[1] = true;
+                } else {
+                    panic!("a query mixed versions or scored with neither");
+                }
+                queries += 1;
+            }
+            (queries, seen)
+        }));
+    }
+    for i in 0..20 {
+        let version = if i % 2 == 0 { 2 } else { 1 };
+        admin
+            .simple_query(&format!("SELECT ml_deploy('m', {version})"))
+            .await
+            .expect("deploy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for scorer in scorers {
+        let (queries, _seen) = scorer.await.expect("scorer finished");
+        total += queries;
+    }
+    assert!(total >= 40, "only {total} queries ran");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_row_scoring_through_a_prepared_statement() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client.batch_execute(SMALL).await.expect("table");
+    client
+        .simple_query("CREATE MODEL reg OPTIONS (algorithm = 'linear', label = 'y', features = 'x1,x2,cat', split = 'none') AS SELECT * FROM pts")
+        .await
+        .expect("trains");
+    let statement = client
+        .prepare("SELECT ml_predict('reg', struct($1::double precision AS x1, $2::double precision AS x2, $3::text AS cat))")
+        .await
+        .expect("prepares");
+    let expected: Vec<f64> = client
+        .query(
+            "SELECT ml_predict('reg', x1, x2, cat) FROM pts WHERE id IN (1, 2, 3) ORDER BY id",
+            &[],
+        )
+        .await
+        .expect("batch scores")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let inputs = [
+        (1.0f64, 7.0f64, Some("b")),
+        (2.0, 1.0, None),
+        (3.0, 8.0, Some("a")),
+    ];
+    for ((x1, x2, cat), want) in inputs.iter().zip(&expected) {
+        let got: f64 = client
+            .query_one(&statement, &[x1, x2, cat])
+            .await
+            .expect("scores")
+            .get(0);
+        assert_eq!(
+            got.to_bits(),
+            want.to_bits(),
+            "prepared single-row score differs from the batch score"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_model_shows_features_classes_preprocessing_and_metrics() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client.batch_execute(SMALL).await.expect("table");
+    client
+        .simple_query("CREATE MODEL clf OPTIONS (algorithm = 'logistic', label = 'flag', features = 'x1,x2,cat', encode = 'cat:hash:8') AS SELECT * FROM pts")
+        .await
+        .expect("trains");
+    let described = rows(&client, "DESCRIBE MODEL clf").await;
+    let item = |section: &str, item: &str| {
+        described
+            .iter()
+            .find(|r| r[0].as_deref() == Some(section) && r[1].as_deref() == Some(item))
+            .and_then(|r| r[2].clone())
+            .unwrap_or_else(|| panic!("DESCRIBE MODEL lacks {section}/{item}: {described:?}"))
+    };
+    assert_eq!(item("model", "algorithm"), "logistic");
+    assert_eq!(item("model", "training_query"), "SELECT * FROM pts");
+    assert_eq!(item("label", "flag"), "Boolean");
+    assert_eq!(item("class", "1"), "true");
+    assert!(
+        item("feature", "x1").contains("scaled"),
+        "{}",
+        item("feature", "x1")
+    );
+    assert!(
+        item("feature", "cat").contains("hash"),
+        "{}",
+        item("feature", "cat")
+    );
+    let auc: f64 = item("metric", "roc_auc").parse().expect("number");
+    assert!((0.0..=1.0).contains(&auc));
+    assert_eq!(item("model", "data_sha256").len(), 64);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_training_run_registers_nothing() {
+    let (server, _dir) = demo_server().await;
+    let client = server.connect().await;
+    let cancel = client.cancel_token();
+    let started = Instant::now();
+    let training = tokio::spawn(async move {
+        let result = client
+            .simple_query(
+                "CREATE MODEL big OPTIONS (algorithm = 'kmeans', k = 50, max_iter = 1000, tol = 0) \
+                 AS SELECT c.* FROM customers c CROSS JOIN generate_series(1, 20)",
+            )
+            .await;
+        (client, result)
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    cancel.cancel_query(NoTls).await.expect("cancel sent");
+    let (client, result) = training.await.expect("training task");
+    let err = result.expect_err("training was cancelled");
+    assert_eq!(sqlstate(&err), "57014", "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "cancel took {:?}",
+        started.elapsed()
+    );
+    // The session is usable and nothing was registered.
+    assert_eq!(
+        rows(&client, "SELECT count(*) FROM ml_models WHERE name = 'big'").await,
+        vec![vec![Some("0".into())]]
+    );
+    let other = connect(&server.url("quarry")).await;
+    assert_eq!(
+        rows(&other, "SELECT count(*) FROM customers").await,
+        vec![vec![Some("50000".into())]]
+    );
+    server.stop().await;
+}

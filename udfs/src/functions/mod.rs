@@ -1,0 +1,7 @@
+//! Quarry's SQL functions, one per file.
+
+pub mod predict;
+pub mod predict_proba;
+pub mod predict_table;
+pub mod relation;
+pub mod scoring;

@@ -1,0 +1,6 @@
+//! Pure numeric kernels on slices: no Arrow, no DataFusion. Each is unit-tested
+//! against values computed by hand or by NumPy/scikit-learn.
+
+pub mod linalg;
+pub mod metrics;
+pub mod optimize;

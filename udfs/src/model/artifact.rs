@@ -1,0 +1,496 @@
+//! The model artifact: a versioned envelope around the fitted parameters, and
+//! the loaded form that scores Arrow arrays.
+//!
+//! On disk: `QMDL` magic, a little-endian `u32` format version, then the
+//! envelope encoded with postcard. The envelope records the kind, the library
+//! and its version, the feature schema, the fitted preprocessing and the
+//! payload. A release must load every format version it has ever written;
+//! the test suite keeps an artifact of each as a fixture.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, Float64Array, Float64Builder, Int32Array, ListBuilder, RecordBatch,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::DFSchema;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::prelude::SessionContext;
+use serde::{Deserialize, Serialize};
+
+use super::preprocess::Preprocessor;
+use super::schema::{Feature, Label, Result, Task, Values, values};
+use crate::error::{SqlStateError, sqlstate};
+use crate::kernels::optimize::{nearest, softmax_row};
+
+/// The artifact format this release writes.
+pub const FORMAT_VERSION: u32 = 1;
+const MAGIC: &[u8; 4] = b"QMDL";
+
+/// Fitted parameters, one variant per model kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Payload {
+    /// `y = x·coef + intercept` (linear, ridge, lasso).
+    Linear { coef: Vec<f64>, intercept: f64 },
+    /// Binary: one row of `coef` scores the second class. Multinomial:
+    /// `classes × width` rows.
+    Logistic {
+        coef: Vec<f64>,
+        intercept: Vec<f64>,
+        multinomial: bool,
+    },
+    /// `k × width` centres.
+    KMeans { centroids: Vec<f64>, k: usize },
+    /// Majority class with class priors, or the mean.
+    Baseline {
+        class: Option<usize>,
+        priors: Vec<f64>,
+        mean: f64,
+    },
+    /// A SQL expression over the features; for classification its value is
+    /// the positive-class score.
+    SqlRule { expression: String },
+}
+
+/// Everything a model needs to score, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub format_version: u32,
+    /// The algorithm (`logistic`, `kmeans`, ...).
+    pub kind: String,
+    pub library: String,
+    pub library_version: String,
+    pub task: Task,
+    pub features: Vec<Feature>,
+    pub label: Option<Label>,
+    pub preprocessing: Preprocessor,
+    pub payload: Payload,
+}
+
+impl Envelope {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let body = postcard::to_allocvec(self).map_err(|e| {
+            SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                format!("internal error: encode model: {e}"),
+            )
+        })?;
+        let mut out = Vec::with_capacity(body.len() + 8);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.format_version.to_le_bytes());
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Envelope> {
+        if bytes.len() < 8 || &bytes[..4] != MAGIC {
+            return Err(SqlStateError::new(
+                "XX001",
+                "model artifact is not a Quarry model (bad header)",
+            ));
+        }
+        let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+        match version {
+            1 => postcard::from_bytes(&bytes[8..]).map_err(|e| {
+                SqlStateError::new("XX001", format!("model artifact is corrupt: {e}"))
+            }),
+            newer => Err(SqlStateError::unsupported(format!(
+                "model artifact format {newer} is newer than this release supports ({FORMAT_VERSION}); upgrade Quarry"
+            ))),
+        }
+    }
+}
+
+/// A model ready to score.
+#[derive(Debug)]
+pub struct LoadedModel {
+    pub name: String,
+    pub version: u32,
+    pub envelope: Envelope,
+    rule: Option<Rule>,
+}
+
+/// A compiled `sql_rule` expression and the schema it evaluates over.
+#[derive(Debug)]
+struct Rule {
+    expr: Arc<dyn PhysicalExpr>,
+    schema: Arc<Schema>,
+}
+
+/// Raw model outputs before they become SQL values.
+enum Scores {
+    /// One number per row: regression value or positive-class probability.
+    Values(Vec<f64>),
+    /// Row-major class probabilities.
+    Classes(Vec<f64>, usize),
+    /// Cluster per row.
+    Clusters(Vec<i32>),
+}
+
+fn input_schema(features: &[Feature]) -> Result<Arc<Schema>> {
+    let fields: Vec<Field> = features
+        .iter()
+        .map(|f| {
+            let t: DataType = f.data_type.parse().unwrap_or(DataType::Utf8);
+            Field::new(&f.name, t, true)
+        })
+        .collect();
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Compiles a rule expression over the feature schema.
+pub fn compile_rule(
+    expression: &str,
+    features: &[Feature],
+) -> Result<(Arc<dyn PhysicalExpr>, Arc<Schema>)> {
+    let schema = input_schema(features)?;
+    let df_schema = DFSchema::try_from(schema.as_ref().clone()).map_err(|e| {
+        SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
+    })?;
+    let ctx = SessionContext::new();
+    let bad = |e: datafusion::error::DataFusionError| {
+        SqlStateError::bad_argument(format!("sql_rule expression: {e}"))
+            .with_hint("the expression may use the columns of the training query and SQL functions")
+    };
+    let expr = ctx.parse_sql_expr(expression, &df_schema).map_err(bad)?;
+    let physical = ctx.create_physical_expr(expr, &df_schema).map_err(bad)?;
+    Ok((physical, schema))
+}
+
+impl LoadedModel {
+    pub fn new(name: &str, version: u32, envelope: Envelope) -> Result<LoadedModel> {
+        let rule = match &envelope.payload {
+            Payload::SqlRule { expression } => {
+                let (expr, schema) = compile_rule(expression, &envelope.features)?;
+                Some(Rule { expr, schema })
+            }
+            _ => None,
+        };
+        Ok(LoadedModel {
+            name: name.to_string(),
+            version,
+            envelope,
+            rule,
+        })
+    }
+
+    pub fn from_bytes(name: &str, version: u32, bytes: &[u8]) -> Result<LoadedModel> {
+        Self::new(name, version, Envelope::from_bytes(bytes)?)
+    }
+
+    pub fn task(&self) -> Task {
+        self.envelope.task
+    }
+
+    pub fn features(&self) -> &[Feature] {
+        &self.envelope.features
+    }
+
+    fn reference(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    /// The SQL type `ml_predict` returns.
+    pub fn output_type(&self) -> DataType {
+        match (self.envelope.task, &self.envelope.label) {
+            (Task::Classification, Some(label)) => label.arrow_type(),
+            (Task::Clustering, _) => DataType::Int32,
+            _ => DataType::Float64,
+        }
+    }
+
+    /// The SQL type `ml_predict_proba` returns.
+    pub fn proba_type(&self) -> Result<DataType> {
+        match (&self.envelope.task, &self.envelope.label) {
+            (Task::Classification, Some(label)) if label.classes.len() <= 2 => {
+                Ok(DataType::Float64)
+            }
+            (Task::Classification, Some(_)) => Ok(DataType::List(Arc::new(Field::new_list_field(
+                DataType::Float64,
+                true,
+            )))),
+            _ => Err(SqlStateError::bad_argument(format!(
+                "ml_predict_proba: model {} is a {} model, not a classifier",
+                self.reference(),
+                self.envelope.task.name()
+            ))
+            .with_hint("use ml_predict for regression and clustering models")),
+        }
+    }
+
+    /// Converts input arrays (in feature order) to feature values.
+    fn columns(&self, inputs: &[ArrayRef]) -> Result<Vec<Values>> {
+        self.envelope
+            .features
+            .iter()
+            .zip(inputs)
+            .map(|(f, a)| values(&f.name, a, f.kind))
+            .collect()
+    }
+
+    fn scores(&self, inputs: &[ArrayRef]) -> Result<Scores> {
+        let n = inputs.first().map_or(0, |a| a.len());
+        let pre = &self.envelope.preprocessing;
+        match &self.envelope.payload {
+            Payload::Linear { coef, intercept } => {
+                let columns = self.columns(inputs)?;
+                let mut out = Vec::new();
+                pre.linear(&columns, coef, *intercept, &mut out);
+                Ok(Scores::Values(out))
+            }
+            Payload::Logistic {
+                coef,
+                intercept,
+                multinomial: false,
+            } => {
+                let columns = self.columns(inputs)?;
+                let mut out = Vec::new();
+                pre.linear(
+                    &columns,
+                    coef,
+                    intercept.first().copied().unwrap_or(0.0),
+                    &mut out,
+                );
+                out.iter_mut().for_each(|z| *z = sigmoid(*z));
+                Ok(Scores::Values(out))
+            }
+            Payload::Logistic {
+                coef,
+                intercept,
+                multinomial: true,
+            } => {
+                let columns = self.columns(inputs)?;
+                let m = pre.transform(&columns);
+                let k = intercept.len();
+                let mut proba = vec![0.0; n * k];
+                for i in 0..n {
+                    softmax_row(m.row(i), coef, intercept, &mut proba[i * k..(i + 1) * k]);
+                }
+                Ok(Scores::Classes(proba, k))
+            }
+            Payload::KMeans { centroids, k } => {
+                let columns = self.columns(inputs)?;
+                let m = pre.transform(&columns);
+                Ok(Scores::Clusters(
+                    (0..n)
+                        .map(|i| nearest(m.row(i), centroids, *k).0 as i32)
+                        .collect(),
+                ))
+            }
+            Payload::Baseline { priors, mean, .. } => match self.envelope.task {
+                Task::Classification if priors.len() > 2 => Ok(Scores::Classes(
+                    priors
+                        .iter()
+                        .copied()
+                        .cycle()
+                        .take(n * priors.len())
+                        .collect(),
+                    priors.len(),
+                )),
+                Task::Classification => {
+                    Ok(Scores::Values(vec![
+                        priors.get(1).copied().unwrap_or(0.0);
+                        n
+                    ]))
+                }
+                _ => Ok(Scores::Values(vec![*mean; n])),
+            },
+            Payload::SqlRule { .. } => {
+                let rule = self.rule.as_ref().ok_or_else(|| {
+                    SqlStateError::new(
+                        sqlstate::INTERNAL_ERROR,
+                        "internal error: rule not compiled",
+                    )
+                })?;
+                let columns: Vec<ArrayRef> = inputs
+                    .iter()
+                    .zip(rule.schema.fields())
+                    .map(|(a, f)| {
+                        if a.data_type() == f.data_type() {
+                            Ok(a.clone())
+                        } else {
+                            cast(a, f.data_type()).map_err(|e| {
+                                SqlStateError::new(
+                                    sqlstate::DATATYPE_MISMATCH,
+                                    format!("feature \"{}\": {e}", f.name()),
+                                )
+                            })
+                        }
+                    })
+                    .collect::<Result<_>>()?;
+                let batch = RecordBatch::try_new(rule.schema.clone(), columns).map_err(|e| {
+                    SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
+                })?;
+                let value = rule
+                    .expr
+                    .evaluate(&batch)
+                    .and_then(|v| v.into_array(n))
+                    .map_err(|e| {
+                        SqlStateError::bad_data(format!("sql_rule {}: {e}", self.reference()))
+                    })?;
+                let numbers = cast(&value, &DataType::Float64).map_err(|e| {
+                    SqlStateError::new(
+                        sqlstate::DATATYPE_MISMATCH,
+                        format!(
+                            "sql_rule {}: the expression must be numeric: {e}",
+                            self.reference()
+                        ),
+                    )
+                })?;
+                let numbers = numbers
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .ok_or_else(|| {
+                        SqlStateError::new(sqlstate::INTERNAL_ERROR, "internal error: cast")
+                    })?;
+                Ok(Scores::Values(
+                    (0..n)
+                        .map(|i| {
+                            if numbers.is_valid(i) {
+                                numbers.value(i)
+                            } else {
+                                f64::NAN
+                            }
+                        })
+                        .collect(),
+                ))
+            }
+        }
+    }
+
+    /// `ml_predict`: the label, the value, or the cluster of each row.
+    pub fn predict(&self, inputs: &[ArrayRef]) -> Result<ArrayRef> {
+        match (
+            self.scores(inputs)?,
+            self.envelope.task,
+            &self.envelope.label,
+        ) {
+            (Scores::Values(v), Task::Classification, Some(label)) => {
+                let classes: Vec<Option<usize>> = v
+                    .iter()
+                    .map(|p| {
+                        if p.is_nan() {
+                            None
+                        } else {
+                            Some(usize::from(*p >= 0.5))
+                        }
+                    })
+                    .collect();
+                label.classes_to_array(&classes)
+            }
+            (Scores::Classes(p, k), Task::Classification, Some(label)) => {
+                let classes: Vec<Option<usize>> = p
+                    .chunks(k)
+                    .map(|row| {
+                        row.iter()
+                            .enumerate()
+                            .max_by(|a, b| a.1.total_cmp(b.1))
+                            .map(|(i, _)| i)
+                    })
+                    .collect();
+                label.classes_to_array(&classes)
+            }
+            (Scores::Values(v), _, _) => Ok(Arc::new(Float64Array::from_iter(
+                v.into_iter().map(|x| (!x.is_nan()).then_some(x)),
+            ))),
+            (Scores::Clusters(c), _, _) => Ok(Arc::new(Int32Array::from(c))),
+            (Scores::Classes(..), _, _) => Err(SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                "internal error: class probabilities without a label",
+            )),
+        }
+    }
+
+    /// `ml_predict_proba`: positive-class probability, or all class probabilities.
+    pub fn predict_proba(&self, inputs: &[ArrayRef]) -> Result<ArrayRef> {
+        self.proba_type()?;
+        match self.scores(inputs)? {
+            Scores::Values(v) => Ok(Arc::new(Float64Array::from_iter(
+                v.into_iter()
+                    .map(|x| (!x.is_nan()).then_some(x.clamp(0.0, 1.0))),
+            ))),
+            Scores::Classes(p, k) => {
+                let mut builder = ListBuilder::new(Float64Builder::with_capacity(p.len()));
+                for row in p.chunks(k) {
+                    builder.values().append_slice(row);
+                    builder.append(true);
+                }
+                Ok(Arc::new(builder.finish()))
+            }
+            Scores::Clusters(_) => Err(SqlStateError::bad_argument(
+                "ml_predict_proba: clustering models have no class probabilities",
+            )),
+        }
+    }
+}
+
+fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::schema::FeatureKind;
+
+    fn envelope() -> Envelope {
+        Envelope {
+            format_version: FORMAT_VERSION,
+            kind: "linear".into(),
+            library: "quarry-udfs".into(),
+            library_version: "test".into(),
+            task: Task::Regression,
+            features: vec![Feature {
+                name: "x".into(),
+                kind: FeatureKind::Numeric,
+                data_type: "Float64".into(),
+            }],
+            label: None,
+            preprocessing: Preprocessor {
+                steps: vec![super::super::preprocess::Step::Number {
+                    fill: 0.0,
+                    center: 0.0,
+                    scale: 1.0,
+                }],
+            },
+            payload: Payload::Linear {
+                coef: vec![2.0],
+                intercept: 1.0,
+            },
+        }
+    }
+
+    #[test]
+    fn artifacts_round_trip() {
+        let e = envelope();
+        let bytes = e.to_bytes().expect("encode");
+        assert_eq!(&bytes[..4], b"QMDL");
+        assert_eq!(Envelope::from_bytes(&bytes).expect("decode"), e);
+    }
+
+    #[test]
+    fn newer_formats_are_refused_clearly() {
+        let mut bytes = envelope().to_bytes().expect("encode");
+        bytes[4] = 99;
+        let err = Envelope::from_bytes(&bytes).expect_err("newer");
+        assert_eq!(err.code, "0A000");
+        assert!(Envelope::from_bytes(b"nonsense").is_err());
+    }
+
+    #[test]
+    fn linear_model_scores_arrays() {
+        let m = LoadedModel::new("m", 1, envelope()).expect("load");
+        let x: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.0), None, Some(3.0)]));
+        let out = m.predict(&[x]).expect("predict");
+        let out = out.as_any().downcast_ref::<Float64Array>().expect("f64");
+        assert_eq!(out.value(0), 3.0);
+        assert_eq!(out.value(1), 1.0);
+        assert_eq!(out.value(2), 7.0);
+    }
+}

@@ -1,0 +1,297 @@
+//! Golden artifacts: models written by this release, committed under
+//! `tests/fixtures/artifacts/`, must load and score bit-identically in every
+//! later release. A change that breaks this test breaks users' stored models:
+//! bump the artifact format version and keep reading the old one instead.
+//!
+//! The fixtures were written once by the ignored test `write_golden_artifacts`
+//! (`cargo test -p quarry-udfs write_golden_artifacts -- --ignored`); the
+//! scoring inputs live in the fixture too, so the check does not depend on
+//! any generator staying the same.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, ListArray, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::util::display::array_value_to_string;
+use serde_json::{Value, json};
+
+use super::train::{TrainContext, train};
+use super::{LoadedModel, TrainOptions};
+use crate::kernels::optimize::SplitMix;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/artifacts")
+}
+
+/// The models of the fixture: name and training options.
+const MODELS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "logistic_binary",
+        &[
+            ("algorithm", "logistic"),
+            ("label", "y_bool"),
+            ("exclude", "y_text,y_num"),
+        ],
+    ),
+    (
+        "logistic_l1",
+        &[
+            ("algorithm", "logistic"),
+            ("label", "y_bool"),
+            ("exclude", "y_text,y_num"),
+            ("l1", "0.5"),
+            ("l2", "0"),
+        ],
+    ),
+    (
+        "logistic_multiclass",
+        &[
+            ("algorithm", "logistic"),
+            ("label", "y_text"),
+            ("exclude", "y_bool,y_num"),
+            ("encode", "cat:ordinal"),
+        ],
+    ),
+    (
+        "linear",
+        &[
+            ("algorithm", "linear"),
+            ("label", "y_num"),
+            ("exclude", "y_bool,y_text"),
+            ("impute", "x:median"),
+            ("scale", "x:robust"),
+        ],
+    ),
+    (
+        "ridge_hash",
+        &[
+            ("algorithm", "ridge"),
+            ("label", "y_num"),
+            ("exclude", "y_bool,y_text"),
+            ("encode", "cat:hash:8"),
+            ("l2", "3"),
+        ],
+    ),
+    (
+        "lasso_target",
+        &[
+            ("algorithm", "lasso"),
+            ("label", "y_num"),
+            ("exclude", "y_bool,y_text"),
+            ("encode", "cat:target"),
+            ("l1", "0.1"),
+        ],
+    ),
+    (
+        "kmeans",
+        &[
+            ("algorithm", "kmeans"),
+            ("k", "3"),
+            ("exclude", "y_bool,y_text,y_num"),
+            ("scale", "minmax"),
+        ],
+    ),
+    (
+        "baseline",
+        &[
+            ("algorithm", "baseline"),
+            ("label", "y_text"),
+            ("exclude", "y_bool,y_num"),
+        ],
+    ),
+    (
+        "sql_rule",
+        &[
+            ("algorithm", "sql_rule"),
+            ("label", "y_bool"),
+            (
+                "expression",
+                "CASE WHEN x > 5 AND flag THEN 0.9 ELSE 0.2 END",
+            ),
+        ],
+    ),
+];
+
+/// Training data with nulls in every feature and a few rare levels.
+fn training_batch(n: usize) -> RecordBatch {
+    let mut rng = SplitMix(11);
+    let mut x = Vec::with_capacity(n);
+    let mut cat = Vec::with_capacity(n);
+    let mut flag = Vec::with_capacity(n);
+    let mut ts = Vec::with_capacity(n);
+    let (mut yb, mut yt, mut yn) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let xi = rng.uniform() * 10.0;
+        let level = ["red", "green", "blue", "teal", "gold"][(rng.uniform() * 5.0) as usize % 5];
+        let f = rng.uniform() < 0.4;
+        let t = 1_600_000_000_000_000i64 + (rng.uniform() * 3.0e13) as i64;
+        let noise = rng.uniform() - 0.5;
+        let score =
+            xi + if level == "red" { 3.0 } else { 0.0 } + if f { 1.5 } else { 0.0 } + noise * 4.0;
+        x.push((i % 17 != 0).then_some(xi));
+        cat.push((i % 13 != 0).then_some(level));
+        flag.push((i % 19 != 0).then_some(f));
+        ts.push((i % 23 != 0).then_some(t));
+        yb.push(score > 6.0);
+        yt.push(if score < 4.0 {
+            "low"
+        } else if score < 8.0 {
+            "mid"
+        } else {
+            "high"
+        });
+        yn.push(2.0 * xi - if level == "blue" { 4.0 } else { 0.0 } + noise);
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("x", DataType::Float64, true),
+        Field::new("cat", DataType::Utf8, true),
+        Field::new("flag", DataType::Boolean, true),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        Field::new("y_bool", DataType::Boolean, false),
+        Field::new("y_text", DataType::Utf8, false),
+        Field::new("y_num", DataType::Float64, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Float64Array::from(x)),
+        Arc::new(StringArray::from(cat)),
+        Arc::new(BooleanArray::from(flag)),
+        Arc::new(TimestampMicrosecondArray::from(ts)),
+        Arc::new(BooleanArray::from(yb)),
+        Arc::new(StringArray::from(yt)),
+        Arc::new(Float64Array::from(yn)),
+    ];
+    RecordBatch::try_new(schema, columns).expect("batch")
+}
+
+/// Scoring inputs as JSON rows: includes NULLs, an unseen level and extremes.
+fn scoring_rows() -> Value {
+    json!([
+        {"x": 0.5, "cat": "red", "flag": true, "ts": 1_600_000_000_000_000i64},
+        {"x": 9.5, "cat": "blue", "flag": false, "ts": 1_620_000_000_000_000i64},
+        {"x": null, "cat": "green", "flag": true, "ts": 1_610_000_000_000_000i64},
+        {"x": 5.0, "cat": null, "flag": null, "ts": null},
+        {"x": 7.25, "cat": "never seen", "flag": false, "ts": 1_630_000_000_000_000i64},
+        {"x": -100.0, "cat": "teal", "flag": true, "ts": 1_500_000_000_000_000i64},
+        {"x": 1000.0, "cat": "gold", "flag": false, "ts": 1_700_000_000_000_000i64},
+        {"x": 8.0, "cat": "red", "flag": true, "ts": 1_640_000_000_000_000i64}
+    ])
+}
+
+fn input_arrays(rows: &Value, model: &LoadedModel) -> Vec<ArrayRef> {
+    let rows = rows.as_array().expect("rows");
+    model
+        .features()
+        .iter()
+        .map(|f| -> ArrayRef {
+            let col = rows.iter().map(|r| &r[f.name.as_str()]);
+            match f.name.as_str() {
+                "x" => Arc::new(col.map(Value::as_f64).collect::<Float64Array>()),
+                "cat" => Arc::new(col.map(Value::as_str).collect::<StringArray>()),
+                "flag" => Arc::new(col.map(Value::as_bool).collect::<BooleanArray>()),
+                "ts" => Arc::new(
+                    col.map(Value::as_i64)
+                        .collect::<TimestampMicrosecondArray>(),
+                ),
+                other => panic!("unexpected feature {other}"),
+            }
+        })
+        .collect()
+}
+
+/// An output array as JSON: floats as their exact bits, everything else as text.
+fn encode(array: &ArrayRef) -> Value {
+    if let Some(f) = array.as_any().downcast_ref::<Float64Array>() {
+        return Value::Array(
+            (0..f.len())
+                .map(|i| {
+                    if f.is_null(i) {
+                        Value::Null
+                    } else {
+                        json!(f.value(i).to_bits())
+                    }
+                })
+                .collect(),
+        );
+    }
+    if let Some(l) = array.as_any().downcast_ref::<ListArray>() {
+        return Value::Array((0..l.len()).map(|i| encode(&l.value(i))).collect());
+    }
+    Value::Array(
+        (0..array.len())
+            .map(|i| {
+                if array.is_null(i) {
+                    Value::Null
+                } else {
+                    json!(array_value_to_string(array, i).expect("display"))
+                }
+            })
+            .collect(),
+    )
+}
+
+fn outputs(model: &LoadedModel, rows: &Value) -> Value {
+    let inputs = input_arrays(rows, model);
+    let mut out = json!({"predict": encode(&model.predict(&inputs).expect("predict"))});
+    if model.task() == super::Task::Classification {
+        out["predict_proba"] = encode(&model.predict_proba(&inputs).expect("predict_proba"));
+    }
+    out
+}
+
+#[test]
+fn golden_artifacts_score_identically() {
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir().join("expected.json")).expect("expected.json"),
+    )
+    .expect("json");
+    let rows = &expected["inputs"];
+    for (name, _) in MODELS {
+        let bytes = std::fs::read(dir().join(format!("{name}.qmdl"))).expect("artifact");
+        let model = LoadedModel::from_bytes(name, 1, &bytes)
+            .unwrap_or_else(|e| panic!("{name} no longer loads: {e}"));
+        assert_eq!(
+            outputs(&model, rows),
+            expected["models"][name],
+            "{name} scores differently from its golden outputs"
+        );
+    }
+}
+
+#[test]
+#[ignore = "writes the golden fixtures; run once per artifact format version"]
+fn write_golden_artifacts() {
+    let batch = training_batch(600);
+    let ctx = TrainContext {
+        threads: 1,
+        progress: &|_| {},
+        cancelled: &|| false,
+    };
+    let rows = scoring_rows();
+    let mut models = serde_json::Map::new();
+    std::fs::create_dir_all(dir()).expect("dir");
+    for (name, options) in MODELS {
+        let options = TrainOptions::parse(
+            &options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+        .expect("options");
+        let trained =
+            train(batch.schema(), std::slice::from_ref(&batch), &options, &ctx).expect("trains");
+        let bytes = trained.envelope.to_bytes().expect("encodes");
+        std::fs::write(dir().join(format!("{name}.qmdl")), &bytes).expect("write artifact");
+        let model = LoadedModel::from_bytes(name, 1, &bytes).expect("loads");
+        models.insert(name.to_string(), outputs(&model, &rows));
+    }
+    let fixture = json!({"format_version": super::artifact::FORMAT_VERSION, "inputs": rows, "models": models});
+    std::fs::write(
+        dir().join("expected.json"),
+        serde_json::to_string_pretty(&fixture).expect("json") + "\n",
+    )
+    .expect("write");
+}

@@ -1,0 +1,588 @@
+//! Training options: parsed strictly, with defaults per algorithm.
+//!
+//! Options arrive as text (`CREATE MODEL ... OPTIONS (l2 = 0.5)`) or JSON
+//! (`ml_train(..., '{"l2": 0.5}')`); both become a key → text map here. An
+//! unknown key, or a value of the wrong form, is an error that names what is
+//! valid.
+//!
+//! | option          | applies to                   | default |
+//! |-----------------|------------------------------|---------|
+//! | `task`          | all                          | from the algorithm, else from the label type |
+//! | `algorithm`     | all                          | required |
+//! | `label`         | supervised                   | required |
+//! | `exclude`, `features` | all                    | every other column |
+//! | `split`         | all                          | `stratified:0.2` (classification), `random:0.2` (regression), `none` (clustering) |
+//! | `seed`          | all                          | 42 |
+//! | `impute`        | all                          | `mean` (numbers), `mode` (text, booleans) |
+//! | `scale`         | all                          | `standard` for linear models and k-means |
+//! | `encode`        | all                          | `onehot` with `max_categories` 20 |
+//! | `class_weight`  | classification               | none (`balanced` weighs classes inversely to frequency) |
+//! | `l2`            | logistic, ridge              | 1.0 |
+//! | `l1`            | logistic, lasso              | 0 (logistic), 1.0 (lasso) |
+//! | `max_iter`, `tol` | logistic, lasso, kmeans    | 100 / 1000 / 300 and 1e-4 |
+//! | `k`             | kmeans                       | 8 |
+//! | `expression`    | sql_rule                     | required |
+
+use std::collections::BTreeMap;
+
+use super::preprocess::{ColumnPlan, Encode, Impute, Scale};
+use super::schema::{FeatureKind, Result, Task};
+use crate::error::SqlStateError;
+
+/// The learning algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Logistic,
+    Linear,
+    Ridge,
+    Lasso,
+    KMeans,
+    Baseline,
+    SqlRule,
+}
+
+impl Algorithm {
+    pub const ALL: &'static [&'static str] = &[
+        "logistic", "linear", "ridge", "lasso", "kmeans", "baseline", "sql_rule",
+    ];
+
+    pub fn parse(s: &str) -> Result<Algorithm> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "logistic" | "logistic_regression" => Algorithm::Logistic,
+            "linear" | "linear_regression" => Algorithm::Linear,
+            "ridge" => Algorithm::Ridge,
+            "lasso" => Algorithm::Lasso,
+            "kmeans" | "k_means" => Algorithm::KMeans,
+            "baseline" => Algorithm::Baseline,
+            "sql_rule" => Algorithm::SqlRule,
+            "decision_tree" | "random_forest" | "gbdt" | "isolation_forest" | "ets" | "mstl" => {
+                return Err(SqlStateError::unsupported(format!(
+                    "algorithm '{s}' is not available in this release"
+                ))
+                .with_hint(format!("available algorithms: {}", Self::ALL.join(", "))));
+            }
+            other => {
+                return Err(SqlStateError::bad_argument(format!(
+                    "unknown algorithm '{other}'; expected one of {}",
+                    Self::ALL.join(", ")
+                )));
+            }
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Logistic => "logistic",
+            Algorithm::Linear => "linear",
+            Algorithm::Ridge => "ridge",
+            Algorithm::Lasso => "lasso",
+            Algorithm::KMeans => "kmeans",
+            Algorithm::Baseline => "baseline",
+            Algorithm::SqlRule => "sql_rule",
+        }
+    }
+
+    /// The task an algorithm implies, if it implies one.
+    pub fn task(self) -> Option<Task> {
+        match self {
+            Algorithm::Logistic => Some(Task::Classification),
+            Algorithm::Linear | Algorithm::Ridge | Algorithm::Lasso => Some(Task::Regression),
+            Algorithm::KMeans => Some(Task::Clustering),
+            Algorithm::Baseline | Algorithm::SqlRule => None,
+        }
+    }
+
+    /// Options this algorithm accepts beyond the common ones.
+    fn own_options(self) -> &'static [&'static str] {
+        match self {
+            Algorithm::Logistic => &["l2", "l1", "max_iter", "tol"],
+            Algorithm::Linear => &[],
+            Algorithm::Ridge => &["l2"],
+            Algorithm::Lasso => &["l1", "max_iter", "tol"],
+            Algorithm::KMeans => &["k", "max_iter", "tol"],
+            Algorithm::Baseline => &[],
+            Algorithm::SqlRule => &["expression"],
+        }
+    }
+}
+
+const COMMON: &[&str] = &[
+    "task",
+    "algorithm",
+    "label",
+    "exclude",
+    "features",
+    "split",
+    "seed",
+    "impute",
+    "scale",
+    "encode",
+    "max_categories",
+    "class_weight",
+];
+
+/// How training rows are split from hold-out rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Split {
+    None,
+    Random(f64),
+    Stratified(f64),
+    Time { column: String, fraction: f64 },
+}
+
+impl Split {
+    pub fn describe(&self) -> String {
+        match self {
+            Split::None => "none".into(),
+            Split::Random(f) => format!("random:{f}"),
+            Split::Stratified(f) => format!("stratified:{f}"),
+            Split::Time { column, fraction } => format!("time:{column}:{fraction}"),
+        }
+    }
+}
+
+/// A per-column override list: `'median'` or `'age:median,income:constant:0'`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PerColumn {
+    pub all: Option<String>,
+    pub columns: BTreeMap<String, String>,
+}
+
+impl PerColumn {
+    fn parse(text: &str, known: &[&str]) -> PerColumn {
+        let mut out = PerColumn::default();
+        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item.split_once(':') {
+                // `constant:0` and `hash:64` are whole specs, not `column:spec`.
+                Some((head, _)) if known.contains(&head.to_ascii_lowercase().as_str()) => {
+                    out.all = Some(item.to_string());
+                }
+                Some((col, spec)) => {
+                    out.columns
+                        .insert(col.trim().to_string(), spec.trim().to_string());
+                }
+                None => out.all = Some(item.to_string()),
+            }
+        }
+        out
+    }
+
+    fn for_column(&self, name: &str) -> Option<&str> {
+        self.columns
+            .get(name)
+            .or(self.all.as_ref())
+            .map(String::as_str)
+    }
+}
+
+/// Parsed options for one training run.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub algorithm: Algorithm,
+    pub task: Option<Task>,
+    pub label: Option<String>,
+    pub exclude: Vec<String>,
+    pub features: Option<Vec<String>>,
+    pub split: Option<Split>,
+    pub seed: u64,
+    pub impute: PerColumn,
+    pub scale: PerColumn,
+    pub encode: PerColumn,
+    pub max_categories: usize,
+    pub balanced: bool,
+    pub l2: Option<f64>,
+    pub l1: Option<f64>,
+    pub max_iter: Option<usize>,
+    pub tol: Option<f64>,
+    pub k: usize,
+    pub expression: Option<String>,
+    /// Every option as given, for the version's recorded params.
+    pub given: BTreeMap<String, String>,
+}
+
+fn number(key: &str, value: &str) -> Result<f64> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| {
+            SqlStateError::bad_argument(format!("option {key} must be a number, got '{value}'"))
+        })
+}
+
+fn non_negative(key: &str, value: &str) -> Result<f64> {
+    let v = number(key, value)?;
+    if v < 0.0 {
+        return Err(SqlStateError::bad_argument(format!(
+            "option {key} must be at least 0, got {value}"
+        )));
+    }
+    Ok(v)
+}
+
+fn count(key: &str, value: &str, min: usize) -> Result<usize> {
+    let v = value.trim().parse::<usize>().map_err(|_| {
+        SqlStateError::bad_argument(format!(
+            "option {key} must be a whole number, got '{value}'"
+        ))
+    })?;
+    if v < min {
+        return Err(SqlStateError::bad_argument(format!(
+            "option {key} must be at least {min}, got {v}"
+        )));
+    }
+    Ok(v)
+}
+
+fn fraction(key: &str, text: &str) -> Result<f64> {
+    let f = number(key, text)?;
+    if !(f > 0.0 && f < 1.0) {
+        return Err(SqlStateError::bad_argument(format!(
+            "option split: the hold-out fraction must be between 0 and 1, got {text}"
+        )));
+    }
+    Ok(f)
+}
+
+fn parse_split(value: &str) -> Result<Split> {
+    let parts: Vec<&str> = value.split(':').map(str::trim).collect();
+    match parts.as_slice() {
+        [kind] if kind.eq_ignore_ascii_case("none") => Ok(Split::None),
+        [kind, f] if kind.eq_ignore_ascii_case("random") => {
+            Ok(Split::Random(fraction("split", f)?))
+        }
+        [kind, f] if kind.eq_ignore_ascii_case("stratified") => {
+            Ok(Split::Stratified(fraction("split", f)?))
+        }
+        [kind, column, f] if kind.eq_ignore_ascii_case("time") => Ok(Split::Time {
+            column: column.to_string(),
+            fraction: fraction("split", f)?,
+        }),
+        _ => Err(SqlStateError::bad_argument(format!(
+            "option split must be random:F, stratified:F, time:<column>:F or none, got '{value}'"
+        ))),
+    }
+}
+
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+impl TrainOptions {
+    /// Parses and validates `given` (keys are case-insensitive).
+    pub fn parse(given: &BTreeMap<String, String>) -> Result<TrainOptions> {
+        let given: BTreeMap<String, String> = given
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect();
+        let algorithm = match given.get("algorithm") {
+            Some(a) => Algorithm::parse(a)?,
+            None => {
+                return Err(
+                    SqlStateError::bad_argument("option algorithm is required").with_hint(format!(
+                        "e.g. algorithm = 'logistic'; available: {}",
+                        Algorithm::ALL.join(", ")
+                    )),
+                );
+            }
+        };
+        let valid: Vec<&str> = COMMON
+            .iter()
+            .chain(algorithm.own_options())
+            .copied()
+            .collect();
+        for key in given.keys() {
+            if !valid.contains(&key.as_str()) {
+                return Err(SqlStateError::bad_argument(format!(
+                    "unknown option \"{key}\" for algorithm {}",
+                    algorithm.name()
+                ))
+                .with_hint(format!("valid options: {}", valid.join(", "))));
+            }
+        }
+        let task = match given.get("task") {
+            Some(t) => Some(Task::parse(t).ok_or_else(|| {
+                SqlStateError::bad_argument(format!(
+                    "option task must be classification, regression or clustering, got '{t}'"
+                ))
+            })?),
+            None => None,
+        };
+        if let (Some(t), Some(implied)) = (task, algorithm.task())
+            && t != implied
+        {
+            return Err(SqlStateError::bad_argument(format!(
+                "algorithm {} is for {}, not {}",
+                algorithm.name(),
+                implied.name(),
+                t.name()
+            )));
+        }
+        let mut options = TrainOptions {
+            algorithm,
+            task: task.or(algorithm.task()),
+            label: given.get("label").map(|s| s.trim().to_string()),
+            exclude: given.get("exclude").map(|s| list(s)).unwrap_or_default(),
+            features: given.get("features").map(|s| list(s)),
+            split: given.get("split").map(|s| parse_split(s)).transpose()?,
+            seed: match given.get("seed") {
+                Some(s) => s.trim().parse::<u64>().map_err(|_| {
+                    SqlStateError::bad_argument(format!(
+                        "option seed must be a whole number, got '{s}'"
+                    ))
+                })?,
+                None => 42,
+            },
+            impute: given
+                .get("impute")
+                .map(|s| PerColumn::parse(s, &["constant"]))
+                .unwrap_or_default(),
+            scale: given
+                .get("scale")
+                .map(|s| PerColumn::parse(s, &[]))
+                .unwrap_or_default(),
+            encode: given
+                .get("encode")
+                .map(|s| PerColumn::parse(s, &["hash", "onehot"]))
+                .unwrap_or_default(),
+            max_categories: match given.get("max_categories") {
+                Some(v) => count("max_categories", v, 2)?,
+                None => 20,
+            },
+            balanced: match given.get("class_weight").map(|s| s.to_ascii_lowercase()) {
+                None => false,
+                Some(s) if s == "balanced" => true,
+                Some(s) if s == "none" => false,
+                Some(s) => {
+                    return Err(SqlStateError::bad_argument(format!(
+                        "option class_weight must be 'balanced' or 'none', got '{s}'"
+                    )));
+                }
+            },
+            l2: given.get("l2").map(|v| non_negative("l2", v)).transpose()?,
+            l1: given.get("l1").map(|v| non_negative("l1", v)).transpose()?,
+            max_iter: given
+                .get("max_iter")
+                .map(|v| count("max_iter", v, 1))
+                .transpose()?,
+            tol: given
+                .get("tol")
+                .map(|v| non_negative("tol", v))
+                .transpose()?,
+            k: match given.get("k") {
+                Some(v) => count("k", v, 1)?,
+                None => 8,
+            },
+            expression: given.get("expression").cloned(),
+            given: given.clone(),
+        };
+        if algorithm == Algorithm::SqlRule && options.expression.is_none() {
+            return Err(SqlStateError::bad_argument(
+                "option expression is required for algorithm sql_rule",
+            )
+            .with_hint("e.g. expression = 'CASE WHEN support_calls > 3 THEN 0.9 ELSE 0.1 END'"));
+        }
+        if algorithm == Algorithm::Lasso && options.l1 == Some(0.0) {
+            return Err(SqlStateError::bad_argument(
+                "option l1 must be positive for lasso; use algorithm linear for no penalty",
+            ));
+        }
+        // Validate per-column specs now rather than mid-training.
+        for spec in options
+            .impute
+            .all
+            .iter()
+            .chain(options.impute.columns.values())
+        {
+            parse_impute(spec)?;
+        }
+        for spec in options
+            .scale
+            .all
+            .iter()
+            .chain(options.scale.columns.values())
+        {
+            parse_scale(spec)?;
+        }
+        for spec in options
+            .encode
+            .all
+            .iter()
+            .chain(options.encode.columns.values())
+        {
+            parse_encode(spec, options.max_categories)?;
+        }
+        if options.task == Some(Task::Clustering) {
+            options.label = None;
+        }
+        Ok(options)
+    }
+
+    /// Whether this algorithm learns from a numeric matrix.
+    pub fn uses_matrix(&self) -> bool {
+        !matches!(self.algorithm, Algorithm::Baseline | Algorithm::SqlRule)
+    }
+
+    /// The preprocessing plan of one feature.
+    pub fn column_plan(&self, name: &str, kind: FeatureKind) -> Result<ColumnPlan> {
+        let default_scale = match self.algorithm {
+            Algorithm::Logistic
+            | Algorithm::Linear
+            | Algorithm::Ridge
+            | Algorithm::Lasso
+            | Algorithm::KMeans => Scale::Standard,
+            _ => Scale::None,
+        };
+        let impute = match self.impute.for_column(name) {
+            Some(spec) => parse_impute(spec)?,
+            None => match kind {
+                FeatureKind::Numeric | FeatureKind::Temporal => Impute::Mean,
+                FeatureKind::Boolean | FeatureKind::Categorical => Impute::Mode,
+            },
+        };
+        let scale = match self.scale.for_column(name) {
+            Some(spec) => parse_scale(spec)?,
+            None if kind == FeatureKind::Boolean => Scale::None,
+            None => default_scale,
+        };
+        let encode = match self.encode.for_column(name) {
+            Some(spec) => parse_encode(spec, self.max_categories)?,
+            None => Encode::OneHot {
+                max_categories: self.max_categories,
+            },
+        };
+        Ok(ColumnPlan {
+            impute,
+            scale,
+            encode,
+        })
+    }
+
+    /// Columns named in per-column options, to check they exist.
+    pub fn named_columns(&self) -> Vec<&str> {
+        self.impute
+            .columns
+            .keys()
+            .chain(self.scale.columns.keys())
+            .chain(self.encode.columns.keys())
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+fn parse_impute(spec: &str) -> Result<Impute> {
+    let lower = spec.to_ascii_lowercase();
+    match lower.as_str() {
+        "mean" => Ok(Impute::Mean),
+        "median" => Ok(Impute::Median),
+        "mode" | "most_frequent" => Ok(Impute::Mode),
+        _ => match spec.split_once(':') {
+            Some((head, value)) if head.eq_ignore_ascii_case("constant") => {
+                Ok(Impute::Constant(value.to_string()))
+            }
+            _ => Err(SqlStateError::bad_argument(format!(
+                "option impute: expected mean, median, mode or constant:<value>, got '{spec}'"
+            ))),
+        },
+    }
+}
+
+fn parse_scale(spec: &str) -> Result<Scale> {
+    match spec.to_ascii_lowercase().as_str() {
+        "none" => Ok(Scale::None),
+        "standard" => Ok(Scale::Standard),
+        "minmax" => Ok(Scale::MinMax),
+        "robust" => Ok(Scale::Robust),
+        _ => Err(SqlStateError::bad_argument(format!(
+            "option scale: expected standard, minmax, robust or none, got '{spec}'"
+        ))),
+    }
+}
+
+fn parse_encode(spec: &str, max_categories: usize) -> Result<Encode> {
+    let lower = spec.to_ascii_lowercase();
+    let mut parts = lower.split(':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("onehot"), None, _) => Ok(Encode::OneHot { max_categories }),
+        (Some("onehot"), Some(n), None) => Ok(Encode::OneHot {
+            max_categories: count("encode onehot", n, 2)?,
+        }),
+        (Some("hash"), Some(n), None) => Ok(Encode::Hash {
+            buckets: count("encode hash", n, 1)?,
+        }),
+        (Some("ordinal"), None, _) => Ok(Encode::Ordinal),
+        (Some("target"), None, _) => Ok(Encode::Target),
+        _ => Err(SqlStateError::bad_argument(format!(
+            "option encode: expected onehot, onehot:<max>, hash:<buckets>, target or ordinal, got '{spec}'"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> Result<TrainOptions> {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        TrainOptions::parse(&map)
+    }
+
+    #[test]
+    fn unknown_options_name_the_valid_ones() {
+        let err = opts(&[("algorithm", "logistic"), ("label", "y"), ("depth", "3")])
+            .expect_err("unknown");
+        assert_eq!(err.code, "22023");
+        assert!(err.message.contains("\"depth\""));
+        assert!(err.hint.as_deref().is_some_and(|h| h.contains("l2")));
+    }
+
+    #[test]
+    fn per_column_specs_parse() {
+        let o = opts(&[
+            ("algorithm", "logistic"),
+            ("label", "y"),
+            ("impute", "median,usage:constant:0"),
+            ("encode", "city:hash:64"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            o.column_plan("age", FeatureKind::Numeric)
+                .expect("plan")
+                .impute,
+            Impute::Median
+        );
+        assert_eq!(
+            o.column_plan("usage", FeatureKind::Numeric)
+                .expect("plan")
+                .impute,
+            Impute::Constant("0".into())
+        );
+        assert_eq!(
+            o.column_plan("city", FeatureKind::Categorical)
+                .expect("plan")
+                .encode,
+            Encode::Hash { buckets: 64 }
+        );
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(opts(&[("algorithm", "logistic"), ("l2", "-1")]).is_err());
+        assert!(opts(&[("algorithm", "logistic"), ("split", "random:1.5")]).is_err());
+        assert!(opts(&[("algorithm", "kmeans"), ("k", "0")]).is_err());
+        assert!(opts(&[("algorithm", "sql_rule")]).is_err());
+        assert!(opts(&[("algorithm", "logistic"), ("task", "regression")]).is_err());
+        assert_eq!(
+            opts(&[("algorithm", "gbdt")]).expect_err("later").code,
+            "0A000"
+        );
+    }
+}

@@ -1,0 +1,640 @@
+//! Preprocessing that is part of a model: fit on the training rows only,
+//! stored in the artifact, replayed exactly when scoring.
+//!
+//! | step      | fit on training rows                       | at scoring                          |
+//! |-----------|--------------------------------------------|-------------------------------------|
+//! | impute    | mean / median / mode / constant            | NULL → that value                   |
+//! | scale     | standard (mean, population sd), minmax, robust (median, IQR) | (x − center) / scale |
+//! | onehot    | the most frequent levels, at most `max_categories` including `other` | unseen levels → `other` (or no column when every level fitted) |
+//! | hash:N    | nothing                                    | FNV-1a(level) mod N → one of N columns |
+//! | ordinal   | sorted levels                              | index; unseen → number of levels    |
+//! | target    | smoothed mean label per level (m = 10)     | unseen → the overall mean           |
+//!
+//! A zero scale (a constant column) becomes 1, as in scikit-learn.
+
+use std::collections::HashMap;
+
+use datafusion::arrow::array::Array;
+use serde::{Deserialize, Serialize};
+
+use super::schema::{Feature, FeatureKind, Result, Values};
+use crate::error::SqlStateError;
+use crate::kernels::linalg::Matrix;
+
+/// How missing values of a column are filled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Impute {
+    Mean,
+    Median,
+    Mode,
+    Constant(String),
+}
+
+/// How a numeric column is scaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scale {
+    None,
+    Standard,
+    MinMax,
+    Robust,
+}
+
+/// How a categorical column becomes numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Encode {
+    OneHot { max_categories: usize },
+    Hash { buckets: usize },
+    Ordinal,
+    Target,
+}
+
+/// Preprocessing choices for one column (from options and algorithm defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnPlan {
+    pub impute: Impute,
+    pub scale: Scale,
+    pub encode: Encode,
+}
+
+/// The fitted preprocessing of one feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Step {
+    /// `((x, or fill when NULL) − center) / scale`.
+    Number { fill: f64, center: f64, scale: f64 },
+    /// One column per level (plus `other` when some levels were folded).
+    OneHot {
+        levels: Vec<String>,
+        other: bool,
+        fill: Option<String>,
+    },
+    Hash {
+        buckets: usize,
+        fill: Option<String>,
+    },
+    Ordinal {
+        levels: Vec<String>,
+        fill: Option<String>,
+        center: f64,
+        scale: f64,
+    },
+    Target {
+        levels: Vec<String>,
+        values: Vec<f64>,
+        default: f64,
+        fill: Option<String>,
+    },
+}
+
+impl Step {
+    pub fn width(&self) -> usize {
+        match self {
+            Step::Number { .. } | Step::Ordinal { .. } | Step::Target { .. } => 1,
+            Step::OneHot { levels, other, .. } => levels.len() + usize::from(*other),
+            Step::Hash { buckets, .. } => *buckets,
+        }
+    }
+}
+
+/// Fitted preprocessing for all features; `steps[i]` belongs to feature `i`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessor {
+    pub steps: Vec<Step>,
+}
+
+/// FNV-1a, 64-bit: a stable hash so `hash:N` buckets never move between releases.
+pub fn fnv1a(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    // Linear interpolation, as numpy.quantile's default.
+    let pos = q * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+fn mode_f64(values: &[f64]) -> f64 {
+    let mut counts: HashMap<u64, (usize, f64)> = HashMap::new();
+    for &v in values {
+        counts.entry(v.to_bits()).or_insert((0, v)).0 += 1;
+    }
+    counts
+        .into_values()
+        .max_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map_or(0.0, |(_, v)| v)
+}
+
+fn bad_option(feature: &str, message: String) -> SqlStateError {
+    SqlStateError::bad_argument(format!("feature \"{feature}\": {message}"))
+}
+
+/// Level counts of a text column over `rows`, most frequent first (ties by name).
+fn level_counts(
+    values: &datafusion::arrow::array::StringArray,
+    rows: &[usize],
+) -> Vec<(String, usize)> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for &i in rows {
+        if values.is_valid(i) {
+            *counts.entry(values.value(i)).or_default() += 1;
+        }
+    }
+    let mut out: Vec<(String, usize)> = counts
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
+impl Preprocessor {
+    /// Fits one step per feature on the training `rows`. `target` is the
+    /// numeric label (for target encoding), aligned with all rows.
+    pub fn fit(
+        features: &[Feature],
+        columns: &[Values],
+        plans: &[ColumnPlan],
+        rows: &[usize],
+        target: Option<&[f64]>,
+    ) -> Result<Preprocessor> {
+        let mut steps = Vec::with_capacity(features.len());
+        for ((feature, column), plan) in features.iter().zip(columns).zip(plans) {
+            let step = match (feature.kind, column) {
+                (
+                    FeatureKind::Numeric | FeatureKind::Boolean | FeatureKind::Temporal,
+                    Values::Number(v),
+                ) => {
+                    let mut present: Vec<f64> = rows
+                        .iter()
+                        .filter(|&&i| v.is_valid(i))
+                        .map(|&i| v.value(i))
+                        .filter(|x| x.is_finite())
+                        .collect();
+                    present.sort_by(f64::total_cmp);
+                    let fill = match &plan.impute {
+                        Impute::Mean => present.iter().sum::<f64>() / present.len().max(1) as f64,
+                        Impute::Median => quantile(&present, 0.5),
+                        Impute::Mode => mode_f64(&present),
+                        Impute::Constant(c) => c.trim().parse::<f64>().map_err(|_| {
+                            bad_option(
+                                &feature.name,
+                                format!("impute constant must be a number, got {c:?}"),
+                            )
+                        })?,
+                    };
+                    // Scale statistics include the imputed values, as a pipeline
+                    // of imputer then scaler computes them.
+                    let missing = rows.len() - present.len();
+                    let (center, scale) = match plan.scale {
+                        Scale::None => (0.0, 1.0),
+                        Scale::Standard => {
+                            let n = rows.len().max(1) as f64;
+                            let mean = (present.iter().sum::<f64>() + fill * missing as f64) / n;
+                            let var = (present.iter().map(|x| (x - mean).powi(2)).sum::<f64>()
+                                + missing as f64 * (fill - mean).powi(2))
+                                / n;
+                            (mean, var.sqrt())
+                        }
+                        Scale::MinMax => {
+                            let lo = present.first().copied().unwrap_or(0.0).min(if missing > 0 {
+                                fill
+                            } else {
+                                f64::INFINITY
+                            });
+                            let hi = present.last().copied().unwrap_or(0.0).max(if missing > 0 {
+                                fill
+                            } else {
+                                f64::NEG_INFINITY
+                            });
+                            (lo, hi - lo)
+                        }
+                        Scale::Robust => {
+                            let mut all = present.clone();
+                            all.extend(std::iter::repeat_n(fill, missing));
+                            all.sort_by(f64::total_cmp);
+                            (
+                                quantile(&all, 0.5),
+                                quantile(&all, 0.75) - quantile(&all, 0.25),
+                            )
+                        }
+                    };
+                    let scale = if scale.is_finite() && scale.abs() > 0.0 {
+                        scale
+                    } else {
+                        1.0
+                    };
+                    Step::Number {
+                        fill,
+                        center,
+                        scale,
+                    }
+                }
+                (FeatureKind::Categorical, Values::Text(v)) => {
+                    let counts = level_counts(v, rows);
+                    let fill = match &plan.impute {
+                        Impute::Constant(c) => Some(c.clone()),
+                        // Mean and median make no sense for text: the most frequent level.
+                        _ => counts.first().map(|(k, _)| k.clone()),
+                    };
+                    match plan.encode {
+                        Encode::OneHot { max_categories } => {
+                            let max = max_categories.max(1);
+                            let (levels, other) = if counts.len() > max {
+                                (
+                                    counts
+                                        .iter()
+                                        .take(max - 1)
+                                        .map(|(k, _)| k.clone())
+                                        .collect(),
+                                    true,
+                                )
+                            } else {
+                                (
+                                    counts.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+                                    false,
+                                )
+                            };
+                            let mut levels = levels;
+                            levels.sort();
+                            Step::OneHot {
+                                levels,
+                                other,
+                                fill,
+                            }
+                        }
+                        Encode::Hash { buckets } => Step::Hash {
+                            buckets: buckets.max(1),
+                            fill,
+                        },
+                        Encode::Ordinal => {
+                            let mut levels: Vec<String> =
+                                counts.into_iter().map(|(k, _)| k).collect();
+                            levels.sort();
+                            let n = levels.len().max(1) as f64;
+                            // Centre and scale the index like a standard-scaled number
+                            // when scaling is on, so ordinal codes do not dominate.
+                            let (center, scale) = match plan.scale {
+                                Scale::None => (0.0, 1.0),
+                                _ => ((n - 1.0) / 2.0, ((n * n - 1.0) / 12.0).sqrt().max(1.0)),
+                            };
+                            Step::Ordinal {
+                                levels,
+                                fill,
+                                center,
+                                scale,
+                            }
+                        }
+                        Encode::Target => {
+                            let Some(y) = target else {
+                                return Err(bad_option(
+                                    &feature.name,
+                                    "target encoding needs a numeric or binary label".into(),
+                                ));
+                            };
+                            let mut sums: HashMap<&str, (f64, f64)> = HashMap::new();
+                            let mut total = (0.0f64, 0.0f64);
+                            for &i in rows {
+                                let key = if v.is_valid(i) {
+                                    v.value(i)
+                                } else {
+                                    fill.as_deref().unwrap_or("")
+                                };
+                                let e = sums.entry(key).or_default();
+                                e.0 += y[i];
+                                e.1 += 1.0;
+                                total.0 += y[i];
+                                total.1 += 1.0;
+                            }
+                            let prior = total.0 / total.1.max(1.0);
+                            let m = 10.0;
+                            let mut pairs: Vec<(String, f64)> = sums
+                                .into_iter()
+                                .map(|(k, (s, n))| (k.to_string(), (s + m * prior) / (n + m)))
+                                .collect();
+                            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+                            Step::Target {
+                                levels: pairs.iter().map(|p| p.0.clone()).collect(),
+                                values: pairs.iter().map(|p| p.1).collect(),
+                                default: prior,
+                                fill,
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    return Err(SqlStateError::new(
+                        crate::error::sqlstate::INTERNAL_ERROR,
+                        format!(
+                            "internal error: feature {} has mismatched values",
+                            feature.name
+                        ),
+                    ));
+                }
+            };
+            steps.push(step);
+        }
+        Ok(Preprocessor { steps })
+    }
+
+    /// Width of the numeric matrix.
+    pub fn width(&self) -> usize {
+        self.steps.iter().map(Step::width).sum()
+    }
+
+    /// Names of the matrix columns, e.g. `age`, `city=Paris`, `city=other`.
+    pub fn output_names(&self, features: &[Feature]) -> Vec<String> {
+        let mut names = Vec::with_capacity(self.width());
+        for (f, step) in features.iter().zip(&self.steps) {
+            match step {
+                Step::Number { .. } | Step::Ordinal { .. } | Step::Target { .. } => {
+                    names.push(f.name.clone())
+                }
+                Step::OneHot { levels, other, .. } => {
+                    names.extend(levels.iter().map(|l| format!("{}={l}", f.name)));
+                    if *other {
+                        names.push(format!("{}=other", f.name));
+                    }
+                }
+                Step::Hash { buckets, .. } => {
+                    names.extend((0..*buckets).map(|b| format!("{}#{b}", f.name)));
+                }
+            }
+        }
+        names
+    }
+
+    /// The preprocessed matrix of all rows of `columns`.
+    pub fn transform(&self, columns: &[Values]) -> Matrix {
+        let n = columns.first().map_or(0, Values::len);
+        let width = self.width();
+        let mut m = Matrix::zeros(n, width);
+        let mut offset = 0;
+        for (step, column) in self.steps.iter().zip(columns) {
+            let lookup = Lookup::new(step);
+            for i in 0..n {
+                let row = &mut m.data[i * width + offset..i * width + offset + step.width()];
+                apply(step, &lookup, column, i, row);
+            }
+            offset += step.width();
+        }
+        m
+    }
+
+    /// `out[i] = intercept + Σ_j coef_j · transform(row i)_j`, computed column
+    /// by column without materialising the matrix.
+    pub fn linear(&self, columns: &[Values], coef: &[f64], intercept: f64, out: &mut Vec<f64>) {
+        let n = columns.first().map_or(0, Values::len);
+        out.clear();
+        out.resize(n, intercept);
+        let mut offset = 0;
+        for (step, column) in self.steps.iter().zip(columns) {
+            let w = &coef[offset..offset + step.width()];
+            match (step, column) {
+                (
+                    Step::Number {
+                        fill,
+                        center,
+                        scale,
+                    },
+                    Values::Number(v),
+                ) => {
+                    let a = w[0] / scale;
+                    let filled = (fill - center) * a;
+                    let values = v.values();
+                    if v.null_count() == 0 {
+                        for (o, x) in out.iter_mut().zip(values.iter()) {
+                            *o += (x - center) * a;
+                        }
+                    } else {
+                        for (i, (o, x)) in out.iter_mut().zip(values.iter()).enumerate() {
+                            *o += if v.is_valid(i) {
+                                (x - center) * a
+                            } else {
+                                filled
+                            };
+                        }
+                    }
+                }
+                _ => {
+                    let lookup = Lookup::new(step);
+                    let mut row = vec![0.0; step.width()];
+                    for (i, o) in out.iter_mut().enumerate() {
+                        row.iter_mut().for_each(|r| *r = 0.0);
+                        apply(step, &lookup, column, i, &mut row);
+                        *o += row.iter().zip(w).map(|(a, b)| a * b).sum::<f64>();
+                    }
+                }
+            }
+            offset += step.width();
+        }
+    }
+}
+
+/// Level → column index maps built once per batch.
+struct Lookup<'a> {
+    index: HashMap<&'a str, usize>,
+}
+
+impl<'a> Lookup<'a> {
+    fn new(step: &'a Step) -> Self {
+        let levels: &[String] = match step {
+            Step::OneHot { levels, .. }
+            | Step::Ordinal { levels, .. }
+            | Step::Target { levels, .. } => levels,
+            _ => &[],
+        };
+        Lookup {
+            index: levels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.as_str(), i))
+                .collect(),
+        }
+    }
+}
+
+fn text_at<'a>(column: &'a Values, i: usize, fill: &'a Option<String>) -> Option<&'a str> {
+    match column {
+        Values::Text(v) if v.is_valid(i) => Some(v.value(i)),
+        Values::Text(_) => fill.as_deref(),
+        Values::Number(_) => None,
+    }
+}
+
+fn apply(step: &Step, lookup: &Lookup<'_>, column: &Values, i: usize, row: &mut [f64]) {
+    match step {
+        Step::Number {
+            fill,
+            center,
+            scale,
+        } => {
+            let x = match column {
+                Values::Number(v) if v.is_valid(i) && v.value(i).is_finite() => v.value(i),
+                _ => *fill,
+            };
+            row[0] = (x - center) / scale;
+        }
+        Step::OneHot {
+            levels,
+            other,
+            fill,
+        } => match text_at(column, i, fill) {
+            Some(level) => match lookup.index.get(level) {
+                Some(&k) => row[k] = 1.0,
+                None if *other => row[levels.len()] = 1.0,
+                None => {}
+            },
+            None if *other => row[levels.len()] = 1.0,
+            None => {}
+        },
+        Step::Hash { buckets, fill } => {
+            if let Some(level) = text_at(column, i, fill) {
+                row[(fnv1a(level) % *buckets as u64) as usize] = 1.0;
+            }
+        }
+        Step::Ordinal {
+            levels,
+            fill,
+            center,
+            scale,
+        } => {
+            let k = text_at(column, i, fill)
+                .and_then(|l| lookup.index.get(l).copied())
+                .unwrap_or(levels.len());
+            row[0] = (k as f64 - center) / scale;
+        }
+        Step::Target {
+            values,
+            default,
+            fill,
+            ..
+        } => {
+            row[0] = text_at(column, i, fill)
+                .and_then(|l| lookup.index.get(l).map(|&k| values[k]))
+                .unwrap_or(*default);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Array, StringArray};
+
+    fn numeric(name: &str) -> Feature {
+        Feature {
+            name: name.into(),
+            kind: FeatureKind::Numeric,
+            data_type: "Float64".into(),
+        }
+    }
+
+    fn text(name: &str) -> Feature {
+        Feature {
+            name: name.into(),
+            kind: FeatureKind::Categorical,
+            data_type: "Utf8".into(),
+        }
+    }
+
+    #[test]
+    fn standard_scaling_matches_sklearn_pipeline() {
+        // SimpleImputer(mean) then StandardScaler on [1, NULL, 3]: fill 2,
+        // mean 2, population sd sqrt(2/3).
+        let col = Values::Number(Float64Array::from(vec![Some(1.0), None, Some(3.0)]));
+        let plan = ColumnPlan {
+            impute: Impute::Mean,
+            scale: Scale::Standard,
+            encode: Encode::OneHot { max_categories: 20 },
+        };
+        let p = Preprocessor::fit(
+            &[numeric("x")],
+            std::slice::from_ref(&col),
+            &[plan],
+            &[0, 1, 2],
+            None,
+        )
+        .expect("fit");
+        let m = p.transform(&[col]);
+        let sd = (2.0f64 / 3.0).sqrt();
+        assert!((m.data[0] + 1.0 / sd).abs() < 1e-12);
+        assert_eq!(m.data[1], 0.0);
+        assert!((m.data[2] - 1.0 / sd).abs() < 1e-12);
+    }
+
+    #[test]
+    fn onehot_folds_rare_levels_into_other_and_unseen_go_there() {
+        let col = Values::Text(StringArray::from(vec!["a", "a", "b", "b", "c", "d"]));
+        let plan = ColumnPlan {
+            impute: Impute::Mode,
+            scale: Scale::None,
+            encode: Encode::OneHot { max_categories: 3 },
+        };
+        let p = Preprocessor::fit(&[text("t")], &[col], &[plan], &[0, 1, 2, 3, 4, 5], None)
+            .expect("fit");
+        assert_eq!(p.output_names(&[text("t")]), vec!["t=a", "t=b", "t=other"]);
+        let m = p.transform(&[Values::Text(StringArray::from(vec![
+            Some("b"),
+            Some("zzz"),
+            None,
+        ]))]);
+        assert_eq!(m.row(0), &[0.0, 1.0, 0.0]);
+        assert_eq!(m.row(1), &[0.0, 0.0, 1.0]);
+        // NULL is imputed with the mode ("a").
+        assert_eq!(m.row(2), &[1.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn linear_shortcut_equals_matrix_product() {
+        let num = Values::Number(Float64Array::from(vec![
+            Some(1.0),
+            None,
+            Some(5.0),
+            Some(2.0),
+        ]));
+        let cat = Values::Text(StringArray::from(vec![
+            Some("x"),
+            Some("y"),
+            None,
+            Some("q"),
+        ]));
+        let plans = vec![
+            ColumnPlan {
+                impute: Impute::Median,
+                scale: Scale::Robust,
+                encode: Encode::OneHot { max_categories: 20 },
+            },
+            ColumnPlan {
+                impute: Impute::Mode,
+                scale: Scale::None,
+                encode: Encode::Hash { buckets: 4 },
+            },
+        ];
+        let features = [numeric("n"), text("c")];
+        let cols = vec![num, cat];
+        let p = Preprocessor::fit(&features, &cols, &plans, &[0, 1, 2, 3], None).expect("fit");
+        let coef: Vec<f64> = (0..p.width()).map(|i| 0.5 + i as f64).collect();
+        let m = p.transform(&cols);
+        let mut fast = Vec::new();
+        p.linear(&cols, &coef, 0.25, &mut fast);
+        for (i, f) in fast.iter().enumerate() {
+            let slow: f64 = 0.25 + m.row(i).iter().zip(&coef).map(|(a, b)| a * b).sum::<f64>();
+            assert!((f - slow).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn hash_buckets_are_stable() {
+        assert_eq!(fnv1a("city_0001") % 64, fnv1a("city_0001") % 64);
+        assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
+    }
+}

@@ -1,0 +1,141 @@
+//! The training profile of a model version: a compact summary of every
+//! feature and of the predictions, kept with the version so drift can be
+//! measured later without the training data.
+//!
+//! | kind        | summary                                                        |
+//! |-------------|----------------------------------------------------------------|
+//! | numeric     | count, nulls, mean, sd, min, max, 101 quantiles (p0..p100, linear interpolation) |
+//! | categorical | count, nulls, distinct, the 100 most frequent levels with counts, the rest as `other` |
+
+use std::collections::HashMap;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type};
+use serde_json::{Value as Json, json};
+
+use super::schema::Values;
+
+const TOP_LEVELS: usize = 100;
+
+fn numeric(name: &str, values: impl Iterator<Item = Option<f64>>) -> Json {
+    let mut present = Vec::new();
+    let mut nulls = 0usize;
+    for v in values {
+        match v {
+            Some(x) if x.is_finite() => present.push(x),
+            _ => nulls += 1,
+        }
+    }
+    present.sort_by(f64::total_cmp);
+    let n = present.len();
+    let mean = present.iter().sum::<f64>() / n.max(1) as f64;
+    let sd = (present.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n.max(1) as f64).sqrt();
+    let quantiles: Vec<f64> = if n == 0 {
+        vec![]
+    } else {
+        (0..=100)
+            .map(|q| {
+                let pos = q as f64 / 100.0 * (n - 1) as f64;
+                let lo = pos.floor() as usize;
+                let hi = pos.ceil() as usize;
+                present[lo] + (present[hi] - present[lo]) * (pos - lo as f64)
+            })
+            .collect()
+    };
+    json!({
+        "name": name,
+        "kind": "numeric",
+        "count": n,
+        "nulls": nulls,
+        "mean": if n > 0 { json!(mean) } else { Json::Null },
+        "sd": if n > 0 { json!(sd) } else { Json::Null },
+        "min": present.first(),
+        "max": present.last(),
+        "quantiles": quantiles,
+    })
+}
+
+fn categorical<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> Json {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut nulls = 0usize;
+    for v in values {
+        match v {
+            Some(s) => *counts.entry(s).or_default() += 1,
+            None => nulls += 1,
+        }
+    }
+    let distinct = counts.len();
+    let mut levels: Vec<(&str, usize)> = counts.into_iter().collect();
+    levels.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let other: usize = levels.iter().skip(TOP_LEVELS).map(|l| l.1).sum();
+    let count: usize = levels.iter().map(|l| l.1).sum();
+    json!({
+        "name": name,
+        "kind": "categorical",
+        "count": count,
+        "nulls": nulls,
+        "distinct": distinct,
+        "top": levels.iter().take(TOP_LEVELS).map(|(l, c)| json!([l, c])).collect::<Vec<_>>(),
+        "other": other,
+    })
+}
+
+/// Profile of one feature's training values.
+pub fn profile(name: &str, values: &Values) -> Json {
+    match values {
+        Values::Number(v) => numeric(name, v.iter()),
+        Values::Text(v) => categorical(name, v.iter()),
+    }
+}
+
+/// Profile of an array of predictions (numbers, or classes of any type).
+pub fn profile_array(name: &str, array: &ArrayRef) -> Json {
+    match array.data_type() {
+        t if t.is_numeric() => match cast(array, &DataType::Float64) {
+            Ok(a) => numeric(name, a.as_primitive::<Float64Type>().iter()),
+            Err(_) => json!({ "name": name }),
+        },
+        _ => match cast(array, &DataType::Utf8) {
+            Ok(a) => categorical(name, a.as_string::<i32>().iter()),
+            Err(_) => json!({ "name": name }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Array, StringArray};
+
+    #[test]
+    fn numeric_profile_has_numpy_quantiles() {
+        let v = Values::Number(Float64Array::from(vec![
+            Some(1.0),
+            Some(2.0),
+            None,
+            Some(3.0),
+            Some(4.0),
+        ]));
+        let p = profile("x", &v);
+        assert_eq!(p["nulls"], 1);
+        assert_eq!(p["count"], 4);
+        // numpy.quantile([1,2,3,4], 0.5) == 2.5
+        assert_eq!(p["quantiles"][50], 2.5);
+        assert_eq!(p["quantiles"][100], 4.0);
+    }
+
+    #[test]
+    fn categorical_profile_counts_levels() {
+        let v = Values::Text(StringArray::from(vec![
+            Some("a"),
+            Some("b"),
+            Some("a"),
+            None,
+        ]));
+        let p = profile("c", &v);
+        assert_eq!(p["distinct"], 2);
+        assert_eq!(p["top"][0], json!(["a", 2]));
+        assert_eq!(p["nulls"], 1);
+    }
+}

@@ -1,0 +1,63 @@
+//! Where scoring functions find models: a trait the host implements.
+//!
+//! The server implements it over its registry; a cluster worker could
+//! implement it over an object store. References resolve to a concrete
+//! `name@version` when a query is planned, so a query finishes on the version
+//! it started with even if a deploy switches the alias meanwhile.
+
+use std::sync::Arc;
+
+use super::artifact::LoadedModel;
+use super::schema::Result;
+
+/// A concrete model version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModelRef {
+    pub name: String,
+    pub version: u32,
+}
+
+impl ModelRef {
+    /// Parses `name@N`, the pinned form; anything else is `None`.
+    pub fn parse_pinned(reference: &str) -> Option<ModelRef> {
+        let (name, version) = reference.rsplit_once('@')?;
+        let version = version.parse::<u32>().ok()?;
+        Some(ModelRef {
+            name: name.trim().to_lowercase(),
+            version,
+        })
+    }
+}
+
+impl std::fmt::Display for ModelRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.name, self.version)
+    }
+}
+
+/// Resolves model references and loads artifacts.
+pub trait ModelStore: Send + Sync + std::fmt::Debug {
+    /// `'name'` (production alias, else latest), `'name@3'`, `'name@alias'`.
+    fn resolve(&self, reference: &str) -> Result<ModelRef>;
+
+    /// The loaded artifact of a version; implementations cache it.
+    fn load(&self, model: &ModelRef) -> Result<Arc<LoadedModel>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinned_references_parse() {
+        assert_eq!(
+            ModelRef::parse_pinned("Churn@12"),
+            Some(ModelRef {
+                name: "churn".into(),
+                version: 12
+            })
+        );
+        assert_eq!(ModelRef::parse_pinned("churn@production"), None);
+        assert_eq!(ModelRef::parse_pinned("churn"), None);
+    }
+}

@@ -1,0 +1,1176 @@
+//! Training: from the rows of a query to a fitted, evaluated model.
+//!
+//! 1. choose the label and the features (every other supported column, minus
+//!    `exclude`, or exactly `features`);
+//! 2. drop rows whose label is NULL;
+//! 3. split into training and hold-out rows (`split`, seeded);
+//! 4. fit the preprocessing on the training rows only;
+//! 5. fit the model;
+//! 6. score the hold-out rows through the same code `ml_predict` uses, and
+//!    record metrics (on the training rows when there is no hold-out);
+//! 7. profile every feature and the predictions for later drift checks, and
+//!    look for leakage.
+
+use std::collections::{BTreeMap, HashMap};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{cast, concat_batches, take};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use serde_json::{Value as Json, json};
+
+use super::artifact::{Envelope, FORMAT_VERSION, LoadedModel, Payload, compile_rule};
+use super::options::{Algorithm, Split, TrainOptions};
+use super::preprocess::Preprocessor;
+use super::schema::{ClassValue, Feature, FeatureKind, Label, Result, Task, Values, values};
+use crate::error::{SqlStateError, sqlstate};
+use crate::kernels::linalg::Matrix;
+use crate::kernels::metrics;
+use crate::kernels::optimize::{self, SplitMix};
+
+/// What the caller provides besides the data.
+pub struct TrainContext<'a> {
+    /// Threads the session may use.
+    pub threads: usize,
+    /// Progress messages (the server turns them into NOTICEs).
+    pub progress: &'a (dyn Fn(&str) + Sync),
+    /// True once the statement is cancelled.
+    pub cancelled: &'a (dyn Fn() -> bool + Sync),
+}
+
+/// The result of a training run.
+#[derive(Debug)]
+pub struct TrainedModel {
+    pub envelope: Envelope,
+    pub metrics: BTreeMap<String, f64>,
+    /// `holdout` or `train`.
+    pub evaluated_on: &'static str,
+    pub params: Json,
+    pub train_rows: usize,
+    pub test_rows: usize,
+    pub warnings: Vec<String>,
+    pub profile: Json,
+}
+
+fn cancelled(ctx: &TrainContext<'_>) -> Result<()> {
+    if (ctx.cancelled)() {
+        Err(SqlStateError::new(
+            sqlstate::QUERY_CANCELED,
+            "canceling statement due to user request",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn unknown_column(name: &str, what: &str, schema: &SchemaRef) -> SqlStateError {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    SqlStateError::new(
+        sqlstate::UNDEFINED_COLUMN,
+        format!("{what} column \"{name}\" is not in the training query"),
+    )
+    .with_hint(format!("columns: {}", names.join(", ")))
+}
+
+/// Class values of a label column, sorted, and each row's class index.
+fn classes(label: &ArrayRef, name: &str) -> Result<(Vec<ClassValue>, Vec<Option<usize>>)> {
+    let values: Vec<Option<ClassValue>> = match label.data_type() {
+        DataType::Boolean => label
+            .as_boolean()
+            .iter()
+            .map(|v| v.map(ClassValue::Bool))
+            .collect(),
+        t if t.is_integer() => {
+            let ints = cast(label, &DataType::Int64).map_err(|e| {
+                SqlStateError::new(
+                    sqlstate::DATATYPE_MISMATCH,
+                    format!("label \"{name}\": {e}"),
+                )
+            })?;
+            ints.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .iter()
+                .map(|v| v.map(ClassValue::Int))
+                .collect()
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _) => {
+            let text = cast(label, &DataType::Utf8).map_err(|e| {
+                SqlStateError::new(
+                    sqlstate::DATATYPE_MISMATCH,
+                    format!("label \"{name}\": {e}"),
+                )
+            })?;
+            text.as_string::<i32>()
+                .iter()
+                .map(|v| v.map(|s| ClassValue::Text(s.to_string())))
+                .collect()
+        }
+        other => {
+            return Err(SqlStateError::new(
+                sqlstate::DATATYPE_MISMATCH,
+                format!(
+                    "a classification label must be boolean, integer or text; \"{name}\" is {other}"
+                ),
+            )
+            .with_hint("use task = 'regression' for a numeric target"));
+        }
+    };
+    let mut distinct: Vec<ClassValue> = Vec::new();
+    for v in values.iter().flatten() {
+        if !distinct.contains(v) {
+            distinct.push(v.clone());
+        }
+    }
+    distinct.sort_by(|a, b| match (a, b) {
+        (ClassValue::Int(x), ClassValue::Int(y)) => x.cmp(y),
+        (ClassValue::Bool(x), ClassValue::Bool(y)) => x.cmp(y),
+        _ => a.to_string().cmp(&b.to_string()),
+    });
+    let index: HashMap<String, usize> = distinct
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.to_string(), i))
+        .collect();
+    let rows = values
+        .iter()
+        .map(|v| v.as_ref().and_then(|c| index.get(&c.to_string()).copied()))
+        .collect();
+    Ok((distinct, rows))
+}
+
+fn split_rows(
+    split: &Split,
+    keep: &[usize],
+    class_of: Option<&[Option<usize>]>,
+    time: Option<&[f64]>,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>, Option<f64>) {
+    let mut rng = SplitMix(seed);
+    let shuffle = |rows: &mut Vec<usize>, rng: &mut SplitMix| {
+        for i in (1..rows.len()).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            rows.swap(i, j);
+        }
+    };
+    let take_test = |rows: &mut Vec<usize>, f: f64| -> (Vec<usize>, Vec<usize>) {
+        let n_test = ((rows.len() as f64) * f).round() as usize;
+        let test = rows[..n_test].to_vec();
+        let train = rows[n_test..].to_vec();
+        (train, test)
+    };
+    let (mut train, mut test, cutoff) = match split {
+        Split::None => (keep.to_vec(), vec![], None),
+        Split::Random(f) => {
+            let mut rows = keep.to_vec();
+            shuffle(&mut rows, &mut rng);
+            let (a, b) = take_test(&mut rows, *f);
+            (a, b, None)
+        }
+        Split::Stratified(f) => {
+            let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+            for &i in keep {
+                let c = class_of.and_then(|c| c[i]).unwrap_or(0);
+                by_class.entry(c).or_default().push(i);
+            }
+            let (mut train, mut test) = (Vec::new(), Vec::new());
+            for rows in by_class.values_mut() {
+                shuffle(rows, &mut rng);
+                let (a, b) = take_test(rows, *f);
+                train.extend(a);
+                test.extend(b);
+            }
+            (train, test, None)
+        }
+        Split::Time { fraction, .. } => {
+            let t = time.unwrap_or(&[]);
+            let mut rows = keep.to_vec();
+            rows.sort_by(|&a, &b| t[a].total_cmp(&t[b]).then(a.cmp(&b)));
+            let n_test = ((rows.len() as f64) * fraction).round() as usize;
+            let split_at = rows.len() - n_test;
+            let test = rows[split_at..].to_vec();
+            let cutoff = test.first().map(|&i| t[i]);
+            (rows[..split_at].to_vec(), test, cutoff)
+        }
+    };
+    train.sort_unstable();
+    test.sort_unstable();
+    (train, test, cutoff)
+}
+
+fn take_rows(array: &ArrayRef, rows: &[usize]) -> Result<ArrayRef> {
+    let idx = UInt32Array::from_iter_values(rows.iter().map(|&r| r as u32));
+    take(array.as_ref(), &idx, None)
+        .map_err(|e| SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}")))
+}
+
+/// Trains a model on `batches` as `options` say.
+pub fn train(
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+    options: &TrainOptions,
+    ctx: &TrainContext<'_>,
+) -> Result<TrainedModel> {
+    let data = concat_batches(&schema, batches).map_err(|e| {
+        SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
+    })?;
+    let n = data.num_rows();
+    if n == 0 {
+        return Err(SqlStateError::bad_data(
+            "the training query returned no rows",
+        ));
+    }
+    let column = |name: &str| -> Option<usize> { schema.index_of(name).ok() };
+
+    // Label and task.
+    let label_index = match &options.label {
+        Some(l) => Some(column(l).ok_or_else(|| unknown_column(l, "label", &schema))?),
+        None => None,
+    };
+    let task = match (options.task, label_index) {
+        (Some(t), _) => t,
+        (None, Some(i)) => match schema.field(i).data_type() {
+            DataType::Boolean | DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                Task::Classification
+            }
+            _ => Task::Regression,
+        },
+        (None, None) => {
+            return Err(SqlStateError::bad_argument(format!(
+                "option label is required for algorithm {}",
+                options.algorithm.name()
+            ))
+            .with_hint("name the column to predict, e.g. label = 'churned'"));
+        }
+    };
+    if task != Task::Clustering && label_index.is_none() {
+        return Err(SqlStateError::bad_argument(format!(
+            "option label is required for {} models",
+            task.name()
+        )));
+    }
+
+    // Features.
+    for name in options
+        .exclude
+        .iter()
+        .chain(options.features.iter().flatten())
+    {
+        if column(name).is_none() {
+            return Err(unknown_column(name, "feature", &schema));
+        }
+    }
+    let time_column = match options.split.as_ref() {
+        Some(Split::Time { column: c, .. }) => {
+            Some(column(c).ok_or_else(|| unknown_column(c, "split time", &schema))?)
+        }
+        _ => None,
+    };
+    let mut features: Vec<Feature> = Vec::new();
+    let mut feature_index: Vec<usize> = Vec::new();
+    for (i, field) in schema.fields().iter().enumerate() {
+        if Some(i) == label_index || options.exclude.iter().any(|e| e == field.name()) {
+            continue;
+        }
+        if let Some(list) = &options.features
+            && !list.iter().any(|f| f == field.name())
+        {
+            continue;
+        }
+        let Some(kind) = FeatureKind::of(field.data_type()) else {
+            if options.features.is_some() {
+                return Err(SqlStateError::new(
+                    sqlstate::DATATYPE_MISMATCH,
+                    format!(
+                        "feature \"{}\" has type {}, which models cannot use",
+                        field.name(),
+                        field.data_type()
+                    ),
+                )
+                .with_hint("cast it to a number or text in the training query"));
+            }
+            continue;
+        };
+        features.push(Feature {
+            name: field.name().clone(),
+            kind,
+            data_type: field.data_type().to_string(),
+        });
+        feature_index.push(i);
+    }
+    for name in options.named_columns() {
+        if !features.iter().any(|f| f.name == name) {
+            return Err(unknown_column(name, "preprocessing option", &schema));
+        }
+    }
+    if let (Algorithm::SqlRule, Some(expression)) = (options.algorithm, &options.expression) {
+        // A rule reads only the columns it names.
+        let all = features.clone();
+        compile_rule(expression, &all)?;
+        let referenced = referenced_columns(expression, &all)?;
+        let (f, idx): (Vec<Feature>, Vec<usize>) = all
+            .into_iter()
+            .zip(feature_index)
+            .filter(|(f, _)| referenced.contains(&f.name))
+            .unzip();
+        features = f;
+        feature_index = idx;
+    }
+    if features.is_empty() && options.algorithm != Algorithm::Baseline {
+        return Err(SqlStateError::bad_argument(
+            "the training query has no usable feature columns",
+        )
+        .with_hint("models use numeric, boolean, text and timestamp columns"));
+    }
+
+    // Label values and rows to keep.
+    let label_name = label_index
+        .map(|i| schema.field(i).name().clone())
+        .unwrap_or_default();
+    let mut label_spec = None;
+    let mut class_of: Option<Vec<Option<usize>>> = None;
+    let mut y_num: Option<Vec<f64>> = None;
+    let keep: Vec<usize> = match (task, label_index) {
+        (Task::Classification, Some(li)) => {
+            let (classes, rows) = classes(data.column(li), &label_name)?;
+            if classes.len() < 2 {
+                return Err(SqlStateError::bad_data(format!(
+                    "label \"{label_name}\" has {} class(es); classification needs at least two",
+                    classes.len()
+                )));
+            }
+            if options.algorithm == Algorithm::SqlRule && classes.len() > 2 {
+                return Err(SqlStateError::bad_argument(
+                    "sql_rule classification needs a binary label: the expression is the positive-class score",
+                ));
+            }
+            label_spec = Some(Label {
+                name: label_name.clone(),
+                data_type: schema.field(li).data_type().to_string(),
+                classes,
+            });
+            let keep = (0..n).filter(|&i| rows[i].is_some()).collect();
+            class_of = Some(rows);
+            keep
+        }
+        (Task::Regression, Some(li)) => {
+            let y = cast(data.column(li), &DataType::Float64).map_err(|e| {
+                SqlStateError::new(
+                    sqlstate::DATATYPE_MISMATCH,
+                    format!("a regression label must be numeric; \"{label_name}\": {e}"),
+                )
+            })?;
+            let y = y.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            let keep = (0..n)
+                .filter(|&i| y.is_valid(i) && y.value(i).is_finite())
+                .collect();
+            y_num = Some(
+                (0..n)
+                    .map(|i| if y.is_valid(i) { y.value(i) } else { f64::NAN })
+                    .collect(),
+            );
+            label_spec = Some(Label {
+                name: label_name.clone(),
+                data_type: schema.field(li).data_type().to_string(),
+                classes: vec![],
+            });
+            keep
+        }
+        _ => (0..n).collect(),
+    };
+    let mut warnings = Vec::new();
+    let dropped = n - keep.len();
+    if dropped > 0 {
+        warnings.push(format!("{dropped} rows with a NULL label were left out"));
+    }
+
+    // Split.
+    let split = options.split.clone().unwrap_or(match task {
+        Task::Classification => Split::Stratified(0.2),
+        Task::Regression => Split::Random(0.2),
+        Task::Clustering => Split::None,
+    });
+    let time_values: Option<Vec<f64>> = match time_column {
+        Some(ti) => {
+            let v = values(
+                schema.field(ti).name(),
+                data.column(ti),
+                FeatureKind::Temporal,
+            )
+            .or_else(|_| {
+                values(
+                    schema.field(ti).name(),
+                    data.column(ti),
+                    FeatureKind::Numeric,
+                )
+            })?;
+            let Values::Number(v) = v else {
+                unreachable_values()?
+            };
+            Some(
+                (0..n)
+                    .map(|i| {
+                        if v.is_valid(i) {
+                            v.value(i)
+                        } else {
+                            f64::NEG_INFINITY
+                        }
+                    })
+                    .collect(),
+            )
+        }
+        None => None,
+    };
+    let (train_rows, test_rows, cutoff) = split_rows(
+        &split,
+        &keep,
+        class_of.as_deref(),
+        time_values.as_deref(),
+        options.seed,
+    );
+    if train_rows.is_empty() {
+        return Err(SqlStateError::bad_data(
+            "no rows are left for training after the split",
+        ));
+    }
+    (ctx.progress)(&format!(
+        "training {} on {} rows ({} held out), {} features",
+        options.algorithm.name(),
+        train_rows.len(),
+        test_rows.len(),
+        features.len()
+    ));
+    cancelled(ctx)?;
+
+    // Feature values and preprocessing.
+    let inputs: Vec<ArrayRef> = feature_index
+        .iter()
+        .map(|&i| data.column(i).clone())
+        .collect();
+    let columns: Vec<Values> = features
+        .iter()
+        .zip(&inputs)
+        .map(|(f, a)| values(&f.name, a, f.kind))
+        .collect::<Result<_>>()?;
+    let binary_target: Option<Vec<f64>> = match (&class_of, &label_spec) {
+        (Some(c), Some(l)) if l.classes.len() == 2 => Some(
+            c.iter()
+                .map(|v| if *v == Some(1) { 1.0 } else { 0.0 })
+                .collect(),
+        ),
+        _ => None,
+    };
+    let target = y_num.as_deref().or(binary_target.as_deref());
+    let plans = features
+        .iter()
+        .map(|f| options.column_plan(&f.name, f.kind))
+        .collect::<Result<Vec<_>>>()?;
+    let preprocessing = if options.uses_matrix() {
+        Preprocessor::fit(&features, &columns, &plans, &train_rows, target)?
+    } else {
+        Preprocessor { steps: vec![] }
+    };
+    let matrix = options
+        .uses_matrix()
+        .then(|| preprocessing.transform(&columns));
+    cancelled(ctx)?;
+
+    // Sample weights.
+    let class_count = label_spec.as_ref().map_or(0, |l| l.classes.len());
+    let mut weights = vec![1.0; n];
+    if options.balanced && task == Task::Classification {
+        let mut counts = vec![0usize; class_count];
+        for &i in &train_rows {
+            if let Some(c) = class_of.as_ref().and_then(|c| c[i]) {
+                counts[c] += 1;
+            }
+        }
+        for &i in &train_rows {
+            if let Some(c) = class_of.as_ref().and_then(|c| c[i]) {
+                weights[i] =
+                    train_rows.len() as f64 / (class_count as f64 * counts[c].max(1) as f64);
+            }
+        }
+    }
+
+    // Fit.
+    let x_train = matrix.as_ref().map(|m| m.select_rows(&train_rows));
+    let w_train: Vec<f64> = train_rows.iter().map(|&i| weights[i]).collect();
+    let mut params = BTreeMap::<String, Json>::new();
+    params.insert("algorithm".into(), json!(options.algorithm.name()));
+    params.insert("task".into(), json!(task.name()));
+    params.insert("split".into(), json!(split.describe()));
+    params.insert("seed".into(), json!(options.seed));
+    for (k, v) in &options.given {
+        params.entry(k.clone()).or_insert_with(|| json!(v));
+    }
+    let payload = fit(
+        options,
+        task,
+        x_train.as_ref(),
+        &train_rows,
+        class_of.as_deref(),
+        class_count,
+        y_num.as_deref(),
+        &w_train,
+        ctx.threads,
+        &mut params,
+    )?;
+    cancelled(ctx)?;
+
+    let envelope = Envelope {
+        format_version: FORMAT_VERSION,
+        kind: options.algorithm.name().into(),
+        library: "quarry-udfs".into(),
+        library_version: env!("CARGO_PKG_VERSION").into(),
+        task,
+        features: features.clone(),
+        label: label_spec.clone(),
+        preprocessing,
+        payload,
+    };
+    let model = LoadedModel::new("training", 0, envelope)?;
+
+    // Evaluate through the scoring path.
+    let (eval_rows, evaluated_on) = if test_rows.is_empty() {
+        (&train_rows, "train")
+    } else {
+        (&test_rows, "holdout")
+    };
+    let eval_inputs: Vec<ArrayRef> = inputs
+        .iter()
+        .map(|a| take_rows(a, eval_rows))
+        .collect::<Result<_>>()?;
+    let mut metrics = BTreeMap::new();
+    match task {
+        Task::Classification => {
+            let truth: Vec<usize> = eval_rows
+                .iter()
+                .map(|&i| class_of.as_ref().and_then(|c| c[i]).unwrap_or(0))
+                .collect();
+            let proba = model.predict_proba(&eval_inputs)?;
+            if class_count == 2 {
+                let p = proba.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+                let p: Vec<f64> = (0..p.len())
+                    .map(|i| if p.is_valid(i) { p.value(i) } else { 0.5 })
+                    .collect();
+                let y: Vec<bool> = truth.iter().map(|&c| c == 1).collect();
+                let predicted: Vec<bool> = p.iter().map(|&v| v >= 0.5).collect();
+                let (acc, prec, rec, f1) = metrics::binary_scores(&y, &predicted);
+                metrics.insert("accuracy".into(), acc);
+                metrics.insert("precision".into(), prec);
+                metrics.insert("recall".into(), rec);
+                metrics.insert("f1".into(), f1);
+                if let Some(auc) = metrics::roc_auc(&y, &p) {
+                    metrics.insert("roc_auc".into(), auc);
+                }
+                if let Some(ll) = metrics::log_loss(&y, &p) {
+                    metrics.insert("log_loss".into(), ll);
+                }
+            } else {
+                let list = proba.as_list::<i32>();
+                let flat = list
+                    .values()
+                    .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+                let probs: Vec<f64> = flat.values().to_vec();
+                let predicted: Vec<usize> = probs
+                    .chunks(class_count)
+                    .map(|r| {
+                        r.iter()
+                            .enumerate()
+                            .max_by(|a, b| a.1.total_cmp(b.1))
+                            .map_or(0, |(i, _)| i)
+                    })
+                    .collect();
+                let (acc, prec, rec, f1) =
+                    metrics::multiclass_scores(&truth, &predicted, class_count);
+                metrics.insert("accuracy".into(), acc);
+                metrics.insert("precision".into(), prec);
+                metrics.insert("recall".into(), rec);
+                metrics.insert("f1".into(), f1);
+                if let Some(auc) = metrics::multiclass_roc_auc(&truth, &probs, class_count) {
+                    metrics.insert("roc_auc".into(), auc);
+                }
+                if let Some(ll) = metrics::multiclass_log_loss(&truth, &probs, class_count) {
+                    metrics.insert("log_loss".into(), ll);
+                }
+            }
+        }
+        Task::Regression => {
+            let y = y_num.as_deref().unwrap_or(&[]);
+            let truth: Vec<f64> = eval_rows.iter().map(|&i| y[i]).collect();
+            let pred = model.predict(&eval_inputs)?;
+            let pred = pred.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            let pred: Vec<f64> = (0..pred.len())
+                .map(|i| {
+                    if pred.is_valid(i) {
+                        pred.value(i)
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect();
+            let (rmse, mae, r2) = metrics::regression_scores(&truth, &pred);
+            metrics.insert("rmse".into(), rmse);
+            metrics.insert("mae".into(), mae);
+            metrics.insert("r2".into(), r2);
+        }
+        Task::Clustering => {
+            if let (Some(m), Payload::KMeans { centroids, k }) = (&matrix, &model.envelope.payload)
+            {
+                let x = m.select_rows(eval_rows);
+                let mut labels = Vec::with_capacity(x.rows);
+                let mut inertia = 0.0;
+                for i in 0..x.rows {
+                    let (c, d) = optimize::nearest(x.row(i), centroids, *k);
+                    labels.push(c);
+                    inertia += d;
+                }
+                metrics.insert("inertia".into(), inertia);
+                let sample: Vec<usize> = (0..x.rows).step_by((x.rows / 2000).max(1)).collect();
+                let xs = x.select_rows(&sample);
+                let ls: Vec<usize> = sample.iter().map(|&i| labels[i]).collect();
+                if let Some(s) = metrics::silhouette(&xs.data, xs.cols, &ls, *k) {
+                    metrics.insert("silhouette".into(), s);
+                }
+            }
+        }
+    }
+
+    // Profile and leakage checks on the training rows.
+    let train_inputs: Vec<ArrayRef> = inputs
+        .iter()
+        .map(|a| take_rows(a, &train_rows))
+        .collect::<Result<_>>()?;
+    let train_columns: Vec<Values> = columns.iter().map(|c| subset(c, &train_rows)).collect();
+    let predictions = match task {
+        Task::Classification if class_count == 2 => model.predict_proba(&train_inputs)?,
+        _ => model.predict(&train_inputs)?,
+    };
+    let profile = json!({
+        "features": features
+            .iter()
+            .zip(&train_columns)
+            .map(|(f, c)| super::profile::profile(&f.name, c))
+            .collect::<Vec<_>>(),
+        "prediction": super::profile::profile_array("prediction", &predictions),
+    });
+    warnings.extend(leakage(
+        &features,
+        &train_columns,
+        task,
+        &train_rows,
+        class_of.as_deref(),
+        y_num.as_deref(),
+        cutoff.zip(time_column.map(|t| schema.field(t).name().clone())),
+    ));
+
+    let mut recorded = params.into_iter().collect::<serde_json::Map<_, _>>();
+    recorded.insert(
+        "features".into(),
+        json!(features.iter().map(|f| &f.name).collect::<Vec<_>>()),
+    );
+    Ok(TrainedModel {
+        envelope: model.envelope,
+        metrics,
+        evaluated_on,
+        params: Json::Object(recorded),
+        train_rows: train_rows.len(),
+        test_rows: test_rows.len(),
+        warnings,
+        profile,
+    })
+}
+
+fn unreachable_values<T>() -> Result<T> {
+    Err(SqlStateError::new(
+        sqlstate::INTERNAL_ERROR,
+        "internal error: unexpected value kind",
+    ))
+}
+
+fn subset(values: &Values, rows: &[usize]) -> Values {
+    let idx = UInt32Array::from_iter_values(rows.iter().map(|&r| r as u32));
+    match values {
+        Values::Number(v) => Values::Number(
+            take(v, &idx, None)
+                .map(|a| a.as_primitive().clone())
+                .unwrap_or_else(|_| v.clone()),
+        ),
+        Values::Text(v) => Values::Text(
+            take(v, &idx, None)
+                .map(|a| a.as_string::<i32>().clone())
+                .unwrap_or_else(|_| v.clone()),
+        ),
+    }
+}
+
+/// The feature columns an expression reads.
+fn referenced_columns(expression: &str, features: &[Feature]) -> Result<Vec<String>> {
+    let fields: Vec<datafusion::arrow::datatypes::Field> = features
+        .iter()
+        .map(|f| {
+            datafusion::arrow::datatypes::Field::new(
+                &f.name,
+                f.data_type.parse().unwrap_or(DataType::Utf8),
+                true,
+            )
+        })
+        .collect();
+    let schema =
+        datafusion::common::DFSchema::try_from(datafusion::arrow::datatypes::Schema::new(fields))
+            .map_err(|e| {
+            SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
+        })?;
+    let ctx = datafusion::prelude::SessionContext::new();
+    let expr = ctx
+        .parse_sql_expr(expression, &schema)
+        .map_err(|e| SqlStateError::bad_argument(format!("sql_rule expression: {e}")))?;
+    Ok(expr
+        .column_refs()
+        .into_iter()
+        .map(|c| c.name.clone())
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fit(
+    options: &TrainOptions,
+    task: Task,
+    x: Option<&Matrix>,
+    train_rows: &[usize],
+    class_of: Option<&[Option<usize>]>,
+    classes: usize,
+    y_num: Option<&[f64]>,
+    w: &[f64],
+    threads: usize,
+    params: &mut BTreeMap<String, Json>,
+) -> Result<Payload> {
+    let missing_matrix = || {
+        SqlStateError::new(
+            sqlstate::INTERNAL_ERROR,
+            "internal error: no feature matrix",
+        )
+    };
+    let y_train_num = || -> Vec<f64> {
+        let y = y_num.unwrap_or(&[]);
+        train_rows.iter().map(|&i| y[i]).collect()
+    };
+    let y_train_class = || -> Vec<usize> {
+        train_rows
+            .iter()
+            .map(|&i| class_of.and_then(|c| c[i]).unwrap_or(0))
+            .collect()
+    };
+    Ok(match options.algorithm {
+        Algorithm::Linear | Algorithm::Ridge => {
+            let x = x.ok_or_else(missing_matrix)?;
+            let l2 = if options.algorithm == Algorithm::Ridge {
+                options.l2.unwrap_or(1.0)
+            } else {
+                0.0
+            };
+            if options.algorithm == Algorithm::Ridge {
+                params.insert("l2".into(), json!(l2));
+            }
+            let fit = optimize::least_squares(x, &y_train_num(), w, l2, threads);
+            Payload::Linear {
+                coef: fit.coef,
+                intercept: fit.intercept,
+            }
+        }
+        Algorithm::Lasso => {
+            let x = x.ok_or_else(missing_matrix)?;
+            let l1 = options.l1.unwrap_or(1.0);
+            let max_iter = options.max_iter.unwrap_or(1000);
+            let tol = options.tol.unwrap_or(1e-4);
+            params.insert("l1".into(), json!(l1));
+            params.insert("max_iter".into(), json!(max_iter));
+            params.insert("tol".into(), json!(tol));
+            let fit = optimize::lasso(x, &y_train_num(), w, l1, max_iter, tol);
+            params.insert("iterations".into(), json!(fit.iterations));
+            Payload::Linear {
+                coef: fit.coef,
+                intercept: fit.intercept,
+            }
+        }
+        Algorithm::Logistic => {
+            let x = x.ok_or_else(missing_matrix)?;
+            let l2 = options.l2.unwrap_or(1.0);
+            let l1 = options.l1.unwrap_or(0.0);
+            let max_iter = options.max_iter.unwrap_or(100);
+            let tol = options.tol.unwrap_or(1e-4);
+            params.insert("l2".into(), json!(l2));
+            params.insert("l1".into(), json!(l1));
+            params.insert("max_iter".into(), json!(max_iter));
+            params.insert("tol".into(), json!(tol));
+            let y = y_train_class();
+            if classes == 2 {
+                let y01: Vec<f64> = y.iter().map(|&c| c as f64).collect();
+                let fit = optimize::logistic(
+                    x,
+                    &y01,
+                    w,
+                    optimize::Solver {
+                        l2,
+                        l1,
+                        max_iter,
+                        tol,
+                        threads,
+                    },
+                );
+                params.insert("iterations".into(), json!(fit.iterations));
+                Payload::Logistic {
+                    coef: fit.coef,
+                    intercept: vec![fit.intercept],
+                    multinomial: false,
+                }
+            } else {
+                if l1 > 0.0 {
+                    return Err(SqlStateError::unsupported(
+                        "l1 for multi-class logistic regression is not supported; use l2",
+                    ));
+                }
+                let solver = optimize::Solver {
+                    l2,
+                    l1: 0.0,
+                    max_iter: max_iter.max(200),
+                    tol,
+                    threads,
+                };
+                let fit = optimize::softmax_regression(x, &y, w, classes, solver);
+                params.insert("iterations".into(), json!(fit.iterations));
+                Payload::Logistic {
+                    coef: fit.coef,
+                    intercept: fit.intercept,
+                    multinomial: true,
+                }
+            }
+        }
+        Algorithm::KMeans => {
+            let x = x.ok_or_else(missing_matrix)?;
+            let max_iter = options.max_iter.unwrap_or(300);
+            let tol = options.tol.unwrap_or(1e-4);
+            params.insert("k".into(), json!(options.k));
+            params.insert("max_iter".into(), json!(max_iter));
+            let fit = optimize::kmeans(x, options.k, max_iter, tol, options.seed, threads);
+            params.insert("iterations".into(), json!(fit.iterations));
+            Payload::KMeans {
+                centroids: fit.centroids,
+                k: options.k.min(x.rows).max(1),
+            }
+        }
+        Algorithm::Baseline => match task {
+            Task::Classification => {
+                let y = y_train_class();
+                let mut counts = vec![0usize; classes];
+                y.iter().for_each(|&c| counts[c] += 1);
+                let total = y.len().max(1) as f64;
+                let class = counts
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
+                    .map(|(i, _)| i);
+                Payload::Baseline {
+                    class,
+                    priors: counts.iter().map(|&c| c as f64 / total).collect(),
+                    mean: 0.0,
+                }
+            }
+            Task::Regression => {
+                let y = y_train_num();
+                Payload::Baseline {
+                    class: None,
+                    priors: vec![],
+                    mean: y.iter().sum::<f64>() / y.len().max(1) as f64,
+                }
+            }
+            Task::Clustering => {
+                return Err(SqlStateError::bad_argument("baseline models need a label"));
+            }
+        },
+        Algorithm::SqlRule => Payload::SqlRule {
+            expression: options.expression.clone().unwrap_or_default(),
+        },
+    })
+}
+
+fn leakage(
+    features: &[Feature],
+    columns: &[Values],
+    task: Task,
+    train_rows: &[usize],
+    class_of: Option<&[Option<usize>]>,
+    y_num: Option<&[f64]>,
+    cutoff: Option<(f64, String)>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let binary: Option<Vec<bool>> =
+        class_of.map(|c| train_rows.iter().map(|&i| c[i] == Some(1)).collect());
+    let y: Option<Vec<f64>> = y_num.map(|y| train_rows.iter().map(|&i| y[i]).collect());
+    for (f, column) in features.iter().zip(columns) {
+        match column {
+            Values::Number(v) => {
+                let x: Vec<f64> = (0..v.len())
+                    .map(|i| if v.is_valid(i) { v.value(i) } else { f64::NAN })
+                    .collect();
+                let present: Vec<usize> = (0..x.len()).filter(|&i| !x[i].is_nan()).collect();
+                if present.len() < 10 {
+                    continue;
+                }
+                if let (Task::Classification, Some(b)) = (task, &binary) {
+                    let yb: Vec<bool> = present.iter().map(|&i| b[i]).collect();
+                    let xs: Vec<f64> = present.iter().map(|&i| x[i]).collect();
+                    if let Some(auc) = metrics::roc_auc(&yb, &xs)
+                        && auc.max(1.0 - auc) >= 0.995
+                    {
+                        warnings.push(format!(
+                            "possible leakage: feature \"{}\" alone separates the label (AUC {:.4}); check it is known before the outcome",
+                            f.name,
+                            auc.max(1.0 - auc)
+                        ));
+                    }
+                }
+                if let (Task::Regression, Some(y)) = (task, &y) {
+                    let xs: Vec<f64> = present.iter().map(|&i| x[i]).collect();
+                    let ys: Vec<f64> = present.iter().map(|&i| y[i]).collect();
+                    let r = pearson(&xs, &ys);
+                    if r.abs() >= 0.995 {
+                        warnings.push(format!(
+                            "possible leakage: feature \"{}\" alone predicts the label (correlation {:.4})",
+                            f.name, r
+                        ));
+                    }
+                }
+                if let Some((cut, ref split_col)) = cutoff
+                    && f.kind == FeatureKind::Temporal
+                    && &f.name != split_col
+                    && x.iter().any(|&t| t.is_finite() && t > cut)
+                {
+                    warnings.push(format!(
+                        "possible leakage: timestamp feature \"{}\" has training values after the split cut-off on \"{}\"",
+                        f.name, split_col
+                    ));
+                }
+            }
+            Values::Text(v) => {
+                let Some(b) = &binary else { continue };
+                let mut by_level: HashMap<&str, (usize, usize)> = HashMap::new();
+                for (i, &positive) in b.iter().enumerate().take(v.len()) {
+                    if v.is_valid(i) {
+                        let e = by_level.entry(v.value(i)).or_default();
+                        e.0 += 1;
+                        if positive {
+                            e.1 += 1;
+                        }
+                    }
+                }
+                let total: usize = by_level.values().map(|e| e.0).sum();
+                // Identifier-like columns (nearly one level per row) are not flagged.
+                if total < 10 || by_level.len() * 2 > total {
+                    continue;
+                }
+                let correct: usize = by_level.values().map(|(n, pos)| (*pos).max(n - pos)).sum();
+                let purity = correct as f64 / total as f64;
+                let base = b.iter().filter(|&&v| v).count() as f64 / b.len().max(1) as f64;
+                if purity >= 0.995 && base.max(1.0 - base) < 0.99 {
+                    warnings.push(format!(
+                        "possible leakage: feature \"{}\" alone determines the label ({:.1}% of rows); check it is known before the outcome",
+                        f.name,
+                        purity * 100.0
+                    ));
+                }
+            }
+        }
+    }
+    warnings
+}
+
+fn pearson(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    let mx = x.iter().sum::<f64>() / n;
+    let my = y.iter().sum::<f64>() / n;
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx) * (a - mx);
+        syy += (b - my) * (b - my);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        0.0
+    } else {
+        sxy / (sxx * syy).sqrt()
+    }
+}
+
+/// Hex sha256 of the training data (Arrow IPC stream of the batches), so a
+/// version records exactly what it learned from.
+pub fn data_sha256(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    struct Hasher(Sha256);
+    impl std::io::Write for Hasher {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut writer =
+        datafusion::arrow::ipc::writer::StreamWriter::try_new(Hasher(Sha256::new()), schema)
+            .map_err(|e| {
+                SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
+            })?;
+    for b in batches {
+        writer.write(b).map_err(|e| {
+            SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
+        })?;
+    }
+    let hasher = writer.into_inner().map_err(|e| {
+        SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
+    })?;
+    Ok(hasher
+        .0
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{BooleanArray, Float64Array, StringArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use std::sync::Arc;
+
+    fn ctx() -> TrainContext<'static> {
+        TrainContext {
+            threads: 1,
+            progress: &|_| {},
+            cancelled: &|| false,
+        }
+    }
+
+    fn opts(pairs: &[(&str, &str)]) -> TrainOptions {
+        TrainOptions::parse(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+        .expect("options")
+    }
+
+    fn data(n: usize) -> (SchemaRef, RecordBatch) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("x", DataType::Float64, true),
+            Field::new("c", DataType::Utf8, true),
+            Field::new("y", DataType::Boolean, true),
+            Field::new("v", DataType::Float64, true),
+        ]));
+        let mut rng = SplitMix(3);
+        let x: Vec<f64> = (0..n).map(|_| rng.uniform() * 10.0).collect();
+        let c: Vec<&str> = (0..n).map(|i| ["a", "b", "c"][i % 3]).collect();
+        let y: Vec<bool> = x
+            .iter()
+            .zip(&c)
+            .map(|(x, c)| x + if *c == "a" { 2.0 } else { 0.0 } > 5.0)
+            .collect();
+        let v: Vec<f64> = x.iter().map(|x| 3.0 * x + 1.0).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Float64Array::from(x)),
+                Arc::new(StringArray::from(c)),
+                Arc::new(BooleanArray::from(y)),
+                Arc::new(Float64Array::from(v)),
+            ],
+        )
+        .expect("batch");
+        (schema, batch)
+    }
+
+    #[test]
+    fn logistic_learns_a_separable_rule() {
+        let (schema, batch) = data(600);
+        let m = train(
+            schema,
+            &[batch],
+            &opts(&[
+                ("algorithm", "logistic"),
+                ("label", "y"),
+                ("exclude", "v"),
+                ("l2", "0.01"),
+            ]),
+            &ctx(),
+        )
+        .expect("train");
+        assert_eq!(m.evaluated_on, "holdout");
+        assert_eq!(m.test_rows, 120);
+        assert!(m.metrics["roc_auc"] > 0.99, "{:?}", m.metrics);
+        assert_eq!(m.envelope.label.as_ref().map(|l| l.classes.len()), Some(2));
+    }
+
+    #[test]
+    fn linear_recovers_exact_relation_and_flags_leakage() {
+        let (schema, batch) = data(200);
+        let m = train(
+            schema,
+            &[batch],
+            &opts(&[("algorithm", "linear"), ("label", "v"), ("exclude", "y")]),
+            &ctx(),
+        )
+        .expect("train");
+        assert!(m.metrics["rmse"] < 1e-9, "{:?}", m.metrics);
+        assert!(
+            m.warnings.iter().any(|w| w.contains("\"x\"")),
+            "{:?}",
+            m.warnings
+        );
+    }
+
+    #[test]
+    fn unknown_label_lists_columns() {
+        let (schema, batch) = data(20);
+        let err = train(
+            schema,
+            &[batch],
+            &opts(&[("algorithm", "logistic"), ("label", "nope")]),
+            &ctx(),
+        )
+        .expect_err("unknown");
+        assert_eq!(err.code, "42703");
+        assert!(
+            err.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("x, c, y, v"))
+        );
+    }
+
+    #[test]
+    fn stratified_split_keeps_class_balance() {
+        let keep: Vec<usize> = (0..100).collect();
+        let classes: Vec<Option<usize>> = (0..100).map(|i| Some(usize::from(i < 10))).collect();
+        let (_train, test, _) = split_rows(&Split::Stratified(0.2), &keep, Some(&classes), None, 1);
+        assert_eq!(test.len(), 20);
+        assert_eq!(test.iter().filter(|&&i| i < 10).count(), 2);
+    }
+
+    #[test]
+    fn time_split_holds_out_the_latest_rows() {
+        let keep: Vec<usize> = (0..10).collect();
+        let t: Vec<f64> = (0..10).map(|i| (10 - i) as f64).collect();
+        let (train, test, cutoff) = split_rows(
+            &Split::Time {
+                column: "t".into(),
+                fraction: 0.3,
+            },
+            &keep,
+            None,
+            Some(&t),
+            1,
+        );
+        assert_eq!(test, vec![0, 1, 2]);
+        assert_eq!(train.len(), 7);
+        assert_eq!(cutoff, Some(8.0));
+    }
+}
