@@ -8,6 +8,7 @@ pub mod compat;
 pub mod config;
 pub mod demo;
 pub mod dialect;
+pub mod docs;
 pub mod error;
 pub mod registry;
 pub mod server;

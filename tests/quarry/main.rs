@@ -8,6 +8,7 @@ mod harness;
 
 mod auth;
 mod copy;
+mod docs;
 mod crash;
 mod errors;
 mod ml;

@@ -1,0 +1,149 @@
+//! `docs/functions.md`, generated from the functions a server registers, so
+//! the reference cannot drift from the code. The integration test
+//! `docs::functions_md_is_current` fails when the file is stale and rewrites
+//! it when run with `QUARRY_BLESS=1`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::Documentation;
+
+/// Statements Quarry parses itself, before DataFusion sees the SQL.
+const STATEMENTS: &str = r#"## Statements
+
+### `CREATE MODEL`
+
+Trains a model on the rows of a query and registers it as the next version of
+`name` (version 1 for a new name). `OR REPLACE` drops the existing versions
+first. Returns one row: model, version, task, algorithm, train_rows,
+test_rows, metrics (JSON), params (JSON), seconds, warnings (JSON).
+Training longer than two seconds reports progress as NOTICE messages; a
+cancel request (Ctrl-C in psql) stops it and registers nothing.
+
+```sql
+CREATE [OR REPLACE] MODEL name OPTIONS (key = value, ...) AS <query>
+```
+
+| option | values | default |
+|---|---|---|
+| `algorithm` | `logistic`, `linear`, `ridge`, `lasso`, `kmeans`, `baseline`, `sql_rule` | required |
+| `label` | label column (not for `kmeans`) | required |
+| `features` / `exclude` | comma-separated columns to use / to leave out | every other column |
+| `task` | `classification`, `regression`, `clustering` | from the algorithm and the label type |
+| `split` | `random:F`, `stratified:F`, `time:<column>:F`, `none` | `stratified:0.2` (classification), `random:0.2` (regression), `none` (k-means) |
+| `seed` | whole number | 42 |
+| `impute` | `mean`, `median`, `mode`, `constant:<value>`; per column `col:median` | mean (numbers), mode (categories, booleans) |
+| `scale` | `standard`, `minmax`, `robust`, `none`; per column | standard |
+| `encode` | `onehot`, `hash:N`, `ordinal`, `target`; per column `city:hash:64` | onehot |
+| `max_categories` | one-hot levels kept, including `other` | 20 |
+| `class_weight` | `balanced`, `none` | none |
+| `l2`, `l1` | penalties (`logistic`, `ridge`, `lasso`) | logistic l2 = 1 (scikit-learn's C = 1/l2) |
+| `max_iter`, `tol` | solver limits | per algorithm |
+| `k` | clusters (`kmeans`) | 8 |
+| `expression` | SQL expression over the features (`sql_rule`); for a classifier, the positive-class score | required for `sql_rule` |
+
+Errors: 22023 for an unknown option or value (the message lists the valid
+ones), 42703 for an unknown label, feature or split column, 22000 when the
+data cannot train (no rows, a single class), 0A000 for algorithms of a later
+release, 53200 when the rows exceed the memory limit, 57014 when cancelled.
+
+```sql
+CREATE MODEL churn OPTIONS (algorithm = 'logistic', label = 'churned', exclude = 'customer_id')
+AS SELECT * FROM customers;
+```
+
+### `DROP MODEL`
+
+```sql
+DROP MODEL [IF EXISTS] name
+```
+
+Removes every version, alias and artifact of the model. Error: 42704 when it
+does not exist (without `IF EXISTS`).
+
+### `SHOW MODELS`
+
+Lists the models: name, versions, latest_version, production_version, task,
+algorithm, updated_at. The same data is in the system table `ml_models`;
+every version is in `ml_model_versions`.
+
+### `DESCRIBE MODEL`
+
+```sql
+DESCRIBE MODEL name[@version|@alias]
+```
+
+Rows of (section, item, value): the model's version, status, aliases,
+training query, source tables and data sha256; the label and its classes;
+each feature with its type and fitted preprocessing; metrics and parameters.
+Error: 42704 for an unknown model or version.
+"#;
+
+/// The Markdown reference of every `ml_*` function registered in `state`
+/// plus the given table functions. Fails listing functions without docs.
+pub fn functions_markdown(state: &SessionState, table_functions: &[(&str, Documentation)]) -> Result<String, String> {
+    let mut docs: BTreeMap<String, (&str, Documentation)> = BTreeMap::new();
+    let mut undocumented = Vec::new();
+    let mut add = |name: &str, kind: &'static str, doc: Option<&Documentation>| match doc {
+        Some(d) => {
+            let key = if docs.contains_key(name) { format!("{name} ({kind})") } else { name.to_string() };
+            docs.insert(key, (kind, d.clone()));
+        }
+        None => undocumented.push(name.to_string()),
+    };
+    for (name, f) in state.scalar_functions() {
+        if name.starts_with("ml_") {
+            add(name, "scalar", f.documentation());
+        }
+    }
+    for (name, f) in state.aggregate_functions() {
+        if name.starts_with("ml_") {
+            add(name, "aggregate", f.documentation());
+        }
+    }
+    for (name, f) in state.window_functions() {
+        if name.starts_with("ml_") {
+            add(name, "window", f.documentation());
+        }
+    }
+    for (name, doc) in table_functions {
+        add(name, "table", Some(doc));
+    }
+    if !undocumented.is_empty() {
+        return Err(format!("functions without documentation: {}", undocumented.join(", ")));
+    }
+
+    let mut out = String::from(
+        "# Quarry SQL reference\n\n\
+         Generated from the code by `QUARRY_BLESS=1 cargo test --test quarry docs::`; do not edit by hand.\n\
+         Every function Quarry adds is named `ml_*`. A model reference is `'name'` (its production version, else the latest), `'name@3'` or\n\
+         `'name@alias'`. A `relation` argument is a table name, a parenthesized subquery, or text holding a\n\
+         table name or a query starting with SELECT or WITH.\n\n",
+    );
+    out.push_str("| function | kind | section |\n|---|---|---|\n");
+    for (name, (kind, doc)) in &docs {
+        let _ = writeln!(out, "| [`{name}`](#{}) | {kind} | {} |", anchor(name), doc.doc_section.label);
+    }
+    out.push('\n');
+    out.push_str(STATEMENTS);
+    out.push_str("\n## Functions\n");
+    for (name, (kind, doc)) in &docs {
+        let _ = write!(out, "\n### `{name}`\n\n*{kind} function*. {}\n\n", doc.description.trim());
+        let _ = write!(out, "```sql\n{}\n```\n", doc.syntax_example.trim());
+        if let Some(args) = &doc.arguments {
+            out.push_str("\n| argument | description |\n|---|---|\n");
+            for (arg, description) in args {
+                let _ = writeln!(out, "| `{arg}` | {} |", description.replace('\n', " "));
+            }
+        }
+        if let Some(example) = &doc.sql_example {
+            let _ = write!(out, "\nExample:\n\n{}\n", example.trim());
+        }
+    }
+    Ok(out)
+}
+
+fn anchor(name: &str) -> String {
+    name.chars().filter(|c| c.is_alphanumeric() || *c == '_' || *c == ' ').map(|c| if c == ' ' { '-' } else { c }).collect()
+}
