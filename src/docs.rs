@@ -27,20 +27,25 @@ CREATE [OR REPLACE] MODEL name OPTIONS (key = value, ...) AS <query>
 
 | option | values | default |
 |---|---|---|
-| `algorithm` | `logistic`, `linear`, `ridge`, `lasso`, `kmeans`, `baseline`, `sql_rule` | required |
+| `algorithm` | `logistic`, `linear`, `ridge`, `lasso`, `kmeans`, `baseline`, `sql_rule`, `gbdt` | required |
 | `label` | label column (not for `kmeans`) | required |
 | `features` / `exclude` | comma-separated columns to use / to leave out | every other column |
 | `task` | `classification`, `regression`, `clustering` | from the algorithm and the label type |
 | `split` | `random:F`, `stratified:F`, `time:<column>:F`, `none` | `stratified:0.2` (classification), `random:0.2` (regression), `none` (k-means) |
 | `seed` | whole number | 42 |
-| `impute` | `mean`, `median`, `mode`, `constant:<value>`; per column `col:median` | mean (numbers), mode (categories, booleans) |
-| `scale` | `standard`, `minmax`, `robust`, `none`; per column | standard |
-| `encode` | `onehot`, `hash:N`, `ordinal`, `target`; per column `city:hash:64` | onehot |
+| `impute` | `mean`, `median`, `mode`, `constant:<value>`, `none` (trees: missing values are routed by the tree); per column `col:median` | mean (numbers), mode (categories, booleans); none for trees |
+| `scale` | `standard`, `minmax`, `robust`, `none`; per column | standard; none for trees |
+| `encode` | `onehot`, `hash:N`, `ordinal`, `target`; per column `city:hash:64` | onehot; ordinal for trees |
 | `max_categories` | one-hot levels kept, including `other` | 20 |
 | `class_weight` | `balanced`, `none` | none |
 | `l2`, `l1` | penalties (`logistic`, `ridge`, `lasso`) | logistic l2 = 1 (scikit-learn's C = 1/l2) |
 | `max_iter`, `tol` | solver limits | per algorithm |
 | `k` | clusters (`kmeans`) | 8 |
+| `rounds`, `learning_rate`, `max_depth`, `min_rows_per_leaf` | boosting rounds and tree shape (`gbdt`) | 100, 0.1, 6, 20 |
+| `l2`, `subsample`, `colsample`, `max_bins` | leaf-value penalty, row and column sampling per round, histogram bins (`gbdt`) | 1.0, 1.0, 1.0, 255 |
+| `early_stopping` | stop after N rounds without improvement on every 10th training row (`gbdt`) | 0 (off) |
+| `monotone` | `col:1` (never decreasing) or `col:-1` per numeric feature, e.g. `monthly_fee:-1` (`gbdt`); holds exactly | none |
+| `objective` | `squared`, `huber[:delta]`, `quantile[:alpha]` (`gbdt` regression) | squared; log-loss for classifiers |
 | `expression` | SQL expression over the features (`sql_rule`); for a classifier, the positive-class score | required for `sql_rule` |
 
 Errors: 22023 for an unknown option or value (the message lists the valid
@@ -82,12 +87,19 @@ Error: 42704 for an unknown model or version.
 
 /// The Markdown reference of every `ml_*` function registered in `state`
 /// plus the given table functions. Fails listing functions without docs.
-pub fn functions_markdown(state: &SessionState, table_functions: &[(&str, Documentation)]) -> Result<String, String> {
+pub fn functions_markdown(
+    state: &SessionState,
+    table_functions: &[(&str, Documentation)],
+) -> Result<String, String> {
     let mut docs: BTreeMap<String, (&str, Documentation)> = BTreeMap::new();
     let mut undocumented = Vec::new();
     let mut add = |name: &str, kind: &'static str, doc: Option<&Documentation>| match doc {
         Some(d) => {
-            let key = if docs.contains_key(name) { format!("{name} ({kind})") } else { name.to_string() };
+            let key = if docs.contains_key(name) {
+                format!("{name} ({kind})")
+            } else {
+                name.to_string()
+            };
             docs.insert(key, (kind, d.clone()));
         }
         None => undocumented.push(name.to_string()),
@@ -111,7 +123,10 @@ pub fn functions_markdown(state: &SessionState, table_functions: &[(&str, Docume
         add(name, "table", Some(doc));
     }
     if !undocumented.is_empty() {
-        return Err(format!("functions without documentation: {}", undocumented.join(", ")));
+        return Err(format!(
+            "functions without documentation: {}",
+            undocumented.join(", ")
+        ));
     }
 
     let mut out = String::from(
@@ -123,13 +138,22 @@ pub fn functions_markdown(state: &SessionState, table_functions: &[(&str, Docume
     );
     out.push_str("| function | kind | section |\n|---|---|---|\n");
     for (name, (kind, doc)) in &docs {
-        let _ = writeln!(out, "| [`{name}`](#{}) | {kind} | {} |", anchor(name), doc.doc_section.label);
+        let _ = writeln!(
+            out,
+            "| [`{name}`](#{}) | {kind} | {} |",
+            anchor(name),
+            doc.doc_section.label
+        );
     }
     out.push('\n');
     out.push_str(STATEMENTS);
     out.push_str("\n## Functions\n");
     for (name, (kind, doc)) in &docs {
-        let _ = write!(out, "\n### `{name}`\n\n*{kind} function*. {}\n\n", doc.description.trim());
+        let _ = write!(
+            out,
+            "\n### `{name}`\n\n*{kind} function*. {}\n\n",
+            doc.description.trim()
+        );
         let _ = write!(out, "```sql\n{}\n```\n", doc.syntax_example.trim());
         if let Some(args) = &doc.arguments {
             out.push_str("\n| argument | description |\n|---|---|\n");
@@ -145,5 +169,8 @@ pub fn functions_markdown(state: &SessionState, table_functions: &[(&str, Docume
 }
 
 fn anchor(name: &str) -> String {
-    name.chars().filter(|c| c.is_alphanumeric() || *c == '_' || *c == ' ').map(|c| if c == ' ' { '-' } else { c }).collect()
+    name.chars()
+        .filter(|c| c.is_alphanumeric() || *c == '_' || *c == ' ')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
 }

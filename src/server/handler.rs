@@ -101,7 +101,24 @@ impl Parser {
     }
 
     pub fn parse(&self, sql: &str) -> Result<Vec<DfStatement>> {
-        match self.compat.parse(sql) {
+        // sqlparser reads `CREATE EXTERNAL TABLE ... STORED AS ... LOCATION`
+        // as a Hive table that DataFusion's planner refuses; DataFusion's own
+        // parser turns it into its CreateExternalTable statement.
+        let parsed = self.compat.parse(sql).and_then(|statements| {
+            if statements
+                .iter()
+                .any(|s| matches!(s, Statement::CreateTable(t) if t.external))
+            {
+                Err(
+                    datafusion::sql::sqlparser::parser::ParserError::ParserError(
+                        "external table".into(),
+                    ),
+                )
+            } else {
+                Ok(statements)
+            }
+        });
+        match parsed {
             Ok(statements) => Ok(statements
                 .into_iter()
                 .map(|mut s| {

@@ -7,12 +7,24 @@ use crate::harness::repo_root;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_md_is_current() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(Config::for_data_dir(dir.path())).await.expect("server starts");
+    let server = Server::start(Config::for_data_dir(dir.path()))
+        .await
+        .expect("server starts");
     let mut tables = quarry_udfs::table_function_docs();
     tables.extend(quarry::registry::functions::table_function_docs());
-    let generated = quarry::docs::functions_markdown(&server.state.base, &tables).expect("every function is documented");
-    for name in ["ml_predict", "ml_predict_proba", "ml_deploy", "ml_rollback", "ml_train"] {
-        assert!(generated.contains(&format!("### `{name}`")), "{name} missing from the reference");
+    let generated = quarry::docs::functions_markdown(&server.state.base, &tables)
+        .expect("every function is documented");
+    for name in [
+        "ml_predict",
+        "ml_predict_proba",
+        "ml_deploy",
+        "ml_rollback",
+        "ml_train",
+    ] {
+        assert!(
+            generated.contains(&format!("### `{name}`")),
+            "{name} missing from the reference"
+        );
     }
     let path = repo_root().join("docs/functions.md");
     if std::env::var("QUARRY_BLESS").is_ok_and(|v| v == "1") {

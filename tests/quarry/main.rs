@@ -8,8 +8,8 @@ mod harness;
 
 mod auth;
 mod copy;
-mod docs;
 mod crash;
+mod docs;
 mod errors;
 mod ml;
 mod persistence;

@@ -422,3 +422,45 @@ async fn a_cancelled_training_run_registers_nothing() {
     );
     server.stop().await;
 }
+
+/// A client whose server notices (NOTICE, WARNING) are collected.
+async fn connect_with_notices(url: &str) -> (Client, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use futures::StreamExt;
+    let (client, mut connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .expect("client connects");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    tokio::spawn(messages.for_each(move |m| {
+        if let Ok(tokio_postgres::AsyncMessage::Notice(n)) = m {
+            let _ = tx.send(format!("{}: {}", n.severity(), n.message()));
+        }
+        futures::future::ready(())
+    }));
+    (client, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leakage_is_warned_in_the_result_and_as_a_notice() {
+    let server = TestServer::start().await;
+    let (client, mut notices) = connect_with_notices(&server.url("quarry")).await;
+    client.batch_execute(SMALL).await.expect("table");
+    let result = rows(
+        &client,
+        "CREATE MODEL leaky OPTIONS (algorithm = 'logistic', label = 'flag', features = 'x1,x2,leak') \
+         AS SELECT x1, x2, flag, CAST(flag AS INT) AS leak FROM pts",
+    )
+    .await;
+    let warnings = result[0][9].clone().expect("warnings column");
+    assert!(warnings.contains("leak"), "{warnings}");
+    let mut seen = Vec::new();
+    while let Ok(n) = notices.try_recv() {
+        seen.push(n);
+    }
+    assert!(
+        seen.iter()
+            .any(|n| n.starts_with("WARNING") && n.contains("leak")),
+        "{seen:?}"
+    );
+    server.stop().await;
+}

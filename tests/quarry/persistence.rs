@@ -28,15 +28,30 @@ async fn tables_views_schemas_and_external_tables_survive_restart() {
              CREATE TABLE mart.facts AS SELECT 42 AS answer;
              CREATE VIEW big_ids AS SELECT id FROM plain WHERE id > 1;
              COPY (SELECT id AS n FROM plain) TO '{parquet}';
-             CREATE EXTERNAL TABLE ext_parquet STORED AS PARQUET LOCATION '{parquet}';
-             CREATE EXTERNAL TABLE ext_csv STORED AS CSV LOCATION '{csv}' OPTIONS ('format.has_header' 'true');
-             CREATE EXTERNAL TABLE ext_json STORED AS JSON LOCATION '{json}';",
+             CREATE EXTERNAL TABLE ext_csv STORED AS CSV LOCATION '{csv}' OPTIONS ('format.has_header' 'true');",
             parquet = parquet.display(),
             csv = csv.display(),
-            json = json.display(),
         ))
         .await
         .expect("setup");
+    // Alone in a statement, through the extended and the simple protocol.
+    client
+        .execute(
+            &format!(
+                "CREATE EXTERNAL TABLE ext_parquet STORED AS PARQUET LOCATION '{}'",
+                parquet.display()
+            ),
+            &[],
+        )
+        .await
+        .expect("external parquet table, extended protocol");
+    client
+        .simple_query(&format!(
+            "CREATE EXTERNAL TABLE ext_json STORED AS JSON LOCATION '{}'",
+            json.display()
+        ))
+        .await
+        .expect("external json table, simple protocol");
     server.stop().await;
 
     let server = TestServer::on_dir(dir.path()).await;

@@ -4,3 +4,4 @@
 pub mod linalg;
 pub mod metrics;
 pub mod optimize;
+pub mod tree;

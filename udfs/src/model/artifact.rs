@@ -51,6 +51,8 @@ pub enum Payload {
     /// A SQL expression over the features; for classification its value is
     /// the positive-class score.
     SqlRule { expression: String },
+    /// Gradient-boosted trees over the preprocessed matrix (NaN = missing).
+    Gbdt(crate::kernels::tree::gbdt::Gbdt),
 }
 
 /// Everything a model needs to score, as stored.
@@ -268,6 +270,29 @@ impl LoadedModel {
                     softmax_row(m.row(i), coef, intercept, &mut proba[i * k..(i + 1) * k]);
                 }
                 Ok(Scores::Classes(proba, k))
+            }
+            Payload::Gbdt(model) => {
+                let columns = self.columns(inputs)?;
+                let m = pre.transform(&columns);
+                let raw = model.raw(&m.data, m.cols);
+                use crate::kernels::tree::gbdt::Objective;
+                match model.objective {
+                    Objective::Binary => Ok(Scores::Values(raw.into_iter().map(sigmoid).collect())),
+                    Objective::Softmax { classes } => {
+                        let mut proba = raw;
+                        for row in proba.chunks_mut(classes) {
+                            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                            let mut sum = 0.0;
+                            for v in row.iter_mut() {
+                                *v = (*v - max).exp();
+                                sum += *v;
+                            }
+                            row.iter_mut().for_each(|v| *v /= sum);
+                        }
+                        Ok(Scores::Classes(proba, classes))
+                    }
+                    _ => Ok(Scores::Values(raw)),
+                }
             }
             Payload::KMeans { centroids, k } => {
                 let columns = self.columns(inputs)?;

@@ -39,11 +39,12 @@ pub enum Algorithm {
     KMeans,
     Baseline,
     SqlRule,
+    Gbdt,
 }
 
 impl Algorithm {
     pub const ALL: &'static [&'static str] = &[
-        "logistic", "linear", "ridge", "lasso", "kmeans", "baseline", "sql_rule",
+        "logistic", "linear", "ridge", "lasso", "kmeans", "baseline", "sql_rule", "gbdt",
     ];
 
     pub fn parse(s: &str) -> Result<Algorithm> {
@@ -55,7 +56,8 @@ impl Algorithm {
             "kmeans" | "k_means" => Algorithm::KMeans,
             "baseline" => Algorithm::Baseline,
             "sql_rule" => Algorithm::SqlRule,
-            "decision_tree" | "random_forest" | "gbdt" | "isolation_forest" | "ets" | "mstl" => {
+            "gbdt" | "gradient_boosting" => Algorithm::Gbdt,
+            "decision_tree" | "random_forest" | "isolation_forest" | "ets" | "mstl" => {
                 return Err(SqlStateError::unsupported(format!(
                     "algorithm '{s}' is not available in this release"
                 ))
@@ -79,6 +81,7 @@ impl Algorithm {
             Algorithm::KMeans => "kmeans",
             Algorithm::Baseline => "baseline",
             Algorithm::SqlRule => "sql_rule",
+            Algorithm::Gbdt => "gbdt",
         }
     }
 
@@ -88,7 +91,7 @@ impl Algorithm {
             Algorithm::Logistic => Some(Task::Classification),
             Algorithm::Linear | Algorithm::Ridge | Algorithm::Lasso => Some(Task::Regression),
             Algorithm::KMeans => Some(Task::Clustering),
-            Algorithm::Baseline | Algorithm::SqlRule => None,
+            Algorithm::Baseline | Algorithm::SqlRule | Algorithm::Gbdt => None,
         }
     }
 
@@ -102,7 +105,25 @@ impl Algorithm {
             Algorithm::KMeans => &["k", "max_iter", "tol"],
             Algorithm::Baseline => &[],
             Algorithm::SqlRule => &["expression"],
+            Algorithm::Gbdt => &[
+                "rounds",
+                "learning_rate",
+                "max_depth",
+                "min_rows_per_leaf",
+                "l2",
+                "subsample",
+                "colsample",
+                "max_bins",
+                "early_stopping",
+                "monotone",
+                "objective",
+            ],
         }
+    }
+
+    /// Whether the algorithm is a tree model (no scaling, native missing values).
+    pub fn is_tree(self) -> bool {
+        matches!(self, Algorithm::Gbdt)
     }
 }
 
@@ -196,6 +217,8 @@ pub struct TrainOptions {
     pub tol: Option<f64>,
     pub k: usize,
     pub expression: Option<String>,
+    /// Tree-model hyperparameters (`gbdt`).
+    pub trees: TreeOptions,
     /// Every option as given, for the version's recorded params.
     pub given: BTreeMap<String, String>,
 }
@@ -379,6 +402,7 @@ impl TrainOptions {
                 None => 8,
             },
             expression: given.get("expression").cloned(),
+            trees: TreeOptions::parse(&given)?,
             given: given.clone(),
         };
         if algorithm == Algorithm::SqlRule && options.expression.is_none() {
@@ -399,7 +423,12 @@ impl TrainOptions {
             .iter()
             .chain(options.impute.columns.values())
         {
-            parse_impute(spec)?;
+            if parse_impute(spec)? == Impute::Keep && !algorithm.is_tree() {
+                return Err(SqlStateError::bad_argument(format!(
+                    "option impute: none keeps missing values, which only tree models accept; algorithm {} needs mean, median, mode or constant",
+                    algorithm.name()
+                )));
+            }
         }
         for spec in options
             .scale
@@ -440,6 +469,7 @@ impl TrainOptions {
         };
         let impute = match self.impute.for_column(name) {
             Some(spec) => parse_impute(spec)?,
+            None if self.algorithm.is_tree() => Impute::Keep,
             None => match kind {
                 FeatureKind::Numeric | FeatureKind::Temporal => Impute::Mean,
                 FeatureKind::Boolean | FeatureKind::Categorical => Impute::Mode,
@@ -452,6 +482,7 @@ impl TrainOptions {
         };
         let encode = match self.encode.for_column(name) {
             Some(spec) => parse_encode(spec, self.max_categories)?,
+            None if self.algorithm.is_tree() => Encode::Ordinal,
             None => Encode::OneHot {
                 max_categories: self.max_categories,
             },
@@ -481,12 +512,13 @@ fn parse_impute(spec: &str) -> Result<Impute> {
         "mean" => Ok(Impute::Mean),
         "median" => Ok(Impute::Median),
         "mode" | "most_frequent" => Ok(Impute::Mode),
+        "none" | "keep" => Ok(Impute::Keep),
         _ => match spec.split_once(':') {
             Some((head, value)) if head.eq_ignore_ascii_case("constant") => {
                 Ok(Impute::Constant(value.to_string()))
             }
             _ => Err(SqlStateError::bad_argument(format!(
-                "option impute: expected mean, median, mode or constant:<value>, got '{spec}'"
+                "option impute: expected mean, median, mode, constant:<value> or none (trees), got '{spec}'"
             ))),
         },
     }
@@ -581,8 +613,161 @@ mod tests {
         assert!(opts(&[("algorithm", "sql_rule")]).is_err());
         assert!(opts(&[("algorithm", "logistic"), ("task", "regression")]).is_err());
         assert_eq!(
-            opts(&[("algorithm", "gbdt")]).expect_err("later").code,
+            opts(&[("algorithm", "random_forest")])
+                .expect_err("later")
+                .code,
             "0A000"
         );
+        assert!(opts(&[("algorithm", "gbdt"), ("learning_rate", "0")]).is_err());
+        assert!(opts(&[("algorithm", "gbdt"), ("monotone", "x:2")]).is_err());
+        assert!(opts(&[("algorithm", "gbdt"), ("objective", "poisson")]).is_err());
+        assert!(opts(&[("algorithm", "linear"), ("impute", "none")]).is_err());
+    }
+
+    #[test]
+    fn tree_options_have_spec_defaults_and_parse() {
+        let o = opts(&[
+            ("algorithm", "gbdt"),
+            ("monotone", "fee:-1, age:1"),
+            ("objective", "quantile:0.9"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            (
+                o.trees.rounds,
+                o.trees.max_depth,
+                o.trees.min_rows_per_leaf,
+                o.trees.max_bins
+            ),
+            (100, 6, 20, 255)
+        );
+        assert_eq!(
+            o.trees.monotone,
+            vec![("fee".to_string(), -1), ("age".to_string(), 1)]
+        );
+        assert_eq!(o.trees.objective, TreeObjective::Quantile(0.9));
+        let plan = o.column_plan("x", FeatureKind::Numeric).expect("plan");
+        assert_eq!((plan.impute, plan.scale), (Impute::Keep, Scale::None));
+        assert_eq!(
+            o.column_plan("c", FeatureKind::Categorical)
+                .expect("plan")
+                .encode,
+            Encode::Ordinal
+        );
+    }
+}
+
+/// Objectives of a tree model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TreeObjective {
+    /// Log-loss for classifiers, squared error for regression.
+    Default,
+    Huber(f64),
+    Quantile(f64),
+}
+
+/// Hyperparameters of the tree models, with SPEC §3.3's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeOptions {
+    pub rounds: usize,
+    pub learning_rate: f64,
+    pub max_depth: usize,
+    pub min_rows_per_leaf: usize,
+    pub l2: f64,
+    pub subsample: f64,
+    pub colsample: f64,
+    pub max_bins: usize,
+    pub early_stopping: usize,
+    /// (column, +1 or -1).
+    pub monotone: Vec<(String, i8)>,
+    pub objective: TreeObjective,
+}
+
+fn unit_interval(key: &str, value: &str) -> Result<f64> {
+    let v = number(key, value)?;
+    if !(v > 0.0 && v <= 1.0) {
+        return Err(SqlStateError::bad_argument(format!(
+            "option {key} must be in (0, 1], got {value}"
+        )));
+    }
+    Ok(v)
+}
+
+impl TreeOptions {
+    fn parse(given: &BTreeMap<String, String>) -> Result<TreeOptions> {
+        let get = |k: &str| given.get(k).map(String::as_str);
+        let monotone = match get("monotone") {
+            None => vec![],
+            Some(spec) => list(spec)
+                .into_iter()
+                .map(|item| match item.rsplit_once(':') {
+                    Some((col, "1" | "+1")) => Ok((col.trim().to_string(), 1)),
+                    Some((col, "-1")) => Ok((col.trim().to_string(), -1)),
+                    _ => Err(SqlStateError::bad_argument(format!(
+                        "option monotone: expected column:1 or column:-1, got '{item}'"
+                    ))),
+                })
+                .collect::<Result<Vec<_>>>()?,
+        };
+        let objective = match get("objective").map(|s| s.trim().to_ascii_lowercase()) {
+            None => TreeObjective::Default,
+            Some(o) => match o.split_once(':') {
+                _ if o == "squared" || o == "logloss" || o == "default" => TreeObjective::Default,
+                _ if o == "huber" => TreeObjective::Huber(1.0),
+                None if o == "quantile" => TreeObjective::Quantile(0.5),
+                Some(("huber", d)) => {
+                    TreeObjective::Huber(non_negative("objective huber delta", d)?.max(1e-12))
+                }
+                Some(("quantile", a)) => {
+                    TreeObjective::Quantile(unit_interval("objective quantile", a)?.min(1.0 - 1e-9))
+                }
+                _ => {
+                    return Err(SqlStateError::bad_argument(format!(
+                        "option objective must be squared, huber[:delta] or quantile[:alpha], got '{o}'"
+                    )));
+                }
+            },
+        };
+        Ok(TreeOptions {
+            rounds: get("rounds")
+                .map(|v| count("rounds", v, 1))
+                .transpose()?
+                .unwrap_or(100),
+            learning_rate: get("learning_rate")
+                .map(|v| unit_interval("learning_rate", v))
+                .transpose()?
+                .unwrap_or(0.1),
+            max_depth: get("max_depth")
+                .map(|v| count("max_depth", v, 1))
+                .transpose()?
+                .unwrap_or(6),
+            min_rows_per_leaf: get("min_rows_per_leaf")
+                .map(|v| count("min_rows_per_leaf", v, 1))
+                .transpose()?
+                .unwrap_or(20),
+            l2: get("l2")
+                .map(|v| non_negative("l2", v))
+                .transpose()?
+                .unwrap_or(1.0),
+            subsample: get("subsample")
+                .map(|v| unit_interval("subsample", v))
+                .transpose()?
+                .unwrap_or(1.0),
+            colsample: get("colsample")
+                .map(|v| unit_interval("colsample", v))
+                .transpose()?
+                .unwrap_or(1.0),
+            max_bins: get("max_bins")
+                .map(|v| count("max_bins", v, 2))
+                .transpose()?
+                .unwrap_or(255)
+                .min(255),
+            early_stopping: get("early_stopping")
+                .map(|v| count("early_stopping", v, 0))
+                .transpose()?
+                .unwrap_or(0),
+            monotone,
+            objective,
+        })
     }
 }

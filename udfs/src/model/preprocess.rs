@@ -24,6 +24,9 @@ use crate::kernels::linalg::Matrix;
 /// How missing values of a column are filled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Impute {
+    /// Missing stays missing (NaN), for models that route it themselves (trees);
+    /// a missing category becomes the unseen-level code.
+    Keep,
     Mean,
     Median,
     Mode,
@@ -181,6 +184,7 @@ impl Preprocessor {
                         .collect();
                     present.sort_by(f64::total_cmp);
                     let fill = match &plan.impute {
+                        Impute::Keep => f64::NAN,
                         Impute::Mean => present.iter().sum::<f64>() / present.len().max(1) as f64,
                         Impute::Median => quantile(&present, 0.5),
                         Impute::Mode => mode_f64(&present),
@@ -193,11 +197,15 @@ impl Preprocessor {
                     };
                     // Scale statistics include the imputed values, as a pipeline
                     // of imputer then scaler computes them.
-                    let missing = rows.len() - present.len();
+                    let missing = if fill.is_nan() {
+                        0
+                    } else {
+                        rows.len() - present.len()
+                    };
                     let (center, scale) = match plan.scale {
                         Scale::None => (0.0, 1.0),
                         Scale::Standard => {
-                            let n = rows.len().max(1) as f64;
+                            let n = (present.len() + missing).max(1) as f64;
                             let mean = (present.iter().sum::<f64>() + fill * missing as f64) / n;
                             let var = (present.iter().map(|x| (x - mean).powi(2)).sum::<f64>()
                                 + missing as f64 * (fill - mean).powi(2))
@@ -242,6 +250,7 @@ impl Preprocessor {
                     let counts = level_counts(v, rows);
                     let fill = match &plan.impute {
                         Impute::Constant(c) => Some(c.clone()),
+                        Impute::Keep => None,
                         // Mean and median make no sense for text: the most frequent level.
                         _ => counts.first().map(|(k, _)| k.clone()),
                     };

@@ -490,6 +490,9 @@ pub fn train(
         }
     }
 
+    // Monotone constraints, per matrix column.
+    let monotone = monotone_columns(options, &features, &preprocessing)?;
+
     // Fit.
     let x_train = matrix.as_ref().map(|m| m.select_rows(&train_rows));
     let w_train: Vec<f64> = train_rows.iter().map(|&i| weights[i]).collect();
@@ -510,7 +513,8 @@ pub fn train(
         class_count,
         y_num.as_deref(),
         &w_train,
-        ctx.threads,
+        &monotone,
+        ctx,
         &mut params,
     )?;
     cancelled(ctx)?;
@@ -740,9 +744,11 @@ fn fit(
     classes: usize,
     y_num: Option<&[f64]>,
     w: &[f64],
-    threads: usize,
+    monotone: &[i8],
+    ctx: &TrainContext<'_>,
     params: &mut BTreeMap<String, Json>,
 ) -> Result<Payload> {
+    let threads = ctx.threads;
     let missing_matrix = || {
         SqlStateError::new(
             sqlstate::INTERNAL_ERROR,
@@ -889,7 +895,175 @@ fn fit(
         Algorithm::SqlRule => Payload::SqlRule {
             expression: options.expression.clone().unwrap_or_default(),
         },
+        Algorithm::Gbdt => {
+            let x = x.ok_or_else(missing_matrix)?;
+            {
+                // Only the label of the task exists: classes or numbers.
+                let (y_class, y_number) = match task {
+                    Task::Regression => (vec![], y_train_num()),
+                    _ => (y_train_class(), vec![]),
+                };
+                fit_gbdt(
+                    options, task, x, classes, &y_class, &y_number, w, monotone, ctx, params,
+                )?
+            }
+        }
     })
+}
+
+/// The `monotone` option as one sign per matrix column; only numeric,
+/// boolean and time features (one column each) can be constrained.
+fn monotone_columns(
+    options: &TrainOptions,
+    features: &[Feature],
+    pre: &Preprocessor,
+) -> Result<Vec<i8>> {
+    let constraints = &options.trees.monotone;
+    if constraints.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut out = vec![0i8; pre.width()];
+    for (column, sign) in constraints {
+        let Some(i) = features
+            .iter()
+            .position(|f| f.name.eq_ignore_ascii_case(column))
+        else {
+            return Err(SqlStateError::new(
+                sqlstate::UNDEFINED_COLUMN,
+                format!("option monotone: \"{column}\" is not a feature of the model"),
+            ));
+        };
+        if features[i].kind == FeatureKind::Categorical {
+            return Err(SqlStateError::bad_argument(format!(
+                "option monotone: \"{column}\" is a text column; monotone constraints need a numeric, boolean or time feature"
+            )));
+        }
+        let offset: usize = pre.steps[..i].iter().map(|s| s.width()).sum();
+        out[offset] = *sign;
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fit_gbdt(
+    options: &TrainOptions,
+    task: Task,
+    x: &Matrix,
+    classes: usize,
+    y_class: &[usize],
+    y_num: &[f64],
+    w: &[f64],
+    monotone: &[i8],
+    ctx: &TrainContext<'_>,
+    params: &mut BTreeMap<String, Json>,
+) -> Result<Payload> {
+    use super::options::TreeObjective;
+    use crate::kernels::tree::gbdt::{self, GbdtParams, Hooks, Objective};
+    use crate::kernels::tree::grow::TreeParams;
+    let t = &options.trees;
+    let (objective, y): (Objective, Vec<f64>) = match (task, t.objective) {
+        (Task::Classification, TreeObjective::Default) if classes == 2 => (
+            Objective::Binary,
+            y_class.iter().map(|&c| c as f64).collect(),
+        ),
+        (Task::Classification, TreeObjective::Default) => (
+            Objective::Softmax { classes },
+            y_class.iter().map(|&c| c as f64).collect(),
+        ),
+        (Task::Regression, TreeObjective::Default) => (Objective::Squared, y_num.to_vec()),
+        (Task::Regression, TreeObjective::Huber(delta)) => {
+            (Objective::Huber { delta }, y_num.to_vec())
+        }
+        (Task::Regression, TreeObjective::Quantile(alpha)) => {
+            (Objective::Quantile { alpha }, y_num.to_vec())
+        }
+        (Task::Classification, _) => {
+            return Err(SqlStateError::bad_argument(
+                "option objective: huber and quantile are regression objectives; classifiers use log-loss",
+            ));
+        }
+        (Task::Clustering, _) => return Err(SqlStateError::bad_argument("gbdt needs a label")),
+    };
+    // Early stopping watches every 10th training row, held out from fitting.
+    let (fit_rows, valid_rows): (Vec<usize>, Vec<usize>) = if t.early_stopping > 0 {
+        (0..x.rows).partition(|i| i % 10 != 9)
+    } else {
+        ((0..x.rows).collect(), vec![])
+    };
+    let take = |rows: &[usize]| -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let mut xs = Vec::with_capacity(rows.len() * x.cols);
+        for &i in rows {
+            xs.extend_from_slice(x.row(i));
+        }
+        (
+            xs,
+            rows.iter().map(|&i| y[i]).collect(),
+            rows.iter().map(|&i| w[i]).collect(),
+        )
+    };
+    let (fx, fy, fw) = take(&fit_rows);
+    let (vx, vy, _) = take(&valid_rows);
+    let gbdt_params = GbdtParams {
+        rounds: t.rounds,
+        learning_rate: t.learning_rate,
+        tree: TreeParams {
+            max_depth: t.max_depth,
+            min_rows_per_leaf: t.min_rows_per_leaf,
+            min_hessian: 1e-3,
+            l2: t.l2,
+            monotone: monotone.to_vec(),
+            threads: ctx.threads,
+        },
+        subsample: t.subsample,
+        colsample: t.colsample,
+        max_bins: t.max_bins,
+        early_stopping: t.early_stopping,
+        seed: options.seed,
+    };
+    let rounds = t.rounds;
+    let progress = |round: usize| {
+        if round.is_multiple_of(10) || round == rounds {
+            (ctx.progress)(&format!("gbdt: round {round} of {rounds}"));
+        }
+    };
+    let hooks = Hooks {
+        progress: &progress,
+        cancelled: ctx.cancelled,
+    };
+    let valid = (!valid_rows.is_empty()).then_some((vx.as_slice(), vy.as_slice()));
+    let model = gbdt::fit(
+        &fx,
+        x.cols,
+        &fy,
+        &fw,
+        valid,
+        objective,
+        &gbdt_params,
+        &hooks,
+    )
+    .ok_or_else(|| {
+        SqlStateError::new(
+            sqlstate::QUERY_CANCELED,
+            "canceling statement due to user request",
+        )
+    })?;
+    for (k, v) in [
+        ("rounds", json!(t.rounds)),
+        ("learning_rate", json!(t.learning_rate)),
+        ("max_depth", json!(t.max_depth)),
+        ("min_rows_per_leaf", json!(t.min_rows_per_leaf)),
+        ("l2", json!(t.l2)),
+        ("subsample", json!(t.subsample)),
+        ("colsample", json!(t.colsample)),
+        ("max_bins", json!(t.max_bins)),
+        ("trees", json!(model.trees.len())),
+    ] {
+        params.insert(k.into(), v);
+    }
+    if let Some(best) = model.best_round {
+        params.insert("best_round".into(), json!(best));
+    }
+    Ok(Payload::Gbdt(model))
 }
 
 fn leakage(
