@@ -76,3 +76,16 @@ CREATE MODEL churn_rule OPTIONS (
 ) AS SELECT * FROM customers;
 
 SELECT count(*) FILTER (WHERE prediction) AS flagged_by_rule FROM ml_predict('churn_rule', customers_recent);
+
+-- 9. Gradient-boosted trees find the non-linear effects a logistic model
+--    misses. The monotone constraint makes predicted churn never decrease as
+--    support calls rise, whatever the noise in the data says.
+CREATE MODEL churn_gbdt OPTIONS (
+    algorithm = 'gbdt',
+    label = 'churned',
+    exclude = 'customer_id',
+    monotone = 'support_calls:1'
+) AS SELECT * FROM customers;
+
+SELECT model, version, metrics FROM ml_model_versions
+WHERE model IN ('churn', 'churn_gbdt') ORDER BY model, version;

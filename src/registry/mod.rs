@@ -560,7 +560,12 @@ fn dir_name(name: &str) -> String {
 impl ModelStore for Registry {
     fn resolve(&self, reference: &str) -> quarry_udfs::model::schema::Result<ModelRef> {
         if let Some(pinned) = ModelRef::parse_pinned(reference) {
-            self.version_exists(&pinned.name, pinned.version)?;
+            // A loaded version exists: versions are immutable and DROP MODEL
+            // evicts them, so the cache answers without a metadata query
+            // (this runs several times while every scoring query is planned).
+            if !self.cache().contains_key(&pinned) {
+                self.version_exists(&pinned.name, pinned.version)?;
+            }
             return Ok(pinned);
         }
         let (name, alias) = match reference.rsplit_once('@') {

@@ -15,4 +15,5 @@ mod ml;
 mod persistence;
 mod session;
 mod slt;
+mod trees;
 mod wire;

@@ -20,7 +20,7 @@ use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 
 use super::preprocess::Preprocessor;
-use super::schema::{Feature, Label, Result, Task, Values, values};
+use super::schema::{Feature, Label, Result, Task, Values, scoring_values};
 use crate::error::{SqlStateError, sqlstate};
 use crate::kernels::optimize::{nearest, softmax_row};
 
@@ -227,7 +227,7 @@ impl LoadedModel {
             .features
             .iter()
             .zip(inputs)
-            .map(|(f, a)| values(&f.name, a, f.kind))
+            .map(|(f, a)| scoring_values(&f.name, a, f.kind))
             .collect()
     }
 

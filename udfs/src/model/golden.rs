@@ -262,6 +262,33 @@ fn golden_artifacts_score_identically() {
 }
 
 #[test]
+fn string_views_score_like_strings() {
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir().join("expected.json")).expect("expected.json"),
+    )
+    .expect("json");
+    let rows = &expected["inputs"];
+    for (name, _) in MODELS {
+        let bytes = std::fs::read(dir().join(format!("{name}.qmdl"))).expect("artifact");
+        let model = LoadedModel::from_bytes(name, 1, &bytes).expect("loads");
+        let views: Vec<ArrayRef> = input_arrays(rows, &model)
+            .into_iter()
+            .map(|a| match a.data_type() {
+                DataType::Utf8 => {
+                    datafusion::arrow::compute::cast(&a, &DataType::Utf8View).expect("cast")
+                }
+                _ => a,
+            })
+            .collect();
+        let got = encode(&model.predict(&views).expect("predict"));
+        assert_eq!(
+            got, expected["models"][name]["predict"],
+            "{name} scores string views differently"
+        );
+    }
+}
+
+#[test]
 #[ignore = "writes the golden fixtures; run once per artifact format version"]
 fn write_golden_artifacts() {
     let batch = training_batch(600);

@@ -433,6 +433,32 @@ impl Preprocessor {
                         }
                     }
                 }
+                (
+                    Step::OneHot {
+                        levels,
+                        other,
+                        fill,
+                    },
+                    Values::Text(_) | Values::TextView(_),
+                ) => {
+                    // One weight per level: a hash lookup per row, no row vector.
+                    let weight: HashMap<&str, f64> = levels
+                        .iter()
+                        .map(String::as_str)
+                        .zip(w.iter().copied())
+                        .collect();
+                    let other_weight = if *other { w[levels.len()] } else { 0.0 };
+                    let fill_weight = fill.as_deref().map_or(other_weight, |f| {
+                        weight.get(f).copied().unwrap_or(other_weight)
+                    });
+                    let no_fill = None;
+                    for (i, o) in out.iter_mut().enumerate() {
+                        *o += match text_at(column, i, &no_fill) {
+                            Some(level) => weight.get(level).copied().unwrap_or(other_weight),
+                            None => fill_weight,
+                        };
+                    }
+                }
                 _ => {
                     let lookup = Lookup::new(step);
                     let mut row = vec![0.0; step.width()];
@@ -474,7 +500,8 @@ impl<'a> Lookup<'a> {
 fn text_at<'a>(column: &'a Values, i: usize, fill: &'a Option<String>) -> Option<&'a str> {
     match column {
         Values::Text(v) if v.is_valid(i) => Some(v.value(i)),
-        Values::Text(_) => fill.as_deref(),
+        Values::TextView(v) if v.is_valid(i) => Some(v.value(i)),
+        Values::Text(_) | Values::TextView(_) => fill.as_deref(),
         Values::Number(_) => None,
     }
 }
@@ -638,6 +665,57 @@ mod tests {
         for (i, f) in fast.iter().enumerate() {
             let slow: f64 = 0.25 + m.row(i).iter().zip(&coef).map(|(a, b)| a * b).sum::<f64>();
             assert!((f - slow).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn linear_shortcut_for_onehot_matches_the_matrix() {
+        let train = Values::Text(StringArray::from(vec![
+            Some("a"),
+            Some("a"),
+            Some("b"),
+            Some("c"),
+            None,
+        ]));
+        let features = [text("c")];
+        for (max_categories, impute) in [
+            (2, Impute::Mode),
+            (20, Impute::Mode),
+            (2, Impute::Keep),
+            (20, Impute::Constant("zz".into())),
+        ] {
+            let plans = vec![ColumnPlan {
+                impute: impute.clone(),
+                scale: Scale::None,
+                encode: Encode::OneHot { max_categories },
+            }];
+            let p = Preprocessor::fit(
+                &features,
+                std::slice::from_ref(&train),
+                &plans,
+                &[0, 1, 2, 3, 4],
+                None,
+            )
+            .expect("fit");
+            let score = Values::Text(StringArray::from(vec![
+                Some("a"),
+                Some("b"),
+                Some("c"),
+                Some("unseen"),
+                None,
+            ]));
+            let coef: Vec<f64> = (0..p.width()).map(|i| -1.5 + i as f64).collect();
+            let m = p.transform(std::slice::from_ref(&score));
+            let mut fast = Vec::new();
+            p.linear(std::slice::from_ref(&score), &coef, 0.5, &mut fast);
+            for (i, f) in fast.iter().enumerate() {
+                let slow: f64 = 0.5 + m.row(i).iter().zip(&coef).map(|(a, b)| a * b).sum::<f64>();
+                assert_eq!(
+                    f.to_bits(),
+                    slow.to_bits(),
+                    "{max_categories} {impute:?} row {i}"
+                );
+            }
         }
     }
 

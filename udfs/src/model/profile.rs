@@ -86,6 +86,7 @@ pub fn profile(name: &str, values: &Values) -> Json {
     match values {
         Values::Number(v) => numeric(name, v.iter()),
         Values::Text(v) => categorical(name, v.iter()),
+        Values::TextView(v) => categorical(name, v.iter()),
     }
 }
 

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray, StringViewArray,
 };
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
@@ -194,6 +194,9 @@ pub enum Values {
     Number(Float64Array),
     /// Text (categorical features).
     Text(StringArray),
+    /// Text as Arrow string views (what DataFusion reads from Parquet), kept
+    /// as they are when scoring rather than copied into a `StringArray`.
+    TextView(StringViewArray),
 }
 
 impl Values {
@@ -201,6 +204,7 @@ impl Values {
         match self {
             Values::Number(a) => a.len(),
             Values::Text(a) => a.len(),
+            Values::TextView(a) => a.len(),
         }
     }
 
@@ -214,6 +218,16 @@ fn cast_err(name: &str, from: &DataType, to: &str, e: impl std::fmt::Display) ->
         sqlstate::DATATYPE_MISMATCH,
         format!("feature \"{name}\": cannot use a {from} value as {to}: {e}"),
     )
+}
+
+/// Like [`values`], for scoring: string views stay views (no copy).
+pub fn scoring_values(name: &str, array: &ArrayRef, kind: FeatureKind) -> Result<Values> {
+    match (kind, array.data_type()) {
+        (FeatureKind::Categorical, DataType::Utf8View) => {
+            Ok(Values::TextView(array.as_string_view().clone()))
+        }
+        _ => values(name, array, kind),
+    }
 }
 
 /// Converts an input column to the values of a feature of `kind`.

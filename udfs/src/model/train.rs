@@ -703,6 +703,11 @@ fn subset(values: &Values, rows: &[usize]) -> Values {
                 .map(|a| a.as_string::<i32>().clone())
                 .unwrap_or_else(|_| v.clone()),
         ),
+        Values::TextView(v) => Values::TextView(
+            take(v, &idx, None)
+                .map(|a| a.as_string_view().clone())
+                .unwrap_or_else(|_| v.clone()),
+        ),
     }
 }
 
@@ -1124,6 +1129,8 @@ fn leakage(
                     ));
                 }
             }
+            // Training columns are always `Text`; views exist only when scoring.
+            Values::TextView(_) => continue,
             Values::Text(v) => {
                 let Some(b) = &binary else { continue };
                 let mut by_level: HashMap<&str, (usize, usize)> = HashMap::new();
