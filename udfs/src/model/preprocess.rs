@@ -474,9 +474,37 @@ impl Preprocessor {
     }
 }
 
+/// A hash map with FNV-1a for level lookups while scoring: the default
+/// SipHash costs more than the rest of a linear model's row. Keys are the
+/// model's own levels, so hash flooding is not a concern.
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
+/// FNV-1a as a `Hasher` (a few lines; not worth a dependency).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Level → column index maps built once per batch.
 struct Lookup<'a> {
-    index: HashMap<&'a str, usize>,
+    index: FastMap<&'a str, usize>,
 }
 
 impl<'a> Lookup<'a> {
