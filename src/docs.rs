@@ -27,13 +27,13 @@ CREATE [OR REPLACE] MODEL name OPTIONS (key = value, ...) AS <query>
 
 | option | values | default |
 |---|---|---|
-| `algorithm` | `logistic`, `linear`, `ridge`, `lasso`, `kmeans`, `baseline`, `sql_rule`, `gbdt` | required |
+| `algorithm` | `logistic`, `linear`, `ridge`, `lasso`, `kmeans`, `baseline`, `sql_rule`, `gbdt`, `decision_tree`, `random_forest` | required |
 | `label` | label column (not for `kmeans`) | required |
 | `features` / `exclude` | comma-separated columns to use / to leave out | every other column |
 | `task` | `classification`, `regression`, `clustering` | from the algorithm and the label type |
 | `split` | `random:F`, `stratified:F`, `time:<column>:F`, `none` | `stratified:0.2` (classification), `random:0.2` (regression), `none` (k-means) |
 | `seed` | whole number | 42 |
-| `impute` | `mean`, `median`, `mode`, `constant:<value>`, `none` (trees: missing values are routed by the tree); per column `col:median` | mean (numbers), mode (categories, booleans); none for trees |
+| `impute` | `mean`, `median`, `mode`, `constant:<value>`, `none` (trees: missing values are routed by the tree); per column `col:median` | mean (numbers), mode (categories, booleans); none for trees (`gbdt`, `decision_tree`, `random_forest`) |
 | `scale` | `standard`, `minmax`, `robust`, `none`; per column | standard; none for trees |
 | `encode` | `onehot`, `hash:N`, `ordinal`, `target`; per column `city:hash:64` | onehot; ordinal for trees |
 | `max_categories` | one-hot levels kept, including `other` | 20 |
@@ -43,6 +43,9 @@ CREATE [OR REPLACE] MODEL name OPTIONS (key = value, ...) AS <query>
 | `k` | clusters (`kmeans`) | 8 |
 | `rounds`, `learning_rate`, `max_depth`, `min_rows_per_leaf` | boosting rounds and tree shape (`gbdt`) | 100, 0.1, 6, 20 |
 | `l2`, `subsample`, `colsample`, `max_bins` | leaf-value penalty, row and column sampling per round, histogram bins (`gbdt`) | 1.0, 1.0, 1.0, 255 |
+| `trees` | trees of a `random_forest` | 100 |
+| `colsample` (`random_forest`) | features tried per split: `sqrt`, `log2` or a fraction | sqrt |
+| `max_depth`, `min_rows_per_leaf` (`decision_tree`, `random_forest`) | tree shape | unlimited, 1 |
 | `early_stopping` | stop after N rounds without improvement on every 10th training row (`gbdt`) | 0 (off) |
 | `monotone` | `col:1` (never decreasing) or `col:-1` per numeric feature, e.g. `monthly_fee:-1` (`gbdt`); holds exactly | none |
 | `objective` | `squared`, `huber[:delta]`, `quantile[:alpha]` (`gbdt` regression) | squared; log-loss for classifiers |

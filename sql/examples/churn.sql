@@ -87,5 +87,15 @@ CREATE MODEL churn_gbdt OPTIONS (
     monotone = 'support_calls:1'
 ) AS SELECT * FROM customers;
 
-SELECT model, version, metrics FROM ml_model_versions
-WHERE model IN ('churn', 'churn_gbdt') ORDER BY model, version;
+-- 10. A random forest (100 bagged trees, sqrt(features) tried per split).
+CREATE MODEL churn_forest OPTIONS (
+    algorithm = 'random_forest',
+    label = 'churned',
+    exclude = 'customer_id',
+    trees = 100,
+    min_rows_per_leaf = 5
+) AS SELECT * FROM customers;
+
+--     Compare the three on their hold-out metrics.
+SELECT model, version, algorithm, metrics FROM ml_model_versions
+WHERE model IN ('churn', 'churn_gbdt', 'churn_forest') ORDER BY model, version;

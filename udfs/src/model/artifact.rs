@@ -53,6 +53,9 @@ pub enum Payload {
     SqlRule { expression: String },
     /// Gradient-boosted trees over the preprocessed matrix (NaN = missing).
     Gbdt(crate::kernels::tree::gbdt::Gbdt),
+    /// A random forest or a single decision tree: outputs are the positive
+    /// class frequency (binary), class frequencies (multi-class) or the value.
+    Forest(crate::kernels::tree::forest::Forest),
 }
 
 /// Everything a model needs to score, as stored.
@@ -292,6 +295,24 @@ impl LoadedModel {
                         Ok(Scores::Classes(proba, classes))
                     }
                     _ => Ok(Scores::Values(raw)),
+                }
+            }
+            Payload::Forest(forest) => {
+                let columns = self.columns(inputs)?;
+                let m = pre.transform(&columns);
+                let out = forest.predict(&m.data, m.cols);
+                if forest.outputs > 1 {
+                    let k = forest.outputs;
+                    let mut proba = out;
+                    for row in proba.chunks_mut(k) {
+                        let sum: f64 = row.iter().sum();
+                        if sum > 0.0 {
+                            row.iter_mut().for_each(|v| *v /= sum);
+                        }
+                    }
+                    Ok(Scores::Classes(proba, k))
+                } else {
+                    Ok(Scores::Values(out))
                 }
             }
             Payload::KMeans { centroids, k } => {

@@ -40,11 +40,22 @@ pub enum Algorithm {
     Baseline,
     SqlRule,
     Gbdt,
+    DecisionTree,
+    RandomForest,
 }
 
 impl Algorithm {
     pub const ALL: &'static [&'static str] = &[
-        "logistic", "linear", "ridge", "lasso", "kmeans", "baseline", "sql_rule", "gbdt",
+        "logistic",
+        "linear",
+        "ridge",
+        "lasso",
+        "kmeans",
+        "baseline",
+        "sql_rule",
+        "gbdt",
+        "decision_tree",
+        "random_forest",
     ];
 
     pub fn parse(s: &str) -> Result<Algorithm> {
@@ -57,7 +68,9 @@ impl Algorithm {
             "baseline" => Algorithm::Baseline,
             "sql_rule" => Algorithm::SqlRule,
             "gbdt" | "gradient_boosting" => Algorithm::Gbdt,
-            "decision_tree" | "random_forest" | "isolation_forest" | "ets" | "mstl" => {
+            "decision_tree" => Algorithm::DecisionTree,
+            "random_forest" => Algorithm::RandomForest,
+            "isolation_forest" | "ets" | "mstl" => {
                 return Err(SqlStateError::unsupported(format!(
                     "algorithm '{s}' is not available in this release"
                 ))
@@ -82,6 +95,8 @@ impl Algorithm {
             Algorithm::Baseline => "baseline",
             Algorithm::SqlRule => "sql_rule",
             Algorithm::Gbdt => "gbdt",
+            Algorithm::DecisionTree => "decision_tree",
+            Algorithm::RandomForest => "random_forest",
         }
     }
 
@@ -91,7 +106,11 @@ impl Algorithm {
             Algorithm::Logistic => Some(Task::Classification),
             Algorithm::Linear | Algorithm::Ridge | Algorithm::Lasso => Some(Task::Regression),
             Algorithm::KMeans => Some(Task::Clustering),
-            Algorithm::Baseline | Algorithm::SqlRule | Algorithm::Gbdt => None,
+            Algorithm::Baseline
+            | Algorithm::SqlRule
+            | Algorithm::Gbdt
+            | Algorithm::DecisionTree
+            | Algorithm::RandomForest => None,
         }
     }
 
@@ -118,12 +137,23 @@ impl Algorithm {
                 "monotone",
                 "objective",
             ],
+            Algorithm::DecisionTree => &["max_depth", "min_rows_per_leaf", "max_bins"],
+            Algorithm::RandomForest => &[
+                "trees",
+                "max_depth",
+                "min_rows_per_leaf",
+                "colsample",
+                "max_bins",
+            ],
         }
     }
 
     /// Whether the algorithm is a tree model (no scaling, native missing values).
     pub fn is_tree(self) -> bool {
-        matches!(self, Algorithm::Gbdt)
+        matches!(
+            self,
+            Algorithm::Gbdt | Algorithm::DecisionTree | Algorithm::RandomForest
+        )
     }
 }
 
@@ -402,7 +432,7 @@ impl TrainOptions {
                 None => 8,
             },
             expression: given.get("expression").cloned(),
-            trees: TreeOptions::parse(&given)?,
+            trees: TreeOptions::parse(algorithm, &given)?,
             given: given.clone(),
         };
         if algorithm == Algorithm::SqlRule && options.expression.is_none() {
@@ -613,7 +643,7 @@ mod tests {
         assert!(opts(&[("algorithm", "sql_rule")]).is_err());
         assert!(opts(&[("algorithm", "logistic"), ("task", "regression")]).is_err());
         assert_eq!(
-            opts(&[("algorithm", "random_forest")])
+            opts(&[("algorithm", "isolation_forest")])
                 .expect_err("later")
                 .code,
             "0A000"
@@ -622,6 +652,19 @@ mod tests {
         assert!(opts(&[("algorithm", "gbdt"), ("monotone", "x:2")]).is_err());
         assert!(opts(&[("algorithm", "gbdt"), ("objective", "poisson")]).is_err());
         assert!(opts(&[("algorithm", "linear"), ("impute", "none")]).is_err());
+    }
+
+    #[test]
+    fn forest_options_default_to_full_trees_and_sqrt_features() {
+        let o = opts(&[("algorithm", "random_forest")]).expect("valid");
+        assert_eq!(
+            (o.trees.trees, o.trees.max_depth, o.trees.min_rows_per_leaf),
+            (100, usize::MAX, 1)
+        );
+        assert_eq!(o.trees.split_features.count(25), 5);
+        let o = opts(&[("algorithm", "random_forest"), ("colsample", "0.5")]).expect("valid");
+        assert_eq!(o.trees.split_features.count(25), 12);
+        assert!(opts(&[("algorithm", "decision_tree"), ("trees", "5")]).is_err());
     }
 
     #[test]
@@ -681,6 +724,32 @@ pub struct TreeOptions {
     /// (column, +1 or -1).
     pub monotone: Vec<(String, i8)>,
     pub objective: TreeObjective,
+    /// Trees of a random forest.
+    pub trees: usize,
+    /// Features tried per split in a random forest.
+    pub split_features: SplitFeatures,
+}
+
+/// How many features a random forest tries at each split.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SplitFeatures {
+    All,
+    Sqrt,
+    Log2,
+    Fraction(f64),
+}
+
+impl SplitFeatures {
+    /// The count for `n` features (at least 1).
+    pub fn count(self, n: usize) -> usize {
+        let k = match self {
+            SplitFeatures::All => n as f64,
+            SplitFeatures::Sqrt => (n as f64).sqrt(),
+            SplitFeatures::Log2 => (n as f64).log2(),
+            SplitFeatures::Fraction(f) => n as f64 * f,
+        };
+        (k.floor() as usize).clamp(1, n.max(1))
+    }
 }
 
 fn unit_interval(key: &str, value: &str) -> Result<f64> {
@@ -694,8 +763,23 @@ fn unit_interval(key: &str, value: &str) -> Result<f64> {
 }
 
 impl TreeOptions {
-    fn parse(given: &BTreeMap<String, String>) -> Result<TreeOptions> {
+    fn parse(algorithm: Algorithm, given: &BTreeMap<String, String>) -> Result<TreeOptions> {
         let get = |k: &str| given.get(k).map(String::as_str);
+        // SPEC §3.3 defaults: gbdt depth 6, 20 rows per leaf; forests and
+        // single trees grow until leaves are pure (one row per leaf).
+        let (default_depth, default_leaf) = match algorithm {
+            Algorithm::Gbdt => (6, 20),
+            _ => (usize::MAX, 1),
+        };
+        let forest = algorithm == Algorithm::RandomForest;
+        let split_features = match get("colsample").map(|s| s.trim().to_ascii_lowercase()) {
+            None if forest => SplitFeatures::Sqrt,
+            None => SplitFeatures::All,
+            Some(s) if forest && s == "sqrt" => SplitFeatures::Sqrt,
+            Some(s) if forest && s == "log2" => SplitFeatures::Log2,
+            Some(s) if forest => SplitFeatures::Fraction(unit_interval("colsample", &s)?),
+            Some(_) => SplitFeatures::All,
+        };
         let monotone = match get("monotone") {
             None => vec![],
             Some(spec) => list(spec)
@@ -740,11 +824,11 @@ impl TreeOptions {
             max_depth: get("max_depth")
                 .map(|v| count("max_depth", v, 1))
                 .transpose()?
-                .unwrap_or(6),
+                .unwrap_or(default_depth),
             min_rows_per_leaf: get("min_rows_per_leaf")
                 .map(|v| count("min_rows_per_leaf", v, 1))
                 .transpose()?
-                .unwrap_or(20),
+                .unwrap_or(default_leaf),
             l2: get("l2")
                 .map(|v| non_negative("l2", v))
                 .transpose()?
@@ -753,10 +837,10 @@ impl TreeOptions {
                 .map(|v| unit_interval("subsample", v))
                 .transpose()?
                 .unwrap_or(1.0),
-            colsample: get("colsample")
-                .map(|v| unit_interval("colsample", v))
-                .transpose()?
-                .unwrap_or(1.0),
+            colsample: match get("colsample") {
+                Some(v) if !forest => unit_interval("colsample", v)?,
+                _ => 1.0,
+            },
             max_bins: get("max_bins")
                 .map(|v| count("max_bins", v, 2))
                 .transpose()?
@@ -768,6 +852,11 @@ impl TreeOptions {
                 .unwrap_or(0),
             monotone,
             objective,
+            trees: get("trees")
+                .map(|v| count("trees", v, 1))
+                .transpose()?
+                .unwrap_or(100),
+            split_features,
         })
     }
 }

@@ -900,6 +900,29 @@ fn fit(
         Algorithm::SqlRule => Payload::SqlRule {
             expression: options.expression.clone().unwrap_or_default(),
         },
+        Algorithm::DecisionTree | Algorithm::RandomForest => {
+            let x = x.ok_or_else(missing_matrix)?;
+            let targets: Vec<Vec<f64>> = match task {
+                Task::Regression => vec![y_train_num()],
+                Task::Classification => {
+                    let y = y_train_class();
+                    let indicator =
+                        |k: usize| y.iter().map(|&c| if c == k { 1.0 } else { 0.0 }).collect();
+                    if classes == 2 {
+                        vec![indicator(1)]
+                    } else {
+                        (0..classes).map(indicator).collect()
+                    }
+                }
+                Task::Clustering => {
+                    return Err(SqlStateError::bad_argument(format!(
+                        "{} needs a label",
+                        options.algorithm.name()
+                    )));
+                }
+            };
+            fit_forest(options, x, &targets, w, ctx, params)?
+        }
         Algorithm::Gbdt => {
             let x = x.ok_or_else(missing_matrix)?;
             {
@@ -914,6 +937,80 @@ fn fit(
             }
         }
     })
+}
+
+fn fit_forest(
+    options: &TrainOptions,
+    x: &Matrix,
+    targets: &[Vec<f64>],
+    w: &[f64],
+    ctx: &TrainContext<'_>,
+    params: &mut BTreeMap<String, Json>,
+) -> Result<Payload> {
+    use crate::kernels::tree::forest::{self, ForestParams};
+    use crate::kernels::tree::gbdt::Hooks;
+    use crate::kernels::tree::grow::TreeParams;
+    let t = &options.trees;
+    let forest_model = options.algorithm == Algorithm::RandomForest;
+    let trees = if forest_model { t.trees } else { 1 };
+    let split_features = if forest_model {
+        t.split_features.count(x.cols)
+    } else {
+        0
+    };
+    let forest_params = ForestParams {
+        trees,
+        tree: TreeParams {
+            max_depth: t.max_depth,
+            min_rows_per_leaf: t.min_rows_per_leaf,
+            min_hessian: 0.0,
+            l2: 0.0,
+            monotone: vec![],
+            threads: ctx.threads,
+            split_features,
+            seed: options.seed,
+        },
+        bootstrap: forest_model,
+        max_bins: t.max_bins,
+        seed: options.seed,
+    };
+    let progress = |tree: usize| {
+        if tree.is_multiple_of(10) || tree == trees {
+            (ctx.progress)(&format!(
+                "{}: tree {tree} of {trees}",
+                options.algorithm.name()
+            ));
+        }
+    };
+    let hooks = Hooks {
+        progress: &progress,
+        cancelled: ctx.cancelled,
+    };
+    let model =
+        forest::fit(&x.data, x.cols, targets, w, &forest_params, &hooks).ok_or_else(|| {
+            SqlStateError::new(
+                sqlstate::QUERY_CANCELED,
+                "canceling statement due to user request",
+            )
+        })?;
+    params.insert("trees".into(), json!(trees));
+    params.insert(
+        "max_depth".into(),
+        if t.max_depth == usize::MAX {
+            json!("none")
+        } else {
+            json!(t.max_depth)
+        },
+    );
+    params.insert("min_rows_per_leaf".into(), json!(t.min_rows_per_leaf));
+    if forest_model {
+        params.insert("split_features".into(), json!(split_features));
+    }
+    params.insert(
+        "depth".into(),
+        json!(model.trees.iter().map(|t| t.depth()).max().unwrap_or(0)),
+    );
+    Ok(Payload::Forest(model))
 }
 
 /// The `monotone` option as one sign per matrix column; only numeric,
@@ -1018,6 +1115,8 @@ fn fit_gbdt(
             l2: t.l2,
             monotone: monotone.to_vec(),
             threads: ctx.threads,
+            split_features: 0,
+            seed: options.seed,
         },
         subsample: t.subsample,
         colsample: t.colsample,

@@ -362,6 +362,8 @@ mod tests {
                 l2: 1.0,
                 monotone: vec![],
                 threads: 1,
+                split_features: 0,
+                seed: 0,
             },
             subsample: 1.0,
             colsample: 1.0,

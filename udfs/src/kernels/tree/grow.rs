@@ -7,7 +7,7 @@
 
 use super::bins::Binned;
 use super::flat::Tree;
-use crate::kernels::optimize::par_ranges;
+use crate::kernels::optimize::{SplitMix, par_ranges};
 
 /// Limits and penalties of one tree.
 #[derive(Debug, Clone)]
@@ -19,6 +19,10 @@ pub struct TreeParams {
     /// Per feature: +1 increasing, -1 decreasing, 0 free.
     pub monotone: Vec<i8>,
     pub threads: usize,
+    /// Features tried at each split, sampled anew per node (random forests);
+    /// 0 tries every feature.
+    pub split_features: usize,
+    pub seed: u64,
 }
 
 /// Per-bin sums: gradient, hessian, rows.
@@ -93,7 +97,21 @@ pub fn grow(
         if leaf.depth >= p.max_depth || leaf.end - leaf.start < 2 * p.min_rows_per_leaf.max(1) {
             continue;
         }
-        let Some(split) = best_split(data, &leaf, features, p) else {
+        let sampled;
+        let candidates = if p.split_features > 0 && p.split_features < features.len() {
+            let mut rng = SplitMix(p.seed ^ (leaf.node as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut pool = features.to_vec();
+            for i in 0..p.split_features {
+                let j = i + (rng.next_u64() % (pool.len() - i) as u64) as usize;
+                pool.swap(i, j);
+            }
+            pool.truncate(p.split_features);
+            sampled = pool;
+            &sampled[..]
+        } else {
+            features
+        };
+        let Some(split) = best_split(data, &leaf, candidates, p) else {
             continue;
         };
         // Partition the leaf's rows: left first, order kept.
@@ -344,6 +362,8 @@ mod tests {
             l2: 0.0,
             monotone: vec![],
             threads: 1,
+            split_features: 0,
+            seed: 0,
         }
     }
 

@@ -10,5 +10,6 @@
 
 pub mod bins;
 pub mod flat;
+pub mod forest;
 pub mod gbdt;
 pub mod grow;
