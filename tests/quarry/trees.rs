@@ -1,5 +1,5 @@
-//! Tree models against LightGBM on the demo data (fixtures from
-//! scripts/fixtures/trees.py).
+//! Tree models against LightGBM and scikit-learn on the demo data (fixtures
+//! from scripts/fixtures/trees.py).
 
 use quarry::Config;
 
@@ -16,7 +16,7 @@ fn options_sql(options: &serde_json::Value) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gbdt_matches_lightgbm_on_the_demo_data() {
+async fn tree_models_match_lightgbm_and_scikit_learn_on_the_demo_data() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_data_dir(dir.path());
     config.demo = true;
