@@ -73,7 +73,11 @@ fn describe_step(step: &Step) -> String {
             center,
             scale,
         } => {
-            let mut s = format!("NULL -> {}", number(*fill));
+            let mut s = if fill.is_nan() {
+                "NULL kept as missing (the trees route it)".to_string()
+            } else {
+                format!("NULL -> {}", number(*fill))
+            };
             if *center != 0.0 || *scale != 1.0 {
                 s.push_str(&format!(
                     "; scaled (x - {}) / {}",
@@ -96,7 +100,12 @@ fn describe_step(step: &Step) -> String {
                 .unwrap_or_default()
         ),
         Step::Hash { buckets, .. } => format!("hashed into {buckets} buckets"),
-        Step::Ordinal { levels, .. } => format!("ordinal over {} levels", levels.len()),
+        Step::Ordinal { levels, fill, .. } => format!(
+            "ordinal over {} levels; unseen{} -> {}",
+            levels.len(),
+            if fill.is_none() { " and NULL" } else { "" },
+            levels.len()
+        ),
         Step::Target {
             levels, default, ..
         } => {
