@@ -122,3 +122,14 @@ pub async fn scalar(client: &Client, sql: &str) -> String {
     assert_eq!(rows.len(), 1, "{sql} returned {} rows", rows.len());
     rows.into_iter().next().flatten().unwrap_or_default()
 }
+
+/// A fixture's options object as `key = 'value', ...` for CREATE MODEL.
+pub fn options_sql(options: &serde_json::Value) -> String {
+    options
+        .as_object()
+        .expect("options object")
+        .iter()
+        .map(|(k, v)| format!("{k} = '{}'", v.as_str().expect("string option")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

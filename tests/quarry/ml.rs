@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use quarry::Config;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-use crate::harness::{TestServer, connect, repo_root, sqlstate};
+use crate::harness::{TestServer, connect, options_sql, repo_root, sqlstate};
 
 async fn demo_server() -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -22,16 +22,6 @@ fn fixture() -> serde_json::Value {
     let text = std::fs::read_to_string(repo_root().join("tests/fixtures/ml_core.json"))
         .expect("fixture exists");
     serde_json::from_str(&text).expect("fixture is JSON")
-}
-
-fn options_sql(options: &serde_json::Value) -> String {
-    options
-        .as_object()
-        .expect("options object")
-        .iter()
-        .map(|(k, v)| format!("{k} = '{}'", v.as_str().expect("string option")))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Rows of a simple query as text.
@@ -297,11 +287,18 @@ async fn deploys_switch_atomically_under_concurrent_scoring() {
     }
     stop.store(true, Ordering::Relaxed);
     let mut total = 0;
+    let mut seen = [false, false];
     for scorer in scorers {
-        let (queries, _seen) = scorer.await.expect("scorer finished");
+        let (queries, by_version) = scorer.await.expect("scorer finished");
         total += queries;
+        seen[0] |= by_version[0];
+        seen[1] |= by_version[1];
     }
     assert!(total >= 40, "only {total} queries ran");
+    assert!(
+        seen[0] && seen[1],
+        "the deploys never switched what a bare name scores with: {seen:?}"
+    );
     server.stop().await;
 }
 

@@ -3,17 +3,7 @@
 
 use quarry::Config;
 
-use crate::harness::{TestServer, repo_root};
-
-fn options_sql(options: &serde_json::Value) -> String {
-    options
-        .as_object()
-        .expect("options object")
-        .iter()
-        .map(|(k, v)| format!("{k} = '{}'", v.as_str().expect("string option")))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+use crate::harness::{TestServer, options_sql, repo_root};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tree_models_match_lightgbm_and_scikit_learn_on_the_demo_data() {
