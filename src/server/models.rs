@@ -264,6 +264,17 @@ impl QueryHandler {
                 if let Payload::SqlRule { expression } = &envelope.payload {
                     row("rule", "expression", expression.clone());
                 }
+                if let Payload::Isolation(forest) = &envelope.payload {
+                    row(
+                        "output",
+                        "ml_predict",
+                        format!(
+                            "anomaly score in (0, 1]: about 0.5 or less for ordinary rows, near 1 for anomalies (mean path length over {} trees of {} rows)",
+                            forest.trees.len(),
+                            forest.sample_size
+                        ),
+                    );
+                }
                 let metrics: serde_json::Map<String, serde_json::Value> =
                     serde_json::from_str(&version.metrics).unwrap_or_default();
                 for (k, v) in metrics {

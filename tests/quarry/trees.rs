@@ -44,6 +44,33 @@ async fn tree_models_match_lightgbm_and_scikit_learn_on_the_demo_data() {
         "gbdt AUC {auc} vs LightGBM {reference}"
     );
 
+    // Random forest: hold-out AUC no worse than scikit-learn's minus 0.01.
+    let f = &fixture["random_forest"];
+    let train = f["train_query"].as_str().expect("train");
+    client
+        .simple_query(&format!(
+            "CREATE MODEL rf OPTIONS ({}) AS {train}",
+            options_sql(&f["options"])
+        ))
+        .await
+        .expect("random forest trains");
+    let test = f["test_query"].as_str().expect("test");
+    let rows = client
+        .query(
+            &format!("SELECT churned, probability FROM ml_predict('rf', ({test}))"),
+            &[],
+        )
+        .await
+        .expect("scores");
+    let y: Vec<bool> = rows.iter().map(|r| r.get(0)).collect();
+    let p: Vec<f64> = rows.iter().map(|r| r.get(1)).collect();
+    let auc = quarry_udfs::kernels::metrics::roc_auc(&y, &p).expect("both classes");
+    let reference = f["sklearn_roc_auc"].as_f64().expect("auc");
+    assert!(
+        auc >= reference - 0.01,
+        "random forest AUC {auc} vs scikit-learn {reference}"
+    );
+
     // Regression: hold-out RMSE within 2% of LightGBM's.
     let r = &fixture["gbdt_regression"];
     let train = r["train_query"].as_str().expect("train");
@@ -68,5 +95,106 @@ async fn tree_models_match_lightgbm_and_scikit_learn_on_the_demo_data() {
         rmse <= reference * 1.02,
         "gbdt RMSE {rmse} vs LightGBM {reference}"
     );
+    server.stop().await;
+}
+
+/// Spearman rank correlation (average ranks for ties).
+fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    fn ranks(v: &[f64]) -> Vec<f64> {
+        let mut idx: Vec<usize> = (0..v.len()).collect();
+        idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+        let mut r = vec![0.0; v.len()];
+        let mut i = 0;
+        while i < idx.len() {
+            let mut j = i;
+            while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+                j += 1;
+            }
+            for &k in &idx[i..=j] {
+                r[k] = (i + j) as f64 / 2.0;
+            }
+            i = j + 1;
+        }
+        r
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = a.len() as f64;
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolation_forest_agrees_with_scikit_learn() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("tests/fixtures/isolation.json"))
+            .expect("fixture"),
+    )
+    .expect("json");
+    let rows = fixture["rows"].as_array().expect("rows");
+    client
+        .batch_execute(
+            "CREATE TABLE points (id BIGINT, x1 DOUBLE, x2 DOUBLE, x3 DOUBLE, x4 DOUBLE, is_anomaly BOOLEAN)",
+        )
+        .await
+        .expect("table");
+    let values: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let r = r.as_array().expect("row");
+            format!("({i}, {}, {}, {}, {}, {})", r[0], r[1], r[2], r[3], r[4])
+        })
+        .collect();
+    client
+        .batch_execute(&format!("INSERT INTO points VALUES {}", values.join(", ")))
+        .await
+        .expect("rows");
+    let trained = client
+        .query_one(
+            "SELECT metrics FROM ml_train('iso', 'SELECT * FROM points', \
+             '{\"algorithm\": \"isolation_forest\", \"label\": \"is_anomaly\", \"exclude\": \"id\"}')",
+            &[],
+        )
+        .await
+        .expect("isolation forest trains");
+    let metrics: serde_json::Value =
+        serde_json::from_str(trained.get::<_, &str>(0)).expect("metrics json");
+    let scores: Vec<f64> = client
+        .query("SELECT ml_predict('iso', x1, x2, x3, x4) FROM points ORDER BY id", &[])
+        .await
+        .expect("scores")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let reference: Vec<f64> = fixture["sklearn_scores"]
+        .as_array()
+        .expect("scores")
+        .iter()
+        .map(|v| v.as_f64().expect("score"))
+        .collect();
+    let truth: Vec<bool> = rows.iter().map(|r| r[4].as_bool().expect("label")).collect();
+
+    // The same ranking quality on the known anomalies, reported by training too.
+    let auc = quarry_udfs::kernels::metrics::roc_auc(&truth, &scores).expect("both classes");
+    let sklearn_auc = fixture["sklearn_roc_auc"].as_f64().expect("auc");
+    assert!(auc >= sklearn_auc - 0.01, "AUC {auc} vs scikit-learn {sklearn_auc}");
+    let reported = metrics["roc_auc"].as_f64().expect("roc_auc");
+    assert!((reported - auc).abs() < 1e-6, "training reported AUC {reported}, scoring gives {auc}");
+    // Scores on scikit-learn's scale: two forests differ only by their randomness.
+    let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+    let sklearn_mean = fixture["sklearn_mean_score"].as_f64().expect("mean");
+    assert!((mean - sklearn_mean).abs() < 0.01, "mean score {mean} vs {sklearn_mean}");
+    let rho = spearman(&scores, &reference);
+    let seed_to_seed = fixture["sklearn_seed_to_seed_spearman"].as_f64().expect("rho");
+    assert!(rho >= seed_to_seed - 0.03, "rank correlation {rho} vs scikit-learn seed-to-seed {seed_to_seed}");
+    let mad = scores.iter().zip(&reference).map(|(a, b)| (a - b).abs()).sum::<f64>() / scores.len() as f64;
+    let seed_mad = fixture["sklearn_seed_to_seed_mean_abs_diff"].as_f64().expect("mad");
+    eprintln!("isolation forest vs scikit-learn: AUC {auc} / {sklearn_auc}, mean {mean} / {sklearn_mean}, spearman {rho} (seed-to-seed {seed_to_seed}), mean abs diff {mad} (seed-to-seed {seed_mad})");
+    assert!(mad <= 2.0 * seed_mad + 0.005, "mean |score difference| {mad} vs seed-to-seed {seed_mad}");
     server.stop().await;
 }

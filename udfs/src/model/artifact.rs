@@ -56,6 +56,8 @@ pub enum Payload {
     /// A random forest or a single decision tree: outputs are the positive
     /// class frequency (binary), class frequencies (multi-class) or the value.
     Forest(crate::kernels::tree::forest::Forest),
+    /// An isolation forest: `ml_predict` is the anomaly score.
+    Isolation(crate::kernels::tree::isolation::IsolationForest),
 }
 
 /// Everything a model needs to score, as stored.
@@ -216,11 +218,13 @@ impl LoadedModel {
                 true,
             )))),
             _ => Err(SqlStateError::bad_argument(format!(
-                "ml_predict_proba: model {} is a {} model, not a classifier",
+                "ml_predict_proba: model {} is not a classifier (its task is {})",
                 self.reference(),
                 self.envelope.task.name()
             ))
-            .with_hint("use ml_predict for regression and clustering models")),
+            .with_hint(
+                "use ml_predict for regression, clustering and anomaly models",
+            )),
         }
     }
 
@@ -314,6 +318,11 @@ impl LoadedModel {
                 } else {
                     Ok(Scores::Values(out))
                 }
+            }
+            Payload::Isolation(forest) => {
+                let columns = self.columns(inputs)?;
+                let m = pre.transform(&columns);
+                Ok(Scores::Values(forest.score(&m.data, m.cols)))
             }
             Payload::KMeans { centroids, k } => {
                 let columns = self.columns(inputs)?;

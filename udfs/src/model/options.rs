@@ -42,6 +42,7 @@ pub enum Algorithm {
     Gbdt,
     DecisionTree,
     RandomForest,
+    IsolationForest,
 }
 
 impl Algorithm {
@@ -56,6 +57,7 @@ impl Algorithm {
         "gbdt",
         "decision_tree",
         "random_forest",
+        "isolation_forest",
     ];
 
     pub fn parse(s: &str) -> Result<Algorithm> {
@@ -70,7 +72,8 @@ impl Algorithm {
             "gbdt" | "gradient_boosting" => Algorithm::Gbdt,
             "decision_tree" => Algorithm::DecisionTree,
             "random_forest" => Algorithm::RandomForest,
-            "isolation_forest" | "ets" | "mstl" => {
+            "isolation_forest" => Algorithm::IsolationForest,
+            "ets" | "mstl" => {
                 return Err(SqlStateError::unsupported(format!(
                     "algorithm '{s}' is not available in this release"
                 ))
@@ -97,6 +100,7 @@ impl Algorithm {
             Algorithm::Gbdt => "gbdt",
             Algorithm::DecisionTree => "decision_tree",
             Algorithm::RandomForest => "random_forest",
+            Algorithm::IsolationForest => "isolation_forest",
         }
     }
 
@@ -106,6 +110,7 @@ impl Algorithm {
             Algorithm::Logistic => Some(Task::Classification),
             Algorithm::Linear | Algorithm::Ridge | Algorithm::Lasso => Some(Task::Regression),
             Algorithm::KMeans => Some(Task::Clustering),
+            Algorithm::IsolationForest => Some(Task::Anomaly),
             Algorithm::Baseline
             | Algorithm::SqlRule
             | Algorithm::Gbdt
@@ -145,6 +150,7 @@ impl Algorithm {
                 "colsample",
                 "max_bins",
             ],
+            Algorithm::IsolationForest => &["trees", "sample_size"],
         }
     }
 
@@ -152,7 +158,10 @@ impl Algorithm {
     pub fn is_tree(self) -> bool {
         matches!(
             self,
-            Algorithm::Gbdt | Algorithm::DecisionTree | Algorithm::RandomForest
+            Algorithm::Gbdt
+                | Algorithm::DecisionTree
+                | Algorithm::RandomForest
+                | Algorithm::IsolationForest
         )
     }
 }
@@ -361,7 +370,7 @@ impl TrainOptions {
         let task = match given.get("task") {
             Some(t) => Some(Task::parse(t).ok_or_else(|| {
                 SqlStateError::bad_argument(format!(
-                    "option task must be classification, regression or clustering, got '{t}'"
+                    "option task must be classification, regression, clustering or anomaly, got '{t}'"
                 ))
             })?),
             None => None,
@@ -479,6 +488,12 @@ impl TrainOptions {
         if options.task == Some(Task::Clustering) {
             options.label = None;
         }
+        if options.task == Some(Task::Anomaly) && algorithm != Algorithm::IsolationForest {
+            return Err(SqlStateError::bad_argument(format!(
+                "algorithm {} cannot detect anomalies; use algorithm isolation_forest",
+                algorithm.name()
+            )));
+        }
         Ok(options)
     }
 
@@ -499,6 +514,12 @@ impl TrainOptions {
         };
         let impute = match self.impute.for_column(name) {
             Some(spec) => parse_impute(spec)?,
+            // Random thresholds have no learned side for a missing value:
+            // isolation forests see the median (or the mode) instead.
+            None if self.algorithm == Algorithm::IsolationForest => match kind {
+                FeatureKind::Numeric | FeatureKind::Temporal => Impute::Median,
+                FeatureKind::Boolean | FeatureKind::Categorical => Impute::Mode,
+            },
             None if self.algorithm.is_tree() => Impute::Keep,
             None => match kind {
                 FeatureKind::Numeric | FeatureKind::Temporal => Impute::Mean,
@@ -728,6 +749,8 @@ pub struct TreeOptions {
     pub trees: usize,
     /// Features tried per split in a random forest.
     pub split_features: SplitFeatures,
+    /// Rows per isolation tree (ψ).
+    pub sample_size: usize,
 }
 
 /// How many features a random forest tries at each split.
@@ -856,6 +879,10 @@ impl TreeOptions {
                 .map(|v| count("trees", v, 1))
                 .transpose()?
                 .unwrap_or(100),
+            sample_size: get("sample_size")
+                .map(|v| count("sample_size", v, 2))
+                .transpose()?
+                .unwrap_or(256),
             split_features,
         })
     }

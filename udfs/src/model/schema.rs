@@ -86,6 +86,8 @@ pub enum Task {
     Classification,
     Regression,
     Clustering,
+    /// Appended after format 1's variants: postcard stores the index.
+    Anomaly,
 }
 
 impl Task {
@@ -94,6 +96,7 @@ impl Task {
             Task::Classification => "classification",
             Task::Regression => "regression",
             Task::Clustering => "clustering",
+            Task::Anomaly => "anomaly",
         }
     }
 
@@ -102,6 +105,7 @@ impl Task {
             "classification" => Some(Task::Classification),
             "regression" => Some(Task::Regression),
             "clustering" => Some(Task::Clustering),
+            "anomaly" | "anomaly_detection" => Some(Task::Anomaly),
             _ => None,
         }
     }

@@ -240,7 +240,7 @@ pub fn train(
             .with_hint("name the column to predict, e.g. label = 'churned'"));
         }
     };
-    if task != Task::Clustering && label_index.is_none() {
+    if !matches!(task, Task::Clustering | Task::Anomaly) && label_index.is_none() {
         return Err(SqlStateError::bad_argument(format!(
             "option label is required for {} models",
             task.name()
@@ -327,6 +327,9 @@ pub fn train(
     let mut label_spec = None;
     let mut class_of: Option<Vec<Option<usize>>> = None;
     let mut y_num: Option<Vec<f64>> = None;
+    // Known anomalies (anomaly models only): never trained on, only used to
+    // score the model's ranking.
+    let mut anomaly_truth: Option<Vec<Option<bool>>> = None;
     let keep: Vec<usize> = match (task, label_index) {
         (Task::Classification, Some(li)) => {
             let (classes, rows) = classes(data.column(li), &label_name)?;
@@ -373,6 +376,28 @@ pub fn train(
             });
             keep
         }
+        (Task::Anomaly, Some(li)) => {
+            let column = data.column(li);
+            if !(column.data_type() == &DataType::Boolean || column.data_type().is_numeric()) {
+                return Err(SqlStateError::new(
+                    sqlstate::DATATYPE_MISMATCH,
+                    format!(
+                        "the label of an anomaly model marks known anomalies and must be boolean or numeric (non-zero = anomaly); \"{label_name}\" is {}",
+                        column.data_type()
+                    ),
+                ));
+            }
+            let y = cast(column, &DataType::Float64).map_err(|e| {
+                SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
+            })?;
+            let y = y.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            anomaly_truth = Some(
+                (0..n)
+                    .map(|i| y.is_valid(i).then(|| y.value(i) != 0.0))
+                    .collect(),
+            );
+            (0..n).collect()
+        }
         _ => (0..n).collect(),
     };
     let mut warnings = Vec::new();
@@ -385,7 +410,7 @@ pub fn train(
     let split = options.split.clone().unwrap_or(match task {
         Task::Classification => Split::Stratified(0.2),
         Task::Regression => Split::Random(0.2),
-        Task::Clustering => Split::None,
+        Task::Clustering | Task::Anomaly => Split::None,
     });
     let time_values: Option<Vec<f64>> = match time_column {
         Some(ti) => {
@@ -615,6 +640,31 @@ pub fn train(
             metrics.insert("rmse".into(), rmse);
             metrics.insert("mae".into(), mae);
             metrics.insert("r2".into(), r2);
+        }
+        Task::Anomaly => {
+            let scores = model.predict(&eval_inputs)?;
+            let scores = scores.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            let scores: Vec<f64> = scores.values().to_vec();
+            let total = scores.len().max(1) as f64;
+            metrics.insert(
+                "mean_score".into(),
+                scores.iter().sum::<f64>() / total,
+            );
+            // scikit-learn's default (contamination 'auto') flags score > 0.5.
+            metrics.insert(
+                "outlier_fraction".into(),
+                scores.iter().filter(|&&s| s > 0.5).count() as f64 / total,
+            );
+            if let Some(truth) = &anomaly_truth {
+                let (y, p): (Vec<bool>, Vec<f64>) = eval_rows
+                    .iter()
+                    .zip(&scores)
+                    .filter_map(|(&i, &s)| truth[i].map(|t| (t, s)))
+                    .unzip();
+                if let Some(auc) = metrics::roc_auc(&y, &p) {
+                    metrics.insert("roc_auc".into(), auc);
+                }
+            }
         }
         Task::Clustering => {
             if let (Some(m), Payload::KMeans { centroids, k }) = (&matrix, &model.envelope.payload)
@@ -893,7 +943,7 @@ fn fit(
                     mean: y.iter().sum::<f64>() / y.len().max(1) as f64,
                 }
             }
-            Task::Clustering => {
+            Task::Clustering | Task::Anomaly => {
                 return Err(SqlStateError::bad_argument("baseline models need a label"));
             }
         },
@@ -914,7 +964,7 @@ fn fit(
                         (0..classes).map(indicator).collect()
                     }
                 }
-                Task::Clustering => {
+                Task::Clustering | Task::Anomaly => {
                     return Err(SqlStateError::bad_argument(format!(
                         "{} needs a label",
                         options.algorithm.name()
@@ -922,6 +972,10 @@ fn fit(
                 }
             };
             fit_forest(options, x, &targets, w, ctx, params)?
+        }
+        Algorithm::IsolationForest => {
+            let x = x.ok_or_else(missing_matrix)?;
+            fit_isolation(options, x, ctx, params)?
         }
         Algorithm::Gbdt => {
             let x = x.ok_or_else(missing_matrix)?;
@@ -1013,6 +1067,45 @@ fn fit_forest(
     Ok(Payload::Forest(model))
 }
 
+fn fit_isolation(
+    options: &TrainOptions,
+    x: &Matrix,
+    ctx: &TrainContext<'_>,
+    params: &mut BTreeMap<String, Json>,
+) -> Result<Payload> {
+    use crate::kernels::tree::isolation::{self, IsolationParams};
+    let t = &options.trees;
+    let progress = |tree: usize| {
+        if tree.is_multiple_of(10) || tree == t.trees {
+            (ctx.progress)(&format!("isolation_forest: tree {tree} of {}", t.trees));
+        }
+    };
+    let model = isolation::fit(
+        &x.data,
+        x.cols,
+        &IsolationParams {
+            trees: t.trees,
+            sample_size: t.sample_size,
+            seed: options.seed,
+        },
+        &progress,
+        ctx.cancelled,
+    )
+    .ok_or_else(|| {
+        SqlStateError::new(
+            sqlstate::QUERY_CANCELED,
+            "canceling statement due to user request",
+        )
+    })?;
+    params.insert("trees".into(), json!(t.trees));
+    params.insert("sample_size".into(), json!(model.sample_size));
+    params.insert(
+        "depth".into(),
+        json!(model.trees.iter().map(|t| t.depth()).max().unwrap_or(0)),
+    );
+    Ok(Payload::Isolation(model))
+}
+
 /// The `monotone` option as one sign per matrix column; only numeric,
 /// boolean and time features (one column each) can be constrained.
 fn monotone_columns(
@@ -1084,7 +1177,9 @@ fn fit_gbdt(
                 "option objective: huber and quantile are regression objectives; classifiers use log-loss",
             ));
         }
-        (Task::Clustering, _) => return Err(SqlStateError::bad_argument("gbdt needs a label")),
+        (Task::Clustering | Task::Anomaly, _) => {
+            return Err(SqlStateError::bad_argument("gbdt needs a label"));
+        }
     };
     // Early stopping watches every 10th training row, held out from fitting.
     let (fit_rows, valid_rows): (Vec<usize>, Vec<usize>) = if t.early_stopping > 0 {

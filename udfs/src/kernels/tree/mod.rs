@@ -13,3 +13,4 @@ pub mod flat;
 pub mod forest;
 pub mod gbdt;
 pub mod grow;
+pub mod isolation;
