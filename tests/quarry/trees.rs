@@ -70,6 +70,20 @@ async fn tree_models_match_lightgbm_and_scikit_learn_on_the_demo_data() {
         auc >= reference - 0.01,
         "random forest AUC {auc} vs scikit-learn {reference}"
     );
+    // The out-of-bag AUC, measured while training, is an honest hold-out estimate.
+    let metrics: serde_json::Value = serde_json::from_str(
+        client
+            .query_one(
+                "SELECT CAST(metrics AS TEXT) FROM ml_model_versions WHERE model = 'rf'",
+                &[],
+            )
+            .await
+            .expect("metrics")
+            .get::<_, &str>(0),
+    )
+    .expect("json");
+    let oob = metrics["oob_roc_auc"].as_f64().expect("oob_roc_auc");
+    assert!((oob - auc).abs() < 0.02, "out-of-bag AUC {oob} vs hold-out {auc}");
 
     // Regression: hold-out RMSE within 2% of LightGBM's.
     let r = &fixture["gbdt_regression"];

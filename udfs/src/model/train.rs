@@ -522,6 +522,8 @@ pub fn train(
     let x_train = matrix.as_ref().map(|m| m.select_rows(&train_rows));
     let w_train: Vec<f64> = train_rows.iter().map(|&i| weights[i]).collect();
     let mut params = BTreeMap::<String, Json>::new();
+    // Metrics only the fit can measure (a forest's out-of-bag score).
+    let mut fit_metrics = BTreeMap::<String, f64>::new();
     params.insert("algorithm".into(), json!(options.algorithm.name()));
     params.insert("task".into(), json!(task.name()));
     params.insert("split".into(), json!(split.describe()));
@@ -541,6 +543,7 @@ pub fn train(
         &monotone,
         ctx,
         &mut params,
+        &mut fit_metrics,
     )?;
     cancelled(ctx)?;
 
@@ -567,7 +570,7 @@ pub fn train(
         .iter()
         .map(|a| take_rows(a, eval_rows))
         .collect::<Result<_>>()?;
-    let mut metrics = BTreeMap::new();
+    let mut metrics = fit_metrics;
     match task {
         Task::Classification => {
             let truth: Vec<usize> = eval_rows
@@ -802,6 +805,7 @@ fn fit(
     monotone: &[i8],
     ctx: &TrainContext<'_>,
     params: &mut BTreeMap<String, Json>,
+    fit_metrics: &mut BTreeMap<String, f64>,
 ) -> Result<Payload> {
     let threads = ctx.threads;
     let missing_matrix = || {
@@ -971,7 +975,7 @@ fn fit(
                     )));
                 }
             };
-            fit_forest(options, x, &targets, w, ctx, params)?
+            fit_forest(options, task, x, &targets, w, ctx, params, fit_metrics)?
         }
         Algorithm::IsolationForest => {
             let x = x.ok_or_else(missing_matrix)?;
@@ -993,13 +997,16 @@ fn fit(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn fit_forest(
     options: &TrainOptions,
+    task: Task,
     x: &Matrix,
     targets: &[Vec<f64>],
     w: &[f64],
     ctx: &TrainContext<'_>,
     params: &mut BTreeMap<String, Json>,
+    fit_metrics: &mut BTreeMap<String, f64>,
 ) -> Result<Payload> {
     use crate::kernels::tree::forest::{self, ForestParams};
     use crate::kernels::tree::gbdt::Hooks;
@@ -1040,7 +1047,7 @@ fn fit_forest(
         progress: &progress,
         cancelled: ctx.cancelled,
     };
-    let model =
+    let (model, oob) =
         forest::fit(&x.data, x.cols, targets, w, &forest_params, &hooks).ok_or_else(|| {
             SqlStateError::new(
                 sqlstate::QUERY_CANCELED,
@@ -1060,11 +1067,68 @@ fn fit_forest(
     if forest_model {
         params.insert("split_features".into(), json!(split_features));
     }
+    if let Some(oob) = &oob {
+        out_of_bag_metrics(task, targets, oob, fit_metrics);
+    }
     params.insert(
         "depth".into(),
         json!(model.trees.iter().map(|t| t.depth()).max().unwrap_or(0)),
     );
     Ok(Payload::Forest(model))
+}
+
+/// scikit-learn's `oob_score_` (accuracy for classifiers, R² for
+/// regressors) over the rows some tree left out, plus the out-of-bag ROC AUC
+/// of a binary classifier.
+fn out_of_bag_metrics(
+    task: Task,
+    targets: &[Vec<f64>],
+    oob: &crate::kernels::tree::forest::OutOfBag,
+    out: &mut BTreeMap<String, f64>,
+) {
+    let outputs = targets.len();
+    let n = targets.first().map_or(0, Vec::len);
+    let rows: Vec<(usize, Vec<f64>)> = (0..n)
+        .filter_map(|i| oob.mean(i, outputs).map(|m| (i, m)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let argmax = |v: &[f64]| {
+        v.iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i)
+    };
+    match task {
+        Task::Classification if outputs == 1 => {
+            let y: Vec<bool> = rows.iter().map(|(i, _)| targets[0][*i] > 0.5).collect();
+            let p: Vec<f64> = rows.iter().map(|(_, m)| m[0]).collect();
+            let correct = y.iter().zip(&p).filter(|(y, p)| **y == (**p > 0.5)).count();
+            out.insert("oob_score".into(), correct as f64 / y.len() as f64);
+            if let Some(auc) = metrics::roc_auc(&y, &p) {
+                out.insert("oob_roc_auc".into(), auc);
+            }
+        }
+        Task::Classification => {
+            let correct = rows
+                .iter()
+                .filter(|(i, m)| {
+                    let truth: Vec<f64> = targets.iter().map(|t| t[*i]).collect();
+                    argmax(m) == argmax(&truth)
+                })
+                .count();
+            out.insert("oob_score".into(), correct as f64 / rows.len() as f64);
+        }
+        Task::Regression => {
+            let truth: Vec<f64> = rows.iter().map(|(i, _)| targets[0][*i]).collect();
+            let pred: Vec<f64> = rows.iter().map(|(_, m)| m[0]).collect();
+            let (_, _, r2) = metrics::regression_scores(&truth, &pred);
+            out.insert("oob_score".into(), r2);
+        }
+        Task::Clustering | Task::Anomaly => {}
+    }
+    out.insert("oob_rows".into(), rows.len() as f64);
 }
 
 fn fit_isolation(

@@ -29,8 +29,32 @@ pub struct Forest {
     pub trees: Vec<Tree>,
 }
 
+/// Out-of-bag predictions: for each training row, the mean output of the
+/// trees whose bootstrap sample left it out (scikit-learn's `oob_score`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutOfBag {
+    /// Row-major `rows × outputs` sums of tree outputs.
+    pub sums: Vec<f64>,
+    /// Trees that left each row out.
+    pub counts: Vec<u32>,
+}
+
+impl OutOfBag {
+    /// The mean out-of-bag outputs of `row`, if some tree left it out.
+    pub fn mean(&self, row: usize, outputs: usize) -> Option<Vec<f64>> {
+        let c = self.counts[row];
+        (c > 0).then(|| {
+            self.sums[row * outputs..(row + 1) * outputs]
+                .iter()
+                .map(|s| s / c as f64)
+                .collect()
+        })
+    }
+}
+
 /// Fits a forest on row-major `x` (`rows × cols`, NaN = missing) to one
-/// target column per output (`targets[k][row]`). Returns `None` when cancelled.
+/// target column per output (`targets[k][row]`). With bootstrapping it also
+/// returns the out-of-bag predictions. Returns `None` when cancelled.
 pub fn fit(
     x: &[f64],
     cols: usize,
@@ -38,7 +62,7 @@ pub fn fit(
     w: &[f64],
     params: &ForestParams,
     hooks: &Hooks<'_>,
-) -> Option<Forest> {
+) -> Option<(Forest, Option<OutOfBag>)> {
     let n = w.len();
     let outputs = targets.len();
     let data = Binned::new(x, n, cols, params.max_bins, params.tree.threads);
@@ -50,6 +74,11 @@ pub fn fit(
         .collect();
     let mut rng = SplitMix(params.seed ^ 0x0F0E_5700_0000_0001);
     let mut trees = Vec::with_capacity(params.trees * outputs);
+    let mut oob = params.bootstrap.then(|| OutOfBag {
+        sums: vec![0.0; n * outputs],
+        counts: vec![0; n],
+    });
+    let mut in_bag = vec![false; if params.bootstrap { n } else { 0 }];
     for t in 0..params.trees {
         if (hooks.cancelled)() {
             return None;
@@ -63,12 +92,26 @@ pub fn fit(
         };
         let mut tree_params = params.tree.clone();
         tree_params.seed = rng.next_u64();
-        for grad in &grads {
-            trees.push(grow(&data, &mut rows, grad, w, &features, &tree_params));
+        if let Some(oob) = oob.as_mut() {
+            in_bag.iter_mut().for_each(|b| *b = false);
+            rows.iter().for_each(|&r| in_bag[r as usize] = true);
+            for (row, _) in in_bag.iter().enumerate().filter(|(_, b)| !**b) {
+                oob.counts[row] += 1;
+            }
+        }
+        for (k, grad) in grads.iter().enumerate() {
+            let tree = grow(&data, &mut rows, grad, w, &features, &tree_params);
+            if let Some(oob) = oob.as_mut() {
+                for (row, _) in in_bag.iter().enumerate().filter(|(_, b)| !**b) {
+                    oob.sums[row * outputs + k] +=
+                        tree.predict_row(&x[row * cols..(row + 1) * cols]);
+                }
+            }
+            trees.push(tree);
         }
         (hooks.progress)(t + 1);
     }
-    Some(Forest { outputs, trees })
+    Some((Forest { outputs, trees }, oob))
 }
 
 impl Forest {
@@ -135,7 +178,8 @@ mod tests {
             &params(1, false, 0),
             &hooks(),
         )
-        .expect("fit");
+        .expect("fit")
+        .0;
         let p = f.predict(&x, 2);
         assert!(p.iter().zip(&y).all(|(p, y)| (p - y).abs() < 1e-12));
     }
@@ -145,7 +189,8 @@ mod tests {
         // One feature that cannot separate: every leaf is the overall frequency.
         let x = vec![1.0; 10];
         let y: Vec<f64> = (0..10).map(|i| if i < 3 { 1.0 } else { 0.0 }).collect();
-        let f = fit(&x, 1, &[y], &[1.0; 10], &params(1, false, 0), &hooks()).expect("fit");
+        let (f, oob) = fit(&x, 1, &[y], &[1.0; 10], &params(1, false, 0), &hooks()).expect("fit");
+        assert!(oob.is_none(), "no bootstrap, no out-of-bag rows");
         assert!((f.predict(&[1.0], 1)[0] - 0.3).abs() < 1e-12);
     }
 
@@ -166,8 +211,19 @@ mod tests {
             .collect();
         let mut p = params(30, true, 2);
         p.tree.min_rows_per_leaf = 3;
-        let f = fit(&x, 3, std::slice::from_ref(&y), &vec![1.0; n], &p, &hooks()).expect("fit");
+        let (f, oob) =
+            fit(&x, 3, std::slice::from_ref(&y), &vec![1.0; n], &p, &hooks()).expect("fit");
         let probs = f.predict(&x, 3);
+        // About e^-1 of 30 trees leave each row out; their vote is an honest
+        // hold-out estimate, a little below the in-sample fit.
+        let oob = oob.expect("bootstrap gives out-of-bag rows");
+        let mean_left_out = oob.counts.iter().sum::<u32>() as f64 / n as f64;
+        assert!((mean_left_out - 30.0 * (1.0 - 1.0 / n as f64).powi(n as i32)).abs() < 1.0);
+        let oob_correct = (0..n)
+            .filter_map(|i| oob.mean(i, 1).map(|m| (m[0] > 0.5) == (y[i] > 0.5)))
+            .filter(|&ok| ok)
+            .count();
+        assert!(oob_correct as f64 / n as f64 > 0.9, "{oob_correct}/{n}");
         assert!(probs.iter().all(|p| (0.0..=1.0).contains(p)));
         let correct = probs
             .iter()
