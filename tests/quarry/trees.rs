@@ -83,7 +83,10 @@ async fn tree_models_match_lightgbm_and_scikit_learn_on_the_demo_data() {
     )
     .expect("json");
     let oob = metrics["oob_roc_auc"].as_f64().expect("oob_roc_auc");
-    assert!((oob - auc).abs() < 0.02, "out-of-bag AUC {oob} vs hold-out {auc}");
+    assert!(
+        (oob - auc).abs() < 0.02,
+        "out-of-bag AUC {oob} vs hold-out {auc}"
+    );
 
     // Regression: hold-out RMSE within 2% of LightGBM's.
     let r = &fixture["gbdt_regression"];
@@ -179,7 +182,10 @@ async fn isolation_forest_agrees_with_scikit_learn() {
     let metrics: serde_json::Value =
         serde_json::from_str(trained.get::<_, &str>(0)).expect("metrics json");
     let scores: Vec<f64> = client
-        .query("SELECT ml_predict('iso', x1, x2, x3, x4) FROM points ORDER BY id", &[])
+        .query(
+            "SELECT ml_predict('iso', x1, x2, x3, x4) FROM points ORDER BY id",
+            &[],
+        )
         .await
         .expect("scores")
         .iter()
@@ -191,24 +197,53 @@ async fn isolation_forest_agrees_with_scikit_learn() {
         .iter()
         .map(|v| v.as_f64().expect("score"))
         .collect();
-    let truth: Vec<bool> = rows.iter().map(|r| r[4].as_bool().expect("label")).collect();
+    let truth: Vec<bool> = rows
+        .iter()
+        .map(|r| r[4].as_bool().expect("label"))
+        .collect();
 
     // The same ranking quality on the known anomalies, reported by training too.
     let auc = quarry_udfs::kernels::metrics::roc_auc(&truth, &scores).expect("both classes");
     let sklearn_auc = fixture["sklearn_roc_auc"].as_f64().expect("auc");
-    assert!(auc >= sklearn_auc - 0.01, "AUC {auc} vs scikit-learn {sklearn_auc}");
+    assert!(
+        auc >= sklearn_auc - 0.01,
+        "AUC {auc} vs scikit-learn {sklearn_auc}"
+    );
     let reported = metrics["roc_auc"].as_f64().expect("roc_auc");
-    assert!((reported - auc).abs() < 1e-6, "training reported AUC {reported}, scoring gives {auc}");
+    assert!(
+        (reported - auc).abs() < 1e-6,
+        "training reported AUC {reported}, scoring gives {auc}"
+    );
     // Scores on scikit-learn's scale: two forests differ only by their randomness.
     let mean = scores.iter().sum::<f64>() / scores.len() as f64;
     let sklearn_mean = fixture["sklearn_mean_score"].as_f64().expect("mean");
-    assert!((mean - sklearn_mean).abs() < 0.01, "mean score {mean} vs {sklearn_mean}");
+    assert!(
+        (mean - sklearn_mean).abs() < 0.01,
+        "mean score {mean} vs {sklearn_mean}"
+    );
     let rho = spearman(&scores, &reference);
-    let seed_to_seed = fixture["sklearn_seed_to_seed_spearman"].as_f64().expect("rho");
-    assert!(rho >= seed_to_seed - 0.03, "rank correlation {rho} vs scikit-learn seed-to-seed {seed_to_seed}");
-    let mad = scores.iter().zip(&reference).map(|(a, b)| (a - b).abs()).sum::<f64>() / scores.len() as f64;
-    let seed_mad = fixture["sklearn_seed_to_seed_mean_abs_diff"].as_f64().expect("mad");
-    eprintln!("isolation forest vs scikit-learn: AUC {auc} / {sklearn_auc}, mean {mean} / {sklearn_mean}, spearman {rho} (seed-to-seed {seed_to_seed}), mean abs diff {mad} (seed-to-seed {seed_mad})");
-    assert!(mad <= 2.0 * seed_mad + 0.005, "mean |score difference| {mad} vs seed-to-seed {seed_mad}");
+    let seed_to_seed = fixture["sklearn_seed_to_seed_spearman"]
+        .as_f64()
+        .expect("rho");
+    assert!(
+        rho >= seed_to_seed - 0.03,
+        "rank correlation {rho} vs scikit-learn seed-to-seed {seed_to_seed}"
+    );
+    let mad = scores
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .sum::<f64>()
+        / scores.len() as f64;
+    let seed_mad = fixture["sklearn_seed_to_seed_mean_abs_diff"]
+        .as_f64()
+        .expect("mad");
+    eprintln!(
+        "isolation forest vs scikit-learn: AUC {auc} / {sklearn_auc}, mean {mean} / {sklearn_mean}, spearman {rho} (seed-to-seed {seed_to_seed}), mean abs diff {mad} (seed-to-seed {seed_mad})"
+    );
+    assert!(
+        mad <= 2.0 * seed_mad + 0.005,
+        "mean |score difference| {mad} vs seed-to-seed {seed_mad}"
+    );
     server.stop().await;
 }

@@ -222,9 +222,7 @@ impl LoadedModel {
                 self.reference(),
                 self.envelope.task.name()
             ))
-            .with_hint(
-                "use ml_predict for regression, clustering and anomaly models",
-            )),
+            .with_hint("use ml_predict for regression, clustering and anomaly models")),
         }
     }
 

@@ -649,10 +649,7 @@ pub fn train(
             let scores = scores.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
             let scores: Vec<f64> = scores.values().to_vec();
             let total = scores.len().max(1) as f64;
-            metrics.insert(
-                "mean_score".into(),
-                scores.iter().sum::<f64>() / total,
-            );
+            metrics.insert("mean_score".into(), scores.iter().sum::<f64>() / total);
             // scikit-learn's default (contamination 'auto') flags score > 0.5.
             metrics.insert(
                 "outlier_fraction".into(),
@@ -1047,8 +1044,8 @@ fn fit_forest(
         progress: &progress,
         cancelled: ctx.cancelled,
     };
-    let (model, oob) =
-        forest::fit(&x.data, x.cols, targets, w, &forest_params, &hooks).ok_or_else(|| {
+    let (model, oob) = forest::fit(&x.data, x.cols, targets, w, &forest_params, &hooks)
+        .ok_or_else(|| {
             SqlStateError::new(
                 sqlstate::QUERY_CANCELED,
                 "canceling statement due to user request",

@@ -103,10 +103,16 @@ fn grow(x: &[f64], cols: usize, rows: &mut [u32], max_depth: usize, rng: &mut Sp
         while !candidates.is_empty() {
             let pick = (rng.next_u64() % candidates.len() as u64) as usize;
             let f = candidates.swap_remove(pick);
-            let (lo, hi) = range.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
-                let v = x[r as usize * cols + f];
-                if v.is_nan() { (lo, hi) } else { (lo.min(v), hi.max(v)) }
-            });
+            let (lo, hi) = range
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
+                    let v = x[r as usize * cols + f];
+                    if v.is_nan() {
+                        (lo, hi)
+                    } else {
+                        (lo.min(v), hi.max(v))
+                    }
+                });
             if lo < hi {
                 chosen = Some((f, lo, hi));
                 break;
@@ -130,11 +136,7 @@ fn grow(x: &[f64], cols: usize, rows: &mut [u32], max_depth: usize, rng: &mut Sp
             }
         }
         let left = tree.push_leaf(0.0, n_left as f64, n_left as f64);
-        let right = tree.push_leaf(
-            0.0,
-            (size - n_left) as f64,
-            (size - n_left) as f64,
-        );
+        let right = tree.push_leaf(0.0, (size - n_left) as f64, (size - n_left) as f64);
         tree.set_split(node, feature, threshold, false, left, right, 0.0);
         stack.push((right, start + n_left, end, depth + 1));
         stack.push((left, start, start + n_left, depth + 1));

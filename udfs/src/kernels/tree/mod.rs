@@ -14,3 +14,4 @@ pub mod forest;
 pub mod gbdt;
 pub mod grow;
 pub mod isolation;
+pub mod shap;
