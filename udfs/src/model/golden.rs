@@ -3,8 +3,9 @@
 //! later release. A change that breaks this test breaks users' stored models:
 //! bump the artifact format version and keep reading the old one instead.
 //!
-//! The fixtures were written once by the ignored test `write_golden_artifacts`
-//! (`cargo test -p quarry-udfs write_golden_artifacts -- --ignored`); the
+//! The fixtures were written by the ignored test `write_golden_artifacts`
+//! (`cargo test -p quarry-udfs write_golden_artifacts -- --ignored`), which
+//! only adds artifacts for models new to the list and never rewrites one; the
 //! scoring inputs live in the fixture too, so the check does not depend on
 //! any generator staying the same.
 
@@ -112,6 +113,67 @@ const MODELS: &[(&str, &[(&str, &str)])] = &[
                 "expression",
                 "CASE WHEN x > 5 AND flag THEN 0.9 ELSE 0.2 END",
             ),
+        ],
+    ),
+    // Tree models (issue 4), written by the release that added them.
+    (
+        "gbdt_binary_monotone",
+        &[
+            ("algorithm", "gbdt"),
+            ("label", "y_bool"),
+            ("exclude", "y_text,y_num"),
+            ("rounds", "20"),
+            ("max_depth", "4"),
+            ("monotone", "x:1"),
+        ],
+    ),
+    (
+        "gbdt_multiclass",
+        &[
+            ("algorithm", "gbdt"),
+            ("label", "y_text"),
+            ("exclude", "y_bool,y_num"),
+            ("rounds", "10"),
+            ("encode", "cat:onehot"),
+        ],
+    ),
+    (
+        "gbdt_quantile",
+        &[
+            ("algorithm", "gbdt"),
+            ("label", "y_num"),
+            ("exclude", "y_bool,y_text"),
+            ("rounds", "15"),
+            ("objective", "quantile:0.9"),
+            ("encode", "cat:target"),
+        ],
+    ),
+    (
+        "random_forest",
+        &[
+            ("algorithm", "random_forest"),
+            ("label", "y_bool"),
+            ("exclude", "y_text,y_num"),
+            ("trees", "15"),
+            ("min_rows_per_leaf", "3"),
+        ],
+    ),
+    (
+        "decision_tree",
+        &[
+            ("algorithm", "decision_tree"),
+            ("label", "y_num"),
+            ("exclude", "y_bool,y_text"),
+            ("max_depth", "5"),
+        ],
+    ),
+    (
+        "isolation_forest",
+        &[
+            ("algorithm", "isolation_forest"),
+            ("exclude", "y_bool,y_text,y_num"),
+            ("trees", "25"),
+            ("sample_size", "64"),
         ],
     ),
 ];
@@ -301,6 +363,13 @@ fn write_golden_artifacts() {
     let mut models = serde_json::Map::new();
     std::fs::create_dir_all(dir()).expect("dir");
     for (name, options) in MODELS {
+        // An artifact once written is never rewritten: it is the fixture.
+        let path = dir().join(format!("{name}.qmdl"));
+        if let Ok(bytes) = std::fs::read(&path) {
+            let model = LoadedModel::from_bytes(name, 1, &bytes).expect("loads");
+            models.insert(name.to_string(), outputs(&model, &rows));
+            continue;
+        }
         let options = TrainOptions::parse(
             &options
                 .iter()
@@ -311,7 +380,7 @@ fn write_golden_artifacts() {
         let trained =
             train(batch.schema(), std::slice::from_ref(&batch), &options, &ctx).expect("trains");
         let bytes = trained.envelope.to_bytes().expect("encodes");
-        std::fs::write(dir().join(format!("{name}.qmdl")), &bytes).expect("write artifact");
+        std::fs::write(&path, &bytes).expect("write artifact");
         let model = LoadedModel::from_bytes(name, 1, &bytes).expect("loads");
         models.insert(name.to_string(), outputs(&model, &rows));
     }

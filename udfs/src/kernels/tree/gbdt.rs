@@ -272,6 +272,11 @@ pub fn fit(
                 &features,
                 &params.tree,
             );
+            if let Objective::Quantile { alpha } = objective
+                && params.tree.monotone.iter().all(|&m| m == 0)
+            {
+                renew_quantile_leaves(&mut tree, x, cols, &rows, y, w, &f, alpha);
+            }
             tree.scale(params.learning_rate);
             // Training scores: walk the binned tree would need bins; raw x is at hand.
             column.iter_mut().for_each(|c| *c = 0.0);
@@ -316,6 +321,36 @@ pub fn fit(
         trees,
         best_round,
     })
+}
+
+/// Sets each leaf to the weighted `alpha`-quantile of its rows' residuals,
+/// as LightGBM does for the quantile loss: its gradient is only the sign of
+/// the residual, so Newton leaves would move by at most the learning rate
+/// per round whatever the label's scale. (Skipped under monotone
+/// constraints, whose bounds the new values could cross.)
+#[allow(clippy::too_many_arguments)]
+fn renew_quantile_leaves(
+    tree: &mut Tree,
+    x: &[f64],
+    cols: usize,
+    rows: &[u32],
+    y: &[f64],
+    w: &[f64],
+    f: &[f64],
+    alpha: f64,
+) {
+    let mut by_leaf: Vec<Vec<(f64, f64)>> = vec![Vec::new(); tree.len()];
+    for &r in rows {
+        let r = r as usize;
+        let leaf = tree.leaf_of(&x[r * cols..(r + 1) * cols]);
+        by_leaf[leaf].push((y[r] - f[r], w[r]));
+    }
+    for (leaf, residuals) in by_leaf.iter().enumerate() {
+        if !residuals.is_empty() {
+            let (r, w): (Vec<f64>, Vec<f64>) = residuals.iter().copied().unzip();
+            tree.value[leaf] = weighted_quantile(&r, &w, alpha);
+        }
+    }
 }
 
 impl Gbdt {
@@ -442,6 +477,35 @@ mod tests {
             (raw[0] - 1.0).abs() < 1e-3 && (raw[1] - 3.0).abs() < 1e-3,
             "{raw:?}"
         );
+    }
+
+    #[test]
+    fn quantile_leaves_reach_the_quantile_whatever_the_label_scale() {
+        // Prices in the hundreds of thousands: sign gradients alone would
+        // move 0.3 per round; renewed leaves land on each segment's quantile.
+        let mut rng = SplitMix(12);
+        let n = 4000;
+        let x: Vec<f64> = (0..n).map(|_| rng.uniform() * 10.0).collect();
+        let y: Vec<f64> = x
+            .iter()
+            .map(|v| if *v < 5.0 { 100_000.0 } else { 400_000.0 } + rng.uniform() * 50_000.0)
+            .collect();
+        let m = fit(
+            &x,
+            1,
+            &y,
+            &vec![1.0; n],
+            None,
+            Objective::Quantile { alpha: 0.9 },
+            &params(40, 2),
+            &hooks(),
+        )
+        .expect("fit");
+        let raw = m.raw(&x, 1);
+        let below = y.iter().zip(&raw).filter(|(y, p)| y <= p).count() as f64 / n as f64;
+        assert!((below - 0.9).abs() < 0.03, "coverage {below}");
+        let high = m.raw(&[8.0], 1)[0];
+        assert!((high - 445_000.0).abs() < 5_000.0, "{high}");
     }
 
     #[test]
