@@ -27,13 +27,13 @@ CREATE [OR REPLACE] MODEL name OPTIONS (key = value, ...) AS <query>
 
 | option | values | default |
 |---|---|---|
-| `algorithm` | `logistic`, `linear`, `ridge`, `lasso`, `kmeans`, `baseline`, `sql_rule`, `gbdt`, `decision_tree`, `random_forest` | required |
-| `label` | label column (not for `kmeans`) | required |
+| `algorithm` | `logistic`, `linear`, `ridge`, `lasso`, `kmeans`, `baseline`, `sql_rule`, `gbdt`, `decision_tree`, `random_forest`, `isolation_forest` | required |
+| `label` | label column (not for `kmeans`); for `isolation_forest` optional: known anomalies (boolean or non-zero), never a feature, only used to report ROC AUC | required |
 | `features` / `exclude` | comma-separated columns to use / to leave out | every other column |
-| `task` | `classification`, `regression`, `clustering` | from the algorithm and the label type |
-| `split` | `random:F`, `stratified:F`, `time:<column>:F`, `none` | `stratified:0.2` (classification), `random:0.2` (regression), `none` (k-means) |
+| `task` | `classification`, `regression`, `clustering`, `anomaly` | from the algorithm and the label type |
+| `split` | `random:F`, `stratified:F`, `time:<column>:F`, `none` | `stratified:0.2` (classification), `random:0.2` (regression), `none` (k-means, isolation forest) |
 | `seed` | whole number | 42 |
-| `impute` | `mean`, `median`, `mode`, `constant:<value>`, `none` (trees: missing values are routed by the tree); per column `col:median` | mean (numbers), mode (categories, booleans); none for trees (`gbdt`, `decision_tree`, `random_forest`) |
+| `impute` | `mean`, `median`, `mode`, `constant:<value>`, `none` (trees: missing values are routed by the tree); per column `col:median` | mean (numbers), mode (categories, booleans); none for `gbdt`, `decision_tree`, `random_forest`; median / mode for `isolation_forest` |
 | `scale` | `standard`, `minmax`, `robust`, `none`; per column | standard; none for trees |
 | `encode` | `onehot`, `hash:N`, `ordinal`, `target`; per column `city:hash:64` | onehot; ordinal for trees |
 | `max_categories` | one-hot levels kept, including `other` | 20 |
@@ -44,12 +44,23 @@ CREATE [OR REPLACE] MODEL name OPTIONS (key = value, ...) AS <query>
 | `rounds`, `learning_rate`, `max_depth`, `min_rows_per_leaf` | boosting rounds and tree shape (`gbdt`) | 100, 0.1, 6, 20 |
 | `l2`, `subsample`, `colsample`, `max_bins` | leaf-value penalty, row and column sampling per round, histogram bins (`gbdt`) | 1.0, 1.0, 1.0, 255 |
 | `trees` | trees of a `random_forest` | 100 |
+| `trees`, `sample_size` (`isolation_forest`) | trees, and rows drawn for each (ψ); depth limit ⌈log2 ψ⌉ | 100, 256 |
 | `colsample` (`random_forest`) | features tried per split: `sqrt`, `log2` or a fraction | sqrt |
 | `max_depth`, `min_rows_per_leaf` (`decision_tree`, `random_forest`) | tree shape | unlimited, 1 |
 | `early_stopping` | stop after N rounds without improvement on every 10th training row (`gbdt`) | 0 (off) |
 | `monotone` | `col:1` (never decreasing) or `col:-1` per numeric feature, e.g. `monthly_fee:-1` (`gbdt`); holds exactly | none |
 | `objective` | `squared`, `huber[:delta]`, `quantile[:alpha]` (`gbdt` regression) | squared; log-loss for classifiers |
 | `expression` | SQL expression over the features (`sql_rule`); for a classifier, the positive-class score | required for `sql_rule` |
+
+Metrics (JSON) on the hold-out rows, or the training rows with `split =
+'none'`: accuracy, precision, recall, f1, roc_auc, log_loss for
+classifiers; rmse, mae, r2 for regressors; inertia, silhouette for
+k-means; mean_score, outlier_fraction (score > 0.5, scikit-learn's default
+cut) and roc_auc against a given label for isolation forests. Random
+forests add their out-of-bag score (`oob_score`: accuracy or R², as
+scikit-learn; `oob_roc_auc`; `oob_rows`). `ml_predict` of an
+`isolation_forest` is the anomaly score of Liu et al. (2008), in (0, 1]:
+about 0.5 or less for ordinary rows, near 1 for anomalies.
 
 Errors: 22023 for an unknown option or value (the message lists the valid
 ones), 42703 for an unknown label, feature or split column, 22000 when the
