@@ -38,6 +38,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "bench"
 sys.path.insert(0, str(BENCH))
 import bench_sql_scoring as peer  # noqa: E402  (the peer's model and SQL expression)
+import benchdata  # noqa: E402
 
 NUM = peer.NUM
 CATS = list(peer.CATS)
@@ -84,10 +85,7 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "benches/results/ml_compare.json"))
     a = ap.parse_args()
 
-    data = BENCH / "data" / "churn_1m.parquet"
-    if not data.exists():
-        subprocess.run([sys.executable, str(BENCH / "gen_data.py"), "--tables", "churn", "--sizes", "1000000",
-                        "--formats", "parquet"], check=True)
+    data = benchdata.churn(1_000_000)
     df = pd.read_parquet(data)
     test_mask = (df["customer_id"] % 5 == 0).to_numpy()
     train, test = df[~test_mask], df[test_mask]

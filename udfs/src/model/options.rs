@@ -664,11 +664,11 @@ mod tests {
         assert!(opts(&[("algorithm", "sql_rule")]).is_err());
         assert!(opts(&[("algorithm", "logistic"), ("task", "regression")]).is_err());
         assert_eq!(
-            opts(&[("algorithm", "isolation_forest")])
-                .expect_err("later")
-                .code,
+            opts(&[("algorithm", "ets")]).expect_err("later").code,
             "0A000"
         );
+        assert!(opts(&[("algorithm", "isolation_forest"), ("sample_size", "1")]).is_err());
+        assert!(opts(&[("algorithm", "gbdt"), ("task", "anomaly")]).is_err());
         assert!(opts(&[("algorithm", "gbdt"), ("learning_rate", "0")]).is_err());
         assert!(opts(&[("algorithm", "gbdt"), ("monotone", "x:2")]).is_err());
         assert!(opts(&[("algorithm", "gbdt"), ("objective", "poisson")]).is_err());

@@ -571,6 +571,8 @@ pub fn train(
         .map(|a| take_rows(a, eval_rows))
         .collect::<Result<_>>()?;
     let mut metrics = fit_metrics;
+    // What the profile needs, when the evaluation rows are the training rows.
+    let mut eval_predictions: Option<ArrayRef> = None;
     match task {
         Task::Classification => {
             let truth: Vec<usize> = eval_rows
@@ -578,6 +580,9 @@ pub fn train(
                 .map(|&i| class_of.as_ref().and_then(|c| c[i]).unwrap_or(0))
                 .collect();
             let proba = model.predict_proba(&eval_inputs)?;
+            if class_count == 2 {
+                eval_predictions = Some(proba.clone());
+            }
             if class_count == 2 {
                 let p = proba.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
                 let p: Vec<f64> = (0..p.len())
@@ -629,6 +634,7 @@ pub fn train(
             let y = y_num.as_deref().unwrap_or(&[]);
             let truth: Vec<f64> = eval_rows.iter().map(|&i| y[i]).collect();
             let pred = model.predict(&eval_inputs)?;
+            eval_predictions = Some(pred.clone());
             let pred = pred.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
             let pred: Vec<f64> = (0..pred.len())
                 .map(|i| {
@@ -646,6 +652,7 @@ pub fn train(
         }
         Task::Anomaly => {
             let scores = model.predict(&eval_inputs)?;
+            eval_predictions = Some(scores.clone());
             let scores = scores.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
             let scores: Vec<f64> = scores.values().to_vec();
             let total = scores.len().max(1) as f64;
@@ -694,8 +701,9 @@ pub fn train(
         .map(|a| take_rows(a, &train_rows))
         .collect::<Result<_>>()?;
     let train_columns: Vec<Values> = columns.iter().map(|c| subset(c, &train_rows)).collect();
-    let predictions = match task {
-        Task::Classification if class_count == 2 => model.predict_proba(&train_inputs)?,
+    let predictions = match (task, eval_predictions) {
+        (_, Some(p)) if test_rows.is_empty() => p,
+        (Task::Classification, _) if class_count == 2 => model.predict_proba(&train_inputs)?,
         _ => model.predict(&train_inputs)?,
     };
     let profile = json!({

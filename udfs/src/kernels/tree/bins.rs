@@ -65,12 +65,33 @@ impl BinMapper {
     }
 }
 
-/// A feature matrix as bins, column-major: `data[f * rows + r]`.
+/// Features whose histograms are built together. Mutually exclusive sparse
+/// features (one-hot columns: at most one is off its most common bin in any
+/// row) share one bundle, LightGBM's exclusive feature bundling restricted
+/// to exact exclusivity, so a histogram pass touches fewer slots per row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// (feature, first bundle bin of its bins, its most common bin). A lone
+    /// feature's bins map as they are; in a bundle, bin 0 means every member
+    /// is on its most common bin.
+    pub members: Vec<(usize, usize, u8)>,
+    /// Bins of the group.
+    pub bins: usize,
+    /// Where the group's bins start in a group histogram.
+    pub offset: usize,
+}
+
+/// A feature matrix as bins, column-major (`data[f * rows + r]`, for
+/// partitioning a node on one feature) and row-major by group
+/// (`by_row[r * groups + g]`, for histograms: one row's bins share a cache
+/// line).
 #[derive(Debug, Clone)]
 pub struct Binned {
     pub rows: usize,
     pub cols: usize,
     pub data: Vec<u8>,
+    pub groups: Vec<Group>,
+    pub by_row: Vec<u8>,
     pub mappers: Vec<BinMapper>,
     /// Offset of each feature's bins in a node histogram.
     pub offsets: Vec<usize>,
@@ -107,13 +128,73 @@ impl Binned {
             mappers.push(mapper);
         }
         offsets.push(offset);
+        let n_bins: Vec<usize> = mappers.iter().map(BinMapper::n_bins).collect();
+        let groups = bundle(&data, rows, &n_bins);
+        let width = groups.len();
+        let mut by_row = vec![0u8; rows * width];
+        for (g, group) in groups.iter().enumerate() {
+            for &(f, start, default) in &group.members {
+                let column = &data[f * rows..(f + 1) * rows];
+                for (r, &b) in column.iter().enumerate() {
+                    if group.members.len() == 1 {
+                        by_row[r * width + g] = b;
+                    } else if b != default {
+                        by_row[r * width + g] = (start + b as usize) as u8;
+                    }
+                }
+            }
+        }
         Binned {
             rows,
             cols,
             data,
+            groups,
+            by_row,
             mappers,
             offsets,
         }
+    }
+
+    /// The group bins of row `r`, one per group.
+    pub fn row(&self, r: usize) -> &[u8] {
+        let width = self.groups.len();
+        &self.by_row[r * width..(r + 1) * width]
+    }
+
+    /// Total histogram length over all groups.
+    pub fn group_bins(&self) -> usize {
+        self.groups.last().map_or(0, |g| g.offset + g.bins)
+    }
+
+    /// Per-feature histograms (`offsets` layout) from group histograms: a
+    /// bundle member's most common bin gets the node total minus its other
+    /// bins.
+    pub fn expand<T>(&self, group_hist: &[[T; 3]], total: [T; 3]) -> Vec<[T; 3]>
+    where
+        T: Copy + Default + std::ops::Sub<Output = T>,
+    {
+        let mut hist = vec![[T::default(); 3]; self.total_bins()];
+        for group in &self.groups {
+            let own = &group_hist[group.offset..group.offset + group.bins];
+            if let [(f, _, _)] = group.members[..] {
+                hist[self.offsets[f]..self.offsets[f + 1]].copy_from_slice(own);
+                continue;
+            }
+            for &(f, start, default) in &group.members {
+                let out = &mut hist[self.offsets[f]..self.offsets[f + 1]];
+                let mut rest = total;
+                for (b, slot) in out.iter_mut().enumerate() {
+                    if b != default as usize {
+                        *slot = own[start + b];
+                        for c in 0..3 {
+                            rest[c] = rest[c] - slot[c];
+                        }
+                    }
+                }
+                out[default as usize] = rest;
+            }
+        }
+        hist
     }
 
     pub fn column(&self, f: usize) -> &[u8] {
@@ -124,6 +205,78 @@ impl Binned {
     pub fn total_bins(&self) -> usize {
         self.offsets[self.cols]
     }
+}
+
+/// (feature, first bundle bin, most common bin).
+type Member = (usize, usize, u8);
+
+/// Groups features for histograms: sparse low-cardinality features that are
+/// never off their most common bin in the same row share a bundle (at most
+/// 256 bins); every other feature is a group of its own.
+fn bundle(data: &[u8], rows: usize, n_bins: &[usize]) -> Vec<Group> {
+    let cols = n_bins.len();
+    let mut candidates: Vec<(usize, u8, Vec<u32>)> = Vec::new();
+    let mut alone: Vec<usize> = Vec::new();
+    for f in 0..cols {
+        let column = &data[f * rows..(f + 1) * rows];
+        if n_bins[f] > 64 || rows == 0 {
+            alone.push(f);
+            continue;
+        }
+        let mut counts = [0usize; 256];
+        column.iter().for_each(|&b| counts[b as usize] += 1);
+        let default = (0..256).max_by_key(|&b| counts[b]).unwrap_or(0) as u8;
+        if counts[default as usize] * 2 < rows {
+            alone.push(f);
+            continue;
+        }
+        let off: Vec<u32> = (0..rows as u32)
+            .filter(|&r| column[r as usize] != default)
+            .collect();
+        candidates.push((f, default, off));
+    }
+    // Densest first, each into the first bundle it fits without a conflict.
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.2.len()));
+    // (members, bins used, rows some member is off its common bin)
+    let mut bundles: Vec<(Vec<Member>, usize, Vec<bool>)> = Vec::new();
+    for (f, default, off) in candidates {
+        let fits = bundles.iter().position(|(_, bins, taken)| {
+            bins + n_bins[f] <= 256 && off.iter().all(|&r| !taken[r as usize])
+        });
+        let index = fits.unwrap_or_else(|| {
+            bundles.push((Vec::new(), 1, vec![false; rows]));
+            bundles.len() - 1
+        });
+        let (members, bins, taken) = &mut bundles[index];
+        members.push((f, *bins, default));
+        *bins += n_bins[f];
+        off.iter().for_each(|&r| taken[r as usize] = true);
+    }
+    let mut groups: Vec<(Vec<Member>, usize)> = alone
+        .into_iter()
+        .map(|f| (vec![(f, 0, 0)], n_bins[f]))
+        .collect();
+    for (members, bins, _) in bundles {
+        if let [(f, _, _)] = members[..] {
+            groups.push((vec![(f, 0, 0)], n_bins[f]));
+        } else {
+            groups.push((members, bins));
+        }
+    }
+    groups.sort_by_key(|(m, _)| m[0].0);
+    let mut offset = 0;
+    groups
+        .into_iter()
+        .map(|(members, bins)| {
+            let g = Group {
+                members,
+                bins,
+                offset,
+            };
+            offset += bins;
+            g
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -163,6 +316,75 @@ mod tests {
         let b = Binned::new(&x, 3, 2, 255, 1);
         assert_eq!(b.column(0), &[0, 1, 2]);
         assert_eq!(b.column(1), &[0, 2, 1]);
+        assert_eq!(b.row(1), &[1, 2]);
+        assert_eq!(b.groups.len(), 2);
         assert_eq!(b.offsets, vec![0, 4, 7]);
+    }
+
+    #[test]
+    fn one_hot_columns_share_a_bundle_and_expand_exactly() {
+        // Three one-hot columns of a 3-level category, plus a dense column.
+        let rows = 300;
+        let mut x = Vec::new();
+        for r in 0..rows {
+            let level = r % 3;
+            x.extend([
+                (level == 0) as u8 as f64,
+                (level == 1) as u8 as f64,
+                (level == 2) as u8 as f64,
+                r as f64,
+            ]);
+        }
+        let b = Binned::new(&x, rows, 4, 255, 1);
+        // Each one-hot column is 0 in two rows of three: the densest "off"
+        // pattern is a third of the rows, so all three fit one bundle.
+        assert_eq!(b.groups.len(), 2, "{:?}", b.groups);
+        let bundle = b
+            .groups
+            .iter()
+            .find(|g| g.members.len() == 3)
+            .expect("bundle");
+        assert!(bundle.bins <= 1 + 3 * 3);
+        // Expanding group sums gives the per-feature histograms exactly.
+        let weights: Vec<f64> = (0..rows).map(|r| 1.0 + (r % 7) as f64).collect();
+        let mut group_hist = vec![[0.0; 3]; b.group_bins()];
+        let mut direct = vec![[0.0; 3]; b.total_bins()];
+        let mut total = [0.0; 3];
+        for r in 0..rows {
+            let (g, h) = (weights[r], 0.5 * weights[r]);
+            for (group, &bin) in b.groups.iter().zip(b.row(r)) {
+                let slot = &mut group_hist[group.offset + bin as usize];
+                slot[0] += g;
+                slot[1] += h;
+                slot[2] += 1.0;
+            }
+            for f in 0..4 {
+                let slot = &mut direct[b.offsets[f] + b.column(f)[r] as usize];
+                slot[0] += g;
+                slot[1] += h;
+                slot[2] += 1.0;
+            }
+            total[0] += g;
+            total[1] += h;
+            total[2] += 1.0;
+        }
+        let expanded = b.expand(&group_hist, total);
+        for (e, d) in expanded.iter().zip(&direct) {
+            for c in 0..3 {
+                assert!((e[c] - d[c]).abs() < 1e-9, "{expanded:?} vs {direct:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn overlapping_sparse_columns_stay_apart() {
+        // Two sparse flags that are both set in some rows cannot share a bundle.
+        let rows = 100;
+        let x: Vec<f64> = (0..rows)
+            .flat_map(|r| [(r % 10 == 0) as u8 as f64, (r % 20 == 0) as u8 as f64])
+            .collect();
+        let b = Binned::new(&x, rows, 2, 255, 1);
+        assert_eq!(b.groups.len(), 2);
+        assert!(b.groups.iter().all(|g| g.members.len() == 1));
     }
 }

@@ -120,16 +120,8 @@ impl Forest {
         let rows = x.len().checked_div(cols).unwrap_or(0);
         let mut out = vec![0.0; rows * self.outputs];
         let count = (self.trees.len() / self.outputs.max(1)).max(1) as f64;
-        let mut column = vec![0.0; rows];
-        for k in 0..self.outputs {
-            column.iter_mut().for_each(|c| *c = 0.0);
-            for tree in self.trees.iter().skip(k).step_by(self.outputs.max(1)) {
-                tree.add_to(x, cols, &mut column);
-            }
-            for (i, c) in column.iter().enumerate() {
-                out[i * self.outputs + k] = c / count;
-            }
-        }
+        super::flat::accumulate(&self.trees, self.outputs, x, cols, &mut out);
+        out.iter_mut().for_each(|v| *v /= count);
         out
     }
 }

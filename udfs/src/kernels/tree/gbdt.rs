@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bins::Binned;
 use super::flat::Tree;
-use super::grow::{TreeParams, grow};
+use super::grow::{TreeParams, grow_with_leaves};
 use crate::kernels::optimize::SplitMix;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -264,7 +264,7 @@ pub fn fit(
             all_features.clone()
         };
         for k in 0..outputs {
-            let mut tree = grow(
+            let (mut tree, leaves) = grow_with_leaves(
                 &data,
                 &mut rows,
                 &grad[k],
@@ -278,11 +278,20 @@ pub fn fit(
                 renew_quantile_leaves(&mut tree, x, cols, &rows, y, w, &f, alpha);
             }
             tree.scale(params.learning_rate);
-            // Training scores: walk the binned tree would need bins; raw x is at hand.
-            column.iter_mut().for_each(|c| *c = 0.0);
-            tree.add_to(x, cols, &mut column);
-            for i in 0..n {
-                f[i * outputs + k] += column[i];
+            if rows.len() == n {
+                // Every row was in the tree: its leaf ranges say where each went.
+                for leaf in &leaves {
+                    let value = tree.value[leaf.node];
+                    for &r in &rows[leaf.start..leaf.end] {
+                        f[r as usize * outputs + k] += value;
+                    }
+                }
+            } else {
+                column.iter_mut().for_each(|c| *c = 0.0);
+                tree.add_to(x, cols, &mut column);
+                for i in 0..n {
+                    f[i * outputs + k] += column[i];
+                }
             }
             if let Some((vx, vy)) = valid {
                 let mut add = vec![0.0; vy.len()];
@@ -363,21 +372,7 @@ impl Gbdt {
         let outputs = self.outputs();
         let rows = x.len().checked_div(cols).unwrap_or(0);
         let mut out: Vec<f64> = (0..rows).flat_map(|_| self.base.iter().copied()).collect();
-        if outputs == 1 {
-            for tree in &self.trees {
-                tree.add_to(x, cols, &mut out);
-            }
-            return out;
-        }
-        let mut column = vec![0.0; rows];
-        for (t, tree) in self.trees.iter().enumerate() {
-            let k = t % outputs;
-            column.iter_mut().for_each(|c| *c = 0.0);
-            tree.add_to(x, cols, &mut column);
-            for (i, c) in column.iter().enumerate() {
-                out[i * outputs + k] += c;
-            }
-        }
+        super::flat::accumulate(&self.trees, outputs, x, cols, &mut out);
         out
     }
 }

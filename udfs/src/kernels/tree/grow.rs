@@ -69,6 +69,28 @@ pub fn grow(
     features: &[usize],
     p: &TreeParams,
 ) -> Tree {
+    grow_with_leaves(data, rows, grad, hess, features, p).0
+}
+
+/// A leaf of a grown tree and where its rows ended up: `rows[start..end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeafRows {
+    pub node: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// [`grow`], also returning each leaf's range of the partitioned `rows`, so
+/// a booster can update its training scores without walking the tree.
+pub fn grow_with_leaves(
+    data: &Binned,
+    rows: &mut [u32],
+    grad: &[f64],
+    hess: &[f64],
+    features: &[usize],
+    p: &TreeParams,
+) -> (Tree, Vec<LeafRows>) {
+    let mut leaves = Vec::new();
     let mut tree = Tree::default();
     let root_hist = histogram(data, rows, grad, hess, features, p.threads);
     let sums = rows.iter().fold([0.0; 3], |mut s, &r| {
@@ -94,7 +116,13 @@ pub fn grow(
     }];
     let mut scratch: Vec<u32> = Vec::with_capacity(rows.len());
     while let Some(leaf) = stack.pop() {
+        let final_leaf = LeafRows {
+            node: leaf.node,
+            start: leaf.start,
+            end: leaf.end,
+        };
         if leaf.depth >= p.max_depth || leaf.end - leaf.start < 2 * p.min_rows_per_leaf.max(1) {
+            leaves.push(final_leaf);
             continue;
         }
         let sampled;
@@ -112,32 +140,32 @@ pub fn grow(
             features
         };
         let Some(split) = best_split(data, &leaf, candidates, p) else {
+            leaves.push(final_leaf);
             continue;
         };
         // Partition the leaf's rows: left first, order kept.
         let column = data.column(split.feature);
         let missing = data.mappers[split.feature].missing_bin();
+        let (bin, default_left) = (split.bin, split.default_left);
         let goes_left = |r: u32| {
             let b = column[r as usize];
-            if b == missing {
-                split.default_left
-            } else {
-                (b as usize) <= split.bin
-            }
+            (b == missing) & default_left | (b != missing) & ((b as usize) <= bin)
         };
+        // Branch-free: each row is written to both sides and the side it
+        // belongs to advances, so an unpredictable split costs no mispredictions.
         let range = &mut rows[leaf.start..leaf.end];
         scratch.clear();
-        let mut n_left = 0;
+        scratch.resize(range.len(), 0);
+        let (mut n_left, mut n_right) = (0, 0);
         for i in 0..range.len() {
             let r = range[i];
-            if goes_left(r) {
-                range[n_left] = r;
-                n_left += 1;
-            } else {
-                scratch.push(r);
-            }
+            let left = goes_left(r);
+            range[n_left] = r;
+            scratch[n_right] = r;
+            n_left += left as usize;
+            n_right += !left as usize;
         }
-        range[n_left..].copy_from_slice(&scratch);
+        range[n_left..].copy_from_slice(&scratch[..n_right]);
         let mid = leaf.start + n_left;
         let right_sums = [
             leaf.sums[0] - split.left[0],
@@ -145,29 +173,19 @@ pub fn grow(
             leaf.sums[2] - split.left[2],
         ];
         // Histogram of the smaller child; the larger is parent minus smaller.
+        // Children at the depth limit never split: they need none.
         let small = if n_left <= leaf.end - mid {
             (leaf.start, mid)
         } else {
             (mid, leaf.end)
         };
-        let small_hist = histogram(
-            data,
-            &rows[small.0..small.1],
-            grad,
-            hess,
-            features,
-            p.threads,
-        );
-        let mut large_hist = leaf.hist;
-        for (l, s) in large_hist.iter_mut().zip(&small_hist) {
-            l[0] -= s[0];
-            l[1] -= s[1];
-            l[2] -= s[2];
-        }
-        let (left_hist, right_hist) = if small.0 == leaf.start {
-            (small_hist, large_hist)
+        let (left_hist, right_hist) = if leaf.depth + 1 >= p.max_depth {
+            (Vec::new(), Vec::new())
         } else {
-            (large_hist, small_hist)
+            let parent = leaf.hist;
+            child_histograms(
+                data, rows, small, leaf.start, parent, grad, hess, features, p.threads,
+            )
         };
         // Bounds for the children: a split on a constrained feature puts the
         // midpoint between them, so every leaf below stays on its side.
@@ -236,7 +254,35 @@ pub fn grow(
             upper: left_bounds.1,
         });
     }
-    tree
+    (tree, leaves)
+}
+
+/// The histograms of a split's children: the smaller child's (`rows[small]`)
+/// built, the larger one's by subtraction from the parent's.
+#[allow(clippy::too_many_arguments)]
+fn child_histograms(
+    data: &Binned,
+    rows: &[u32],
+    small: (usize, usize),
+    start: usize,
+    parent: Hist,
+    grad: &[f64],
+    hess: &[f64],
+    features: &[usize],
+    threads: usize,
+) -> (Hist, Hist) {
+    let small_hist = histogram(data, &rows[small.0..small.1], grad, hess, features, threads);
+    let mut large_hist = parent;
+    for (l, s) in large_hist.iter_mut().zip(&small_hist) {
+        l[0] -= s[0];
+        l[1] -= s[1];
+        l[2] -= s[2];
+    }
+    if small.0 == start {
+        (small_hist, large_hist)
+    } else {
+        (large_hist, small_hist)
+    }
 }
 
 /// Histograms of `features` over `rows`, in parallel over features when the
@@ -249,6 +295,9 @@ fn histogram(
     features: &[usize],
     threads: usize,
 ) -> Hist {
+    if features.len() == data.cols {
+        return histogram_by_row(data, rows, grad, hess, threads);
+    }
     let mut hist = vec![[0.0; 3]; data.total_bins()];
     // Gradients in row order of the node, read once per feature.
     let gh: Vec<[f64; 2]> = rows
@@ -293,6 +342,59 @@ fn histogram(
     hist
 }
 
+/// Histograms of every feature, row by row over feature groups: each row's
+/// gradient pair is read once, its group bins sit in one cache line, and a
+/// bundle of one-hot columns costs one update instead of one per column.
+/// Threads take slices of the rows and their histograms are summed.
+fn histogram_by_row(
+    data: &Binned,
+    rows: &[u32],
+    grad: &[f64],
+    hess: &[f64],
+    threads: usize,
+) -> Hist {
+    let offsets: Vec<usize> = data.groups.iter().map(|g| g.offset).collect();
+    let fill = |rows: &[u32]| {
+        let mut hist = vec![[0.0; 3]; data.group_bins()];
+        for &r in rows {
+            let r = r as usize;
+            let (g, h) = (grad[r], hess[r]);
+            for (&offset, &b) in offsets.iter().zip(data.row(r)) {
+                let bin = &mut hist[offset + b as usize];
+                bin[0] += g;
+                bin[1] += h;
+                bin[2] += 1.0;
+            }
+        }
+        hist
+    };
+    // Each thread's own histogram costs a pass over all bins to merge.
+    let mut group_hist = if threads <= 1 || rows.len() < 4 * data.group_bins().max(1024) {
+        fill(rows)
+    } else {
+        let mut parts = par_ranges(rows.len(), threads, |range| fill(&rows[range])).into_iter();
+        let mut hist = parts.next().unwrap_or_default();
+        for part in parts {
+            for (a, b) in hist.iter_mut().zip(&part) {
+                a[0] += b[0];
+                a[1] += b[1];
+                a[2] += b[2];
+            }
+        }
+        hist
+    };
+    if data.groups.iter().all(|g| g.members.len() == 1) {
+        return std::mem::take(&mut group_hist);
+    }
+    // The node's totals: every group's bins sum to them; the first will do.
+    let total = data.groups.first().map_or([0.0; 3], |g| {
+        group_hist[g.offset..g.offset + g.bins]
+            .iter()
+            .fold([0.0; 3], |t, b| [t[0] + b[0], t[1] + b[1], t[2] + b[2]])
+    });
+    data.expand(&group_hist, total)
+}
+
 fn best_split(data: &Binned, leaf: &Leaf, features: &[usize], p: &TreeParams) -> Option<Split> {
     let [g, h, _] = leaf.sums;
     let parent_value = leaf_value(g, h, p.l2, leaf.lower, leaf.upper);
@@ -316,6 +418,11 @@ fn best_split(data: &Binned, leaf: &Leaf, features: &[usize], p: &TreeParams) ->
                 .enumerate()
                 .take(values.len().saturating_sub(1))
             {
+                if bin[2] == 0.0 && b > 0 {
+                    // An empty bin moves no row: the split after the previous
+                    // bin, already weighed, is the same split.
+                    continue;
+                }
                 left[0] += bin[0];
                 left[1] += bin[1];
                 left[2] += bin[2];
@@ -396,6 +503,50 @@ mod tests {
         assert_eq!(tree.predict_row(&[f64::NAN]), 5.0);
         assert_eq!(tree.predict_row(&[1.5]), 0.0);
         assert_eq!(tree.feature[0], 0);
+    }
+
+    #[test]
+    fn leaf_ranges_hold_exactly_the_rows_each_leaf_receives() {
+        let mut rng = crate::kernels::optimize::SplitMix(17);
+        let (n, cols) = (3000, 4);
+        let x: Vec<f64> = (0..n * cols)
+            .map(|_| {
+                if rng.uniform() < 0.1 {
+                    f64::NAN
+                } else {
+                    (rng.uniform() * 50.0).round()
+                }
+            })
+            .collect();
+        let grad: Vec<f64> = x
+            .chunks(cols)
+            .map(|r| {
+                if r[0] > 20.0 || r[1].is_nan() {
+                    -1.0
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let data = Binned::new(&x, n, cols, 16, 1);
+        let mut rows: Vec<u32> = (0..n as u32).collect();
+        let p = TreeParams {
+            min_rows_per_leaf: 5,
+            ..params(5)
+        };
+        let (tree, leaves) =
+            grow_with_leaves(&data, &mut rows, &grad, &vec![1.0; n], &[0, 1, 2, 3], &p);
+        assert!(tree.len() > 7);
+        let mut seen = vec![false; n];
+        for leaf in &leaves {
+            assert!(tree.is_leaf(leaf.node));
+            for &r in &rows[leaf.start..leaf.end] {
+                let r = r as usize;
+                assert_eq!(tree.leaf_of(&x[r * cols..(r + 1) * cols]), leaf.node);
+                assert!(!std::mem::replace(&mut seen[r], true));
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
     }
 
     #[test]

@@ -149,9 +149,7 @@ impl IsolationForest {
     pub fn score(&self, x: &[f64], cols: usize) -> Vec<f64> {
         let rows = x.len().checked_div(cols).unwrap_or(0);
         let mut path = vec![0.0; rows];
-        for tree in &self.trees {
-            tree.add_to(x, cols, &mut path);
-        }
+        super::flat::accumulate(&self.trees, 1, x, cols, &mut path);
         let trees = self.trees.len().max(1) as f64;
         let norm = average_path_length(self.sample_size as f64).max(f64::MIN_POSITIVE);
         path.iter_mut()
