@@ -12,6 +12,7 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::execution::context::SessionState;
 use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlanProperties;
 use futures::StreamExt;
 use quarry_udfs::model::{TrainContext, TrainOptions, TrainedModel, train};
 use tokio::sync::mpsc::UnboundedSender;
@@ -123,30 +124,59 @@ pub async fn run(
     let sources = source_tables(&plan);
 
     // Read the rows, accounting their memory against the server's pool.
+    // Each output partition is read by its own task and the partitions are
+    // joined in partition order, so the same data gives the same rows in the
+    // same order (and, with the same seed, the same model); a merged stream
+    // would interleave partitions in whatever order they finish.
     let physical = state.create_physical_plan(&plan).await.sql_err()?;
     let task = Arc::new(datafusion::execution::TaskContext::from(state));
-    let mut stream = datafusion::physical_plan::execute_stream(physical, task).sql_err()?;
-    let schema = stream.schema();
-    let reservation =
-        MemoryConsumer::new(format!("training {name}")).register(&state.runtime_env().memory_pool);
-    let mut batches = Vec::new();
-    let mut rows = 0usize;
-    while let Some(batch) = stream.next().await {
-        let batch = batch.sql_err()?;
-        reservation
-            .try_grow(batch.get_array_memory_size())
-            .map_err(|e| {
-                SqlStateError::new(
-                    sqlstate::OUT_OF_MEMORY,
-                    format!(
-                        "training {name}: the training rows do not fit in the memory limit: {e}"
-                    ),
-                )
-                .with_hint("raise --memory-limit, or train on fewer rows or columns")
-            })?;
-        rows += batch.num_rows();
-        batches.push(batch);
+    let schema = physical.schema();
+    let mut readers = tokio::task::JoinSet::new();
+    for partition in 0..physical.output_partitioning().partition_count() {
+        let stream = physical.execute(partition, task.clone()).sql_err()?;
+        let reservation = MemoryConsumer::new(format!("training {name}"))
+            .register(&state.runtime_env().memory_pool);
+        let name = name.clone();
+        readers.spawn(async move {
+            let mut stream = stream;
+            let mut batches = Vec::new();
+            while let Some(batch) = stream.next().await {
+                let batch = batch.sql_err()?;
+                reservation
+                    .try_grow(batch.get_array_memory_size())
+                    .map_err(|e| {
+                        SqlStateError::new(
+                            sqlstate::OUT_OF_MEMORY,
+                            format!(
+                                "training {name}: the training rows do not fit in the memory limit: {e}"
+                            ),
+                        )
+                        .with_hint("raise --memory-limit, or train on fewer rows or columns")
+                    })?;
+                batches.push(batch);
+            }
+            Ok::<_, SqlStateError>((partition, batches, reservation))
+        });
     }
+    // Dropping the set (an error, a cancelled statement) aborts the readers.
+    let mut parts = Vec::new();
+    while let Some(joined) = readers.join_next().await {
+        let part = joined.map_err(|e| {
+            SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                format!("internal error: reading the training rows: {e}"),
+            )
+        })??;
+        parts.push(part);
+    }
+    parts.sort_by_key(|(partition, _, _)| *partition);
+    let mut batches = Vec::new();
+    let mut reservations = Vec::new();
+    for (_, part, reservation) in parts {
+        batches.extend(part);
+        reservations.push(reservation);
+    }
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let read_seconds = started.elapsed().as_secs_f64();
     if let Some(p) = &progress {
         let _ = p.send(format!("{name}: read {rows} rows in {read_seconds:.1} s"));
@@ -183,7 +213,7 @@ pub async fn run(
                 format!("internal error: training failed: {e}"),
             )
         })??;
-    drop(reservation);
+    drop(reservations);
 
     let seconds = started.elapsed().as_secs_f64();
     let info = TrainingInfo {

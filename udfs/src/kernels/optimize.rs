@@ -48,6 +48,34 @@ pub fn par_ranges<T: Send>(
     })
 }
 
+/// `f` over `items` on up to `threads` scoped threads (contiguous shares),
+/// results in item order: for a few large work items (features, row
+/// chunks) where `par_ranges`' minimum chunk would keep them on one thread.
+pub fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads.clamp(1, 64).min(items.len().max(1));
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                let f = &f;
+                scope.spawn(move || part.iter().map(f).collect::<Vec<R>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// A fitted linear function `x·coef + intercept`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearFit {

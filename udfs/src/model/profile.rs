@@ -27,16 +27,27 @@ fn numeric(name: &str, values: impl Iterator<Item = Option<f64>>) -> Json {
             _ => nulls += 1,
         }
     }
-    present.sort_by(f64::total_cmp);
     let n = present.len();
     let mean = present.iter().sum::<f64>() / n.max(1) as f64;
     let sd = (present.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n.max(1) as f64).sqrt();
     let quantiles: Vec<f64> = if n == 0 {
         vec![]
     } else {
-        (0..=100)
-            .map(|q| {
-                let pos = q as f64 / 100.0 * (n - 1) as f64;
+        // Only the ranks the 101 quantiles read are put in place (a
+        // multi-way quickselect), not the whole column sorted.
+        let positions: Vec<f64> = (0..=100)
+            .map(|q| q as f64 / 100.0 * (n - 1) as f64)
+            .collect();
+        let mut ranks: Vec<usize> = positions
+            .iter()
+            .flat_map(|p| [p.floor() as usize, p.ceil() as usize])
+            .collect();
+        ranks.sort_unstable();
+        ranks.dedup();
+        select_ranks(&mut present, &ranks);
+        positions
+            .iter()
+            .map(|&pos| {
                 let lo = pos.floor() as usize;
                 let hi = pos.ceil() as usize;
                 present[lo] + (present[hi] - present[lo]) * (pos - lo as f64)
@@ -50,10 +61,25 @@ fn numeric(name: &str, values: impl Iterator<Item = Option<f64>>) -> Json {
         "nulls": nulls,
         "mean": if n > 0 { json!(mean) } else { Json::Null },
         "sd": if n > 0 { json!(sd) } else { Json::Null },
-        "min": present.first(),
-        "max": present.last(),
+        "min": quantiles.first(),
+        "max": quantiles.last(),
         "quantiles": quantiles,
     })
+}
+
+/// Puts the value of every rank in `ranks` (ascending) where a full sort
+/// would put it: select the middle rank, then recurse on each side.
+fn select_ranks(values: &mut [f64], ranks: &[usize]) {
+    if ranks.is_empty() || values.len() < 2 {
+        return;
+    }
+    let mid = ranks.len() / 2;
+    let k = ranks[mid];
+    values.select_nth_unstable_by(k, f64::total_cmp);
+    let (left, right) = values.split_at_mut(k);
+    select_ranks(left, &ranks[..mid]);
+    let after: Vec<usize> = ranks[mid + 1..].iter().map(|r| r - k - 1).collect();
+    select_ranks(&mut right[1..], &after);
 }
 
 fn categorical<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> Json {
@@ -138,5 +164,24 @@ mod tests {
         assert_eq!(p["distinct"], 2);
         assert_eq!(p["top"][0], json!(["a", 2]));
         assert_eq!(p["nulls"], 1);
+    }
+
+    #[test]
+    fn selected_quantiles_equal_sorted_quantiles() {
+        let mut rng = crate::kernels::optimize::SplitMix(8);
+        for n in [1usize, 2, 3, 7, 100, 1001] {
+            let xs: Vec<f64> = (0..n).map(|_| (rng.uniform() * 20.0).round()).collect();
+            let p = profile("x", &Values::Number(Float64Array::from(xs.clone())));
+            let mut sorted = xs.clone();
+            sorted.sort_by(f64::total_cmp);
+            for q in 0..=100 {
+                let pos = q as f64 / 100.0 * (n - 1) as f64;
+                let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+                let want = sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64);
+                assert_eq!(p["quantiles"][q].as_f64(), Some(want), "n {n} q {q}");
+            }
+            assert_eq!(p["min"].as_f64(), Some(sorted[0]));
+            assert_eq!(p["max"].as_f64(), Some(sorted[n - 1]));
+        }
     }
 }

@@ -579,7 +579,7 @@ pub fn train(
                 .iter()
                 .map(|&i| class_of.as_ref().and_then(|c| c[i]).unwrap_or(0))
                 .collect();
-            let proba = model.predict_proba(&eval_inputs)?;
+            let proba = in_parallel(&eval_inputs, ctx.threads, |i| model.predict_proba(i))?;
             if class_count == 2 {
                 eval_predictions = Some(proba.clone());
             }
@@ -633,7 +633,7 @@ pub fn train(
         Task::Regression => {
             let y = y_num.as_deref().unwrap_or(&[]);
             let truth: Vec<f64> = eval_rows.iter().map(|&i| y[i]).collect();
-            let pred = model.predict(&eval_inputs)?;
+            let pred = in_parallel(&eval_inputs, ctx.threads, |i| model.predict(i))?;
             eval_predictions = Some(pred.clone());
             let pred = pred.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
             let pred: Vec<f64> = (0..pred.len())
@@ -651,7 +651,7 @@ pub fn train(
             metrics.insert("r2".into(), r2);
         }
         Task::Anomaly => {
-            let scores = model.predict(&eval_inputs)?;
+            let scores = in_parallel(&eval_inputs, ctx.threads, |i| model.predict(i))?;
             eval_predictions = Some(scores.clone());
             let scores = scores.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
             let scores: Vec<f64> = scores.values().to_vec();
@@ -706,12 +706,11 @@ pub fn train(
         (Task::Classification, _) if class_count == 2 => model.predict_proba(&train_inputs)?,
         _ => model.predict(&train_inputs)?,
     };
+    let pairs: Vec<(&Feature, &Values)> = features.iter().zip(&train_columns).collect();
     let profile = json!({
-        "features": features
-            .iter()
-            .zip(&train_columns)
-            .map(|(f, c)| super::profile::profile(&f.name, c))
-            .collect::<Vec<_>>(),
+        "features": optimize::par_map(&pairs, ctx.threads, |(f, c)| {
+            super::profile::profile(&f.name, c)
+        }),
         "prediction": super::profile::profile_array("prediction", &predictions),
     });
     warnings.extend(leakage(
@@ -739,6 +738,30 @@ pub fn train(
         warnings,
         profile,
     })
+}
+
+/// Scores `inputs` in row chunks on `threads` threads and joins the results.
+fn in_parallel(
+    inputs: &[ArrayRef],
+    threads: usize,
+    score: impl Fn(&[ArrayRef]) -> Result<ArrayRef> + Sync,
+) -> Result<ArrayRef> {
+    let n = inputs.first().map_or(0, |a| a.len());
+    let parts = optimize::par_ranges(n, threads, |range| {
+        let slices: Vec<ArrayRef> = inputs
+            .iter()
+            .map(|a| a.slice(range.start, range.len()))
+            .collect();
+        score(&slices)
+    })
+    .into_iter()
+    .collect::<Result<Vec<ArrayRef>>>()?;
+    if let [one] = &parts[..] {
+        return Ok(one.clone());
+    }
+    let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+    datafusion::arrow::compute::concat(&refs)
+        .map_err(|e| SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}")))
 }
 
 fn unreachable_values<T>() -> Result<T> {

@@ -183,7 +183,11 @@ impl<'a> Walk<'a> {
     #[inline]
     fn leaves(&self, block: &[f64], cols: usize, first: usize) -> [u32; LANES] {
         let mut at = [0u32; LANES];
-        for _ in 0..self.depth {
+        for step in 0..self.depth {
+            // Deep, lopsided trees (forests): stop once every lane is at a leaf.
+            if step >= 8 && step % 4 == 0 && at.iter().all(|&n| self.nodes[n as usize].left == n) {
+                break;
+            }
             for (k, n) in at.iter_mut().enumerate() {
                 let node = self.nodes[*n as usize];
                 let x = block[(first + k) * cols + node.feature as usize];
@@ -206,7 +210,23 @@ pub fn accumulate(trees: &[Tree], outputs: usize, x: &[f64], cols: usize, out: &
         return;
     }
     let walks: Vec<Walk<'_>> = trees.iter().map(Walk::new).collect();
-    for (block, sums) in x.chunks(BLOCK * cols).zip(out.chunks_mut(BLOCK * outputs)) {
+    // Small trees (boosting) all stay in cache while a block of rows passes
+    // them; big ones (forests of deep trees) are walked one tree at a time
+    // over the whole input instead, so each tree is loaded once.
+    let tree_bytes: usize = walks
+        .iter()
+        .map(|w| w.nodes.len() * std::mem::size_of::<Node>())
+        .sum();
+    let block_rows = if tree_bytes > 1 << 20 {
+        x.len() / cols
+    } else {
+        BLOCK
+    }
+    .max(1);
+    for (block, sums) in x
+        .chunks(block_rows * cols)
+        .zip(out.chunks_mut(block_rows * outputs))
+    {
         let rows = block.len() / cols;
         for (t, walk) in walks.iter().enumerate() {
             let k = t % outputs;
@@ -262,6 +282,33 @@ mod tests {
             for k in 0..3 {
                 assert_eq!(out[r * 3 + k], 0.5 + t.predict_row(row));
             }
+        }
+    }
+
+    #[test]
+    fn deep_chains_score_like_walking_each_row() {
+        // A chain 20 deep: rows leave it at every depth, so lanes finish apart.
+        let mut t = Tree::default();
+        let mut node = t.push_leaf(0.0, 1.0, 1.0);
+        for d in 0..20 {
+            let left = t.push_leaf(d as f64, 1.0, 1.0);
+            let right = t.push_leaf(-1.0, 1.0, 1.0);
+            t.set_split(node, 0, d as f64, d % 2 == 0, left, right, 1.0);
+            node = right;
+        }
+        let x: Vec<f64> = (0..500)
+            .map(|i| {
+                if i % 37 == 0 {
+                    f64::NAN
+                } else {
+                    (i % 23) as f64 - 0.5
+                }
+            })
+            .collect();
+        let mut out = vec![0.0; 500];
+        accumulate(std::slice::from_ref(&t), 1, &x, 1, &mut out);
+        for (o, v) in out.iter().zip(&x) {
+            assert_eq!(*o, t.predict_row(&[*v]));
         }
     }
 }

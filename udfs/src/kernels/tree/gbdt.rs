@@ -108,11 +108,30 @@ fn gradients(
 ) {
     match objective {
         Objective::Binary => {
-            for i in 0..y.len() {
-                let p = sigmoid(f[i]);
-                grad[0][i] = (p - y[i]) * w[i];
-                hess[0][i] = (p * (1.0 - p)).max(1e-16) * w[i];
-            }
+            // An exp per row: worth both threads on large data.
+            let n = y.len();
+            let chunk = if n >= 1 << 16 {
+                n.div_ceil(2)
+            } else {
+                n.max(1)
+            };
+            let binary = |start: usize, g: &mut [f64], h: &mut [f64]| {
+                for (j, (g, h)) in g.iter_mut().zip(h.iter_mut()).enumerate() {
+                    let i = start + j;
+                    let p = sigmoid(f[i]);
+                    *g = (p - y[i]) * w[i];
+                    *h = (p * (1.0 - p)).max(1e-16) * w[i];
+                }
+            };
+            let (g, h) = (&mut grad[0], &mut hess[0]);
+            let (g_first, g_rest) = g.split_at_mut(chunk.min(n));
+            let (h_first, h_rest) = h.split_at_mut(chunk.min(n));
+            std::thread::scope(|scope| {
+                if !g_rest.is_empty() {
+                    scope.spawn(|| binary(chunk, g_rest, h_rest));
+                }
+                binary(0, g_first, h_first);
+            });
         }
         Objective::Softmax { classes } => {
             let factor = classes as f64 / (classes as f64 - 1.0);
