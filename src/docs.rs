@@ -38,6 +38,7 @@ CREATE [OR REPLACE] MODEL name OPTIONS (key = value, ...) AS <query>
 | `encode` | `onehot`, `hash:N`, `ordinal`, `target`; per column `city:hash:64` | onehot; ordinal for trees |
 | `max_categories` | one-hot levels kept, including `other` | 20 |
 | `class_weight` | `balanced`, `none` | none |
+| `weight` | a numeric column of per-row training weights (never a feature; NULL leaves the row out; negative is an error); multiplies `class_weight` | none |
 | `l2`, `l1` | penalties (`logistic`, `ridge`, `lasso`) | logistic l2 = 1 (scikit-learn's C = 1/l2) |
 | `max_iter`, `tol` | solver limits | per algorithm |
 | `k` | clusters (`kmeans`) | 8 |
@@ -95,7 +96,10 @@ DESCRIBE MODEL name[@version|@alias]
 
 Rows of (section, item, value): the model's version, status, aliases,
 training query, source tables and data sha256; the label and its classes;
-each feature with its type and fitted preprocessing; metrics and parameters.
+each feature with its type and fitted preprocessing; for tree models
+(`gbdt`, `random_forest`, `decision_tree`) each feature's share of the split
+gain and its split count, largest first (one-hot and hashed columns summed
+back into their feature); metrics and parameters.
 Error: 42704 for an unknown model or version.
 "#;
 

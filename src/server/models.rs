@@ -264,6 +264,22 @@ impl QueryHandler {
                 if let Payload::SqlRule { expression } = &envelope.payload {
                     row("rule", "expression", expression.clone());
                 }
+                if let Some(mut importance) = model.feature_importance() {
+                    let total: f64 = importance.iter().map(|i| i.1).sum();
+                    importance.sort_by(|a, b| b.1.total_cmp(&a.1));
+                    for (feature, gain, splits) in importance {
+                        let share = if total > 0.0 {
+                            100.0 * gain / total
+                        } else {
+                            0.0
+                        };
+                        row(
+                            "importance",
+                            &feature,
+                            format!("gain {share:.1}%, {splits} splits"),
+                        );
+                    }
+                }
                 if let Payload::Isolation(forest) = &envelope.payload {
                     row(
                         "output",

@@ -44,6 +44,40 @@ async fn tree_models_match_lightgbm_and_scikit_learn_on_the_demo_data() {
         "gbdt AUC {auc} vs LightGBM {reference}"
     );
 
+    // Importance: DESCRIBE lists every feature's share of the split gain,
+    // largest first, and the shares add up to 100%.
+    let described = client
+        .simple_query("DESCRIBE MODEL gb")
+        .await
+        .expect("describe");
+    let importance: Vec<(String, f64)> = described
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("importance") => {
+                let text = r.get(2).expect("value");
+                let share = text
+                    .strip_prefix("gain ")
+                    .and_then(|t| t.split('%').next())
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .expect("gain share");
+                Some((r.get(1).expect("feature").to_string(), share))
+            }
+            _ => None,
+        })
+        .collect();
+    let features = described
+        .iter()
+        .filter(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("feature")))
+        .count();
+    assert_eq!(importance.len(), features, "{importance:?}");
+    assert!(
+        importance.windows(2).all(|w| w[0].1 >= w[1].1),
+        "{importance:?}"
+    );
+    let total: f64 = importance.iter().map(|i| i.1).sum();
+    assert!((total - 100.0).abs() < 0.5, "{importance:?}");
+    assert!(importance[0].1 > 0.0);
+
     // Random forest: hold-out AUC no worse than scikit-learn's minus 0.01.
     let f = &fixture["random_forest"];
     let train = f["train_query"].as_str().expect("train");

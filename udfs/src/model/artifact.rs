@@ -198,6 +198,36 @@ impl LoadedModel {
         format!("{}@{}", self.name, self.version)
     }
 
+    /// Split gain and split count per input feature of a tree model (one-hot
+    /// and hashed columns summed back into their feature), in feature order;
+    /// `None` for models without trees of splits.
+    pub fn feature_importance(&self) -> Option<Vec<(String, f64, usize)>> {
+        let trees = match &self.envelope.payload {
+            Payload::Gbdt(model) => &model.trees,
+            Payload::Forest(forest) => &forest.trees,
+            _ => return None,
+        };
+        let steps = &self.envelope.preprocessing.steps;
+        let width = self.envelope.preprocessing.width();
+        let per_column = crate::kernels::tree::flat::importance(trees, width);
+        let mut offset = 0;
+        Some(
+            self.envelope
+                .features
+                .iter()
+                .zip(steps)
+                .map(|(feature, step)| {
+                    let end = (offset + step.width()).min(per_column.len());
+                    let (gain, splits) = per_column[offset.min(end)..end]
+                        .iter()
+                        .fold((0.0, 0), |(g, n), (a, b)| (g + a, n + b));
+                    offset = end;
+                    (feature.name.clone(), gain, splits)
+                })
+                .collect(),
+        )
+    }
+
     /// The SQL type `ml_predict` returns.
     pub fn output_type(&self) -> DataType {
         match (self.envelope.task, &self.envelope.label) {

@@ -179,6 +179,7 @@ const COMMON: &[&str] = &[
     "encode",
     "max_categories",
     "class_weight",
+    "weight",
 ];
 
 /// How training rows are split from hold-out rows.
@@ -241,6 +242,8 @@ pub struct TrainOptions {
     pub algorithm: Algorithm,
     pub task: Option<Task>,
     pub label: Option<String>,
+    /// A column of per-row training weights.
+    pub weight: Option<String>,
     pub exclude: Vec<String>,
     pub features: Option<Vec<String>>,
     pub split: Option<Split>,
@@ -389,6 +392,7 @@ impl TrainOptions {
             algorithm,
             task: task.or(algorithm.task()),
             label: given.get("label").map(|s| s.trim().to_string()),
+            weight: given.get("weight").map(|s| s.trim().to_string()),
             exclude: given.get("exclude").map(|s| list(s)).unwrap_or_default(),
             features: given.get("features").map(|s| list(s)),
             split: given.get("split").map(|s| parse_split(s)).transpose()?,

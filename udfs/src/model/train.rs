@@ -224,6 +224,10 @@ pub fn train(
         Some(l) => Some(column(l).ok_or_else(|| unknown_column(l, "label", &schema))?),
         None => None,
     };
+    let weight_index = match &options.weight {
+        Some(c) => Some(column(c).ok_or_else(|| unknown_column(c, "weight", &schema))?),
+        None => None,
+    };
     let task = match (options.task, label_index) {
         (Some(t), _) => t,
         (None, Some(i)) => match schema.field(i).data_type() {
@@ -266,7 +270,10 @@ pub fn train(
     let mut features: Vec<Feature> = Vec::new();
     let mut feature_index: Vec<usize> = Vec::new();
     for (i, field) in schema.fields().iter().enumerate() {
-        if Some(i) == label_index || options.exclude.iter().any(|e| e == field.name()) {
+        if Some(i) == label_index
+            || Some(i) == weight_index
+            || options.exclude.iter().any(|e| e == field.name())
+        {
             continue;
         }
         if let Some(list) = &options.features
@@ -330,7 +337,7 @@ pub fn train(
     // Known anomalies (anomaly models only): never trained on, only used to
     // score the model's ranking.
     let mut anomaly_truth: Option<Vec<Option<bool>>> = None;
-    let keep: Vec<usize> = match (task, label_index) {
+    let mut keep: Vec<usize> = match (task, label_index) {
         (Task::Classification, Some(li)) => {
             let (classes, rows) = classes(data.column(li), &label_name)?;
             if classes.len() < 2 {
@@ -404,6 +411,20 @@ pub fn train(
     let dropped = n - keep.len();
     if dropped > 0 {
         warnings.push(format!("{dropped} rows with a NULL label were left out"));
+    }
+    let sample_weights = match weight_index {
+        Some(wi) => Some(sample_weights(schema.field(wi).name(), data.column(wi))?),
+        None => None,
+    };
+    if let Some(sw) = &sample_weights {
+        let before = keep.len();
+        keep.retain(|&i| sw[i].is_some());
+        if keep.len() < before {
+            warnings.push(format!(
+                "{} rows with a NULL weight were left out",
+                before - keep.len()
+            ));
+        }
     }
 
     // Split.
@@ -499,7 +520,10 @@ pub fn train(
 
     // Sample weights.
     let class_count = label_spec.as_ref().map_or(0, |l| l.classes.len());
-    let mut weights = vec![1.0; n];
+    let mut weights: Vec<f64> = match &sample_weights {
+        Some(sw) => sw.iter().map(|w| w.unwrap_or(0.0)).collect(),
+        None => vec![1.0; n],
+    };
     if options.balanced && task == Task::Classification {
         let mut counts = vec![0usize; class_count];
         for &i in &train_rows {
@@ -509,7 +533,8 @@ pub fn train(
         }
         for &i in &train_rows {
             if let Some(c) = class_of.as_ref().and_then(|c| c[i]) {
-                weights[i] =
+                // scikit-learn's "balanced" from class counts, times any sample weight.
+                weights[i] *=
                     train_rows.len() as f64 / (class_count as f64 * counts[c].max(1) as f64);
             }
         }
@@ -738,6 +763,40 @@ pub fn train(
         warnings,
         profile,
     })
+}
+
+/// The `weight` column: a non-negative number per row (NULL leaves the row
+/// out of training).
+fn sample_weights(name: &str, column: &ArrayRef) -> Result<Vec<Option<f64>>> {
+    if !column.data_type().is_numeric() {
+        return Err(SqlStateError::new(
+            sqlstate::DATATYPE_MISMATCH,
+            format!(
+                "option weight: column \"{name}\" must be numeric, got {}",
+                column.data_type()
+            ),
+        ));
+    }
+    let values = cast(column, &DataType::Float64).map_err(|e| {
+        SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
+    })?;
+    let values = values.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+    (0..values.len())
+        .map(|i| {
+            if values.is_null(i) {
+                return Ok(None);
+            }
+            let w = values.value(i);
+            if w.is_finite() && w >= 0.0 {
+                Ok(Some(w))
+            } else {
+                Err(SqlStateError::bad_data(format!(
+                    "option weight: column \"{name}\" must hold non-negative numbers, got {w} in row {}",
+                    i + 1
+                )))
+            }
+        })
+        .collect()
 }
 
 /// Scores `inputs` in row chunks on `threads` threads and joins the results.

@@ -123,6 +123,21 @@ impl Tree {
     }
 }
 
+/// Split gain and split count per matrix column, summed over `trees`
+/// (importance as LightGBM's `gain` and `split`).
+pub fn importance(trees: &[Tree], cols: usize) -> Vec<(f64, usize)> {
+    let mut out = vec![(0.0, 0); cols];
+    for tree in trees {
+        for node in 0..tree.len() {
+            if let Some(slot) = out.get_mut(tree.feature[node] as usize) {
+                slot.0 += tree.gain[node];
+                slot.1 += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Rows scored per block: a block of the input (256 rows × features × 8
 /// bytes) stays in the L1/L2 cache while every tree walks it, instead of
 /// every tree streaming the whole matrix from memory.
@@ -310,5 +325,19 @@ mod tests {
         for (o, v) in out.iter().zip(&x) {
             assert_eq!(*o, t.predict_row(&[*v]));
         }
+    }
+
+    #[test]
+    fn importance_sums_gain_and_counts_splits_per_column() {
+        let mut t = Tree::default();
+        let root = t.push_leaf(0.0, 1.0, 1.0);
+        let a = t.push_leaf(0.0, 1.0, 1.0);
+        let b = t.push_leaf(0.0, 1.0, 1.0);
+        t.set_split(root, 2, 0.0, false, a, b, 5.0);
+        let c = t.push_leaf(0.0, 1.0, 1.0);
+        let d = t.push_leaf(0.0, 1.0, 1.0);
+        t.set_split(a, 0, 0.0, false, c, d, 1.5);
+        let got = importance(&[t.clone(), t], 3);
+        assert_eq!(got, vec![(3.0, 2), (0.0, 0), (10.0, 2)]);
     }
 }
