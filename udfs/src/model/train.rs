@@ -51,12 +51,17 @@ pub struct TrainedModel {
     pub profile: Json,
 }
 
+/// The error of a cancelled training run (PostgreSQL's wording).
+fn canceled() -> SqlStateError {
+    SqlStateError::new(
+        sqlstate::QUERY_CANCELED,
+        "canceling statement due to user request",
+    )
+}
+
 fn cancelled(ctx: &TrainContext<'_>) -> Result<()> {
     if (ctx.cancelled)() {
-        Err(SqlStateError::new(
-            sqlstate::QUERY_CANCELED,
-            "canceling statement due to user request",
-        ))
+        Err(canceled())
     } else {
         Ok(())
     }
@@ -1134,13 +1139,8 @@ fn fit_forest(
         progress: &progress,
         cancelled: ctx.cancelled,
     };
-    let (model, oob) = forest::fit(&x.data, x.cols, targets, w, &forest_params, &hooks)
-        .ok_or_else(|| {
-            SqlStateError::new(
-                sqlstate::QUERY_CANCELED,
-                "canceling statement due to user request",
-            )
-        })?;
+    let (model, oob) =
+        forest::fit(&x.data, x.cols, targets, w, &forest_params, &hooks).ok_or_else(canceled)?;
     params.insert("trees".into(), json!(trees));
     params.insert(
         "max_depth".into(),
@@ -1231,6 +1231,10 @@ fn fit_isolation(
             (ctx.progress)(&format!("isolation_forest: tree {tree} of {}", t.trees));
         }
     };
+    let hooks = crate::kernels::tree::gbdt::Hooks {
+        progress: &progress,
+        cancelled: ctx.cancelled,
+    };
     let model = isolation::fit(
         &x.data,
         x.cols,
@@ -1239,15 +1243,9 @@ fn fit_isolation(
             sample_size: t.sample_size,
             seed: options.seed,
         },
-        &progress,
-        ctx.cancelled,
+        &hooks,
     )
-    .ok_or_else(|| {
-        SqlStateError::new(
-            sqlstate::QUERY_CANCELED,
-            "canceling statement due to user request",
-        )
-    })?;
+    .ok_or_else(canceled)?;
     params.insert("trees".into(), json!(t.trees));
     params.insert("sample_size".into(), json!(model.sample_size));
     params.insert(
@@ -1391,12 +1389,7 @@ fn fit_gbdt(
         &gbdt_params,
         &hooks,
     )
-    .ok_or_else(|| {
-        SqlStateError::new(
-            sqlstate::QUERY_CANCELED,
-            "canceling statement due to user request",
-        )
-    })?;
+    .ok_or_else(canceled)?;
     for (k, v) in [
         ("rounds", json!(t.rounds)),
         ("learning_rate", json!(t.learning_rate)),

@@ -74,7 +74,7 @@ pub struct Group {
     /// (feature, first bundle bin of its bins, its most common bin). A lone
     /// feature's bins map as they are; in a bundle, bin 0 means every member
     /// is on its most common bin.
-    pub members: Vec<(usize, usize, u8)>,
+    pub members: Vec<Member>,
     /// Bins of the group.
     pub bins: usize,
     /// Where the group's bins start in a group histogram.
@@ -169,11 +169,8 @@ impl Binned {
     /// Per-feature histograms (`offsets` layout) from group histograms: a
     /// bundle member's most common bin gets the node total minus its other
     /// bins.
-    pub fn expand<T>(&self, group_hist: &[[T; 3]], total: [T; 3]) -> Vec<[T; 3]>
-    where
-        T: Copy + Default + std::ops::Sub<Output = T>,
-    {
-        let mut hist = vec![[T::default(); 3]; self.total_bins()];
+    pub fn expand(&self, group_hist: &[[f64; 3]], total: [f64; 3]) -> Vec<[f64; 3]> {
+        let mut hist = vec![[0.0; 3]; self.total_bins()];
         for group in &self.groups {
             let own = &group_hist[group.offset..group.offset + group.bins];
             if let [(f, _, _)] = group.members[..] {
@@ -187,7 +184,7 @@ impl Binned {
                     if b != default as usize {
                         *slot = own[start + b];
                         for c in 0..3 {
-                            rest[c] = rest[c] - slot[c];
+                            rest[c] -= slot[c];
                         }
                     }
                 }
@@ -207,8 +204,8 @@ impl Binned {
     }
 }
 
-/// (feature, first bundle bin, most common bin).
-type Member = (usize, usize, u8);
+/// A group member: (feature, first bundle bin, most common bin).
+pub type Member = (usize, usize, u8);
 
 /// Groups features for histograms: sparse low-cardinality features that are
 /// never off their most common bin in the same row share a bundle (at most

@@ -7,7 +7,7 @@
 
 use super::bins::Binned;
 use super::flat::Tree;
-use crate::kernels::optimize::{SplitMix, par_ranges};
+use crate::kernels::optimize::{SplitMix, par_map, par_ranges};
 
 /// Limits and penalties of one tree.
 #[derive(Debug, Clone)]
@@ -322,21 +322,12 @@ fn histogram(
         return hist;
     }
     // Each thread fills whole features; the pieces are copied into place.
-    let parts = par_ranges(features.len() * 4096, threads, |range| {
-        let (from, to) = (
-            range.start / 4096,
-            range.end.div_ceil(4096).min(features.len()),
-        );
-        features[from..to]
-            .iter()
-            .map(|&f| {
-                let mut own = vec![[0.0; 3]; data.offsets[f + 1] - data.offsets[f]];
-                fill(f, &mut own);
-                (f, own)
-            })
-            .collect::<Vec<_>>()
+    let parts = par_map(features, threads, |&f| {
+        let mut own = vec![[0.0; 3]; data.offsets[f + 1] - data.offsets[f]];
+        fill(f, &mut own);
+        (f, own)
     });
-    for (f, own) in parts.into_iter().flatten() {
+    for (f, own) in parts {
         hist[data.offsets[f]..data.offsets[f + 1]].copy_from_slice(&own);
     }
     hist

@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::flat::Tree;
+use super::gbdt::Hooks;
 use crate::kernels::optimize::SplitMix;
 
 /// Euler–Mascheroni constant.
@@ -53,8 +54,7 @@ pub fn fit(
     x: &[f64],
     cols: usize,
     params: &IsolationParams,
-    progress: &dyn Fn(usize),
-    cancelled: &dyn Fn() -> bool,
+    hooks: &Hooks<'_>,
 ) -> Option<IsolationForest> {
     let n = x.len().checked_div(cols).unwrap_or(0);
     let psi = params.sample_size.clamp(1, n.max(1));
@@ -65,7 +65,7 @@ pub fn fit(
     let mut order: Vec<u32> = (0..n as u32).collect();
     let mut trees = Vec::with_capacity(params.trees);
     for t in 0..params.trees {
-        if cancelled() {
+        if (hooks.cancelled)() {
             return None;
         }
         for i in 0..psi.min(n) {
@@ -74,7 +74,7 @@ pub fn fit(
         }
         let mut sample = order[..psi.min(n)].to_vec();
         trees.push(grow(x, cols, &mut sample, max_depth, &mut rng));
-        progress(t + 1);
+        (hooks.progress)(t + 1);
     }
     Some(IsolationForest {
         trees,
@@ -162,6 +162,13 @@ impl IsolationForest {
 mod tests {
     use super::*;
 
+    fn hooks() -> Hooks<'static> {
+        Hooks {
+            progress: &|_| {},
+            cancelled: &|| false,
+        }
+    }
+
     fn params(trees: usize, sample_size: usize) -> IsolationParams {
         IsolationParams {
             trees,
@@ -190,7 +197,7 @@ mod tests {
             x[2 * i] = 8.0 + i as f64;
             x[2 * i + 1] = -8.0;
         }
-        let f = fit(&x, 2, &params(100, 256), &|_| {}, &|| false).expect("fit");
+        let f = fit(&x, 2, &params(100, 256), &hooks()).expect("fit");
         assert_eq!(f.trees.len(), 100);
         assert!(f.trees.iter().all(|t| t.depth() <= 8));
         let s = f.score(&x, 2);
@@ -205,7 +212,7 @@ mod tests {
     #[test]
     fn constant_data_gives_every_row_the_same_score() {
         let x = vec![3.0; 400];
-        let f = fit(&x, 2, &params(10, 64), &|_| {}, &|| false).expect("fit");
+        let f = fit(&x, 2, &params(10, 64), &hooks()).expect("fit");
         // No split possible: one leaf of 64 rows, path c(64), score 2^-1.
         assert!(f.trees.iter().all(|t| t.len() == 1));
         let s = f.score(&x[..4], 2);
@@ -215,15 +222,29 @@ mod tests {
     #[test]
     fn small_data_uses_every_row_and_missing_values_go_right() {
         let x = vec![1.0, f64::NAN, 2.0, 5.0, 3.0, 6.0];
-        let f = fit(&x, 2, &params(5, 256), &|_| {}, &|| false).expect("fit");
+        let f = fit(&x, 2, &params(5, 256), &hooks()).expect("fit");
         assert_eq!(f.sample_size, 3);
-        let s = f.score(&[f64::NAN, f64::NAN], 2);
-        assert!(s[0].is_finite());
+        // A missing value takes the right branch everywhere, as +∞ does.
+        let s = f.score(&[f64::NAN, f64::NAN, f64::INFINITY, f64::INFINITY], 2);
+        assert!(s[0].is_finite() && s[0] > 0.0);
+        assert_eq!(s[0], s[1]);
+        assert!(f.trees.iter().all(|t| t.default_left.iter().all(|d| !d)));
     }
 
     #[test]
     fn cancelling_stops_training() {
         let x = vec![0.0; 10];
-        assert!(fit(&x, 1, &params(10, 4), &|_| {}, &|| true).is_none());
+        assert!(
+            fit(
+                &x,
+                1,
+                &params(10, 4),
+                &Hooks {
+                    progress: &|_| {},
+                    cancelled: &|| true
+                }
+            )
+            .is_none()
+        );
     }
 }
