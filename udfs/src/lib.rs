@@ -41,6 +41,7 @@ pub fn register_all(
     ctx.register_udf(ScalarUDF::from(
         functions::predict_proba::PredictProbaUdf::new(services.models.clone()),
     ));
+    functions::metrics::register(ctx);
     let mut planner = functions::relation::RelationArgsPlanner::new().with_function(Arc::new(
         functions::predict_table::PredictTable::new(services.models.clone()),
     ));

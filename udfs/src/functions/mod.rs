@@ -1,5 +1,6 @@
 //! Quarry's SQL functions, one per file.
 
+pub mod metrics;
 pub mod predict;
 pub mod predict_proba;
 pub mod predict_table;
