@@ -11,6 +11,7 @@ mod copy;
 mod crash;
 mod docs;
 mod errors;
+mod explain;
 mod metrics;
 mod ml;
 mod persistence;

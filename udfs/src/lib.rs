@@ -41,10 +41,18 @@ pub fn register_all(
     ctx.register_udf(ScalarUDF::from(
         functions::predict_proba::PredictProbaUdf::new(services.models.clone()),
     ));
+    ctx.register_udf(functions::explain::row_function(services.models.clone()));
     functions::metrics::register(ctx);
-    let mut planner = functions::relation::RelationArgsPlanner::new().with_function(Arc::new(
-        functions::predict_table::PredictTable::new(services.models.clone()),
-    ));
+    let mut planner = functions::relation::RelationArgsPlanner::new()
+        .with_function(Arc::new(functions::predict_table::PredictTable::new(
+            services.models.clone(),
+        )))
+        .with_function(Arc::new(functions::explain::ExplainTable::new(
+            services.models.clone(),
+        )))
+        .with_function(Arc::new(
+            functions::feature_importance::FeatureImportance::new(services.models.clone()),
+        ));
     for (name, positions) in textual_relations {
         planner = planner.with_textual(name, positions.clone());
     }
@@ -54,8 +62,18 @@ pub fn register_all(
 
 /// Documentation of the table functions, which DataFusion does not carry.
 pub fn table_function_docs() -> Vec<(&'static str, Documentation)> {
-    vec![(
-        functions::predict_table::NAME,
-        functions::predict_table::PredictTable::documentation(),
-    )]
+    vec![
+        (
+            functions::predict_table::NAME,
+            functions::predict_table::PredictTable::documentation(),
+        ),
+        (
+            functions::explain::NAME,
+            functions::explain::ExplainTable::documentation(),
+        ),
+        (
+            functions::feature_importance::NAME,
+            functions::feature_importance::FeatureImportance::documentation(),
+        ),
+    ]
 }

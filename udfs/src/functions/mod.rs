@@ -1,5 +1,7 @@
 //! Quarry's SQL functions, one per file.
 
+pub mod explain;
+pub mod feature_importance;
 pub mod metrics;
 pub mod predict;
 pub mod predict_proba;

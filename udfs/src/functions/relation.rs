@@ -164,6 +164,15 @@ fn plan_call(
                 let value = ctx.sql_to_expr(expr, &DFSchema::empty())?;
                 call.named.push((ctx.normalize_ident(arg_name), value));
             }
+            // `name => value` in a FROM clause parses with the name as an expression.
+            FunctionArg::ExprNamed {
+                name: ast::Expr::Identifier(arg_name),
+                arg: FunctionArgExpr::Expr(expr),
+                ..
+            } => {
+                let value = ctx.sql_to_expr(expr, &DFSchema::empty())?;
+                call.named.push((ctx.normalize_ident(arg_name), value));
+            }
             other => {
                 return Err(SqlStateError::bad_argument(format!(
                     "{name}: unsupported argument {other}; pass values, or name => value"
@@ -303,7 +312,10 @@ pub fn parse_relation_text(text: &str) -> std::result::Result<Query, String> {
 
 /// Table functions of this crate with relation arguments, and their positions.
 pub fn relation_functions() -> Vec<(&'static str, Vec<usize>)> {
-    vec![(super::predict_table::NAME, vec![1])]
+    vec![
+        (super::predict_table::NAME, vec![1]),
+        (super::explain::NAME, vec![1]),
+    ]
 }
 
 /// Turns relation arguments given as a bare name or as text into subqueries,

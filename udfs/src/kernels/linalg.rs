@@ -31,6 +31,18 @@ impl Matrix {
     }
 
     /// The rows at `indices`, in that order.
+    /// The mean of each column (0 for a matrix without rows).
+    pub fn column_means(&self) -> Vec<f64> {
+        let mut sums = vec![0.0; self.cols];
+        for r in 0..self.rows {
+            for (s, v) in sums.iter_mut().zip(self.row(r)) {
+                *s += v;
+            }
+        }
+        let n = self.rows.max(1) as f64;
+        sums.iter().map(|s| s / n).collect()
+    }
+
     pub fn select_rows(&self, indices: &[usize]) -> Matrix {
         let mut out = Matrix::zeros(indices.len(), self.cols);
         for (k, &i) in indices.iter().enumerate() {

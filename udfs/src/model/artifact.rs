@@ -24,8 +24,9 @@ use super::schema::{Feature, Label, Result, Task, Values, scoring_values};
 use crate::error::{SqlStateError, sqlstate};
 use crate::kernels::optimize::{nearest, softmax_row};
 
-/// The artifact format this release writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The artifact format this release writes. Version 2 added
+/// [`Envelope::extras`]; version 1 artifacts load with no extras.
+pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 4] = b"QMDL";
 
 /// Fitted parameters, one variant per model kind.
@@ -73,9 +74,69 @@ pub struct Envelope {
     pub label: Option<Label>,
     pub preprocessing: Preprocessor,
     pub payload: Payload,
+    /// What a model knows beyond scoring (explanation reference points,
+    /// global importance). Append-only, like [`Payload`]: a new kind of
+    /// extra is a new variant, so older artifacts still decode.
+    pub extras: Vec<Extra>,
+}
+
+/// Facts about a model, kept beside its payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Extra {
+    /// Mean of each preprocessed matrix column over the training rows: the
+    /// reference point of linear explanations (contribution = coef × (x − mean)).
+    ColumnMeans(Vec<f64>),
+    /// Mean |contribution| of each input feature over (a sample of) the
+    /// evaluation rows, from the same explanations `ml_explain` gives.
+    MeanAbsContribution { values: Vec<f64>, rows: usize },
+}
+
+/// The version 1 envelope: the same fields without extras.
+#[derive(Deserialize)]
+struct EnvelopeV1 {
+    format_version: u32,
+    kind: String,
+    library: String,
+    library_version: String,
+    task: Task,
+    features: Vec<Feature>,
+    label: Option<Label>,
+    preprocessing: Preprocessor,
+    payload: Payload,
+}
+
+impl From<EnvelopeV1> for Envelope {
+    fn from(v1: EnvelopeV1) -> Envelope {
+        Envelope {
+            format_version: v1.format_version,
+            kind: v1.kind,
+            library: v1.library,
+            library_version: v1.library_version,
+            task: v1.task,
+            features: v1.features,
+            label: v1.label,
+            preprocessing: v1.preprocessing,
+            payload: v1.payload,
+            extras: Vec::new(),
+        }
+    }
 }
 
 impl Envelope {
+    pub fn column_means(&self) -> Option<&[f64]> {
+        self.extras.iter().find_map(|e| match e {
+            Extra::ColumnMeans(m) => Some(m.as_slice()),
+            _ => None,
+        })
+    }
+
+    pub fn mean_abs_contribution(&self) -> Option<(&[f64], usize)> {
+        self.extras.iter().find_map(|e| match e {
+            Extra::MeanAbsContribution { values, rows } => Some((values.as_slice(), *rows)),
+            _ => None,
+        })
+    }
+
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let body = postcard::to_allocvec(self).map_err(|e| {
             SqlStateError::new(
@@ -98,10 +159,14 @@ impl Envelope {
             ));
         }
         let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+        let corrupt = |e: postcard::Error| {
+            SqlStateError::new("XX001", format!("model artifact is corrupt: {e}"))
+        };
         match version {
-            1 => postcard::from_bytes(&bytes[8..]).map_err(|e| {
-                SqlStateError::new("XX001", format!("model artifact is corrupt: {e}"))
-            }),
+            1 => postcard::from_bytes::<EnvelopeV1>(&bytes[8..])
+                .map(Envelope::from)
+                .map_err(corrupt),
+            2 => postcard::from_bytes(&bytes[8..]).map_err(corrupt),
             newer => Err(SqlStateError::unsupported(format!(
                 "model artifact format {newer} is newer than this release supports ({FORMAT_VERSION}); upgrade Quarry"
             ))),
@@ -546,6 +611,7 @@ mod tests {
                 coef: vec![2.0],
                 intercept: 1.0,
             },
+            extras: vec![Extra::ColumnMeans(vec![0.5])],
         }
     }
 

@@ -179,7 +179,7 @@ const MODELS: &[(&str, &[(&str, &str)])] = &[
 ];
 
 /// Training data with nulls in every feature and a few rare levels.
-fn training_batch(n: usize) -> RecordBatch {
+pub(super) fn training_batch(n: usize) -> RecordBatch {
     let mut rng = SplitMix(11);
     let mut x = Vec::with_capacity(n);
     let mut cat = Vec::with_capacity(n);

@@ -4,6 +4,7 @@
 //! functions (a cluster worker included) can score a model it can read.
 
 pub mod artifact;
+pub mod explain;
 pub mod options;
 pub mod preprocess;
 pub mod profile;

@@ -18,7 +18,7 @@ use datafusion::arrow::compute::{cast, concat_batches, take};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use serde_json::{Value as Json, json};
 
-use super::artifact::{Envelope, FORMAT_VERSION, LoadedModel, Payload, compile_rule};
+use super::artifact::{Envelope, Extra, FORMAT_VERSION, LoadedModel, Payload, compile_rule};
 use super::options::{Algorithm, Split, TrainOptions};
 use super::preprocess::Preprocessor;
 use super::schema::{ClassValue, Feature, FeatureKind, Label, Result, Task, Values, values};
@@ -577,6 +577,13 @@ pub fn train(
     )?;
     cancelled(ctx)?;
 
+    let mut extras = Vec::new();
+    if matches!(payload, Payload::Linear { .. } | Payload::Logistic { .. })
+        && let Some(x) = &x_train
+    {
+        extras.push(Extra::ColumnMeans(x.column_means()));
+    }
+
     let envelope = Envelope {
         format_version: FORMAT_VERSION,
         kind: options.algorithm.name().into(),
@@ -587,8 +594,9 @@ pub fn train(
         label: label_spec.clone(),
         preprocessing,
         payload,
+        extras,
     };
-    let model = LoadedModel::new("training", 0, envelope)?;
+    let mut model = LoadedModel::new("training", 0, envelope)?;
 
     // Evaluate through the scoring path.
     let (eval_rows, evaluated_on) = if test_rows.is_empty() {
@@ -725,6 +733,40 @@ pub fn train(
         }
     }
 
+    // Global importance: mean |contribution| per feature over a sample of
+    // the evaluation rows, from the explanations ml_explain gives.
+    if model.explainable().is_ok() && !eval_rows.is_empty() {
+        let step = eval_rows.len().div_ceil(IMPORTANCE_SAMPLE).max(1);
+        let sample: Vec<usize> = (0..eval_rows.len()).step_by(step).collect();
+        let sample_inputs: Vec<ArrayRef> = eval_inputs
+            .iter()
+            .map(|a| take_rows(a, &sample))
+            .collect::<Result<_>>()?;
+        let chunks: Vec<(usize, usize)> = (0..sample.len())
+            .step_by(128)
+            .map(|start| (start, (sample.len() - start).min(128)))
+            .collect();
+        let explained = optimize::par_map(&chunks, ctx.threads, |&(start, len)| {
+            let slice: Vec<ArrayRef> = sample_inputs.iter().map(|a| a.slice(start, len)).collect();
+            model.explain(&slice)
+        });
+        let mut totals = vec![0.0; features.len()];
+        for part in explained {
+            let part = part?;
+            for i in 0..part.rows() {
+                for (t, c) in totals.iter_mut().zip(part.row(i)) {
+                    *t += c.abs();
+                }
+            }
+        }
+        let rows = sample.len();
+        model.envelope.extras.push(Extra::MeanAbsContribution {
+            values: totals.iter().map(|t| t / rows as f64).collect(),
+            rows,
+        });
+    }
+    cancelled(ctx)?;
+
     // Profile and leakage checks on the training rows.
     let train_inputs: Vec<ArrayRef> = inputs
         .iter()
@@ -803,6 +845,9 @@ fn sample_weights(name: &str, column: &ArrayRef) -> Result<Vec<Option<f64>>> {
         })
         .collect()
 }
+
+/// Evaluation rows explained to measure each feature's mean |contribution|.
+const IMPORTANCE_SAMPLE: usize = 500;
 
 /// Scores `inputs` in row chunks on `threads` threads and joins the results.
 fn in_parallel(
