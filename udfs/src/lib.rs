@@ -42,6 +42,7 @@ pub fn register_all(
         functions::predict_proba::PredictProbaUdf::new(services.models.clone()),
     ));
     ctx.register_udf(functions::explain::row_function(services.models.clone()));
+    ctx.register_udaf(functions::evaluation::bootstrap_function());
     functions::metrics::register(ctx);
     let mut planner = functions::relation::RelationArgsPlanner::new()
         .with_function(Arc::new(functions::predict_table::PredictTable::new(
@@ -52,7 +53,13 @@ pub fn register_all(
         )))
         .with_function(Arc::new(
             functions::feature_importance::FeatureImportance::new(services.models.clone()),
-        ));
+        ))
+        .with_function(Arc::new(functions::evaluate::Evaluate::new(
+            services.models.clone(),
+        )))
+        .with_function(Arc::new(functions::compare::Compare::new(
+            services.models.clone(),
+        )));
     for (name, positions) in textual_relations {
         planner = planner.with_textual(name, positions.clone());
     }
@@ -70,6 +77,14 @@ pub fn table_function_docs() -> Vec<(&'static str, Documentation)> {
         (
             functions::explain::NAME,
             functions::explain::ExplainTable::documentation(),
+        ),
+        (
+            functions::evaluate::NAME,
+            functions::evaluate::Evaluate::documentation(),
+        ),
+        (
+            functions::compare::NAME,
+            functions::compare::Compare::documentation(),
         ),
         (
             functions::feature_importance::NAME,

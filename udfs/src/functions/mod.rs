@@ -1,5 +1,8 @@
 //! Quarry's SQL functions, one per file.
 
+pub mod compare;
+pub mod evaluate;
+pub mod evaluation;
 pub mod explain;
 pub mod feature_importance;
 pub mod metrics;

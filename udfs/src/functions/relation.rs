@@ -315,6 +315,8 @@ pub fn relation_functions() -> Vec<(&'static str, Vec<usize>)> {
     vec![
         (super::predict_table::NAME, vec![1]),
         (super::explain::NAME, vec![1]),
+        (super::evaluate::NAME, vec![1]),
+        (super::compare::NAME, vec![2]),
     ]
 }
 

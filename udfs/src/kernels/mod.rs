@@ -1,6 +1,7 @@
 //! Pure numeric kernels on slices: no Arrow, no DataFusion. Each is unit-tested
 //! against values computed by hand or by NumPy/scikit-learn.
 
+pub mod bootstrap;
 pub mod linalg;
 pub mod metrics;
 pub mod optimize;
