@@ -43,6 +43,9 @@ pub fn register_all(
     ));
     ctx.register_udf(functions::explain::row_function(services.models.clone()));
     ctx.register_udaf(functions::evaluation::bootstrap_function());
+    for curve in functions::curves::curve_functions() {
+        ctx.register_udaf(curve);
+    }
     functions::metrics::register(ctx);
     let mut planner = functions::relation::RelationArgsPlanner::new()
         .with_function(Arc::new(functions::predict_table::PredictTable::new(
@@ -58,6 +61,21 @@ pub fn register_all(
             services.models.clone(),
         )))
         .with_function(Arc::new(functions::compare::Compare::new(
+            services.models.clone(),
+        )))
+        .with_function(Arc::new(functions::roc_curve::RocCurve::new(
+            services.models.clone(),
+        )))
+        .with_function(Arc::new(functions::pr_curve::PrCurve::new(
+            services.models.clone(),
+        )))
+        .with_function(Arc::new(functions::lift_curve::LiftCurve::new(
+            services.models.clone(),
+        )))
+        .with_function(Arc::new(functions::fairness::Fairness::new(
+            services.models.clone(),
+        )))
+        .with_function(Arc::new(functions::residuals::Residuals::new(
             services.models.clone(),
         )));
     for (name, positions) in textual_relations {
@@ -85,6 +103,26 @@ pub fn table_function_docs() -> Vec<(&'static str, Documentation)> {
         (
             functions::compare::NAME,
             functions::compare::Compare::documentation(),
+        ),
+        (
+            functions::roc_curve::NAME,
+            functions::roc_curve::RocCurve::documentation(),
+        ),
+        (
+            functions::pr_curve::NAME,
+            functions::pr_curve::PrCurve::documentation(),
+        ),
+        (
+            functions::lift_curve::NAME,
+            functions::lift_curve::LiftCurve::documentation(),
+        ),
+        (
+            functions::fairness::NAME,
+            functions::fairness::Fairness::documentation(),
+        ),
+        (
+            functions::residuals::NAME,
+            functions::residuals::Residuals::documentation(),
         ),
         (
             functions::feature_importance::NAME,

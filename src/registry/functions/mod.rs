@@ -4,6 +4,7 @@
 pub mod deploy;
 pub mod rollback;
 pub mod train;
+pub mod training_info;
 
 use std::sync::Arc;
 
@@ -24,6 +25,10 @@ pub fn register(ctx: &SessionContext, registry: &Arc<Registry>) {
         train::NAME,
         Arc::new(train::TrainUdtf::new(registry.clone())),
     );
+    ctx.register_udtf(
+        training_info::NAME,
+        Arc::new(training_info::TrainingInfoUdtf::new(registry.clone())),
+    );
 }
 
 /// Table functions here whose relation arguments are SQL text (the training
@@ -34,7 +39,13 @@ pub fn textual_relations() -> Vec<(&'static str, Vec<usize>)> {
 
 /// Documentation of the table functions registered here.
 pub fn table_function_docs() -> Vec<(&'static str, Documentation)> {
-    vec![(train::NAME, train::TrainUdtf::documentation())]
+    vec![
+        (train::NAME, train::TrainUdtf::documentation()),
+        (
+            training_info::NAME,
+            training_info::TrainingInfoUdtf::documentation(),
+        ),
+    ]
 }
 
 /// A literal argument of a registry function: these act once per call, so

@@ -1,13 +1,19 @@
 //! Quarry's SQL functions, one per file.
 
 pub mod compare;
+pub mod curves;
 pub mod evaluate;
 pub mod evaluation;
 pub mod explain;
+pub mod fairness;
 pub mod feature_importance;
+pub mod lift_curve;
 pub mod metrics;
+pub mod pr_curve;
 pub mod predict;
 pub mod predict_proba;
 pub mod predict_table;
 pub mod relation;
+pub mod residuals;
+pub mod roc_curve;
 pub mod scoring;

@@ -317,6 +317,11 @@ pub fn relation_functions() -> Vec<(&'static str, Vec<usize>)> {
         (super::explain::NAME, vec![1]),
         (super::evaluate::NAME, vec![1]),
         (super::compare::NAME, vec![2]),
+        (super::roc_curve::NAME, vec![1]),
+        (super::pr_curve::NAME, vec![1]),
+        (super::lift_curve::NAME, vec![1]),
+        (super::fairness::NAME, vec![1]),
+        (super::residuals::NAME, vec![1]),
     ]
 }
 
