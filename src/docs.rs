@@ -39,6 +39,8 @@ CREATE [OR REPLACE] MODEL name OPTIONS (key = value, ...) AS <query>
 | `max_categories` | one-hot levels kept, including `other` | 20 |
 | `class_weight` | `balanced`, `none` | none |
 | `weight` | a numeric column of per-row training weights (never a feature; NULL leaves the row out; negative is an error); multiplies `class_weight` | none |
+| `calibrate` | `isotonic`, `platt`: binary classifiers; fitted on the hold-out rows, then `ml_predict_proba` and `ml_predict` use the calibrated probability (explanations stay in the raw margin) | none |
+| `interval` | a level in (0, 1), e.g. `0.9`: regressors; split-conformal bounds fitted on the hold-out rows, served by `ml_predict_interval` | none |
 | `l2`, `l1` | penalties (`logistic`, `ridge`, `lasso`) | logistic l2 = 1 (scikit-learn's C = 1/l2) |
 | `max_iter`, `tol` | solver limits | per algorithm |
 | `k` | clusters (`kmeans`) | 8 |

@@ -280,6 +280,33 @@ impl QueryHandler {
                         );
                     }
                 }
+                for extra in &envelope.extras {
+                    match extra {
+                        quarry_udfs::model::artifact::Extra::Calibration { calibrator, rows } => {
+                            row(
+                                "uncertainty",
+                                "calibration",
+                                format!(
+                                    "{} on {rows} hold-out rows: ml_predict_proba and ml_predict use calibrated probabilities",
+                                    calibrator.name()
+                                ),
+                            )
+                        }
+                        quarry_udfs::model::artifact::Extra::Conformal {
+                            level,
+                            half_width,
+                            rows,
+                        } => row(
+                            "uncertainty",
+                            "interval",
+                            format!(
+                                "split-conformal {:.0}%: prediction ± {half_width:.6} (from {rows} hold-out rows), served by ml_predict_interval",
+                                level * 100.0
+                            ),
+                        ),
+                        _ => {}
+                    }
+                }
                 if let Payload::Isolation(forest) = &envelope.payload {
                     row(
                         "output",

@@ -41,6 +41,9 @@ pub fn register_all(
     ctx.register_udf(ScalarUDF::from(
         functions::predict_proba::PredictProbaUdf::new(services.models.clone()),
     ));
+    ctx.register_udf(ScalarUDF::from(
+        functions::predict_interval::PredictIntervalUdf::new(services.models.clone()),
+    ));
     ctx.register_udf(functions::explain::row_function(services.models.clone()));
     ctx.register_udaf(functions::evaluation::bootstrap_function());
     for curve in functions::curves::curve_functions() {

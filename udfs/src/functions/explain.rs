@@ -102,9 +102,30 @@ impl ScalarUDFImpl for ExplainUdf {
         let fields = &args.arg_fields[2..];
         let order = bind(NAME, &model, fields).map_err(SqlStateError::into_df)?;
         let inputs = feature_arrays(&args.args[2..], fields, &order, args.number_rows)?;
-        let explained = model.explain(&inputs).map_err(SqlStateError::into_df)?;
+        // TreeSHAP costs O(trees × leaves × depth²) per row: spread a batch's
+        // rows over the session's threads (scoped threads, no pool to spin).
+        let threads = args.config_options.execution.target_partitions.max(1);
+        let rows = args.number_rows;
+        let chunk = rows.div_ceil(threads).max(64);
+        let ranges: Vec<(usize, usize)> = (0..rows)
+            .step_by(chunk)
+            .map(|start| (start, chunk.min(rows - start)))
+            .collect();
+        let parts = crate::kernels::optimize::par_map(&ranges, threads, |&(start, len)| {
+            let slice: Vec<_> = inputs.iter().map(|a| a.slice(start, len)).collect();
+            model.explain(&slice)
+        });
+        let mut explained = crate::model::explain::Explained {
+            base: Vec::with_capacity(rows),
+            contributions: Vec::with_capacity(rows * model.features().len()),
+            features: model.features().len(),
+        };
+        for part in parts {
+            let part = part.map_err(SqlStateError::into_df)?;
+            explained.base.extend(part.base);
+            explained.contributions.extend(part.contributions);
+        }
         let values = ValueTexts::new(&model, &inputs)?;
-        let rows = explained.rows();
         let mut base = Float64Builder::with_capacity(rows);
         let mut json = StringBuilder::with_capacity(rows, rows * 64);
         let names: Vec<String> = model.features().iter().map(|f| quote(&f.name)).collect();

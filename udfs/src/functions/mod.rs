@@ -11,6 +11,7 @@ pub mod lift_curve;
 pub mod metrics;
 pub mod pr_curve;
 pub mod predict;
+pub mod predict_interval;
 pub mod predict_proba;
 pub mod predict_table;
 pub mod relation;

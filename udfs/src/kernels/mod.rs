@@ -2,6 +2,7 @@
 //! against values computed by hand or by NumPy/scikit-learn.
 
 pub mod bootstrap;
+pub mod calibration;
 pub mod linalg;
 pub mod metrics;
 pub mod optimize;

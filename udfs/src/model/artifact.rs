@@ -89,6 +89,19 @@ pub enum Extra {
     /// Mean |contribution| of each input feature over (a sample of) the
     /// evaluation rows, from the same explanations `ml_explain` gives.
     MeanAbsContribution { values: Vec<f64>, rows: usize },
+    /// Calibrated positive-class probabilities (binary classifiers), fitted
+    /// on `rows` hold-out rows; `ml_predict_proba` and `ml_predict` use them.
+    Calibration {
+        calibrator: crate::kernels::calibration::Calibrator,
+        rows: usize,
+    },
+    /// Split-conformal intervals (regressors): prediction ± `half_width`
+    /// covers `level` of new values; fitted on `rows` hold-out rows.
+    Conformal {
+        level: f64,
+        half_width: f64,
+        rows: usize,
+    },
 }
 
 /// The version 1 envelope: the same fields without extras.
@@ -126,6 +139,23 @@ impl Envelope {
     pub fn column_means(&self) -> Option<&[f64]> {
         self.extras.iter().find_map(|e| match e {
             Extra::ColumnMeans(m) => Some(m.as_slice()),
+            _ => None,
+        })
+    }
+
+    pub fn calibrator(&self) -> Option<&crate::kernels::calibration::Calibrator> {
+        self.extras.iter().find_map(|e| match e {
+            Extra::Calibration { calibrator, .. } => Some(calibrator),
+            _ => None,
+        })
+    }
+
+    /// (level, half-width) of the model's conformal intervals.
+    pub fn conformal(&self) -> Option<(f64, f64)> {
+        self.extras.iter().find_map(|e| match e {
+            Extra::Conformal {
+                level, half_width, ..
+            } => Some((*level, *half_width)),
             _ => None,
         })
     }
@@ -173,6 +203,9 @@ impl Envelope {
         }
     }
 }
+
+/// Lower and upper bounds per row (NULL where the prediction is).
+pub type Bounds = (Vec<Option<f64>>, Vec<Option<f64>>);
 
 /// A model ready to score.
 #[derive(Debug)]
@@ -332,6 +365,17 @@ impl LoadedModel {
     }
 
     fn scores(&self, inputs: &[ArrayRef]) -> Result<Scores> {
+        let scores = self.raw_scores(inputs)?;
+        match (scores, self.envelope.calibrator()) {
+            (Scores::Values(v), Some(c)) if self.envelope.task == Task::Classification => {
+                Ok(Scores::Values(v.into_iter().map(|p| c.apply(p)).collect()))
+            }
+            (scores, _) => Ok(scores),
+        }
+    }
+
+    /// Scores before any calibration.
+    fn raw_scores(&self, inputs: &[ArrayRef]) -> Result<Scores> {
         let n = inputs.first().map_or(0, |a| a.len());
         let pre = &self.envelope.preprocessing;
         match &self.envelope.payload {
@@ -551,6 +595,45 @@ impl LoadedModel {
     }
 
     /// `ml_predict_proba`: positive-class probability, or all class probabilities.
+    /// Positive-class probabilities before calibration (binary classifiers).
+    pub fn uncalibrated_proba(&self, inputs: &[ArrayRef]) -> Result<Vec<f64>> {
+        match self.raw_scores(inputs)? {
+            Scores::Values(v) => Ok(v),
+            _ => Err(SqlStateError::bad_argument(
+                "calibrate applies to binary classifiers only",
+            )),
+        }
+    }
+
+    /// (lower, upper) bounds of the conformal interval around each prediction.
+    pub fn predict_interval(&self, inputs: &[ArrayRef]) -> Result<Bounds> {
+        let Some((_, q)) = self.envelope.conformal() else {
+            return Err(SqlStateError::bad_argument(format!(
+                "ml_predict_interval: model {} has no prediction intervals",
+                self.reference()
+            ))
+            .with_hint(
+                "train a regressor with OPTIONS (interval = 0.9, ...) to fit conformal bounds",
+            ));
+        };
+        match self.scores(inputs)? {
+            Scores::Values(v) => Ok(v
+                .iter()
+                .map(|&p| {
+                    if p.is_nan() {
+                        (None, None)
+                    } else {
+                        (Some(p - q), Some(p + q))
+                    }
+                })
+                .unzip()),
+            _ => Err(SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                "internal error: interval of a non-regression model",
+            )),
+        }
+    }
+
     pub fn predict_proba(&self, inputs: &[ArrayRef]) -> Result<ArrayRef> {
         self.proba_type()?;
         match self.scores(inputs)? {

@@ -176,6 +176,26 @@ const MODELS: &[(&str, &[(&str, &str)])] = &[
             ("sample_size", "64"),
         ],
     ),
+    // Format 2: extras (column means, importance, calibration, intervals).
+    (
+        "gbdt_calibrated_v2",
+        &[
+            ("algorithm", "gbdt"),
+            ("label", "y_bool"),
+            ("exclude", "y_text,y_num"),
+            ("rounds", "15"),
+            ("calibrate", "isotonic"),
+        ],
+    ),
+    (
+        "ridge_interval_v2",
+        &[
+            ("algorithm", "ridge"),
+            ("label", "y_num"),
+            ("exclude", "y_bool,y_text"),
+            ("interval", "0.9"),
+        ],
+    ),
 ];
 
 /// Training data with nulls in every feature and a few rare levels.
@@ -300,6 +320,20 @@ fn outputs(model: &LoadedModel, rows: &Value) -> Value {
     let mut out = json!({"predict": encode(&model.predict(&inputs).expect("predict"))});
     if model.task() == super::Task::Classification {
         out["predict_proba"] = encode(&model.predict_proba(&inputs).expect("predict_proba"));
+    }
+    if model.envelope.conformal().is_some() {
+        // Floats as their shortest round-trip text: JSON number parsing
+        // need not give back the same bits.
+        let text = |v: &[Option<f64>]| -> Vec<Option<String>> {
+            v.iter().map(|x| x.map(|x| x.to_string())).collect()
+        };
+        let (lower, upper) = model.predict_interval(&inputs).expect("interval");
+        out["interval"] = json!({"lower": text(&lower), "upper": text(&upper)});
+    }
+    if model.explainable().is_ok() {
+        let e = model.explain(&inputs).expect("explain");
+        let text = |v: &[f64]| -> Vec<String> { v.iter().map(f64::to_string).collect() };
+        out["explain"] = json!({"base": text(&e.base), "contributions": text(&e.contributions)});
     }
     out
 }

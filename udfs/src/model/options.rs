@@ -180,6 +180,8 @@ const COMMON: &[&str] = &[
     "max_categories",
     "class_weight",
     "weight",
+    "interval",
+    "calibrate",
 ];
 
 /// How training rows are split from hold-out rows.
@@ -259,6 +261,10 @@ pub struct TrainOptions {
     pub tol: Option<f64>,
     pub k: usize,
     pub expression: Option<String>,
+    /// Split-conformal prediction intervals at this level (regression).
+    pub interval: Option<f64>,
+    /// Calibrate probabilities: `isotonic` or `platt` (binary classification).
+    pub calibrate: Option<String>,
     /// Tree-model hyperparameters (`gbdt`).
     pub trees: TreeOptions,
     /// Every option as given, for the version's recorded params.
@@ -446,6 +452,30 @@ impl TrainOptions {
             },
             expression: given.get("expression").cloned(),
             trees: TreeOptions::parse(algorithm, &given)?,
+            interval: match given.get("interval") {
+                Some(v) => {
+                    let level = number("interval", v)?;
+                    if !(level > 0.0 && level < 1.0) {
+                        return Err(SqlStateError::bad_argument(format!(
+                            "option interval must be a coverage level between 0 and 1, e.g. 0.9, got {v}"
+                        )));
+                    }
+                    Some(level)
+                }
+                None => None,
+            },
+            calibrate: match given
+                .get("calibrate")
+                .map(|v| v.trim().to_ascii_lowercase())
+            {
+                Some(v) if v == "isotonic" || v == "platt" => Some(v),
+                Some(v) => {
+                    return Err(SqlStateError::bad_argument(format!(
+                        "option calibrate must be isotonic or platt, got '{v}'"
+                    )));
+                }
+                None => None,
+            },
             given: given.clone(),
         };
         if algorithm == Algorithm::SqlRule && options.expression.is_none() {

@@ -249,6 +249,21 @@ pub fn train(
             .with_hint("name the column to predict, e.g. label = 'churned'"));
         }
     };
+    if options.interval.is_some() && task != Task::Regression {
+        return Err(SqlStateError::bad_argument(format!(
+            "option interval is for regression models, not {}",
+            task.name()
+        ))
+        .with_hint(
+            "classifiers get calibrated probabilities with calibrate = 'isotonic' or 'platt'",
+        ));
+    }
+    if options.calibrate.is_some() && task != Task::Classification {
+        return Err(SqlStateError::bad_argument(format!(
+            "option calibrate is for classification models, not {}",
+            task.name()
+        )));
+    }
     if !matches!(task, Task::Clustering | Task::Anomaly) && label_index.is_none() {
         return Err(SqlStateError::bad_argument(format!(
             "option label is required for {} models",
@@ -731,6 +746,64 @@ pub fn train(
                 }
             }
         }
+    }
+
+    // Uncertainty, fitted on the hold-out rows (never on rows the model saw).
+    if (options.interval.is_some() || options.calibrate.is_some()) && test_rows.is_empty() {
+        return Err(SqlStateError::bad_argument(
+            "options interval and calibrate are fitted on the hold-out rows; use a split other than none",
+        ));
+    }
+    if let Some(level) = options.interval {
+        let y = y_num.as_deref().unwrap_or(&[]);
+        let predicted = model.predict(&eval_inputs)?;
+        let predicted = predicted.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        let residuals: Vec<f64> = eval_rows
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| predicted.is_valid(k))
+            .map(|(k, &i)| y[i] - predicted.value(k))
+            .collect();
+        let half_width = crate::kernels::calibration::conformal_half_width(&residuals, level)
+            .ok_or_else(|| {
+                SqlStateError::bad_argument(format!(
+                    "interval = {level} needs at least {} hold-out rows, there are {}",
+                    (1.0 / (1.0 - level)).ceil() as usize,
+                    residuals.len()
+                ))
+            })?;
+        metrics.insert("interval_half_width".into(), half_width);
+        model.envelope.extras.push(Extra::Conformal {
+            level,
+            half_width,
+            rows: residuals.len(),
+        });
+    }
+    if let Some(method) = &options.calibrate {
+        if class_count != 2 {
+            return Err(SqlStateError::unsupported(format!(
+                "calibrate supports binary classifiers; this label has {class_count} classes"
+            )));
+        }
+        let p = model.uncalibrated_proba(&eval_inputs)?;
+        let truth: Vec<bool> = eval_rows
+            .iter()
+            .map(|&i| class_of.as_ref().and_then(|c| c[i]) == Some(1))
+            .collect();
+        let (p, truth): (Vec<f64>, Vec<bool>) = p
+            .into_iter()
+            .zip(truth)
+            .filter(|(v, _)| !v.is_nan())
+            .unzip();
+        let calibrator = if method == "platt" {
+            crate::kernels::calibration::Calibrator::fit_platt(&p, &truth)
+        } else {
+            crate::kernels::calibration::Calibrator::fit_isotonic(&p, &truth)
+        };
+        model.envelope.extras.push(Extra::Calibration {
+            calibrator,
+            rows: p.len(),
+        });
     }
 
     // Global importance: mean |contribution| per feature over a sample of
