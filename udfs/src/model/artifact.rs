@@ -595,6 +595,28 @@ impl LoadedModel {
     }
 
     /// `ml_predict_proba`: positive-class probability, or all class probabilities.
+    /// Predicted class indices (classifiers), in `DESCRIBE MODEL` class order.
+    pub fn predict_classes(&self, inputs: &[ArrayRef]) -> Result<Vec<Option<usize>>> {
+        match self.scores(inputs)? {
+            Scores::Values(v) => Ok(v
+                .iter()
+                .map(|p| (!p.is_nan()).then(|| usize::from(*p >= 0.5)))
+                .collect()),
+            Scores::Classes(p, k) => Ok(p
+                .chunks(k)
+                .map(|row| {
+                    row.iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(b.1))
+                        .map(|(i, _)| i)
+                })
+                .collect()),
+            Scores::Clusters(_) => Err(SqlStateError::bad_argument(
+                "clustering models have no classes",
+            )),
+        }
+    }
+
     /// Positive-class probabilities before calibration (binary classifiers).
     pub fn uncalibrated_proba(&self, inputs: &[ArrayRef]) -> Result<Vec<f64>> {
         match self.raw_scores(inputs)? {

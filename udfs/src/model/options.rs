@@ -182,7 +182,52 @@ const COMMON: &[&str] = &[
     "weight",
     "interval",
     "calibrate",
+    "search",
+    "cv",
 ];
+
+/// Hyperparameters that may be a list (`max_depth = '3,6,9'`) for a search.
+const SEARCHABLE: &[&str] = &[
+    "rounds",
+    "learning_rate",
+    "max_depth",
+    "min_rows_per_leaf",
+    "l2",
+    "l1",
+    "subsample",
+    "colsample",
+    "max_bins",
+    "early_stopping",
+    "trees",
+    "k",
+    "max_iter",
+    "tol",
+    "sample_size",
+];
+
+/// Candidates a random search tries (at most; a smaller grid is tried whole).
+pub const RANDOM_CANDIDATES: usize = 10;
+
+/// A hyperparameter search: the option sets to try.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Search {
+    /// `grid` or `random`.
+    pub method: String,
+    /// Each candidate's full options (single values).
+    pub candidates: Vec<BTreeMap<String, String>>,
+    /// Each candidate's searched values only, for reports.
+    pub varying: Vec<BTreeMap<String, String>>,
+}
+
+/// Cross-validation folds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cv {
+    /// k folds, stratified by class for classification.
+    Folds(usize),
+    /// Expanding-window folds over a time column: fold k trains on the
+    /// first k of `folds + 1` time-ordered blocks and validates on the next.
+    Time { column: String, folds: usize },
+}
 
 /// How training rows are split from hold-out rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -265,10 +310,115 @@ pub struct TrainOptions {
     pub interval: Option<f64>,
     /// Calibrate probabilities: `isotonic` or `platt` (binary classification).
     pub calibrate: Option<String>,
+    /// Hyperparameter search over list-valued options.
+    pub search: Option<Search>,
+    /// Cross-validation of each candidate (default 3 folds when searching).
+    pub cv: Option<Cv>,
     /// Tree-model hyperparameters (`gbdt`).
     pub trees: TreeOptions,
     /// Every option as given, for the version's recorded params.
     pub given: BTreeMap<String, String>,
+}
+
+fn parse_cv(text: &str) -> Result<Cv> {
+    let bad = || {
+        SqlStateError::bad_argument(format!(
+            "option cv must be a number of folds (2 to 20) or time:<column>:<folds>, got '{text}'"
+        ))
+    };
+    let folds = |v: &str| -> Result<usize> {
+        match v.trim().parse::<usize>() {
+            Ok(k) if (2..=20).contains(&k) => Ok(k),
+            _ => Err(bad()),
+        }
+    };
+    match text.trim().split(':').collect::<Vec<_>>().as_slice() {
+        [k] => Ok(Cv::Folds(folds(k)?)),
+        ["time", column, k] if !column.trim().is_empty() => Ok(Cv::Time {
+            column: column.trim().to_string(),
+            folds: folds(k)?,
+        }),
+        _ => Err(bad()),
+    }
+}
+
+impl TrainOptions {
+    /// Options with list-valued hyperparameters: every candidate is parsed
+    /// (so a bad value fails before any data is read); the first one stands
+    /// for the whole set until the search picks the best.
+    fn parse_search(
+        given: &BTreeMap<String, String>,
+        lists: Vec<(String, Vec<String>)>,
+    ) -> Result<TrainOptions> {
+        let method = given
+            .get("search")
+            .map(|s| s.trim().to_ascii_lowercase())
+            .unwrap_or_else(|| "grid".into());
+        if method != "grid" && method != "random" {
+            return Err(SqlStateError::bad_argument(format!(
+                "option search must be grid or random, got '{method}'"
+            )));
+        }
+        if lists.is_empty() {
+            return Err(SqlStateError::bad_argument(
+                "option search needs at least one list-valued hyperparameter, e.g. max_depth = '3,6,9'",
+            ));
+        }
+        // The grid, in order: the last list varies fastest.
+        let mut varying: Vec<BTreeMap<String, String>> = vec![BTreeMap::new()];
+        for (key, values) in &lists {
+            varying = varying
+                .into_iter()
+                .flat_map(|partial| {
+                    values.iter().map(move |v| {
+                        let mut next = partial.clone();
+                        next.insert(key.clone(), v.clone());
+                        next
+                    })
+                })
+                .collect();
+        }
+        if varying.len() > 1000 {
+            return Err(SqlStateError::bad_argument(format!(
+                "the search grid has {} candidates; at most 1000",
+                varying.len()
+            )));
+        }
+        let seed = given
+            .get("seed")
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(42);
+        if method == "random" && varying.len() > RANDOM_CANDIDATES {
+            let mut rng = crate::kernels::optimize::SplitMix(seed ^ 0x5EA2C4);
+            for i in (1..varying.len()).rev() {
+                let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+                varying.swap(i, j);
+            }
+            varying.truncate(RANDOM_CANDIDATES);
+        }
+        let candidates: Vec<BTreeMap<String, String>> = varying
+            .iter()
+            .map(|v| {
+                let mut c = given.clone();
+                c.remove("search");
+                c.extend(v.clone());
+                c
+            })
+            .collect();
+        let mut parsed = candidates
+            .iter()
+            .map(TrainOptions::parse)
+            .collect::<Result<Vec<_>>>()?;
+        let mut first = parsed.swap_remove(0);
+        first.given = given.clone();
+        first.cv = Some(first.cv.unwrap_or(Cv::Folds(3)));
+        first.search = Some(Search {
+            method,
+            candidates,
+            varying,
+        });
+        Ok(first)
+    }
 }
 
 fn number(key: &str, value: &str) -> Result<f64> {
@@ -351,6 +501,19 @@ impl TrainOptions {
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
             .collect();
+        let lists: Vec<(String, Vec<String>)> = given
+            .iter()
+            .filter(|(k, v)| SEARCHABLE.contains(&k.as_str()) && v.contains(','))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.split(',').map(|x| x.trim().to_string()).collect(),
+                )
+            })
+            .collect();
+        if given.contains_key("search") || !lists.is_empty() {
+            return Self::parse_search(&given, lists);
+        }
         let algorithm = match given.get("algorithm") {
             Some(a) => Algorithm::parse(a)?,
             None => {
@@ -452,6 +615,11 @@ impl TrainOptions {
             },
             expression: given.get("expression").cloned(),
             trees: TreeOptions::parse(algorithm, &given)?,
+            search: None,
+            cv: match given.get("cv") {
+                Some(v) => Some(parse_cv(v)?),
+                None => None,
+            },
             interval: match given.get("interval") {
                 Some(v) => {
                     let level = number("interval", v)?;

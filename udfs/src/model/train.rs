@@ -19,7 +19,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use serde_json::{Value as Json, json};
 
 use super::artifact::{Envelope, Extra, FORMAT_VERSION, LoadedModel, Payload, compile_rule};
-use super::options::{Algorithm, Split, TrainOptions};
+use super::options::{Algorithm, Cv, Split, TrainOptions};
 use super::preprocess::Preprocessor;
 use super::schema::{ClassValue, Feature, FeatureKind, Label, Result, Task, Values, values};
 use crate::error::{SqlStateError, sqlstate};
@@ -576,6 +576,156 @@ pub fn train(
     for (k, v) in &options.given {
         params.entry(k.clone()).or_insert_with(|| json!(v));
     }
+    // Cross-validation and hyperparameter search on the training rows; the
+    // best candidate is then fitted on all of them.
+    let selected = if options.search.is_some() || options.cv.is_some() {
+        let time = match &options.cv {
+            Some(Cv::Time { column: c, .. }) => {
+                let i = schema
+                    .index_of(c)
+                    .ok()
+                    .or_else(|| {
+                        schema
+                            .fields()
+                            .iter()
+                            .position(|f| f.name().eq_ignore_ascii_case(c))
+                    })
+                    .ok_or_else(|| unknown_column(c, "cv time", &schema))?;
+                Some(time_of(schema.field(i).name(), data.column(i), n)?)
+            }
+            _ => None,
+        };
+        let folds = cv_folds(
+            options.cv.as_ref().unwrap_or(&Cv::Folds(3)),
+            &train_rows,
+            class_of.as_deref(),
+            time.as_deref(),
+            options.seed,
+        );
+        if folds
+            .iter()
+            .any(|(fit, check)| fit.is_empty() || check.is_empty())
+        {
+            return Err(SqlStateError::bad_data(format!(
+                "cross-validation needs more rows: {} training rows for {} folds",
+                train_rows.len(),
+                folds.len()
+            )));
+        }
+        let mut candidates: Vec<(TrainOptions, Json)> = match &options.search {
+            Some(search) => search
+                .candidates
+                .iter()
+                .zip(&search.varying)
+                .map(|(c, v)| Ok((TrainOptions::parse(c)?, json!(v))))
+                .collect::<Result<_>>()?,
+            None => vec![(options.clone(), json!({}))],
+        };
+        let (metric, higher_better) = match (task, class_count) {
+            (Task::Classification, 2) => ("roc_auc", true),
+            (Task::Classification, _) => ("accuracy", true),
+            _ => ("rmse", false),
+        };
+        let mut records = Vec::new();
+        let mut means = Vec::with_capacity(candidates.len());
+        for (ci, (candidate, varying)) in candidates.iter().enumerate() {
+            let mut scores = Vec::with_capacity(folds.len());
+            for (fi, (fit_rows, check_rows)) in folds.iter().enumerate() {
+                cancelled(ctx)?;
+                let x = matrix.as_ref().map(|m| m.select_rows(fit_rows));
+                let w: Vec<f64> = fit_rows.iter().map(|&i| weights[i]).collect();
+                let payload = fit(
+                    candidate,
+                    task,
+                    x.as_ref(),
+                    fit_rows,
+                    class_of.as_deref(),
+                    class_count,
+                    y_num.as_deref(),
+                    &w,
+                    &monotone,
+                    ctx,
+                    &mut BTreeMap::new(),
+                    &mut BTreeMap::new(),
+                )?;
+                let fold_model = LoadedModel::new(
+                    "cv",
+                    0,
+                    Envelope {
+                        format_version: FORMAT_VERSION,
+                        kind: candidate.algorithm.name().into(),
+                        library: "quarry-udfs".into(),
+                        library_version: env!("CARGO_PKG_VERSION").into(),
+                        task,
+                        features: features.clone(),
+                        label: label_spec.clone(),
+                        preprocessing: preprocessing.clone(),
+                        payload,
+                        extras: Vec::new(),
+                    },
+                )?;
+                let check: Vec<ArrayRef> = inputs
+                    .iter()
+                    .map(|a| take_rows(a, check_rows))
+                    .collect::<Result<_>>()?;
+                let score = fold_score(
+                    &fold_model,
+                    metric,
+                    &check,
+                    check_rows,
+                    class_of.as_deref(),
+                    y_num.as_deref(),
+                )?;
+                (ctx.progress)(&format!(
+                    "cv: candidate {}/{} {varying}, fold {}/{}: {metric} {score:.4}",
+                    ci + 1,
+                    candidates.len(),
+                    fi + 1,
+                    folds.len()
+                ));
+                records.push(json!({
+                    "candidate": varying,
+                    "fold": fi + 1,
+                    "metrics": { metric: score },
+                }));
+                scores.push(score);
+            }
+            let finite: Vec<f64> = scores.iter().copied().filter(|v| v.is_finite()).collect();
+            means.push(if finite.is_empty() {
+                f64::NAN
+            } else {
+                finite.iter().sum::<f64>() / finite.len() as f64
+            });
+        }
+        let best = (0..candidates.len())
+            .filter(|&i| means[i].is_finite())
+            .max_by(|&a, &b| {
+                let order = means[a].total_cmp(&means[b]);
+                // Ties keep the earlier candidate.
+                if higher_better {
+                    order.then(b.cmp(&a))
+                } else {
+                    order.reverse().then(b.cmp(&a))
+                }
+            })
+            .unwrap_or(0);
+        params.insert("cv".into(), json!(records));
+        params.insert("cv_metric".into(), json!(metric));
+        params.insert("cv_folds".into(), json!(folds.len()));
+        if options.search.is_some() {
+            params.insert("selected".into(), candidates[best].1.clone());
+            if let Json::Object(chosen) = &candidates[best].1 {
+                for (k, v) in chosen {
+                    params.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        fit_metrics.insert(format!("cv_{metric}"), means[best]);
+        Some(candidates.swap_remove(best).0)
+    } else {
+        None
+    };
+    let options = selected.as_ref().unwrap_or(options);
     let payload = fit(
         options,
         task,
@@ -917,6 +1067,130 @@ fn sample_weights(name: &str, column: &ArrayRef) -> Result<Vec<Option<f64>>> {
             }
         })
         .collect()
+}
+
+/// A temporal or numeric column as numbers (NULL sorts first).
+fn time_of(name: &str, array: &ArrayRef, n: usize) -> Result<Vec<f64>> {
+    let v = values(name, array, FeatureKind::Temporal)
+        .or_else(|_| values(name, array, FeatureKind::Numeric))?;
+    let Values::Number(v) = v else {
+        return Err(SqlStateError::bad_argument(format!(
+            "column {name} must be a date, timestamp or number to order folds"
+        )));
+    };
+    Ok((0..n)
+        .map(|i| {
+            if v.is_valid(i) {
+                v.value(i)
+            } else {
+                f64::NEG_INFINITY
+            }
+        })
+        .collect())
+}
+
+/// (fit rows, validation rows) of each fold over the training rows.
+fn cv_folds(
+    cv: &Cv,
+    rows: &[usize],
+    class_of: Option<&[Option<usize>]>,
+    time: Option<&[f64]>,
+    seed: u64,
+) -> Vec<(Vec<usize>, Vec<usize>)> {
+    match cv {
+        Cv::Folds(k) => {
+            // Shuffle, then deal each class's rows round-robin: stratified.
+            let mut order = rows.to_vec();
+            let mut rng = SplitMix(seed ^ 0xC0FFEE);
+            for i in (1..order.len()).rev() {
+                let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+                order.swap(i, j);
+            }
+            if let Some(c) = class_of {
+                order.sort_by_key(|&i| c[i].unwrap_or(0));
+            }
+            let mut fold_of = vec![0usize; order.len()];
+            for (pos, f) in fold_of.iter_mut().enumerate() {
+                *f = pos % k;
+            }
+            (0..*k)
+                .map(|f| {
+                    let (mut fit, mut check) = (Vec::new(), Vec::new());
+                    for (pos, &row) in order.iter().enumerate() {
+                        if fold_of[pos] == f {
+                            check.push(row);
+                        } else {
+                            fit.push(row);
+                        }
+                    }
+                    fit.sort_unstable();
+                    check.sort_unstable();
+                    (fit, check)
+                })
+                .collect()
+        }
+        Cv::Time { folds, .. } => {
+            let t = time.unwrap_or(&[]);
+            let mut order = rows.to_vec();
+            order.sort_by(|&a, &b| t[a].total_cmp(&t[b]).then(a.cmp(&b)));
+            let blocks = folds + 1;
+            let edge = |b: usize| b * order.len() / blocks;
+            (1..blocks)
+                .map(|b| {
+                    (
+                        order[..edge(b)].to_vec(),
+                        order[edge(b)..edge(b + 1)].to_vec(),
+                    )
+                })
+                .collect()
+        }
+    }
+}
+
+/// A fold model's validation score: ROC AUC (binary), accuracy (classes) or RMSE.
+fn fold_score(
+    model: &LoadedModel,
+    metric: &str,
+    inputs: &[ArrayRef],
+    rows: &[usize],
+    class_of: Option<&[Option<usize>]>,
+    y_num: Option<&[f64]>,
+) -> Result<f64> {
+    use datafusion::arrow::datatypes::Float64Type;
+    match metric {
+        "roc_auc" => {
+            let p = model.predict_proba(inputs)?;
+            let p = p.as_primitive::<Float64Type>();
+            let (y, s): (Vec<bool>, Vec<f64>) = rows
+                .iter()
+                .enumerate()
+                .filter(|&(k, _)| p.is_valid(k))
+                .map(|(k, &i)| (class_of.and_then(|c| c[i]) == Some(1), p.value(k)))
+                .unzip();
+            Ok(metrics::roc_auc(&y, &s).unwrap_or(f64::NAN))
+        }
+        "accuracy" => {
+            let classes = model.predict_classes(inputs)?;
+            let right = rows
+                .iter()
+                .zip(&classes)
+                .filter(|&(&i, c)| c.is_some() && class_of.and_then(|v| v[i]) == *c)
+                .count();
+            Ok(right as f64 / rows.len().max(1) as f64)
+        }
+        _ => {
+            let p = model.predict(inputs)?;
+            let p = p.as_primitive::<Float64Type>();
+            let y = y_num.unwrap_or(&[]);
+            let (truth, predicted): (Vec<f64>, Vec<f64>) = rows
+                .iter()
+                .enumerate()
+                .filter(|&(k, _)| p.is_valid(k))
+                .map(|(k, &i)| (y[i], p.value(k)))
+                .unzip();
+            Ok(metrics::regression_scores(&truth, &predicted).0)
+        }
+    }
 }
 
 /// Evaluation rows explained to measure each feature's mean |contribution|.
@@ -1724,6 +1998,46 @@ mod tests {
         )
         .expect("batch");
         (schema, batch)
+    }
+
+    #[test]
+    fn cv_folds_are_stratified_and_time_folds_expand() {
+        let rows: Vec<usize> = (0..100).collect();
+        let class_of: Vec<Option<usize>> =
+            (0..100).map(|i| Some(usize::from(i % 4 == 0))).collect();
+        let folds = cv_folds(&Cv::Folds(5), &rows, Some(&class_of), None, 1);
+        assert_eq!(folds.len(), 5);
+        let mut seen = vec![0; 100];
+        for (fit, check) in &folds {
+            assert_eq!(fit.len() + check.len(), 100);
+            assert_eq!(check.len(), 20);
+            // 25% positives overall: 5 of each validation fold.
+            assert_eq!(check.iter().filter(|&&i| class_of[i] == Some(1)).count(), 5);
+            for &i in check {
+                seen[i] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&s| s == 1), "every row validated once");
+        let time: Vec<f64> = (0..100).map(|i| f64::from(100 - i)).collect();
+        let folds = cv_folds(
+            &Cv::Time {
+                column: "t".into(),
+                folds: 3,
+            },
+            &rows,
+            None,
+            Some(&time),
+            1,
+        );
+        assert_eq!(folds.len(), 3);
+        for (k, (fit, check)) in folds.iter().enumerate() {
+            assert_eq!(fit.len(), 25 * (k + 1));
+            assert_eq!(check.len(), 25);
+            // Every training row is earlier than every validation row.
+            let latest_fit = fit.iter().map(|&i| time[i]).fold(f64::MIN, f64::max);
+            let earliest_check = check.iter().map(|&i| time[i]).fold(f64::MAX, f64::min);
+            assert!(latest_fit < earliest_check);
+        }
     }
 
     #[test]
