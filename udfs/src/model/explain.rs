@@ -18,7 +18,7 @@ use datafusion::arrow::array::ArrayRef;
 use super::artifact::{LoadedModel, Payload};
 use super::schema::Result;
 use crate::error::SqlStateError;
-use crate::kernels::tree::shap::{Explanation, explain_forest, explain_gbdt};
+use crate::kernels::tree::shap::Explainer;
 
 /// Explanations of a batch of rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,24 +45,39 @@ impl Explained {
     }
 }
 
-/// The output of `explanation` to report: the only one, or the largest
-/// (the predicted class of a multi-class model).
-fn chosen_output(e: &Explanation, cols: usize) -> usize {
-    if e.base.len() <= 1 {
+/// The output to report of a row explained into `all` (`outputs × cols`):
+/// the only one, or the largest (the predicted class of a multi-class model).
+fn chosen_output(base: &[f64], all: &[f64], cols: usize) -> usize {
+    if base.len() <= 1 {
         return 0;
     }
-    (0..e.base.len())
+    (0..base.len())
         .map(|k| {
             (
                 k,
-                e.base[k]
-                    + e.contributions[k * cols..(k + 1) * cols]
-                        .iter()
-                        .sum::<f64>(),
+                base[k] + all[k * cols..(k + 1) * cols].iter().sum::<f64>(),
             )
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map_or(0, |(k, _)| k)
+}
+
+/// Explains every row of `m` with a tree explainer.
+fn explain_trees(
+    mut explainer: Explainer<'_>,
+    m: &crate::kernels::linalg::Matrix,
+    base: &mut Vec<f64>,
+    per_column: &mut [f64],
+) {
+    let cols = m.cols;
+    let outputs = explainer.base().len();
+    let mut all = vec![0.0; outputs * cols];
+    for i in 0..m.rows {
+        explainer.explain_into(m.row(i), &mut all);
+        let k = chosen_output(explainer.base(), &all, cols);
+        base.push(explainer.base()[k]);
+        per_column[i * cols..(i + 1) * cols].copy_from_slice(&all[k * cols..(k + 1) * cols]);
+    }
 }
 
 impl LoadedModel {
@@ -132,22 +147,10 @@ impl LoadedModel {
                 }
             }
             Payload::Gbdt(model) => {
-                for i in 0..rows {
-                    let e = explain_gbdt(model, m.row(i));
-                    let k = chosen_output(&e, cols);
-                    base.push(e.base[k]);
-                    per_column[i * cols..(i + 1) * cols]
-                        .copy_from_slice(&e.contributions[k * cols..(k + 1) * cols]);
-                }
+                explain_trees(Explainer::gbdt(model), &m, &mut base, &mut per_column)
             }
             Payload::Forest(forest) => {
-                for i in 0..rows {
-                    let e = explain_forest(forest, m.row(i));
-                    let k = chosen_output(&e, cols);
-                    base.push(e.base[k]);
-                    per_column[i * cols..(i + 1) * cols]
-                        .copy_from_slice(&e.contributions[k * cols..(k + 1) * cols]);
-                }
+                explain_trees(Explainer::forest(forest), &m, &mut base, &mut per_column)
             }
             _ => {
                 return Err(SqlStateError::new(

@@ -22,46 +22,102 @@ pub struct Explanation {
     pub contributions: Vec<f64>,
 }
 
+/// Explains many rows of one ensemble: the trees' expected values are
+/// computed once and the path buffer is reused, so a row costs only the
+/// TreeSHAP recursion itself.
+#[derive(Debug, Clone)]
+pub struct Explainer<'a> {
+    trees: &'a [Tree],
+    outputs: usize,
+    /// Weight of each tree's contributions (1 for boosting, 1/trees for forests).
+    scale: f64,
+    base: Vec<f64>,
+    buffer: Vec<PathElement>,
+}
+
+impl<'a> Explainer<'a> {
+    /// For the raw margin of a gradient-boosted ensemble (before the link:
+    /// log-odds for binary, per-class scores for softmax).
+    pub fn gbdt(model: &'a Gbdt) -> Self {
+        let outputs = model.outputs().max(1);
+        let mut base = model.base.clone();
+        base.resize(outputs, 0.0);
+        for (t, tree) in model.trees.iter().enumerate() {
+            base[t % outputs] += expected_value(tree);
+        }
+        Self::new(&model.trees, outputs, 1.0, base)
+    }
+
+    /// For a forest's averaged outputs (class frequencies or the value).
+    pub fn forest(model: &'a Forest) -> Self {
+        let outputs = model.outputs.max(1);
+        let scale = 1.0 / (model.trees.len() / outputs).max(1) as f64;
+        let mut base = vec![0.0; outputs];
+        for (t, tree) in model.trees.iter().enumerate() {
+            base[t % outputs] += expected_value(tree) * scale;
+        }
+        Self::new(&model.trees, outputs, scale, base)
+    }
+
+    fn new(trees: &'a [Tree], outputs: usize, scale: f64, base: Vec<f64>) -> Self {
+        let depth = trees.iter().map(Tree::depth).max().unwrap_or(0);
+        Explainer {
+            trees,
+            outputs,
+            scale,
+            base,
+            buffer: vec![PathElement::default(); (depth + 2) * (depth + 3) / 2],
+        }
+    }
+
+    /// Base value per output.
+    pub fn base(&self) -> &[f64] {
+        &self.base
+    }
+
+    /// Writes the row's contributions, `outputs × row.len()`, into `out`.
+    pub fn explain_into(&mut self, row: &[f64], out: &mut [f64]) {
+        let cols = row.len();
+        out.iter_mut().for_each(|v| *v = 0.0);
+        for (t, tree) in self.trees.iter().enumerate() {
+            let k = t % self.outputs;
+            if !tree.is_empty() {
+                recurse(
+                    tree,
+                    row,
+                    self.scale,
+                    &mut out[k * cols..(k + 1) * cols],
+                    &mut self.buffer,
+                    0,
+                    0,
+                    0,
+                    1.0,
+                    1.0,
+                    usize::MAX,
+                );
+            }
+        }
+    }
+
+    pub fn explain(&mut self, row: &[f64]) -> Explanation {
+        let mut contributions = vec![0.0; self.outputs * row.len()];
+        self.explain_into(row, &mut contributions);
+        Explanation {
+            base: self.base.clone(),
+            contributions,
+        }
+    }
+}
+
 /// Explains the raw margin of a gradient-boosted ensemble (before the link:
 /// log-odds for binary, per-class scores for softmax).
 pub fn explain_gbdt(model: &Gbdt, row: &[f64]) -> Explanation {
-    let outputs = model.outputs().max(1);
-    let cols = row.len();
-    let mut base = model.base.clone();
-    base.resize(outputs, 0.0);
-    let mut contributions = vec![0.0; outputs * cols];
-    for (t, tree) in model.trees.iter().enumerate() {
-        let k = t % outputs;
-        base[k] += expected_value(tree);
-        add_contributions(tree, row, 1.0, &mut contributions[k * cols..(k + 1) * cols]);
-    }
-    Explanation {
-        base,
-        contributions,
-    }
+    Explainer::gbdt(model).explain(row)
 }
 
 /// Explains a forest's averaged outputs (class frequencies or the value).
 pub fn explain_forest(model: &Forest, row: &[f64]) -> Explanation {
-    let outputs = model.outputs.max(1);
-    let cols = row.len();
-    let scale = 1.0 / (model.trees.len() / outputs).max(1) as f64;
-    let mut base = vec![0.0; outputs];
-    let mut contributions = vec![0.0; outputs * cols];
-    for (t, tree) in model.trees.iter().enumerate() {
-        let k = t % outputs;
-        base[k] += expected_value(tree) * scale;
-        add_contributions(
-            tree,
-            row,
-            scale,
-            &mut contributions[k * cols..(k + 1) * cols],
-        );
-    }
-    Explanation {
-        base,
-        contributions,
-    }
+    Explainer::forest(model).explain(row)
 }
 
 /// One element of the unique path from the root to the current node.
