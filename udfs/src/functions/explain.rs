@@ -28,6 +28,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::scalar::ScalarValue;
 
+use super::evaluate::model_text;
 use super::relation::{Arg, Call, RelationFunction, find_column};
 use super::scoring::{bind, feature_arrays, load};
 use crate::error::SqlStateError;
@@ -253,20 +254,6 @@ impl ExplainTable {
     }
 }
 
-fn model_text(expr: &Expr) -> std::result::Result<String, SqlStateError> {
-    match expr {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => Ok(s.clone()),
-        _ => Err(SqlStateError::bad_argument(format!(
-            "{NAME}: argument 1 (model) must be a text literal such as 'churn' or 'churn@2'"
-        ))),
-    }
-}
-
 fn top_k_value(expr: &Expr) -> std::result::Result<i64, SqlStateError> {
     let shown = match expr {
         Expr::Literal(v, _) => v.to_string(),
@@ -315,9 +302,10 @@ impl RelationFunction for ExplainTable {
         }
         let mut args = call.args.into_iter();
         let (reference, input) = match (args.next(), args.next()) {
-            (Some(Arg::Value(model)), Some(Arg::Relation(input))) => {
-                (model_text(&model).map_err(SqlStateError::into_df)?, input)
-            }
+            (Some(Arg::Value(model)), Some(Arg::Relation(input))) => (
+                model_text(NAME, 1, &model).map_err(SqlStateError::into_df)?,
+                input,
+            ),
             _ => return Err(bad(format!("{NAME}: expected (model, relation [, top_k])"))),
         };
         match (args.next(), args.next()) {

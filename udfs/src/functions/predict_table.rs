@@ -18,8 +18,8 @@ use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
     DocSection, Documentation, Expr, LogicalPlan, LogicalPlanBuilder, lit,
 };
-use datafusion::scalar::ScalarValue;
 
+use super::evaluate::model_text;
 use super::relation::{Arg, Call, RelationFunction, find_column};
 use crate::error::SqlStateError;
 use crate::model::{ModelStore, Task};
@@ -55,20 +55,6 @@ impl PredictTable {
     }
 }
 
-fn model_text(expr: &Expr) -> std::result::Result<String, SqlStateError> {
-    match expr {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => Ok(s.clone()),
-        _ => Err(SqlStateError::bad_argument(format!(
-            "{NAME}: argument 1 (model) must be a text literal such as 'churn' or 'churn@2'"
-        ))),
-    }
-}
-
 impl RelationFunction for PredictTable {
     fn name(&self) -> &'static str {
         NAME
@@ -86,9 +72,10 @@ impl RelationFunction for PredictTable {
             )));
         }
         let (reference, input) = match <[Arg; 2]>::try_from(call.args) {
-            Ok([Arg::Value(model), Arg::Relation(input)]) => {
-                (model_text(&model).map_err(SqlStateError::into_df)?, input)
-            }
+            Ok([Arg::Value(model), Arg::Relation(input)]) => (
+                model_text(NAME, 1, &model).map_err(SqlStateError::into_df)?,
+                input,
+            ),
             Ok(_) => return Err(bad(format!("{NAME}: expected (model, relation)"))),
             Err(args) => {
                 return Err(bad(format!(
