@@ -16,6 +16,7 @@ use std::sync::Arc;
 use datafusion::error::Result;
 use datafusion::logical_expr::{Documentation, ScalarUDF};
 use datafusion::prelude::SessionContext;
+use functions::relation::RelationFunction;
 
 pub use error::{SqlStateError, sqlstate};
 pub use model::{ModelRef, ModelStore};
@@ -50,37 +51,10 @@ pub fn register_all(
         ctx.register_udaf(curve);
     }
     functions::metrics::register(ctx);
-    let mut planner = functions::relation::RelationArgsPlanner::new()
-        .with_function(Arc::new(functions::predict_table::PredictTable::new(
-            services.models.clone(),
-        )))
-        .with_function(Arc::new(functions::explain::ExplainTable::new(
-            services.models.clone(),
-        )))
-        .with_function(Arc::new(
-            functions::feature_importance::FeatureImportance::new(services.models.clone()),
-        ))
-        .with_function(Arc::new(functions::evaluate::Evaluate::new(
-            services.models.clone(),
-        )))
-        .with_function(Arc::new(functions::compare::Compare::new(
-            services.models.clone(),
-        )))
-        .with_function(Arc::new(functions::roc_curve::RocCurve::new(
-            services.models.clone(),
-        )))
-        .with_function(Arc::new(functions::pr_curve::PrCurve::new(
-            services.models.clone(),
-        )))
-        .with_function(Arc::new(functions::lift_curve::LiftCurve::new(
-            services.models.clone(),
-        )))
-        .with_function(Arc::new(functions::fairness::Fairness::new(
-            services.models.clone(),
-        )))
-        .with_function(Arc::new(functions::residuals::Residuals::new(
-            services.models.clone(),
-        )));
+    let mut planner = functions::relation::RelationArgsPlanner::new();
+    for function in table_functions(services.models.clone()) {
+        planner = planner.with_function(function);
+    }
     for (name, positions) in textual_relations {
         planner = planner.with_textual(name, positions.clone());
     }
@@ -88,48 +62,28 @@ pub fn register_all(
     Ok(())
 }
 
+/// Every table function of this crate, built over `models`: the one list the
+/// planner, the relation-argument rewrite and the docs are derived from.
+pub fn table_functions(models: Arc<dyn ModelStore>) -> Vec<Arc<dyn RelationFunction>> {
+    use functions::*;
+    vec![
+        Arc::new(predict_table::PredictTable::new(models.clone())),
+        Arc::new(explain::ExplainTable::new(models.clone())),
+        Arc::new(feature_importance::FeatureImportance::new(models.clone())),
+        Arc::new(evaluate::Evaluate::new(models.clone())),
+        Arc::new(compare::Compare::new(models.clone())),
+        Arc::new(roc_curve::RocCurve::new(models.clone())),
+        Arc::new(pr_curve::PrCurve::new(models.clone())),
+        Arc::new(lift_curve::LiftCurve::new(models.clone())),
+        Arc::new(fairness::Fairness::new(models.clone())),
+        Arc::new(residuals::Residuals::new(models)),
+    ]
+}
+
 /// Documentation of the table functions, which DataFusion does not carry.
 pub fn table_function_docs() -> Vec<(&'static str, Documentation)> {
-    vec![
-        (
-            functions::predict_table::NAME,
-            functions::predict_table::PredictTable::documentation(),
-        ),
-        (
-            functions::explain::NAME,
-            functions::explain::ExplainTable::documentation(),
-        ),
-        (
-            functions::evaluate::NAME,
-            functions::evaluate::Evaluate::documentation(),
-        ),
-        (
-            functions::compare::NAME,
-            functions::compare::Compare::documentation(),
-        ),
-        (
-            functions::roc_curve::NAME,
-            functions::roc_curve::RocCurve::documentation(),
-        ),
-        (
-            functions::pr_curve::NAME,
-            functions::pr_curve::PrCurve::documentation(),
-        ),
-        (
-            functions::lift_curve::NAME,
-            functions::lift_curve::LiftCurve::documentation(),
-        ),
-        (
-            functions::fairness::NAME,
-            functions::fairness::Fairness::documentation(),
-        ),
-        (
-            functions::residuals::NAME,
-            functions::residuals::Residuals::documentation(),
-        ),
-        (
-            functions::feature_importance::NAME,
-            functions::feature_importance::FeatureImportance::documentation(),
-        ),
-    ]
+    table_functions(Arc::new(functions::relation::NoModels))
+        .iter()
+        .map(|f| (f.name(), f.docs()))
+        .collect()
 }

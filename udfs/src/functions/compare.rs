@@ -48,6 +48,10 @@ impl Compare {
 }
 
 impl RelationFunction for Compare {
+    fn docs(&self) -> Documentation {
+        Self::documentation()
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

@@ -232,10 +232,17 @@ impl CurveUdaf {
     }
 }
 
-fn call_of() -> super::metrics::Call {
-    super::metrics::Call {
-        function: "curve",
-        args: &["y", "score"],
+impl Curve {
+    /// How errors name the call: the public function, not the hidden aggregate.
+    fn call(self) -> super::metrics::Call {
+        super::metrics::Call {
+            function: match self {
+                Curve::Roc => super::roc_curve::NAME,
+                Curve::Pr => super::pr_curve::NAME,
+                Curve::Lift => super::lift_curve::NAME,
+            },
+            args: &["label", "probability"],
+        }
     }
 }
 
@@ -286,7 +293,7 @@ impl AggregateUDFImpl for CurveUdaf {
         Ok(Box::new(CurveAccumulator {
             curve,
             bins,
-            state: Ranked::new(call_of(), &args.expr_fields[1..])
+            state: Ranked::new(curve.call(), &args.expr_fields[1..])
                 .map_err(SqlStateError::into_df)?,
         }))
     }
@@ -302,7 +309,7 @@ struct CurveAccumulator {
 impl Accumulator for CurveAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         self.state
-            .update(call_of(), &values[1], &values[2])
+            .update(self.curve.call(), &values[1], &values[2])
             .map_err(SqlStateError::into_df)
     }
 

@@ -137,6 +137,10 @@ pub fn segment_group(
 pub const METRIC_COLUMN: &str = METRICS;
 
 impl RelationFunction for Evaluate {
+    fn docs(&self) -> Documentation {
+        Self::documentation()
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

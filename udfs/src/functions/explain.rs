@@ -279,6 +279,10 @@ fn top_k_value(expr: &Expr) -> std::result::Result<i64, SqlStateError> {
 }
 
 impl RelationFunction for ExplainTable {
+    fn docs(&self) -> Documentation {
+        Self::documentation()
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

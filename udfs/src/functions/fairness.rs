@@ -66,6 +66,10 @@ fn share(a: Expr, b: Expr) -> Expr {
 }
 
 impl RelationFunction for Fairness {
+    fn docs(&self) -> Documentation {
+        Self::documentation()
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

@@ -57,6 +57,10 @@ impl FeatureImportance {
 }
 
 impl RelationFunction for FeatureImportance {
+    fn docs(&self) -> Documentation {
+        Self::documentation()
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

@@ -38,6 +38,10 @@ impl LiftCurve {
 }
 
 impl RelationFunction for LiftCurve {
+    fn docs(&self) -> Documentation {
+        Self::documentation()
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

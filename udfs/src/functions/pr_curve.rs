@@ -38,6 +38,10 @@ impl PrCurve {
 }
 
 impl RelationFunction for PrCurve {
+    fn docs(&self) -> Documentation {
+        Self::documentation()
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

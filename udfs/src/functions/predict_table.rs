@@ -56,6 +56,10 @@ impl PredictTable {
 }
 
 impl RelationFunction for PredictTable {
+    fn docs(&self) -> Documentation {
+        Self::documentation()
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

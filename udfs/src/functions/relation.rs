@@ -62,6 +62,33 @@ pub trait RelationFunction: Debug + Send + Sync {
     /// The plan of the call. Output columns are qualified by the call's alias,
     /// or by the function name when it has none.
     fn plan(&self, call: Call, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan>;
+
+    /// Its reference entry (DataFusion keeps no documentation for table functions).
+    fn docs(&self) -> datafusion::logical_expr::Documentation;
+}
+
+/// A model store with no models: lets the function list be built where only
+/// names, argument positions and docs are needed.
+#[derive(Debug)]
+pub struct NoModels;
+
+impl crate::model::ModelStore for NoModels {
+    fn resolve(&self, reference: &str) -> crate::model::schema::Result<crate::model::ModelRef> {
+        Err(SqlStateError::new(
+            crate::error::sqlstate::UNDEFINED_OBJECT,
+            format!("model \"{reference}\" does not exist"),
+        ))
+    }
+
+    fn load(
+        &self,
+        model: &crate::model::ModelRef,
+    ) -> crate::model::schema::Result<std::sync::Arc<crate::model::LoadedModel>> {
+        Err(SqlStateError::new(
+            crate::error::sqlstate::UNDEFINED_OBJECT,
+            format!("model \"{model}\" does not exist"),
+        ))
+    }
 }
 
 /// The relation planner for Quarry's table functions.
@@ -312,17 +339,16 @@ pub fn parse_relation_text(text: &str) -> std::result::Result<Query, String> {
 
 /// Table functions of this crate with relation arguments, and their positions.
 pub fn relation_functions() -> Vec<(&'static str, Vec<usize>)> {
-    vec![
-        (super::predict_table::NAME, vec![1]),
-        (super::explain::NAME, vec![1]),
-        (super::evaluate::NAME, vec![1]),
-        (super::compare::NAME, vec![2]),
-        (super::roc_curve::NAME, vec![1]),
-        (super::pr_curve::NAME, vec![1]),
-        (super::lift_curve::NAME, vec![1]),
-        (super::fairness::NAME, vec![1]),
-        (super::residuals::NAME, vec![1]),
-    ]
+    crate::table_functions(Arc::new(NoModels))
+        .iter()
+        .map(|f| {
+            (
+                f.name(),
+                (0..8).filter(|&p| f.is_relation(p)).collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, positions)| !positions.is_empty())
+        .collect()
 }
 
 /// Turns relation arguments given as a bare name or as text into subqueries,

@@ -56,6 +56,10 @@ fn column(name: &str) -> Expr {
 }
 
 impl RelationFunction for Residuals {
+    fn docs(&self) -> Documentation {
+        Self::documentation()
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

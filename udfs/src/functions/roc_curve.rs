@@ -38,6 +38,10 @@ impl RocCurve {
 }
 
 impl RelationFunction for RocCurve {
+    fn docs(&self) -> Documentation {
+        Self::documentation()
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

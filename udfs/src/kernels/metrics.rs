@@ -9,34 +9,43 @@
 //!
 //! Functions return `None` when the metric is undefined (e.g. AUC with one class).
 
-/// Area under the ROC curve for binary labels; ties in `score` get the average rank.
+/// Area under the ROC curve for binary labels; tied scores count one half.
 pub fn roc_auc(y: &[bool], score: &[f64]) -> Option<f64> {
-    let n = y.len();
-    let positives = y.iter().filter(|&&v| v).count();
-    let negatives = n - positives;
-    if positives == 0 || negatives == 0 {
+    let (mut positives, mut negatives): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    for (&t, &s) in y.iter().zip(score) {
+        // -0.0 and 0.0 are one score (a tie), as in numpy.
+        if t {
+            positives.push(s + 0.0)
+        } else {
+            negatives.push(s + 0.0)
+        }
+    }
+    positives.sort_unstable_by(f64::total_cmp);
+    negatives.sort_unstable_by(f64::total_cmp);
+    roc_auc_sorted(&positives, &negatives)
+}
+
+/// P(score of a positive > score of a negative) + ½ P(equal), from ascending
+/// scores of each class; None when a class is missing.
+pub fn roc_auc_sorted(positives: &[f64], negatives: &[f64]) -> Option<f64> {
+    if positives.is_empty() || negatives.is_empty() {
         return None;
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
-    // Sum of the (1-based, tie-averaged) ranks of the positives.
-    let mut rank_sum = 0.0;
-    let mut i = 0;
-    while i < n {
-        let mut j = i;
-        while j + 1 < n && score[order[j + 1]] == score[order[i]] {
-            j += 1;
+    // below: negatives < s; through: negatives <= s. Both only move forward
+    // because the positives ascend. Each positive adds 2·below + ties.
+    let (mut below, mut through) = (0usize, 0usize);
+    let mut twice: u128 = 0;
+    for &s in positives {
+        while below < negatives.len() && negatives[below] < s {
+            below += 1;
         }
-        let avg_rank = (i + j + 2) as f64 / 2.0;
-        for &k in &order[i..=j] {
-            if y[k] {
-                rank_sum += avg_rank;
-            }
+        through = through.max(below);
+        while through < negatives.len() && negatives[through] <= s {
+            through += 1;
         }
-        i = j + 1;
+        twice += (below + through) as u128;
     }
-    let p = positives as f64;
-    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * negatives as f64))
+    Some(twice as f64 / (2.0 * positives.len() as f64 * negatives.len() as f64))
 }
 
 /// Mean binary cross-entropy, probabilities clipped at 1e-15.
