@@ -642,4 +642,8 @@ impl ModelStore for Registry {
         self.cache().insert(model.clone(), loaded.clone());
         Ok(loaded)
     }
+
+    fn profile(&self, model: &ModelRef) -> quarry_udfs::model::schema::Result<Json> {
+        Registry::profile(self, model)
+    }
 }

@@ -27,6 +27,16 @@ impl TestServer {
         server
     }
 
+    /// A server with the demo tables, on a temporary data directory.
+    pub async fn start_demo() -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::for_data_dir(dir.path());
+        config.demo = true;
+        let mut server = Self::with_config(config).await;
+        server._dir = Some(dir);
+        server
+    }
+
     /// A server on `data_dir` (kept after the server stops).
     pub async fn on_dir(data_dir: &Path) -> TestServer {
         Self::with_config(Config::for_data_dir(data_dir)).await

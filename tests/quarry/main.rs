@@ -15,6 +15,7 @@ mod explain;
 mod metrics;
 mod ml;
 mod persistence;
+mod quality;
 mod session;
 mod slt;
 mod trees;

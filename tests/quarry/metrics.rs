@@ -1,16 +1,20 @@
-//! The metric aggregates against scikit-learn (fixtures from
-//! scripts/fixtures/metrics.py), over the wire, in one partition, in three
-//! merged partitions and per GROUP BY group.
+//! The metric and drift aggregates against scikit-learn and scipy (fixtures
+//! from scripts/fixtures/metrics.py and drift.py), over the wire, in one
+//! partition, in three merged partitions and per GROUP BY group.
 
 use serde_json::Value;
 use tokio_postgres::Client;
 
 use crate::harness::{TestServer, repo_root};
 
-/// Agreement to 1e-9 relative (exact for an expected 0).
-fn close(actual: f64, expected: f64) -> bool {
+/// Agreement to 1e-9 relative (exact for an expected 0), or to the check's
+/// own absolute tolerance (p-values).
+fn close(actual: f64, expected: f64, check: &Value) -> bool {
     if expected.is_infinite() {
         return actual == expected;
+    }
+    if let Some(abs) = check.get("tolerance").and_then(|t| t["abs"].as_f64()) {
+        return (actual - expected).abs() <= abs;
     }
     (actual - expected).abs() <= 1e-9 * expected.abs()
 }
@@ -92,7 +96,9 @@ async fn verify(client: &Client, label: &str, from: &str, checks: &[Value], grou
             v => Some(v.as_f64().expect("number")),
         };
         match (actual, expected) {
-            (Some(a), Some(e)) => assert!(close(a, e), "{label}: {call} = {a}, scikit-learn {e}"),
+            (Some(a), Some(e)) => {
+                assert!(close(a, e, check), "{label}: {call} = {a}, reference {e}")
+            }
             (a, e) => assert_eq!(a, e, "{label}: {call}"),
         }
     }
@@ -100,12 +106,22 @@ async fn verify(client: &Client, label: &str, from: &str, checks: &[Value], grou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metric_aggregates_match_scikit_learn_in_any_partitioning() {
+    run_fixture("tests/fixtures/metrics.json").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_aggregates_match_scipy_in_any_partitioning() {
+    run_fixture("tests/fixtures/drift.json").await;
+}
+
+/// Every case of a fixture: loaded into a table, each check's aggregate
+/// compared in one partition, in three merged ones and per group.
+async fn run_fixture(path: &str) {
     let server = TestServer::start().await;
     let client = server.connect().await;
-    let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("tests/fixtures/metrics.json")).expect("fixture"),
-    )
-    .expect("json");
+    let fixture: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join(path)).expect("fixture"))
+            .expect("json");
     let cases = fixture["cases"].as_array().expect("cases");
     assert!(cases.len() >= 10);
     for case in cases {
@@ -159,8 +175,8 @@ async fn metric_aggregates_match_scikit_learn_in_any_partitioning() {
                     };
                     let a = actual.expect("defined");
                     assert!(
-                        close(a, e),
-                        "{table} group {g}: {call} = {a}, scikit-learn {e}"
+                        close(a, e, check),
+                        "{table} group {g}: {call} = {a}, reference {e}"
                     );
                 }
                 verify(

@@ -124,7 +124,14 @@ async fn sqllogictest_files_pass_over_the_wire() {
         {
             continue;
         }
-        let server = TestServer::start().await;
+        // A file that reads the demo tables says so in a line of its own.
+        let needs_demo = std::fs::read_to_string(file)
+            .is_ok_and(|text| text.lines().any(|l| l.trim() == "# requires: demo"));
+        let server = if needs_demo {
+            TestServer::start_demo().await
+        } else {
+            TestServer::start().await
+        };
         let url = server.url("quarry");
         let mut runner = Runner::new(move || {
             let url = url.clone();

@@ -51,6 +51,10 @@ pub fn register_all(
         ctx.register_udaf(curve);
     }
     functions::metrics::register(ctx);
+    functions::drift::register(ctx);
+    ctx.register_udaf(functions::profile::profile_aggregate());
+    ctx.register_udaf(functions::validate::sample_aggregate());
+    ctx.register_udaf(functions::outliers::spread_aggregate());
     let mut planner = functions::relation::RelationArgsPlanner::new();
     for function in table_functions(services.models.clone()) {
         planner = planner.with_function(function);
@@ -76,7 +80,11 @@ pub fn table_functions(models: Arc<dyn ModelStore>) -> Vec<Arc<dyn RelationFunct
         Arc::new(pr_curve::PrCurve::new(models.clone())),
         Arc::new(lift_curve::LiftCurve::new(models.clone())),
         Arc::new(fairness::Fairness::new(models.clone())),
-        Arc::new(residuals::Residuals::new(models)),
+        Arc::new(residuals::Residuals::new(models.clone())),
+        Arc::new(drift::ml_drift::Drift::new(models)),
+        Arc::new(profile::Profile),
+        Arc::new(validate::Validate),
+        Arc::new(outliers::Outliers),
     ]
 }
 

@@ -2,6 +2,7 @@
 
 pub mod compare;
 pub mod curves;
+pub mod drift;
 pub mod evaluate;
 pub mod evaluation;
 pub mod explain;
@@ -9,12 +10,15 @@ pub mod fairness;
 pub mod feature_importance;
 pub mod lift_curve;
 pub mod metrics;
+pub mod outliers;
 pub mod pr_curve;
 pub mod predict;
 pub mod predict_interval;
 pub mod predict_proba;
 pub mod predict_table;
+pub mod profile;
 pub mod relation;
 pub mod residuals;
 pub mod roc_curve;
 pub mod scoring;
+pub mod validate;

@@ -65,6 +65,19 @@ pub trait RelationFunction: Debug + Send + Sync {
 
     /// Its reference entry (DataFusion keeps no documentation for table functions).
     fn docs(&self) -> datafusion::logical_expr::Documentation;
+
+    /// Whether text in quotes at this relation position names a model rather
+    /// than a table (a query in quotes is still a relation).
+    fn model_text(&self, _position: usize) -> bool {
+        false
+    }
+}
+
+/// Whether `expr` is quoted text that names a model at a relation position
+/// that accepts one.
+fn names_model(function: &dyn RelationFunction, position: usize, expr: &ast::Expr) -> bool {
+    function.model_text(position)
+        && matches!(expr, ast::Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(text) if !is_query_text(text)))
 }
 
 /// A model store with no models: lets the function list be built where only
@@ -177,11 +190,13 @@ fn plan_call(
         match arg {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => {
                 let position = call.args.len();
-                call.args.push(if function.is_relation(position) {
-                    Arg::Relation(ctx.plan(derived(relation_query(name, position, expr)?))?)
-                } else {
-                    Arg::Value(ctx.sql_to_expr(expr, &DFSchema::empty())?)
-                });
+                call.args.push(
+                    if function.is_relation(position) && !names_model(function, position, &expr) {
+                        Arg::Relation(ctx.plan(derived(relation_query(name, position, expr)?))?)
+                    } else {
+                        Arg::Value(ctx.sql_to_expr(expr, &DFSchema::empty())?)
+                    },
+                );
             }
             FunctionArg::Named {
                 name: arg_name,
@@ -310,17 +325,28 @@ fn select_all(name: ObjectName) -> Query {
         .expect("a parsed object name prints as valid SQL")
 }
 
+fn starts_query(parser: &Parser) -> bool {
+    match &parser.peek_token().token {
+        Token::LParen => true,
+        Token::Word(w) => matches!(w.keyword, Keyword::SELECT | Keyword::WITH | Keyword::VALUES),
+        _ => false,
+    }
+}
+
+/// Whether relation text is a query (rather than a name).
+pub fn is_query_text(text: &str) -> bool {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(text)
+        .is_ok_and(|p| starts_query(&p))
+}
+
 /// Parses a relation given as text: a query, or a (possibly qualified) name.
 pub fn parse_relation_text(text: &str) -> std::result::Result<Query, String> {
     let dialect = PostgreSqlDialect {};
     let mut parser = Parser::new(&dialect)
         .try_with_sql(text)
         .map_err(|e| e.to_string())?;
-    let is_query = match &parser.peek_token().token {
-        Token::LParen => true,
-        Token::Word(w) => matches!(w.keyword, Keyword::SELECT | Keyword::WITH | Keyword::VALUES),
-        _ => false,
-    };
+    let is_query = starts_query(&parser);
     let query = if is_query {
         *parser.parse_query().map_err(|e| e.to_string())?
     } else {
@@ -361,7 +387,16 @@ pub fn relation_functions() -> Vec<(&'static str, Vec<usize>)> {
 /// their relation arguments ([`relation_functions`] plus the host's own).
 /// Text that does not parse is left for the planner to report.
 pub fn expand_relation_arguments(statement: &mut ast::Statement, functions: &[(&str, Vec<usize>)]) {
-    struct Expand<'a>(&'a [(&'a str, Vec<usize>)]);
+    let model_text: Vec<(&'static str, usize)> = crate::table_functions(Arc::new(NoModels))
+        .iter()
+        .flat_map(|f| {
+            (0..8)
+                .filter(|&p| f.model_text(p))
+                .map(|p| (f.name(), p))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    struct Expand<'a>(&'a [(&'a str, Vec<usize>)], &'a [(&'static str, usize)]);
     impl VisitorMut for Expand<'_> {
         type Break = ();
         fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
@@ -382,7 +417,10 @@ pub fn expand_relation_arguments(statement: &mut ast::Statement, functions: &[(&
             let mut position = 0;
             for arg in args.args.iter_mut() {
                 if let FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) = arg {
+                    let names_model = self.1.contains(&(function.as_str(), position))
+                        && matches!(&*expr, ast::Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(t) if !is_query_text(t)));
                     if positions.contains(&position)
+                        && !names_model
                         && !matches!(expr, ast::Expr::Subquery(_))
                         && let Ok(query) = relation_query(&function, position, expr.clone())
                     {
@@ -394,7 +432,7 @@ pub fn expand_relation_arguments(statement: &mut ast::Statement, functions: &[(&
             ControlFlow::Continue(())
         }
     }
-    let _ = statement.visit(&mut Expand(functions));
+    let _ = statement.visit(&mut Expand(functions, &model_text));
 }
 
 /// Finds a column of `plan` by name, exactly or else case-insensitively.

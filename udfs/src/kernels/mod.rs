@@ -3,7 +3,10 @@
 
 pub mod bootstrap;
 pub mod calibration;
+pub mod drift;
+pub mod ks;
 pub mod linalg;
 pub mod metrics;
 pub mod optimize;
+pub mod stationarity;
 pub mod tree;

@@ -4,7 +4,7 @@
 //!
 //! | kind        | summary                                                        |
 //! |-------------|----------------------------------------------------------------|
-//! | numeric     | count, nulls, mean, sd, min, max, 101 quantiles (p0..p100, linear interpolation) |
+//! | numeric     | count, nulls, mean, sd, min, max, 101 quantiles (p0..p100, linear interpolation); every distinct value with its count when there are at most 1000, else 1001 quantiles |
 //! | categorical | count, nulls, distinct, the 100 most frequent levels with counts, the rest as `other` |
 
 use std::collections::HashMap;
@@ -15,46 +15,55 @@ use datafusion::arrow::datatypes::{DataType, Float64Type};
 use serde_json::{Value as Json, json};
 
 use super::schema::Values;
+use crate::kernels::drift::quantile_sorted;
 
 const TOP_LEVELS: usize = 100;
+/// Up to this many distinct values, the profile keeps every value's count.
+const EXACT_VALUES: usize = 1000;
+/// Otherwise it keeps this many quantile steps (1001 quantiles).
+const FINE_STEPS: usize = 1000;
 
 fn numeric(name: &str, values: impl Iterator<Item = Option<f64>>) -> Json {
     let mut present = Vec::new();
     let mut nulls = 0usize;
     for v in values {
         match v {
-            Some(x) if x.is_finite() => present.push(x),
+            // -0.0 and 0.0 are one value, as in numpy.
+            Some(x) if x.is_finite() => present.push(x + 0.0),
             _ => nulls += 1,
         }
     }
     let n = present.len();
     let mean = present.iter().sum::<f64>() / n.max(1) as f64;
     let sd = (present.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n.max(1) as f64).sqrt();
-    let quantiles: Vec<f64> = if n == 0 {
-        vec![]
-    } else {
-        // Only the ranks the 101 quantiles read are put in place (a
-        // multi-way quickselect), not the whole column sorted.
-        let positions: Vec<f64> = (0..=100)
-            .map(|q| q as f64 / 100.0 * (n - 1) as f64)
-            .collect();
-        let mut ranks: Vec<usize> = positions
-            .iter()
-            .flat_map(|p| [p.floor() as usize, p.ceil() as usize])
-            .collect();
-        ranks.sort_unstable();
-        ranks.dedup();
-        select_ranks(&mut present, &ranks);
-        positions
-            .iter()
-            .map(|&pos| {
-                let lo = pos.floor() as usize;
-                let hi = pos.ceil() as usize;
-                present[lo] + (present[hi] - present[lo]) * (pos - lo as f64)
-            })
+    present.sort_unstable_by(f64::total_cmp);
+    let grid = |steps: usize| -> Vec<f64> {
+        if n == 0 {
+            return Vec::new();
+        }
+        (0..=steps)
+            .map(|q| quantile_sorted(&present, q as f64 / steps as f64))
             .collect()
     };
-    json!({
+    let quantiles = grid(100);
+    // The reference distribution for drift: exact when it is small.
+    let mut values: Vec<f64> = Vec::new();
+    let mut counts: Vec<u64> = Vec::new();
+    for &x in &present {
+        if values.last() == Some(&x) {
+            if let Some(c) = counts.last_mut() {
+                *c += 1;
+            }
+        } else {
+            if values.len() == EXACT_VALUES {
+                break;
+            }
+            values.push(x);
+            counts.push(1);
+        }
+    }
+    let exact = counts.iter().sum::<u64>() == n as u64;
+    let mut profile = json!({
         "name": name,
         "kind": "numeric",
         "count": n,
@@ -64,22 +73,13 @@ fn numeric(name: &str, values: impl Iterator<Item = Option<f64>>) -> Json {
         "min": quantiles.first(),
         "max": quantiles.last(),
         "quantiles": quantiles,
-    })
-}
-
-/// Puts the value of every rank in `ranks` (ascending) where a full sort
-/// would put it: select the middle rank, then recurse on each side.
-fn select_ranks(values: &mut [f64], ranks: &[usize]) {
-    if ranks.is_empty() || values.len() < 2 {
-        return;
+    });
+    if exact {
+        profile["cdf"] = json!({ "values": values, "counts": counts });
+    } else {
+        profile["fine_quantiles"] = json!(grid(FINE_STEPS));
     }
-    let mid = ranks.len() / 2;
-    let k = ranks[mid];
-    values.select_nth_unstable_by(k, f64::total_cmp);
-    let (left, right) = values.split_at_mut(k);
-    select_ranks(left, &ranks[..mid]);
-    let after: Vec<usize> = ranks[mid + 1..].iter().map(|r| r - k - 1).collect();
-    select_ranks(&mut right[1..], &after);
+    profile
 }
 
 fn categorical<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> Json {
@@ -167,6 +167,23 @@ mod tests {
     }
 
     #[test]
+    fn small_profiles_keep_every_value() {
+        let xs: Vec<f64> = (0..5000).map(|i| f64::from(i % 7)).collect();
+        let p = profile("x", &Values::Number(Float64Array::from(xs)));
+        assert_eq!(
+            p["cdf"]["values"],
+            json!([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+        );
+        assert_eq!(p["cdf"]["counts"][0], 715);
+        assert!(p.get("fine_quantiles").is_none());
+        let ys: Vec<f64> = (0..5000).map(f64::from).collect();
+        let p = profile("y", &Values::Number(Float64Array::from(ys)));
+        assert!(p.get("cdf").is_none());
+        assert_eq!(p["fine_quantiles"].as_array().map(Vec::len), Some(1001));
+        assert_eq!(p["fine_quantiles"][1000], 4999.0);
+    }
+
+    #[test]
     fn selected_quantiles_equal_sorted_quantiles() {
         let mut rng = crate::kernels::optimize::SplitMix(8);
         for n in [1usize, 2, 3, 7, 100, 1001] {
@@ -178,7 +195,11 @@ mod tests {
                 let pos = q as f64 / 100.0 * (n - 1) as f64;
                 let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
                 let want = sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64);
-                assert_eq!(p["quantiles"][q].as_f64(), Some(want), "n {n} q {q}");
+                let got = p["quantiles"][q].as_f64().expect("quantile");
+                assert!(
+                    (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                    "n {n} q {q}"
+                );
             }
             assert_eq!(p["min"].as_f64(), Some(sorted[0]));
             assert_eq!(p["max"].as_f64(), Some(sorted[n - 1]));

@@ -42,6 +42,14 @@ pub trait ModelStore: Send + Sync + std::fmt::Debug {
 
     /// The loaded artifact of a version; implementations cache it.
     fn load(&self, model: &ModelRef) -> Result<Arc<LoadedModel>>;
+
+    /// The training profile kept with a version (`model::profile`), for
+    /// drift checks without the training data.
+    fn profile(&self, model: &ModelRef) -> Result<serde_json::Value> {
+        Err(crate::error::SqlStateError::unsupported(format!(
+            "model {model}: this model store keeps no training profiles"
+        )))
+    }
 }
 
 #[cfg(test)]

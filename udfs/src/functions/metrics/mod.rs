@@ -68,6 +68,8 @@ pub trait Metric: Debug + Default + Send + Sync + 'static {
     const NAME: &'static str;
     /// Argument names, first the two data arguments then constants.
     const ARGS: &'static [&'static str];
+    /// How many trailing constants may be left out (the metric defaults them).
+    const OPTIONAL: usize = 0;
     type State: MetricState;
 
     fn return_type(&self) -> DataType {
@@ -104,10 +106,19 @@ impl<M: Metric> MetricUdaf<M> {
     pub fn new() -> Self {
         MetricUdaf {
             metric: M::default(),
-            signature: Signature::user_defined(Volatility::Immutable),
+            signature: named(Signature::user_defined(Volatility::Immutable), M::ARGS),
             _marker: PhantomData,
         }
     }
+}
+
+/// Lets the arguments be passed by name (`bins => 20`).
+pub fn named(signature: Signature, names: &[&str]) -> Signature {
+    // A user-defined signature accepts any list of names.
+    signature
+        .clone()
+        .with_parameter_names(names.to_vec())
+        .unwrap_or(signature)
 }
 
 impl<M: Metric> Default for MetricUdaf<M> {
@@ -239,13 +250,19 @@ impl<M: Metric> Accumulator for MetricAccumulator<M> {
 /// 42804 for a type the metric cannot take.
 fn coerced<M: Metric>(arg_types: &[DataType]) -> Result<Vec<DataType>, SqlStateError> {
     let call = M::call();
-    if arg_types.len() != call.args.len() {
+    let most = call.args.len();
+    let least = most - M::OPTIONAL;
+    if arg_types.len() < least || arg_types.len() > most {
+        let count = if least == most {
+            most.to_string()
+        } else {
+            format!("{least} to {most}")
+        };
         return Err(SqlStateError::new(
             crate::error::sqlstate::UNDEFINED_FUNCTION,
             format!(
-                "{}: expected {} arguments ({}), got {}",
+                "{}: expected {count} arguments ({}), got {}",
                 call.function,
-                call.args.len(),
                 call.args.join(", "),
                 arg_types.len()
             ),
@@ -273,11 +290,13 @@ pub fn float(value: Option<f64>) -> ScalarValue {
     ScalarValue::Float64(value)
 }
 
+/// Registers the aggregate of one metric into `ctx`.
+pub fn add<M: Metric>(ctx: &SessionContext) {
+    ctx.register_udaf(AggregateUDF::from(MetricUdaf::<M>::new()));
+}
+
 /// Registers every metric aggregate into `ctx`.
 pub fn register(ctx: &SessionContext) {
-    fn add<M: Metric>(ctx: &SessionContext) {
-        ctx.register_udaf(AggregateUDF::from(MetricUdaf::<M>::new()));
-    }
     add::<accuracy::Accuracy>(ctx);
     add::<precision::Precision>(ctx);
     add::<recall::Recall>(ctx);

@@ -1,0 +1,366 @@
+//! The mergeable state behind the drift aggregates: every value, split by
+//! side. Numbers are kept (sorted per partition, run-merged at the end, as
+//! the ranking metrics do); categories are counted per side.
+//!
+//! State columns, the same for both kinds so the aggregate's state schema does
+//! not depend on its input: reference and current numbers (lists), category
+//! names and their reference and current counts (lists).
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, ListArray, StringArray, UInt64Array,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt64Type};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+
+use crate::error::{SqlStateError, sqlstate};
+use crate::functions::metrics::Call;
+use crate::functions::metrics::state::{MetricState, binary, coerce_binary};
+
+/// More distinct categories than this is a data error: the categorical tests
+/// compare categories, not continuous values.
+pub const MAX_CATEGORIES: usize = 100_000;
+
+/// Which value types a drift aggregate accepts.
+pub trait Accepts: std::fmt::Debug + Send + Sync + 'static {
+    /// The type a value argument of type `t` is cast to, or a 42804 error.
+    fn coerce(call: Call, t: &DataType) -> Result<DataType, SqlStateError>;
+}
+
+fn mismatch(call: Call, expected: &str, got: &DataType) -> SqlStateError {
+    SqlStateError::new(
+        sqlstate::DATATYPE_MISMATCH,
+        format!(
+            "{}: {} must be {expected}, got {got}",
+            call.function,
+            call.arg(0)
+        ),
+    )
+}
+
+fn is_text(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => is_text(v),
+        _ => false,
+    }
+}
+
+/// Numbers only (KS, Wasserstein).
+#[derive(Debug)]
+pub struct Numbers;
+
+impl Accepts for Numbers {
+    fn coerce(call: Call, t: &DataType) -> Result<DataType, SqlStateError> {
+        match t {
+            t if t.is_numeric() || t.is_null() => Ok(DataType::Float64),
+            t => Err(mismatch(call, "a number", t)
+                .with_hint("compare categories with ml_chi2_pvalue or ml_psi")),
+        }
+    }
+}
+
+/// Numbers (binned) or categories: text and booleans (PSI, JS divergence).
+#[derive(Debug)]
+pub struct Either;
+
+impl Accepts for Either {
+    fn coerce(call: Call, t: &DataType) -> Result<DataType, SqlStateError> {
+        match t {
+            t if t.is_numeric() || t.is_null() => Ok(DataType::Float64),
+            DataType::Boolean => Ok(DataType::Utf8),
+            t if is_text(t) => Ok(DataType::Utf8),
+            t => Err(mismatch(call, "a number, text or boolean", t)),
+        }
+    }
+}
+
+/// Categories of any scalar type, compared as their text (χ²).
+#[derive(Debug)]
+pub struct Categories;
+
+impl Accepts for Categories {
+    fn coerce(call: Call, t: &DataType) -> Result<DataType, SqlStateError> {
+        match t {
+            t if t.is_numeric() || t.is_null() || is_text(t) => Ok(DataType::Utf8),
+            DataType::Boolean | DataType::Date32 | DataType::Date64 => Ok(DataType::Utf8),
+            t => Err(mismatch(
+                call,
+                "a category (text, boolean, integer or date)",
+                t,
+            )),
+        }
+    }
+}
+
+/// Every value of both sides.
+#[derive(Debug)]
+pub struct Sides<A: Accepts> {
+    pub numeric: bool,
+    pub reference: Vec<f64>,
+    pub current: Vec<f64>,
+    index: HashMap<String, usize>,
+    /// Category names, in order of first appearance, and (reference, current) counts.
+    pub names: Vec<String>,
+    pub counts: Vec<[u64; 2]>,
+    sorted: bool,
+    _accepts: PhantomData<A>,
+}
+
+impl<A: Accepts> Sides<A> {
+    pub fn new_of(numeric: bool) -> Self {
+        Sides {
+            numeric,
+            reference: Vec::new(),
+            current: Vec::new(),
+            index: HashMap::new(),
+            names: Vec::new(),
+            counts: Vec::new(),
+            sorted: true,
+            _accepts: PhantomData,
+        }
+    }
+
+    /// Both samples, ascending.
+    pub fn sorted(&mut self) -> (&[f64], &[f64]) {
+        if !self.sorted {
+            // Stable sort: a run merge of the sorted partial states.
+            self.reference.sort_by(f64::total_cmp);
+            self.current.sort_by(f64::total_cmp);
+            self.sorted = true;
+        }
+        (&self.reference, &self.current)
+    }
+
+    pub fn add_category(
+        &mut self,
+        call: Call,
+        name: &str,
+        side: usize,
+        count: u64,
+    ) -> Result<(), SqlStateError> {
+        let i = match self.index.get(name) {
+            Some(&i) => i,
+            None => {
+                if self.names.len() >= MAX_CATEGORIES {
+                    return Err(SqlStateError::bad_data(format!(
+                        "{}: more than {MAX_CATEGORIES} distinct categories in {}; bucketize continuous values first",
+                        call.function,
+                        call.arg(0)
+                    )));
+                }
+                self.index.insert(name.to_string(), self.names.len());
+                self.names.push(name.to_string());
+                self.counts.push([0, 0]);
+                self.names.len() - 1
+            }
+        };
+        self.counts[i][side] += count;
+        Ok(())
+    }
+
+    /// Appends every non-NULL value of `values` to one side.
+    pub fn push_side(
+        &mut self,
+        call: Call,
+        values: &ArrayRef,
+        current: bool,
+    ) -> Result<(), SqlStateError> {
+        self.push(call, values, std::iter::repeat(Some(current)))
+    }
+
+    /// Appends the rows of `values` where `side` (true = current) is valid.
+    pub fn push(
+        &mut self,
+        call: Call,
+        values: &ArrayRef,
+        current: impl IntoIterator<Item = Option<bool>>,
+    ) -> Result<(), SqlStateError> {
+        if self.numeric {
+            let values = values
+                .as_primitive_opt::<Float64Type>()
+                .ok_or_else(|| internal_type(values))?;
+            for (v, side) in values.iter().zip(current) {
+                let (Some(v), Some(side)) = (v, side) else {
+                    continue;
+                };
+                if v.is_nan() {
+                    return Err(SqlStateError::bad_data(format!(
+                        "{}: {} is NaN",
+                        call.function,
+                        call.arg(0)
+                    ))
+                    .with_hint("filter NaN out or turn it into NULL with nullif(value, 'NaN')"));
+                }
+                // -0.0 and 0.0 are one value, as in numpy.
+                let v = v + 0.0;
+                if side {
+                    self.current.push(v)
+                } else {
+                    self.reference.push(v)
+                }
+            }
+            self.sorted = false;
+        } else {
+            let values = values
+                .as_string_opt::<i32>()
+                .ok_or_else(|| internal_type(values))?;
+            for (v, side) in values.iter().zip(current) {
+                if let (Some(v), Some(side)) = (v, side) {
+                    self.add_category(call, v, usize::from(side), 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn internal_type(values: &ArrayRef) -> SqlStateError {
+    SqlStateError::new(
+        sqlstate::INTERNAL_ERROR,
+        format!("drift value argument is {}", values.data_type()),
+    )
+}
+
+fn internal(message: String) -> datafusion::error::DataFusionError {
+    SqlStateError::new(sqlstate::INTERNAL_ERROR, message).into_df()
+}
+
+fn list_scalar(values: ArrayRef) -> ScalarValue {
+    let n = values.len();
+    ScalarValue::List(Arc::new(ListArray::new(
+        Arc::new(Field::new_list_field(values.data_type().clone(), true)),
+        OffsetBuffer::from_lengths([n]),
+        values,
+        None,
+    )))
+}
+
+fn field(name: &str, part: &str, t: DataType) -> FieldRef {
+    Arc::new(Field::new(
+        format!("{name}[{part}]"),
+        DataType::List(Arc::new(Field::new_list_field(t, true))),
+        true,
+    ))
+}
+
+/// The values of each valid list row of a state column.
+fn list_rows(array: &ArrayRef) -> Result<impl Iterator<Item = ArrayRef> + '_> {
+    let list = array
+        .as_list_opt::<i32>()
+        .ok_or_else(|| internal(format!("drift state is {}", array.data_type())))?;
+    Ok((0..list.len())
+        .filter(|&r| list.is_valid(r))
+        .map(|r| list.value(r)))
+}
+
+impl<A: Accepts> MetricState for Sides<A> {
+    fn coerce(call: Call, types: &[DataType]) -> Result<Vec<DataType>, SqlStateError> {
+        Ok(vec![
+            A::coerce(call, &types[0])?,
+            coerce_binary(call, 1, &types[1])?,
+        ])
+    }
+
+    fn fields(name: &str) -> Vec<FieldRef> {
+        vec![
+            field(name, "reference", DataType::Float64),
+            field(name, "current", DataType::Float64),
+            field(name, "categories", DataType::Utf8),
+            field(name, "reference_counts", DataType::UInt64),
+            field(name, "current_counts", DataType::UInt64),
+        ]
+    }
+
+    fn new(_call: Call, inputs: &[FieldRef]) -> Result<Self, SqlStateError> {
+        let numeric = inputs
+            .first()
+            .is_some_and(|f| f.data_type() == &DataType::Float64);
+        Ok(Self::new_of(numeric))
+    }
+
+    fn update(
+        &mut self,
+        call: Call,
+        values: &ArrayRef,
+        flags: &ArrayRef,
+    ) -> Result<(), SqlStateError> {
+        let current = binary(call, 1, flags)?;
+        self.push(call, values, current.iter())
+    }
+
+    fn take(&mut self) -> Result<Vec<ScalarValue>> {
+        let mut reference = std::mem::take(&mut self.reference);
+        let mut current = std::mem::take(&mut self.current);
+        reference.sort_unstable_by(f64::total_cmp);
+        current.sort_unstable_by(f64::total_cmp);
+        let names = std::mem::take(&mut self.names);
+        let counts = std::mem::take(&mut self.counts);
+        self.index.clear();
+        Ok(vec![
+            list_scalar(Arc::new(Float64Array::from(reference))),
+            list_scalar(Arc::new(Float64Array::from(current))),
+            list_scalar(Arc::new(StringArray::from(names))),
+            list_scalar(Arc::new(UInt64Array::from_iter_values(
+                counts.iter().map(|c| c[0]),
+            ))),
+            list_scalar(Arc::new(UInt64Array::from_iter_values(
+                counts.iter().map(|c| c[1]),
+            ))),
+        ])
+    }
+
+    fn merge(&mut self, states: &[ArrayRef]) -> Result<()> {
+        for (target, state) in [&mut self.reference, &mut self.current]
+            .into_iter()
+            .zip(states)
+        {
+            for values in list_rows(state)? {
+                let values = values
+                    .as_primitive_opt::<Float64Type>()
+                    .ok_or_else(|| internal("drift state values are not Float64".into()))?;
+                target.extend_from_slice(values.values());
+            }
+        }
+        self.sorted = false;
+        let call = Call {
+            function: "drift",
+            args: &["value", "is_current"],
+        };
+        let names: Vec<ArrayRef> = list_rows(&states[2])?.collect();
+        let reference: Vec<ArrayRef> = list_rows(&states[3])?.collect();
+        let current: Vec<ArrayRef> = list_rows(&states[4])?.collect();
+        for ((names, reference), current) in names.iter().zip(&reference).zip(&current) {
+            let (Some(names), Some(reference), Some(current)) = (
+                names.as_string_opt::<i32>(),
+                reference.as_primitive_opt::<UInt64Type>(),
+                current.as_primitive_opt::<UInt64Type>(),
+            ) else {
+                return Err(internal("drift category state has the wrong types".into()));
+            };
+            for i in 0..names.len() {
+                for (side, counts) in [reference, current].into_iter().enumerate() {
+                    if counts.value(i) > 0 {
+                        self.add_category(call, names.value(i), side, counts.value(i))
+                            .map_err(SqlStateError::into_df)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn heap_size(&self) -> usize {
+        (self.reference.capacity() + self.current.capacity()) * 8
+            + self
+                .names
+                .iter()
+                .map(|n| 2 * n.capacity() + 64)
+                .sum::<usize>()
+    }
+}
