@@ -147,3 +147,68 @@ async fn validate_counts_equal_plain_sql() {
         .get(0);
     assert_eq!(unique.get::<_, i64>("failing_rows"), duplicated);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stationarity_matches_statsmodels() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("tests/fixtures/stationarity.json"))
+            .expect("fixture"),
+    )
+    .expect("json");
+    let cases = fixture["cases"].as_array().expect("cases");
+    assert!(cases.len() >= 6);
+    for case in cases {
+        let name = case["name"].as_str().expect("name");
+        client
+            .simple_query(&format!("CREATE TABLE s_{name} (t BIGINT, v DOUBLE)"))
+            .await
+            .expect("create");
+        let rows: Vec<String> = case["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| format!("({}, {})", r[0], r[1]))
+            .collect();
+        for chunk in rows.chunks(1000) {
+            client
+                .simple_query(&format!("INSERT INTO s_{name} VALUES {}", chunk.join(", ")))
+                .await
+                .expect("insert");
+        }
+        // The rows are stored shuffled: the time column orders them.
+        let results = client
+            .query(
+                &format!("SELECT * FROM ml_stationarity(s_{name}, 'v', 't')"),
+                &[],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(results.len(), 2);
+        for row in &results {
+            let test: String = row.get("test");
+            let expected = &case[test.as_str()];
+            let label = format!("{name} {test}");
+            let statistic: f64 = row.get::<_, Option<f64>>("statistic").expect("statistic");
+            let e = expected["statistic"].as_f64().expect("statistic");
+            assert!(
+                (statistic - e).abs() <= 1e-9 * e.abs().max(1e-3),
+                "{label}: statistic {statistic}, statsmodels {e}"
+            );
+            let p: f64 = row.get::<_, Option<f64>>("p_value").expect("p");
+            let ep = expected["p_value"].as_f64().expect("p");
+            assert!((p - ep).abs() <= 1e-6, "{label}: p {p}, statsmodels {ep}");
+            assert_eq!(
+                row.get::<_, Option<i64>>("lags"),
+                expected["lags"].as_i64(),
+                "{label} lags"
+            );
+            for c in ["critical_1", "critical_5", "critical_10"] {
+                let a: f64 = row.get::<_, Option<f64>>(c).expect("critical");
+                let e = expected[c].as_f64().expect("critical");
+                assert!((a - e).abs() <= 1e-9 * e.abs(), "{label} {c}: {a} vs {e}");
+            }
+        }
+    }
+}

@@ -52,6 +52,9 @@ pub fn register_all(
     }
     functions::metrics::register(ctx);
     functions::drift::register(ctx);
+    functions::features::register(ctx);
+    ctx.register_udf(functions::control_chart::chart_function());
+    ctx.register_udf(functions::stationarity::stationarity_function());
     ctx.register_udaf(functions::profile::profile_aggregate());
     ctx.register_udaf(functions::validate::sample_aggregate());
     ctx.register_udaf(functions::outliers::spread_aggregate());
@@ -85,6 +88,8 @@ pub fn table_functions(models: Arc<dyn ModelStore>) -> Vec<Arc<dyn RelationFunct
         Arc::new(profile::Profile),
         Arc::new(validate::Validate),
         Arc::new(outliers::Outliers),
+        Arc::new(control_chart::ControlChart),
+        Arc::new(stationarity::Stationarity),
     ]
 }
 

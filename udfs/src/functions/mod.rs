@@ -1,6 +1,7 @@
 //! Quarry's SQL functions, one per file.
 
 pub mod compare;
+pub mod control_chart;
 pub mod curves;
 pub mod drift;
 pub mod evaluate;
@@ -8,6 +9,7 @@ pub mod evaluation;
 pub mod explain;
 pub mod fairness;
 pub mod feature_importance;
+pub mod features;
 pub mod lift_curve;
 pub mod metrics;
 pub mod outliers;
@@ -21,4 +23,6 @@ pub mod relation;
 pub mod residuals;
 pub mod roc_curve;
 pub mod scoring;
+pub mod series;
+pub mod stationarity;
 pub mod validate;

@@ -8,5 +8,6 @@ pub mod ks;
 pub mod linalg;
 pub mod metrics;
 pub mod optimize;
+pub mod spc;
 pub mod stationarity;
 pub mod tree;

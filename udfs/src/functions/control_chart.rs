@@ -1,0 +1,274 @@
+//! `SELECT * FROM ml_control_chart(relation, time_col, value_col [, baseline => 20])`:
+//! a Shewhart individuals chart with the Western Electric rules.
+//!
+//! Output: the time column, the value column, center, ucl, lcl,
+//! out_of_control and rule (the rules broken, e.g. '1' or '2,4'; NULL when
+//! none). Limits come from the first `baseline` points in time order (all of
+//! them when there are fewer): center = their mean, σ = their average moving
+//! range / 1.128, limits center ± 3σ ([`crate::kernels::spc`]). Rows with a
+//! NULL time or value are left out.
+
+use std::hash::Hash;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::common::{Column, ScalarValue};
+use datafusion::error::Result;
+use datafusion::functions::core::expr_fn::get_field;
+use datafusion::logical_expr::ExprFunctionExt;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::planner::RelationPlannerContext;
+use datafusion::logical_expr::{
+    ColumnarValue, DocSection, Documentation, Expr, LogicalPlan, LogicalPlanBuilder,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, col, lit,
+};
+
+use super::relation::{Arg, Call, RelationFunction, find_column};
+use super::series::{numeric_column, ordered_values, series_rows, struct_lists, whole_option};
+use crate::error::{SqlStateError, sqlstate};
+use crate::kernels::spc::{Limits, rules};
+
+pub const NAME: &str = "ml_control_chart";
+const HIDDEN: &str = "__quarry_control_chart";
+/// Points that set the limits by default.
+pub const DEFAULT_BASELINE: i64 = 20;
+
+fn point_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("value", DataType::Float64, true),
+        Field::new("center", DataType::Float64, true),
+        Field::new("ucl", DataType::Float64, true),
+        Field::new("lcl", DataType::Float64, true),
+        Field::new("out_of_control", DataType::Boolean, true),
+        Field::new("rule", DataType::Utf8, true),
+    ])
+}
+
+/// The chart of one series: one row per value.
+fn chart(values: &[f64], baseline: usize) -> Vec<ArrayRef> {
+    let n = values.len();
+    let limits = Limits::of(&values[..baseline.min(n)]);
+    let broken = limits
+        .map(|l| rules(values, l))
+        .unwrap_or_else(|| vec![Vec::new(); n]);
+    let repeat = |f: fn(&Limits) -> f64| Float64Array::from(vec![limits.as_ref().map(f); n]);
+    vec![
+        Arc::new(Float64Array::from(values.to_vec())),
+        Arc::new(repeat(|l| l.center)),
+        Arc::new(repeat(Limits::upper)),
+        Arc::new(repeat(Limits::lower)),
+        Arc::new(BooleanArray::from_iter(
+            broken
+                .iter()
+                .map(|r| limits.is_some().then_some(!r.is_empty())),
+        )),
+        Arc::new(StringArray::from_iter(broken.iter().map(|r| {
+            (!r.is_empty()).then(|| r.iter().map(u8::to_string).collect::<Vec<_>>().join(","))
+        }))),
+    ]
+}
+
+/// The hidden scalar: (values in time order, baseline) → list of chart rows.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ChartUdf {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ChartUdf {
+    fn name(&self) -> &str {
+        HIDDEN
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            DataType::Struct(point_fields()),
+            true,
+        ))))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let baseline = match &args.args[1] {
+            ColumnarValue::Scalar(ScalarValue::Int64(Some(b))) => *b as usize,
+            _ => DEFAULT_BASELINE as usize,
+        };
+        let rows = series_rows(HIDDEN, &args.args[0], args.number_rows)?
+            .into_iter()
+            .map(|values| {
+                let values = values.unwrap_or_default();
+                (values.len(), chart(&values, baseline))
+            })
+            .collect();
+        struct_lists(&point_fields(), rows)
+    }
+}
+
+pub fn chart_function() -> ScalarUDF {
+    ScalarUDF::from(ChartUdf {
+        signature: Signature::any(2, Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, Default)]
+pub struct ControlChart;
+
+impl ControlChart {
+    pub fn documentation() -> Documentation {
+        Documentation::builder(
+            DocSection { include: true, label: "Drift and monitoring", description: None },
+            "A Shewhart individuals control chart of a numeric column in time order, one row per point: the time column, the value column, center, ucl, lcl (center +/- 3 sigma), out_of_control and rule, the Western Electric rules the point breaks as text ('1' beyond 3 sigma; '2' two of three beyond 2 sigma on one side; '3' four of five beyond 1 sigma on one side; '4' eight in a row on one side of the center; e.g. '2,4'), NULL when none. The center and sigma come from the first baseline points (default 20; all points when there are fewer): their mean, and their average moving range / 1.128. Aggregate first for a rate per period, e.g. weekly positive rate from a GROUP BY. Rows with a NULL time or value are left out. Errors: 22023 for an unknown column or a baseline below 2; 42804 for a value column that is not numeric.",
+            "SELECT * FROM ml_control_chart(relation, time_col, value_col [, baseline => 20])",
+        )
+        .with_sql_example(
+            "```sql\n> SELECT week, round(rate, 3) AS rate, round(ucl, 3) AS ucl, rule\n  FROM ml_control_chart((SELECT date_trunc('week', signup_ts) AS week, avg(CAST(churned AS INT)) AS rate\n                         FROM customers GROUP BY 1), 'week', 'rate')\n  WHERE out_of_control;\n+----------------------------+-------+-------+------+\n| week                       | rate  | ucl   | rule |\n+----------------------------+-------+-------+------+\n| 2023-02-20 00:00:00.000000 | 0.23  | 0.22  | 1    |\n| 2023-03-20 00:00:00.000000 | 0.104 | 0.22  | 2    |\n+----------------------------+-------+-------+------+\n```",
+        )
+        .with_argument("relation", "A table name, a parenthesized subquery, or text holding a name or a query.")
+        .with_argument("time_col", "Text: the column that orders the points (any sortable type).")
+        .with_argument("value_col", "Text: the numeric column charted.")
+        .with_argument("baseline", "Optional: how many of the first points set the limits (default 20, at least 2).")
+        .build()
+    }
+}
+
+fn text(arg: Option<Arg>, what: &str) -> Result<String, SqlStateError> {
+    match arg {
+        Some(Arg::Value(Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ))) => Ok(s),
+        _ => Err(SqlStateError::bad_argument(format!(
+            "{NAME}: {what} must be a column name in text"
+        ))),
+    }
+}
+
+impl RelationFunction for ControlChart {
+    fn docs(&self) -> Documentation {
+        Self::documentation()
+    }
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn is_relation(&self, position: usize) -> bool {
+        position == 0
+    }
+
+    fn plan(&self, call: Call, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        let df = SqlStateError::into_df;
+        let mut args = call.args.into_iter();
+        let Some(Arg::Relation(input)) = args.next() else {
+            return Err(df(SqlStateError::bad_argument(format!(
+                "{NAME}: expected (relation, time_col, value_col [, baseline => n])"
+            ))));
+        };
+        let time_name = text(args.next(), "time_col (argument 2)").map_err(df)?;
+        let value_name = text(args.next(), "value_col (argument 3)").map_err(df)?;
+        if args.next().is_some() {
+            return Err(df(SqlStateError::bad_argument(format!(
+                "{NAME}: expected (relation, time_col, value_col [, baseline => n])"
+            ))));
+        }
+        let mut baseline = DEFAULT_BASELINE;
+        for (name, value) in &call.named {
+            match name.as_str() {
+                "baseline" => baseline = whole_option(NAME, "baseline", value, 2).map_err(df)?,
+                other => {
+                    return Err(df(SqlStateError::bad_argument(format!(
+                        "{NAME}: unknown option {other}; the option is baseline"
+                    ))));
+                }
+            }
+        }
+        let time = find_column(&input, &time_name).ok_or_else(|| {
+            df(SqlStateError::bad_argument(format!(
+                "{NAME}: the relation has no column {time_name}"
+            )))
+        })?;
+        let value = numeric_column(NAME, &input, &value_name).map_err(df)?;
+        let hidden = ctx
+            .context_provider()
+            .get_function_meta(HIDDEN)
+            .ok_or_else(|| {
+                df(SqlStateError::new(
+                    sqlstate::UNDEFINED_FUNCTION,
+                    format!("{HIDDEN} is not registered"),
+                ))
+            })?;
+        let times = datafusion::functions_aggregate::expr_fn::array_agg(time.clone())
+            .order_by(vec![time.clone().sort(true, false)])
+            .build()?;
+        let plan = LogicalPlanBuilder::from(input)
+            .filter(time.clone().is_not_null().and(value.clone().is_not_null()))?
+            .aggregate(
+                Vec::<Expr>::new(),
+                vec![
+                    times.alias("__quarry_t"),
+                    ordered_values(value, Some(time.clone()))?.alias("__quarry_v"),
+                ],
+            )?
+            .project(vec![
+                col("__quarry_t"),
+                Expr::ScalarFunction(ScalarFunction::new_udf(
+                    hidden,
+                    vec![col("__quarry_v"), lit(baseline)],
+                ))
+                .alias("__quarry_c"),
+            ])?
+            .unnest_columns_with_options(
+                vec![
+                    Column::from_name("__quarry_t"),
+                    Column::from_name("__quarry_c"),
+                ],
+                Default::default(),
+            )?;
+        let field = |f: &str| get_field(col("__quarry_c"), f).alias(f);
+        plan.project(vec![
+            col("__quarry_t").alias(&time_name),
+            get_field(col("__quarry_c"), "value").alias(&value_name),
+            field("center"),
+            field("ucl"),
+            field("lcl"),
+            field("out_of_control"),
+            field("rule"),
+        ])?
+        .build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Array;
+
+    #[test]
+    fn chart_rows_carry_limits_and_rules() {
+        let values = [10.0, 12.0, 11.0, 13.0, 30.0];
+        let rows = chart(&values, 4);
+        let ucl = rows[2]
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .expect("ucl");
+        assert!((ucl.value(0) - (11.5 + 3.0 * 5.0 / 3.0 / 1.128)).abs() < 1e-12);
+        let rule = rows[5]
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("rule");
+        assert_eq!(rule.value(4), "1");
+        assert!(rule.is_null(0));
+        // One point cannot set limits: no verdicts.
+        let single = chart(&[5.0], 20);
+        let flags = single[4]
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .expect("flags");
+        assert!(flags.is_null(0));
+    }
+}
