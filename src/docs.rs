@@ -43,6 +43,7 @@ CREATE [OR REPLACE] MODEL name OPTIONS (key = value, ...) AS <query>
 | `interval` | a level in (0, 1), e.g. `0.9`: regressors; split-conformal bounds fitted on the hold-out rows, served by `ml_predict_interval` | none |
 | `search` | `grid`, `random`: try every combination of the list-valued hyperparameters (`max_depth = '3,6,9'`, `l2 = '0.1,1,10'`), or 10 of them at random (seeded); a list alone implies `grid`. Each candidate is cross-validated on the training split (ROC AUC for binary, accuracy for multi-class, RMSE for regression), the best mean is refitted on the whole training split; per-fold scores are in `ml_training_info` and the version's params (`cv`, `selected`) | none |
 | `cv` | `N` (2–20 folds, stratified for classification) or `time:<column>:N` (expanding windows: fold k trains on the first k of N + 1 time-ordered blocks and validates on the next); with `search`, defaults to 3. Preprocessing is fitted once on the training split, not per fold | none |
+| `snapshot` | `true`, `false`: keep the training rows as the next version of snapshot `training:<model>` (read them back with `ml_snapshot_read`; `ml_snapshots` links the snapshot and the model version) | `true` |
 | `l2`, `l1` | penalties (`logistic`, `ridge`, `lasso`) | logistic l2 = 1 (scikit-learn's C = 1/l2) |
 | `max_iter`, `tol` | solver limits | per algorithm |
 | `k` | clusters (`kmeans`) | 8 |

@@ -112,7 +112,7 @@ pub fn base_state(
     )
     .map_err(|e| crate::error::classify(&e))?;
     crate::registry::functions::register(&ctx, registry);
-    use crate::registry::system_tables::{Kind, MODELS, SystemTable, VERSIONS};
+    use crate::registry::system_tables::{Kind, MODELS, SNAPSHOTS, SystemTable, VERSIONS};
     catalog.register_system_table(
         MODELS,
         Arc::new(SystemTable::new(Kind::Models, registry.clone())),
@@ -120,6 +120,10 @@ pub fn base_state(
     catalog.register_system_table(
         VERSIONS,
         Arc::new(SystemTable::new(Kind::Versions, registry.clone())),
+    )?;
+    catalog.register_system_table(
+        SNAPSHOTS,
+        Arc::new(SystemTable::new(Kind::Snapshots, registry.clone())),
     )?;
     Ok(ctx.state())
 }

@@ -13,6 +13,7 @@
 //! | `churn@shadow`   | the version the alias `shadow` points to         |
 
 pub mod functions;
+pub mod snapshots;
 pub mod system_tables;
 pub mod training;
 
@@ -130,6 +131,7 @@ pub struct Registry {
     store: Arc<Store>,
     dir: PathBuf,
     cache: Mutex<HashMap<ModelRef, Arc<LoadedModel>>>,
+    pub snapshots: snapshots::Snapshots,
 }
 
 fn io_err(context: &str, e: impl std::fmt::Display) -> SqlStateError {
@@ -152,6 +154,7 @@ impl Registry {
         let dir = data_dir.join("models");
         std::fs::create_dir_all(&dir).map_err(|e| io_err("create models directory", e))?;
         let registry = Arc::new(Registry {
+            snapshots: snapshots::Snapshots::open(data_dir, store.clone())?,
             store,
             dir,
             cache: Mutex::new(HashMap::new()),

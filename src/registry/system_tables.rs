@@ -1,5 +1,5 @@
-//! `ml_models` and `ml_model_versions`: the registry as read-only tables, for
-//! SQL and for BI tools browsing the catalog.
+//! `ml_models`, `ml_model_versions` and `ml_snapshots`: the registry as
+//! read-only tables, for SQL and for BI tools browsing the catalog.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::snapshots::SnapshotRow;
 use super::{Registry, VersionRow};
 use crate::error::SqlStateError;
 
@@ -20,6 +21,7 @@ use crate::error::SqlStateError;
 pub enum Kind {
     Models,
     Versions,
+    Snapshots,
 }
 
 /// A system table over the registry, read fresh at every scan.
@@ -32,6 +34,7 @@ pub struct SystemTable {
 
 pub const MODELS: &str = "ml_models";
 pub const VERSIONS: &str = "ml_model_versions";
+pub const SNAPSHOTS: &str = "ml_snapshots";
 
 fn text(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
@@ -77,6 +80,17 @@ impl SystemTable {
                 text("created_by", false),
                 text("created_at", false),
             ]),
+            Kind::Snapshots => Schema::new(vec![
+                text("name", false),
+                int("version", false),
+                int("rows", false),
+                text("sha256", false),
+                text("query", false),
+                text("model", true),
+                int("model_version", true),
+                text("created_by", false),
+                text("created_at", false),
+            ]),
         });
         SystemTable {
             kind,
@@ -86,10 +100,10 @@ impl SystemTable {
     }
 
     fn batch(&self) -> std::result::Result<RecordBatch, SqlStateError> {
-        let rows = self.registry.versions(None)?;
         let columns: Vec<ArrayRef> = match self.kind {
-            Kind::Versions => versions_columns(&rows),
-            Kind::Models => models_columns(&rows),
+            Kind::Versions => versions_columns(&self.registry.versions(None)?),
+            Kind::Models => models_columns(&self.registry.versions(None)?),
+            Kind::Snapshots => snapshots_columns(&self.registry.snapshots.list()?),
         };
         RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| {
             SqlStateError::new(
@@ -134,6 +148,26 @@ fn versions_columns(rows: &[VersionRow]) -> Vec<ArrayRef> {
         Arc::new(Float64Array::from_iter_values(
             rows.iter().map(|r| r.seconds),
         )),
+        s(&|r| r.created_by.clone()),
+        s(&|r| r.created_at.clone()),
+    ]
+}
+
+fn snapshots_columns(rows: &[SnapshotRow]) -> Vec<ArrayRef> {
+    let s = |f: &dyn Fn(&SnapshotRow) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    let i = |f: &dyn Fn(&SnapshotRow) -> Option<i64>| -> ArrayRef {
+        Arc::new(Int64Array::from_iter(rows.iter().map(f)))
+    };
+    vec![
+        s(&|r| r.name.clone()),
+        i(&|r| Some(r.version)),
+        i(&|r| Some(r.rows)),
+        s(&|r| r.sha256.clone()),
+        s(&|r| r.query.clone()),
+        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.model.clone()))),
+        i(&|r| r.model_version),
         s(&|r| r.created_by.clone()),
         s(&|r| r.created_at.clone()),
     ]

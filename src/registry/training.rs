@@ -17,6 +17,7 @@ use futures::StreamExt;
 use quarry_udfs::model::{TrainContext, TrainOptions, TrainedModel, train};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::snapshots::Origin;
 use super::{Registry, TrainingInfo, normalize};
 use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
 
@@ -121,6 +122,7 @@ pub async fn run(
         )));
     }
     let options = TrainOptions::parse(&request.options)?;
+    let keep_snapshot = options.snapshot;
     let sources = source_tables(&plan);
 
     // Read the rows, accounting their memory against the server's pool.
@@ -189,8 +191,8 @@ pub async fn run(
     let fit_schema = schema.clone();
     let fit_progress = progress.clone();
     let fit_cancel = cancel.clone();
-    let (trained, digest) =
-        tokio::task::spawn_blocking(move || -> Result<(TrainedModel, String)> {
+    let (trained, digest, batches) = tokio::task::spawn_blocking(
+        move || -> Result<(TrainedModel, String, Vec<RecordBatch>)> {
             let digest = quarry_udfs::model::train::data_sha256(&fit_schema, &batches)?;
             let report = |m: &str| {
                 if let Some(p) = &fit_progress {
@@ -204,16 +206,16 @@ pub async fn run(
                 cancelled: &stop,
             };
             let trained = train(fit_schema, &batches, &options, &ctx)?;
-            Ok((trained, digest))
-        })
-        .await
-        .map_err(|e| {
-            SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("internal error: training failed: {e}"),
-            )
-        })??;
-    drop(reservations);
+            Ok((trained, digest, batches))
+        },
+    )
+    .await
+    .map_err(|e| {
+        SqlStateError::new(
+            sqlstate::INTERNAL_ERROR,
+            format!("internal error: training failed: {e}"),
+        )
+    })??;
 
     let seconds = started.elapsed().as_secs_f64();
     let info = TrainingInfo {
@@ -224,5 +226,20 @@ pub async fn run(
         seconds,
     };
     let version = registry.register(&name, &trained, &info, request.replace)?;
+    if keep_snapshot {
+        // The rows this version learned from, readable as
+        // ml_snapshot_read('training:<model>', n); ml_snapshots links them.
+        let origin = Origin {
+            query: request.query.clone(),
+            user: request.user.clone(),
+            model: Some((name.clone(), version)),
+        };
+        let rows = futures::stream::iter(batches.into_iter().map(Ok));
+        registry
+            .snapshots
+            .write(&format!("training:{name}"), schema, rows, origin)
+            .await?;
+    }
+    drop(reservations);
     result_batch(&name, version, &trained, seconds)
 }

@@ -90,6 +90,7 @@ pub fn table_functions(models: Arc<dyn ModelStore>) -> Vec<Arc<dyn RelationFunct
         Arc::new(outliers::Outliers),
         Arc::new(control_chart::ControlChart),
         Arc::new(stationarity::Stationarity),
+        Arc::new(asof_join::AsofJoin),
     ]
 }
 

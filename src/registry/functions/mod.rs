@@ -3,6 +3,7 @@
 
 pub mod deploy;
 pub mod rollback;
+pub mod snapshot;
 pub mod train;
 pub mod training_info;
 
@@ -26,6 +27,14 @@ pub fn register(ctx: &SessionContext, registry: &Arc<Registry>) {
         Arc::new(train::TrainUdtf::new(registry.clone())),
     );
     ctx.register_udtf(
+        snapshot::NAME,
+        Arc::new(snapshot::SnapshotUdtf::new(registry.clone())),
+    );
+    ctx.register_udtf(
+        snapshot::READ,
+        Arc::new(snapshot::SnapshotReadUdtf::new(registry.clone())),
+    );
+    ctx.register_udtf(
         training_info::NAME,
         Arc::new(training_info::TrainingInfoUdtf::new(registry.clone())),
     );
@@ -34,13 +43,15 @@ pub fn register(ctx: &SessionContext, registry: &Arc<Registry>) {
 /// Table functions here whose relation arguments are SQL text (the training
 /// query is recorded), with the positions of those arguments.
 pub fn textual_relations() -> Vec<(&'static str, Vec<usize>)> {
-    vec![(train::NAME, vec![1])]
+    vec![(train::NAME, vec![1]), (snapshot::NAME, vec![1])]
 }
 
 /// Documentation of the table functions registered here.
 pub fn table_function_docs() -> Vec<(&'static str, Documentation)> {
     vec![
         (train::NAME, train::TrainUdtf::documentation()),
+        (snapshot::NAME, snapshot::SnapshotUdtf::documentation()),
+        (snapshot::READ, snapshot::SnapshotReadUdtf::documentation()),
         (
             training_info::NAME,
             training_info::TrainingInfoUdtf::documentation(),

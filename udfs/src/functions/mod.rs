@@ -1,5 +1,6 @@
 //! Quarry's SQL functions, one per file.
 
+pub mod asof_join;
 pub mod compare;
 pub mod control_chart;
 pub mod curves;

@@ -22,6 +22,7 @@
 //! | `max_iter`, `tol` | logistic, lasso, kmeans    | 100 / 1000 / 300 and 1e-4 |
 //! | `k`             | kmeans                       | 8 |
 //! | `expression`    | sql_rule                     | required |
+//! | `snapshot`      | all                          | true: the training rows are kept as snapshot `training:<model>` |
 
 use std::collections::BTreeMap;
 
@@ -184,6 +185,7 @@ const COMMON: &[&str] = &[
     "calibrate",
     "search",
     "cv",
+    "snapshot",
 ];
 
 /// Hyperparameters that may be a list (`max_depth = '3,6,9'`) for a search.
@@ -316,6 +318,8 @@ pub struct TrainOptions {
     pub cv: Option<Cv>,
     /// Tree-model hyperparameters (`gbdt`).
     pub trees: TreeOptions,
+    /// Keep a snapshot of the training rows (default true).
+    pub snapshot: bool,
     /// Every option as given, for the version's recorded params.
     pub given: BTreeMap<String, String>,
 }
@@ -643,6 +647,16 @@ impl TrainOptions {
                     )));
                 }
                 None => None,
+            },
+            snapshot: match given.get("snapshot").map(|v| v.trim().to_ascii_lowercase()) {
+                None => true,
+                Some(v) if v == "true" => true,
+                Some(v) if v == "false" => false,
+                Some(v) => {
+                    return Err(SqlStateError::bad_argument(format!(
+                        "option snapshot must be true or false, got '{v}'"
+                    )));
+                }
             },
             given: given.clone(),
         };

@@ -1914,36 +1914,58 @@ fn pearson(x: &[f64], y: &[f64]) -> f64 {
 /// Hex sha256 of the training data (Arrow IPC stream of the batches), so a
 /// version records exactly what it learned from.
 pub fn data_sha256(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    struct Hasher(Sha256);
-    impl std::io::Write for Hasher {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut writer =
-        datafusion::arrow::ipc::writer::StreamWriter::try_new(Hasher(Sha256::new()), schema)
-            .map_err(|e| {
-                SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
-            })?;
+    let mut digest = DataDigest::new(schema)?;
     for b in batches {
-        writer.write(b).map_err(|e| {
-            SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
-        })?;
+        digest.update(b)?;
     }
-    let hasher = writer.into_inner().map_err(|e| {
-        SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
-    })?;
-    Ok(hasher
-        .0
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    digest.finish()
+}
+
+/// sha256 of batches as an Arrow IPC stream, fed one batch at a time (a
+/// snapshot is hashed while it is written, without holding it).
+pub struct DataDigest {
+    writer: datafusion::arrow::ipc::writer::StreamWriter<Sha256Writer>,
+}
+
+/// An `io::Write` that only hashes.
+pub struct Sha256Writer(sha2::Sha256);
+
+impl std::io::Write for Sha256Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn ipc_error(e: impl std::fmt::Display) -> SqlStateError {
+    SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
+}
+
+impl DataDigest {
+    pub fn new(schema: &SchemaRef) -> Result<Self> {
+        let writer = datafusion::arrow::ipc::writer::StreamWriter::try_new(
+            Sha256Writer(<sha2::Sha256 as sha2::Digest>::new()),
+            schema,
+        )
+        .map_err(ipc_error)?;
+        Ok(DataDigest { writer })
+    }
+
+    pub fn update(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer.write(batch).map_err(ipc_error)
+    }
+
+    /// The hex digest.
+    pub fn finish(self) -> Result<String> {
+        let hasher = self.writer.into_inner().map_err(ipc_error)?;
+        Ok(sha2::Digest::finalize(hasher.0)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
 }
 
 #[cfg(test)]

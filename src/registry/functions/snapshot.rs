@@ -1,0 +1,253 @@
+//! `SELECT * FROM ml_snapshot(name, relation)`: materializes a relation as
+//! the next immutable version of a named snapshot, and
+//! `SELECT * FROM ml_snapshot_read(name [, version])`: reads one back.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::dataframe::DataFrame;
+use datafusion::error::Result;
+use datafusion::execution::TaskContext;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{DocSection, Documentation, Expr};
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
+
+use crate::error::{IntoSqlError, SqlStateError, sqlstate};
+use crate::registry::Registry;
+use crate::registry::snapshots::{Origin, SnapshotRow};
+
+pub const NAME: &str = "ml_snapshot";
+pub const READ: &str = "ml_snapshot_read";
+
+fn text(exprs: &[Expr], i: usize, function: &str, what: &str) -> Result<String, SqlStateError> {
+    match exprs.get(i) {
+        Some(Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        )) => Ok(s.clone()),
+        _ => Err(SqlStateError::bad_argument(format!(
+            "{function}: argument {} ({what}) must be a text literal",
+            i + 1
+        ))),
+    }
+}
+
+fn session_state(args: &TableFunctionArgs) -> Result<SessionState> {
+    Ok(args
+        .session()
+        .as_any()
+        .downcast_ref::<SessionState>()
+        .ok_or_else(|| {
+            SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                "internal error: not a SessionState",
+            )
+            .into_df()
+        })?
+        .clone())
+}
+
+/// The result row of `ml_snapshot`.
+pub fn result_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("version", DataType::Int64, false),
+        Field::new("rows", DataType::Int64, false),
+        Field::new("sha256", DataType::Utf8, false),
+        Field::new("created_at", DataType::Utf8, false),
+    ]))
+}
+
+fn result_batch(row: &SnapshotRow) -> Result<RecordBatch> {
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![row.name.clone()])),
+        Arc::new(Int64Array::from(vec![row.version])),
+        Arc::new(Int64Array::from(vec![row.rows])),
+        Arc::new(StringArray::from(vec![row.sha256.clone()])),
+        Arc::new(StringArray::from(vec![row.created_at.clone()])),
+    ];
+    Ok(RecordBatch::try_new(result_schema(), columns)?)
+}
+
+/// The `ml_snapshot` table function.
+#[derive(Debug)]
+pub struct SnapshotUdtf {
+    registry: Arc<Registry>,
+}
+
+impl SnapshotUdtf {
+    pub fn new(registry: Arc<Registry>) -> Self {
+        SnapshotUdtf { registry }
+    }
+
+    pub fn documentation() -> Documentation {
+        Documentation::builder(
+            DocSection { include: true, label: "Features", description: None },
+            "Materializes a table or query as the next version of a named snapshot: an immutable copy of its rows, written durably (files fsynced, then one metadata commit), so a feature set can be read back exactly later with ml_snapshot_read. Returns one row: name, version (1, 2, ... per name), rows, sha256 (of the rows as an Arrow IPC stream in stored order: equal digests mean equal contents), created_at. Every CREATE MODEL also snapshots its training rows as 'training:<model>' unless snapshot = false; ml_snapshots lists all versions. Errors: 22023 for an empty name or a relation that does not parse; errors of the query itself.",
+            "SELECT * FROM ml_snapshot(name, relation)",
+        )
+        .with_sql_example(
+            "```sql\n> SELECT name, version, rows FROM ml_snapshot('churn_features', (SELECT customer_id, age, plan FROM customers));\n+----------------+---------+-------+\n| name           | version | rows  |\n+----------------+---------+-------+\n| churn_features | 1       | 50000 |\n+----------------+---------+-------+\n```",
+        )
+        .with_argument("name", "The snapshot's name; writing it again adds a version.")
+        .with_argument("relation", "A table name, a parenthesized subquery, or text holding a name or a query.")
+        .build()
+    }
+}
+
+impl TableFunctionImpl for SnapshotUdtf {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let exprs = args.exprs();
+        if exprs.len() != 2 {
+            return Err(SqlStateError::bad_argument(format!(
+                "{NAME}: expected (name, relation), got {} arguments",
+                exprs.len()
+            ))
+            .into_df());
+        }
+        let name = text(exprs, 0, NAME, "name").map_err(SqlStateError::into_df)?;
+        crate::registry::snapshots::normalize(&name).map_err(SqlStateError::into_df)?;
+        let relation = text(exprs, 1, NAME, "relation").map_err(SqlStateError::into_df)?;
+        let query = quarry_udfs::functions::relation::parse_relation_text(&relation)
+            .map_err(|e| {
+                SqlStateError::bad_argument(format!(
+                    "{NAME}: argument 2 (relation) must be a table name, a query starting with SELECT or WITH, \
+                     or a parenthesized subquery; '{relation}' does not parse: {e}"
+                ))
+                .into_df()
+            })?
+            .to_string();
+        let state = session_state(&args)?;
+        let user = quarry_udfs::session_info::user(state.config_options());
+        let partition = SnapshotPartition {
+            registry: self.registry.clone(),
+            state,
+            name,
+            origin: Origin {
+                query,
+                user,
+                model: None,
+            },
+        };
+        Ok(Arc::new(StreamingTable::try_new(
+            result_schema(),
+            vec![Arc::new(partition)],
+        )?))
+    }
+}
+
+/// Writes when executed, never at planning (so EXPLAIN writes nothing).
+#[derive(Debug)]
+struct SnapshotPartition {
+    registry: Arc<Registry>,
+    state: SessionState,
+    name: String,
+    origin: Origin,
+}
+
+impl PartitionStream for SnapshotPartition {
+    fn schema(&self) -> &SchemaRef {
+        static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
+        SCHEMA.get_or_init(result_schema)
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let registry = self.registry.clone();
+        let state = self.state.clone();
+        let name = self.name.clone();
+        let origin = self.origin.clone();
+        let run = async move {
+            let plan = state
+                .create_logical_plan(&origin.query)
+                .await
+                .sql_err()
+                .map_err(SqlStateError::into_df)?;
+            let stream = DataFrame::new(state, plan).execute_stream().await?;
+            let schema = stream.schema();
+            let batches = stream.map(|b| b.sql_err());
+            let row = registry
+                .snapshots
+                .write(&name, schema, Box::pin(batches), origin)
+                .await
+                .map_err(SqlStateError::into_df)?;
+            result_batch(&row)
+        };
+        Box::pin(RecordBatchStreamAdapter::new(
+            result_schema(),
+            futures::stream::once(run),
+        ))
+    }
+}
+
+/// The `ml_snapshot_read` table function.
+#[derive(Debug)]
+pub struct SnapshotReadUdtf {
+    registry: Arc<Registry>,
+}
+
+impl SnapshotReadUdtf {
+    pub fn new(registry: Arc<Registry>) -> Self {
+        SnapshotReadUdtf { registry }
+    }
+
+    pub fn documentation() -> Documentation {
+        Documentation::builder(
+            DocSection { include: true, label: "Features", description: None },
+            "The rows of a snapshot version, exactly as ml_snapshot stored them: the latest version, or the one given. Training snapshots are named 'training:<model>'; ml_snapshots lists every version with its sha256, the query it came from and, for training snapshots, the model version. Errors: 42704 for an unknown snapshot or version; 22023 for a version that is not a positive integer.",
+            "SELECT * FROM ml_snapshot_read(name [, version])",
+        )
+        .with_sql_example(
+            "```sql\n> SELECT count(*) FROM ml_snapshot_read('churn_features', 1);\n+----------+\n| count(*) |\n+----------+\n| 50000    |\n+----------+\n```",
+        )
+        .with_argument("name", "The snapshot's name.")
+        .with_argument("version", "Optional version number (default: the latest).")
+        .build()
+    }
+}
+
+impl TableFunctionImpl for SnapshotReadUdtf {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let exprs = args.exprs();
+        if !(1..=2).contains(&exprs.len()) {
+            return Err(SqlStateError::bad_argument(format!(
+                "{READ}: expected (name [, version]), got {} arguments",
+                exprs.len()
+            ))
+            .into_df());
+        }
+        let name = text(exprs, 0, READ, "name").map_err(SqlStateError::into_df)?;
+        let version = match exprs.get(1) {
+            None => None,
+            Some(Expr::Literal(v, _)) => match v.cast_to(&DataType::Int64) {
+                Ok(ScalarValue::Int64(Some(n))) if n > 0 => Some(n),
+                _ => {
+                    return Err(SqlStateError::bad_argument(format!(
+                        "{READ}: version must be a positive integer, got {v}"
+                    ))
+                    .into_df());
+                }
+            },
+            Some(other) => {
+                return Err(SqlStateError::bad_argument(format!(
+                    "{READ}: version must be a constant, got {other}"
+                ))
+                .into_df());
+            }
+        };
+        let table = self
+            .registry
+            .snapshots
+            .table(&name, version)
+            .map_err(SqlStateError::into_df)?;
+        Ok(Arc::new(table))
+    }
+}

@@ -1,0 +1,279 @@
+//! Snapshots: immutable, versioned copies of a relation's rows, so a feature
+//! set (or the rows a model trained on) can be read back exactly later.
+//!
+//! A snapshot version is a directory of Parquet files under
+//! `<data dir>/snapshots/`, written by the catalog's file writer (temp file,
+//! fsync, rename, fsync the directory) and then made visible by one SQLite
+//! transaction that records its name, version, rows, sha256 (of the rows as
+//! an Arrow IPC stream, in stored order), schema and files. A crash before
+//! the commit leaves files no row refers to; they are removed at the next
+//! start. Nothing ever writes to a committed version.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::ipc::convert::{IpcSchemaEncoder, fb_to_schema};
+use datafusion::arrow::ipc::root_as_schema;
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::catalog::store::{DataFile, Store};
+use crate::catalog::table::{FileList, ManagedTable};
+use crate::catalog::writer::{FileSetWriter, conform, storage_schema};
+use crate::error::{Result, SqlStateError, sqlstate};
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS ml_snapshot_versions (
+    name          TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    rows          INTEGER NOT NULL,
+    sha256        TEXT NOT NULL,
+    query         TEXT NOT NULL,
+    model         TEXT,
+    model_version INTEGER,
+    dir           TEXT NOT NULL,
+    files         TEXT NOT NULL,
+    arrow_schema  BLOB NOT NULL,
+    created_by    TEXT NOT NULL,
+    created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (name, version)
+);
+";
+
+/// One committed snapshot version, as `ml_snapshots` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotRow {
+    pub name: String,
+    pub version: i64,
+    pub rows: i64,
+    pub sha256: String,
+    pub query: String,
+    pub model: Option<String>,
+    pub model_version: Option<i64>,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredFile {
+    name: String,
+    rows: u64,
+    bytes: u64,
+}
+
+/// Where a snapshot came from.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub query: String,
+    pub user: String,
+    /// The model version trained on it, for training snapshots.
+    pub model: Option<(String, u32)>,
+}
+
+/// The snapshot store.
+#[derive(Debug)]
+pub struct Snapshots {
+    store: Arc<Store>,
+    dir: PathBuf,
+}
+
+fn io_err(context: &str, e: impl std::fmt::Display) -> SqlStateError {
+    SqlStateError::new(sqlstate::IO_ERROR, format!("{context}: {e}"))
+}
+
+/// Snapshot names: lower case unless quoted, like other names.
+pub fn normalize(name: &str) -> Result<String> {
+    let name = crate::registry::normalize(name);
+    if name.is_empty() {
+        return Err(SqlStateError::bad_argument(
+            "ml_snapshot: name must not be empty",
+        ));
+    }
+    Ok(name)
+}
+
+impl Snapshots {
+    pub fn open(data_dir: &std::path::Path, store: Arc<Store>) -> Result<Snapshots> {
+        store.execute_batch(SCHEMA)?;
+        let dir = data_dir.join("snapshots");
+        std::fs::create_dir_all(&dir).map_err(|e| io_err("create snapshots directory", e))?;
+        let snapshots = Snapshots { store, dir };
+        snapshots.collect_garbage()?;
+        Ok(snapshots)
+    }
+
+    /// Removes directories no committed version refers to (a crash mid-write).
+    fn collect_garbage(&self) -> Result<()> {
+        let referenced: Vec<String> = self.store.with_conn(|c| {
+            let mut stmt = c.prepare("SELECT dir FROM ml_snapshot_versions")?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(rows)
+        })?;
+        let mut removed = 0;
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if !referenced.contains(&name) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                    removed += 1;
+                }
+            }
+        }
+        if removed > 0 {
+            info!(removed, "removed snapshot files no version refers to");
+        }
+        Ok(())
+    }
+
+    /// Writes `batches` as the next version of `name`; returns its row.
+    pub async fn write(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        mut batches: impl futures::Stream<Item = Result<RecordBatch>> + Unpin,
+        origin: Origin,
+    ) -> Result<SnapshotRow> {
+        let name = normalize(name)?;
+        let storage = storage_schema(&schema);
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut writer = FileSetWriter::new(&self.dir.join(&id), storage.clone())?;
+        let mut digest = quarry_udfs::model::train::DataDigest::new(&storage)?;
+        while let Some(batch) = batches.next().await {
+            let batch = conform(&batch?, &storage)?;
+            digest.update(&batch)?;
+            writer.write(&batch)?;
+        }
+        let pending = writer.finish()?;
+        let sha256 = digest.finish()?;
+        let rows = pending.rows() as i64;
+        let files: Vec<StoredFile> = pending
+            .files()
+            .iter()
+            .map(|f| StoredFile {
+                name: f.name.clone(),
+                rows: f.rows,
+                bytes: f.bytes,
+            })
+            .collect();
+        let files = serde_json::to_string(&files)
+            .map_err(|e| SqlStateError::new(sqlstate::INTERNAL_ERROR, e.to_string()))?;
+        let schema_bytes = IpcSchemaEncoder::new()
+            .schema_to_fb(&storage)
+            .finished_data()
+            .to_vec();
+        let (model, model_version) = match &origin.model {
+            Some((m, v)) => (Some(m.clone()), Some(i64::from(*v))),
+            None => (None, None),
+        };
+        let row = self.store.with_tx(|tx| {
+            let version: i64 = tx.query_row(
+                "SELECT coalesce(max(version), 0) + 1 FROM ml_snapshot_versions WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO ml_snapshot_versions (name, version, rows, sha256, query, model, model_version, dir, files, arrow_schema, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![name, version, rows, sha256, origin.query, model, model_version, id, files, schema_bytes, origin.user],
+            )?;
+            tx.query_row(
+                "SELECT name, version, rows, sha256, query, model, model_version, created_by, created_at
+                 FROM ml_snapshot_versions WHERE name = ?1 AND version = ?2",
+                params![name, version],
+                snapshot_row,
+            )
+        })?;
+        pending.committed();
+        Ok(row)
+    }
+
+    /// Every version, by name and version.
+    pub fn list(&self) -> Result<Vec<SnapshotRow>> {
+        self.store.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT name, version, rows, sha256, query, model, model_version, created_by, created_at
+                 FROM ml_snapshot_versions ORDER BY name, version",
+            )?;
+            let rows = stmt.query_map([], snapshot_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// A read-only table over one version (the latest when `version` is None).
+    pub fn table(&self, name: &str, version: Option<i64>) -> Result<ManagedTable> {
+        let name = normalize(name)?;
+        let found: Option<(i64, String, String, Vec<u8>)> = self.store.with_conn(|c| {
+            c.query_row(
+                "SELECT version, dir, files, arrow_schema FROM ml_snapshot_versions
+                 WHERE name = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC LIMIT 1",
+                params![name, version],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+        })?;
+        let Some((version, dir, files, schema_bytes)) = found else {
+            return Err(SqlStateError::new(
+                sqlstate::UNDEFINED_OBJECT,
+                match version {
+                    Some(v) => format!("snapshot \"{name}\" has no version {v}"),
+                    None => format!("snapshot \"{name}\" does not exist"),
+                },
+            )
+            .with_hint("SELECT * FROM ml_snapshots lists the snapshots"));
+        };
+        let corrupt = |what: &str| {
+            SqlStateError::new(
+                "XX001",
+                format!("snapshot {name}@{version}: {what} is corrupt"),
+            )
+        };
+        let files: Vec<StoredFile> =
+            serde_json::from_str(&files).map_err(|_| corrupt("the file list"))?;
+        let schema = decode_schema(&schema_bytes).ok_or_else(|| corrupt("the schema"))?;
+        Ok(ManagedTable::new(
+            format!("snapshot:{name}@{version}"),
+            schema,
+            self.dir.join(dir),
+            None,
+            self.store.clone(),
+            FileList {
+                version: 0,
+                files: files
+                    .into_iter()
+                    .map(|f| DataFile {
+                        name: f.name,
+                        rows: f.rows,
+                        bytes: f.bytes,
+                    })
+                    .collect(),
+            },
+        ))
+    }
+}
+
+fn snapshot_row(r: &rusqlite::Row) -> rusqlite::Result<SnapshotRow> {
+    Ok(SnapshotRow {
+        name: r.get(0)?,
+        version: r.get(1)?,
+        rows: r.get(2)?,
+        sha256: r.get(3)?,
+        query: r.get(4)?,
+        model: r.get(5)?,
+        model_version: r.get(6)?,
+        created_by: r.get(7)?,
+        created_at: r.get(8)?,
+    })
+}
+
+/// A schema stored as the catalog stores one (an IPC schema flatbuffer).
+fn decode_schema(bytes: &[u8]) -> Option<SchemaRef> {
+    root_as_schema(bytes)
+        .ok()
+        .map(|s| Arc::new(fb_to_schema(s)))
+}

@@ -1,0 +1,245 @@
+//! `SELECT * FROM ml_asof_join(left, right, key, left_time, right_time)`:
+//! every left row with the latest right row of the same key at or before its
+//! time — point-in-time correct features, no peeking into the future.
+//!
+//! Output: every left column, then every right column but the key; a right
+//! column whose name a left column already has comes out as `right_<name>`.
+//! A left row with no earlier right row (or a NULL key or time) keeps NULLs
+//! on the right, as in a LEFT JOIN. Right rows with a NULL key or time never
+//! match. Among right rows with the same key and time, which one wins is not
+//! defined.
+//!
+//! Plan (one sort per key, no inequality join): both sides are projected to
+//! (key, time, side, left row, right row) with each row packed in a struct,
+//! unioned, and `last_value(right row) IGNORE NULLS` runs over each key's
+//! rows in time order, right rows before left rows at the same time; the left
+//! rows then carry the latest right row seen.
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Column, ScalarValue};
+use datafusion::error::Result;
+use datafusion::functions::core::expr_fn::{get_field, named_struct};
+use datafusion::functions_aggregate::first_last::last_value_udaf;
+use datafusion::logical_expr::expr::NullTreatment;
+use datafusion::logical_expr::expr::WindowFunction;
+use datafusion::logical_expr::planner::RelationPlannerContext;
+use datafusion::logical_expr::{
+    DocSection, Documentation, Expr, ExprFunctionExt, ExprSchemable, LogicalPlan,
+    LogicalPlanBuilder, WindowFrame, WindowFunctionDefinition, cast, col, lit, when,
+};
+
+use super::relation::{Arg, Call, RelationFunction, find_column};
+use crate::error::SqlStateError;
+
+pub const NAME: &str = "ml_asof_join";
+
+#[derive(Debug, Default)]
+pub struct AsofJoin;
+
+impl AsofJoin {
+    pub fn documentation() -> Documentation {
+        Documentation::builder(
+            DocSection { include: true, label: "Features", description: None },
+            "A point-in-time join: every row of left with the latest row of right that has the same key and a time at or before the left row's time, so features are the values known at that moment and never later ones. Output: every left column, then the right columns except the key (a name the left side already has gets a right_ prefix). A left row without an earlier right row, or with a NULL key or time, keeps NULLs on the right, as in a LEFT JOIN. Runs as one sort per key, not an inequality join. Errors: 22023 for an unknown column or a column given not as text; 42804 when the keys or the times of the two sides cannot be compared.",
+            "SELECT * FROM ml_asof_join(left, right, key, left_time, right_time)",
+        )
+        .with_sql_example(
+            "```sql\n> SELECT o.order_id, o.at, price FROM ml_asof_join(orders, prices, 'item', 'at', 'valid_from') o;\n+----------+---------------------+-------+\n| order_id | at                  | price |\n+----------+---------------------+-------+\n| 1        | 2024-01-05T10:00:00 | 9.5   |\n| 2        | 2024-01-01T08:00:00 |       |\n+----------+---------------------+-------+\n```",
+        )
+        .with_argument("left", "The rows to enrich: a table name, a parenthesized subquery, or text holding a name or a query.")
+        .with_argument("right", "The time-stamped values: a table name, a parenthesized subquery, or text.")
+        .with_argument("key", "Text: the column both sides are matched on (the same name on both sides).")
+        .with_argument("left_time", "Text: the time column of left.")
+        .with_argument("right_time", "Text: the time column of right: the moment each value became known.")
+        .build()
+    }
+}
+
+fn text(arg: Option<Arg>, what: &str) -> Result<String, SqlStateError> {
+    match arg {
+        Some(Arg::Value(Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ))) => Ok(s),
+        _ => Err(SqlStateError::bad_argument(format!(
+            "{NAME}: {what} must be a column name in text"
+        ))),
+    }
+}
+
+fn column_of(function_side: &str, plan: &LogicalPlan, name: &str) -> Result<Expr, SqlStateError> {
+    find_column(plan, name).ok_or_else(|| {
+        SqlStateError::bad_argument(format!(
+            "{NAME}: the {function_side} relation has no column {name}"
+        ))
+    })
+}
+
+/// Columns packed in one struct.
+fn packed(columns: &[(Expr, String)]) -> Expr {
+    named_struct(
+        columns
+            .iter()
+            .flat_map(|(e, n)| [lit(n.as_str()), e.clone()])
+            .collect(),
+    )
+}
+
+fn null_of(expr: &Expr, plan: &LogicalPlan) -> Result<Expr> {
+    let t = expr.get_type(plan.schema().as_ref())?;
+    Ok(cast(lit(ScalarValue::Null), t))
+}
+
+impl RelationFunction for AsofJoin {
+    fn docs(&self) -> Documentation {
+        Self::documentation()
+    }
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn is_relation(&self, position: usize) -> bool {
+        position <= 1
+    }
+
+    fn plan(&self, call: Call, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        let df = SqlStateError::into_df;
+        let usage = || {
+            df(SqlStateError::bad_argument(format!(
+                "{NAME}: expected (left, right, key, left_time, right_time)"
+            )))
+        };
+        if !call.named.is_empty() || call.args.len() != 5 {
+            return Err(usage());
+        }
+        let mut args = call.args.into_iter();
+        let (Some(Arg::Relation(left)), Some(Arg::Relation(right))) = (args.next(), args.next())
+        else {
+            return Err(usage());
+        };
+        let key = text(args.next(), "key (argument 3)").map_err(df)?;
+        let left_time = text(args.next(), "left_time (argument 4)").map_err(df)?;
+        let right_time = text(args.next(), "right_time (argument 5)").map_err(df)?;
+        let lk = column_of("left", &left, &key).map_err(df)?;
+        let rk = column_of("right", &right, &key).map_err(df)?;
+        let lt = column_of("left", &left, &left_time).map_err(df)?;
+        let rt = column_of("right", &right, &right_time).map_err(df)?;
+        let (lk_type, lt_type) = (
+            lk.get_type(left.schema().as_ref())?,
+            lt.get_type(left.schema().as_ref())?,
+        );
+        let mismatch = |what: &str, a: &DataType, b: &DataType| {
+            df(SqlStateError::new(
+                crate::error::sqlstate::DATATYPE_MISMATCH,
+                format!("{NAME}: the {what} columns cannot be compared: {a} and {b}"),
+            ))
+        };
+        let (rk_type, rt_type) = (
+            rk.get_type(right.schema().as_ref())?,
+            rt.get_type(right.schema().as_ref())?,
+        );
+        let comparable = |a: &DataType, b: &DataType| {
+            a == b
+                || (a.is_numeric() && b.is_numeric())
+                || (a.is_temporal() && b.is_temporal())
+                || (matches!(a, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+                    && matches!(b, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8))
+        };
+        if !comparable(&lk_type, &rk_type) {
+            return Err(mismatch("key", &lk_type, &rk_type));
+        }
+        if !comparable(&lt_type, &rt_type) {
+            return Err(mismatch("time", &lt_type, &rt_type));
+        }
+
+        let columns = |plan: &LogicalPlan| -> Vec<(Expr, String)> {
+            plan.schema()
+                .iter()
+                .map(|(q, f)| {
+                    (
+                        Expr::Column(Column::new(q.cloned(), f.name())),
+                        f.name().clone(),
+                    )
+                })
+                .collect()
+        };
+        let left_columns = columns(&left);
+        let left_names: Vec<&String> = left_columns.iter().map(|(_, n)| n).collect();
+        let right_columns: Vec<(Expr, String)> = columns(&right)
+            .into_iter()
+            .filter(|(_, n)| !n.eq_ignore_ascii_case(&key))
+            .collect();
+        let right_out: Vec<String> = right_columns
+            .iter()
+            .map(|(_, n)| {
+                if left_names.iter().any(|l| l.eq_ignore_ascii_case(n)) {
+                    format!("right_{n}")
+                } else {
+                    n.clone()
+                }
+            })
+            .collect();
+        let left_row = packed(&left_columns);
+        let right_row = packed(&right_columns);
+        let left_null = null_of(&left_row, &left)?;
+        let right_null = null_of(&right_row, &right)?;
+
+        let left_side = LogicalPlanBuilder::from(left.clone())
+            .project(vec![
+                lk.alias("__quarry_k"),
+                lt.alias("__quarry_t"),
+                lit(1i32).alias("__quarry_side"),
+                left_row.alias("__quarry_l"),
+                right_null.clone().alias("__quarry_r"),
+            ])?
+            .build()?;
+        let right_side = LogicalPlanBuilder::from(right.clone())
+            .filter(rk.clone().is_not_null().and(rt.clone().is_not_null()))?
+            .project(vec![
+                cast(rk, lk_type).alias("__quarry_k"),
+                cast(rt, lt_type).alias("__quarry_t"),
+                lit(0i32).alias("__quarry_side"),
+                left_null.alias("__quarry_l"),
+                right_row.alias("__quarry_r"),
+            ])?
+            .build()?;
+        let latest = Expr::WindowFunction(Box::new(WindowFunction::new(
+            WindowFunctionDefinition::AggregateUDF(last_value_udaf()),
+            vec![col("__quarry_r")],
+        )))
+        .partition_by(vec![col("__quarry_k")])
+        .order_by(vec![
+            col("__quarry_t").sort(true, true),
+            col("__quarry_side").sort(true, true),
+        ])
+        .window_frame(WindowFrame::new(Some(true)))
+        .null_treatment(NullTreatment::IgnoreNulls)
+        .build()?
+        .alias("__quarry_m");
+        let matched = when(
+            col("__quarry_k").is_null().or(col("__quarry_t").is_null()),
+            right_null.clone(),
+        )
+        .otherwise(col("__quarry_m"))?;
+        let mut projection: Vec<Expr> = left_columns
+            .iter()
+            .map(|(_, n)| get_field(col("__quarry_l"), n.as_str()).alias(n))
+            .collect();
+        projection.extend(
+            right_columns
+                .iter()
+                .zip(&right_out)
+                .map(|((_, n), out)| get_field(col("__quarry_match"), n.as_str()).alias(out)),
+        );
+        LogicalPlanBuilder::from(left_side)
+            .union(right_side)?
+            .window(vec![latest])?
+            .filter(col("__quarry_side").eq(lit(1i32)))?
+            .project(vec![col("__quarry_l"), matched.alias("__quarry_match")])?
+            .project(projection)?
+            .build()
+    }
+}
