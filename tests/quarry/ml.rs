@@ -189,6 +189,45 @@ async fn evaluation_walkthrough_runs() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitoring_walkthrough_runs() {
+    let (server, _dir) = demo_server().await;
+    let client = server.connect().await;
+    let sql = std::fs::read_to_string(repo_root().join("sql/examples/monitoring.sql"))
+        .expect("walkthrough exists");
+    let statements = statements(&sql);
+    assert!(statements.len() >= 9);
+    for statement in &statements {
+        client
+            .simple_query(statement)
+            .await
+            .unwrap_or_else(|e| panic!("walkthrough statement failed:\n{statement}\n{e}"));
+    }
+    // What the walkthrough claims: the new batch passes validation, and the
+    // features the demo generator drifts (and the predictions) are exactly
+    // the ones flagged against the deployed model's training profile.
+    let failing = rows(
+        &client,
+        "SELECT sum(failing_rows) FROM ml_validate(customers_recent, 'age BETWEEN 18 AND 90', 'unique(customer_id)')",
+    )
+    .await;
+    assert_eq!(failing, vec![vec![Some("0".to_string())]]);
+    let drifted = rows(
+        &client,
+        "SELECT DISTINCT feature FROM ml_drift('churn_monitored', customers_recent) WHERE drifted ORDER BY feature",
+    )
+    .await;
+    let drifted: Vec<String> = drifted.into_iter().filter_map(|r| r[0].clone()).collect();
+    assert_eq!(drifted, ["age", "monthly_fee", "prediction", "region", "support_calls"]);
+    let snapshots = rows(
+        &client,
+        "SELECT name FROM ml_snapshots WHERE name IN ('customer_features', 'training:churn_monitored') ORDER BY name",
+    )
+    .await;
+    assert_eq!(snapshots.len(), 2);
+    server.stop().await;
+}
+
 const SMALL: &str = "CREATE TABLE pts AS SELECT value AS id, CAST(value % 10 AS DOUBLE) AS x1, \
     CAST((value * 7) % 13 AS DOUBLE) AS x2, CASE WHEN value % 3 = 0 THEN 'a' WHEN value % 3 = 1 THEN 'b' END AS cat, \
     (value % 10) + ((value * 7) % 13) > 10 AS flag, 2.0 * (value % 10) + 0.1 * value AS y \
