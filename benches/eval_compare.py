@@ -20,17 +20,13 @@ import argparse
 import json
 import os
 import pathlib
-import shutil
-import socket
 import statistics
-import subprocess
-import tempfile
 import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 import numpy as np  # noqa: E402
+from quarry_server import Quarry  # noqa: E402
 import pandas as pd  # noqa: E402
-import psycopg  # noqa: E402
 from sklearn.metrics import accuracy_score, roc_auc_score  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
@@ -38,10 +34,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 COLS = [f"f{i:02d}" for i in range(20)]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def median_time(fn, runs):
@@ -68,33 +60,6 @@ def write(path, x, y):
     df = pd.DataFrame(x, columns=COLS)
     df["churned"] = y
     df.to_parquet(path, index=False, row_group_size=128 * 1024)
-
-
-class Quarry:
-    def __init__(self, binary, threads):
-        self.dir = tempfile.mkdtemp(prefix="quarry-bench-")
-        port, http = free_port(), free_port()
-        self.server = subprocess.Popen(
-            [binary, "--data-dir", self.dir, "--no-demo", "--pg-listen", f"127.0.0.1:{port}",
-             "--http-listen", f"127.0.0.1:{http}", "--threads", str(threads)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        dsn = f"host=127.0.0.1 port={port} user=quarry dbname=quarry"
-        for _ in range(100):
-            try:
-                self.conn = psycopg.connect(dsn, autocommit=True)
-                return
-            except psycopg.OperationalError:
-                time.sleep(0.2)
-        raise SystemExit("quarry did not start")
-
-    def sql(self, text):
-        cur = self.conn.execute(text)
-        return cur.fetchall() if cur.description else None
-
-    def stop(self):
-        self.server.terminate()
-        self.server.wait(timeout=30)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def main():

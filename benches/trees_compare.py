@@ -26,18 +26,14 @@ import argparse
 import json
 import os
 import pathlib
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # no spinning OpenMP pools on a shared box
 import numpy as np  # noqa: E402
+from quarry_server import Quarry  # noqa: E402
 import pandas as pd  # noqa: E402
-import psycopg  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
@@ -50,10 +46,6 @@ COLS = [f"f{i:02d}" for i in range(25)]
 GBDT = {"rounds": 100, "max_depth": 6, "learning_rate": 0.1, "min_rows_per_leaf": 20, "l2": 1.0, "max_bins": 255}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def median_time(fn, runs, warmup=True):
@@ -73,33 +65,6 @@ def to_parquet(x, y, path):
     # NaN becomes NULL: missing for every engine. Row groups of 128k rows (as
     # gen_data.py writes) let a scan split across threads.
     df.to_parquet(path, index=False, row_group_size=128 * 1024)
-
-
-class Quarry:
-    def __init__(self, binary, threads):
-        self.dir = tempfile.mkdtemp(prefix="quarry-bench-")
-        port, http = free_port(), free_port()
-        self.server = subprocess.Popen(
-            [binary, "--data-dir", self.dir, "--no-demo", "--pg-listen", f"127.0.0.1:{port}",
-             "--http-listen", f"127.0.0.1:{http}", "--threads", str(threads)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        dsn = f"host=127.0.0.1 port={port} user=quarry dbname=quarry"
-        for _ in range(100):
-            try:
-                self.conn = psycopg.connect(dsn, autocommit=True)
-                return
-            except psycopg.OperationalError:
-                time.sleep(0.2)
-        raise SystemExit("quarry did not start: " + (self.server.stderr.read() if self.server.stderr else ""))
-
-    def sql(self, text):
-        cur = self.conn.execute(text)
-        return cur.fetchall() if cur.description else None
-
-    def stop(self):
-        self.server.terminate()
-        self.server.wait(timeout=30)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def main():

@@ -4,8 +4,8 @@
 //! A snapshot version is a directory of Parquet files under
 //! `<data dir>/snapshots/`, written by the catalog's file writer (temp file,
 //! fsync, rename, fsync the directory) and then made visible by one SQLite
-//! transaction that records its name, version, rows, sha256 (of the rows as
-//! an Arrow IPC stream, in stored order), schema and files. A crash before
+//! transaction that records its name, version, rows, sha256 (of the rows in
+//! order, `DataDigest`), schema and files. A crash before
 //! the commit leaves files no row refers to; they are removed at the next
 //! start. Nothing ever writes to a committed version.
 
@@ -23,7 +23,7 @@ use tracing::info;
 
 use crate::catalog::store::{DataFile, Store};
 use crate::catalog::table::{FileList, ManagedTable};
-use crate::catalog::writer::{FileSetWriter, conform, storage_schema};
+use crate::catalog::writer::{FileSetWriter, conform, storage_schema, sync_dir};
 use crate::error::{Result, SqlStateError, sqlstate};
 
 pub const SCHEMA: &str = "
@@ -85,6 +85,15 @@ fn io_err(context: &str, e: impl std::fmt::Display) -> SqlStateError {
     SqlStateError::new(sqlstate::IO_ERROR, format!("{context}: {e}"))
 }
 
+/// Names of the snapshots CREATE MODEL keeps start with this.
+pub const TRAINING_PREFIX: &str = "training:";
+
+/// The snapshot of a model's training rows (the model name is already
+/// normalized; quoting keeps its case).
+pub fn training_name(model: &str) -> String {
+    format!("\"{TRAINING_PREFIX}{}\"", model.replace('"', "\"\""))
+}
+
 /// Snapshot names: lower case unless quoted, like other names.
 pub fn normalize(name: &str) -> Result<String> {
     let name = crate::registry::normalize(name);
@@ -106,7 +115,9 @@ impl Snapshots {
         Ok(snapshots)
     }
 
-    /// Removes directories no committed version refers to (a crash mid-write).
+    /// Removes directories no committed version refers to (a crash
+    /// mid-write). Only ones untouched for an hour: a write still running in
+    /// a process mistakenly started on the same directory is left alone.
     fn collect_garbage(&self) -> Result<()> {
         let referenced: Vec<String> = self.store.with_conn(|c| {
             let mut stmt = c.prepare("SELECT dir FROM ml_snapshot_versions")?;
@@ -119,7 +130,13 @@ impl Snapshots {
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().to_string();
-                if !referenced.contains(&name) {
+                let stale = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+                if stale && !referenced.contains(&name) {
                     let _ = std::fs::remove_dir_all(entry.path());
                     removed += 1;
                 }
@@ -150,6 +167,8 @@ impl Snapshots {
             writer.write(&batch)?;
         }
         let pending = writer.finish()?;
+        // The new directory's entry must be durable before a row names it.
+        sync_dir(&self.dir)?;
         let sha256 = digest.finish()?;
         let rows = pending.rows() as i64;
         let files: Vec<StoredFile> = pending

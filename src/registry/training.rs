@@ -235,10 +235,16 @@ pub async fn run(
             model: Some((name.clone(), version)),
         };
         let rows = futures::stream::iter(batches.into_iter().map(Ok));
-        registry
+        let snapshot = super::snapshots::training_name(&name);
+        // The version is registered and usable: a failed snapshot is logged,
+        // not turned into a failed CREATE MODEL.
+        if let Err(e) = registry
             .snapshots
-            .write(&format!("training:{name}"), schema, rows, origin)
-            .await?;
+            .write(&snapshot, schema, rows, origin)
+            .await
+        {
+            tracing::warn!(model = %name, version, error = %e.message, "training snapshot not kept");
+        }
     }
     drop(reservations);
     result_batch(&name, version, &trained, seconds)

@@ -218,7 +218,16 @@ async fn monitoring_walkthrough_runs() {
     )
     .await;
     let drifted: Vec<String> = drifted.into_iter().filter_map(|r| r[0].clone()).collect();
-    assert_eq!(drifted, ["age", "monthly_fee", "prediction", "region", "support_calls"]);
+    assert_eq!(
+        drifted,
+        [
+            "age",
+            "monthly_fee",
+            "prediction",
+            "region",
+            "support_calls"
+        ]
+    );
     let snapshots = rows(
         &client,
         "SELECT name FROM ml_snapshots WHERE name IN ('customer_features', 'training:churn_monitored') ORDER BY name",

@@ -183,7 +183,13 @@ async fn snapshots_survive_restart_unchanged_and_orphans_go() {
         "2"
     );
     server.stop().await;
-    std::fs::create_dir(dir.path().join("snapshots").join("feedface")).expect("orphan dir");
+    // An orphan from a crash long ago (a recent one may be a write in progress).
+    let orphan = dir.path().join("snapshots").join("feedface");
+    std::fs::create_dir(&orphan).expect("orphan dir");
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::open(&orphan)
+        .and_then(|f| f.set_modified(long_ago))
+        .expect("age the orphan");
 
     let server = TestServer::on_dir(dir.path()).await;
     let client = server.connect().await;
@@ -212,6 +218,6 @@ async fn snapshots_survive_restart_unchanged_and_orphans_go() {
         .await,
         digest
     );
-    assert!(!dir.path().join("snapshots").join("feedface").exists());
+    assert!(!orphan.exists());
     server.stop().await;
 }

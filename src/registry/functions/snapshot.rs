@@ -92,7 +92,7 @@ impl SnapshotUdtf {
     pub fn documentation() -> Documentation {
         Documentation::builder(
             DocSection { include: true, label: "Features", description: None },
-            "Materializes a table or query as the next version of a named snapshot: an immutable copy of its rows, written durably (files fsynced, then one metadata commit), so a feature set can be read back exactly later with ml_snapshot_read. Returns one row: name, version (1, 2, ... per name), rows, sha256 (of the rows as an Arrow IPC stream in stored order: equal digests mean equal contents), created_at. Every CREATE MODEL also snapshots its training rows as 'training:<model>' unless snapshot = false; ml_snapshots lists all versions. Errors: 22023 for an empty name or a relation that does not parse; errors of the query itself.",
+            "Materializes a table or query as the next version of a named snapshot: an immutable copy of its rows, written durably (files fsynced, then one metadata commit), so a feature set can be read back exactly later with ml_snapshot_read. Returns one row: name, version (1, 2, ... per name), rows, sha256 (of the column names and types and every row in order, in Arrow's canonical row format: equal digests mean equal rows, however they were batched or stored), created_at. Every CREATE MODEL also snapshots its training rows as 'training:<model>' unless snapshot = false; ml_snapshots lists all versions. Names starting with 'training:' are kept for training snapshots. Errors: 22023 for an empty or reserved name or a relation that does not parse; errors of the query itself.",
             "SELECT * FROM ml_snapshot(name, relation)",
         )
         .with_sql_example(
@@ -115,7 +115,15 @@ impl TableFunctionImpl for SnapshotUdtf {
             .into_df());
         }
         let name = text(exprs, 0, NAME, "name").map_err(SqlStateError::into_df)?;
-        crate::registry::snapshots::normalize(&name).map_err(SqlStateError::into_df)?;
+        let normalized =
+            crate::registry::snapshots::normalize(&name).map_err(SqlStateError::into_df)?;
+        if normalized.starts_with(crate::registry::snapshots::TRAINING_PREFIX) {
+            return Err(SqlStateError::bad_argument(format!(
+                "{NAME}: names starting with '{}' are kept for the rows models trained on",
+                crate::registry::snapshots::TRAINING_PREFIX
+            ))
+            .into_df());
+        }
         let relation = text(exprs, 1, NAME, "relation").map_err(SqlStateError::into_df)?;
         let query = quarry_udfs::functions::relation::parse_relation_text(&relation)
             .map_err(|e| {

@@ -30,6 +30,7 @@ use datafusion::logical_expr::{
 
 use super::relation::{Arg, Call, RelationFunction, find_column};
 use crate::error::SqlStateError;
+use datafusion::logical_expr::type_coercion::binary::comparison_coercion;
 
 pub const NAME: &str = "ml_asof_join";
 
@@ -71,9 +72,10 @@ fn text(arg: Option<Arg>, what: &str) -> Result<String, SqlStateError> {
 
 fn column_of(function_side: &str, plan: &LogicalPlan, name: &str) -> Result<Expr, SqlStateError> {
     find_column(plan, name).ok_or_else(|| {
-        SqlStateError::bad_argument(format!(
-            "{NAME}: the {function_side} relation has no column {name}"
-        ))
+        SqlStateError::new(
+            crate::error::sqlstate::UNDEFINED_COLUMN,
+            format!("{NAME}: the {function_side} relation has no column {name}"),
+        )
     })
 }
 
@@ -141,19 +143,18 @@ impl RelationFunction for AsofJoin {
             rk.get_type(right.schema().as_ref())?,
             rt.get_type(right.schema().as_ref())?,
         );
-        let comparable = |a: &DataType, b: &DataType| {
-            a == b
-                || (a.is_numeric() && b.is_numeric())
-                || (a.is_temporal() && b.is_temporal())
-                || (matches!(a, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
-                    && matches!(b, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8))
+        // Both sides in the type DataFusion compares them in, so neither is
+        // truncated (a time cast to a coarser unit could match the future).
+        let text =
+            |t: &DataType| matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8);
+        let common = |what: &str, a: &DataType, b: &DataType| {
+            comparison_coercion(a, b)
+                // Numbers or times compared as text would order wrongly.
+                .filter(|t| !text(t) || (text(a) && text(b)))
+                .ok_or_else(|| mismatch(what, a, b))
         };
-        if !comparable(&lk_type, &rk_type) {
-            return Err(mismatch("key", &lk_type, &rk_type));
-        }
-        if !comparable(&lt_type, &rt_type) {
-            return Err(mismatch("time", &lt_type, &rt_type));
-        }
+        let key_type = common("key", &lk_type, &rk_type)?;
+        let time_type = common("time", &lt_type, &rt_type)?;
 
         let columns = |plan: &LogicalPlan| -> Vec<(Expr, String)> {
             plan.schema()
@@ -189,8 +190,8 @@ impl RelationFunction for AsofJoin {
 
         let left_side = LogicalPlanBuilder::from(left.clone())
             .project(vec![
-                lk.alias("__quarry_k"),
-                lt.alias("__quarry_t"),
+                cast(lk, key_type.clone()).alias("__quarry_k"),
+                cast(lt, time_type.clone()).alias("__quarry_t"),
                 lit(1i32).alias("__quarry_side"),
                 left_row.alias("__quarry_l"),
                 right_null.clone().alias("__quarry_r"),
@@ -199,8 +200,8 @@ impl RelationFunction for AsofJoin {
         let right_side = LogicalPlanBuilder::from(right.clone())
             .filter(rk.clone().is_not_null().and(rt.clone().is_not_null()))?
             .project(vec![
-                cast(rk, lk_type).alias("__quarry_k"),
-                cast(rt, lt_type).alias("__quarry_t"),
+                cast(rk, key_type).alias("__quarry_k"),
+                cast(rt, time_type).alias("__quarry_t"),
                 lit(0i32).alias("__quarry_side"),
                 left_null.alias("__quarry_l"),
                 right_row.alias("__quarry_r"),

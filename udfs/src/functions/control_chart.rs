@@ -187,11 +187,8 @@ impl RelationFunction for ControlChart {
                 }
             }
         }
-        let time = find_column(&input, &time_name).ok_or_else(|| {
-            df(SqlStateError::bad_argument(format!(
-                "{NAME}: the relation has no column {time_name}"
-            )))
-        })?;
+        let time = find_column(&input, &time_name)
+            .ok_or_else(|| df(super::series::unknown_column(NAME, &time_name)))?;
         let value = numeric_column(NAME, &input, &value_name).map_err(df)?;
         let hidden = ctx
             .context_provider()

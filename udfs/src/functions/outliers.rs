@@ -188,7 +188,7 @@ impl AggregateUDFImpl for SpreadUdaf {
             })?;
         Ok(Box::new(SpreadAccumulator {
             method,
-            values: Sides::new_of(true),
+            values: Sides::lenient(CALL, true),
         }))
     }
 }
@@ -202,7 +202,7 @@ struct SpreadAccumulator {
 impl Accumulator for SpreadAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         self.values
-            .push_side(CALL, &values[0], false)
+            .push_side(&values[0], false)
             .map_err(SqlStateError::into_df)
     }
 
@@ -343,11 +343,8 @@ impl RelationFunction for Outliers {
                 "{NAME}: expected (relation, column, method [, threshold])"
             ))));
         }
-        let column = find_column(&input, &name).ok_or_else(|| {
-            df(SqlStateError::bad_argument(format!(
-                "{NAME}: the relation has no column {name}"
-            )))
-        })?;
+        let column = find_column(&input, &name)
+            .ok_or_else(|| df(super::series::unknown_column(NAME, &name)))?;
         let data_type =
             datafusion::logical_expr::ExprSchemable::get_type(&column, input.schema().as_ref())?;
         if !data_type.is_numeric() {

@@ -267,7 +267,7 @@ impl AggregateUDFImpl for ProfileUdaf {
         Ok(Box::new(ProfileAccumulator {
             name: literal_text(&args, 1)?,
             type_name: literal_text(&args, 2)?,
-            values: Sides::new_of(numeric),
+            values: Sides::lenient(CALL, numeric),
             nulls: 0,
         }))
     }
@@ -284,9 +284,13 @@ struct ProfileAccumulator {
 impl Accumulator for ProfileAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         self.nulls += values[0].logical_null_count() as u64;
+        let nan_before = self.values.nan;
         self.values
-            .push_side(CALL, &values[0], false)
-            .map_err(SqlStateError::into_df)
+            .push_side(&values[0], false)
+            .map_err(SqlStateError::into_df)?;
+        // NaN counts as NULL.
+        self.nulls += self.values.nan - nan_before;
+        Ok(())
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
@@ -366,7 +370,7 @@ impl Profile {
     pub fn documentation() -> Documentation {
         Documentation::builder(
             DocSection { include: true, label: "Data quality", description: None },
-            "One row per column of a table or query: name, type, rows, nulls, null_fraction, distinct (exact), min, max (as text, so every type fits one column), mean, stddev (sample, n - 1), p01, p25, p50, p75, p99 (numpy/pandas linear interpolation) and top_values, a JSON array of the 5 most frequent values with their counts. Numbers get every statistic; text, booleans and times get counts, distinct, min, max and top_values. Columns of other types (lists, structs, binary) are left out. Reads the relation once; exact, so numbers are held in memory (8 bytes per value). Errors: 22023 for a relation that is not a table name or query, or has no column that can be profiled.",
+            "One row per column of a table or query: name, type, rows, nulls, null_fraction, distinct (exact), min, max (as text, so every type fits one column), mean, stddev (sample, n - 1), p01, p25, p50, p75, p99 (numpy/pandas linear interpolation) and top_values, a JSON array of the 5 most frequent values with their counts. Numbers get every statistic; text, booleans and times get counts, distinct, min, max and top_values. NaN counts as NULL. Columns of other types (lists, structs, binary) are left out. Reads the relation once; exact, so numbers are held in memory (8 bytes per value). Errors: 22023 for a relation that is not a table name or query, or has no column that can be profiled.",
             "SELECT * FROM ml_profile(relation)",
         )
         .with_sql_example(

@@ -24,9 +24,7 @@ pub fn numeric_column(
     input: &LogicalPlan,
     name: &str,
 ) -> Result<Expr, SqlStateError> {
-    let column = find_column(input, name).ok_or_else(|| {
-        SqlStateError::bad_argument(format!("{function}: the relation has no column {name}"))
-    })?;
+    let column = find_column(input, name).ok_or_else(|| unknown_column(function, name))?;
     let data_type = column
         .get_type(input.schema().as_ref())
         .map_err(|e| SqlStateError::new(sqlstate::INTERNAL_ERROR, e.to_string()))?;
@@ -37,6 +35,14 @@ pub fn numeric_column(
         ));
     }
     Ok(column)
+}
+
+/// 42703 for a column the relation does not have.
+pub fn unknown_column(function: &str, name: &str) -> SqlStateError {
+    SqlStateError::new(
+        sqlstate::UNDEFINED_COLUMN,
+        format!("{function}: the relation has no column {name}"),
+    )
 }
 
 /// `array_agg(value ORDER BY time)` as Float64 (in relation order without a time).
@@ -62,18 +68,22 @@ pub fn series_rows(
         )
         .into_df()
     })?;
-    Ok((0..lists.len())
+    (0..lists.len())
         .map(|i| {
-            lists.is_valid(i).then(|| {
-                let values = lists.value(i);
+            if !lists.is_valid(i) {
+                return Ok(None);
+            }
+            // The planner passes Float64 lists; a direct call may pass others.
+            let values = datafusion::arrow::compute::cast(&lists.value(i), &DataType::Float64)?;
+            Ok(Some(
                 values
                     .as_primitive::<Float64Type>()
                     .iter()
                     .flatten()
-                    .collect()
-            })
+                    .collect(),
+            ))
         })
-        .collect())
+        .collect()
 }
 
 /// Rows of result structs as a list array, one list per input row.

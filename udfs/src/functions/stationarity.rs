@@ -230,11 +230,7 @@ impl RelationFunction for Stationarity {
         let value = numeric_column(NAME, &input, &value_name).map_err(df)?;
         let time = time_name
             .map(|t| {
-                find_column(&input, &t).ok_or_else(|| {
-                    df(SqlStateError::bad_argument(format!(
-                        "{NAME}: the relation has no column {t}"
-                    )))
-                })
+                find_column(&input, &t).ok_or_else(|| df(super::series::unknown_column(NAME, &t)))
             })
             .transpose()?;
         let hidden = ctx

@@ -436,7 +436,10 @@ impl Validate {
         let row = result_row(
             ordinal,
             text,
-            sum(col("__quarry_n")),
+            Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                datafusion::functions::core::coalesce(),
+                vec![sum(col("__quarry_n")), lit(0i64)],
+            )),
             Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
                 datafusion::functions::core::coalesce(),
                 vec![failing, lit(0i64)],

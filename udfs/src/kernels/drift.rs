@@ -323,6 +323,52 @@ impl Reference {
     }
 }
 
+/// PSI and JS divergence of two samples in any order, without sorting them:
+/// the reference's quantile ranks are selected in place (it is reordered),
+/// and every value is binned by a search among the edges. Equal to
+/// [`binned`] on the same samples.
+pub fn binned_unsorted(reference: &mut [f64], current: &[f64], bins: usize) -> (f64, f64) {
+    let n = reference.len();
+    let positions: Vec<f64> = (1..bins)
+        .map(|k| (n - 1) as f64 * (k as f64 / bins as f64))
+        .collect();
+    let mut ranks: Vec<usize> = positions
+        .iter()
+        .flat_map(|p| {
+            let lo = (p.floor() as usize).min(n - 1);
+            [lo, (lo + 1).min(n - 1)]
+        })
+        .collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+    select_ranks(reference, &ranks);
+    let edges = distinct_edges(bins, |q| quantile_sorted(reference, q));
+    let count = |values: &[f64]| {
+        let mut counts = vec![0u64; edges.len() + 1];
+        for v in values {
+            counts[edges.partition_point(|e| e < v)] += 1;
+        }
+        proportions(&counts)
+    };
+    let (r, c) = (count(reference), count(current));
+    (psi(&r, &c), js_divergence(&r, &c))
+}
+
+/// Puts the value of every rank in `ranks` (ascending, distinct) where a
+/// full sort would put it: select the middle rank, then recurse on each side.
+fn select_ranks(values: &mut [f64], ranks: &[usize]) {
+    if ranks.is_empty() || values.len() < 2 {
+        return;
+    }
+    let mid = ranks.len() / 2;
+    let k = ranks[mid];
+    values.select_nth_unstable_by(k, f64::total_cmp);
+    let (left, right) = values.split_at_mut(k);
+    select_ranks(left, &ranks[..mid]);
+    let after: Vec<usize> = ranks[mid + 1..].iter().map(|r| r - k - 1).collect();
+    select_ranks(&mut right[1..], &after);
+}
+
 /// PSI and JS divergence of an ascending current sample against a reference.
 pub fn binned(reference: &Reference, current: &[f64], bins: usize) -> (f64, f64) {
     let edges = reference.edges(bins);
@@ -391,6 +437,27 @@ mod tests {
         let (p, js) = binned(&Reference::of_sorted(&x), &y, 10);
         assert!(p > 5.0);
         assert!((js - 0.7582766571931676).abs() < 1e-12, "{js}");
+    }
+
+    #[test]
+    fn unsorted_binning_equals_sorted_binning() {
+        let mut rng = crate::kernels::optimize::SplitMix(3);
+        for n in [1usize, 2, 7, 100, 1001] {
+            let r: Vec<f64> = (0..n).map(|_| (rng.uniform() * 30.0).round()).collect();
+            let c: Vec<f64> = (0..n + 5).map(|_| (rng.uniform() * 35.0).round()).collect();
+            let (mut rs, mut cs) = (r.clone(), c.clone());
+            rs.sort_by(f64::total_cmp);
+            cs.sort_by(f64::total_cmp);
+            for bins in [2, 10, 20] {
+                let want = binned(&Reference::of_sorted(&rs), &cs, bins);
+                let mut shuffled = r.clone();
+                assert_eq!(
+                    binned_unsorted(&mut shuffled, &c, bins),
+                    want,
+                    "n {n} bins {bins}"
+                );
+            }
+        }
     }
 
     #[test]

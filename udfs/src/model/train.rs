@@ -1911,8 +1911,8 @@ fn pearson(x: &[f64], y: &[f64]) -> f64 {
     }
 }
 
-/// Hex sha256 of the training data (Arrow IPC stream of the batches), so a
-/// version records exactly what it learned from.
+/// Hex sha256 of the training data ([`DataDigest`]), so a version records
+/// exactly what it learned from.
 pub fn data_sha256(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String> {
     let mut digest = DataDigest::new(schema)?;
     for b in batches {
@@ -1921,47 +1921,60 @@ pub fn data_sha256(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String
     digest.finish()
 }
 
-/// sha256 of batches as an Arrow IPC stream, fed one batch at a time (a
-/// snapshot is hashed while it is written, without holding it).
+/// sha256 of rows, fed one batch at a time (a snapshot is hashed while it
+/// is written, without holding it). The schema (names and types) and then
+/// each row in Arrow's row format, length-prefixed, are hashed: the row format
+/// encodes values and NULLs canonically, so the digest depends on the rows
+/// and their order only, not on how they were split into batches or how the
+/// arrays were laid out in memory (a snapshot read back hashes the same).
 pub struct DataDigest {
-    writer: datafusion::arrow::ipc::writer::StreamWriter<Sha256Writer>,
+    hasher: sha2::Sha256,
+    converter: datafusion::arrow::row::RowConverter,
 }
 
-/// An `io::Write` that only hashes.
-pub struct Sha256Writer(sha2::Sha256);
-
-impl std::io::Write for Sha256Writer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        sha2::Digest::update(&mut self.0, buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn ipc_error(e: impl std::fmt::Display) -> SqlStateError {
+fn digest_error(e: impl std::fmt::Display) -> SqlStateError {
     SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
 }
 
 impl DataDigest {
     pub fn new(schema: &SchemaRef) -> Result<Self> {
-        let writer = datafusion::arrow::ipc::writer::StreamWriter::try_new(
-            Sha256Writer(<sha2::Sha256 as sha2::Digest>::new()),
-            schema,
-        )
-        .map_err(ipc_error)?;
-        Ok(DataDigest { writer })
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        for f in schema.fields() {
+            hasher.update(format!("{}:{}\n", f.name(), f.data_type()).as_bytes());
+        }
+        let fields = schema
+            .fields()
+            .iter()
+            .map(|f| datafusion::arrow::row::SortField::new(f.data_type().clone()))
+            .collect();
+        let converter = datafusion::arrow::row::RowConverter::new(fields).map_err(digest_error)?;
+        Ok(DataDigest { hasher, converter })
     }
 
     pub fn update(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.writer.write(batch).map_err(ipc_error)
+        use sha2::Digest;
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let rows = self
+            .converter
+            .convert_columns(batch.columns())
+            .map_err(digest_error)?;
+        for row in rows.iter() {
+            let bytes = row.as_ref();
+            self.hasher.update((bytes.len() as u64).to_le_bytes());
+            self.hasher.update(bytes);
+        }
+        Ok(())
     }
 
     /// The hex digest.
     pub fn finish(self) -> Result<String> {
-        let hasher = self.writer.into_inner().map_err(ipc_error)?;
-        Ok(sha2::Digest::finalize(hasher.0)
+        use sha2::Digest;
+        Ok(self
+            .hasher
+            .finalize()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect())

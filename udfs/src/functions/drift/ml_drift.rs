@@ -163,6 +163,10 @@ impl Levels {
 pub enum Profiled {
     Numeric(Reference),
     Categorical(Levels),
+    /// No training values (all NULL): nothing to compare with.
+    Empty {
+        numeric: bool,
+    },
 }
 
 /// Reads one feature's training profile (see `model::profile`).
@@ -173,7 +177,7 @@ pub fn profiled(profile: &Json) -> Option<Profiled> {
         "numeric" => {
             let rows = profile.get("count")?.as_u64()?;
             if rows == 0 {
-                return None;
+                return Some(Profiled::Empty { numeric: true });
             }
             if let Some(cdf) = profile.get("cdf") {
                 let values = numbers(cdf.get("values")?)?;
@@ -183,8 +187,8 @@ pub fn profiled(profile: &Json) -> Option<Profiled> {
                     .iter()
                     .map(Json::as_u64)
                     .collect::<Option<_>>()?;
-                return (values.len() == counts.len() && !values.is_empty())
-                    .then_some(Profiled::Numeric(Reference::Counts { values, counts }));
+                let valid = values.len() == counts.len() && counts.iter().sum::<u64>() > 0;
+                return valid.then_some(Profiled::Numeric(Reference::Counts { values, counts }));
             }
             let grid = profile
                 .get("fine_quantiles")
@@ -200,6 +204,9 @@ pub fn profiled(profile: &Json) -> Option<Profiled> {
                 .map(|pair| Some((pair.get(0)?.as_str()?.to_string(), pair.get(1)?.as_u64()?)))
                 .collect::<Option<Vec<_>>>()?;
             let other = profile.get("other").and_then(Json::as_u64).unwrap_or(0);
+            if top.iter().map(|t| t.1).sum::<u64>() + other == 0 {
+                return Some(Profiled::Empty { numeric: false });
+            }
             Some(Profiled::Categorical(Levels { top, other }))
         }
         _ => None,
@@ -420,7 +427,7 @@ impl AggregateUDFImpl for DriftUdaf {
             .is_some_and(|f| f.data_type() == &DataType::Float64);
         Ok(Box::new(DriftAccumulator {
             config,
-            sides: Sides::new_of(numeric),
+            sides: Sides::lenient(CALL, numeric),
         }))
     }
 }
@@ -442,6 +449,10 @@ impl DriftAccumulator {
             Some(Profiled::Categorical(levels)) => {
                 let current: Vec<(String, u64)> = self.current_levels();
                 categorical_findings(levels, &current, &t)
+            }
+            Some(Profiled::Empty { numeric: true }) => numeric_findings(None, &[], &t),
+            Some(Profiled::Empty { numeric: false }) => {
+                vec![test_finding("chi2", None, None, &t), psi_finding(None, &t)]
             }
             None if self.sides.numeric => {
                 let (reference, current) = self.sides.sorted();
@@ -533,7 +544,7 @@ impl Drift {
     pub fn documentation() -> Documentation {
         Documentation::builder(
             DocSection { include: true, label: "Drift and monitoring", description: None },
-            "Drift of every feature, one row per feature and test: against a model, the current rows of the relation are compared with the training profile stored with the model version (no training data needed), and the model's predictions on them with its predictions at training (feature 'prediction'); given two relations, every column of the first that the second also has is compared. Numbers (and times, as epoch seconds) get psi (drifted when above psi_threshold) and ks (value = D, p_value from the two-sample KS test, drifted when p_value < p_threshold); text and booleans get chi2 (value = the statistic) and psi over the reference's 100 most frequent categories plus 'other'. Against a profile, numbers with more than 1000 distinct training values are compared with a 1001-quantile summary, so KS is accurate to about 0.001 in D. NULL values are ignored. A first argument in quotes is a model reference; pass a bare table name or a query to compare two relations. Errors: 42704 unknown model; 22023 for a relation without a feature of the model, no common columns, or a bad option.",
+            "Drift of every feature, one row per feature and test: against a model, the current rows of the relation are compared with the training profile stored with the model version (no training data needed), and the model's predictions on them with its predictions at training (feature 'prediction'); given two relations, every column of the first that the second also has is compared. Numbers (and times, as epoch seconds) get psi (drifted when above psi_threshold) and ks (value = D, p_value from the two-sample KS test, drifted when p_value < p_threshold); text and booleans get chi2 (value = the statistic) and psi over the reference's 100 most frequent categories plus 'other'. Against a profile, numbers with more than 1000 distinct training values are compared with a 1001-quantile summary, so KS is accurate to about 0.001 in D. NULL and NaN values are ignored. A first argument in quotes is a model reference; pass a bare table name or a query to compare two relations. Errors: 42704 unknown model; 22023 for a relation without a feature of the model, no common columns, or a bad option.",
             "SELECT * FROM ml_drift(model | reference_relation, current_relation [, psi_threshold => 0.2, p_threshold => 0.01, bins => 10])",
         )
         .with_sql_example(

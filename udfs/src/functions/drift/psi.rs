@@ -9,7 +9,7 @@ use super::state::{Either, Sides};
 use super::{bins, check_bins};
 use crate::error::SqlStateError;
 use crate::functions::metrics::{Metric, float};
-use crate::kernels::drift::{Reference, binned, categorical};
+use crate::kernels::drift::{binned_unsorted, categorical};
 
 #[user_doc(
     doc_section(label = "Drift and monitoring"),
@@ -55,11 +55,11 @@ impl Metric for Psi {
         if !state.numeric {
             return Ok(float(categorical(&state.counts).map(|(psi, _)| psi)));
         }
-        let (reference, current) = state.sorted();
+        let (reference, current) = state.unsorted();
         if reference.is_empty() || current.is_empty() {
             return Ok(float(None));
         }
-        let (psi, _) = binned(&Reference::of_sorted(reference), current, bins(constants));
+        let (psi, _) = binned_unsorted(reference, current, bins(constants));
         Ok(float(Some(psi)))
     }
 

@@ -30,6 +30,11 @@ pub const MAX_CATEGORIES: usize = 100_000;
 pub trait Accepts: std::fmt::Debug + Send + Sync + 'static {
     /// The type a value argument of type `t` is cast to, or a 42804 error.
     fn coerce(call: Call, t: &DataType) -> Result<DataType, SqlStateError>;
+
+    /// Whether partial states are sorted before they travel, so the final
+    /// sort only merges runs (the statistics that need sorted samples);
+    /// binned statistics only need quantiles and skip it.
+    const PRESORT: bool = true;
 }
 
 fn mismatch(call: Call, expected: &str, got: &DataType) -> SqlStateError {
@@ -70,6 +75,8 @@ impl Accepts for Numbers {
 pub struct Either;
 
 impl Accepts for Either {
+    const PRESORT: bool = false;
+
     fn coerce(call: Call, t: &DataType) -> Result<DataType, SqlStateError> {
         match t {
             t if t.is_numeric() || t.is_null() => Ok(DataType::Float64),
@@ -102,6 +109,13 @@ impl Accepts for Categories {
 #[derive(Debug)]
 pub struct Sides<A: Accepts> {
     pub numeric: bool,
+    /// The function errors are reported for.
+    call: Call,
+    /// Table functions (profiles, ml_drift) read whole tables: any number
+    /// of categories, NaN read as NULL. The aggregates are strict.
+    lenient: bool,
+    /// NaNs skipped in lenient mode (counted with the NULLs by profiles).
+    pub nan: u64,
     pub reference: Vec<f64>,
     pub current: Vec<f64>,
     index: HashMap<String, usize>,
@@ -113,9 +127,13 @@ pub struct Sides<A: Accepts> {
 }
 
 impl<A: Accepts> Sides<A> {
-    pub fn new_of(numeric: bool) -> Self {
+    /// A strict state for an aggregate.
+    pub fn new_of(call: Call, numeric: bool) -> Self {
         Sides {
             numeric,
+            call,
+            lenient: false,
+            nan: 0,
             reference: Vec::new(),
             current: Vec::new(),
             index: HashMap::new(),
@@ -124,6 +142,20 @@ impl<A: Accepts> Sides<A> {
             sorted: true,
             _accepts: PhantomData,
         }
+    }
+
+    /// A lenient state for a table function: no category limit, NaN as NULL.
+    pub fn lenient(call: Call, numeric: bool) -> Self {
+        Sides {
+            lenient: true,
+            ..Self::new_of(call, numeric)
+        }
+    }
+
+    /// Both samples in no particular order; the reference may be reordered.
+    pub fn unsorted(&mut self) -> (&mut [f64], &[f64]) {
+        self.sorted = false;
+        (&mut self.reference, &self.current)
     }
 
     /// Both samples, ascending.
@@ -139,15 +171,15 @@ impl<A: Accepts> Sides<A> {
 
     pub fn add_category(
         &mut self,
-        call: Call,
         name: &str,
         side: usize,
         count: u64,
     ) -> Result<(), SqlStateError> {
+        let call = self.call;
         let i = match self.index.get(name) {
             Some(&i) => i,
             None => {
-                if self.names.len() >= MAX_CATEGORIES {
+                if !self.lenient && self.names.len() >= MAX_CATEGORIES {
                     return Err(SqlStateError::bad_data(format!(
                         "{}: more than {MAX_CATEGORIES} distinct categories in {}; bucketize continuous values first",
                         call.function,
@@ -165,22 +197,17 @@ impl<A: Accepts> Sides<A> {
     }
 
     /// Appends every non-NULL value of `values` to one side.
-    pub fn push_side(
-        &mut self,
-        call: Call,
-        values: &ArrayRef,
-        current: bool,
-    ) -> Result<(), SqlStateError> {
-        self.push(call, values, std::iter::repeat(Some(current)))
+    pub fn push_side(&mut self, values: &ArrayRef, current: bool) -> Result<(), SqlStateError> {
+        self.push(values, std::iter::repeat(Some(current)))
     }
 
     /// Appends the rows of `values` where `side` (true = current) is valid.
     pub fn push(
         &mut self,
-        call: Call,
         values: &ArrayRef,
         current: impl IntoIterator<Item = Option<bool>>,
     ) -> Result<(), SqlStateError> {
+        let call = self.call;
         if self.numeric {
             let values = values
                 .as_primitive_opt::<Float64Type>()
@@ -190,6 +217,10 @@ impl<A: Accepts> Sides<A> {
                     continue;
                 };
                 if v.is_nan() {
+                    if self.lenient {
+                        self.nan += 1;
+                        continue;
+                    }
                     return Err(SqlStateError::bad_data(format!(
                         "{}: {} is NaN",
                         call.function,
@@ -212,7 +243,7 @@ impl<A: Accepts> Sides<A> {
                 .ok_or_else(|| internal_type(values))?;
             for (v, side) in values.iter().zip(current) {
                 if let (Some(v), Some(side)) = (v, side) {
-                    self.add_category(call, v, usize::from(side), 1)?;
+                    self.add_category(v, usize::from(side), 1)?;
                 }
             }
         }
@@ -277,11 +308,11 @@ impl<A: Accepts> MetricState for Sides<A> {
         ]
     }
 
-    fn new(_call: Call, inputs: &[FieldRef]) -> Result<Self, SqlStateError> {
+    fn new(call: Call, inputs: &[FieldRef]) -> Result<Self, SqlStateError> {
         let numeric = inputs
             .first()
             .is_some_and(|f| f.data_type() == &DataType::Float64);
-        Ok(Self::new_of(numeric))
+        Ok(Self::new_of(call, numeric))
     }
 
     fn update(
@@ -291,14 +322,16 @@ impl<A: Accepts> MetricState for Sides<A> {
         flags: &ArrayRef,
     ) -> Result<(), SqlStateError> {
         let current = binary(call, 1, flags)?;
-        self.push(call, values, current.iter())
+        self.push(values, current.iter())
     }
 
     fn take(&mut self) -> Result<Vec<ScalarValue>> {
         let mut reference = std::mem::take(&mut self.reference);
         let mut current = std::mem::take(&mut self.current);
-        reference.sort_unstable_by(f64::total_cmp);
-        current.sort_unstable_by(f64::total_cmp);
+        if A::PRESORT {
+            reference.sort_unstable_by(f64::total_cmp);
+            current.sort_unstable_by(f64::total_cmp);
+        }
         let names = std::mem::take(&mut self.names);
         let counts = std::mem::take(&mut self.counts);
         self.index.clear();
@@ -328,10 +361,6 @@ impl<A: Accepts> MetricState for Sides<A> {
             }
         }
         self.sorted = false;
-        let call = Call {
-            function: "drift",
-            args: &["value", "is_current"],
-        };
         let names: Vec<ArrayRef> = list_rows(&states[2])?.collect();
         let reference: Vec<ArrayRef> = list_rows(&states[3])?.collect();
         let current: Vec<ArrayRef> = list_rows(&states[4])?.collect();
@@ -346,7 +375,7 @@ impl<A: Accepts> MetricState for Sides<A> {
             for i in 0..names.len() {
                 for (side, counts) in [reference, current].into_iter().enumerate() {
                     if counts.value(i) > 0 {
-                        self.add_category(call, names.value(i), side, counts.value(i))
+                        self.add_category(names.value(i), side, counts.value(i))
                             .map_err(SqlStateError::into_df)?;
                     }
                 }

@@ -106,7 +106,9 @@ impl ScalarUDFImpl for Bucketize {
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         match arg_types {
-            [DataType::Float64, DataType::List(_)] => Ok(DataType::Int32),
+            [DataType::Float64, DataType::List(f)] if f.data_type() == &DataType::Float64 => {
+                Ok(DataType::Int32)
+            }
             [x, edges] => Err(mismatch(format!(
                 "{NAME}: expected a number and an array of numbers, got {x} and {edges}"
             ))),
