@@ -146,7 +146,35 @@ pub fn numeric_profile(sorted: &[f64], nulls: u64) -> ColumnProfile {
     profile
 }
 
-/// Profile of counted values (text, booleans, times) with `nulls` more rows.
+/// Profile of ascending raw time values: counts, range and top values, shown
+/// as times; no moments or quantiles.
+fn time_profile(sorted: &[f64], nulls: u64, t: &DataType) -> ColumnProfile {
+    let numbers = numeric_profile(sorted, nulls);
+    let ends: Vec<f64> = [sorted.first(), sorted.last()]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
+    let ends = time_texts(&ends, t).unwrap_or_default();
+    let top_raw: Vec<f64> = numbers.top.iter().filter_map(|(v, _)| v.as_f64()).collect();
+    let top_texts = time_texts(&top_raw, t).unwrap_or_default();
+    ColumnProfile {
+        rows: numbers.rows,
+        nulls: numbers.nulls,
+        distinct: numbers.distinct,
+        min: ends.first().cloned(),
+        max: ends.last().cloned(),
+        top: numbers
+            .top
+            .iter()
+            .zip(top_texts)
+            .map(|((_, c), text)| (json!(text), *c))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Profile of counted values (text, booleans) with `nulls` more rows.
 pub fn counted_profile(names: &[String], counts: &[u64], nulls: u64) -> ColumnProfile {
     let present: u64 = counts.iter().sum();
     let mut order: Vec<usize> = (0..names.len()).collect();
@@ -212,7 +240,7 @@ impl Hash for ProfileUdaf {
 
 pub fn profile_aggregate() -> AggregateUDF {
     AggregateUDF::from(ProfileUdaf {
-        signature: Signature::any(3, Volatility::Immutable),
+        signature: Signature::any(4, Volatility::Immutable),
     })
 }
 
@@ -267,6 +295,10 @@ impl AggregateUDFImpl for ProfileUdaf {
         Ok(Box::new(ProfileAccumulator {
             name: literal_text(&args, 1)?,
             type_name: literal_text(&args, 2)?,
+            time: literal_text(&args, 3)?
+                .parse::<DataType>()
+                .ok()
+                .filter(|t| temporal_raw(t).is_some()),
             values: Sides::lenient(CALL, numeric),
             nulls: 0,
         }))
@@ -277,6 +309,8 @@ impl AggregateUDFImpl for ProfileUdaf {
 struct ProfileAccumulator {
     name: String,
     type_name: String,
+    /// The time type of a time column, profiled as raw integers.
+    time: Option<DataType>,
     values: Sides<Either>,
     nulls: u64,
 }
@@ -294,7 +328,9 @@ impl Accumulator for ProfileAccumulator {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let p = if self.values.numeric {
+        let p = if let (true, Some(t)) = (self.values.numeric, &self.time) {
+            time_profile(self.values.sorted().0, self.nulls, t)
+        } else if self.values.numeric {
             numeric_profile(self.values.sorted().0, self.nulls)
         } else {
             let counts: Vec<u64> = self.values.counts.iter().map(|c| c[0]).collect();
@@ -385,8 +421,41 @@ impl Profile {
 fn profiled_expr(column: Expr, t: &DataType) -> Option<Expr> {
     match FeatureKind::of(t)? {
         FeatureKind::Numeric => Some(cast(column, DataType::Float64)),
+        // Times are counted and sorted as their raw integer (days, or units
+        // since the epoch) and shown as times again: formatting every value
+        // as text first would cost far more than the profile.
+        FeatureKind::Temporal if temporal_raw(t).is_some() => {
+            Some(cast(cast(column, DataType::Int64), DataType::Float64))
+        }
         _ => Some(cast(column, DataType::Utf8)),
     }
+}
+
+/// The integer type a time type casts to and from without loss, when its
+/// values also fit a double exactly (nanoseconds since 1970 do not: they
+/// take the text path).
+fn temporal_raw(t: &DataType) -> Option<DataType> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    match t {
+        DataType::Date32 => Some(DataType::Int32),
+        DataType::Date64 => Some(DataType::Int64),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => None,
+        DataType::Timestamp(_, _) => Some(DataType::Int64),
+        _ => None,
+    }
+}
+
+/// Raw time values (as profiled) shown as the time type prints them.
+fn time_texts(values: &[f64], t: &DataType) -> Option<Vec<String>> {
+    let raw = temporal_raw(t)?;
+    let ints: ArrayRef = Arc::new(Int64Array::from_iter_values(
+        values.iter().map(|v| *v as i64),
+    ));
+    use datafusion::arrow::compute::cast as cast_array;
+    let times = cast_array(&cast_array(&ints, &raw).ok()?, t).ok()?;
+    (0..times.len())
+        .map(|i| datafusion::arrow::util::display::array_value_to_string(&times, i).ok())
+        .collect()
 }
 
 impl RelationFunction for Profile {
@@ -438,6 +507,7 @@ impl RelationFunction for Profile {
                     value,
                     lit(field.name().as_str()),
                     lit(sql_type(field.data_type())),
+                    lit(field.data_type().to_string()),
                 ])
                 .alias(format!("__quarry_p{i}")),
             );
