@@ -174,6 +174,38 @@ pub struct Server {
     pg: TcpListener,
     http: TcpListener,
     tls: Option<TlsAcceptor>,
+    /// Held while the server runs: one process per data directory.
+    _lock: std::fs::File,
+}
+
+/// Takes the data directory's lock, so a second server started by mistake on
+/// the same directory stops before it touches anything (its start-up
+/// clean-up of unreferenced files could otherwise delete a running server's
+/// new data). The OS releases the lock when the process ends, even killed.
+fn lock_data_dir(data_dir: &std::path::Path) -> std::result::Result<std::fs::File, String> {
+    let path = data_dir.join("quarry.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| {
+            format!(
+                "--data-dir {}: cannot open its lock file: {e}",
+                data_dir.display()
+            )
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "--data-dir {} is in use by another Quarry process",
+            data_dir.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!(
+            "--data-dir {}: cannot lock it: {e}",
+            data_dir.display()
+        )),
+    }
 }
 
 impl Server {
@@ -194,6 +226,7 @@ impl Server {
             .data_dir
             .canonicalize()
             .map_err(|e| format!("--data-dir {}: {e}", config.data_dir.display()))?;
+        let lock = lock_data_dir(&data_dir)?;
         let store = Arc::new(Store::open(&data_dir.join("catalog.db")).map_err(|e| e.message)?);
         auth::bootstrap_superuser(&store, &config.superuser, config.password.as_deref())
             .map_err(|e| e.message)?;
@@ -230,6 +263,7 @@ impl Server {
             pg,
             http,
             tls,
+            _lock: lock,
         })
     }
 
@@ -254,6 +288,7 @@ impl Server {
             pg,
             http,
             tls,
+            _lock,
         } = self;
         let pg_addr = pg.local_addr()?;
         let http_addr = http.local_addr()?;

@@ -221,3 +221,19 @@ async fn snapshots_survive_restart_unchanged_and_orphans_go() {
     assert!(!orphan.exists());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_directory_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = TestServer::on_dir(dir.path()).await;
+    let second = quarry::Server::start(quarry::Config::for_data_dir(dir.path())).await;
+    let error = second.err().expect("the directory is locked");
+    assert!(
+        error.contains("is in use by another Quarry process"),
+        "{error}"
+    );
+    server.stop().await;
+    // Stopped, the directory is free again.
+    let server = TestServer::on_dir(dir.path()).await;
+    server.stop().await;
+}
