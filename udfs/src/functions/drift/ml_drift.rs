@@ -622,10 +622,14 @@ impl Drift {
         input: LogicalPlan,
         t: &Thresholds,
     ) -> Result<(LogicalPlanBuilder, Vec<Expr>)> {
-        let pinned = self
-            .store
-            .resolve(reference)
-            .map_err(SqlStateError::into_df)?;
+        let pinned = self.store.resolve(reference).map_err(|e| {
+            // Quoted text names a model here; say how to pass a table.
+            e.with_hint(format!(
+                "to compare two relations, give the first as a bare name or a query: \
+                     ml_drift({reference}, ...) or ml_drift('SELECT * FROM {reference}', ...)"
+            ))
+            .into_df()
+        })?;
         let model = self.store.load(&pinned).map_err(SqlStateError::into_df)?;
         let profile = self
             .store
