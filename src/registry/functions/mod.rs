@@ -82,6 +82,56 @@ pub fn literal<'a>(
     }
 }
 
+/// Argument `i` of a table function, which must be a text literal.
+pub fn text_arg(
+    function: &str,
+    exprs: &[datafusion::logical_expr::Expr],
+    i: usize,
+    what: &str,
+) -> Result<String, SqlStateError> {
+    exprs
+        .get(i)
+        .and_then(quarry_udfs::functions::relation::text_literal)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            SqlStateError::bad_argument(format!(
+                "{function}: argument {} ({what}) must be a text literal",
+                i + 1
+            ))
+        })
+}
+
+/// The query a relation argument (argument `i`, text) stands for, as SQL.
+pub fn relation_query(function: &str, i: usize, relation: &str) -> Result<String, SqlStateError> {
+    quarry_udfs::functions::relation::parse_relation_text(relation)
+        .map(|q| q.to_string())
+        .map_err(|e| {
+            SqlStateError::bad_argument(format!(
+                "{function}: argument {} (relation) must be a table name, a query starting with SELECT or WITH, \
+                 or a parenthesized subquery; '{relation}' does not parse: {e}",
+                i + 1
+            ))
+        })
+}
+
+/// The session a table function is planned in (queries run in it later).
+pub fn session_state(
+    args: &datafusion::catalog::TableFunctionArgs,
+) -> datafusion::error::Result<datafusion::execution::context::SessionState> {
+    Ok(args
+        .session()
+        .as_any()
+        .downcast_ref::<datafusion::execution::context::SessionState>()
+        .ok_or_else(|| {
+            SqlStateError::new(
+                crate::error::sqlstate::INTERNAL_ERROR,
+                "internal error: not a SessionState",
+            )
+            .into_df()
+        })?
+        .clone())
+}
+
 pub fn text(v: &ScalarValue) -> Option<String> {
     match v {
         ScalarValue::Utf8(Some(s))

@@ -19,42 +19,13 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 
-use crate::error::{IntoSqlError, SqlStateError, sqlstate};
+use super::{relation_query, session_state, text_arg};
+use crate::error::{IntoSqlError, SqlStateError};
 use crate::registry::Registry;
 use crate::registry::snapshots::{Origin, SnapshotRow};
 
 pub const NAME: &str = "ml_snapshot";
 pub const READ: &str = "ml_snapshot_read";
-
-fn text(exprs: &[Expr], i: usize, function: &str, what: &str) -> Result<String, SqlStateError> {
-    match exprs.get(i) {
-        Some(Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        )) => Ok(s.clone()),
-        _ => Err(SqlStateError::bad_argument(format!(
-            "{function}: argument {} ({what}) must be a text literal",
-            i + 1
-        ))),
-    }
-}
-
-fn session_state(args: &TableFunctionArgs) -> Result<SessionState> {
-    Ok(args
-        .session()
-        .as_any()
-        .downcast_ref::<SessionState>()
-        .ok_or_else(|| {
-            SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                "internal error: not a SessionState",
-            )
-            .into_df()
-        })?
-        .clone())
-}
 
 /// The result row of `ml_snapshot`.
 pub fn result_schema() -> SchemaRef {
@@ -114,7 +85,7 @@ impl TableFunctionImpl for SnapshotUdtf {
             ))
             .into_df());
         }
-        let name = text(exprs, 0, NAME, "name").map_err(SqlStateError::into_df)?;
+        let name = text_arg(NAME, exprs, 0, "name").map_err(SqlStateError::into_df)?;
         let normalized =
             crate::registry::snapshots::normalize(&name).map_err(SqlStateError::into_df)?;
         if normalized.starts_with(crate::registry::snapshots::TRAINING_PREFIX) {
@@ -124,16 +95,8 @@ impl TableFunctionImpl for SnapshotUdtf {
             ))
             .into_df());
         }
-        let relation = text(exprs, 1, NAME, "relation").map_err(SqlStateError::into_df)?;
-        let query = quarry_udfs::functions::relation::parse_relation_text(&relation)
-            .map_err(|e| {
-                SqlStateError::bad_argument(format!(
-                    "{NAME}: argument 2 (relation) must be a table name, a query starting with SELECT or WITH, \
-                     or a parenthesized subquery; '{relation}' does not parse: {e}"
-                ))
-                .into_df()
-            })?
-            .to_string();
+        let relation = text_arg(NAME, exprs, 1, "relation").map_err(SqlStateError::into_df)?;
+        let query = relation_query(NAME, 1, &relation).map_err(SqlStateError::into_df)?;
         let state = session_state(&args)?;
         let user = quarry_udfs::session_info::user(state.config_options());
         let partition = SnapshotPartition {
@@ -232,7 +195,7 @@ impl TableFunctionImpl for SnapshotReadUdtf {
             ))
             .into_df());
         }
-        let name = text(exprs, 0, READ, "name").map_err(SqlStateError::into_df)?;
+        let name = text_arg(READ, exprs, 0, "name").map_err(SqlStateError::into_df)?;
         let version = match exprs.get(1) {
             None => None,
             Some(Expr::Literal(v, _)) => match v.cast_to(&DataType::Int64) {

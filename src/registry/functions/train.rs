@@ -11,13 +11,13 @@ use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 use datafusion::execution::TaskContext;
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{DocSection, Documentation, Expr};
+use datafusion::logical_expr::{DocSection, Documentation};
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use datafusion::scalar::ScalarValue;
 
-use crate::error::{IntoSqlError, SqlStateError, sqlstate};
+use super::{relation_query, session_state, text_arg};
+use crate::error::{IntoSqlError, SqlStateError};
 use crate::registry::Registry;
 use crate::registry::training::{self, TrainRequest};
 
@@ -47,21 +47,6 @@ impl TrainUdtf {
         .with_argument("relation", "A table name, a parenthesized subquery, or text holding a table name or a query starting with SELECT or WITH.")
         .with_argument("options_json", "A JSON object of training options, e.g. {\"algorithm\": \"logistic\", \"label\": \"churned\"}.")
         .build()
-    }
-}
-
-fn text(exprs: &[Expr], i: usize, what: &str) -> std::result::Result<String, SqlStateError> {
-    match exprs.get(i) {
-        Some(Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        )) => Ok(s.clone()),
-        _ => Err(SqlStateError::bad_argument(format!(
-            "{NAME}: argument {} ({what}) must be a text literal",
-            i + 1
-        ))),
     }
 }
 
@@ -110,34 +95,16 @@ impl TableFunctionImpl for TrainUdtf {
             ))
             .into_df());
         }
-        let name = text(exprs, 0, "name").map_err(SqlStateError::into_df)?;
-        let relation = text(exprs, 1, "relation").map_err(SqlStateError::into_df)?;
-        let options =
-            parse_options(&text(exprs, 2, "options_json").map_err(SqlStateError::into_df)?)
-                .map_err(SqlStateError::into_df)?;
+        let name = text_arg(NAME, exprs, 0, "name").map_err(SqlStateError::into_df)?;
+        let relation = text_arg(NAME, exprs, 1, "relation").map_err(SqlStateError::into_df)?;
+        let options = parse_options(
+            &text_arg(NAME, exprs, 2, "options_json").map_err(SqlStateError::into_df)?,
+        )
+        .map_err(SqlStateError::into_df)?;
         // Validate options at plan time, before any data is read.
         quarry_udfs::model::TrainOptions::parse(&options).map_err(SqlStateError::into_df)?;
-        let query = quarry_udfs::functions::relation::parse_relation_text(&relation)
-            .map_err(|e| {
-                SqlStateError::bad_argument(format!(
-                    "{NAME}: argument 2 (relation) must be a table name, a query starting with SELECT or WITH, \
-                     or a parenthesized subquery; '{relation}' does not parse: {e}"
-                ))
-                .into_df()
-            })?
-            .to_string();
-        let state = args
-            .session()
-            .as_any()
-            .downcast_ref::<SessionState>()
-            .ok_or_else(|| {
-                SqlStateError::new(
-                    sqlstate::INTERNAL_ERROR,
-                    "internal error: not a SessionState",
-                )
-                .into_df()
-            })?
-            .clone();
+        let query = relation_query(NAME, 1, &relation).map_err(SqlStateError::into_df)?;
+        let state = session_state(&args)?;
         let user = quarry_udfs::session_info::user(state.config_options());
         let partition = TrainPartition {
             schema: training::result_schema(),

@@ -28,7 +28,7 @@ use datafusion::logical_expr::{
     LogicalPlanBuilder, WindowFrame, WindowFunctionDefinition, cast, col, lit, when,
 };
 
-use super::relation::{Arg, Call, RelationFunction, find_column};
+use super::relation::{Arg, Call, RelationFunction, find_column, text_arg};
 use crate::error::SqlStateError;
 use datafusion::logical_expr::type_coercion::binary::comparison_coercion;
 
@@ -53,20 +53,6 @@ impl AsofJoin {
         .with_argument("left_time", "Text: the time column of left.")
         .with_argument("right_time", "Text: the time column of right: the moment each value became known.")
         .build()
-    }
-}
-
-fn text(arg: Option<Arg>, what: &str) -> Result<String, SqlStateError> {
-    match arg {
-        Some(Arg::Value(Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ))) => Ok(s),
-        _ => Err(SqlStateError::bad_argument(format!(
-            "{NAME}: {what} must be a column name in text"
-        ))),
     }
 }
 
@@ -122,9 +108,11 @@ impl RelationFunction for AsofJoin {
         else {
             return Err(usage());
         };
-        let key = text(args.next(), "key (argument 3)").map_err(df)?;
-        let left_time = text(args.next(), "left_time (argument 4)").map_err(df)?;
-        let right_time = text(args.next(), "right_time (argument 5)").map_err(df)?;
+        let key = text_arg(NAME, args.next().as_ref(), "key (argument 3)").map_err(df)?;
+        let left_time =
+            text_arg(NAME, args.next().as_ref(), "left_time (argument 4)").map_err(df)?;
+        let right_time =
+            text_arg(NAME, args.next().as_ref(), "right_time (argument 5)").map_err(df)?;
         let lk = column_of("left", &left, &key).map_err(df)?;
         let rk = column_of("right", &right, &key).map_err(df)?;
         let lt = column_of("left", &left, &left_time).map_err(df)?;

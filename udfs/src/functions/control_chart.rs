@@ -24,7 +24,7 @@ use datafusion::logical_expr::{
     ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, col, lit,
 };
 
-use super::relation::{Arg, Call, RelationFunction, find_column};
+use super::relation::{Arg, Call, RelationFunction, find_column, text_arg};
 use super::series::{numeric_column, ordered_values, series_rows, struct_lists, whole_option};
 use crate::error::{SqlStateError, sqlstate};
 use crate::kernels::spc::{Limits, rules};
@@ -134,20 +134,6 @@ impl ControlChart {
     }
 }
 
-fn text(arg: Option<Arg>, what: &str) -> Result<String, SqlStateError> {
-    match arg {
-        Some(Arg::Value(Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ))) => Ok(s),
-        _ => Err(SqlStateError::bad_argument(format!(
-            "{NAME}: {what} must be a column name in text"
-        ))),
-    }
-}
-
 impl RelationFunction for ControlChart {
     fn docs(&self) -> Documentation {
         Self::documentation()
@@ -169,8 +155,10 @@ impl RelationFunction for ControlChart {
                 "{NAME}: expected (relation, time_col, value_col [, baseline => n])"
             ))));
         };
-        let time_name = text(args.next(), "time_col (argument 2)").map_err(df)?;
-        let value_name = text(args.next(), "value_col (argument 3)").map_err(df)?;
+        let time_name =
+            text_arg(NAME, args.next().as_ref(), "time_col (argument 2)").map_err(df)?;
+        let value_name =
+            text_arg(NAME, args.next().as_ref(), "value_col (argument 3)").map_err(df)?;
         if args.next().is_some() {
             return Err(df(SqlStateError::bad_argument(format!(
                 "{NAME}: expected (relation, time_col, value_col [, baseline => n])"

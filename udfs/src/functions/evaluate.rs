@@ -85,17 +85,11 @@ pub fn read_options(
 }
 
 pub fn model_text(function: &str, position: usize, expr: &Expr) -> Result<String, SqlStateError> {
-    match expr {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => Ok(s.clone()),
-        _ => Err(SqlStateError::bad_argument(format!(
+    super::relation::text_literal(expr).map(str::to_string).ok_or_else(|| {
+        SqlStateError::bad_argument(format!(
             "{function}: argument {position} (model) must be a text literal such as 'churn' or 'churn@2'"
-        ))),
-    }
+        ))
+    })
 }
 
 /// Unnests the metric list column into rows with the given struct fields,

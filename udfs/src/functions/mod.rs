@@ -1,5 +1,36 @@
 //! Quarry's SQL functions, one per file.
 
+use datafusion::logical_expr::function::AccumulatorArgs;
+use datafusion::physical_expr::expressions::Literal;
+use datafusion::scalar::ScalarValue;
+
+use crate::error::{SqlStateError, sqlstate};
+
+/// The text of argument `i` of a hidden aggregate, which its planner always
+/// passes as a string literal (a configuration, a name).
+pub(crate) fn literal_text(
+    function: &str,
+    args: &AccumulatorArgs,
+    i: usize,
+) -> datafusion::error::Result<String> {
+    args.exprs
+        .get(i)
+        .and_then(|e| e.downcast_ref::<Literal>())
+        .and_then(|l| match l.value() {
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                format!("{function}: argument {i} is not a text literal"),
+            )
+            .into_df()
+        })
+}
+
 pub mod asof_join;
 pub mod compare;
 pub mod control_chart;

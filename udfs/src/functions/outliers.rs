@@ -29,12 +29,11 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, DocSection, Documentation, Expr, LogicalPlan,
     LogicalPlanBuilder, Signature, Volatility, cast, col, lit, when,
 };
-use datafusion::physical_expr::expressions::Literal;
 
 use super::drift::state::{Numbers, Sides};
 use super::metrics::Call;
 use super::metrics::state::{MetricState, Sum};
-use super::relation::{Arg, Call as RelationCall, RelationFunction, find_column};
+use super::relation::{Arg, Call as RelationCall, RelationFunction, find_column, text_arg};
 use crate::error::{SqlStateError, sqlstate};
 use crate::kernels::drift::quantile_sorted;
 
@@ -171,21 +170,14 @@ impl AggregateUDFImpl for SpreadUdaf {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let method = args
-            .exprs
-            .get(1)
-            .and_then(|e| e.downcast_ref::<Literal>())
-            .and_then(|l| match l.value() {
-                ScalarValue::Utf8(Some(s)) => Method::parse(s),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                SqlStateError::new(
-                    sqlstate::INTERNAL_ERROR,
-                    format!("{AGGREGATE}: method is not a literal"),
-                )
-                .into_df()
-            })?;
+        let text = super::literal_text(AGGREGATE, &args, 1)?;
+        let method = Method::parse(&text).ok_or_else(|| {
+            SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                format!("{AGGREGATE}: unknown method {text}"),
+            )
+            .into_df()
+        })?;
         Ok(Box::new(SpreadAccumulator {
             method,
             values: Sides::lenient(CALL, true),
@@ -253,20 +245,6 @@ impl Outliers {
     }
 }
 
-fn text_arg(arg: Option<Arg>, what: &str) -> Result<String, SqlStateError> {
-    match arg {
-        Some(Arg::Value(Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ))) => Ok(s),
-        _ => Err(SqlStateError::bad_argument(format!(
-            "{NAME}: {what} must be text"
-        ))),
-    }
-}
-
 impl RelationFunction for Outliers {
     fn docs(&self) -> Documentation {
         Self::documentation()
@@ -292,8 +270,9 @@ impl RelationFunction for Outliers {
                 "{NAME}: expected (relation, column, method [, threshold])"
             ))));
         };
-        let name = text_arg(args.next(), "column (argument 2)").map_err(df)?;
-        let method_text = text_arg(args.next(), "method (argument 3)").map_err(df)?;
+        let name = text_arg(NAME, args.next().as_ref(), "column (argument 2)").map_err(df)?;
+        let method_text =
+            text_arg(NAME, args.next().as_ref(), "method (argument 3)").map_err(df)?;
         let method = Method::parse(&method_text).ok_or_else(|| {
             df(SqlStateError::bad_argument(format!(
                 "{NAME}: method must be 'zscore', 'iqr' or 'mad', got '{method_text}'"

@@ -28,7 +28,6 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, DocSection, Documentation, Expr, LogicalPlan,
     LogicalPlanBuilder, Signature, Volatility, cast, lit,
 };
-use datafusion::physical_expr::expressions::Literal;
 use serde_json::{Value as Json, json};
 
 use super::drift::state::{Either, Sides};
@@ -244,23 +243,6 @@ pub fn profile_aggregate() -> AggregateUDF {
     })
 }
 
-fn literal_text(args: &AccumulatorArgs, i: usize) -> Result<String> {
-    args.exprs
-        .get(i)
-        .and_then(|e| e.downcast_ref::<Literal>())
-        .and_then(|l| match l.value() {
-            ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("{AGGREGATE}: argument {i} is not a literal"),
-            )
-            .into_df()
-        })
-}
-
 impl AggregateUDFImpl for ProfileUdaf {
     fn name(&self) -> &str {
         AGGREGATE
@@ -293,9 +275,9 @@ impl AggregateUDFImpl for ProfileUdaf {
             .first()
             .is_some_and(|f| f.data_type() == &DataType::Float64);
         Ok(Box::new(ProfileAccumulator {
-            name: literal_text(&args, 1)?,
-            type_name: literal_text(&args, 2)?,
-            time: literal_text(&args, 3)?
+            name: super::literal_text(AGGREGATE, &args, 1)?,
+            type_name: super::literal_text(AGGREGATE, &args, 2)?,
+            time: super::literal_text(AGGREGATE, &args, 3)?
                 .parse::<DataType>()
                 .ok()
                 .filter(|t| temporal_raw(t).is_some()),

@@ -80,6 +80,31 @@ fn names_model(function: &dyn RelationFunction, position: usize, expr: &ast::Exp
         && matches!(expr, ast::Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(text) if !is_query_text(text)))
 }
 
+/// The text of a string literal.
+pub fn text_literal(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Literal(
+            datafusion::scalar::ScalarValue::Utf8(Some(s))
+            | datafusion::scalar::ScalarValue::Utf8View(Some(s))
+            | datafusion::scalar::ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => Some(s),
+        _ => None,
+    }
+}
+
+/// A positional argument that must be a text literal (a column name, a
+/// method, a rule); `what` names it, e.g. "time_col (argument 2)".
+pub fn text_arg(function: &str, arg: Option<&Arg>, what: &str) -> Result<String, SqlStateError> {
+    match arg {
+        Some(Arg::Value(e)) => text_literal(e).map(str::to_string),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        SqlStateError::bad_argument(format!("{function}: {what} must be a text literal"))
+    })
+}
+
 /// A model store with no models: lets the function list be built where only
 /// names, argument positions and docs are needed.
 #[derive(Debug)]

@@ -27,7 +27,7 @@ use datafusion::logical_expr::{
 };
 
 use super::evaluate::METRIC_COLUMN;
-use super::relation::{Arg, Call, RelationFunction, find_column};
+use super::relation::{Arg, Call, RelationFunction, find_column, text_arg};
 use super::series::{numeric_column, ordered_values, series_rows, struct_lists};
 use crate::error::{SqlStateError, sqlstate};
 use crate::kernels::stationarity::{adf, kpss};
@@ -160,20 +160,6 @@ impl Stationarity {
     }
 }
 
-fn text(arg: Arg, what: &str) -> Result<String, SqlStateError> {
-    match arg {
-        Arg::Value(Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        )) => Ok(s),
-        _ => Err(SqlStateError::bad_argument(format!(
-            "{NAME}: {what} must be a column name in text"
-        ))),
-    }
-}
-
 impl RelationFunction for Stationarity {
     fn docs(&self) -> Documentation {
         Self::documentation()
@@ -198,10 +184,10 @@ impl RelationFunction for Stationarity {
         let (Some(Arg::Relation(input)), Some(value)) = (args.next(), args.next()) else {
             return Err(usage());
         };
-        let value_name = text(value, "value_col (argument 2)").map_err(df)?;
+        let value_name = text_arg(NAME, Some(&value), "value_col (argument 2)").map_err(df)?;
         let time_name = args
             .next()
-            .map(|t| text(t, "time_col (argument 3)"))
+            .map(|t| text_arg(NAME, Some(&t), "time_col (argument 3)"))
             .transpose()
             .map_err(df)?;
         if args.next().is_some() {

@@ -91,17 +91,11 @@ fn parse_rule(text: &str) -> Result<Rule, SqlStateError> {
 }
 
 fn rule_text(function: &str, expr: &Expr, position: usize) -> Result<String, SqlStateError> {
-    match expr {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => Ok(s.clone()),
-        other => Err(SqlStateError::bad_argument(format!(
-            "{function}: argument {position} (rule) must be text holding a SQL condition, got {other}"
-        ))),
-    }
+    super::relation::text_literal(expr).map(str::to_string).ok_or_else(|| {
+        SqlStateError::bad_argument(format!(
+            "{function}: argument {position} (rule) must be text holding a SQL condition, got {expr}"
+        ))
+    })
 }
 
 /// The hidden aggregate keeping the first few rows it sees, as JSON objects:
@@ -151,20 +145,11 @@ impl AggregateUDFImpl for SampleUdaf {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let names: Vec<String> = args
-            .exprs
-            .first()
-            .and_then(|e| e.downcast_ref::<datafusion::physical_expr::expressions::Literal>())
-            .and_then(|l| match l.value() {
-                ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-                    serde_json::from_str(s).ok()
-                }
-                _ => None,
-            })
-            .ok_or_else(|| {
+        let names: Vec<String> = serde_json::from_str(&super::literal_text(SAMPLE, &args, 0)?)
+            .map_err(|e| {
                 SqlStateError::new(
                     sqlstate::INTERNAL_ERROR,
-                    format!("{SAMPLE}: names are not a literal"),
+                    format!("{SAMPLE}: bad names: {e}"),
                 )
                 .into_df()
             })?;

@@ -48,9 +48,15 @@ fn quantile_by_rank(n: u64, q: f64, at: impl Fn(u64) -> f64) -> f64 {
 
 /// Sorted distinct quantile edges of `bins` equal-frequency bins.
 fn distinct_edges(bins: usize, quantile: impl Fn(f64) -> f64) -> Vec<f64> {
-    let mut edges: Vec<f64> = (1..bins)
-        .map(|k| quantile(k as f64 / bins as f64))
-        .collect();
+    distinct(levels(bins).into_iter().map(quantile).collect())
+}
+
+/// The quantile levels of `bins` equal-frequency bins: 1/bins, ..., (bins−1)/bins.
+fn levels(bins: usize) -> Vec<f64> {
+    (1..bins).map(|k| k as f64 / bins as f64).collect()
+}
+
+fn distinct(mut edges: Vec<f64>) -> Vec<f64> {
     edges.sort_by(f64::total_cmp);
     edges.dedup();
     edges
@@ -222,32 +228,47 @@ impl Reference {
     /// The q-quantile: numpy's linear rule on the sample (exact), or the
     /// interpolated grid.
     pub fn quantile(&self, q: f64) -> f64 {
+        self.quantiles(&[q])[0]
+    }
+
+    /// Several quantiles, the cumulative counts built once.
+    fn quantiles(&self, qs: &[f64]) -> Vec<f64> {
         match self {
             Reference::Counts { values, counts } => {
-                let mut cumulative = Vec::with_capacity(counts.len());
-                let mut sum = 0u64;
-                for &c in counts {
-                    sum += c;
-                    cumulative.push(sum);
-                }
-                quantile_by_rank(sum, q, |rank| {
-                    values[cumulative.partition_point(|&c| c <= rank)]
-                })
+                let cumulative: Vec<u64> = counts
+                    .iter()
+                    .scan(0u64, |sum, &c| {
+                        *sum += c;
+                        Some(*sum)
+                    })
+                    .collect();
+                let n = cumulative.last().copied().unwrap_or(0);
+                qs.iter()
+                    .map(|&q| {
+                        quantile_by_rank(n, q, |rank| {
+                            values[cumulative.partition_point(|&c| c <= rank)]
+                        })
+                    })
+                    .collect()
             }
             Reference::Grid { grid, .. } => {
                 let m = grid.len() - 1;
-                let position = q * m as f64;
-                let below = position.floor();
-                let lo = (below as usize).min(m);
-                let hi = (lo + 1).min(m);
-                lerp(grid[lo], grid[hi], position - below)
+                qs.iter()
+                    .map(|&q| {
+                        let position = q * m as f64;
+                        let below = position.floor();
+                        let lo = (below as usize).min(m);
+                        let hi = (lo + 1).min(m);
+                        lerp(grid[lo], grid[hi], position - below)
+                    })
+                    .collect()
             }
         }
     }
 
     /// PSI bin edges for `bins` bins.
     pub fn edges(&self, bins: usize) -> Vec<f64> {
-        distinct_edges(bins, |q| self.quantile(q))
+        distinct(self.quantiles(&levels(bins)))
     }
 
     /// Proportion of the reference in each bin of `edges`.

@@ -109,9 +109,10 @@ pub fn fnv1a(text: &str) -> u64 {
     fnv1a_extend(FNV_OFFSET, text.as_bytes())
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
-fn fnv1a_extend(mut h: u64, bytes: &[u8]) -> u64 {
+/// Continues an FNV-1a hash `h` over `bytes`.
+pub fn fnv1a_extend(mut h: u64, bytes: &[u8]) -> u64 {
     for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);

@@ -37,7 +37,6 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, DocSection, Documentation, Expr, ExprSchemable,
     LogicalPlan, LogicalPlanBuilder, Signature, Volatility, cast, lit,
 };
-use datafusion::physical_expr::expressions::Literal;
 use serde_json::{Value as Json, json};
 
 use super::state::{Either, Sides};
@@ -405,21 +404,7 @@ impl AggregateUDFImpl for DriftUdaf {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let text = args
-            .exprs
-            .get(2)
-            .and_then(|e| e.downcast_ref::<Literal>())
-            .and_then(|l| match l.value() {
-                ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                SqlStateError::new(
-                    sqlstate::INTERNAL_ERROR,
-                    format!("{AGGREGATE}: configuration is not a literal"),
-                )
-                .into_df()
-            })?;
+        let text = crate::functions::literal_text(AGGREGATE, &args, 2)?;
         let config = Config::parse(&text).map_err(SqlStateError::into_df)?;
         let numeric = args
             .expr_fields
