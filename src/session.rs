@@ -387,6 +387,8 @@ pub struct Session {
     current_query: Mutex<Option<CancellationToken>>,
     shutdown: CancellationToken,
     pub tx: Mutex<TxBlock>,
+    /// Statements prepared in this session, by text (see `server::reuse`).
+    pub statements: crate::server::reuse::StatementCache,
 }
 
 impl std::fmt::Debug for Session {
@@ -500,6 +502,7 @@ impl Session {
             current_query: Mutex::new(None),
             shutdown,
             tx: Mutex::new(TxBlock::None),
+            statements: Default::default(),
         })
     }
 
@@ -524,6 +527,11 @@ impl Session {
             generation,
             session: self.clone(),
         }
+    }
+
+    /// Changes whenever the session's configuration does.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Forgets the cached planning state after the session's configuration changed.

@@ -6,6 +6,7 @@
 //! leaves unlisted files, which [`Store::referenced_files`] lets startup remove.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -83,6 +84,35 @@ pub struct UserRow {
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Advanced after every write (see [`Store::epoch`]).
+    epoch: AtomicU64,
+}
+
+/// The connection, held for a write: dropping it, after the write committed
+/// or failed, advances the store's epoch.
+struct Writing<'a> {
+    conn: MutexGuard<'a, Connection>,
+    epoch: &'a AtomicU64,
+}
+
+impl std::ops::Deref for Writing<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Writing<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 const SCHEMA: &str = r#"
@@ -146,6 +176,7 @@ impl Store {
         conn.execute_batch(SCHEMA).map_err(store_err)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            epoch: AtomicU64::new(0),
         })
     }
 
@@ -155,9 +186,29 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn writing(&self) -> Writing<'_> {
+        Writing {
+            conn: self.conn(),
+            epoch: &self.epoch,
+        }
+    }
+
+    /// A number that changes whenever metadata or data may have changed: every
+    /// write to the store advances it, and so does [`Store::advance`], which the
+    /// server calls once a writing statement has also updated what it keeps in
+    /// memory. Kept plans (see `server::reuse`) are valid for one epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Advances the epoch: something that plans depend on changed.
+    pub fn advance(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Runs `sql` (several statements) outside a transaction.
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
-        self.conn().execute_batch(sql).map_err(store_err)
+        self.writing().execute_batch(sql).map_err(store_err)
     }
 
     /// Runs `f` with the connection.
@@ -170,7 +221,7 @@ impl Store {
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        let mut conn = self.conn();
+        let mut conn = self.writing();
         let tx = conn.transaction().map_err(store_err)?;
         let out = f(&tx).map_err(store_err)?;
         tx.commit().map_err(store_err)?;
@@ -185,7 +236,7 @@ impl Store {
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.conn()
+        self.writing()
             .execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -209,7 +260,7 @@ impl Store {
     }
 
     pub fn create_schema(&self, name: &str) -> Result<()> {
-        self.conn()
+        self.writing()
             .execute("INSERT INTO schemas (name) VALUES (?1)", [name])
             .map(|_| ())
             .map_err(store_err)
@@ -217,7 +268,7 @@ impl Store {
 
     /// Drops a schema and, in the same transaction, every relation in it.
     pub fn drop_schema(&self, name: &str) -> Result<()> {
-        let mut conn = self.conn();
+        let mut conn = self.writing();
         let tx = conn.transaction().map_err(store_err)?;
         tx.execute("DELETE FROM relations WHERE schema_name = ?1", [name])
             .map_err(store_err)?;
@@ -317,7 +368,7 @@ impl Store {
         files: &[DataFile],
         replace_id: Option<&str>,
     ) -> Result<()> {
-        let mut conn = self.conn();
+        let mut conn = self.writing();
         let tx = conn.transaction().map_err(store_err)?;
         if let Some(old) = replace_id {
             tx.execute("DELETE FROM relations WHERE id = ?1", [old])
@@ -363,7 +414,7 @@ impl Store {
         added: &[DataFile],
         replace: bool,
     ) -> Result<i64> {
-        let mut conn = self.conn();
+        let mut conn = self.writing();
         let tx = conn.transaction().map_err(store_err)?;
         let current: Option<i64> = tx
             .query_row(
@@ -405,7 +456,7 @@ impl Store {
     }
 
     pub fn rename_relation(&self, id: &str, new_schema: &str, new_name: &str) -> Result<()> {
-        self.conn()
+        self.writing()
             .execute(
                 "UPDATE relations SET schema_name = ?2, name = ?3 WHERE id = ?1",
                 params![id, new_schema, new_name],
@@ -425,7 +476,7 @@ impl Store {
     }
 
     pub fn drop_relation(&self, id: &str) -> Result<()> {
-        self.conn()
+        self.writing()
             .execute("DELETE FROM relations WHERE id = ?1", [id])
             .map(|_| ())
             .map_err(store_err)
@@ -450,7 +501,7 @@ impl Store {
     }
 
     pub fn upsert_user(&self, user: &UserRow) -> Result<()> {
-        self.conn()
+        self.writing()
             .execute(
                 "INSERT INTO users (name, salt, salted_password, superuser) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (name) DO UPDATE SET salt = excluded.salt,

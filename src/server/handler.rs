@@ -10,14 +10,17 @@ use crate::dialect::QuarryDialect;
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, UInt64Array};
 use datafusion::common::{ParamValues, TableReference};
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
     AlterTableOperation, CopySource, CopyTarget, Expr as SqlExpr, ObjectName, ObjectType,
     RenameTableNameKind, Set, Statement, Value,
 };
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
-use futures::{Sink, SinkExt, stream};
+use futures::{Sink, SinkExt, StreamExt, stream};
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::PortalExecutionState;
 use pgwire::api::portal::{Format, Portal};
@@ -32,7 +35,7 @@ use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionS
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
-use pgwire::messages::extendedquery::Execute;
+use pgwire::messages::extendedquery::{Bind, Close, Describe, Execute, Parse};
 use pgwire::messages::response::{EmptyQueryResponse, NoticeResponse, TransactionStatus};
 use pgwire::messages::startup::ParameterStatus;
 use pgwire::types::format::FormatOptions;
@@ -40,6 +43,8 @@ use tracing::debug;
 
 use super::ServerState;
 use super::copy::{CopyIn, CopySpec};
+use super::replies;
+use super::reuse::{self, Reuse, Validity};
 use super::stream::{query_response, text_rows};
 use crate::catalog::{CATALOG_NAME, RelName};
 use crate::error::{IntoSqlError, Result, SqlStateError, classify, sqlstate, to_pgwire};
@@ -52,6 +57,8 @@ use crate::statements::ModelStatement;
 pub struct Prepared {
     pub stmt: Arc<Stmt>,
     pub plan: Option<LogicalPlan>,
+    /// What is kept of the plan between executions, when it may be.
+    pub reuse: Option<Arc<Reuse>>,
 }
 
 /// A parsed statement: DataFusion's, or one of Quarry's model statements.
@@ -98,6 +105,96 @@ impl Parser {
             return Ok(vec![Stmt::Model(model)]);
         }
         Ok(self.parse(sql)?.into_iter().map(Stmt::Df).collect())
+    }
+
+    /// One statement, ready to bind: the session's cached one when the same
+    /// text (with the same declared parameter types) was prepared at the
+    /// current validity, else parsed and planned (and cached when its plan
+    /// may be kept). `None` for an empty statement.
+    pub async fn prepare(
+        &self,
+        session: &Arc<Session>,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> Result<Option<Prepared>> {
+        let validity = Validity {
+            session: session.generation(),
+            epoch: self.state.catalog.store().epoch(),
+        };
+        if let Some(prepared) = session.statements.get(sql, types, validity) {
+            return Ok(Some(prepared));
+        }
+        let mut statements = self.parse_all(sql)?;
+        if statements.len() > 1 {
+            return Err(SqlStateError::new(
+                sqlstate::SYNTAX_ERROR,
+                "cannot insert multiple commands into a prepared statement",
+            ));
+        }
+        match statements.pop() {
+            None => Ok(None),
+            Some(stmt) => self
+                .prepare_parsed(session, sql, types, validity, stmt)
+                .await
+                .map(Some),
+        }
+    }
+
+    /// Plans a parsed statement, caching it in the session when its plan may
+    /// be kept.
+    async fn prepare_parsed(
+        &self,
+        session: &Arc<Session>,
+        sql: &str,
+        types: &[Option<Type>],
+        validity: Validity,
+        stmt: Stmt,
+    ) -> Result<Prepared> {
+        let stmt = match stmt {
+            Stmt::Model(model) => {
+                return Ok(Prepared {
+                    stmt: Arc::new(Stmt::Model(model)),
+                    plan: None,
+                    reuse: None,
+                });
+            }
+            Stmt::Df(stmt) => stmt,
+        };
+        let plan = match kind(&stmt) {
+            Kind::Command => {
+                if let DfStatement::Statement(s) = &stmt
+                    && let Statement::Copy {
+                        to: false,
+                        target: CopyTarget::Stdin,
+                        ..
+                    } = s.as_ref()
+                {
+                    copy_in(&self.state, session, s)?;
+                }
+                None
+            }
+            Kind::Planned => {
+                let planner = session.plan_state();
+                Some(
+                    planner
+                        .statement_to_plan(stmt.clone())
+                        .await
+                        .map_err(|e| classify(&e))?,
+                )
+            }
+        };
+        let reuse = plan.as_ref().and_then(reuse::assess).map(Reuse::new);
+        let prepared = Prepared {
+            stmt: Arc::new(Stmt::Df(stmt)),
+            plan,
+            reuse,
+        };
+        if prepared.reuse.is_some() {
+            session
+                .statements
+                .put(sql, types, validity, prepared.clone());
+        }
+        Ok(prepared)
     }
 
     pub fn parse(&self, sql: &str) -> Result<Vec<DfStatement>> {
@@ -207,6 +304,20 @@ fn kind(stmt: &DfStatement) -> Kind {
         DfStatement::Reset(_) => Kind::Command,
         _ => Kind::Planned,
     }
+}
+
+/// Commands that change tables, schemas or the catalog.
+fn alters_data(stmt: &DfStatement) -> bool {
+    matches!(stmt, DfStatement::Statement(s) if matches!(
+        s.as_ref(),
+        Statement::Copy { .. }
+            | Statement::AlterTable(_)
+            | Statement::Truncate(_)
+            | Statement::Drop { .. }
+            | Statement::CreateSchema { .. }
+            | Statement::CreateIndex(_)
+            | Statement::Comment { .. }
+    ))
 }
 
 fn is_tx_end(stmt: &DfStatement) -> bool {
@@ -327,8 +438,35 @@ impl QueryHandler {
             ));
         }
         match kind(stmt) {
-            Kind::Command => self.command(client, session, stmt, control).await,
+            Kind::Command => {
+                let response = self.command(client, session, stmt, control).await;
+                if alters_data(stmt) {
+                    self.state.catalog.store().advance();
+                }
+                response
+            }
             Kind::Planned => {
+                if let (Some(reuse), Some(plan)) = (&prepared.reuse, &prepared.plan) {
+                    let validity = self.validity(session);
+                    match reuse.checkout(plan, params, validity).sql_err()? {
+                        reuse::Plan::Kept(physical, checkout) => {
+                            let task = session.plan_state().task.clone();
+                            return stream(client, task, physical, checkout, format, control);
+                        }
+                        reuse::Plan::Build(generic, mut checkout) => {
+                            let planner = session.plan_state();
+                            let physical = control
+                                .run(async {
+                                    planner.create_physical_plan(&generic).await.sql_err()
+                                })
+                                .await?;
+                            checkout.keep(&physical);
+                            let task = planner.task.clone();
+                            return stream(client, task, physical, checkout, format, control);
+                        }
+                        reuse::Plan::Fresh => {}
+                    }
+                }
                 let plan = match &prepared.plan {
                     Some(plan) => plan.clone(),
                     None => {
@@ -342,9 +480,29 @@ impl QueryHandler {
                     Some(p) => plan.with_param_values(p.clone()).sql_err()?,
                     None => plan,
                 };
-                self.run_plan(client, session, stmt, plan, format, control)
-                    .await
+                let writes = matches!(
+                    plan,
+                    LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_)
+                );
+                let response = self
+                    .run_plan(client, session, stmt, plan, format, control)
+                    .await;
+                if writes {
+                    // The store advanced when the write committed; advance
+                    // again now that the catalog's memory shows it too, so no
+                    // plan made in between outlives this statement.
+                    self.state.catalog.store().advance();
+                }
+                response
             }
+        }
+    }
+
+    /// The validity plans made now have (see `reuse`).
+    fn validity(&self, session: &Session) -> Validity {
+        Validity {
+            session: session.generation(),
+            epoch: self.state.catalog.store().epoch(),
         }
     }
 
@@ -1025,6 +1183,37 @@ impl QueryHandler {
     }
 }
 
+/// Streams a physical plan's rows under `control`, holding `checkout`
+/// until the stream ends.
+fn stream<C>(
+    client: &C,
+    task: Arc<TaskContext>,
+    physical: Arc<dyn ExecutionPlan>,
+    checkout: reuse::Checkout,
+    format: &Format,
+    control: &QueryControl,
+) -> Result<Response>
+where
+    C: ClientInfo,
+{
+    let stream = datafusion::physical_plan::execute_stream(physical, task).sql_err()?;
+    let stream = Box::pin(RecordBatchStreamAdapter::new(
+        stream.schema(),
+        stream.map(move |batch| {
+            let _held = &checkout;
+            batch
+        }),
+    ));
+    let response = query_response(
+        stream,
+        format,
+        Some(format_options(client)),
+        control.clone(),
+    )
+    .map_err(pg_to_sql)?;
+    Ok(Response::Query(response))
+}
+
 /// Sets up a `COPY ... FROM STDIN`: the table, its columns and the options.
 /// Called at Parse time too, so a bad COPY fails before the client starts
 /// sending data, as in PostgreSQL.
@@ -1119,20 +1308,56 @@ impl SimpleQueryHandler for QueryHandler {
     {
         debug!(query, "simple query");
         let session = session(client)?;
-        let statements = match self.parser.parse_all(query) {
-            Ok(s) => s,
-            Err(e) => return Ok(vec![Response::Error(Box::new(into_info(e)))]),
+        let control = session.start_query();
+        // A single statement outside a failed transaction is planned (or
+        // found in the session's statement cache) before it runs; a list is
+        // planned statement by statement, since one may create what the next
+        // reads.
+        let healthy = client.transaction_status() != TransactionStatus::Error;
+        let validity = Validity {
+            session: session.generation(),
+            epoch: self.state.catalog.store().epoch(),
         };
-        if statements.is_empty() {
+        let cached = healthy
+            .then(|| session.statements.get(query, &[], validity))
+            .flatten();
+        let prepared: Vec<Prepared> = match cached {
+            Some(p) => vec![p],
+            None => {
+                let mut statements = match self.parser.parse_all(query) {
+                    Ok(s) => s,
+                    Err(e) => return Ok(vec![Response::Error(Box::new(into_info(e)))]),
+                };
+                if statements.len() == 1 && healthy {
+                    let stmt = statements.remove(0);
+                    let planned = control.run(self.parser.prepare_parsed(
+                        &session,
+                        query,
+                        &[],
+                        validity,
+                        stmt,
+                    ));
+                    match planned.await {
+                        Ok(p) => vec![p],
+                        Err(e) => return Ok(vec![Response::Error(Box::new(into_info(e)))]),
+                    }
+                } else {
+                    statements
+                        .into_iter()
+                        .map(|stmt| Prepared {
+                            stmt: Arc::new(stmt),
+                            plan: None,
+                            reuse: None,
+                        })
+                        .collect()
+                }
+            }
+        };
+        if prepared.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
-        let control = session.start_query();
-        let mut responses = Vec::with_capacity(statements.len());
-        for stmt in statements {
-            let prepared = Prepared {
-                stmt: Arc::new(stmt),
-                plan: None,
-            };
+        let mut responses = Vec::with_capacity(prepared.len());
+        for prepared in prepared {
             match self
                 .execute(
                     client,
@@ -1177,56 +1402,13 @@ impl QueryParser for Parser {
         &self,
         client: &C,
         sql: &str,
-        _types: &[Option<Type>],
+        types: &[Option<Type>],
     ) -> PgWireResult<Option<Self::Statement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
         let session = session(client)?;
-        let mut statements = self.parse_all(sql).map_err(to_pgwire)?;
-        if statements.len() > 1 {
-            return Err(to_pgwire(SqlStateError::new(
-                sqlstate::SYNTAX_ERROR,
-                "cannot insert multiple commands into a prepared statement",
-            )));
-        }
-        let stmt = match statements.pop() {
-            None => return Ok(None),
-            Some(Stmt::Model(model)) => {
-                return Ok(Some(Prepared {
-                    stmt: Arc::new(Stmt::Model(model)),
-                    plan: None,
-                }));
-            }
-            Some(Stmt::Df(stmt)) => stmt,
-        };
-        let plan = match kind(&stmt) {
-            Kind::Command => {
-                if let DfStatement::Statement(s) = &stmt
-                    && let Statement::Copy {
-                        to: false,
-                        target: CopyTarget::Stdin,
-                        ..
-                    } = s.as_ref()
-                {
-                    copy_in(&self.state, &session, s).map_err(to_pgwire)?;
-                }
-                None
-            }
-            Kind::Planned => {
-                let planner = session.plan_state();
-                Some(
-                    planner
-                        .statement_to_plan(stmt.clone())
-                        .await
-                        .map_err(|e| to_pgwire(classify(&e)))?,
-                )
-            }
-        };
-        Ok(Some(Prepared {
-            stmt: Arc::new(Stmt::Df(stmt)),
-            plan,
-        }))
+        self.prepare(&session, sql, types).await.map_err(to_pgwire)
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
@@ -1306,6 +1488,46 @@ impl ExtendedQueryHandler for QueryHandler {
         self.parser.clone()
     }
 
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        replies::parse(self, client, message).await
+    }
+
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        replies::bind(client, message).await
+    }
+
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        replies::describe(self, client, message).await
+    }
+
+    async fn on_close<C>(&self, client: &mut C, message: Close) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        replies::close(client, message).await
+    }
+
     /// Streams the rows of an `Execute` without a row limit straight to the
     /// client. pgwire's default collects every row of the portal in memory
     /// before sending the first, which would hold a whole large result (and
@@ -1355,7 +1577,7 @@ impl ExtendedQueryHandler for QueryHandler {
             }
             Response::Error(err) => {
                 client
-                    .send(PgWireBackendMessage::ErrorResponse((*err).into()))
+                    .feed(PgWireBackendMessage::ErrorResponse((*err).into()))
                     .await?;
                 status = status.to_error_state();
             }
@@ -1442,7 +1664,10 @@ impl CopyHandler for QueryHandler {
                 "CopyDone without a COPY in progress",
             )));
         };
-        let rows = copy.finish().await.map_err(to_pgwire)?;
+        let rows = copy.finish().await;
+        // Whether or not it committed, plans made while it ran may be stale.
+        self.state.catalog.store().advance();
+        let rows = rows.map_err(to_pgwire)?;
         client
             .send(PgWireBackendMessage::CommandComplete(
                 Tag::new("COPY").with_rows(rows as usize).into(),

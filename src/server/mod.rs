@@ -11,6 +11,8 @@ pub mod handler;
 pub mod http;
 pub mod models;
 pub mod params;
+mod replies;
+pub mod reuse;
 pub mod rewrite;
 pub mod stream;
 

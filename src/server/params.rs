@@ -22,7 +22,7 @@ use super::handler::Prepared;
 use crate::error::{SqlStateError, to_pgwire};
 
 /// Inferred Arrow type of each placeholder, in `$1, $2, ...` order.
-fn inferred(plan: &LogicalPlan) -> Result<Vec<(usize, Option<DataType>)>> {
+pub(crate) fn inferred(plan: &LogicalPlan) -> Result<Vec<(usize, Option<DataType>)>> {
     let mut types: HashMap<String, Option<DataType>> = plan.get_parameter_types()?;
     // `$1::int` gives DataFusion no type for $1 itself; use the cast's target.
     if types.values().any(Option::is_none) {
@@ -100,7 +100,19 @@ pub fn decode(portal: &Portal<Prepared>, plan: &LogicalPlan) -> PgWireResult<Par
         })
         .collect();
     let wire_refs: Vec<Option<&Type>> = wire.iter().map(Some).collect();
-    let values = deserialize_parameters_with_server_types(portal, &types, &wire_refs)?;
+    // A value whose type the client declared is decoded as that type and cast
+    // below, as PostgreSQL does (`$1::text` bound to an int4 is its text);
+    // arrow-pg's own coercion only converts between numbers.
+    let declared = &portal.statement.parameter_types;
+    let decode_as: Vec<Option<&DataType>> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match declared.get(i) {
+            Some(Some(_)) => None,
+            _ => *t,
+        })
+        .collect();
+    let values = deserialize_parameters_with_server_types(portal, &decode_as, &wire_refs)?;
     let ParamValues::List(list) = values else {
         return Ok(values);
     };

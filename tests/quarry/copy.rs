@@ -6,7 +6,7 @@ use tokio_postgres::Client;
 
 use crate::harness::{TestServer, scalar, sqlstate, texts};
 
-async fn copy(client: &Client, sql: &str, data: &str) -> Result<u64, tokio_postgres::Error> {
+pub async fn copy(client: &Client, sql: &str, data: &str) -> Result<u64, tokio_postgres::Error> {
     let sink = client.copy_in(sql).await?;
     futures::pin_mut!(sink);
     sink.send(Bytes::copy_from_slice(data.as_bytes())).await?;

@@ -16,6 +16,7 @@ mod metrics;
 mod ml;
 mod persistence;
 mod quality;
+mod reuse;
 mod session;
 mod slt;
 mod trees;

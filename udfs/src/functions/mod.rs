@@ -58,3 +58,14 @@ pub mod scoring;
 pub mod series;
 pub mod stationarity;
 pub mod validate;
+
+/// Scalar functions whose only dependence beyond their arguments is the model
+/// registry: they resolve a model reference when the query is planned (and so
+/// are `Stable`). A server that keeps plans between executions may keep these
+/// as long as it drops kept plans whenever the registry changes.
+pub const REGISTRY_BOUND: &[&str] = &[
+    predict::NAME,
+    predict_proba::NAME,
+    predict_interval::NAME,
+    explain::NAME,
+];
