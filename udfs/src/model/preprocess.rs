@@ -457,17 +457,28 @@ impl Preprocessor {
                     let a = w[0] / scale;
                     let filled = (fill - center) * a;
                     let values = v.values();
-                    if v.null_count() == 0 {
-                        for (o, x) in out.iter_mut().zip(values.iter()) {
-                            *o += (x - center) * a;
+                    // NULL and non-finite values are imputed, as in `apply`;
+                    // a select rather than a branch per row.
+                    match v.nulls().filter(|n| n.null_count() > 0) {
+                        None => {
+                            for (o, x) in out.iter_mut().zip(values.iter()) {
+                                *o += if x.is_finite() {
+                                    (x - center) * a
+                                } else {
+                                    filled
+                                };
+                            }
                         }
-                    } else {
-                        for (i, (o, x)) in out.iter_mut().zip(values.iter()).enumerate() {
-                            *o += if v.is_valid(i) {
-                                (x - center) * a
-                            } else {
-                                filled
-                            };
+                        Some(nulls) => {
+                            for ((o, x), valid) in
+                                out.iter_mut().zip(values.iter()).zip(nulls.iter())
+                            {
+                                *o += if valid && x.is_finite() {
+                                    (x - center) * a
+                                } else {
+                                    filled
+                                };
+                            }
                         }
                     }
                 }
@@ -479,22 +490,34 @@ impl Preprocessor {
                     },
                     Values::Text(_) | Values::TextView(_),
                 ) => {
-                    // One weight per level: a hash lookup per row, no row vector.
-                    let weight: HashMap<&str, f64> = levels
-                        .iter()
-                        .map(String::as_str)
-                        .zip(w.iter().copied())
-                        .collect();
+                    // One weight per level, found without hashing: see `Levels`.
+                    let index = Levels::new(levels);
                     let other_weight = if *other { w[levels.len()] } else { 0.0 };
                     let fill_weight = fill.as_deref().map_or(other_weight, |f| {
-                        weight.get(f).copied().unwrap_or(other_weight)
+                        index.position(f.as_bytes()).map_or(other_weight, |k| w[k])
                     });
-                    let no_fill = None;
-                    for (i, o) in out.iter_mut().enumerate() {
-                        *o += match text_at(column, i, &no_fill) {
-                            Some(level) => weight.get(level).copied().unwrap_or(other_weight),
-                            None => fill_weight,
-                        };
+                    let weight = |k: Option<usize>| k.map_or(other_weight, |k| w[k]);
+                    match column {
+                        Values::TextView(v) => {
+                            let views = v.views();
+                            for (i, o) in out.iter_mut().enumerate() {
+                                *o += if v.is_null(i) {
+                                    fill_weight
+                                } else {
+                                    weight(index.position_of_view(views[i], || v.value(i)))
+                                };
+                            }
+                        }
+                        Values::Text(v) => {
+                            for (i, o) in out.iter_mut().enumerate() {
+                                *o += if v.is_null(i) {
+                                    fill_weight
+                                } else {
+                                    weight(index.position(v.value(i).as_bytes()))
+                                };
+                            }
+                        }
+                        Values::Number(_) => {}
                     }
                 }
                 _ => {
@@ -537,6 +560,95 @@ impl std::hash::Hasher for Fnv {
 
     fn finish(&self) -> u64 {
         self.0
+    }
+}
+
+/// The position of a value among a column's levels, without hashing when the
+/// levels are few (one-hot columns rarely have more than a handful, and SipHash
+/// per row cost more than the rest of a linear model's row). A string view of
+/// at most 12 bytes holds its length and bytes inline, so a short level is
+/// matched by comparing one `u128` per level.
+struct Levels<'a> {
+    /// `(inline view, position)` of each level of at most 12 bytes.
+    short: Vec<(u128, usize)>,
+    /// The longer levels.
+    long: Vec<(&'a [u8], usize)>,
+    /// For many levels: the same, hashed.
+    many: Option<(FastMap<u128, usize>, FastMap<&'a [u8], usize>)>,
+}
+
+/// Levels compared one by one; more are hashed.
+const SCANNED_LEVELS: usize = 16;
+
+/// The Arrow string view of a string of at most 12 bytes: length, then the
+/// bytes, zero-padded, little-endian.
+fn inline_view(bytes: &[u8]) -> Option<u128> {
+    if bytes.len() > 12 {
+        return None;
+    }
+    // Shifted in byte by byte: a copy loop becomes a call to memcpy, which
+    // costs more than the rest of the lookup for at most 12 bytes.
+    let mut view = bytes.len() as u128;
+    for (i, b) in bytes.iter().enumerate() {
+        view |= u128::from(*b) << (32 + 8 * i);
+    }
+    Some(view)
+}
+
+impl<'a> Levels<'a> {
+    fn new(levels: &'a [String]) -> Self {
+        let mut short = Vec::new();
+        let mut long = Vec::new();
+        for (k, level) in levels.iter().enumerate() {
+            match inline_view(level.as_bytes()) {
+                Some(view) => short.push((view, k)),
+                None => long.push((level.as_bytes(), k)),
+            }
+        }
+        let many = (levels.len() > SCANNED_LEVELS).then(|| {
+            (
+                short.iter().copied().collect(),
+                long.iter().copied().collect(),
+            )
+        });
+        Levels { short, long, many }
+    }
+
+    fn position(&self, value: &[u8]) -> Option<usize> {
+        match inline_view(value) {
+            Some(view) => self.position_short(view),
+            None => self.position_long(value),
+        }
+    }
+
+    /// The position of the value whose string view is `view`; `value` gives
+    /// its bytes when they are not inline.
+    fn position_of_view<'v>(&self, view: u128, value: impl FnOnce() -> &'v str) -> Option<usize> {
+        if view as u32 > 12 {
+            self.position_long(value().as_bytes())
+        } else {
+            self.position_short(view)
+        }
+    }
+
+    fn position_short(&self, view: u128) -> Option<usize> {
+        match &self.many {
+            Some((by_view, _)) => by_view.get(&view).copied(),
+            None => self
+                .short
+                .iter()
+                .find_map(|&(v, k)| (v == view).then_some(k)),
+        }
+    }
+
+    fn position_long(&self, value: &[u8]) -> Option<usize> {
+        match &self.many {
+            Some((_, by_bytes)) => by_bytes.get(value).copied(),
+            None => self
+                .long
+                .iter()
+                .find_map(|&(l, k)| (l == value).then_some(k)),
+        }
     }
 }
 
@@ -630,7 +742,7 @@ fn apply(step: &Step, lookup: &Lookup<'_>, column: &Values, i: usize, row: &mut 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Float64Array, StringArray};
+    use datafusion::arrow::array::{Float64Array, StringArray, StringViewArray};
 
     fn numeric(name: &str) -> Feature {
         Feature {
@@ -731,6 +843,82 @@ mod tests {
         for (i, f) in fast.iter().enumerate() {
             let slow: f64 = 0.25 + m.row(i).iter().zip(&coef).map(|(a, b)| a * b).sum::<f64>();
             assert!((f - slow).abs() < 1e-12);
+        }
+        // Non-finite values are imputed like NULLs, with and without NULLs.
+        for num in [
+            vec![Some(f64::NAN), Some(3.0), Some(f64::INFINITY), Some(2.0)],
+            vec![Some(f64::NAN), None, Some(f64::NEG_INFINITY), Some(2.0)],
+        ] {
+            let cat = StringArray::from(vec![Some("x"), Some("y"), None, Some("q")]);
+            let odd = vec![Values::Number(Float64Array::from(num)), Values::Text(cat)];
+            let m = p.transform(&odd);
+            p.linear(&odd, &coef, 0.25, &mut fast);
+            for (i, f) in fast.iter().enumerate() {
+                let slow: f64 = 0.25 + m.row(i).iter().zip(&coef).map(|(a, b)| a * b).sum::<f64>();
+                assert!((f - slow).abs() < 1e-12, "row {i}: {f} vs {slow}");
+            }
+        }
+    }
+
+    #[test]
+    fn onehot_over_string_views_matches_plain_strings() {
+        // Few and many levels, short (inline in a view) and long names.
+        for count in [3usize, 40] {
+            let names: Vec<String> = (0..count)
+                .map(|k| {
+                    if k % 3 == 0 {
+                        format!("a fairly long level name {k}")
+                    } else {
+                        format!("l{k}")
+                    }
+                })
+                .collect();
+            let train: Vec<Option<&str>> = names
+                .iter()
+                .flat_map(|n| [Some(n.as_str()), Some(n.as_str())])
+                .chain([None])
+                .collect();
+            let train = Values::Text(StringArray::from(train));
+            let plans = vec![ColumnPlan {
+                impute: Impute::Mode,
+                scale: Scale::None,
+                encode: Encode::OneHot { max_categories: 30 },
+            }];
+            let rows: Vec<usize> = (0..train.len()).collect();
+            let p = Preprocessor::fit(
+                &[text("c")],
+                std::slice::from_ref(&train),
+                &plans,
+                &rows,
+                None,
+            )
+            .expect("fit");
+            let score: Vec<Option<String>> = names
+                .iter()
+                .map(|n| Some(n.clone()))
+                .chain([
+                    None,
+                    Some("unseen".into()),
+                    Some("an unseen name longer than twelve".into()),
+                    Some(String::new()),
+                ])
+                .collect();
+            let plain = Values::Text(StringArray::from(score.clone()));
+            let views = Values::TextView(StringViewArray::from(score));
+            let coef: Vec<f64> = (0..p.width()).map(|i| 0.25 + i as f64).collect();
+            let m = p.transform(std::slice::from_ref(&plain));
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            p.linear(std::slice::from_ref(&plain), &coef, 0.5, &mut a);
+            p.linear(std::slice::from_ref(&views), &coef, 0.5, &mut b);
+            for i in 0..a.len() {
+                let slow: f64 = 0.5 + m.row(i).iter().zip(&coef).map(|(x, c)| x * c).sum::<f64>();
+                assert_eq!(a[i].to_bits(), slow.to_bits(), "{count} levels, row {i}");
+                assert_eq!(
+                    b[i].to_bits(),
+                    slow.to_bits(),
+                    "{count} levels, view row {i}"
+                );
+            }
         }
     }
 
