@@ -20,11 +20,20 @@ use crate::error::{classify, to_pgwire};
 use crate::session::{Interrupt, QueryControl};
 
 /// Stops a stream with an error once the statement is cancelled or times out.
+///
+/// The stop future (a `select!` over the cancel token and the deadline) is
+/// polled when the inner stream has nothing ready, which registers its waker
+/// for a stream that is waiting, and otherwise once every [`CHECK_EVERY`]
+/// items: polling it for each of a million rows cost more than encoding them.
 pub struct Guarded<S> {
     inner: S,
     stop: BoxFuture<'static, Interrupt>,
     done: bool,
+    since_check: u32,
 }
+
+/// Items streamed between two checks of the stop future.
+const CHECK_EVERY: u32 = 1024;
 
 impl<S> Guarded<S> {
     pub fn new(inner: S, control: QueryControl) -> Self {
@@ -33,6 +42,15 @@ impl<S> Guarded<S> {
             inner,
             stop,
             done: false,
+            since_check: CHECK_EVERY,
+        }
+    }
+
+    fn stopped(&mut self, cx: &mut Context<'_>) -> Option<Interrupt> {
+        self.since_check = 0;
+        match self.stop.poll_unpin(cx) {
+            Poll::Ready(why) => Some(why),
+            Poll::Pending => None,
         }
     }
 }
@@ -47,7 +65,9 @@ where
         if self.done {
             return Poll::Ready(None);
         }
-        if let Poll::Ready(why) = self.stop.poll_unpin(cx) {
+        if self.since_check >= CHECK_EVERY
+            && let Some(why) = self.stopped(cx)
+        {
             self.done = true;
             return Poll::Ready(Some(Err(to_pgwire(why.error()))));
         }
@@ -60,7 +80,18 @@ where
                 self.done = true;
                 Poll::Ready(Some(Err(e)))
             }
-            other => other,
+            Poll::Ready(Some(item)) => {
+                self.since_check += 1;
+                Poll::Ready(Some(item))
+            }
+            Poll::Pending => {
+                // Waiting on the query: be woken by a cancel or the deadline.
+                if let Some(why) = self.stopped(cx) {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(to_pgwire(why.error()))));
+                }
+                Poll::Pending
+            }
         }
     }
 }
