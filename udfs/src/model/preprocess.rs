@@ -574,7 +574,12 @@ struct Levels<'a> {
     /// The longer levels.
     long: Vec<(&'a [u8], usize)>,
     /// For many levels: the same, hashed.
-    many: Option<(FastMap<u128, usize>, FastMap<&'a [u8], usize>)>,
+    many: Option<Hashed<'a>>,
+}
+
+struct Hashed<'a> {
+    by_view: FastMap<u128, usize>,
+    by_bytes: FastMap<&'a [u8], usize>,
 }
 
 /// Levels compared one by one; more are hashed.
@@ -605,11 +610,9 @@ impl<'a> Levels<'a> {
                 None => long.push((level.as_bytes(), k)),
             }
         }
-        let many = (levels.len() > SCANNED_LEVELS).then(|| {
-            (
-                short.iter().copied().collect(),
-                long.iter().copied().collect(),
-            )
+        let many = (levels.len() > SCANNED_LEVELS).then(|| Hashed {
+            by_view: short.iter().copied().collect(),
+            by_bytes: long.iter().copied().collect(),
         });
         Levels { short, long, many }
     }
@@ -633,7 +636,7 @@ impl<'a> Levels<'a> {
 
     fn position_short(&self, view: u128) -> Option<usize> {
         match &self.many {
-            Some((by_view, _)) => by_view.get(&view).copied(),
+            Some(hashed) => hashed.by_view.get(&view).copied(),
             None => self
                 .short
                 .iter()
@@ -643,7 +646,7 @@ impl<'a> Levels<'a> {
 
     fn position_long(&self, value: &[u8]) -> Option<usize> {
         match &self.many {
-            Some((_, by_bytes)) => by_bytes.get(value).copied(),
+            Some(hashed) => hashed.by_bytes.get(value).copied(),
             None => self
                 .long
                 .iter()
