@@ -117,10 +117,7 @@ impl Parser {
         sql: &str,
         types: &[Option<Type>],
     ) -> Result<Option<Prepared>> {
-        let validity = Validity {
-            session: session.generation(),
-            epoch: self.state.catalog.store().epoch(),
-        };
+        let validity = Validity::now(session, self.state.catalog.store());
         if let Some(prepared) = session.statements.get(sql, types, validity) {
             return Ok(Some(prepared));
         }
@@ -447,7 +444,7 @@ impl QueryHandler {
             }
             Kind::Planned => {
                 if let (Some(reuse), Some(plan)) = (&prepared.reuse, &prepared.plan) {
-                    let validity = self.validity(session);
+                    let validity = Validity::now(session, self.state.catalog.store());
                     match reuse.checkout(plan, params, validity).sql_err()? {
                         reuse::Plan::Kept(physical, checkout) => {
                             let task = session.plan_state().task.clone();
@@ -495,14 +492,6 @@ impl QueryHandler {
                 }
                 response
             }
-        }
-    }
-
-    /// The validity plans made now have (see `reuse`).
-    fn validity(&self, session: &Session) -> Validity {
-        Validity {
-            session: session.generation(),
-            epoch: self.state.catalog.store().epoch(),
         }
     }
 
@@ -1314,10 +1303,7 @@ impl SimpleQueryHandler for QueryHandler {
         // planned statement by statement, since one may create what the next
         // reads.
         let healthy = client.transaction_status() != TransactionStatus::Error;
-        let validity = Validity {
-            session: session.generation(),
-            epoch: self.state.catalog.store().epoch(),
-        };
+        let validity = Validity::now(&session, self.state.catalog.store());
         let cached = healthy
             .then(|| session.statements.get(query, &[], validity))
             .flatten();

@@ -43,14 +43,26 @@ use datafusion::physical_plan::ExecutionPlan;
 use pgwire::api::Type;
 
 use super::handler::Prepared;
+use crate::catalog::store::Store;
 use crate::catalog::table::ManagedTable;
 use crate::registry::system_tables::SystemTable;
+use crate::session::Session;
 
 /// The session generation and store epoch a plan was made in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Validity {
     pub session: u64,
     pub epoch: u64,
+}
+
+impl Validity {
+    /// The validity of plans made now in `session`.
+    pub fn now(session: &Session, store: &Store) -> Validity {
+        Validity {
+            session: session.generation(),
+            epoch: store.epoch(),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
