@@ -71,8 +71,11 @@ pub fn base_state(
         .with_target_partitions(config.threads);
     let options = session_config.options_mut();
     options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
-    // Strings come back as plain text columns for every client.
-    options.execution.parquet.schema_force_view_types = false;
+    // Parquet text columns are read as string views: a dictionary-encoded
+    // page then becomes 16-byte views into its dictionary instead of a copy of
+    // every string (a third of the time of scoring a Parquet file). Clients
+    // see `text` either way; managed tables keep their declared types.
+    options.execution.parquet.schema_force_view_types = true;
     options.sql_parser.map_string_types_to_utf8view = false;
 
     let mut runtime = RuntimeEnvBuilder::new();
