@@ -490,13 +490,12 @@ impl Preprocessor {
                     },
                     Values::Text(_) | Values::TextView(_),
                 ) => {
-                    // One weight per level, found without hashing: see `Levels`.
-                    let index = Levels::new(levels);
+                    // One weight per level, found without hashing: see `LevelWeights`.
                     let other_weight = if *other { w[levels.len()] } else { 0.0 };
-                    let fill_weight = fill.as_deref().map_or(other_weight, |f| {
-                        index.position(f.as_bytes()).map_or(other_weight, |k| w[k])
-                    });
-                    let weight = |k: Option<usize>| k.map_or(other_weight, |k| w[k]);
+                    let weights = LevelWeights::new(levels, w, other_weight);
+                    let fill_weight = fill
+                        .as_deref()
+                        .map_or(other_weight, |f| weights.of(f.as_bytes()));
                     match column {
                         Values::TextView(v) => {
                             let views = v.views();
@@ -504,7 +503,7 @@ impl Preprocessor {
                                 *o += if v.is_null(i) {
                                     fill_weight
                                 } else {
-                                    weight(index.position_of_view(views[i], || v.value(i)))
+                                    weights.of_view(views[i], || v.value(i))
                                 };
                             }
                         }
@@ -517,7 +516,7 @@ impl Preprocessor {
                                 } else {
                                     let (start, end) =
                                         (offsets[i] as usize, offsets[i + 1] as usize);
-                                    weight(index.position_in(bytes, start, end))
+                                    weights.of_slice(bytes, start, end)
                                 };
                             }
                         }
@@ -567,26 +566,21 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-/// The position of a value among a column's levels, without hashing when the
-/// levels are few (one-hot columns rarely have more than a handful, and SipHash
-/// per row cost more than the rest of a linear model's row). A string view of
-/// at most 12 bytes holds its length and bytes inline, so a short level is
-/// matched by comparing one `u128` per level.
-struct Levels<'a> {
-    /// `(inline view, position)` of each level of at most 12 bytes.
-    short: Vec<(u128, usize)>,
-    /// The longer levels.
-    long: Vec<(&'a [u8], usize)>,
-    /// For many levels: the same, hashed.
-    many: Option<Hashed<'a>>,
+/// The weight of each level of a one-hot column in a linear model. SipHash per
+/// row cost more than the rest of a linear model's row, and a search through
+/// the levels that stops at the match spends its time in mispredicted branches
+/// (the level of the next row is as unpredictable as the data), so short
+/// levels go in a small collision-free table (see [`ShortLevels`]).
+struct LevelWeights<'a> {
+    short: ShortLevels,
+    /// Levels longer than 12 bytes, searched in turn when there are few.
+    long: Vec<(&'a [u8], f64)>,
+    long_hashed: Option<FastMap<&'a [u8], f64>>,
+    /// The weight of a value that is none of the levels.
+    other: f64,
 }
 
-struct Hashed<'a> {
-    by_view: FastMap<u128, usize>,
-    by_bytes: FastMap<&'a [u8], usize>,
-}
-
-/// Levels compared one by one; more are hashed.
+/// Longer levels than this are hashed rather than compared one by one.
 const SCANNED_LEVELS: usize = 16;
 
 /// The Arrow string view of a string of at most 12 bytes: length, then the
@@ -604,37 +598,128 @@ fn inline_view(bytes: &[u8]) -> Option<u128> {
     Some(view)
 }
 
-impl<'a> Levels<'a> {
-    fn new(levels: &'a [String]) -> Self {
-        let mut short = Vec::new();
-        let mut long = Vec::new();
-        for (k, level) in levels.iter().enumerate() {
-            match inline_view(level.as_bytes()) {
-                Some(view) => short.push((view, k)),
-                None => long.push((level.as_bytes(), k)),
+/// Levels of at most 12 bytes by their inline string view (length and bytes
+/// in one `u128`). Usually a table where a multiplicative hash of the view
+/// gives every level its own slot: one load and one comparison per row. The
+/// multipliers are searched for when the table is built (hand-written: perfect
+/// hashing crates build their tables at compile time or for `&str` keys, not
+/// for a handful of `u128` keys per batch). When none is found quickly (many
+/// levels), a hash map.
+enum ShortLevels {
+    Table {
+        multipliers: (u64, u64),
+        shift: u32,
+        /// `(view, weight)`; an empty slot holds [`EMPTY_SLOT`], which no
+        /// inline view equals (its length field is beyond 12).
+        slots: Vec<(u128, f64)>,
+    },
+    Hashed(FastMap<u128, f64>),
+}
+
+const EMPTY_SLOT: u128 = u128::MAX;
+
+/// Most short levels put in a table; beyond this the search costs more than
+/// a batch saves.
+const TABLE_LEVELS: usize = 64;
+
+fn slot_of(view: u128, (m1, m2): (u64, u64), shift: u32) -> usize {
+    let mixed = (view as u64).wrapping_mul(m1) ^ ((view >> 64) as u64).wrapping_mul(m2);
+    (mixed >> shift) as usize
+}
+
+impl ShortLevels {
+    fn new(levels: &[(u128, f64)], other: f64) -> Self {
+        if levels.len() <= TABLE_LEVELS {
+            // At least twice as many slots as levels, up to 32 times.
+            let least = (2 * levels.len())
+                .next_power_of_two()
+                .trailing_zeros()
+                .max(1);
+            let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+            for bits in least..=least + 4 {
+                let shift = 64 - bits;
+                for _ in 0..32 {
+                    let multipliers = (splitmix64(&mut seed) | 1, splitmix64(&mut seed) | 1);
+                    let mut slots = vec![(EMPTY_SLOT, other); 1 << bits];
+                    let placed = levels.iter().all(|&(view, w)| {
+                        let slot = &mut slots[slot_of(view, multipliers, shift)];
+                        let free = slot.0 == EMPTY_SLOT;
+                        *slot = (view, w);
+                        free
+                    });
+                    if placed {
+                        return ShortLevels::Table {
+                            multipliers,
+                            shift,
+                            slots,
+                        };
+                    }
+                }
             }
         }
-        let many = (levels.len() > SCANNED_LEVELS).then(|| Hashed {
-            by_view: short.iter().copied().collect(),
-            by_bytes: long.iter().copied().collect(),
-        });
-        Levels { short, long, many }
+        ShortLevels::Hashed(levels.iter().copied().collect())
     }
 
-    fn position(&self, value: &[u8]) -> Option<usize> {
-        match inline_view(value) {
-            Some(view) => self.position_short(view),
-            None => self.position_long(value),
+    #[inline]
+    fn weight(&self, view: u128, other: f64) -> f64 {
+        match self {
+            ShortLevels::Table {
+                multipliers,
+                shift,
+                slots,
+            } => match slots.get(slot_of(view, *multipliers, *shift)) {
+                Some(&(level, w)) if level == view => w,
+                _ => other,
+            },
+            ShortLevels::Hashed(map) => map.get(&view).copied().unwrap_or(other),
+        }
+    }
+}
+
+/// A step of the SplitMix64 sequence (the multipliers need only be odd and
+/// well mixed; the sequence is fixed so a model scores the same everywhere).
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl<'a> LevelWeights<'a> {
+    /// `weights[k]` is the weight of `levels[k]`.
+    fn new(levels: &'a [String], weights: &[f64], other: f64) -> Self {
+        let mut short = Vec::new();
+        let mut long = Vec::new();
+        for (level, &w) in levels.iter().zip(weights) {
+            match inline_view(level.as_bytes()) {
+                Some(view) => short.push((view, w)),
+                None => long.push((level.as_bytes(), w)),
+            }
+        }
+        let long_hashed = (long.len() > SCANNED_LEVELS).then(|| long.iter().copied().collect());
+        LevelWeights {
+            short: ShortLevels::new(&short, other),
+            long,
+            long_hashed,
+            other,
         }
     }
 
-    /// The position of `bytes[start..end]`. A short value's view is made from
+    fn of(&self, value: &[u8]) -> f64 {
+        match inline_view(value) {
+            Some(view) => self.of_short(view),
+            None => self.of_long(value),
+        }
+    }
+
+    /// The weight of `bytes[start..end]`. A short value's view is made from
     /// one 16-byte load, masked to its length, when the buffer has 16 bytes
     /// from `start` (a byte loop per row cost more than the lookup).
-    fn position_in(&self, bytes: &[u8], start: usize, end: usize) -> Option<usize> {
+    fn of_slice(&self, bytes: &[u8], start: usize, end: usize) -> f64 {
         let len = end - start;
         if len > 12 {
-            return self.position_long(&bytes[start..end]);
+            return self.of_long(&bytes[start..end]);
         }
         let loaded = bytes
             .get(start..start + 16)
@@ -646,37 +731,33 @@ impl<'a> Levels<'a> {
             }
             None => self::inline_view(&bytes[start..end]).unwrap_or_default(),
         };
-        self.position_short(view)
+        self.of_short(view)
     }
 
-    /// The position of the value whose string view is `view`; `value` gives
-    /// its bytes when they are not inline.
-    fn position_of_view<'v>(&self, view: u128, value: impl FnOnce() -> &'v str) -> Option<usize> {
+    /// The weight of the value whose string view is `view`; `value` gives its
+    /// bytes when they are not inline.
+    fn of_view<'v>(&self, view: u128, value: impl FnOnce() -> &'v str) -> f64 {
         if view as u32 > 12 {
-            self.position_long(value().as_bytes())
+            self.of_long(value().as_bytes())
         } else {
-            self.position_short(view)
+            self.of_short(view)
         }
     }
 
-    fn position_short(&self, view: u128) -> Option<usize> {
-        match &self.many {
-            Some(hashed) => hashed.by_view.get(&view).copied(),
-            None => self
-                .short
-                .iter()
-                .find_map(|&(v, k)| (v == view).then_some(k)),
-        }
+    #[inline]
+    fn of_short(&self, view: u128) -> f64 {
+        self.short.weight(view, self.other)
     }
 
-    fn position_long(&self, value: &[u8]) -> Option<usize> {
-        match &self.many {
-            Some(hashed) => hashed.by_bytes.get(value).copied(),
+    fn of_long(&self, value: &[u8]) -> f64 {
+        let found = match &self.long_hashed {
+            Some(map) => map.get(value).copied(),
             None => self
                 .long
                 .iter()
-                .find_map(|&(l, k)| (l == value).then_some(k)),
-        }
+                .find_map(|&(l, w)| (l == value).then_some(w)),
+        };
+        found.unwrap_or(self.other)
     }
 }
 
@@ -889,9 +970,40 @@ mod tests {
     }
 
     #[test]
+    fn short_level_tables_find_every_level_and_nothing_else() {
+        // Empty, table-sized and hashed level sets; names that differ only in
+        // length, in their last inline byte, or that share their first bytes.
+        for count in [0usize, 1, 2, 5, 17, 64, 65, 300] {
+            let mut names: Vec<String> = (0..count).map(|k| format!("v{k:09}")).collect();
+            if count > 2 {
+                names[0] = String::new();
+                names[1] = "\0".into();
+            }
+            let levels: Vec<(u128, f64)> = names
+                .iter()
+                .enumerate()
+                .map(|(k, n)| (inline_view(n.as_bytes()).expect("short"), k as f64 + 0.5))
+                .collect();
+            let table = ShortLevels::new(&levels, -1.0);
+            if count <= TABLE_LEVELS {
+                assert!(matches!(table, ShortLevels::Table { .. }), "{count} levels");
+            }
+            for &(view, w) in &levels {
+                assert_eq!(table.weight(view, -1.0), w, "{count} levels");
+            }
+            for other in ["v", "v0000000000", "zz", "\0\0", "v00000000x"] {
+                if !names.iter().any(|n| n == other) {
+                    let view = inline_view(other.as_bytes()).expect("short");
+                    assert_eq!(table.weight(view, -1.0), -1.0, "{count} levels, {other}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn onehot_over_string_views_matches_plain_strings() {
         // Few and many levels, short (inline in a view) and long names.
-        for count in [3usize, 40] {
+        for count in [3usize, 40, 150] {
             let names: Vec<String> = (0..count)
                 .map(|k| {
                     if k % 3 == 0 {
