@@ -4,11 +4,12 @@
 //! protocol alike.
 
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::dialect::QuarryDialect;
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, UInt64Array};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{ParamValues, TableReference};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
@@ -45,7 +46,7 @@ use super::ServerState;
 use super::copy::{CopyIn, CopySpec};
 use super::replies;
 use super::reuse::{self, Reuse, Validity};
-use super::stream::{query_response, text_rows};
+use super::stream::{FieldsCache, query_response, text_rows};
 use crate::catalog::{CATALOG_NAME, RelName};
 use crate::error::{IntoSqlError, Result, SqlStateError, classify, sqlstate, to_pgwire};
 use crate::session::{QueryControl, Session, TxBlock};
@@ -59,6 +60,42 @@ pub struct Prepared {
     pub plan: Option<LogicalPlan>,
     /// What is kept of the plan between executions, when it may be.
     pub reuse: Option<Arc<Reuse>>,
+    /// What every execution would otherwise work out again.
+    pub derived: Arc<Derived>,
+}
+
+impl Prepared {
+    fn new(stmt: Stmt, plan: Option<LogicalPlan>, reuse: Option<Arc<Reuse>>) -> Self {
+        Prepared {
+            stmt: Arc::new(stmt),
+            plan,
+            reuse,
+            derived: Arc::default(),
+        }
+    }
+}
+
+/// What is worked out from a prepared statement once, for all its executions.
+#[derive(Debug, Default)]
+pub struct Derived {
+    /// The inferred type of each parameter, in `$1, $2, ...` order.
+    params: OnceLock<Vec<(usize, Option<DataType>)>>,
+    /// Its row descriptions.
+    pub fields: FieldsCache,
+}
+
+impl Derived {
+    /// The parameter types of `plan`, the statement's plan.
+    pub fn params(
+        &self,
+        plan: &LogicalPlan,
+    ) -> datafusion::error::Result<&[(usize, Option<DataType>)]> {
+        if let Some(known) = self.params.get() {
+            return Ok(known);
+        }
+        let inferred = super::params::inferred(plan)?;
+        Ok(self.params.get_or_init(|| inferred))
+    }
 }
 
 /// A parsed statement: DataFusion's, or one of Quarry's model statements.
@@ -149,11 +186,7 @@ impl Parser {
     ) -> Result<Prepared> {
         let stmt = match stmt {
             Stmt::Model(model) => {
-                return Ok(Prepared {
-                    stmt: Arc::new(Stmt::Model(model)),
-                    plan: None,
-                    reuse: None,
-                });
+                return Ok(Prepared::new(Stmt::Model(model), None, None));
             }
             Stmt::Df(stmt) => stmt,
         };
@@ -181,11 +214,7 @@ impl Parser {
             }
         };
         let reuse = plan.as_ref().and_then(reuse::assess).map(Reuse::new);
-        let prepared = Prepared {
-            stmt: Arc::new(Stmt::Df(stmt)),
-            plan,
-            reuse,
-        };
+        let prepared = Prepared::new(Stmt::Df(stmt), plan, reuse);
         if prepared.reuse.is_some() {
             session
                 .statements
@@ -448,7 +477,15 @@ impl QueryHandler {
                     match reuse.checkout(plan, params, validity).sql_err()? {
                         reuse::Plan::Kept(physical, checkout) => {
                             let task = session.plan_state().task.clone();
-                            return stream(client, task, physical, checkout, format, control);
+                            return stream(
+                                client,
+                                task,
+                                physical,
+                                checkout,
+                                format,
+                                control,
+                                &prepared.derived.fields,
+                            );
                         }
                         reuse::Plan::Build(generic, mut checkout) => {
                             let planner = session.plan_state();
@@ -459,7 +496,15 @@ impl QueryHandler {
                                 .await?;
                             checkout.keep(&physical);
                             let task = planner.task.clone();
-                            return stream(client, task, physical, checkout, format, control);
+                            return stream(
+                                client,
+                                task,
+                                physical,
+                                checkout,
+                                format,
+                                control,
+                                &prepared.derived.fields,
+                            );
                         }
                         reuse::Plan::Fresh => {}
                     }
@@ -1153,6 +1198,7 @@ impl QueryHandler {
                     format,
                     Some(format_options(client)),
                     control.clone(),
+                    None,
                 )
                 .map_err(pg_to_sql)?;
                 Ok(Response::Query(response))
@@ -1164,6 +1210,7 @@ impl QueryHandler {
                     format,
                     Some(format_options(client)),
                     control.clone(),
+                    None,
                 )
                 .map_err(pg_to_sql)?;
                 Ok(Response::Query(response))
@@ -1181,6 +1228,7 @@ fn stream<C>(
     checkout: reuse::Checkout,
     format: &Format,
     control: &QueryControl,
+    fields: &FieldsCache,
 ) -> Result<Response>
 where
     C: ClientInfo,
@@ -1198,6 +1246,7 @@ where
         format,
         Some(format_options(client)),
         control.clone(),
+        Some(fields),
     )
     .map_err(pg_to_sql)?;
     Ok(Response::Query(response))
@@ -1330,11 +1379,7 @@ impl SimpleQueryHandler for QueryHandler {
                 } else {
                     statements
                         .into_iter()
-                        .map(|stmt| Prepared {
-                            stmt: Arc::new(stmt),
-                            plan: None,
-                            reuse: None,
-                        })
+                        .map(|stmt| Prepared::new(stmt, None, None))
                         .collect()
                 }
             }
@@ -1401,8 +1446,11 @@ impl QueryParser for Parser {
         let Some(plan) = &stmt.plan else {
             return Ok(vec![]);
         };
-        let types = super::params::parameter_types(plan).map_err(|e| to_pgwire(classify(&e)))?;
-        Ok(types.into_iter().map(|(_, t)| t).collect())
+        let types = stmt
+            .derived
+            .params(plan)
+            .map_err(|e| to_pgwire(classify(&e)))?;
+        Ok(super::params::wire_types(types))
     }
 
     fn get_result_schema(
@@ -1443,8 +1491,9 @@ impl QueryParser for Parser {
         }
         match &stmt.plan {
             Some(plan) if returns_rows(plan) => {
-                let fields = super::stream::fields(
-                    plan.schema().as_arrow(),
+                let schema = plan.schema().inner();
+                let fields = stmt.derived.fields.fields(
+                    schema,
                     column_format.unwrap_or(&Format::UnifiedText),
                     None,
                 )?;

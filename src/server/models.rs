@@ -360,10 +360,16 @@ impl QueryHandler {
         let options = Arc::new(pgwire::types::format::FormatOptions::from_client_metadata(
             client.metadata(),
         ));
-        let response = query_response(Box::pin(stream), format, Some(options), control.clone())
-            .map_err(|e| {
-                SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
-            })?;
+        let response = query_response(
+            Box::pin(stream),
+            format,
+            Some(options),
+            control.clone(),
+            None,
+        )
+        .map_err(|e| {
+            SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
+        })?;
         Ok(Response::Query(response))
     }
 }

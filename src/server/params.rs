@@ -63,23 +63,26 @@ pub(crate) fn inferred(plan: &LogicalPlan) -> Result<Vec<(usize, Option<DataType
     Ok(dense)
 }
 
-/// The wire type of each parameter.
-pub fn parameter_types(plan: &LogicalPlan) -> Result<Vec<(usize, Type)>> {
-    Ok(inferred(plan)?
-        .into_iter()
-        .map(|(n, t)| {
-            let ty = t
-                .as_ref()
+/// The wire type of each parameter, from its inferred type.
+pub fn wire_types(inferred: &[(usize, Option<DataType>)]) -> Vec<Type> {
+    inferred
+        .iter()
+        .map(|(_, t)| {
+            t.as_ref()
                 .and_then(|t| into_pg_type(t).ok())
-                .unwrap_or(Type::TEXT);
-            (n, ty)
+                .unwrap_or(Type::TEXT)
         })
-        .collect())
+        .collect()
 }
 
 /// Decodes the bound values and casts them to the types the plan expects.
 pub fn decode(portal: &Portal<Prepared>, plan: &LogicalPlan) -> PgWireResult<ParamValues> {
-    let inferred = inferred(plan).map_err(|e| to_pgwire(crate::error::classify(&e)))?;
+    let inferred = portal
+        .statement
+        .statement
+        .derived
+        .params(plan)
+        .map_err(|e| to_pgwire(crate::error::classify(&e)))?;
     if portal.parameter_len() != inferred.len() {
         return Err(to_pgwire(SqlStateError::new(
             "08P01",
@@ -91,14 +94,7 @@ pub fn decode(portal: &Portal<Prepared>, plan: &LogicalPlan) -> PgWireResult<Par
         )));
     }
     let types: Vec<Option<&DataType>> = inferred.iter().map(|(_, t)| t.as_ref()).collect();
-    let wire: Vec<Type> = inferred
-        .iter()
-        .map(|(_, t)| {
-            t.as_ref()
-                .and_then(|t| into_pg_type(t).ok())
-                .unwrap_or(Type::TEXT)
-        })
-        .collect();
+    let wire = wire_types(inferred);
     let wire_refs: Vec<Option<&Type>> = wire.iter().map(Some).collect();
     // A value whose type the client declared is decoded as that type and cast
     // below, as PostgreSQL does (`$1::text` bound to an int4 is its text);

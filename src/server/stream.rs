@@ -2,12 +2,12 @@
 //! cancel token and deadline for the whole stream, not just planning.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use datafusion::arrow::array::{AsArray, Date32Array, RecordBatch, StringArray, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, Date32Type, FieldRef, Schema};
+use datafusion::arrow::datatypes::{DataType, Date32Type, FieldRef, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt, stream};
@@ -108,12 +108,71 @@ pub fn fields(
     )?))
 }
 
+/// The row descriptions last built for one statement. Each Describe and each
+/// execution built its own (names, types and format per column: a few
+/// percent of a `SELECT 1` round trip); they are reused while the schema, the
+/// requested formats and the session's format options are the same.
+#[derive(Debug, Default)]
+pub struct FieldsCache(Mutex<Vec<CachedFields>>);
+
+#[derive(Debug)]
+struct CachedFields {
+    schema: SchemaRef,
+    format: Format,
+    options: Option<FormatOptions>,
+    fields: Arc<Vec<FieldInfo>>,
+}
+
+/// A Describe (no options) and an execution (the session's) per format.
+const CACHED_DESCRIPTIONS: usize = 4;
+
+impl FieldsCache {
+    pub fn fields(
+        &self,
+        schema: &SchemaRef,
+        format: &Format,
+        options: Option<Arc<FormatOptions>>,
+    ) -> PgWireResult<Arc<Vec<FieldInfo>>> {
+        let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let hit = cached.iter().find(|c| {
+            same_format(&c.format, format)
+                && c.options.as_ref() == options.as_deref()
+                && (Arc::ptr_eq(&c.schema, schema) || c.schema.fields() == schema.fields())
+        });
+        if let Some(hit) = hit {
+            return Ok(hit.fields.clone());
+        }
+        let built = fields(schema, format, options.clone())?;
+        if cached.len() == CACHED_DESCRIPTIONS {
+            cached.remove(0);
+        }
+        cached.push(CachedFields {
+            schema: schema.clone(),
+            format: format.clone(),
+            options: options.as_deref().cloned(),
+            fields: built.clone(),
+        });
+        Ok(built)
+    }
+}
+
+fn same_format(a: &Format, b: &Format) -> bool {
+    match (a, b) {
+        (Format::UnifiedText, Format::UnifiedText)
+        | (Format::UnifiedBinary, Format::UnifiedBinary) => true,
+        (Format::Individual(a), Format::Individual(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// Encodes a batch stream as a query response that honours `control`.
+/// `cache`, when given, holds the statement's row descriptions.
 pub fn query_response(
     batches: SendableRecordBatchStream,
     format: &Format,
     options: Option<Arc<FormatOptions>>,
     control: QueryControl,
+    cache: Option<&FieldsCache>,
 ) -> PgWireResult<QueryResponse> {
     let schema = batches.schema();
     let iso = options
@@ -126,7 +185,10 @@ pub fn query_response(
         .filter(|(i, f)| iso && *f.data_type() == DataType::Date32 && !format.is_binary(*i))
         .map(|(i, _)| i)
         .collect();
-    let fields = fields(&schema, format, options)?;
+    let fields = match cache {
+        Some(cache) => cache.fields(&schema, format, options)?,
+        None => fields(&schema, format, options)?,
+    };
     let row_fields = fields.clone();
     let rows = batches
         .map(move |batch| {
@@ -237,6 +299,65 @@ pub fn text_rows(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> PgWireResu
 mod tests {
     use super::*;
     use datafusion::arrow::array::Array;
+
+    #[test]
+    fn row_descriptions_are_reused_only_for_the_same_request() {
+        use datafusion::arrow::datatypes::Field;
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("b", DataType::Utf8, true),
+        ]));
+        let cache = FieldsCache::default();
+        let iso = Arc::new(FormatOptions::default());
+        let mut german = FormatOptions::default();
+        german.date_style = "German, DMY".into();
+        let german = Arc::new(german);
+
+        let first = cache
+            .fields(&schema, &Format::UnifiedText, Some(iso.clone()))
+            .expect("fields");
+        let again = cache
+            .fields(&schema, &Format::UnifiedText, Some(iso.clone()))
+            .expect("fields");
+        assert!(Arc::ptr_eq(&first, &again));
+
+        // Another format, other options, or another schema: built anew.
+        let binary = cache
+            .fields(&schema, &Format::UnifiedBinary, Some(iso.clone()))
+            .expect("fields");
+        assert!(!Arc::ptr_eq(&first, &binary));
+        let mixed = cache
+            .fields(&schema, &Format::Individual(vec![0, 1]), Some(iso.clone()))
+            .expect("fields");
+        assert!(!Arc::ptr_eq(&binary, &mixed));
+        let other = cache
+            .fields(&schema, &Format::UnifiedText, Some(german))
+            .expect("fields");
+        assert!(!Arc::ptr_eq(&first, &other));
+        let described = cache
+            .fields(&schema, &Format::UnifiedText, None)
+            .expect("fields");
+        assert!(!Arc::ptr_eq(&first, &described));
+        let renamed: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("c", DataType::Utf8, true),
+        ]));
+        let fresh = cache
+            .fields(&renamed, &Format::UnifiedText, None)
+            .expect("fields");
+        assert_eq!(fresh[1].name(), "c");
+        assert_eq!(
+            fresh
+                .iter()
+                .map(|f| f.name().to_string())
+                .collect::<Vec<_>>(),
+            fields(&renamed, &Format::UnifiedText, None)
+                .expect("fields")
+                .iter()
+                .map(|f| f.name().to_string())
+                .collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn iso_dates_match_chrono() {
