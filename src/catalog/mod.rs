@@ -16,6 +16,7 @@ pub mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -77,9 +78,17 @@ struct Entry {
 }
 
 /// A schema whose tables are kept in memory and mirrored in the store.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct QuarrySchema {
     tables: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
+    /// The catalog's count of changes to what names mean.
+    definitions: Arc<AtomicU64>,
+}
+
+impl QuarrySchema {
+    fn changed(&self) {
+        self.definitions.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 #[async_trait]
@@ -110,19 +119,23 @@ impl SchemaProvider for QuarrySchema {
         name: String,
         table: Arc<dyn TableProvider>,
     ) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        Ok(self
+        let previous = self
             .tables
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(name, table))
+            .insert(name, table);
+        self.changed();
+        Ok(previous)
     }
 
     fn deregister_table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        Ok(self
+        let removed = self
             .tables
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(name))
+            .remove(name);
+        self.changed();
+        Ok(removed)
     }
 
     fn table_exist(&self, name: &str) -> bool {
@@ -145,6 +158,9 @@ pub struct Catalog {
     system: RwLock<Vec<String>>,
     /// DDL is rare; one at a time keeps the store and memory in step.
     ddl: tokio::sync::Mutex<()>,
+    /// Advanced whenever a name comes to mean another relation or schema
+    /// (create, drop, rename): logical plans made before refer to the old one.
+    definitions: Arc<AtomicU64>,
 }
 
 fn io_err(context: &str, e: impl std::fmt::Display) -> SqlStateError {
@@ -166,6 +182,7 @@ impl Catalog {
             entries: RwLock::new(HashMap::new()),
             system: RwLock::new(Vec::new()),
             ddl: tokio::sync::Mutex::new(()),
+            definitions: Arc::new(AtomicU64::new(0)),
         });
         for name in catalog.store.schemas()? {
             catalog.add_schema_provider(&name)?;
@@ -192,8 +209,18 @@ impl Catalog {
         self.provider.clone()
     }
 
+    /// The count of changes to what names mean; a logical plan made when it
+    /// had another value may refer to relations that are gone.
+    pub fn definitions(&self) -> u64 {
+        self.definitions.load(Ordering::Acquire)
+    }
+
     fn add_schema_provider(&self, name: &str) -> Result<Arc<QuarrySchema>> {
-        let schema = Arc::new(QuarrySchema::default());
+        let schema = Arc::new(QuarrySchema {
+            tables: RwLock::default(),
+            definitions: self.definitions.clone(),
+        });
+        schema.changed();
         self.provider
             .register_schema(name, schema.clone())
             .sql_err()?;
@@ -857,6 +884,7 @@ impl Catalog {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(name);
+        self.definitions.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 

@@ -62,15 +62,42 @@ pub struct Prepared {
     pub reuse: Option<Arc<Reuse>>,
     /// What every execution would otherwise work out again.
     pub derived: Arc<Derived>,
+    /// When `plan` was made: see [`Names`].
+    planned: Names,
+}
+
+/// What names meant when a plan was made: the session's settings generation
+/// (`search_path`) and the catalog's count of creates, drops and renames. A
+/// logical plan holds the relations it read; after either changes it is made
+/// again, as PostgreSQL re-plans a prepared statement after DDL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Names {
+    session: u64,
+    definitions: u64,
+}
+
+impl Names {
+    fn now(session: &Session, catalog: &crate::catalog::Catalog) -> Names {
+        Names {
+            session: session.generation(),
+            definitions: catalog.definitions(),
+        }
+    }
 }
 
 impl Prepared {
-    fn new(stmt: Stmt, plan: Option<LogicalPlan>, reuse: Option<Arc<Reuse>>) -> Self {
+    fn new(
+        stmt: Stmt,
+        plan: Option<LogicalPlan>,
+        reuse: Option<Arc<Reuse>>,
+        planned: Names,
+    ) -> Self {
         Prepared {
             stmt: Arc::new(stmt),
             plan,
             reuse,
             derived: Arc::default(),
+            planned,
         }
     }
 }
@@ -82,6 +109,8 @@ pub struct Derived {
     params: OnceLock<Vec<(usize, Option<DataType>)>>,
     /// Its row descriptions.
     pub fields: FieldsCache,
+    /// Its plan made again after names changed (see [`Names`]).
+    replanned: std::sync::Mutex<Option<(Names, LogicalPlan)>>,
 }
 
 impl Derived {
@@ -184,9 +213,11 @@ impl Parser {
         validity: Validity,
         stmt: Stmt,
     ) -> Result<Prepared> {
+        // Taken before planning: a change made meanwhile plans it again.
+        let names = Names::now(session, &self.state.catalog);
         let stmt = match stmt {
             Stmt::Model(model) => {
-                return Ok(Prepared::new(Stmt::Model(model), None, None));
+                return Ok(Prepared::new(Stmt::Model(model), None, None, names));
             }
             Stmt::Df(stmt) => stmt,
         };
@@ -214,7 +245,7 @@ impl Parser {
             }
         };
         let reuse = plan.as_ref().and_then(reuse::assess).map(Reuse::new);
-        let prepared = Prepared::new(Stmt::Df(stmt), plan, reuse);
+        let prepared = Prepared::new(Stmt::Df(stmt), plan, reuse, names);
         if prepared.reuse.is_some() {
             session
                 .statements
@@ -472,7 +503,8 @@ impl QueryHandler {
                 response
             }
             Kind::Planned => {
-                if let (Some(reuse), Some(plan)) = (&prepared.reuse, &prepared.plan) {
+                let current = self.current_plan(session, prepared, stmt, control).await?;
+                if let (Some(reuse), Some(plan)) = (&prepared.reuse, &current) {
                     let validity = Validity::now(session, self.state.catalog.store());
                     match reuse.checkout(plan, params, validity).sql_err()? {
                         reuse::Plan::Kept(physical, checkout) => {
@@ -509,8 +541,8 @@ impl QueryHandler {
                         reuse::Plan::Fresh => {}
                     }
                 }
-                let plan = match &prepared.plan {
-                    Some(plan) => plan.clone(),
+                let plan = match current {
+                    Some(plan) => plan,
                     None => {
                         let planner = session.plan_state();
                         control
@@ -1003,6 +1035,44 @@ impl QueryHandler {
 
     /// Runs a planned statement: DDL against the catalog, everything else in
     /// DataFusion with the result streamed under `control`.
+    /// The statement's plan, made again when names changed since it was
+    /// made (see [`Names`]). A plan whose result columns changed is refused,
+    /// as PostgreSQL does: the client was told the old ones.
+    async fn current_plan(
+        &self,
+        session: &Arc<Session>,
+        prepared: &Prepared,
+        stmt: &DfStatement,
+        control: &QueryControl,
+    ) -> Result<Option<LogicalPlan>> {
+        let Some(plan) = &prepared.plan else {
+            return Ok(None);
+        };
+        let now = Names::now(session, &self.state.catalog);
+        if prepared.planned == now {
+            return Ok(Some(plan.clone()));
+        }
+        let replanned = &prepared.derived.replanned;
+        if let Some((names, plan)) = lock(replanned).as_ref()
+            && *names == now
+        {
+            return Ok(Some(plan.clone()));
+        }
+        let planner = session.plan_state();
+        let fresh = control
+            .run(async { planner.statement_to_plan(stmt.clone()).await.sql_err() })
+            .await?;
+        if returns_rows(plan) && !same_columns(plan, &fresh) {
+            return Err(SqlStateError::new(
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                "cached plan must not change result type",
+            )
+            .with_hint("a table it reads was replaced; prepare the statement again"));
+        }
+        *lock(replanned) = Some((now, fresh.clone()));
+        Ok(Some(fresh))
+    }
+
     pub(crate) async fn run_plan<C>(
         &self,
         client: &mut C,
@@ -1379,7 +1449,14 @@ impl SimpleQueryHandler for QueryHandler {
                 } else {
                     statements
                         .into_iter()
-                        .map(|stmt| Prepared::new(stmt, None, None))
+                        .map(|stmt| {
+                            Prepared::new(
+                                stmt,
+                                None,
+                                None,
+                                Names::now(&session, &self.state.catalog),
+                            )
+                        })
                         .collect()
                 }
             }
@@ -1502,6 +1579,20 @@ impl QueryParser for Parser {
             _ => Ok(vec![]),
         }
     }
+}
+
+/// Whether two plans of one statement return the same columns (names and
+/// types) — what a client was told at Describe.
+fn same_columns(a: &LogicalPlan, b: &LogicalPlan) -> bool {
+    let (a, b) = (a.schema().fields(), b.schema().fields());
+    a.len() == b.len()
+        && a.iter()
+            .zip(b.iter())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn returns_rows(plan: &LogicalPlan) -> bool {

@@ -254,3 +254,63 @@ async fn a_prepared_score_follows_deploys_and_retrains() {
     assert!((score(10.0).await - 1020.0).abs() < 1e-6);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_statements_follow_tables_dropped_and_created_again() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let other = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE t (a INT); INSERT INTO t VALUES (1)")
+        .await
+        .expect("table");
+    let read = client
+        .prepare("SELECT CAST(sum(a) AS BIGINT) FROM t")
+        .await
+        .expect("prepares");
+    let insert = client
+        .prepare("INSERT INTO t VALUES ($1)")
+        .await
+        .expect("prepares");
+    let sum = |row: tokio_postgres::Row| row.get::<_, Option<i64>>(0);
+    assert_eq!(
+        sum(client.query_one(&read, &[]).await.expect("read")),
+        Some(1)
+    );
+
+    // Another session replaces the table: both statements now mean the new
+    // one, as in PostgreSQL (the old table's files are gone).
+    other
+        .batch_execute("DROP TABLE t; CREATE TABLE t (a INT); INSERT INTO t VALUES (40)")
+        .await
+        .expect("replace");
+    client.execute(&insert, &[&2i32]).await.expect("insert");
+    assert_eq!(
+        sum(client.query_one(&read, &[]).await.expect("read")),
+        Some(42)
+    );
+    assert_eq!(
+        simple_value(&other, "SELECT count(*) FROM t").await,
+        "2",
+        "the insert went to the new table"
+    );
+
+    // A replacement with other column types cannot answer with the columns
+    // the statement described: an error, not wrong types on the wire.
+    other
+        .batch_execute("DROP TABLE t; CREATE TABLE t (a TEXT)")
+        .await
+        .expect("replace");
+    let changed = client.prepare("SELECT a FROM t").await.expect("prepares");
+    other
+        .batch_execute("DROP TABLE t; CREATE TABLE t (a DOUBLE PRECISION)")
+        .await
+        .expect("replace");
+    let err = client
+        .query(&changed, &[])
+        .await
+        .expect_err("result type changed");
+    assert_eq!(err.code().map(|c| c.code()), Some("0A000"), "{err}");
+    // The session is still usable, and a new statement reads the new table.
+    assert_eq!(simple_value(&client, "SELECT count(*) FROM t").await, "0");
+}
