@@ -3,6 +3,7 @@
 //! streams everything else from DataFusion, for the simple and the extended
 //! protocol alike.
 
+use std::borrow::Cow;
 use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
 
@@ -542,7 +543,7 @@ impl QueryHandler {
                     }
                 }
                 let plan = match current {
-                    Some(plan) => plan,
+                    Some(plan) => plan.into_owned(),
                     None => {
                         let planner = session.plan_state();
                         control
@@ -1038,25 +1039,25 @@ impl QueryHandler {
     /// The statement's plan, made again when names changed since it was
     /// made (see [`Names`]). A plan whose result columns changed is refused,
     /// as PostgreSQL does: the client was told the old ones.
-    async fn current_plan(
+    async fn current_plan<'p>(
         &self,
         session: &Arc<Session>,
-        prepared: &Prepared,
+        prepared: &'p Prepared,
         stmt: &DfStatement,
         control: &QueryControl,
-    ) -> Result<Option<LogicalPlan>> {
+    ) -> Result<Option<Cow<'p, LogicalPlan>>> {
         let Some(plan) = &prepared.plan else {
             return Ok(None);
         };
         let now = Names::now(session, &self.state.catalog);
         if prepared.planned == now {
-            return Ok(Some(plan.clone()));
+            return Ok(Some(Cow::Borrowed(plan)));
         }
         let replanned = &prepared.derived.replanned;
         if let Some((names, plan)) = lock(replanned).as_ref()
             && *names == now
         {
-            return Ok(Some(plan.clone()));
+            return Ok(Some(Cow::Owned(plan.clone())));
         }
         let planner = session.plan_state();
         let fresh = control
@@ -1070,7 +1071,7 @@ impl QueryHandler {
             .with_hint("a table it reads was replaced; prepare the statement again"));
         }
         *lock(replanned) = Some((now, fresh.clone()));
-        Ok(Some(fresh))
+        Ok(Some(Cow::Owned(fresh)))
     }
 
     pub(crate) async fn run_plan<C>(
