@@ -5,7 +5,9 @@
 
 Both servers run on this machine on 127.0.0.1 with trust authentication and get
 the same 1M-row table loaded with COPY. Measured for each, interleaved:
-  SELECT 1            simple-query round trip (psycopg sends Query without params)
+  SELECT 1            simple-query round trip (psycopg sends Query without params),
+                      and the server's CPU per SELECT 1 (user and kernel, from
+                      /proc: Quarry's process, PostgreSQL's backend)
   SELECT %s::int      extended protocol with a parameter
   fetch 1M rows       SELECT * -> fetchall(), text and binary result formats
   COPY TO STDOUT      the same rows as raw text
@@ -83,7 +85,7 @@ def start_quarry(tmp, binary):
                             stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "quarry.log"), "w"))
     dsn = f"host=127.0.0.1 port={port} user=quarry dbname=quarry"
     wait_ready(dsn, proc)
-    return dsn, lambda: (proc.terminate(), proc.wait())
+    return dsn, lambda: (proc.terminate(), proc.wait()), proc.pid
 
 
 def make_csv(rows, seed=42):
@@ -124,11 +126,35 @@ def latency(con, fn, n, max_s):
     return statistics.median(samples)
 
 
-def measure(dsn, rows, args):
+def cpu_ticks(pid):
+    """User and system CPU of a process so far, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
+def server_cpu(cur, pid, n):
+    """Server CPU per `SELECT 1` (user, system) in microseconds: the part of
+    the round trip that is the server's own work, steadier than wall time on
+    a shared machine. `pid` is the Quarry process or the PostgreSQL backend."""
+    u0, s0 = cpu_ticks(pid)
+    for _ in range(n):
+        cur.execute("SELECT 1").fetchone()
+    u1, s1 = cpu_ticks(pid)
+    per = 1e6 / os.sysconf("SC_CLK_TCK") / n
+    return (u1 - u0) * per, (s1 - s0) * per
+
+
+def measure(dsn, rows, args, pid=None):
     out = {}
     with psycopg.connect(dsn, autocommit=True) as con:
         cur = con.cursor()
         out["SELECT 1, simple protocol (us)"] = latency(con, lambda: cur.execute("SELECT 1").fetchone(), args.n, args.max_s)
+        if pid is None:
+            pid = cur.execute("SELECT pg_backend_pid()").fetchone()[0]
+        user, system = server_cpu(cur, pid, args.cpu_n)
+        out["SELECT 1, server CPU in user space (us)"] = user
+        out["SELECT 1, server CPU in the kernel (us)"] = system
         out["SELECT $1::int, extended protocol (us)"] = latency(
             con, lambda: cur.execute("SELECT %s::int", (1,)).fetchone(), args.n, args.max_s)
         for label, binary in [("text", False), ("binary", True)]:
@@ -157,6 +183,7 @@ def main():
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--n", type=int, default=3000, help="round trips per latency test")
     ap.add_argument("--max-s", type=float, default=10.0)
+    ap.add_argument("--cpu-n", type=int, default=10000, help="SELECT 1 round trips per server CPU measure")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quarry", default=os.path.join(ROOT, "target", "release", "quarry"))
     args = ap.parse_args()
@@ -165,7 +192,7 @@ def main():
     try:
         pg_dsn, stop = start_postgres(tmp)
         stops.append(stop)
-        q_dsn, stop = start_quarry(tmp, args.quarry)
+        q_dsn, stop, q_pid = start_quarry(tmp, args.quarry)
         stops.append(stop)
         data = make_csv(args.rows)
         results = {"quarry": {}, "postgres": {}}
@@ -174,8 +201,9 @@ def main():
             assert n == args.rows, (name, n)
             results[name][f"COPY FROM STDIN {args.rows:,} rows (s)"] = secs
         # Interleave the two servers so drift in machine load hits both.
-        for name, dsn in [("postgres", pg_dsn), ("quarry", q_dsn), ("postgres", pg_dsn), ("quarry", q_dsn)]:
-            for k, v in measure(dsn, args.rows, args).items():
+        servers = [("postgres", pg_dsn, None), ("quarry", q_dsn, q_pid)]
+        for name, dsn, pid in servers + servers:
+            for k, v in measure(dsn, args.rows, args, pid).items():
                 results[name].setdefault(k, []).append(v)
         table = []
         for k in results["quarry"]:
