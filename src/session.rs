@@ -400,7 +400,9 @@ impl std::fmt::Debug for Session {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `m`, also after a panic elsewhere poisoned it: the guarded state is
+/// plain data that stays consistent, and one failed query must not stop others.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -3,7 +3,6 @@
 //! streams everything else from DataFusion, for the simple and the extended
 //! protocol alike.
 
-use std::borrow::Cow;
 use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
 
@@ -50,7 +49,7 @@ use super::reuse::{self, Reuse, Validity};
 use super::stream::{FieldsCache, query_response, text_rows};
 use crate::catalog::{CATALOG_NAME, RelName};
 use crate::error::{IntoSqlError, Result, SqlStateError, classify, sqlstate, to_pgwire};
-use crate::session::{QueryControl, Session, TxBlock};
+use crate::session::{QueryControl, Session, TxBlock, lock};
 use crate::statements::ModelStatement;
 
 /// A parsed statement, with its plan when DataFusion plans it. Stored by the
@@ -103,6 +102,26 @@ impl Prepared {
     }
 }
 
+/// A statement's plan as it stands: the one made at Parse, or the one made
+/// again after names changed, shared by the executions that follow.
+enum CurrentPlan<'p> {
+    Made(&'p LogicalPlan),
+    Remade(Arc<LogicalPlan>),
+}
+
+impl CurrentPlan<'_> {
+    fn get(&self) -> &LogicalPlan {
+        match self {
+            CurrentPlan::Made(plan) => plan,
+            CurrentPlan::Remade(plan) => plan,
+        }
+    }
+
+    fn cloned(&self) -> LogicalPlan {
+        self.get().clone()
+    }
+}
+
 /// What is worked out from a prepared statement once, for all its executions.
 #[derive(Debug, Default)]
 pub struct Derived {
@@ -111,7 +130,7 @@ pub struct Derived {
     /// Its row descriptions.
     pub fields: FieldsCache,
     /// Its plan made again after names changed (see [`Names`]).
-    replanned: std::sync::Mutex<Option<(Names, LogicalPlan)>>,
+    replanned: std::sync::Mutex<Option<(Names, Arc<LogicalPlan>)>>,
 }
 
 impl Derived {
@@ -507,7 +526,7 @@ impl QueryHandler {
                 let current = self.current_plan(session, prepared, stmt, control).await?;
                 if let (Some(reuse), Some(plan)) = (&prepared.reuse, &current) {
                     let validity = Validity::now(session, self.state.catalog.store());
-                    match reuse.checkout(plan, params, validity).sql_err()? {
+                    match reuse.checkout(plan.get(), params, validity).sql_err()? {
                         reuse::Plan::Kept(physical, checkout) => {
                             let task = session.plan_state().task.clone();
                             return stream(
@@ -543,7 +562,7 @@ impl QueryHandler {
                     }
                 }
                 let plan = match current {
-                    Some(plan) => plan.into_owned(),
+                    Some(plan) => plan.cloned(),
                     None => {
                         let planner = session.plan_state();
                         control
@@ -1034,8 +1053,6 @@ impl QueryHandler {
         Ok(())
     }
 
-    /// Runs a planned statement: DDL against the catalog, everything else in
-    /// DataFusion with the result streamed under `control`.
     /// The statement's plan, made again when names changed since it was
     /// made (see [`Names`]). A plan whose result columns changed is refused,
     /// as PostgreSQL does: the client was told the old ones.
@@ -1045,19 +1062,19 @@ impl QueryHandler {
         prepared: &'p Prepared,
         stmt: &DfStatement,
         control: &QueryControl,
-    ) -> Result<Option<Cow<'p, LogicalPlan>>> {
+    ) -> Result<Option<CurrentPlan<'p>>> {
         let Some(plan) = &prepared.plan else {
             return Ok(None);
         };
         let now = Names::now(session, &self.state.catalog);
         if prepared.planned == now {
-            return Ok(Some(Cow::Borrowed(plan)));
+            return Ok(Some(CurrentPlan::Made(plan)));
         }
         let replanned = &prepared.derived.replanned;
         if let Some((names, plan)) = lock(replanned).as_ref()
             && *names == now
         {
-            return Ok(Some(Cow::Owned(plan.clone())));
+            return Ok(Some(CurrentPlan::Remade(plan.clone())));
         }
         let planner = session.plan_state();
         let fresh = control
@@ -1070,10 +1087,13 @@ impl QueryHandler {
             )
             .with_hint("a table it reads was replaced; prepare the statement again"));
         }
+        let fresh = Arc::new(fresh);
         *lock(replanned) = Some((now, fresh.clone()));
-        Ok(Some(Cow::Owned(fresh)))
+        Ok(Some(CurrentPlan::Remade(fresh)))
     }
 
+    /// Runs a planned statement: DDL against the catalog, everything else in
+    /// DataFusion with the result streamed under `control`.
     pub(crate) async fn run_plan<C>(
         &self,
         client: &mut C,
@@ -1590,10 +1610,6 @@ fn same_columns(a: &LogicalPlan, b: &LogicalPlan) -> bool {
         && a.iter()
             .zip(b.iter())
             .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn returns_rows(plan: &LogicalPlan) -> bool {

@@ -26,7 +26,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::default_table_source::source_as_provider;
@@ -46,7 +46,7 @@ use super::handler::Prepared;
 use crate::catalog::store::Store;
 use crate::catalog::table::ManagedTable;
 use crate::registry::system_tables::SystemTable;
-use crate::session::Session;
+use crate::session::{Session, lock};
 
 /// The session generation and store epoch a plan was made in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,10 +63,6 @@ impl Validity {
             epoch: store.epoch(),
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Whether `plan` may be kept, and the types of its parameters (`$1, $2, ...`)

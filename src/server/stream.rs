@@ -18,7 +18,7 @@ use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
 use crate::error::{classify, to_pgwire};
-use crate::session::{Interrupt, QueryControl};
+use crate::session::{Interrupt, QueryControl, lock};
 
 /// Stops a stream with an error once the statement is cancelled or times out.
 ///
@@ -133,7 +133,7 @@ impl FieldsCache {
         format: &Format,
         options: Option<Arc<FormatOptions>>,
     ) -> PgWireResult<Arc<Vec<FieldInfo>>> {
-        let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cached = lock(&self.0);
         let hit = cached.iter().find(|c| {
             same_format(&c.format, format)
                 && c.options.as_ref() == options.as_deref()
