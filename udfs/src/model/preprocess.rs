@@ -618,9 +618,11 @@ enum ShortLevels {
 
 const EMPTY_SLOT: u128 = u128::MAX;
 
-/// Most short levels put in a table; beyond this the search costs more than
-/// a batch saves.
-const TABLE_LEVELS: usize = 64;
+/// Most short levels put in a table. The table is built for every batch, and
+/// its multipliers are found within a few tries only while the levels are few
+/// against the slots (by the birthday bound, 64 levels in up to 2048 slots
+/// would need about a hundred tries, more than hashing a batch's rows costs).
+const TABLE_LEVELS: usize = 16;
 
 fn slot_of(view: u128, (m1, m2): (u64, u64), shift: u32) -> usize {
     let mixed = (view as u64).wrapping_mul(m1) ^ ((view >> 64) as u64).wrapping_mul(m2);
@@ -630,15 +632,16 @@ fn slot_of(view: u128, (m1, m2): (u64, u64), shift: u32) -> usize {
 impl ShortLevels {
     fn new(levels: &[(u128, f64)], other: f64) -> Self {
         if levels.len() <= TABLE_LEVELS {
-            // At least twice as many slots as levels, up to 32 times.
-            let least = (2 * levels.len())
+            // 8 to 32 times as many slots as levels: each try then succeeds
+            // with a chance of a third or more (at most 512 slots of 24 bytes).
+            let least = (8 * levels.len())
                 .next_power_of_two()
                 .trailing_zeros()
-                .max(1);
+                .max(3);
             let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-            for bits in least..=least + 4 {
+            for bits in least..=least + 2 {
                 let shift = 64 - bits;
-                for _ in 0..32 {
+                for _ in 0..8 {
                     let multipliers = (splitmix64(&mut seed) | 1, splitmix64(&mut seed) | 1);
                     let mut slots = vec![(EMPTY_SLOT, other); 1 << bits];
                     let placed = levels.iter().all(|&(view, w)| {
@@ -973,7 +976,7 @@ mod tests {
     fn short_level_tables_find_every_level_and_nothing_else() {
         // Empty, table-sized and hashed level sets; names that differ only in
         // length, in their last inline byte, or that share their first bytes.
-        for count in [0usize, 1, 2, 5, 17, 64, 65, 300] {
+        for count in [0usize, 1, 2, 5, 16, 17, 64, 300] {
             let mut names: Vec<String> = (0..count).map(|k| format!("v{k:09}")).collect();
             if count > 2 {
                 names[0] = String::new();
@@ -1022,7 +1025,10 @@ mod tests {
             let plans = vec![ColumnPlan {
                 impute: Impute::Mode,
                 scale: Scale::None,
-                encode: Encode::OneHot { max_categories: 30 },
+                // Every level kept: 150 levels reach the hashed lookups.
+                encode: Encode::OneHot {
+                    max_categories: 200,
+                },
             }];
             let rows: Vec<usize> = (0..train.len()).collect();
             let p = Preprocessor::fit(
