@@ -6,6 +6,12 @@ use std::time::Duration;
 use quarry::{Config, Server};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than glibc's malloc: a short statement makes a few hundred
+/// small allocations (plans, batches, wire messages), and glibc's malloc and
+/// free were a sixth of the server's CPU for a `SELECT 1` round trip.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let config = match Config::load() {
         Ok(c) => c,

@@ -534,6 +534,19 @@ impl Session {
         }
     }
 
+    /// The task context kept plans run in: the cached one, without taking the
+    /// planning state out of its cache and restarting its clock.
+    pub fn task(self: &Arc<Self>) -> Arc<TaskContext> {
+        let generation = self.generation();
+        if let Some(cached) = lock(&self.cache)
+            .as_ref()
+            .filter(|c| c.generation == generation)
+        {
+            return cached.task.clone();
+        }
+        self.plan_state().task.clone()
+    }
+
     /// Changes whenever the session's configuration does.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
@@ -556,10 +569,21 @@ impl Session {
             .clone()
     }
 
-    /// Starts a statement: a fresh cancel token and the session's deadline.
+    /// Starts a statement: the session's cancel token, a fresh one once a
+    /// cancel has used it, and the session's deadline. A cancel request that
+    /// arrives between two statements uses up the token and so stops neither.
     pub fn start_query(&self) -> QueryControl {
-        let token = self.shutdown.child_token();
-        *lock(&self.current_query) = Some(token.clone());
+        let token = {
+            let mut current = lock(&self.current_query);
+            match current.as_ref().filter(|t| !t.is_cancelled()) {
+                Some(token) => token.clone(),
+                None => {
+                    let token = self.shutdown.child_token();
+                    *current = Some(token.clone());
+                    token
+                }
+            }
+        };
         let deadline = lock(&self.statement_timeout).map(|d| tokio::time::Instant::now() + d);
         QueryControl {
             token,

@@ -342,8 +342,12 @@ fn session<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Session>> {
         })
 }
 
+/// How values are written for this connection (DateStyle and friends), kept
+/// in the connection's extensions and built again when `SET` changes them.
 fn format_options<C: ClientInfo>(client: &C) -> Arc<FormatOptions> {
-    Arc::new(FormatOptions::from_client_metadata(client.metadata()))
+    client
+        .session_extensions()
+        .get_or_insert_with(|| FormatOptions::from_client_metadata(client.metadata()))
 }
 
 /// What a statement asks the front end to do.
@@ -527,8 +531,21 @@ impl QueryHandler {
                 if let (Some(reuse), Some(plan)) = (&prepared.reuse, &current) {
                     let validity = Validity::now(session, self.state.catalog.store());
                     match reuse.checkout(plan.get(), params, validity).sql_err()? {
+                        reuse::Plan::Row(batch) => {
+                            let schema = batch.schema();
+                            let rows = futures::stream::iter([Ok(batch)]);
+                            let response = query_response(
+                                Box::pin(RecordBatchStreamAdapter::new(schema, rows)),
+                                format,
+                                Some(format_options(client)),
+                                control.clone(),
+                                Some(&prepared.derived.fields),
+                            )
+                            .map_err(pg_to_sql)?;
+                            return Ok(Response::Query(response));
+                        }
                         reuse::Plan::Kept(physical, checkout) => {
-                            let task = session.plan_state().task.clone();
+                            let task = session.task();
                             return stream(
                                 client,
                                 task,
@@ -1041,6 +1058,8 @@ impl QueryHandler {
         ) && let Some(v) = session.var(&lower)
         {
             client.metadata_mut().insert(lower.clone(), v);
+            let options = FormatOptions::from_client_metadata(client.metadata());
+            client.session_extensions().insert(options);
         }
         if let Some((k, v)) = report {
             client

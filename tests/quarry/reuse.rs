@@ -314,3 +314,47 @@ async fn named_statements_follow_tables_dropped_and_created_again() {
     // The session is still usable, and a new statement reads the new table.
     assert_eq!(simple_value(&client, "SELECT count(*) FROM t").await, "0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_without_from_are_evaluated_at_each_execution() {
+    // A kept SELECT without FROM has its expressions evaluated directly
+    // (`server::reuse::OneRow`): an error in one execution leaves the
+    // statement and the session usable, and values follow the bound ones.
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let divide = client
+        .prepare("SELECT 10 / $1::int, $1::int")
+        .await
+        .expect("prepares");
+    for divisor in [2, 0, 5, 0, 0, 1, -3] {
+        match client.query_one(&divide, &[&divisor]).await {
+            Ok(row) => {
+                assert_ne!(divisor, 0, "10 / 0 returned a row");
+                assert_eq!(
+                    (row.get::<_, i64>(0), row.get::<_, i32>(1)),
+                    (10 / i64::from(divisor), divisor)
+                );
+            }
+            Err(e) => {
+                assert_eq!(divisor, 0, "{e}");
+                assert_eq!(e.code().map(|c| c.code()), Some("22012"), "{e}");
+            }
+        }
+    }
+    // The connection's DateStyle, changed between executions, is the one used.
+    let date = "SELECT DATE '2024-03-05' + 1";
+    assert_eq!(simple_value(&client, date).await, "2024-03-06");
+    assert_eq!(simple_value(&client, date).await, "2024-03-06");
+    client
+        .batch_execute("SET DateStyle = 'German, DMY'")
+        .await
+        .expect("set");
+    assert_eq!(simple_value(&client, date).await, "06.03.2024");
+    assert_eq!(simple_value(&client, date).await, "06.03.2024");
+    client
+        .batch_execute("SET DateStyle = 'ISO, MDY'")
+        .await
+        .expect("set");
+    assert_eq!(simple_value(&client, date).await, "2024-03-06");
+    server.stop().await;
+}
