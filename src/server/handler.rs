@@ -127,6 +127,8 @@ impl CurrentPlan<'_> {
 pub struct Derived {
     /// The inferred type of each parameter, in `$1, $2, ...` order.
     params: OnceLock<Vec<(usize, Option<DataType>)>>,
+    /// How its bound values are decoded.
+    decoding: std::sync::Mutex<Option<Arc<super::params::Decoding>>>,
     /// Its row descriptions.
     pub fields: FieldsCache,
     /// Its plan made again after names changed (see [`Names`]).
@@ -144,6 +146,23 @@ impl Derived {
         }
         let inferred = super::params::inferred(plan)?;
         Ok(self.params.get_or_init(|| inferred))
+    }
+
+    /// How to decode the values bound to `plan`, the statement's plan, by a
+    /// client that declared `declared` at Parse.
+    pub fn decoding(
+        &self,
+        plan: &LogicalPlan,
+        declared: &[Option<Type>],
+    ) -> datafusion::error::Result<Arc<super::params::Decoding>> {
+        if let Some(known) = lock(&self.decoding).as_ref()
+            && known.fits(declared)
+        {
+            return Ok(known.clone());
+        }
+        let decoding = Arc::new(super::params::Decoding::new(self.params(plan)?, declared));
+        *lock(&self.decoding) = Some(decoding.clone());
+        Ok(decoding)
     }
 }
 

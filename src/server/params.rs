@@ -75,55 +75,86 @@ pub fn wire_types(inferred: &[(usize, Option<DataType>)]) -> Vec<Type> {
         .collect()
 }
 
+/// How one statement's bound values are decoded: worked out at its first
+/// execution and kept (see `handler::Derived`).
+#[derive(Debug)]
+pub struct Decoding {
+    /// The types the client declared at Parse, which this was worked out for.
+    declared: Vec<Option<Type>>,
+    /// The type the plan expects for each parameter.
+    expected: Vec<Option<DataType>>,
+    /// The type each parameter is advertised as.
+    wire: Vec<Type>,
+    /// The Arrow type to decode each value as; `None` where the client
+    /// declared a type.
+    decode_as: Vec<Option<DataType>>,
+}
+
+impl Decoding {
+    pub fn new(inferred: &[(usize, Option<DataType>)], declared: &[Option<Type>]) -> Self {
+        let expected: Vec<Option<DataType>> = inferred.iter().map(|(_, t)| t.clone()).collect();
+        // A value whose type the client declared is decoded as that type and
+        // cast afterwards, as PostgreSQL does (`$1::text` bound to an int4 is
+        // its text); arrow-pg's own coercion only converts between numbers.
+        let decode_as = expected
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match declared.get(i) {
+                Some(Some(_)) => None,
+                _ => t.clone(),
+            })
+            .collect();
+        Decoding {
+            declared: declared.to_vec(),
+            wire: wire_types(inferred),
+            expected,
+            decode_as,
+        }
+    }
+
+    /// Whether this was worked out for these declared types.
+    pub fn fits(&self, declared: &[Option<Type>]) -> bool {
+        self.declared == declared
+    }
+}
+
 /// Decodes the bound values and casts them to the types the plan expects.
 pub fn decode(portal: &Portal<Prepared>, plan: &LogicalPlan) -> PgWireResult<ParamValues> {
-    let inferred = portal
+    let declared = &portal.statement.parameter_types;
+    let decoding = portal
         .statement
         .statement
         .derived
-        .params(plan)
+        .decoding(plan, declared)
         .map_err(|e| to_pgwire(crate::error::classify(&e)))?;
-    if portal.parameter_len() != inferred.len() {
+    if portal.parameter_len() != decoding.expected.len() {
         return Err(to_pgwire(SqlStateError::new(
             "08P01",
             format!(
                 "bind message supplies {} parameters, but prepared statement requires {}",
                 portal.parameter_len(),
-                inferred.len()
+                decoding.expected.len()
             ),
         )));
     }
-    let types: Vec<Option<&DataType>> = inferred.iter().map(|(_, t)| t.as_ref()).collect();
-    let wire = wire_types(inferred);
-    let wire_refs: Vec<Option<&Type>> = wire.iter().map(Some).collect();
-    // A value whose type the client declared is decoded as that type and cast
-    // below, as PostgreSQL does (`$1::text` bound to an int4 is its text);
-    // arrow-pg's own coercion only converts between numbers.
-    let declared = &portal.statement.parameter_types;
-    let decode_as: Vec<Option<&DataType>> = types
-        .iter()
-        .enumerate()
-        .map(|(i, t)| match declared.get(i) {
-            Some(Some(_)) => None,
-            _ => *t,
-        })
-        .collect();
-    let values = deserialize_parameters_with_server_types(portal, &decode_as, &wire_refs)?;
+    let wire: Vec<Option<&Type>> = decoding.wire.iter().map(Some).collect();
+    let decode_as: Vec<Option<&DataType>> = decoding.decode_as.iter().map(Option::as_ref).collect();
+    let values = deserialize_parameters_with_server_types(portal, &decode_as, &wire)?;
     let ParamValues::List(list) = values else {
         return Ok(values);
     };
     let mut out = Vec::with_capacity(list.len());
-    for (value, expected) in list.into_iter().zip(&types) {
+    for (value, expected) in list.into_iter().zip(&decoding.expected) {
         let (scalar, metadata) = value.into_inner();
         let scalar = match expected {
-            Some(t) if scalar.data_type() != **t && !scalar.is_null() => {
+            Some(t) if !scalar.is_null() && scalar.data_type() != *t => {
                 scalar.cast_to(t).map_err(|_| {
                     to_pgwire(SqlStateError::bad_data(format!(
                         "parameter value {scalar} cannot be converted to {t}"
                     )))
                 })?
             }
-            Some(t) if scalar.is_null() => ScalarValue::try_from(*t).unwrap_or(scalar),
+            Some(t) if scalar.is_null() => ScalarValue::try_from(t).unwrap_or(scalar),
             _ => scalar,
         };
         out.push(datafusion::common::metadata::ScalarAndMetadata::new(

@@ -16,7 +16,8 @@
 //!   list become `__quarry_param_<n>()` calls that read the values bound for
 //!   the running execution; a query with a parameter anywhere else (a filter,
 //!   a limit) is planned per execution with its values, so row-group pruning
-//!   still sees them.
+//!   still sees them. A kept SELECT without FROM is not run as a plan at
+//!   all: its select list is evaluated on the one row ([`OneRow`]).
 //!
 //! Both are valid for one [`Validity`]: a `SET` changes the session generation,
 //! and every write to the catalog, a table, the model registry or a snapshot
@@ -41,6 +42,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
@@ -331,15 +333,21 @@ struct Kept {
 
 /// The kept plan of a SELECT without FROM: a projection over the one empty
 /// row of a `PlaceholderRowExec`. Its expressions are evaluated on that row
-/// directly. Running the plan again re-created both operators, registered
-/// their metrics (formatting a name for every expression) and timed each
-/// poll: about a fifth of the server's CPU for a `SELECT 1` round trip, more
-/// than evaluating the expressions. Parameters and the model functions of a
-/// single-row `ml_predict(...)` are evaluated as they were in the plan.
+/// directly, literals once. Running the plan again re-created both operators,
+/// registered their metrics (formatting a name for every expression) and
+/// timed each poll: about a fifth of the server's CPU for a `SELECT 1` round
+/// trip, more than evaluating the expressions. Parameters and the model
+/// functions of a single-row `ml_predict(...)` are evaluated at each
+/// execution, as they were in the plan.
 struct OneRow {
     input: RecordBatch,
-    exprs: Vec<Arc<dyn PhysicalExpr>>,
+    columns: Vec<Column>,
     schema: SchemaRef,
+}
+
+enum Column {
+    Literal(ArrayRef),
+    Evaluated(Arc<dyn PhysicalExpr>),
 }
 
 impl OneRow {
@@ -354,29 +362,44 @@ impl OneRow {
         }
         // The row PlaceholderRowExec produces: a null per column, if any.
         let input_schema = input.schema();
-        let columns = input_schema
+        let nulls = input_schema
             .fields()
             .iter()
             .map(|_| Arc::new(NullArray::new(1)) as ArrayRef)
             .collect();
         let input = RecordBatch::try_new_with_options(
             input_schema,
-            columns,
+            nulls,
             &RecordBatchOptions::new().with_row_count(Some(1)),
         )
         .ok()?;
+        let columns = projection
+            .expr()
+            .iter()
+            .map(|p| match p.expr.downcast_ref::<Literal>() {
+                Some(literal) => literal
+                    .value()
+                    .to_array_of_size(1)
+                    .ok()
+                    .map(Column::Literal),
+                None => Some(Column::Evaluated(p.expr.clone())),
+            })
+            .collect::<Option<Vec<_>>>()?;
         Some(OneRow {
             input,
-            exprs: projection.expr().iter().map(|p| p.expr.clone()).collect(),
+            columns,
             schema: projection.schema(),
         })
     }
 
     fn evaluate(&self) -> DfResult<RecordBatch> {
         let columns = self
-            .exprs
+            .columns
             .iter()
-            .map(|e| e.evaluate(&self.input)?.into_array(1))
+            .map(|c| match c {
+                Column::Literal(array) => Ok(array.clone()),
+                Column::Evaluated(e) => e.evaluate(&self.input)?.into_array(1),
+            })
             .collect::<DfResult<Vec<_>>>()?;
         Ok(RecordBatch::try_new_with_options(
             self.schema.clone(),
@@ -568,5 +591,55 @@ impl StatementCache {
             validity,
             prepared,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use datafusion::prelude::SessionContext;
+
+    /// `OneRow` answers what running the plan answers, for literal and
+    /// evaluated columns, and only for a projection over the one row.
+    #[tokio::test]
+    async fn one_row_matches_running_the_plan() {
+        let ctx = SessionContext::new();
+        for sql in [
+            "SELECT 1",
+            "SELECT 1 AS a, 'x' || 'y' AS b, NULL AS c, 2.5 * 4 AS d",
+            "SELECT CAST(NULL AS INT) AS n, [1, 2, 3] AS l, abs(-3) AS a",
+            "SELECT to_hex(255) AS h, DATE '2024-03-05' + 1 AS d, NOT true AS b",
+        ] {
+            let df = ctx.sql(sql).await.expect("plans");
+            let plan = df.create_physical_plan().await.expect("physical");
+            let row = OneRow::of(&plan).unwrap_or_else(|| panic!("no OneRow for {sql}"));
+            let task = ctx.task_ctx();
+            let ran = datafusion::physical_plan::collect(plan, task)
+                .await
+                .expect("runs");
+            let evaluated = row.evaluate().expect("evaluates");
+            assert_eq!(evaluated.schema(), ran[0].schema(), "{sql}");
+            assert_eq!(
+                pretty_format_batches(&[evaluated])
+                    .expect("formats")
+                    .to_string(),
+                pretty_format_batches(&ran).expect("formats").to_string(),
+                "{sql}"
+            );
+        }
+        for sql in [
+            "SELECT 1 FROM (VALUES (1), (2)) AS t(a)",
+            "SELECT * FROM (VALUES (1)) AS t(a)",
+        ] {
+            let plan = ctx
+                .sql(sql)
+                .await
+                .expect("plans")
+                .create_physical_plan()
+                .await
+                .expect("physical");
+            assert!(OneRow::of(&plan).is_none(), "{sql}");
+        }
     }
 }
