@@ -569,21 +569,12 @@ impl Session {
             .clone()
     }
 
-    /// Starts a statement: the session's cancel token, a fresh one once a
-    /// cancel has used it, and the session's deadline. A cancel request that
-    /// arrives between two statements uses up the token and so stops neither.
+    /// Starts a statement: a fresh cancel token and the session's deadline.
+    /// (Not the session's token reused: a cancel would then also stop a
+    /// portal of an earlier statement that is still being fetched.)
     pub fn start_query(&self) -> QueryControl {
-        let token = {
-            let mut current = lock(&self.current_query);
-            match current.as_ref().filter(|t| !t.is_cancelled()) {
-                Some(token) => token.clone(),
-                None => {
-                    let token = self.shutdown.child_token();
-                    *current = Some(token.clone());
-                    token
-                }
-            }
-        };
+        let token = self.shutdown.child_token();
+        *lock(&self.current_query) = Some(token.clone());
         let deadline = lock(&self.statement_timeout).map(|d| tokio::time::Instant::now() + d);
         QueryControl {
             token,
