@@ -4,15 +4,17 @@
     benches/wire_compare.sh            # sets up what it needs, then runs this
 
 Both servers run on this machine on 127.0.0.1 with trust authentication and get
-the same 1M-row table loaded with COPY. Measured for each, interleaved:
-  SELECT 1            simple-query round trip (psycopg sends Query without params),
-                      and the server's CPU per SELECT 1 (user and kernel, from
-                      /proc: Quarry's process, PostgreSQL's backend)
-  SELECT %s::int      extended protocol with a parameter
+the same 1M-row table loaded with COPY. Measured for each, alternating rounds:
+  SELECT 1            round trip (psycopg 3 sends Parse/Bind/Describe/Execute/Sync,
+                      then prepares the statement after 5 executions), and the
+                      server's CPU per SELECT 1 (user and kernel, from /proc:
+                      Quarry's process, PostgreSQL's backend)
+  SELECT %s::int      the same with a bound parameter
   fetch 1M rows       SELECT * -> fetchall(), text and binary result formats
   COPY TO STDOUT      the same rows as raw text
   COPY FROM STDIN     loading the table (once per server)
-Reported: medians and the ratio Quarry / PostgreSQL (lower is better for times).
+Reported: medians, and the ratio Quarry / PostgreSQL as the median of the
+per-round ratios (lower is better for times); every sample is in the json.
 """
 import argparse
 import csv
@@ -145,18 +147,26 @@ def server_cpu(cur, pid, n):
     return (u1 - u0) * per, (s1 - s0) * per
 
 
-def measure(dsn, rows, args, pid=None):
+def measure_short(dsn, args, pid=None):
+    """One round of the round-trip measures: SELECT 1, its server CPU, SELECT $1."""
     out = {}
     with psycopg.connect(dsn, autocommit=True) as con:
         cur = con.cursor()
-        out["SELECT 1, simple protocol (us)"] = latency(con, lambda: cur.execute("SELECT 1").fetchone(), args.n, args.max_s)
+        out["SELECT 1 round trip (us)"] = latency(con, lambda: cur.execute("SELECT 1").fetchone(), args.n, args.max_s)
         if pid is None:
             pid = cur.execute("SELECT pg_backend_pid()").fetchone()[0]
         user, system = server_cpu(cur, pid, args.cpu_n)
         out["SELECT 1, server CPU in user space (us)"] = user
         out["SELECT 1, server CPU in the kernel (us)"] = system
-        out["SELECT $1::int, extended protocol (us)"] = latency(
+        out["SELECT $1::int round trip (us)"] = latency(
             con, lambda: cur.execute("SELECT %s::int", (1,)).fetchone(), args.n, args.max_s)
+    return out
+
+
+def measure_fetch(dsn, rows, args):
+    """One round of the bulk measures: fetching every row, text and binary, and COPY TO."""
+    out = {}
+    with psycopg.connect(dsn, autocommit=True) as con:
         for label, binary in [("text", False), ("binary", True)]:
             times = []
             for _ in range(args.runs):
@@ -184,7 +194,9 @@ def main():
     ap.add_argument("--n", type=int, default=3000, help="round trips per latency test")
     ap.add_argument("--max-s", type=float, default=10.0)
     ap.add_argument("--cpu-n", type=int, default=10000, help="SELECT 1 round trips per server CPU measure")
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=3, help="runs per fetch measure and round")
+    ap.add_argument("--rounds", type=int, default=7, help="alternating rounds of the round-trip measures")
+    ap.add_argument("--fetch-rounds", type=int, default=2, help="alternating rounds of the fetch measures")
     ap.add_argument("--quarry", default=os.path.join(ROOT, "target", "release", "quarry"))
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="quarry-wire-")
@@ -200,27 +212,36 @@ def main():
             secs, n = load(dsn, data)
             assert n == args.rows, (name, n)
             results[name][f"COPY FROM STDIN {args.rows:,} rows (s)"] = secs
-        # Interleave the two servers so drift in machine load hits both.
+        # Alternate the two servers round by round; each measure's ratio is
+        # the median of its per-round ratios, so drift in the load of this
+        # shared machine hits both sides of every ratio.
         servers = [("postgres", pg_dsn, None), ("quarry", q_dsn, q_pid)]
-        for name, dsn, pid in servers + servers:
-            for k, v in measure(dsn, args.rows, args, pid).items():
-                results[name].setdefault(k, []).append(v)
+        for rounds, run in [(args.rounds, lambda dsn, pid: measure_short(dsn, args, pid)),
+                            (args.fetch_rounds, lambda dsn, pid: measure_fetch(dsn, args.rows, args))]:
+            for r in range(rounds):
+                for name, dsn, pid in servers if r % 2 == 0 else servers[::-1]:
+                    for k, v in run(dsn, pid).items():
+                        results[name].setdefault(k, []).append(v)
         table = []
         for k in results["quarry"]:
             q = results["quarry"][k]
             p = results["postgres"][k]
-            q = statistics.median(q) if isinstance(q, list) else q
-            p = statistics.median(p) if isinstance(p, list) else p
-            table.append((k, q, p, q / p))
+            if isinstance(q, list):
+                ratios = [a / b for a, b in zip(q, p) if b > 0]
+                table.append((k, statistics.median(q), statistics.median(p), statistics.median(ratios), q, p))
+            else:
+                table.append((k, q, p, q / p, [q], [p]))
         print("| measurement | Quarry | PostgreSQL | Quarry / PostgreSQL |")
         print("|---|---:|---:|---:|")
-        for k, q, p, r in table:
+        for k, q, p, r, _, _ in table:
             print(f"| {k} | {q:,.3f} | {p:,.3f} | {r:.2f} |")
         os.makedirs(os.path.join(ROOT, "benches", "results"), exist_ok=True)
         with open(os.path.join(ROOT, "benches", "results", "wire_compare.json"), "w") as f:
-            json.dump({"rows": args.rows, "loadavg": os.getloadavg(),
-                       "results": [{"measurement": k, "quarry": q, "postgres": p, "ratio": r}
-                                   for k, q, p, r in table]}, f, indent=2)
+            json.dump({"rows": args.rows, "rounds": args.rounds, "fetch_rounds": args.fetch_rounds,
+                       "loadavg": os.getloadavg(),
+                       "results": [{"measurement": k, "quarry": q, "postgres": p, "ratio": r,
+                                    "quarry_samples": qs, "postgres_samples": ps}
+                                   for k, q, p, r, qs, ps in table]}, f, indent=2)
     finally:
         for stop in reversed(stops):
             stop()
