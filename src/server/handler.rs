@@ -8,12 +8,14 @@ use std::sync::{Arc, OnceLock};
 
 use crate::dialect::QuarryDialect;
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, UInt64Array};
+use datafusion::arrow::array::{Array, RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{ParamValues, TableReference};
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
@@ -551,17 +553,8 @@ impl QueryHandler {
                     let validity = Validity::now(session, self.state.catalog.store());
                     match reuse.checkout(plan.get(), params, validity).sql_err()? {
                         reuse::Plan::Row(batch) => {
-                            let schema = batch.schema();
-                            let rows = futures::stream::iter([Ok(batch)]);
-                            let response = query_response(
-                                Box::pin(RecordBatchStreamAdapter::new(schema, rows)),
-                                format,
-                                Some(format_options(client)),
-                                control.clone(),
-                                Some(&prepared.derived.fields),
-                            )
-                            .map_err(pg_to_sql)?;
-                            return Ok(Response::Query(response));
+                            let fields = Some(&prepared.derived.fields);
+                            return respond_batch(client, batch, format, control, fields);
                         }
                         reuse::Plan::Kept(physical, checkout) => {
                             let task = session.task();
@@ -1322,27 +1315,11 @@ impl QueryHandler {
                         df.execute_stream().await.sql_err()
                     })
                     .await?;
-                let response = query_response(
-                    stream,
-                    format,
-                    Some(format_options(client)),
-                    control.clone(),
-                    None,
-                )
-                .map_err(pg_to_sql)?;
-                Ok(Response::Query(response))
+                respond(client, stream, format, control, None)
             }
             plan => {
                 let stream = control.run(execute_stream(session, plan)).await?;
-                let response = query_response(
-                    stream,
-                    format,
-                    Some(format_options(client)),
-                    control.clone(),
-                    None,
-                )
-                .map_err(pg_to_sql)?;
-                Ok(Response::Query(response))
+                respond(client, stream, format, control, None)
             }
         }
     }
@@ -1370,15 +1347,41 @@ where
             batch
         }),
     ));
+    respond(client, stream, format, control, Some(fields))
+}
+
+/// Answers with `batches`, streamed under `control` in `format` and the
+/// connection's DateStyle; `fields`, when given, holds the statement's row
+/// descriptions.
+pub(super) fn respond<C: ClientInfo>(
+    client: &C,
+    batches: SendableRecordBatchStream,
+    format: &Format,
+    control: &QueryControl,
+    fields: Option<&FieldsCache>,
+) -> Result<Response> {
     let response = query_response(
-        stream,
+        batches,
         format,
         Some(format_options(client)),
         control.clone(),
-        Some(fields),
+        fields,
     )
     .map_err(pg_to_sql)?;
     Ok(Response::Query(response))
+}
+
+/// Answers with the rows of one batch.
+pub(super) fn respond_batch<C: ClientInfo>(
+    client: &C,
+    batch: RecordBatch,
+    format: &Format,
+    control: &QueryControl,
+    fields: Option<&FieldsCache>,
+) -> Result<Response> {
+    let schema = batch.schema();
+    let batches = MemoryStream::try_new(vec![batch], schema, None).sql_err()?;
+    respond(client, Box::pin(batches), format, control, fields)
 }
 
 /// Sets up a `COPY ... FROM STDIN`: the table, its columns and the options.

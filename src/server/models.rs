@@ -5,9 +5,8 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::{Sink, SinkExt};
@@ -20,8 +19,8 @@ use pgwire::messages::response::NoticeResponse;
 use quarry_udfs::model::preprocess::Step;
 use quarry_udfs::model::{ModelStore, Payload};
 
-use super::handler::QueryHandler;
-use super::stream::{query_response, text_rows};
+use super::handler::{QueryHandler, respond_batch};
+use super::stream::text_rows;
 use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
 use crate::registry::training::{self, TrainRequest};
 use crate::session::{QueryControl, Session};
@@ -184,7 +183,7 @@ impl QueryHandler {
                     }
                 }
                 self.wrote(session);
-                self.batch_response(client, batch, format, control)
+                respond_batch(client, batch, format, control, None)
             }
             ModelStatement::DropModel { name, if_exists } => {
                 if !registry.drop_model(name, *if_exists)? {
@@ -345,31 +344,5 @@ impl QueryHandler {
                 ))
             }
         }
-    }
-
-    /// A response with the rows of one batch.
-    fn batch_response<C: ClientInfo>(
-        &self,
-        client: &C,
-        batch: RecordBatch,
-        format: &Format,
-        control: &QueryControl,
-    ) -> Result<Response> {
-        let schema = batch.schema();
-        let stream = MemoryStream::try_new(vec![batch], schema, None).sql_err()?;
-        let options = Arc::new(pgwire::types::format::FormatOptions::from_client_metadata(
-            client.metadata(),
-        ));
-        let response = query_response(
-            Box::pin(stream),
-            format,
-            Some(options),
-            control.clone(),
-            None,
-        )
-        .map_err(|e| {
-            SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
-        })?;
-        Ok(Response::Query(response))
     }
 }

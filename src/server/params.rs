@@ -144,13 +144,15 @@ pub fn decode(portal: &Portal<Prepared>, plan: &LogicalPlan) -> PgWireResult<Par
         return Ok(values);
     };
     let mut out = Vec::with_capacity(list.len());
-    for (value, expected) in list.into_iter().zip(&decoding.expected) {
+    for (i, (value, expected)) in list.into_iter().zip(&decoding.expected).enumerate() {
         let (scalar, metadata) = value.into_inner();
         let scalar = match expected {
             Some(t) if !scalar.is_null() && scalar.data_type() != *t => {
                 scalar.cast_to(t).map_err(|_| {
                     to_pgwire(SqlStateError::bad_data(format!(
-                        "parameter value {scalar} cannot be converted to {t}"
+                        "parameter ${}: value {scalar} cannot be converted to {}",
+                        i + 1,
+                        decoding.wire[i].name()
                     )))
                 })?
             }

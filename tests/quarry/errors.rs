@@ -59,3 +59,41 @@ async fn errors_carry_a_message_and_hint() {
         db.hint()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_value_that_cannot_be_converted_names_its_parameter() {
+    // The client declares $2 as text (as JDBC does for setString) and binds
+    // a value the statement's integer cannot take.
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let statement = client
+        .prepare_typed(
+            "SELECT $1::int + $2::int",
+            &[
+                tokio_postgres::types::Type::INT4,
+                tokio_postgres::types::Type::TEXT,
+            ],
+        )
+        .await
+        .expect("prepares");
+    let err = client
+        .query_one(&statement, &[&1i32, &"twelve"])
+        .await
+        .expect_err("twelve is not an integer");
+    assert_eq!(sqlstate(&err), "22000", "{err}");
+    let message = err
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains("parameter $2") && message.contains("twelve") && message.contains("int4"),
+        "{message}"
+    );
+    let row = client
+        .query_one(&statement, &[&1i32, &"41"])
+        .await
+        .expect("41 is");
+    assert_eq!(row.get::<_, i32>(0), 42);
+    assert_eq!(scalar(&client, "SELECT 1").await, "1");
+    server.stop().await;
+}
