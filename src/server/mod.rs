@@ -14,6 +14,7 @@ pub mod params;
 mod replies;
 pub mod reuse;
 pub mod rewrite;
+mod rows;
 pub mod stream;
 
 use std::net::SocketAddr;

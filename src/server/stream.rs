@@ -5,9 +5,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
-use datafusion::arrow::array::{AsArray, Date32Array, RecordBatch, StringArray, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, Date32Type, FieldRef, Schema, SchemaRef};
+use arrow_pg::datatypes::arrow_schema_to_pg_fields;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt, stream};
@@ -17,6 +16,7 @@ use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
+use super::rows::BatchRows;
 use crate::error::{classify, to_pgwire};
 use crate::session::{Interrupt, QueryControl, lock};
 
@@ -186,16 +186,6 @@ pub fn query_response(
     cache: Option<&FieldsCache>,
 ) -> PgWireResult<QueryResponse> {
     let schema = batches.schema();
-    let iso = options
-        .as_ref()
-        .is_none_or(|o| o.date_style.trim().to_ascii_uppercase().starts_with("ISO"));
-    let text_dates: Vec<usize> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(i, f)| iso && *f.data_type() == DataType::Date32 && !format.is_binary(*i))
-        .map(|(i, _)| i)
-        .collect();
     let fields = match cache {
         Some(cache) => cache.fields(&schema, format, options)?,
         None => fields(&schema, format, options)?,
@@ -203,12 +193,14 @@ pub fn query_response(
     let row_fields = fields.clone();
     let rows = batches
         .map(move |batch| {
-            let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch {
-                Ok(batch) => {
-                    encode_recordbatch(row_fields.clone(), with_iso_dates(batch, &text_dates))
-                }
-                Err(e) => Box::new(std::iter::once(Err(to_pgwire(classify(&e))))),
-            };
+            let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> =
+                match batch.map_err(|e| to_pgwire(classify(&e))) {
+                    Ok(batch) => match BatchRows::new(batch, row_fields.clone()) {
+                        Ok(rows) => Box::new(rows),
+                        Err(e) => Box::new(std::iter::once(Err(e))),
+                    },
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                };
             stream::iter(rows)
         })
         .flatten();
@@ -216,71 +208,6 @@ pub fn query_response(
         fields,
         Guarded::new(Box::pin(rows), control),
     ))
-}
-
-/// `batch` with its `columns` (dates, sent as text in the ISO style) already
-/// formatted. pgwire formats each date with chrono's `strftime` after parsing
-/// the DateStyle setting again for every value, a fifth of a million-row text
-/// fetch; the ISO form is fixed, so it is written here (hand-written: no crate
-/// formats Arrow dates in PostgreSQL's style). A column with a year outside
-/// 1..=9999 (PostgreSQL writes `BC`) keeps pgwire's formatting.
-fn with_iso_dates(batch: RecordBatch, columns: &[usize]) -> RecordBatch {
-    if columns.is_empty() {
-        return batch;
-    }
-    let mut fields: Vec<FieldRef> = batch.schema().fields().iter().cloned().collect();
-    let mut arrays = batch.columns().to_vec();
-    for &i in columns {
-        if let Some(text) = arrays[i]
-            .as_primitive_opt::<Date32Type>()
-            .and_then(iso_dates)
-        {
-            arrays[i] = Arc::new(text);
-            fields[i] = Arc::new(fields[i].as_ref().clone().with_data_type(DataType::Utf8));
-        }
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap_or(batch)
-}
-
-/// ISO dates (`YYYY-MM-DD`), or `None` if a year is outside 1..=9999.
-fn iso_dates(dates: &Date32Array) -> Option<StringArray> {
-    let mut out = StringBuilder::with_capacity(dates.len(), dates.len() * 10);
-    for day in dates.iter() {
-        match day {
-            None => out.append_null(),
-            Some(day) => {
-                let (year, month, day) = civil_from_days(day);
-                if !(1..=9999).contains(&year) {
-                    return None;
-                }
-                let mut text = [b'-'; 10];
-                for (at, value, width) in [(0, year as u32, 4), (5, month, 2), (8, day, 2)] {
-                    let mut v = value;
-                    for k in (0..width).rev() {
-                        text[at + k] = b'0' + (v % 10) as u8;
-                        v /= 10;
-                    }
-                }
-                out.append_value(std::str::from_utf8(&text).ok()?);
-            }
-        }
-    }
-    Some(out.finish())
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i32) -> (i64, u32, u32) {
-    let z = i64::from(days) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// A response with fixed text rows, for `SHOW` and friends.
@@ -309,11 +236,10 @@ pub fn text_rows(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> PgWireResu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::Array;
 
     #[test]
     fn row_descriptions_are_reused_only_for_the_same_request() {
-        use datafusion::arrow::datatypes::Field;
+        use datafusion::arrow::datatypes::{DataType, Field};
         let schema: SchemaRef = Arc::new(Schema::new(vec![
             Field::new("a", DataType::Int64, true),
             Field::new("b", DataType::Utf8, true),
@@ -368,31 +294,5 @@ mod tests {
                 .map(|f| f.name().to_string())
                 .collect::<Vec<_>>()
         );
-    }
-
-    #[test]
-    fn iso_dates_match_chrono() {
-        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-        // 0001-01-01 is day -719162; 9999-12-31 is day 2932896.
-        let days: Vec<Option<i32>> = (-719_162..=2_932_896)
-            .step_by(97)
-            .chain([-719_162, 2_932_896, 0, -1, 59, 11_016, 11_017])
-            .map(Some)
-            .chain([None])
-            .collect();
-        let text = iso_dates(&Date32Array::from(days.clone())).expect("in range");
-        for (i, day) in days.iter().enumerate() {
-            match day {
-                None => assert!(text.is_null(i)),
-                Some(d) => {
-                    let want = (epoch + chrono::Duration::days(i64::from(*d)))
-                        .format("%Y-%m-%d")
-                        .to_string();
-                    assert_eq!(text.value(i), want, "day {d}");
-                }
-            }
-        }
-        assert!(iso_dates(&Date32Array::from(vec![Some(-719_163)])).is_none());
-        assert!(iso_dates(&Date32Array::from(vec![Some(2_932_897)])).is_none());
     }
 }
