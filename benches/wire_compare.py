@@ -163,8 +163,9 @@ def measure_short(dsn, args, pid=None):
     return out
 
 
-def measure_fetch(dsn, rows, args):
-    """One round of the bulk measures: fetching every row, text and binary, and COPY TO."""
+def measure_fetch(dsn, rows, args, fingerprints):
+    """One round of the bulk measures: fetching every row, text and binary, and COPY TO.
+    `fingerprints` gets an order-independent hash of the rows fetched in each format."""
     out = {}
     with psycopg.connect(dsn, autocommit=True) as con:
         for label, binary in [("text", False), ("binary", True)]:
@@ -176,6 +177,8 @@ def measure_fetch(dsn, rows, args):
                 got = c.fetchall()
                 times.append(time.perf_counter() - t0)
                 assert len(got) == rows, (len(got), rows)
+                # The same values from both servers, in whatever order.
+                fingerprints.setdefault(label, sum(hash(r) for r in got))
             out[f"fetch {rows:,} rows, {label} (s)"] = statistics.median(times)
         times = []
         for _ in range(args.runs):
@@ -216,12 +219,16 @@ def main():
         # the median of its per-round ratios, so drift in the load of this
         # shared machine hits both sides of every ratio.
         servers = [("postgres", pg_dsn, None), ("quarry", q_dsn, q_pid)]
-        for rounds, run in [(args.rounds, lambda dsn, pid: measure_short(dsn, args, pid)),
-                            (args.fetch_rounds, lambda dsn, pid: measure_fetch(dsn, args.rows, args))]:
+        fingerprints = {"postgres": {}, "quarry": {}}
+        for rounds, run in [(args.rounds, lambda name, dsn, pid: measure_short(dsn, args, pid)),
+                            (args.fetch_rounds, lambda name, dsn, pid: measure_fetch(
+                                dsn, args.rows, args, fingerprints[name]))]:
             for r in range(rounds):
                 for name, dsn, pid in servers if r % 2 == 0 else servers[::-1]:
-                    for k, v in run(dsn, pid).items():
+                    for k, v in run(name, dsn, pid).items():
                         results[name].setdefault(k, []).append(v)
+        if fingerprints["quarry"] != fingerprints["postgres"]:
+            raise SystemExit(f"the servers returned different rows: {fingerprints}")
         table = []
         for k in results["quarry"]:
             q = results["quarry"][k]
