@@ -10,7 +10,8 @@ the same 1M-row table loaded with COPY. Measured for each, alternating rounds:
                       server's CPU per SELECT 1 (user and kernel, from /proc:
                       Quarry's process, PostgreSQL's backend)
   SELECT %s::int      the same with a bound parameter
-  fetch 1M rows       SELECT * -> fetchall(), text and binary result formats
+  fetch 1M rows       SELECT * -> fetchall(), text and binary result formats, and
+                      the server's CPU (user + kernel) for each
   COPY TO STDOUT      the same rows as raw text
   COPY FROM STDIN     loading the table (once per server)
 Reported: medians, and the ratio Quarry / PostgreSQL as the median of the
@@ -163,23 +164,32 @@ def measure_short(dsn, args, pid=None):
     return out
 
 
-def measure_fetch(dsn, rows, args, fingerprints):
+def measure_fetch(dsn, rows, args, fingerprints, pid=None):
     """One round of the bulk measures: fetching every row, text and binary, and COPY TO.
-    `fingerprints` gets an order-independent hash of the rows fetched in each format."""
+    `fingerprints` gets an order-independent hash of the rows fetched in each format.
+    Wall time is mostly the Python client parsing rows; the server's own CPU
+    (user + kernel, `pid` or the PostgreSQL backend) is reported beside it."""
     out = {}
+    per_tick = 1 / os.sysconf("SC_CLK_TCK")
     with psycopg.connect(dsn, autocommit=True) as con:
+        if pid is None:
+            pid = con.execute("SELECT pg_backend_pid()").fetchone()[0]
         for label, binary in [("text", False), ("binary", True)]:
-            times = []
+            times, cpu = [], []
             for _ in range(args.runs):
                 c = con.cursor(binary=binary)
+                u0, s0 = cpu_ticks(pid)
                 t0 = time.perf_counter()
                 c.execute("SELECT * FROM wire_rows")
                 got = c.fetchall()
                 times.append(time.perf_counter() - t0)
+                u1, s1 = cpu_ticks(pid)
+                cpu.append((u1 - u0 + s1 - s0) * per_tick)
                 assert len(got) == rows, (len(got), rows)
                 # The same values from both servers, in whatever order.
                 fingerprints.setdefault(label, sum(hash(r) for r in got))
             out[f"fetch {rows:,} rows, {label} (s)"] = statistics.median(times)
+            out[f"fetch {rows:,} rows, {label}, server CPU (s)"] = statistics.median(cpu)
         times = []
         for _ in range(args.runs):
             t0 = time.perf_counter()
@@ -222,7 +232,7 @@ def main():
         fingerprints = {"postgres": {}, "quarry": {}}
         for rounds, run in [(args.rounds, lambda name, dsn, pid: measure_short(dsn, args, pid)),
                             (args.fetch_rounds, lambda name, dsn, pid: measure_fetch(
-                                dsn, args.rows, args, fingerprints[name]))]:
+                                dsn, args.rows, args, fingerprints[name], pid))]:
             for r in range(rounds):
                 for name, dsn, pid in servers if r % 2 == 0 else servers[::-1]:
                     for k, v in run(name, dsn, pid).items():
