@@ -36,6 +36,8 @@ pub struct BatchRows {
     batch: RecordBatch,
     fields: Arc<Vec<FieldInfo>>,
     columns: Vec<Column>,
+    /// The field count every row carries.
+    count: i16,
     row: usize,
     buf: BytesMut,
 }
@@ -58,6 +60,9 @@ impl BatchRows {
                 .into(),
             ));
         }
+        // Field counts are i16 on the wire; a wider result cannot be described either.
+        let count = i16::try_from(fields.len())
+            .map_err(|_| PgWireError::ApiError("more than 32767 columns in a row".into()))?;
         let schema = batch.schema();
         let columns = batch
             .columns()
@@ -70,6 +75,7 @@ impl BatchRows {
             batch,
             fields,
             columns,
+            count,
             row: 0,
             buf: BytesMut::new(),
         })
@@ -96,10 +102,7 @@ impl BatchRows {
                 )?;
             }
         }
-        // Field counts are i16 on the wire; a wider result cannot be described either.
-        let count = i16::try_from(self.columns.len())
-            .map_err(|_| PgWireError::ApiError("more than 32767 columns in a row".into()))?;
-        Ok(DataRow::new(self.buf.split(), count))
+        Ok(DataRow::new(self.buf.split(), self.count))
     }
 }
 
@@ -112,6 +115,12 @@ impl Iterator for BatchRows {
         }
         let row = self.encode_row();
         self.row += 1;
+        if row.is_err() {
+            // The statement ends with the error: no row after it, and not
+            // the half-written one.
+            self.row = self.batch.num_rows();
+            self.buf.clear();
+        }
         Some(row)
     }
 }
@@ -538,6 +547,33 @@ mod tests {
         let (ours, theirs) = rows_of(&slice, &Format::UnifiedText, FormatOptions::default());
         assert_eq!(ours.len(), 40);
         assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_written_ends_the_rows() {
+        use pgwire::api::results::FieldInfo;
+        // A time zone arrow-pg cannot resolve: it refuses the first value.
+        let stamps = datafusion::arrow::array::TimestampSecondArray::from(vec![1, 2, 3])
+            .with_timezone("Not/AZone");
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(
+                "t",
+                stamps.data_type().clone(),
+                false,
+            )])),
+            vec![Arc::new(stamps)],
+        )
+        .expect("batch");
+        let fields = Arc::new(vec![FieldInfo::new(
+            "t".into(),
+            None,
+            None,
+            Type::TIMESTAMPTZ,
+            FieldFormat::Text,
+        )]);
+        let rows: Vec<_> = BatchRows::new(batch, fields).expect("rows").collect();
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].is_err());
     }
 
     #[test]

@@ -193,14 +193,13 @@ pub fn query_response(
     let row_fields = fields.clone();
     let rows = batches
         .map(move |batch| {
-            let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> =
-                match batch.map_err(|e| to_pgwire(classify(&e))) {
-                    Ok(batch) => match BatchRows::new(batch, row_fields.clone()) {
-                        Ok(rows) => Box::new(rows),
-                        Err(e) => Box::new(std::iter::once(Err(e))),
-                    },
-                    Err(e) => Box::new(std::iter::once(Err(e))),
-                };
+            let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch
+                .map_err(|e| to_pgwire(classify(&e)))
+                .and_then(|batch| BatchRows::new(batch, row_fields.clone()))
+            {
+                Ok(rows) => Box::new(rows),
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            };
             stream::iter(rows)
         })
         .flatten();
