@@ -467,9 +467,9 @@ impl QueryControl {
             }
         };
         tokio::select! {
-            _ = self.token.cancelled() => {
-                if self.shutdown.is_cancelled() { Interrupt::Shutdown } else { Interrupt::Cancel }
-            }
+            biased;
+            _ = self.shutdown.cancelled() => Interrupt::Shutdown,
+            _ = self.token.cancelled() => Interrupt::Cancel,
             _ = deadline => Interrupt::Timeout,
         }
     }
@@ -573,7 +573,11 @@ impl Session {
     /// (Not the session's token reused: a cancel would then also stop a
     /// portal of an earlier statement that is still being fetched.)
     pub fn start_query(&self) -> QueryControl {
-        let token = self.shutdown.child_token();
+        // A token of its own rather than a child of the server's shutdown
+        // token (which `wait` watches beside it): a child token is linked
+        // into its parent under the parent's lock, one lock every session
+        // would take twice per statement.
+        let token = CancellationToken::new();
         *lock(&self.current_query) = Some(token.clone());
         let deadline = lock(&self.statement_timeout).map(|d| tokio::time::Instant::now() + d);
         QueryControl {

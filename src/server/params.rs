@@ -137,6 +137,9 @@ pub fn decode(portal: &Portal<Prepared>, plan: &LogicalPlan) -> PgWireResult<Par
             ),
         )));
     }
+    if decoding.expected.is_empty() {
+        return Ok(ParamValues::List(Vec::new()));
+    }
     let wire: Vec<Option<&Type>> = decoding.wire.iter().map(Some).collect();
     let decode_as: Vec<Option<&DataType>> = decoding.decode_as.iter().map(Option::as_ref).collect();
     let values = deserialize_parameters_with_server_types(portal, &decode_as, &wire)?;

@@ -11,10 +11,10 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use futures::{Sink, SinkExt};
+use futures::{Sink, SinkExt, StreamExt};
 use pgwire::api::portal::Portal;
 use pgwire::api::query::ExtendedQueryHandler;
-use pgwire::api::results::DescribeResponse;
+use pgwire::api::results::{DescribeResponse, FieldInfo, QueryResponse};
 use pgwire::api::stmt::StoredStatement;
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME};
@@ -25,6 +25,9 @@ use pgwire::messages::extendedquery::{
     Bind, BindComplete, Close, CloseComplete, Describe, Parse, ParseComplete,
     TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
+use pgwire::messages::response::CommandComplete;
+
+use super::handler::{Prepared, QueryHandler};
 
 /// `Parse`: parses and stores the statement; replies ParseComplete, unflushed.
 pub async fn parse<H, C>(handler: &H, client: &mut C, message: Parse) -> PgWireResult<()>
@@ -82,12 +85,17 @@ where
     Ok(())
 }
 
-/// `Describe` of a statement or a portal; the reply is buffered.
-pub async fn describe<H, C>(handler: &H, client: &mut C, message: Describe) -> PgWireResult<()>
+/// `Describe` of a statement or a portal; the reply is buffered. A portal's
+/// columns come from the statement's cached descriptions, not a copy of them
+/// (pgwire's `do_describe_portal` wants an owned list every time).
+pub async fn describe<C>(
+    handler: &QueryHandler,
+    client: &mut C,
+    message: Describe,
+) -> PgWireResult<()>
 where
-    H: ExtendedQueryHandler,
     C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-    C::PortalStore: PortalStore<Statement = H::Statement>,
+    C::PortalStore: PortalStore<Statement = Prepared>,
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
@@ -114,8 +122,10 @@ where
         },
         TARGET_TYPE_BYTE_PORTAL => match client.portal_store().get_portal(name) {
             Some(Entry::Value(portal)) => {
-                let reply = handler.do_describe_portal(client, &portal).await?;
-                feed_describe(client, &reply).await
+                let fields = handler
+                    .parser
+                    .result_fields(&portal.statement.statement, &portal.result_column_format)?;
+                feed_fields(client, &fields).await
             }
             Some(Entry::Empty) => {
                 client
@@ -143,20 +153,26 @@ where
             ))
             .await?;
     }
-    // PostgreSQL answers NoData for a statement that returns no rows (pgwire
-    // sends an empty RowDescription when the statement has parameters).
-    if reply.fields().is_empty() {
-        client
-            .feed(PgWireBackendMessage::NoData(NoData::new()))
-            .await?;
+    feed_fields(client, reply.fields()).await
+}
+
+/// RowDescription of `fields`, or NoData for a statement that returns no
+/// rows, as PostgreSQL answers (pgwire sends an empty RowDescription when the
+/// statement has parameters).
+async fn feed_fields<C>(client: &mut C, fields: &[FieldInfo]) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let message = if fields.is_empty() {
+        PgWireBackendMessage::NoData(NoData::new())
     } else {
-        let fields = reply.fields().iter().map(Into::into).collect();
-        client
-            .feed(PgWireBackendMessage::RowDescription(RowDescription::new(
-                fields,
-            )))
-            .await?;
-    }
+        PgWireBackendMessage::RowDescription(RowDescription::new(
+            fields.iter().map(Into::into).collect(),
+        ))
+    };
+    client.feed(message).await?;
     Ok(())
 }
 
@@ -176,6 +192,40 @@ where
     }
     client
         .feed(PgWireBackendMessage::CloseComplete(CloseComplete::new()))
+        .await?;
+    Ok(())
+}
+
+/// The rows of an executed portal, then its CommandComplete, buffered. What
+/// pgwire's `send_query_response` does for an extended-protocol Execute, less
+/// its tag: it builds a `Tag` and then the text with `format!`, two
+/// allocations and the formatting machinery for every statement.
+pub async fn rows<C>(client: &mut C, results: QueryResponse) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let QueryResponse {
+        command_tag,
+        mut data_rows,
+        ..
+    } = results;
+    let mut rows: u64 = 0;
+    while let Some(row) = data_rows.next().await {
+        client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+        rows += 1;
+    }
+    let mut digits = itoa::Buffer::new();
+    let count = digits.format(rows);
+    let mut tag = String::with_capacity(command_tag.len() + 1 + count.len());
+    tag.push_str(&command_tag);
+    tag.push(' ');
+    tag.push_str(count);
+    client
+        .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+            tag,
+        )))
         .await?;
     Ok(())
 }

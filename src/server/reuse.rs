@@ -343,6 +343,8 @@ struct OneRow {
     input: RecordBatch,
     columns: Vec<Column>,
     schema: SchemaRef,
+    /// The row itself when every column is a literal.
+    constant: Option<RecordBatch>,
 }
 
 enum Column {
@@ -385,14 +387,22 @@ impl OneRow {
                 None => Some(Column::Evaluated(p.expr.clone())),
             })
             .collect::<Option<Vec<_>>>()?;
-        Some(OneRow {
+        let mut row = OneRow {
             input,
             columns,
             schema: projection.schema(),
-        })
+            constant: None,
+        };
+        if row.columns.iter().all(|c| matches!(c, Column::Literal(_))) {
+            row.constant = Some(row.evaluate().ok()?);
+        }
+        Some(row)
     }
 
     fn evaluate(&self) -> DfResult<RecordBatch> {
+        if let Some(batch) = &self.constant {
+            return Ok(batch.clone());
+        }
         let columns = self
             .columns
             .iter()

@@ -130,7 +130,7 @@ pub struct FieldsCache(Mutex<Vec<CachedFields>>);
 struct CachedFields {
     schema: SchemaRef,
     format: Format,
-    options: Option<FormatOptions>,
+    options: Option<Arc<FormatOptions>>,
     fields: Arc<Vec<FieldInfo>>,
 }
 
@@ -147,7 +147,7 @@ impl FieldsCache {
         let mut cached = lock(&self.0);
         let hit = cached.iter().find(|c| {
             same_format(&c.format, format)
-                && c.options.as_ref() == options.as_deref()
+                && same_options(c.options.as_ref(), options.as_ref())
                 && (Arc::ptr_eq(&c.schema, schema) || c.schema.fields() == schema.fields())
         });
         if let Some(hit) = hit {
@@ -160,10 +160,20 @@ impl FieldsCache {
         cached.push(CachedFields {
             schema: schema.clone(),
             format: format.clone(),
-            options: options.as_deref().cloned(),
+            options,
             fields: built.clone(),
         });
         Ok(built)
+    }
+}
+
+/// A session hands out the same `Arc` until a setting changes, so the
+/// pointers usually answer without comparing the option strings.
+fn same_options(a: Option<&Arc<FormatOptions>>, b: Option<&Arc<FormatOptions>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+        (None, None) => true,
+        _ => false,
     }
 }
 
@@ -256,6 +266,16 @@ mod tests {
             .fields(&schema, &Format::UnifiedText, Some(iso.clone()))
             .expect("fields");
         assert!(Arc::ptr_eq(&first, &again));
+        // Equal options in another `Arc` (a session that set DateStyle and
+        // set it back): the same descriptions.
+        let equal = cache
+            .fields(
+                &schema,
+                &Format::UnifiedText,
+                Some(Arc::new(FormatOptions::default())),
+            )
+            .expect("fields");
+        assert!(Arc::ptr_eq(&first, &equal));
 
         // Another format, other options, or another schema: built anew.
         let binary = cache

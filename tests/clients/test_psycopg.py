@@ -29,6 +29,7 @@ def main() -> None:
         )
         cur.execute("SELECT id, name, score, born, active FROM py_people WHERE id >= %s ORDER BY id", (1,))
         rows = cur.fetchall()
+        assert cur.statusmessage == "SELECT 3", cur.statusmessage
         assert rows[0] == (1, "Ada", 9.5, datetime.date(1815, 12, 10), True), rows
         assert rows[2] == (3, None, None, None, None), rows
 

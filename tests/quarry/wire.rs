@@ -122,6 +122,25 @@ async fn command_tags_report_what_happened() {
             .expect("insert"),
         3
     );
+    // Extended protocol: the rows each Execute sent, also when the plan is
+    // kept and run again.
+    for _ in 0..3 {
+        assert_eq!(
+            client
+                .execute("SELECT * FROM t", &[])
+                .await
+                .expect("select"),
+            6
+        );
+        assert_eq!(client.execute("SELECT 1", &[]).await.expect("select"), 1);
+        assert_eq!(
+            client
+                .execute("SELECT a FROM t WHERE a > $1", &[&100i32])
+                .await
+                .expect("select"),
+            0
+        );
+    }
     assert_eq!(client.execute("DROP TABLE u", &[]).await.expect("drop"), 0);
 }
 
