@@ -1,12 +1,11 @@
 //! `COPY table | (query) TO STDOUT` in text and CSV formats (psql's `\copy ... to`).
 //!
-//! Values use PostgreSQL's text representation, produced by the same encoder as
+//! Values use PostgreSQL's text representation, written by the same `BatchRows` as
 //! query results, so `COPY` and `SELECT` print a value identically. One CopyData
 //! message per row, as PostgreSQL sends them.
 
 use std::sync::Arc;
 
-use arrow_pg::datatypes::encode_recordbatch;
 use bytes::{BufMut, Bytes, BytesMut};
 use datafusion::execution::SendableRecordBatchStream;
 use futures::{StreamExt, stream};
@@ -18,6 +17,7 @@ use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
 use super::copy::{CopyFormat, CopySpec};
+use super::rows::BatchRows;
 use super::stream::{Guarded, fields};
 use crate::error::{classify, to_pgwire};
 use crate::session::QueryControl;
@@ -40,9 +40,12 @@ pub fn copy_out(
     let rows = batches
         .map(move |batch| {
             let rows: Vec<PgWireResult<CopyData>> = match batch {
-                Ok(batch) => encode_recordbatch(row_fields.clone(), batch)
-                    .map(|row| row.map(|r| CopyData::new(row_line(&r, &spec))))
-                    .collect(),
+                Ok(batch) => match BatchRows::new(batch, row_fields.clone()) {
+                    Ok(rows) => rows
+                        .map(|row| row.map(|r| CopyData::new(row_line(&r, &spec))))
+                        .collect(),
+                    Err(e) => vec![Err(e)],
+                },
                 Err(e) => vec![Err(to_pgwire(classify(&e)))],
             };
             stream::iter(rows)

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod copy;
 pub mod copy_out;
+mod floats;
 pub mod handler;
 pub mod http;
 pub mod models;

@@ -5,13 +5,14 @@
 //! through `fmt` or a `SmolStr`. In a million-row text fetch that was over half
 //! of the server's CPU, and PostgreSQL spent a third less in all. Here each
 //! column's writer is chosen once per batch, the common scalar types are
-//! written directly (`itoa`, `ryu`, ISO dates) into one buffer per batch that
-//! every row is split from, and everything else (other types, pg_catalog
-//! columns with type metadata, non-finite floats, dates that PostgreSQL
-//! writes with `BC`) goes through arrow-pg's own encoder, value by value.
-//! Hand-written because no crate writes PostgreSQL data rows from Arrow
-//! columns; the unit tests check every fast path byte for byte against
-//! arrow-pg.
+//! written directly (`itoa`, ISO dates, floats as PostgreSQL spells them, see
+//! [`super::floats`]) into one buffer per batch that every row is split from,
+//! and everything else (other types, pg_catalog columns with type metadata,
+//! floats at extra_float_digits < 1, dates that PostgreSQL writes with `BC`)
+//! goes through arrow-pg's own encoder, value by value. Hand-written because
+//! no crate writes PostgreSQL data rows from Arrow columns; the unit tests
+//! check every fast path byte for byte against arrow-pg (floats in text
+//! against PostgreSQL's own text, which arrow-pg does not write).
 
 use std::sync::Arc;
 
@@ -30,6 +31,8 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
 use pgwire::types::ToSqlText;
 use postgres_types::{IsNull, ToSql};
+
+use super::floats::{f32_text, f64_text};
 
 /// The data rows of one batch, encoded as they are taken.
 pub struct BatchRows {
@@ -236,9 +239,7 @@ impl Column {
                             buf.put_i32(4);
                             buf.put_f32(v);
                         }
-                        // pgwire writes zero and non-finite values its own way.
-                        Text if v == 0.0 || !v.is_finite() => return false,
-                        Text => put_text(buf, ryu::Buffer::new().format_finite(v).as_bytes()),
+                        Text => put_text(buf, f32_text(v).as_bytes()),
                     }
                 }
             }
@@ -252,8 +253,7 @@ impl Column {
                             buf.put_i32(8);
                             buf.put_f64(v);
                         }
-                        Text if v == 0.0 || !v.is_finite() => return false,
-                        Text => put_text(buf, ryu::Buffer::new().format_finite(v).as_bytes()),
+                        Text => put_text(buf, f64_text(v).as_bytes()),
                     }
                 }
             }
@@ -511,10 +511,70 @@ mod tests {
             .expect("rows")
             .collect::<PgWireResult<Vec<_>>>()
             .expect("ours");
-        let theirs = encode_recordbatch(fields, batch.clone())
+        let (batch, fields) = floats_as_postgres_text(batch, &fields);
+        let theirs = encode_recordbatch(fields, batch)
             .collect::<PgWireResult<Vec<_>>>()
             .expect("arrow-pg");
         (ours, theirs)
+    }
+
+    /// `batch` with each float column sent as text already written as
+    /// PostgreSQL writes it (arrow-pg spells floats pgwire's way: `1.0`,
+    /// `inf`), and the fields to encode it with.
+    fn floats_as_postgres_text(
+        batch: &RecordBatch,
+        fields: &[FieldInfo],
+    ) -> (RecordBatch, Arc<Vec<FieldInfo>>) {
+        let mut columns = batch.columns().to_vec();
+        let mut out_fields = fields.to_vec();
+        for (i, field) in fields.iter().enumerate() {
+            if field.format() != FieldFormat::Text || field.format_options().extra_float_digits < 1
+            {
+                continue;
+            }
+            let texts: Option<Vec<Option<String>>> = match batch.column(i).data_type() {
+                DataType::Float32 => Some(
+                    batch
+                        .column(i)
+                        .as_primitive::<Float32Type>()
+                        .iter()
+                        .map(|v| v.map(|v| text(f32_text(v).as_bytes())))
+                        .collect(),
+                ),
+                DataType::Float64 => Some(
+                    batch
+                        .column(i)
+                        .as_primitive::<Float64Type>()
+                        .iter()
+                        .map(|v| v.map(|v| text(f64_text(v).as_bytes())))
+                        .collect(),
+                ),
+                _ => None,
+            };
+            if let Some(texts) = texts {
+                columns[i] = Arc::new(StringArray::from(texts));
+                out_fields[i] = FieldInfo::new(
+                    field.name().to_string(),
+                    None,
+                    None,
+                    Type::TEXT,
+                    FieldFormat::Text,
+                );
+            }
+        }
+        let schema = Schema::new(
+            columns
+                .iter()
+                .enumerate()
+                .map(|(i, a)| Field::new(format!("c{i}"), a.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        );
+        let batch = RecordBatch::try_new(Arc::new(schema), columns).expect("batch");
+        (batch, Arc::new(out_fields))
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8(bytes.to_vec()).expect("ascii")
     }
 
     #[test]
