@@ -87,6 +87,10 @@ fn layout(shortest: &[u8], fixed_below: i32) -> FloatText {
         bytes: [0; 32],
         len: 0,
     };
+    if laid_out_alike(shortest, fixed_below) {
+        out.push_all(shortest);
+        return out;
+    }
     let (negative, rest) = match shortest.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, shortest),
@@ -156,6 +160,25 @@ fn layout(shortest: &[u8], fixed_below: i32) -> FloatText {
         out.push_all(itoa::Buffer::new().format(magnitude).as_bytes());
     }
     out
+}
+
+/// Whether Ryu already wrote `shortest` as PostgreSQL would: digits with a
+/// fraction (not `100.0`, not `1e16`) whose first digit is at a decimal
+/// exponent in [-4, `fixed_below`). Most values are; re-laying them out
+/// cost a 1M-row fetch of two float columns a third more server CPU.
+fn laid_out_alike(shortest: &[u8], fixed_below: i32) -> bool {
+    let unsigned = shortest.strip_prefix(b"-").unwrap_or(shortest);
+    if unsigned.contains(&b'e') || unsigned.ends_with(b".0") {
+        return false;
+    }
+    let Some(point) = unsigned.iter().position(|&b| b == b'.') else {
+        return false;
+    };
+    match unsigned.strip_prefix(b"0.") {
+        // 0.000123 is exponent -4; one more zero and PostgreSQL writes 1.23e-05.
+        Some(fraction) => fraction.iter().take_while(|&&b| b == b'0').count() <= 3,
+        None => i32::try_from(point).is_ok_and(|p| p <= fixed_below),
+    }
 }
 
 /// Ryu's exponent digits (`16`, `-7`); empty is 0.
