@@ -3,19 +3,21 @@
 
     benches/wire_compare.sh            # sets up what it needs, then runs this
 
-Both servers run on this machine on 127.0.0.1 with trust authentication and get
-the same 1M-row table loaded with COPY. Measured for each, alternating rounds:
+Both servers run on this machine on 127.0.0.1 with trust authentication.
   SELECT 1            round trip (psycopg 3 sends Parse/Bind/Describe/Execute/Sync,
                       then prepares the statement after 5 executions), and the
-                      server's CPU per SELECT 1 (user and kernel, from /proc:
-                      Quarry's process, PostgreSQL's backend)
+                      server's CPU per statement (user + kernel, from /proc:
+                      Quarry's process, PostgreSQL's backend); interleaved in
+                      short blocks between Quarry, PostgreSQL and a second
+                      PostgreSQL backend, the A/A control (see `interleaved`)
   SELECT %s::int      the same with a bound parameter
+  COPY FROM STDIN     loading the same 1M-row table into each (once per server)
   fetch 1M rows       SELECT * -> fetchall(), text and binary result formats, and
                       the server's CPU (user + kernel) for each
   COPY TO STDOUT      the same rows as raw text
-  COPY FROM STDIN     loading the table (once per server)
 Reported: medians, and the ratio Quarry / PostgreSQL as the median of the
-per-round ratios (lower is better for times); every sample is in the json.
+per-block or per-round ratios (lower is better), with a 95% bootstrap
+interval and the A/A ratio where there is one; every sample is in the json.
 """
 import argparse
 import csv
@@ -117,18 +119,6 @@ def load(dsn, data):
         return elapsed, n
 
 
-def latency(con, fn, n, max_s):
-    fn()
-    samples, deadline = [], time.perf_counter() + max_s
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1e6)
-        if time.perf_counter() > deadline:
-            break
-    return statistics.median(samples)
-
-
 def cpu_ticks(pid):
     """User and system CPU of a process so far, in clock ticks."""
     with open(f"/proc/{pid}/stat") as f:
@@ -136,32 +126,76 @@ def cpu_ticks(pid):
     return int(fields[11]), int(fields[12])
 
 
-def server_cpu(cur, pid, n):
-    """Server CPU per `SELECT 1` (user, system) in microseconds: the part of
-    the round trip that is the server's own work, steadier than wall time on
-    a shared machine. `pid` is the Quarry process or the PostgreSQL backend."""
-    u0, s0 = cpu_ticks(pid)
-    for _ in range(n):
-        cur.execute("SELECT 1").fetchone()
-    u1, s1 = cpu_ticks(pid)
-    per = 1e6 / os.sysconf("SC_CLK_TCK") / n
-    return (u1 - u0) * per, (s1 - s0) * per
+def bootstrap_median(values, reps=2000, seed=7):
+    """95% bootstrap interval of the median of `values`."""
+    rnd = random.Random(seed)
+    meds = sorted(statistics.median(rnd.choices(values, k=len(values))) for _ in range(reps))
+    return meds[int(reps * 0.025)], meds[int(reps * 0.975)]
 
 
-def measure_short(dsn, args, pid=None):
-    """One round of the round-trip measures: SELECT 1, its server CPU, SELECT $1."""
-    out = {}
-    with psycopg.connect(dsn, autocommit=True) as con:
-        cur = con.cursor()
-        out["SELECT 1 round trip (us)"] = latency(con, lambda: cur.execute("SELECT 1").fetchone(), args.n, args.max_s)
-        if pid is None:
-            pid = cur.execute("SELECT pg_backend_pid()").fetchone()[0]
-        user, system = server_cpu(cur, pid, args.cpu_n)
-        out["SELECT 1, server CPU in user space (us)"] = user
-        out["SELECT 1, server CPU in the kernel (us)"] = system
-        out["SELECT $1::int round trip (us)"] = latency(
-            con, lambda: cur.execute("SELECT %s::int", (1,)).fetchone(), args.n, args.max_s)
-    return out
+def interleaved(targets, query, params, args):
+    """Round trips of one short statement, interleaved finely between servers.
+
+    `targets` are (name, dsn, pid) with pid None for a PostgreSQL backend (it
+    is looked up). Each connection runs `args.block` statements in turn, for
+    `args.blocks` blocks, in a rotating order, so a change in this shared
+    machine's load between two blocks lasts a few milliseconds and touches
+    every server alike. For each block the median round trip of each server;
+    the ratio of two servers is the median of their per-block ratios, with a
+    bootstrap interval. Two connections to the same PostgreSQL (two backends)
+    are an A/A control: their ratio shows how far from 1.00 noise alone goes.
+    The server's CPU (user + kernel, from /proc) is summed over all blocks."""
+    cons, pids = [], []
+    try:
+        for name, dsn, pid in targets:
+            con = psycopg.connect(dsn, autocommit=True)
+            cons.append(con)
+            cur = con.cursor()
+            pids.append(pid if pid is not None else cur.execute("SELECT pg_backend_pid()").fetchone()[0])
+        curs = [con.cursor() for con in cons]
+        for cur in curs:  # warm up: psycopg prepares after 5 executions
+            for _ in range(args.block):
+                cur.execute(query, params).fetchone()
+        medians = [[] for _ in targets]
+        cpu = [0] * len(targets)
+        order = list(range(len(targets)))
+        for b in range(args.blocks):
+            for i in order[b % len(order):] + order[:b % len(order)]:
+                cur, samples = curs[i], []
+                u0, s0 = cpu_ticks(pids[i])
+                for _ in range(args.block):
+                    t0 = time.perf_counter()
+                    cur.execute(query, params).fetchone()
+                    samples.append(time.perf_counter() - t0)
+                u1, s1 = cpu_ticks(pids[i])
+                cpu[i] += u1 - u0 + s1 - s0
+                medians[i].append(statistics.median(samples) * 1e6)
+        per_stmt = 1e6 / os.sysconf("SC_CLK_TCK") / (args.blocks * args.block)
+        return medians, [c * per_stmt for c in cpu]
+    finally:
+        for con in cons:
+            con.close()
+
+
+def round_trips(q_dsn, q_pid, pg_dsn, args):
+    """Rows for the round-trip measures: Quarry / PostgreSQL and the A/A
+    control PostgreSQL / PostgreSQL, each with its per-block samples."""
+    targets = [("quarry", q_dsn, q_pid), ("postgres", pg_dsn, None), ("postgres (A/A)", pg_dsn, None)]
+    rows = []
+    for label, query, params in [("SELECT 1", "SELECT 1", None), ("SELECT $1::int", "SELECT %s::int", (1,))]:
+        medians, cpu = interleaved(targets, query, params, args)
+        q, p, a = medians
+        ratios = [x / y for x, y in zip(q, p)]
+        control = [x / y for x, y in zip(a, p)]
+        rows.append({"measurement": f"{label} round trip (us)",
+                     "quarry": statistics.median(q), "postgres": statistics.median(p),
+                     "ratio": statistics.median(ratios), "ratio_95": bootstrap_median(ratios),
+                     "a_a_ratio": statistics.median(control), "a_a_ratio_95": bootstrap_median(control),
+                     "quarry_samples": q, "postgres_samples": p, "a_a_samples": a})
+        rows.append({"measurement": f"{label}, server CPU per statement (us)",
+                     "quarry": cpu[0], "postgres": cpu[1], "ratio": cpu[0] / cpu[1] if cpu[1] else float("nan"),
+                     "a_a_ratio": cpu[2] / cpu[1] if cpu[1] else float("nan")})
+    return rows
 
 
 def measure_fetch(dsn, rows, args, fingerprints, pid=None):
@@ -204,12 +238,12 @@ def measure_fetch(dsn, rows, args, fingerprints, pid=None):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--n", type=int, default=3000, help="round trips per latency test")
-    ap.add_argument("--max-s", type=float, default=10.0)
-    ap.add_argument("--cpu-n", type=int, default=10000, help="SELECT 1 round trips per server CPU measure")
+    ap.add_argument("--blocks", type=int, default=200, help="interleaved blocks of the round-trip measures")
+    ap.add_argument("--block", type=int, default=100, help="round trips per connection and block")
     ap.add_argument("--runs", type=int, default=3, help="runs per fetch measure and round")
-    ap.add_argument("--rounds", type=int, default=7, help="alternating rounds of the round-trip measures")
     ap.add_argument("--fetch-rounds", type=int, default=2, help="alternating rounds of the fetch measures")
+    ap.add_argument("--round-trips-only", action="store_true", help="skip loading and fetching the 1M rows")
+    ap.add_argument("--out", default=os.path.join(ROOT, "benches", "results", "wire_compare.json"))
     ap.add_argument("--quarry", default=os.path.join(ROOT, "target", "release", "quarry"))
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="quarry-wire-")
@@ -219,50 +253,54 @@ def main():
         stops.append(stop)
         q_dsn, stop, q_pid = start_quarry(tmp, args.quarry)
         stops.append(stop)
-        data = make_csv(args.rows)
-        results = {"quarry": {}, "postgres": {}}
-        for name, dsn in [("postgres", pg_dsn), ("quarry", q_dsn)]:
-            secs, n = load(dsn, data)
-            assert n == args.rows, (name, n)
-            results[name][f"COPY FROM STDIN {args.rows:,} rows (s)"] = secs
-        # Alternate the two servers round by round; each measure's ratio is
-        # the median of its per-round ratios, so drift in the load of this
-        # shared machine hits both sides of every ratio.
-        servers = [("postgres", pg_dsn, None), ("quarry", q_dsn, q_pid)]
-        fingerprints = {"postgres": {}, "quarry": {}}
-        for rounds, run in [(args.rounds, lambda name, dsn, pid: measure_short(dsn, args, pid)),
-                            (args.fetch_rounds, lambda name, dsn, pid: measure_fetch(
-                                dsn, args.rows, args, fingerprints[name], pid))]:
-            for r in range(rounds):
-                for name, dsn, pid in servers if r % 2 == 0 else servers[::-1]:
-                    for k, v in run(name, dsn, pid).items():
-                        results[name].setdefault(k, []).append(v)
-        if fingerprints["quarry"] != fingerprints["postgres"]:
-            raise SystemExit(f"the servers returned different rows: {fingerprints}")
-        table = []
-        for k in results["quarry"]:
-            q = results["quarry"][k]
-            p = results["postgres"][k]
-            if isinstance(q, list):
-                ratios = [a / b for a, b in zip(q, p) if b > 0]
-                table.append((k, statistics.median(q), statistics.median(p), statistics.median(ratios), q, p))
-            else:
-                table.append((k, q, p, q / p, [q], [p]))
-        print("| measurement | Quarry | PostgreSQL | Quarry / PostgreSQL |")
-        print("|---|---:|---:|---:|")
-        for k, q, p, r, _, _ in table:
-            print(f"| {k} | {q:,.3f} | {p:,.3f} | {r:.2f} |")
-        os.makedirs(os.path.join(ROOT, "benches", "results"), exist_ok=True)
-        with open(os.path.join(ROOT, "benches", "results", "wire_compare.json"), "w") as f:
-            json.dump({"rows": args.rows, "rounds": args.rounds, "fetch_rounds": args.fetch_rounds,
-                       "loadavg": os.getloadavg(),
-                       "results": [{"measurement": k, "quarry": q, "postgres": p, "ratio": r,
-                                    "quarry_samples": qs, "postgres_samples": ps}
-                                   for k, q, p, r, qs, ps in table]}, f, indent=2)
+        table = round_trips(q_dsn, q_pid, pg_dsn, args)
+        if not args.round_trips_only:
+            table += bulk(q_dsn, q_pid, pg_dsn, args)
+        print("| measurement | Quarry | PostgreSQL | Quarry / PostgreSQL | A/A control |")
+        print("|---|---:|---:|---:|---:|")
+        for row in table:
+            ratio = f"{row['ratio']:.2f}"
+            if "ratio_95" in row:
+                ratio += " ({:.2f}-{:.2f})".format(*row["ratio_95"])
+            control = f"{row['a_a_ratio']:.2f}" if "a_a_ratio" in row else ""
+            if "a_a_ratio_95" in row:
+                control += " ({:.2f}-{:.2f})".format(*row["a_a_ratio_95"])
+            print(f"| {row['measurement']} | {row['quarry']:,.3f} | {row['postgres']:,.3f} | {ratio} | {control} |")
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump({"rows": args.rows, "blocks": args.blocks, "block": args.block,
+                       "fetch_rounds": args.fetch_rounds, "loadavg": os.getloadavg(),
+                       "results": table}, f, indent=2)
     finally:
         for stop in reversed(stops):
             stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bulk(q_dsn, q_pid, pg_dsn, args):
+    """Rows for loading and fetching `args.rows` rows, servers alternating
+    round by round; a ratio is the median of the per-round ratios."""
+    data = make_csv(args.rows)
+    results = {"quarry": {}, "postgres": {}}
+    for name, dsn in [("postgres", pg_dsn), ("quarry", q_dsn)]:
+        secs, n = load(dsn, data)
+        assert n == args.rows, (name, n)
+        results[name][f"COPY FROM STDIN {args.rows:,} rows (s)"] = [secs]
+    servers = [("postgres", pg_dsn, None), ("quarry", q_dsn, q_pid)]
+    fingerprints = {"postgres": {}, "quarry": {}}
+    for r in range(args.fetch_rounds):
+        for name, dsn, pid in servers if r % 2 == 0 else servers[::-1]:
+            for k, v in measure_fetch(dsn, args.rows, args, fingerprints[name], pid).items():
+                results[name].setdefault(k, []).append(v)
+    if fingerprints["quarry"] != fingerprints["postgres"]:
+        raise SystemExit(f"the servers returned different rows: {fingerprints}")
+    rows = []
+    for k, q in results["quarry"].items():
+        p = results["postgres"][k]
+        ratios = [a / b for a, b in zip(q, p) if b > 0]
+        rows.append({"measurement": k, "quarry": statistics.median(q), "postgres": statistics.median(p),
+                     "ratio": statistics.median(ratios), "quarry_samples": q, "postgres_samples": p})
+    return rows
 
 
 if __name__ == "__main__":
