@@ -1,6 +1,7 @@
 //! `real` and `double precision` as text, the way PostgreSQL writes them
-//! (`float4out`/`float8out` at the default extra_float_digits of 1 or more).
+//! (`float4out`/`float8out`).
 //!
+//! At extra_float_digits of 1 or more (the default):
 //! The digits are the shortest that read back as the same value (Ryu, as
 //! PostgreSQL's own `f2s.c`/`d2s.c`); they are laid out in fixed notation
 //! when the decimal exponent is in [-4, 6) for `real` and [-4, 15) for
@@ -16,9 +17,16 @@
 //! (`9.999999999999999e+22`). Both read back as the same value; a
 //! handful of the fixture's 6,000 values are such ties.
 //!
+//! At extra_float_digits of 0 or less PostgreSQL rounds instead, to
+//! `DBL_DIG` (15) or `FLT_DIG` (6) plus extra_float_digits significant
+//! digits (at least 1), and writes them as C's `%.*g`: the same layout with
+//! the precision in place of 15 or 6. The digits come from Rust's exact
+//! `{:.*e}`, which rounds the value's exact decimal expansion half to even
+//! as glibc's `printf` does.
+//!
 //! Written by hand: the `ryu` crate computes the digits but lays them out its
 //! own way (`1.0`, `1e16`, `1.5e-7` where PostgreSQL writes `1`, `1e+16`,
-//! `1.5e-07`), and pgwire writes that layout.
+//! `1.5e-07`), pgwire writes that layout, and Rust has no `%g`.
 
 /// One value's text, on the stack.
 pub struct FloatText {
@@ -41,9 +49,25 @@ impl FloatText {
     }
 
     fn push_all(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.push(b);
+        let end = (self.len + bytes.len()).min(self.bytes.len());
+        let n = end - self.len;
+        self.bytes[self.len..end].copy_from_slice(&bytes[..n]);
+        self.len = end;
+    }
+
+    fn new() -> Self {
+        FloatText {
+            bytes: [0; 32],
+            len: 0,
         }
+    }
+}
+
+/// `{:.*e}` writes into a `FloatText` without allocating.
+impl std::fmt::Write for FloatText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push_all(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -63,6 +87,39 @@ pub fn f32_text(v: f32) -> FloatText {
     layout(ryu::Buffer::new().format_finite(v).as_bytes(), 6)
 }
 
+/// `v` as PostgreSQL writes a `double precision` at `extra_float_digits`
+/// (-15 to 3).
+pub fn f64_text_at(v: f64, extra_float_digits: i8) -> FloatText {
+    if extra_float_digits >= 1 {
+        return f64_text(v);
+    }
+    rounded(v, 15 + i32::from(extra_float_digits))
+}
+
+/// `v` as PostgreSQL writes a `real` at `extra_float_digits` (-15 to 3).
+pub fn f32_text_at(v: f32, extra_float_digits: i8) -> FloatText {
+    if extra_float_digits >= 1 {
+        return f32_text(v);
+    }
+    // Exact: every `real` is a `double precision`, and PostgreSQL widens it too.
+    rounded(f64::from(v), 6 + i32::from(extra_float_digits))
+}
+
+/// C's `%.*g` of `v` with `precision` significant digits (at least 1).
+fn rounded(v: f64, precision: i32) -> FloatText {
+    if !v.is_finite() || v == 0.0 {
+        return special(v.is_nan(), v.is_sign_negative(), v == 0.0);
+    }
+    let precision = precision.max(1);
+    let mut digits = FloatText::new();
+    // `d.ddde-X` with `precision` digits, correctly rounded; at most 22 bytes.
+    let _ = std::fmt::Write::write_fmt(
+        &mut digits,
+        format_args!("{:.*e}", (precision - 1) as usize, v),
+    );
+    layout(digits.as_bytes(), precision)
+}
+
 fn special(nan: bool, negative: bool, zero: bool) -> FloatText {
     let text: &[u8] = match (nan, negative, zero) {
         (true, _, _) => b"NaN",
@@ -71,22 +128,17 @@ fn special(nan: bool, negative: bool, zero: bool) -> FloatText {
         (_, false, false) => b"Infinity",
         (_, true, false) => b"-Infinity",
     };
-    let mut out = FloatText {
-        bytes: [0; 32],
-        len: 0,
-    };
+    let mut out = FloatText::new();
     out.push_all(text);
     out
 }
 
-/// Re-lays Ryu's shortest text of a finite, non-zero value (`-123.456`,
-/// `0.00123`, `1.5e-7`, `1e16`, `100.0`) as PostgreSQL does, fixed notation
-/// for decimal exponents in [-4, `fixed_below`).
+/// Re-lays the text of a finite, non-zero value (Ryu's shortest: `-123.456`,
+/// `0.00123`, `1.5e-7`, `1e16`, `100.0`; or Rust's `{:.*e}`: `1.50e-7`) as
+/// PostgreSQL does, fixed notation for decimal exponents in [-4,
+/// `fixed_below`), trailing zeros of the digits dropped.
 fn layout(shortest: &[u8], fixed_below: i32) -> FloatText {
-    let mut out = FloatText {
-        bytes: [0; 32],
-        len: 0,
-    };
+    let mut out = FloatText::new();
     if laid_out_alike(shortest, fixed_below) {
         out.push_all(shortest);
         return out;
@@ -269,6 +321,62 @@ mod tests {
             ties += usize::from(differs(&text32(f32::from_bits(bits)), theirs, same));
         }
         assert!(ties <= 6, "{ties} values written differently");
+    }
+
+    /// Every value in the fixture at extra_float_digits 0, -3, -9 and -15,
+    /// where PostgreSQL rounds (`%.*g`): no ties there, every byte the same.
+    #[test]
+    fn rounded_matches_postgresql() {
+        let fixture: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/float_text.json"))
+                .expect("fixture");
+        let mut checked = 0;
+        for (key, wide) in [("float8_rounded", true), ("float4_rounded", false)] {
+            let settings = fixture[key].as_object().expect("settings");
+            assert_eq!(settings.len(), 4, "{key}");
+            for (digits, cases) in settings {
+                let digits: i8 = digits.parse().expect("digits");
+                for case in cases.as_array().expect("cases") {
+                    let bits =
+                        u64::from_str_radix(case[0].as_str().expect("bits"), 16).expect("hex");
+                    let theirs = case[1].as_str().expect("text");
+                    let ours = if wide {
+                        f64_text_at(f64::from_bits(bits), digits)
+                    } else {
+                        f32_text_at(f32::from_bits(bits as u32), digits)
+                    };
+                    assert_eq!(
+                        std::str::from_utf8(ours.as_bytes()).expect("ascii"),
+                        theirs,
+                        "{key} {bits:x} at extra_float_digits {digits}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 7000, "{checked}");
+    }
+
+    #[test]
+    fn rounded_shapes() {
+        let at = |v: f64, d: i8| {
+            String::from_utf8(f64_text_at(v, d).as_bytes().to_vec()).expect("ascii")
+        };
+        assert_eq!(at(0.1 + 0.2, 0), "0.3");
+        assert_eq!(at(0.1 + 0.2, 1), "0.30000000000000004");
+        assert_eq!(at(1e16, 0), "1e+16");
+        assert_eq!(at(123_456_789_012_345_680.0, 0), "1.23456789012346e+17");
+        assert_eq!(at(1.5e-7, 0), "1.5e-07");
+        assert_eq!(at(2.5, -15), "2");
+        assert_eq!(at(99.5, -14), "1e+02");
+        assert_eq!(at(f64::NEG_INFINITY, -3), "-Infinity");
+        assert_eq!(at(-0.0, 0), "-0");
+        let real = |v: f32, d: i8| {
+            String::from_utf8(f32_text_at(v, d).as_bytes().to_vec()).expect("ascii")
+        };
+        assert_eq!(real(0.1, 0), "0.1");
+        assert_eq!(real(1_234_567.0, 0), "1.23457e+06");
+        assert_eq!(real(f32::NAN, -15), "NaN");
     }
 
     /// Whether `ours` differs from PostgreSQL's `theirs`, which it may only

@@ -5,11 +5,11 @@
 //! through `fmt` or a `SmolStr`. In a million-row text fetch that was over half
 //! of the server's CPU, and PostgreSQL spent a third less in all. Here each
 //! column's writer is chosen once per batch, the common scalar types are
-//! written directly (`itoa`, ISO dates, floats as PostgreSQL spells them, see
-//! [`super::floats`]) into one buffer per batch that every row is split from,
-//! and everything else (other types, pg_catalog columns with type metadata,
-//! floats at extra_float_digits < 1, dates that PostgreSQL writes with `BC`)
-//! goes through arrow-pg's own encoder, value by value. Hand-written because
+//! written directly (`itoa`, ISO dates, floats and one-dimensional float
+//! arrays as PostgreSQL spells them, see [`super::floats`]) into one buffer
+//! per batch that every row is split from, and everything else (other types,
+//! pg_catalog columns with type metadata, dates that PostgreSQL writes with
+//! `BC`) goes through arrow-pg's own encoder, value by value. Hand-written because
 //! no crate writes PostgreSQL data rows from Arrow columns; the unit tests
 //! check every fast path byte for byte against arrow-pg (floats in text
 //! against PostgreSQL's own text, which arrow-pg does not write).
@@ -19,8 +19,9 @@ use std::sync::Arc;
 use arrow_pg::encoder::{Encoder, encode_value};
 use bytes::{BufMut, BytesMut};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array,
-    Int32Array, Int64Array, LargeStringArray, RecordBatch, StringArray, StringViewArray,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, FixedSizeListArray, Float32Array,
+    Float64Array, Int16Array, Int32Array, Int64Array, LargeListArray, LargeStringArray, ListArray,
+    RecordBatch, StringArray, StringViewArray,
 };
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
@@ -32,7 +33,7 @@ use pgwire::messages::data::DataRow;
 use pgwire::types::ToSqlText;
 use postgres_types::{IsNull, ToSql};
 
-use super::floats::{f32_text, f64_text};
+use super::floats::{f32_text_at, f64_text_at};
 
 /// The data rows of one batch, encoded as they are taken.
 pub struct BatchRows {
@@ -134,8 +135,11 @@ enum Column {
     Int16(Int16Array, FieldFormat),
     Int32(Int32Array, FieldFormat),
     Int64(Int64Array, FieldFormat),
-    Float32(Float32Array, FieldFormat),
-    Float64(Float64Array, FieldFormat),
+    /// With the session's extra_float_digits, for text.
+    Float32(Float32Array, FieldFormat, i8),
+    Float64(Float64Array, FieldFormat, i8),
+    /// A one-dimensional `real[]` or `double precision[]` sent as text.
+    FloatList(FloatList),
     Text(StringArray),
     LargeText(LargeStringArray),
     TextView(StringViewArray),
@@ -158,7 +162,7 @@ impl Column {
         }
         let format = pg.format();
         let text = format == FieldFormat::Text;
-        let float_text = text && pg.format_options().extra_float_digits >= 1;
+        let digits = pg.format_options().extra_float_digits;
         let ty = pg.datatype();
         match array.data_type() {
             DataType::Boolean if *ty == Type::BOOL => {
@@ -173,11 +177,14 @@ impl Column {
             DataType::Int64 if *ty == Type::INT8 => {
                 Column::Int64(array.as_primitive::<Int64Type>().clone(), format)
             }
-            DataType::Float32 if *ty == Type::FLOAT4 && (float_text || !text) => {
-                Column::Float32(array.as_primitive::<Float32Type>().clone(), format)
+            DataType::Float32 if *ty == Type::FLOAT4 => {
+                Column::Float32(array.as_primitive::<Float32Type>().clone(), format, digits)
             }
-            DataType::Float64 if *ty == Type::FLOAT8 && (float_text || !text) => {
-                Column::Float64(array.as_primitive::<Float64Type>().clone(), format)
+            DataType::Float64 if *ty == Type::FLOAT8 => {
+                Column::Float64(array.as_primitive::<Float64Type>().clone(), format, digits)
+            }
+            DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) if text => {
+                FloatList::for_array(array, ty, digits).map_or(Column::Other, Column::FloatList)
             }
             DataType::Utf8 if *ty == Type::TEXT => Column::Text(array.as_string::<i32>().clone()),
             DataType::LargeUtf8 if *ty == Type::TEXT => {
@@ -229,7 +236,7 @@ impl Column {
             Column::Int16(a, format) => write_int(buf, a.is_null(row), a.value(row), *format),
             Column::Int32(a, format) => write_int(buf, a.is_null(row), a.value(row), *format),
             Column::Int64(a, format) => write_int(buf, a.is_null(row), a.value(row), *format),
-            Column::Float32(a, format) => {
+            Column::Float32(a, format, digits) => {
                 if a.is_null(row) {
                     buf.put_i32(-1);
                 } else {
@@ -239,11 +246,11 @@ impl Column {
                             buf.put_i32(4);
                             buf.put_f32(v);
                         }
-                        Text => put_text(buf, f32_text(v).as_bytes()),
+                        Text => put_text(buf, f32_text_at(v, *digits).as_bytes()),
                     }
                 }
             }
-            Column::Float64(a, format) => {
+            Column::Float64(a, format, digits) => {
                 if a.is_null(row) {
                     buf.put_i32(-1);
                 } else {
@@ -253,10 +260,11 @@ impl Column {
                             buf.put_i32(8);
                             buf.put_f64(v);
                         }
-                        Text => put_text(buf, f64_text(v).as_bytes()),
+                        Text => put_text(buf, f64_text_at(v, *digits).as_bytes()),
                     }
                 }
             }
+            Column::FloatList(list) => list.write(buf, row),
             // Text and binary are the same bytes for `text`.
             Column::Text(a) => put_str(buf, a.is_null(row), || a.value(row)),
             Column::LargeText(a) => put_str(buf, a.is_null(row), || a.value(row)),
@@ -273,6 +281,104 @@ impl Column {
             }
         }
         true
+    }
+}
+
+/// A list column of floats written as PostgreSQL writes a one-dimensional
+/// float array in text: `{1,2.5,NULL,Infinity}` (no element needs quotes).
+struct FloatList {
+    lists: Lists,
+    values: Floats,
+    digits: i8,
+}
+
+/// The three list layouts: which slots of the values each row owns.
+enum Lists {
+    List(ListArray),
+    Large(LargeListArray),
+    Fixed(FixedSizeListArray),
+}
+
+enum Floats {
+    F32(Float32Array),
+    F64(Float64Array),
+}
+
+impl FloatList {
+    /// The writer for a list `array` described as `ty`, when it is a list of
+    /// `real` (`real[]`) or `double precision` (`double precision[]`).
+    fn for_array(array: &ArrayRef, ty: &Type, digits: i8) -> Option<FloatList> {
+        let lists = match array.data_type() {
+            DataType::List(_) => Lists::List(array.as_list::<i32>().clone()),
+            DataType::LargeList(_) => Lists::Large(array.as_list::<i64>().clone()),
+            DataType::FixedSizeList(..) => Lists::Fixed(array.as_fixed_size_list().clone()),
+            _ => return None,
+        };
+        let values = match &lists {
+            Lists::List(a) => a.values(),
+            Lists::Large(a) => a.values(),
+            Lists::Fixed(a) => a.values(),
+        };
+        let values = match values.data_type() {
+            DataType::Float32 if *ty == Type::FLOAT4_ARRAY => {
+                Floats::F32(values.as_primitive::<Float32Type>().clone())
+            }
+            DataType::Float64 if *ty == Type::FLOAT8_ARRAY => {
+                Floats::F64(values.as_primitive::<Float64Type>().clone())
+            }
+            _ => return None,
+        };
+        Some(FloatList {
+            lists,
+            values,
+            digits,
+        })
+    }
+
+    /// The slots of the values that hold the list at `row`, or None for NULL.
+    fn bounds(&self, row: usize) -> Option<std::ops::Range<usize>> {
+        match &self.lists {
+            Lists::List(a) => (!a.is_null(row)).then(|| {
+                let offsets = a.value_offsets();
+                offsets[row] as usize..offsets[row + 1] as usize
+            }),
+            Lists::Large(a) => (!a.is_null(row)).then(|| {
+                let offsets = a.value_offsets();
+                offsets[row] as usize..offsets[row + 1] as usize
+            }),
+            Lists::Fixed(a) => (!a.is_null(row)).then(|| {
+                let start = a.value_offset(row) as usize;
+                start..start + a.value_length() as usize
+            }),
+        }
+    }
+
+    fn write(&self, buf: &mut BytesMut, row: usize) {
+        let Some(slots) = self.bounds(row) else {
+            buf.put_i32(-1);
+            return;
+        };
+        let at = buf.len();
+        buf.put_i32(0);
+        buf.put_u8(b'{');
+        for (n, i) in slots.enumerate() {
+            if n > 0 {
+                buf.put_u8(b',');
+            }
+            match &self.values {
+                Floats::F32(v) if !v.is_null(i) => {
+                    buf.put_slice(f32_text_at(v.value(i), self.digits).as_bytes())
+                }
+                Floats::F64(v) if !v.is_null(i) => {
+                    buf.put_slice(f64_text_at(v.value(i), self.digits).as_bytes())
+                }
+                _ => buf.put_slice(b"NULL"),
+            }
+        }
+        buf.put_u8(b'}');
+        // One Arrow list of floats: far below 2 GiB of text.
+        let len = (buf.len() - at - 4) as i32;
+        buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
     }
 }
 
@@ -520,7 +626,8 @@ mod tests {
 
     /// `batch` with each float column sent as text already written as
     /// PostgreSQL writes it (arrow-pg spells floats pgwire's way: `1.0`,
-    /// `inf`), and the fields to encode it with.
+    /// `inf`, and rounds its own way below extra_float_digits 1), and the
+    /// fields to encode it with.
     fn floats_as_postgres_text(
         batch: &RecordBatch,
         fields: &[FieldInfo],
@@ -528,17 +635,17 @@ mod tests {
         let mut columns = batch.columns().to_vec();
         let mut out_fields = fields.to_vec();
         for (i, field) in fields.iter().enumerate() {
-            if field.format() != FieldFormat::Text || field.format_options().extra_float_digits < 1
-            {
+            if field.format() != FieldFormat::Text {
                 continue;
             }
+            let digits = field.format_options().extra_float_digits;
             let texts: Option<Vec<Option<String>>> = match batch.column(i).data_type() {
                 DataType::Float32 => Some(
                     batch
                         .column(i)
                         .as_primitive::<Float32Type>()
                         .iter()
-                        .map(|v| v.map(|v| text(f32_text(v).as_bytes())))
+                        .map(|v| v.map(|v| text(f32_text_at(v, digits).as_bytes())))
                         .collect(),
                 ),
                 DataType::Float64 => Some(
@@ -546,7 +653,7 @@ mod tests {
                         .column(i)
                         .as_primitive::<Float64Type>()
                         .iter()
-                        .map(|v| v.map(|v| text(f64_text(v).as_bytes())))
+                        .map(|v| v.map(|v| text(f64_text_at(v, digits).as_bytes())))
                         .collect(),
                 ),
                 _ => None,
@@ -598,6 +705,91 @@ mod tests {
                 assert_eq!(a, b, "row {i} in {format:?}");
             }
         }
+    }
+
+    /// Float lists in text, each list layout, sliced, with NULL lists and
+    /// NULL elements, at the default and a rounding extra_float_digits.
+    #[test]
+    fn float_lists_as_postgresql_writes_them() {
+        use datafusion::arrow::array::{FixedSizeListBuilder, Float64Builder};
+        use datafusion::arrow::datatypes::{Float32Type, Float64Type};
+        let rows = vec![
+            Some(vec![Some(1.0), Some(2.5), None, Some(f64::INFINITY)]),
+            None,
+            Some(vec![]),
+            Some(vec![Some(1e16), Some(1e-5), Some(-0.0), Some(f64::NAN)]),
+            Some(vec![Some(0.1 + 0.2)]),
+        ];
+        let list = ListArray::from_iter_primitive::<Float64Type, _, _>(rows.clone());
+        let large = LargeListArray::from_iter_primitive::<Float64Type, _, _>(rows.clone());
+        let real = ListArray::from_iter_primitive::<Float32Type, _, _>(rows.iter().map(|r| {
+            r.as_ref()
+                .map(|r| r.iter().map(|v| v.map(|v| v as f32)).collect::<Vec<_>>())
+        }));
+        let mut fixed = FixedSizeListBuilder::new(Float64Builder::new(), 2);
+        for pair in [
+            [Some(1.0), None],
+            [Some(3.0), Some(-4.5)],
+            [Some(5.0), Some(6.0)],
+        ] {
+            for v in pair {
+                fixed.values().append_option(v);
+            }
+            fixed.append(true);
+        }
+        let fixed = fixed.finish();
+        let write = |array: ArrayRef, ty: Type, digits: i8| -> Vec<Option<String>> {
+            let field = Field::new("l", array.data_type().clone(), true);
+            let mut options = FormatOptions::default();
+            options.extra_float_digits = digits;
+            let mut pg = FieldInfo::new("l".into(), None, None, ty, FieldFormat::Text);
+            pg = pg.with_format_options(Arc::new(options));
+            let batch = RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![array])
+                .expect("batch");
+            let rows = BatchRows::new(batch, Arc::new(vec![pg])).expect("rows");
+            assert!(matches!(rows.columns[0], Column::FloatList(_)));
+            rows.map(|row| {
+                let row = row.expect("row");
+                let data = &row.data[..];
+                let len = i32::from_be_bytes(data[..4].try_into().expect("length"));
+                (len >= 0)
+                    .then(|| text(&data[4..]))
+                    .inspect(|t: &String| assert_eq!(t.len(), len as usize))
+            })
+            .collect()
+        };
+        let want = |texts: &[Option<&str>]| -> Vec<Option<String>> {
+            texts.iter().map(|t| t.map(str::to_string)).collect()
+        };
+        let double = want(&[
+            Some("{1,2.5,NULL,Infinity}"),
+            None,
+            Some("{}"),
+            Some("{1e+16,1e-05,-0,NaN}"),
+            Some("{0.30000000000000004}"),
+        ]);
+        assert_eq!(write(Arc::new(list.clone()), Type::FLOAT8_ARRAY, 1), double);
+        assert_eq!(write(Arc::new(large), Type::FLOAT8_ARRAY, 1), double);
+        assert_eq!(
+            write(Arc::new(list.slice(3, 2)), Type::FLOAT8_ARRAY, 1),
+            double[3..]
+        );
+        assert_eq!(
+            write(Arc::new(list), Type::FLOAT8_ARRAY, 0)[3..],
+            want(&[Some("{1e+16,1e-05,-0,NaN}"), Some("{0.3}")])
+        );
+        assert_eq!(
+            write(Arc::new(real), Type::FLOAT4_ARRAY, 1)[3..],
+            want(&[Some("{1e+16,1e-05,-0,NaN}"), Some("{0.3}")])
+        );
+        assert_eq!(
+            write(Arc::new(fixed.slice(1, 2)), Type::FLOAT8_ARRAY, 1),
+            want(&[Some("{3,-4.5}"), Some("{5,6}")])
+        );
+        assert_eq!(
+            write(Arc::new(fixed), Type::FLOAT8_ARRAY, 1)[..1],
+            want(&[Some("{1,NULL}")])
+        );
     }
 
     #[test]

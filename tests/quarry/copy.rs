@@ -149,6 +149,28 @@ async fn copy_to_stdout_round_trips_through_copy_from() {
     );
     let text = copy_out(&client, "COPY src (id, name) TO STDOUT").await;
     assert!(text.contains("2\t\\N\n"), "{text}");
+    // Text format escapes as PostgreSQL does; floats are spelled as SELECT
+    // spells them, at the session's extra_float_digits.
+    let escaped = copy_out(
+        &client,
+        "COPY (SELECT 'a\tb' || chr(10) || 'c\\d' || chr(13) AS s, CAST(1e16 AS DOUBLE) AS x, \
+         CAST(0.1 AS DOUBLE) + 0.2 AS y, make_array(1.0, CAST('-Infinity' AS DOUBLE)) AS l) TO STDOUT",
+    )
+    .await;
+    assert_eq!(
+        escaped,
+        "a\\tb\\nc\\\\d\\r\t1e+16\t0.30000000000000004\t{1,-Infinity}\n"
+    );
+    client
+        .batch_execute("SET extra_float_digits = 0")
+        .await
+        .expect("set");
+    let rounded = copy_out(
+        &client,
+        "COPY (SELECT CAST(0.1 AS DOUBLE) + 0.2 AS y) TO STDOUT (FORMAT csv)",
+    )
+    .await;
+    assert_eq!(rounded, "0.3\n");
     copy(&client, "COPY dst FROM STDIN (FORMAT csv, HEADER)", &csv)
         .await
         .expect("load it back");
