@@ -5,8 +5,9 @@
 //! through `fmt` or a `SmolStr`. In a million-row text fetch that was over half
 //! of the server's CPU, and PostgreSQL spent a third less in all. Here each
 //! column's writer is chosen once per batch, the common scalar types are
-//! written directly (`itoa`, ISO dates, floats and one-dimensional float
-//! arrays as PostgreSQL spells them, see [`super::floats`]) into one buffer
+//! written directly (`itoa`, ISO dates and timestamps, times, floats and
+//! one-dimensional float arrays as PostgreSQL spells them, see
+//! [`super::floats`]) into one buffer
 //! per batch that every row is split from, and everything else (other types,
 //! pg_catalog columns with type metadata, dates that PostgreSQL writes with
 //! `BC`) goes through arrow-pg's own encoder, value by value. Hand-written because
@@ -25,6 +26,8 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    Time64MicrosecondType, Time64NanosecondType, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
 use pgwire::api::Type;
 use pgwire::api::results::{FieldFormat, FieldInfo};
@@ -145,6 +148,11 @@ enum Column {
     TextView(StringViewArray),
     /// Dates sent as text in the ISO style (`YYYY-MM-DD`).
     IsoDate(Date32Array),
+    /// Timestamps without time zone sent as text in the ISO style
+    /// (`YYYY-MM-DD HH:MM:SS[.ffffff]`): the values in `TimeUnit`s.
+    IsoTimestamp(Int64Array, TimeUnit),
+    /// Times of day sent as text (`HH:MM:SS[.ffffff]`, in every DateStyle).
+    Time(Int64Array, TimeUnit),
     /// Left to arrow-pg.
     Other,
 }
@@ -193,17 +201,14 @@ impl Column {
             DataType::Utf8View if *ty == Type::TEXT => {
                 Column::TextView(array.as_string_view().clone())
             }
-            DataType::Date32
-                if *ty == Type::DATE
-                    && text
-                    && pg
-                        .format_options()
-                        .date_style
-                        .trim()
-                        .to_ascii_uppercase()
-                        .starts_with("ISO") =>
-            {
+            DataType::Date32 if *ty == Type::DATE && text && iso(pg) => {
                 Column::IsoDate(array.as_primitive::<Date32Type>().clone())
+            }
+            DataType::Timestamp(unit, None) if *ty == Type::TIMESTAMP && text && iso(pg) => {
+                Column::IsoTimestamp(int64s(array, unit), *unit)
+            }
+            DataType::Time64(unit) if *ty == Type::TIME && text => {
+                Column::Time(int64s(array, unit), *unit)
             }
             _ => Column::Other,
         }
@@ -279,9 +284,153 @@ impl Column {
                     }
                 }
             }
+            Column::IsoTimestamp(a, unit) => {
+                if a.is_null(row) {
+                    buf.put_i32(-1);
+                } else {
+                    match micros(a.value(row), *unit).and_then(iso_timestamp) {
+                        Some(text) => put_text(buf, text.as_bytes()),
+                        None => return false,
+                    }
+                }
+            }
+            Column::Time(a, unit) => {
+                if a.is_null(row) {
+                    buf.put_i32(-1);
+                } else {
+                    match micros(a.value(row), *unit).and_then(time_of_day) {
+                        Some(text) => put_text(buf, text.as_bytes()),
+                        None => return false,
+                    }
+                }
+            }
         }
         true
     }
+}
+
+/// Whether the session's DateStyle writes dates and timestamps in ISO 8601.
+fn iso(pg: &FieldInfo) -> bool {
+    let style = pg.format_options().date_style.trim().as_bytes();
+    style
+        .get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"ISO"))
+}
+
+/// The values of a timestamp or time array of `unit`, all of which are i64.
+fn int64s(array: &ArrayRef, unit: &TimeUnit) -> Int64Array {
+    match (array.data_type(), unit) {
+        (DataType::Timestamp(..), TimeUnit::Second) => array
+            .as_primitive::<TimestampSecondType>()
+            .reinterpret_cast::<Int64Type>(),
+        (DataType::Timestamp(..), TimeUnit::Millisecond) => array
+            .as_primitive::<TimestampMillisecondType>()
+            .reinterpret_cast::<Int64Type>(),
+        (DataType::Timestamp(..), TimeUnit::Microsecond) => array
+            .as_primitive::<TimestampMicrosecondType>()
+            .reinterpret_cast::<Int64Type>(),
+        (DataType::Timestamp(..), TimeUnit::Nanosecond) => array
+            .as_primitive::<TimestampNanosecondType>()
+            .reinterpret_cast::<Int64Type>(),
+        (_, TimeUnit::Nanosecond) => array
+            .as_primitive::<Time64NanosecondType>()
+            .reinterpret_cast::<Int64Type>(),
+        _ => array
+            .as_primitive::<Time64MicrosecondType>()
+            .reinterpret_cast::<Int64Type>(),
+    }
+}
+
+/// `value` in `unit` as whole microseconds, rounded down as arrow-pg (and
+/// the binary format) do for nanoseconds; None if that overflows.
+fn micros(value: i64, unit: TimeUnit) -> Option<i64> {
+    match unit {
+        TimeUnit::Second => value.checked_mul(1_000_000),
+        TimeUnit::Millisecond => value.checked_mul(1_000),
+        TimeUnit::Microsecond => Some(value),
+        TimeUnit::Nanosecond => Some(value.div_euclid(1_000)),
+    }
+}
+
+/// A short text value on the stack (a timestamp is at most 26 bytes).
+struct Short {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl Short {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let end = (self.len + bytes.len()).min(self.bytes.len());
+        self.bytes[self.len..end].copy_from_slice(&bytes[..end - self.len]);
+        self.len = end;
+    }
+
+    /// `value` in exactly `width` decimal digits.
+    fn push_digits(&mut self, mut value: u32, width: usize) {
+        let mut digits = [b'0'; 6];
+        for slot in digits[..width].iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        self.push(&digits[..width]);
+    }
+
+    /// `HH:MM:SS`, then the microseconds if any, without trailing zeros, as
+    /// PostgreSQL writes a time of day.
+    fn push_time(&mut self, micros_of_day: i64) {
+        let seconds = micros_of_day / 1_000_000;
+        let fraction = (micros_of_day % 1_000_000) as u32;
+        self.push_digits((seconds / 3600) as u32, 2);
+        self.push(b":");
+        self.push_digits((seconds / 60 % 60) as u32, 2);
+        self.push(b":");
+        self.push_digits((seconds % 60) as u32, 2);
+        if fraction > 0 {
+            let mut width = 6;
+            let mut fraction = fraction;
+            while fraction.is_multiple_of(10) {
+                fraction /= 10;
+                width -= 1;
+            }
+            self.push(b".");
+            self.push_digits(fraction, width);
+        }
+    }
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The ISO text of the timestamp `micros` after 1970-01-01 00:00:00, as
+/// PostgreSQL writes it (`2024-01-02 03:04:05.5`), or `None` outside the
+/// years 1..=9999 (see [`iso_date`]).
+fn iso_timestamp(micros: i64) -> Option<Short> {
+    let days = i32::try_from(micros.div_euclid(MICROS_PER_DAY)).ok()?;
+    let mut out = Short {
+        bytes: [0; 32],
+        len: 0,
+    };
+    out.push(&iso_date(days)?);
+    out.push(b" ");
+    out.push_time(micros.rem_euclid(MICROS_PER_DAY));
+    Some(out)
+}
+
+/// The text of a time of day `micros` after midnight (`03:04:05.25`), or
+/// `None` outside the day.
+fn time_of_day(micros: i64) -> Option<Short> {
+    if !(0..MICROS_PER_DAY).contains(&micros) {
+        return None;
+    }
+    let mut out = Short {
+        bytes: [0; 32],
+        len: 0,
+    };
+    out.push_time(micros);
+    Some(out)
 }
 
 /// A list column of floats written as PostgreSQL writes a one-dimensional
@@ -826,6 +975,49 @@ mod tests {
         let rows: Vec<_> = BatchRows::new(batch, fields).expect("rows").collect();
         assert_eq!(rows.len(), 1);
         assert!(rows[0].is_err());
+    }
+
+    /// Timestamps and times as PostgreSQL writes them: chrono's text with
+    /// the fraction's trailing zeros (and a bare point) dropped.
+    #[test]
+    fn timestamps_and_times_match_chrono_without_trailing_zeros() {
+        let trimmed = |t: String| {
+            let t = t.trim_end_matches('0');
+            t.strip_suffix('.').unwrap_or(t).to_string()
+        };
+        let epoch = chrono::DateTime::UNIX_EPOCH.naive_utc();
+        let mut values: Vec<i64> = vec![0, -1, 1, 500_000, -500_000, 86_399_999_999, 123_456];
+        // 0001-01-01 to 9999-12-31, irregular steps through every field.
+        let (low, high) = (-62_135_596_800_000_000i64, 253_402_300_799_999_999i64);
+        values.extend((0..5_000i64).map(|i| low + (high - low) / 5_000 * i + i * 7_777_777));
+        values.extend([low, high]);
+        for m in values {
+            let want = (epoch + chrono::Duration::microseconds(m))
+                .format("%Y-%m-%d %H:%M:%S%.6f")
+                .to_string();
+            let got = iso_timestamp(m).expect("in range");
+            assert_eq!(
+                std::str::from_utf8(got.as_bytes()).expect("ascii"),
+                trimmed(want),
+                "{m}"
+            );
+            let of_day = m.rem_euclid(MICROS_PER_DAY);
+            let want = (chrono::NaiveTime::MIN + chrono::Duration::microseconds(of_day))
+                .format("%H:%M:%S%.6f")
+                .to_string();
+            let got = time_of_day(of_day).expect("in the day");
+            assert_eq!(
+                std::str::from_utf8(got.as_bytes()).expect("ascii"),
+                trimmed(want),
+                "{m}"
+            );
+        }
+        assert!(iso_timestamp(low - 1).is_none());
+        assert!(iso_timestamp(high + 1).is_none());
+        assert!(iso_timestamp(i64::MIN).is_none());
+        assert!(time_of_day(MICROS_PER_DAY).is_none());
+        assert_eq!(micros(-1, TimeUnit::Nanosecond), Some(-1));
+        assert_eq!(micros(i64::MAX, TimeUnit::Second), None);
     }
 
     #[test]

@@ -145,7 +145,7 @@ async fn copy_to_stdout_round_trips_through_copy_from() {
     .await;
     assert_eq!(
         csv,
-        "id,name,ok,at\n1,\"a,b\",t,2024-01-02 03:04:05.000000\n2,,f,\n3,\"\",,\n"
+        "id,name,ok,at\n1,\"a,b\",t,2024-01-02 03:04:05\n2,,f,\n3,\"\",,\n"
     );
     let text = copy_out(&client, "COPY src (id, name) TO STDOUT").await;
     assert!(text.contains("2\t\\N\n"), "{text}");

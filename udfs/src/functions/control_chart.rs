@@ -124,7 +124,7 @@ impl ControlChart {
             "SELECT * FROM ml_control_chart(relation, time_col, value_col [, baseline => 20])",
         )
         .with_sql_example(
-            "```sql\n> SELECT week, round(rate, 3) AS rate, round(ucl, 3) AS ucl, rule\n  FROM ml_control_chart((SELECT date_trunc('week', signup_ts) AS week, avg(CAST(churned AS INT)) AS rate\n                         FROM customers GROUP BY 1), 'week', 'rate')\n  WHERE out_of_control;\n+----------------------------+-------+-------+------+\n| week                       | rate  | ucl   | rule |\n+----------------------------+-------+-------+------+\n| 2023-02-20 00:00:00.000000 | 0.23  | 0.22  | 1    |\n| 2023-03-20 00:00:00.000000 | 0.104 | 0.22  | 2    |\n+----------------------------+-------+-------+------+\n```",
+            "```sql\n> SELECT week, round(rate, 3) AS rate, round(ucl, 3) AS ucl, rule\n  FROM ml_control_chart((SELECT date_trunc('week', signup_ts) AS week, avg(CAST(churned AS INT)) AS rate\n                         FROM customers GROUP BY 1), 'week', 'rate')\n  WHERE out_of_control;\n+---------------------+-------+-------+------+\n| week                | rate  | ucl   | rule |\n+---------------------+-------+-------+------+\n| 2023-02-20 00:00:00 | 0.23  | 0.22  | 1    |\n| 2023-03-20 00:00:00 | 0.104 | 0.22  | 2    |\n+---------------------+-------+-------+------+\n```",
         )
         .with_argument("relation", "A table name, a parenthesized subquery, or text holding a name or a query.")
         .with_argument("time_col", "Text: the column that orders the points (any sortable type).")
