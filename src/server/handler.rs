@@ -366,7 +366,17 @@ fn session<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Session>> {
 fn format_options<C: ClientInfo>(client: &C) -> Arc<FormatOptions> {
     client
         .session_extensions()
-        .get_or_insert_with(|| FormatOptions::from_client_metadata(client.metadata()))
+        .get_or_insert_with(|| options_of(client.metadata()))
+}
+
+/// pgwire's options from the connection metadata, and the session's
+/// TimeZone, in which `timestamptz` values are written.
+fn options_of(metadata: &std::collections::HashMap<String, String>) -> FormatOptions {
+    let mut options = FormatOptions::from_client_metadata(metadata);
+    if let Some(zone) = metadata.get("timezone") {
+        options.time_zone = zone.clone();
+    }
+    options
 }
 
 /// What a statement asks the front end to do.
@@ -1066,14 +1076,17 @@ impl QueryHandler {
         let name = name.trim_matches('"');
         let report = session.set(name, value)?;
         // Settings the row encoder reads from the connection metadata.
-        let lower = name.to_ascii_lowercase();
+        let lower = match name.to_ascii_lowercase().as_str() {
+            "time zone" => "timezone".to_string(),
+            other => other.to_string(),
+        };
         if matches!(
             lower.as_str(),
-            "datestyle" | "intervalstyle" | "bytea_output" | "extra_float_digits"
+            "datestyle" | "intervalstyle" | "bytea_output" | "extra_float_digits" | "timezone"
         ) && let Some(v) = session.var(&lower)
         {
             client.metadata_mut().insert(lower.clone(), v);
-            let options = FormatOptions::from_client_metadata(client.metadata());
+            let options = options_of(client.metadata());
             client.session_extensions().insert(options);
         }
         if let Some((k, v)) = report {

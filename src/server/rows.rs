@@ -19,6 +19,8 @@ use std::sync::Arc;
 
 use arrow_pg::encoder::{Encoder, encode_value};
 use bytes::{BufMut, BytesMut};
+use chrono::{Offset, TimeZone};
+use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, FixedSizeListArray, Float32Array,
     Float64Array, Int16Array, Int32Array, Int64Array, LargeListArray, LargeStringArray, ListArray,
@@ -151,6 +153,9 @@ enum Column {
     /// Timestamps without time zone sent as text in the ISO style
     /// (`YYYY-MM-DD HH:MM:SS[.ffffff]`): the values in `TimeUnit`s.
     IsoTimestamp(Int64Array, TimeUnit),
+    /// Timestamps with time zone sent as text in the ISO style: the instant
+    /// in the session's TimeZone, then its UTC offset (`+05:30`, `-08`).
+    IsoTimestampTz(Int64Array, TimeUnit, Tz),
     /// Times of day sent as text (`HH:MM:SS[.ffffff]`, in every DateStyle).
     Time(Int64Array, TimeUnit),
     /// Left to arrow-pg.
@@ -206,6 +211,12 @@ impl Column {
             }
             DataType::Timestamp(unit, None) if *ty == Type::TIMESTAMP && text && iso(pg) => {
                 Column::IsoTimestamp(int64s(array, unit), *unit)
+            }
+            DataType::Timestamp(unit, Some(_)) if *ty == Type::TIMESTAMPTZ && text && iso(pg) => {
+                match session_zone(pg) {
+                    Some(zone) => Column::IsoTimestampTz(int64s(array, unit), *unit, zone),
+                    None => Column::Other,
+                }
             }
             DataType::Time64(unit) if *ty == Type::TIME && text => {
                 Column::Time(int64s(array, unit), *unit)
@@ -294,6 +305,16 @@ impl Column {
                     }
                 }
             }
+            Column::IsoTimestampTz(a, unit, zone) => {
+                if a.is_null(row) {
+                    buf.put_i32(-1);
+                } else {
+                    match micros(a.value(row), *unit).and_then(|m| iso_timestamp_tz(m, zone)) {
+                        Some(text) => put_text(buf, text.as_bytes()),
+                        None => return false,
+                    }
+                }
+            }
             Column::Time(a, unit) => {
                 if a.is_null(row) {
                     buf.put_i32(-1);
@@ -315,6 +336,15 @@ fn iso(pg: &FieldInfo) -> bool {
     style
         .get(..3)
         .is_some_and(|p| p.eq_ignore_ascii_case(b"ISO"))
+}
+
+/// The session's TimeZone (an IANA name or an offset), if arrow knows it.
+fn session_zone(pg: &FieldInfo) -> Option<Tz> {
+    let name = pg.format_options().time_zone.trim();
+    if name.eq_ignore_ascii_case("utc") {
+        return "+00:00".parse().ok();
+    }
+    name.parse().ok()
 }
 
 /// The values of a timestamp or time array of `unit`, all of which are i64.
@@ -352,9 +382,9 @@ fn micros(value: i64, unit: TimeUnit) -> Option<i64> {
     }
 }
 
-/// A short text value on the stack (a timestamp is at most 26 bytes).
+/// A short text value on the stack (a timestamptz is at most 35 bytes).
 struct Short {
-    bytes: [u8; 32],
+    bytes: [u8; 40],
     len: usize,
 }
 
@@ -377,6 +407,22 @@ impl Short {
             value /= 10;
         }
         self.push(&digits[..width]);
+    }
+
+    /// A UTC offset as PostgreSQL writes it: `+HH`, and `:MM` and `:SS`
+    /// only when they are not zero (`+05:30`, `-03:30`, `+00:19:32`).
+    fn push_offset(&mut self, seconds: i32) {
+        self.push(if seconds < 0 { b"-" } else { b"+" });
+        let seconds = seconds.unsigned_abs();
+        self.push_digits(seconds / 3600, 2);
+        if !seconds.is_multiple_of(3600) {
+            self.push(b":");
+            self.push_digits(seconds / 60 % 60, 2);
+        }
+        if !seconds.is_multiple_of(60) {
+            self.push(b":");
+            self.push_digits(seconds % 60, 2);
+        }
     }
 
     /// `HH:MM:SS`, then the microseconds if any, without trailing zeros, as
@@ -410,12 +456,23 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 fn iso_timestamp(micros: i64) -> Option<Short> {
     let days = i32::try_from(micros.div_euclid(MICROS_PER_DAY)).ok()?;
     let mut out = Short {
-        bytes: [0; 32],
+        bytes: [0; 40],
         len: 0,
     };
     out.push(&iso_date(days)?);
     out.push(b" ");
     out.push_time(micros.rem_euclid(MICROS_PER_DAY));
+    Some(out)
+}
+
+/// The ISO text of the instant `micros` after the epoch in `zone`, with its
+/// offset, as PostgreSQL writes a `timestamptz` (`2024-01-02 08:34:05+05:30`),
+/// or `None` outside the years 1..=9999.
+fn iso_timestamp_tz(micros: i64, zone: &Tz) -> Option<Short> {
+    let utc = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
+    let offset = zone.offset_from_utc_datetime(&utc).fix().local_minus_utc();
+    let mut out = iso_timestamp(micros.checked_add(i64::from(offset) * 1_000_000)?)?;
+    out.push_offset(offset);
     Some(out)
 }
 
@@ -426,7 +483,7 @@ fn time_of_day(micros: i64) -> Option<Short> {
         return None;
     }
     let mut out = Short {
-        bytes: [0; 32],
+        bytes: [0; 40],
         len: 0,
     };
     out.push_time(micros);
@@ -954,6 +1011,8 @@ mod tests {
     fn a_value_that_cannot_be_written_ends_the_rows() {
         use pgwire::api::results::FieldInfo;
         // A time zone arrow-pg cannot resolve: it refuses the first value.
+        // (Sent as binary: in text Quarry writes the instant in the
+        // session's time zone, whatever the array's says.)
         let stamps = datafusion::arrow::array::TimestampSecondArray::from(vec![1, 2, 3])
             .with_timezone("Not/AZone");
         let batch = RecordBatch::try_new(
@@ -970,7 +1029,7 @@ mod tests {
             None,
             None,
             Type::TIMESTAMPTZ,
-            FieldFormat::Text,
+            FieldFormat::Binary,
         )]);
         let rows: Vec<_> = BatchRows::new(batch, fields).expect("rows").collect();
         assert_eq!(rows.len(), 1);
@@ -1018,6 +1077,51 @@ mod tests {
         assert!(time_of_day(MICROS_PER_DAY).is_none());
         assert_eq!(micros(-1, TimeUnit::Nanosecond), Some(-1));
         assert_eq!(micros(i64::MAX, TimeUnit::Second), None);
+    }
+
+    /// Instants in a session time zone, as PostgreSQL 15 writes them
+    /// (`SET TimeZone = ...; SELECT '...+00'::timestamptz`).
+    #[test]
+    fn timestamptz_as_postgresql_writes_it() {
+        let utc = |text: &str| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+                .expect("timestamp")
+                .and_utc()
+                .timestamp_micros()
+        };
+        for (instant, zone, want) in [
+            (
+                "2024-01-02 03:04:05",
+                "Asia/Kolkata",
+                "2024-01-02 08:34:05+05:30",
+            ),
+            (
+                "2024-07-01 12:00:00.5",
+                "America/St_Johns",
+                "2024-07-01 09:30:00.5-02:30",
+            ),
+            (
+                "2024-01-01 12:00:00",
+                "America/St_Johns",
+                "2024-01-01 08:30:00-03:30",
+            ),
+            (
+                "1970-06-01 12:00:00",
+                "Africa/Monrovia",
+                "1970-06-01 11:15:30-00:44:30",
+            ),
+            (
+                "1969-12-31 23:59:59.999999",
+                "+00:00",
+                "1969-12-31 23:59:59.999999+00",
+            ),
+        ] {
+            let zone: Tz = zone.parse().expect("zone");
+            let got = iso_timestamp_tz(utc(instant), &zone).expect("in range");
+            assert_eq!(std::str::from_utf8(got.as_bytes()).expect("ascii"), want);
+        }
+        let utc_zone: Tz = "+00:00".parse().expect("zone");
+        assert!(iso_timestamp_tz(i64::MAX, &utc_zone).is_none());
     }
 
     #[test]
