@@ -7,8 +7,11 @@
 //!
 //! | scalar subquery over `pg_sequence`, `pg_attrdef` or `pg_collation` (SQLAlchemy's identity, default and collation columns) | `NULL::text`: Quarry relations have no sequences, column defaults or non-default collations, so these are NULL for every Quarry column; DataFusion cannot plan them inside the `CASE` they come in |
 //!
-//! User queries are never rewritten: a subquery over user tables keeps its
-//! meaning and, if DataFusion cannot plan it, its error.
+//! User queries are not rewritten otherwise, with two exceptions that give
+//! names as PostgreSQL gives them: bare columns in a struct literal
+//! ([`NameStructFields`]) and casts of a column in a select list
+//! ([`NameCastColumns`]). A subquery over user tables keeps its meaning and,
+//! if DataFusion cannot plan it, its error.
 
 use std::ops::ControlFlow;
 
@@ -159,6 +162,108 @@ impl VisitorMut for NameStructFields {
     }
 }
 
+/// An unnamed select item that casts a column (`id::text`, `CAST(t.x AS
+/// REAL)`) is named after the column, as PostgreSQL names it. DataFusion
+/// names it `t.id`, which clashes with the column itself: `SELECT id::text
+/// FROM t ORDER BY id` failed ("projections require unique expression
+/// names", apache/datafusion#13558), and `CREATE TABLE ... AS SELECT
+/// id::text` made a column called `t.id`. With the name, `ORDER BY id`
+/// sorts by the cast value, as in PostgreSQL. A name another item of the
+/// list already has (an alias, a column, or another such cast) is left
+/// alone: DataFusion would find it ambiguous.
+struct NameCastColumns;
+
+impl VisitorMut for NameCastColumns {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        // `ORDER BY b.id` beside an item named `id` is ambiguous to
+        // DataFusion (the sort column is added to the projection), so names
+        // that ORDER BY qualifies are left alone.
+        let mut qualified = std::collections::HashSet::new();
+        if let Some(order_by) = &query.order_by {
+            let _ = datafusion::sql::sqlparser::ast::visit_expressions(order_by, |e| {
+                if let Expr::CompoundIdentifier(parts) = e
+                    && let Some(last) = parts.last()
+                {
+                    qualified.insert(last.value.to_lowercase());
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        }
+        name_cast_columns(query.body.as_mut(), &qualified);
+        ControlFlow::Continue(())
+    }
+}
+
+fn name_cast_columns(body: &mut SetExpr, qualified: &std::collections::HashSet<String>) {
+    match body {
+        SetExpr::Select(select) => {
+            let mut names = std::collections::HashMap::<String, usize>::new();
+            for item in &select.projection {
+                let name = match item {
+                    SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
+                    // A column of the same name makes the name ambiguous in
+                    // DataFusion: `SELECT id::text, id ... ORDER BY 2`.
+                    SelectItem::UnnamedExpr(Expr::Identifier(ident)) => {
+                        Some(ident.value.to_lowercase())
+                    }
+                    SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                        parts.last().map(|ident| ident.value.to_lowercase())
+                    }
+                    SelectItem::UnnamedExpr(expr) => {
+                        cast_column(expr).map(|ident| ident.value.to_lowercase())
+                    }
+                    _ => None,
+                };
+                if let Some(name) = name {
+                    *names.entry(name).or_default() += 1;
+                }
+            }
+            for item in select.projection.iter_mut() {
+                let SelectItem::UnnamedExpr(expr) = item else {
+                    continue;
+                };
+                let Some(alias) = cast_column(expr) else {
+                    continue;
+                };
+                let name = alias.value.to_lowercase();
+                if names.get(&name) != Some(&1) || qualified.contains(&name) {
+                    continue;
+                }
+                let expr = std::mem::replace(
+                    expr,
+                    Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+                );
+                *item = SelectItem::ExprWithAlias { expr, alias };
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            name_cast_columns(left, qualified);
+            name_cast_columns(right, qualified);
+        }
+        _ => {}
+    }
+}
+
+/// The column a cast (or casts, in parentheses or not) is of.
+fn cast_column(expr: &Expr) -> Option<Ident> {
+    fn column(expr: &Expr) -> Option<Ident> {
+        match expr {
+            Expr::Identifier(ident) => Some(ident.clone()),
+            Expr::CompoundIdentifier(parts) => parts.last().cloned(),
+            Expr::Nested(inner) => column(inner),
+            Expr::Cast { expr, .. } => column(expr),
+            _ => None,
+        }
+    }
+    match expr {
+        Expr::Cast { expr, .. } => column(expr),
+        Expr::Nested(inner) => cast_column(inner),
+        _ => None,
+    }
+}
+
 struct AggregateCatalogSubqueries;
 
 impl VisitorMut for AggregateCatalogSubqueries {
@@ -218,6 +323,7 @@ pub fn rewrite(statement: &mut Statement) {
         &mut AggregateCatalogSubqueries,
     );
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut NameStructFields);
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut NameCastColumns);
     let mut functions = quarry_udfs::functions::relation::relation_functions();
     functions.extend(crate::registry::functions::textual_relations());
     quarry_udfs::functions::relation::expand_relation_arguments(statement, &functions);
@@ -247,6 +353,34 @@ mod tests {
             rewritten("SELECT struct(age, fee) FROM t"),
             "SELECT STRUCT(age, fee) FROM t"
         );
+    }
+
+    #[test]
+    fn casts_of_columns_are_named_after_the_column() {
+        assert_eq!(
+            rewritten("SELECT id::text, CAST(t.x AS REAL), (y)::INT::TEXT, z FROM t ORDER BY id"),
+            "SELECT id::TEXT AS id, CAST(t.x AS REAL) AS x, (y)::INT::TEXT AS y, z FROM t ORDER BY id"
+        );
+        // In subqueries and both sides of a UNION too.
+        assert_eq!(
+            rewritten(
+                "SELECT s.id FROM (SELECT id::text FROM t UNION ALL SELECT id::text FROM u) AS s"
+            ),
+            "SELECT s.id FROM (SELECT id::TEXT AS id FROM t UNION ALL SELECT id::TEXT AS id FROM u) AS s"
+        );
+    }
+
+    #[test]
+    fn cast_names_that_would_repeat_are_left_alone() {
+        for sql in [
+            "SELECT id::TEXT, id::INT FROM t",
+            "SELECT id::TEXT, 1 AS id FROM t",
+            "SELECT id + 1, 'a'::TEXT, lower(id::TEXT) FROM t",
+            "SELECT id::TEXT, t.id FROM t",
+            "SELECT a.id::TEXT, b.v FROM a JOIN b ON a.id = b.id ORDER BY b.id",
+        ] {
+            assert_eq!(rewritten(sql), sql);
+        }
     }
 
     #[test]
