@@ -28,51 +28,10 @@
 //! own way (`1.0`, `1e16`, `1.5e-7` where PostgreSQL writes `1`, `1e+16`,
 //! `1.5e-07`), pgwire writes that layout, and Rust has no `%g`.
 
-/// One value's text, on the stack.
-pub struct FloatText {
-    bytes: [u8; 32],
-    len: usize,
-}
-
-impl FloatText {
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-
-    fn push(&mut self, b: u8) {
-        // 32 bytes hold the longest text: a sign, 17 digits, a point and
-        // `e-308`, or fixed notation's `0.000` and 17 digits.
-        if let Some(slot) = self.bytes.get_mut(self.len) {
-            *slot = b;
-            self.len += 1;
-        }
-    }
-
-    fn push_all(&mut self, bytes: &[u8]) {
-        let end = (self.len + bytes.len()).min(self.bytes.len());
-        let n = end - self.len;
-        self.bytes[self.len..end].copy_from_slice(&bytes[..n]);
-        self.len = end;
-    }
-
-    fn new() -> Self {
-        FloatText {
-            bytes: [0; 32],
-            len: 0,
-        }
-    }
-}
-
-/// `{:.*e}` writes into a `FloatText` without allocating.
-impl std::fmt::Write for FloatText {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.push_all(s.as_bytes());
-        Ok(())
-    }
-}
+use super::short_text::ShortText;
 
 /// `v` as PostgreSQL writes a `double precision`.
-pub fn f64_text(v: f64) -> FloatText {
+pub fn f64_text(v: f64) -> ShortText {
     if !v.is_finite() || v == 0.0 {
         return special(v.is_nan(), v.is_sign_negative(), v == 0.0);
     }
@@ -80,7 +39,7 @@ pub fn f64_text(v: f64) -> FloatText {
 }
 
 /// `v` as PostgreSQL writes a `real`.
-pub fn f32_text(v: f32) -> FloatText {
+pub fn f32_text(v: f32) -> ShortText {
     if !v.is_finite() || v == 0.0 {
         return special(v.is_nan(), v.is_sign_negative(), v == 0.0);
     }
@@ -89,7 +48,7 @@ pub fn f32_text(v: f32) -> FloatText {
 
 /// `v` as PostgreSQL writes a `double precision` at `extra_float_digits`
 /// (-15 to 3).
-pub fn f64_text_at(v: f64, extra_float_digits: i8) -> FloatText {
+pub fn f64_text_at(v: f64, extra_float_digits: i8) -> ShortText {
     if extra_float_digits >= 1 {
         return f64_text(v);
     }
@@ -97,7 +56,7 @@ pub fn f64_text_at(v: f64, extra_float_digits: i8) -> FloatText {
 }
 
 /// `v` as PostgreSQL writes a `real` at `extra_float_digits` (-15 to 3).
-pub fn f32_text_at(v: f32, extra_float_digits: i8) -> FloatText {
+pub fn f32_text_at(v: f32, extra_float_digits: i8) -> ShortText {
     if extra_float_digits >= 1 {
         return f32_text(v);
     }
@@ -106,12 +65,12 @@ pub fn f32_text_at(v: f32, extra_float_digits: i8) -> FloatText {
 }
 
 /// C's `%.*g` of `v` with `precision` significant digits (at least 1).
-fn rounded(v: f64, precision: i32) -> FloatText {
+fn rounded(v: f64, precision: i32) -> ShortText {
     if !v.is_finite() || v == 0.0 {
         return special(v.is_nan(), v.is_sign_negative(), v == 0.0);
     }
     let precision = precision.max(1);
-    let mut digits = FloatText::new();
+    let mut digits = ShortText::new();
     // `d.ddde-X` with `precision` digits, correctly rounded; at most 22 bytes.
     let _ = std::fmt::Write::write_fmt(
         &mut digits,
@@ -120,7 +79,7 @@ fn rounded(v: f64, precision: i32) -> FloatText {
     layout(digits.as_bytes(), precision)
 }
 
-fn special(nan: bool, negative: bool, zero: bool) -> FloatText {
+fn special(nan: bool, negative: bool, zero: bool) -> ShortText {
     let text: &[u8] = match (nan, negative, zero) {
         (true, _, _) => b"NaN",
         (_, false, true) => b"0",
@@ -128,7 +87,7 @@ fn special(nan: bool, negative: bool, zero: bool) -> FloatText {
         (_, false, false) => b"Infinity",
         (_, true, false) => b"-Infinity",
     };
-    let mut out = FloatText::new();
+    let mut out = ShortText::new();
     out.push_all(text);
     out
 }
@@ -137,8 +96,8 @@ fn special(nan: bool, negative: bool, zero: bool) -> FloatText {
 /// `0.00123`, `1.5e-7`, `1e16`, `100.0`; or Rust's `{:.*e}`: `1.50e-7`) as
 /// PostgreSQL does, fixed notation for decimal exponents in [-4,
 /// `fixed_below`), trailing zeros of the digits dropped.
-fn layout(shortest: &[u8], fixed_below: i32) -> FloatText {
-    let mut out = FloatText::new();
+fn layout(shortest: &[u8], fixed_below: i32) -> ShortText {
+    let mut out = ShortText::new();
     if laid_out_alike(shortest, fixed_below) {
         out.push_all(shortest);
         return out;

@@ -16,6 +16,7 @@ mod replies;
 pub mod reuse;
 pub mod rewrite;
 mod rows;
+mod short_text;
 pub mod stream;
 
 use std::net::SocketAddr;

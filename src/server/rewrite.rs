@@ -141,13 +141,8 @@ impl VisitorMut for NameStructFields {
             return ControlFlow::Continue(());
         }
         for value in values.iter_mut() {
-            let name = match value {
-                Expr::Identifier(ident) => ident.clone(),
-                Expr::CompoundIdentifier(parts) => match parts.last() {
-                    Some(last) => last.clone(),
-                    None => continue,
-                },
-                _ => continue,
+            let Some(name) = column_name(value) else {
+                continue;
             };
             let inner = std::mem::replace(
                 value,
@@ -205,15 +200,9 @@ fn name_cast_columns(body: &mut SetExpr, qualified: &std::collections::HashSet<S
                     SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
                     // A column of the same name makes the name ambiguous in
                     // DataFusion: `SELECT id::text, id ... ORDER BY 2`.
-                    SelectItem::UnnamedExpr(Expr::Identifier(ident)) => {
-                        Some(ident.value.to_lowercase())
-                    }
-                    SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
-                        parts.last().map(|ident| ident.value.to_lowercase())
-                    }
-                    SelectItem::UnnamedExpr(expr) => {
-                        cast_column(expr).map(|ident| ident.value.to_lowercase())
-                    }
+                    SelectItem::UnnamedExpr(expr) => column_name(expr)
+                        .or_else(|| cast_column(expr))
+                        .map(|ident| ident.value.to_lowercase()),
                     _ => None,
                 };
                 if let Some(name) = name {
@@ -246,15 +235,21 @@ fn name_cast_columns(body: &mut SetExpr, qualified: &std::collections::HashSet<S
     }
 }
 
+/// The name of a bare column (`id`, `t.id`): its last identifier.
+fn column_name(expr: &Expr) -> Option<Ident> {
+    match expr {
+        Expr::Identifier(ident) => Some(ident.clone()),
+        Expr::CompoundIdentifier(parts) => parts.last().cloned(),
+        _ => None,
+    }
+}
+
 /// The column a cast (or casts, in parentheses or not) is of.
 fn cast_column(expr: &Expr) -> Option<Ident> {
     fn column(expr: &Expr) -> Option<Ident> {
         match expr {
-            Expr::Identifier(ident) => Some(ident.clone()),
-            Expr::CompoundIdentifier(parts) => parts.last().cloned(),
-            Expr::Nested(inner) => column(inner),
-            Expr::Cast { expr, .. } => column(expr),
-            _ => None,
+            Expr::Nested(inner) | Expr::Cast { expr: inner, .. } => column(inner),
+            _ => column_name(expr),
         }
     }
     match expr {

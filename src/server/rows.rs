@@ -7,13 +7,14 @@
 //! column's writer is chosen once per batch, the common scalar types are
 //! written directly (`itoa`, ISO dates and timestamps, times, floats and
 //! one-dimensional float arrays as PostgreSQL spells them, see
-//! [`super::floats`]) into one buffer
-//! per batch that every row is split from, and everything else (other types,
-//! pg_catalog columns with type metadata, dates that PostgreSQL writes with
-//! `BC`) goes through arrow-pg's own encoder, value by value. Hand-written because
-//! no crate writes PostgreSQL data rows from Arrow columns; the unit tests
-//! check every fast path byte for byte against arrow-pg (floats in text
-//! against PostgreSQL's own text, which arrow-pg does not write).
+//! [`super::floats`]) into one buffer per batch that every row is split
+//! from, and everything else (other types, pg_catalog columns with type
+//! metadata, dates that PostgreSQL writes with `BC`) goes through arrow-pg's
+//! own encoder, value by value. Hand-written because no crate writes
+//! PostgreSQL data rows from Arrow columns; the unit tests check every fast
+//! path byte for byte against arrow-pg, or, where arrow-pg spells a value
+//! differently from PostgreSQL (floats, timestamps), against PostgreSQL's
+//! own text.
 
 use std::sync::Arc;
 
@@ -39,6 +40,7 @@ use pgwire::types::ToSqlText;
 use postgres_types::{IsNull, ToSql};
 
 use super::floats::{f32_text_at, f64_text_at};
+use super::short_text::ShortText;
 
 /// The data rows of one batch, encoded as they are taken.
 pub struct BatchRows {
@@ -296,38 +298,36 @@ impl Column {
                 }
             }
             Column::IsoTimestamp(a, unit) => {
-                if a.is_null(row) {
-                    buf.put_i32(-1);
-                } else {
-                    match micros(a.value(row), *unit).and_then(iso_timestamp) {
-                        Some(text) => put_text(buf, text.as_bytes()),
-                        None => return false,
-                    }
-                }
+                return put_micros(buf, a, row, *unit, iso_timestamp);
             }
             Column::IsoTimestampTz(a, unit, zone) => {
-                if a.is_null(row) {
-                    buf.put_i32(-1);
-                } else {
-                    match micros(a.value(row), *unit).and_then(|m| iso_timestamp_tz(m, zone)) {
-                        Some(text) => put_text(buf, text.as_bytes()),
-                        None => return false,
-                    }
-                }
+                return put_micros(buf, a, row, *unit, |m| iso_timestamp_tz(m, zone));
             }
-            Column::Time(a, unit) => {
-                if a.is_null(row) {
-                    buf.put_i32(-1);
-                } else {
-                    match micros(a.value(row), *unit).and_then(time_of_day) {
-                        Some(text) => put_text(buf, text.as_bytes()),
-                        None => return false,
-                    }
-                }
-            }
+            Column::Time(a, unit) => return put_micros(buf, a, row, *unit, time_of_day),
         }
         true
     }
+}
+
+/// Writes the timestamp or time at `row` of `a` (in `unit`s) as `text` spells
+/// its microseconds, or returns false with nothing written when `text` cannot
+/// (arrow-pg writes it then).
+fn put_micros(
+    buf: &mut BytesMut,
+    a: &Int64Array,
+    row: usize,
+    unit: TimeUnit,
+    text: impl FnOnce(i64) -> Option<ShortText>,
+) -> bool {
+    if a.is_null(row) {
+        buf.put_i32(-1);
+        return true;
+    }
+    match micros(a.value(row), unit).and_then(text) {
+        Some(text) => put_text(buf, text.as_bytes()),
+        None => return false,
+    }
+    true
 }
 
 /// Whether the session's DateStyle writes dates and timestamps in ISO 8601.
@@ -382,69 +382,40 @@ fn micros(value: i64, unit: TimeUnit) -> Option<i64> {
     }
 }
 
-/// A short text value on the stack (a timestamptz is at most 35 bytes).
-struct Short {
-    bytes: [u8; 40],
-    len: usize,
+/// A UTC offset as PostgreSQL writes it: `+HH`, and `:MM` and `:SS` only
+/// when they are not zero (`+05:30`, `-03:30`, `-00:44:30`).
+fn push_offset(out: &mut ShortText, seconds: i32) {
+    out.push(if seconds < 0 { b'-' } else { b'+' });
+    let seconds = seconds.unsigned_abs();
+    out.push_digits(seconds / 3600, 2);
+    if !seconds.is_multiple_of(3600) {
+        out.push(b':');
+        out.push_digits(seconds / 60 % 60, 2);
+    }
+    if !seconds.is_multiple_of(60) {
+        out.push(b':');
+        out.push_digits(seconds % 60, 2);
+    }
 }
 
-impl Short {
-    fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        let end = (self.len + bytes.len()).min(self.bytes.len());
-        self.bytes[self.len..end].copy_from_slice(&bytes[..end - self.len]);
-        self.len = end;
-    }
-
-    /// `value` in exactly `width` decimal digits.
-    fn push_digits(&mut self, mut value: u32, width: usize) {
-        let mut digits = [b'0'; 6];
-        for slot in digits[..width].iter_mut().rev() {
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
+/// `HH:MM:SS`, then the microseconds if any, without trailing zeros, as
+/// PostgreSQL writes a time of day.
+fn push_time(out: &mut ShortText, micros_of_day: i64) {
+    let seconds = micros_of_day / 1_000_000;
+    let mut fraction = (micros_of_day % 1_000_000) as u32;
+    out.push_digits((seconds / 3600) as u32, 2);
+    out.push(b':');
+    out.push_digits((seconds / 60 % 60) as u32, 2);
+    out.push(b':');
+    out.push_digits((seconds % 60) as u32, 2);
+    if fraction > 0 {
+        let mut width = 6;
+        while fraction.is_multiple_of(10) {
+            fraction /= 10;
+            width -= 1;
         }
-        self.push(&digits[..width]);
-    }
-
-    /// A UTC offset as PostgreSQL writes it: `+HH`, and `:MM` and `:SS`
-    /// only when they are not zero (`+05:30`, `-03:30`, `+00:19:32`).
-    fn push_offset(&mut self, seconds: i32) {
-        self.push(if seconds < 0 { b"-" } else { b"+" });
-        let seconds = seconds.unsigned_abs();
-        self.push_digits(seconds / 3600, 2);
-        if !seconds.is_multiple_of(3600) {
-            self.push(b":");
-            self.push_digits(seconds / 60 % 60, 2);
-        }
-        if !seconds.is_multiple_of(60) {
-            self.push(b":");
-            self.push_digits(seconds % 60, 2);
-        }
-    }
-
-    /// `HH:MM:SS`, then the microseconds if any, without trailing zeros, as
-    /// PostgreSQL writes a time of day.
-    fn push_time(&mut self, micros_of_day: i64) {
-        let seconds = micros_of_day / 1_000_000;
-        let fraction = (micros_of_day % 1_000_000) as u32;
-        self.push_digits((seconds / 3600) as u32, 2);
-        self.push(b":");
-        self.push_digits((seconds / 60 % 60) as u32, 2);
-        self.push(b":");
-        self.push_digits((seconds % 60) as u32, 2);
-        if fraction > 0 {
-            let mut width = 6;
-            let mut fraction = fraction;
-            while fraction.is_multiple_of(10) {
-                fraction /= 10;
-                width -= 1;
-            }
-            self.push(b".");
-            self.push_digits(fraction, width);
-        }
+        out.push(b'.');
+        out.push_digits(fraction, width);
     }
 }
 
@@ -453,40 +424,34 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 /// The ISO text of the timestamp `micros` after 1970-01-01 00:00:00, as
 /// PostgreSQL writes it (`2024-01-02 03:04:05.5`), or `None` outside the
 /// years 1..=9999 (see [`iso_date`]).
-fn iso_timestamp(micros: i64) -> Option<Short> {
+fn iso_timestamp(micros: i64) -> Option<ShortText> {
     let days = i32::try_from(micros.div_euclid(MICROS_PER_DAY)).ok()?;
-    let mut out = Short {
-        bytes: [0; 40],
-        len: 0,
-    };
-    out.push(&iso_date(days)?);
-    out.push(b" ");
-    out.push_time(micros.rem_euclid(MICROS_PER_DAY));
+    let mut out = ShortText::new();
+    out.push_all(&iso_date(days)?);
+    out.push(b' ');
+    push_time(&mut out, micros.rem_euclid(MICROS_PER_DAY));
     Some(out)
 }
 
 /// The ISO text of the instant `micros` after the epoch in `zone`, with its
 /// offset, as PostgreSQL writes a `timestamptz` (`2024-01-02 08:34:05+05:30`),
 /// or `None` outside the years 1..=9999.
-fn iso_timestamp_tz(micros: i64, zone: &Tz) -> Option<Short> {
+fn iso_timestamp_tz(micros: i64, zone: &Tz) -> Option<ShortText> {
     let utc = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
     let offset = zone.offset_from_utc_datetime(&utc).fix().local_minus_utc();
     let mut out = iso_timestamp(micros.checked_add(i64::from(offset) * 1_000_000)?)?;
-    out.push_offset(offset);
+    push_offset(&mut out, offset);
     Some(out)
 }
 
 /// The text of a time of day `micros` after midnight (`03:04:05.25`), or
 /// `None` outside the day.
-fn time_of_day(micros: i64) -> Option<Short> {
+fn time_of_day(micros: i64) -> Option<ShortText> {
     if !(0..MICROS_PER_DAY).contains(&micros) {
         return None;
     }
-    let mut out = Short {
-        bytes: [0; 40],
-        len: 0,
-    };
-    out.push_time(micros);
+    let mut out = ShortText::new();
+    push_time(&mut out, micros);
     Some(out)
 }
 
