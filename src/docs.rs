@@ -10,6 +10,8 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::Documentation;
 
 /// Statements Quarry parses itself, before DataFusion sees the SQL.
+/// `{options}` stands for the option tables of `CREATE MODEL`, which are
+/// generated from the algorithms' own option lists.
 const STATEMENTS: &str = r#"## Statements
 
 ### `CREATE MODEL`
@@ -25,39 +27,7 @@ cancel request (Ctrl-C in psql) stops it and registers nothing.
 CREATE [OR REPLACE] MODEL name OPTIONS (key = value, ...) AS <query>
 ```
 
-| option | values | default |
-|---|---|---|
-| `algorithm` | `logistic`, `linear`, `ridge`, `lasso`, `kmeans`, `baseline`, `sql_rule`, `gbdt`, `decision_tree`, `random_forest`, `isolation_forest` | required |
-| `label` | label column (not for `kmeans`); for `isolation_forest` optional: known anomalies (boolean or non-zero), never a feature, only used to report ROC AUC | required |
-| `features` / `exclude` | comma-separated columns to use / to leave out | every other column |
-| `task` | `classification`, `regression`, `clustering`, `anomaly` | from the algorithm and the label type |
-| `split` | `random:F`, `stratified:F`, `time:<column>:F`, `none` | `stratified:0.2` (classification), `random:0.2` (regression), `none` (k-means, isolation forest) |
-| `seed` | whole number | 42 |
-| `impute` | `mean`, `median`, `mode`, `constant:<value>`, `none` (trees: missing values are routed by the tree); per column `col:median` | mean (numbers), mode (categories, booleans); none for `gbdt`, `decision_tree`, `random_forest`; median / mode for `isolation_forest` |
-| `scale` | `standard`, `minmax`, `robust`, `none`; per column | standard; none for trees |
-| `encode` | `onehot`, `hash:N`, `ordinal`, `target`; per column `city:hash:64` | onehot; ordinal for trees |
-| `max_categories` | one-hot levels kept, including `other` | 20 |
-| `class_weight` | `balanced`, `none` | none |
-| `weight` | a numeric column of per-row training weights (never a feature; NULL leaves the row out; negative is an error); multiplies `class_weight` | none |
-| `calibrate` | `isotonic`, `platt`: binary classifiers; fitted on the hold-out rows, then `ml_predict_proba` and `ml_predict` use the calibrated probability (explanations stay in the raw margin) | none |
-| `interval` | a level in (0, 1), e.g. `0.9`: regressors; split-conformal bounds fitted on the hold-out rows, served by `ml_predict_interval` | none |
-| `search` | `grid`, `random`: try every combination of the list-valued hyperparameters (`max_depth = '3,6,9'`, `l2 = '0.1,1,10'`), or 10 of them at random (seeded); a list alone implies `grid`. Each candidate is cross-validated on the training split (ROC AUC for binary, accuracy for multi-class, RMSE for regression), the best mean is refitted on the whole training split; per-fold scores are in `ml_training_info` and the version's params (`cv`, `selected`) | none |
-| `cv` | `N` (2–20 folds, stratified for classification) or `time:<column>:N` (expanding windows: fold k trains on the first k of N + 1 time-ordered blocks and validates on the next); with `search`, defaults to 3. Preprocessing is fitted once on the training split, not per fold | none |
-| `snapshot` | `true`, `false`: keep the training rows as the next version of snapshot `training:<model>` (read them back with `ml_snapshot_read`; `ml_snapshots` links the snapshot and the model version) | `true` |
-| `l2`, `l1` | penalties (`logistic`, `ridge`, `lasso`) | logistic l2 = 1 (scikit-learn's C = 1/l2) |
-| `max_iter`, `tol` | solver limits | per algorithm |
-| `k` | clusters (`kmeans`) | 8 |
-| `rounds`, `learning_rate`, `max_depth`, `min_rows_per_leaf` | boosting rounds and tree shape (`gbdt`) | 100, 0.1, 6, 20 |
-| `l2`, `subsample`, `colsample`, `max_bins` | leaf-value penalty, row and column sampling per round, histogram bins (`gbdt`) | 1.0, 1.0, 1.0, 255 |
-| `trees` | trees of a `random_forest` | 100 |
-| `trees`, `sample_size` (`isolation_forest`) | trees, and rows drawn for each (ψ); depth limit ⌈log2 ψ⌉ | 100, 256 |
-| `colsample` (`random_forest`) | features tried per split: `sqrt`, `log2` or a fraction | sqrt |
-| `max_depth`, `min_rows_per_leaf` (`decision_tree`, `random_forest`) | tree shape | unlimited, 1 |
-| `early_stopping` | stop after N rounds without improvement on every 10th training row (`gbdt`) | 0 (off) |
-| `monotone` | `col:1` (never decreasing) or `col:-1` per numeric feature, e.g. `monthly_fee:-1` (`gbdt`); holds exactly | none |
-| `objective` | `squared`, `huber[:delta]`, `quantile[:alpha]` (`gbdt` regression) | squared; log-loss for classifiers |
-| `expression` | SQL expression over the features (`sql_rule`); for a classifier, the positive-class score | required for `sql_rule` |
-
+{options}
 Metrics (JSON) on the hold-out rows, or the training rows with `split =
 'none'`: accuracy, precision, recall, f1, roc_auc, log_loss for
 classifiers; rmse, mae, r2 for regressors; inertia, silhouette for
@@ -169,7 +139,7 @@ pub fn functions_markdown(
         );
     }
     out.push('\n');
-    out.push_str(STATEMENTS);
+    out.push_str(&STATEMENTS.replace("{options}", &quarry_udfs::model::options::markdown()));
     out.push_str("\n## Functions\n");
     for (name, (kind, doc)) in &docs {
         let _ = write!(

@@ -16,8 +16,8 @@ use pgwire::api::results::{Response, Tag};
 use pgwire::error::{ErrorInfo, PgWireError};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::response::NoticeResponse;
+use quarry_udfs::model::ModelStore;
 use quarry_udfs::model::preprocess::Step;
-use quarry_udfs::model::{ModelStore, Payload};
 
 use super::handler::{QueryHandler, respond_batch};
 use super::stream::text_rows;
@@ -260,8 +260,8 @@ impl QueryHandler {
                         format!("{} ({}); {prep}", f.kind.name(), f.data_type),
                     );
                 }
-                if let Payload::SqlRule { expression } = &envelope.payload {
-                    row("rule", "expression", expression.clone());
+                for (section, item, value) in envelope.payload.fitted().describe() {
+                    row(section, item, value);
                 }
                 if let Some(mut importance) = model.feature_importance() {
                     let total: f64 = importance.iter().map(|i| i.1).sum();
@@ -305,17 +305,6 @@ impl QueryHandler {
                         ),
                         _ => {}
                     }
-                }
-                if let Payload::Isolation(forest) = &envelope.payload {
-                    row(
-                        "output",
-                        "ml_predict",
-                        format!(
-                            "anomaly score in (0, 1]: about 0.5 or less for ordinary rows, near 1 for anomalies (mean path length over {} trees of {} rows)",
-                            forest.trees.len(),
-                            forest.sample_size
-                        ),
-                    );
                 }
                 let metrics: serde_json::Map<String, serde_json::Value> =
                     serde_json::from_str(&version.metrics).unwrap_or_default();

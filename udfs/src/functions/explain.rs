@@ -112,7 +112,7 @@ impl ScalarUDFImpl for ExplainUdf {
             .step_by(chunk)
             .map(|start| (start, chunk.min(rows - start)))
             .collect();
-        let parts = crate::kernels::optimize::par_map(&ranges, threads, |&(start, len)| {
+        let parts = crate::kernels::parallel::par_map(&ranges, threads, |&(start, len)| {
             let slice: Vec<_> = inputs.iter().map(|a| a.slice(start, len)).collect();
             model.explain(&slice)
         });

@@ -35,7 +35,7 @@ use super::metrics::Call;
 use super::metrics::state::{MetricState, Sum};
 use super::relation::{Arg, Call as RelationCall, RelationFunction, find_column, text_arg};
 use crate::error::{SqlStateError, sqlstate};
-use crate::kernels::drift::quantile_sorted;
+use crate::kernels::quantile::quantile_sorted;
 
 pub const NAME: &str = "ml_outliers";
 const AGGREGATE: &str = "__quarry_spread";
@@ -85,6 +85,8 @@ pub fn spread(method: Method, sorted: &[f64]) -> Option<(f64, f64)> {
         return None;
     }
     let n = sorted.len() as f64;
+    // The sample is not empty here, so every quantile exists.
+    let quantile = |sample: &[f64], q| quantile_sorted(sample, q).unwrap_or(f64::NAN);
     Some(match method {
         Method::ZScore => {
             let mut s = Sum::default();
@@ -94,12 +96,12 @@ pub fn spread(method: Method, sorted: &[f64]) -> Option<(f64, f64)> {
             sorted.iter().for_each(|&x| m2.add((x - mean) * (x - mean)));
             (mean, (m2.value() / n).sqrt())
         }
-        Method::Iqr => (quantile_sorted(sorted, 0.25), quantile_sorted(sorted, 0.75)),
+        Method::Iqr => (quantile(sorted, 0.25), quantile(sorted, 0.75)),
         Method::Mad => {
-            let median = quantile_sorted(sorted, 0.5);
+            let median = quantile(sorted, 0.5);
             let mut deviations: Vec<f64> = sorted.iter().map(|x| (x - median).abs()).collect();
             deviations.sort_by(f64::total_cmp);
-            (median, quantile_sorted(&deviations, 0.5))
+            (median, quantile(&deviations, 0.5))
         }
     })
 }

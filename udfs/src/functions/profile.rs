@@ -36,7 +36,7 @@ use super::metrics::Call;
 use super::metrics::state::{MetricState, Sum};
 use super::relation::{Arg, Call as RelationCall, RelationFunction};
 use crate::error::{SqlStateError, sqlstate};
-use crate::kernels::drift::quantile_sorted;
+use crate::kernels::quantile::quantile_sorted;
 use crate::model::schema::FeatureKind;
 
 pub const NAME: &str = "ml_profile";
@@ -135,7 +135,9 @@ pub fn numeric_profile(sorted: &[f64], nulls: u64) -> ColumnProfile {
     profile.max = Some(number_text(sorted[n - 1]));
     profile.mean = Some(mean);
     profile.stddev = (n > 1).then(|| (squares.value() / (n - 1) as f64).sqrt());
-    profile.quantiles = Some([0.01, 0.25, 0.5, 0.75, 0.99].map(|q| quantile_sorted(sorted, q)));
+    // The sample is not empty here, so every quantile exists.
+    let q = |q| quantile_sorted(sorted, q).unwrap_or(f64::NAN);
+    profile.quantiles = Some([0.01, 0.25, 0.5, 0.75, 0.99].map(q));
     runs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.total_cmp(&b.0)));
     profile.top = runs
         .iter()

@@ -13,7 +13,8 @@
 //!
 //! Written here: no Rust crate bootstraps weighted ranking metrics.
 
-use super::optimize::SplitMix;
+use super::quantile::quantile_sorted;
+use super::rng::SplitMix;
 
 /// What is being evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,7 +273,7 @@ pub fn resampled(
         .step_by(per_thread)
         .map(|s| s..(s + per_thread).min(resamples))
         .collect();
-    super::optimize::par_map(&items, threads, |range| {
+    super::parallel::par_map(&items, threads, |range| {
         let mut counts = vec![0u32; n];
         range
             .clone()
@@ -287,16 +288,11 @@ pub fn resampled(
     .collect()
 }
 
-/// numpy's default (linear) quantile of finite values; NaN when none.
+/// numpy's default (linear) quantile of the finite values; NaN when none.
 pub fn quantile(values: &mut Vec<f64>, q: f64) -> f64 {
     values.retain(|v| v.is_finite());
-    if values.is_empty() {
-        return f64::NAN;
-    }
     values.sort_by(f64::total_cmp);
-    let at = q * (values.len() - 1) as f64;
-    let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
-    values[lo] + (values[hi] - values[lo]) * (at - lo as f64)
+    quantile_sorted(values, q).unwrap_or(f64::NAN)
 }
 
 /// Percentile interval at confidence `level` of one metric's resampled values.

@@ -14,6 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::special::sigmoid;
+
 /// A fitted probability map.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Calibrator {
@@ -31,15 +33,6 @@ pub enum Calibrator {
 fn logit(p: f64) -> f64 {
     let p = p.clamp(1e-12, 1.0 - 1e-12);
     (p / (1.0 - p)).ln()
-}
-
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
 }
 
 impl Calibrator {
@@ -175,7 +168,7 @@ pub fn conformal_half_width(residuals: &[f64], level: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::optimize::SplitMix;
+    use crate::kernels::rng::SplitMix;
 
     #[test]
     fn isotonic_pools_adjacent_violators() {

@@ -18,33 +18,10 @@
 
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
+use super::quantile::{quantile_by_rank, quantile_sorted};
+
 /// The floor of a bin proportion in PSI, so an empty bin does not make it infinite.
 pub const PSI_FLOOR: f64 = 1e-4;
-
-/// numpy's linear interpolation, which computes from the nearer end so that
-/// `t = 1` gives `b` exactly.
-fn lerp(a: f64, b: f64, t: f64) -> f64 {
-    let d = b - a;
-    if t >= 0.5 {
-        b - d * (1.0 - t)
-    } else {
-        a + d * t
-    }
-}
-
-/// `numpy.quantile(sorted, q)` (method 'linear') of an ascending, non-empty sample.
-pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    quantile_by_rank(sorted.len() as u64, q, |r| sorted[r as usize])
-}
-
-/// numpy's linear quantile of a sample of `n` values given the value at each rank.
-fn quantile_by_rank(n: u64, q: f64, at: impl Fn(u64) -> f64) -> f64 {
-    let position = (n - 1) as f64 * q;
-    let below = position.floor();
-    let lo = (below as u64).min(n - 1);
-    let hi = (lo + 1).min(n - 1);
-    lerp(at(lo), at(hi), position - below)
-}
 
 /// Sorted distinct quantile edges of `bins` equal-frequency bins.
 fn distinct_edges(bins: usize, quantile: impl Fn(f64) -> f64) -> Vec<f64> {
@@ -252,15 +229,9 @@ impl Reference {
                     .collect()
             }
             Reference::Grid { grid, .. } => {
-                let m = grid.len() - 1;
+                let n = grid.len() as u64;
                 qs.iter()
-                    .map(|&q| {
-                        let position = q * m as f64;
-                        let below = position.floor();
-                        let lo = (below as usize).min(m);
-                        let hi = (lo + 1).min(m);
-                        lerp(grid[lo], grid[hi], position - below)
-                    })
+                    .map(|&q| quantile_by_rank(n, q, |rank| grid[rank as usize]))
                     .collect()
             }
         }
@@ -363,7 +334,8 @@ pub fn binned_unsorted(reference: &mut [f64], current: &[f64], bins: usize) -> (
     ranks.sort_unstable();
     ranks.dedup();
     select_ranks(reference, &ranks);
-    let edges = distinct_edges(bins, |q| quantile_sorted(reference, q));
+    // The reference is not empty: callers return early without one.
+    let edges = distinct_edges(bins, |q| quantile_sorted(reference, q).unwrap_or(f64::NAN));
     let count = |values: &[f64]| {
         let mut counts = vec![0u64; edges.len() + 1];
         for v in values {
@@ -422,20 +394,24 @@ pub fn categorical(table: &[[u64; 2]]) -> Option<(f64, f64)> {
 mod tests {
     use super::*;
 
+    fn quantile_of(sorted: &[f64], q: f64) -> f64 {
+        quantile_sorted(sorted, q).expect("a non-empty sample")
+    }
+
     #[test]
     fn quantiles_follow_numpy_linear() {
         // numpy.quantile([1, 2, 3, 4], [0.1, 0.5, 0.9]) == [1.3, 2.5, 3.7]
         let x = [1.0, 2.0, 3.0, 4.0];
-        assert!((quantile_sorted(&x, 0.1) - 1.3).abs() < 1e-15);
-        assert_eq!(quantile_sorted(&x, 0.5), 2.5);
-        assert!((quantile_sorted(&x, 0.9) - 3.7).abs() < 1e-15);
-        assert_eq!(quantile_sorted(&x, 1.0), 4.0);
-        assert_eq!(quantile_sorted(&[7.0], 0.3), 7.0);
+        assert!((quantile_of(&x, 0.1) - 1.3).abs() < 1e-15);
+        assert_eq!(quantile_of(&x, 0.5), 2.5);
+        assert!((quantile_of(&x, 0.9) - 3.7).abs() < 1e-15);
+        assert_eq!(quantile_of(&x, 1.0), 4.0);
+        assert_eq!(quantile_of(&[7.0], 0.3), 7.0);
         // The counts form gives the same quantiles as the sample.
         let sample = [1.0, 1.0, 2.0, 5.0, 5.0, 5.0, 9.0];
         let reference = Reference::of_sorted(&sample);
         for q in [0.0, 0.1, 0.25, 0.5, 0.77, 0.9, 1.0] {
-            assert_eq!(reference.quantile(q), quantile_sorted(&sample, q), "q {q}");
+            assert_eq!(reference.quantile(q), quantile_of(&sample, q), "q {q}");
         }
     }
 
@@ -462,7 +438,7 @@ mod tests {
 
     #[test]
     fn unsorted_binning_equals_sorted_binning() {
-        let mut rng = crate::kernels::optimize::SplitMix(3);
+        let mut rng = crate::kernels::rng::SplitMix(3);
         for n in [1usize, 2, 7, 100, 1001] {
             let r: Vec<f64> = (0..n).map(|_| (rng.uniform() * 30.0).round()).collect();
             let c: Vec<f64> = (0..n + 5).map(|_| (rng.uniform() * 35.0).round()).collect();
@@ -521,7 +497,7 @@ mod tests {
         sorted.sort_by(f64::total_cmp);
         let grid = Reference::Grid {
             grid: (0..=1000)
-                .map(|i| quantile_sorted(&sorted, i as f64 / 1000.0))
+                .map(|i| quantile_of(&sorted, i as f64 / 1000.0))
                 .collect(),
             rows: sorted.len() as u64,
         };

@@ -20,61 +20,9 @@
 //! Work over rows is split across `threads` scoped threads (no pool, no spinning).
 
 use super::linalg::{Matrix, cholesky_solve, dot};
-
-/// Runs `f` over `n` rows split into `threads` contiguous ranges and returns
-/// the per-range results in order.
-pub fn par_ranges<T: Send>(
-    n: usize,
-    threads: usize,
-    f: impl Fn(std::ops::Range<usize>) -> T + Sync,
-) -> Vec<T> {
-    let threads = threads.clamp(1, 64).min(n.div_ceil(4096).max(1));
-    if threads == 1 {
-        return vec![f(0..n)];
-    }
-    let chunk = n.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let range = (t * chunk).min(n)..((t + 1) * chunk).min(n);
-                let f = &f;
-                scope.spawn(move || f(range))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
-}
-
-/// `f` over `items` on up to `threads` scoped threads (contiguous shares),
-/// results in item order: for a few large work items (features, row
-/// chunks) where `par_ranges`' minimum chunk would keep them on one thread.
-pub fn par_map<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let threads = threads.clamp(1, 64).min(items.len().max(1));
-    if threads == 1 {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| {
-                let f = &f;
-                scope.spawn(move || part.iter().map(f).collect::<Vec<R>>())
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
-}
+use super::parallel::par_ranges;
+use super::rng::SplitMix;
+use super::special::{log1p_exp, sigmoid, softmax_in_place};
 
 /// A fitted linear function `x·coef + intercept`.
 #[derive(Debug, Clone, PartialEq)]
@@ -223,28 +171,6 @@ pub fn lasso(x: &Matrix, y: &[f64], w: &[f64], l1: f64, max_iter: usize, tol: f6
         coef,
         intercept,
         iterations,
-    }
-}
-
-#[inline]
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
-/// Numerically stable `log(1 + exp(z))`.
-#[inline]
-fn log1p_exp(z: f64) -> f64 {
-    if z > 35.0 {
-        z
-    } else if z < -35.0 {
-        z.exp()
-    } else {
-        z.exp().ln_1p()
     }
 }
 
@@ -497,17 +423,10 @@ pub struct SoftmaxFit {
 /// Class probabilities of one row under a softmax model.
 pub fn softmax_row(row: &[f64], coef: &[f64], intercept: &[f64], out: &mut [f64]) {
     let d = row.len();
-    let mut max = f64::NEG_INFINITY;
     for (c, o) in out.iter_mut().enumerate() {
         *o = dot(row, &coef[c * d..(c + 1) * d]) + intercept[c];
-        max = max.max(*o);
     }
-    let mut sum = 0.0;
-    for o in out.iter_mut() {
-        *o = (*o - max).exp();
-        sum += *o;
-    }
-    out.iter_mut().for_each(|o| *o /= sum);
+    softmax_in_place(out);
 }
 
 /// Multinomial logistic regression (softmax) with an L2 penalty, by L-BFGS.
@@ -812,25 +731,6 @@ pub fn kmeans(
     }
 }
 
-/// SplitMix64: the seeded generator for splits, seeding and sampling; stable
-/// across dependency upgrades so a seed always means the same model.
-#[derive(Debug, Clone)]
-pub struct SplitMix(pub u64);
-
-impl SplitMix {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -983,11 +883,5 @@ mod tests {
         assert_eq!(fit.labels[3], fit.labels[4]);
         assert_ne!(fit.labels[0], fit.labels[3]);
         assert!(fit.inertia < 0.2);
-    }
-
-    #[test]
-    fn parallel_ranges_cover_every_row_once() {
-        let sums = par_ranges(10_000, 3, |r| r.map(|i| i as u64).sum::<u64>());
-        assert_eq!(sums.into_iter().sum::<u64>(), (0..10_000u64).sum::<u64>());
     }
 }

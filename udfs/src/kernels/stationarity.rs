@@ -45,7 +45,10 @@
 //! "Critical values for cointegration tests", Queen's Economics Department
 //! Working Paper 1227. S. E. Said, D. A. Dickey (1984), Biometrika 71, 599–607.
 
-use std::f64::consts::{FRAC_1_SQRT_2, PI};
+use std::f64::consts::PI;
+
+use super::linalg::dot;
+use super::special::norm_cdf;
 
 /// Result of [`adf`]. The null hypothesis is a unit root.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -323,10 +326,6 @@ impl StreamingQr {
     }
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 /// statsmodels' OLS AIC, `−2·llf + 2·k` with the profile log-likelihood
 /// `llf = −n/2·ln 2π − n/2·ln(ssr/n) − n/2`. `None` for an exact fit.
 fn aic(ssr: f64, nobs: usize, k: usize) -> Option<f64> {
@@ -389,11 +388,6 @@ fn kpss_p_value(statistic: f64) -> f64 {
             let slope = (w[1].0 - w[0].0) / (w[1].1 - w[0].1);
             slope * (statistic - w[0].1) + w[0].0
         })
-}
-
-/// Standard normal CDF.
-fn norm_cdf(z: f64) -> f64 {
-    0.5 * statrs::function::erf::erfc(-z * FRAC_1_SQRT_2)
 }
 
 #[cfg(test)]
@@ -473,37 +467,23 @@ mod tests {
     //! ```
 
     use super::*;
+    use crate::kernels::rng::SplitMix;
 
     const WEEK: [f64; 7] = [0.0, 1.5, 2.5, 1.0, -1.0, -2.5, -1.5];
 
-    struct SplitMix64(u64);
-
-    impl SplitMix64 {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        fn normal(&mut self) -> f64 {
-            let mut s = 0.0;
-            for _ in 0..12 {
-                s += (self.next() >> 11) as f64 * (f64::EPSILON / 2.0); // × 2⁻⁵³
-            }
-            s - 6.0
-        }
+    /// An approximately standard normal draw: the sum of 12 uniforms, less 6.
+    fn normal(rng: &mut SplitMix) -> f64 {
+        (0..12).map(|_| rng.uniform()).sum::<f64>() - 6.0
     }
 
     /// Kinds 0–6: white noise, random walk, AR(1) with φ = 0.5, 0.9, 0.99,
     /// linear trend plus noise, weekly seasonal profile plus noise.
     fn series(kind: u64, n: usize) -> Vec<f64> {
-        let mut rng = SplitMix64(kind * 1_000_003 + n as u64);
+        let mut rng = SplitMix(kind * 1_000_003 + n as u64);
         let mut x = Vec::with_capacity(n);
         let mut prev = 0.0;
         for t in 0..n {
-            let e = rng.normal();
+            let e = normal(&mut rng);
             let v = match kind {
                 0 => e,
                 1 => prev + e,

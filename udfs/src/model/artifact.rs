@@ -9,57 +9,19 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, Float64Array, Float64Builder, Int32Array, ListBuilder, RecordBatch,
-};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::common::DFSchema;
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::prelude::SessionContext;
+use datafusion::arrow::array::{ArrayRef, Float64Array, Float64Builder, Int32Array, ListBuilder};
+use datafusion::arrow::datatypes::{DataType, Field};
 use serde::{Deserialize, Serialize};
 
+use super::algorithms::{Payload, Rows, Scores};
 use super::preprocess::Preprocessor;
-use super::schema::{Feature, Label, Result, Task, Values, scoring_values};
+use super::schema::{Feature, Label, Result, Task};
 use crate::error::{SqlStateError, sqlstate};
-use crate::kernels::optimize::{nearest, softmax_row};
 
 /// The artifact format this release writes. Version 2 added
 /// [`Envelope::extras`]; version 1 artifacts load with no extras.
 pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 4] = b"QMDL";
-
-/// Fitted parameters, one variant per model kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Payload {
-    /// `y = x·coef + intercept` (linear, ridge, lasso).
-    Linear { coef: Vec<f64>, intercept: f64 },
-    /// Binary: one row of `coef` scores the second class. Multinomial:
-    /// `classes × width` rows.
-    Logistic {
-        coef: Vec<f64>,
-        intercept: Vec<f64>,
-        multinomial: bool,
-    },
-    /// `k × width` centres.
-    KMeans { centroids: Vec<f64>, k: usize },
-    /// Majority class with class priors, or the mean.
-    Baseline {
-        class: Option<usize>,
-        priors: Vec<f64>,
-        mean: f64,
-    },
-    /// A SQL expression over the features; for classification its value is
-    /// the positive-class score.
-    SqlRule { expression: String },
-    /// Gradient-boosted trees over the preprocessed matrix (NaN = missing).
-    Gbdt(crate::kernels::tree::gbdt::Gbdt),
-    /// A random forest or a single decision tree: outputs are the positive
-    /// class frequency (binary), class frequencies (multi-class) or the value.
-    Forest(crate::kernels::tree::forest::Forest),
-    /// An isolation forest: `ml_predict` is the anomaly score.
-    Isolation(crate::kernels::tree::isolation::IsolationForest),
-}
 
 /// Everything a model needs to score, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -213,70 +175,15 @@ pub struct LoadedModel {
     pub name: String,
     pub version: u32,
     pub envelope: Envelope,
-    rule: Option<Rule>,
-}
-
-/// A compiled `sql_rule` expression and the schema it evaluates over.
-#[derive(Debug)]
-struct Rule {
-    expr: Arc<dyn PhysicalExpr>,
-    schema: Arc<Schema>,
-}
-
-/// Raw model outputs before they become SQL values.
-enum Scores {
-    /// One number per row: regression value or positive-class probability.
-    Values(Vec<f64>),
-    /// Row-major class probabilities.
-    Classes(Vec<f64>, usize),
-    /// Cluster per row.
-    Clusters(Vec<i32>),
-}
-
-fn input_schema(features: &[Feature]) -> Result<Arc<Schema>> {
-    let fields: Vec<Field> = features
-        .iter()
-        .map(|f| {
-            let t: DataType = f.data_type.parse().unwrap_or(DataType::Utf8);
-            Field::new(&f.name, t, true)
-        })
-        .collect();
-    Ok(Arc::new(Schema::new(fields)))
-}
-
-/// Compiles a rule expression over the feature schema.
-pub fn compile_rule(
-    expression: &str,
-    features: &[Feature],
-) -> Result<(Arc<dyn PhysicalExpr>, Arc<Schema>)> {
-    let schema = input_schema(features)?;
-    let df_schema = DFSchema::try_from(schema.as_ref().clone()).map_err(|e| {
-        SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
-    })?;
-    let ctx = SessionContext::new();
-    let bad = |e: datafusion::error::DataFusionError| {
-        SqlStateError::bad_argument(format!("sql_rule expression: {e}"))
-            .with_hint("the expression may use the columns of the training query and SQL functions")
-    };
-    let expr = ctx.parse_sql_expr(expression, &df_schema).map_err(bad)?;
-    let physical = ctx.create_physical_expr(expr, &df_schema).map_err(bad)?;
-    Ok((physical, schema))
 }
 
 impl LoadedModel {
     pub fn new(name: &str, version: u32, envelope: Envelope) -> Result<LoadedModel> {
-        let rule = match &envelope.payload {
-            Payload::SqlRule { expression } => {
-                let (expr, schema) = compile_rule(expression, &envelope.features)?;
-                Some(Rule { expr, schema })
-            }
-            _ => None,
-        };
+        envelope.payload.fitted().prepare(&envelope.features)?;
         Ok(LoadedModel {
             name: name.to_string(),
             version,
             envelope,
-            rule,
         })
     }
 
@@ -300,14 +207,9 @@ impl LoadedModel {
     /// and hashed columns summed back into their feature), in feature order;
     /// `None` for models without trees of splits.
     pub fn feature_importance(&self) -> Option<Vec<(String, f64, usize)>> {
-        let trees = match &self.envelope.payload {
-            Payload::Gbdt(model) => &model.trees,
-            Payload::Forest(forest) => &forest.trees,
-            _ => return None,
-        };
-        let steps = &self.envelope.preprocessing.steps;
         let width = self.envelope.preprocessing.width();
-        let per_column = crate::kernels::tree::flat::importance(trees, width);
+        let per_column = self.envelope.payload.fitted().split_importance(width)?;
+        let steps = &self.envelope.preprocessing.steps;
         let mut offset = 0;
         Some(
             self.envelope
@@ -354,16 +256,6 @@ impl LoadedModel {
         }
     }
 
-    /// Converts input arrays (in feature order) to feature values.
-    fn columns(&self, inputs: &[ArrayRef]) -> Result<Vec<Values>> {
-        self.envelope
-            .features
-            .iter()
-            .zip(inputs)
-            .map(|(f, a)| scoring_values(&f.name, a, f.kind))
-            .collect()
-    }
-
     fn scores(&self, inputs: &[ArrayRef]) -> Result<Scores> {
         let scores = self.raw_scores(inputs)?;
         match (scores, self.envelope.calibrator()) {
@@ -376,179 +268,16 @@ impl LoadedModel {
 
     /// Scores before any calibration.
     fn raw_scores(&self, inputs: &[ArrayRef]) -> Result<Scores> {
-        let n = inputs.first().map_or(0, |a| a.len());
-        let pre = &self.envelope.preprocessing;
-        match &self.envelope.payload {
-            Payload::Linear { coef, intercept } => {
-                let columns = self.columns(inputs)?;
-                let mut out = Vec::new();
-                pre.linear(&columns, coef, *intercept, &mut out);
-                Ok(Scores::Values(out))
-            }
-            Payload::Logistic {
-                coef,
-                intercept,
-                multinomial: false,
-            } => {
-                let columns = self.columns(inputs)?;
-                let mut out = Vec::new();
-                pre.linear(
-                    &columns,
-                    coef,
-                    intercept.first().copied().unwrap_or(0.0),
-                    &mut out,
-                );
-                out.iter_mut().for_each(|z| *z = sigmoid(*z));
-                Ok(Scores::Values(out))
-            }
-            Payload::Logistic {
-                coef,
-                intercept,
-                multinomial: true,
-            } => {
-                let columns = self.columns(inputs)?;
-                let m = pre.transform(&columns);
-                let k = intercept.len();
-                let mut proba = vec![0.0; n * k];
-                for i in 0..n {
-                    softmax_row(m.row(i), coef, intercept, &mut proba[i * k..(i + 1) * k]);
-                }
-                Ok(Scores::Classes(proba, k))
-            }
-            Payload::Gbdt(model) => {
-                let columns = self.columns(inputs)?;
-                let m = pre.transform(&columns);
-                let raw = model.raw(&m.data, m.cols);
-                use crate::kernels::tree::gbdt::Objective;
-                match model.objective {
-                    Objective::Binary => Ok(Scores::Values(raw.into_iter().map(sigmoid).collect())),
-                    Objective::Softmax { classes } => {
-                        let mut proba = raw;
-                        for row in proba.chunks_mut(classes) {
-                            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                            let mut sum = 0.0;
-                            for v in row.iter_mut() {
-                                *v = (*v - max).exp();
-                                sum += *v;
-                            }
-                            row.iter_mut().for_each(|v| *v /= sum);
-                        }
-                        Ok(Scores::Classes(proba, classes))
-                    }
-                    _ => Ok(Scores::Values(raw)),
-                }
-            }
-            Payload::Forest(forest) => {
-                let columns = self.columns(inputs)?;
-                let m = pre.transform(&columns);
-                let out = forest.predict(&m.data, m.cols);
-                if forest.outputs > 1 {
-                    let k = forest.outputs;
-                    let mut proba = out;
-                    for row in proba.chunks_mut(k) {
-                        let sum: f64 = row.iter().sum();
-                        if sum > 0.0 {
-                            row.iter_mut().for_each(|v| *v /= sum);
-                        }
-                    }
-                    Ok(Scores::Classes(proba, k))
-                } else {
-                    Ok(Scores::Values(out))
-                }
-            }
-            Payload::Isolation(forest) => {
-                let columns = self.columns(inputs)?;
-                let m = pre.transform(&columns);
-                Ok(Scores::Values(forest.score(&m.data, m.cols)))
-            }
-            Payload::KMeans { centroids, k } => {
-                let columns = self.columns(inputs)?;
-                let m = pre.transform(&columns);
-                Ok(Scores::Clusters(
-                    (0..n)
-                        .map(|i| nearest(m.row(i), centroids, *k).0 as i32)
-                        .collect(),
-                ))
-            }
-            Payload::Baseline { priors, mean, .. } => match self.envelope.task {
-                Task::Classification if priors.len() > 2 => Ok(Scores::Classes(
-                    priors
-                        .iter()
-                        .copied()
-                        .cycle()
-                        .take(n * priors.len())
-                        .collect(),
-                    priors.len(),
-                )),
-                Task::Classification => {
-                    Ok(Scores::Values(vec![
-                        priors.get(1).copied().unwrap_or(0.0);
-                        n
-                    ]))
-                }
-                _ => Ok(Scores::Values(vec![*mean; n])),
-            },
-            Payload::SqlRule { .. } => {
-                let rule = self.rule.as_ref().ok_or_else(|| {
-                    SqlStateError::new(
-                        sqlstate::INTERNAL_ERROR,
-                        "internal error: rule not compiled",
-                    )
-                })?;
-                let columns: Vec<ArrayRef> = inputs
-                    .iter()
-                    .zip(rule.schema.fields())
-                    .map(|(a, f)| {
-                        if a.data_type() == f.data_type() {
-                            Ok(a.clone())
-                        } else {
-                            cast(a, f.data_type()).map_err(|e| {
-                                SqlStateError::new(
-                                    sqlstate::DATATYPE_MISMATCH,
-                                    format!("feature \"{}\": {e}", f.name()),
-                                )
-                            })
-                        }
-                    })
-                    .collect::<Result<_>>()?;
-                let batch = RecordBatch::try_new(rule.schema.clone(), columns).map_err(|e| {
-                    SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
-                })?;
-                let value = rule
-                    .expr
-                    .evaluate(&batch)
-                    .and_then(|v| v.into_array(n))
-                    .map_err(|e| {
-                        SqlStateError::bad_data(format!("sql_rule {}: {e}", self.reference()))
-                    })?;
-                let numbers = cast(&value, &DataType::Float64).map_err(|e| {
-                    SqlStateError::new(
-                        sqlstate::DATATYPE_MISMATCH,
-                        format!(
-                            "sql_rule {}: the expression must be numeric: {e}",
-                            self.reference()
-                        ),
-                    )
-                })?;
-                let numbers = numbers
-                    .as_any()
-                    .downcast_ref::<Float64Array>()
-                    .ok_or_else(|| {
-                        SqlStateError::new(sqlstate::INTERNAL_ERROR, "internal error: cast")
-                    })?;
-                Ok(Scores::Values(
-                    (0..n)
-                        .map(|i| {
-                            if numbers.is_valid(i) {
-                                numbers.value(i)
-                            } else {
-                                f64::NAN
-                            }
-                        })
-                        .collect(),
-                ))
-            }
-        }
+        let envelope = &self.envelope;
+        let reference = self.reference();
+        envelope.payload.fitted().score(&Rows {
+            inputs,
+            features: &envelope.features,
+            preprocessing: &envelope.preprocessing,
+            task: envelope.task,
+            label: envelope.label.as_ref(),
+            reference: &reference,
+        })
     }
 
     /// `ml_predict`: the label, the value, or the cluster of each row.
@@ -678,15 +407,6 @@ impl LoadedModel {
     }
 }
 
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -712,10 +432,10 @@ mod tests {
                     scale: 1.0,
                 }],
             },
-            payload: Payload::Linear {
+            payload: Payload::Linear(crate::model::algorithms::linear::Linear {
                 coef: vec![2.0],
                 intercept: 1.0,
-            },
+            }),
             extras: vec![Extra::ColumnMeans(vec![0.5])],
         }
     }

@@ -9,16 +9,17 @@
 //! | gbdt                         | raw margin (log-odds, per-class score, value) | TreeSHAP |
 //! | random_forest, decision_tree | positive-class frequency, predicted class's frequency, or value | TreeSHAP |
 //!
-//! `base + Σ contributions` equals the explained output. Contributions are
-//! computed per matrix column and summed back into the input feature that
-//! produced the column (one-hot and hashed columns of a category add up).
+//! `base + Σ contributions` equals the explained output. Each algorithm's
+//! module computes contributions per matrix column (`Fitted::contributions`);
+//! here they are summed back into the input feature that produced the column
+//! (one-hot and hashed columns of a category add up).
 
 use datafusion::arrow::array::ArrayRef;
 
-use super::artifact::{LoadedModel, Payload};
+use super::algorithms;
+use super::artifact::LoadedModel;
 use super::schema::Result;
 use crate::error::SqlStateError;
-use crate::kernels::tree::shap::Explainer;
 
 /// Explanations of a batch of rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,54 +46,23 @@ impl Explained {
     }
 }
 
-/// The output to report of a row explained into `all` (`outputs × cols`):
-/// the only one, or the largest (the predicted class of a multi-class model).
-fn chosen_output(base: &[f64], all: &[f64], cols: usize) -> usize {
-    if base.len() <= 1 {
-        return 0;
-    }
-    (0..base.len())
-        .map(|k| {
-            (
-                k,
-                base[k] + all[k * cols..(k + 1) * cols].iter().sum::<f64>(),
-            )
-        })
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or(0, |(k, _)| k)
-}
-
-/// Explains every row of `m` with a tree explainer.
-fn explain_trees(
-    mut explainer: Explainer<'_>,
-    m: &crate::kernels::linalg::Matrix,
-    base: &mut Vec<f64>,
-    per_column: &mut [f64],
-) {
-    let cols = m.cols;
-    let outputs = explainer.base().len();
-    let mut all = vec![0.0; outputs * cols];
-    for i in 0..m.rows {
-        explainer.explain_into(m.row(i), &mut all);
-        let k = chosen_output(explainer.base(), &all, cols);
-        base.push(explainer.base()[k]);
-        per_column[i * cols..(i + 1) * cols].copy_from_slice(&all[k * cols..(k + 1) * cols]);
-    }
-}
-
 impl LoadedModel {
     /// Whether [`LoadedModel::explain`] supports this model's kind.
     pub fn explainable(&self) -> Result<()> {
-        match &self.envelope.payload {
-            Payload::Linear { .. }
-            | Payload::Logistic { .. }
-            | Payload::Gbdt(_)
-            | Payload::Forest(_) => Ok(()),
-            _ => Err(SqlStateError::unsupported(format!(
-                "ml_explain: {} models have no per-feature explanation; explanations cover linear, ridge, lasso, logistic, decision_tree, random_forest and gbdt",
-                self.envelope.kind
-            ))),
+        let kind = &self.envelope.kind;
+        if algorithms::by_name(kind).is_some_and(|a| a.explains()) {
+            return Ok(());
         }
+        let explained: Vec<&str> = algorithms::ALL
+            .iter()
+            .filter(|a| a.explains())
+            .map(|a| a.name())
+            .collect();
+        let (last, rest) = explained.split_last().unwrap_or((&"", &[]));
+        Err(SqlStateError::unsupported(format!(
+            "ml_explain: {kind} models have no per-feature explanation; explanations cover {} and {last}",
+            rest.join(", ")
+        )))
     }
 
     /// Base values and per-feature contributions of every row of `inputs`
@@ -110,55 +80,11 @@ impl LoadedModel {
         let mut base = Vec::with_capacity(rows);
         // Matrix-column contributions of the explained output, per row.
         let mut per_column = vec![0.0; rows * cols];
-        match &self.envelope.payload {
-            Payload::Linear { coef, intercept } => {
-                let means = self.reference_point(cols);
-                let offset = intercept + dot(coef, &means);
-                for i in 0..rows {
-                    linear_row(
-                        m.row(i),
-                        coef,
-                        &means,
-                        &mut per_column[i * cols..(i + 1) * cols],
-                    );
-                    base.push(offset);
-                }
-            }
-            Payload::Logistic {
-                coef, intercept, ..
-            } => {
-                let means = self.reference_point(cols);
-                let classes = intercept.len();
-                for i in 0..rows {
-                    let x = m.row(i);
-                    // Binary: the single row scores the positive class.
-                    // Multinomial: explain the predicted (largest) logit.
-                    let k = if classes == 1 {
-                        0
-                    } else {
-                        (0..classes)
-                            .map(|k| (k, intercept[k] + dot(&coef[k * cols..(k + 1) * cols], x)))
-                            .max_by(|a, b| a.1.total_cmp(&b.1))
-                            .map_or(0, |(k, _)| k)
-                    };
-                    let w = &coef[k * cols..(k + 1) * cols];
-                    linear_row(x, w, &means, &mut per_column[i * cols..(i + 1) * cols]);
-                    base.push(intercept[k] + dot(w, &means));
-                }
-            }
-            Payload::Gbdt(model) => {
-                explain_trees(Explainer::gbdt(model), &m, &mut base, &mut per_column)
-            }
-            Payload::Forest(forest) => {
-                explain_trees(Explainer::forest(forest), &m, &mut base, &mut per_column)
-            }
-            _ => {
-                return Err(SqlStateError::new(
-                    crate::error::sqlstate::INTERNAL_ERROR,
-                    "internal error: explain of an unexplainable model",
-                ));
-            }
-        }
+        let reference = self.reference_point(cols);
+        self.envelope
+            .payload
+            .fitted()
+            .contributions(&m, &reference, &mut base, &mut per_column)?;
         // Sum matrix columns back into the input features that made them.
         let features = self.envelope.features.len();
         let widths: Vec<usize> = pre.steps.iter().map(|s| s.width()).collect();
@@ -190,22 +116,16 @@ impl LoadedModel {
     }
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn linear_row(x: &[f64], coef: &[f64], means: &[f64], out: &mut [f64]) {
-    for (((o, &xj), &c), &mu) in out.iter_mut().zip(x).zip(coef).zip(means) {
-        *o = c * (xj - mu);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use datafusion::arrow::array::{Array, AsArray, RecordBatch};
     use datafusion::arrow::datatypes::{DataType, Float64Type};
 
     use super::*;
+    use crate::kernels::linalg::dot;
+    use crate::model::Payload;
+    use crate::model::algorithms::linear::Linear;
+    use crate::model::algorithms::logistic::Logistic;
     use crate::model::{TrainContext, TrainOptions, train};
 
     fn trained(batch: &RecordBatch, options: &[(&str, &str)]) -> LoadedModel {
@@ -249,12 +169,12 @@ mod tests {
                 .collect()
         };
         match &model.envelope.payload {
-            Payload::Linear { coef, intercept } => (0..m.rows)
+            Payload::Linear(Linear { coef, intercept }) => (0..m.rows)
                 .map(|i| intercept + dot(coef, m.row(i)))
                 .collect(),
-            Payload::Logistic {
+            Payload::Logistic(Logistic {
                 coef, intercept, ..
-            } => {
+            }) => {
                 let k = intercept.len();
                 let logits: Vec<f64> = (0..m.rows)
                     .flat_map(|i| {

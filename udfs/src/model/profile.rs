@@ -15,7 +15,7 @@ use datafusion::arrow::datatypes::{DataType, Float64Type};
 use serde_json::{Value as Json, json};
 
 use super::schema::Values;
-use crate::kernels::drift::quantile_sorted;
+use crate::kernels::quantile::quantile_sorted;
 
 const TOP_LEVELS: usize = 100;
 /// Up to this many distinct values, the profile keeps every value's count.
@@ -42,7 +42,7 @@ fn numeric(name: &str, values: impl Iterator<Item = Option<f64>>) -> Json {
             return Vec::new();
         }
         (0..=steps)
-            .map(|q| quantile_sorted(&present, q as f64 / steps as f64))
+            .filter_map(|q| quantile_sorted(&present, q as f64 / steps as f64))
             .collect()
     };
     let quantiles = grid(100);
@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn selected_quantiles_equal_sorted_quantiles() {
-        let mut rng = crate::kernels::optimize::SplitMix(8);
+        let mut rng = crate::kernels::rng::SplitMix(8);
         for n in [1usize, 2, 3, 7, 100, 1001] {
             let xs: Vec<f64> = (0..n).map(|_| (rng.uniform() * 20.0).round()).collect();
             let p = profile("x", &Values::Number(Float64Array::from(xs.clone())));

@@ -91,7 +91,7 @@ mod tests {
         let (whole, merged) = run::<Psi>(values, side(20, 20), &[], 3).expect("runs");
         // Hand computation of the definition.
         let edges: Vec<f64> = (1..10)
-            .map(|k| crate::kernels::drift::quantile_sorted(&r, k as f64 / 10.0))
+            .filter_map(|k| crate::kernels::quantile::quantile_sorted(&r, k as f64 / 10.0))
             .collect();
         let count = |xs: &[f64]| {
             let mut counts = vec![0.0; 10];

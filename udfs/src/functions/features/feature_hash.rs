@@ -13,7 +13,7 @@ use datafusion_macros::user_doc;
 
 use super::as_text;
 use crate::error::SqlStateError;
-use crate::model::preprocess::fnv1a;
+use crate::kernels::hash::fnv1a;
 
 pub const NAME: &str = "ml_feature_hash";
 

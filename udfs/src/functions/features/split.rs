@@ -13,7 +13,7 @@ use datafusion_macros::user_doc;
 
 use super::as_text;
 use crate::error::{SqlStateError, sqlstate};
-use crate::model::preprocess::{FNV_OFFSET, fnv1a_extend};
+use crate::kernels::hash::{FNV_OFFSET, fnv1a_extend};
 
 pub const NAME: &str = "ml_split";
 

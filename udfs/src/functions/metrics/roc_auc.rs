@@ -55,7 +55,7 @@ mod tests {
 
     use super::*;
     use crate::functions::metrics::testing::run;
-    use crate::kernels::optimize::SplitMix;
+    use crate::kernels::rng::SplitMix;
 
     #[test]
     fn matches_the_rank_formula_with_ties() {

@@ -103,7 +103,7 @@ impl Binned {
     pub fn new(x: &[f64], rows: usize, cols: usize, max_bins: usize, threads: usize) -> Binned {
         let step = (rows / 200_000).max(1);
         let columns: Vec<(BinMapper, Vec<u8>)> =
-            super::super::optimize::par_ranges(cols, threads, |range| {
+            super::super::parallel::par_ranges(cols, threads, |range| {
                 range
                     .map(|f| {
                         let sample: Vec<f64> =

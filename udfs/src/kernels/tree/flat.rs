@@ -279,7 +279,7 @@ mod tests {
         let e = t.push_leaf(2.0, 1.0, 1.0);
         let f = t.push_leaf(3.0, 1.0, 1.0);
         t.set_split(c, 0, 2.0, true, e, f, 1.0);
-        let mut rng = crate::kernels::optimize::SplitMix(2);
+        let mut rng = crate::kernels::rng::SplitMix(2);
         let rows = 1000;
         let x: Vec<f64> = (0..rows * 2)
             .map(|_| {

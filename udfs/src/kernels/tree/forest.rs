@@ -9,7 +9,7 @@ use super::bins::Binned;
 use super::flat::Tree;
 use super::gbdt::Hooks;
 use super::grow::{TreeParams, grow};
-use crate::kernels::optimize::SplitMix;
+use crate::kernels::rng::SplitMix;
 
 #[derive(Debug, Clone)]
 pub struct ForestParams {

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::bins::Binned;
 use super::flat::Tree;
 use super::grow::{TreeParams, grow_with_leaves};
-use crate::kernels::optimize::SplitMix;
+use crate::kernels::rng::SplitMix;
+use crate::kernels::special::{sigmoid, softmax_in_place};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Objective {
@@ -56,10 +57,6 @@ pub struct Gbdt {
     /// Round-major: round `r`, output `k` is `trees[r * outputs + k]`.
     pub trees: Vec<Tree>,
     pub best_round: Option<usize>,
-}
-
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
 }
 
 fn weighted_quantile(y: &[f64], w: &[f64], q: f64) -> f64 {
@@ -137,15 +134,10 @@ fn gradients(
             let factor = classes as f64 / (classes as f64 - 1.0);
             let mut p = vec![0.0; classes];
             for i in 0..y.len() {
-                let row = &f[i * classes..(i + 1) * classes];
-                let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let mut sum = 0.0;
-                for (pk, v) in p.iter_mut().zip(row) {
-                    *pk = (v - max).exp();
-                    sum += *pk;
-                }
+                p.copy_from_slice(&f[i * classes..(i + 1) * classes]);
+                softmax_in_place(&mut p);
                 for k in 0..classes {
-                    let pk = p[k] / sum;
+                    let pk = p[k];
                     let target = if y[i] as usize == k { 1.0 } else { 0.0 };
                     grad[k][i] = (pk - target) * w[i];
                     hess[k][i] = (factor * pk * (1.0 - pk)).max(1e-16) * w[i];
@@ -273,9 +265,7 @@ pub fn fit(
         let features: Vec<usize> = if params.colsample < 1.0 {
             let keep = ((cols as f64 * params.colsample).ceil() as usize).clamp(1, cols);
             let mut order = all_features.clone();
-            for i in (1..order.len()).rev() {
-                order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-            }
+            rng.shuffle(&mut order);
             let mut chosen = order[..keep].to_vec();
             chosen.sort_unstable();
             chosen

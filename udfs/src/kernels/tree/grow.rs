@@ -7,7 +7,8 @@
 
 use super::bins::Binned;
 use super::flat::Tree;
-use crate::kernels::optimize::{SplitMix, par_map, par_ranges};
+use crate::kernels::parallel::{par_map, par_ranges};
+use crate::kernels::rng::SplitMix;
 
 /// Limits and penalties of one tree.
 #[derive(Debug, Clone)]
@@ -129,10 +130,7 @@ pub fn grow_with_leaves(
         let candidates = if p.split_features > 0 && p.split_features < features.len() {
             let mut rng = SplitMix(p.seed ^ (leaf.node as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut pool = features.to_vec();
-            for i in 0..p.split_features {
-                let j = i + (rng.next_u64() % (pool.len() - i) as u64) as usize;
-                pool.swap(i, j);
-            }
+            rng.choose_front(&mut pool, p.split_features);
             pool.truncate(p.split_features);
             sampled = pool;
             &sampled[..]
@@ -498,7 +496,7 @@ mod tests {
 
     #[test]
     fn leaf_ranges_hold_exactly_the_rows_each_leaf_receives() {
-        let mut rng = crate::kernels::optimize::SplitMix(17);
+        let mut rng = crate::kernels::rng::SplitMix(17);
         let (n, cols) = (3000, 4);
         let x: Vec<f64> = (0..n * cols)
             .map(|_| {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::flat::Tree;
 use super::gbdt::Hooks;
-use crate::kernels::optimize::SplitMix;
+use crate::kernels::rng::SplitMix;
 
 /// Euler–Mascheroni constant.
 const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
@@ -68,10 +68,7 @@ pub fn fit(
         if (hooks.cancelled)() {
             return None;
         }
-        for i in 0..psi.min(n) {
-            let j = i + (rng.next_u64() % (n - i) as u64) as usize;
-            order.swap(i, j);
-        }
+        rng.choose_front(&mut order, psi);
         let mut sample = order[..psi.min(n)].to_vec();
         trees.push(grow(x, cols, &mut sample, max_depth, &mut rng));
         (hooks.progress)(t + 1);

@@ -334,7 +334,7 @@ fn unwound_sum(path: &[PathElement], length: usize, i: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::optimize::SplitMix;
+    use crate::kernels::rng::SplitMix;
     use crate::kernels::tree::forest::{self, ForestParams};
     use crate::kernels::tree::gbdt::{self, GbdtParams, Hooks, Objective};
     use crate::kernels::tree::grow::TreeParams;

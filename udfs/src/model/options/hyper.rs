@@ -1,0 +1,267 @@
+//! Hyperparameters: each algorithm lists its own as [`Hyper`] values, and
+//! that one list is what `CREATE MODEL` accepts for it, how a value is
+//! checked, what it defaults to, and what the option table of the docs says.
+//!
+//! | kind           | accepts                          | error (22023)                          |
+//! |----------------|----------------------------------|----------------------------------------|
+//! | `Count`        | a whole number ≥ `min`           | `option K must be a whole number, got 'V'` / `must be at least MIN, got V` |
+//! | `Unlimited`    | the same; default: no limit      | the same                               |
+//! | `NonNegative`  | a finite number ≥ 0              | `option K must be a number, got 'V'` / `must be at least 0, got V` |
+//! | `UnitInterval` | a finite number in (0, 1]        | `option K must be in (0, 1], got V`    |
+//! | `Text`         | what the algorithm parses itself | the algorithm's own                    |
+//!
+//! Every numeric hyperparameter may be a comma-separated list instead, which
+//! makes it part of a search (`options::search`).
+
+use super::TrainOptions;
+use crate::error::SqlStateError;
+use crate::model::schema::Result;
+
+/// One hyperparameter of an algorithm.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hyper {
+    /// The option's name, as `CREATE MODEL ... OPTIONS` spells it.
+    pub name: &'static str,
+    pub kind: Kind,
+    /// What it controls and takes, for the docs' option table.
+    pub doc: &'static str,
+}
+
+/// What a hyperparameter takes, and its default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    Count {
+        min: usize,
+        default: usize,
+    },
+    /// A whole number ≥ `min` whose default is no limit.
+    Unlimited {
+        min: usize,
+    },
+    NonNegative {
+        default: f64,
+    },
+    UnitInterval {
+        default: f64,
+    },
+    /// Parsed by the algorithm; `default` is the text the docs show.
+    Text {
+        default: &'static str,
+    },
+}
+
+impl Hyper {
+    pub const fn count(name: &'static str, min: usize, default: usize, doc: &'static str) -> Hyper {
+        Hyper {
+            name,
+            kind: Kind::Count { min, default },
+            doc,
+        }
+    }
+
+    pub const fn unlimited(name: &'static str, min: usize, doc: &'static str) -> Hyper {
+        Hyper {
+            name,
+            kind: Kind::Unlimited { min },
+            doc,
+        }
+    }
+
+    pub const fn non_negative(name: &'static str, default: f64, doc: &'static str) -> Hyper {
+        Hyper {
+            name,
+            kind: Kind::NonNegative { default },
+            doc,
+        }
+    }
+
+    pub const fn unit_interval(name: &'static str, default: f64, doc: &'static str) -> Hyper {
+        Hyper {
+            name,
+            kind: Kind::UnitInterval { default },
+            doc,
+        }
+    }
+
+    pub const fn text(name: &'static str, default: &'static str, doc: &'static str) -> Hyper {
+        Hyper {
+            name,
+            kind: Kind::Text { default },
+            doc,
+        }
+    }
+
+    /// Whether a comma-separated list of values searches over it.
+    pub fn searchable(&self) -> bool {
+        !matches!(self.kind, Kind::Text { .. })
+    }
+
+    /// The default as the docs show it.
+    pub fn default_text(&self) -> String {
+        match self.kind {
+            Kind::Count { default, .. } => default.to_string(),
+            Kind::Unlimited { .. } => "unlimited".into(),
+            Kind::NonNegative { default } | Kind::UnitInterval { default } => default.to_string(),
+            Kind::Text { default } => default.into(),
+        }
+    }
+
+    /// What values it takes, as the docs show it.
+    pub fn values_text(&self) -> String {
+        match self.kind {
+            Kind::Count { min, .. } | Kind::Unlimited { min } => {
+                format!("{}; a whole number ≥ {min}", self.doc)
+            }
+            Kind::NonNegative { .. } => format!("{}; a number ≥ 0", self.doc),
+            Kind::UnitInterval { .. } => format!("{}; a number in (0, 1]", self.doc),
+            Kind::Text { .. } => self.doc.into(),
+        }
+    }
+}
+
+impl TrainOptions {
+    /// The value of a `Count` or `Unlimited` hyperparameter (`usize::MAX`
+    /// for no limit).
+    pub fn count(&self, h: &Hyper) -> Result<usize> {
+        let (min, default) = match h.kind {
+            Kind::Count { min, default } => (min, default),
+            Kind::Unlimited { min } => (min, usize::MAX),
+            _ => return Err(misused(h)),
+        };
+        match self.given.get(h.name) {
+            Some(v) => count(h.name, v, min),
+            None => Ok(default),
+        }
+    }
+
+    /// The value of a `NonNegative` or `UnitInterval` hyperparameter.
+    pub fn number(&self, h: &Hyper) -> Result<f64> {
+        match (h.kind, self.given.get(h.name)) {
+            (Kind::NonNegative { .. }, Some(v)) => non_negative(h.name, v),
+            (Kind::UnitInterval { .. }, Some(v)) => unit_interval(h.name, v),
+            (Kind::NonNegative { default } | Kind::UnitInterval { default }, None) => Ok(default),
+            _ => Err(misused(h)),
+        }
+    }
+
+    /// The given text of a hyperparameter, if any.
+    pub fn text(&self, h: &Hyper) -> Option<&str> {
+        self.given.get(h.name).map(String::as_str)
+    }
+
+    /// Checks the given value of every numeric hyperparameter of `list`, in
+    /// order; `Text` ones are left to the algorithm.
+    pub fn check_numbers(&self, list: &[Hyper]) -> Result<()> {
+        for h in list {
+            match h.kind {
+                Kind::Count { .. } | Kind::Unlimited { .. } => self.count(h).map(drop)?,
+                Kind::NonNegative { .. } | Kind::UnitInterval { .. } => self.number(h).map(drop)?,
+                Kind::Text { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the hyperparameter was given.
+    pub fn has(&self, h: &Hyper) -> bool {
+        self.given.contains_key(h.name)
+    }
+}
+
+/// A hyperparameter read as the wrong kind: a bug in an algorithm module.
+fn misused(h: &Hyper) -> SqlStateError {
+    SqlStateError::new(
+        crate::error::sqlstate::INTERNAL_ERROR,
+        format!("internal error: option {} read as the wrong kind", h.name),
+    )
+}
+
+/// A finite number.
+pub fn number(key: &str, value: &str) -> Result<f64> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| {
+            SqlStateError::bad_argument(format!("option {key} must be a number, got '{value}'"))
+        })
+}
+
+/// A finite number ≥ 0.
+pub fn non_negative(key: &str, value: &str) -> Result<f64> {
+    let v = number(key, value)?;
+    if v < 0.0 {
+        return Err(SqlStateError::bad_argument(format!(
+            "option {key} must be at least 0, got {value}"
+        )));
+    }
+    Ok(v)
+}
+
+/// A whole number ≥ `min`.
+pub fn count(key: &str, value: &str, min: usize) -> Result<usize> {
+    let v = value.trim().parse::<usize>().map_err(|_| {
+        SqlStateError::bad_argument(format!(
+            "option {key} must be a whole number, got '{value}'"
+        ))
+    })?;
+    if v < min {
+        return Err(SqlStateError::bad_argument(format!(
+            "option {key} must be at least {min}, got {v}"
+        )));
+    }
+    Ok(v)
+}
+
+/// A number in (0, 1].
+pub fn unit_interval(key: &str, value: &str) -> Result<f64> {
+    let v = number(key, value)?;
+    if !(v > 0.0 && v <= 1.0) {
+        return Err(SqlStateError::bad_argument(format!(
+            "option {key} must be in (0, 1], got {value}"
+        )));
+    }
+    Ok(v)
+}
+
+/// A comma-separated list, trimmed, without empty items.
+pub fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_checked_with_the_documented_messages() {
+        assert_eq!(count("k", "3", 1), Ok(3));
+        assert!(
+            count("k", "0", 1).is_err_and(|e| e.message == "option k must be at least 1, got 0")
+        );
+        assert!(count("k", "x", 1).is_err_and(|e| e.message.contains("whole number")));
+        assert_eq!(non_negative("l2", "0"), Ok(0.0));
+        assert!(
+            non_negative("l2", "-1")
+                .is_err_and(|e| e.message == "option l2 must be at least 0, got -1")
+        );
+        assert!(number("l2", "inf").is_err());
+        assert!(unit_interval("subsample", "0").is_err_and(|e| e.message.contains("(0, 1]")));
+        assert_eq!(unit_interval("subsample", "1"), Ok(1.0));
+        assert_eq!(list(" a, ,b "), vec!["a".to_string(), "b".to_string()]);
+    }
+
+    #[test]
+    fn docs_show_defaults_and_values() {
+        let h = Hyper::unlimited("max_depth", 1, "tree depth");
+        assert_eq!(h.default_text(), "unlimited");
+        assert_eq!(h.values_text(), "tree depth; a whole number ≥ 1");
+        assert!(h.searchable());
+        assert!(!Hyper::text("objective", "squared", "loss").searchable());
+    }
+}
