@@ -9,7 +9,8 @@
 //! `module::function`, and every sqllogictest file under `sql/slt`, one trial
 //! per file named after its path (`slt::ml/training`), which reports every
 //! record of the file that fails, not only the first. libtest's options work
-//! as usual (`--list`, `--exact`, `--skip`, `--test-threads`, ...):
+//! as usual (`--list`, `--exact`, `--skip`, `--test-threads` or
+//! `RUST_TEST_THREADS`, ...):
 //!
 //! ```text
 //! cargo test --test quarry                                  # everything
@@ -60,7 +61,13 @@ fn main() -> ExitCode {
     let given = args.len();
     args.retain(|arg| arg != COMPLETE);
     let complete = args.len() != given;
-    let args = Arguments::from_iter(args);
+    let mut args = Arguments::from_iter(args);
+    // libtest reads this; libtest-mimic only has --test-threads.
+    if args.test_threads.is_none() {
+        args.test_threads = std::env::var("RUST_TEST_THREADS")
+            .ok()
+            .and_then(|n| n.parse().ok());
+    }
 
     let mut trials = Vec::new();
     if !complete {
