@@ -1,13 +1,17 @@
-"""The benchmark data: ../shared/bench's seeded generator, written under
-target/bench-data (git-ignored, rebuilt on a fresh clone) because the shared
-directory may be read-only."""
+"""The benchmark data: benches/data/gen_data.py's seeded tables (a copy of the
+peer baselines' generator, so the rows are the ones those baselines measured),
+written under target/bench-data (git-ignored) the first time a script asks for
+them. Delete a file there to have it made again, or make it by hand:
+
+    .venv-bench/bin/python benches/data/gen_data.py --tables churn --sizes 1000000 --formats parquet
+"""
 
 import pathlib
 import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BENCH = ROOT.parent / "shared" / "bench"
+GENERATOR = ROOT / "benches" / "data" / "gen_data.py"
 DATA = ROOT / "target" / "bench-data"
 
 
@@ -18,7 +22,7 @@ def churn(rows):
     if not path.exists():
         DATA.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [sys.executable, str(BENCH / "gen_data.py"), "--out", str(DATA), "--tables", "churn",
+            [sys.executable, str(GENERATOR), "--out", str(DATA), "--tables", "churn",
              "--sizes", str(rows), "--formats", "parquet"],
             check=True,
         )

@@ -11,6 +11,11 @@
    SUMMARIZE (reading the same Parquet file) and pandas describe(include=
    'all') + isna().sum() on a DataFrame already in memory.
 
+Data: the drift rows are drawn here (numpy, seed 20261129) and kept in
+target/bench-data/drift_<rows>.parquet; churn_1m.parquet comes from
+benches/data/gen_data.py (seed 42) through benches/benchdata.py. Both are made
+when missing: delete them to have them made again.
+
 Every figure is the median of --runs runs after a warm-up; ratios are Quarry
 time / peer time measured in this run (the machine is shared and noisy).
 Run through benches/drift_compare.sh (release build).

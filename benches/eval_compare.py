@@ -10,8 +10,10 @@
    scikit-learn bootstrap loop (resampled indices, roc_auc_score and
    accuracy per resample), timed on 20 resamples and scaled to 1,000.
 
-Data: seeded numpy draws (a logistic label over 20 Gaussian features, 10%
-NaN in two of them). Every figure is the median of --runs runs after a
+Data: seeded numpy draws made here (a logistic label over 20 Gaussian
+features, 10% NaN in two of them), kept in target/bench-data as
+auc_10m.parquet, eval_train_200k.parquet and eval_score_1m.parquet and made
+when missing: delete them to have them made again. Every figure is the median of --runs runs after a
 warm-up; ratios are Quarry / peer time measured in this run (the machine is
 shared and noisy). Run through benches/eval_compare.sh (release build).
 """

@@ -5,13 +5,16 @@
    lbfgs, C = 1), same 800k rows, same 22 model columns, 2 threads each;
 2. batch scoring of that linear model over 1M rows: Quarry's
    ml_predict_proba vs DuckDB evaluating the model as one SQL expression
-   (../shared/bench/bench_sql_scoring.py's query), plus Quarry running the
+   (the peer baselines' bench_sql_scoring query, benches/peers.py), plus Quarry running the
    same SQL expression, for reference;
 3. single-row scoring latency through a prepared statement vs prepared
    `SELECT 1`, both on Quarry.
 
-Data: ../shared/bench's churn_1m.parquet (gen_data.py, seed 42), created if
-missing. Run through benches/ml_compare.sh, which builds Quarry in release.
+Data: churn_1m.parquet from benches/data/gen_data.py (seed 42), written to
+target/bench-data by benches/benchdata.py when missing; delete it to have it
+made again, or run `.venv-bench/bin/python benches/data/gen_data.py --tables
+churn --sizes 1000000 --formats parquet`. Run through benches/ml_compare.sh,
+which builds Quarry in release.
 Every figure is the median of --runs runs after a warm-up; ratios are
 Quarry / peer measured in this run (this machine is shared and noisy). Batch
 scoring runs Quarry and DuckDB in turn for at least 9 rounds and reports the
@@ -26,7 +29,6 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -37,10 +39,8 @@ import psycopg  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BENCH = ROOT.parent / "shared" / "bench"
-sys.path.insert(0, str(BENCH))
-import bench_sql_scoring as peer  # noqa: E402  (the peer's model and SQL expression)
 import benchdata  # noqa: E402
+import peers as peer  # noqa: E402  (the peer's model and SQL expression)
 
 NUM = peer.NUM
 CATS = list(peer.CATS)

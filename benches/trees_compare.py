@@ -12,11 +12,16 @@
 4. isolation forest, 100 trees of 256 rows, on the 1M rows: training and
    scoring vs scikit-learn's IsolationForest.
 
-Features: ../shared/bench/bench_ml.py's 25 float32 columns of the churn data
+Features: the peer baselines' 25 float32 columns of the churn data (benches/peers.py's Featurizer)
 (8 numeric with NaN, one-hot plan/region/device, city frequency and
 out-of-fold target encoding), built once and written to Parquet, which
 Quarry reads as external tables; the peers get the same matrix in memory.
 Hold-out AUC is on churn_100k, an independent draw of the same generator.
+Data: churn_1m and churn_100k from benches/data/gen_data.py (seed 42), written
+to target/bench-data by benches/benchdata.py when missing (delete them to have
+them made again, or run `.venv-bench/bin/python benches/data/gen_data.py
+--tables churn --formats parquet`); the feature files under
+target/bench-data/trees are rewritten on every run.
 Every figure is the median of --runs runs after a warm-up; ratios are
 Quarry / peer measured in this run (this machine is shared and noisy).
 Run through benches/trees_compare.sh, which builds Quarry in release.
@@ -27,7 +32,6 @@ import json
 import os
 import pathlib
 import statistics
-import sys
 import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # no spinning OpenMP pools on a shared box
@@ -38,9 +42,8 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT.parent / "shared" / "bench"))
 import benchdata  # noqa: E402
-from bench_ml import Featurizer  # noqa: E402
+from peers import Featurizer  # noqa: E402
 
 COLS = [f"f{i:02d}" for i in range(25)]
 GBDT = {"rounds": 100, "max_depth": 6, "learning_rate": 0.1, "min_rows_per_leaf": 20, "l2": 1.0, "max_bins": 255}

@@ -15,6 +15,7 @@ Both servers run on this machine on 127.0.0.1 with trust authentication.
   fetch 1M rows       SELECT * -> fetchall(), text and binary result formats, and
                       the server's CPU (user + kernel) for each
   COPY TO STDOUT      the same rows as raw text
+Data: 1M rows made in memory on every run by make_csv (Python's random, seed 42).
 Reported: medians, and the ratio Quarry / PostgreSQL as the median of the
 per-block or per-round ratios (lower is better), with a 95% bootstrap
 interval and the A/A ratio where there is one; every sample is in the json.

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin=${QUARRY_BIN:-target/debug/quarry}
-[ -x "$bin" ] || cargo build --bin quarry
+[ -x "$bin" ] || cargo build --bin quarry --locked
 
 if ! command -v psql >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -16,7 +16,9 @@ if ! command -v psql >/dev/null; then
   fi
 fi
 venv=.venv-clients
-if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
+# Made here, never committed: a copy from another machine points at an
+# interpreter that may not exist, so one that cannot start is made again.
+"$venv/bin/python" -c '' 2>/dev/null || python3 -m venv --clear "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt
 
 data=$(mktemp -d)

@@ -3,5 +3,5 @@
 # wire, persistence, crash tests), then real clients against a live server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --workspace --all-targets
+cargo test --workspace --all-targets --locked
 scripts/client-tests.sh

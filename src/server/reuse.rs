@@ -17,13 +17,15 @@
 //!   the running execution; a query with a parameter anywhere else (a filter,
 //!   a limit) is planned per execution with its values, so row-group pruning
 //!   still sees them. A kept SELECT without FROM is not run as a plan at
-//!   all: its select list is evaluated on the one row ([`OneRow`]).
+//!   all: its select list is evaluated on the one row (`OneRow`).
 //!
 //! Both are valid for one [`Validity`]: a `SET` changes the session generation,
 //! and every write to the catalog, a table, the model registry or a snapshot
 //! advances the store's epoch (`Store::epoch`). Physical operators that carry
 //! state between executions (joins and top-k sorts with dynamic filters,
 //! aggregates with min/max dynamic filters) are never kept.
+//!
+//! [`reset_plan_states`]: datafusion::physical_plan::execution_plan::reset_plan_states
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};

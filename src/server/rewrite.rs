@@ -9,8 +9,8 @@
 //!
 //! User queries are not rewritten otherwise, with two exceptions that give
 //! names as PostgreSQL gives them: bare columns in a struct literal
-//! ([`NameStructFields`]) and casts of a column in a select list
-//! ([`NameCastColumns`]). A subquery over user tables keeps its meaning and,
+//! (`NameStructFields`) and casts of a column in a select list
+//! (`NameCastColumns`). A subquery over user tables keeps its meaning and,
 //! if DataFusion cannot plan it, its error.
 
 use std::ops::ControlFlow;

@@ -26,7 +26,7 @@ use crate::session::{Interrupt, QueryControl, lock};
 /// the cancel token and the deadline, made the first time it is needed) is
 /// polled too, so a waiting stream is woken by a cancel or the deadline. While
 /// items are ready, the token and the clock are checked once every
-/// [`CHECK_EVERY`] items, starting with the first: polling the stop future for
+/// `CHECK_EVERY` items, starting with the first: polling the stop future for
 /// each of a million rows cost more than encoding them, and making it for a
 /// one-row result was a tenth of a `SELECT 1`.
 pub struct Guarded<S> {

@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
+use quarry_test_macros::quarry_test;
+
 use crate::harness::{TestServer, connect, scalar, sqlstate};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn scram_accepts_the_right_password_only() {
     let dir = tempfile::tempdir().expect("dir");
     let mut config = quarry::Config::for_data_dir(dir.path());
@@ -29,7 +31,7 @@ async fn scram_accepts_the_right_password_only() {
     assert!(!raw.windows(11).any(|w| w == b"s3cret pass"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn trust_mode_still_needs_a_known_role() {
     let server = TestServer::start().await;
     let err = tokio_postgres::connect(&server.url("mallory"), tokio_postgres::NoTls)
@@ -39,7 +41,7 @@ async fn trust_mode_still_needs_a_known_role() {
     assert_eq!(sqlstate(&err), "28000");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn non_loopback_listen_without_password_refuses_to_start() {
     let dir = tempfile::tempdir().expect("dir");
     let mut config = quarry::Config::for_data_dir(dir.path());
@@ -59,7 +61,7 @@ fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf
     (cert_path, key_path, cert.der().to_vec())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn tls_with_a_generated_certificate() {
     let dir = tempfile::tempdir().expect("dir");
     let (cert, key, der) = certificate(dir.path());
@@ -91,7 +93,7 @@ async fn tls_with_a_generated_certificate() {
     assert_eq!(scalar(&client, "SELECT 'secure'").await, "secure");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn tls_that_cannot_load_is_a_startup_error() {
     let dir = tempfile::tempdir().expect("dir");
     let (cert, _key, _) = certificate(dir.path());
@@ -107,7 +109,7 @@ async fn tls_that_cannot_load_is_a_startup_error() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn connections_over_the_limit_are_refused_politely() {
     let dir = tempfile::tempdir().expect("dir");
     let mut config = quarry::Config::for_data_dir(dir.path());

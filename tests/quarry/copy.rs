@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use futures::SinkExt;
+use quarry_test_macros::quarry_test;
 use tokio_postgres::Client;
 
 use crate::harness::{TestServer, scalar, sqlstate, texts};
@@ -13,7 +14,7 @@ pub async fn copy(client: &Client, sql: &str, data: &str) -> Result<u64, tokio_p
     sink.finish().await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn csv_with_header_and_text_formats_load() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -56,7 +57,7 @@ async fn csv_with_header_and_text_formats_load() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn column_lists_fill_the_rest_with_null() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -81,7 +82,7 @@ async fn column_lists_fill_the_rest_with_null() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn a_bad_row_aborts_with_its_line_and_commits_nothing() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -126,7 +127,7 @@ async fn copy_out(client: &Client, sql: &str) -> String {
     String::from_utf8(chunks.concat()).expect("utf8")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn copy_to_stdout_round_trips_through_copy_from() {
     let server = TestServer::start().await;
     let client = server.connect().await;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::SinkExt;
+use quarry_test_macros::quarry_test;
 
 use crate::harness::{connect, scalar, texts};
 
@@ -65,7 +66,7 @@ impl Process {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn sigkill_during_ctas_leaves_no_partial_table() {
     const ROWS: i64 = 20_000_000;
     for delay_ms in [100u64, 700, 2500] {
@@ -107,7 +108,7 @@ async fn sigkill_during_ctas_leaves_no_partial_table() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn sigkill_during_copy_leaves_the_table_as_it_was() {
     let dir = tempfile::tempdir().expect("dir");
     let server = spawn(dir.path());
@@ -139,7 +140,7 @@ async fn sigkill_during_copy_leaves_the_table_as_it_was() {
     server.kill();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn sigterm_shuts_down_cleanly() {
     let dir = tempfile::tempdir().expect("dir");
     let mut server = spawn(dir.path());

@@ -1,10 +1,11 @@
 //! `docs/functions.md` matches the functions the server registers.
 
 use quarry::{Config, Server};
+use quarry_test_macros::quarry_test;
 
 use crate::harness::repo_root;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn functions_md_is_current() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start(Config::for_data_dir(dir.path()))

@@ -1,9 +1,11 @@
 //! One statement per SQLSTATE of the error contract; none of them may be XX000,
 //! and the session keeps working after each.
 
+use quarry_test_macros::quarry_test;
+
 use crate::harness::{TestServer, scalar, sqlstate};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn each_error_class_has_its_sqlstate() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -39,7 +41,7 @@ async fn each_error_class_has_its_sqlstate() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn errors_carry_a_message_and_hint() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -60,7 +62,7 @@ async fn errors_carry_a_message_and_hint() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn a_bound_value_that_cannot_be_converted_names_its_parameter() {
     // The client declares $2 as text (as JDBC does for setString) and binds
     // a value the statement's integer cannot take.

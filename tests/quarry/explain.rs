@@ -6,6 +6,7 @@ use serde_json::Value;
 use tokio_postgres::Client;
 
 use quarry::Config;
+use quarry_test_macros::quarry_test;
 
 use crate::harness::TestServer;
 
@@ -48,7 +49,7 @@ async fn explained(
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn explanations_add_up_to_the_raw_prediction_on_every_row() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_data_dir(dir.path());

@@ -1,12 +1,107 @@
-//! Starts servers and connects clients for the tests.
+//! Registers and runs the tests, starts servers and connects clients.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use libtest_mimic::Failed;
 use quarry::{Config, Server};
 use tokio_postgres::{Client, NoTls};
 use tokio_util::sync::CancellationToken;
+
+/// A function marked `#[quarry_test]`, submitted by the attribute
+/// (`tests/macros`) and made a trial by `main`.
+pub struct Test {
+    /// The function's `module_path!()`: `quarry::auth`.
+    pub module: &'static str,
+    pub name: &'static str,
+    pub run: fn(),
+}
+
+inventory::collect!(Test);
+
+impl Test {
+    /// Every registered test.
+    pub fn all() -> impl Iterator<Item = &'static Test> {
+        inventory::iter::<Test>.into_iter()
+    }
+
+    /// `auth::scram_accepts_the_right_password_only`: the module path without
+    /// the crate, then the function, as libtest named it.
+    pub fn trial_name(&self) -> String {
+        match self.module.split_once("::") {
+            Some((_crate, module)) => format!("{module}::{}", self.name),
+            None => self.name.to_string(),
+        }
+    }
+}
+
+/// Runs an async test as `#[tokio::test(flavor = "multi_thread",
+/// worker_threads = 2)]` did: on a runtime of its own, dropped at the end.
+pub fn run_async<T>(test: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime for the test")
+        .block_on(test)
+}
+
+/// Fails when a test in `tests/quarry` would not run: a `#[test]` or
+/// `#[tokio::test]` (not collected under `harness = false`, so silently
+/// skipped), or a `#[quarry_test]` that did not register (compiled out).
+pub fn every_test_is_a_trial() -> Result<(), Failed> {
+    let mut files = Vec::new();
+    files_with_extension(&repo_root().join("tests/quarry"), "rs", &mut files);
+    let mut marked = 0;
+    let mut stray = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim_start();
+            if line.starts_with("#[quarry_test]") {
+                marked += 1;
+            } else if ["#[test]", "#[tokio::test", "#[::tokio::test"]
+                .iter()
+                .any(|attribute| line.starts_with(attribute))
+            {
+                stray.push(format!("{}:{}: {line}", file.display(), i + 1));
+            }
+        }
+    }
+    if !stray.is_empty() {
+        return Err(format!(
+            "this binary has no libtest harness, so these tests would never run; \
+             mark them #[quarry_test] instead:\n{}",
+            stray.join("\n")
+        )
+        .into());
+    }
+    let registered = Test::all().count();
+    if registered != marked {
+        return Err(format!(
+            "{marked} functions are marked #[quarry_test] but {registered} registered"
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Every file under `dir` (recursively) with extension `ext`.
+pub fn files_with_extension(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_with_extension(&path, ext, out);
+        } else if path.extension().is_some_and(|e| e == ext) {
+            out.push(path);
+        }
+    }
+}
 
 /// A server running in this process until dropped.
 pub struct TestServer {

@@ -2,6 +2,7 @@
 //! from scripts/fixtures/metrics.py and drift.py), over the wire, in one
 //! partition, in three merged partitions and per GROUP BY group.
 
+use quarry_test_macros::quarry_test;
 use serde_json::Value;
 use tokio_postgres::Client;
 
@@ -104,12 +105,12 @@ async fn verify(client: &Client, label: &str, from: &str, checks: &[Value], grou
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn metric_aggregates_match_scikit_learn_in_any_partitioning() {
     run_fixture("tests/fixtures/metrics.json").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn drift_aggregates_match_scipy_in_any_partitioning() {
     run_fixture("tests/fixtures/drift.json").await;
 }

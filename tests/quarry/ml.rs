@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use quarry::Config;
+use quarry_test_macros::quarry_test;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use crate::harness::{TestServer, connect, options_sql, repo_root, sqlstate};
@@ -40,7 +41,7 @@ async fn rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn demo_models_match_scikit_learn() {
     let (server, _dir) = demo_server().await;
     let client = server.connect().await;
@@ -136,7 +137,7 @@ fn statements(sql: &str) -> Vec<String> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn churn_walkthrough_runs() {
     let (server, _dir) = demo_server().await;
     let client = server.connect().await;
@@ -162,7 +163,7 @@ async fn churn_walkthrough_runs() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn evaluation_walkthrough_runs() {
     let (server, _dir) = demo_server().await;
     let client = server.connect().await;
@@ -189,7 +190,7 @@ async fn evaluation_walkthrough_runs() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn monitoring_walkthrough_runs() {
     let (server, _dir) = demo_server().await;
     let client = server.connect().await;
@@ -260,7 +261,7 @@ async fn scores(client: &Client) -> Vec<u64> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn predictions_after_restart_are_bit_identical() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::on_dir(dir.path()).await;
@@ -290,7 +291,7 @@ async fn predictions_after_restart_are_bit_identical() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn deploys_switch_atomically_under_concurrent_scoring() {
     let server = TestServer::start().await;
     let admin = server.connect().await;
@@ -377,7 +378,7 @@ async fn deploys_switch_atomically_under_concurrent_scoring() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn single_row_scoring_through_a_prepared_statement() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -420,7 +421,7 @@ async fn single_row_scoring_through_a_prepared_statement() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn describe_model_shows_features_classes_preprocessing_and_metrics() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -457,7 +458,7 @@ async fn describe_model_shows_features_classes_preprocessing_and_metrics() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn a_cancelled_training_run_registers_nothing() {
     let (server, _dir) = demo_server().await;
     let client = server.connect().await;
@@ -512,7 +513,7 @@ async fn connect_with_notices(url: &str) -> (Client, tokio::sync::mpsc::Unbounde
     (client, rx)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn leakage_is_warned_in_the_result_and_as_a_notice() {
     let server = TestServer::start().await;
     let (client, mut notices) = connect_with_notices(&server.url("quarry")).await;

@@ -1,8 +1,10 @@
 //! Everything a client creates survives a restart on the same data directory.
 
+use quarry_test_macros::quarry_test;
+
 use crate::harness::{TestServer, scalar, sqlstate, texts};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn tables_views_schemas_and_external_tables_survive_restart() {
     let dir = tempfile::tempdir().expect("dir");
     let files = tempfile::tempdir().expect("files");
@@ -83,7 +85,7 @@ async fn tables_views_schemas_and_external_tables_survive_restart() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn leftover_files_of_an_interrupted_write_are_removed() {
     let dir = tempfile::tempdir().expect("dir");
     let server = TestServer::on_dir(dir.path()).await;
@@ -114,7 +116,7 @@ async fn leftover_files_of_an_interrupted_write_are_removed() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn demo_tables_load_once_into_an_empty_directory() {
     let dir = tempfile::tempdir().expect("dir");
     let mut config = quarry::Config::for_data_dir(dir.path());
@@ -161,7 +163,7 @@ async fn demo_tables_load_once_into_an_empty_directory() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn snapshots_survive_restart_unchanged_and_orphans_go() {
     let dir = tempfile::tempdir().expect("dir");
     let server = TestServer::on_dir(dir.path()).await;
@@ -222,7 +224,7 @@ async fn snapshots_survive_restart_unchanged_and_orphans_go() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn a_second_server_on_the_same_directory_refuses_to_start() {
     let dir = tempfile::tempdir().expect("dir");
     let server = TestServer::on_dir(dir.path()).await;

@@ -2,6 +2,7 @@
 //! on every demo table (fixture from scripts/fixtures/profile.py), and
 //! `ml_validate` counts against the same rules written as plain SQL.
 
+use quarry_test_macros::quarry_test;
 use serde_json::Value;
 use tokio_postgres::Row;
 
@@ -15,7 +16,7 @@ fn float(row: &Row, column: &str) -> Option<f64> {
     row.get::<_, Option<f64>>(column)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn profile_equals_pandas_describe_on_the_demo_tables() {
     let server = TestServer::start_demo().await;
     let client = server.connect().await;
@@ -82,7 +83,7 @@ async fn profile_equals_pandas_describe_on_the_demo_tables() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn validate_counts_equal_plain_sql() {
     let server = TestServer::start_demo().await;
     let client = server.connect().await;
@@ -148,7 +149,7 @@ async fn validate_counts_equal_plain_sql() {
     assert_eq!(unique.get::<_, i64>("failing_rows"), duplicated);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn stationarity_matches_statsmodels() {
     let server = TestServer::start().await;
     let client = server.connect().await;

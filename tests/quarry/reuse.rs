@@ -3,6 +3,7 @@
 //! values are the ones of each execution, interleaved portals of one statement
 //! keep their own values, and time-dependent functions are not frozen.
 
+use quarry_test_macros::quarry_test;
 use tokio_postgres::Client;
 use tokio_postgres::SimpleQueryMessage;
 
@@ -27,7 +28,7 @@ async fn count_sum(client: &Client, sql: &str) -> (i64, Option<i64>) {
     (row.get(0), row.get(1))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn writes_are_seen_by_statements_run_again() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -73,7 +74,7 @@ async fn writes_are_seen_by_statements_run_again() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn each_execution_sees_its_own_values() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -128,7 +129,7 @@ async fn each_execution_sees_its_own_values() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn interleaved_portals_keep_their_values() {
     let server = TestServer::start().await;
     let mut client = server.connect().await;
@@ -169,7 +170,7 @@ async fn interleaved_portals_keep_their_values() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn settings_and_time_are_not_frozen() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -203,7 +204,7 @@ async fn settings_and_time_are_not_frozen() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn a_prepared_score_follows_deploys_and_retrains() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -255,7 +256,7 @@ async fn a_prepared_score_follows_deploys_and_retrains() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn named_statements_follow_tables_dropped_and_created_again() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -315,7 +316,7 @@ async fn named_statements_follow_tables_dropped_and_created_again() {
     assert_eq!(simple_value(&client, "SELECT count(*) FROM t").await, "0");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn statements_without_from_are_evaluated_at_each_execution() {
     // A kept SELECT without FROM has its expressions evaluated directly
     // (`server::reuse::OneRow`): an error in one execution leaves the

@@ -4,11 +4,12 @@
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, pin_mut};
+use quarry_test_macros::quarry_test;
 use tokio_postgres::NoTls;
 
 use crate::harness::{TestServer, scalar, sqlstate};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn set_never_leaks_between_connections() {
     let server = TestServer::start().await;
     let a = server.connect().await;
@@ -37,7 +38,7 @@ async fn set_never_leaks_between_connections() {
     assert_eq!(scalar(&a, "SHOW application_name").await, "");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn search_path_decides_where_unqualified_names_go() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -67,7 +68,7 @@ async fn search_path_decides_where_unqualified_names_go() {
     assert_eq!(sqlstate(&err), "42P01");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn transactions_are_accepted_and_failed_blocks_need_rollback() {
     let server = TestServer::start().await;
     let mut client = server.connect().await;
@@ -91,7 +92,7 @@ async fn transactions_are_accepted_and_failed_blocks_need_rollback() {
 
 const LONG: &str = "SELECT value FROM generate_series(1, 2000000000) AS g(value)";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn cancel_stops_a_streaming_query() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -119,7 +120,7 @@ async fn cancel_stops_a_streaming_query() {
     assert_eq!(scalar(&client, "SELECT 'still here'").await, "still here");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn statement_timeout_covers_the_row_stream() {
     let server = TestServer::start().await;
     let client = server.connect().await;

@@ -2,10 +2,11 @@
 //! from scripts/fixtures/trees.py).
 
 use quarry::Config;
+use quarry_test_macros::quarry_test;
 
 use crate::harness::{TestServer, options_sql, repo_root};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn tree_models_match_lightgbm_and_scikit_learn_on_the_demo_data() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_data_dir(dir.path());
@@ -177,7 +178,7 @@ fn spearman(a: &[f64], b: &[f64]) -> f64 {
     cov / (va * vb).sqrt()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn isolation_forest_agrees_with_scikit_learn() {
     let server = TestServer::start().await;
     let client = server.connect().await;

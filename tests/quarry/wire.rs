@@ -1,12 +1,13 @@
 //! Protocol behaviour seen by a real client: identity functions, extended
 //! protocol with typed parameters, binary results, command tags.
 
+use quarry_test_macros::quarry_test;
 use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::types::Type;
 
 use crate::harness::{TestServer, scalar, texts};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn version_and_identity_look_like_postgres() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -19,7 +20,7 @@ async fn version_and_identity_look_like_postgres() {
     assert_eq!(scalar(&client, "SHOW server_version").await, "16.0");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn extended_protocol_binds_parameters_of_several_types() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -94,7 +95,7 @@ async fn extended_protocol_binds_parameters_of_several_types() {
     assert_eq!(echoed, "echo");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn command_tags_report_what_happened() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -144,7 +145,7 @@ async fn command_tags_report_what_happened() {
     assert_eq!(client.execute("DROP TABLE u", &[]).await.expect("drop"), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn a_query_error_leaves_the_session_usable() {
     let server = TestServer::start().await;
     let client = server.connect().await;
@@ -170,7 +171,7 @@ async fn a_query_error_leaves_the_session_usable() {
     assert!(client.simple_query("SELECT * FROM b").await.is_err());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[quarry_test]
 async fn http_health_answers() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = TestServer::start().await;

@@ -40,7 +40,7 @@ fn distinct(mut edges: Vec<f64>) -> Vec<f64> {
 }
 
 /// Values per bin of an ascending sample: bin i holds v with
-/// edges[i−1] < v ≤ edges[i] (`searchsorted(edges, v, side='left')`).
+/// `edges[i−1] < v ≤ edges[i]` (`searchsorted(edges, v, side='left')`).
 pub fn bin_counts(sorted: &[f64], edges: &[f64]) -> Vec<u64> {
     let mut counts = Vec::with_capacity(edges.len() + 1);
     let mut below = 0usize;
