@@ -14,6 +14,19 @@
 //! | 42501 | no privilege                             |
 //! | 0A000 | not supported                            |
 //! | XX000 | internal error: a bug in Quarry          |
+//!
+//! Messages follow one form, fixed by the constructors: lowercase, no final
+//! period, the function and the argument as documented, what was expected,
+//! and what was given (`ml_psi: bins must be between 2 and 1000, got 1`).
+//!
+//! | constructor | SQLSTATE | message |
+//! |-------------|----------|---------|
+//! | [`SqlStateError::arg`] | 22023 | `{function}: {argument} {expected}, got {got}` |
+//! | [`SqlStateError::option`] | 22023 | `option {name} {expected}, got {got}` (`CREATE MODEL` options) |
+//! | [`SqlStateError::data`] | 22000 | `{function}: {why}` |
+//! | [`SqlStateError::internal`] | XX000 | `internal error: {what}` |
+//!
+//! A literal SQLSTATE appears only in [`sqlstate`].
 
 use std::fmt;
 
@@ -52,7 +65,17 @@ pub mod sqlstate {
     pub const IN_FAILED_TRANSACTION: &str = "25P02";
     pub const UNDEFINED_PARAMETER: &str = "42704";
     pub const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
+    pub const SERIALIZATION_FAILURE: &str = "40001";
+    pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
+    pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
+    pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
+    pub const INVALID_TRANSACTION_STATE: &str = "25000";
+    /// Of notices, not errors: a warning, and a plain notice.
+    pub const WARNING: &str = "01000";
+    pub const SUCCESSFUL_COMPLETION: &str = "00000";
     pub const INTERNAL_ERROR: &str = "XX000";
+    pub const DATA_CORRUPTED: &str = "XX001";
 }
 
 /// A user-facing error: SQLSTATE, message, and an optional hint.
@@ -84,7 +107,34 @@ impl SqlStateError {
         self
     }
 
-    /// A bad literal argument, found while planning (22023).
+    /// A bad argument value (22023):
+    /// `{function}: {argument} {expected}, got {got}`.
+    pub fn arg(
+        function: &str,
+        argument: &str,
+        expected: impl fmt::Display,
+        got: impl fmt::Display,
+    ) -> Self {
+        Self::bad_argument(format!("{function}: {argument} {expected}, got {got}"))
+    }
+
+    /// A bad `CREATE MODEL` option (22023): `option {name} {expected}, got {got}`.
+    pub fn option(name: &str, expected: impl fmt::Display, got: impl fmt::Display) -> Self {
+        Self::bad_argument(format!("option {name} {expected}, got {got}"))
+    }
+
+    /// Data a function cannot process (22000): `{function}: {why}`.
+    pub fn data(function: &str, why: impl fmt::Display) -> Self {
+        Self::bad_data(format!("{function}: {why}"))
+    }
+
+    /// A bug in Quarry, never the user's mistake (XX000): `internal error: {what}`.
+    pub fn internal(what: impl fmt::Display) -> Self {
+        Self::new(sqlstate::INTERNAL_ERROR, format!("internal error: {what}"))
+    }
+
+    /// A bad literal argument, found while planning (22023), in words the
+    /// caller chose; prefer [`SqlStateError::arg`] where the message has its form.
     pub fn bad_argument(message: impl Into<String>) -> Self {
         Self::new(sqlstate::INVALID_PARAMETER_VALUE, message)
     }
@@ -116,5 +166,31 @@ impl std::error::Error for SqlStateError {}
 impl From<SqlStateError> for DataFusionError {
     fn from(e: SqlStateError) -> Self {
         e.into_df()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_fix_the_message_form() {
+        let e = SqlStateError::arg("ml_psi", "bins", "must be between 2 and 1000", 1);
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22023", "ml_psi: bins must be between 2 and 1000, got 1")
+        );
+        let e = SqlStateError::option("l2", "must be at least 0", -1);
+        assert_eq!(e.message, "option l2 must be at least 0, got -1");
+        let e = SqlStateError::data("ml_validate", "rule is not boolean");
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22000", "ml_validate: rule is not boolean")
+        );
+        let e = SqlStateError::internal("no plan");
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("XX000", "internal error: no plan")
+        );
     }
 }
