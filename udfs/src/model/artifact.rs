@@ -130,12 +130,8 @@ impl Envelope {
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let body = postcard::to_allocvec(self).map_err(|e| {
-            SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("internal error: encode model: {e}"),
-            )
-        })?;
+        let body = postcard::to_allocvec(self)
+            .map_err(|e| SqlStateError::internal(format!("encode model: {e}")))?;
         let mut out = Vec::with_capacity(body.len() + 8);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.format_version.to_le_bytes());
@@ -146,13 +142,16 @@ impl Envelope {
     pub fn from_bytes(bytes: &[u8]) -> Result<Envelope> {
         if bytes.len() < 8 || &bytes[..4] != MAGIC {
             return Err(SqlStateError::new(
-                "XX001",
+                sqlstate::DATA_CORRUPTED,
                 "model artifact is not a Quarry model (bad header)",
             ));
         }
         let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
         let corrupt = |e: postcard::Error| {
-            SqlStateError::new("XX001", format!("model artifact is corrupt: {e}"))
+            SqlStateError::new(
+                sqlstate::DATA_CORRUPTED,
+                format!("model artifact is corrupt: {e}"),
+            )
         };
         match version {
             1 => postcard::from_bytes::<EnvelopeV1>(&bytes[8..])
@@ -316,9 +315,8 @@ impl LoadedModel {
                 v.into_iter().map(|x| (!x.is_nan()).then_some(x)),
             ))),
             (Scores::Clusters(c), _, _) => Ok(Arc::new(Int32Array::from(c))),
-            (Scores::Classes(..), _, _) => Err(SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                "internal error: class probabilities without a label",
+            (Scores::Classes(..), _, _) => Err(SqlStateError::internal(
+                "class probabilities without a label",
             )),
         }
     }
@@ -378,9 +376,8 @@ impl LoadedModel {
                     }
                 })
                 .unzip()),
-            _ => Err(SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                "internal error: interval of a non-regression model",
+            _ => Err(SqlStateError::internal(
+                "interval of a non-regression model",
             )),
         }
     }

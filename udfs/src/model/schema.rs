@@ -182,12 +182,8 @@ impl Label {
         if array.data_type() == &target {
             return Ok(array);
         }
-        cast_with_options(&array, &target, &CastOptions::default()).map_err(|e| {
-            SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("internal error: cannot return classes as {target}: {e}"),
-            )
-        })
+        cast_with_options(&array, &target, &CastOptions::default())
+            .map_err(|e| SqlStateError::internal(format!("cannot return classes as {target}: {e}")))
     }
 }
 

@@ -174,12 +174,8 @@ pub struct FitInput<'a> {
 impl FitInput<'_> {
     /// The training matrix, which every algorithm with `Inputs::matrix` gets.
     pub fn matrix(&self) -> Result<&Matrix> {
-        self.x.ok_or_else(|| {
-            SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                "internal error: no feature matrix",
-            )
-        })
+        self.x
+            .ok_or_else(|| SqlStateError::internal("no feature matrix"))
     }
 }
 
@@ -215,10 +211,7 @@ pub trait Fitted: Debug {
         _base: &mut Vec<f64>,
         _per_column: &mut [f64],
     ) -> Result<()> {
-        Err(SqlStateError::new(
-            sqlstate::INTERNAL_ERROR,
-            "internal error: explain of an unexplainable model",
-        ))
+        Err(SqlStateError::internal("explain of an unexplainable model"))
     }
 
     /// Whether training keeps the mean of each matrix column, the reference

@@ -141,9 +141,8 @@ impl Fitted for SqlRule {
                 }
             })
             .collect::<Result<_>>()?;
-        let batch = RecordBatch::try_new(rule.schema.clone(), columns).map_err(|e| {
-            SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
-        })?;
+        let batch =
+            RecordBatch::try_new(rule.schema.clone(), columns).map_err(SqlStateError::internal)?;
         let reference = rows.reference;
         let value = rule
             .expr
@@ -159,7 +158,7 @@ impl Fitted for SqlRule {
         let numbers = numbers
             .as_any()
             .downcast_ref::<Float64Array>()
-            .ok_or_else(|| SqlStateError::new(sqlstate::INTERNAL_ERROR, "internal error: cast"))?;
+            .ok_or_else(|| SqlStateError::internal("cast"))?;
         Ok(Scores::Values(
             (0..n)
                 .map(|i| {
@@ -195,8 +194,7 @@ fn input_schema(features: &[Feature]) -> Arc<Schema> {
 }
 
 fn df_schema(schema: &Schema) -> Result<DFSchema> {
-    DFSchema::try_from(schema.clone())
-        .map_err(|e| SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}")))
+    DFSchema::try_from(schema.clone()).map_err(SqlStateError::internal)
 }
 
 /// Compiles an expression over the features.

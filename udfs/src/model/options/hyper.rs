@@ -170,10 +170,7 @@ impl TrainOptions {
 
 /// A hyperparameter read as the wrong kind: a bug in an algorithm module.
 fn misused(h: &Hyper) -> SqlStateError {
-    SqlStateError::new(
-        crate::error::sqlstate::INTERNAL_ERROR,
-        format!("internal error: option {} read as the wrong kind", h.name),
-    )
+    SqlStateError::internal(format!("option {} read as the wrong kind", h.name))
 }
 
 /// A finite number.
@@ -183,18 +180,14 @@ pub fn number(key: &str, value: &str) -> Result<f64> {
         .parse::<f64>()
         .ok()
         .filter(|v| v.is_finite())
-        .ok_or_else(|| {
-            SqlStateError::bad_argument(format!("option {key} must be a number, got '{value}'"))
-        })
+        .ok_or_else(|| SqlStateError::option(key, "must be a number", format_args!("'{value}'")))
 }
 
 /// A finite number ≥ 0.
 pub fn non_negative(key: &str, value: &str) -> Result<f64> {
     let v = number(key, value)?;
     if v < 0.0 {
-        return Err(SqlStateError::bad_argument(format!(
-            "option {key} must be at least 0, got {value}"
-        )));
+        return Err(SqlStateError::option(key, "must be at least 0", value));
     }
     Ok(v)
 }
@@ -202,14 +195,14 @@ pub fn non_negative(key: &str, value: &str) -> Result<f64> {
 /// A whole number ≥ `min`.
 pub fn count(key: &str, value: &str, min: usize) -> Result<usize> {
     let v = value.trim().parse::<usize>().map_err(|_| {
-        SqlStateError::bad_argument(format!(
-            "option {key} must be a whole number, got '{value}'"
-        ))
+        SqlStateError::option(key, "must be a whole number", format_args!("'{value}'"))
     })?;
     if v < min {
-        return Err(SqlStateError::bad_argument(format!(
-            "option {key} must be at least {min}, got {v}"
-        )));
+        return Err(SqlStateError::option(
+            key,
+            format_args!("must be at least {min}"),
+            v,
+        ));
     }
     Ok(v)
 }
@@ -218,9 +211,7 @@ pub fn count(key: &str, value: &str, min: usize) -> Result<usize> {
 pub fn unit_interval(key: &str, value: &str) -> Result<f64> {
     let v = number(key, value)?;
     if !(v > 0.0 && v <= 1.0) {
-        return Err(SqlStateError::bad_argument(format!(
-            "option {key} must be in (0, 1], got {value}"
-        )));
+        return Err(SqlStateError::option(key, "must be in (0, 1]", value));
     }
     Ok(v)
 }

@@ -325,13 +325,10 @@ impl Preprocessor {
                     }
                 }
                 _ => {
-                    return Err(SqlStateError::new(
-                        crate::error::sqlstate::INTERNAL_ERROR,
-                        format!(
-                            "internal error: feature {} has mismatched values",
-                            feature.name
-                        ),
-                    ));
+                    return Err(SqlStateError::internal(format!(
+                        "feature {} has mismatched values",
+                        feature.name
+                    )));
                 }
             };
             steps.push(step);

@@ -18,7 +18,6 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 
-use super::internal;
 use crate::error::{SqlStateError, sqlstate};
 use crate::model::options::{Split, TrainOptions};
 use crate::model::schema::{ClassValue, Feature, FeatureKind, Label, Result, Task};
@@ -171,7 +170,7 @@ pub(super) fn read(data: &RecordBatch, options: &TrainOptions) -> Result<Columns
                     ),
                 ));
             }
-            let y = cast(column, &DataType::Float64).map_err(internal)?;
+            let y = cast(column, &DataType::Float64).map_err(SqlStateError::internal)?;
             let y = y.as_primitive::<Float64Type>();
             anomaly_truth = Some(
                 (0..n)
@@ -381,7 +380,7 @@ fn sample_weights(name: &str, column: &ArrayRef) -> Result<Vec<Option<f64>>> {
             ),
         ));
     }
-    let values = cast(column, &DataType::Float64).map_err(internal)?;
+    let values = cast(column, &DataType::Float64).map_err(SqlStateError::internal)?;
     let values = values.as_primitive::<Float64Type>();
     (0..values.len())
         .map(|i| {

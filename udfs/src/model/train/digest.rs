@@ -11,7 +11,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{RowConverter, SortField};
 use sha2::Digest;
 
-use super::internal;
+use crate::error::SqlStateError;
 use crate::model::schema::Result;
 
 /// Hex sha256 of the training data ([`DataDigest`]), so a version records
@@ -42,7 +42,7 @@ impl DataDigest {
             .iter()
             .map(|f| SortField::new(f.data_type().clone()))
             .collect();
-        let converter = RowConverter::new(fields).map_err(internal)?;
+        let converter = RowConverter::new(fields).map_err(SqlStateError::internal)?;
         Ok(DataDigest { hasher, converter })
     }
 
@@ -53,7 +53,7 @@ impl DataDigest {
         let rows = self
             .converter
             .convert_columns(batch.columns())
-            .map_err(internal)?;
+            .map_err(SqlStateError::internal)?;
         for row in rows.iter() {
             let bytes = row.as_ref();
             self.hasher.update((bytes.len() as u64).to_le_bytes());

@@ -22,7 +22,8 @@ use datafusion::arrow::datatypes::Float64Type;
 use serde_json::{Value as Json, json};
 
 use super::fit::Training;
-use super::{internal, take_rows};
+use super::take_rows;
+use crate::error::SqlStateError;
 use crate::kernels::metrics;
 use crate::kernels::parallel::{par_map, par_ranges};
 use crate::model::artifact::{Extra, LoadedModel};
@@ -237,5 +238,5 @@ fn in_parallel(
         return Ok(one.clone());
     }
     let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
-    datafusion::arrow::compute::concat(&refs).map_err(internal)
+    datafusion::arrow::compute::concat(&refs).map_err(SqlStateError::internal)
 }

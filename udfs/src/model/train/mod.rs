@@ -37,7 +37,7 @@ use super::algorithms::{FitReport, canceled};
 use super::artifact::{Envelope, Extra, LoadedModel};
 use super::options::TrainOptions;
 use super::schema::{Result, Task, Values};
-use crate::error::{SqlStateError, sqlstate};
+use crate::error::SqlStateError;
 
 /// What the caller provides besides the data.
 pub struct TrainContext<'a> {
@@ -70,7 +70,7 @@ pub fn train(
     options: &TrainOptions,
     ctx: &TrainContext<'_>,
 ) -> Result<TrainedModel> {
-    let data = concat_batches(&schema, batches).map_err(internal)?;
+    let data = concat_batches(&schema, batches).map_err(SqlStateError::internal)?;
     if data.num_rows() == 0 {
         return Err(SqlStateError::bad_data(
             "the training query returned no rows",
@@ -204,18 +204,13 @@ fn cancelled(ctx: &TrainContext<'_>) -> Result<()> {
     }
 }
 
-/// An Arrow failure on data training already checked: a bug.
-fn internal(e: impl std::fmt::Display) -> SqlStateError {
-    SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
-}
-
 fn indices(rows: &[usize]) -> UInt32Array {
     UInt32Array::from_iter_values(rows.iter().map(|&r| r as u32))
 }
 
 /// `rows` of one column.
 fn take_rows(array: &ArrayRef, rows: &[usize]) -> Result<ArrayRef> {
-    take(array.as_ref(), &indices(rows), None).map_err(internal)
+    take(array.as_ref(), &indices(rows), None).map_err(SqlStateError::internal)
 }
 
 /// `rows` of every column.
