@@ -14,6 +14,7 @@ pub mod registry;
 pub mod server;
 pub mod session;
 pub mod statements;
+pub mod sync;
 
 pub use config::Config;
 pub use server::Server;

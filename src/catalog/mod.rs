@@ -34,6 +34,7 @@ use futures::StreamExt;
 use tracing::{info, warn};
 
 use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
+use crate::sync::{read, write};
 use store::{RelationKind, RelationRow, Store};
 use table::{FileList, ManagedTable, TableData};
 use writer::{FileSetWriter, storage_schema};
@@ -94,24 +95,13 @@ impl QuarrySchema {
 #[async_trait]
 impl SchemaProvider for QuarrySchema {
     fn table_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .tables
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect();
+        let mut names: Vec<String> = read(&self.tables).keys().cloned().collect();
         names.sort();
         names
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        Ok(self
-            .tables
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned())
+        Ok(read(&self.tables).get(name).cloned())
     }
 
     fn register_table(
@@ -119,30 +109,19 @@ impl SchemaProvider for QuarrySchema {
         name: String,
         table: Arc<dyn TableProvider>,
     ) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let previous = self
-            .tables
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name, table);
+        let previous = write(&self.tables).insert(name, table);
         self.changed();
         Ok(previous)
     }
 
     fn deregister_table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let removed = self
-            .tables
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name);
+        let removed = write(&self.tables).remove(name);
         self.changed();
         Ok(removed)
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.tables
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(name)
+        read(&self.tables).contains_key(name)
     }
 }
 
@@ -224,20 +203,12 @@ impl Catalog {
         self.provider
             .register_schema(name, schema.clone())
             .sql_err()?;
-        self.schemas
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), schema.clone());
+        write(&self.schemas).insert(name.to_string(), schema.clone());
         Ok(schema)
     }
 
     fn schema(&self, name: &str) -> Result<Arc<QuarrySchema>> {
-        if let Some(s) = self
-            .schemas
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-        {
+        if let Some(s) = read(&self.schemas).get(name) {
             return Ok(s.clone());
         }
         if SYSTEM_SCHEMAS.contains(&name) {
@@ -254,18 +225,11 @@ impl Catalog {
     }
 
     pub fn schema_exists(&self, name: &str) -> bool {
-        self.schemas
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(name)
+        read(&self.schemas).contains_key(name)
     }
 
     fn entry(&self, name: &RelName) -> Option<Entry> {
-        self.entries
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
+        read(&self.entries).get(name).cloned()
     }
 
     fn register(&self, row: &RelationRow, provider: Arc<dyn TableProvider>) -> Result<()> {
@@ -273,16 +237,13 @@ impl Catalog {
         schema
             .register_table(row.name.clone(), provider)
             .sql_err()?;
-        self.entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                RelName::new(&row.schema_name, &row.name),
-                Entry {
-                    id: row.id.clone(),
-                    kind: row.kind,
-                },
-            );
+        write(&self.entries).insert(
+            RelName::new(&row.schema_name, &row.name),
+            Entry {
+                id: row.id.clone(),
+                kind: row.kind,
+            },
+        );
         Ok(())
     }
 
@@ -290,10 +251,7 @@ impl Catalog {
         if let Ok(schema) = self.schema(&name.schema) {
             let _ = schema.deregister_table(&name.name);
         }
-        self.entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name);
+        write(&self.entries).remove(name);
     }
 
     fn table_dir(&self, id: &str) -> PathBuf {
@@ -401,10 +359,7 @@ impl Catalog {
         for (id, file) in self.store.referenced_files()? {
             referenced.entry(id).or_default().push(file);
         }
-        let live: std::collections::HashSet<String> = self
-            .entries
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+        let live: std::collections::HashSet<String> = read(&self.entries)
             .values()
             .filter(|e| e.kind == RelationKind::Table)
             .map(|e| e.id.clone())
@@ -447,20 +402,12 @@ impl Catalog {
         self.schema(DEFAULT_SCHEMA)?
             .register_table(name.to_string(), provider)
             .sql_err()?;
-        self.system
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(name.to_string());
+        write(&self.system).push(name.to_string());
         Ok(())
     }
 
     fn is_system(&self, name: &RelName) -> bool {
-        name.schema == DEFAULT_SCHEMA
-            && self
-                .system
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&name.name)
+        name.schema == DEFAULT_SCHEMA && read(&self.system).contains(&name.name)
     }
 
     fn system_error(&self, name: &RelName) -> SqlStateError {
@@ -573,16 +520,13 @@ impl Catalog {
         target
             .register_table(name.name.clone(), Arc::new(table))
             .sql_err()?;
-        self.entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                name.clone(),
-                Entry {
-                    id: row.id,
-                    kind: RelationKind::Table,
-                },
-            );
+        write(&self.entries).insert(
+            name.clone(),
+            Entry {
+                id: row.id,
+                kind: RelationKind::Table,
+            },
+        );
         Ok(rows)
     }
 
@@ -597,7 +541,7 @@ impl Catalog {
     /// The managed table behind `name`, for writes (`COPY`, `TRUNCATE`).
     pub fn managed(&self, name: &RelName) -> Result<Arc<TableData>> {
         let schema = self.schema(&name.schema)?;
-        let tables = schema.tables.read().unwrap_or_else(|p| p.into_inner());
+        let tables = read(&schema.tables);
         let provider = tables.get(&name.name).ok_or_else(|| {
             SqlStateError::new(
                 sqlstate::UNDEFINED_TABLE,
@@ -683,7 +627,7 @@ impl Catalog {
         target_schema
             .register_table(to.name.clone(), provider)
             .sql_err()?;
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let mut entries = write(&self.entries);
         entries.remove(from);
         entries.insert(to.clone(), entry);
         Ok(())
@@ -746,16 +690,13 @@ impl Catalog {
         target
             .register_table(name.name.clone(), provider)
             .sql_err()?;
-        self.entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                name.clone(),
-                Entry {
-                    id: row.id,
-                    kind: RelationKind::External,
-                },
-            );
+        write(&self.entries).insert(
+            name.clone(),
+            Entry {
+                id: row.id,
+                kind: RelationKind::External,
+            },
+        );
         Ok(())
     }
 
@@ -808,16 +749,13 @@ impl Catalog {
                 Arc::new(ViewTable::new(input, Some(definition))),
             )
             .sql_err()?;
-        self.entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                name.clone(),
-                Entry {
-                    id: row.id,
-                    kind: RelationKind::View,
-                },
-            );
+        write(&self.entries).insert(
+            name.clone(),
+            Entry {
+                id: row.id,
+                kind: RelationKind::View,
+            },
+        );
         Ok(())
     }
 
@@ -856,10 +794,7 @@ impl Catalog {
                 "schema \"public\" cannot be dropped",
             ));
         }
-        let members: Vec<(RelName, Entry)> = self
-            .entries
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+        let members: Vec<(RelName, Entry)> = read(&self.entries)
             .iter()
             .filter(|(k, _)| k.schema == name)
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -880,10 +815,7 @@ impl Catalog {
             self.remove_data(entry);
         }
         self.provider.deregister_schema(name, true).sql_err()?;
-        self.schemas
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name);
+        write(&self.schemas).remove(name);
         self.definitions.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }

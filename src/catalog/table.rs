@@ -31,6 +31,7 @@ use futures::StreamExt;
 use super::store::{DataFile, Store};
 use super::writer::{FileSetWriter, PendingFiles};
 use crate::error::{Result, SqlStateError};
+use crate::sync::{read, write};
 
 /// The current version of a table and the files it consists of.
 #[derive(Debug, Clone, Default)]
@@ -54,7 +55,7 @@ pub struct TableData {
 
 impl TableData {
     pub fn snapshot(&self) -> FileList {
-        self.files.read().unwrap_or_else(|p| p.into_inner()).clone()
+        read(&self.files).clone()
     }
 
     /// Starts a write of new files for this table.
@@ -72,7 +73,7 @@ impl TableData {
             self.store
                 .commit_files(&self.id, current.version, pending.files(), replace)?;
         let added = pending.committed();
-        let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+        let mut files = write(&self.files);
         if replace {
             files.files = added;
         } else {

@@ -32,6 +32,7 @@ use tracing::info;
 use crate::catalog::store::Store;
 use crate::catalog::writer::sync_dir;
 use crate::error::{Result, SqlStateError, sqlstate};
+use crate::sync::lock;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS ml_models (
@@ -164,7 +165,7 @@ impl Registry {
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<ModelRef, Arc<LoadedModel>>> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.cache)
     }
 
     /// Removes artifact files no registered version points to.
