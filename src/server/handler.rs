@@ -48,7 +48,9 @@ use super::replies;
 use super::reuse::{self, Reuse, Validity};
 use super::stream::{FieldsCache, query_response, text_rows};
 use crate::catalog::{CATALOG_NAME, RelName};
-use crate::error::{IntoSqlError, Result, SqlStateError, classify, sqlstate, to_pgwire};
+use crate::error::{
+    IntoSqlError, Result, SqlStateError, classify, error_info, from_pgwire, sqlstate, to_pgwire,
+};
 use crate::session::{QueryControl, Session, TxBlock, lock};
 use crate::statements::ModelStatement;
 
@@ -502,7 +504,12 @@ fn set_value_text(values: &[SqlExpr]) -> Option<String> {
     }
 }
 
-fn notice(severity: &str, code: &str, message: impl Into<String>) -> PgWireBackendMessage {
+/// A NoticeResponse: a WARNING or NOTICE the client shows beside the result.
+pub(super) fn notice(
+    severity: &str,
+    code: &str,
+    message: impl Into<String>,
+) -> PgWireBackendMessage {
     PgWireBackendMessage::NoticeResponse(NoticeResponse::from(ErrorInfo::new(
         severity.to_owned(),
         code.to_owned(),
@@ -683,17 +690,17 @@ impl QueryHandler {
                         .map(|(k, v)| vec![Some(k), Some(v)])
                         .collect();
                     return Ok(Response::Query(
-                        text_rows(&["name", "setting"], rows).map_err(pg_to_sql)?,
+                        text_rows(&["name", "setting"], rows).map_err(from_pgwire)?,
                     ));
                 }
                 let (column, value) = session.show(&lower)?;
                 Ok(Response::Query(
-                    text_rows(&[&column], vec![vec![Some(value)]]).map_err(pg_to_sql)?,
+                    text_rows(&[&column], vec![vec![Some(value)]]).map_err(from_pgwire)?,
                 ))
             }
             Statement::StartTransaction { .. } => {
                 let already_open = {
-                    let mut tx = session.tx.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut tx = lock(&session.tx);
                     let open = matches!(*tx, TxBlock::Open { .. });
                     if !open {
                         *tx = TxBlock::Open { writes: 0 };
@@ -708,7 +715,7 @@ impl QueryHandler {
                             "there is already a transaction in progress",
                         ))
                         .await
-                        .map_err(|e| pg_to_sql(e.into()))?;
+                        .map_err(|e| from_pgwire(e.into()))?;
                 }
                 Ok(Response::TransactionStart(Tag::new("BEGIN")))
             }
@@ -718,8 +725,7 @@ impl QueryHandler {
             } => {
                 let rollback = matches!(stmt, Statement::Rollback { .. });
                 let failed = client.transaction_status() == TransactionStatus::Error;
-                let previous =
-                    std::mem::take(&mut *session.tx.lock().unwrap_or_else(|p| p.into_inner()));
+                let previous = std::mem::take(&mut *lock(&session.tx));
                 match previous {
                     TxBlock::None if client.transaction_status() == TransactionStatus::Idle => {
                         client
@@ -729,7 +735,7 @@ impl QueryHandler {
                                 "there is no transaction in progress",
                             ))
                             .await
-                            .map_err(|e| pg_to_sql(e.into()))?;
+                            .map_err(|e| from_pgwire(e.into()))?;
                     }
                     TxBlock::Open { writes } if rollback && writes > 0 => {
                         client
@@ -742,7 +748,7 @@ impl QueryHandler {
                                 ),
                             ))
                             .await
-                            .map_err(|e| pg_to_sql(e.into()))?;
+                            .map_err(|e| from_pgwire(e.into()))?;
                     }
                     _ => {}
                 }
@@ -774,7 +780,7 @@ impl QueryHandler {
                         "Quarry stores tables in a columnar format and needs no indexes; CREATE INDEX does nothing",
                     ))
                     .await
-                    .map_err(|e| pg_to_sql(e.into()))?;
+                    .map_err(|e| from_pgwire(e.into()))?;
                 Ok(Response::Execution(Tag::new("CREATE INDEX")))
             }
             Statement::CreateSchema {
@@ -795,7 +801,7 @@ impl QueryHandler {
                     .catalog
                     .create_schema(&name, *if_not_exists)
                     .await?;
-                self.wrote(session);
+                session.wrote();
                 Ok(Response::Execution(Tag::new("CREATE SCHEMA")))
             }
             Statement::Drop {
@@ -841,7 +847,7 @@ impl QueryHandler {
                         )));
                     }
                 };
-                self.wrote(session);
+                session.wrote();
                 Ok(Response::Execution(Tag::new(tag)))
             }
             Statement::AlterTable(alter) => {
@@ -864,7 +870,7 @@ impl QueryHandler {
                     .catalog
                     .rename(&from, &to, alter.if_exists)
                     .await?;
-                self.wrote(session);
+                session.wrote();
                 Ok(Response::Execution(Tag::new("ALTER TABLE")))
             }
             Statement::Truncate(t) => {
@@ -872,7 +878,7 @@ impl QueryHandler {
                     let rel = object_name(session, &target.name)?;
                     self.state.catalog.truncate(&rel).await?;
                 }
-                self.wrote(session);
+                session.wrote();
                 Ok(Response::Execution(Tag::new("TRUNCATE TABLE")))
             }
             Statement::Copy {
@@ -889,8 +895,8 @@ impl QueryHandler {
                     let slot = client
                         .session_extensions()
                         .get_or_insert_with(CopySlot::default);
-                    *slot.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(copy);
-                    self.wrote(session);
+                    *lock(&slot.0) = Some(copy);
+                    session.wrote();
                     Ok(Response::CopyIn(CopyResponse::new(
                         0,
                         ncols,
@@ -985,7 +991,7 @@ impl QueryHandler {
                         format_options(client),
                         control.clone(),
                     )
-                    .map_err(pg_to_sql)?;
+                    .map_err(from_pgwire)?;
                     Ok(Response::CopyOut(response))
                 }
                 (true, _) => Err(SqlStateError::unsupported(
@@ -995,14 +1001,6 @@ impl QueryHandler {
             other => Err(SqlStateError::unsupported(format!(
                 "statement not supported: {other}"
             ))),
-        }
-    }
-
-    /// Marks a write inside an open transaction block.
-    pub(crate) fn wrote(&self, session: &Session) {
-        if let TxBlock::Open { writes } = &mut *session.tx.lock().unwrap_or_else(|p| p.into_inner())
-        {
-            *writes += 1;
         }
     }
 
@@ -1095,7 +1093,7 @@ impl QueryHandler {
                     k, v,
                 )))
                 .await
-                .map_err(|e| pg_to_sql(e.into()))?;
+                .map_err(|e| from_pgwire(e.into()))?;
         }
         Ok(())
     }
@@ -1185,7 +1183,7 @@ impl QueryHandler {
                             .await
                     })
                     .await?;
-                self.wrote(session);
+                session.wrote();
                 Ok(Response::Execution(if is_ctas {
                     Tag::new("SELECT").with_rows(rows as usize)
                 } else {
@@ -1198,7 +1196,7 @@ impl QueryHandler {
                 control
                     .run(catalog.create_external(&state, &name, &cmd))
                     .await?;
-                self.wrote(session);
+                session.wrote();
                 Ok(Response::Execution(Tag::new("CREATE TABLE")))
             }
             LogicalPlan::Ddl(DdlStatement::CreateView(view)) => {
@@ -1217,28 +1215,28 @@ impl QueryHandler {
                         view.or_replace,
                     )
                     .await?;
-                self.wrote(session);
+                session.wrote();
                 Ok(Response::Execution(Tag::new("CREATE VIEW")))
             }
             LogicalPlan::Ddl(DdlStatement::CreateCatalogSchema(s)) => {
                 catalog
                     .create_schema(&s.schema_name, s.if_not_exists)
                     .await?;
-                self.wrote(session);
+                session.wrote();
                 Ok(Response::Execution(Tag::new("CREATE SCHEMA")))
             }
             LogicalPlan::Ddl(DdlStatement::DropTable(d)) => {
                 catalog
                     .drop_relation(&rel_name(session, &d.name)?, false, d.if_exists)
                     .await?;
-                self.wrote(session);
+                session.wrote();
                 Ok(Response::Execution(Tag::new("DROP TABLE")))
             }
             LogicalPlan::Ddl(DdlStatement::DropView(d)) => {
                 catalog
                     .drop_relation(&rel_name(session, &d.name)?, true, d.if_exists)
                     .await?;
-                self.wrote(session);
+                session.wrote();
                 Ok(Response::Execution(Tag::new("DROP VIEW")))
             }
             LogicalPlan::Ddl(DdlStatement::CreateCatalog(_)) => Err(SqlStateError::unsupported(
@@ -1265,7 +1263,7 @@ impl QueryHandler {
                             .map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())
                     })
                     .sum();
-                self.wrote(session);
+                session.wrote();
                 let tag = match op {
                     datafusion::logical_expr::WriteOp::Insert(_) => Tag::new("INSERT").with_oid(0),
                     datafusion::logical_expr::WriteOp::Delete => Tag::new("DELETE"),
@@ -1384,7 +1382,7 @@ pub(super) fn respond<C: ClientInfo>(
         control.clone(),
         fields,
     )
-    .map_err(pg_to_sql)?;
+    .map_err(from_pgwire)?;
     Ok(Response::Query(response))
 }
 
@@ -1469,21 +1467,6 @@ fn object_name_last(name: &ObjectName) -> String {
         .unwrap_or_default()
 }
 
-/// A wire-level failure while answering; rare (the client went away).
-fn pg_to_sql(e: PgWireError) -> SqlStateError {
-    match e {
-        PgWireError::UserError(info) => {
-            let code: &'static str = match info.code.as_str() {
-                "57014" => sqlstate::QUERY_CANCELED,
-                "57P01" => sqlstate::ADMIN_SHUTDOWN,
-                _ => sqlstate::INTERNAL_ERROR,
-            };
-            SqlStateError::new(code, info.message)
-        }
-        other => SqlStateError::new(sqlstate::IO_ERROR, other.to_string()),
-    }
-}
-
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
@@ -1510,7 +1493,7 @@ impl SimpleQueryHandler for QueryHandler {
             None => {
                 let mut statements = match self.parser.parse_all(query) {
                     Ok(s) => s,
-                    Err(e) => return Ok(vec![Response::Error(Box::new(into_info(e)))]),
+                    Err(e) => return Ok(vec![Response::Error(Box::new(error_info(e)))]),
                 };
                 if statements.len() == 1 && healthy {
                     let stmt = statements.remove(0);
@@ -1523,7 +1506,7 @@ impl SimpleQueryHandler for QueryHandler {
                     ));
                     match planned.await {
                         Ok(p) => vec![p],
-                        Err(e) => return Ok(vec![Response::Error(Box::new(into_info(e)))]),
+                        Err(e) => return Ok(vec![Response::Error(Box::new(error_info(e)))]),
                     }
                 } else {
                     statements
@@ -1565,20 +1548,13 @@ impl SimpleQueryHandler for QueryHandler {
                 }
                 Err(e) => {
                     // PostgreSQL stops a multi-statement query at the first error.
-                    responses.push(Response::Error(Box::new(into_info(e))));
+                    responses.push(Response::Error(Box::new(error_info(e))));
                     break;
                 }
             }
         }
         Ok(responses)
     }
-}
-
-fn into_info(e: SqlStateError) -> ErrorInfo {
-    let mut info = ErrorInfo::new("ERROR".to_owned(), e.code.to_owned(), e.message);
-    info.hint = e.hint;
-    info.detail = e.detail;
-    info
 }
 
 #[async_trait]
@@ -1848,7 +1824,7 @@ impl CopyHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let Some(slot) = client.session_extensions().get::<CopySlot>()
-            && let Some(copy) = slot.0.lock().unwrap_or_else(|p| p.into_inner()).as_mut()
+            && let Some(copy) = lock(&slot.0).as_mut()
         {
             copy.feed(&copy_data.data);
         }
@@ -1864,7 +1840,7 @@ impl CopyHandler for QueryHandler {
         let copy = client
             .session_extensions()
             .get::<CopySlot>()
-            .and_then(|slot| slot.0.lock().unwrap_or_else(|p| p.into_inner()).take());
+            .and_then(|slot| lock(&slot.0).take());
         let Some(copy) = copy else {
             return Err(to_pgwire(SqlStateError::new(
                 sqlstate::PROTOCOL_VIOLATION,
@@ -1891,7 +1867,7 @@ impl CopyHandler for QueryHandler {
     {
         if let Some(slot) = client.session_extensions().get::<CopySlot>() {
             // Dropping the copy removes the files it wrote.
-            slot.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+            lock(&slot.0).take();
         }
         to_pgwire(SqlStateError::new(
             sqlstate::QUERY_CANCELED,

@@ -13,13 +13,12 @@ use futures::{Sink, SinkExt};
 use pgwire::api::ClientInfo;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{Response, Tag};
-use pgwire::error::{ErrorInfo, PgWireError};
+use pgwire::error::PgWireError;
 use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::response::NoticeResponse;
 use quarry_udfs::model::preprocess::Step;
 use quarry_udfs::model::{ModelStore, Payload};
 
-use super::handler::{QueryHandler, respond_batch};
+use super::handler::{QueryHandler, notice, respond_batch};
 use super::stream::text_rows;
 use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
 use crate::registry::training::{self, TrainRequest};
@@ -49,19 +48,6 @@ pub fn result_schema(statement: &ModelStatement) -> SchemaRef {
             Field::new("value", DataType::Utf8, true),
         ])),
     }
-}
-
-fn notice(severity: &str, message: String) -> PgWireBackendMessage {
-    PgWireBackendMessage::NoticeResponse(NoticeResponse::from(ErrorInfo::new(
-        severity.to_owned(),
-        if severity == "WARNING" {
-            "01000"
-        } else {
-            "00000"
-        }
-        .to_owned(),
-        message,
-    )))
 }
 
 fn describe_step(step: &Step) -> String {
@@ -168,7 +154,7 @@ impl QueryHandler {
                         result = &mut training => break result?,
                         Some(message) = rx.recv() => {
                             if started.elapsed() >= QUIET {
-                                let _ = client.send(notice("NOTICE", message)).await;
+                                let _ = client.send(notice("NOTICE", "00000", message)).await;
                             }
                         }
                     }
@@ -179,10 +165,10 @@ impl QueryHandler {
                     let list: Vec<String> =
                         serde_json::from_str(warnings.value(0)).unwrap_or_default();
                     for w in list {
-                        let _ = client.feed(notice("WARNING", w)).await;
+                        let _ = client.feed(notice("WARNING", "01000", w)).await;
                     }
                 }
-                self.wrote(session);
+                session.wrote();
                 respond_batch(client, batch, format, control, None)
             }
             ModelStatement::DropModel { name, if_exists } => {
@@ -190,11 +176,12 @@ impl QueryHandler {
                     let _ = client
                         .feed(notice(
                             "NOTICE",
+                            "00000",
                             format!("model \"{name}\" does not exist, skipping"),
                         ))
                         .await;
                 }
-                self.wrote(session);
+                session.wrote();
                 Ok(Response::Execution(Tag::new("DROP MODEL")))
             }
             ModelStatement::ShowModels => {

@@ -91,6 +91,14 @@ impl Session {
         })
     }
 
+    /// Marks a write inside an open transaction block: a `ROLLBACK` warns
+    /// that it cannot undo it.
+    pub fn wrote(&self) {
+        if let TxBlock::Open { writes } = &mut *lock(&self.tx) {
+            *writes += 1;
+        }
+    }
+
     /// Changes whenever the session's configuration does.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
