@@ -350,6 +350,34 @@ impl Parser {
     }
 }
 
+/// The client a statement's replies go to: pgwire's connection, under the
+/// bound pgwire's handler traits give it, named once. Every type that bound
+/// admits is a `Client`. The impls of pgwire's own traits state pgwire's
+/// bound, as their signatures must, and pass the client on.
+///
+/// pgwire's bound includes `PgWireError: From<C::Error>`, a bound on
+/// `PgWireError` that a trait cannot carry; its counterpart here is
+/// `C::Error: Into<PgWireError>`, and [`write_error`] makes the conversion
+/// `?` would.
+pub trait Client:
+    ClientInfo + Sink<PgWireBackendMessage, Error: Debug + Into<PgWireError>> + Unpin + Send + Sync
+{
+}
+
+impl<C> Client for C where
+    C: ClientInfo
+        + Sink<PgWireBackendMessage, Error: Debug + Into<PgWireError>>
+        + Unpin
+        + Send
+        + Sync
+{
+}
+
+/// A failed write to a [`Client`], as pgwire's error.
+pub fn write_error<E: Into<PgWireError>>(e: E) -> PgWireError {
+    e.into()
+}
+
 fn session<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Session>> {
     client
         .session_extensions()
@@ -526,7 +554,7 @@ impl QueryHandler {
     /// `do_query`'s box is filled with a copy of that whole state on every
     /// statement. Inline, the DDL and planning futures made that copy
     /// ~40% of a `SELECT 1`'s instructions.
-    async fn execute<C>(
+    async fn execute<C: Client>(
         &self,
         client: &mut C,
         session: &Arc<Session>,
@@ -534,12 +562,7 @@ impl QueryHandler {
         params: Option<&ParamValues>,
         format: &Format,
         control: &QueryControl,
-    ) -> Result<Response>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
+    ) -> Result<Response> {
         let stmt = match prepared.stmt.as_ref() {
             Stmt::Df(stmt) => stmt,
             Stmt::Model(model) => {
@@ -641,18 +664,13 @@ impl QueryHandler {
         }
     }
 
-    async fn command<C>(
+    async fn command<C: Client>(
         &self,
         client: &mut C,
         session: &Arc<Session>,
         stmt: &DfStatement,
         control: &QueryControl,
-    ) -> Result<Response>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
+    ) -> Result<Response> {
         let stmt = match stmt {
             DfStatement::Statement(s) => s.as_ref(),
             DfStatement::Reset(r) => {
@@ -1004,12 +1022,12 @@ impl QueryHandler {
         }
     }
 
-    async fn set<C>(&self, client: &mut C, session: &Arc<Session>, set: &Set) -> Result<Response>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
+    async fn set<C: Client>(
+        &self,
+        client: &mut C,
+        session: &Arc<Session>,
+        set: &Set,
+    ) -> Result<Response> {
         match set {
             Set::SingleAssignment {
                 variable, values, ..
@@ -1059,18 +1077,13 @@ impl QueryHandler {
         Ok(Response::Execution(Tag::new("SET")))
     }
 
-    async fn set_var<C>(
+    async fn set_var<C: Client>(
         &self,
         client: &mut C,
         session: &Arc<Session>,
         name: &str,
         value: Option<&str>,
-    ) -> Result<()>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
+    ) -> Result<()> {
         let name = name.trim_matches('"');
         let report = session.set(name, value)?;
         // Settings the row encoder reads from the connection metadata.
@@ -1140,7 +1153,7 @@ impl QueryHandler {
 
     /// Runs a planned statement: DDL against the catalog, everything else in
     /// DataFusion with the result streamed under `control`.
-    pub(crate) async fn run_plan<C>(
+    pub(crate) async fn run_plan<C: Client>(
         &self,
         client: &mut C,
         session: &Arc<Session>,
@@ -1148,12 +1161,7 @@ impl QueryHandler {
         plan: LogicalPlan,
         format: &Format,
         control: &QueryControl,
-    ) -> Result<Response>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
+    ) -> Result<Response> {
         let catalog = &self.state.catalog;
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmd)) => {

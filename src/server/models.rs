@@ -1,7 +1,6 @@
 //! Running the model statements: `CREATE MODEL`, `DROP MODEL`, `SHOW MODELS`,
 //! `DESCRIBE MODEL`.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,16 +8,13 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
-use futures::{Sink, SinkExt};
-use pgwire::api::ClientInfo;
+use futures::SinkExt;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{Response, Tag};
-use pgwire::error::PgWireError;
-use pgwire::messages::PgWireBackendMessage;
 use quarry_udfs::model::preprocess::Step;
 use quarry_udfs::model::{ModelStore, Payload};
 
-use super::handler::{QueryHandler, notice, respond_batch};
+use super::handler::{Client, QueryHandler, notice, respond_batch};
 use super::stream::text_rows;
 use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
 use crate::registry::training::{self, TrainRequest};
@@ -104,19 +100,14 @@ fn describe_step(step: &Step) -> String {
 }
 
 impl QueryHandler {
-    pub(super) async fn model_statement<C>(
+    pub(super) async fn model_statement<C: Client>(
         &self,
         client: &mut C,
         session: &Arc<Session>,
         statement: &ModelStatement,
         format: &Format,
         control: &QueryControl,
-    ) -> Result<Response>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
+    ) -> Result<Response> {
         let registry = self.state.registry.clone();
         match statement {
             ModelStatement::CreateModel {
