@@ -3,8 +3,9 @@
 //! streams everything else from DataFusion, for the simple and the extended
 //! protocol alike.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::dialect::QuarryDialect;
 use async_trait::async_trait;
@@ -214,18 +215,18 @@ impl Parser {
         Ok(self.parse(sql)?.into_iter().map(Stmt::Df).collect())
     }
 
-    /// One statement, ready to bind: the session's cached one when the same
-    /// text (with the same declared parameter types) was prepared at the
+    /// One statement, ready to bind: the connection's cached one when the
+    /// same text (with the same declared parameter types) was prepared at the
     /// current validity, else parsed and planned (and cached when its plan
     /// may be kept). `None` for an empty statement.
     pub async fn prepare(
         &self,
-        session: &Arc<Session>,
+        connection: &Connection,
         sql: &str,
         types: &[Option<Type>],
     ) -> Result<Option<Prepared>> {
-        let validity = Validity::now(session, self.state.catalog.store());
-        if let Some(prepared) = session.statements.get(sql, types, validity) {
+        let validity = Validity::now(&connection.session, self.state.catalog.store());
+        if let Some(prepared) = connection.statements.get(sql, types, validity) {
             return Ok(Some(prepared));
         }
         let mut statements = self.parse_all(sql)?;
@@ -238,22 +239,23 @@ impl Parser {
         match statements.pop() {
             None => Ok(None),
             Some(stmt) => self
-                .prepare_parsed(session, sql, types, validity, stmt)
+                .prepare_parsed(connection, sql, types, validity, stmt)
                 .await
                 .map(Some),
         }
     }
 
-    /// Plans a parsed statement, caching it in the session when its plan may
-    /// be kept.
+    /// Plans a parsed statement, caching it in the connection when its plan
+    /// may be kept.
     async fn prepare_parsed(
         &self,
-        session: &Arc<Session>,
+        connection: &Connection,
         sql: &str,
         types: &[Option<Type>],
         validity: Validity,
         stmt: Stmt,
     ) -> Result<Prepared> {
+        let session = &connection.session;
         // Taken before planning: a change made meanwhile plans it again.
         let names = Names::now(session, &self.state.catalog);
         let stmt = match stmt {
@@ -288,7 +290,7 @@ impl Parser {
         let reuse = plan.as_ref().and_then(reuse::assess).map(Reuse::new);
         let prepared = Prepared::new(Stmt::Df(stmt), plan, reuse, names);
         if prepared.reuse.is_some() {
-            session
+            connection
                 .statements
                 .put(sql, types, validity, prepared.clone());
         }
@@ -378,17 +380,87 @@ pub fn write_error<E: Into<PgWireError>>(e: E) -> PgWireError {
     e.into()
 }
 
-fn session<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Session>> {
+/// What a connection keeps for its statements, beside pgwire's own state
+/// (portals, statements by name): its session, and the statements prepared
+/// on it by text. Kept in pgwire's session extensions, so the session itself
+/// holds no wire-protocol state.
+pub struct Connection {
+    pub session: Arc<Session>,
+    /// Statements prepared on this connection, by text (see `reuse`).
+    pub statements: StatementCache,
+}
+
+impl Connection {
+    /// Gives an authenticated client its state.
+    pub fn open<C: ClientInfo>(client: &C, session: Arc<Session>) {
+        client.session_extensions().insert(Connection {
+            session,
+            statements: StatementCache::default(),
+        });
+    }
+
+    /// Whether `client` has its state yet.
+    pub fn is_open<C: ClientInfo>(client: &C) -> bool {
+        client.session_extensions().get::<Connection>().is_some()
+    }
+}
+
+/// The state of `client`'s connection; an error before authentication.
+fn connection<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Connection>> {
     client
         .session_extensions()
-        .get::<Arc<Session>>()
-        .map(|s| s.as_ref().clone())
+        .get::<Connection>()
         .ok_or_else(|| {
             to_pgwire(SqlStateError::new(
                 sqlstate::PROTOCOL_VIOLATION,
                 "no session: the connection is not authenticated",
             ))
         })
+}
+
+/// A connection's parsed statements by text, each valid for one [`Validity`].
+#[derive(Default)]
+pub struct StatementCache {
+    entries: Mutex<HashMap<String, Vec<Cached>>>,
+}
+
+struct Cached {
+    types: Vec<Option<Type>>,
+    validity: Validity,
+    prepared: Prepared,
+}
+
+/// Statement texts a connection keeps; past this, stale entries go, then all.
+const STATEMENTS: usize = 256;
+
+impl StatementCache {
+    pub fn get(&self, sql: &str, types: &[Option<Type>], validity: Validity) -> Option<Prepared> {
+        lock(&self.entries)
+            .get(sql)?
+            .iter()
+            .find(|c| c.types == types && c.validity == validity)
+            .map(|c| c.prepared.clone())
+    }
+
+    pub fn put(&self, sql: &str, types: &[Option<Type>], validity: Validity, prepared: Prepared) {
+        let mut entries = lock(&self.entries);
+        if entries.len() >= STATEMENTS {
+            entries.retain(|_, list| {
+                list.retain(|c| c.validity == validity);
+                !list.is_empty()
+            });
+            if entries.len() >= STATEMENTS {
+                entries.clear();
+            }
+        }
+        let list = entries.entry(sql.to_string()).or_default();
+        list.retain(|c| c.types != types);
+        list.push(Cached {
+            types: types.to_vec(),
+            validity,
+            prepared,
+        });
+    }
 }
 
 /// How values are written for this connection (DateStyle and friends), kept
@@ -1485,16 +1557,16 @@ impl SimpleQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         debug!(query, "simple query");
-        let session = session(client)?;
-        let control = session.start_query();
+        let connection = connection(client)?;
+        let control = connection.session.start_query();
         // A single statement outside a failed transaction is planned (or
-        // found in the session's statement cache) before it runs; a list is
+        // found in the connection's statement cache) before it runs; a list is
         // planned statement by statement, since one may create what the next
         // reads.
         let healthy = client.transaction_status() != TransactionStatus::Error;
-        let validity = Validity::now(&session, self.state.catalog.store());
+        let validity = Validity::now(&connection.session, self.state.catalog.store());
         let cached = healthy
-            .then(|| session.statements.get(query, &[], validity))
+            .then(|| connection.statements.get(query, &[], validity))
             .flatten();
         let prepared: Vec<Prepared> = match cached {
             Some(p) => vec![p],
@@ -1506,7 +1578,7 @@ impl SimpleQueryHandler for QueryHandler {
                 if statements.len() == 1 && healthy {
                     let stmt = statements.remove(0);
                     let planned = control.run(self.parser.prepare_parsed(
-                        &session,
+                        &connection,
                         query,
                         &[],
                         validity,
@@ -1524,7 +1596,7 @@ impl SimpleQueryHandler for QueryHandler {
                                 stmt,
                                 None,
                                 None,
-                                Names::now(&session, &self.state.catalog),
+                                Names::now(&connection.session, &self.state.catalog),
                             )
                         })
                         .collect()
@@ -1539,7 +1611,7 @@ impl SimpleQueryHandler for QueryHandler {
             match self
                 .execute(
                     client,
-                    &session,
+                    &connection.session,
                     &prepared,
                     None,
                     &Format::UnifiedText,
@@ -1578,8 +1650,10 @@ impl QueryParser for Parser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let session = session(client)?;
-        self.prepare(&session, sql, types).await.map_err(to_pgwire)
+        let connection = connection(client)?;
+        self.prepare(&connection, sql, types)
+            .await
+            .map_err(to_pgwire)
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
@@ -1803,7 +1877,8 @@ impl ExtendedQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let session = session(client)?;
+        let connection = connection(client)?;
+        let session = &connection.session;
         let prepared = &portal.statement.statement;
         let params = match &prepared.plan {
             Some(plan) => Some(super::params::decode(portal, plan)?),

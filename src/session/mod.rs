@@ -57,8 +57,6 @@ pub struct Session {
     current_query: Mutex<Option<CancellationToken>>,
     shutdown: CancellationToken,
     pub tx: Mutex<TxBlock>,
-    /// Statements prepared in this session, by text (see `server::reuse`).
-    pub statements: crate::server::reuse::StatementCache,
 }
 
 impl std::fmt::Debug for Session {
@@ -87,7 +85,6 @@ impl Session {
             current_query: Mutex::new(None),
             shutdown,
             tx: Mutex::new(TxBlock::None),
-            statements: Default::default(),
         })
     }
 
