@@ -27,7 +27,7 @@ use pgwire::messages::startup::SecretKey;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use super::ServerState;
-use super::handler::Connection;
+use super::query::connection::Connection;
 use crate::catalog::store::{Store, UserRow};
 use crate::compat;
 use crate::error::{Result, SqlStateError, sqlstate};

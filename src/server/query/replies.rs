@@ -27,7 +27,9 @@ use pgwire::messages::extendedquery::{
 };
 use pgwire::messages::response::CommandComplete;
 
-use super::handler::{Client, Prepared, QueryHandler, write_error};
+use super::QueryHandler;
+use super::connection::{Client, write_error};
+use super::prepared::Prepared;
 
 /// `Parse`: parses and stores the statement; replies ParseComplete, unflushed.
 pub async fn parse<H, C>(handler: &H, client: &mut C, message: Parse) -> PgWireResult<()>

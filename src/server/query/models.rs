@@ -14,10 +14,12 @@ use pgwire::api::results::{Response, Tag};
 use quarry_udfs::model::preprocess::Step;
 use quarry_udfs::model::{ModelStore, Payload};
 
-use super::handler::{Client, QueryHandler, notice, respond_batch};
-use super::stream::text_rows;
+use super::QueryHandler;
+use super::connection::{Client, notice};
+use super::run::respond_batch;
 use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
 use crate::registry::training::{self, TrainRequest};
+use crate::server::stream::text_rows;
 use crate::session::{QueryControl, Session};
 use crate::statements::ModelStatement;
 
