@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
-use futures::Sink;
+use futures::{Sink, SinkExt};
 use pgwire::api::{ClientInfo, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
@@ -15,7 +15,7 @@ use pgwire::messages::response::NoticeResponse;
 use pgwire::types::format::FormatOptions;
 
 use super::prepared::Prepared;
-use crate::error::{SqlStateError, sqlstate, to_pgwire};
+use crate::error::{Result, SqlStateError, from_pgwire, sqlstate, to_pgwire};
 use crate::server::reuse::Validity;
 use crate::session::{Session, lock};
 
@@ -45,6 +45,15 @@ impl<C> Client for C where
 /// A failed write to a [`Client`], as pgwire's error.
 pub fn write_error<E: Into<PgWireError>>(e: E) -> PgWireError {
     e.into()
+}
+
+/// Buffers `message` to go out before the statement's reply (a notice, a
+/// ParameterStatus).
+pub(super) async fn feed<C: Client>(client: &mut C, message: PgWireBackendMessage) -> Result<()> {
+    client
+        .feed(message)
+        .await
+        .map_err(|e| from_pgwire(write_error(e)))
 }
 
 /// What a connection keeps for its statements, beside pgwire's own state

@@ -12,7 +12,7 @@ use pgwire::api::results::Response;
 use pgwire::messages::response::TransactionStatus;
 
 use super::QueryHandler;
-use super::commands::{Kind, alters_data, is_tx_end, kind};
+use super::commands::Command;
 use super::connection::Client;
 use super::prepared::{Prepared, Stmt};
 use super::run::{respond_batch, stream};
@@ -51,21 +51,25 @@ impl QueryHandler {
                     .await;
             }
         };
-        if client.transaction_status() == TransactionStatus::Error && !is_tx_end(stmt) {
+        let command = Command::of(stmt);
+        if client.transaction_status() == TransactionStatus::Error
+            && !command.is_some_and(|c| c.accepted_in_failed_transaction())
+        {
             return Err(SqlStateError::new(
                 sqlstate::IN_FAILED_TRANSACTION,
                 "current transaction is aborted, commands ignored until end of transaction block",
             ));
         }
-        match kind(stmt) {
-            Kind::Command => {
-                let response = Box::pin(self.command(client, session, stmt, control)).await;
-                if alters_data(stmt) {
+        match command {
+            Some(command) => {
+                let alters_data = command.alters_data();
+                let response = Box::pin(self.command(client, session, command, control)).await;
+                if alters_data {
                     self.state.catalog.store().advance();
                 }
                 response
             }
-            Kind::Planned => {
+            None => {
                 let current = prepared
                     .current_plan(session, &self.state.catalog, stmt, control)
                     .await?;

@@ -8,16 +8,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::{CopyTarget, Statement};
 use pgwire::api::portal::Format;
 use pgwire::api::results::FieldInfo;
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::{ClientInfo, Type};
 use pgwire::error::PgWireResult;
 
-use super::commands::copy::copy_in;
-use super::commands::{Kind, kind, show_name};
+use super::commands::{Command, copy_in, show_name};
 use super::connection::{Connection, connection};
 use super::models;
 use super::prepared::{Names, Parser, Prepared, Stmt, returns_rows};
@@ -75,20 +72,16 @@ impl Parser {
             }
             Stmt::Df(stmt) => stmt,
         };
-        let plan = match kind(&stmt) {
-            Kind::Command => {
-                if let DfStatement::Statement(s) = &stmt
-                    && let Statement::Copy {
-                        to: false,
-                        target: CopyTarget::Stdin,
-                        ..
-                    } = s.as_ref()
+        let plan = match Command::of(&stmt) {
+            Some(command) => {
+                if let Command::Copy(copy) = command
+                    && copy.is_from_stdin()
                 {
-                    copy_in(&self.state, session, s)?;
+                    copy_in(&self.state, session, &copy)?;
                 }
                 None
             }
-            Kind::Planned => {
+            None => {
                 let planner = session.plan_state();
                 Some(
                     planner
@@ -120,8 +113,8 @@ impl Parser {
             let schema = models::result_schema(model);
             return stream::fields(&schema, format, None);
         }
-        if let Stmt::Df(DfStatement::Statement(s)) = stmt.stmt.as_ref()
-            && let Statement::ShowVariable { variable } = s.as_ref()
+        if let Stmt::Df(df) = stmt.stmt.as_ref()
+            && let Some(Command::Show(variable)) = Command::of(df)
         {
             let name = show_name(variable);
             let columns: Vec<String> = if name == "all" {

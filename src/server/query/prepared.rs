@@ -185,56 +185,67 @@ impl Parser {
         Ok(self.parse(sql)?.into_iter().map(Stmt::Df).collect())
     }
 
+    /// SQL text to statements (see [`parse_sql`]).
     pub fn parse(&self, sql: &str) -> Result<Vec<DfStatement>> {
-        // sqlparser reads `CREATE EXTERNAL TABLE ... STORED AS ... LOCATION`
-        // as a Hive table that DataFusion's planner refuses; DataFusion's own
-        // parser turns it into its CreateExternalTable statement.
-        let parsed = self.compat.parse(sql).and_then(|statements| {
-            if statements
-                .iter()
-                .any(|s| matches!(s, Statement::CreateTable(t) if t.external))
-            {
-                Err(
-                    datafusion::sql::sqlparser::parser::ParserError::ParserError(
-                        "external table".into(),
+        parse_sql(&self.compat, sql)
+    }
+}
+
+/// SQL text to statements: PostgreSQL syntax through `compat`, each
+/// statement rewritten for the catalog queries clients send, else
+/// DataFusion's own syntax; the error reported is PostgreSQL syntax's.
+pub(super) fn parse_sql(
+    compat: &PostgresCompatibilityParser,
+    sql: &str,
+) -> Result<Vec<DfStatement>> {
+    // sqlparser reads `CREATE EXTERNAL TABLE ... STORED AS ... LOCATION`
+    // as a Hive table that DataFusion's planner refuses; DataFusion's own
+    // parser turns it into its CreateExternalTable statement.
+    let parsed = compat.parse(sql).and_then(|statements| {
+        if statements
+            .iter()
+            .any(|s| matches!(s, Statement::CreateTable(t) if t.external))
+        {
+            Err(
+                datafusion::sql::sqlparser::parser::ParserError::ParserError(
+                    "external table".into(),
+                ),
+            )
+        } else {
+            Ok(statements)
+        }
+    });
+    match parsed {
+        Ok(statements) => Ok(statements
+            .into_iter()
+            .map(|mut s| {
+                rewrite::rewrite(&mut s);
+                DfStatement::Statement(Box::new(s))
+            })
+            .collect()),
+        Err(pg_err) => {
+            let dialect = QuarryDialect::default();
+            let parsed = DFParserBuilder::new(sql)
+                .with_dialect(&dialect)
+                .build()
+                .and_then(|mut p| p.parse_statements());
+            match parsed {
+                Ok(statements) => Ok(statements
+                    .into_iter()
+                    .map(|mut s| {
+                        if let DfStatement::Statement(inner) = &mut s {
+                            rewrite::rewrite(inner);
+                        }
+                        s
+                    })
+                    .collect()),
+                Err(_) => Err(SqlStateError::new(
+                    sqlstate::SYNTAX_ERROR,
+                    format!(
+                        "syntax error: {}",
+                        pg_err.to_string().trim_start_matches("sql parser error: ")
                     ),
-                )
-            } else {
-                Ok(statements)
-            }
-        });
-        match parsed {
-            Ok(statements) => Ok(statements
-                .into_iter()
-                .map(|mut s| {
-                    rewrite::rewrite(&mut s);
-                    DfStatement::Statement(Box::new(s))
-                })
-                .collect()),
-            Err(pg_err) => {
-                let dialect = QuarryDialect::default();
-                let parsed = DFParserBuilder::new(sql)
-                    .with_dialect(&dialect)
-                    .build()
-                    .and_then(|mut p| p.parse_statements());
-                match parsed {
-                    Ok(statements) => Ok(statements
-                        .into_iter()
-                        .map(|mut s| {
-                            if let DfStatement::Statement(inner) = &mut s {
-                                rewrite::rewrite(inner);
-                            }
-                            s
-                        })
-                        .collect()),
-                    Err(_) => Err(SqlStateError::new(
-                        sqlstate::SYNTAX_ERROR,
-                        format!(
-                            "syntax error: {}",
-                            pg_err.to_string().trim_start_matches("sql parser error: ")
-                        ),
-                    )),
-                }
+                )),
             }
         }
     }

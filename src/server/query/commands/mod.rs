@@ -1,325 +1,146 @@
 //! The statements the front end runs itself, without a DataFusion plan:
 //! settings, transaction blocks, COPY, and DDL against the persistent
 //! catalog.
+//!
+//! [`Command::of`] is the one place that says which statements these are.
+//! Its variants are what `QueryHandler::command` runs, and what the rest of
+//! the front end asks of a statement (is it a command, does it alter data,
+//! does a failed transaction block accept it) are methods of the variant, so
+//! the answers cannot drift apart. Every statement DataFusion would plan into
+//! a session or transaction statement (`SET`, `RESET`, `BEGIN`, `COMMIT`,
+//! `ROLLBACK`, `DEALLOCATE`) or into catalog DDL Quarry runs itself
+//! (`CREATE SCHEMA`, `DROP`) is a command, so those plans never reach
+//! `QueryHandler::run_plan` (see the test
+//! `statements_datafusion_plans_into_session_statements_or_catalog_ddl_are_commands`).
+//!
+//! | statements                                                           | module |
+//! |----------------------------------------------------------------------|--------|
+//! | `SET`, `RESET`, `SHOW`, `DISCARD`                                    | `set`  |
+//! | `BEGIN`, `COMMIT`, `ROLLBACK`                                        | `tx`   |
+//! | `CREATE SCHEMA`, `DROP`, `ALTER TABLE`, `TRUNCATE`, `CREATE INDEX`   | `ddl`  |
+//! | `COPY`                                                               | `copy` |
+//!
+//! `SAVEPOINT`, `RELEASE`, `ROLLBACK TO SAVEPOINT`, `DEALLOCATE`, `COMMENT`,
+//! `ANALYZE` and `VACUUM` are accepted and do nothing, so clients and tools
+//! that send them keep working.
 
-pub(super) mod copy;
+mod copy;
+mod ddl;
+mod set;
+mod tx;
 
 use std::sync::Arc;
 
-use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::parser::{ResetStatement, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
-    AlterTableOperation, CopySource, CopyTarget, Expr as SqlExpr, ObjectType, RenameTableNameKind,
-    Set, Statement, Value,
+    AlterTable, Ident, ObjectName, ObjectType, Reset, SchemaName, Set, Statement,
+    TruncateTableTarget,
 };
-use futures::{SinkExt, stream};
-use pgwire::api::portal::Format;
-use pgwire::api::results::{CopyResponse, Response, Tag};
-use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::response::TransactionStatus;
-use pgwire::messages::startup::ParameterStatus;
+use pgwire::api::results::{Response, Tag};
 
 use super::QueryHandler;
-use super::connection::{Client, format_options, notice, options_of};
-use super::names::{object_name, object_name_last};
-use super::run::execute_stream;
-use crate::error::{IntoSqlError, Result, SqlStateError, from_pgwire, sqlstate};
-use crate::server::copy::CopySpec;
-use crate::server::copy_out;
-use crate::server::stream::text_rows;
-use crate::session::{QueryControl, Session, TxBlock, lock};
-use copy::{CopySlot, copy_in};
+use super::connection::Client;
+use crate::error::Result;
+use crate::session::{QueryControl, Session};
+pub(in crate::server::query) use copy::{CopyStatement, copy_in};
+pub(in crate::server::query) use set::show_name;
 
-/// What a statement asks the front end to do.
-pub(in crate::server::query) enum Kind {
-    /// DataFusion plans and runs it.
-    Planned,
-    /// Handled by the front end without a plan.
-    Command,
+/// A statement the front end runs itself, borrowed from the parsed statement.
+#[derive(Clone, Copy, Debug)]
+pub(in crate::server::query) enum Command<'s> {
+    /// `SET ...`, `SET TIME ZONE`, `SET NAMES`, ...
+    Set(&'s Set),
+    /// `RESET name`, or `RESET ALL` (`None`).
+    Reset(Option<&'s ObjectName>),
+    /// `SHOW name` or `SHOW ALL`.
+    Show(&'s [Ident]),
+    /// `DISCARD ...`.
+    Discard,
+    /// `BEGIN`, `START TRANSACTION`.
+    Begin,
+    /// `COMMIT`, or `ROLLBACK` of the whole block.
+    End {
+        rollback: bool,
+    },
+    /// `ROLLBACK TO SAVEPOINT`.
+    RollbackToSavepoint,
+    Savepoint,
+    ReleaseSavepoint,
+    Deallocate,
+    CreateSchema {
+        name: &'s SchemaName,
+        if_not_exists: bool,
+    },
+    Drop {
+        object_type: ObjectType,
+        if_exists: bool,
+        cascade: bool,
+        names: &'s [ObjectName],
+    },
+    AlterTable(&'s AlterTable),
+    Truncate(&'s [TruncateTableTarget]),
+    CreateIndex,
+    Comment,
+    Analyze,
+    Vacuum,
+    Copy(CopyStatement<'s>),
 }
 
-pub(in crate::server::query) fn kind(stmt: &DfStatement) -> Kind {
-    match stmt {
-        DfStatement::Statement(s) => match s.as_ref() {
-            Statement::Set(_)
-            | Statement::ShowVariable { .. }
-            | Statement::StartTransaction { .. }
-            | Statement::Commit { .. }
-            | Statement::Rollback { .. }
-            | Statement::Savepoint { .. }
-            | Statement::ReleaseSavepoint { .. }
-            | Statement::Copy { .. }
-            | Statement::AlterTable(_)
-            | Statement::Discard { .. }
-            | Statement::Deallocate { .. }
-            | Statement::Truncate(_)
-            | Statement::Drop { .. }
-            | Statement::CreateSchema { .. }
-            | Statement::CreateIndex(_)
-            | Statement::Reset(_)
-            | Statement::Comment { .. }
-            | Statement::Analyze(_)
-            | Statement::Vacuum(_) => Kind::Command,
-            _ => Kind::Planned,
-        },
-        DfStatement::Reset(_) => Kind::Command,
-        _ => Kind::Planned,
-    }
-}
-
-/// Commands that change tables, schemas or the catalog.
-pub(in crate::server::query) fn alters_data(stmt: &DfStatement) -> bool {
-    matches!(stmt, DfStatement::Statement(s) if matches!(
-        s.as_ref(),
-        Statement::Copy { .. }
-            | Statement::AlterTable(_)
-            | Statement::Truncate(_)
-            | Statement::Drop { .. }
-            | Statement::CreateSchema { .. }
-            | Statement::CreateIndex(_)
-            | Statement::Comment { .. }
-    ))
-}
-
-pub(in crate::server::query) fn is_tx_end(stmt: &DfStatement) -> bool {
-    matches!(stmt, DfStatement::Statement(s) if matches!(s.as_ref(), Statement::Commit { .. } | Statement::Rollback { .. }))
-}
-
-impl QueryHandler {
-    pub(super) async fn command<C: Client>(
-        &self,
-        client: &mut C,
-        session: &Arc<Session>,
-        stmt: &DfStatement,
-        control: &QueryControl,
-    ) -> Result<Response> {
+impl<'s> Command<'s> {
+    /// The command `stmt` is; `None` when DataFusion plans it.
+    pub(in crate::server::query) fn of(stmt: &'s DfStatement) -> Option<Command<'s>> {
         let stmt = match stmt {
             DfStatement::Statement(s) => s.as_ref(),
-            DfStatement::Reset(r) => {
-                let name = match r {
-                    datafusion::sql::parser::ResetStatement::Variable(name) => name.to_string(),
-                };
-                self.set_var(client, session, &name, None).await?;
-                return Ok(Response::Execution(Tag::new("RESET")));
+            DfStatement::Reset(ResetStatement::Variable(name)) => {
+                return Some(Command::Reset(Some(name)));
             }
-            _ => {
-                return Err(SqlStateError::new(
-                    sqlstate::INTERNAL_ERROR,
-                    "not a command",
-                ));
-            }
+            _ => return None,
         };
-        match stmt {
-            Statement::Set(set) => self.set(client, session, set).await,
-            Statement::Reset(reset) => {
-                match &reset.reset {
-                    datafusion::sql::sqlparser::ast::Reset::ALL => session.reset_all()?,
-                    datafusion::sql::sqlparser::ast::Reset::ConfigurationParameter(name) => {
-                        self.set_var(client, session, &name.to_string(), None)
-                            .await?;
-                    }
-                }
-                Ok(Response::Execution(Tag::new("RESET")))
-            }
-            Statement::ShowVariable { variable } => {
-                let lower = show_name(variable);
-                if lower == "all" {
-                    let rows = session
-                        .all_vars()
-                        .into_iter()
-                        .map(|(k, v)| vec![Some(k), Some(v)])
-                        .collect();
-                    return Ok(Response::Query(
-                        text_rows(&["name", "setting"], rows).map_err(from_pgwire)?,
-                    ));
-                }
-                let (column, value) = session.show(&lower)?;
-                Ok(Response::Query(
-                    text_rows(&[&column], vec![vec![Some(value)]]).map_err(from_pgwire)?,
-                ))
-            }
-            Statement::StartTransaction { .. } => {
-                let already_open = {
-                    let mut tx = lock(&session.tx);
-                    let open = matches!(*tx, TxBlock::Open { .. });
-                    if !open {
-                        *tx = TxBlock::Open { writes: 0 };
-                    }
-                    open
-                };
-                if already_open {
-                    client
-                        .feed(notice(
-                            "WARNING",
-                            "25001",
-                            "there is already a transaction in progress",
-                        ))
-                        .await
-                        .map_err(|e| from_pgwire(e.into()))?;
-                }
-                Ok(Response::TransactionStart(Tag::new("BEGIN")))
-            }
-            Statement::Commit { .. }
-            | Statement::Rollback {
+        Some(match stmt {
+            Statement::Set(set) => Command::Set(set),
+            Statement::Reset(reset) => Command::Reset(match &reset.reset {
+                Reset::ALL => None,
+                Reset::ConfigurationParameter(name) => Some(name),
+            }),
+            Statement::ShowVariable { variable } => Command::Show(variable),
+            Statement::Discard { .. } => Command::Discard,
+            Statement::StartTransaction { .. } => Command::Begin,
+            Statement::Commit { .. } => Command::End { rollback: false },
+            Statement::Rollback {
                 savepoint: None, ..
-            } => {
-                let rollback = matches!(stmt, Statement::Rollback { .. });
-                let failed = client.transaction_status() == TransactionStatus::Error;
-                let previous = std::mem::take(&mut *lock(&session.tx));
-                match previous {
-                    TxBlock::None if client.transaction_status() == TransactionStatus::Idle => {
-                        client
-                            .feed(notice(
-                                "WARNING",
-                                "25P01",
-                                "there is no transaction in progress",
-                            ))
-                            .await
-                            .map_err(|e| from_pgwire(e.into()))?;
-                    }
-                    TxBlock::Open { writes } if rollback && writes > 0 => {
-                        client
-                            .feed(notice(
-                                "WARNING",
-                                "25000",
-                                format!(
-                                    "{writes} statement(s) in this transaction block were already committed; \
-                                     Quarry commits each statement when it completes"
-                                ),
-                            ))
-                            .await
-                            .map_err(|e| from_pgwire(e.into()))?;
-                    }
-                    _ => {}
-                }
-                let tag = if rollback || failed {
-                    "ROLLBACK"
-                } else {
-                    "COMMIT"
-                };
-                Ok(Response::TransactionEnd(Tag::new(tag)))
-            }
+            } => Command::End { rollback: true },
             Statement::Rollback {
                 savepoint: Some(_), ..
-            } => Ok(Response::Execution(Tag::new("ROLLBACK"))),
-            Statement::Savepoint { .. } => Ok(Response::Execution(Tag::new("SAVEPOINT"))),
-            Statement::ReleaseSavepoint { .. } => Ok(Response::Execution(Tag::new("RELEASE"))),
-            Statement::Discard { .. } => {
-                session.reset_all()?;
-                Ok(Response::Execution(Tag::new("DISCARD ALL")))
-            }
-            Statement::Deallocate { .. } => Ok(Response::Execution(Tag::new("DEALLOCATE"))),
-            Statement::Comment { .. } => Ok(Response::Execution(Tag::new("COMMENT"))),
-            Statement::Analyze(_) => Ok(Response::Execution(Tag::new("ANALYZE"))),
-            Statement::Vacuum(_) => Ok(Response::Execution(Tag::new("VACUUM"))),
-            Statement::CreateIndex(_) => {
-                client
-                    .feed(notice(
-                        "NOTICE",
-                        "00000",
-                        "Quarry stores tables in a columnar format and needs no indexes; CREATE INDEX does nothing",
-                    ))
-                    .await
-                    .map_err(|e| from_pgwire(e.into()))?;
-                Ok(Response::Execution(Tag::new("CREATE INDEX")))
-            }
+            } => Command::RollbackToSavepoint,
+            Statement::Savepoint { .. } => Command::Savepoint,
+            Statement::ReleaseSavepoint { .. } => Command::ReleaseSavepoint,
+            Statement::Deallocate { .. } => Command::Deallocate,
             Statement::CreateSchema {
                 schema_name,
                 if_not_exists,
                 ..
-            } => {
-                let name = match schema_name {
-                    datafusion::sql::sqlparser::ast::SchemaName::Simple(n)
-                    | datafusion::sql::sqlparser::ast::SchemaName::NamedAuthorization(n, _) => {
-                        object_name_last(n)
-                    }
-                    datafusion::sql::sqlparser::ast::SchemaName::UnnamedAuthorization(i) => {
-                        i.value.to_lowercase()
-                    }
-                };
-                self.state
-                    .catalog
-                    .create_schema(&name, *if_not_exists)
-                    .await?;
-                session.wrote();
-                Ok(Response::Execution(Tag::new("CREATE SCHEMA")))
-            }
+            } => Command::CreateSchema {
+                name: schema_name,
+                if_not_exists: *if_not_exists,
+            },
             Statement::Drop {
                 object_type,
                 if_exists,
                 names,
                 cascade,
                 ..
-            } => {
-                let tag = match object_type {
-                    ObjectType::Table | ObjectType::View => {
-                        let view = *object_type == ObjectType::View;
-                        for name in names {
-                            let rel = object_name(session, name)?;
-                            self.state
-                                .catalog
-                                .drop_relation(&rel, view, *if_exists)
-                                .await?;
-                        }
-                        if view { "DROP VIEW" } else { "DROP TABLE" }
-                    }
-                    ObjectType::Schema => {
-                        for name in names {
-                            self.state
-                                .catalog
-                                .drop_schema(&object_name_last(name), *if_exists, *cascade)
-                                .await?;
-                        }
-                        "DROP SCHEMA"
-                    }
-                    ObjectType::Index => {
-                        if !*if_exists {
-                            return Err(SqlStateError::new(
-                                sqlstate::UNDEFINED_OBJECT,
-                                "index does not exist: Quarry keeps no indexes",
-                            ));
-                        }
-                        "DROP INDEX"
-                    }
-                    other => {
-                        return Err(SqlStateError::unsupported(format!(
-                            "DROP {other} is not supported"
-                        )));
-                    }
-                };
-                session.wrote();
-                Ok(Response::Execution(Tag::new(tag)))
-            }
-            Statement::AlterTable(alter) => {
-                let [AlterTableOperation::RenameTable { table_name }] = alter.operations.as_slice()
-                else {
-                    return Err(SqlStateError::unsupported(
-                        "ALTER TABLE supports only RENAME TO; recreate the table with CREATE TABLE AS to change columns",
-                    ));
-                };
-                let from = object_name(session, &alter.name)?;
-                let target = match table_name {
-                    RenameTableNameKind::As(n) | RenameTableNameKind::To(n) => n,
-                };
-                // PostgreSQL renames within the schema; a qualified target must match it.
-                let mut to = object_name(session, target)?;
-                if target.0.len() == 1 {
-                    to.schema = from.schema.clone();
-                }
-                self.state
-                    .catalog
-                    .rename(&from, &to, alter.if_exists)
-                    .await?;
-                session.wrote();
-                Ok(Response::Execution(Tag::new("ALTER TABLE")))
-            }
-            Statement::Truncate(t) => {
-                for target in &t.table_names {
-                    let rel = object_name(session, &target.name)?;
-                    self.state.catalog.truncate(&rel).await?;
-                }
-                session.wrote();
-                Ok(Response::Execution(Tag::new("TRUNCATE TABLE")))
-            }
+            } => Command::Drop {
+                object_type: *object_type,
+                if_exists: *if_exists,
+                cascade: *cascade,
+                names,
+            },
+            Statement::AlterTable(alter) => Command::AlterTable(alter),
+            Statement::Truncate(truncate) => Command::Truncate(&truncate.table_names),
+            Statement::CreateIndex(_) => Command::CreateIndex,
+            Statement::Comment { .. } => Command::Comment,
+            Statement::Analyze(_) => Command::Analyze,
+            Statement::Vacuum(_) => Command::Vacuum,
             Statement::Copy {
                 source,
                 to,
@@ -327,252 +148,296 @@ impl QueryHandler {
                 options,
                 legacy_options,
                 ..
-            } => match (to, target) {
-                (false, CopyTarget::Stdin) => {
-                    let copy = copy_in(&self.state, session, stmt)?;
-                    let ncols = copy.columns();
-                    let slot = client
-                        .session_extensions()
-                        .get_or_insert_with(CopySlot::default);
-                    *lock(&slot.0) = Some(copy);
-                    session.wrote();
-                    Ok(Response::CopyIn(CopyResponse::new(
-                        0,
-                        ncols,
-                        stream::empty(),
-                    )))
-                }
-                (false, _) => Err(SqlStateError::unsupported(
-                    "COPY FROM a file or program is not supported; use COPY ... FROM STDIN (psql \\copy)",
-                )),
-                (true, CopyTarget::File { filename }) => {
-                    let source_sql = match source {
-                        CopySource::Table { table_name, .. } => table_name.to_string(),
-                        CopySource::Query(q) => format!("({q})"),
-                    };
-                    let format = options
-                        .iter()
-                        .find_map(|o| match o {
-                            datafusion::sql::sqlparser::ast::CopyOption::Format(f) => {
-                                Some(f.value.to_uppercase())
-                            }
-                            _ => None,
-                        })
-                        .unwrap_or_else(|| {
-                            if filename.ends_with(".parquet") {
-                                "PARQUET".into()
-                            } else if filename.ends_with(".json") {
-                                "JSON".into()
-                            } else {
-                                "CSV".into()
-                            }
-                        });
-                    let header = options.iter().any(|o| {
-                        matches!(o, datafusion::sql::sqlparser::ast::CopyOption::Header(true))
-                    });
-                    let mut sql = format!(
-                        "COPY {source_sql} TO '{}' STORED AS {format}",
-                        filename.replace('\'', "''")
-                    );
-                    if format == "CSV" {
-                        sql.push_str(&format!(" OPTIONS ('format.has_header' '{header}')"));
-                    }
-                    let statements = self.parser.parse(&sql)?;
-                    let Some(copy) = statements.into_iter().next() else {
-                        return Err(SqlStateError::new(sqlstate::INTERNAL_ERROR, "empty COPY"));
-                    };
-                    let state = session.ctx.state();
-                    let plan = state.statement_to_plan(copy.clone()).await.sql_err()?;
-                    self.run_plan(client, session, &copy, plan, &Format::UnifiedText, control)
-                        .await
-                }
-                (true, CopyTarget::Stdout) => {
-                    let spec = CopySpec::from_options(options, legacy_options)?;
-                    let query = match source {
-                        CopySource::Table {
-                            table_name,
-                            columns,
-                        } if columns.is_empty() => {
-                            format!("SELECT * FROM {table_name}")
-                        }
-                        CopySource::Table {
-                            table_name,
-                            columns,
-                        } => format!(
-                            "SELECT {} FROM {table_name}",
-                            columns
-                                .iter()
-                                .map(|c| c.to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                        CopySource::Query(q) => q.to_string(),
-                    };
-                    let Some(select) = self.parser.parse(&query)?.into_iter().next() else {
-                        return Err(SqlStateError::new(
-                            sqlstate::INTERNAL_ERROR,
-                            "empty COPY query",
-                        ));
-                    };
-                    let stream = control
-                        .run(async {
-                            let plan = session
-                                .plan_state()
-                                .statement_to_plan(select)
-                                .await
-                                .sql_err()?;
-                            execute_stream(session, plan).await
-                        })
-                        .await?;
-                    let response =
-                        copy_out::copy_out(stream, spec, format_options(client), control.clone())
-                            .map_err(from_pgwire)?;
-                    Ok(Response::CopyOut(response))
-                }
-                (true, _) => Err(SqlStateError::unsupported(
-                    "COPY TO PROGRAM is not supported; use COPY ... TO STDOUT or TO 'file'",
-                )),
-            },
-            other => Err(SqlStateError::unsupported(format!(
-                "statement not supported: {other}"
-            ))),
-        }
-    }
-
-    async fn set<C: Client>(
-        &self,
-        client: &mut C,
-        session: &Arc<Session>,
-        set: &Set,
-    ) -> Result<Response> {
-        match set {
-            Set::SingleAssignment {
-                variable, values, ..
-            } => {
-                let name = variable.to_string();
-                self.set_var(client, session, &name, set_value_text(values).as_deref())
-                    .await?;
-            }
-            Set::MultipleAssignments { assignments } => {
-                for a in assignments {
-                    let name = a.name.to_string();
-                    let value = set_value_text(std::slice::from_ref(&a.value));
-                    self.set_var(client, session, &name, value.as_deref())
-                        .await?;
-                }
-            }
-            Set::SetTimeZone { value, .. } => {
-                let value = set_value_text(std::slice::from_ref(value));
-                self.set_var(client, session, "TimeZone", value.as_deref())
-                    .await?;
-            }
-            Set::SetNames { charset_name, .. } => {
-                self.set_var(
-                    client,
-                    session,
-                    "client_encoding",
-                    Some(&charset_name.value),
-                )
-                .await?;
-            }
-            Set::SetNamesDefault {} => {
-                self.set_var(client, session, "client_encoding", None)
-                    .await?;
-            }
-            Set::SetTransaction { .. } => {}
-            Set::SetSessionAuthorization(_) | Set::SetRole { .. } => {
-                return Err(SqlStateError::unsupported(
-                    "changing the session user is not supported; reconnect as the other user",
-                ));
-            }
-            other => {
-                return Err(SqlStateError::unsupported(format!(
-                    "{other} is not supported"
-                )));
-            }
-        }
-        Ok(Response::Execution(Tag::new("SET")))
-    }
-
-    async fn set_var<C: Client>(
-        &self,
-        client: &mut C,
-        session: &Arc<Session>,
-        name: &str,
-        value: Option<&str>,
-    ) -> Result<()> {
-        let name = name.trim_matches('"');
-        let report = session.set(name, value)?;
-        // Settings the row encoder reads from the connection metadata.
-        let lower = match name.to_ascii_lowercase().as_str() {
-            "time zone" => "timezone".to_string(),
-            other => other.to_string(),
-        };
-        if matches!(
-            lower.as_str(),
-            "datestyle" | "intervalstyle" | "bytea_output" | "extra_float_digits" | "timezone"
-        ) && let Some(v) = session.var(&lower)
-        {
-            client.metadata_mut().insert(lower.clone(), v);
-            let options = options_of(client.metadata());
-            client.session_extensions().insert(options);
-        }
-        if let Some((k, v)) = report {
-            client
-                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                    k, v,
-                )))
-                .await
-                .map_err(|e| from_pgwire(e.into()))?;
-        }
-        Ok(())
-    }
-}
-
-fn set_value_text(values: &[SqlExpr]) -> Option<String> {
-    let parts: Vec<String> = values
-        .iter()
-        .map(|v| match v {
-            SqlExpr::Value(v) => match &v.value {
-                Value::SingleQuotedString(s)
-                | Value::DoubleQuotedString(s)
-                | Value::EscapedStringLiteral(s) => s.clone(),
-                Value::Number(n, _) => n.to_string(),
-                Value::Boolean(b) => {
-                    if *b {
-                        "on".into()
-                    } else {
-                        "off".into()
-                    }
-                }
-                other => other.to_string(),
-            },
-            SqlExpr::Identifier(i) => i.value.clone(),
-            SqlExpr::UnaryOp { op, expr } => format!("{op}{expr}"),
-            other => other.to_string(),
+            } => Command::Copy(CopyStatement {
+                source,
+                to: *to,
+                target,
+                options,
+                legacy_options,
+            }),
+            _ => return None,
         })
-        .collect();
-    let text = parts.join(", ");
-    if text.eq_ignore_ascii_case("default") {
-        None
-    } else {
-        Some(text)
+    }
+
+    /// Whether it changes tables, schemas or the catalog: plans made before
+    /// it may be stale.
+    pub(in crate::server::query) fn alters_data(&self) -> bool {
+        matches!(
+            self,
+            Command::Copy(_)
+                | Command::AlterTable(_)
+                | Command::Truncate(_)
+                | Command::Drop { .. }
+                | Command::CreateSchema { .. }
+                | Command::CreateIndex
+                | Command::Comment
+        )
+    }
+
+    /// Whether a failed transaction block accepts it: only what ends the
+    /// block (or rolls back to a savepoint in it), as in PostgreSQL.
+    pub(in crate::server::query) fn accepted_in_failed_transaction(&self) -> bool {
+        matches!(self, Command::End { .. } | Command::RollbackToSavepoint)
     }
 }
 
-/// The parameter a `SHOW` names: multi-word forms map to their parameter,
-/// dotted names (`datafusion.execution.batch_size`) are joined back.
-pub(in crate::server::query) fn show_name(
-    variable: &[datafusion::sql::sqlparser::ast::Ident],
-) -> String {
-    let words: Vec<String> = variable
-        .iter()
-        .map(|i| i.value.to_ascii_lowercase())
+/// The reply of a command that reports only its tag.
+fn done(tag: &str) -> Result<Response> {
+    Ok(Response::Execution(Tag::new(tag)))
+}
+
+impl QueryHandler {
+    /// Runs `command`. Notices and ParameterStatus messages are fed to
+    /// `client` before the response.
+    pub(super) async fn command<C: Client>(
+        &self,
+        client: &mut C,
+        session: &Arc<Session>,
+        command: Command<'_>,
+        control: &QueryControl,
+    ) -> Result<Response> {
+        let catalog = &self.state.catalog;
+        match command {
+            Command::Set(statement) => set::set(client, session, statement).await,
+            Command::Reset(name) => set::reset(client, session, name).await,
+            Command::Show(variable) => set::show(session, variable),
+            Command::Discard => set::discard(session),
+            Command::Begin => tx::begin(client, session).await,
+            Command::End { rollback } => tx::end(client, session, rollback).await,
+            Command::RollbackToSavepoint => done("ROLLBACK"),
+            Command::Savepoint => done("SAVEPOINT"),
+            Command::ReleaseSavepoint => done("RELEASE"),
+            Command::Deallocate => done("DEALLOCATE"),
+            Command::CreateSchema {
+                name,
+                if_not_exists,
+            } => ddl::create_schema(catalog, session, name, if_not_exists).await,
+            Command::Drop {
+                object_type,
+                if_exists,
+                cascade,
+                names,
+            } => ddl::drop(catalog, session, object_type, if_exists, cascade, names).await,
+            Command::AlterTable(alter) => ddl::alter_table(catalog, session, alter).await,
+            Command::Truncate(targets) => ddl::truncate(catalog, session, targets).await,
+            Command::CreateIndex => ddl::create_index(client).await,
+            Command::Comment => done("COMMENT"),
+            Command::Analyze => done("ANALYZE"),
+            Command::Vacuum => done("VACUUM"),
+            Command::Copy(copy) => self.copy(client, session, copy, control).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement as PlanStatement};
+    use datafusion::prelude::SessionContext;
+    use datafusion::sql::parser::DFParserBuilder;
+    use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+    use super::*;
+    use crate::server::query::prepared::parse_sql;
+
+    /// The one statement of `sql`, parsed as the front end parses it.
+    fn parsed(sql: &str) -> DfStatement {
+        let mut statements = parse_sql(&PostgresCompatibilityParser::new(), sql)
+            .unwrap_or_else(|e| panic!("{sql}: {}", e.message));
+        assert_eq!(statements.len(), 1, "{sql}");
+        statements.remove(0)
+    }
+
+    /// `Command::of` for `sql`, as its variant's name and what execution
+    /// asks of it: (variant, alters data, accepted in a failed block).
+    fn classified(sql: &str) -> Option<(String, bool, bool)> {
+        let stmt = parsed(sql);
+        Command::of(&stmt).map(|c| {
+            let debug = format!("{c:?}");
+            let variant = debug
+                .split(|ch: char| !ch.is_alphanumeric())
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            (variant, c.alters_data(), c.accepted_in_failed_transaction())
+        })
+    }
+
+    #[test]
+    fn classifies_each_command_and_what_it_does() {
+        let cases = [
+            // statement, variant, alters data, accepted in a failed block
+            ("SET search_path = public", "Set", false, false),
+            ("SET TIME ZONE 'UTC'", "Set", false, false),
+            (
+                "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+                "Set",
+                false,
+                false,
+            ),
+            ("RESET search_path", "Reset", false, false),
+            ("RESET ALL", "Reset", false, false),
+            ("SHOW search_path", "Show", false, false),
+            ("SHOW ALL", "Show", false, false),
+            ("DISCARD ALL", "Discard", false, false),
+            ("BEGIN", "Begin", false, false),
+            (
+                "START TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+                "Begin",
+                false,
+                false,
+            ),
+            ("COMMIT", "End", false, true),
+            ("END", "End", false, true),
+            ("ROLLBACK", "End", false, true),
+            (
+                "ROLLBACK TO SAVEPOINT s",
+                "RollbackToSavepoint",
+                false,
+                true,
+            ),
+            ("SAVEPOINT s", "Savepoint", false, false),
+            ("RELEASE SAVEPOINT s", "ReleaseSavepoint", false, false),
+            ("DEALLOCATE p", "Deallocate", false, false),
+            ("DEALLOCATE ALL", "Deallocate", false, false),
+            ("CREATE SCHEMA s", "CreateSchema", true, false),
+            ("DROP TABLE t", "Drop", true, false),
+            ("DROP VIEW v", "Drop", true, false),
+            ("DROP SCHEMA s CASCADE", "Drop", true, false),
+            ("DROP INDEX IF EXISTS i", "Drop", true, false),
+            ("ALTER TABLE t RENAME TO u", "AlterTable", true, false),
+            ("TRUNCATE t", "Truncate", true, false),
+            ("CREATE INDEX i ON t (a)", "CreateIndex", true, false),
+            ("COMMENT ON TABLE t IS 'x'", "Comment", true, false),
+            ("ANALYZE t", "Analyze", false, false),
+            ("VACUUM", "Vacuum", false, false),
+            ("COPY t FROM STDIN", "Copy", true, false),
+            (
+                "COPY t (a, b) TO STDOUT WITH (FORMAT csv)",
+                "Copy",
+                true,
+                false,
+            ),
+            ("COPY t TO '/tmp/t.csv'", "Copy", true, false),
+        ];
+        for (sql, variant, alters, in_failed) in cases {
+            assert_eq!(
+                classified(sql),
+                Some((variant.to_string(), alters, in_failed)),
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn leaves_everything_else_to_datafusion() {
+        for sql in [
+            "SELECT 1",
+            "SELECT * FROM t WHERE a = $1",
+            "INSERT INTO t VALUES (1)",
+            "UPDATE t SET a = 2",
+            "DELETE FROM t",
+            "CREATE TABLE t (a int)",
+            "CREATE TABLE t AS SELECT 1 AS a",
+            "CREATE VIEW v AS SELECT 1 AS a",
+            "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION 'x.csv'",
+            "CREATE DATABASE d",
+            "COPY t TO 'out.parquet' STORED AS PARQUET",
+            "EXPLAIN SELECT 1",
+            "PREPARE p AS SELECT 1",
+            "EXECUTE p",
+            "SHOW TABLES",
+        ] {
+            assert_eq!(classified(sql), None, "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_copy_from_stdin_is_told_from_other_copies() {
+        for (sql, from_stdin) in [
+            ("COPY t FROM STDIN", true),
+            ("COPY t (a) FROM STDIN WITH (FORMAT csv)", true),
+            ("COPY t FROM '/tmp/t.csv'", false),
+            ("COPY t TO STDOUT", false),
+        ] {
+            let stmt = parsed(sql);
+            let Some(Command::Copy(copy)) = Command::of(&stmt) else {
+                panic!("{sql} is not a COPY command");
+            };
+            assert_eq!(copy.is_from_stdin(), from_stdin, "{sql}");
+        }
+    }
+
+    /// `run_plan` has no arms for the plans DataFusion makes of session and
+    /// transaction statements (SetVariable, ResetVariable, TransactionStart,
+    /// TransactionEnd, Deallocate) or of the DDL the front end runs itself
+    /// (CreateCatalogSchema, DropTable, DropView): DataFusion's planner makes
+    /// them only from `SET`, `RESET`, `BEGIN`/`START TRANSACTION`, `COMMIT`,
+    /// `ROLLBACK`, `DEALLOCATE`, `CREATE SCHEMA` and `DROP` (datafusion-sql
+    /// `statement.rs`), and each of those is a command, so it is never
+    /// planned. This plans each such statement with DataFusion, checks that
+    /// it gives one of those plans, and that the front end takes it as a
+    /// command; every such plan is met.
+    #[tokio::test]
+    async fn statements_datafusion_plans_into_session_statements_or_catalog_ddl_are_commands() {
+        let state = SessionContext::new().state();
+        let mut statements: Vec<(String, DfStatement)> = [
+            "SET datafusion.execution.batch_size = 100",
+            "SET TIME ZONE 'UTC'",
+            "BEGIN",
+            "START TRANSACTION READ ONLY",
+            "COMMIT",
+            "ROLLBACK",
+            "DEALLOCATE p",
+            "CREATE SCHEMA s",
+            "DROP TABLE t",
+            "DROP VIEW v",
+        ]
+        .into_iter()
+        .map(|sql| (sql.to_string(), parsed(sql)))
         .collect();
-    match words.join(" ").as_str() {
-        "transaction isolation level" => "transaction_isolation".into(),
-        "time zone" => "timezone".into(),
-        "session authorization" => "session_authorization".into(),
-        _ => words.join("."),
+        // PostgreSQL syntax reads RESET as sqlparser's Reset, which DataFusion
+        // does not plan; DataFusion's own parser reads it as its Reset, which
+        // it plans as ResetVariable. Either is a command.
+        let reset = "RESET datafusion.execution.batch_size";
+        let mut df_reset = DFParserBuilder::new(reset)
+            .build()
+            .and_then(|mut p| p.parse_statements())
+            .expect("DataFusion parses RESET");
+        let df_reset = df_reset.pop_front().expect("one statement");
+        statements.push((reset.to_string(), df_reset));
+        statements.push((reset.to_string(), parsed(reset)));
+
+        let mut met = std::collections::BTreeSet::new();
+        for (sql, stmt) in statements {
+            assert!(Command::of(&stmt).is_some(), "{sql} must be a command");
+            let Ok(plan) = state.statement_to_plan(stmt).await else {
+                continue;
+            };
+            let kind = match plan {
+                LogicalPlan::Statement(PlanStatement::SetVariable(_)) => "SetVariable",
+                LogicalPlan::Statement(PlanStatement::ResetVariable(_)) => "ResetVariable",
+                LogicalPlan::Statement(PlanStatement::TransactionStart(_)) => "TransactionStart",
+                LogicalPlan::Statement(PlanStatement::TransactionEnd(_)) => "TransactionEnd",
+                LogicalPlan::Statement(PlanStatement::Deallocate(_)) => "Deallocate",
+                LogicalPlan::Ddl(DdlStatement::CreateCatalogSchema(_)) => "CreateCatalogSchema",
+                LogicalPlan::Ddl(DdlStatement::DropTable(_)) => "DropTable",
+                LogicalPlan::Ddl(DdlStatement::DropView(_)) => "DropView",
+                other => panic!("{sql}: unexpected plan {other}"),
+            };
+            met.insert(kind);
+        }
+        assert_eq!(
+            met.into_iter().collect::<Vec<_>>(),
+            [
+                "CreateCatalogSchema",
+                "Deallocate",
+                "DropTable",
+                "DropView",
+                "ResetVariable",
+                "SetVariable",
+                "TransactionEnd",
+                "TransactionStart",
+            ]
+        );
     }
 }
