@@ -19,7 +19,7 @@ use pgwire::api::results::{Response, Tag};
 use super::QueryHandler;
 use super::connection::{Client, format_options};
 use super::names::rel_name;
-use crate::error::{IntoSqlError, Result, SqlStateError, from_pgwire, sqlstate};
+use crate::error::{IntoSqlError, Result, SqlStateError, from_pgwire};
 use crate::server::reuse;
 use crate::server::stream::{FieldsCache, query_response};
 use crate::session::{QueryControl, Session};
@@ -27,6 +27,11 @@ use crate::session::{QueryControl, Session};
 impl QueryHandler {
     /// Runs a planned statement: DDL against the catalog, everything else in
     /// DataFusion with the result streamed under `control`.
+    ///
+    /// No plan of a session or transaction statement (`SET`, `RESET`,
+    /// `BEGIN`, `COMMIT`, `ROLLBACK`, `DEALLOCATE`) or of `CREATE SCHEMA` and
+    /// `DROP` comes here: those statements are commands (`commands::Command`),
+    /// run before DataFusion would plan them.
     pub(crate) async fn run_plan<C: Client>(
         &self,
         client: &mut C,
@@ -100,27 +105,6 @@ impl QueryHandler {
                 session.wrote();
                 Ok(Response::Execution(Tag::new("CREATE VIEW")))
             }
-            LogicalPlan::Ddl(DdlStatement::CreateCatalogSchema(s)) => {
-                catalog
-                    .create_schema(&s.schema_name, s.if_not_exists)
-                    .await?;
-                session.wrote();
-                Ok(Response::Execution(Tag::new("CREATE SCHEMA")))
-            }
-            LogicalPlan::Ddl(DdlStatement::DropTable(d)) => {
-                catalog
-                    .drop_relation(&rel_name(session, &d.name)?, false, d.if_exists)
-                    .await?;
-                session.wrote();
-                Ok(Response::Execution(Tag::new("DROP TABLE")))
-            }
-            LogicalPlan::Ddl(DdlStatement::DropView(d)) => {
-                catalog
-                    .drop_relation(&rel_name(session, &d.name)?, true, d.if_exists)
-                    .await?;
-                session.wrote();
-                Ok(Response::Execution(Tag::new("DROP VIEW")))
-            }
             LogicalPlan::Ddl(DdlStatement::CreateCatalog(_)) => Err(SqlStateError::unsupported(
                 "CREATE DATABASE is not supported: Quarry serves one database; use CREATE SCHEMA",
             )),
@@ -184,25 +168,6 @@ impl QueryHandler {
                     .await
                     .sql_err()?;
                 Ok(Response::Execution(Tag::new("PREPARE")))
-            }
-            LogicalPlan::Statement(datafusion::logical_expr::Statement::Deallocate(d)) => {
-                session
-                    .ctx
-                    .execute_logical_plan(LogicalPlan::Statement(
-                        datafusion::logical_expr::Statement::Deallocate(d),
-                    ))
-                    .await
-                    .sql_err()?;
-                Ok(Response::Execution(Tag::new("DEALLOCATE")))
-            }
-            LogicalPlan::Statement(datafusion::logical_expr::Statement::SetVariable(_))
-            | LogicalPlan::Statement(datafusion::logical_expr::Statement::ResetVariable(_))
-            | LogicalPlan::Statement(datafusion::logical_expr::Statement::TransactionStart(_))
-            | LogicalPlan::Statement(datafusion::logical_expr::Statement::TransactionEnd(_)) => {
-                Err(SqlStateError::new(
-                    sqlstate::INTERNAL_ERROR,
-                    "internal error: session statement reached the planner",
-                ))
             }
             // PREPARE/EXECUTE in SQL keep their plans in the context's state.
             plan @ LogicalPlan::Statement(_) => {
