@@ -62,7 +62,7 @@ pub(super) async fn feed<C: Client>(client: &mut C, message: PgWireBackendMessag
 /// holds no wire-protocol state.
 pub struct Connection {
     pub session: Arc<Session>,
-    /// Statements prepared on this connection, by text (see `reuse`).
+    /// Statements prepared on this connection, by text (see `server::reuse`).
     pub statements: StatementCache,
 }
 
@@ -149,7 +149,7 @@ pub(super) fn format_options<C: ClientInfo>(client: &C) -> Arc<FormatOptions> {
 
 /// pgwire's options from the connection metadata, and the session's
 /// TimeZone, in which `timestamptz` values are written.
-pub(super) fn options_of(metadata: &std::collections::HashMap<String, String>) -> FormatOptions {
+pub(super) fn options_of(metadata: &HashMap<String, String>) -> FormatOptions {
     let mut options = FormatOptions::from_client_metadata(metadata);
     if let Some(zone) = metadata.get("timezone") {
         options.time_zone = zone.clone();

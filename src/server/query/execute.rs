@@ -42,10 +42,7 @@ impl QueryHandler {
             Stmt::Df(stmt) => stmt,
             Stmt::Model(model) => {
                 if client.transaction_status() == TransactionStatus::Error {
-                    return Err(SqlStateError::new(
-                        sqlstate::IN_FAILED_TRANSACTION,
-                        "current transaction is aborted, commands ignored until end of transaction block",
-                    ));
+                    return Err(aborted());
                 }
                 return Box::pin(self.model_statement(client, session, model, format, control))
                     .await;
@@ -55,10 +52,7 @@ impl QueryHandler {
         if client.transaction_status() == TransactionStatus::Error
             && !command.is_some_and(|c| c.accepted_in_failed_transaction())
         {
-            return Err(SqlStateError::new(
-                sqlstate::IN_FAILED_TRANSACTION,
-                "current transaction is aborted, commands ignored until end of transaction block",
-            ));
+            return Err(aborted());
         }
         match command {
             Some(command) => {
@@ -144,4 +138,12 @@ impl QueryHandler {
             }
         }
     }
+}
+
+/// What a failed transaction block answers to anything but its end.
+fn aborted() -> SqlStateError {
+    SqlStateError::new(
+        sqlstate::IN_FAILED_TRANSACTION,
+        "current transaction is aborted, commands ignored until end of transaction block",
+    )
 }

@@ -19,6 +19,8 @@ pub(super) fn rel_name(session: &Session, name: &TableReference) -> Result<RelNa
     ))
 }
 
+/// A relation a statement names (`t`, `s.t` or `db.s.t`), resolved against
+/// the session's current schema.
 pub(super) fn object_name(session: &Session, name: &ObjectName) -> Result<RelName> {
     let parts: Vec<String> = name
         .0
@@ -46,6 +48,7 @@ pub(super) fn object_name(session: &Session, name: &ObjectName) -> Result<RelNam
     rel_name(session, &reference)
 }
 
+/// The last part of a name (a schema's, in `CREATE SCHEMA` and `DROP SCHEMA`).
 pub(super) fn object_name_last(name: &ObjectName) -> String {
     name.0
         .last()

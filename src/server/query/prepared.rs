@@ -51,7 +51,7 @@ pub(super) struct Names {
 }
 
 impl Names {
-    pub(super) fn now(session: &Session, catalog: &crate::catalog::Catalog) -> Names {
+    pub(super) fn now(session: &Session, catalog: &Catalog) -> Names {
         Names {
             session: session.generation(),
             definitions: catalog.definitions(),
