@@ -260,12 +260,34 @@ fn lower_first(msg: &str) -> String {
     }
 }
 
-/// Builds the wire error for `e`.
-pub fn to_pgwire(e: SqlStateError) -> PgWireError {
+/// The ErrorResponse fields of `e`.
+pub fn error_info(e: SqlStateError) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".to_owned(), e.code.to_owned(), e.message);
     info.hint = e.hint;
     info.detail = e.detail;
-    PgWireError::UserError(Box::new(info))
+    info
+}
+
+/// Builds the wire error for `e`.
+pub fn to_pgwire(e: SqlStateError) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(e)))
+}
+
+/// A wire-level failure while answering; rare (the client went away). A
+/// cancel or shutdown met while streaming keeps its code; anything else
+/// pgwire reports is ours or the socket's.
+pub fn from_pgwire(e: PgWireError) -> SqlStateError {
+    match e {
+        PgWireError::UserError(info) => {
+            let code: &'static str = match info.code.as_str() {
+                "57014" => sqlstate::QUERY_CANCELED,
+                "57P01" => sqlstate::ADMIN_SHUTDOWN,
+                _ => sqlstate::INTERNAL_ERROR,
+            };
+            SqlStateError::new(code, info.message)
+        }
+        other => SqlStateError::new(sqlstate::IO_ERROR, other.to_string()),
+    }
 }
 
 /// Converts a DataFusion error straight to the wire error.

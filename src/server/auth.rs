@@ -27,6 +27,7 @@ use pgwire::messages::startup::SecretKey;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use super::ServerState;
+use super::query::connection::Connection;
 use crate::catalog::store::{Store, UserRow};
 use crate::compat;
 use crate::error::{Result, SqlStateError, sqlstate};
@@ -178,7 +179,7 @@ impl Startup {
         self.state
             .sessions
             .insert(pid, key.to_bytes().to_vec(), &session);
-        client.session_extensions().insert(session);
+        Connection::open(client, session);
         Ok(())
     }
 }
@@ -201,7 +202,7 @@ impl StartupHandler for Startup {
         if let Some(sasl) = &self.sasl {
             sasl.on_startup(client, message).await?;
             if matches!(client.state(), PgWireConnectionState::ReadyForQuery)
-                && client.session_extensions().get::<Arc<Session>>().is_none()
+                && !Connection::is_open(client)
             {
                 self.open_session(client)?;
             }

@@ -8,11 +8,9 @@ pub mod auth;
 pub mod copy;
 pub mod copy_out;
 mod floats;
-pub mod handler;
 pub mod http;
-pub mod models;
 pub mod params;
-mod replies;
+pub mod query;
 pub mod reuse;
 pub mod rewrite;
 mod rows;
@@ -41,7 +39,7 @@ use crate::catalog::store::Store;
 use crate::config::Config;
 use crate::error::{Result, SqlStateError, sqlstate};
 use crate::session::{SessionRegistry, base_state};
-use handler::QueryHandler;
+use query::QueryHandler;
 
 /// Everything connections share.
 pub struct ServerState {

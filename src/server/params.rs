@@ -18,7 +18,6 @@ use pgwire::api::Type;
 use pgwire::api::portal::Portal;
 use pgwire::error::PgWireResult;
 
-use super::handler::Prepared;
 use crate::error::{SqlStateError, to_pgwire};
 
 /// Inferred Arrow type of each placeholder, in `$1, $2, ...` order.
@@ -76,7 +75,7 @@ pub fn wire_types(inferred: &[(usize, Option<DataType>)]) -> Vec<Type> {
 }
 
 /// How one statement's bound values are decoded: worked out at its first
-/// execution and kept (see `handler::Derived`).
+/// execution and kept (see `query::prepared::Derived`).
 #[derive(Debug)]
 pub struct Decoding {
     /// The types the client declared at Parse, which this was worked out for.
@@ -118,15 +117,9 @@ impl Decoding {
     }
 }
 
-/// Decodes the bound values and casts them to the types the plan expects.
-pub fn decode(portal: &Portal<Prepared>, plan: &LogicalPlan) -> PgWireResult<ParamValues> {
-    let declared = &portal.statement.parameter_types;
-    let decoding = portal
-        .statement
-        .statement
-        .derived
-        .decoding(plan, declared)
-        .map_err(|e| to_pgwire(crate::error::classify(&e)))?;
+/// Decodes the values bound to `portal` as `decoding` says and casts them to
+/// the types the plan expects.
+pub fn decode<S: Clone>(portal: &Portal<S>, decoding: &Decoding) -> PgWireResult<ParamValues> {
     if portal.parameter_len() != decoding.expected.len() {
         return Err(to_pgwire(SqlStateError::new(
             "08P01",

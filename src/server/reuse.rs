@@ -5,9 +5,9 @@
 //! quarters of the server's time, and a prepared single-row `ml_predict` was
 //! planned again at every execution. Two levels keep that work:
 //!
-//! - a session's **statement cache** maps the text of a statement (and the
-//!   parameter types its client declared) to the parsed statement and logical
-//!   plan, so an unnamed statement sent again (psycopg, JDBC, tokio-postgres and
+//! - a connection's **statement cache** (kept with the connection's state
+//!   by the query front end) maps the text of a statement (and the parameter
+//!   types its client declared) to the parsed statement and logical plan, so an unnamed statement sent again (psycopg, JDBC, tokio-postgres and
 //!   every simple query do this) is neither parsed nor planned again;
 //! - a statement's **kept plan**: for a read-only query that only reads managed
 //!   and system tables and whose functions are deterministic (or depend only on
@@ -48,13 +48,12 @@ use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
-use pgwire::api::Type;
 
-use super::handler::Prepared;
 use crate::catalog::store::Store;
 use crate::catalog::table::ManagedTable;
 use crate::registry::system_tables::SystemTable;
-use crate::session::{Session, lock};
+use crate::session::Session;
+use crate::sync::lock;
 
 /// The session generation and store epoch a plan was made in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -558,51 +557,6 @@ impl Reuse {
         };
         let logical = generic(logical.clone(), &self.types, &bound)?;
         Ok(Plan::Build(logical, checkout))
-    }
-}
-
-/// A session's parsed statements by text, each valid for one [`Validity`].
-#[derive(Default)]
-pub struct StatementCache {
-    entries: Mutex<HashMap<String, Vec<Cached>>>,
-}
-
-struct Cached {
-    types: Vec<Option<Type>>,
-    validity: Validity,
-    prepared: Prepared,
-}
-
-/// Statement texts a session keeps; past this, stale entries go, then all.
-const STATEMENTS: usize = 256;
-
-impl StatementCache {
-    pub fn get(&self, sql: &str, types: &[Option<Type>], validity: Validity) -> Option<Prepared> {
-        lock(&self.entries)
-            .get(sql)?
-            .iter()
-            .find(|c| c.types == types && c.validity == validity)
-            .map(|c| c.prepared.clone())
-    }
-
-    pub fn put(&self, sql: &str, types: &[Option<Type>], validity: Validity, prepared: Prepared) {
-        let mut entries = lock(&self.entries);
-        if entries.len() >= STATEMENTS {
-            entries.retain(|_, list| {
-                list.retain(|c| c.validity == validity);
-                !list.is_empty()
-            });
-            if entries.len() >= STATEMENTS {
-                entries.clear();
-            }
-        }
-        let list = entries.entry(sql.to_string()).or_default();
-        list.retain(|c| c.types != types);
-        list.push(Cached {
-            types: types.to_vec(),
-            validity,
-            prepared,
-        });
     }
 }
 

@@ -18,7 +18,8 @@ use pgwire::types::format::FormatOptions;
 
 use super::rows::BatchRows;
 use crate::error::{classify, to_pgwire};
-use crate::session::{Interrupt, QueryControl, lock};
+use crate::session::{Interrupt, QueryControl};
+use crate::sync::lock;
 
 /// Stops a stream with an error once the statement is cancelled or times out.
 ///

@@ -27,16 +27,16 @@ use pgwire::messages::extendedquery::{
 };
 use pgwire::messages::response::CommandComplete;
 
-use super::handler::{Prepared, QueryHandler};
+use super::QueryHandler;
+use super::connection::{Client, write_error};
+use super::prepared::Prepared;
 
 /// `Parse`: parses and stores the statement; replies ParseComplete, unflushed.
 pub async fn parse<H, C>(handler: &H, client: &mut C, message: Parse) -> PgWireResult<()>
 where
     H: ExtendedQueryHandler,
-    C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C: Client + ClientPortalStore,
     C::PortalStore: PortalStore<Statement = H::Statement>,
-    C::Error: Debug,
-    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
     let name = message.name.as_deref().unwrap_or(DEFAULT_NAME).to_owned();
     match StoredStatement::parse(client, &message, handler.query_parser()).await? {
@@ -45,17 +45,16 @@ where
     }
     client
         .feed(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
-        .await?;
+        .await
+        .map_err(write_error)?;
     Ok(())
 }
 
 /// `Bind`: makes a portal of a stored statement; replies BindComplete, unflushed.
 pub async fn bind<S: Clone, C>(client: &mut C, message: Bind) -> PgWireResult<()>
 where
-    C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C: Client + ClientPortalStore,
     C::PortalStore: PortalStore<Statement = S>,
-    C::Error: Debug,
-    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
     let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
     let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
@@ -81,13 +80,16 @@ where
     }
     client
         .feed(PgWireBackendMessage::BindComplete(BindComplete::new()))
-        .await?;
+        .await
+        .map_err(write_error)?;
     Ok(())
 }
 
 /// `Describe` of a statement or a portal; the reply is buffered. A portal's
 /// columns come from the statement's cached descriptions, not a copy of them
-/// (pgwire's `do_describe_portal` wants an owned list every time).
+/// (pgwire's `do_describe_portal` wants an owned list every time). Bound as
+/// pgwire binds it, not by [`Client`]: it calls pgwire's
+/// `do_describe_statement`, whose signature states that bound.
 pub async fn describe<C>(
     handler: &QueryHandler,
     client: &mut C,
@@ -139,11 +141,8 @@ where
     }
 }
 
-async fn feed_describe<C, D>(client: &mut C, reply: &D) -> PgWireResult<()>
+async fn feed_describe<C: Client, D>(client: &mut C, reply: &D) -> PgWireResult<()>
 where
-    C: Sink<PgWireBackendMessage> + Unpin,
-    C::Error: Debug,
-    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     D: DescribeResponse,
 {
     if let Some(types) = reply.parameters() {
@@ -151,7 +150,8 @@ where
             .feed(PgWireBackendMessage::ParameterDescription(
                 ParameterDescription::new(types.iter().map(|t| t.oid()).collect()),
             ))
-            .await?;
+            .await
+            .map_err(write_error)?;
     }
     feed_fields(client, reply.fields()).await
 }
@@ -159,12 +159,7 @@ where
 /// RowDescription of `fields`, or NoData for a statement that returns no
 /// rows, as PostgreSQL answers (pgwire sends an empty RowDescription when the
 /// statement has parameters).
-async fn feed_fields<C>(client: &mut C, fields: &[FieldInfo]) -> PgWireResult<()>
-where
-    C: Sink<PgWireBackendMessage> + Unpin,
-    C::Error: Debug,
-    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-{
+async fn feed_fields<C: Client>(client: &mut C, fields: &[FieldInfo]) -> PgWireResult<()> {
     let message = if fields.is_empty() {
         PgWireBackendMessage::NoData(NoData::new())
     } else {
@@ -172,17 +167,15 @@ where
             fields.iter().map(Into::into).collect(),
         ))
     };
-    client.feed(message).await?;
+    client.feed(message).await.map_err(write_error)?;
     Ok(())
 }
 
 /// `Close` of a statement or a portal; CloseComplete is buffered.
 pub async fn close<S, C>(client: &mut C, message: Close) -> PgWireResult<()>
 where
-    C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C: Client + ClientPortalStore,
     C::PortalStore: PortalStore<Statement = S>,
-    C::Error: Debug,
-    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
     let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
     match message.target_type {
@@ -192,7 +185,8 @@ where
     }
     client
         .feed(PgWireBackendMessage::CloseComplete(CloseComplete::new()))
-        .await?;
+        .await
+        .map_err(write_error)?;
     Ok(())
 }
 
@@ -200,12 +194,7 @@ where
 /// pgwire's `send_query_response` does for an extended-protocol Execute, less
 /// its tag: it builds a `Tag` and then the text with `format!`, two
 /// allocations and the formatting machinery for every statement.
-pub async fn rows<C>(client: &mut C, results: QueryResponse) -> PgWireResult<()>
-where
-    C: Sink<PgWireBackendMessage> + Unpin,
-    C::Error: Debug,
-    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-{
+pub async fn rows<C: Client>(client: &mut C, results: QueryResponse) -> PgWireResult<()> {
     let QueryResponse {
         command_tag,
         mut data_rows,
@@ -213,7 +202,10 @@ where
     } = results;
     let mut rows: u64 = 0;
     while let Some(row) = data_rows.next().await {
-        client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+        client
+            .feed(PgWireBackendMessage::DataRow(row?))
+            .await
+            .map_err(write_error)?;
         rows += 1;
     }
     let mut digits = itoa::Buffer::new();
@@ -226,6 +218,7 @@ where
         .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
             tag,
         )))
-        .await?;
+        .await
+        .map_err(write_error)?;
     Ok(())
 }

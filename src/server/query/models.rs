@@ -1,7 +1,6 @@
 //! Running the model statements: `CREATE MODEL`, `DROP MODEL`, `SHOW MODELS`,
 //! `DESCRIBE MODEL`.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,20 +8,18 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
-use futures::{Sink, SinkExt};
-use pgwire::api::ClientInfo;
+use futures::SinkExt;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{Response, Tag};
-use pgwire::error::{ErrorInfo, PgWireError};
-use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::response::NoticeResponse;
 use quarry_udfs::model::ModelStore;
 use quarry_udfs::model::preprocess::Step;
 
-use super::handler::{QueryHandler, respond_batch};
-use super::stream::text_rows;
+use super::QueryHandler;
+use super::connection::{Client, notice};
+use super::run::respond_batch;
 use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
 use crate::registry::training::{self, TrainRequest};
+use crate::server::stream::text_rows;
 use crate::session::{QueryControl, Session};
 use crate::statements::ModelStatement;
 
@@ -49,19 +46,6 @@ pub fn result_schema(statement: &ModelStatement) -> SchemaRef {
             Field::new("value", DataType::Utf8, true),
         ])),
     }
-}
-
-fn notice(severity: &str, message: String) -> PgWireBackendMessage {
-    PgWireBackendMessage::NoticeResponse(NoticeResponse::from(ErrorInfo::new(
-        severity.to_owned(),
-        if severity == "WARNING" {
-            "01000"
-        } else {
-            "00000"
-        }
-        .to_owned(),
-        message,
-    )))
 }
 
 fn describe_step(step: &Step) -> String {
@@ -118,19 +102,14 @@ fn describe_step(step: &Step) -> String {
 }
 
 impl QueryHandler {
-    pub(super) async fn model_statement<C>(
+    pub(super) async fn model_statement<C: Client>(
         &self,
         client: &mut C,
         session: &Arc<Session>,
         statement: &ModelStatement,
         format: &Format,
         control: &QueryControl,
-    ) -> Result<Response>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
+    ) -> Result<Response> {
         let registry = self.state.registry.clone();
         match statement {
             ModelStatement::CreateModel {
@@ -168,7 +147,7 @@ impl QueryHandler {
                         result = &mut training => break result?,
                         Some(message) = rx.recv() => {
                             if started.elapsed() >= QUIET {
-                                let _ = client.send(notice("NOTICE", message)).await;
+                                let _ = client.send(notice("NOTICE", "00000", message)).await;
                             }
                         }
                     }
@@ -179,10 +158,10 @@ impl QueryHandler {
                     let list: Vec<String> =
                         serde_json::from_str(warnings.value(0)).unwrap_or_default();
                     for w in list {
-                        let _ = client.feed(notice("WARNING", w)).await;
+                        let _ = client.feed(notice("WARNING", "01000", w)).await;
                     }
                 }
-                self.wrote(session);
+                session.wrote();
                 respond_batch(client, batch, format, control, None)
             }
             ModelStatement::DropModel { name, if_exists } => {
@@ -190,11 +169,12 @@ impl QueryHandler {
                     let _ = client
                         .feed(notice(
                             "NOTICE",
+                            "00000",
                             format!("model \"{name}\" does not exist, skipping"),
                         ))
                         .await;
                 }
-                self.wrote(session);
+                session.wrote();
                 Ok(Response::Execution(Tag::new("DROP MODEL")))
             }
             ModelStatement::ShowModels => {

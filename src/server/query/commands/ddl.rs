@@ -1,0 +1,128 @@
+//! DDL the front end runs against the persistent catalog itself, before
+//! DataFusion would: `CREATE SCHEMA`, `DROP`, `ALTER TABLE ... RENAME`,
+//! `TRUNCATE`; and `CREATE INDEX`, accepted with a notice (Quarry keeps no
+//! indexes). `CREATE TABLE` and `CREATE VIEW` are planned by DataFusion and
+//! run in `run`.
+
+use datafusion::sql::sqlparser::ast::{
+    AlterTable, AlterTableOperation, ObjectName, ObjectType, RenameTableNameKind, SchemaName,
+    TruncateTableTarget,
+};
+use pgwire::api::results::Response;
+
+use super::done;
+use crate::catalog::Catalog;
+use crate::error::{Result, SqlStateError, sqlstate};
+use crate::server::query::connection::{Client, feed, notice};
+use crate::server::query::names::{object_name, object_name_last};
+use crate::session::Session;
+
+pub(super) async fn create_schema(
+    catalog: &Catalog,
+    session: &Session,
+    name: &SchemaName,
+    if_not_exists: bool,
+) -> Result<Response> {
+    let name = match name {
+        SchemaName::Simple(n) | SchemaName::NamedAuthorization(n, _) => object_name_last(n),
+        SchemaName::UnnamedAuthorization(i) => i.value.to_lowercase(),
+    };
+    catalog.create_schema(&name, if_not_exists).await?;
+    session.wrote();
+    done("CREATE SCHEMA")
+}
+
+pub(super) async fn drop(
+    catalog: &Catalog,
+    session: &Session,
+    object_type: ObjectType,
+    if_exists: bool,
+    cascade: bool,
+    names: &[ObjectName],
+) -> Result<Response> {
+    let tag = match object_type {
+        ObjectType::Table | ObjectType::View => {
+            let view = object_type == ObjectType::View;
+            for name in names {
+                let rel = object_name(session, name)?;
+                catalog.drop_relation(&rel, view, if_exists).await?;
+            }
+            if view { "DROP VIEW" } else { "DROP TABLE" }
+        }
+        ObjectType::Schema => {
+            for name in names {
+                catalog
+                    .drop_schema(&object_name_last(name), if_exists, cascade)
+                    .await?;
+            }
+            "DROP SCHEMA"
+        }
+        ObjectType::Index => {
+            if !if_exists {
+                return Err(SqlStateError::new(
+                    sqlstate::UNDEFINED_OBJECT,
+                    "index does not exist: Quarry keeps no indexes",
+                ));
+            }
+            "DROP INDEX"
+        }
+        other => {
+            return Err(SqlStateError::unsupported(format!(
+                "DROP {other} is not supported"
+            )));
+        }
+    };
+    session.wrote();
+    done(tag)
+}
+
+/// `ALTER TABLE ... RENAME TO`, the one form supported.
+pub(super) async fn alter_table(
+    catalog: &Catalog,
+    session: &Session,
+    alter: &AlterTable,
+) -> Result<Response> {
+    let [AlterTableOperation::RenameTable { table_name }] = alter.operations.as_slice() else {
+        return Err(SqlStateError::unsupported(
+            "ALTER TABLE supports only RENAME TO; recreate the table with CREATE TABLE AS to change columns",
+        ));
+    };
+    let from = object_name(session, &alter.name)?;
+    let target = match table_name {
+        RenameTableNameKind::As(n) | RenameTableNameKind::To(n) => n,
+    };
+    // PostgreSQL renames within the schema; a qualified target must match it.
+    let mut to = object_name(session, target)?;
+    if target.0.len() == 1 {
+        to.schema = from.schema.clone();
+    }
+    catalog.rename(&from, &to, alter.if_exists).await?;
+    session.wrote();
+    done("ALTER TABLE")
+}
+
+pub(super) async fn truncate(
+    catalog: &Catalog,
+    session: &Session,
+    targets: &[TruncateTableTarget],
+) -> Result<Response> {
+    for target in targets {
+        let rel = object_name(session, &target.name)?;
+        catalog.truncate(&rel).await?;
+    }
+    session.wrote();
+    done("TRUNCATE TABLE")
+}
+
+pub(super) async fn create_index<C: Client>(client: &mut C) -> Result<Response> {
+    feed(
+        client,
+        notice(
+            "NOTICE",
+            "00000",
+            "Quarry stores tables in a columnar format and needs no indexes; CREATE INDEX does nothing",
+        ),
+    )
+    .await?;
+    done("CREATE INDEX")
+}

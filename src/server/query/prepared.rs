@@ -1,0 +1,315 @@
+//! A statement between Parse and Execute: what it is ([`Stmt`], read from
+//! SQL text by the [`Parser`]), its plan, and what its executions share
+//! ([`Derived`]): parameter types, row descriptions, and the plan made again
+//! after names changed.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use pgwire::api::Type;
+use pgwire::api::portal::Portal;
+use pgwire::error::PgWireResult;
+
+use crate::catalog::Catalog;
+use crate::dialect::QuarryDialect;
+use crate::error::{IntoSqlError, Result, SqlStateError, classify, sqlstate, to_pgwire};
+use crate::server::ServerState;
+use crate::server::params::{self, Decoding};
+use crate::server::reuse::Reuse;
+use crate::server::rewrite;
+use crate::server::stream::FieldsCache;
+use crate::session::{QueryControl, Session};
+use crate::statements::ModelStatement;
+use crate::sync::lock;
+
+/// A parsed statement, with its plan when DataFusion plans it. Stored by the
+/// extended protocol between Parse and Execute.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub stmt: Arc<Stmt>,
+    pub plan: Option<LogicalPlan>,
+    /// What is kept of the plan between executions, when it may be.
+    pub reuse: Option<Arc<Reuse>>,
+    /// What every execution would otherwise work out again.
+    pub derived: Arc<Derived>,
+    /// When `plan` was made: see [`Names`].
+    planned: Names,
+}
+
+/// What names meant when a plan was made: the session's settings generation
+/// (`search_path`) and the catalog's count of creates, drops and renames. A
+/// logical plan holds the relations it read; after either changes it is made
+/// again, as PostgreSQL re-plans a prepared statement after DDL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Names {
+    session: u64,
+    definitions: u64,
+}
+
+impl Names {
+    pub(super) fn now(session: &Session, catalog: &Catalog) -> Names {
+        Names {
+            session: session.generation(),
+            definitions: catalog.definitions(),
+        }
+    }
+}
+
+impl Prepared {
+    pub(super) fn new(
+        stmt: Stmt,
+        plan: Option<LogicalPlan>,
+        reuse: Option<Arc<Reuse>>,
+        planned: Names,
+    ) -> Self {
+        Prepared {
+            stmt: Arc::new(stmt),
+            plan,
+            reuse,
+            derived: Arc::default(),
+            planned,
+        }
+    }
+}
+
+/// A statement's plan as it stands: the one made at Parse, or the one made
+/// again after names changed, shared by the executions that follow.
+pub(super) enum CurrentPlan<'p> {
+    Made(&'p LogicalPlan),
+    Remade(Arc<LogicalPlan>),
+}
+
+impl CurrentPlan<'_> {
+    pub(super) fn get(&self) -> &LogicalPlan {
+        match self {
+            CurrentPlan::Made(plan) => plan,
+            CurrentPlan::Remade(plan) => plan,
+        }
+    }
+
+    pub(super) fn cloned(&self) -> LogicalPlan {
+        self.get().clone()
+    }
+}
+
+/// What is worked out from a prepared statement once, for all its executions.
+#[derive(Debug, Default)]
+pub struct Derived {
+    /// The inferred type of each parameter, in `$1, $2, ...` order.
+    params: OnceLock<Vec<(usize, Option<DataType>)>>,
+    /// How its bound values are decoded.
+    decoding: Mutex<Option<Arc<Decoding>>>,
+    /// Its row descriptions.
+    pub fields: FieldsCache,
+    /// Its plan made again after names changed (see [`Names`]).
+    replanned: Mutex<Option<(Names, Arc<LogicalPlan>)>>,
+}
+
+impl Derived {
+    /// The parameter types of `plan`, the statement's plan.
+    pub fn params(
+        &self,
+        plan: &LogicalPlan,
+    ) -> datafusion::error::Result<&[(usize, Option<DataType>)]> {
+        if let Some(known) = self.params.get() {
+            return Ok(known);
+        }
+        let inferred = params::inferred(plan)?;
+        Ok(self.params.get_or_init(|| inferred))
+    }
+
+    /// How to decode the values bound to `plan`, the statement's plan, by a
+    /// client that declared `declared` at Parse.
+    pub fn decoding(
+        &self,
+        plan: &LogicalPlan,
+        declared: &[Option<Type>],
+    ) -> datafusion::error::Result<Arc<Decoding>> {
+        if let Some(known) = lock(&self.decoding).as_ref()
+            && known.fits(declared)
+        {
+            return Ok(known.clone());
+        }
+        let decoding = Arc::new(Decoding::new(self.params(plan)?, declared));
+        *lock(&self.decoding) = Some(decoding.clone());
+        Ok(decoding)
+    }
+
+    /// The values bound to `portal`, a portal of the statement whose plan is
+    /// `plan`, decoded and cast to the types the plan expects.
+    pub fn decode<S: Clone>(
+        &self,
+        portal: &Portal<S>,
+        plan: &LogicalPlan,
+    ) -> PgWireResult<ParamValues> {
+        let declared = &portal.statement.parameter_types;
+        let decoding = self
+            .decoding(plan, declared)
+            .map_err(|e| to_pgwire(classify(&e)))?;
+        params::decode(portal, &decoding)
+    }
+}
+
+/// A parsed statement: DataFusion's, or one of Quarry's model statements.
+#[derive(Clone, Debug)]
+pub enum Stmt {
+    Df(DfStatement),
+    Model(ModelStatement),
+}
+
+/// Parses SQL: PostgreSQL syntax first (with the rewrites that catalog queries
+/// of psql, JDBC and BI tools need), then DataFusion's own extensions such as
+/// `CREATE EXTERNAL TABLE` and `COPY ... TO ... STORED AS`.
+pub struct Parser {
+    compat: PostgresCompatibilityParser,
+    pub(super) state: Arc<ServerState>,
+}
+
+impl Parser {
+    pub fn new(state: Arc<ServerState>) -> Parser {
+        Parser {
+            compat: PostgresCompatibilityParser::new(),
+            state,
+        }
+    }
+
+    /// Parses Quarry's model statements, then everything else.
+    pub fn parse_all(&self, sql: &str) -> Result<Vec<Stmt>> {
+        if let Some(model) = crate::statements::parse(sql)? {
+            return Ok(vec![Stmt::Model(model)]);
+        }
+        Ok(self.parse(sql)?.into_iter().map(Stmt::Df).collect())
+    }
+
+    /// SQL text to statements (see [`parse_sql`]).
+    pub fn parse(&self, sql: &str) -> Result<Vec<DfStatement>> {
+        parse_sql(&self.compat, sql)
+    }
+}
+
+/// SQL text to statements: PostgreSQL syntax through `compat`, each
+/// statement rewritten for the catalog queries clients send, else
+/// DataFusion's own syntax; the error reported is PostgreSQL syntax's.
+pub(super) fn parse_sql(
+    compat: &PostgresCompatibilityParser,
+    sql: &str,
+) -> Result<Vec<DfStatement>> {
+    // sqlparser reads `CREATE EXTERNAL TABLE ... STORED AS ... LOCATION`
+    // as a Hive table that DataFusion's planner refuses; DataFusion's own
+    // parser turns it into its CreateExternalTable statement.
+    let parsed = compat.parse(sql).and_then(|statements| {
+        if statements
+            .iter()
+            .any(|s| matches!(s, Statement::CreateTable(t) if t.external))
+        {
+            Err(
+                datafusion::sql::sqlparser::parser::ParserError::ParserError(
+                    "external table".into(),
+                ),
+            )
+        } else {
+            Ok(statements)
+        }
+    });
+    match parsed {
+        Ok(statements) => Ok(statements
+            .into_iter()
+            .map(|mut s| {
+                rewrite::rewrite(&mut s);
+                DfStatement::Statement(Box::new(s))
+            })
+            .collect()),
+        Err(pg_err) => {
+            let dialect = QuarryDialect::default();
+            let parsed = DFParserBuilder::new(sql)
+                .with_dialect(&dialect)
+                .build()
+                .and_then(|mut p| p.parse_statements());
+            match parsed {
+                Ok(statements) => Ok(statements
+                    .into_iter()
+                    .map(|mut s| {
+                        if let DfStatement::Statement(inner) = &mut s {
+                            rewrite::rewrite(inner);
+                        }
+                        s
+                    })
+                    .collect()),
+                Err(_) => Err(SqlStateError::new(
+                    sqlstate::SYNTAX_ERROR,
+                    format!(
+                        "syntax error: {}",
+                        pg_err.to_string().trim_start_matches("sql parser error: ")
+                    ),
+                )),
+            }
+        }
+    }
+}
+
+impl Prepared {
+    /// The statement's plan, made again when names changed since it was
+    /// made (see [`Names`]). A plan whose result columns changed is refused,
+    /// as PostgreSQL does: the client was told the old ones.
+    pub(super) async fn current_plan<'p>(
+        &'p self,
+        session: &Arc<Session>,
+        catalog: &Catalog,
+        stmt: &DfStatement,
+        control: &QueryControl,
+    ) -> Result<Option<CurrentPlan<'p>>> {
+        let Some(plan) = &self.plan else {
+            return Ok(None);
+        };
+        let now = Names::now(session, catalog);
+        if self.planned == now {
+            return Ok(Some(CurrentPlan::Made(plan)));
+        }
+        let replanned = &self.derived.replanned;
+        if let Some((names, plan)) = lock(replanned).as_ref()
+            && *names == now
+        {
+            return Ok(Some(CurrentPlan::Remade(plan.clone())));
+        }
+        let planner = session.plan_state();
+        let fresh = Box::pin(
+            control.run(async { planner.statement_to_plan(stmt.clone()).await.sql_err() }),
+        )
+        .await?;
+        if returns_rows(plan) && !same_columns(plan, &fresh) {
+            return Err(SqlStateError::new(
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                "cached plan must not change result type",
+            )
+            .with_hint("a table it reads was replaced; prepare the statement again"));
+        }
+        let fresh = Arc::new(fresh);
+        *lock(replanned) = Some((now, fresh.clone()));
+        Ok(Some(CurrentPlan::Remade(fresh)))
+    }
+}
+
+/// Whether two plans of one statement return the same columns (names and
+/// types) — what a client was told at Describe.
+fn same_columns(a: &LogicalPlan, b: &LogicalPlan) -> bool {
+    let (a, b) = (a.schema().fields(), b.schema().fields());
+    a.len() == b.len()
+        && a.iter()
+            .zip(b.iter())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
+}
+
+pub(super) fn returns_rows(plan: &LogicalPlan) -> bool {
+    !matches!(
+        plan,
+        LogicalPlan::Ddl(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::Statement(_)
+    )
+}

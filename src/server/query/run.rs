@@ -1,0 +1,257 @@
+//! Running a logical plan: DDL against the persistent catalog, writes with
+//! their row counts, everything else streamed to the client.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, RecordBatch, UInt64Array};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use futures::StreamExt;
+use pgwire::api::ClientInfo;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{Response, Tag};
+
+use super::QueryHandler;
+use super::connection::{Client, format_options};
+use super::names::rel_name;
+use crate::error::{IntoSqlError, Result, SqlStateError, from_pgwire};
+use crate::server::reuse;
+use crate::server::stream::{FieldsCache, query_response};
+use crate::session::{QueryControl, Session};
+
+impl QueryHandler {
+    /// Runs a planned statement: DDL against the catalog, everything else in
+    /// DataFusion with the result streamed under `control`.
+    ///
+    /// No plan of a session or transaction statement (`SET`, `RESET`,
+    /// `BEGIN`, `COMMIT`, `ROLLBACK`, `DEALLOCATE`) or of `CREATE SCHEMA` and
+    /// `DROP` comes here: those statements are commands (`commands::Command`),
+    /// run before DataFusion would plan them.
+    pub(crate) async fn run_plan<C: Client>(
+        &self,
+        client: &mut C,
+        session: &Arc<Session>,
+        stmt: &DfStatement,
+        plan: LogicalPlan,
+        format: &Format,
+        control: &QueryControl,
+    ) -> Result<Response> {
+        let catalog = &self.state.catalog;
+        match plan {
+            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmd)) => {
+                if cmd.temporary {
+                    return Err(SqlStateError::unsupported(
+                        "temporary tables are not supported; create a regular table and drop it afterwards",
+                    ));
+                }
+                let name = rel_name(session, &cmd.name)?;
+                let is_ctas = matches!(stmt, DfStatement::Statement(s) if matches!(s.as_ref(), Statement::CreateTable(c) if c.query.is_some()));
+                let schema = Arc::new(cmd.input.schema().as_arrow().clone());
+                let constraints = (!cmd.constraints.is_empty()).then(|| cmd.constraints.clone());
+                let input = cmd.input.as_ref().clone();
+                let rows = control
+                    .run(async {
+                        let df = session.ctx.execute_logical_plan(input).await.sql_err()?;
+                        let stream = df.execute_stream().await.sql_err()?;
+                        catalog
+                            .create_table(
+                                &name,
+                                schema,
+                                constraints,
+                                Some(stream),
+                                cmd.if_not_exists,
+                                cmd.or_replace,
+                            )
+                            .await
+                    })
+                    .await?;
+                session.wrote();
+                Ok(Response::Execution(if is_ctas {
+                    Tag::new("SELECT").with_rows(rows as usize)
+                } else {
+                    Tag::new("CREATE TABLE")
+                }))
+            }
+            LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd)) => {
+                let name = rel_name(session, &cmd.name)?;
+                let state = session.ctx.state();
+                control
+                    .run(catalog.create_external(&state, &name, &cmd))
+                    .await?;
+                session.wrote();
+                Ok(Response::Execution(Tag::new("CREATE TABLE")))
+            }
+            LogicalPlan::Ddl(DdlStatement::CreateView(view)) => {
+                if view.temporary {
+                    return Err(SqlStateError::unsupported(
+                        "temporary views are not supported",
+                    ));
+                }
+                let name = rel_name(session, &view.name)?;
+                let definition = view.definition.clone().unwrap_or_else(|| stmt.to_string());
+                catalog
+                    .create_view(
+                        &name,
+                        view.input.as_ref().clone(),
+                        definition,
+                        view.or_replace,
+                    )
+                    .await?;
+                session.wrote();
+                Ok(Response::Execution(Tag::new("CREATE VIEW")))
+            }
+            LogicalPlan::Ddl(DdlStatement::CreateCatalog(_)) => Err(SqlStateError::unsupported(
+                "CREATE DATABASE is not supported: Quarry serves one database; use CREATE SCHEMA",
+            )),
+            LogicalPlan::Ddl(other) => Err(SqlStateError::unsupported(format!(
+                "{} is not supported",
+                other.name()
+            ))),
+            LogicalPlan::Dml(dml) => {
+                let op = dml.op.clone();
+                let df = session
+                    .ctx
+                    .execute_logical_plan(LogicalPlan::Dml(dml))
+                    .await
+                    .sql_err()?;
+                let batches = control.run(async { df.collect().await.sql_err() }).await?;
+                let rows: u64 = batches
+                    .iter()
+                    .filter_map(|b| {
+                        b.column(0)
+                            .as_any()
+                            .downcast_ref::<UInt64Array>()
+                            .map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())
+                    })
+                    .sum();
+                session.wrote();
+                let tag = match op {
+                    datafusion::logical_expr::WriteOp::Insert(_) => Tag::new("INSERT").with_oid(0),
+                    datafusion::logical_expr::WriteOp::Delete => Tag::new("DELETE"),
+                    datafusion::logical_expr::WriteOp::Update => Tag::new("UPDATE"),
+                    datafusion::logical_expr::WriteOp::Ctas => Tag::new("SELECT"),
+                    _ => Tag::new("MERGE"),
+                };
+                Ok(Response::Execution(tag.with_rows(rows as usize)))
+            }
+            LogicalPlan::Copy(copy) => {
+                let df = session
+                    .ctx
+                    .execute_logical_plan(LogicalPlan::Copy(copy))
+                    .await
+                    .sql_err()?;
+                let batches = control.run(async { df.collect().await.sql_err() }).await?;
+                let rows: u64 = batches
+                    .iter()
+                    .filter_map(|b| {
+                        b.column(0)
+                            .as_any()
+                            .downcast_ref::<UInt64Array>()
+                            .map(|a| a.values().iter().sum::<u64>())
+                    })
+                    .sum();
+                Ok(Response::Execution(
+                    Tag::new("COPY").with_rows(rows as usize),
+                ))
+            }
+            LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(p)) => {
+                session
+                    .ctx
+                    .execute_logical_plan(LogicalPlan::Statement(
+                        datafusion::logical_expr::Statement::Prepare(p),
+                    ))
+                    .await
+                    .sql_err()?;
+                Ok(Response::Execution(Tag::new("PREPARE")))
+            }
+            // PREPARE/EXECUTE in SQL keep their plans in the context's state.
+            plan @ LogicalPlan::Statement(_) => {
+                let stream = control
+                    .run(async {
+                        let df = session.ctx.execute_logical_plan(plan).await.sql_err()?;
+                        df.execute_stream().await.sql_err()
+                    })
+                    .await?;
+                respond(client, stream, format, control, None)
+            }
+            plan => {
+                let stream = control.run(execute_stream(session, plan)).await?;
+                respond(client, stream, format, control, None)
+            }
+        }
+    }
+}
+
+/// Streams a physical plan's rows under `control`, holding `checkout`
+/// until the stream ends.
+pub(super) fn stream<C>(
+    client: &C,
+    task: Arc<TaskContext>,
+    physical: Arc<dyn ExecutionPlan>,
+    checkout: reuse::Checkout,
+    format: &Format,
+    control: &QueryControl,
+    fields: &FieldsCache,
+) -> Result<Response>
+where
+    C: ClientInfo,
+{
+    let stream = datafusion::physical_plan::execute_stream(physical, task).sql_err()?;
+    let stream = Box::pin(RecordBatchStreamAdapter::new(
+        stream.schema(),
+        stream.map(move |batch| {
+            let _held = &checkout;
+            batch
+        }),
+    ));
+    respond(client, stream, format, control, Some(fields))
+}
+
+/// Answers with `batches`, streamed under `control` in `format` and the
+/// connection's DateStyle; `fields`, when given, holds the statement's row
+/// descriptions.
+pub(super) fn respond<C: ClientInfo>(
+    client: &C,
+    batches: SendableRecordBatchStream,
+    format: &Format,
+    control: &QueryControl,
+    fields: Option<&FieldsCache>,
+) -> Result<Response> {
+    let response = query_response(
+        batches,
+        format,
+        Some(format_options(client)),
+        control.clone(),
+        fields,
+    )
+    .map_err(from_pgwire)?;
+    Ok(Response::Query(response))
+}
+
+/// Answers with the rows of one batch.
+pub(super) fn respond_batch<C: ClientInfo>(
+    client: &C,
+    batch: RecordBatch,
+    format: &Format,
+    control: &QueryControl,
+    fields: Option<&FieldsCache>,
+) -> Result<Response> {
+    let schema = batch.schema();
+    let batches = MemoryStream::try_new(vec![batch], schema, None).sql_err()?;
+    respond(client, Box::pin(batches), format, control, fields)
+}
+
+/// Plans `plan` physically and starts it, with the session's reusable state.
+pub(super) async fn execute_stream(
+    session: &Arc<Session>,
+    plan: LogicalPlan,
+) -> Result<datafusion::execution::SendableRecordBatchStream> {
+    let planner = session.plan_state();
+    let physical = planner.create_physical_plan(&plan).await.sql_err()?;
+    datafusion::physical_plan::execute_stream(physical, planner.task.clone()).sql_err()
+}

@@ -1,0 +1,220 @@
+//! Building DataFusion's state: the base [`SessionState`] every session
+//! starts from (catalogs, functions, runtime and its memory pool), a
+//! session's own [`SessionContext`], and the [`PlanState`] one statement
+//! plans and runs with.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
+use datafusion::execution::TaskContext;
+use datafusion::execution::context::SessionState;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
+
+use super::Session;
+use crate::catalog::store::Store;
+use crate::catalog::{CATALOG_NAME, Catalog, DEFAULT_SCHEMA};
+use crate::compat;
+use crate::config::Config;
+use crate::error::Result;
+use crate::sync::lock;
+
+/// Lists Quarry's users as PostgreSQL roles (`pg_roles`, psql `\du`).
+///
+/// Passed by value: datafusion-pg-catalog's `impl for Arc<T>` recurses forever.
+#[derive(Debug, Clone)]
+pub struct RoleProvider {
+    store: Arc<Store>,
+}
+
+#[async_trait::async_trait]
+impl PgCatalogContextProvider for RoleProvider {
+    async fn roles(&self) -> Vec<String> {
+        self.store
+            .user_names()
+            .map(|users| users.into_iter().map(|(name, _)| name).collect())
+            .unwrap_or_default()
+    }
+
+    async fn role(&self, name: &str) -> Option<Role> {
+        let user = self.store.user(name).ok().flatten()?;
+        Some(Role {
+            name: user.name,
+            is_superuser: user.superuser,
+            can_login: true,
+            can_create_db: user.superuser,
+            can_create_role: user.superuser,
+            can_create_user: user.superuser,
+            can_replication: false,
+            grants: vec![],
+            inherited_roles: vec![],
+        })
+    }
+}
+
+/// Builds the state every session starts from.
+pub fn base_state(
+    config: &Config,
+    catalog: &Arc<Catalog>,
+    registry: &Arc<crate::registry::Registry>,
+) -> Result<SessionState> {
+    let mut session_config = SessionConfig::new()
+        .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
+        .with_create_default_catalog_and_schema(false)
+        .with_information_schema(true)
+        .with_target_partitions(config.threads);
+    let options = session_config.options_mut();
+    options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+    // Parquet text columns are read as string views: a dictionary-encoded
+    // page then becomes 16-byte views into its dictionary instead of a copy of
+    // every string (a third of the time of scoring a Parquet file). Clients
+    // see `text` either way; managed tables keep their declared types.
+    options.execution.parquet.schema_force_view_types = true;
+    options.sql_parser.map_string_types_to_utf8view = false;
+
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = config.memory_limit {
+        runtime = runtime.with_memory_limit(limit, 1.0);
+    }
+    let runtime = runtime
+        .build_arc()
+        .map_err(|e| crate::error::classify(&e))?;
+
+    let catalogs = Arc::new(MemoryCatalogProviderList::new());
+    catalogs.register_catalog(CATALOG_NAME.to_string(), catalog.provider());
+
+    let state = SessionStateBuilder::new()
+        .with_config(session_config)
+        .with_runtime_env(runtime)
+        .with_catalog_list(catalogs as Arc<dyn CatalogProviderList>)
+        .with_default_features()
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    datafusion_pg_catalog::setup_pg_catalog(
+        &ctx,
+        CATALOG_NAME,
+        RoleProvider {
+            store: catalog.store().clone(),
+        },
+    )
+    .map_err(|e| crate::error::classify(&e))?;
+    compat::register(&ctx);
+    let services = quarry_udfs::Services {
+        models: registry.clone(),
+    };
+    quarry_udfs::register_all(
+        &ctx,
+        &services,
+        &crate::registry::functions::textual_relations(),
+    )
+    .map_err(|e| crate::error::classify(&e))?;
+    crate::registry::functions::register(&ctx, registry);
+    use crate::registry::system_tables::{Kind, MODELS, SNAPSHOTS, SystemTable, VERSIONS};
+    catalog.register_system_table(
+        MODELS,
+        Arc::new(SystemTable::new(Kind::Models, registry.clone())),
+    )?;
+    catalog.register_system_table(
+        VERSIONS,
+        Arc::new(SystemTable::new(Kind::Versions, registry.clone())),
+    )?;
+    catalog.register_system_table(
+        SNAPSHOTS,
+        Arc::new(SystemTable::new(Kind::Snapshots, registry.clone())),
+    )?;
+    Ok(ctx.state())
+}
+
+/// The context of one session of `user`: the base state, told who the user is.
+pub(super) fn session_context(base: &SessionState, user: &str) -> SessionContext {
+    let mut state = base.clone();
+    let mut info = quarry_udfs::session_info::SessionInfo::default();
+    info.user = user.to_string();
+    state.config_mut().options_mut().extensions.insert(info);
+    let ctx = SessionContext::new_with_state(state);
+    compat::register_session(&ctx, user);
+    ctx
+}
+
+/// A planning state kept between statements, so the hot path does not clone
+/// DataFusion's `SessionState` (hundreds of function-map entries) per statement.
+pub(super) struct Cached {
+    state: SessionState,
+    task: Arc<TaskContext>,
+    generation: u64,
+}
+
+/// The state one statement plans and runs with; returned to the session when
+/// dropped, unless a `SET` changed the session meanwhile.
+pub struct PlanState {
+    state: Option<SessionState>,
+    pub task: Arc<TaskContext>,
+    generation: u64,
+    session: Arc<Session>,
+}
+
+impl std::ops::Deref for PlanState {
+    type Target = SessionState;
+
+    fn deref(&self) -> &SessionState {
+        // Only `drop` takes the state out.
+        self.state
+            .as_ref()
+            .expect("plan state is present until dropped")
+    }
+}
+
+impl Drop for PlanState {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take()
+            && self.generation == self.session.generation.load(Ordering::Acquire)
+        {
+            *lock(&self.session.cache) = Some(Cached {
+                state,
+                task: self.task.clone(),
+                generation: self.generation,
+            });
+        }
+    }
+}
+
+impl Session {
+    /// The state to plan one statement with, its clock started now.
+    pub fn plan_state(self: &Arc<Self>) -> PlanState {
+        let generation = self.generation.load(Ordering::Acquire);
+        let cached = lock(&self.cache)
+            .take()
+            .filter(|c| c.generation == generation);
+        let (mut state, task) = match cached {
+            Some(c) => (c.state, c.task),
+            None => {
+                let state = self.ctx.state();
+                let task = Arc::new(TaskContext::from(&state));
+                (state, task)
+            }
+        };
+        state.mark_start_execution();
+        PlanState {
+            state: Some(state),
+            task,
+            generation,
+            session: self.clone(),
+        }
+    }
+
+    /// The task context kept plans run in: the cached one, without taking the
+    /// planning state out of its cache and restarting its clock.
+    pub fn task(self: &Arc<Self>) -> Arc<TaskContext> {
+        let generation = self.generation();
+        if let Some(cached) = lock(&self.cache)
+            .as_ref()
+            .filter(|c| c.generation == generation)
+        {
+            return cached.task.clone();
+        }
+        self.plan_state().task.clone()
+    }
+}

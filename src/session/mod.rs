@@ -1,0 +1,115 @@
+//! Sessions: one DataFusion `SessionContext` per connection over shared catalogs.
+//!
+//! The base [`SessionState`] (functions, catalogs, runtime and its memory pool)
+//! is built once; each connection clones it, so `SET` changes only that
+//! connection's configuration while tables and memory accounting are shared.
+//!
+//! A session holds no wire-protocol state: the PostgreSQL front end keeps its
+//! own per connection (prepared statements and their cache, portals, how
+//! values are written), so another front end (the HTTP API) can run
+//! statements in a session too. `session` depends on nothing in `server`.
+//!
+//! - [`context`]: the base state, a session's context, the state one
+//!   statement plans with;
+//! - [`settings`]: the parameters of `SET` and `SHOW`;
+//! - [`control`]: cancelling and timing out statements.
+
+pub mod context;
+pub mod control;
+pub mod settings;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use datafusion::execution::context::SessionState;
+use datafusion::prelude::SessionContext;
+use tokio_util::sync::CancellationToken;
+
+pub use context::{PlanState, RoleProvider, base_state};
+pub use control::{Interrupt, QueryControl, SessionRegistry};
+pub use settings::parse_duration_ms;
+
+use crate::sync::lock;
+use context::Cached;
+
+/// The state of the current transaction block (statements auto-commit; a block
+/// is accepted for client compatibility).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TxBlock {
+    #[default]
+    None,
+    Open {
+        /// Writes committed inside the block (they cannot be rolled back).
+        writes: u32,
+    },
+}
+
+/// One connection's session: its DataFusion context, settings and
+/// transaction block.
+pub struct Session {
+    pub ctx: SessionContext,
+    pub user: String,
+    cache: Mutex<Option<Cached>>,
+    generation: AtomicU64,
+    vars: Mutex<BTreeMap<String, String>>,
+    statement_timeout: Mutex<Option<Duration>>,
+    current_query: Mutex<Option<CancellationToken>>,
+    shutdown: CancellationToken,
+    pub tx: Mutex<TxBlock>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("user", &self.user).finish()
+    }
+}
+
+impl Session {
+    pub fn new(base: &SessionState, user: &str, shutdown: CancellationToken) -> Arc<Self> {
+        let ctx = context::session_context(base, user);
+        let vars = settings::defaults(user);
+        Arc::new(Session {
+            ctx,
+            user: user.to_string(),
+            cache: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            vars: Mutex::new(vars),
+            statement_timeout: Mutex::new(None),
+            current_query: Mutex::new(None),
+            shutdown,
+            tx: Mutex::new(TxBlock::None),
+        })
+    }
+
+    /// Marks a write inside an open transaction block: a `ROLLBACK` warns
+    /// that it cannot undo it.
+    pub fn wrote(&self) {
+        if let TxBlock::Open { writes } = &mut *lock(&self.tx) {
+            *writes += 1;
+        }
+    }
+
+    /// Changes whenever the session's configuration does.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Forgets the cached planning state after the session's configuration changed.
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        lock(&self.cache).take();
+    }
+
+    /// The schema unqualified names resolve to.
+    pub fn default_schema(&self) -> String {
+        self.ctx
+            .state_ref()
+            .read()
+            .config_options()
+            .catalog
+            .default_schema
+            .clone()
+    }
+}
