@@ -186,7 +186,7 @@ impl Parser {
         Ok(self.parse(sql)?.into_iter().map(Stmt::Df).collect())
     }
 
-    /// SQL text to statements (see [`parse_sql`]).
+    /// SQL text to statements (see `parse_sql`).
     pub fn parse(&self, sql: &str) -> Result<Vec<DfStatement>> {
         parse_sql(&self.compat, sql)
     }
