@@ -23,7 +23,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use tracing::info;
 
 use crate::catalog::{Catalog, DEFAULT_SCHEMA, RelName};
-use crate::error::{Result, SqlStateError, sqlstate};
+use crate::error::{Result, SqlStateError};
 
 /// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and stable forever.
 pub struct Rng(u64);
@@ -389,7 +389,7 @@ fn daily_sales(seed: u64) -> Result<RecordBatch> {
 }
 
 fn internal(e: impl std::fmt::Display) -> SqlStateError {
-    SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("demo data: {e}"))
+    SqlStateError::internal(format!("demo data: {e}"))
 }
 
 /// 2021-01-01T00:00:00Z in microseconds.

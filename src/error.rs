@@ -22,7 +22,7 @@
 //! | internal error (a bug)                     | XX000    |
 
 use datafusion::arrow::error::ArrowError;
-use datafusion::common::SchemaError;
+use datafusion::common::{Diagnostic, SchemaError};
 use datafusion::error::DataFusionError;
 use pgwire::error::{ErrorInfo, PgWireError};
 pub use quarry_udfs::error::{SqlStateError, sqlstate};
@@ -35,19 +35,16 @@ pub fn classify(err: &DataFusionError) -> SqlStateError {
     use sqlstate::*;
     match err {
         DataFusionError::External(inner) => classify_external(inner.as_ref()),
-        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
-            classify(inner)
+        DataFusionError::Context(_, inner) => classify(inner),
+        DataFusionError::Diagnostic(diagnostic, inner) => {
+            with_diagnostic(classify(inner), diagnostic)
         }
         DataFusionError::Shared(inner) => classify(inner),
         DataFusionError::Collection(errs) => match errs.first() {
             Some(first) => classify(first),
             None => SqlStateError::new(INTERNAL_ERROR, "empty error collection"),
         },
-        DataFusionError::SQL(e, _) => {
-            let text = e.to_string();
-            let text = text.strip_prefix("sql parser error: ").unwrap_or(&text);
-            SqlStateError::new(SYNTAX_ERROR, format!("syntax error: {text}"))
-        }
+        DataFusionError::SQL(e, _) => syntax_error(&e.to_string()),
         DataFusionError::SchemaError(e, _) => classify_schema(e),
         DataFusionError::Plan(msg) => classify_plan(msg),
         DataFusionError::NotImplemented(msg) => {
@@ -78,6 +75,59 @@ pub fn classify(err: &DataFusionError) -> SqlStateError {
     }
 }
 
+/// What DataFusion's planner says about where an error is and what to do:
+/// the span becomes the error's location (POSITION on the wire) unless the
+/// error has one, the first help its hint.
+fn with_diagnostic(mut e: SqlStateError, d: &Diagnostic) -> SqlStateError {
+    if e.location.is_none()
+        && let Some(span) = d.span
+    {
+        e = e.with_location(span.start.line, span.start.column);
+    }
+    // DataFusion's help is specific ("did you mean ..."); it wins over a
+    // hint chosen from the message's wording.
+    if let Some(help) = d.helps.first() {
+        e.hint = Some(lower_first(&help.message));
+    }
+    e
+}
+
+/// A parser error (sqlparser's text, which ends with where it stopped:
+/// `... at Line: 1, Column: 8`) as 42601 with that location.
+pub fn syntax_error(parser_message: &str) -> SqlStateError {
+    let text = parser_message
+        .strip_prefix("sql parser error: ")
+        .unwrap_or(parser_message);
+    let e = SqlStateError::new(sqlstate::SYNTAX_ERROR, format!("syntax error: {text}"));
+    let number = |s: &str| -> Option<u64> {
+        let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    let location = text.rsplit_once(" at Line: ").and_then(|(_, at)| {
+        let (line, column) = at.split_once(", Column: ")?;
+        Some((number(line)?, number(column)?))
+    });
+    match location {
+        Some((line, column)) => e.with_location(line, column),
+        None => e,
+    }
+}
+
+/// PostgreSQL's POSITION of a (line, column) location in `sql`: the index of
+/// its character, from 1. `None` when `sql` has no such place.
+fn position(sql: &str, (line, column): (u64, u64)) -> Option<usize> {
+    let line = usize::try_from(line).ok()?.checked_sub(1)?;
+    let column = usize::try_from(column).ok()?.checked_sub(1)?;
+    let mut before = 0;
+    for (i, text) in sql.split('\n').enumerate() {
+        if i == line {
+            return (column <= text.chars().count()).then_some(before + column + 1);
+        }
+        before += text.chars().count() + 1;
+    }
+    None
+}
+
 fn classify_external(inner: &(dyn std::error::Error + Send + Sync + 'static)) -> SqlStateError {
     if let Some(e) = inner.downcast_ref::<SqlStateError>() {
         return e.clone();
@@ -91,7 +141,7 @@ fn classify_external(inner: &(dyn std::error::Error + Send + Sync + 'static)) ->
     if let Some(e) = inner.downcast_ref::<std::io::Error>() {
         return SqlStateError::new(sqlstate::IO_ERROR, format!("i/o error: {e}"));
     }
-    SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {inner}"))
+    SqlStateError::internal(inner)
 }
 
 fn classify_schema(e: &SchemaError) -> SqlStateError {
@@ -208,9 +258,10 @@ fn classify_arrow(e: &ArrowError) -> SqlStateError {
         ArrowError::CastError(msg) | ArrowError::ParseError(msg) => {
             SqlStateError::bad_data(lower_first(msg))
         }
-        ArrowError::ArithmeticOverflow(msg) => {
-            SqlStateError::new("22003", format!("numeric value out of range: {msg}"))
-        }
+        ArrowError::ArithmeticOverflow(msg) => SqlStateError::new(
+            sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("numeric value out of range: {msg}"),
+        ),
         ArrowError::MemoryError(msg) => {
             SqlStateError::new(sqlstate::OUT_OF_MEMORY, format!("out of memory: {msg}"))
         }
@@ -262,9 +313,17 @@ fn lower_first(msg: &str) -> String {
 
 /// The ErrorResponse fields of `e`.
 pub fn error_info(e: SqlStateError) -> ErrorInfo {
+    error_info_in(e, None)
+}
+
+/// The ErrorResponse fields of `e`, raised by the statement text `sql`: its
+/// location becomes POSITION.
+pub fn error_info_in(e: SqlStateError, sql: Option<&str>) -> ErrorInfo {
+    let position = sql.zip(e.location).and_then(|(sql, at)| position(sql, at));
     let mut info = ErrorInfo::new("ERROR".to_owned(), e.code.to_owned(), e.message);
     info.hint = e.hint;
     info.detail = e.detail;
+    info.position = position.map(|p| p.to_string());
     info
 }
 
@@ -273,17 +332,21 @@ pub fn to_pgwire(e: SqlStateError) -> PgWireError {
     PgWireError::UserError(Box::new(error_info(e)))
 }
 
+/// Builds the wire error for `e`, raised by the statement text `sql`.
+pub fn to_pgwire_in(e: SqlStateError, sql: &str) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info_in(e, Some(sql))))
+}
+
 /// A wire-level failure while answering; rare (the client went away). A
 /// cancel or shutdown met while streaming keeps its code; anything else
 /// pgwire reports is ours or the socket's.
 pub fn from_pgwire(e: PgWireError) -> SqlStateError {
     match e {
         PgWireError::UserError(info) => {
-            let code: &'static str = match info.code.as_str() {
-                "57014" => sqlstate::QUERY_CANCELED,
-                "57P01" => sqlstate::ADMIN_SHUTDOWN,
-                _ => sqlstate::INTERNAL_ERROR,
-            };
+            let code = [sqlstate::QUERY_CANCELED, sqlstate::ADMIN_SHUTDOWN]
+                .into_iter()
+                .find(|code| *code == info.code)
+                .unwrap_or(sqlstate::INTERNAL_ERROR);
             SqlStateError::new(code, info.message)
         }
         other => SqlStateError::new(sqlstate::IO_ERROR, other.to_string()),

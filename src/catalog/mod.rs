@@ -260,16 +260,10 @@ impl Catalog {
 
     fn managed_table_from_row(&self, row: &RelationRow) -> Result<ManagedTable> {
         let bytes = row.arrow_schema.as_deref().ok_or_else(|| {
-            SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("table {} has no stored schema", row.name),
-            )
+            SqlStateError::internal(format!("table {} has no stored schema", row.name))
         })?;
         let schema = root_as_schema(bytes).map(fb_to_schema).map_err(|e| {
-            SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("table {} has an unreadable schema: {e}", row.name),
-            )
+            SqlStateError::internal(format!("table {} has an unreadable schema: {e}", row.name))
         })?;
         let files = self.store.files(&row.id, row.version)?;
         Ok(ManagedTable::new(
@@ -308,9 +302,10 @@ impl Catalog {
         state: &SessionState,
         row: &RelationRow,
     ) -> Result<DdlStatement> {
-        let sql = row.definition.as_deref().ok_or_else(|| {
-            SqlStateError::new(sqlstate::INTERNAL_ERROR, "stored definition is missing")
-        })?;
+        let sql = row
+            .definition
+            .as_deref()
+            .ok_or_else(|| SqlStateError::internal("stored definition is missing"))?;
         let mut state = state.clone();
         state.config_mut().options_mut().catalog.default_schema = row.schema_name.clone();
         match state.create_logical_plan(sql).await.sql_err()? {
@@ -325,8 +320,7 @@ impl Catalog {
     async fn load_external(&self, state: &SessionState, row: &RelationRow) -> Result<()> {
         let DdlStatement::CreateExternalTable(mut cmd) = self.plan_definition(state, row).await?
         else {
-            return Err(SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
+            return Err(SqlStateError::internal(
                 "stored external table definition is not CREATE EXTERNAL TABLE",
             ));
         };
@@ -340,8 +334,7 @@ impl Catalog {
 
     async fn load_view(&self, state: &SessionState, row: &RelationRow) -> Result<()> {
         let DdlStatement::CreateView(view) = self.plan_definition(state, row).await? else {
-            return Err(SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
+            return Err(SqlStateError::internal(
                 "stored view definition is not CREATE VIEW",
             ));
         };
@@ -621,9 +614,7 @@ impl Catalog {
         let provider = source_schema
             .deregister_table(&from.name)
             .sql_err()?
-            .ok_or_else(|| {
-                SqlStateError::new(sqlstate::INTERNAL_ERROR, "renamed relation was not loaded")
-            })?;
+            .ok_or_else(|| SqlStateError::internal("renamed relation was not loaded"))?;
         target_schema
             .register_table(to.name.clone(), provider)
             .sql_err()?;
@@ -665,12 +656,10 @@ impl Catalog {
         let mut cmd = cmd.clone();
         cmd.locations = cmd.locations.iter().map(|l| absolute_location(l)).collect();
         let provider = external_provider(state, &cmd).await?;
-        let definition = cmd.definition.clone().ok_or_else(|| {
-            SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                "external table has no definition text",
-            )
-        })?;
+        let definition = cmd
+            .definition
+            .clone()
+            .ok_or_else(|| SqlStateError::internal("external table has no definition text"))?;
         let row = RelationRow {
             id: uuid::Uuid::new_v4().simple().to_string(),
             schema_name: name.schema.clone(),
@@ -801,7 +790,7 @@ impl Catalog {
             .collect();
         if !members.is_empty() && !cascade {
             return Err(SqlStateError::new(
-                "2BP01",
+                sqlstate::DEPENDENT_OBJECTS_STILL_EXIST,
                 format!(
                     "cannot drop schema \"{name}\" because {} relations depend on it",
                     members.len()

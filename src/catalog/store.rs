@@ -39,10 +39,9 @@ impl RelationKind {
             "table" => Ok(RelationKind::Table),
             "external" => Ok(RelationKind::External),
             "view" => Ok(RelationKind::View),
-            other => Err(SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("catalog holds a relation of unknown kind {other:?}"),
-            )),
+            other => Err(SqlStateError::internal(format!(
+                "catalog holds a relation of unknown kind {other:?}"
+            ))),
         }
     }
 }
@@ -433,7 +432,7 @@ impl Store {
         };
         if replace && current != expected_version {
             return Err(SqlStateError::new(
-                "40001",
+                sqlstate::SERIALIZATION_FAILURE,
                 "the table changed while the statement ran; retry the statement",
             ));
         }
@@ -624,7 +623,7 @@ mod tests {
         let err = store
             .commit_files("t1", 0, &[file("c")], true)
             .expect_err("stale");
-        assert_eq!(err.code, "40001");
+        assert_eq!(err.code, sqlstate::SERIALIZATION_FAILURE);
     }
 
     #[test]

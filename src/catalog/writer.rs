@@ -102,8 +102,7 @@ pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
             columns.push(cast);
         }
     }
-    RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|e| SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}")))
+    RecordBatch::try_new(schema.clone(), columns).map_err(SqlStateError::internal)
 }
 
 struct OpenFile {
@@ -152,7 +151,7 @@ impl FileSetWriter {
             self.current = Some(self.open()?);
         }
         let Some(current) = self.current.as_mut() else {
-            return Err(SqlStateError::new(sqlstate::INTERNAL_ERROR, "no open file"));
+            return Err(SqlStateError::internal("no open file"));
         };
         current
             .writer
@@ -170,9 +169,10 @@ impl FileSetWriter {
         let tmp_path = self.dir.join(format!(".{name}.tmp"));
         let file = File::create(&tmp_path).map_err(|e| io_err("create data file", e))?;
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| {
-                SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("zstd level: {e}"))
-            })?))
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(1)
+                    .map_err(|e| SqlStateError::internal(format!("zstd level: {e}")))?,
+            ))
             .set_max_row_group_row_count(Some(ROWS_PER_ROW_GROUP))
             .build();
         let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(props))

@@ -540,8 +540,12 @@ impl Registry {
                 |r| r.get(0),
             )
         })?;
-        serde_json::from_str(&text)
-            .map_err(|e| SqlStateError::new("XX001", format!("stored profile is corrupt: {e}")))
+        serde_json::from_str(&text).map_err(|e| {
+            SqlStateError::new(
+                sqlstate::DATA_CORRUPTED,
+                format!("stored profile is corrupt: {e}"),
+            )
+        })
     }
 }
 
@@ -638,7 +642,7 @@ impl ModelStore for Registry {
             .collect();
         if actual != digest {
             return Err(SqlStateError::new(
-                "XX001",
+                sqlstate::DATA_CORRUPTED,
                 format!("model artifact of {model} is corrupt (checksum mismatch)"),
             ));
         }

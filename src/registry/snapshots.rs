@@ -180,8 +180,7 @@ impl Snapshots {
                 bytes: f.bytes,
             })
             .collect();
-        let files = serde_json::to_string(&files)
-            .map_err(|e| SqlStateError::new(sqlstate::INTERNAL_ERROR, e.to_string()))?;
+        let files = serde_json::to_string(&files).map_err(SqlStateError::internal)?;
         let schema_bytes = IpcSchemaEncoder::new()
             .schema_to_fb(&storage)
             .finished_data()
@@ -248,7 +247,7 @@ impl Snapshots {
         };
         let corrupt = |what: &str| {
             SqlStateError::new(
-                "XX001",
+                sqlstate::DATA_CORRUPTED,
                 format!("snapshot {name}@{version}: {what} is corrupt"),
             )
         };

@@ -105,12 +105,7 @@ impl SystemTable {
             Kind::Models => models_columns(&self.registry.versions(None)?),
             Kind::Snapshots => snapshots_columns(&self.registry.snapshots.list()?),
         };
-        RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| {
-            SqlStateError::new(
-                crate::error::sqlstate::INTERNAL_ERROR,
-                format!("internal error: {e}"),
-            )
-        })
+        RecordBatch::try_new(self.schema.clone(), columns).map_err(SqlStateError::internal)
     }
 }
 

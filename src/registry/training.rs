@@ -86,8 +86,7 @@ fn result_batch(
         ])),
         Arc::new(StringArray::from(vec![warnings])),
     ];
-    RecordBatch::try_new(result_schema(), columns)
-        .map_err(|e| SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}")))
+    RecordBatch::try_new(result_schema(), columns).map_err(SqlStateError::internal)
 }
 
 /// Tables a plan reads, for the version's lineage.
@@ -163,12 +162,8 @@ pub async fn run(
     // Dropping the set (an error, a cancelled statement) aborts the readers.
     let mut parts = Vec::new();
     while let Some(joined) = readers.join_next().await {
-        let part = joined.map_err(|e| {
-            SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("internal error: reading the training rows: {e}"),
-            )
-        })??;
+        let part = joined
+            .map_err(|e| SqlStateError::internal(format!("reading the training rows: {e}")))??;
         parts.push(part);
     }
     parts.sort_by_key(|(partition, _, _)| *partition);
@@ -210,12 +205,7 @@ pub async fn run(
         },
     )
     .await
-    .map_err(|e| {
-        SqlStateError::new(
-            sqlstate::INTERNAL_ERROR,
-            format!("internal error: training failed: {e}"),
-        )
-    })??;
+    .map_err(|e| SqlStateError::internal(format!("training failed: {e}")))??;
 
     let seconds = started.elapsed().as_secs_f64();
     let info = TrainingInfo {

@@ -467,7 +467,7 @@ impl CopyIn {
         String::from_utf8(bytes).map_err(|_| {
             self.row_error(
                 self.line,
-                "22021",
+                sqlstate::CHARACTER_NOT_IN_REPERTOIRE,
                 "invalid byte sequence for encoding \"UTF8\"".into(),
             )
         })
@@ -553,9 +553,7 @@ impl CopyIn {
             }
         }
         self.row_lines.clear();
-        let batch = RecordBatch::try_new(schema, columns).map_err(|e| {
-            SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
-        })?;
+        let batch = RecordBatch::try_new(schema, columns).map_err(SqlStateError::internal)?;
         self.writer.write(&batch)
     }
 

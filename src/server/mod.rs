@@ -37,7 +37,7 @@ use tracing::{debug, info, warn};
 use crate::catalog::Catalog;
 use crate::catalog::store::Store;
 use crate::config::Config;
-use crate::error::{Result, SqlStateError, sqlstate};
+use crate::error::{Result, SqlStateError};
 use crate::session::{SessionRegistry, base_state};
 use query::QueryHandler;
 
@@ -129,8 +129,7 @@ impl ErrorHandler for LogErrors {
                 // Anything that arrives untyped is a bug of ours: make it say so.
                 let message = format!("internal error: {e}");
                 warn!(peer = %client.socket_addr(), %message);
-                *error =
-                    crate::error::to_pgwire(SqlStateError::new(sqlstate::INTERNAL_ERROR, message));
+                *error = crate::error::to_pgwire(SqlStateError::internal(message));
             }
             other => debug!(peer = %client.socket_addr(), error = %other, "protocol error"),
         }

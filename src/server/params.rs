@@ -18,7 +18,7 @@ use pgwire::api::Type;
 use pgwire::api::portal::Portal;
 use pgwire::error::PgWireResult;
 
-use crate::error::{SqlStateError, to_pgwire};
+use crate::error::{SqlStateError, sqlstate, to_pgwire};
 
 /// Inferred Arrow type of each placeholder, in `$1, $2, ...` order.
 pub(crate) fn inferred(plan: &LogicalPlan) -> Result<Vec<(usize, Option<DataType>)>> {
@@ -122,7 +122,7 @@ impl Decoding {
 pub fn decode<S: Clone>(portal: &Portal<S>, decoding: &Decoding) -> PgWireResult<ParamValues> {
     if portal.parameter_len() != decoding.expected.len() {
         return Err(to_pgwire(SqlStateError::new(
-            "08P01",
+            sqlstate::PROTOCOL_VIOLATION,
             format!(
                 "bind message supplies {} parameters, but prepared statement requires {}",
                 portal.parameter_len(),

@@ -68,6 +68,9 @@ pub fn base_state(
         .with_target_partitions(config.threads);
     let options = session_config.options_mut();
     options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+    // Planning errors then carry where in the statement they are, which
+    // clients show (psql's caret under the statement).
+    options.sql_parser.collect_spans = true;
     // Parquet text columns are read as string views: a dictionary-encoded
     // page then becomes 16-byte views into its dictionary instead of a copy of
     // every string (a third of the time of scoring a Parquet file). Clients

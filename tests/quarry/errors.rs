@@ -99,3 +99,43 @@ async fn a_bound_value_that_cannot_be_converted_names_its_parameter() {
     assert_eq!(scalar(&client, "SELECT 1").await, "1");
     server.stop().await;
 }
+
+/// psql puts a caret under the statement where an error is: PostgreSQL's
+/// POSITION, the index of the character from 1.
+#[quarry_test]
+async fn errors_say_where_in_the_statement_they_are() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE t (id INT, name TEXT)")
+        .await
+        .expect("create");
+    let cases = [
+        ("SELEC 1", 1),
+        ("SELECT id FROM no_such_table", 16),
+        ("SELECT id,\n       nam FROM t", 19),
+        ("SELECT 1, no_such_function(1)", 11),
+    ];
+    for (sql, expected) in cases {
+        for prepared in [false, true] {
+            let err = if prepared {
+                client.prepare(sql).await.map(drop)
+            } else {
+                client.simple_query(sql).await.map(drop)
+            }
+            .expect_err(sql);
+            let position = err.as_db_error().and_then(|db| db.position()).cloned();
+            assert_eq!(
+                position,
+                Some(tokio_postgres::error::ErrorPosition::Original(expected)),
+                "{sql} (prepared: {prepared}): {err:?}"
+            );
+        }
+    }
+    // An error raised while running has no place in the text.
+    let err = client
+        .simple_query("SELECT 1 / 0")
+        .await
+        .expect_err("division");
+    assert!(err.as_db_error().and_then(|db| db.position()).is_none());
+}

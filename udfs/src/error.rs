@@ -51,6 +51,7 @@ pub mod sqlstate {
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const DATA_EXCEPTION: &str = "22000";
     pub const DIVISION_BY_ZERO: &str = "22012";
+    pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
     pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
     pub const NOT_NULL_VIOLATION: &str = "23502";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
@@ -85,6 +86,10 @@ pub struct SqlStateError {
     pub message: String,
     pub hint: Option<String>,
     pub detail: Option<String>,
+    /// Where in the statement's text the error is: (line, column), both
+    /// from 1. The server turns it into PostgreSQL's POSITION, which psql
+    /// shows as a caret under the statement.
+    pub location: Option<(u64, u64)>,
 }
 
 impl SqlStateError {
@@ -94,11 +99,21 @@ impl SqlStateError {
             message: message.into(),
             hint: None,
             detail: None,
+            location: None,
         }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Marks where in the statement the error is (line and column, from 1);
+    /// a zero line, as spans of rewritten SQL have, marks nothing.
+    pub fn with_location(mut self, line: u64, column: u64) -> Self {
+        if line > 0 && column > 0 {
+            self.location = Some((line, column));
+        }
         self
     }
 

@@ -45,7 +45,7 @@ use pgwire::messages::response::{EmptyQueryResponse, TransactionStatus};
 use tracing::debug;
 
 use super::ServerState;
-use crate::error::{error_info, to_pgwire};
+use crate::error::{error_info_in, to_pgwire};
 use crate::server::reuse::Validity;
 use connection::connection;
 use prepared::{Names, Parser, Prepared};
@@ -91,7 +91,12 @@ impl SimpleQueryHandler for QueryHandler {
             None => {
                 let mut statements = match self.parser.parse_all(query) {
                     Ok(s) => s,
-                    Err(e) => return Ok(vec![Response::Error(Box::new(error_info(e)))]),
+                    Err(e) => {
+                        return Ok(vec![Response::Error(Box::new(error_info_in(
+                            e,
+                            Some(query),
+                        )))]);
+                    }
                 };
                 if statements.len() == 1 && healthy {
                     let stmt = statements.remove(0);
@@ -104,7 +109,12 @@ impl SimpleQueryHandler for QueryHandler {
                     ));
                     match planned.await {
                         Ok(p) => vec![p],
-                        Err(e) => return Ok(vec![Response::Error(Box::new(error_info(e)))]),
+                        Err(e) => {
+                            return Ok(vec![Response::Error(Box::new(error_info_in(
+                                e,
+                                Some(query),
+                            )))]);
+                        }
                     }
                 } else {
                     statements
@@ -146,7 +156,7 @@ impl SimpleQueryHandler for QueryHandler {
                 }
                 Err(e) => {
                     // PostgreSQL stops a multi-statement query at the first error.
-                    responses.push(Response::Error(Box::new(error_info(e))));
+                    responses.push(Response::Error(Box::new(error_info_in(e, Some(query)))));
                     break;
                 }
             }

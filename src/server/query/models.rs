@@ -147,7 +147,7 @@ impl QueryHandler {
                         result = &mut training => break result?,
                         Some(message) = rx.recv() => {
                             if started.elapsed() >= QUIET {
-                                let _ = client.send(notice("NOTICE", "00000", message)).await;
+                                let _ = client.send(notice("NOTICE", sqlstate::SUCCESSFUL_COMPLETION, message)).await;
                             }
                         }
                     }
@@ -158,7 +158,7 @@ impl QueryHandler {
                     let list: Vec<String> =
                         serde_json::from_str(warnings.value(0)).unwrap_or_default();
                     for w in list {
-                        let _ = client.feed(notice("WARNING", "01000", w)).await;
+                        let _ = client.feed(notice("WARNING", sqlstate::WARNING, w)).await;
                     }
                 }
                 session.wrote();
@@ -169,7 +169,7 @@ impl QueryHandler {
                     let _ = client
                         .feed(notice(
                             "NOTICE",
-                            "00000",
+                            sqlstate::SUCCESSFUL_COMPLETION,
                             format!("model \"{name}\" does not exist, skipping"),
                         ))
                         .await;
@@ -180,9 +180,12 @@ impl QueryHandler {
             ModelStatement::ShowModels => {
                 let sql = "SELECT name, versions, latest_version, production_version, task, algorithm, updated_at \
                            FROM public.ml_models ORDER BY name";
-                let stmt = self.parser.parse(sql)?.into_iter().next().ok_or_else(|| {
-                    SqlStateError::new(sqlstate::INTERNAL_ERROR, "internal error: SHOW MODELS")
-                })?;
+                let stmt = self
+                    .parser
+                    .parse(sql)?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| SqlStateError::internal("SHOW MODELS"))?;
                 let plan = session
                     .plan_state()
                     .statement_to_plan(stmt.clone())
@@ -307,9 +310,8 @@ impl QueryHandler {
                     row("warning", &(i + 1).to_string(), w);
                 }
                 Ok(Response::Query(
-                    text_rows(&["section", "item", "value"], rows).map_err(|e| {
-                        SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("internal error: {e}"))
-                    })?,
+                    text_rows(&["section", "item", "value"], rows)
+                        .map_err(SqlStateError::internal)?,
                 ))
             }
         }

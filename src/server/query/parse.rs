@@ -18,7 +18,7 @@ use super::commands::{Command, copy_in, show_name};
 use super::connection::{Connection, connection};
 use super::models;
 use super::prepared::{Names, Parser, Prepared, Stmt, returns_rows};
-use crate::error::{Result, SqlStateError, classify, sqlstate, to_pgwire};
+use crate::error::{Result, SqlStateError, classify, sqlstate, to_pgwire, to_pgwire_in};
 use crate::server::reuse::{self, Reuse, Validity};
 use crate::server::{params, stream};
 
@@ -83,12 +83,10 @@ impl Parser {
             }
             None => {
                 let planner = session.plan_state();
-                Some(
-                    planner
-                        .statement_to_plan(stmt.clone())
-                        .await
-                        .map_err(|e| classify(&e))?,
-                )
+                match planner.statement_to_plan(stmt.clone()).await {
+                    Ok(plan) => Some(plan),
+                    Err(e) => return Err(self.locate(&planner, sql, classify(&e)).await),
+                }
             }
         };
         let reuse = plan.as_ref().and_then(reuse::assess).map(Reuse::new);
@@ -163,7 +161,7 @@ impl QueryParser for Parser {
         let connection = connection(client)?;
         self.prepare(&connection, sql, types)
             .await
-            .map_err(to_pgwire)
+            .map_err(|e| to_pgwire_in(e, sql))
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {

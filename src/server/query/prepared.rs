@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ParamValues;
+use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement;
@@ -17,7 +18,9 @@ use pgwire::error::PgWireResult;
 
 use crate::catalog::Catalog;
 use crate::dialect::QuarryDialect;
-use crate::error::{IntoSqlError, Result, SqlStateError, classify, sqlstate, to_pgwire};
+use crate::error::{
+    IntoSqlError, Result, SqlStateError, classify, sqlstate, syntax_error, to_pgwire,
+};
 use crate::server::ServerState;
 use crate::server::params::{self, Decoding};
 use crate::server::reuse::Reuse;
@@ -190,6 +193,49 @@ impl Parser {
     pub fn parse(&self, sql: &str) -> Result<Vec<DfStatement>> {
         parse_sql(&self.compat, sql)
     }
+
+    /// `error`, raised planning `sql` (one statement), with where in the text
+    /// it is. The compatibility parser keeps no source spans (it re-tokenizes
+    /// to match the catalog queries tools send), so on this error path the
+    /// text is parsed again keeping them and planned again: DataFusion's
+    /// diagnostic then says where, and may suggest a fix. Only the same error
+    /// is taken; anything else keeps `error` as it was.
+    pub(super) async fn locate(
+        &self,
+        planner: &SessionState,
+        sql: &str,
+        error: SqlStateError,
+    ) -> SqlStateError {
+        if error.location.is_some() {
+            return error;
+        }
+        let dialect = QuarryDialect::default();
+        let parsed = DFParserBuilder::new(sql)
+            .with_dialect(&dialect)
+            .build()
+            .and_then(|mut p| p.parse_statements());
+        let Ok(mut statements) = parsed else {
+            return error;
+        };
+        let (Some(mut stmt), true) = (statements.pop_front(), statements.is_empty()) else {
+            return error;
+        };
+        if let DfStatement::Statement(inner) = &mut stmt {
+            **inner = self.compat.rewrite((**inner).clone());
+            rewrite::rewrite(inner);
+        }
+        match planner.statement_to_plan(stmt).await {
+            Err(again) => {
+                let again = classify(&again);
+                if again.code == error.code && again.message == error.message {
+                    again
+                } else {
+                    error
+                }
+            }
+            Ok(_) => error,
+        }
+    }
 }
 
 /// SQL text to statements: PostgreSQL syntax through `compat`, each
@@ -240,13 +286,13 @@ pub(super) fn parse_sql(
                         s
                     })
                     .collect()),
-                Err(_) => Err(SqlStateError::new(
-                    sqlstate::SYNTAX_ERROR,
-                    format!(
-                        "syntax error: {}",
-                        pg_err.to_string().trim_start_matches("sql parser error: ")
-                    ),
-                )),
+                // PostgreSQL syntax's message, and where DataFusion's parser,
+                // which keeps source spans, stopped.
+                Err(df_err) => {
+                    let mut e = syntax_error(&pg_err.to_string());
+                    e.location = syntax_error(&df_err.to_string()).location;
+                    Err(e)
+                }
             }
         }
     }

@@ -30,6 +30,7 @@ use pgwire::messages::response::CommandComplete;
 use super::QueryHandler;
 use super::connection::{Client, write_error};
 use super::prepared::Prepared;
+use crate::error::sqlstate;
 
 /// `Parse`: parses and stores the statement; replies ParseComplete, unflushed.
 pub async fn parse<H, C>(handler: &H, client: &mut C, message: Parse) -> PgWireResult<()>
@@ -67,7 +68,7 @@ where
             if !message.parameters.is_empty() {
                 return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
                     "ERROR".to_owned(),
-                    "08P01".to_owned(),
+                    sqlstate::PROTOCOL_VIOLATION.to_owned(),
                     format!(
                         "bind message supplies {} parameters, but prepared statement {statement_name:?} requires 0",
                         message.parameters.len(),

@@ -144,7 +144,7 @@ impl QueryHandler {
                 }
                 let statements = self.parser.parse(&sql)?;
                 let Some(copy) = statements.into_iter().next() else {
-                    return Err(SqlStateError::new(sqlstate::INTERNAL_ERROR, "empty COPY"));
+                    return Err(SqlStateError::internal("empty COPY"));
                 };
                 let state = session.ctx.state();
                 let plan = state.statement_to_plan(copy.clone()).await.sql_err()?;
@@ -174,10 +174,7 @@ impl QueryHandler {
                     CopySource::Query(q) => q.to_string(),
                 };
                 let Some(select) = self.parser.parse(&query)?.into_iter().next() else {
-                    return Err(SqlStateError::new(
-                        sqlstate::INTERNAL_ERROR,
-                        "empty COPY query",
-                    ));
+                    return Err(SqlStateError::internal("empty COPY query"));
                 };
                 let stream = control
                     .run(async {

@@ -119,7 +119,7 @@ pub(super) async fn create_index<C: Client>(client: &mut C) -> Result<Response> 
         client,
         notice(
             "NOTICE",
-            "00000",
+            sqlstate::SUCCESSFUL_COMPLETION,
             "Quarry stores tables in a columnar format and needs no indexes; CREATE INDEX does nothing",
         ),
     )

@@ -7,7 +7,7 @@
 use pgwire::api::results::{Response, Tag};
 use pgwire::messages::response::TransactionStatus;
 
-use crate::error::Result;
+use crate::error::{Result, sqlstate};
 use crate::server::query::connection::{Client, feed, notice};
 use crate::session::{Session, TxBlock};
 use crate::sync::lock;
@@ -27,7 +27,7 @@ pub(super) async fn begin<C: Client>(client: &mut C, session: &Session) -> Resul
             client,
             notice(
                 "WARNING",
-                "25001",
+                sqlstate::ACTIVE_SQL_TRANSACTION,
                 "there is already a transaction in progress",
             ),
         )
@@ -49,7 +49,11 @@ pub(super) async fn end<C: Client>(
         TxBlock::None if client.transaction_status() == TransactionStatus::Idle => {
             feed(
                 client,
-                notice("WARNING", "25P01", "there is no transaction in progress"),
+                notice(
+                    "WARNING",
+                    sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                    "there is no transaction in progress",
+                ),
             )
             .await?;
         }
@@ -58,7 +62,7 @@ pub(super) async fn end<C: Client>(
                 client,
                 notice(
                     "WARNING",
-                    "25000",
+                    sqlstate::INVALID_TRANSACTION_STATE,
                     format!(
                         "{writes} statement(s) in this transaction block were already committed; \
                          Quarry commits each statement when it completes"
