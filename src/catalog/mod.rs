@@ -9,29 +9,40 @@
 //! local object store never fsyncs, so a commit acknowledged to a client could be
 //! lost on power failure. SQLite with `synchronous=FULL` plus fsynced Parquet
 //! files gives the same atomic, versioned commits with durability we control.
+//!
+//! | module    | holds |
+//! |-----------|-------|
+//! | this one  | the catalog and its DDL: create, drop, rename, truncate |
+//! | `schema`  | a schema as DataFusion's `SchemaProvider` sees it |
+//! | `startup` | loading stored definitions and removing what a crash left |
+//! | `store`   | the SQLite metadata store |
+//! | `table`, `writer` | managed tables: their file lists and the commit protocol |
 
+mod schema;
+mod startup;
 pub mod store;
 pub mod table;
 pub mod writer;
+
+pub use schema::QuarrySchema;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::convert::{IpcSchemaEncoder, fb_to_schema};
 use datafusion::arrow::ipc::root_as_schema;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider, TableProvider};
 use datafusion::common::Constraints;
 use datafusion::datasource::ViewTable;
-use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
+use datafusion::logical_expr::{CreateExternalTable, LogicalPlan};
 use futures::StreamExt;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
 use crate::sync::{read, write};
@@ -76,53 +87,6 @@ impl std::fmt::Display for RelName {
 struct Entry {
     id: String,
     kind: RelationKind,
-}
-
-/// A schema whose tables are kept in memory and mirrored in the store.
-#[derive(Debug)]
-pub struct QuarrySchema {
-    tables: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
-    /// The catalog's count of changes to what names mean.
-    definitions: Arc<AtomicU64>,
-}
-
-impl QuarrySchema {
-    fn changed(&self) {
-        self.definitions.fetch_add(1, Ordering::AcqRel);
-    }
-}
-
-#[async_trait]
-impl SchemaProvider for QuarrySchema {
-    fn table_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = read(&self.tables).keys().cloned().collect();
-        names.sort();
-        names
-    }
-
-    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        Ok(read(&self.tables).get(name).cloned())
-    }
-
-    fn register_table(
-        &self,
-        name: String,
-        table: Arc<dyn TableProvider>,
-    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let previous = write(&self.tables).insert(name, table);
-        self.changed();
-        Ok(previous)
-    }
-
-    fn deregister_table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let removed = write(&self.tables).remove(name);
-        self.changed();
-        Ok(removed)
-    }
-
-    fn table_exist(&self, name: &str) -> bool {
-        read(&self.tables).contains_key(name)
-    }
 }
 
 /// The persistent catalog.
@@ -277,113 +241,6 @@ impl Catalog {
                 files,
             },
         ))
-    }
-
-    /// Plans and registers external tables and views, in creation order.
-    pub async fn load_definitions(&self, state: &SessionState) -> Result<()> {
-        for row in self.store.relations()? {
-            let result = match row.kind {
-                RelationKind::Table => continue,
-                RelationKind::External => self.load_external(state, &row).await,
-                RelationKind::View => self.load_view(state, &row).await,
-            };
-            if let Err(e) = result {
-                // One broken definition (a moved file, a dropped dependency) must
-                // not keep the server from starting; the user can drop it.
-                warn!(relation = %RelName::new(&row.schema_name, &row.name), error = %e.message,
-                      "could not load a stored definition; it is skipped until fixed");
-            }
-        }
-        Ok(())
-    }
-
-    async fn plan_definition(
-        &self,
-        state: &SessionState,
-        row: &RelationRow,
-    ) -> Result<DdlStatement> {
-        let sql = row
-            .definition
-            .as_deref()
-            .ok_or_else(|| SqlStateError::internal("stored definition is missing"))?;
-        let mut state = state.clone();
-        state.config_mut().options_mut().catalog.default_schema = row.schema_name.clone();
-        match state.create_logical_plan(sql).await.sql_err()? {
-            LogicalPlan::Ddl(ddl) => Ok(ddl),
-            other => Err(SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("stored definition planned to {}", other.display()),
-            )),
-        }
-    }
-
-    async fn load_external(&self, state: &SessionState, row: &RelationRow) -> Result<()> {
-        let DdlStatement::CreateExternalTable(mut cmd) = self.plan_definition(state, row).await?
-        else {
-            return Err(SqlStateError::internal(
-                "stored external table definition is not CREATE EXTERNAL TABLE",
-            ));
-        };
-        if let Some(location) = &row.location {
-            cmd.locations =
-                serde_json::from_str(location).unwrap_or_else(|_| vec![location.clone()]);
-        }
-        let provider = external_provider(state, &cmd).await?;
-        self.register(row, provider)
-    }
-
-    async fn load_view(&self, state: &SessionState, row: &RelationRow) -> Result<()> {
-        let DdlStatement::CreateView(view) = self.plan_definition(state, row).await? else {
-            return Err(SqlStateError::internal(
-                "stored view definition is not CREATE VIEW",
-            ));
-        };
-        let provider = Arc::new(ViewTable::new(
-            view.input.as_ref().clone(),
-            row.definition.clone(),
-        ));
-        self.register(row, provider)
-    }
-
-    /// Removes data files and table directories that no committed version lists:
-    /// the leftovers of a crash or of a dropped table.
-    fn collect_garbage(&self) -> Result<()> {
-        let mut referenced: HashMap<String, Vec<String>> = HashMap::new();
-        for (id, file) in self.store.referenced_files()? {
-            referenced.entry(id).or_default().push(file);
-        }
-        let live: std::collections::HashSet<String> = read(&self.entries)
-            .values()
-            .filter(|e| e.kind == RelationKind::Table)
-            .map(|e| e.id.clone())
-            .collect();
-        let dirs = std::fs::read_dir(&self.tables_dir).map_err(|e| io_err("list tables", e))?;
-        let mut removed = 0usize;
-        for dir in dirs.flatten() {
-            let id = dir.file_name().to_string_lossy().to_string();
-            if !live.contains(&id) {
-                let _ = std::fs::remove_dir_all(dir.path());
-                removed += 1;
-                continue;
-            }
-            let keep = referenced.get(&id).cloned().unwrap_or_default();
-            if let Ok(files) = std::fs::read_dir(dir.path()) {
-                for f in files.flatten() {
-                    let name = f.file_name().to_string_lossy().to_string();
-                    if !keep.contains(&name) {
-                        let _ = std::fs::remove_file(f.path());
-                        removed += 1;
-                    }
-                }
-            }
-        }
-        if removed > 0 {
-            info!(
-                removed,
-                "removed files left by an interrupted write or a drop"
-            );
-        }
-        Ok(())
     }
 
     /// Registers a read-only system table in the public schema.
@@ -815,15 +672,6 @@ impl Catalog {
         let pending = data.writer()?.finish()?;
         data.commit(pending, true).await?;
         Ok(())
-    }
-
-    /// True when the store has never been initialised with demo data or tables.
-    pub fn is_fresh(&self) -> Result<bool> {
-        Ok(self.store.meta("initialized")?.is_none())
-    }
-
-    pub fn mark_initialized(&self) -> Result<()> {
-        self.store.set_meta("initialized", "1")
     }
 }
 
