@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 pub use hyper::{Hyper, Kind};
 pub use search::{RANDOM_CANDIDATES, Search};
 
-use super::algorithms::{self, Algorithm, Missing};
+use super::algorithms::{self, Algorithm, Inputs, Missing};
 use super::preprocess::{ColumnPlan, Encode, Impute, Scale};
 use super::schema::{FeatureKind, Result, Task};
 use crate::error::SqlStateError;
@@ -66,17 +66,17 @@ pub const COMMON: &[CommonOption] = &[
     common(
         "impute",
         "`mean`, `median`, `mode`, `constant:<value>`, `none` (trees: missing values are routed by the tree); per column `col:median`",
-        "mean (numbers), mode (categories, booleans); none for `gbdt`, `decision_tree`, `random_forest`; median / mode for `isolation_forest`",
+        "per algorithm (below)",
     ),
     common(
         "scale",
         "`standard`, `minmax`, `robust`, `none`; per column",
-        "standard; none for trees",
+        "per algorithm (below); booleans are never scaled",
     ),
     common(
         "encode",
         "`onehot`, `hash:N`, `ordinal`, `target`; per column `city:hash:64`",
-        "onehot; ordinal for trees",
+        "per algorithm (below)",
     ),
     common(
         "max_categories",
@@ -559,6 +559,30 @@ fn parse_encode(spec: &str, max_categories: usize) -> Result<Encode> {
     }
 }
 
+/// An algorithm's preprocessing defaults, in words.
+fn defaults_text(inputs: Inputs) -> String {
+    if !inputs.matrix {
+        return "reads the columns as they are (no preprocessing).".into();
+    }
+    let impute = match inputs.missing {
+        Missing::Keep => "missing values kept (each split routes them)",
+        Missing::Median => "missing values filled with the median (numbers) or the mode",
+        Missing::Mean => "missing values filled with the mean (numbers) or the mode",
+    };
+    let scale = match inputs.scale {
+        Scale::None => "numbers as they are",
+        Scale::Standard => "numbers standardized",
+        Scale::MinMax => "numbers scaled to [0, 1]",
+        Scale::Robust => "numbers centred on the median, scaled by the IQR",
+    };
+    let encode = if inputs.ordinal {
+        "categories as ordinal codes"
+    } else {
+        "categories one-hot"
+    };
+    format!("{impute}; {scale}; {encode}.")
+}
+
 /// The option tables of `CREATE MODEL`, in Markdown: the options every
 /// algorithm takes, then each algorithm's hyperparameters.
 pub fn markdown() -> String {
@@ -573,12 +597,12 @@ pub fn markdown() -> String {
         ));
     }
     for a in algorithms::ALL {
-        out.push_str(&format!("\nHyperparameters of `{}`", a.name()));
+        out.push_str(&format!("\n`{}`: {}", a.name(), defaults_text(a.inputs())));
         if a.options().is_empty() {
-            out.push_str(": none.\n");
+            out.push_str(" No hyperparameters.\n");
             continue;
         }
-        out.push_str(":\n\n| option | values | default |\n|---|---|---|\n");
+        out.push_str("\n\n| option | values | default |\n|---|---|---|\n");
         for h in a.options() {
             out.push_str(&format!(
                 "| `{}` | {} | {} |\n",
