@@ -216,6 +216,16 @@ impl Store {
         f(&self.conn()).map_err(store_err)
     }
 
+    /// The first column of every row `sql` (a query without parameters)
+    /// returns, as text.
+    pub fn strings(&self, sql: &str) -> Result<Vec<String>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(sql)?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
     /// Runs `f` in one transaction, committed when `f` succeeds.
     pub fn with_tx<T>(
         &self,

@@ -170,13 +170,9 @@ impl Registry {
 
     /// Removes artifact files no registered version points to.
     fn collect_garbage(&self) -> Result<()> {
-        let referenced: Vec<String> = self.store.with_conn(|c| {
-            let mut stmt = c.prepare("SELECT artifact FROM ml_model_versions")?;
-            let rows = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(rows)
-        })?;
+        let referenced = self
+            .store
+            .strings("SELECT artifact FROM ml_model_versions")?;
         let mut removed = 0;
         if let Ok(models) = std::fs::read_dir(&self.dir) {
             for model_dir in models.flatten() {

@@ -119,13 +119,7 @@ impl Snapshots {
     /// mid-write). Only ones untouched for an hour: a write still running in
     /// a process mistakenly started on the same directory is left alone.
     fn collect_garbage(&self) -> Result<()> {
-        let referenced: Vec<String> = self.store.with_conn(|c| {
-            let mut stmt = c.prepare("SELECT dir FROM ml_snapshot_versions")?;
-            let rows = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(rows)
-        })?;
+        let referenced = self.store.strings("SELECT dir FROM ml_snapshot_versions")?;
         let mut removed = 0;
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for entry in entries.flatten() {

@@ -114,21 +114,7 @@ impl QueryHandler {
             ))),
             LogicalPlan::Dml(dml) => {
                 let op = dml.op.clone();
-                let df = session
-                    .ctx
-                    .execute_logical_plan(LogicalPlan::Dml(dml))
-                    .await
-                    .sql_err()?;
-                let batches = control.run(async { df.collect().await.sql_err() }).await?;
-                let rows: u64 = batches
-                    .iter()
-                    .filter_map(|b| {
-                        b.column(0)
-                            .as_any()
-                            .downcast_ref::<UInt64Array>()
-                            .map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())
-                    })
-                    .sum();
+                let rows = counted(session, LogicalPlan::Dml(dml), control).await?;
                 session.wrote();
                 let tag = match op {
                     datafusion::logical_expr::WriteOp::Insert(_) => Tag::new("INSERT").with_oid(0),
@@ -140,21 +126,7 @@ impl QueryHandler {
                 Ok(Response::Execution(tag.with_rows(rows as usize)))
             }
             LogicalPlan::Copy(copy) => {
-                let df = session
-                    .ctx
-                    .execute_logical_plan(LogicalPlan::Copy(copy))
-                    .await
-                    .sql_err()?;
-                let batches = control.run(async { df.collect().await.sql_err() }).await?;
-                let rows: u64 = batches
-                    .iter()
-                    .filter_map(|b| {
-                        b.column(0)
-                            .as_any()
-                            .downcast_ref::<UInt64Array>()
-                            .map(|a| a.values().iter().sum::<u64>())
-                    })
-                    .sum();
+                let rows = counted(session, LogicalPlan::Copy(copy), control).await?;
                 Ok(Response::Execution(
                     Tag::new("COPY").with_rows(rows as usize),
                 ))
@@ -254,4 +226,20 @@ pub(super) async fn execute_stream(
     let planner = session.plan_state();
     let physical = planner.create_physical_plan(&plan).await.sql_err()?;
     datafusion::physical_plan::execute_stream(physical, planner.task.clone()).sql_err()
+}
+
+/// Runs a plan that writes (DML, COPY) and answers one count column: the
+/// rows it wrote.
+async fn counted(session: &Arc<Session>, plan: LogicalPlan, control: &QueryControl) -> Result<u64> {
+    let df = session.ctx.execute_logical_plan(plan).await.sql_err()?;
+    let batches = control.run(async { df.collect().await.sql_err() }).await?;
+    Ok(batches
+        .iter()
+        .filter_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .map(|a| a.values().iter().sum::<u64>())
+        })
+        .sum())
 }
