@@ -36,28 +36,30 @@ pub fn register_all(
     services: &Services,
     textual_relations: &[(&'static str, Vec<usize>)],
 ) -> Result<()> {
-    ctx.register_udf(ScalarUDF::from(functions::predict::PredictUdf::new(
+    ctx.register_udf(ScalarUDF::from(
+        functions::scoring::predict::PredictUdf::new(services.models.clone()),
+    ));
+    ctx.register_udf(ScalarUDF::from(
+        functions::scoring::predict_proba::PredictProbaUdf::new(services.models.clone()),
+    ));
+    ctx.register_udf(ScalarUDF::from(
+        functions::scoring::predict_interval::PredictIntervalUdf::new(services.models.clone()),
+    ));
+    ctx.register_udf(functions::scoring::explain::row_function(
         services.models.clone(),
-    )));
-    ctx.register_udf(ScalarUDF::from(
-        functions::predict_proba::PredictProbaUdf::new(services.models.clone()),
     ));
-    ctx.register_udf(ScalarUDF::from(
-        functions::predict_interval::PredictIntervalUdf::new(services.models.clone()),
-    ));
-    ctx.register_udf(functions::explain::row_function(services.models.clone()));
     ctx.register_udaf(functions::evaluation::bootstrap_function());
-    for curve in functions::curves::curve_functions() {
+    for curve in functions::evaluation::curve::curve_functions() {
         ctx.register_udaf(curve);
     }
     functions::metrics::register(ctx);
     functions::drift::register(ctx);
     functions::features::register(ctx);
-    ctx.register_udf(functions::control_chart::chart_function());
-    ctx.register_udf(functions::stationarity::stationarity_function());
-    ctx.register_udaf(functions::profile::profile_aggregate());
-    ctx.register_udaf(functions::validate::sample_aggregate());
-    ctx.register_udaf(functions::outliers::spread_aggregate());
+    ctx.register_udf(functions::monitoring::control_chart::chart_function());
+    ctx.register_udf(functions::monitoring::stationarity::stationarity_function());
+    ctx.register_udaf(functions::quality::profile::profile_aggregate());
+    ctx.register_udaf(functions::quality::validate::sample_aggregate());
+    ctx.register_udaf(functions::quality::outliers::spread_aggregate());
     let mut planner = functions::relation::RelationArgsPlanner::new();
     for function in table_functions(services.models.clone()) {
         planner = planner.with_function(function);
@@ -74,23 +76,25 @@ pub fn register_all(
 pub fn table_functions(models: Arc<dyn ModelStore>) -> Vec<Arc<dyn RelationFunction>> {
     use functions::*;
     vec![
-        Arc::new(predict_table::PredictTable::new(models.clone())),
-        Arc::new(explain::ExplainTable::new(models.clone())),
-        Arc::new(feature_importance::FeatureImportance::new(models.clone())),
-        Arc::new(evaluate::Evaluate::new(models.clone())),
-        Arc::new(compare::Compare::new(models.clone())),
-        Arc::new(roc_curve::RocCurve::new(models.clone())),
-        Arc::new(pr_curve::PrCurve::new(models.clone())),
-        Arc::new(lift_curve::LiftCurve::new(models.clone())),
-        Arc::new(fairness::Fairness::new(models.clone())),
-        Arc::new(residuals::Residuals::new(models.clone())),
+        Arc::new(scoring::predict_table::PredictTable::new(models.clone())),
+        Arc::new(scoring::explain::ExplainTable::new(models.clone())),
+        Arc::new(scoring::feature_importance::FeatureImportance::new(
+            models.clone(),
+        )),
+        Arc::new(evaluation::evaluate::Evaluate::new(models.clone())),
+        Arc::new(evaluation::compare::Compare::new(models.clone())),
+        Arc::new(evaluation::roc_curve::RocCurve::new(models.clone())),
+        Arc::new(evaluation::pr_curve::PrCurve::new(models.clone())),
+        Arc::new(evaluation::lift_curve::LiftCurve::new(models.clone())),
+        Arc::new(evaluation::fairness::Fairness::new(models.clone())),
+        Arc::new(evaluation::residuals::Residuals::new(models.clone())),
         Arc::new(drift::ml_drift::Drift::new(models)),
-        Arc::new(profile::Profile),
-        Arc::new(validate::Validate),
-        Arc::new(outliers::Outliers),
-        Arc::new(control_chart::ControlChart),
-        Arc::new(stationarity::Stationarity),
-        Arc::new(asof_join::AsofJoin),
+        Arc::new(quality::profile::Profile),
+        Arc::new(quality::validate::Validate),
+        Arc::new(quality::outliers::Outliers),
+        Arc::new(monitoring::control_chart::ControlChart),
+        Arc::new(monitoring::stationarity::Stationarity),
+        Arc::new(features::asof_join::AsofJoin),
     ]
 }
 

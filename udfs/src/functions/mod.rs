@@ -31,41 +31,22 @@ pub(crate) fn literal_text(
         })
 }
 
-pub mod asof_join;
-pub mod compare;
-pub mod control_chart;
-pub mod curves;
 pub mod drift;
-pub mod evaluate;
 pub mod evaluation;
-pub mod explain;
-pub mod fairness;
-pub mod feature_importance;
 pub mod features;
-pub mod lift_curve;
 pub mod metrics;
-pub mod outliers;
-pub mod pr_curve;
-pub mod predict;
-pub mod predict_interval;
-pub mod predict_proba;
-pub mod predict_table;
-pub mod profile;
+pub mod monitoring;
+pub mod quality;
 pub mod relation;
-pub mod residuals;
-pub mod roc_curve;
 pub mod scoring;
-pub mod series;
-pub mod stationarity;
-pub mod validate;
 
 /// Scalar functions whose only dependence beyond their arguments is the model
 /// registry: they resolve a model reference when the query is planned (and so
 /// are `Stable`). A server that keeps plans between executions may keep these
 /// as long as it drops kept plans whenever the registry changes.
 pub const REGISTRY_BOUND: &[&str] = &[
-    predict::NAME,
-    predict_proba::NAME,
-    predict_interval::NAME,
-    explain::NAME,
+    scoring::predict::NAME,
+    scoring::predict_proba::NAME,
+    scoring::predict_interval::NAME,
+    scoring::explain::NAME,
 ];

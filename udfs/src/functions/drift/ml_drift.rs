@@ -42,7 +42,7 @@ use serde_json::{Value as Json, json};
 use super::state::{Either, Sides};
 use super::{DEFAULT_BINS, MAX_BINS};
 use crate::error::{SqlStateError, sqlstate};
-use crate::functions::evaluate::{METRIC_COLUMN, metric_rows, model_text};
+use crate::functions::evaluation::evaluate::{METRIC_COLUMN, metric_rows, model_text};
 use crate::functions::metrics::Call;
 use crate::functions::metrics::state::MetricState;
 use crate::functions::relation::{Arg, Call as RelationCall, RelationFunction, find_column};
@@ -686,9 +686,9 @@ impl Drift {
             let udf = function(
                 ctx,
                 if binary {
-                    crate::functions::predict_proba::NAME
+                    crate::functions::scoring::predict_proba::NAME
                 } else {
-                    crate::functions::predict::NAME
+                    crate::functions::scoring::predict::NAME
                 },
             )?;
             let prediction = Expr::ScalarFunction(ScalarFunction::new_udf(udf, args));

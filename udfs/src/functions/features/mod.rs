@@ -2,6 +2,7 @@
 //! deterministic train/test split. Each is a function of its arguments only,
 //! so it gives the same answer on any machine, release and partitioning.
 
+pub mod asof_join;
 pub mod bucketize;
 pub mod feature_hash;
 pub mod split;

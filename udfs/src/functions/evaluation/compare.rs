@@ -12,10 +12,12 @@ use datafusion::error::Result;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{DocSection, Documentation, LogicalPlan, LogicalPlanBuilder};
 
-use super::evaluate::{METRIC_COLUMN, metric_rows, model_text, read_options, segment_group};
-use super::evaluation::{bootstrap_call, outputs};
-use super::relation::{Arg, Call, RelationFunction};
 use crate::error::SqlStateError;
+use crate::functions::evaluation::evaluate::{
+    METRIC_COLUMN, metric_rows, model_text, read_options, segment_group,
+};
+use crate::functions::evaluation::{bootstrap_call, outputs};
+use crate::functions::relation::{Arg, Call, RelationFunction};
 use crate::model::ModelStore;
 
 pub const NAME: &str = "ml_compare";
@@ -89,10 +91,10 @@ impl RelationFunction for Compare {
             return Err(SqlStateError::bad_argument(format!(
                 "{NAME}: models {} ({} of {}) and {} ({} of {}) do not predict the same thing",
                 out_a.pinned,
-                super::evaluation::kind_name(out_a.kind),
+                crate::functions::evaluation::kind_name(out_a.kind),
                 out_a.label,
                 out_b.pinned,
-                super::evaluation::kind_name(out_b.kind),
+                crate::functions::evaluation::kind_name(out_b.kind),
                 out_b.label
             ))
             .into_df());

@@ -19,9 +19,9 @@ use datafusion::logical_expr::{
     DocSection, Documentation, Expr, LogicalPlan, LogicalPlanBuilder, lit,
 };
 
-use super::evaluate::model_text;
-use super::relation::{Arg, Call, RelationFunction, find_column};
 use crate::error::SqlStateError;
+use crate::functions::evaluation::evaluate::model_text;
+use crate::functions::relation::{Arg, Call, RelationFunction, find_column};
 use crate::model::{ModelStore, Task};
 
 pub const NAME: &str = "ml_predict";
@@ -140,13 +140,13 @@ impl RelationFunction for PredictTable {
             })
             .collect();
         outputs.push(
-            function(super::predict::NAME)?
+            function(crate::functions::scoring::predict::NAME)?
                 .call(call_args.clone())
                 .alias("prediction"),
         );
         if model.task() == Task::Classification {
             outputs.push(
-                function(super::predict_proba::NAME)?
+                function(crate::functions::scoring::predict_proba::NAME)?
                     .call(call_args)
                     .alias("probability"),
             );

@@ -7,8 +7,8 @@ use datafusion::error::Result;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{DocSection, Documentation, LogicalPlan};
 
-use super::curves::{Curve, plan_curve};
-use super::relation::{Call, RelationFunction};
+use crate::functions::evaluation::curve::{Curve, plan_curve};
+use crate::functions::relation::{Call, RelationFunction};
 use crate::model::ModelStore;
 
 pub const NAME: &str = "ml_roc_curve";

@@ -30,11 +30,13 @@ use datafusion::logical_expr::{
     LogicalPlanBuilder, Signature, Volatility, cast, col, lit, when,
 };
 
-use super::drift::state::{Numbers, Sides};
-use super::metrics::Call;
-use super::metrics::state::{MetricState, Sum};
-use super::relation::{Arg, Call as RelationCall, RelationFunction, find_column, text_arg};
 use crate::error::{SqlStateError, sqlstate};
+use crate::functions::drift::state::{Numbers, Sides};
+use crate::functions::metrics::Call;
+use crate::functions::metrics::state::{MetricState, Sum};
+use crate::functions::relation::{
+    Arg, Call as RelationCall, RelationFunction, find_column, text_arg,
+};
 use crate::kernels::quantile::quantile_sorted;
 
 pub const NAME: &str = "ml_outliers";
@@ -172,7 +174,7 @@ impl AggregateUDFImpl for SpreadUdaf {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let text = super::literal_text(AGGREGATE, &args, 1)?;
+        let text = crate::functions::literal_text(AGGREGATE, &args, 1)?;
         let method = Method::parse(&text).ok_or_else(|| {
             SqlStateError::new(
                 sqlstate::INTERNAL_ERROR,
@@ -325,7 +327,7 @@ impl RelationFunction for Outliers {
             ))));
         }
         let column = find_column(&input, &name)
-            .ok_or_else(|| df(super::series::unknown_column(NAME, &name)))?;
+            .ok_or_else(|| df(crate::functions::monitoring::unknown_column(NAME, &name)))?;
         let data_type =
             datafusion::logical_expr::ExprSchemable::get_type(&column, input.schema().as_ref())?;
         if !data_type.is_numeric() {

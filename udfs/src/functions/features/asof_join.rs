@@ -28,8 +28,8 @@ use datafusion::logical_expr::{
     LogicalPlanBuilder, WindowFrame, WindowFunctionDefinition, cast, col, lit, when,
 };
 
-use super::relation::{Arg, Call, RelationFunction, find_column, text_arg};
 use crate::error::SqlStateError;
+use crate::functions::relation::{Arg, Call, RelationFunction, find_column, text_arg};
 use datafusion::logical_expr::type_coercion::binary::comparison_coercion;
 
 pub const NAME: &str = "ml_asof_join";

@@ -37,9 +37,9 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use serde_json::{Map, Value as Json};
 
-use super::evaluate::{METRIC_COLUMN, metric_rows};
-use super::relation::{Arg, Call, RelationFunction, find_column};
 use crate::error::{SqlStateError, sqlstate};
+use crate::functions::evaluation::evaluate::{METRIC_COLUMN, metric_rows};
+use crate::functions::relation::{Arg, Call, RelationFunction, find_column};
 
 pub const NAME: &str = "ml_validate";
 const SAMPLE: &str = "__quarry_sample";
@@ -91,7 +91,7 @@ fn parse_rule(text: &str) -> Result<Rule, SqlStateError> {
 }
 
 fn rule_text(function: &str, expr: &Expr, position: usize) -> Result<String, SqlStateError> {
-    super::relation::text_literal(expr).map(str::to_string).ok_or_else(|| {
+    crate::functions::relation::text_literal(expr).map(str::to_string).ok_or_else(|| {
         SqlStateError::bad_argument(format!(
             "{function}: argument {position} (rule) must be text holding a SQL condition, got {expr}"
         ))
@@ -145,14 +145,16 @@ impl AggregateUDFImpl for SampleUdaf {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let names: Vec<String> = serde_json::from_str(&super::literal_text(SAMPLE, &args, 0)?)
-            .map_err(|e| {
-                SqlStateError::new(
-                    sqlstate::INTERNAL_ERROR,
-                    format!("{SAMPLE}: bad names: {e}"),
-                )
-                .into_df()
-            })?;
+        let names: Vec<String> = serde_json::from_str(&crate::functions::literal_text(
+            SAMPLE, &args, 0,
+        )?)
+        .map_err(|e| {
+            SqlStateError::new(
+                sqlstate::INTERNAL_ERROR,
+                format!("{SAMPLE}: bad names: {e}"),
+            )
+            .into_df()
+        })?;
         Ok(Box::new(SampleAccumulator {
             names,
             rows: Vec::new(),

@@ -30,12 +30,12 @@ use datafusion::logical_expr::{
 };
 use serde_json::{Value as Json, json};
 
-use super::drift::state::{Either, Sides};
-use super::evaluate::{METRIC_COLUMN, metric_rows};
-use super::metrics::Call;
-use super::metrics::state::{MetricState, Sum};
-use super::relation::{Arg, Call as RelationCall, RelationFunction};
 use crate::error::{SqlStateError, sqlstate};
+use crate::functions::drift::state::{Either, Sides};
+use crate::functions::evaluation::evaluate::{METRIC_COLUMN, metric_rows};
+use crate::functions::metrics::Call;
+use crate::functions::metrics::state::{MetricState, Sum};
+use crate::functions::relation::{Arg, Call as RelationCall, RelationFunction};
 use crate::kernels::quantile::quantile_sorted;
 use crate::model::schema::FeatureKind;
 
@@ -277,9 +277,9 @@ impl AggregateUDFImpl for ProfileUdaf {
             .first()
             .is_some_and(|f| f.data_type() == &DataType::Float64);
         Ok(Box::new(ProfileAccumulator {
-            name: super::literal_text(AGGREGATE, &args, 1)?,
-            type_name: super::literal_text(AGGREGATE, &args, 2)?,
-            time: super::literal_text(AGGREGATE, &args, 3)?
+            name: crate::functions::literal_text(AGGREGATE, &args, 1)?,
+            type_name: crate::functions::literal_text(AGGREGATE, &args, 2)?,
+            time: crate::functions::literal_text(AGGREGATE, &args, 3)?
                 .parse::<DataType>()
                 .ok()
                 .filter(|t| temporal_raw(t).is_some()),

@@ -1,6 +1,13 @@
 //! Shared machinery of the scoring functions: the model argument, pinning it
 //! to a version at plan time, and matching arguments to features by name.
 
+pub mod explain;
+pub mod feature_importance;
+pub mod predict;
+pub mod predict_interval;
+pub mod predict_proba;
+pub mod predict_table;
+
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, StructArray};

@@ -24,9 +24,11 @@ use datafusion::logical_expr::{
     ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, col, lit,
 };
 
-use super::relation::{Arg, Call, RelationFunction, find_column, text_arg};
-use super::series::{numeric_column, ordered_values, series_rows, struct_lists, whole_option};
 use crate::error::{SqlStateError, sqlstate};
+use crate::functions::monitoring::{
+    numeric_column, ordered_values, series_rows, struct_lists, whole_option,
+};
+use crate::functions::relation::{Arg, Call, RelationFunction, find_column, text_arg};
 use crate::kernels::spc::{Limits, rules};
 
 pub const NAME: &str = "ml_control_chart";
@@ -175,8 +177,11 @@ impl RelationFunction for ControlChart {
                 }
             }
         }
-        let time = find_column(&input, &time_name)
-            .ok_or_else(|| df(super::series::unknown_column(NAME, &time_name)))?;
+        let time = find_column(&input, &time_name).ok_or_else(|| {
+            df(crate::functions::monitoring::unknown_column(
+                NAME, &time_name,
+            ))
+        })?;
         let value = numeric_column(NAME, &input, &value_name).map_err(df)?;
         let hidden = ctx
             .context_provider()

@@ -28,10 +28,10 @@ use datafusion::logical_expr::{
 };
 use datafusion::scalar::ScalarValue;
 
-use super::evaluate::model_text;
-use super::relation::{Arg, Call, RelationFunction, find_column};
-use super::scoring::{bind, feature_arrays, load};
 use crate::error::SqlStateError;
+use crate::functions::evaluation::evaluate::model_text;
+use crate::functions::relation::{Arg, Call, RelationFunction, find_column};
+use crate::functions::scoring::{bind, feature_arrays, load};
 use crate::model::{FeatureKind, LoadedModel, ModelStore};
 
 pub const NAME: &str = "ml_explain";
@@ -370,7 +370,7 @@ impl RelationFunction for ExplainTable {
             .collect();
         let mut inner = passthrough.clone();
         inner.push(
-            function(super::predict::NAME)?
+            function(crate::functions::scoring::predict::NAME)?
                 .call(predict_args)
                 .alias("prediction"),
         );

@@ -25,12 +25,14 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::expressions::Literal;
 
-use super::evaluate::{METRIC_COLUMN, metric_rows, model_text, segment_group};
-use super::evaluation::outputs;
-use super::metrics::pr_auc::descending_thresholds;
-use super::metrics::state::{MetricState, Ranked};
-use super::relation::{Arg, Call};
 use crate::error::{SqlStateError, sqlstate};
+use crate::functions::evaluation::evaluate::{
+    METRIC_COLUMN, metric_rows, model_text, segment_group,
+};
+use crate::functions::evaluation::outputs;
+use crate::functions::metrics::pr_auc::descending_thresholds;
+use crate::functions::metrics::state::{MetricState, Ranked};
+use crate::functions::relation::{Arg, Call};
 use crate::kernels::bootstrap::Kind;
 use crate::model::ModelStore;
 
@@ -234,12 +236,12 @@ impl CurveUdaf {
 
 impl Curve {
     /// How errors name the call: the public function, not the hidden aggregate.
-    fn call(self) -> super::metrics::Call {
-        super::metrics::Call {
+    fn call(self) -> crate::functions::metrics::Call {
+        crate::functions::metrics::Call {
             function: match self {
-                Curve::Roc => super::roc_curve::NAME,
-                Curve::Pr => super::pr_curve::NAME,
-                Curve::Lift => super::lift_curve::NAME,
+                Curve::Roc => crate::functions::evaluation::roc_curve::NAME,
+                Curve::Pr => crate::functions::evaluation::pr_curve::NAME,
+                Curve::Lift => crate::functions::evaluation::lift_curve::NAME,
             },
             args: &["label", "probability"],
         }

@@ -15,8 +15,8 @@ use datafusion::logical_expr::{
 };
 use datafusion_macros::user_doc;
 
-use super::scoring::{bind, feature_arrays, load, pin};
 use crate::error::SqlStateError;
+use crate::functions::scoring::{bind, feature_arrays, load, pin};
 use crate::model::ModelStore;
 
 pub const NAME: &str = "ml_predict_interval";

@@ -21,10 +21,10 @@ use datafusion::logical_expr::{
 };
 use datafusion::scalar::ScalarValue;
 
-use super::evaluate::{model_text, segment_group};
-use super::evaluation::outputs;
-use super::relation::{Arg, Call, RelationFunction};
 use crate::error::SqlStateError;
+use crate::functions::evaluation::evaluate::{model_text, segment_group};
+use crate::functions::evaluation::outputs;
+use crate::functions::relation::{Arg, Call, RelationFunction};
 use crate::kernels::bootstrap::Kind;
 use crate::model::ModelStore;
 

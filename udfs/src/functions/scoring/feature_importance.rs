@@ -18,8 +18,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::scalar::ScalarValue;
 
-use super::relation::{Arg, Call, RelationFunction};
 use crate::error::SqlStateError;
+use crate::functions::relation::{Arg, Call, RelationFunction};
 use crate::model::ModelStore;
 
 pub const NAME: &str = "ml_feature_importance";

@@ -15,9 +15,9 @@ use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{DocSection, Documentation, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::scalar::ScalarValue;
 
-use super::evaluation::{Options, bootstrap_call, outputs};
-use super::relation::{Arg, Call, RelationFunction, find_column};
 use crate::error::SqlStateError;
+use crate::functions::evaluation::{Options, bootstrap_call, outputs};
+use crate::functions::relation::{Arg, Call, RelationFunction, find_column};
 use crate::model::ModelStore;
 
 pub const NAME: &str = "ml_evaluate";
@@ -85,7 +85,7 @@ pub fn read_options(
 }
 
 pub fn model_text(function: &str, position: usize, expr: &Expr) -> Result<String, SqlStateError> {
-    super::relation::text_literal(expr).map(str::to_string).ok_or_else(|| {
+    crate::functions::relation::text_literal(expr).map(str::to_string).ok_or_else(|| {
         SqlStateError::bad_argument(format!(
             "{function}: argument {position} (model) must be a text literal such as 'churn' or 'churn@2'"
         ))

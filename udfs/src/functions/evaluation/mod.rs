@@ -12,6 +12,15 @@
 //! row (y, and prediction and score per model), so it is exact, mergeable
 //! across partitions and works per GROUP BY segment (`by`).
 
+pub mod compare;
+pub mod curve;
+pub mod evaluate;
+pub mod fairness;
+pub mod lift_curve;
+pub mod pr_curve;
+pub mod residuals;
+pub mod roc_curve;
+
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -29,8 +38,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::expressions::Literal;
 
-use super::relation::find_column;
 use crate::error::{SqlStateError, sqlstate};
+use crate::functions::relation::find_column;
 use crate::kernels::bootstrap::{self, Kind, Prepared};
 use crate::model::schema::ClassValue;
 use crate::model::{LoadedModel, ModelRef, ModelStore, Task};
@@ -201,7 +210,7 @@ pub fn outputs(
                 .into_df()
             })
     };
-    let predict = function_named(super::predict::NAME)?.call(args.clone());
+    let predict = function_named(crate::functions::scoring::predict::NAME)?.call(args.clone());
     let as_double = |e: Expr| cast(e, DataType::Float64);
     let outputs = match (model.task(), label.classes.len()) {
         (Task::Classification, 2) => {
@@ -210,7 +219,7 @@ pub fn outputs(
                 kind: Kind::Binary,
                 y: as_double(label_column.clone().eq(positive.clone())),
                 prediction: as_double(predict.eq(positive)),
-                score: function_named(super::predict_proba::NAME)?.call(args),
+                score: function_named(crate::functions::scoring::predict_proba::NAME)?.call(args),
                 labelled: label_column.is_not_null(),
                 pinned,
                 label: label.name.clone(),

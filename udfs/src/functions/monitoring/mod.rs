@@ -3,6 +3,9 @@
 //! into one list, handed to a hidden scalar function that returns the result
 //! rows as a list of structs, then unnested.
 
+pub mod control_chart;
+pub mod stationarity;
+
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray};
@@ -15,8 +18,8 @@ use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprFunctionExt, ExprSchemable, LogicalPlan, cast,
 };
 
-use super::relation::find_column;
 use crate::error::{SqlStateError, sqlstate};
+use crate::functions::relation::find_column;
 
 /// A column of `input` by name, checked to be numeric (22023 / 42804).
 pub fn numeric_column(

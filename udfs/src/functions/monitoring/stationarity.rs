@@ -26,10 +26,10 @@ use datafusion::logical_expr::{
     ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, col, lit,
 };
 
-use super::evaluate::METRIC_COLUMN;
-use super::relation::{Arg, Call, RelationFunction, find_column, text_arg};
-use super::series::{numeric_column, ordered_values, series_rows, struct_lists};
 use crate::error::{SqlStateError, sqlstate};
+use crate::functions::evaluation::evaluate::METRIC_COLUMN;
+use crate::functions::monitoring::{numeric_column, ordered_values, series_rows, struct_lists};
+use crate::functions::relation::{Arg, Call, RelationFunction, find_column, text_arg};
 use crate::kernels::stationarity::{adf, kpss};
 
 pub const NAME: &str = "ml_stationarity";
@@ -216,7 +216,8 @@ impl RelationFunction for Stationarity {
         let value = numeric_column(NAME, &input, &value_name).map_err(df)?;
         let time = time_name
             .map(|t| {
-                find_column(&input, &t).ok_or_else(|| df(super::series::unknown_column(NAME, &t)))
+                find_column(&input, &t)
+                    .ok_or_else(|| df(crate::functions::monitoring::unknown_column(NAME, &t)))
             })
             .transpose()?;
         let hidden = ctx
