@@ -4,59 +4,50 @@
 pub mod deploy;
 pub mod rollback;
 pub mod snapshot;
+pub mod snapshot_read;
 pub mod train;
 pub mod training_info;
 
 use std::sync::Arc;
 
-use datafusion::logical_expr::{ColumnarValue, Documentation, ScalarUDF};
+use datafusion::logical_expr::{ColumnarValue, Documentation};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
+use quarry_udfs::functions::definition::{self, Definition};
 
 use super::Registry;
 use crate::error::SqlStateError;
 
+/// The registry functions, one line each; registration, the relation
+/// positions and the docs below are read off this list.
+pub fn functions() -> Vec<Definition<Arc<Registry>>> {
+    vec![
+        Definition::scalar(|r: &Arc<Registry>| deploy::DeployUdf::new(r.clone())),
+        Definition::scalar(|r: &Arc<Registry>| rollback::RollbackUdf::new(r.clone())),
+        Definition::text_table(|r: &Arc<Registry>| train::TrainUdtf::new(r.clone())),
+        Definition::text_table(|r: &Arc<Registry>| snapshot::SnapshotUdtf::new(r.clone())),
+        Definition::text_table(|r: &Arc<Registry>| snapshot_read::SnapshotReadUdtf::new(r.clone())),
+        Definition::text_table(|r: &Arc<Registry>| training_info::TrainingInfoUdtf::new(r.clone())),
+    ]
+}
+
 /// Registers the registry functions into `ctx`.
 pub fn register(ctx: &SessionContext, registry: &Arc<Registry>) {
-    ctx.register_udf(ScalarUDF::from(deploy::DeployUdf::new(registry.clone())));
-    ctx.register_udf(ScalarUDF::from(rollback::RollbackUdf::new(
-        registry.clone(),
-    )));
-    ctx.register_udtf(
-        train::NAME,
-        Arc::new(train::TrainUdtf::new(registry.clone())),
-    );
-    ctx.register_udtf(
-        snapshot::NAME,
-        Arc::new(snapshot::SnapshotUdtf::new(registry.clone())),
-    );
-    ctx.register_udtf(
-        snapshot::READ,
-        Arc::new(snapshot::SnapshotReadUdtf::new(registry.clone())),
-    );
-    ctx.register_udtf(
-        training_info::NAME,
-        Arc::new(training_info::TrainingInfoUdtf::new(registry.clone())),
+    definition::register(ctx, registry, &functions(), &[]).expect(
+        "only a relation planner can fail to register, and these table functions need none: \
+         their relation arguments reach the session's planner through textual_relations",
     );
 }
 
 /// Table functions here whose relation arguments are SQL text (the training
 /// query is recorded), with the positions of those arguments.
 pub fn textual_relations() -> Vec<(&'static str, Vec<usize>)> {
-    vec![(train::NAME, vec![1]), (snapshot::NAME, vec![1])]
+    definition::textual_positions(&functions())
 }
 
 /// Documentation of the table functions registered here.
 pub fn table_function_docs() -> Vec<(&'static str, Documentation)> {
-    vec![
-        (train::NAME, train::TrainUdtf::documentation()),
-        (snapshot::NAME, snapshot::SnapshotUdtf::documentation()),
-        (snapshot::READ, snapshot::SnapshotReadUdtf::documentation()),
-        (
-            training_info::NAME,
-            training_info::TrainingInfoUdtf::documentation(),
-        ),
-    ]
+    definition::table_docs(&functions())
 }
 
 /// A literal argument of a registry function: these act once per call, so

@@ -1,10 +1,15 @@
-//! Quarry's SQL functions, one per file.
+//! Quarry's SQL functions, one per file, in families; each family's
+//! `mod.rs` lists its functions ([`definition::Definition`]) and [`all`]
+//! joins the lists.
 
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::scalar::ScalarValue;
+use std::sync::LazyLock;
 
-use crate::error::{SqlStateError, sqlstate};
+use crate::Services;
+use crate::error::SqlStateError;
+use definition::Definition;
 
 /// The text of argument `i` of a hidden aggregate, which its planner always
 /// passes as a string literal (a configuration, a name).
@@ -23,30 +28,42 @@ pub(crate) fn literal_text(
             _ => None,
         })
         .ok_or_else(|| {
-            SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("{function}: argument {i} is not a text literal"),
-            )
-            .into_df()
+            SqlStateError::internal(format!("{function}: argument {i} is not a text literal"))
+                .into_df()
         })
 }
 
+pub mod definition;
 pub mod drift;
 pub mod evaluation;
 pub mod features;
 pub mod metrics;
 pub mod monitoring;
+pub mod params;
 pub mod quality;
 pub mod relation;
 pub mod scoring;
 
+/// Every function of this crate: the families' lists.
+pub fn all() -> Vec<Definition<Services>> {
+    [
+        scoring::functions(),
+        evaluation::functions(),
+        metrics::functions(),
+        drift::functions(),
+        features::functions(),
+        quality::functions(),
+        monitoring::functions(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// Scalar functions whose only dependence beyond their arguments is the model
 /// registry: they resolve a model reference when the query is planned (and so
 /// are `Stable`). A server that keeps plans between executions may keep these
-/// as long as it drops kept plans whenever the registry changes.
-pub const REGISTRY_BOUND: &[&str] = &[
-    scoring::predict::NAME,
-    scoring::predict_proba::NAME,
-    scoring::predict_interval::NAME,
-    scoring::explain::NAME,
-];
+/// as long as it drops kept plans whenever the registry changes. Read off the
+/// definitions ([`Definition::ModelScalar`]).
+pub static REGISTRY_BOUND: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| definition::registry_bound(&all()));

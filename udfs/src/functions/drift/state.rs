@@ -169,6 +169,13 @@ impl<A: Accepts> Sides<A> {
         (&self.reference, &self.current)
     }
 
+    /// Both samples, ascending, when neither is empty: a two-sample
+    /// statistic is NULL otherwise.
+    pub fn both_sorted(&mut self) -> Option<(&[f64], &[f64])> {
+        let (reference, current) = self.sorted();
+        (!reference.is_empty() && !current.is_empty()).then_some((reference, current))
+    }
+
     pub fn add_category(
         &mut self,
         name: &str,

@@ -10,29 +10,54 @@ use std::sync::Arc;
 
 use datafusion::error::Result;
 use datafusion::logical_expr::planner::RelationPlannerContext;
-use datafusion::logical_expr::{DocSection, Documentation, LogicalPlan, LogicalPlanBuilder};
-
-use crate::error::SqlStateError;
-use crate::functions::evaluation::evaluate::{
-    METRIC_COLUMN, metric_rows, model_text, read_options, segment_group,
+use datafusion::logical_expr::{
+    DocSection, Documentation, DocumentationBuilder, LogicalPlan, LogicalPlanBuilder,
 };
-use crate::functions::evaluation::{bootstrap_call, outputs};
-use crate::functions::relation::{Arg, Call, RelationFunction};
+
+use super::bootstrap::bootstrap_call;
+use super::{kind_name, outputs, read_options, segment_group};
+use crate::Services;
+use crate::error::SqlStateError;
+use crate::functions::definition::TableFunctionSpec;
+use crate::functions::params::{Args, Param, Params};
+use crate::functions::relation::{LIST_COLUMN, RelationFunction, list_rows};
 use crate::model::ModelStore;
 
 pub const NAME: &str = "ml_compare";
 
 #[derive(Debug)]
-pub struct Compare {
+pub struct CompareUdtf {
     store: Arc<dyn ModelStore>,
 }
 
-impl Compare {
-    pub fn new(store: Arc<dyn ModelStore>) -> Self {
-        Compare { store }
+impl CompareUdtf {
+    pub fn new(services: &Services) -> Self {
+        CompareUdtf {
+            store: services.models.clone(),
+        }
     }
+}
 
-    pub fn documentation() -> Documentation {
+impl TableFunctionSpec for CompareUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = Params::new(&[
+        Param::model(
+            "model_a",
+            "The reference model (often a sql_rule heuristic or the production version).",
+        ),
+        Param::model("model_b", "The challenger, with the same label as model_a."),
+        Param::relation(
+            "relation",
+            "Labelled rows holding both models' features and the label.",
+        ),
+        Param::value(
+            "options",
+            "Optional JSON object or named arguments: ci, bootstrap, seed, by.",
+        )
+        .optional(),
+    ]);
+
+    fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Evaluation", description: None },
             "Two models with the same label on the same rows: per metric (as ml_evaluate) the value of each, diff = b − a, ci = the paired bootstrap interval of the difference [lower, upper], and a two-sided p-value for \"no difference\": DeLong's test for roc_auc, the paired bootstrap (twice the smaller share of resampled differences on one side of 0) for the others. Identical models give diff 0 and p 1. Options as ml_evaluate (ci, bootstrap, seed, by). Errors: 42704 unknown model; 22023 when the models have different labels or tasks, or the relation lacks the label or a feature of either; 0A000 for models without a label.",
@@ -41,66 +66,34 @@ impl Compare {
         .with_sql_example(
             "```sql\n> SELECT metric, round(a, 3) AS rule, round(b, 3) AS gbdt, round(diff, 3) AS diff, p_value\n  FROM ml_compare('calls_rule', 'churn', customers_recent) WHERE metric = 'roc_auc';\n+---------+-------+-------+-------+-----------------------+\n| metric  | rule  | gbdt  | diff  | p_value               |\n+---------+-------+-------+-------+-----------------------+\n| roc_auc | 0.612 | 0.772 | 0.16  | 1.2e-95               |\n+---------+-------+-------+-------+-----------------------+\n```",
         )
-        .with_argument("model_a", "The reference model (often a sql_rule heuristic or the production version).")
-        .with_argument("model_b", "The challenger, with the same label as model_a.")
-        .with_argument("relation", "Labelled rows holding both models' features and the label.")
-        .with_argument("options", "Optional JSON object or named arguments: ci, bootstrap, seed, by.")
-        .build()
     }
 }
 
-impl RelationFunction for Compare {
-    fn docs(&self) -> Documentation {
-        Self::documentation()
-    }
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn is_relation(&self, position: usize) -> bool {
-        position == 2
-    }
-
-    fn plan(&self, call: Call, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
-        let usage = || {
-            SqlStateError::bad_argument(format!(
-                "{NAME}: expected (model_a, model_b, relation [, options])"
-            ))
-            .into_df()
-        };
-        let mut args = call.args.into_iter();
-        let (a, b, input) = match (args.next(), args.next(), args.next()) {
-            (Some(Arg::Value(a)), Some(Arg::Value(b)), Some(Arg::Relation(r))) => (
-                model_text(NAME, 1, &a).map_err(SqlStateError::into_df)?,
-                model_text(NAME, 2, &b).map_err(SqlStateError::into_df)?,
-                r,
-            ),
-            _ => return Err(usage()),
-        };
-        let json = match (args.next(), args.next()) {
-            (None, None) => None,
-            (Some(Arg::Value(e)), None) => Some(e),
-            _ => return Err(usage()),
-        };
-        let options =
-            read_options(NAME, &call.named, json.as_ref()).map_err(SqlStateError::into_df)?;
-        let (out_a, _) = outputs(NAME, self.store.as_ref(), ctx, &a, &input)?;
-        let (out_b, _) = outputs(NAME, self.store.as_ref(), ctx, &b, &input)?;
+impl RelationFunction for CompareUdtf {
+    fn plan(&self, mut args: Args, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        if args.len() < 3 {
+            return Err(args.usage_error());
+        }
+        let (a, b) = (args.model(0)?, args.model(1)?);
+        let input = args.relation(2)?;
+        args.at_most(4)?;
+        let json = args.value(3);
+        let options = read_options(NAME, &args.named, json.as_ref())?;
+        let (out_a, _) = outputs(NAME, &self.store, &a, &input)?;
+        let (out_b, _) = outputs(NAME, &self.store, &b, &input)?;
         if out_a.kind != out_b.kind || !out_a.label.eq_ignore_ascii_case(&out_b.label) {
             return Err(SqlStateError::bad_argument(format!(
                 "{NAME}: models {} ({} of {}) and {} ({} of {}) do not predict the same thing",
                 out_a.pinned,
-                crate::functions::evaluation::kind_name(out_a.kind),
+                kind_name(out_a.kind),
                 out_a.label,
                 out_b.pinned,
-                crate::functions::evaluation::kind_name(out_b.kind),
+                kind_name(out_b.kind),
                 out_b.label
             ))
             .into_df());
         }
-        let group =
-            segment_group(NAME, &input, options.by.as_deref()).map_err(SqlStateError::into_df)?;
+        let group = segment_group(NAME, &input, options.by.as_deref())?;
         let aggregate = bootstrap_call(
             ctx,
             out_a.kind,
@@ -113,11 +106,11 @@ impl RelationFunction for Compare {
                 out_b.score,
             ],
         )?
-        .alias(METRIC_COLUMN);
+        .alias(LIST_COLUMN);
         let plan = LogicalPlanBuilder::from(input)
             .filter(out_a.labelled)?
             .aggregate(group, vec![aggregate])?;
-        metric_rows(
+        list_rows(
             plan,
             options.by.as_deref(),
             &["metric", "a", "b", "diff", "ci", "p_value"],

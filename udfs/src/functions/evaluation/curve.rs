@@ -18,23 +18,39 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Expr, LogicalPlan, LogicalPlanBuilder, Signature,
     Volatility, lit,
 };
 use datafusion::physical_expr::expressions::Literal;
 
-use crate::error::{SqlStateError, sqlstate};
-use crate::functions::evaluation::evaluate::{
-    METRIC_COLUMN, metric_rows, model_text, segment_group,
-};
-use crate::functions::evaluation::outputs;
+use super::{LABELLED, outputs, segment_group};
+use crate::error::SqlStateError;
 use crate::functions::metrics::pr_auc::descending_thresholds;
 use crate::functions::metrics::state::{MetricState, Ranked};
-use crate::functions::relation::{Arg, Call};
+use crate::functions::params::{Args, Param, Params};
+use crate::functions::relation::{LIST_COLUMN, list_rows, text_literal};
 use crate::kernels::bootstrap::Kind;
 use crate::model::ModelStore;
+
+/// The parameters of the curve functions.
+pub const PARAMS: Params = Params::new(&[
+    Param::model(
+        "model",
+        "A binary classifier: 'name', 'name@3' or 'name@alias'.",
+    ),
+    LABELLED,
+    Param::value(
+        "bins",
+        "How many points (roc, pr; 0 = all) or groups (lift); also bins => n.",
+    )
+    .optional(),
+    Param::value(
+        "segment",
+        "Optional column name: one curve per value; also segment => 'col'.",
+    )
+    .optional(),
+]);
 
 /// Which curve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,8 +61,8 @@ pub enum Curve {
 }
 
 impl Curve {
-    /// The hidden aggregate computing this curve.
-    fn function(self) -> &'static str {
+    /// The name of the hidden aggregate computing this curve.
+    fn aggregate(self) -> &'static str {
         match self {
             Curve::Roc => "__quarry_roc_curve",
             Curve::Pr => "__quarry_pr_curve",
@@ -218,31 +234,27 @@ fn descending_groups(positives: &[f64], negatives: &[f64], mut visit: impl FnMut
     });
 }
 
-/// `__quarry_<curve>_curve(bins, y, score)` → list of points.
+/// `__quarry_<curve>_curve(bins, y, score)` → list of points; errors name
+/// `function`, the table function it serves.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct CurveUdaf {
     curve: Curve,
+    function: &'static str,
     signature: Signature,
 }
 
 impl CurveUdaf {
-    fn new(curve: Curve) -> Self {
+    fn new(curve: Curve, function: &'static str) -> Self {
         CurveUdaf {
             curve,
+            function,
             signature: Signature::user_defined(Volatility::Immutable),
         }
     }
-}
 
-impl Curve {
-    /// How errors name the call: the public function, not the hidden aggregate.
-    fn call(self) -> crate::functions::metrics::Call {
+    fn call(&self) -> crate::functions::metrics::Call {
         crate::functions::metrics::Call {
-            function: match self {
-                Curve::Roc => crate::functions::evaluation::roc_curve::NAME,
-                Curve::Pr => crate::functions::evaluation::pr_curve::NAME,
-                Curve::Lift => crate::functions::evaluation::lift_curve::NAME,
-            },
+            function: self.function,
             args: &["label", "probability"],
         }
     }
@@ -250,7 +262,7 @@ impl Curve {
 
 impl AggregateUDFImpl for CurveUdaf {
     fn name(&self) -> &str {
-        self.curve.function()
+        self.curve.aggregate()
     }
 
     fn signature(&self) -> &Signature {
@@ -294,9 +306,9 @@ impl AggregateUDFImpl for CurveUdaf {
         };
         Ok(Box::new(CurveAccumulator {
             curve,
+            call: self.call(),
             bins,
-            state: Ranked::new(curve.call(), &args.expr_fields[1..])
-                .map_err(SqlStateError::into_df)?,
+            state: Ranked::new(self.call(), &args.expr_fields[1..])?,
         }))
     }
 }
@@ -304,6 +316,7 @@ impl AggregateUDFImpl for CurveUdaf {
 #[derive(Debug)]
 struct CurveAccumulator {
     curve: Curve,
+    call: crate::functions::metrics::Call,
     bins: usize,
     state: Ranked,
 }
@@ -311,7 +324,7 @@ struct CurveAccumulator {
 impl Accumulator for CurveAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         self.state
-            .update(self.curve.call(), &values[1], &values[2])
+            .update(self.call, &values[1], &values[2])
             .map_err(SqlStateError::into_df)
     }
 
@@ -341,36 +354,19 @@ impl Accumulator for CurveAccumulator {
     }
 }
 
-/// The hidden aggregates, for registration.
-pub fn curve_functions() -> Vec<AggregateUDF> {
-    [Curve::Roc, Curve::Pr, Curve::Lift]
-        .into_iter()
-        .map(|c| AggregateUDF::from(CurveUdaf::new(c)))
-        .collect()
-}
-
 /// Plans `ml_<curve>_curve(model, relation [, bins [, segment]])`.
 pub fn plan_curve(
-    function: &str,
+    function: &'static str,
     curve: Curve,
-    store: &dyn ModelStore,
-    call: Call,
-    ctx: &mut dyn RelationPlannerContext,
+    store: &Arc<dyn ModelStore>,
+    mut args: Args,
 ) -> Result<LogicalPlan> {
-    let usage = || {
-        SqlStateError::bad_argument(format!(
-            "{function}: expected (model, relation [, bins [, segment]])"
-        ))
-        .into_df()
-    };
-    let mut args = call.args.into_iter();
-    let (reference, input) = match (args.next(), args.next()) {
-        (Some(Arg::Value(m)), Some(Arg::Relation(r))) => (
-            model_text(function, 1, &m).map_err(SqlStateError::into_df)?,
-            r,
-        ),
-        _ => return Err(usage()),
-    };
+    if args.len() < 2 {
+        return Err(args.usage_error());
+    }
+    let reference = args.model(0)?;
+    let input = args.relation(1)?;
+    args.at_most(4)?;
     let mut bins = curve.default_bins();
     let mut segment: Option<String> = None;
     let mut set = |name: &str, value: &Expr| -> Result<(), SqlStateError> {
@@ -386,47 +382,42 @@ pub fn plan_curve(
                     }
                     _ => None,
                 };
+                let least = if curve == Curve::Lift { 1 } else { 0 };
                 bins = ok.ok_or_else(|| {
-                    SqlStateError::bad_argument(format!(
-                        "{function}: bins must be a whole number from {} to 100000, got {v}",
-                        if curve == Curve::Lift { 1 } else { 0 }
-                    ))
+                    SqlStateError::arg(
+                        function,
+                        "bins",
+                        format!("must be a whole number from {least} to 100000"),
+                        v,
+                    )
                 })?;
                 Ok(())
             }
-            (
-                "segment",
-                Expr::Literal(
-                    ScalarValue::Utf8(Some(s))
-                    | ScalarValue::Utf8View(Some(s))
-                    | ScalarValue::LargeUtf8(Some(s)),
-                    _,
-                ),
-            ) => {
-                segment = Some(s.clone());
+            ("segment", value) if text_literal(value).is_some() => {
+                segment = text_literal(value).map(str::to_string);
                 Ok(())
             }
-            ("bins" | "segment", other) => Err(SqlStateError::bad_argument(format!(
-                "{function}: {name} must be a constant, got {other}"
-            ))),
+            ("bins" | "segment", other) => Err(SqlStateError::arg(
+                function,
+                name,
+                "must be a constant",
+                other,
+            )),
             (other, _) => Err(SqlStateError::bad_argument(format!(
                 "{function}: unknown named argument {other}; it takes bins and segment"
             ))),
         }
     };
-    match (args.next(), args.next(), args.next()) {
-        (None, None, None) => {}
-        (Some(Arg::Value(b)), None, None) => set("bins", &b).map_err(SqlStateError::into_df)?,
-        (Some(Arg::Value(b)), Some(Arg::Value(s)), None) => {
-            set("bins", &b).map_err(SqlStateError::into_df)?;
-            set("segment", &s).map_err(SqlStateError::into_df)?;
-        }
-        _ => return Err(usage()),
+    if let Some(b) = args.value(2) {
+        set("bins", &b)?;
     }
-    for (name, value) in &call.named {
-        set(&name.to_ascii_lowercase(), value).map_err(SqlStateError::into_df)?;
+    if let Some(s) = args.value(3) {
+        set("segment", &s)?;
     }
-    let (out, _) = outputs(function, store, ctx, &reference, &input)?;
+    for (name, value) in &args.named {
+        set(&name.to_ascii_lowercase(), value)?;
+    }
+    let (out, _) = outputs(function, store, &reference, &input)?;
     if out.kind != Kind::Binary {
         return Err(SqlStateError::bad_argument(format!(
             "{function}: model {} is not a binary classifier; curves rank the positive class",
@@ -434,25 +425,15 @@ pub fn plan_curve(
         ))
         .into_df());
     }
-    let group =
-        segment_group(function, &input, segment.as_deref()).map_err(SqlStateError::into_df)?;
-    let udaf = ctx
-        .context_provider()
-        .get_aggregate_meta(curve.function())
-        .ok_or_else(|| {
-            SqlStateError::new(
-                sqlstate::UNDEFINED_FUNCTION,
-                "curve aggregate is not registered",
-            )
-            .into_df()
-        })?;
+    let group = segment_group(function, &input, segment.as_deref())?;
+    let udaf = AggregateUDF::new_from_impl(CurveUdaf::new(curve, function));
     let aggregate = udaf
         .call(vec![lit(bins), out.y, out.score])
-        .alias(METRIC_COLUMN);
+        .alias(LIST_COLUMN);
     let plan = LogicalPlanBuilder::from(input)
         .filter(out.labelled)?
         .aggregate(group, vec![aggregate])?;
-    metric_rows(plan, segment.as_deref(), curve.columns())
+    list_rows(plan, segment.as_deref(), curve.columns())
 }
 
 #[cfg(test)]

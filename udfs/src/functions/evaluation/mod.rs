@@ -1,6 +1,8 @@
-//! Shared machinery of `ml_evaluate` and `ml_compare`: how a model's outputs
-//! and the relation's labels become (y, prediction, score) columns, and the
-//! hidden aggregate (`__quarry_bootstrap`) that bootstraps their metrics.
+//! Evaluation: the table functions that score labelled rows with a model
+//! and measure the result (`ml_evaluate`, `ml_compare`, the curves,
+//! `ml_fairness`, `ml_residuals`), and what they share: how a model's
+//! outputs and the relation's labels become (y, prediction, score) columns
+//! ([`outputs`]), the options of the bootstrap, and segments.
 //!
 //! | task                   | y                     | prediction              | score |
 //! |------------------------|-----------------------|-------------------------|-------|
@@ -8,10 +10,9 @@
 //! | multi-class            | ml_predict = label (1 right, 0 wrong) | same    | same  |
 //! | regression             | label                 | ml_predict              | same  |
 //!
-//! Rows with a NULL label or output are left out. The aggregate keeps every
-//! row (y, and prediction and score per model), so it is exact, mergeable
-//! across partitions and works per GROUP BY segment (`by`).
+//! Rows with a NULL label are left out (`labelled`).
 
+pub mod bootstrap;
 pub mod compare;
 pub mod curve;
 pub mod evaluate;
@@ -23,28 +24,46 @@ pub mod roc_curve;
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, ListArray, StringArray, StructArray,
-};
-use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::planner::RelationPlannerContext;
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Expr, LogicalPlan, Signature, Volatility, cast,
-    lit,
-};
-use datafusion::physical_expr::expressions::Literal;
+use datafusion::logical_expr::{Expr, LogicalPlan, cast, lit};
 
-use crate::error::{SqlStateError, sqlstate};
-use crate::functions::relation::find_column;
-use crate::kernels::bootstrap::{self, Kind, Prepared};
+use crate::Services;
+use crate::error::SqlStateError;
+use crate::functions::definition::Definition;
+use crate::functions::params::{Args, Param};
+use crate::functions::relation::{find_column, text_literal};
+use crate::functions::scoring::predict::PredictUdf;
+use crate::functions::scoring::predict_proba::PredictProbaUdf;
+use crate::functions::scoring::{feature_columns, pinned_model, scoring_args, udf};
+use crate::kernels::bootstrap::Kind;
 use crate::model::schema::ClassValue;
 use crate::model::{LoadedModel, ModelRef, ModelStore, Task};
 
-pub const BOOTSTRAP_FUNCTION: &str = "__quarry_bootstrap";
+/// The evaluation functions.
+pub fn functions() -> Vec<Definition<Services>> {
+    vec![
+        Definition::table(evaluate::EvaluateUdtf::new),
+        Definition::table(compare::CompareUdtf::new),
+        Definition::table(roc_curve::RocCurveUdtf::new),
+        Definition::table(pr_curve::PrCurveUdtf::new),
+        Definition::table(lift_curve::LiftCurveUdtf::new),
+        Definition::table(fairness::FairnessUdtf::new),
+        Definition::table(residuals::ResidualsUdtf::new),
+    ]
+}
+
+/// The model parameter of the evaluation functions.
+pub const MODEL: Param = Param::model(
+    "model",
+    "Model reference: 'name', 'name@3' or 'name@alias'.",
+);
+/// The relation parameter of the evaluation functions.
+pub const LABELLED: Param = Param::relation(
+    "relation",
+    "Labelled rows: a table name, a parenthesized subquery, or text holding a name or a query.",
+);
 
 /// Options shared by the evaluation table functions.
 #[derive(Debug, Clone)]
@@ -138,6 +157,78 @@ impl Options {
     }
 }
 
+/// Named arguments and an optional JSON options argument.
+pub fn read_options(
+    function: &str,
+    named: &[(String, Expr)],
+    json: Option<&Expr>,
+) -> Result<Options, SqlStateError> {
+    let mut options = Options::default();
+    if let Some(expr) = json {
+        match text_literal(expr) {
+            Some(s) => options.set_json(function, s)?,
+            None => {
+                return Err(SqlStateError::bad_argument(format!(
+                    "{function}: options must be a JSON object in text, got {expr}"
+                )));
+            }
+        }
+    }
+    for (name, value) in named {
+        match value {
+            Expr::Literal(v, _) => options.set(function, &name.to_ascii_lowercase(), v)?,
+            other => {
+                return Err(SqlStateError::bad_argument(format!(
+                    "{function}: {name} must be a constant, got {other}"
+                )));
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// The grouping of an aggregate by a segment column, when one is given.
+pub fn segment_group(
+    function: &str,
+    input: &LogicalPlan,
+    by: Option<&str>,
+) -> Result<Vec<Expr>, SqlStateError> {
+    match by {
+        None => Ok(Vec::new()),
+        Some(name) => find_column(input, name)
+            .map(|c| vec![c.alias(name)])
+            .ok_or_else(|| {
+                SqlStateError::bad_argument(format!(
+                    "{function}: by: the relation has no column {name}"
+                ))
+            }),
+    }
+}
+
+/// The (model, relation, column) arguments of `ml_fairness` and
+/// `ml_residuals`: the column whose values are the segments must be text.
+pub fn model_relation_column(
+    function: &str,
+    column: &str,
+    args: &mut Args,
+) -> Result<(String, LogicalPlan, String)> {
+    args.refuse_named()?;
+    if args.len() != 3 {
+        return Err(args.usage_error());
+    }
+    let segment = args
+        .value(2)
+        .as_ref()
+        .and_then(text_literal)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            SqlStateError::bad_argument(format!(
+                "{function}: {column} must be a column name as text, e.g. 'region'"
+            ))
+        })?;
+    Ok((args.model(0)?, args.relation(1)?, segment))
+}
+
 /// The evaluation columns of one model over a relation.
 pub struct Outputs {
     pub kind: Kind,
@@ -161,91 +252,47 @@ fn class_literal(c: &ClassValue) -> Expr {
 /// Pins `reference` and builds the expressions that evaluate it over `input`.
 pub fn outputs(
     function: &str,
-    store: &dyn ModelStore,
-    ctx: &mut dyn RelationPlannerContext,
+    store: &Arc<dyn ModelStore>,
     reference: &str,
     input: &LogicalPlan,
 ) -> Result<(Outputs, Arc<LoadedModel>)> {
-    let bad = |msg: String| SqlStateError::bad_argument(msg).into_df();
-    let pinned = store.resolve(reference).map_err(SqlStateError::into_df)?;
-    let model = store.load(&pinned).map_err(SqlStateError::into_df)?;
+    let (pinned, model) = pinned_model(store.as_ref(), reference)?;
     let label = model.envelope.label.clone().ok_or_else(|| {
         SqlStateError::unsupported(format!(
             "{function}: model {pinned} has no label ({} models are not evaluated against one)",
             model.task().name()
         ))
-        .into_df()
     })?;
     let label_column = find_column(input, &label.name).ok_or_else(|| {
-        bad(format!(
+        SqlStateError::bad_argument(format!(
             "{function}: the relation has no column {} (the label of model {pinned})",
             label.name
         ))
     })?;
-    let mut features = Vec::with_capacity(model.features().len());
-    let mut missing = Vec::new();
-    for feature in model.features() {
-        match find_column(input, &feature.name) {
-            Some(column) => features.push(column.alias(feature.name.clone())),
-            None => missing.push(feature.name.as_str()),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(bad(format!(
-            "{function}: the relation lacks features of model {pinned}: {}",
-            missing.join(", ")
-        )));
-    }
-    let args: Vec<Expr> = std::iter::once(lit(pinned.to_string()))
-        .chain(features)
-        .collect();
-    let function_named = |name: &str| {
-        ctx.context_provider()
-            .get_function_meta(name)
-            .ok_or_else(|| {
-                SqlStateError::new(
-                    sqlstate::UNDEFINED_FUNCTION,
-                    format!("function {name} is not registered"),
-                )
-                .into_df()
-            })
-    };
-    let predict = function_named(crate::functions::scoring::predict::NAME)?.call(args.clone());
+    let args = scoring_args(&pinned, &feature_columns(function, &pinned, &model, input)?);
+    let predict = udf::<PredictUdf>(store).call(args.clone());
     let as_double = |e: Expr| cast(e, DataType::Float64);
-    let outputs = match (model.task(), label.classes.len()) {
+    let labelled = label_column.clone().is_not_null();
+    let (kind, y, prediction, score) = match (model.task(), label.classes.len()) {
         (Task::Classification, 2) => {
             let positive = class_literal(&label.classes[1]);
-            Outputs {
-                kind: Kind::Binary,
-                y: as_double(label_column.clone().eq(positive.clone())),
-                prediction: as_double(predict.eq(positive)),
-                score: function_named(crate::functions::scoring::predict_proba::NAME)?.call(args),
-                labelled: label_column.is_not_null(),
-                pinned,
-                label: label.name.clone(),
-            }
+            (
+                Kind::Binary,
+                as_double(label_column.eq(positive.clone())),
+                as_double(predict.eq(positive)),
+                udf::<PredictProbaUdf>(store).call(args),
+            )
         }
         (Task::Classification, _) => {
-            let right = as_double(predict.eq(label_column.clone()));
-            Outputs {
-                kind: Kind::Multiclass,
-                y: right.clone(),
-                prediction: right.clone(),
-                score: right,
-                labelled: label_column.is_not_null(),
-                pinned,
-                label: label.name.clone(),
-            }
+            let right = as_double(predict.eq(label_column));
+            (Kind::Multiclass, right.clone(), right.clone(), right)
         }
-        (Task::Regression, _) => Outputs {
-            kind: Kind::Regression,
-            y: as_double(label_column.clone()),
-            prediction: as_double(predict.clone()),
-            score: as_double(predict),
-            labelled: label_column.is_not_null(),
-            pinned,
-            label: label.name.clone(),
-        },
+        (Task::Regression, _) => (
+            Kind::Regression,
+            as_double(label_column),
+            as_double(predict.clone()),
+            as_double(predict),
+        ),
         (task, _) => {
             return Err(SqlStateError::unsupported(format!(
                 "{function}: {} models have no evaluation metrics here",
@@ -253,6 +300,15 @@ pub fn outputs(
             ))
             .into_df());
         }
+    };
+    let outputs = Outputs {
+        kind,
+        y,
+        prediction,
+        score,
+        labelled,
+        pinned,
+        label: label.name.clone(),
     };
     Ok((outputs, model))
 }
@@ -263,335 +319,4 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::Regression => "regression",
         Kind::Multiclass => "multiclass",
     }
-}
-
-fn kind_of(name: &str) -> Option<Kind> {
-    match name {
-        "binary" => Some(Kind::Binary),
-        "regression" => Some(Kind::Regression),
-        "multiclass" => Some(Kind::Multiclass),
-        _ => None,
-    }
-}
-
-/// Struct fields of one `ml_evaluate` row.
-pub fn evaluate_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("metric", DataType::Utf8, false),
-        Field::new("value", DataType::Float64, true),
-        Field::new("ci_lower", DataType::Float64, true),
-        Field::new("ci_upper", DataType::Float64, true),
-    ])
-}
-
-/// Struct fields of one `ml_compare` row.
-pub fn compare_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("metric", DataType::Utf8, false),
-        Field::new("a", DataType::Float64, true),
-        Field::new("b", DataType::Float64, true),
-        Field::new("diff", DataType::Float64, true),
-        Field::new(
-            "ci",
-            DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))),
-            true,
-        ),
-        Field::new("p_value", DataType::Float64, true),
-    ])
-}
-
-/// `__quarry_bootstrap(kind, ci, resamples, seed, threads, y, prediction, score [, prediction_b, score_b])`:
-/// one model's metrics with CIs, or two models' paired comparison, as a list of structs.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct BootstrapUdaf {
-    signature: Signature,
-}
-
-impl Default for BootstrapUdaf {
-    fn default() -> Self {
-        BootstrapUdaf {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
-}
-
-const CONSTANTS: usize = 5;
-
-impl AggregateUDFImpl for BootstrapUdaf {
-    fn name(&self) -> &str {
-        BOOTSTRAP_FUNCTION
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        Ok(arg_types
-            .iter()
-            .enumerate()
-            .map(|(i, t)| match i {
-                0 => DataType::Utf8,
-                _ if i < CONSTANTS => t.clone(),
-                _ => DataType::Float64,
-            })
-            .collect())
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        let fields = if arg_types.len() > CONSTANTS + 3 {
-            compare_fields()
-        } else {
-            evaluate_fields()
-        };
-        Ok(DataType::List(Arc::new(Field::new_list_field(
-            DataType::Struct(fields),
-            true,
-        ))))
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let columns = args.input_fields.len().saturating_sub(CONSTANTS);
-        Ok((0..columns)
-            .map(|i| {
-                Arc::new(Field::new(
-                    format!("{}[{i}]", args.name),
-                    DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))),
-                    true,
-                )) as FieldRef
-            })
-            .collect())
-    }
-
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let constant = |i: usize| -> Result<ScalarValue> {
-            args.exprs
-                .get(i)
-                .and_then(|e| e.downcast_ref::<Literal>())
-                .map(|l| l.value().clone())
-                .ok_or_else(|| {
-                    SqlStateError::new(
-                        sqlstate::INTERNAL_ERROR,
-                        format!("{BOOTSTRAP_FUNCTION}: argument {i} must be a literal"),
-                    )
-                    .into_df()
-                })
-        };
-        let text = constant(0)?.to_string();
-        let kind = kind_of(&text).ok_or_else(|| {
-            SqlStateError::new(sqlstate::INTERNAL_ERROR, format!("unknown kind {text}")).into_df()
-        })?;
-        let number = |i: usize| -> Result<f64> {
-            match constant(i)?.cast_to(&DataType::Float64)? {
-                ScalarValue::Float64(Some(v)) => Ok(v),
-                _ => Ok(0.0),
-            }
-        };
-        let columns = args.exprs.len().saturating_sub(CONSTANTS);
-        Ok(Box::new(BootstrapAccumulator {
-            kind,
-            ci: number(1)?,
-            resamples: number(2)? as usize,
-            seed: number(3)? as u64,
-            threads: (number(4)? as usize).max(1),
-            columns: vec![Vec::new(); columns],
-        }))
-    }
-}
-
-#[derive(Debug)]
-struct BootstrapAccumulator {
-    kind: Kind,
-    ci: f64,
-    resamples: usize,
-    seed: u64,
-    threads: usize,
-    /// y, then (prediction, score) per model.
-    columns: Vec<Vec<f64>>,
-}
-
-impl Accumulator for BootstrapAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let arrays: Vec<&Float64Array> = values[CONSTANTS..]
-            .iter()
-            .map(|a| {
-                a.as_primitive_opt::<Float64Type>().ok_or_else(|| {
-                    SqlStateError::new(sqlstate::INTERNAL_ERROR, "evaluation input is not DOUBLE")
-                        .into_df()
-                })
-            })
-            .collect::<Result<_>>()?;
-        let n = arrays.first().map_or(0, |a| a.len());
-        for i in 0..n {
-            if arrays.iter().all(|a| a.is_valid(i) && !a.value(i).is_nan()) {
-                for (column, a) in self.columns.iter_mut().zip(&arrays) {
-                    column.push(a.value(i));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let y = &self.columns[0];
-        let models: Vec<Prepared> = self.columns[1..]
-            .chunks(2)
-            .map(|pair| Prepared::new(self.kind, y.clone(), pair[0].clone(), pair[1].clone()))
-            .collect();
-        let refs: Vec<&Prepared> = models.iter().collect();
-        let points: Vec<Vec<f64>> = models.iter().map(|m| m.metrics(None)).collect();
-        let runs = if y.is_empty() {
-            Vec::new()
-        } else {
-            bootstrap::resampled(&refs, self.resamples, self.seed, self.threads)
-        };
-        let names = self.kind.metrics();
-        let finite = |v: f64| v.is_finite().then_some(v);
-        let metric_names: ArrayRef = Arc::new(StringArray::from(names.to_vec()));
-        let (fields, columns): (Fields, Vec<ArrayRef>) = if models.len() == 1 {
-            let (mut value, mut lower, mut upper) = (Vec::new(), Vec::new(), Vec::new());
-            for m in 0..names.len() {
-                let values: Vec<f64> = runs.iter().map(|r| r[0][m]).collect();
-                let (lo, hi) = if values.is_empty() {
-                    (f64::NAN, f64::NAN)
-                } else {
-                    bootstrap::interval(&values, self.ci)
-                };
-                value.push(finite(points[0][m]));
-                lower.push(finite(lo));
-                upper.push(finite(hi));
-            }
-            (
-                evaluate_fields(),
-                vec![
-                    metric_names,
-                    Arc::new(Float64Array::from(value)),
-                    Arc::new(Float64Array::from(lower)),
-                    Arc::new(Float64Array::from(upper)),
-                ],
-            )
-        } else {
-            let delong = (self.kind == Kind::Binary)
-                .then(|| bootstrap::delong(y, &self.columns[2], &self.columns[4]))
-                .flatten();
-            let (mut a, mut b, mut diff, mut ci, mut p_value) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for (m, name) in names.iter().enumerate() {
-                let differences: Vec<f64> = runs.iter().map(|r| r[1][m] - r[0][m]).collect();
-                let (lo, hi) = if differences.is_empty() {
-                    (f64::NAN, f64::NAN)
-                } else {
-                    bootstrap::interval(&differences, self.ci)
-                };
-                let p = if *name == "roc_auc" {
-                    delong.map_or(f64::NAN, |d| d.2)
-                } else {
-                    bootstrap::sign_test(&differences)
-                };
-                a.push(finite(points[0][m]));
-                b.push(finite(points[1][m]));
-                diff.push(finite(points[1][m] - points[0][m]));
-                ci.push((lo.is_finite() && hi.is_finite()).then(|| vec![Some(lo), Some(hi)]));
-                p_value.push(finite(p));
-            }
-            (
-                compare_fields(),
-                vec![
-                    metric_names,
-                    Arc::new(Float64Array::from(a)),
-                    Arc::new(Float64Array::from(b)),
-                    Arc::new(Float64Array::from(diff)),
-                    Arc::new(ListArray::from_iter_primitive::<Float64Type, _, _>(ci)),
-                    Arc::new(Float64Array::from(p_value)),
-                ],
-            )
-        };
-        let rows = StructArray::try_new(fields.clone(), columns, None)?;
-        Ok(ScalarValue::List(Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(DataType::Struct(fields), true)),
-            OffsetBuffer::from_lengths([names.len()]),
-            Arc::new(rows),
-            None,
-        ))))
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.columns.iter().map(|c| c.capacity() * 8).sum::<usize>()
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(self
-            .columns
-            .iter_mut()
-            .map(|c| {
-                let values = std::mem::take(c);
-                let n = values.len();
-                ScalarValue::List(Arc::new(ListArray::new(
-                    Arc::new(Field::new_list_field(DataType::Float64, true)),
-                    OffsetBuffer::from_lengths([n]),
-                    Arc::new(Float64Array::from(values)),
-                    None,
-                )))
-            })
-            .collect())
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        for (column, state) in self.columns.iter_mut().zip(states) {
-            let list = state.as_list_opt::<i32>().ok_or_else(|| {
-                SqlStateError::new(sqlstate::INTERNAL_ERROR, "bootstrap state is not a list")
-                    .into_df()
-            })?;
-            for row in 0..list.len() {
-                if list.is_valid(row) {
-                    let values = list.value(row);
-                    if let Some(v) = values.as_primitive_opt::<Float64Type>() {
-                        column.extend_from_slice(v.values());
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The hidden aggregate, for registration.
-pub fn bootstrap_function() -> AggregateUDF {
-    AggregateUDF::from(BootstrapUdaf::default())
-}
-
-/// A call of the hidden aggregate over the given (y, prediction, score, ...) columns.
-pub fn bootstrap_call(
-    ctx: &mut dyn RelationPlannerContext,
-    kind: Kind,
-    options: &Options,
-    columns: Vec<Expr>,
-) -> Result<Expr> {
-    let udaf = ctx
-        .context_provider()
-        .get_aggregate_meta(BOOTSTRAP_FUNCTION)
-        .ok_or_else(|| {
-            SqlStateError::new(
-                sqlstate::UNDEFINED_FUNCTION,
-                "bootstrap aggregate is not registered",
-            )
-            .into_df()
-        })?;
-    let threads = ctx
-        .context_provider()
-        .options()
-        .execution
-        .target_partitions
-        .max(1);
-    let args: Vec<Expr> = [
-        lit(kind_name(kind)),
-        lit(options.ci),
-        lit(options.bootstrap as i64),
-        lit(options.seed as i64),
-        lit(threads as i64),
-    ]
-    .into_iter()
-    .chain(columns)
-    .collect();
-    Ok(udaf.call(args))
 }

@@ -1,56 +1,53 @@
 //! `SELECT * FROM ml_pr_curve(model, relation [, bins [, segment]])` →
-//! threshold, recall, precision. The computation is in `curves.rs`.
+//! threshold, recall, precision. The computation is in `curve.rs`.
 
 use std::sync::Arc;
 
 use datafusion::error::Result;
 use datafusion::logical_expr::planner::RelationPlannerContext;
-use datafusion::logical_expr::{DocSection, Documentation, LogicalPlan};
+use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder, LogicalPlan};
 
-use crate::functions::evaluation::curve::{Curve, plan_curve};
-use crate::functions::relation::{Call, RelationFunction};
+use super::curve::{Curve, PARAMS, plan_curve};
+use crate::Services;
+use crate::functions::definition::TableFunctionSpec;
+use crate::functions::params::{Args, Params};
+use crate::functions::relation::RelationFunction;
 use crate::model::ModelStore;
 
 pub const NAME: &str = "ml_pr_curve";
 
 #[derive(Debug)]
-pub struct PrCurve {
+pub struct PrCurveUdtf {
     store: Arc<dyn ModelStore>,
 }
 
-impl PrCurve {
-    pub fn new(store: Arc<dyn ModelStore>) -> Self {
-        PrCurve { store }
-    }
-
-    pub fn documentation() -> Documentation {
-        Documentation::builder(
-            DocSection { include: true, label: "Evaluation", description: None },
-            "Points of the precision-recall curve of a binary classifier on labelled rows: threshold, recall, precision at each threshold (rows scoring at or above it are predicted positive), highest threshold first, as scikit-learn precision_recall_curve. bins (default 100) keeps about that many thresholds; 0 keeps every distinct score. With segment, one curve per value of that column (it comes first). Errors: 42704 unknown model; 22023 for a model that is not a binary classifier, a relation without its label or features, a bad bins value or an unknown segment column.",
-            "SELECT * FROM ml_pr_curve(model, relation [, bins [, segment]])",
-        )
-        .with_argument("model", "A binary classifier: 'name', 'name@3' or 'name@alias'.")
-        .with_argument("relation", "Labelled rows: a table name, a parenthesized subquery, or text holding a name or a query.")
-        .with_argument("bins", "How many points (roc, pr; 0 = all) or groups (lift); also bins => n.")
-        .with_argument("segment", "Optional column name: one curve per value; also segment => 'col'.")
-        .build()
+impl PrCurveUdtf {
+    pub fn new(services: &Services) -> Self {
+        PrCurveUdtf {
+            store: services.models.clone(),
+        }
     }
 }
 
-impl RelationFunction for PrCurve {
-    fn docs(&self) -> Documentation {
-        Self::documentation()
-    }
+impl TableFunctionSpec for PrCurveUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = PARAMS;
 
-    fn name(&self) -> &'static str {
-        NAME
+    fn doc() -> DocumentationBuilder {
+        Documentation::builder(
+            DocSection {
+                include: true,
+                label: "Evaluation",
+                description: None,
+            },
+            "Points of the precision-recall curve of a binary classifier on labelled rows: threshold, recall, precision at each threshold (rows scoring at or above it are predicted positive), highest threshold first, as scikit-learn precision_recall_curve. bins (default 100) keeps about that many thresholds; 0 keeps every distinct score. With segment, one curve per value of that column (it comes first). Errors: 42704 unknown model; 22023 for a model that is not a binary classifier, a relation without its label or features, a bad bins value or an unknown segment column.",
+            "SELECT * FROM ml_pr_curve(model, relation [, bins [, segment]])",
+        )
     }
+}
 
-    fn is_relation(&self, position: usize) -> bool {
-        position == 1
-    }
-
-    fn plan(&self, call: Call, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
-        plan_curve(NAME, Curve::Pr, self.store.as_ref(), call, ctx)
+impl RelationFunction for PrCurveUdtf {
+    fn plan(&self, args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        plan_curve(NAME, Curve::Pr, &self.store, args)
     }
 }

@@ -39,19 +39,19 @@ pub const NAME: &str = "ml_feature_hash";
     )
 )]
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct FeatureHash {
+pub struct FeatureHashUdf {
     signature: Signature,
 }
 
-impl FeatureHash {
+impl FeatureHashUdf {
     pub fn new() -> Self {
-        FeatureHash {
+        FeatureHashUdf {
             signature: Signature::any(2, Volatility::Immutable),
         }
     }
 }
 
-impl Default for FeatureHash {
+impl Default for FeatureHashUdf {
     fn default() -> Self {
         Self::new()
     }
@@ -77,7 +77,7 @@ pub fn positive_int(
     }
 }
 
-impl ScalarUDFImpl for FeatureHash {
+impl ScalarUDFImpl for FeatureHashUdf {
     fn name(&self) -> &str {
         NAME
     }

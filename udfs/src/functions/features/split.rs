@@ -44,19 +44,19 @@ pub const NAME: &str = "ml_split";
     )
 )]
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct Split {
+pub struct SplitUdf {
     signature: Signature,
 }
 
-impl Split {
+impl SplitUdf {
     pub fn new() -> Self {
-        Split {
+        SplitUdf {
             signature: Signature::variadic_any(Volatility::Immutable),
         }
     }
 }
 
-impl Default for Split {
+impl Default for SplitUdf {
     fn default() -> Self {
         Self::new()
     }
@@ -85,7 +85,7 @@ pub fn side(key: &str, fraction: f64, seed: i64) -> &'static str {
     }
 }
 
-impl ScalarUDFImpl for Split {
+impl ScalarUDFImpl for SplitUdf {
     fn name(&self) -> &str {
         NAME
     }

@@ -38,7 +38,7 @@ use crate::error::SqlStateError;
     )
 )]
 #[derive(Debug, Default)]
-pub struct BestThreshold;
+pub struct BestThresholdUdaf;
 
 /// The cheapest threshold from ascending scores of each class; None without rows.
 pub fn best_threshold(
@@ -62,7 +62,7 @@ pub fn best_threshold(
     Some(best.1)
 }
 
-impl Metric for BestThreshold {
+impl Metric for BestThresholdUdaf {
     const NAME: &'static str = "ml_best_threshold";
     const ARGS: &'static [&'static str] = &["y", "score", "fp_cost", "fn_cost"];
     type State = Ranked;
@@ -114,7 +114,7 @@ mod tests {
             Some(f64::INFINITY)
         );
         assert_eq!(best_threshold(&[], &[], 1.0, 1.0), None);
-        assert!(BestThreshold.check_constants(&[0.0, 0.0]).is_err());
-        assert!(BestThreshold.check_constants(&[-1.0, 1.0]).is_err());
+        assert!(BestThresholdUdaf.check_constants(&[0.0, 0.0]).is_err());
+        assert!(BestThresholdUdaf.check_constants(&[-1.0, 1.0]).is_err());
     }
 }

@@ -33,7 +33,7 @@ use crate::error::SqlStateError;
     )
 )]
 #[derive(Debug, Default)]
-pub struct FBeta;
+pub struct FBetaUdaf;
 
 /// F-beta from confusion counts; 0 when tp + fp + fn = 0, None without rows.
 pub fn fbeta(c: &Counts, beta: f64) -> Option<f64> {
@@ -49,7 +49,7 @@ pub fn fbeta(c: &Counts, beta: f64) -> Option<f64> {
     })
 }
 
-impl Metric for FBeta {
+impl Metric for FBetaUdaf {
     const NAME: &'static str = "ml_fbeta";
     const ARGS: &'static [&'static str] = &["y", "prediction", "beta"];
     type State = Counts;
@@ -90,7 +90,7 @@ mod tests {
         let c = counts_of(&[true, true, true], &[true, false, false]);
         assert!((fbeta(&c, 0.5).expect("f") - 1.25 / 1.75).abs() < 1e-15);
         assert_eq!(fbeta(&counts_of(&[false], &[false]), 1.0), Some(0.0));
-        assert!(FBeta.check_constants(&[0.0]).is_err());
-        assert!(FBeta.check_constants(&[f64::INFINITY]).is_err());
+        assert!(FBetaUdaf.check_constants(&[0.0]).is_err());
+        assert!(FBetaUdaf.check_constants(&[f64::INFINITY]).is_err());
     }
 }

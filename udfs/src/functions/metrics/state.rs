@@ -262,6 +262,21 @@ impl Counts {
     pub fn rows(&self) -> u64 {
         self.tp + self.fp + self.tn + self.fn_
     }
+
+    /// tp / (tp + fp): 0 without predicted positives (scikit-learn's
+    /// `zero_division` default), None without rows.
+    pub fn precision(&self) -> Option<f64> {
+        self.share(self.tp, self.tp + self.fp)
+    }
+
+    /// tp / (tp + fn): 0 without positives, None without rows.
+    pub fn recall(&self) -> Option<f64> {
+        self.share(self.tp, self.tp + self.fn_)
+    }
+
+    fn share(&self, a: u64, b: u64) -> Option<f64> {
+        (self.rows() > 0).then(|| if b == 0 { 0.0 } else { a as f64 / b as f64 })
+    }
 }
 
 impl MetricState for Counts {
@@ -468,6 +483,13 @@ pub struct LossSum<L: Loss> {
     pub rows: u64,
     pub total: Sum,
     _loss: PhantomData<L>,
+}
+
+impl<L: Loss> LossSum<L> {
+    /// The mean loss, None without rows.
+    pub fn mean(&self) -> Option<f64> {
+        (self.rows > 0).then(|| self.total.value() / self.rows as f64)
+    }
 }
 
 impl<L: Loss> MetricState for LossSum<L> {

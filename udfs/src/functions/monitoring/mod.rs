@@ -1,11 +1,15 @@
-//! Shared planning of the time-series table functions (`ml_control_chart`,
-//! `ml_stationarity`): a relation's numeric column collected in time order
-//! into one list, handed to a hidden scalar function that returns the result
-//! rows as a list of structs, then unnested.
+//! Monitoring: `ml_control_chart` and `ml_stationarity`, the time-series
+//! table functions, and their shared planning: a relation's numeric column
+//! collected in time order into one list, handed to a hidden scalar
+//! function ([`SeriesUdf`], held by the plan, not registered) that returns
+//! the result rows as a list of structs, then unnested.
 
 pub mod control_chart;
 pub mod stationarity;
 
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray};
@@ -14,38 +18,88 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::functions_aggregate::expr_fn::array_agg;
+use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ExprFunctionExt, ExprSchemable, LogicalPlan, cast,
+    ColumnarValue, Expr, ExprFunctionExt, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility, cast, lit,
 };
 
-use crate::error::{SqlStateError, sqlstate};
-use crate::functions::relation::find_column;
+use crate::Services;
+use crate::error::SqlStateError;
+use crate::functions::definition::Definition;
 
-/// A column of `input` by name, checked to be numeric (22023 / 42804).
-pub fn numeric_column(
-    function: &str,
-    input: &LogicalPlan,
-    name: &str,
-) -> Result<Expr, SqlStateError> {
-    let column = find_column(input, name).ok_or_else(|| unknown_column(function, name))?;
-    let data_type = column
-        .get_type(input.schema().as_ref())
-        .map_err(|e| SqlStateError::new(sqlstate::INTERNAL_ERROR, e.to_string()))?;
-    if !data_type.is_numeric() {
-        return Err(SqlStateError::new(
-            sqlstate::DATATYPE_MISMATCH,
-            format!("{function}: column {name} must be numeric, got {data_type}"),
-        ));
-    }
-    Ok(column)
+/// The monitoring functions.
+pub fn functions() -> Vec<Definition<Services>> {
+    vec![
+        Definition::table(|_| control_chart::ControlChartUdtf),
+        Definition::table(|_| stationarity::StationarityUdtf),
+    ]
 }
 
-/// 42703 for a column the relation does not have.
-pub fn unknown_column(function: &str, name: &str) -> SqlStateError {
-    SqlStateError::new(
-        sqlstate::UNDEFINED_COLUMN,
-        format!("{function}: the relation has no column {name}"),
-    )
+/// What a hidden series function computes from one series.
+pub trait Series: Debug + Default + PartialEq + Eq + Hash + Send + Sync + 'static {
+    const NAME: &'static str;
+
+    /// The fields of one result row.
+    fn fields() -> Fields;
+
+    /// The result rows of one series (how many, and their columns), given
+    /// the function's constant.
+    fn rows(values: &[f64], constant: &ScalarValue) -> (usize, Vec<ArrayRef>);
+}
+
+/// `S::NAME(values in time order, constant)` → list of result rows.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct SeriesUdf<S: Series> {
+    signature: Signature,
+    series: PhantomData<S>,
+}
+
+impl<S: Series> Default for SeriesUdf<S> {
+    fn default() -> Self {
+        SeriesUdf {
+            signature: Signature::any(2, Volatility::Immutable),
+            series: PhantomData,
+        }
+    }
+}
+
+impl<S: Series> ScalarUDFImpl for SeriesUdf<S> {
+    fn name(&self) -> &str {
+        S::NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            DataType::Struct(S::fields()),
+            true,
+        ))))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let constant = match &args.args[1] {
+            ColumnarValue::Scalar(v) => v.clone(),
+            ColumnarValue::Array(_) => ScalarValue::Null,
+        };
+        let rows = series_rows(S::NAME, &args.args[0], args.number_rows)?
+            .into_iter()
+            .map(|values| S::rows(&values.unwrap_or_default(), &constant))
+            .collect();
+        struct_lists(&S::fields(), rows)
+    }
+}
+
+/// A call of the series function `S` over a list of values.
+pub fn series_call<S: Series>(values: Expr, constant: ScalarValue) -> Expr {
+    let udf = ScalarUDF::new_from_impl(SeriesUdf::<S>::default());
+    Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(udf),
+        vec![values, lit(constant)],
+    ))
 }
 
 /// `array_agg(value ORDER BY time)` as Float64 (in relation order without a time).
@@ -58,25 +112,17 @@ pub fn ordered_values(value: Expr, time: Option<Expr>) -> Result<Expr> {
 }
 
 /// The list argument of a hidden series function (one list per row).
-pub fn series_rows(
-    function: &str,
-    arg: &ColumnarValue,
-    rows: usize,
-) -> Result<Vec<Option<Vec<f64>>>> {
+fn series_rows(function: &str, arg: &ColumnarValue, rows: usize) -> Result<Vec<Option<Vec<f64>>>> {
     let array = arg.to_array(rows)?;
     let lists = array.as_list_opt::<i32>().ok_or_else(|| {
-        SqlStateError::new(
-            sqlstate::INTERNAL_ERROR,
-            format!("{function}: argument is {}", array.data_type()),
-        )
-        .into_df()
+        SqlStateError::internal(format!("{function}: argument is {}", array.data_type())).into_df()
     })?;
     (0..lists.len())
         .map(|i| {
             if !lists.is_valid(i) {
                 return Ok(None);
             }
-            // The planner passes Float64 lists; a direct call may pass others.
+            // The planner passes Float64 lists.
             let values = datafusion::arrow::compute::cast(&lists.value(i), &DataType::Float64)?;
             Ok(Some(
                 values
@@ -90,7 +136,7 @@ pub fn series_rows(
 }
 
 /// Rows of result structs as a list array, one list per input row.
-pub fn struct_lists(fields: &Fields, rows: Vec<(usize, Vec<ArrayRef>)>) -> Result<ColumnarValue> {
+fn struct_lists(fields: &Fields, rows: Vec<(usize, Vec<ArrayRef>)>) -> Result<ColumnarValue> {
     let lengths: Vec<usize> = rows.iter().map(|(n, _)| *n).collect();
     let mut columns: Vec<Vec<ArrayRef>> = vec![Vec::new(); fields.len()];
     for (_, arrays) in &rows {
@@ -132,12 +178,18 @@ pub fn whole_option(
     match value {
         Expr::Literal(v, _) => match v.cast_to(&DataType::Int64) {
             Ok(ScalarValue::Int64(Some(n))) if n >= least => Ok(n),
-            _ => Err(SqlStateError::bad_argument(format!(
-                "{function}: {name} must be a whole number of at least {least}, got {v}"
-            ))),
+            _ => Err(SqlStateError::arg(
+                function,
+                name,
+                format!("must be a whole number of at least {least}"),
+                v,
+            )),
         },
-        other => Err(SqlStateError::bad_argument(format!(
-            "{function}: {name} must be a constant, got {other}"
-        ))),
+        other => Err(SqlStateError::arg(
+            function,
+            name,
+            "must be a constant",
+            other,
+        )),
     }
 }

@@ -1,5 +1,12 @@
-//! Shared machinery of the scoring functions: the model argument, pinning it
-//! to a version at plan time, and matching arguments to features by name.
+//! Scoring: the model-bound scalars `ml_predict`, `ml_predict_proba` and
+//! `ml_predict_interval`, the table functions `ml_predict`, `ml_explain` and
+//! `ml_feature_importance`, and what they share.
+//!
+//! A model-bound scalar is one [`ModelOutput`] (its name, docs, result type
+//! and how a batch is scored) inside the generic [`ModelUdf`], which does the
+//! rest once: the model argument must be a text literal, it is pinned to a
+//! version when the query is planned ([`pin`]), and the other arguments are
+//! matched to the model's features by name ([`bind`]).
 
 pub mod explain;
 pub mod feature_importance;
@@ -8,17 +15,215 @@ pub mod predict_interval;
 pub mod predict_proba;
 pub mod predict_table;
 
+use std::fmt::Debug;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, StructArray};
-use datafusion::arrow::datatypes::{DataType, FieldRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::simplify::ExprSimplifyResult;
-use datafusion::logical_expr::{ColumnarValue, Expr, lit};
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, Expr, LogicalPlan, ReturnFieldArgs, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility, lit,
+};
 
+use super::definition::Definition;
+use super::relation::find_column;
+use crate::Services;
 use crate::error::SqlStateError;
-use crate::model::{FeatureKind, LoadedModel, ModelRef, ModelStore};
+use crate::model::{Feature, FeatureKind, LoadedModel, ModelRef, ModelStore};
+
+/// The scoring functions.
+pub fn functions() -> Vec<Definition<Services>> {
+    vec![
+        scalar::<predict::PredictUdf>(),
+        scalar::<predict_proba::PredictProbaUdf>(),
+        scalar::<predict_interval::PredictIntervalUdf>(),
+        Definition::table(predict_table::PredictUdtf::new),
+        Definition::table(explain::ExplainUdtf::new),
+        Definition::table(feature_importance::FeatureImportanceUdtf::new),
+    ]
+}
+
+fn scalar<O: ModelOutput>() -> Definition<Services> {
+    Definition::model_scalar(O::NAME, |s: &Services| ModelUdf::<O>::new(s.models.clone()))
+}
+
+/// What one model-bound scalar computes; [`ModelUdf`] does the rest.
+pub trait ModelOutput: Debug + Default + Send + Sync + 'static {
+    /// The name the function is called by.
+    const NAME: &'static str;
+    /// The function errors name: the SQL function a hidden helper serves.
+    const FUNCTION: &'static str = Self::NAME;
+    /// Constant arguments between the model and the features.
+    const CONSTANTS: usize = 0;
+
+    /// The result type for `model`, once it is known the model can give it.
+    fn output_type(&self, model: &LoadedModel) -> Result<DataType, SqlStateError>;
+
+    /// The results for one batch.
+    fn evaluate(&self, model: &LoadedModel, batch: Batch) -> DfResult<ArrayRef>;
+
+    fn documentation(&self) -> Option<&Documentation> {
+        None
+    }
+}
+
+/// One batch to score.
+pub struct Batch<'a> {
+    /// The features in model order.
+    pub features: Vec<ArrayRef>,
+    /// The constants between the model and the features.
+    pub constants: &'a [ColumnarValue],
+    pub rows: usize,
+    /// Threads the session gives one operator.
+    pub threads: usize,
+}
+
+/// The scalar UDF of a [`ModelOutput`], over a model store.
+#[derive(Debug)]
+pub struct ModelUdf<O: ModelOutput> {
+    store: Arc<dyn ModelStore>,
+    signature: Signature,
+    output: O,
+}
+
+impl<O: ModelOutput> ModelUdf<O> {
+    pub fn new(store: Arc<dyn ModelStore>) -> Self {
+        ModelUdf {
+            store,
+            signature: Signature::variadic_any(Volatility::Stable),
+            output: O::default(),
+        }
+    }
+
+    /// The feature arguments: after the model and the constants.
+    fn features<T>(args: &[T]) -> &[T] {
+        args.get(1 + O::CONSTANTS..).unwrap_or_default()
+    }
+}
+
+/// The scalar of `O` over `store`, for a table function's plan to call.
+pub fn udf<O: ModelOutput>(store: &Arc<dyn ModelStore>) -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(ModelUdf::<O>::new(store.clone())))
+}
+
+impl<O: ModelOutput> PartialEq for ModelUdf<O> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.store, &other.store)
+    }
+}
+
+impl<O: ModelOutput> Eq for ModelUdf<O> {}
+
+impl<O: ModelOutput> Hash for ModelUdf<O> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        O::NAME.hash(state);
+    }
+}
+
+impl<O: ModelOutput> ScalarUDFImpl for ModelUdf<O> {
+    fn name(&self) -> &str {
+        O::NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Err(
+            SqlStateError::internal(format!("{}: return_field_from_args is used", O::NAME))
+                .into_df(),
+        )
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
+        let model = load(
+            self.store.as_ref(),
+            O::FUNCTION,
+            args.scalar_arguments.first().copied().flatten(),
+        )?;
+        bind(O::FUNCTION, &model, Self::features(args.arg_fields))?;
+        let data_type = self.output.output_type(&model)?;
+        Ok(Arc::new(Field::new(O::NAME, data_type, true)))
+    }
+
+    fn simplify(&self, args: Vec<Expr>, _info: &SimplifyContext) -> DfResult<ExprSimplifyResult> {
+        pin(self.store.as_ref(), args)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let reference = match &args.args[0] {
+            ColumnarValue::Scalar(v) => Some(v.clone()),
+            ColumnarValue::Array(_) => None,
+        };
+        let model = load(self.store.as_ref(), O::FUNCTION, reference.as_ref())?;
+        let fields = Self::features(&args.arg_fields);
+        let order = bind(O::FUNCTION, &model, fields)?;
+        let features =
+            feature_arrays(Self::features(&args.args), fields, &order, args.number_rows)?;
+        let batch = Batch {
+            features,
+            constants: args.args.get(1..1 + O::CONSTANTS).unwrap_or_default(),
+            rows: args.number_rows,
+            threads: args.config_options.execution.target_partitions.max(1),
+        };
+        Ok(ColumnarValue::Array(self.output.evaluate(&model, batch)?))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.output.documentation()
+    }
+}
+
+/// The model `reference` names, pinned to the version it names now and
+/// loaded: a query planned with it scores with that one version even if a
+/// deploy moves an alias while it runs.
+pub fn pinned_model(
+    store: &dyn ModelStore,
+    reference: &str,
+) -> Result<(ModelRef, Arc<LoadedModel>), SqlStateError> {
+    let pinned = store.resolve(reference)?;
+    let model = store.load(&pinned)?;
+    Ok((pinned, model))
+}
+
+/// Each feature of `model` with the column of `input` that feeds it (by
+/// name, exactly or else case-insensitively); 22023 naming the features the
+/// relation lacks.
+pub fn feature_columns<'m>(
+    function: &str,
+    pinned: &ModelRef,
+    model: &'m LoadedModel,
+    input: &LogicalPlan,
+) -> Result<Vec<(&'m Feature, Expr)>, SqlStateError> {
+    let mut columns = Vec::with_capacity(model.features().len());
+    let mut missing = Vec::new();
+    for feature in model.features() {
+        match find_column(input, &feature.name) {
+            Some(column) => columns.push((feature, column)),
+            None => missing.push(feature.name.as_str()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(SqlStateError::bad_argument(format!(
+            "{function}: the relation lacks features of model {pinned}: {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(columns)
+}
+
+/// The arguments of a scoring scalar in a table function's plan: the
+/// pinned reference, then the feature columns named as the features.
+pub fn scoring_args(pinned: &ModelRef, columns: &[(&Feature, Expr)]) -> Vec<Expr> {
+    std::iter::once(lit(pinned.to_string()))
+        .chain(columns.iter().map(|(f, c)| c.clone().alias(f.name.clone())))
+        .collect()
+}
 
 /// The model reference of a call, which must be a text literal.
 pub fn model_reference(function: &str, arg: Option<&ScalarValue>) -> Result<String, SqlStateError> {
@@ -176,9 +381,7 @@ pub fn feature_arrays(
             let s = single
                 .as_any()
                 .downcast_ref::<StructArray>()
-                .ok_or_else(|| {
-                    datafusion::error::DataFusionError::Internal("struct expected".into())
-                })?;
+                .ok_or_else(|| SqlStateError::internal("struct expected").into_df())?;
             s.columns().to_vec()
         }
         _ => arrays,

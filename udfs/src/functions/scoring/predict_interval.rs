@@ -5,19 +5,15 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Float64Array, StructArray};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion::arrow::array::{ArrayRef, Float64Array, StructArray};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::error::Result;
-use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl,
-    Signature, Volatility,
-};
+use datafusion::logical_expr::Documentation;
 use datafusion_macros::user_doc;
 
+use super::{Batch, ModelOutput};
 use crate::error::SqlStateError;
-use crate::functions::scoring::{bind, feature_arrays, load, pin};
-use crate::model::ModelStore;
+use crate::model::LoadedModel;
 
 pub const NAME: &str = "ml_predict_interval";
 
@@ -52,56 +48,13 @@ fn fields() -> Fields {
         description = "Feature values, matched by column name; or one struct(expr AS name, ...)."
     )
 )]
-#[derive(Debug)]
-pub struct PredictIntervalUdf {
-    store: Arc<dyn ModelStore>,
-    signature: Signature,
-}
+#[derive(Debug, Default)]
+pub struct PredictIntervalUdf;
 
-impl PredictIntervalUdf {
-    pub fn new(store: Arc<dyn ModelStore>) -> Self {
-        PredictIntervalUdf {
-            store,
-            signature: Signature::variadic_any(Volatility::Stable),
-        }
-    }
-}
+impl ModelOutput for PredictIntervalUdf {
+    const NAME: &'static str = NAME;
 
-impl PartialEq for PredictIntervalUdf {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.store, &other.store)
-    }
-}
-
-impl Eq for PredictIntervalUdf {}
-
-impl std::hash::Hash for PredictIntervalUdf {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        NAME.hash(state);
-    }
-}
-
-impl ScalarUDFImpl for PredictIntervalUdf {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Struct(fields()))
-    }
-
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let model = load(
-            self.store.as_ref(),
-            NAME,
-            args.scalar_arguments.first().copied().flatten(),
-        )
-        .map_err(SqlStateError::into_df)?;
-        bind(NAME, &model, &args.arg_fields[1..]).map_err(SqlStateError::into_df)?;
+    fn output_type(&self, model: &LoadedModel) -> Result<DataType, SqlStateError> {
         if model.envelope.conformal().is_none() {
             return Err(SqlStateError::bad_argument(format!(
                 "{NAME}: model {}@{} has no prediction intervals",
@@ -109,33 +62,13 @@ impl ScalarUDFImpl for PredictIntervalUdf {
             ))
             .with_hint(
                 "train a regressor with OPTIONS (interval = 0.9, ...) to fit conformal bounds",
-            )
-            .into_df());
+            ));
         }
-        Ok(Arc::new(Field::new(NAME, DataType::Struct(fields()), true)))
+        Ok(DataType::Struct(fields()))
     }
 
-    fn simplify(&self, args: Vec<Expr>, _info: &SimplifyContext) -> Result<ExprSimplifyResult> {
-        pin(self.store.as_ref(), args)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let reference = match &args.args[0] {
-            ColumnarValue::Scalar(v) => Some(v.clone()),
-            ColumnarValue::Array(_) => None,
-        };
-        let model =
-            load(self.store.as_ref(), NAME, reference.as_ref()).map_err(SqlStateError::into_df)?;
-        let order = bind(NAME, &model, &args.arg_fields[1..]).map_err(SqlStateError::into_df)?;
-        let inputs = feature_arrays(
-            &args.args[1..],
-            &args.arg_fields[1..],
-            &order,
-            args.number_rows,
-        )?;
-        let (lower, upper) = model
-            .predict_interval(&inputs)
-            .map_err(SqlStateError::into_df)?;
+    fn evaluate(&self, model: &LoadedModel, batch: Batch) -> Result<ArrayRef> {
+        let (lower, upper) = model.predict_interval(&batch.features)?;
         let out = StructArray::try_new(
             fields(),
             vec![
@@ -144,7 +77,7 @@ impl ScalarUDFImpl for PredictIntervalUdf {
             ],
             None,
         )?;
-        Ok(ColumnarValue::Array(Arc::new(out)))
+        Ok(Arc::new(out))
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -7,20 +7,15 @@
 //!
 //! Features are matched by name as for `ml_predict`.
 
-use std::sync::Arc;
-
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl,
-    Signature, Volatility,
-};
+use datafusion::logical_expr::Documentation;
 use datafusion_macros::user_doc;
 
+use super::{Batch, ModelOutput};
 use crate::error::SqlStateError;
-use crate::functions::scoring::{bind, feature_arrays, load, pin};
-use crate::model::ModelStore;
+use crate::model::LoadedModel;
 
 pub const NAME: &str = "ml_predict_proba";
 
@@ -46,86 +41,18 @@ pub const NAME: &str = "ml_predict_proba";
         description = "Feature values, matched by column name; or one struct(expr AS name, ...)."
     )
 )]
-#[derive(Debug)]
-pub struct PredictProbaUdf {
-    store: Arc<dyn ModelStore>,
-    signature: Signature,
-}
+#[derive(Debug, Default)]
+pub struct PredictProbaUdf;
 
-impl PredictProbaUdf {
-    pub fn new(store: Arc<dyn ModelStore>) -> Self {
-        PredictProbaUdf {
-            store,
-            signature: Signature::variadic_any(Volatility::Stable),
-        }
-    }
-}
+impl ModelOutput for PredictProbaUdf {
+    const NAME: &'static str = NAME;
 
-impl PartialEq for PredictProbaUdf {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.store, &other.store)
-    }
-}
-
-impl Eq for PredictProbaUdf {}
-
-impl std::hash::Hash for PredictProbaUdf {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        NAME.hash(state);
-    }
-}
-
-impl ScalarUDFImpl for PredictProbaUdf {
-    fn name(&self) -> &str {
-        NAME
+    fn output_type(&self, model: &LoadedModel) -> Result<DataType, SqlStateError> {
+        model.proba_type()
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Err(SqlStateError::new(
-            crate::error::sqlstate::INTERNAL_ERROR,
-            "ml_predict_proba: return_field_from_args is used",
-        )
-        .into_df())
-    }
-
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let model = load(
-            self.store.as_ref(),
-            NAME,
-            args.scalar_arguments.first().copied().flatten(),
-        )
-        .map_err(SqlStateError::into_df)?;
-        bind(NAME, &model, &args.arg_fields[1..]).map_err(SqlStateError::into_df)?;
-        let t = model.proba_type().map_err(SqlStateError::into_df)?;
-        Ok(Arc::new(Field::new(NAME, t, true)))
-    }
-
-    fn simplify(&self, args: Vec<Expr>, _info: &SimplifyContext) -> Result<ExprSimplifyResult> {
-        pin(self.store.as_ref(), args)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let reference = match &args.args[0] {
-            ColumnarValue::Scalar(v) => Some(v.clone()),
-            ColumnarValue::Array(_) => None,
-        };
-        let model =
-            load(self.store.as_ref(), NAME, reference.as_ref()).map_err(SqlStateError::into_df)?;
-        let order = bind(NAME, &model, &args.arg_fields[1..]).map_err(SqlStateError::into_df)?;
-        let inputs = feature_arrays(
-            &args.args[1..],
-            &args.arg_fields[1..],
-            &order,
-            args.number_rows,
-        )?;
-        let out = model
-            .predict_proba(&inputs)
-            .map_err(SqlStateError::into_df)?;
-        Ok(ColumnarValue::Array(out))
+    fn evaluate(&self, model: &LoadedModel, batch: Batch) -> Result<ArrayRef> {
+        Ok(model.predict_proba(&batch.features)?)
     }
 
     fn documentation(&self) -> Option<&Documentation> {
