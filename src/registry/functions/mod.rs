@@ -82,7 +82,7 @@ pub fn text_arg(
 ) -> Result<String, SqlStateError> {
     exprs
         .get(i)
-        .and_then(quarry_udfs::functions::relation::text_literal)
+        .and_then(quarry_udfs::functions::params::text_literal)
         .map(str::to_string)
         .ok_or_else(|| {
             SqlStateError::bad_argument(format!(

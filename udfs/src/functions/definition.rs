@@ -260,7 +260,11 @@ mod tests {
         let ours = functions::all().len();
         let tables = table_docs(&functions::all());
         let names: HashSet<&str> = tables.iter().map(|(name, _)| *name).collect();
-        assert_eq!(names.len(), tables.len(), "a table function is listed twice");
+        assert_eq!(
+            names.len(),
+            tables.len(),
+            "a table function is listed twice"
+        );
         let registered = state
             .scalar_functions()
             .keys()

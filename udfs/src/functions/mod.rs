@@ -60,6 +60,17 @@ pub fn all() -> Vec<Definition<Services>> {
     .collect()
 }
 
+/// Table functions of this crate with relation arguments, and their positions.
+pub fn relation_functions() -> Vec<(&'static str, Vec<usize>)> {
+    definition::relation_positions(&all())
+}
+
+/// Table functions of this crate where quoted text names a model rather than
+/// a relation, and the position.
+fn model_positions() -> Vec<(&'static str, usize)> {
+    definition::model_positions(&all())
+}
+
 /// Scalar functions whose only dependence beyond their arguments is the model
 /// registry: they resolve a model reference when the query is planned (and so
 /// are `Stable`). A server that keeps plans between executions may keep these

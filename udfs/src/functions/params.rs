@@ -23,8 +23,41 @@
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{DocumentationBuilder, Expr, LogicalPlan};
 
-use super::relation::{Arg, text_arg, text_literal};
 use crate::error::SqlStateError;
+
+/// One argument of a relation function call, after planning.
+#[derive(Debug)]
+pub enum Arg {
+    /// A scalar argument, planned against an empty schema.
+    Value(Expr),
+    /// A relation argument.
+    Relation(LogicalPlan),
+}
+
+/// The text of a string literal.
+pub fn text_literal(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Literal(
+            datafusion::scalar::ScalarValue::Utf8(Some(s))
+            | datafusion::scalar::ScalarValue::Utf8View(Some(s))
+            | datafusion::scalar::ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => Some(s),
+        _ => None,
+    }
+}
+
+/// A positional argument that must be a text literal (a column name, a
+/// method, a rule); `what` names it, e.g. "time_col (argument 2)".
+pub fn text_arg(function: &str, arg: Option<&Arg>, what: &str) -> Result<String, SqlStateError> {
+    match arg {
+        Some(Arg::Value(e)) => text_literal(e).map(str::to_string),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        SqlStateError::bad_argument(format!("{function}: {what} must be a text literal"))
+    })
+}
 
 /// What a parameter holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

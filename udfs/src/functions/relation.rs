@@ -35,17 +35,8 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
-use super::params::{Args, Params};
+use super::params::{Arg, Args, Params};
 use crate::error::{SqlStateError, sqlstate};
-
-/// One argument of a relation function call, after planning.
-#[derive(Debug)]
-pub enum Arg {
-    /// A scalar argument, planned against an empty schema.
-    Value(Expr),
-    /// A relation argument.
-    Relation(LogicalPlan),
-}
 
 /// A table function that plans itself from planned arguments. What it is
 /// called and takes is static ([`TableFunctionSpec`]); the planner keeps it
@@ -64,31 +55,6 @@ fn names_model(params: &Params, position: usize, expr: &ast::Expr) -> bool {
 
 fn is_model_text(expr: &ast::Expr) -> bool {
     matches!(expr, ast::Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(text) if !is_query_text(text)))
-}
-
-/// The text of a string literal.
-pub fn text_literal(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Literal(
-            datafusion::scalar::ScalarValue::Utf8(Some(s))
-            | datafusion::scalar::ScalarValue::Utf8View(Some(s))
-            | datafusion::scalar::ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => Some(s),
-        _ => None,
-    }
-}
-
-/// A positional argument that must be a text literal (a column name, a
-/// method, a rule); `what` names it, e.g. "time_col (argument 2)".
-pub fn text_arg(function: &str, arg: Option<&Arg>, what: &str) -> Result<String, SqlStateError> {
-    match arg {
-        Some(Arg::Value(e)) => text_literal(e).map(str::to_string),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        SqlStateError::bad_argument(format!("{function}: {what} must be a text literal"))
-    })
 }
 
 /// The relation planner for Quarry's table functions.
@@ -357,10 +323,7 @@ pub fn parse_relation_text(text: &str) -> std::result::Result<Query, String> {
     }
 }
 
-/// Table functions of this crate with relation arguments, and their positions.
-pub fn relation_functions() -> Vec<(&'static str, Vec<usize>)> {
-    super::definition::relation_positions(&super::all())
-}
+pub use super::relation_functions;
 
 /// Turns relation arguments given as a bare name or as text into subqueries,
 /// before the statement is planned.
@@ -372,7 +335,7 @@ pub fn relation_functions() -> Vec<(&'static str, Vec<usize>)> {
 /// their relation arguments ([`relation_functions`] plus the host's own).
 /// Text that does not parse is left for the planner to report.
 pub fn expand_relation_arguments(statement: &mut ast::Statement, functions: &[(&str, Vec<usize>)]) {
-    let model_text: Vec<(&'static str, usize)> = super::definition::model_positions(&super::all());
+    let model_text = super::model_positions();
     struct Expand<'a>(&'a [(&'a str, Vec<usize>)], &'a [(&'static str, usize)]);
     impl VisitorMut for Expand<'_> {
         type Break = ();

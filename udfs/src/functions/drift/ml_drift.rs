@@ -40,10 +40,9 @@ use super::findings::{Config, DriftUdaf, Thresholds};
 use crate::Services;
 use crate::error::SqlStateError;
 use crate::functions::definition::TableFunctionSpec;
+use crate::functions::params::Arg;
 use crate::functions::params::{Args, Param, Params, model_text};
-use crate::functions::relation::{
-    Arg, LIST_COLUMN, RelationFunction, column, find_column, list_rows,
-};
+use crate::functions::relation::{LIST_COLUMN, RelationFunction, column, find_column, list_rows};
 use crate::functions::scoring::predict::PredictUdf;
 use crate::functions::scoring::predict_proba::PredictProbaUdf;
 use crate::functions::scoring::{feature_columns, scoring_args, udf};

@@ -28,8 +28,9 @@ use super::{LABELLED, outputs, segment_group};
 use crate::error::SqlStateError;
 use crate::functions::metrics::pr_auc::descending_thresholds;
 use crate::functions::metrics::state::{MetricState, Ranked};
+use crate::functions::params::text_literal;
 use crate::functions::params::{Args, Param, Params};
-use crate::functions::relation::{LIST_COLUMN, list_rows, text_literal};
+use crate::functions::relation::{LIST_COLUMN, list_rows};
 use crate::kernels::bootstrap::Kind;
 use crate::model::ModelStore;
 

@@ -34,8 +34,9 @@ use crate::functions::definition::TableFunctionSpec;
 use crate::functions::drift::state::{Numbers, Sides};
 use crate::functions::metrics::Call;
 use crate::functions::metrics::state::{MetricState, Sum};
+use crate::functions::params::Arg;
 use crate::functions::params::{Args, Param, Params, unknown_option};
-use crate::functions::relation::{Arg, RelationFunction, numeric_column, passthrough};
+use crate::functions::relation::{RelationFunction, numeric_column, passthrough};
 use crate::kernels::quantile::quantile_sorted;
 
 pub const NAME: &str = "ml_outliers";

@@ -39,8 +39,9 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{SqlStateError, sqlstate};
 use crate::functions::definition::TableFunctionSpec;
+use crate::functions::params::Arg;
 use crate::functions::params::{Args, Param, Params};
-use crate::functions::relation::{Arg, LIST_COLUMN, RelationFunction, find_column, list_rows};
+use crate::functions::relation::{LIST_COLUMN, RelationFunction, find_column, list_rows};
 
 pub const NAME: &str = "ml_validate";
 const SAMPLE: &str = "__quarry_sample";
@@ -92,7 +93,7 @@ fn parse_rule(text: &str) -> Result<Rule, SqlStateError> {
 }
 
 fn rule_text(function: &str, expr: &Expr, position: usize) -> Result<String, SqlStateError> {
-    crate::functions::relation::text_literal(expr).map(str::to_string).ok_or_else(|| {
+    crate::functions::params::text_literal(expr).map(str::to_string).ok_or_else(|| {
         SqlStateError::bad_argument(format!(
             "{function}: argument {position} (rule) must be text holding a SQL condition, got {expr}"
         ))

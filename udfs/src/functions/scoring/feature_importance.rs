@@ -22,8 +22,9 @@ use super::pinned_model;
 use crate::Services;
 use crate::error::SqlStateError;
 use crate::functions::definition::TableFunctionSpec;
+use crate::functions::params::{Arg, text_literal};
 use crate::functions::params::{Args, Param, Params};
-use crate::functions::relation::{Arg, RelationFunction, text_literal};
+use crate::functions::relation::RelationFunction;
 use crate::model::ModelStore;
 
 pub const NAME: &str = "ml_feature_importance";
