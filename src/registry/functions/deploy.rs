@@ -25,12 +25,12 @@ pub const NAME: &str = "ml_deploy";
     description = "Points an alias (default production) at a model version and records the deployment. A bare model name in ml_predict resolves to the production version. Returns a message naming the version and the one it replaced. Errors: 42704 unknown model or version; 22023 for a bad alias or non-constant arguments.",
     syntax_example = "ml_deploy(model, version [, alias])",
     sql_example = r#"```sql
-> SELECT ml_deploy('churn', 2);
-+------------------------------------------------+
-| ml_deploy(Utf8("churn"),Int64(2))              |
-+------------------------------------------------+
-| churn@2 is now production (was churn@1)        |
-+------------------------------------------------+
+> SELECT ml_deploy('calls_rule', 2);
++---------------------------------------------------+
+| ml_deploy(Utf8("calls_rule"),Int64(2))            |
++---------------------------------------------------+
+| calls_rule@2 is now production (was calls_rule@1) |
++---------------------------------------------------+
 ```"#,
     argument(name = "model", description = "Model name."),
     argument(name = "version", description = "Version number to deploy."),

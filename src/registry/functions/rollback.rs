@@ -22,12 +22,12 @@ pub const NAME: &str = "ml_rollback";
     description = "Moves a model's production alias back to the version it pointed at before the last deploy, and records the rollback. Errors: 42704 unknown model; 55000 when there is no earlier production version.",
     syntax_example = "ml_rollback(model)",
     sql_example = r#"```sql
-> SELECT ml_rollback('churn');
-+--------------------------------------------+
-| ml_rollback(Utf8("churn"))                 |
-+--------------------------------------------+
-| churn: production is back on 1 (was 2)     |
-+--------------------------------------------+
+> SELECT ml_rollback('calls_rule');
++-------------------------------------------------------------------+
+| ml_rollback(Utf8("calls_rule"))                                   |
++-------------------------------------------------------------------+
+| calls_rule: production is back on calls_rule@1 (was calls_rule@2) |
++-------------------------------------------------------------------+
 ```"#,
     argument(name = "model", description = "Model name.")
 )]

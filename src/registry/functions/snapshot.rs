@@ -81,7 +81,14 @@ impl TableFunctionSpec for SnapshotUdtf {
             "SELECT * FROM ml_snapshot(name, relation)",
         )
         .with_sql_example(
-            "```sql\n> SELECT name, version, rows FROM ml_snapshot('churn_features', (SELECT customer_id, age, plan FROM customers));\n+----------------+---------+-------+\n| name           | version | rows  |\n+----------------+---------+-------+\n| churn_features | 1       | 50000 |\n+----------------+---------+-------+\n```",
+r#"```sql
+> SELECT name, version, rows FROM ml_snapshot('churn_features', (SELECT customer_id, age, plan FROM customers));
++----------------+---------+-------+
+| name           | version | rows  |
++----------------+---------+-------+
+| churn_features | 1       | 50000 |
++----------------+---------+-------+
+```"#,
         )
     }
 }

@@ -43,7 +43,14 @@ impl TableFunctionSpec for SnapshotReadUdtf {
             "SELECT * FROM ml_snapshot_read(name [, version])",
         )
         .with_sql_example(
-            "```sql\n> SELECT count(*) FROM ml_snapshot_read('churn_features', 1);\n+----------+\n| count(*) |\n+----------+\n| 50000    |\n+----------+\n```",
+r#"```sql
+> SELECT count(*) FROM ml_snapshot_read('churn_features', 1);
++----------+
+| count(*) |
++----------+
+| 50000    |
++----------+
+```"#,
         )
     }
 }

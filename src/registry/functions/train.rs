@@ -61,7 +61,15 @@ impl TableFunctionSpec for TrainUdtf {
             "SELECT * FROM ml_train(name, relation, options_json)",
         )
         .with_sql_example(
-            "```sql\n> SELECT model, version, metrics FROM ml_train('churn', 'customers',\n    '{\"algorithm\": \"logistic\", \"label\": \"churned\", \"exclude\": \"customer_id\"}');\n+-------+---------+-------------------------------------------+\n| model | version | metrics                                   |\n+-------+---------+-------------------------------------------+\n| churn | 1       | {\"accuracy\":0.78,\"roc_auc\":0.81,...}       |\n+-------+---------+-------------------------------------------+\n```",
+r#"```sql
+> SELECT model, version, algorithm, train_rows, test_rows FROM ml_train('churn', 'customers',
+    '{"algorithm": "logistic", "label": "churned", "exclude": "customer_id"}');
++-------+---------+-----------+------------+-----------+
+| model | version | algorithm | train_rows | test_rows |
++-------+---------+-----------+------------+-----------+
+| churn | 2       | logistic  | 40000      | 10000     |
++-------+---------+-----------+------------+-----------+
+```"#,
         )
     }
 }

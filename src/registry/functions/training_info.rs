@@ -50,7 +50,15 @@ impl TableFunctionSpec for TrainingInfoUdtf {
             "SELECT * FROM ml_training_info(model)",
         )
         .with_sql_example(
-            "```sql\n> SELECT version, metric, round(value, 4) AS value FROM ml_training_info('churn') WHERE metric = 'roc_auc';\n+---------+---------+--------+\n| version | metric  | value  |\n+---------+---------+--------+\n| 1       | roc_auc | 0.7614 |\n| 2       | roc_auc | 0.7744 |\n+---------+---------+--------+\n```",
+r#"```sql
+> SELECT version, metric, round(value, 4) AS value FROM ml_training_info('churn') WHERE metric = 'roc_auc';
++---------+---------+--------+
+| version | metric  | value  |
++---------+---------+--------+
+| 1       | roc_auc | 0.7308 |
+| 2       | roc_auc | 0.7624 |
++---------+---------+--------+
+```"#,
         )
     }
 }

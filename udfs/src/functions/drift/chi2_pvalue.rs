@@ -17,11 +17,11 @@ use crate::kernels::drift::chi2_independence;
 > SELECT round(ml_chi2_pvalue(region, src = 'recent'), 6) AS p
   FROM (SELECT region, 'train' AS src FROM customers
         UNION ALL SELECT region, 'recent' FROM customers_recent) t;
-+-----+
-| p   |
-+-----+
-| 0.0 |
-+-----+
++---+
+| p |
++---+
+| 0 |
++---+
 ```"#,
     argument(
         name = "category",

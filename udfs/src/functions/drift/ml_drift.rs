@@ -131,7 +131,23 @@ impl TableFunctionSpec for DriftUdtf {
             "SELECT * FROM ml_drift(model | reference_relation, current_relation [, psi_threshold => 0.2, p_threshold => 0.01, bins => 10])",
         )
         .with_sql_example(
-            "```sql\n> SELECT feature, metric, round(value, 3) AS value, drifted\n  FROM ml_drift('churn', customers_recent) WHERE drifted ORDER BY feature, metric;\n+---------------+--------+----------+---------+\n| feature       | metric | value    | drifted |\n+---------------+--------+----------+---------+\n| age           | ks     | 0.2      | true    |\n| age           | psi    | 0.255    | true    |\n| monthly_fee   | ks     | 0.148    | true    |\n| prediction    | ks     | 0.172    | true    |\n| region        | chi2   | 2582.536 | true    |\n| region        | psi    | 0.321    | true    |\n| support_calls | ks     | 0.31     | true    |\n| support_calls | psi    | 0.637    | true    |\n+---------------+--------+----------+---------+\n```",
+r#"```sql
+> SELECT feature, metric, round(value, 3) AS value, drifted
+  FROM ml_drift('churn', customers_recent) WHERE drifted ORDER BY feature, metric;
++---------------+--------+----------+---------+
+| feature       | metric | value    | drifted |
++---------------+--------+----------+---------+
+| age           | ks     | 0.2      | t       |
+| age           | psi    | 0.255    | t       |
+| monthly_fee   | ks     | 0.148    | t       |
+| prediction    | ks     | 0.207    | t       |
+| prediction    | psi    | 0.256    | t       |
+| region        | chi2   | 2582.536 | t       |
+| region        | psi    | 0.321    | t       |
+| support_calls | ks     | 0.31     | t       |
+| support_calls | psi    | 0.637    | t       |
++---------------+--------+----------+---------+
+```"#,
         )
     }
 }

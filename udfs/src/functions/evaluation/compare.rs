@@ -64,7 +64,15 @@ impl TableFunctionSpec for CompareUdtf {
             "SELECT * FROM ml_compare(model_a, model_b, relation [, options])",
         )
         .with_sql_example(
-            "```sql\n> SELECT metric, round(a, 3) AS rule, round(b, 3) AS gbdt, round(diff, 3) AS diff, p_value\n  FROM ml_compare('calls_rule', 'churn', customers_recent) WHERE metric = 'roc_auc';\n+---------+-------+-------+-------+-----------------------+\n| metric  | rule  | gbdt  | diff  | p_value               |\n+---------+-------+-------+-------+-----------------------+\n| roc_auc | 0.612 | 0.772 | 0.16  | 1.2e-95               |\n+---------+-------+-------+-------+-----------------------+\n```",
+r#"```sql
+> SELECT metric, round(a, 3) AS rule, round(b, 3) AS gbdt, round(diff, 3) AS diff, p_value
+  FROM ml_compare('calls_rule', 'churn', customers_recent) WHERE metric = 'roc_auc';
++---------+-------+-------+-------+-----------------------+
+| metric  | rule  | gbdt  | diff  | p_value               |
++---------+-------+-------+-------+-----------------------+
+| roc_auc | 0.692 | 0.756 | 0.064 | 5.103775833309251e-28 |
++---------+-------+-------+-------+-----------------------+
+```"#,
         )
     }
 }

@@ -56,7 +56,16 @@ impl TableFunctionSpec for EvaluateUdtf {
             "SELECT * FROM ml_evaluate(model, relation [, options])",
         )
         .with_sql_example(
-            "```sql\n> SELECT metric, round(value, 3) AS value, round(ci_lower, 3) AS lo, round(ci_upper, 3) AS hi\n  FROM ml_evaluate('churn', customers_recent, bootstrap => 500) WHERE metric IN ('roc_auc', 'f1');\n+---------+-------+-------+-------+\n| metric  | value | lo    | hi    |\n+---------+-------+-------+-------+\n| f1      | 0.231 | 0.207 | 0.256 |\n| roc_auc | 0.772 | 0.763 | 0.781 |\n+---------+-------+-------+-------+\n```",
+r#"```sql
+> SELECT metric, round(value, 3) AS value, round(ci_lower, 3) AS lo, round(ci_upper, 3) AS hi
+  FROM ml_evaluate('churn', customers_recent, bootstrap => 500) WHERE metric IN ('roc_auc', 'f1');
++---------+-------+-------+-------+
+| metric  | value | lo    | hi    |
++---------+-------+-------+-------+
+| f1      | 0.346 | 0.321 | 0.368 |
+| roc_auc | 0.756 | 0.743 | 0.766 |
++---------+-------+-------+-------+
+```"#,
         )
     }
 }

@@ -66,7 +66,16 @@ impl TableFunctionSpec for FairnessUdtf {
             "SELECT * FROM ml_fairness(model, relation, group_col)",
         )
         .with_sql_example(
-            "```sql\n> SELECT region, n, round(positive_rate, 3) AS rate, round(positive_rate_ratio, 2) AS ratio, four_fifths_violation\n  FROM ml_fairness('churn', customers_recent, 'region') ORDER BY region LIMIT 2;\n+---------+------+-------+-------+-----------------------+\n| region  | n    | rate  | ratio | four_fifths_violation |\n+---------+------+-------+-------+-----------------------+\n| central | 2003 | 0.093 | 0.81  | false                 |\n| east    | 1987 | 0.081 | 0.71  | true                  |\n+---------+------+-------+-------+-----------------------+\n```",
+r#"```sql
+> SELECT region, n, round(positive_rate, 3) AS rate, round(positive_rate_ratio, 2) AS ratio, four_fifths_violation
+  FROM ml_fairness('churn', customers_recent, 'region') ORDER BY region LIMIT 2;
++---------+------+-------+-------+-----------------------+
+| region  | n    | rate  | ratio | four_fifths_violation |
++---------+------+-------+-------+-----------------------+
+| central | 3490 | 0.1   | 0.98  | f                     |
+| east    | 1973 | 0.092 | 0.9   | f                     |
++---------+------+-------+-------+-----------------------+
+```"#,
         )
     }
 }

@@ -60,7 +60,15 @@ impl TableFunctionSpec for ResidualsUdtf {
             "SELECT * FROM ml_residuals(model, relation, segment_col)",
         )
         .with_sql_example(
-            "```sql\n> SELECT neighborhood, n, round(mean_residual) AS bias, round(rmse) AS rmse, flag\n  FROM ml_residuals('price', house_prices, 'neighborhood') WHERE flag LIMIT 1;\n+--------------+-----+-------+-------+------+\n| neighborhood | n   | bias  | rmse  | flag |\n+--------------+-----+-------+-------+------+\n| riverside    | 412 | 18211 | 40533 | true |\n+--------------+-----+-------+-------+------+\n```",
+r#"```sql
+> SELECT neighborhood, n, round(mean_residual) AS bias, round(rmse) AS rmse, flag
+  FROM ml_residuals('price', house_prices, 'neighborhood') WHERE flag ORDER BY neighborhood LIMIT 1;
++--------------+------+-------+-------+------+
+| neighborhood | n    | bias  | rmse  | flag |
++--------------+------+-------+-------+------+
+| hood_00      | 1058 | 59197 | 73038 | t    |
++--------------+------+-------+-------+------+
+```"#,
         )
     }
 }

@@ -68,7 +68,15 @@ impl TableFunctionSpec for AsofJoinUdtf {
             "SELECT * FROM ml_asof_join(left, right, key, left_time, right_time)",
         )
         .with_sql_example(
-            "```sql\n> SELECT o.order_id, o.at, price FROM ml_asof_join(orders, prices, 'item', 'at', 'valid_from') o;\n+----------+---------------------+-------+\n| order_id | at                  | price |\n+----------+---------------------+-------+\n| 1        | 2024-01-05T10:00:00 | 9.5   |\n| 2        | 2024-01-01T08:00:00 |       |\n+----------+---------------------+-------+\n```",
+r#"```sql
+> SELECT o.order_id, o.at, price FROM ml_asof_join(orders, prices, 'item', 'at', 'valid_from') o ORDER BY o.order_id;
++----------+---------------------+-------+
+| order_id | at                  | price |
++----------+---------------------+-------+
+| 1        | 2024-01-05 10:00:00 | 9.5   |
+| 2        | 2024-01-01 08:00:00 |       |
++----------+---------------------+-------+
+```"#,
         )
     }
 }

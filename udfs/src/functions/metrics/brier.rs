@@ -15,11 +15,11 @@ use super::{Metric, float};
     syntax_example = "ml_brier(y, probability)",
     sql_example = r#"```sql
 > SELECT round(ml_brier(y, p), 6) AS brier FROM (VALUES (1, 0.9), (0, 0.2), (1, 0.6)) t(y, p);
-+----------+
-| brier    |
-+----------+
-| 0.07     |
-+----------+
++-------+
+| brier |
++-------+
+| 0.07  |
++-------+
 ```"#,
     argument(name = "y", description = "The true label: boolean, or a number 0/1."),
     argument(

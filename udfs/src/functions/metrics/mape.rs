@@ -15,11 +15,11 @@ use super::{Metric, float};
     syntax_example = "ml_mape(y, prediction)",
     sql_example = r#"```sql
 > SELECT ml_mape(y, p) FROM (VALUES (100, 110), (200, 190), (50, 50)) t(y, p);
-+--------------------+
-| ml_mape(t.y,t.p)   |
-+--------------------+
-| 0.05               |
-+--------------------+
++---------------------+
+| ml_mape(t.y,t.p)    |
++---------------------+
+| 0.05000000000000001 |
++---------------------+
 ```"#,
     argument(name = "y", description = "The true value."),
     argument(name = "prediction", description = "The predicted value.")

@@ -115,7 +115,18 @@ impl TableFunctionSpec for ControlChartUdtf {
             "SELECT * FROM ml_control_chart(relation, time_col, value_col [, baseline => 20])",
         )
         .with_sql_example(
-            "```sql\n> SELECT week, round(rate, 3) AS rate, round(ucl, 3) AS ucl, rule\n  FROM ml_control_chart((SELECT date_trunc('week', signup_ts) AS week, avg(CAST(churned AS INT)) AS rate\n                         FROM customers GROUP BY 1), 'week', 'rate')\n  WHERE out_of_control;\n+---------------------+-------+-------+------+\n| week                | rate  | ucl   | rule |\n+---------------------+-------+-------+------+\n| 2023-02-20 00:00:00 | 0.23  | 0.22  | 1    |\n| 2023-03-20 00:00:00 | 0.104 | 0.22  | 2    |\n+---------------------+-------+-------+------+\n```",
+r#"```sql
+> SELECT week, round(rate, 3) AS rate, round(ucl, 3) AS ucl, rule
+  FROM ml_control_chart((SELECT date_trunc('week', signup_ts) AS week, avg(CAST(churned AS INT)) AS rate
+                         FROM customers GROUP BY 1), 'week', 'rate')
+  WHERE out_of_control;
++---------------------+-------+------+------+
+| week                | rate  | ucl  | rule |
++---------------------+-------+------+------+
+| 2023-02-20 00:00:00 | 0.23  | 0.22 | 1    |
+| 2023-03-20 00:00:00 | 0.104 | 0.22 | 2    |
++---------------------+-------+------+------+
+```"#,
         )
     }
 }

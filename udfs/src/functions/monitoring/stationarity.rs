@@ -142,7 +142,16 @@ impl TableFunctionSpec for StationarityUdtf {
             "SELECT * FROM ml_stationarity(relation, value_col [, time_col] [, alpha => 0.05])",
         )
         .with_sql_example(
-            "```sql\n> SELECT test, round(statistic, 3) AS statistic, round(p_value, 4) AS p_value, verdict\n  FROM ml_stationarity((SELECT day, units FROM daily_sales WHERE store_id = 1), 'units', 'day');\n+------+-----------+---------+----------------+\n| test | statistic | p_value | verdict        |\n+------+-----------+---------+----------------+\n| adf  | -0.815    | 0.8147  | non-stationary |\n| kpss | 2.442     | 0.01    | non-stationary |\n+------+-----------+---------+----------------+\n```",
+r#"```sql
+> SELECT test, round(statistic, 3) AS statistic, round(p_value, 4) AS p_value, verdict
+  FROM ml_stationarity((SELECT day, units FROM daily_sales WHERE store_id = 1), 'units', 'day');
++------+-----------+---------+----------------+
+| test | statistic | p_value | verdict        |
++------+-----------+---------+----------------+
+| adf  | -0.815    | 0.8147  | non-stationary |
+| kpss | 2.442     | 0.01    | non-stationary |
++------+-----------+---------+----------------+
+```"#,
         )
     }
 }

@@ -243,7 +243,15 @@ impl TableFunctionSpec for OutliersUdtf {
             "SELECT * FROM ml_outliers(relation, column, method [, threshold])",
         )
         .with_sql_example(
-            "```sql\n> SELECT customer_id, monthly_fee, round(score, 2) AS score FROM ml_outliers(customers, 'monthly_fee', 'iqr') WHERE is_outlier ORDER BY score DESC LIMIT 2;\n+-------------+-------------+-------+\n| customer_id | monthly_fee | score |\n+-------------+-------------+-------+\n| 42530       | 109.73      | 1.89  |\n| 9259        | 108.64      | 1.85  |\n+-------------+-------------+-------+\n```",
+r#"```sql
+> SELECT customer_id, monthly_fee, round(score, 2) AS score FROM ml_outliers(customers, 'monthly_fee', 'iqr') WHERE is_outlier ORDER BY score DESC LIMIT 2;
++-------------+-------------+-------+
+| customer_id | monthly_fee | score |
++-------------+-------------+-------+
+| 42530       | 109.73      | 1.89  |
+| 9259        | 108.64      | 1.85  |
++-------------+-------------+-------+
+```"#,
         )
     }
 }

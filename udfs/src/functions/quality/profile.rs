@@ -388,7 +388,15 @@ impl TableFunctionSpec for ProfileUdtf {
             "SELECT * FROM ml_profile(relation)",
         )
         .with_sql_example(
-            "```sql\n> SELECT name, type, nulls, distinct, min, max, round(mean, 2) AS mean FROM ml_profile(customers) WHERE name IN ('age', 'region');\n+--------+---------+-------+----------+-------+-------+-------+\n| name   | type    | nulls | distinct | min   | max   | mean  |\n+--------+---------+-------+----------+-------+-------+-------+\n| age    | integer | 1975  | 70       | 18    | 90    | 38.28 |\n| region | text    | 0     | 5        | central | west |       |\n+--------+---------+-------+----------+-------+-------+-------+\n```",
+r#"```sql
+> SELECT name, type, nulls, distinct, min, max, round(mean, 2) AS mean FROM ml_profile(customers) WHERE name IN ('age', 'region');
++--------+---------+-------+----------+---------+------+-------+
+| name   | type    | nulls | distinct | min     | max  | mean  |
++--------+---------+-------+----------+---------+------+-------+
+| age    | integer | 1975  | 70       | 18      | 90   | 38.28 |
+| region | text    | 0     | 5        | central | west |       |
++--------+---------+-------+----------+---------+------+-------+
+```"#,
         )
     }
 }

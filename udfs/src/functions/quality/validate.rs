@@ -281,7 +281,16 @@ impl TableFunctionSpec for ValidateUdtf {
             "SELECT * FROM ml_validate(relation, rule [, rule ...])",
         )
         .with_sql_example(
-            "```sql\n> SELECT rule, total_rows, failing_rows, passed FROM ml_validate(customers, 'age BETWEEN 18 AND 90', 'gender IS NOT NULL', 'unique(customer_id)');\n+-----------------------+------------+--------------+--------+\n| rule                  | total_rows | failing_rows | passed |\n+-----------------------+------------+--------------+--------+\n| age BETWEEN 18 AND 90 | 50000      | 0            | true   |\n| gender IS NOT NULL    | 50000      | 3940         | false  |\n| unique(customer_id)   | 50000      | 0            | true   |\n+-----------------------+------------+--------------+--------+\n```",
+r#"```sql
+> SELECT rule, total_rows, failing_rows, passed FROM ml_validate(customers, 'age BETWEEN 18 AND 90', 'gender IS NOT NULL', 'unique(customer_id)');
++-----------------------+------------+--------------+--------+
+| rule                  | total_rows | failing_rows | passed |
++-----------------------+------------+--------------+--------+
+| age BETWEEN 18 AND 90 | 50000      | 0            | t      |
+| gender IS NOT NULL    | 50000      | 3940         | f      |
+| unique(customer_id)   | 50000      | 0            | t      |
++-----------------------+------------+--------------+--------+
+```"#,
         )
     }
 }

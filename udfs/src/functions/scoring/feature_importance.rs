@@ -64,7 +64,16 @@ impl TableFunctionSpec for FeatureImportanceUdtf {
             "SELECT * FROM ml_feature_importance(model)",
         )
         .with_sql_example(
-            "```sql\n> SELECT feature, rank, round(mean_abs_shap, 3) AS shap, round(gain, 3) AS gain\n  FROM ml_feature_importance('churn') LIMIT 2;\n+---------------+------+-------+-------+\n| feature       | rank | shap  | gain  |\n+---------------+------+-------+-------+\n| support_calls | 1    | 0.612 | 0.348 |\n| tenure_months | 2    | 0.455 | 0.291 |\n+---------------+------+-------+-------+\n```",
+r#"```sql
+> SELECT feature, rank, round(mean_abs_shap, 3) AS shap, round(gain, 3) AS gain
+  FROM ml_feature_importance('churn') ORDER BY rank LIMIT 2;
++---------------+------+-------+-------+
+| feature       | rank | shap  | gain  |
++---------------+------+-------+-------+
+| tenure_months | 1    | 0.616 | 0.447 |
+| monthly_fee   | 2    | 0.354 | 0.202 |
++---------------+------+-------+-------+
+```"#,
         )
     }
 }

@@ -29,13 +29,13 @@ pub const NAME: &str = "ml_predict";
     description = "Scores rows with a trained model: the predicted class (in the label's type) for a classifier, a number for a regression model, the cluster number for k-means. Features are matched to the model's inputs by name. Errors: 42704 unknown model or version; 22023 when features are missing or unknown (the message lists both sides) or the model argument is not a text literal; 42804 when a feature's value cannot be converted to the trained type.",
     syntax_example = "ml_predict(model, feature [, feature ...])",
     sql_example = r#"```sql
-> SELECT customer_id, ml_predict('churn', age, plan, monthly_fee) AS churn
-  FROM customers_recent LIMIT 2;
+> SELECT customer_id, ml_predict('churn', age, plan, monthly_fee, tenure_months, support_calls, region) AS churn
+  FROM customers_recent ORDER BY customer_id LIMIT 2;
 +-------------+-------+
 | customer_id | churn |
 +-------------+-------+
-| 100001      | f     |
-| 100002      | t     |
+| 100001      | t     |
+| 100002      | f     |
 +-------------+-------+
 ```"#,
     argument(

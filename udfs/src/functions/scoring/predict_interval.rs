@@ -32,11 +32,11 @@ fn fields() -> Fields {
 > SELECT round(ml_predict('price', sqft, bedrooms)) AS price,
          round(ml_predict_interval('price', sqft, bedrooms)['lower']) AS low,
          round(ml_predict_interval('price', sqft, bedrooms)['upper']) AS high
-  FROM house_prices LIMIT 1;
+  FROM house_prices ORDER BY house_id LIMIT 1;
 +--------+--------+--------+
 | price  | low    | high   |
 +--------+--------+--------+
-| 412300 | 351880 | 472720 |
+| 223149 | 117715 | 328584 |
 +--------+--------+--------+
 ```"#,
     argument(

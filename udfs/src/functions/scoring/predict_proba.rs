@@ -24,12 +24,12 @@ pub const NAME: &str = "ml_predict_proba";
     description = "Class probabilities of a classifier: the positive-class probability for a binary model (its second class in DESCRIBE MODEL order, e.g. true), or an array with one probability per class. Errors: 22023 when the model is not a classifier or features do not match; 42704 unknown model.",
     syntax_example = "ml_predict_proba(model, feature [, feature ...])",
     sql_example = r#"```sql
-> SELECT customer_id, round(ml_predict_proba('churn', age, plan, monthly_fee), 3) AS risk
-  FROM customers_recent ORDER BY risk DESC LIMIT 1;
+> SELECT customer_id, round(ml_predict_proba('churn', age, plan, monthly_fee, tenure_months, support_calls, region), 3) AS risk
+  FROM customers_recent ORDER BY risk DESC, customer_id LIMIT 1;
 +-------------+-------+
 | customer_id | risk  |
 +-------------+-------+
-| 104417      | 0.981 |
+| 101546      | 0.939 |
 +-------------+-------+
 ```"#,
     argument(

@@ -65,7 +65,16 @@ impl TableFunctionSpec for PredictUdtf {
             "SELECT * FROM ml_predict(model, relation)",
         )
         .with_sql_example(
-            "```sql\n> SELECT customer_id, prediction, round(probability, 3) AS p\n  FROM ml_predict('churn', (SELECT * FROM customers_recent WHERE plan = 'basic'))\n  ORDER BY p DESC LIMIT 1;\n+-------------+------------+-------+\n| customer_id | prediction | p     |\n+-------------+------------+-------+\n| 104417      | t          | 0.981 |\n+-------------+------------+-------+\n```",
+r#"```sql
+> SELECT customer_id, prediction, round(probability, 3) AS p
+  FROM ml_predict('churn', (SELECT * FROM customers_recent WHERE plan = 'basic'))
+  ORDER BY p DESC, customer_id LIMIT 1;
++-------------+------------+-------+
+| customer_id | prediction | p     |
++-------------+------------+-------+
+| 103989      | t          | 0.916 |
++-------------+------------+-------+
+```"#,
         )
     }
 }
