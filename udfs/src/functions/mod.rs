@@ -2,6 +2,11 @@
 //! `mod.rs` lists its functions ([`definition::Definition`]) and [`all`]
 //! joins the lists.
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, ListArray};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::Field;
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::scalar::ScalarValue;
@@ -10,6 +15,17 @@ use std::sync::LazyLock;
 use crate::Services;
 use crate::error::SqlStateError;
 use definition::Definition;
+
+/// `values` as one list value: the one-row result or state of an aggregate.
+pub(crate) fn list_value(values: ArrayRef) -> ScalarValue {
+    let n = values.len();
+    ScalarValue::List(Arc::new(ListArray::new(
+        Arc::new(Field::new_list_field(values.data_type().clone(), true)),
+        OffsetBuffer::from_lengths([n]),
+        values,
+        None,
+    )))
+}
 
 /// The text of argument `i` of a hidden aggregate, which its planner always
 /// passes as a string literal (a configuration, a name).

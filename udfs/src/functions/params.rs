@@ -133,6 +133,18 @@ impl Param {
     }
 }
 
+/// A model reference, as most table functions describe it.
+pub const MODEL: Param = Param::model(
+    "model",
+    "Model reference: 'name', 'name@3' or 'name@alias'.",
+);
+
+/// A relation, as most table functions describe it.
+pub const RELATION: Param = Param::relation(
+    "relation",
+    "A table name, a parenthesized subquery, or text holding a name or a query.",
+);
+
 /// The parameters of a table function, in order: positional ones, then the
 /// named-only ones.
 #[derive(Debug, Clone, Copy)]

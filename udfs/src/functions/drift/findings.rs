@@ -6,10 +6,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, ListArray, StringArray, StructArray,
-};
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray, StructArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -20,6 +17,7 @@ use serde_json::{Value as Json, json};
 use super::DEFAULT_BINS;
 use super::state::{Either, Sides};
 use crate::error::SqlStateError;
+use crate::functions::list_value;
 use crate::functions::metrics::Call;
 use crate::functions::metrics::state::MetricState;
 use crate::kernels::drift::{Reference, binned, categorical, chi2_independence};
@@ -413,12 +411,7 @@ impl Accumulator for DriftAccumulator {
             Arc::new(BooleanArray::from_iter(findings.iter().map(|f| f.drifted))),
         ];
         let rows = StructArray::try_new(row_fields(), columns, None)?;
-        Ok(ScalarValue::List(Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(DataType::Struct(row_fields()), true)),
-            OffsetBuffer::from_lengths([n]),
-            Arc::new(rows),
-            None,
-        ))))
+        Ok(list_value(Arc::new(rows)))
     }
 
     fn size(&self) -> usize {

@@ -10,15 +10,13 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, ListArray, StringArray, UInt64Array,
-};
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 
 use crate::error::{SqlStateError, sqlstate};
+use crate::functions::list_value;
 use crate::functions::metrics::Call;
 use crate::functions::metrics::state::{MetricState, binary, coerce_binary};
 
@@ -269,16 +267,6 @@ fn internal(message: String) -> datafusion::error::DataFusionError {
     SqlStateError::new(sqlstate::INTERNAL_ERROR, message).into_df()
 }
 
-fn list_scalar(values: ArrayRef) -> ScalarValue {
-    let n = values.len();
-    ScalarValue::List(Arc::new(ListArray::new(
-        Arc::new(Field::new_list_field(values.data_type().clone(), true)),
-        OffsetBuffer::from_lengths([n]),
-        values,
-        None,
-    )))
-}
-
 fn field(name: &str, part: &str, t: DataType) -> FieldRef {
     Arc::new(Field::new(
         format!("{name}[{part}]"),
@@ -343,13 +331,13 @@ impl<A: Accepts> MetricState for Sides<A> {
         let counts = std::mem::take(&mut self.counts);
         self.index.clear();
         Ok(vec![
-            list_scalar(Arc::new(Float64Array::from(reference))),
-            list_scalar(Arc::new(Float64Array::from(current))),
-            list_scalar(Arc::new(StringArray::from(names))),
-            list_scalar(Arc::new(UInt64Array::from_iter_values(
+            list_value(Arc::new(Float64Array::from(reference))),
+            list_value(Arc::new(Float64Array::from(current))),
+            list_value(Arc::new(StringArray::from(names))),
+            list_value(Arc::new(UInt64Array::from_iter_values(
                 counts.iter().map(|c| c[0]),
             ))),
-            list_scalar(Arc::new(UInt64Array::from_iter_values(
+            list_value(Arc::new(UInt64Array::from_iter_values(
                 counts.iter().map(|c| c[1]),
             ))),
         ])

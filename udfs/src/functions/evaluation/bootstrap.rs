@@ -10,7 +10,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, ListArray, StringArray, StructArray,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -23,6 +22,7 @@ use datafusion::physical_expr::expressions::Literal;
 
 use super::{Options, kind_name};
 use crate::error::SqlStateError;
+use crate::functions::list_value;
 use crate::kernels::bootstrap::{self, Kind, Prepared};
 
 pub const NAME: &str = "__quarry_bootstrap";
@@ -263,13 +263,8 @@ impl Accumulator for BootstrapAccumulator {
                 ],
             )
         };
-        let rows = StructArray::try_new(fields.clone(), columns, None)?;
-        Ok(ScalarValue::List(Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(DataType::Struct(fields), true)),
-            OffsetBuffer::from_lengths([names.len()]),
-            Arc::new(rows),
-            None,
-        ))))
+        let rows = StructArray::try_new(fields, columns, None)?;
+        Ok(list_value(Arc::new(rows)))
     }
 
     fn size(&self) -> usize {
@@ -280,16 +275,7 @@ impl Accumulator for BootstrapAccumulator {
         Ok(self
             .columns
             .iter_mut()
-            .map(|c| {
-                let values = std::mem::take(c);
-                let n = values.len();
-                ScalarValue::List(Arc::new(ListArray::new(
-                    Arc::new(Field::new_list_field(DataType::Float64, true)),
-                    OffsetBuffer::from_lengths([n]),
-                    Arc::new(Float64Array::from(values)),
-                    None,
-                )))
-            })
+            .map(|c| list_value(Arc::new(Float64Array::from(std::mem::take(c)))))
             .collect())
     }
 

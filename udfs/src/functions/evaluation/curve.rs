@@ -12,8 +12,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, ListArray, StructArray};
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StructArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -26,6 +25,7 @@ use datafusion::physical_expr::expressions::Literal;
 
 use super::{LABELLED, outputs, segment_group};
 use crate::error::SqlStateError;
+use crate::functions::list_value;
 use crate::functions::metrics::pr_auc::descending_thresholds;
 use crate::functions::metrics::state::{MetricState, Ranked};
 use crate::functions::params::text_literal;
@@ -332,14 +332,8 @@ impl Accumulator for CurveAccumulator {
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let fields = self.curve.fields();
         let columns = curve_columns(self.curve, &mut self.state, self.bins);
-        let rows = columns.first().map_or(0, |c| c.len());
-        let points = StructArray::try_new(fields.clone(), columns, None)?;
-        Ok(ScalarValue::List(Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(DataType::Struct(fields), true)),
-            OffsetBuffer::from_lengths([rows]),
-            Arc::new(points),
-            None,
-        ))))
+        let points = StructArray::try_new(fields, columns, None)?;
+        Ok(list_value(Arc::new(points)))
     }
 
     fn size(&self) -> usize {

@@ -15,10 +15,10 @@ use datafusion::logical_expr::{
 };
 
 use super::bootstrap::bootstrap_call;
-use super::{LABELLED, MODEL, outputs, read_options, segment_group};
+use super::{LABELLED, outputs, read_options, segment_group};
 use crate::Services;
 use crate::functions::definition::TableFunctionSpec;
-use crate::functions::params::{Args, Param, Params};
+use crate::functions::params::{Args, MODEL, Param, Params};
 use crate::functions::relation::{LIST_COLUMN, RelationFunction, list_rows};
 use crate::model::ModelStore;
 

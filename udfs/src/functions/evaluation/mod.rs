@@ -55,11 +55,6 @@ pub fn functions() -> Vec<Definition<Services>> {
     ]
 }
 
-/// The model parameter of the evaluation functions.
-pub const MODEL: Param = Param::model(
-    "model",
-    "Model reference: 'name', 'name@3' or 'name@alias'.",
-);
 /// The relation parameter of the evaluation functions.
 pub const LABELLED: Param = Param::relation(
     "relation",

@@ -23,7 +23,7 @@ use datafusion::logical_expr::{
 
 use super::{Series, ordered_values, series_call, whole_option};
 use crate::functions::definition::TableFunctionSpec;
-use crate::functions::params::{Args, Param, Params};
+use crate::functions::params::{Args, Param, Params, RELATION};
 use crate::functions::relation::{RelationFunction, find_column, numeric_column, unknown_column};
 use crate::kernels::spc::{Limits, rules};
 
@@ -92,10 +92,7 @@ pub struct ControlChartUdtf;
 impl TableFunctionSpec for ControlChartUdtf {
     const NAME: &'static str = NAME;
     const PARAMS: Params = Params::new(&[
-        Param::relation(
-            "relation",
-            "A table name, a parenthesized subquery, or text holding a name or a query.",
-        ),
+        RELATION,
         Param::value(
             "time_col",
             "Text: the column that orders the points (any sortable type).",

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use super::{Series, ordered_values, series_call};
 use crate::error::SqlStateError;
 use crate::functions::definition::TableFunctionSpec;
-use crate::functions::params::{Args, Param, Params, unknown_option};
+use crate::functions::params::{Args, Param, Params, RELATION, unknown_option};
 use crate::functions::relation::{
     LIST_COLUMN, RelationFunction, find_column, numeric_column, unknown_column,
 };
@@ -122,10 +122,7 @@ pub struct StationarityUdtf;
 impl TableFunctionSpec for StationarityUdtf {
     const NAME: &'static str = NAME;
     const PARAMS: Params = Params::new(&[
-        Param::relation(
-            "relation",
-            "A table name, a parenthesized subquery, or text holding a name or a query.",
-        ),
+        RELATION,
         Param::value("value_col", "Text: the numeric column tested."),
         Param::value(
             "time_col",

@@ -35,7 +35,7 @@ use crate::functions::drift::state::{Numbers, Sides};
 use crate::functions::metrics::Call;
 use crate::functions::metrics::state::{MetricState, Sum};
 use crate::functions::params::Arg;
-use crate::functions::params::{Args, Param, Params, unknown_option};
+use crate::functions::params::{Args, Param, Params, RELATION, unknown_option};
 use crate::functions::relation::{RelationFunction, numeric_column, passthrough};
 use crate::kernels::quantile::quantile_sorted;
 
@@ -220,10 +220,7 @@ pub struct OutliersUdtf;
 impl TableFunctionSpec for OutliersUdtf {
     const NAME: &'static str = NAME;
     const PARAMS: Params = Params::new(&[
-        Param::relation(
-            "relation",
-            "A table name, a parenthesized subquery, or text holding a name or a query.",
-        ),
+        RELATION,
         Param::value(
             "column",
             "Text: the name of a numeric column of the relation.",

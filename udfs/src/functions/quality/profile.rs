@@ -15,9 +15,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, ListArray, StringArray, StructArray,
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, StringArray, StructArray,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, UInt64Type};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::error::Result;
@@ -33,9 +32,10 @@ use serde_json::{Value as Json, json};
 use crate::error::SqlStateError;
 use crate::functions::definition::TableFunctionSpec;
 use crate::functions::drift::state::{Either, Sides};
+use crate::functions::list_value;
 use crate::functions::metrics::Call;
 use crate::functions::metrics::state::{MetricState, Sum};
-use crate::functions::params::{Args, Param, Params};
+use crate::functions::params::{Args, Params, RELATION};
 use crate::functions::relation::{LIST_COLUMN, RelationFunction, list_rows};
 use crate::kernels::quantile::quantile_sorted;
 use crate::model::schema::FeatureKind;
@@ -342,12 +342,7 @@ impl Accumulator for ProfileAccumulator {
             Arc::new(StringArray::from(vec![top.to_string()])),
         ];
         let row = StructArray::try_new(row_fields(), columns, None)?;
-        Ok(ScalarValue::List(Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(DataType::Struct(row_fields()), true)),
-            OffsetBuffer::from_lengths([1]),
-            Arc::new(row),
-            None,
-        ))))
+        Ok(list_value(Arc::new(row)))
     }
 
     fn size(&self) -> usize {
@@ -376,10 +371,7 @@ pub struct ProfileUdtf;
 
 impl TableFunctionSpec for ProfileUdtf {
     const NAME: &'static str = NAME;
-    const PARAMS: Params = Params::new(&[Param::relation(
-        "relation",
-        "A table name, a parenthesized subquery, or text holding a name or a query.",
-    )]);
+    const PARAMS: Params = Params::new(&[RELATION]);
 
     fn doc() -> DocumentationBuilder {
         Documentation::builder(

@@ -18,8 +18,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, StringArray};
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::error::Result;
@@ -39,8 +38,9 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{SqlStateError, sqlstate};
 use crate::functions::definition::TableFunctionSpec;
+use crate::functions::list_value;
 use crate::functions::params::Arg;
-use crate::functions::params::{Args, Param, Params};
+use crate::functions::params::{Args, Param, Params, RELATION};
 use crate::functions::relation::{LIST_COLUMN, RelationFunction, find_column, list_rows};
 
 pub const NAME: &str = "ml_validate";
@@ -229,13 +229,7 @@ impl Accumulator for SampleAccumulator {
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         let rows = std::mem::take(&mut self.rows);
-        let n = rows.len();
-        Ok(vec![ScalarValue::List(Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(DataType::Utf8, true)),
-            OffsetBuffer::from_lengths([n]),
-            Arc::new(StringArray::from(rows)),
-            None,
-        )))])
+        Ok(vec![list_value(Arc::new(StringArray::from(rows)))])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
@@ -263,10 +257,7 @@ pub struct ValidateUdtf;
 impl TableFunctionSpec for ValidateUdtf {
     const NAME: &'static str = NAME;
     const PARAMS: Params = Params::new(&[
-        Param::relation(
-            "relation",
-            "A table name, a parenthesized subquery, or text holding a name or a query.",
-        ),
+        RELATION,
         Param::value(
             "rule",
             "Text: a SQL boolean expression over the relation's columns, or unique(col, ...). Any number of rules.",

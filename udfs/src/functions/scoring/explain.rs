@@ -34,7 +34,7 @@ use super::{Batch, ModelOutput, feature_columns, pinned_model, scoring_args, udf
 use crate::Services;
 use crate::error::SqlStateError;
 use crate::functions::definition::TableFunctionSpec;
-use crate::functions::params::{Args, Param, Params};
+use crate::functions::params::{Args, MODEL, Param, Params};
 use crate::functions::relation::{RelationFunction, passthrough};
 use crate::model::{FeatureKind, LoadedModel, ModelStore};
 
@@ -195,7 +195,7 @@ impl ExplainUdtf {
 impl TableFunctionSpec for ExplainUdtf {
     const NAME: &'static str = NAME;
     const PARAMS: Params = Params::new(&[
-        Param::model("model", "Model reference: 'name', 'name@3' or 'name@alias'."),
+        MODEL,
         Param::relation(
             "relation",
             "A table name, a parenthesized subquery, or text holding a table name or a query starting with SELECT or WITH.",

@@ -22,8 +22,8 @@ use super::pinned_model;
 use crate::Services;
 use crate::error::SqlStateError;
 use crate::functions::definition::TableFunctionSpec;
-use crate::functions::params::{Arg, text_literal};
-use crate::functions::params::{Args, Param, Params};
+use crate::functions::params::{Arg, MODEL, text_literal};
+use crate::functions::params::{Args, Params};
 use crate::functions::relation::RelationFunction;
 use crate::model::ModelStore;
 
@@ -52,10 +52,7 @@ impl FeatureImportanceUdtf {
 
 impl TableFunctionSpec for FeatureImportanceUdtf {
     const NAME: &'static str = NAME;
-    const PARAMS: Params = Params::new(&[Param::model(
-        "model",
-        "Model reference: 'name', 'name@3' or 'name@alias'.",
-    )]);
+    const PARAMS: Params = Params::new(&[MODEL]);
 
     fn doc() -> DocumentationBuilder {
         Documentation::builder(
