@@ -94,9 +94,12 @@ impl ScalarUDFImpl for DeployUdf {
             let version = match literal(NAME, &args.args, 1)? {
                 ScalarValue::Int64(Some(v)) if *v > 0 && *v <= i64::from(u32::MAX) => *v as u32,
                 other => {
-                    return Err(SqlStateError::bad_argument(format!(
-                        "ml_deploy: version must be a positive integer, got {other}"
-                    )));
+                    return Err(SqlStateError::arg(
+                        NAME,
+                        "version",
+                        "must be a positive integer",
+                        other,
+                    ));
                 }
             };
             let alias = match args.args.get(2) {

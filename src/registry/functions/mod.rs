@@ -113,13 +113,7 @@ pub fn session_state(
         .session()
         .as_any()
         .downcast_ref::<datafusion::execution::context::SessionState>()
-        .ok_or_else(|| {
-            SqlStateError::new(
-                crate::error::sqlstate::INTERNAL_ERROR,
-                "internal error: not a SessionState",
-            )
-            .into_df()
-        })?
+        .ok_or_else(|| SqlStateError::internal("not a SessionState").into_df())?
         .clone())
 }
 

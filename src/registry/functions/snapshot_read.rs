@@ -71,17 +71,19 @@ impl TableFunctionImpl for SnapshotReadUdtf {
             Some(Expr::Literal(v, _)) => match v.cast_to(&DataType::Int64) {
                 Ok(ScalarValue::Int64(Some(n))) if n > 0 => Some(n),
                 _ => {
-                    return Err(SqlStateError::bad_argument(format!(
-                        "{NAME}: version must be a positive integer, got {v}"
-                    ))
+                    return Err(SqlStateError::arg(
+                        NAME,
+                        "version",
+                        "must be a positive integer",
+                        v,
+                    )
                     .into_df());
                 }
             },
             Some(other) => {
-                return Err(SqlStateError::bad_argument(format!(
-                    "{NAME}: version must be a constant, got {other}"
-                ))
-                .into_df());
+                return Err(
+                    SqlStateError::arg(NAME, "version", "must be a constant", other).into_df(),
+                );
             }
         };
         let table = self

@@ -35,9 +35,12 @@ pub fn check_bins(function: &str, constants: &[f64]) -> Result<(), SqlStateError
     match constants {
         [] => Ok(()),
         [b] if b.fract() == 0.0 && (2.0..=MAX_BINS as f64).contains(b) => Ok(()),
-        [b, ..] => Err(SqlStateError::bad_argument(format!(
-            "{function}: bins must be a whole number from 2 to {MAX_BINS}, got {b}"
-        ))),
+        [b, ..] => Err(SqlStateError::arg(
+            function,
+            "bins",
+            format!("must be a whole number from 2 to {MAX_BINS}"),
+            b,
+        )),
     }
 }
 

@@ -257,14 +257,11 @@ impl<A: Accepts> Sides<A> {
 }
 
 fn internal_type(values: &ArrayRef) -> SqlStateError {
-    SqlStateError::new(
-        sqlstate::INTERNAL_ERROR,
-        format!("drift value argument is {}", values.data_type()),
-    )
+    SqlStateError::internal(format!("drift value argument is {}", values.data_type()))
 }
 
 fn internal(message: String) -> datafusion::error::DataFusionError {
-    SqlStateError::new(sqlstate::INTERNAL_ERROR, message).into_df()
+    SqlStateError::internal(message).into_df()
 }
 
 fn field(name: &str, part: &str, t: DataType) -> FieldRef {

@@ -90,9 +90,7 @@ impl Options {
         value: &ScalarValue,
     ) -> Result<(), SqlStateError> {
         let bad = |expected: &str| {
-            SqlStateError::bad_argument(format!(
-                "{function}: {key} must be {expected}, got {value}"
-            ))
+            SqlStateError::arg(function, key, format!("must be {expected}"), value)
         };
         let number = || match value.cast_to(&DataType::Float64) {
             Ok(ScalarValue::Float64(Some(v))) => Some(v),
@@ -174,9 +172,12 @@ pub fn read_options(
         match value {
             Expr::Literal(v, _) => options.set(function, &name.to_ascii_lowercase(), v)?,
             other => {
-                return Err(SqlStateError::bad_argument(format!(
-                    "{function}: {name} must be a constant, got {other}"
-                )));
+                return Err(SqlStateError::arg(
+                    function,
+                    name,
+                    "must be a constant",
+                    other,
+                ));
             }
         }
     }

@@ -71,9 +71,12 @@ pub fn positive_int(
     match value {
         None => Ok(None),
         Some(v) if v > 0 && v <= i64::from(i32::MAX) => Ok(Some(v as u64)),
-        Some(v) => Err(SqlStateError::bad_argument(format!(
-            "{function}: {argument} must be a positive integer, got {v}"
-        ))),
+        Some(v) => Err(SqlStateError::arg(
+            function,
+            argument,
+            "must be a positive integer",
+            v,
+        )),
     }
 }
 

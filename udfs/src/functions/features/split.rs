@@ -148,9 +148,12 @@ impl ScalarUDFImpl for SplitUdf {
                 Some(f) if (0.0..=1.0).contains(&f) => {}
                 None => {}
                 Some(f) => {
-                    return Err(SqlStateError::bad_argument(format!(
-                        "{NAME}: test_fraction must be between 0 and 1, got {f}"
-                    ))
+                    return Err(SqlStateError::arg(
+                        NAME,
+                        "test_fraction",
+                        "must be between 0 and 1",
+                        f,
+                    )
                     .into_df());
                 }
             }

@@ -70,9 +70,12 @@ impl Metric for BestThresholdUdaf {
     fn check_constants(&self, constants: &[f64]) -> Result<(), SqlStateError> {
         for (name, &c) in ["fp_cost", "fn_cost"].iter().zip(constants) {
             if !(c.is_finite() && c >= 0.0) {
-                return Err(SqlStateError::bad_argument(format!(
-                    "ml_best_threshold: {name} must be a finite number >= 0, got {c}"
-                )));
+                return Err(SqlStateError::arg(
+                    Self::NAME,
+                    name,
+                    "must be a finite number >= 0",
+                    c,
+                ));
             }
         }
         if constants.iter().all(|&c| c == 0.0) {

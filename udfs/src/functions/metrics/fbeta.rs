@@ -57,10 +57,12 @@ impl Metric for FBetaUdaf {
     fn check_constants(&self, constants: &[f64]) -> Result<(), SqlStateError> {
         match constants {
             [beta] if beta.is_finite() && *beta > 0.0 => Ok(()),
-            _ => Err(SqlStateError::bad_argument(format!(
-                "ml_fbeta: beta must be a positive number, got {}",
-                constants.first().copied().unwrap_or(f64::NAN)
-            ))),
+            _ => Err(SqlStateError::arg(
+                Self::NAME,
+                "beta",
+                "must be a positive number",
+                constants.first().copied().unwrap_or(f64::NAN),
+            )),
         }
     }
 

@@ -162,10 +162,10 @@ impl<M: Metric> AggregateUDFImpl for MetricUdaf<M> {
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         let types = coerced::<M>(arg_types).map_err(SqlStateError::into_df)?;
         if types != arg_types {
-            return Err(SqlStateError::new(
-                crate::error::sqlstate::INTERNAL_ERROR,
-                format!("{}: arguments were not coerced", M::NAME),
-            )
+            return Err(SqlStateError::internal(format!(
+                "{}: arguments were not coerced",
+                M::NAME
+            ))
             .into_df());
         }
         Ok(self.metric.return_type())

@@ -140,13 +140,7 @@ impl AggregateUDFImpl for SampleUdaf {
         let names: Vec<String> = serde_json::from_str(&crate::functions::literal_text(
             SAMPLE, &args, 0,
         )?)
-        .map_err(|e| {
-            SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("{SAMPLE}: bad names: {e}"),
-            )
-            .into_df()
-        })?;
+        .map_err(|e| SqlStateError::internal(format!("{SAMPLE}: bad names: {e}")).into_df())?;
         Ok(Box::new(SampleAccumulator {
             names,
             rows: Vec::new(),

@@ -135,15 +135,15 @@ pub fn binary(call: Call, i: usize, array: &ArrayRef) -> Result<BooleanArray, Sq
 
 fn floats(array: &ArrayRef) -> Result<&Float64Array, SqlStateError> {
     array.as_primitive_opt::<Float64Type>().ok_or_else(|| {
-        SqlStateError::new(
-            sqlstate::INTERNAL_ERROR,
-            format!("metric argument is {}, not Float64", array.data_type()),
-        )
+        SqlStateError::internal(format!(
+            "metric argument is {}, not Float64",
+            array.data_type()
+        ))
     })
 }
 
 fn internal(message: String) -> DataFusionError {
-    SqlStateError::new(sqlstate::INTERNAL_ERROR, message).into_df()
+    SqlStateError::internal(message).into_df()
 }
 
 fn u64s(array: &ArrayRef) -> Result<&UInt64Array> {
