@@ -1,6 +1,15 @@
 //! Quarry's SQL functions, one per file, in families; each family's
 //! `mod.rs` lists its functions ([`definition::Definition`]) and [`all`]
 //! joins the lists.
+//!
+//! Adding a table function is its file (one `<Op>Udtf` struct implementing
+//! [`definition::TableFunctionSpec`], with its parameters and docs, and
+//! [`relation::RelationFunction`]) plus, in its family's `mod.rs`, its
+//! `pub mod` line and its `Definition::table` line; then an slt file that
+//! calls it. Registration, the relation planner, the statement rewrite and
+//! `docs/functions.md` follow from the list, and the `docs::` trials check
+//! its docs, its example and its slt coverage. A helper aggregate or scalar
+//! it needs stays in its file, held by its plan.
 
 use std::sync::Arc;
 

@@ -1,8 +1,10 @@
 //! Shared machinery of `ml_roc_curve`, `ml_pr_curve` and `ml_lift_curve`:
-//! a hidden aggregate (`__quarry_curve`) that keeps every (label, score)
-//! pair of a binary classifier (mergeable, exact) and returns the curve's
-//! points as a list, and the plan around it (labelled rows, optional
-//! segment, one output row per point).
+//! the table function itself ([`CurveUdtf`], over each curve's
+//! [`CurveFunction`]), a hidden aggregate (`__quarry_<curve>_curve`, held by
+//! the plan, not registered) that keeps every (label, score) pair of a
+//! binary classifier (mergeable, exact) and returns the curve's points as a
+//! list, and the plan around it (labelled rows, optional segment, one output
+//! row per point).
 //!
 //! | curve | points | columns |
 //! |-------|--------|---------|
@@ -10,6 +12,8 @@
 //! | pr    | the same thresholds | threshold, recall, precision |
 //! | lift  | `bins` equal groups by descending score (ties shared evenly) | bin, rows, positives, positive_rate, lift, cumulative_gain, cumulative_lift |
 
+use std::fmt::Debug;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StructArray};
@@ -24,15 +28,20 @@ use datafusion::logical_expr::{
 use datafusion::physical_expr::expressions::Literal;
 
 use super::{LABELLED, outputs, segment_group};
+use crate::Services;
 use crate::error::SqlStateError;
+use crate::functions::definition::TableFunctionSpec;
 use crate::functions::list_value;
 use crate::functions::metrics::pr_auc::descending_thresholds;
 use crate::functions::metrics::state::{MetricState, Ranked};
 use crate::functions::params::text_literal;
 use crate::functions::params::{Args, Param, Params};
+use crate::functions::relation::RelationFunction;
 use crate::functions::relation::{LIST_COLUMN, list_rows};
 use crate::kernels::bootstrap::Kind;
 use crate::model::ModelStore;
+use datafusion::logical_expr::DocumentationBuilder;
+use datafusion::logical_expr::planner::RelationPlannerContext;
 
 /// The parameters of the curve functions.
 pub const PARAMS: Params = Params::new(&[
@@ -349,8 +358,48 @@ impl Accumulator for CurveAccumulator {
     }
 }
 
+/// One curve table function: its name, its curve and its reference entry;
+/// [`CurveUdtf`] does the rest.
+pub trait CurveFunction: Debug + Send + Sync + 'static {
+    const NAME: &'static str;
+    const CURVE: Curve;
+
+    fn doc() -> DocumentationBuilder;
+}
+
+/// The table function of a [`CurveFunction`].
+#[derive(Debug)]
+pub struct CurveUdtf<K: CurveFunction> {
+    store: Arc<dyn ModelStore>,
+    curve: PhantomData<K>,
+}
+
+impl<K: CurveFunction> CurveUdtf<K> {
+    pub fn new(services: &Services) -> Self {
+        CurveUdtf {
+            store: services.models.clone(),
+            curve: PhantomData,
+        }
+    }
+}
+
+impl<K: CurveFunction> TableFunctionSpec for CurveUdtf<K> {
+    const NAME: &'static str = K::NAME;
+    const PARAMS: Params = PARAMS;
+
+    fn doc() -> DocumentationBuilder {
+        K::doc()
+    }
+}
+
+impl<K: CurveFunction> RelationFunction for CurveUdtf<K> {
+    fn plan(&self, args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        plan_curve(K::NAME, K::CURVE, &self.store, args)
+    }
+}
+
 /// Plans `ml_<curve>_curve(model, relation [, bins [, segment]])`.
-pub fn plan_curve(
+fn plan_curve(
     function: &'static str,
     curve: Curve,
     store: &Arc<dyn ModelStore>,

@@ -1,37 +1,19 @@
 //! `SELECT * FROM ml_lift_curve(model, relation [, bins [, segment]])` →
 //! bin, rows, positives, positive_rate, lift, cumulative_gain, cumulative_lift. The computation is in `curve.rs`.
 
-use std::sync::Arc;
+use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder};
 
-use datafusion::error::Result;
-use datafusion::logical_expr::planner::RelationPlannerContext;
-use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder, LogicalPlan};
-
-use super::curve::{Curve, PARAMS, plan_curve};
-use crate::Services;
-use crate::functions::definition::TableFunctionSpec;
-use crate::functions::params::{Args, Params};
-use crate::functions::relation::RelationFunction;
-use crate::model::ModelStore;
+use super::curve::{Curve, CurveFunction};
 
 pub const NAME: &str = "ml_lift_curve";
 
-#[derive(Debug)]
-pub struct LiftCurveUdtf {
-    store: Arc<dyn ModelStore>,
-}
+/// `ml_lift_curve`, planned by [`super::curve::CurveUdtf`].
+#[derive(Debug, Default)]
+pub struct LiftCurveUdtf;
 
-impl LiftCurveUdtf {
-    pub fn new(services: &Services) -> Self {
-        LiftCurveUdtf {
-            store: services.models.clone(),
-        }
-    }
-}
-
-impl TableFunctionSpec for LiftCurveUdtf {
+impl CurveFunction for LiftCurveUdtf {
     const NAME: &'static str = NAME;
-    const PARAMS: Params = PARAMS;
+    const CURVE: Curve = Curve::Lift;
 
     fn doc() -> DocumentationBuilder {
         Documentation::builder(
@@ -58,11 +40,5 @@ r#"```sql
 +-----+------+-----------+------+-------+
 ```"#,
         )
-    }
-}
-
-impl RelationFunction for LiftCurveUdtf {
-    fn plan(&self, args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
-        plan_curve(NAME, Curve::Lift, &self.store, args)
     }
 }

@@ -41,15 +41,16 @@ use crate::functions::scoring::{feature_columns, pinned_model, scoring_args, udf
 use crate::kernels::bootstrap::Kind;
 use crate::model::schema::ClassValue;
 use crate::model::{LoadedModel, ModelRef, ModelStore, Task};
+use curve::CurveUdtf;
 
 /// The evaluation functions.
 pub fn functions() -> Vec<Definition<Services>> {
     vec![
         Definition::table(evaluate::EvaluateUdtf::new),
         Definition::table(compare::CompareUdtf::new),
-        Definition::table(roc_curve::RocCurveUdtf::new),
-        Definition::table(pr_curve::PrCurveUdtf::new),
-        Definition::table(lift_curve::LiftCurveUdtf::new),
+        Definition::table(CurveUdtf::<roc_curve::RocCurveUdtf>::new),
+        Definition::table(CurveUdtf::<pr_curve::PrCurveUdtf>::new),
+        Definition::table(CurveUdtf::<lift_curve::LiftCurveUdtf>::new),
         Definition::table(fairness::FairnessUdtf::new),
         Definition::table(residuals::ResidualsUdtf::new),
     ]

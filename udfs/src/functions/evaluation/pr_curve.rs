@@ -1,37 +1,19 @@
 //! `SELECT * FROM ml_pr_curve(model, relation [, bins [, segment]])` →
 //! threshold, recall, precision. The computation is in `curve.rs`.
 
-use std::sync::Arc;
+use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder};
 
-use datafusion::error::Result;
-use datafusion::logical_expr::planner::RelationPlannerContext;
-use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder, LogicalPlan};
-
-use super::curve::{Curve, PARAMS, plan_curve};
-use crate::Services;
-use crate::functions::definition::TableFunctionSpec;
-use crate::functions::params::{Args, Params};
-use crate::functions::relation::RelationFunction;
-use crate::model::ModelStore;
+use super::curve::{Curve, CurveFunction};
 
 pub const NAME: &str = "ml_pr_curve";
 
-#[derive(Debug)]
-pub struct PrCurveUdtf {
-    store: Arc<dyn ModelStore>,
-}
+/// `ml_pr_curve`, planned by [`super::curve::CurveUdtf`].
+#[derive(Debug, Default)]
+pub struct PrCurveUdtf;
 
-impl PrCurveUdtf {
-    pub fn new(services: &Services) -> Self {
-        PrCurveUdtf {
-            store: services.models.clone(),
-        }
-    }
-}
-
-impl TableFunctionSpec for PrCurveUdtf {
+impl CurveFunction for PrCurveUdtf {
     const NAME: &'static str = NAME;
-    const PARAMS: Params = PARAMS;
+    const CURVE: Curve = Curve::Pr;
 
     fn doc() -> DocumentationBuilder {
         Documentation::builder(
@@ -57,11 +39,5 @@ r#"```sql
 +-----------+--------+-----------+
 ```"#,
         )
-    }
-}
-
-impl RelationFunction for PrCurveUdtf {
-    fn plan(&self, args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
-        plan_curve(NAME, Curve::Pr, &self.store, args)
     }
 }

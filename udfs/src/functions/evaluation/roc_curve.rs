@@ -1,37 +1,19 @@
 //! `SELECT * FROM ml_roc_curve(model, relation [, bins [, segment]])` →
 //! threshold, fpr, tpr. The computation is in `curve.rs`.
 
-use std::sync::Arc;
+use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder};
 
-use datafusion::error::Result;
-use datafusion::logical_expr::planner::RelationPlannerContext;
-use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder, LogicalPlan};
-
-use super::curve::{Curve, PARAMS, plan_curve};
-use crate::Services;
-use crate::functions::definition::TableFunctionSpec;
-use crate::functions::params::{Args, Params};
-use crate::functions::relation::RelationFunction;
-use crate::model::ModelStore;
+use super::curve::{Curve, CurveFunction};
 
 pub const NAME: &str = "ml_roc_curve";
 
-#[derive(Debug)]
-pub struct RocCurveUdtf {
-    store: Arc<dyn ModelStore>,
-}
+/// `ml_roc_curve`, planned by [`super::curve::CurveUdtf`].
+#[derive(Debug, Default)]
+pub struct RocCurveUdtf;
 
-impl RocCurveUdtf {
-    pub fn new(services: &Services) -> Self {
-        RocCurveUdtf {
-            store: services.models.clone(),
-        }
-    }
-}
-
-impl TableFunctionSpec for RocCurveUdtf {
+impl CurveFunction for RocCurveUdtf {
     const NAME: &'static str = NAME;
-    const PARAMS: Params = PARAMS;
+    const CURVE: Curve = Curve::Roc;
 
     fn doc() -> DocumentationBuilder {
         Documentation::builder(
@@ -58,11 +40,5 @@ r#"```sql
 +-----------+-------+-------+
 ```"#,
         )
-    }
-}
-
-impl RelationFunction for RocCurveUdtf {
-    fn plan(&self, args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
-        plan_curve(NAME, Curve::Roc, &self.store, args)
     }
 }

@@ -30,7 +30,7 @@ use datafusion::logical_expr::{
 use datafusion::scalar::ScalarValue;
 
 use super::predict::PredictUdf;
-use super::{Batch, ModelOutput, feature_columns, pinned_model, scoring_args, udf};
+use super::{Batch, ModelOutput, SCORED, feature_columns, pinned_model, scoring_args, udf};
 use crate::Services;
 use crate::error::SqlStateError;
 use crate::functions::definition::TableFunctionSpec;
@@ -196,10 +196,7 @@ impl TableFunctionSpec for ExplainUdtf {
     const NAME: &'static str = NAME;
     const PARAMS: Params = Params::new(&[
         MODEL,
-        Param::relation(
-            "relation",
-            "A table name, a parenthesized subquery, or text holding a table name or a query starting with SELECT or WITH.",
-        ),
+        SCORED,
         Param::value(
             "top_k",
             "Keep only the k largest contributions per row (default: every feature; 0 means every feature).",

@@ -30,6 +30,7 @@ use datafusion::logical_expr::{
 };
 
 use super::definition::Definition;
+use super::params::Param;
 use super::relation::find_column;
 use crate::Services;
 use crate::error::SqlStateError;
@@ -50,6 +51,12 @@ pub fn functions() -> Vec<Definition<Services>> {
 fn scalar<O: ModelOutput>() -> Definition<Services> {
     Definition::model_scalar(O::NAME, |s: &Services| ModelUdf::<O>::new(s.models.clone()))
 }
+
+/// The rows a scoring table function scores.
+pub const SCORED: Param = Param::relation(
+    "relation",
+    "A table name, a parenthesized subquery, or text holding a table name or a query starting with SELECT or WITH.",
+);
 
 /// What one model-bound scalar computes; [`ModelUdf`] does the rest.
 pub trait ModelOutput: Debug + Default + Send + Sync + 'static {

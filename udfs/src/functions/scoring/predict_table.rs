@@ -21,11 +21,11 @@ use datafusion::logical_expr::{
 
 use super::predict::PredictUdf;
 use super::predict_proba::PredictProbaUdf;
-use super::{feature_columns, pinned_model, scoring_args, udf};
+use super::{SCORED, feature_columns, pinned_model, scoring_args, udf};
 use crate::Services;
 use crate::error::SqlStateError;
 use crate::functions::definition::TableFunctionSpec;
-use crate::functions::params::{Args, MODEL, Param, Params};
+use crate::functions::params::{Args, MODEL, Params};
 use crate::functions::relation::{RelationFunction, passthrough};
 use crate::model::{ModelStore, Task};
 
@@ -47,13 +47,7 @@ impl PredictUdtf {
 
 impl TableFunctionSpec for PredictUdtf {
     const NAME: &'static str = NAME;
-    const PARAMS: Params = Params::new(&[
-        MODEL,
-        Param::relation(
-            "relation",
-            "A table name, a parenthesized subquery, or text holding a table name or a query starting with SELECT or WITH.",
-        ),
-    ]);
+    const PARAMS: Params = Params::new(&[MODEL, SCORED]);
 
     fn doc() -> DocumentationBuilder {
         Documentation::builder(
