@@ -26,12 +26,6 @@ pub struct Services {
     pub models: Arc<dyn ModelStore>,
 }
 
-impl Services {
-    pub fn new(models: Arc<dyn ModelStore>) -> Self {
-        Services { models }
-    }
-}
-
 /// Registers every Quarry function into `ctx`. Server-side table functions
 /// whose relation arguments stay SQL text are named in `textual_relations`
 /// (function name, positions of its relation arguments; see

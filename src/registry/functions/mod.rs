@@ -10,7 +10,10 @@ pub mod training_info;
 
 use std::sync::Arc;
 
-use datafusion::logical_expr::{ColumnarValue, Documentation};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
+};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use quarry_udfs::functions::definition::{self, Definition};
@@ -22,13 +25,83 @@ use crate::error::SqlStateError;
 /// positions and the docs below are read off this list.
 pub fn functions() -> Vec<Definition<Arc<Registry>>> {
     vec![
-        Definition::scalar(|r: &Arc<Registry>| deploy::DeployUdf::new(r.clone())),
-        Definition::scalar(|r: &Arc<Registry>| rollback::RollbackUdf::new(r.clone())),
+        Definition::scalar(ActionUdf::<deploy::DeployUdf>::new),
+        Definition::scalar(ActionUdf::<rollback::RollbackUdf>::new),
         Definition::text_table(|r: &Arc<Registry>| train::TrainUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| snapshot::SnapshotUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| snapshot_read::SnapshotReadUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| training_info::TrainingInfoUdtf::new(r.clone())),
     ]
+}
+
+/// What a registry scalar does once per call, answering with a message;
+/// [`ActionUdf`] does the rest.
+pub trait Action: std::fmt::Debug + Default + Send + Sync + 'static {
+    const NAME: &'static str;
+
+    fn signature() -> Signature;
+
+    fn run(&self, registry: &Registry, args: &ScalarFunctionArgs) -> Result<String, SqlStateError>;
+
+    fn documentation(&self) -> Option<&Documentation>;
+}
+
+/// The scalar UDF of an [`Action`] over the registry.
+#[derive(Debug)]
+pub struct ActionUdf<A: Action> {
+    registry: Arc<Registry>,
+    signature: Signature,
+    action: A,
+}
+
+impl<A: Action> ActionUdf<A> {
+    pub fn new(registry: &Arc<Registry>) -> Self {
+        ActionUdf {
+            registry: registry.clone(),
+            signature: A::signature(),
+            action: A::default(),
+        }
+    }
+}
+
+impl<A: Action> PartialEq for ActionUdf<A> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.registry, &other.registry)
+    }
+}
+
+impl<A: Action> Eq for ActionUdf<A> {}
+
+impl<A: Action> std::hash::Hash for ActionUdf<A> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        A::NAME.hash(state);
+    }
+}
+
+impl<A: Action> ScalarUDFImpl for ActionUdf<A> {
+    fn name(&self) -> &str {
+        A::NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let message = self.action.run(&self.registry, &args)?;
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(message))))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.action.documentation()
+    }
 }
 
 /// Registers the registry functions into `ctx`.

@@ -62,6 +62,15 @@ impl<D, F: ?Sized> Table<D, F> {
     pub fn build(&self, deps: &D) -> Arc<F> {
         (self.build)(deps)
     }
+
+    fn facts(&self) -> Facts {
+        Facts {
+            name: self.name,
+            params: self.params,
+            documentation: self.documentation,
+            textual: false,
+        }
+    }
 }
 
 /// One SQL function.
@@ -150,20 +159,30 @@ pub fn register<D>(
     Ok(())
 }
 
-fn tables<D>(
-    definitions: &[Definition<D>],
-) -> impl Iterator<Item = (&'static str, Params, fn() -> Documentation, bool)> + '_ {
-    definitions.iter().filter_map(|d| match d {
-        Definition::Table(t) => Some((t.name, t.params, t.documentation, false)),
-        Definition::TextTable(t) => Some((t.name, t.params, t.documentation, true)),
-        _ => None,
+/// What is known of a table function without building it.
+struct Facts {
+    name: &'static str,
+    params: Params,
+    documentation: fn() -> Documentation,
+    /// Its relation arguments reach it as SQL text.
+    textual: bool,
+}
+
+fn tables<D>(definitions: &[Definition<D>]) -> impl Iterator<Item = Facts> + '_ {
+    definitions.iter().filter_map(|d| {
+        let (t, textual) = match d {
+            Definition::Table(t) => (t.facts(), false),
+            Definition::TextTable(t) => (t.facts(), true),
+            _ => return None,
+        };
+        Some(Facts { textual, ..t })
     })
 }
 
 /// The reference entries of the table functions (DataFusion keeps none).
 pub fn table_docs<D>(definitions: &[Definition<D>]) -> Vec<(&'static str, Documentation)> {
     tables(definitions)
-        .map(|(name, _, docs, _)| (name, docs()))
+        .map(|t| (t.name, (t.documentation)()))
         .collect()
 }
 
@@ -180,8 +199,8 @@ pub fn textual_positions<D>(definitions: &[Definition<D>]) -> Vec<(&'static str,
 
 fn positions<D>(definitions: &[Definition<D>], textual: bool) -> Vec<(&'static str, Vec<usize>)> {
     tables(definitions)
-        .filter(|t| t.3 == textual)
-        .map(|(name, params, _, _)| (name, params.relation_positions()))
+        .filter(|t| t.textual == textual)
+        .map(|t| (t.name, t.params.relation_positions()))
         .filter(|(_, positions)| !positions.is_empty())
         .collect()
 }
@@ -189,12 +208,12 @@ fn positions<D>(definitions: &[Definition<D>], textual: bool) -> Vec<(&'static s
 /// Positions where quoted text names a model rather than a relation.
 pub fn model_positions<D>(definitions: &[Definition<D>]) -> Vec<(&'static str, usize)> {
     tables(definitions)
-        .flat_map(|(name, params, _, _)| {
-            params
+        .flat_map(|t| {
+            t.params
                 .relation_positions()
                 .into_iter()
-                .filter(move |&p| params.names_model(p))
-                .map(move |p| (name, p))
+                .filter(move |&p| t.params.names_model(p))
+                .map(move |p| (t.name, p))
         })
         .collect()
 }
