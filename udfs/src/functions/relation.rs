@@ -39,7 +39,7 @@ use super::params::{Arg, Args, Params};
 use crate::error::{SqlStateError, sqlstate};
 
 /// A table function that plans itself from planned arguments. What it is
-/// called and takes is static ([`TableFunctionSpec`]); the planner keeps it
+/// called and takes is static ([`super::definition::TableFunctionSpec`]); the planner keeps it
 /// with its [`Params`].
 pub trait RelationFunction: Debug + Send + Sync {
     /// The plan of the call. Output columns are qualified by the call's alias,
