@@ -42,13 +42,7 @@ impl<L: Loss> MetricState for LossSum<L> {
     }
 
     fn update(&mut self, call: Call, y: &ArrayRef, p: &ArrayRef) -> Result<(), SqlStateError> {
-        let y = binary(call, 0, y)?;
-        let probabilities = floats(p)?;
-        let valid = valid_rows(&y, probabilities);
-        let labels = y.values();
-        let values = probabilities.values();
-        let add = |i: usize| -> Result<(), SqlStateError> {
-            let q = values[i];
+        labelled_numbers(call, y, p, |label, q| {
             if !(0.0..=1.0).contains(&q) {
                 return Err(SqlStateError::bad_data(format!(
                     "{}: {} must be in [0, 1], found {q}",
@@ -56,14 +50,10 @@ impl<L: Loss> MetricState for LossSum<L> {
                     call.arg(1)
                 )));
             }
-            self.total.add(L::loss(labels.value(i), q));
+            self.total.add(L::loss(label, q));
             self.rows += 1;
             Ok(())
-        };
-        match &valid {
-            Some(v) => v.valid_indices().try_for_each(add),
-            None => (0..values.len()).try_for_each(add),
-        }
+        })
     }
 
     fn take(&mut self) -> Result<Vec<ScalarValue>> {

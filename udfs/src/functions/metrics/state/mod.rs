@@ -168,6 +168,26 @@ fn sum_u64(array: &ArrayRef) -> Result<u64> {
     Ok(u64s(array)?.iter().flatten().sum())
 }
 
+/// Calls `row(label, value)` for each row, in order, where a binary label
+/// and a number are both non-NULL.
+fn labelled_numbers(
+    call: Call,
+    y: &ArrayRef,
+    p: &ArrayRef,
+    mut row: impl FnMut(bool, f64) -> Result<(), SqlStateError>,
+) -> Result<(), SqlStateError> {
+    let y = binary(call, 0, y)?;
+    let numbers = floats(p)?;
+    let valid = valid_rows(&y, numbers);
+    let (labels, values) = (y.values(), numbers.values());
+    match &valid {
+        Some(v) => v
+            .valid_indices()
+            .try_for_each(|i| row(labels.value(i), values[i])),
+        None => (0..values.len()).try_for_each(|i| row(labels.value(i), values[i])),
+    }
+}
+
 /// The rows where every argument is non-NULL.
 fn valid_rows(a: &dyn Array, b: &dyn Array) -> Option<NullBuffer> {
     NullBuffer::union(a.logical_nulls().as_ref(), b.logical_nulls().as_ref())

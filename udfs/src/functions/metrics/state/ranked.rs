@@ -57,13 +57,7 @@ impl MetricState for Ranked {
     }
 
     fn update(&mut self, call: Call, y: &ArrayRef, p: &ArrayRef) -> Result<(), SqlStateError> {
-        let y = binary(call, 0, y)?;
-        let scores = floats(p)?;
-        let valid = valid_rows(&y, scores);
-        let labels = y.values();
-        let values = scores.values();
-        let mut push = |i: usize| -> Result<(), SqlStateError> {
-            let s = values[i];
+        labelled_numbers(call, y, p, |label, s| {
             if s.is_nan() {
                 return Err(SqlStateError::bad_data(format!(
                     "{}: {} is NaN",
@@ -76,26 +70,13 @@ impl MetricState for Ranked {
             }
             // -0.0 and 0.0 are one score (a tie), as in numpy.
             let s = s + 0.0;
-            if labels.value(i) {
+            if label {
                 self.positives.push(s);
             } else {
                 self.negatives.push(s);
             }
             Ok(())
-        };
-        match &valid {
-            Some(v) => {
-                for i in v.valid_indices() {
-                    push(i)?;
-                }
-            }
-            None => {
-                for i in 0..values.len() {
-                    push(i)?;
-                }
-            }
-        }
-        Ok(())
+        })
     }
 
     fn take(&mut self) -> Result<Vec<ScalarValue>> {
