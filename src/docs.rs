@@ -2,6 +2,13 @@
 //! the reference cannot drift from the code. The integration test
 //! `docs::functions_md_is_current` fails when the file is stale and rewrites
 //! it when run with `QUARRY_BLESS=1`.
+//!
+//! Every example is a session on a demo server ([`EXAMPLE_SETUP`] first,
+//! then the examples in the order of the reference): the trial
+//! `docs::examples_print_what_the_server_returns` runs them and fails when a
+//! printed result differs from what the server returns; with `QUARRY_BLESS=1`
+//! it rewrites the results in the code (a second blessed run then updates
+//! this file).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -78,13 +85,53 @@ back into their feature); metrics and parameters.
 Error: 42704 for an unknown model or version.
 "#;
 
-/// The Markdown reference of every `ml_*` function registered in `state`
-/// plus the given table functions. Fails listing functions without docs.
-pub fn functions_markdown(
+/// What the examples assume besides the demo tables: one partition (the
+/// order rows reach an aggregate in, and so `ml_evaluate`'s resamples and
+/// the last digits of a trained model, depends on the partitioning), the
+/// models they score (`churn` and `calls_rule` in production at version 1;
+/// `calls_rule` also has a version 2 to deploy) and two small tables for
+/// `ml_asof_join`.
+pub const EXAMPLE_SETUP: &str = r#"SET datafusion.execution.target_partitions = 1;
+CREATE MODEL churn OPTIONS (
+    algorithm = 'gbdt', label = 'churned', rounds = 50,
+    features = 'age,plan,monthly_fee,tenure_months,support_calls,region'
+) AS SELECT * FROM customers;
+SELECT ml_deploy('churn', 1);
+CREATE MODEL price OPTIONS (
+    algorithm = 'linear', label = 'price', features = 'sqft,bedrooms', interval = 0.9
+) AS SELECT * FROM house_prices;
+CREATE MODEL calls_rule OPTIONS (
+    algorithm = 'sql_rule', task = 'classification', label = 'churned',
+    expression = 'least(1.0, support_calls / 8.0 + CASE WHEN tenure_months < 6 THEN 0.3 ELSE 0.0 END)'
+) AS SELECT * FROM customers;
+SELECT ml_deploy('calls_rule', 1);
+CREATE MODEL calls_rule OPTIONS (
+    algorithm = 'sql_rule', task = 'classification', label = 'churned',
+    expression = 'least(1.0, support_calls / 6.0)'
+) AS SELECT * FROM customers;
+CREATE TABLE orders (order_id INT, item TEXT, at TIMESTAMP);
+INSERT INTO orders VALUES (1, 'apple', '2024-01-05 10:00:00'), (2, 'apple', '2024-01-01 08:00:00');
+CREATE TABLE prices (item TEXT, valid_from TIMESTAMP, price DOUBLE PRECISION);
+INSERT INTO prices VALUES ('apple', '2024-01-02 00:00:00', 9.5), ('apple', '2024-01-09 00:00:00', 9.9);
+"#;
+
+/// One function's entry in the reference.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The heading: the name, with the kind when two kinds share it.
+    pub title: String,
+    pub kind: &'static str,
+    pub doc: Documentation,
+}
+
+/// The reference entries of every `ml_*` function registered in `state`
+/// plus the given table functions, in the reference's order. Fails listing
+/// functions without docs.
+pub fn entries(
     state: &SessionState,
     table_functions: &[(&str, Documentation)],
-) -> Result<String, String> {
-    let mut docs: BTreeMap<String, (&str, Documentation)> = BTreeMap::new();
+) -> Result<Vec<Entry>, String> {
+    let mut docs: BTreeMap<String, (&'static str, Documentation)> = BTreeMap::new();
     let mut undocumented = Vec::new();
     let mut add = |name: &str, kind: &'static str, doc: Option<&Documentation>| match doc {
         Some(d) => {
@@ -121,6 +168,19 @@ pub fn functions_markdown(
             undocumented.join(", ")
         ));
     }
+    Ok(docs
+        .into_iter()
+        .map(|(title, (kind, doc))| Entry { title, kind, doc })
+        .collect())
+}
+
+/// The Markdown reference of every `ml_*` function registered in `state`
+/// plus the given table functions. Fails listing functions without docs.
+pub fn functions_markdown(
+    state: &SessionState,
+    table_functions: &[(&str, Documentation)],
+) -> Result<String, String> {
+    let docs = entries(state, table_functions)?;
 
     let mut out = String::from(
         "# Quarry SQL reference\n\n\
@@ -130,21 +190,26 @@ pub fn functions_markdown(
          table name or a query starting with SELECT or WITH.\n\n",
     );
     out.push_str("| function | kind | section |\n|---|---|---|\n");
-    for (name, (kind, doc)) in &docs {
+    for Entry { title, kind, doc } in &docs {
         let _ = writeln!(
             out,
-            "| [`{name}`](#{}) | {kind} | {} |",
-            anchor(name),
+            "| [`{title}`](#{}) | {kind} | {} |",
+            anchor(title),
             doc.doc_section.label
         );
     }
     out.push('\n');
     out.push_str(&STATEMENTS.replace("{options}", &quarry_udfs::model::options::markdown()));
-    out.push_str("\n## Functions\n");
-    for (name, (kind, doc)) in &docs {
+    out.push_str("\n## Functions\n\n");
+    out.push_str(
+        "The examples are one session on a server started with the demo data \
+         (`quarry`, without `--no-demo`), in the order of this reference, after these statements:\n\n",
+    );
+    let _ = write!(out, "```sql\n{}```\n", EXAMPLE_SETUP);
+    for Entry { title, kind, doc } in &docs {
         let _ = write!(
             out,
-            "\n### `{name}`\n\n*{kind} function*. {}\n\n",
+            "\n### `{title}`\n\n*{kind} function*. {}\n\n",
             doc.description.trim()
         );
         let _ = write!(out, "```sql\n{}\n```\n", doc.syntax_example.trim());

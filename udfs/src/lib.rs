@@ -14,9 +14,8 @@ pub mod session_info;
 use std::sync::Arc;
 
 use datafusion::error::Result;
-use datafusion::logical_expr::{Documentation, ScalarUDF};
+use datafusion::logical_expr::Documentation;
 use datafusion::prelude::SessionContext;
-use functions::relation::RelationFunction;
 
 pub use error::{SqlStateError, sqlstate};
 pub use model::{ModelRef, ModelStore};
@@ -29,75 +28,18 @@ pub struct Services {
 
 /// Registers every Quarry function into `ctx`. Server-side table functions
 /// whose relation arguments stay SQL text are named in `textual_relations`
-/// (function name, positions of its relation arguments) so that they accept a
-/// bare name or a parenthesized subquery too.
+/// (function name, positions of its relation arguments; see
+/// [`functions::definition::textual_positions`]) so that they accept a bare
+/// name or a parenthesized subquery too.
 pub fn register_all(
     ctx: &SessionContext,
     services: &Services,
     textual_relations: &[(&'static str, Vec<usize>)],
 ) -> Result<()> {
-    ctx.register_udf(ScalarUDF::from(functions::predict::PredictUdf::new(
-        services.models.clone(),
-    )));
-    ctx.register_udf(ScalarUDF::from(
-        functions::predict_proba::PredictProbaUdf::new(services.models.clone()),
-    ));
-    ctx.register_udf(ScalarUDF::from(
-        functions::predict_interval::PredictIntervalUdf::new(services.models.clone()),
-    ));
-    ctx.register_udf(functions::explain::row_function(services.models.clone()));
-    ctx.register_udaf(functions::evaluation::bootstrap_function());
-    for curve in functions::curves::curve_functions() {
-        ctx.register_udaf(curve);
-    }
-    functions::metrics::register(ctx);
-    functions::drift::register(ctx);
-    functions::features::register(ctx);
-    ctx.register_udf(functions::control_chart::chart_function());
-    ctx.register_udf(functions::stationarity::stationarity_function());
-    ctx.register_udaf(functions::profile::profile_aggregate());
-    ctx.register_udaf(functions::validate::sample_aggregate());
-    ctx.register_udaf(functions::outliers::spread_aggregate());
-    let mut planner = functions::relation::RelationArgsPlanner::new();
-    for function in table_functions(services.models.clone()) {
-        planner = planner.with_function(function);
-    }
-    for (name, positions) in textual_relations {
-        planner = planner.with_textual(name, positions.clone());
-    }
-    ctx.register_relation_planner(Arc::new(planner))?;
-    Ok(())
-}
-
-/// Every table function of this crate, built over `models`: the one list the
-/// planner, the relation-argument rewrite and the docs are derived from.
-pub fn table_functions(models: Arc<dyn ModelStore>) -> Vec<Arc<dyn RelationFunction>> {
-    use functions::*;
-    vec![
-        Arc::new(predict_table::PredictTable::new(models.clone())),
-        Arc::new(explain::ExplainTable::new(models.clone())),
-        Arc::new(feature_importance::FeatureImportance::new(models.clone())),
-        Arc::new(evaluate::Evaluate::new(models.clone())),
-        Arc::new(compare::Compare::new(models.clone())),
-        Arc::new(roc_curve::RocCurve::new(models.clone())),
-        Arc::new(pr_curve::PrCurve::new(models.clone())),
-        Arc::new(lift_curve::LiftCurve::new(models.clone())),
-        Arc::new(fairness::Fairness::new(models.clone())),
-        Arc::new(residuals::Residuals::new(models.clone())),
-        Arc::new(drift::ml_drift::Drift::new(models)),
-        Arc::new(profile::Profile),
-        Arc::new(validate::Validate),
-        Arc::new(outliers::Outliers),
-        Arc::new(control_chart::ControlChart),
-        Arc::new(stationarity::Stationarity),
-        Arc::new(asof_join::AsofJoin),
-    ]
+    functions::definition::register(ctx, services, &functions::all(), textual_relations)
 }
 
 /// Documentation of the table functions, which DataFusion does not carry.
 pub fn table_function_docs() -> Vec<(&'static str, Documentation)> {
-    table_functions(Arc::new(functions::relation::NoModels))
-        .iter()
-        .map(|f| (f.name(), f.docs()))
-        .collect()
+    functions::definition::table_docs(&functions::all())
 }

@@ -3,18 +3,14 @@
 //! version, so this is how a version goes live; queries already planned keep
 //! the version they resolved.
 
-use std::sync::Arc;
-
 use datafusion::arrow::datatypes::DataType;
-use datafusion::error::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature,
-    Volatility,
+    Documentation, ScalarFunctionArgs, Signature, TypeSignature, Volatility,
 };
 use datafusion::scalar::ScalarValue;
 use datafusion_macros::user_doc;
 
-use super::{literal, text};
+use super::{Action, literal, text};
 use crate::error::SqlStateError;
 use crate::registry::Registry;
 
@@ -25,12 +21,12 @@ pub const NAME: &str = "ml_deploy";
     description = "Points an alias (default production) at a model version and records the deployment. A bare model name in ml_predict resolves to the production version. Returns a message naming the version and the one it replaced. Errors: 42704 unknown model or version; 22023 for a bad alias or non-constant arguments.",
     syntax_example = "ml_deploy(model, version [, alias])",
     sql_example = r#"```sql
-> SELECT ml_deploy('churn', 2);
-+------------------------------------------------+
-| ml_deploy(Utf8("churn"),Int64(2))              |
-+------------------------------------------------+
-| churn@2 is now production (was churn@1)        |
-+------------------------------------------------+
+> SELECT ml_deploy('calls_rule', 2);
++---------------------------------------------------+
+| ml_deploy(Utf8("calls_rule"),Int64(2))            |
++---------------------------------------------------+
+| calls_rule@2 is now production (was calls_rule@1) |
++---------------------------------------------------+
 ```"#,
     argument(name = "model", description = "Model name."),
     argument(name = "version", description = "Version number to deploy."),
@@ -39,84 +35,51 @@ pub const NAME: &str = "ml_deploy";
         description = "Alias to move, default 'production' (e.g. 'challenger')."
     )
 )]
-#[derive(Debug)]
-pub struct DeployUdf {
-    registry: Arc<Registry>,
-    signature: Signature,
-}
+#[derive(Debug, Default)]
+pub struct DeployUdf;
 
-impl DeployUdf {
-    pub fn new(registry: Arc<Registry>) -> Self {
-        DeployUdf {
-            registry,
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Int64]),
-                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Int64, DataType::Utf8]),
-                ],
-                Volatility::Volatile,
-            ),
-        }
-    }
-}
+impl Action for DeployUdf {
+    const NAME: &'static str = NAME;
 
-impl PartialEq for DeployUdf {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.registry, &other.registry)
-    }
-}
-
-impl Eq for DeployUdf {}
-
-impl std::hash::Hash for DeployUdf {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        NAME.hash(state);
-    }
-}
-
-impl ScalarUDFImpl for DeployUdf {
-    fn name(&self) -> &str {
-        NAME
+    fn signature() -> Signature {
+        Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![DataType::Utf8, DataType::Int64]),
+                TypeSignature::Exact(vec![DataType::Utf8, DataType::Int64, DataType::Utf8]),
+            ],
+            Volatility::Volatile,
+        )
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let run = || -> std::result::Result<String, SqlStateError> {
-            let model = text(literal(NAME, &args.args, 0)?)
-                .ok_or_else(|| SqlStateError::bad_argument("ml_deploy: model must be text"))?;
-            let version = match literal(NAME, &args.args, 1)? {
-                ScalarValue::Int64(Some(v)) if *v > 0 && *v <= i64::from(u32::MAX) => *v as u32,
-                other => {
-                    return Err(SqlStateError::bad_argument(format!(
-                        "ml_deploy: version must be a positive integer, got {other}"
-                    )));
-                }
-            };
-            let alias = match args.args.get(2) {
-                Some(_) => text(literal(NAME, &args.args, 2)?)
-                    .ok_or_else(|| SqlStateError::bad_argument("ml_deploy: alias must be text"))?,
-                None => "production".to_string(),
-            };
-            let user = quarry_udfs::session_info::user(&args.config_options);
-            let previous = self.registry.deploy(&model, version, &alias, &user)?;
-            let name = crate::registry::normalize(&model);
-            Ok(match previous {
-                Some(p) if p != version => {
-                    format!("{name}@{version} is now {alias} (was {name}@{p})")
-                }
-                Some(_) => format!("{name}@{version} was already {alias}"),
-                None => format!("{name}@{version} is now {alias}"),
-            })
+    fn run(&self, registry: &Registry, args: &ScalarFunctionArgs) -> Result<String, SqlStateError> {
+        let model = text(literal(NAME, &args.args, 0)?)
+            .ok_or_else(|| SqlStateError::bad_argument("ml_deploy: model must be text"))?;
+        let version = match literal(NAME, &args.args, 1)? {
+            ScalarValue::Int64(Some(v)) if *v > 0 && *v <= i64::from(u32::MAX) => *v as u32,
+            other => {
+                return Err(SqlStateError::arg(
+                    NAME,
+                    "version",
+                    "must be a positive integer",
+                    other,
+                ));
+            }
         };
-        let message = run().map_err(SqlStateError::into_df)?;
-        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(message))))
+        let alias = match args.args.get(2) {
+            Some(_) => text(literal(NAME, &args.args, 2)?)
+                .ok_or_else(|| SqlStateError::bad_argument("ml_deploy: alias must be text"))?,
+            None => "production".to_string(),
+        };
+        let user = quarry_udfs::session_info::user(&args.config_options);
+        let previous = registry.deploy(&model, version, &alias, &user)?;
+        let name = crate::registry::normalize(&model);
+        Ok(match previous {
+            Some(p) if p != version => {
+                format!("{name}@{version} is now {alias} (was {name}@{p})")
+            }
+            Some(_) => format!("{name}@{version} was already {alias}"),
+            None => format!("{name}@{version} is now {alias}"),
+        })
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -4,59 +4,123 @@
 pub mod deploy;
 pub mod rollback;
 pub mod snapshot;
+pub mod snapshot_read;
 pub mod train;
 pub mod training_info;
 
 use std::sync::Arc;
 
-use datafusion::logical_expr::{ColumnarValue, Documentation, ScalarUDF};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
+};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
+use quarry_udfs::functions::definition::{self, Definition};
 
 use super::Registry;
 use crate::error::SqlStateError;
 
+/// The registry functions, one line each; registration, the relation
+/// positions and the docs below are read off this list.
+pub fn functions() -> Vec<Definition<Arc<Registry>>> {
+    vec![
+        Definition::scalar(ActionUdf::<deploy::DeployUdf>::new),
+        Definition::scalar(ActionUdf::<rollback::RollbackUdf>::new),
+        Definition::text_table(|r: &Arc<Registry>| train::TrainUdtf::new(r.clone())),
+        Definition::text_table(|r: &Arc<Registry>| snapshot::SnapshotUdtf::new(r.clone())),
+        Definition::text_table(|r: &Arc<Registry>| snapshot_read::SnapshotReadUdtf::new(r.clone())),
+        Definition::text_table(|r: &Arc<Registry>| training_info::TrainingInfoUdtf::new(r.clone())),
+    ]
+}
+
+/// What a registry scalar does once per call, answering with a message;
+/// [`ActionUdf`] does the rest.
+pub trait Action: std::fmt::Debug + Default + Send + Sync + 'static {
+    const NAME: &'static str;
+
+    fn signature() -> Signature;
+
+    fn run(&self, registry: &Registry, args: &ScalarFunctionArgs) -> Result<String, SqlStateError>;
+
+    fn documentation(&self) -> Option<&Documentation>;
+}
+
+/// The scalar UDF of an [`Action`] over the registry.
+#[derive(Debug)]
+pub struct ActionUdf<A: Action> {
+    registry: Arc<Registry>,
+    signature: Signature,
+    action: A,
+}
+
+impl<A: Action> ActionUdf<A> {
+    pub fn new(registry: &Arc<Registry>) -> Self {
+        ActionUdf {
+            registry: registry.clone(),
+            signature: A::signature(),
+            action: A::default(),
+        }
+    }
+}
+
+impl<A: Action> PartialEq for ActionUdf<A> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.registry, &other.registry)
+    }
+}
+
+impl<A: Action> Eq for ActionUdf<A> {}
+
+impl<A: Action> std::hash::Hash for ActionUdf<A> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        A::NAME.hash(state);
+    }
+}
+
+impl<A: Action> ScalarUDFImpl for ActionUdf<A> {
+    fn name(&self) -> &str {
+        A::NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let message = self.action.run(&self.registry, &args)?;
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(message))))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.action.documentation()
+    }
+}
+
 /// Registers the registry functions into `ctx`.
 pub fn register(ctx: &SessionContext, registry: &Arc<Registry>) {
-    ctx.register_udf(ScalarUDF::from(deploy::DeployUdf::new(registry.clone())));
-    ctx.register_udf(ScalarUDF::from(rollback::RollbackUdf::new(
-        registry.clone(),
-    )));
-    ctx.register_udtf(
-        train::NAME,
-        Arc::new(train::TrainUdtf::new(registry.clone())),
-    );
-    ctx.register_udtf(
-        snapshot::NAME,
-        Arc::new(snapshot::SnapshotUdtf::new(registry.clone())),
-    );
-    ctx.register_udtf(
-        snapshot::READ,
-        Arc::new(snapshot::SnapshotReadUdtf::new(registry.clone())),
-    );
-    ctx.register_udtf(
-        training_info::NAME,
-        Arc::new(training_info::TrainingInfoUdtf::new(registry.clone())),
+    definition::register(ctx, registry, &functions(), &[]).expect(
+        "only a relation planner can fail to register, and these table functions need none: \
+         their relation arguments reach the session's planner through textual_relations",
     );
 }
 
 /// Table functions here whose relation arguments are SQL text (the training
 /// query is recorded), with the positions of those arguments.
 pub fn textual_relations() -> Vec<(&'static str, Vec<usize>)> {
-    vec![(train::NAME, vec![1]), (snapshot::NAME, vec![1])]
+    definition::textual_positions(&functions())
 }
 
 /// Documentation of the table functions registered here.
 pub fn table_function_docs() -> Vec<(&'static str, Documentation)> {
-    vec![
-        (train::NAME, train::TrainUdtf::documentation()),
-        (snapshot::NAME, snapshot::SnapshotUdtf::documentation()),
-        (snapshot::READ, snapshot::SnapshotReadUdtf::documentation()),
-        (
-            training_info::NAME,
-            training_info::TrainingInfoUdtf::documentation(),
-        ),
-    ]
+    definition::table_docs(&functions())
 }
 
 /// A literal argument of a registry function: these act once per call, so
@@ -91,7 +155,7 @@ pub fn text_arg(
 ) -> Result<String, SqlStateError> {
     exprs
         .get(i)
-        .and_then(quarry_udfs::functions::relation::text_literal)
+        .and_then(quarry_udfs::functions::params::text_literal)
         .map(str::to_string)
         .ok_or_else(|| {
             SqlStateError::bad_argument(format!(
@@ -122,13 +186,7 @@ pub fn session_state(
         .session()
         .as_any()
         .downcast_ref::<datafusion::execution::context::SessionState>()
-        .ok_or_else(|| {
-            SqlStateError::new(
-                crate::error::sqlstate::INTERNAL_ERROR,
-                "internal error: not a SessionState",
-            )
-            .into_df()
-        })?
+        .ok_or_else(|| SqlStateError::internal("not a SessionState").into_df())?
         .clone())
 }
 

@@ -1,6 +1,6 @@
 //! `SELECT * FROM ml_snapshot(name, relation)`: materializes a relation as
-//! the next immutable version of a named snapshot, and
-//! `SELECT * FROM ml_snapshot_read(name [, version])`: reads one back.
+//! the next immutable version of a named snapshot (`ml_snapshot_read` reads
+//! one back).
 
 use std::sync::Arc;
 
@@ -12,12 +12,13 @@ use datafusion::dataframe::DataFrame;
 use datafusion::error::Result;
 use datafusion::execution::TaskContext;
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{DocSection, Documentation, Expr};
+use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder};
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
+use quarry_udfs::functions::definition::TableFunctionSpec;
+use quarry_udfs::functions::params::{Param, Params};
 
 use super::{relation_query, session_state, text_arg};
 use crate::error::{IntoSqlError, SqlStateError};
@@ -25,7 +26,6 @@ use crate::registry::Registry;
 use crate::registry::snapshots::{Origin, SnapshotRow};
 
 pub const NAME: &str = "ml_snapshot";
-pub const READ: &str = "ml_snapshot_read";
 
 /// The result row of `ml_snapshot`.
 pub fn result_schema() -> SchemaRef {
@@ -59,19 +59,37 @@ impl SnapshotUdtf {
     pub fn new(registry: Arc<Registry>) -> Self {
         SnapshotUdtf { registry }
     }
+}
 
-    pub fn documentation() -> Documentation {
+impl TableFunctionSpec for SnapshotUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = Params::new(&[
+        Param::value(
+            "name",
+            "The snapshot's name; writing it again adds a version.",
+        ),
+        Param::relation(
+            "relation",
+            "A table name, a parenthesized subquery, or text holding a name or a query.",
+        ),
+    ]);
+
+    fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Features", description: None },
             "Materializes a table or query as the next version of a named snapshot: an immutable copy of its rows, written durably (files fsynced, then one metadata commit), so a feature set can be read back exactly later with ml_snapshot_read. Returns one row: name, version (1, 2, ... per name), rows, sha256 (of the column names and types and every row in order, in Arrow's canonical row format: equal digests mean equal rows, however they were batched or stored), created_at. Every CREATE MODEL also snapshots its training rows as 'training:<model>' unless snapshot = false; ml_snapshots lists all versions. Names starting with 'training:' are kept for training snapshots. Errors: 22023 for an empty or reserved name or a relation that does not parse; errors of the query itself.",
             "SELECT * FROM ml_snapshot(name, relation)",
         )
         .with_sql_example(
-            "```sql\n> SELECT name, version, rows FROM ml_snapshot('churn_features', (SELECT customer_id, age, plan FROM customers));\n+----------------+---------+-------+\n| name           | version | rows  |\n+----------------+---------+-------+\n| churn_features | 1       | 50000 |\n+----------------+---------+-------+\n```",
+r#"```sql
+> SELECT name, version, rows FROM ml_snapshot('churn_features', (SELECT customer_id, age, plan FROM customers));
++----------------+---------+-------+
+| name           | version | rows  |
++----------------+---------+-------+
+| churn_features | 1       | 50000 |
++----------------+---------+-------+
+```"#,
         )
-        .with_argument("name", "The snapshot's name; writing it again adds a version.")
-        .with_argument("relation", "A table name, a parenthesized subquery, or text holding a name or a query.")
-        .build()
     }
 }
 
@@ -156,69 +174,5 @@ impl PartitionStream for SnapshotPartition {
             result_schema(),
             futures::stream::once(run),
         ))
-    }
-}
-
-/// The `ml_snapshot_read` table function.
-#[derive(Debug)]
-pub struct SnapshotReadUdtf {
-    registry: Arc<Registry>,
-}
-
-impl SnapshotReadUdtf {
-    pub fn new(registry: Arc<Registry>) -> Self {
-        SnapshotReadUdtf { registry }
-    }
-
-    pub fn documentation() -> Documentation {
-        Documentation::builder(
-            DocSection { include: true, label: "Features", description: None },
-            "The rows of a snapshot version, exactly as ml_snapshot stored them: the latest version, or the one given. Training snapshots are named 'training:<model>'; ml_snapshots lists every version with its sha256, the query it came from and, for training snapshots, the model version. Errors: 42704 for an unknown snapshot or version; 22023 for a version that is not a positive integer.",
-            "SELECT * FROM ml_snapshot_read(name [, version])",
-        )
-        .with_sql_example(
-            "```sql\n> SELECT count(*) FROM ml_snapshot_read('churn_features', 1);\n+----------+\n| count(*) |\n+----------+\n| 50000    |\n+----------+\n```",
-        )
-        .with_argument("name", "The snapshot's name.")
-        .with_argument("version", "Optional version number (default: the latest).")
-        .build()
-    }
-}
-
-impl TableFunctionImpl for SnapshotReadUdtf {
-    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let exprs = args.exprs();
-        if !(1..=2).contains(&exprs.len()) {
-            return Err(SqlStateError::bad_argument(format!(
-                "{READ}: expected (name [, version]), got {} arguments",
-                exprs.len()
-            ))
-            .into_df());
-        }
-        let name = text_arg(READ, exprs, 0, "name").map_err(SqlStateError::into_df)?;
-        let version = match exprs.get(1) {
-            None => None,
-            Some(Expr::Literal(v, _)) => match v.cast_to(&DataType::Int64) {
-                Ok(ScalarValue::Int64(Some(n))) if n > 0 => Some(n),
-                _ => {
-                    return Err(SqlStateError::bad_argument(format!(
-                        "{READ}: version must be a positive integer, got {v}"
-                    ))
-                    .into_df());
-                }
-            },
-            Some(other) => {
-                return Err(SqlStateError::bad_argument(format!(
-                    "{READ}: version must be a constant, got {other}"
-                ))
-                .into_df());
-            }
-        };
-        let table = self
-            .registry
-            .snapshots
-            .table(&name, version)
-            .map_err(SqlStateError::into_df)?;
-        Ok(Arc::new(table))
     }
 }

@@ -11,10 +11,12 @@ use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
 use datafusion::execution::TaskContext;
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{DocSection, Documentation};
+use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder};
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
+use quarry_udfs::functions::definition::TableFunctionSpec;
+use quarry_udfs::functions::params::{Param, Params};
 
 use super::{relation_query, session_state, text_arg};
 use crate::error::{IntoSqlError, SqlStateError};
@@ -33,20 +35,42 @@ impl TrainUdtf {
     pub fn new(registry: Arc<Registry>) -> Self {
         TrainUdtf { registry }
     }
+}
 
-    pub fn documentation() -> Documentation {
+impl TableFunctionSpec for TrainUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = Params::new(&[
+        Param::value(
+            "name",
+            "Model name; training an existing name adds a version.",
+        ),
+        Param::relation(
+            "relation",
+            "A table name, a parenthesized subquery, or text holding a table name or a query starting with SELECT or WITH.",
+        ),
+        Param::value(
+            "options_json",
+            "A JSON object of training options, e.g. {\"algorithm\": \"logistic\", \"label\": \"churned\"}.",
+        ),
+    ]);
+
+    fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Model registry", description: None },
             "Trains a model on a table or query and registers it as the next version of its name; the function form of CREATE MODEL. Returns one row: model, version, task, algorithm, train_rows, test_rows, metrics (JSON), params (JSON), seconds, warnings (JSON, e.g. possible leakage). Errors: 22023 for unknown options or bad values (the message lists the valid options), 42703 for an unknown label or feature column, 22000 when the data cannot train (e.g. a single class), 53200 when the rows exceed the memory limit, 57014 when cancelled.",
             "SELECT * FROM ml_train(name, relation, options_json)",
         )
         .with_sql_example(
-            "```sql\n> SELECT model, version, metrics FROM ml_train('churn', 'customers',\n    '{\"algorithm\": \"logistic\", \"label\": \"churned\", \"exclude\": \"customer_id\"}');\n+-------+---------+-------------------------------------------+\n| model | version | metrics                                   |\n+-------+---------+-------------------------------------------+\n| churn | 1       | {\"accuracy\":0.78,\"roc_auc\":0.81,...}       |\n+-------+---------+-------------------------------------------+\n```",
+r#"```sql
+> SELECT model, version, algorithm, train_rows, test_rows FROM ml_train('churn', 'customers',
+    '{"algorithm": "logistic", "label": "churned", "exclude": "customer_id"}');
++-------+---------+-----------+------------+-----------+
+| model | version | algorithm | train_rows | test_rows |
++-------+---------+-----------+------------+-----------+
+| churn | 2       | logistic  | 40000      | 10000     |
++-------+---------+-----------+------------+-----------+
+```"#,
         )
-        .with_argument("name", "Model name; training an existing name adds a version.")
-        .with_argument("relation", "A table name, a parenthesized subquery, or text holding a table name or a query starting with SELECT or WITH.")
-        .with_argument("options_json", "A JSON object of training options, e.g. {\"algorithm\": \"logistic\", \"label\": \"churned\"}.")
-        .build()
     }
 }
 

@@ -13,9 +13,11 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
-use datafusion::logical_expr::{DocSection, Documentation, Expr};
+use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder, Expr};
 use datafusion::scalar::ScalarValue;
 use quarry_udfs::ModelStore;
+use quarry_udfs::functions::definition::TableFunctionSpec;
+use quarry_udfs::functions::params::{Param, Params};
 use quarry_udfs::model::ModelRef;
 
 use crate::error::SqlStateError;
@@ -32,18 +34,32 @@ impl TrainingInfoUdtf {
     pub fn new(registry: Arc<Registry>) -> Self {
         TrainingInfoUdtf { registry }
     }
+}
 
-    pub fn documentation() -> Documentation {
+impl TableFunctionSpec for TrainingInfoUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = Params::new(&[Param::value(
+        "model",
+        "A model name (every version), or 'name@3' / 'name@alias' (one version).",
+    )]);
+
+    fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Model registry", description: None },
             "What training measured: one row per version, fold, candidate and metric, with columns version, evaluated_on (holdout, train, oob or cv), fold (NULL outside cross-validation), candidate (the hyperparameters of a search candidate as JSON, NULL otherwise), metric, value. A bare model name lists every version; 'name@3' or 'name@alias' one version. Errors: 42704 unknown model or version; 22023 when the argument is not a text literal.",
             "SELECT * FROM ml_training_info(model)",
         )
         .with_sql_example(
-            "```sql\n> SELECT version, metric, round(value, 4) AS value FROM ml_training_info('churn') WHERE metric = 'roc_auc';\n+---------+---------+--------+\n| version | metric  | value  |\n+---------+---------+--------+\n| 1       | roc_auc | 0.7614 |\n| 2       | roc_auc | 0.7744 |\n+---------+---------+--------+\n```",
+r#"```sql
+> SELECT version, metric, round(value, 4) AS value FROM ml_training_info('churn') WHERE metric = 'roc_auc';
++---------+---------+--------+
+| version | metric  | value  |
++---------+---------+--------+
+| 1       | roc_auc | 0.7308 |
+| 2       | roc_auc | 0.7624 |
++---------+---------+--------+
+```"#,
         )
-        .with_argument("model", "A model name (every version), or 'name@3' / 'name@alias' (one version).")
-        .build()
     }
 }
 

@@ -21,10 +21,11 @@ use std::sync::Arc;
 
 use datafusion::common::DFSchema;
 use datafusion::error::Result;
+use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::planner::{
     PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
 };
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder};
 use datafusion::sql::sqlparser::ast::{
     self, FunctionArg, FunctionArgExpr, ObjectName, Query, TableAlias, TableFactor, Value,
     ValueWithSpan, VisitMut, VisitorMut,
@@ -34,105 +35,32 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
-use crate::error::SqlStateError;
+use super::params::{Arg, Args, Params};
+use crate::error::{SqlStateError, sqlstate};
 
-/// One argument of a relation function call, after planning.
-#[derive(Debug)]
-pub enum Arg {
-    /// A scalar argument, planned against an empty schema.
-    Value(Expr),
-    /// A relation argument.
-    Relation(LogicalPlan),
-}
-
-/// A call of a relation function: positional and named (`name => value`) arguments.
-#[derive(Debug, Default)]
-pub struct Call {
-    pub args: Vec<Arg>,
-    pub named: Vec<(String, Expr)>,
-}
-
-/// A table function that plans itself from planned arguments.
+/// A table function that plans itself from planned arguments. What it is
+/// called and takes is static ([`super::definition::TableFunctionSpec`]); the planner keeps it
+/// with its [`Params`].
 pub trait RelationFunction: Debug + Send + Sync {
-    fn name(&self) -> &'static str;
-
-    /// Whether the positional argument at `position` (from 0) is a relation.
-    fn is_relation(&self, position: usize) -> bool;
-
     /// The plan of the call. Output columns are qualified by the call's alias,
     /// or by the function name when it has none.
-    fn plan(&self, call: Call, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan>;
-
-    /// Its reference entry (DataFusion keeps no documentation for table functions).
-    fn docs(&self) -> datafusion::logical_expr::Documentation;
-
-    /// Whether text in quotes at this relation position names a model rather
-    /// than a table (a query in quotes is still a relation).
-    fn model_text(&self, _position: usize) -> bool {
-        false
-    }
+    fn plan(&self, args: Args, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan>;
 }
 
 /// Whether `expr` is quoted text that names a model at a relation position
 /// that accepts one.
-fn names_model(function: &dyn RelationFunction, position: usize, expr: &ast::Expr) -> bool {
-    function.model_text(position)
-        && matches!(expr, ast::Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(text) if !is_query_text(text)))
+fn names_model(params: &Params, position: usize, expr: &ast::Expr) -> bool {
+    params.names_model(position) && is_model_text(expr)
 }
 
-/// The text of a string literal.
-pub fn text_literal(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Literal(
-            datafusion::scalar::ScalarValue::Utf8(Some(s))
-            | datafusion::scalar::ScalarValue::Utf8View(Some(s))
-            | datafusion::scalar::ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => Some(s),
-        _ => None,
-    }
-}
-
-/// A positional argument that must be a text literal (a column name, a
-/// method, a rule); `what` names it, e.g. "time_col (argument 2)".
-pub fn text_arg(function: &str, arg: Option<&Arg>, what: &str) -> Result<String, SqlStateError> {
-    match arg {
-        Some(Arg::Value(e)) => text_literal(e).map(str::to_string),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        SqlStateError::bad_argument(format!("{function}: {what} must be a text literal"))
-    })
-}
-
-/// A model store with no models: lets the function list be built where only
-/// names, argument positions and docs are needed.
-#[derive(Debug)]
-pub struct NoModels;
-
-impl crate::model::ModelStore for NoModels {
-    fn resolve(&self, reference: &str) -> crate::model::schema::Result<crate::model::ModelRef> {
-        Err(SqlStateError::new(
-            crate::error::sqlstate::UNDEFINED_OBJECT,
-            format!("model \"{reference}\" does not exist"),
-        ))
-    }
-
-    fn load(
-        &self,
-        model: &crate::model::ModelRef,
-    ) -> crate::model::schema::Result<std::sync::Arc<crate::model::LoadedModel>> {
-        Err(SqlStateError::new(
-            crate::error::sqlstate::UNDEFINED_OBJECT,
-            format!("model \"{model}\" does not exist"),
-        ))
-    }
+fn is_model_text(expr: &ast::Expr) -> bool {
+    matches!(expr, ast::Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(text) if !is_query_text(text)))
 }
 
 /// The relation planner for Quarry's table functions.
 #[derive(Debug, Default)]
 pub struct RelationArgsPlanner {
-    planned: HashMap<&'static str, Arc<dyn RelationFunction>>,
+    planned: HashMap<&'static str, (Params, Arc<dyn RelationFunction>)>,
     /// Functions (by name) whose relation arguments, at these positions, are
     /// rewritten to SQL text.
     textual: HashMap<&'static str, Vec<usize>>,
@@ -143,8 +71,13 @@ impl RelationArgsPlanner {
         Self::default()
     }
 
-    pub fn with_function(mut self, function: Arc<dyn RelationFunction>) -> Self {
-        self.planned.insert(function.name(), function);
+    pub fn with_function(
+        mut self,
+        name: &'static str,
+        params: Params,
+        function: Arc<dyn RelationFunction>,
+    ) -> Self {
+        self.planned.insert(name, (params, function));
         self
     }
 
@@ -184,8 +117,8 @@ impl RelationPlanner for RelationArgsPlanner {
         let Some(function) = function_name(name) else {
             return Ok(RelationPlanning::Original(Box::new(relation)));
         };
-        if let Some(function) = self.planned.get(function.as_str()) {
-            return plan_call(function.as_ref(), relation, ctx);
+        if let Some((name, (params, function))) = self.planned.get_key_value(function.as_str()) {
+            return plan_call(name, params, function.as_ref(), relation, ctx);
         }
         if let Some(positions) = self.textual.get(function.as_str()) {
             return Ok(RelationPlanning::Original(Box::new(textualize(
@@ -197,6 +130,8 @@ impl RelationPlanner for RelationArgsPlanner {
 }
 
 fn plan_call(
+    name: &'static str,
+    params: &Params,
     function: &dyn RelationFunction,
     relation: TableFactor,
     ctx: &mut dyn RelationPlannerContext,
@@ -209,14 +144,14 @@ fn plan_call(
     else {
         return Ok(RelationPlanning::Original(Box::new(relation)));
     };
-    let name = function.name();
-    let mut call = Call::default();
+    let mut positional = Vec::new();
+    let mut named = Vec::new();
     for arg in args.args {
         match arg {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => {
-                let position = call.args.len();
-                call.args.push(
-                    if function.is_relation(position) && !names_model(function, position, &expr) {
+                let position = positional.len();
+                positional.push(
+                    if params.is_relation(position) && !names_model(params, position, &expr) {
                         Arg::Relation(ctx.plan(derived(relation_query(name, position, expr)?))?)
                     } else {
                         Arg::Value(ctx.sql_to_expr(expr, &DFSchema::empty())?)
@@ -229,7 +164,7 @@ fn plan_call(
                 ..
             } => {
                 let value = ctx.sql_to_expr(expr, &DFSchema::empty())?;
-                call.named.push((ctx.normalize_ident(arg_name), value));
+                named.push((ctx.normalize_ident(arg_name), value));
             }
             // `name => value` in a FROM clause parses with the name as an expression.
             FunctionArg::ExprNamed {
@@ -238,7 +173,7 @@ fn plan_call(
                 ..
             } => {
                 let value = ctx.sql_to_expr(expr, &DFSchema::empty())?;
-                call.named.push((ctx.normalize_ident(arg_name), value));
+                named.push((ctx.normalize_ident(arg_name), value));
             }
             other => {
                 return Err(SqlStateError::bad_argument(format!(
@@ -248,7 +183,7 @@ fn plan_call(
             }
         }
     }
-    let plan = function.plan(call, ctx)?;
+    let plan = function.plan(Args::new(name, *params, positional, named), ctx)?;
     let plan = match alias {
         Some(_) => plan,
         None => LogicalPlanBuilder::from(plan).alias(name)?.build()?,
@@ -388,19 +323,7 @@ pub fn parse_relation_text(text: &str) -> std::result::Result<Query, String> {
     }
 }
 
-/// Table functions of this crate with relation arguments, and their positions.
-pub fn relation_functions() -> Vec<(&'static str, Vec<usize>)> {
-    crate::table_functions(Arc::new(NoModels))
-        .iter()
-        .map(|f| {
-            (
-                f.name(),
-                (0..8).filter(|&p| f.is_relation(p)).collect::<Vec<_>>(),
-            )
-        })
-        .filter(|(_, positions)| !positions.is_empty())
-        .collect()
-}
+pub use super::relation_functions;
 
 /// Turns relation arguments given as a bare name or as text into subqueries,
 /// before the statement is planned.
@@ -412,15 +335,7 @@ pub fn relation_functions() -> Vec<(&'static str, Vec<usize>)> {
 /// their relation arguments ([`relation_functions`] plus the host's own).
 /// Text that does not parse is left for the planner to report.
 pub fn expand_relation_arguments(statement: &mut ast::Statement, functions: &[(&str, Vec<usize>)]) {
-    let model_text: Vec<(&'static str, usize)> = crate::table_functions(Arc::new(NoModels))
-        .iter()
-        .flat_map(|f| {
-            (0..8)
-                .filter(|&p| f.model_text(p))
-                .map(|p| (f.name(), p))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let model_text = super::model_positions();
     struct Expand<'a>(&'a [(&'a str, Vec<usize>)], &'a [(&'static str, usize)]);
     impl VisitorMut for Expand<'_> {
         type Break = ();
@@ -442,8 +357,8 @@ pub fn expand_relation_arguments(statement: &mut ast::Statement, functions: &[(&
             let mut position = 0;
             for arg in args.args.iter_mut() {
                 if let FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) = arg {
-                    let names_model = self.1.contains(&(function.as_str(), position))
-                        && matches!(&*expr, ast::Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(t) if !is_query_text(t)));
+                    let names_model =
+                        self.1.contains(&(function.as_str(), position)) && is_model_text(expr);
                     if positions.contains(&position)
                         && !names_model
                         && !matches!(expr, ast::Expr::Subquery(_))
@@ -458,6 +373,43 @@ pub fn expand_relation_arguments(statement: &mut ast::Statement, functions: &[(&
         }
     }
     let _ = statement.visit(&mut Expand(functions, &model_text));
+}
+
+/// The column a table function's plan collects its result rows in, as a
+/// list of structs, before [`list_rows`] unnests them.
+pub const LIST_COLUMN: &str = "__quarry_metrics";
+
+/// A column by name, without parsing the name as `relation.column`.
+pub fn column(name: &str) -> Expr {
+    Expr::Column(datafusion::common::Column::new_unqualified(name))
+}
+
+/// One row per element of the list of structs in [`LIST_COLUMN`], with the
+/// struct's `fields` as columns, after the optional segment column.
+pub fn list_rows(
+    plan: LogicalPlanBuilder,
+    segment: Option<&str>,
+    fields: &[&str],
+) -> Result<LogicalPlan> {
+    let mut columns: Vec<Expr> = segment.map(column).into_iter().collect();
+    for field in fields {
+        columns.push(get_field(column(LIST_COLUMN), *field).alias(*field));
+    }
+    plan.unnest_column(LIST_COLUMN)?.project(columns)?.build()
+}
+
+/// Every column of `plan`, as it is: the input columns a table function's
+/// output passes through.
+pub fn passthrough(plan: &LogicalPlan) -> Vec<Expr> {
+    plan.schema()
+        .iter()
+        .map(|(qualifier, field)| {
+            Expr::Column(datafusion::common::Column::new(
+                qualifier.cloned(),
+                field.name(),
+            ))
+        })
+        .collect()
 }
 
 /// Finds a column of `plan` by name, exactly or else case-insensitively.
@@ -480,6 +432,33 @@ pub fn find_column(plan: &LogicalPlan, name: &str) -> Option<Expr> {
                 field.name(),
             ))
         })
+}
+
+/// A column of `input` by name, checked to be numeric (22023 / 42804).
+pub fn numeric_column(
+    function: &str,
+    input: &LogicalPlan,
+    name: &str,
+) -> Result<Expr, SqlStateError> {
+    let column = find_column(input, name).ok_or_else(|| unknown_column(function, name))?;
+    let data_type = column
+        .get_type(input.schema().as_ref())
+        .map_err(SqlStateError::internal)?;
+    if !data_type.is_numeric() {
+        return Err(SqlStateError::new(
+            sqlstate::DATATYPE_MISMATCH,
+            format!("{function}: column {name} must be numeric, got {data_type}"),
+        ));
+    }
+    Ok(column)
+}
+
+/// 42703 for a column the relation does not have.
+pub fn unknown_column(function: &str, name: &str) -> SqlStateError {
+    SqlStateError::new(
+        sqlstate::UNDEFINED_COLUMN,
+        format!("{function}: the relation has no column {name}"),
+    )
 }
 
 #[cfg(test)]

@@ -17,11 +17,11 @@ use crate::kernels::drift::chi2_independence;
 > SELECT round(ml_chi2_pvalue(region, src = 'recent'), 6) AS p
   FROM (SELECT region, 'train' AS src FROM customers
         UNION ALL SELECT region, 'recent' FROM customers_recent) t;
-+-----+
-| p   |
-+-----+
-| 0.0 |
-+-----+
++---+
+| p |
++---+
+| 0 |
++---+
 ```"#,
     argument(
         name = "category",
@@ -33,9 +33,9 @@ use crate::kernels::drift::chi2_independence;
     )
 )]
 #[derive(Debug, Default)]
-pub struct Chi2Pvalue;
+pub struct Chi2PvalueUdaf;
 
-impl Metric for Chi2Pvalue {
+impl Metric for Chi2PvalueUdaf {
     const NAME: &'static str = "ml_chi2_pvalue";
     const ARGS: &'static [&'static str] = &["category", "is_current"];
     type State = Sides<Categories>;
@@ -64,7 +64,7 @@ mod tests {
         let sides: ArrayRef = Arc::new(BooleanArray::from(vec![
             false, false, false, true, true, true,
         ]));
-        let (whole, merged) = run::<Chi2Pvalue>(values, sides, &[], 3).expect("runs");
+        let (whole, merged) = run::<Chi2PvalueUdaf>(values, sides, &[], 3).expect("runs");
         assert_eq!(merged, whole);
         let ScalarValue::Float64(Some(p)) = whole else {
             panic!("{whole:?}")

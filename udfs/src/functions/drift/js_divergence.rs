@@ -6,10 +6,9 @@ use datafusion::logical_expr::Documentation;
 use datafusion_macros::user_doc;
 
 use super::state::{Either, Sides};
-use super::{bins, check_bins};
+use super::{check_bins, divergences};
 use crate::error::SqlStateError;
 use crate::functions::metrics::{Metric, float};
-use crate::kernels::drift::{binned_unsorted, categorical};
 
 #[user_doc(
     doc_section(label = "Drift and monitoring"),
@@ -38,9 +37,9 @@ use crate::kernels::drift::{binned_unsorted, categorical};
     )
 )]
 #[derive(Debug, Default)]
-pub struct JsDivergence;
+pub struct JsDivergenceUdaf;
 
-impl Metric for JsDivergence {
+impl Metric for JsDivergenceUdaf {
     const NAME: &'static str = "ml_js_divergence";
     const ARGS: &'static [&'static str] = &["value", "is_current", "bins"];
     const OPTIONAL: usize = 1;
@@ -51,15 +50,7 @@ impl Metric for JsDivergence {
     }
 
     fn evaluate(&self, state: &mut Sides<Either>, constants: &[f64]) -> Result<ScalarValue> {
-        if !state.numeric {
-            return Ok(float(categorical(&state.counts).map(|(_, js)| js)));
-        }
-        let (reference, current) = state.unsorted();
-        if reference.is_empty() || current.is_empty() {
-            return Ok(float(None));
-        }
-        let (_, js) = binned_unsorted(reference, current, bins(constants));
-        Ok(float(Some(js)))
+        Ok(float(divergences(state, constants).map(|(_, js)| js)))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -80,7 +71,7 @@ mod tests {
         // JS = 0.5 * (2/3 log2 2 + 1/3 log2 0.5) + 0.5 * (1 * log2 1.5)
         let values: ArrayRef = Arc::new(StringArray::from(vec!["a", "a", "b", "b"]));
         let sides: ArrayRef = Arc::new(BooleanArray::from(vec![false, false, false, true]));
-        let (whole, merged) = run::<JsDivergence>(values, sides, &[], 2).expect("runs");
+        let (whole, merged) = run::<JsDivergenceUdaf>(values, sides, &[], 2).expect("runs");
         let want = 0.5 * (2.0 / 3.0 - 1.0 / 3.0) + 0.5 * 1.5f64.log2();
         let ScalarValue::Float64(Some(got)) = whole else {
             panic!("{whole:?}")

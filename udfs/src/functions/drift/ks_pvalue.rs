@@ -5,10 +5,9 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Documentation;
 use datafusion_macros::user_doc;
 
-use super::ks_stat::ks_stat;
 use super::state::{Numbers, Sides};
 use crate::functions::metrics::{Metric, float};
-use crate::kernels::ks::ks_pvalue;
+use crate::kernels::ks::{ks_pvalue, ks_statistic};
 
 #[user_doc(
     doc_section(label = "Drift and monitoring"),
@@ -29,18 +28,17 @@ use crate::kernels::ks::ks_pvalue;
     )
 )]
 #[derive(Debug, Default)]
-pub struct KsPvalue;
+pub struct KsPvalueUdaf;
 
-impl Metric for KsPvalue {
+impl Metric for KsPvalueUdaf {
     const NAME: &'static str = "ml_ks_pvalue";
     const ARGS: &'static [&'static str] = &["value", "is_current"];
     type State = Sides<Numbers>;
 
     fn evaluate(&self, state: &mut Sides<Numbers>, _constants: &[f64]) -> Result<ScalarValue> {
-        let (reference, current) = state.sorted();
-        Ok(float(
-            ks_stat(reference, current).map(|d| ks_pvalue(d, reference.len(), current.len())),
-        ))
+        Ok(float(state.both_sorted().map(|(r, c)| {
+            ks_pvalue(ks_statistic(r, c), r.len(), c.len())
+        })))
     }
 
     fn documentation(&self) -> Option<&Documentation> {

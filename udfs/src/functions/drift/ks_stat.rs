@@ -15,11 +15,11 @@ use crate::kernels::ks::ks_statistic;
     syntax_example = "ml_ks_stat(value, is_current)",
     sql_example = r#"```sql
 > SELECT ml_ks_stat(v, cur) FROM (VALUES (1.0, false), (2.0, false), (3.0, true), (4.0, true)) t(v, cur);
-+---------------------------+
-| ml_ks_stat(t.v,t.cur)     |
-+---------------------------+
-| 1.0                       |
-+---------------------------+
++-----------------------+
+| ml_ks_stat(t.v,t.cur) |
++-----------------------+
+| 1                     |
++-----------------------+
 ```"#,
     argument(name = "value", description = "A number."),
     argument(
@@ -28,24 +28,15 @@ use crate::kernels::ks::ks_statistic;
     )
 )]
 #[derive(Debug, Default)]
-pub struct KsStat;
+pub struct KsStatUdaf;
 
-/// D of two ascending samples, NULL when one is empty.
-pub fn ks_stat(reference: &[f64], current: &[f64]) -> Option<f64> {
-    if reference.is_empty() || current.is_empty() {
-        return None;
-    }
-    Some(ks_statistic(reference, current))
-}
-
-impl Metric for KsStat {
+impl Metric for KsStatUdaf {
     const NAME: &'static str = "ml_ks_stat";
     const ARGS: &'static [&'static str] = &["value", "is_current"];
     type State = Sides<Numbers>;
 
     fn evaluate(&self, state: &mut Sides<Numbers>, _constants: &[f64]) -> Result<ScalarValue> {
-        let (reference, current) = state.sorted();
-        Ok(float(ks_stat(reference, current)))
+        Ok(float(state.both_sorted().map(|(r, c)| ks_statistic(r, c))))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -69,7 +60,7 @@ mod tests {
         let sides: ArrayRef = Arc::new(BooleanArray::from(
             (0..9).map(|i| i >= 5).collect::<Vec<_>>(),
         ));
-        let (whole, merged) = run::<KsStat>(values, sides, &[], 4).expect("runs");
+        let (whole, merged) = run::<KsStatUdaf>(values, sides, &[], 4).expect("runs");
         let ScalarValue::Float64(Some(d)) = whole else {
             panic!("{whole:?}")
         };

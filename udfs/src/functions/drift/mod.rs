@@ -9,6 +9,7 @@
 //! [`crate::kernels::drift`] and SPEC §3.6.
 
 pub mod chi2_pvalue;
+pub mod findings;
 pub mod js_divergence;
 pub mod ks_pvalue;
 pub mod ks_stat;
@@ -17,10 +18,12 @@ pub mod psi;
 pub mod state;
 pub mod wasserstein;
 
-use datafusion::prelude::SessionContext;
-
+use crate::Services;
 use crate::error::SqlStateError;
-use crate::functions::metrics::add;
+use crate::functions::definition::Definition;
+use crate::functions::metrics::metric;
+use crate::kernels::drift::{binned_unsorted, categorical};
+use state::{Either, Sides};
 
 /// Default number of PSI / JS bins (deciles).
 pub const DEFAULT_BINS: usize = 10;
@@ -32,9 +35,12 @@ pub fn check_bins(function: &str, constants: &[f64]) -> Result<(), SqlStateError
     match constants {
         [] => Ok(()),
         [b] if b.fract() == 0.0 && (2.0..=MAX_BINS as f64).contains(b) => Ok(()),
-        [b, ..] => Err(SqlStateError::bad_argument(format!(
-            "{function}: bins must be a whole number from 2 to {MAX_BINS}, got {b}"
-        ))),
+        [b, ..] => Err(SqlStateError::arg(
+            function,
+            "bins",
+            format!("must be a whole number from 2 to {MAX_BINS}"),
+            b,
+        )),
     }
 }
 
@@ -42,13 +48,28 @@ pub fn bins(constants: &[f64]) -> usize {
     constants.first().map_or(DEFAULT_BINS, |&b| b as usize)
 }
 
-/// Registers the drift aggregates (and the hidden one behind `ml_drift`).
-pub fn register(ctx: &SessionContext) {
-    add::<psi::Psi>(ctx);
-    add::<js_divergence::JsDivergence>(ctx);
-    add::<ks_stat::KsStat>(ctx);
-    add::<ks_pvalue::KsPvalue>(ctx);
-    add::<wasserstein::Wasserstein>(ctx);
-    add::<chi2_pvalue::Chi2Pvalue>(ctx);
-    ctx.register_udaf(ml_drift::drift_aggregate());
+/// (PSI, Jensen-Shannon divergence) of the two sides, over the reference's
+/// quantile bins for numbers or per category; None when a side is empty.
+pub fn divergences(state: &mut Sides<Either>, constants: &[f64]) -> Option<(f64, f64)> {
+    if !state.numeric {
+        return categorical(&state.counts);
+    }
+    let (reference, current) = state.unsorted();
+    if reference.is_empty() || current.is_empty() {
+        return None;
+    }
+    Some(binned_unsorted(reference, current, bins(constants)))
+}
+
+/// The drift functions.
+pub fn functions() -> Vec<Definition<Services>> {
+    vec![
+        metric::<psi::PsiUdaf>(),
+        metric::<js_divergence::JsDivergenceUdaf>(),
+        metric::<ks_stat::KsStatUdaf>(),
+        metric::<ks_pvalue::KsPvalueUdaf>(),
+        metric::<wasserstein::WassersteinUdaf>(),
+        metric::<chi2_pvalue::Chi2PvalueUdaf>(),
+        Definition::table(ml_drift::DriftUdtf::new),
+    ]
 }

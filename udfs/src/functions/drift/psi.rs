@@ -6,10 +6,9 @@ use datafusion::logical_expr::Documentation;
 use datafusion_macros::user_doc;
 
 use super::state::{Either, Sides};
-use super::{bins, check_bins};
+use super::{check_bins, divergences};
 use crate::error::SqlStateError;
 use crate::functions::metrics::{Metric, float};
-use crate::kernels::drift::{binned_unsorted, categorical};
 
 #[user_doc(
     doc_section(label = "Drift and monitoring"),
@@ -39,9 +38,9 @@ use crate::kernels::drift::{binned_unsorted, categorical};
     )
 )]
 #[derive(Debug, Default)]
-pub struct Psi;
+pub struct PsiUdaf;
 
-impl Metric for Psi {
+impl Metric for PsiUdaf {
     const NAME: &'static str = "ml_psi";
     const ARGS: &'static [&'static str] = &["value", "is_current", "bins"];
     const OPTIONAL: usize = 1;
@@ -52,15 +51,7 @@ impl Metric for Psi {
     }
 
     fn evaluate(&self, state: &mut Sides<Either>, constants: &[f64]) -> Result<ScalarValue> {
-        if !state.numeric {
-            return Ok(float(categorical(&state.counts).map(|(psi, _)| psi)));
-        }
-        let (reference, current) = state.unsorted();
-        if reference.is_empty() || current.is_empty() {
-            return Ok(float(None));
-        }
-        let (psi, _) = binned_unsorted(reference, current, bins(constants));
-        Ok(float(Some(psi)))
+        Ok(float(divergences(state, constants).map(|(psi, _)| psi)))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -88,7 +79,7 @@ mod tests {
         let r: Vec<f64> = (0..20).map(f64::from).collect();
         let c: Vec<f64> = (5..25).map(f64::from).collect();
         let values: ArrayRef = Arc::new(Float64Array::from([r.clone(), c.clone()].concat()));
-        let (whole, merged) = run::<Psi>(values, side(20, 20), &[], 3).expect("runs");
+        let (whole, merged) = run::<PsiUdaf>(values, side(20, 20), &[], 3).expect("runs");
         // Hand computation of the definition.
         let edges: Vec<f64> = (1..10)
             .filter_map(|k| crate::kernels::quantile::quantile_sorted(&r, k as f64 / 10.0))
@@ -119,7 +110,7 @@ mod tests {
     #[test]
     fn categories_and_empty_sides() {
         let values: ArrayRef = Arc::new(StringArray::from(vec!["a", "a", "b", "a", "b", "b"]));
-        let (whole, merged) = run::<Psi>(values, side(3, 3), &[], 2).expect("runs");
+        let (whole, merged) = run::<PsiUdaf>(values, side(3, 3), &[], 2).expect("runs");
         // r = (2/3, 1/3), c = (1/3, 2/3): PSI = 2 * (1/3) ln 2
         let want = 2.0 / 3.0 * std::f64::consts::LN_2;
         let ScalarValue::Float64(Some(got)) = whole else {
@@ -128,10 +119,10 @@ mod tests {
         assert!((got - want).abs() < 1e-15);
         assert_eq!(merged, whole);
         let values: ArrayRef = Arc::new(Float64Array::from(vec![1.0, 2.0]));
-        let (empty, _) = run::<Psi>(values, side(2, 0), &[], 1).expect("runs");
+        let (empty, _) = run::<PsiUdaf>(values, side(2, 0), &[], 1).expect("runs");
         assert_eq!(empty, ScalarValue::Float64(None));
-        assert!(Psi.check_constants(&[1.0]).is_err());
-        assert!(Psi.check_constants(&[2.5]).is_err());
-        assert!(Psi.check_constants(&[20.0]).is_ok());
+        assert!(PsiUdaf.check_constants(&[1.0]).is_err());
+        assert!(PsiUdaf.check_constants(&[2.5]).is_err());
+        assert!(PsiUdaf.check_constants(&[20.0]).is_ok());
     }
 }

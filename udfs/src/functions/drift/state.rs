@@ -10,15 +10,13 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, ListArray, StringArray, UInt64Array,
-};
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, UInt64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 
 use crate::error::{SqlStateError, sqlstate};
+use crate::functions::list_value;
 use crate::functions::metrics::Call;
 use crate::functions::metrics::state::{MetricState, binary, coerce_binary};
 
@@ -169,6 +167,13 @@ impl<A: Accepts> Sides<A> {
         (&self.reference, &self.current)
     }
 
+    /// Both samples, ascending, when neither is empty: a two-sample
+    /// statistic is NULL otherwise.
+    pub fn both_sorted(&mut self) -> Option<(&[f64], &[f64])> {
+        let (reference, current) = self.sorted();
+        (!reference.is_empty() && !current.is_empty()).then_some((reference, current))
+    }
+
     pub fn add_category(
         &mut self,
         name: &str,
@@ -252,24 +257,11 @@ impl<A: Accepts> Sides<A> {
 }
 
 fn internal_type(values: &ArrayRef) -> SqlStateError {
-    SqlStateError::new(
-        sqlstate::INTERNAL_ERROR,
-        format!("drift value argument is {}", values.data_type()),
-    )
+    SqlStateError::internal(format!("drift value argument is {}", values.data_type()))
 }
 
 fn internal(message: String) -> datafusion::error::DataFusionError {
-    SqlStateError::new(sqlstate::INTERNAL_ERROR, message).into_df()
-}
-
-fn list_scalar(values: ArrayRef) -> ScalarValue {
-    let n = values.len();
-    ScalarValue::List(Arc::new(ListArray::new(
-        Arc::new(Field::new_list_field(values.data_type().clone(), true)),
-        OffsetBuffer::from_lengths([n]),
-        values,
-        None,
-    )))
+    SqlStateError::internal(message).into_df()
 }
 
 fn field(name: &str, part: &str, t: DataType) -> FieldRef {
@@ -336,13 +328,13 @@ impl<A: Accepts> MetricState for Sides<A> {
         let counts = std::mem::take(&mut self.counts);
         self.index.clear();
         Ok(vec![
-            list_scalar(Arc::new(Float64Array::from(reference))),
-            list_scalar(Arc::new(Float64Array::from(current))),
-            list_scalar(Arc::new(StringArray::from(names))),
-            list_scalar(Arc::new(UInt64Array::from_iter_values(
+            list_value(Arc::new(Float64Array::from(reference))),
+            list_value(Arc::new(Float64Array::from(current))),
+            list_value(Arc::new(StringArray::from(names))),
+            list_value(Arc::new(UInt64Array::from_iter_values(
                 counts.iter().map(|c| c[0]),
             ))),
-            list_scalar(Arc::new(UInt64Array::from_iter_values(
+            list_value(Arc::new(UInt64Array::from_iter_values(
                 counts.iter().map(|c| c[1]),
             ))),
         ])

@@ -15,11 +15,11 @@ use crate::kernels::drift::wasserstein;
     syntax_example = "ml_wasserstein(value, is_current)",
     sql_example = r#"```sql
 > SELECT ml_wasserstein(v, cur) FROM (VALUES (0, false), (1, false), (3, false), (5, true), (6, true), (8, true)) t(v, cur);
-+-------------------------------+
-| ml_wasserstein(t.v,t.cur)     |
-+-------------------------------+
-| 5.0                           |
-+-------------------------------+
++---------------------------+
+| ml_wasserstein(t.v,t.cur) |
++---------------------------+
+| 5                         |
++---------------------------+
 ```"#,
     argument(name = "value", description = "A number."),
     argument(
@@ -28,19 +28,15 @@ use crate::kernels::drift::wasserstein;
     )
 )]
 #[derive(Debug, Default)]
-pub struct Wasserstein;
+pub struct WassersteinUdaf;
 
-impl Metric for Wasserstein {
+impl Metric for WassersteinUdaf {
     const NAME: &'static str = "ml_wasserstein";
     const ARGS: &'static [&'static str] = &["value", "is_current"];
     type State = Sides<Numbers>;
 
     fn evaluate(&self, state: &mut Sides<Numbers>, _constants: &[f64]) -> Result<ScalarValue> {
-        let (reference, current) = state.sorted();
-        if reference.is_empty() || current.is_empty() {
-            return Ok(float(None));
-        }
-        Ok(float(Some(wasserstein(reference, current))))
+        Ok(float(state.both_sorted().map(|(r, c)| wasserstein(r, c))))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -62,7 +58,7 @@ mod tests {
         let sides: ArrayRef = Arc::new(BooleanArray::from(vec![
             false, true, false, true, false, true,
         ]));
-        let (whole, merged) = run::<Wasserstein>(values, sides, &[], 3).expect("runs");
+        let (whole, merged) = run::<WassersteinUdaf>(values, sides, &[], 3).expect("runs");
         assert_eq!(whole, ScalarValue::Float64(Some(5.0)));
         assert_eq!(merged, whole);
     }

@@ -36,19 +36,19 @@ pub const NAME: &str = "ml_bucketize";
     )
 )]
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct Bucketize {
+pub struct BucketizeUdf {
     signature: Signature,
 }
 
-impl Bucketize {
+impl BucketizeUdf {
     pub fn new() -> Self {
-        Bucketize {
+        BucketizeUdf {
             signature: Signature::user_defined(Volatility::Immutable),
         }
     }
 }
 
-impl Default for Bucketize {
+impl Default for BucketizeUdf {
     fn default() -> Self {
         Self::new()
     }
@@ -73,7 +73,7 @@ fn mismatch(message: String) -> datafusion::error::DataFusionError {
     SqlStateError::new(sqlstate::DATATYPE_MISMATCH, message).into_df()
 }
 
-impl ScalarUDFImpl for Bucketize {
+impl ScalarUDFImpl for BucketizeUdf {
     fn name(&self) -> &str {
         NAME
     }

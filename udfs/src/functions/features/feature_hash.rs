@@ -23,11 +23,11 @@ pub const NAME: &str = "ml_feature_hash";
     syntax_example = "ml_feature_hash(value, buckets)",
     sql_example = r#"```sql
 > SELECT ml_feature_hash('city_0001', 64), ml_feature_hash(42, 8);
-+------------------------------------------------+-------------------------------------+
-| ml_feature_hash(Utf8("city_0001"),Int64(64))   | ml_feature_hash(Int64(42),Int64(8)) |
-+------------------------------------------------+-------------------------------------+
-| 4                                              | 3                                   |
-+------------------------------------------------+-------------------------------------+
++----------------------------------------------+-------------------------------------+
+| ml_feature_hash(Utf8("city_0001"),Int64(64)) | ml_feature_hash(Int64(42),Int64(8)) |
++----------------------------------------------+-------------------------------------+
+| 4                                            | 3                                   |
++----------------------------------------------+-------------------------------------+
 ```"#,
     argument(
         name = "value",
@@ -39,19 +39,19 @@ pub const NAME: &str = "ml_feature_hash";
     )
 )]
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct FeatureHash {
+pub struct FeatureHashUdf {
     signature: Signature,
 }
 
-impl FeatureHash {
+impl FeatureHashUdf {
     pub fn new() -> Self {
-        FeatureHash {
+        FeatureHashUdf {
             signature: Signature::any(2, Volatility::Immutable),
         }
     }
 }
 
-impl Default for FeatureHash {
+impl Default for FeatureHashUdf {
     fn default() -> Self {
         Self::new()
     }
@@ -71,13 +71,16 @@ pub fn positive_int(
     match value {
         None => Ok(None),
         Some(v) if v > 0 && v <= i64::from(i32::MAX) => Ok(Some(v as u64)),
-        Some(v) => Err(SqlStateError::bad_argument(format!(
-            "{function}: {argument} must be a positive integer, got {v}"
-        ))),
+        Some(v) => Err(SqlStateError::arg(
+            function,
+            argument,
+            "must be a positive integer",
+            v,
+        )),
     }
 }
 
-impl ScalarUDFImpl for FeatureHash {
+impl ScalarUDFImpl for FeatureHashUdf {
     fn name(&self) -> &str {
         NAME
     }

@@ -1,7 +1,9 @@
-//! Pure feature helpers as scalar functions: stable hashing, bucketing and a
-//! deterministic train/test split. Each is a function of its arguments only,
-//! so it gives the same answer on any machine, release and partitioning.
+//! Features: pure helpers as scalar functions (stable hashing, bucketing, a
+//! deterministic train/test split), each a function of its arguments only,
+//! so it gives the same answer on any machine, release and partitioning; and
+//! the point-in-time join `ml_asof_join`.
 
+pub mod asof_join;
 pub mod bucketize;
 pub mod feature_hash;
 pub mod split;
@@ -9,16 +11,19 @@ pub mod split;
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::logical_expr::ScalarUDF;
-use datafusion::prelude::SessionContext;
 
+use crate::Services;
 use crate::error::{SqlStateError, sqlstate};
+use crate::functions::definition::Definition;
 
-/// Registers the feature helpers.
-pub fn register(ctx: &SessionContext) {
-    ctx.register_udf(ScalarUDF::from(split::Split::new()));
-    ctx.register_udf(ScalarUDF::from(feature_hash::FeatureHash::new()));
-    ctx.register_udf(ScalarUDF::from(bucketize::Bucketize::new()));
+/// The feature functions.
+pub fn functions() -> Vec<Definition<Services>> {
+    vec![
+        Definition::scalar(|_| split::SplitUdf::new()),
+        Definition::scalar(|_| feature_hash::FeatureHashUdf::new()),
+        Definition::scalar(|_| bucketize::BucketizeUdf::new()),
+        Definition::table(|_| asof_join::AsofJoinUdtf),
+    ]
 }
 
 /// Values as a Utf8 array (numbers print as SQL prints them: 42, 2.5, true).

@@ -44,19 +44,19 @@ pub const NAME: &str = "ml_split";
     )
 )]
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct Split {
+pub struct SplitUdf {
     signature: Signature,
 }
 
-impl Split {
+impl SplitUdf {
     pub fn new() -> Self {
-        Split {
+        SplitUdf {
             signature: Signature::variadic_any(Volatility::Immutable),
         }
     }
 }
 
-impl Default for Split {
+impl Default for SplitUdf {
     fn default() -> Self {
         Self::new()
     }
@@ -85,7 +85,7 @@ pub fn side(key: &str, fraction: f64, seed: i64) -> &'static str {
     }
 }
 
-impl ScalarUDFImpl for Split {
+impl ScalarUDFImpl for SplitUdf {
     fn name(&self) -> &str {
         NAME
     }
@@ -148,9 +148,12 @@ impl ScalarUDFImpl for Split {
                 Some(f) if (0.0..=1.0).contains(&f) => {}
                 None => {}
                 Some(f) => {
-                    return Err(SqlStateError::bad_argument(format!(
-                        "{NAME}: test_fraction must be between 0 and 1, got {f}"
-                    ))
+                    return Err(SqlStateError::arg(
+                        NAME,
+                        "test_fraction",
+                        "must be between 0 and 1",
+                        f,
+                    )
                     .into_df());
                 }
             }

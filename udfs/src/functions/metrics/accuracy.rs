@@ -15,11 +15,11 @@ use super::{Metric, float};
     syntax_example = "ml_accuracy(y, prediction)",
     sql_example = r#"```sql
 > SELECT ml_accuracy(y, p) FROM (VALUES ('a', 'a'), ('b', 'a'), ('c', 'c'), ('a', 'a')) t(y, p);
-+-------------------+
++----------------------+
 | ml_accuracy(t.y,t.p) |
-+-------------------+
-| 0.75              |
-+-------------------+
++----------------------+
+| 0.75                 |
++----------------------+
 ```"#,
     argument(name = "y", description = "The true label."),
     argument(
@@ -28,14 +28,14 @@ use super::{Metric, float};
     )
 )]
 #[derive(Debug, Default)]
-pub struct Accuracy;
+pub struct AccuracyUdaf;
 
 /// Accuracy of `equal` correct rows out of `rows`; None without rows.
 pub fn accuracy(rows: u64, equal: u64) -> Option<f64> {
     (rows > 0).then(|| equal as f64 / rows as f64)
 }
 
-impl Metric for Accuracy {
+impl Metric for AccuracyUdaf {
     const NAME: &'static str = "ml_accuracy";
     const ARGS: &'static [&'static str] = &["y", "prediction"];
     type State = Agreement;
@@ -72,12 +72,12 @@ mod tests {
             Some("a"),
             Some("c"),
         ]));
-        let (whole, merged) = run::<Accuracy>(y, p, &[], 3).expect("accuracy");
+        let (whole, merged) = run::<AccuracyUdaf>(y, p, &[], 3).expect("accuracy");
         assert_eq!(whole, ScalarValue::Float64(Some(2.0 / 3.0)));
         assert_eq!(merged, whole);
         let y: ArrayRef = Arc::new(Int64Array::from(vec![0, 1, 2, 2]));
         let p: ArrayRef = Arc::new(Int64Array::from(vec![0, 2, 1, 2]));
-        let (whole, _) = run::<Accuracy>(y, p, &[], 1).expect("accuracy");
+        let (whole, _) = run::<AccuracyUdaf>(y, p, &[], 1).expect("accuracy");
         assert_eq!(whole, ScalarValue::Float64(Some(0.5)));
         assert_eq!(accuracy(0, 0), None);
     }

@@ -17,11 +17,11 @@ use crate::error::SqlStateError;
     syntax_example = "ml_best_threshold(y, score, fp_cost, fn_cost)",
     sql_example = r#"```sql
 > SELECT ml_best_threshold(y, s, 1, 5) FROM (VALUES (0, 0.1), (0, 0.4), (1, 0.35), (1, 0.8)) t(y, s);
-+--------------------------------------------------+
-| ml_best_threshold(t.y,t.s,Int64(1),Int64(5))     |
-+--------------------------------------------------+
-| 0.35                                             |
-+--------------------------------------------------+
++----------------------------------------------+
+| ml_best_threshold(t.y,t.s,Int64(1),Int64(5)) |
++----------------------------------------------+
+| 0.35                                         |
++----------------------------------------------+
 ```"#,
     argument(name = "y", description = "The true label: boolean, or a number 0/1."),
     argument(
@@ -38,7 +38,7 @@ use crate::error::SqlStateError;
     )
 )]
 #[derive(Debug, Default)]
-pub struct BestThreshold;
+pub struct BestThresholdUdaf;
 
 /// The cheapest threshold from ascending scores of each class; None without rows.
 pub fn best_threshold(
@@ -62,7 +62,7 @@ pub fn best_threshold(
     Some(best.1)
 }
 
-impl Metric for BestThreshold {
+impl Metric for BestThresholdUdaf {
     const NAME: &'static str = "ml_best_threshold";
     const ARGS: &'static [&'static str] = &["y", "score", "fp_cost", "fn_cost"];
     type State = Ranked;
@@ -70,9 +70,12 @@ impl Metric for BestThreshold {
     fn check_constants(&self, constants: &[f64]) -> Result<(), SqlStateError> {
         for (name, &c) in ["fp_cost", "fn_cost"].iter().zip(constants) {
             if !(c.is_finite() && c >= 0.0) {
-                return Err(SqlStateError::bad_argument(format!(
-                    "ml_best_threshold: {name} must be a finite number >= 0, got {c}"
-                )));
+                return Err(SqlStateError::arg(
+                    Self::NAME,
+                    name,
+                    "must be a finite number >= 0",
+                    c,
+                ));
             }
         }
         if constants.iter().all(|&c| c == 0.0) {
@@ -114,7 +117,7 @@ mod tests {
             Some(f64::INFINITY)
         );
         assert_eq!(best_threshold(&[], &[], 1.0, 1.0), None);
-        assert!(BestThreshold.check_constants(&[0.0, 0.0]).is_err());
-        assert!(BestThreshold.check_constants(&[-1.0, 1.0]).is_err());
+        assert!(BestThresholdUdaf.check_constants(&[0.0, 0.0]).is_err());
+        assert!(BestThresholdUdaf.check_constants(&[-1.0, 1.0]).is_err());
     }
 }

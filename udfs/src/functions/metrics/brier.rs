@@ -15,11 +15,11 @@ use super::{Metric, float};
     syntax_example = "ml_brier(y, probability)",
     sql_example = r#"```sql
 > SELECT round(ml_brier(y, p), 6) AS brier FROM (VALUES (1, 0.9), (0, 0.2), (1, 0.6)) t(y, p);
-+----------+
-| brier    |
-+----------+
-| 0.07     |
-+----------+
++-------+
+| brier |
++-------+
+| 0.07  |
++-------+
 ```"#,
     argument(name = "y", description = "The true label: boolean, or a number 0/1."),
     argument(
@@ -28,7 +28,7 @@ use super::{Metric, float};
     )
 )]
 #[derive(Debug, Default)]
-pub struct Brier;
+pub struct BrierUdaf;
 
 #[derive(Debug, Default)]
 pub struct SquaredError;
@@ -41,15 +41,13 @@ impl Loss for SquaredError {
     }
 }
 
-impl Metric for Brier {
+impl Metric for BrierUdaf {
     const NAME: &'static str = "ml_brier";
     const ARGS: &'static [&'static str] = &["y", "probability"];
     type State = LossSum<SquaredError>;
 
     fn evaluate(&self, state: &mut Self::State, _constants: &[f64]) -> Result<ScalarValue> {
-        Ok(float(
-            (state.rows > 0).then(|| state.total.value() / state.rows as f64),
-        ))
+        Ok(float(state.mean()))
     }
 
     fn documentation(&self) -> Option<&Documentation> {

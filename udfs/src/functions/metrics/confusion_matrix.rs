@@ -17,11 +17,11 @@ use super::state::{LabelKind, LabelPairs};
     syntax_example = "ml_confusion_matrix(y, prediction)",
     sql_example = r#"```sql
 > SELECT ml_confusion_matrix(y, p) FROM (VALUES (1, 1), (0, 1), (1, 0), (1, 1), (0, 0)) t(y, p);
-+------------------------------------------------------------------+
-| ml_confusion_matrix(t.y,t.p)                                     |
-+------------------------------------------------------------------+
++---------------------------------------------------------------------+
+| ml_confusion_matrix(t.y,t.p)                                        |
++---------------------------------------------------------------------+
 | {"fn":1,"fp":1,"labels":[0,1],"matrix":[[1,1],[1,2]],"tn":1,"tp":2} |
-+------------------------------------------------------------------+
++---------------------------------------------------------------------+
 ```"#,
     argument(name = "y", description = "The true label (boolean, number or text)."),
     argument(
@@ -30,7 +30,7 @@ use super::state::{LabelKind, LabelPairs};
     )
 )]
 #[derive(Debug, Default)]
-pub struct ConfusionMatrix;
+pub struct ConfusionMatrixUdaf;
 
 fn label_json(kind: LabelKind, text: &str) -> Value {
     match kind {
@@ -96,7 +96,7 @@ pub fn confusion_json(state: &LabelPairs) -> Option<String> {
     Some(out.to_string())
 }
 
-impl Metric for ConfusionMatrix {
+impl Metric for ConfusionMatrixUdaf {
     const NAME: &'static str = "ml_confusion_matrix";
     const ARGS: &'static [&'static str] = &["y", "prediction"];
     type State = LabelPairs;
@@ -135,7 +135,7 @@ mod tests {
         // confusion_matrix([2,0,2,2,0,1], [0,0,2,2,0,2]) == [[2,0,0],[0,0,1],[1,0,2]]
         let y: ArrayRef = Arc::new(Int64Array::from(vec![2, 0, 2, 2, 0, 1]));
         let p: ArrayRef = Arc::new(Int64Array::from(vec![0, 0, 2, 2, 0, 2]));
-        let (whole, merged) = run::<ConfusionMatrix>(y, p, &[], 4).expect("matrix");
+        let (whole, merged) = run::<ConfusionMatrixUdaf>(y, p, &[], 4).expect("matrix");
         let whole = text(whole);
         assert_eq!(whole["labels"], json!([0, 1, 2]));
         assert_eq!(whole["matrix"], json!([[2, 0, 0], [0, 0, 1], [1, 0, 2]]));
@@ -154,7 +154,7 @@ mod tests {
             Some("cat"),
             Some("bird"),
         ]));
-        let (whole, _) = run::<ConfusionMatrix>(y, p, &[], 1).expect("matrix");
+        let (whole, _) = run::<ConfusionMatrixUdaf>(y, p, &[], 1).expect("matrix");
         let whole = text(whole);
         assert_eq!(whole["labels"], json!(["ant", "bird", "cat"]));
         assert_eq!(whole["matrix"], json!([[1, 0, 0], [0, 0, 0], [1, 1, 0]]));
@@ -164,7 +164,7 @@ mod tests {
     fn binary_labels_name_their_cells() {
         let y: ArrayRef = Arc::new(Int64Array::from(vec![1, 0, 1, 1, 0]));
         let p: ArrayRef = Arc::new(Int64Array::from(vec![1, 1, 0, 1, 0]));
-        let (whole, _) = run::<ConfusionMatrix>(y, p, &[], 1).expect("matrix");
+        let (whole, _) = run::<ConfusionMatrixUdaf>(y, p, &[], 1).expect("matrix");
         let whole = text(whole);
         assert_eq!(whole["matrix"], json!([[1, 1], [1, 2]]));
         assert_eq!(

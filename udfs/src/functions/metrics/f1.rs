@@ -29,9 +29,9 @@ use super::{Metric, float};
     )
 )]
 #[derive(Debug, Default)]
-pub struct F1;
+pub struct F1Udaf;
 
-impl Metric for F1 {
+impl Metric for F1Udaf {
     const NAME: &'static str = "ml_f1";
     const ARGS: &'static [&'static str] = &["y", "prediction"];
     type State = Counts;

@@ -16,11 +16,11 @@ use crate::error::SqlStateError;
     syntax_example = "ml_fbeta(y, prediction, beta)",
     sql_example = r#"```sql
 > SELECT ml_fbeta(y, p, 2) FROM (VALUES (1, 1), (0, 1), (1, 0), (1, 1)) t(y, p);
-+--------------------------------+
-| ml_fbeta(t.y,t.p,Int64(2))     |
-+--------------------------------+
-| 0.6666666666666666             |
-+--------------------------------+
++----------------------------+
+| ml_fbeta(t.y,t.p,Int64(2)) |
++----------------------------+
+| 0.6666666666666666         |
++----------------------------+
 ```"#,
     argument(name = "y", description = "The true label: boolean, or a number 0/1."),
     argument(
@@ -33,7 +33,7 @@ use crate::error::SqlStateError;
     )
 )]
 #[derive(Debug, Default)]
-pub struct FBeta;
+pub struct FBetaUdaf;
 
 /// F-beta from confusion counts; 0 when tp + fp + fn = 0, None without rows.
 pub fn fbeta(c: &Counts, beta: f64) -> Option<f64> {
@@ -49,7 +49,7 @@ pub fn fbeta(c: &Counts, beta: f64) -> Option<f64> {
     })
 }
 
-impl Metric for FBeta {
+impl Metric for FBetaUdaf {
     const NAME: &'static str = "ml_fbeta";
     const ARGS: &'static [&'static str] = &["y", "prediction", "beta"];
     type State = Counts;
@@ -57,10 +57,12 @@ impl Metric for FBeta {
     fn check_constants(&self, constants: &[f64]) -> Result<(), SqlStateError> {
         match constants {
             [beta] if beta.is_finite() && *beta > 0.0 => Ok(()),
-            _ => Err(SqlStateError::bad_argument(format!(
-                "ml_fbeta: beta must be a positive number, got {}",
-                constants.first().copied().unwrap_or(f64::NAN)
-            ))),
+            _ => Err(SqlStateError::arg(
+                Self::NAME,
+                "beta",
+                "must be a positive number",
+                constants.first().copied().unwrap_or(f64::NAN),
+            )),
         }
     }
 
@@ -90,7 +92,7 @@ mod tests {
         let c = counts_of(&[true, true, true], &[true, false, false]);
         assert!((fbeta(&c, 0.5).expect("f") - 1.25 / 1.75).abs() < 1e-15);
         assert_eq!(fbeta(&counts_of(&[false], &[false]), 1.0), Some(0.0));
-        assert!(FBeta.check_constants(&[0.0]).is_err());
-        assert!(FBeta.check_constants(&[f64::INFINITY]).is_err());
+        assert!(FBetaUdaf.check_constants(&[0.0]).is_err());
+        assert!(FBetaUdaf.check_constants(&[f64::INFINITY]).is_err());
     }
 }

@@ -28,7 +28,7 @@ use super::{Metric, float};
     )
 )]
 #[derive(Debug, Default)]
-pub struct LogLoss;
+pub struct LogLossUdaf;
 
 /// Probabilities are clipped this far from 0 and 1.
 pub const CLIP: f64 = 1e-15;
@@ -44,15 +44,13 @@ impl Loss for CrossEntropy {
     }
 }
 
-impl Metric for LogLoss {
+impl Metric for LogLossUdaf {
     const NAME: &'static str = "ml_log_loss";
     const ARGS: &'static [&'static str] = &["y", "probability"];
     type State = LossSum<CrossEntropy>;
 
     fn evaluate(&self, state: &mut Self::State, _constants: &[f64]) -> Result<ScalarValue> {
-        Ok(float(
-            (state.rows > 0).then(|| state.total.value() / state.rows as f64),
-        ))
+        Ok(float(state.mean()))
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -24,9 +24,9 @@ use super::{Metric, float};
     argument(name = "prediction", description = "The predicted value.")
 )]
 #[derive(Debug, Default)]
-pub struct Mae;
+pub struct MaeUdaf;
 
-impl Metric for Mae {
+impl Metric for MaeUdaf {
     const NAME: &'static str = "ml_mae";
     const ARGS: &'static [&'static str] = &["y", "prediction"];
     type State = Residuals;
@@ -55,7 +55,7 @@ mod tests {
     fn mae_as_scikit_learn() {
         let y: ArrayRef = Arc::new(Float64Array::from(vec![3.0, -0.5, 2.0, 7.0]));
         let p: ArrayRef = Arc::new(Float64Array::from(vec![2.5, 0.0, 2.0, 8.0]));
-        let (whole, merged) = run::<Mae>(y, p, &[], 2).expect("mae");
+        let (whole, merged) = run::<MaeUdaf>(y, p, &[], 2).expect("mae");
         assert_eq!(whole, ScalarValue::Float64(Some(0.5)));
         assert_eq!(merged, whole);
     }

@@ -15,19 +15,19 @@ use super::{Metric, float};
     syntax_example = "ml_mape(y, prediction)",
     sql_example = r#"```sql
 > SELECT ml_mape(y, p) FROM (VALUES (100, 110), (200, 190), (50, 50)) t(y, p);
-+--------------------+
-| ml_mape(t.y,t.p)   |
-+--------------------+
-| 0.05               |
-+--------------------+
++---------------------+
+| ml_mape(t.y,t.p)    |
++---------------------+
+| 0.05000000000000001 |
++---------------------+
 ```"#,
     argument(name = "y", description = "The true value."),
     argument(name = "prediction", description = "The predicted value.")
 )]
 #[derive(Debug, Default)]
-pub struct Mape;
+pub struct MapeUdaf;
 
-impl Metric for Mape {
+impl Metric for MapeUdaf {
     const NAME: &'static str = "ml_mape";
     const ARGS: &'static [&'static str] = &["y", "prediction"];
     type State = Residuals;
@@ -56,7 +56,7 @@ mod tests {
     fn mape_divides_by_the_true_value() {
         let y: ArrayRef = Arc::new(Float64Array::from(vec![100.0, 200.0, 50.0, 0.0]));
         let p: ArrayRef = Arc::new(Float64Array::from(vec![110.0, 190.0, 50.0, 1e-16]));
-        let (whole, merged) = run::<Mape>(y, p, &[], 2).expect("mape");
+        let (whole, merged) = run::<MapeUdaf>(y, p, &[], 2).expect("mape");
         let ScalarValue::Float64(Some(v)) = whole else {
             panic!("{whole:?}")
         };

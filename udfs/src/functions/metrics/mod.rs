@@ -42,12 +42,13 @@ use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, Signature, Volatility,
+    Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
 use datafusion::physical_expr::expressions::Literal;
-use datafusion::prelude::SessionContext;
 
+use crate::Services;
 use crate::error::SqlStateError;
+use crate::functions::definition::Definition;
 use state::MetricState;
 
 /// Names a call for error messages: the function and its argument names.
@@ -94,7 +95,8 @@ pub trait Metric: Debug + Default + Send + Sync + 'static {
     }
 }
 
-/// The DataFusion aggregate for a [`Metric`].
+/// The DataFusion aggregate for a [`Metric`]: each metric file holds one
+/// `<Op>Udaf` implementing [`Metric`], registered as `MetricUdaf<<Op>Udaf>`.
 #[derive(Debug)]
 pub struct MetricUdaf<M: Metric> {
     metric: M,
@@ -160,10 +162,10 @@ impl<M: Metric> AggregateUDFImpl for MetricUdaf<M> {
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         let types = coerced::<M>(arg_types).map_err(SqlStateError::into_df)?;
         if types != arg_types {
-            return Err(SqlStateError::new(
-                crate::error::sqlstate::INTERNAL_ERROR,
-                format!("{}: arguments were not coerced", M::NAME),
-            )
+            return Err(SqlStateError::internal(format!(
+                "{}: arguments were not coerced",
+                M::NAME
+            ))
             .into_df());
         }
         Ok(self.metric.return_type())
@@ -290,28 +292,30 @@ pub fn float(value: Option<f64>) -> ScalarValue {
     ScalarValue::Float64(value)
 }
 
-/// Registers the aggregate of one metric into `ctx`.
-pub fn add<M: Metric>(ctx: &SessionContext) {
-    ctx.register_udaf(AggregateUDF::from(MetricUdaf::<M>::new()));
+/// The metric aggregates.
+pub fn functions() -> Vec<Definition<Services>> {
+    vec![
+        metric::<accuracy::AccuracyUdaf>(),
+        metric::<precision::PrecisionUdaf>(),
+        metric::<recall::RecallUdaf>(),
+        metric::<f1::F1Udaf>(),
+        metric::<fbeta::FBetaUdaf>(),
+        metric::<roc_auc::RocAucUdaf>(),
+        metric::<pr_auc::PrAucUdaf>(),
+        metric::<log_loss::LogLossUdaf>(),
+        metric::<brier::BrierUdaf>(),
+        metric::<confusion_matrix::ConfusionMatrixUdaf>(),
+        metric::<rmse::RmseUdaf>(),
+        metric::<mae::MaeUdaf>(),
+        metric::<mape::MapeUdaf>(),
+        metric::<r2::R2Udaf>(),
+        metric::<best_threshold::BestThresholdUdaf>(),
+    ]
 }
 
-/// Registers every metric aggregate into `ctx`.
-pub fn register(ctx: &SessionContext) {
-    add::<accuracy::Accuracy>(ctx);
-    add::<precision::Precision>(ctx);
-    add::<recall::Recall>(ctx);
-    add::<f1::F1>(ctx);
-    add::<fbeta::FBeta>(ctx);
-    add::<roc_auc::RocAuc>(ctx);
-    add::<pr_auc::PrAuc>(ctx);
-    add::<log_loss::LogLoss>(ctx);
-    add::<brier::Brier>(ctx);
-    add::<confusion_matrix::ConfusionMatrix>(ctx);
-    add::<rmse::Rmse>(ctx);
-    add::<mae::Mae>(ctx);
-    add::<mape::Mape>(ctx);
-    add::<r2::R2>(ctx);
-    add::<best_threshold::BestThreshold>(ctx);
+/// The definition of one metric's aggregate.
+pub fn metric<M: Metric>() -> Definition<Services> {
+    Definition::aggregate(|_| MetricUdaf::<M>::new())
 }
 
 #[cfg(test)]

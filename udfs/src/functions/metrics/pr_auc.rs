@@ -28,7 +28,7 @@ use super::{Metric, float};
     )
 )]
 #[derive(Debug, Default)]
-pub struct PrAuc;
+pub struct PrAucUdaf;
 
 /// Calls `visit(threshold, tp, fp)` for each distinct score from the highest
 /// down, with the counts of positives and negatives scoring at or above it.
@@ -73,7 +73,7 @@ pub fn average_precision(positives: &[f64], negatives: &[f64]) -> Option<f64> {
     Some(total / positives.len() as f64)
 }
 
-impl Metric for PrAuc {
+impl Metric for PrAucUdaf {
     const NAME: &'static str = "ml_pr_auc";
     const ARGS: &'static [&'static str] = &["y", "score"];
     type State = Ranked;

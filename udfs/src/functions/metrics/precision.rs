@@ -15,11 +15,11 @@ use super::{Metric, float};
     syntax_example = "ml_precision(y, prediction)",
     sql_example = r#"```sql
 > SELECT ml_precision(y, p) FROM (VALUES (true, true), (false, true), (true, false), (true, true)) t(y, p);
-+------------------------+
-| ml_precision(t.y,t.p)  |
-+------------------------+
-| 0.6666666666666666     |
-+------------------------+
++-----------------------+
+| ml_precision(t.y,t.p) |
++-----------------------+
+| 0.6666666666666666    |
++-----------------------+
 ```"#,
     argument(name = "y", description = "The true label: boolean, or a number 0/1."),
     argument(
@@ -28,24 +28,15 @@ use super::{Metric, float};
     )
 )]
 #[derive(Debug, Default)]
-pub struct Precision;
+pub struct PrecisionUdaf;
 
-/// Precision from confusion counts; 0 without predicted positives, None without rows.
-pub fn precision(c: &Counts) -> Option<f64> {
-    (c.rows() > 0).then(|| ratio(c.tp, c.tp + c.fp))
-}
-
-pub(super) fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
-
-impl Metric for Precision {
+impl Metric for PrecisionUdaf {
     const NAME: &'static str = "ml_precision";
     const ARGS: &'static [&'static str] = &["y", "prediction"];
     type State = Counts;
 
     fn evaluate(&self, state: &mut Counts, _constants: &[f64]) -> Result<ScalarValue> {
-        Ok(float(precision(state)))
+        Ok(float(state.precision()))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -61,12 +52,12 @@ mod tests {
     #[test]
     fn precision_of_predicted_positives() {
         let c = counts_of(&[true, false, true, true], &[true, true, false, true]);
-        assert_eq!(precision(&c), Some(2.0 / 3.0));
+        assert_eq!(c.precision(), Some(2.0 / 3.0));
         // nothing predicted positive: scikit-learn's zero_division default
         assert_eq!(
-            precision(&counts_of(&[true, false], &[false, false])),
+            counts_of(&[true, false], &[false, false]).precision(),
             Some(0.0)
         );
-        assert_eq!(precision(&Counts::default()), None);
+        assert_eq!(Counts::default().precision(), None);
     }
 }

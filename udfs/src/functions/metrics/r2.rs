@@ -25,7 +25,7 @@ use super::{Metric, float};
     argument(name = "prediction", description = "The predicted value.")
 )]
 #[derive(Debug, Default)]
-pub struct R2;
+pub struct R2Udaf;
 
 /// R² from the residual state; None with fewer than two rows.
 pub fn r2(state: &Residuals) -> Option<f64> {
@@ -40,7 +40,7 @@ pub fn r2(state: &Residuals) -> Option<f64> {
     })
 }
 
-impl Metric for R2 {
+impl Metric for R2Udaf {
     const NAME: &'static str = "ml_r2";
     const ARGS: &'static [&'static str] = &["y", "prediction"];
     type State = Residuals;
@@ -74,7 +74,7 @@ mod tests {
     fn r2_as_scikit_learn() {
         let y: ArrayRef = Arc::new(Float64Array::from(vec![3.0, -0.5, 2.0, 7.0]));
         let p: ArrayRef = Arc::new(Float64Array::from(vec![2.5, 0.0, 2.0, 8.0]));
-        let (whole, merged) = run::<R2>(y, p, &[], 3).expect("r2");
+        let (whole, merged) = run::<R2Udaf>(y, p, &[], 3).expect("r2");
         assert!((value(whole) - 0.9486081370449679).abs() < 1e-15);
         assert!((value(merged) - 0.9486081370449679).abs() < 1e-15);
         // far from zero: a Σy² formula would lose every digit here
@@ -90,13 +90,13 @@ mod tests {
             1e9 + 2.0,
             1e9 + 8.0,
         ]));
-        let (_, merged) = run::<R2>(y, p, &[], 4).expect("r2");
+        let (_, merged) = run::<R2Udaf>(y, p, &[], 4).expect("r2");
         assert!((value(merged) - 0.9486081370449679).abs() < 1e-12);
         let constant: ArrayRef = Arc::new(Float64Array::from(vec![2.0, 2.0]));
-        let (same, _) = run::<R2>(constant.clone(), constant.clone(), &[], 1).expect("r2");
+        let (same, _) = run::<R2Udaf>(constant.clone(), constant.clone(), &[], 1).expect("r2");
         assert_eq!(same, ScalarValue::Float64(Some(1.0)));
         let one: ArrayRef = Arc::new(Float64Array::from(vec![2.0]));
-        let (single, _) = run::<R2>(one.clone(), one, &[], 1).expect("r2");
+        let (single, _) = run::<R2Udaf>(one.clone(), one, &[], 1).expect("r2");
         assert_eq!(single, ScalarValue::Float64(None));
     }
 }

@@ -6,7 +6,6 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Documentation;
 use datafusion_macros::user_doc;
 
-use super::precision::ratio;
 use super::state::Counts;
 use super::{Metric, float};
 
@@ -29,20 +28,15 @@ use super::{Metric, float};
     )
 )]
 #[derive(Debug, Default)]
-pub struct Recall;
+pub struct RecallUdaf;
 
-/// Recall from confusion counts; 0 without positives, None without rows.
-pub fn recall(c: &Counts) -> Option<f64> {
-    (c.rows() > 0).then(|| ratio(c.tp, c.tp + c.fn_))
-}
-
-impl Metric for Recall {
+impl Metric for RecallUdaf {
     const NAME: &'static str = "ml_recall";
     const ARGS: &'static [&'static str] = &["y", "prediction"];
     type State = Counts;
 
     fn evaluate(&self, state: &mut Counts, _constants: &[f64]) -> Result<ScalarValue> {
-        Ok(float(recall(state)))
+        Ok(float(state.recall()))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -52,15 +46,14 @@ impl Metric for Recall {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::functions::metrics::state::counts_of;
 
     #[test]
     fn recall_of_actual_positives() {
         let c = counts_of(&[true, false, true, true], &[true, true, false, true]);
-        assert_eq!(recall(&c), Some(2.0 / 3.0));
+        assert_eq!(c.recall(), Some(2.0 / 3.0));
         assert_eq!(
-            recall(&counts_of(&[false, false], &[true, false])),
+            counts_of(&[false, false], &[true, false]).recall(),
             Some(0.0)
         );
     }

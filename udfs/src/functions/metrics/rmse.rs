@@ -24,9 +24,9 @@ use super::{Metric, float};
     argument(name = "prediction", description = "The predicted value.")
 )]
 #[derive(Debug, Default)]
-pub struct Rmse;
+pub struct RmseUdaf;
 
-impl Metric for Rmse {
+impl Metric for RmseUdaf {
     const NAME: &'static str = "ml_rmse";
     const ARGS: &'static [&'static str] = &["y", "prediction"];
     type State = Residuals;
@@ -67,7 +67,7 @@ mod tests {
             Some(8.0),
             Some(1.0),
         ]));
-        let (whole, merged) = run::<Rmse>(y, p, &[], 3).expect("rmse");
+        let (whole, merged) = run::<RmseUdaf>(y, p, &[], 3).expect("rmse");
         let ScalarValue::Float64(Some(v)) = whole else {
             panic!("{whole:?}")
         };

@@ -28,11 +28,11 @@ use super::{Metric, float};
     )
 )]
 #[derive(Debug, Default)]
-pub struct RocAuc;
+pub struct RocAucUdaf;
 
 pub use crate::kernels::metrics::roc_auc_sorted as roc_auc;
 
-impl Metric for RocAuc {
+impl Metric for RocAucUdaf {
     const NAME: &'static str = "ml_roc_auc";
     const ARGS: &'static [&'static str] = &["y", "score"];
     type State = Ranked;
@@ -89,7 +89,7 @@ mod tests {
             }
         }
         let expected = wins / pairs;
-        let (whole, merged) = run::<RocAuc>(
+        let (whole, merged) = run::<RocAucUdaf>(
             Arc::new(BooleanArray::from(y)) as ArrayRef,
             Arc::new(Float64Array::from(s)) as ArrayRef,
             &[],

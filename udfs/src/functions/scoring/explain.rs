@@ -8,8 +8,9 @@
 //! value for regressors (see `model::explain`).
 //!
 //! The work happens in a hidden scalar function ([`ExplainUdf`],
-//! `__quarry_explain`) that the table function's plan calls once per row
-//! and whose struct result is split into the two columns.
+//! `__quarry_explain`) that the table function's plan holds (it is not
+//! registered, so SQL cannot call it) and calls once per row; its struct
+//! result is split into the two columns.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -23,15 +24,18 @@ use datafusion::error::Result;
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
-    ColumnarValue, DocSection, Documentation, Expr, LogicalPlan, LogicalPlanBuilder,
-    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, col, lit,
+    ColumnarValue, DocSection, Documentation, DocumentationBuilder, Expr, LogicalPlan,
+    LogicalPlanBuilder, col, lit,
 };
 use datafusion::scalar::ScalarValue;
 
-use super::evaluate::model_text;
-use super::relation::{Arg, Call, RelationFunction, find_column};
-use super::scoring::{bind, feature_arrays, load};
+use super::predict::PredictUdf;
+use super::{Batch, ModelOutput, SCORED, feature_columns, pinned_model, scoring_args, udf};
+use crate::Services;
 use crate::error::SqlStateError;
+use crate::functions::definition::TableFunctionSpec;
+use crate::functions::params::{Args, MODEL, Param, Params};
+use crate::functions::relation::{RelationFunction, passthrough};
 use crate::model::{FeatureKind, LoadedModel, ModelStore};
 
 pub const NAME: &str = "ml_explain";
@@ -39,74 +43,34 @@ pub const NAME: &str = "ml_explain";
 pub const ROW_FUNCTION: &str = "__quarry_explain";
 const STRUCT_COLUMN: &str = "__quarry_explanation";
 
-fn struct_type() -> DataType {
-    DataType::Struct(Fields::from(vec![
+fn struct_fields() -> Fields {
+    Fields::from(vec![
         Field::new("base_value", DataType::Float64, true),
         Field::new("explanation", DataType::Utf8, true),
-    ]))
+    ])
 }
 
 /// `__quarry_explain(model, top_k, feature, ...)` → struct(base_value, explanation).
-#[derive(Debug)]
-pub struct ExplainUdf {
-    store: Arc<dyn ModelStore>,
-    signature: Signature,
-}
+#[derive(Debug, Default)]
+pub struct ExplainUdf;
 
-impl ExplainUdf {
-    pub fn new(store: Arc<dyn ModelStore>) -> Self {
-        ExplainUdf {
-            store,
-            signature: Signature::variadic_any(Volatility::Stable),
-        }
-    }
-}
+impl ModelOutput for ExplainUdf {
+    const NAME: &'static str = ROW_FUNCTION;
+    const FUNCTION: &'static str = NAME;
+    const CONSTANTS: usize = 1;
 
-impl PartialEq for ExplainUdf {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.store, &other.store)
-    }
-}
-
-impl Eq for ExplainUdf {}
-
-impl std::hash::Hash for ExplainUdf {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        ROW_FUNCTION.hash(state);
-    }
-}
-
-impl ScalarUDFImpl for ExplainUdf {
-    fn name(&self) -> &str {
-        ROW_FUNCTION
+    fn output_type(&self, _model: &LoadedModel) -> Result<DataType, SqlStateError> {
+        Ok(DataType::Struct(struct_fields()))
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(struct_type())
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = |i: usize| match args.args.get(i) {
-            Some(ColumnarValue::Scalar(v)) => Some(v.clone()),
-            _ => None,
-        };
-        let model =
-            load(self.store.as_ref(), NAME, scalar(0).as_ref()).map_err(SqlStateError::into_df)?;
-        let top_k = match scalar(1) {
-            Some(ScalarValue::Int64(Some(k))) if k > 0 => k as usize,
+    fn evaluate(&self, model: &LoadedModel, batch: Batch) -> Result<ArrayRef> {
+        let top_k = match batch.constants.first() {
+            Some(ColumnarValue::Scalar(ScalarValue::Int64(Some(k)))) if *k > 0 => *k as usize,
             _ => usize::MAX,
         };
-        let fields = &args.arg_fields[2..];
-        let order = bind(NAME, &model, fields).map_err(SqlStateError::into_df)?;
-        let inputs = feature_arrays(&args.args[2..], fields, &order, args.number_rows)?;
+        let (inputs, threads, rows) = (batch.features, batch.threads, batch.rows);
         // TreeSHAP costs O(trees × leaves × depth²) per row: spread a batch's
         // rows over the session's threads (scoped threads, no pool to spin).
-        let threads = args.config_options.execution.target_partitions.max(1);
-        let rows = args.number_rows;
         let chunk = rows.div_ceil(threads).max(64);
         let ranges: Vec<(usize, usize)> = (0..rows)
             .step_by(chunk)
@@ -122,11 +86,11 @@ impl ScalarUDFImpl for ExplainUdf {
             features: model.features().len(),
         };
         for part in parts {
-            let part = part.map_err(SqlStateError::into_df)?;
+            let part = part?;
             explained.base.extend(part.base);
             explained.contributions.extend(part.contributions);
         }
-        let values = ValueTexts::new(&model, &inputs)?;
+        let values = ValueTexts::new(model, &inputs)?;
         let mut base = Float64Builder::with_capacity(rows);
         let mut json = StringBuilder::with_capacity(rows, rows * 64);
         let names: Vec<String> = model.features().iter().map(|f| quote(&f.name)).collect();
@@ -153,19 +117,12 @@ impl ScalarUDFImpl for ExplainUdf {
             text.push(']');
             json.append_value(&text);
         }
-        let DataType::Struct(fields) = struct_type() else {
-            return Err(SqlStateError::new(
-                crate::error::sqlstate::INTERNAL_ERROR,
-                "internal error: explanation type",
-            )
-            .into_df());
-        };
         let out = StructArray::try_new(
-            fields,
+            struct_fields(),
             vec![Arc::new(base.finish()), Arc::new(json.finish())],
             None,
         )?;
-        Ok(ColumnarValue::Array(Arc::new(out)))
+        Ok(Arc::new(out))
     }
 }
 
@@ -223,34 +180,47 @@ impl ValueTexts {
 
 /// The table form, planned as a projection over the relation.
 #[derive(Debug)]
-pub struct ExplainTable {
+pub struct ExplainUdtf {
     store: Arc<dyn ModelStore>,
 }
 
-impl ExplainTable {
-    pub fn new(store: Arc<dyn ModelStore>) -> Self {
-        ExplainTable { store }
+impl ExplainUdtf {
+    pub fn new(services: &Services) -> Self {
+        ExplainUdtf {
+            store: services.models.clone(),
+        }
     }
+}
 
-    pub fn documentation() -> Documentation {
+impl TableFunctionSpec for ExplainUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = Params::new(&[
+        MODEL,
+        SCORED,
+        Param::value(
+            "top_k",
+            "Keep only the k largest contributions per row (default: every feature; 0 means every feature).",
+        )
+        .optional(),
+    ]);
+
+    fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Explanation", description: None },
             "Every row of a table or query with the model's prediction, its base value and a JSON explanation [{\"feature\", \"value\", \"contribution\"}, ...], largest |contribution| first. Exact TreeSHAP for decision_tree, random_forest and gbdt; coef × (x − training mean) for linear, ridge, lasso and logistic. base_value + Σ contributions is the explained raw output: log-odds (logistic, gbdt classifiers; the predicted class's score for multi-class), the positive-class or predicted-class frequency (forests), or the predicted value (regressors). One-hot and hashed columns are summed into their input feature. Errors: 42704 unknown model; 0A000 for models without explanations (kmeans, isolation_forest, baseline, sql_rule); 22023 when the relation lacks a feature or top_k is not a non-negative integer constant.",
             "SELECT * FROM ml_explain(model, relation [, top_k])",
         )
         .with_sql_example(
-            "```sql\n> SELECT customer_id, round(base_value, 3) AS base, explanation\n  FROM ml_explain('churn', (SELECT * FROM customers_recent WHERE customer_id = 100017), 2);\n+-------------+--------+------------------------------------------------------------------------------------------------------------+\n| customer_id | base   | explanation                                                                                                |\n+-------------+--------+------------------------------------------------------------------------------------------------------------+\n| 100017      | -1.162 | [{\"feature\":\"support_calls\",\"value\":6,\"contribution\":1.02},{\"feature\":\"tenure_months\",\"value\":3,\"contribution\":0.71}] |\n+-------------+--------+------------------------------------------------------------------------------------------------------------+\n```",
+r#"```sql
+> SELECT customer_id, round(base_value, 3) AS base, explanation
+  FROM ml_explain('churn', (SELECT * FROM customers_recent WHERE customer_id = 100017), 2);
++-------------+--------+----------------------------------------------------------------------------------------------------------------------------------------------------+
+| customer_id | base   | explanation                                                                                                                                        |
++-------------+--------+----------------------------------------------------------------------------------------------------------------------------------------------------+
+| 100017      | -1.672 | [{"feature":"tenure_months","value":1,"contribution":0.7074149246379825},{"feature":"monthly_fee","value":63.85,"contribution":0.296399482023538}] |
++-------------+--------+----------------------------------------------------------------------------------------------------------------------------------------------------+
+```"#,
         )
-        .with_argument("model", "Model reference: 'name', 'name@3' or 'name@alias'.")
-        .with_argument(
-            "relation",
-            "A table name, a parenthesized subquery, or text holding a table name or a query starting with SELECT or WITH.",
-        )
-        .with_argument(
-            "top_k",
-            "Keep only the k largest contributions per row (default: every feature; 0 means every feature).",
-        )
-        .build()
     }
 }
 
@@ -260,9 +230,12 @@ fn top_k_value(expr: &Expr) -> std::result::Result<i64, SqlStateError> {
         other => other.to_string(),
     };
     let bad = || {
-        SqlStateError::bad_argument(format!(
-            "{NAME}: top_k must be a non-negative integer constant, got {shown}"
-        ))
+        SqlStateError::arg(
+            NAME,
+            "top_k",
+            "must be a non-negative integer constant",
+            &shown,
+        )
     };
     match expr {
         Expr::Literal(v, _) if v.is_null() => Ok(0),
@@ -278,104 +251,46 @@ fn top_k_value(expr: &Expr) -> std::result::Result<i64, SqlStateError> {
     }
 }
 
-impl RelationFunction for ExplainTable {
-    fn docs(&self) -> Documentation {
-        Self::documentation()
-    }
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn is_relation(&self, position: usize) -> bool {
-        position == 1
-    }
-
-    fn plan(&self, call: Call, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
-        let bad = |msg: String| SqlStateError::bad_argument(msg).into_df();
+impl RelationFunction for ExplainUdtf {
+    fn plan(&self, mut args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
         let mut top_k = 0;
-        for (name, value) in &call.named {
+        for (name, value) in &args.named {
             match name.to_ascii_lowercase().as_str() {
-                "top_k" => top_k = top_k_value(value).map_err(SqlStateError::into_df)?,
+                "top_k" => top_k = top_k_value(value)?,
                 other => {
-                    return Err(bad(format!(
+                    return Err(SqlStateError::bad_argument(format!(
                         "{NAME}: unknown named argument {other}; it takes (model, relation [, top_k])"
-                    )));
+                    ))
+                    .into_df());
                 }
             }
         }
-        let mut args = call.args.into_iter();
-        let (reference, input) = match (args.next(), args.next()) {
-            (Some(Arg::Value(model)), Some(Arg::Relation(input))) => (
-                model_text(NAME, 1, &model).map_err(SqlStateError::into_df)?,
-                input,
-            ),
-            _ => return Err(bad(format!("{NAME}: expected (model, relation [, top_k])"))),
-        };
-        match (args.next(), args.next()) {
-            (None, None) => {}
-            (Some(Arg::Value(k)), None) => {
-                top_k = top_k_value(&k).map_err(SqlStateError::into_df)?
-            }
-            _ => return Err(bad(format!("{NAME}: expected (model, relation [, top_k])"))),
+        if args.len() < 2 {
+            return Err(args.usage_error());
         }
-        // One version for the whole query, as in ml_predict.
-        let pinned = self
-            .store
-            .resolve(&reference)
-            .map_err(SqlStateError::into_df)?;
-        let model = self.store.load(&pinned).map_err(SqlStateError::into_df)?;
-        model.explainable().map_err(SqlStateError::into_df)?;
-        let mut features = Vec::with_capacity(model.features().len());
-        let mut missing = Vec::new();
-        for feature in model.features() {
-            match find_column(&input, &feature.name) {
-                Some(column) => features.push(column.alias(feature.name.clone())),
-                None => missing.push(feature.name.as_str()),
-            }
+        let reference = args.model(0)?;
+        let input = args.relation(1)?;
+        args.at_most(3)?;
+        if let Some(k) = args.value(2) {
+            top_k = top_k_value(&k)?;
         }
-        if !missing.is_empty() {
-            return Err(bad(format!(
-                "{NAME}: the relation lacks features of model {pinned}: {}",
-                missing.join(", ")
-            )));
-        }
-        let function = |name: &str| {
-            ctx.context_provider()
-                .get_function_meta(name)
-                .ok_or_else(|| {
-                    SqlStateError::new(
-                        crate::error::sqlstate::UNDEFINED_FUNCTION,
-                        format!("function {name} is not registered"),
-                    )
-                    .into_df()
-                })
-        };
-        let passthrough: Vec<Expr> = input
-            .schema()
-            .iter()
-            .map(|(qualifier, field)| {
-                Expr::Column(datafusion::common::Column::new(
-                    qualifier.cloned(),
-                    field.name(),
-                ))
-            })
-            .collect();
-        let predict_args: Vec<Expr> = std::iter::once(lit(pinned.to_string()))
-            .chain(features.iter().cloned())
-            .collect();
+        let (pinned, model) = pinned_model(self.store.as_ref(), &reference)?;
+        model.explainable()?;
+        let columns = feature_columns(NAME, &pinned, &model, &input)?;
+        let predict_args = scoring_args(&pinned, &columns);
         let explain_args: Vec<Expr> = [lit(pinned.to_string()), lit(top_k)]
             .into_iter()
-            .chain(features)
+            .chain(predict_args.into_iter().skip(1))
             .collect();
+        let passthrough = passthrough(&input);
         let mut inner = passthrough.clone();
         inner.push(
-            function(super::predict::NAME)?
-                .call(predict_args)
+            udf::<PredictUdf>(&self.store)
+                .call(scoring_args(&pinned, &columns))
                 .alias("prediction"),
         );
         inner.push(
-            function(ROW_FUNCTION)?
+            udf::<ExplainUdf>(&self.store)
                 .call(explain_args)
                 .alias(STRUCT_COLUMN),
         );
@@ -388,9 +303,4 @@ impl RelationFunction for ExplainTable {
             .project(outer)?
             .build()
     }
-}
-
-/// Registers the hidden row function.
-pub fn row_function(store: Arc<dyn ModelStore>) -> ScalarUDF {
-    ScalarUDF::from(ExplainUdf::new(store))
 }

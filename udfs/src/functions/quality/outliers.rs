@@ -11,30 +11,32 @@
 //! flag; when the spread is zero (a constant column) scores are NULL and
 //! nothing is an outlier.
 //!
-//! Plan: the hidden aggregate `__quarry_spread` computes (center, scale)
-//! over the column; the relation is cross-joined with that one row and the
+//! Plan: the hidden aggregate `__quarry_spread` (held by the plan, not
+//! registered) computes (center, scale) over the column; the relation is cross-joined with that one row and the
 //! score is an expression of it.
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Float64Array, StructArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
-use datafusion::common::{Column, ScalarValue};
+use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, DocSection, Documentation, Expr, LogicalPlan,
-    LogicalPlanBuilder, Signature, Volatility, cast, col, lit, when,
+    Accumulator, AggregateUDF, AggregateUDFImpl, DocSection, Documentation, DocumentationBuilder,
+    Expr, LogicalPlan, LogicalPlanBuilder, Signature, Volatility, cast, col, lit, when,
 };
 
-use super::drift::state::{Numbers, Sides};
-use super::metrics::Call;
-use super::metrics::state::{MetricState, Sum};
-use super::relation::{Arg, Call as RelationCall, RelationFunction, find_column, text_arg};
-use crate::error::{SqlStateError, sqlstate};
+use crate::error::SqlStateError;
+use crate::functions::definition::TableFunctionSpec;
+use crate::functions::drift::state::{Numbers, Sides};
+use crate::functions::metrics::Call;
+use crate::functions::metrics::state::{MetricState, Sum};
+use crate::functions::params::Arg;
+use crate::functions::params::{Args, Param, Params, RELATION, unknown_option};
+use crate::functions::relation::{RelationFunction, numeric_column, passthrough};
 use crate::kernels::quantile::quantile_sorted;
 
 pub const NAME: &str = "ml_outliers";
@@ -126,27 +128,17 @@ fn spread_fields() -> Fields {
 }
 
 /// The hidden aggregate: (value, method) → struct(center, scale).
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct SpreadUdaf {
     signature: Signature,
 }
 
-impl PartialEq for SpreadUdaf {
-    fn eq(&self, _: &Self) -> bool {
-        true
+impl Default for SpreadUdaf {
+    fn default() -> Self {
+        SpreadUdaf {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
     }
-}
-impl Eq for SpreadUdaf {}
-impl Hash for SpreadUdaf {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        AGGREGATE.hash(state);
-    }
-}
-
-pub fn spread_aggregate() -> AggregateUDF {
-    AggregateUDF::from(SpreadUdaf {
-        signature: Signature::any(2, Volatility::Immutable),
-    })
 }
 
 const CALL: Call = Call {
@@ -172,13 +164,9 @@ impl AggregateUDFImpl for SpreadUdaf {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let text = super::literal_text(AGGREGATE, &args, 1)?;
+        let text = crate::functions::literal_text(AGGREGATE, &args, 1)?;
         let method = Method::parse(&text).ok_or_else(|| {
-            SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("{AGGREGATE}: unknown method {text}"),
-            )
-            .into_df()
+            SqlStateError::internal(format!("{AGGREGATE}: unknown method {text}")).into_df()
         })?;
         Ok(Box::new(SpreadAccumulator {
             method,
@@ -227,122 +215,88 @@ impl Accumulator for SpreadAccumulator {
 }
 
 #[derive(Debug, Default)]
-pub struct Outliers;
+pub struct OutliersUdtf;
 
-impl Outliers {
-    pub fn documentation() -> Documentation {
+impl TableFunctionSpec for OutliersUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = Params::new(&[
+        RELATION,
+        Param::value(
+            "column",
+            "Text: the name of a numeric column of the relation.",
+        ),
+        Param::value("method", "Text: 'zscore', 'iqr' or 'mad'."),
+        Param::value(
+            "threshold",
+            "Optional positive constant; defaults 3 (zscore), 1.5 (iqr), 3.5 (mad).",
+        )
+        .optional(),
+    ]);
+
+    fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Data quality", description: None },
             "Every row of a table or query with an outlier score of one numeric column and is_outlier. Methods: zscore, score (x - mean) / sd with the population sd (scipy.stats.zscore), outlier when |score| > threshold (default 3); iqr, the distance outside [Q1, Q3] in interquartile ranges (0 inside), outlier when score > threshold (default 1.5: Tukey's fences); mad, the modified z-score 0.6745 (x - median) / MAD (Iglewicz and Hoaglin), outlier when |score| > threshold (default 3.5). Quantiles use linear interpolation. A NULL value gets NULL score and is_outlier; a column with zero spread gets NULL scores and no outliers. For many columns at once, train an isolation_forest model. Errors: 22023 for an unknown column or method or a threshold that is not a positive constant; 42804 for a column that is not numeric.",
             "SELECT * FROM ml_outliers(relation, column, method [, threshold])",
         )
         .with_sql_example(
-            "```sql\n> SELECT customer_id, monthly_fee, round(score, 2) AS score FROM ml_outliers(customers, 'monthly_fee', 'iqr') WHERE is_outlier ORDER BY score DESC LIMIT 2;\n+-------------+-------------+-------+\n| customer_id | monthly_fee | score |\n+-------------+-------------+-------+\n| 42530       | 109.73      | 1.89  |\n| 9259        | 108.64      | 1.85  |\n+-------------+-------------+-------+\n```",
+r#"```sql
+> SELECT customer_id, monthly_fee, round(score, 2) AS score FROM ml_outliers(customers, 'monthly_fee', 'iqr') WHERE is_outlier ORDER BY score DESC LIMIT 2;
++-------------+-------------+-------+
+| customer_id | monthly_fee | score |
++-------------+-------------+-------+
+| 42530       | 109.73      | 1.89  |
+| 9259        | 108.64      | 1.85  |
++-------------+-------------+-------+
+```"#,
         )
-        .with_argument("relation", "A table name, a parenthesized subquery, or text holding a name or a query.")
-        .with_argument("column", "Text: the name of a numeric column of the relation.")
-        .with_argument("method", "Text: 'zscore', 'iqr' or 'mad'.")
-        .with_argument("threshold", "Optional positive constant; defaults 3 (zscore), 1.5 (iqr), 3.5 (mad).")
-        .build()
     }
 }
 
-impl RelationFunction for Outliers {
-    fn docs(&self) -> Documentation {
-        Self::documentation()
+/// A threshold: a positive number.
+fn threshold(v: &ScalarValue) -> Result<f64, SqlStateError> {
+    match v.cast_to(&DataType::Float64) {
+        Ok(ScalarValue::Float64(Some(t))) if t.is_finite() && t > 0.0 => Ok(t),
+        _ => Err(SqlStateError::arg(
+            NAME,
+            "threshold",
+            "must be a positive number",
+            v,
+        )),
     }
+}
 
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn is_relation(&self, position: usize) -> bool {
-        position == 0
-    }
-
-    fn plan(
-        &self,
-        call: RelationCall,
-        ctx: &mut dyn RelationPlannerContext,
-    ) -> Result<LogicalPlan> {
+impl RelationFunction for OutliersUdtf {
+    fn plan(&self, mut args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
         let df = SqlStateError::into_df;
-        let mut args = call.args.into_iter();
-        let Some(Arg::Relation(input)) = args.next() else {
-            return Err(df(SqlStateError::bad_argument(format!(
-                "{NAME}: expected (relation, column, method [, threshold])"
-            ))));
-        };
-        let name = text_arg(NAME, args.next().as_ref(), "column (argument 2)").map_err(df)?;
-        let method_text =
-            text_arg(NAME, args.next().as_ref(), "method (argument 3)").map_err(df)?;
+        let input = args.relation(0)?;
+        let name = args.text(1)?;
+        let method_text = args.text(2)?;
         let method = Method::parse(&method_text).ok_or_else(|| {
             df(SqlStateError::bad_argument(format!(
                 "{NAME}: method must be 'zscore', 'iqr' or 'mad', got '{method_text}'"
             )))
         })?;
-        let mut threshold = match args.next() {
+        let mut threshold_value = match args.take(3) {
             None => method.default_threshold(),
-            Some(Arg::Value(Expr::Literal(v, _))) => v
-                .cast_to(&DataType::Float64)
-                .ok()
-                .and_then(|v| match v {
-                    ScalarValue::Float64(Some(t)) if t.is_finite() && t > 0.0 => Some(t),
-                    _ => None,
-                })
-                .ok_or_else(|| {
-                    df(SqlStateError::bad_argument(format!(
-                        "{NAME}: threshold must be a positive number, got {v}"
-                    )))
-                })?,
+            Some(Arg::Value(Expr::Literal(v, _))) => threshold(&v)?,
             Some(_) => {
                 return Err(df(SqlStateError::bad_argument(format!(
                     "{NAME}: threshold must be a constant number"
                 ))));
             }
         };
-        for (key, value) in &call.named {
-            match (key.as_str(), value) {
-                ("threshold", Expr::Literal(v, _)) => {
-                    threshold = match v.cast_to(&DataType::Float64) {
-                        Ok(ScalarValue::Float64(Some(t))) if t.is_finite() && t > 0.0 => t,
-                        _ => {
-                            return Err(df(SqlStateError::bad_argument(format!(
-                                "{NAME}: threshold must be a positive number, got {v}"
-                            ))));
-                        }
-                    }
-                }
-                _ => {
-                    return Err(df(SqlStateError::bad_argument(format!(
-                        "{NAME}: unknown option {key}; the option is threshold"
-                    ))));
-                }
+        args.each_option("threshold", |value| {
+            match value {
+                Expr::Literal(v, _) => threshold_value = threshold(v)?,
+                // Not a constant: said as of any other name.
+                _ => return Err(unknown_option(NAME, "threshold", "threshold")),
             }
-        }
-        if args.next().is_some() {
-            return Err(df(SqlStateError::bad_argument(format!(
-                "{NAME}: expected (relation, column, method [, threshold])"
-            ))));
-        }
-        let column = find_column(&input, &name)
-            .ok_or_else(|| df(super::series::unknown_column(NAME, &name)))?;
-        let data_type =
-            datafusion::logical_expr::ExprSchemable::get_type(&column, input.schema().as_ref())?;
-        if !data_type.is_numeric() {
-            return Err(df(SqlStateError::new(
-                sqlstate::DATATYPE_MISMATCH,
-                format!("{NAME}: column {name} must be numeric, got {data_type}"),
-            )));
-        }
-        let udaf = ctx
-            .context_provider()
-            .get_aggregate_meta(AGGREGATE)
-            .ok_or_else(|| {
-                df(SqlStateError::new(
-                    sqlstate::UNDEFINED_FUNCTION,
-                    format!("{AGGREGATE} is not registered"),
-                ))
-            })?;
+            Ok(())
+        })?;
+        args.at_most(4)?;
+        let column = numeric_column(NAME, &input, &name)?;
+        let udaf = AggregateUDF::new_from_impl(SpreadUdaf::default());
         let spread = LogicalPlanBuilder::from(input.clone())
             .aggregate(
                 Vec::<Expr>::new(),
@@ -377,7 +331,7 @@ impl RelationFunction for Outliers {
         };
         let is_outlier = when(x.is_null(), lit(ScalarValue::Boolean(None))).otherwise(
             datafusion::functions::core::expr_fn::coalesce(vec![
-                magnitude.gt(lit(threshold)),
+                magnitude.gt(lit(threshold_value)),
                 lit(false),
             ]),
         )?;
@@ -394,11 +348,7 @@ impl RelationFunction for Outliers {
                 .with_hint("select the columns you need and rename it, e.g. (SELECT id, amount, score AS old_score FROM t)")));
             }
         }
-        let mut projection: Vec<Expr> = input
-            .schema()
-            .iter()
-            .map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())))
-            .collect();
+        let mut projection = passthrough(&input);
         projection.push(score.alias("score"));
         projection.push(is_outlier.alias("is_outlier"));
         LogicalPlanBuilder::from(input)

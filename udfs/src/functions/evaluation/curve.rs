@@ -1,8 +1,10 @@
 //! Shared machinery of `ml_roc_curve`, `ml_pr_curve` and `ml_lift_curve`:
-//! a hidden aggregate (`__quarry_curve`) that keeps every (label, score)
-//! pair of a binary classifier (mergeable, exact) and returns the curve's
-//! points as a list, and the plan around it (labelled rows, optional
-//! segment, one output row per point).
+//! the table function itself ([`CurveUdtf`], over each curve's
+//! [`CurveFunction`]), a hidden aggregate (`__quarry_<curve>_curve`, held by
+//! the plan, not registered) that keeps every (label, score) pair of a
+//! binary classifier (mergeable, exact) and returns the curve's points as a
+//! list, and the plan around it (labelled rows, optional segment, one output
+//! row per point).
 //!
 //! | curve | points | columns |
 //! |-------|--------|---------|
@@ -10,29 +12,55 @@
 //! | pr    | the same thresholds | threshold, recall, precision |
 //! | lift  | `bins` equal groups by descending score (ties shared evenly) | bin, rows, positives, positive_rate, lift, cumulative_gain, cumulative_lift |
 
+use std::fmt::Debug;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, ListArray, StructArray};
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StructArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Expr, LogicalPlan, LogicalPlanBuilder, Signature,
     Volatility, lit,
 };
 use datafusion::physical_expr::expressions::Literal;
 
-use super::evaluate::{METRIC_COLUMN, metric_rows, model_text, segment_group};
-use super::evaluation::outputs;
-use super::metrics::pr_auc::descending_thresholds;
-use super::metrics::state::{MetricState, Ranked};
-use super::relation::{Arg, Call};
-use crate::error::{SqlStateError, sqlstate};
+use super::{LABELLED, outputs, segment_group};
+use crate::Services;
+use crate::error::SqlStateError;
+use crate::functions::definition::TableFunctionSpec;
+use crate::functions::list_value;
+use crate::functions::metrics::pr_auc::descending_thresholds;
+use crate::functions::metrics::state::{MetricState, Ranked};
+use crate::functions::params::text_literal;
+use crate::functions::params::{Args, Param, Params};
+use crate::functions::relation::RelationFunction;
+use crate::functions::relation::{LIST_COLUMN, list_rows};
 use crate::kernels::bootstrap::Kind;
 use crate::model::ModelStore;
+use datafusion::logical_expr::DocumentationBuilder;
+use datafusion::logical_expr::planner::RelationPlannerContext;
+
+/// The parameters of the curve functions.
+pub const PARAMS: Params = Params::new(&[
+    Param::model(
+        "model",
+        "A binary classifier: 'name', 'name@3' or 'name@alias'.",
+    ),
+    LABELLED,
+    Param::value(
+        "bins",
+        "How many points (roc, pr; 0 = all) or groups (lift); also bins => n.",
+    )
+    .optional(),
+    Param::value(
+        "segment",
+        "Optional column name: one curve per value; also segment => 'col'.",
+    )
+    .optional(),
+]);
 
 /// Which curve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,8 +71,8 @@ pub enum Curve {
 }
 
 impl Curve {
-    /// The hidden aggregate computing this curve.
-    fn function(self) -> &'static str {
+    /// The name of the hidden aggregate computing this curve.
+    fn aggregate(self) -> &'static str {
         match self {
             Curve::Roc => "__quarry_roc_curve",
             Curve::Pr => "__quarry_pr_curve",
@@ -216,31 +244,27 @@ fn descending_groups(positives: &[f64], negatives: &[f64], mut visit: impl FnMut
     });
 }
 
-/// `__quarry_<curve>_curve(bins, y, score)` → list of points.
+/// `__quarry_<curve>_curve(bins, y, score)` → list of points; errors name
+/// `function`, the table function it serves.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct CurveUdaf {
     curve: Curve,
+    function: &'static str,
     signature: Signature,
 }
 
 impl CurveUdaf {
-    fn new(curve: Curve) -> Self {
+    fn new(curve: Curve, function: &'static str) -> Self {
         CurveUdaf {
             curve,
+            function,
             signature: Signature::user_defined(Volatility::Immutable),
         }
     }
-}
 
-impl Curve {
-    /// How errors name the call: the public function, not the hidden aggregate.
-    fn call(self) -> super::metrics::Call {
-        super::metrics::Call {
-            function: match self {
-                Curve::Roc => super::roc_curve::NAME,
-                Curve::Pr => super::pr_curve::NAME,
-                Curve::Lift => super::lift_curve::NAME,
-            },
+    fn call(&self) -> crate::functions::metrics::Call {
+        crate::functions::metrics::Call {
+            function: self.function,
             args: &["label", "probability"],
         }
     }
@@ -248,7 +272,7 @@ impl Curve {
 
 impl AggregateUDFImpl for CurveUdaf {
     fn name(&self) -> &str {
-        self.curve.function()
+        self.curve.aggregate()
     }
 
     fn signature(&self) -> &Signature {
@@ -292,9 +316,9 @@ impl AggregateUDFImpl for CurveUdaf {
         };
         Ok(Box::new(CurveAccumulator {
             curve,
+            call: self.call(),
             bins,
-            state: Ranked::new(curve.call(), &args.expr_fields[1..])
-                .map_err(SqlStateError::into_df)?,
+            state: Ranked::new(self.call(), &args.expr_fields[1..])?,
         }))
     }
 }
@@ -302,6 +326,7 @@ impl AggregateUDFImpl for CurveUdaf {
 #[derive(Debug)]
 struct CurveAccumulator {
     curve: Curve,
+    call: crate::functions::metrics::Call,
     bins: usize,
     state: Ranked,
 }
@@ -309,21 +334,15 @@ struct CurveAccumulator {
 impl Accumulator for CurveAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         self.state
-            .update(self.curve.call(), &values[1], &values[2])
+            .update(self.call, &values[1], &values[2])
             .map_err(SqlStateError::into_df)
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let fields = self.curve.fields();
         let columns = curve_columns(self.curve, &mut self.state, self.bins);
-        let rows = columns.first().map_or(0, |c| c.len());
-        let points = StructArray::try_new(fields.clone(), columns, None)?;
-        Ok(ScalarValue::List(Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(DataType::Struct(fields), true)),
-            OffsetBuffer::from_lengths([rows]),
-            Arc::new(points),
-            None,
-        ))))
+        let points = StructArray::try_new(fields, columns, None)?;
+        Ok(list_value(Arc::new(points)))
     }
 
     fn size(&self) -> usize {
@@ -339,36 +358,59 @@ impl Accumulator for CurveAccumulator {
     }
 }
 
-/// The hidden aggregates, for registration.
-pub fn curve_functions() -> Vec<AggregateUDF> {
-    [Curve::Roc, Curve::Pr, Curve::Lift]
-        .into_iter()
-        .map(|c| AggregateUDF::from(CurveUdaf::new(c)))
-        .collect()
+/// One curve table function: its name, its curve and its reference entry;
+/// [`CurveUdtf`] does the rest.
+pub trait CurveFunction: Debug + Send + Sync + 'static {
+    const NAME: &'static str;
+    const CURVE: Curve;
+
+    fn doc() -> DocumentationBuilder;
+}
+
+/// The table function of a [`CurveFunction`].
+#[derive(Debug)]
+pub struct CurveUdtf<K: CurveFunction> {
+    store: Arc<dyn ModelStore>,
+    curve: PhantomData<K>,
+}
+
+impl<K: CurveFunction> CurveUdtf<K> {
+    pub fn new(services: &Services) -> Self {
+        CurveUdtf {
+            store: services.models.clone(),
+            curve: PhantomData,
+        }
+    }
+}
+
+impl<K: CurveFunction> TableFunctionSpec for CurveUdtf<K> {
+    const NAME: &'static str = K::NAME;
+    const PARAMS: Params = PARAMS;
+
+    fn doc() -> DocumentationBuilder {
+        K::doc()
+    }
+}
+
+impl<K: CurveFunction> RelationFunction for CurveUdtf<K> {
+    fn plan(&self, args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        plan_curve(K::NAME, K::CURVE, &self.store, args)
+    }
 }
 
 /// Plans `ml_<curve>_curve(model, relation [, bins [, segment]])`.
-pub fn plan_curve(
-    function: &str,
+fn plan_curve(
+    function: &'static str,
     curve: Curve,
-    store: &dyn ModelStore,
-    call: Call,
-    ctx: &mut dyn RelationPlannerContext,
+    store: &Arc<dyn ModelStore>,
+    mut args: Args,
 ) -> Result<LogicalPlan> {
-    let usage = || {
-        SqlStateError::bad_argument(format!(
-            "{function}: expected (model, relation [, bins [, segment]])"
-        ))
-        .into_df()
-    };
-    let mut args = call.args.into_iter();
-    let (reference, input) = match (args.next(), args.next()) {
-        (Some(Arg::Value(m)), Some(Arg::Relation(r))) => (
-            model_text(function, 1, &m).map_err(SqlStateError::into_df)?,
-            r,
-        ),
-        _ => return Err(usage()),
-    };
+    if args.len() < 2 {
+        return Err(args.usage_error());
+    }
+    let reference = args.model(0)?;
+    let input = args.relation(1)?;
+    args.at_most(4)?;
     let mut bins = curve.default_bins();
     let mut segment: Option<String> = None;
     let mut set = |name: &str, value: &Expr| -> Result<(), SqlStateError> {
@@ -384,47 +426,42 @@ pub fn plan_curve(
                     }
                     _ => None,
                 };
+                let least = if curve == Curve::Lift { 1 } else { 0 };
                 bins = ok.ok_or_else(|| {
-                    SqlStateError::bad_argument(format!(
-                        "{function}: bins must be a whole number from {} to 100000, got {v}",
-                        if curve == Curve::Lift { 1 } else { 0 }
-                    ))
+                    SqlStateError::arg(
+                        function,
+                        "bins",
+                        format!("must be a whole number from {least} to 100000"),
+                        v,
+                    )
                 })?;
                 Ok(())
             }
-            (
-                "segment",
-                Expr::Literal(
-                    ScalarValue::Utf8(Some(s))
-                    | ScalarValue::Utf8View(Some(s))
-                    | ScalarValue::LargeUtf8(Some(s)),
-                    _,
-                ),
-            ) => {
-                segment = Some(s.clone());
+            ("segment", value) if text_literal(value).is_some() => {
+                segment = text_literal(value).map(str::to_string);
                 Ok(())
             }
-            ("bins" | "segment", other) => Err(SqlStateError::bad_argument(format!(
-                "{function}: {name} must be a constant, got {other}"
-            ))),
+            ("bins" | "segment", other) => Err(SqlStateError::arg(
+                function,
+                name,
+                "must be a constant",
+                other,
+            )),
             (other, _) => Err(SqlStateError::bad_argument(format!(
                 "{function}: unknown named argument {other}; it takes bins and segment"
             ))),
         }
     };
-    match (args.next(), args.next(), args.next()) {
-        (None, None, None) => {}
-        (Some(Arg::Value(b)), None, None) => set("bins", &b).map_err(SqlStateError::into_df)?,
-        (Some(Arg::Value(b)), Some(Arg::Value(s)), None) => {
-            set("bins", &b).map_err(SqlStateError::into_df)?;
-            set("segment", &s).map_err(SqlStateError::into_df)?;
-        }
-        _ => return Err(usage()),
+    if let Some(b) = args.value(2) {
+        set("bins", &b)?;
     }
-    for (name, value) in &call.named {
-        set(&name.to_ascii_lowercase(), value).map_err(SqlStateError::into_df)?;
+    if let Some(s) = args.value(3) {
+        set("segment", &s)?;
     }
-    let (out, _) = outputs(function, store, ctx, &reference, &input)?;
+    for (name, value) in &args.named {
+        set(&name.to_ascii_lowercase(), value)?;
+    }
+    let (out, _) = outputs(function, store, &reference, &input)?;
     if out.kind != Kind::Binary {
         return Err(SqlStateError::bad_argument(format!(
             "{function}: model {} is not a binary classifier; curves rank the positive class",
@@ -432,25 +469,15 @@ pub fn plan_curve(
         ))
         .into_df());
     }
-    let group =
-        segment_group(function, &input, segment.as_deref()).map_err(SqlStateError::into_df)?;
-    let udaf = ctx
-        .context_provider()
-        .get_aggregate_meta(curve.function())
-        .ok_or_else(|| {
-            SqlStateError::new(
-                sqlstate::UNDEFINED_FUNCTION,
-                "curve aggregate is not registered",
-            )
-            .into_df()
-        })?;
+    let group = segment_group(function, &input, segment.as_deref())?;
+    let udaf = AggregateUDF::new_from_impl(CurveUdaf::new(curve, function));
     let aggregate = udaf
         .call(vec![lit(bins), out.y, out.score])
-        .alias(METRIC_COLUMN);
+        .alias(LIST_COLUMN);
     let plan = LogicalPlanBuilder::from(input)
         .filter(out.labelled)?
         .aggregate(group, vec![aggregate])?;
-    metric_rows(plan, segment.as_deref(), curve.columns())
+    list_rows(plan, segment.as_deref(), curve.columns())
 }
 
 #[cfg(test)]

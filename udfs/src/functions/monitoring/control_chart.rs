@@ -8,7 +8,6 @@
 //! range / 1.128, limits center ± 3σ ([`crate::kernels::spc`]). Rows with a
 //! NULL time or value are left out.
 
-use std::hash::Hash;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray};
@@ -17,20 +16,18 @@ use datafusion::common::{Column, ScalarValue};
 use datafusion::error::Result;
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::ExprFunctionExt;
-use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
-    ColumnarValue, DocSection, Documentation, Expr, LogicalPlan, LogicalPlanBuilder,
-    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, col, lit,
+    DocSection, Documentation, DocumentationBuilder, Expr, LogicalPlan, LogicalPlanBuilder, col,
 };
 
-use super::relation::{Arg, Call, RelationFunction, find_column, text_arg};
-use super::series::{numeric_column, ordered_values, series_rows, struct_lists, whole_option};
-use crate::error::{SqlStateError, sqlstate};
+use super::{Series, ordered_values, series_call, whole_option};
+use crate::functions::definition::TableFunctionSpec;
+use crate::functions::params::{Args, Param, Params, RELATION};
+use crate::functions::relation::{RelationFunction, find_column, numeric_column, unknown_column};
 use crate::kernels::spc::{Limits, rules};
 
 pub const NAME: &str = "ml_control_chart";
-const HIDDEN: &str = "__quarry_control_chart";
 /// Points that set the limits by default.
 pub const DEFAULT_BASELINE: i64 = 20;
 
@@ -70,123 +67,81 @@ fn chart(values: &[f64], baseline: usize) -> Vec<ArrayRef> {
 }
 
 /// The hidden scalar: (values in time order, baseline) → list of chart rows.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct ChartUdf {
-    signature: Signature,
-}
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+struct ChartUdf;
 
-impl ScalarUDFImpl for ChartUdf {
-    fn name(&self) -> &str {
-        HIDDEN
+impl Series for ChartUdf {
+    const NAME: &'static str = "__quarry_control_chart";
+
+    fn fields() -> Fields {
+        point_fields()
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::List(Arc::new(Field::new_list_field(
-            DataType::Struct(point_fields()),
-            true,
-        ))))
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let baseline = match &args.args[1] {
-            ColumnarValue::Scalar(ScalarValue::Int64(Some(b))) => *b as usize,
+    fn rows(values: &[f64], constant: &ScalarValue) -> (usize, Vec<ArrayRef>) {
+        let baseline = match constant {
+            ScalarValue::Int64(Some(b)) => *b as usize,
             _ => DEFAULT_BASELINE as usize,
         };
-        let rows = series_rows(HIDDEN, &args.args[0], args.number_rows)?
-            .into_iter()
-            .map(|values| {
-                let values = values.unwrap_or_default();
-                (values.len(), chart(&values, baseline))
-            })
-            .collect();
-        struct_lists(&point_fields(), rows)
+        (values.len(), chart(values, baseline))
     }
-}
-
-pub fn chart_function() -> ScalarUDF {
-    ScalarUDF::from(ChartUdf {
-        signature: Signature::any(2, Volatility::Immutable),
-    })
 }
 
 #[derive(Debug, Default)]
-pub struct ControlChart;
+pub struct ControlChartUdtf;
 
-impl ControlChart {
-    pub fn documentation() -> Documentation {
+impl TableFunctionSpec for ControlChartUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = Params::new(&[
+        RELATION,
+        Param::value(
+            "time_col",
+            "Text: the column that orders the points (any sortable type).",
+        ),
+        Param::value("value_col", "Text: the numeric column charted."),
+        Param::named(
+            "baseline",
+            "Optional: how many of the first points set the limits (default 20, at least 2).",
+        ),
+    ])
+    .with_usage("(relation, time_col, value_col [, baseline => n])");
+
+    fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Drift and monitoring", description: None },
             "A Shewhart individuals control chart of a numeric column in time order, one row per point: the time column, the value column, center, ucl, lcl (center +/- 3 sigma), out_of_control and rule, the Western Electric rules the point breaks as text ('1' beyond 3 sigma; '2' two of three beyond 2 sigma on one side; '3' four of five beyond 1 sigma on one side; '4' eight in a row on one side of the center; e.g. '2,4'), NULL when none. The center and sigma come from the first baseline points (default 20; all points when there are fewer): their mean, and their average moving range / 1.128. Aggregate first for a rate per period, e.g. weekly positive rate from a GROUP BY. Rows with a NULL time or value are left out. Errors: 22023 for an unknown column or a baseline below 2; 42804 for a value column that is not numeric.",
             "SELECT * FROM ml_control_chart(relation, time_col, value_col [, baseline => 20])",
         )
         .with_sql_example(
-            "```sql\n> SELECT week, round(rate, 3) AS rate, round(ucl, 3) AS ucl, rule\n  FROM ml_control_chart((SELECT date_trunc('week', signup_ts) AS week, avg(CAST(churned AS INT)) AS rate\n                         FROM customers GROUP BY 1), 'week', 'rate')\n  WHERE out_of_control;\n+---------------------+-------+-------+------+\n| week                | rate  | ucl   | rule |\n+---------------------+-------+-------+------+\n| 2023-02-20 00:00:00 | 0.23  | 0.22  | 1    |\n| 2023-03-20 00:00:00 | 0.104 | 0.22  | 2    |\n+---------------------+-------+-------+------+\n```",
+r#"```sql
+> SELECT week, round(rate, 3) AS rate, round(ucl, 3) AS ucl, rule
+  FROM ml_control_chart((SELECT date_trunc('week', signup_ts) AS week, avg(CAST(churned AS INT)) AS rate
+                         FROM customers GROUP BY 1), 'week', 'rate')
+  WHERE out_of_control;
++---------------------+-------+------+------+
+| week                | rate  | ucl  | rule |
++---------------------+-------+------+------+
+| 2023-02-20 00:00:00 | 0.23  | 0.22 | 1    |
+| 2023-03-20 00:00:00 | 0.104 | 0.22 | 2    |
++---------------------+-------+------+------+
+```"#,
         )
-        .with_argument("relation", "A table name, a parenthesized subquery, or text holding a name or a query.")
-        .with_argument("time_col", "Text: the column that orders the points (any sortable type).")
-        .with_argument("value_col", "Text: the numeric column charted.")
-        .with_argument("baseline", "Optional: how many of the first points set the limits (default 20, at least 2).")
-        .build()
     }
 }
 
-impl RelationFunction for ControlChart {
-    fn docs(&self) -> Documentation {
-        Self::documentation()
-    }
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn is_relation(&self, position: usize) -> bool {
-        position == 0
-    }
-
-    fn plan(&self, call: Call, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
-        let df = SqlStateError::into_df;
-        let mut args = call.args.into_iter();
-        let Some(Arg::Relation(input)) = args.next() else {
-            return Err(df(SqlStateError::bad_argument(format!(
-                "{NAME}: expected (relation, time_col, value_col [, baseline => n])"
-            ))));
-        };
-        let time_name =
-            text_arg(NAME, args.next().as_ref(), "time_col (argument 2)").map_err(df)?;
-        let value_name =
-            text_arg(NAME, args.next().as_ref(), "value_col (argument 3)").map_err(df)?;
-        if args.next().is_some() {
-            return Err(df(SqlStateError::bad_argument(format!(
-                "{NAME}: expected (relation, time_col, value_col [, baseline => n])"
-            ))));
-        }
+impl RelationFunction for ControlChartUdtf {
+    fn plan(&self, mut args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        let input = args.relation(0)?;
+        let time_name = args.text(1)?;
+        let value_name = args.text(2)?;
+        args.at_most(3)?;
         let mut baseline = DEFAULT_BASELINE;
-        for (name, value) in &call.named {
-            match name.as_str() {
-                "baseline" => baseline = whole_option(NAME, "baseline", value, 2).map_err(df)?,
-                other => {
-                    return Err(df(SqlStateError::bad_argument(format!(
-                        "{NAME}: unknown option {other}; the option is baseline"
-                    ))));
-                }
-            }
-        }
-        let time = find_column(&input, &time_name)
-            .ok_or_else(|| df(super::series::unknown_column(NAME, &time_name)))?;
-        let value = numeric_column(NAME, &input, &value_name).map_err(df)?;
-        let hidden = ctx
-            .context_provider()
-            .get_function_meta(HIDDEN)
-            .ok_or_else(|| {
-                df(SqlStateError::new(
-                    sqlstate::UNDEFINED_FUNCTION,
-                    format!("{HIDDEN} is not registered"),
-                ))
-            })?;
+        args.each_option("baseline", |value| {
+            baseline = whole_option(NAME, "baseline", value, 2)?;
+            Ok(())
+        })?;
+        let time =
+            find_column(&input, &time_name).ok_or_else(|| unknown_column(NAME, &time_name))?;
+        let value = numeric_column(NAME, &input, &value_name)?;
         let times = datafusion::functions_aggregate::expr_fn::array_agg(time.clone())
             .order_by(vec![time.clone().sort(true, false)])
             .build()?;
@@ -201,11 +156,8 @@ impl RelationFunction for ControlChart {
             )?
             .project(vec![
                 col("__quarry_t"),
-                Expr::ScalarFunction(ScalarFunction::new_udf(
-                    hidden,
-                    vec![col("__quarry_v"), lit(baseline)],
-                ))
-                .alias("__quarry_c"),
+                series_call::<ChartUdf>(col("__quarry_v"), ScalarValue::Int64(Some(baseline)))
+                    .alias("__quarry_c"),
             ])?
             .unnest_columns_with_options(
                 vec![

@@ -11,53 +11,73 @@
 
 use std::sync::Arc;
 
-use datafusion::common::Column;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
 use datafusion::functions::core::expr_fn::nullif;
 use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
-    DocSection, Documentation, Expr, LogicalPlan, LogicalPlanBuilder, lit,
+    DocSection, Documentation, DocumentationBuilder, Expr, LogicalPlan, LogicalPlanBuilder, cast,
+    lit,
 };
-use datafusion::scalar::ScalarValue;
 
-use super::evaluate::{model_text, segment_group};
-use super::evaluation::outputs;
-use super::relation::{Arg, Call, RelationFunction};
+use super::{LABELLED, model_relation_column, outputs, segment_group};
+use crate::Services;
 use crate::error::SqlStateError;
+use crate::functions::definition::TableFunctionSpec;
+use crate::functions::params::{Args, Param, Params};
+use crate::functions::relation::{RelationFunction, column};
 use crate::kernels::bootstrap::Kind;
 use crate::model::ModelStore;
 
 pub const NAME: &str = "ml_fairness";
 
 #[derive(Debug)]
-pub struct Fairness {
+pub struct FairnessUdtf {
     store: Arc<dyn ModelStore>,
 }
 
-impl Fairness {
-    pub fn new(store: Arc<dyn ModelStore>) -> Self {
-        Fairness { store }
+impl FairnessUdtf {
+    pub fn new(services: &Services) -> Self {
+        FairnessUdtf {
+            store: services.models.clone(),
+        }
     }
+}
 
-    pub fn documentation() -> Documentation {
+impl TableFunctionSpec for FairnessUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = Params::new(&[
+        Param::model(
+            "model",
+            "A binary classifier: 'name', 'name@3' or 'name@alias'.",
+        ),
+        LABELLED,
+        Param::value(
+            "group_col",
+            "The column whose values are the groups, as text: 'region'.",
+        ),
+    ]);
+
+    fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Evaluation", description: None },
             "Group fairness of a binary classifier on labelled rows. Per value of group_col: n, positive_rate (share predicted positive), tpr, fpr, precision; compared with the best group (highest positive rate, TPR, precision; lowest FPR): positive_rate_ratio (disparate impact), positive_rate_diff (statistical parity difference), tpr_ratio and tpr_diff (equal opportunity), fpr_diff, precision_ratio, and four_fifths_violation (positive_rate_ratio below 0.8, the 4/5 rule). A rate with no rows to divide by (no positives for TPR) is NULL. Errors: 42704 unknown model; 22023 for a model that is not a binary classifier, a relation without the label, a feature or group_col.",
             "SELECT * FROM ml_fairness(model, relation, group_col)",
         )
         .with_sql_example(
-            "```sql\n> SELECT region, n, round(positive_rate, 3) AS rate, round(positive_rate_ratio, 2) AS ratio, four_fifths_violation\n  FROM ml_fairness('churn', customers_recent, 'region') ORDER BY region LIMIT 2;\n+---------+------+-------+-------+-----------------------+\n| region  | n    | rate  | ratio | four_fifths_violation |\n+---------+------+-------+-------+-----------------------+\n| central | 2003 | 0.093 | 0.81  | false                 |\n| east    | 1987 | 0.081 | 0.71  | true                  |\n+---------+------+-------+-------+-----------------------+\n```",
+r#"```sql
+> SELECT region, n, round(positive_rate, 3) AS rate, round(positive_rate_ratio, 2) AS ratio, four_fifths_violation
+  FROM ml_fairness('churn', customers_recent, 'region') ORDER BY region LIMIT 2;
++---------+------+-------+-------+-----------------------+
+| region  | n    | rate  | ratio | four_fifths_violation |
++---------+------+-------+-------+-----------------------+
+| central | 3490 | 0.1   | 0.98  | f                     |
+| east    | 1973 | 0.092 | 0.9   | f                     |
++---------+------+-------+-------+-----------------------+
+```"#,
         )
-        .with_argument("model", "A binary classifier: 'name', 'name@3' or 'name@alias'.")
-        .with_argument("relation", "Labelled rows: a table name, a parenthesized subquery, or text holding a name or a query.")
-        .with_argument("group_col", "The column whose values are the groups, as text: 'region'.")
-        .build()
     }
-}
-
-fn column(name: &str) -> Expr {
-    Expr::Column(Column::new_unqualified(name))
 }
 
 /// `a / b`, NULL when b is 0.
@@ -65,56 +85,10 @@ fn share(a: Expr, b: Expr) -> Expr {
     a / nullif(b, lit(0.0))
 }
 
-impl RelationFunction for Fairness {
-    fn docs(&self) -> Documentation {
-        Self::documentation()
-    }
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn is_relation(&self, position: usize) -> bool {
-        position == 1
-    }
-
-    fn plan(&self, call: Call, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
-        let usage = || {
-            SqlStateError::bad_argument(format!("{NAME}: expected (model, relation, group_col)"))
-                .into_df()
-        };
-        if let Some((name, _)) = call.named.first() {
-            return Err(SqlStateError::bad_argument(format!(
-                "{NAME}: unknown named argument {name}; it takes (model, relation, group_col)"
-            ))
-            .into_df());
-        }
-        let mut args = call.args.into_iter();
-        let (reference, input, group) = match (args.next(), args.next(), args.next(), args.next()) {
-            (Some(Arg::Value(m)), Some(Arg::Relation(r)), Some(Arg::Value(g)), None) => {
-                let group = match g {
-                    Expr::Literal(
-                        ScalarValue::Utf8(Some(s))
-                        | ScalarValue::Utf8View(Some(s))
-                        | ScalarValue::LargeUtf8(Some(s)),
-                        _,
-                    ) => s,
-                    _ => {
-                        return Err(SqlStateError::bad_argument(format!(
-                            "{NAME}: group_col must be a column name as text, e.g. 'region'"
-                        ))
-                        .into_df());
-                    }
-                };
-                (
-                    model_text(NAME, 1, &m).map_err(SqlStateError::into_df)?,
-                    r,
-                    group,
-                )
-            }
-            _ => return Err(usage()),
-        };
-        let (out, _) = outputs(NAME, self.store.as_ref(), ctx, &reference, &input)?;
+impl RelationFunction for FairnessUdtf {
+    fn plan(&self, mut args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        let (reference, input, group) = model_relation_column(NAME, "group_col", &mut args)?;
+        let (out, _) = outputs(NAME, &self.store, &reference, &input)?;
         if out.kind != Kind::Binary {
             return Err(SqlStateError::bad_argument(format!(
                 "{NAME}: model {} is not a binary classifier; fairness compares positive predictions",
@@ -122,7 +96,7 @@ impl RelationFunction for Fairness {
             ))
             .into_df());
         }
-        let grouping = segment_group(NAME, &input, Some(&group)).map_err(SqlStateError::into_df)?;
+        let grouping = segment_group(NAME, &input, Some(&group))?;
         let (y, p) = (out.y, out.prediction);
         let rates = LogicalPlanBuilder::from(input)
             .filter(out.labelled)?
@@ -140,7 +114,8 @@ impl RelationFunction for Fairness {
             .project(vec![
                 column(&group),
                 column("n"),
-                share(column("__predicted"), cast_double(column("n"))).alias("positive_rate"),
+                share(column("__predicted"), cast(column("n"), DataType::Float64))
+                    .alias("positive_rate"),
                 share(column("__tp"), column("__positives")).alias("tpr"),
                 share(column("__fp"), column("__negatives")).alias("fpr"),
                 share(column("__tp"), column("__predicted")).alias("precision"),
@@ -177,8 +152,4 @@ impl RelationFunction for Fairness {
             ])?
             .build()
     }
-}
-
-fn cast_double(e: Expr) -> Expr {
-    datafusion::logical_expr::cast(e, datafusion::arrow::datatypes::DataType::Float64)
 }

@@ -14,12 +14,17 @@ use std::sync::Arc;
 use datafusion::error::Result;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
-    DocSection, Documentation, Expr, LogicalPlan, LogicalPlanBuilder, lit,
+    DocSection, Documentation, DocumentationBuilder, Expr, LogicalPlan, LogicalPlanBuilder, lit,
 };
 use datafusion::scalar::ScalarValue;
 
-use super::relation::{Arg, Call, RelationFunction};
+use super::pinned_model;
+use crate::Services;
 use crate::error::SqlStateError;
+use crate::functions::definition::TableFunctionSpec;
+use crate::functions::params::{Arg, MODEL, text_literal};
+use crate::functions::params::{Args, Params};
+use crate::functions::relation::RelationFunction;
 use crate::model::ModelStore;
 
 pub const NAME: &str = "ml_feature_importance";
@@ -33,69 +38,56 @@ struct Importance {
 }
 
 #[derive(Debug)]
-pub struct FeatureImportance {
+pub struct FeatureImportanceUdtf {
     store: Arc<dyn ModelStore>,
 }
 
-impl FeatureImportance {
-    pub fn new(store: Arc<dyn ModelStore>) -> Self {
-        FeatureImportance { store }
+impl FeatureImportanceUdtf {
+    pub fn new(services: &Services) -> Self {
+        FeatureImportanceUdtf {
+            store: services.models.clone(),
+        }
     }
+}
 
-    pub fn documentation() -> Documentation {
+impl TableFunctionSpec for FeatureImportanceUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = Params::new(&[MODEL]);
+
+    fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Explanation", description: None },
             "Global importance of each input feature: rank, mean_abs_shap (mean |contribution| of ml_explain over up to 500 evaluation rows, measured at training), gain (share of the total split gain, trees only) and splits (trees only). Rows are ordered by rank. Models trained before explanations existed report NULL mean_abs_shap. Errors: 42704 unknown model; 0A000 for models without explanations (kmeans, isolation_forest, baseline, sql_rule).",
             "SELECT * FROM ml_feature_importance(model)",
         )
         .with_sql_example(
-            "```sql\n> SELECT feature, rank, round(mean_abs_shap, 3) AS shap, round(gain, 3) AS gain\n  FROM ml_feature_importance('churn') LIMIT 2;\n+---------------+------+-------+-------+\n| feature       | rank | shap  | gain  |\n+---------------+------+-------+-------+\n| support_calls | 1    | 0.612 | 0.348 |\n| tenure_months | 2    | 0.455 | 0.291 |\n+---------------+------+-------+-------+\n```",
+r#"```sql
+> SELECT feature, rank, round(mean_abs_shap, 3) AS shap, round(gain, 3) AS gain
+  FROM ml_feature_importance('churn') ORDER BY rank LIMIT 2;
++---------------+------+-------+-------+
+| feature       | rank | shap  | gain  |
++---------------+------+-------+-------+
+| tenure_months | 1    | 0.616 | 0.447 |
+| monthly_fee   | 2    | 0.354 | 0.202 |
++---------------+------+-------+-------+
+```"#,
         )
-        .with_argument("model", "Model reference: 'name', 'name@3' or 'name@alias'.")
-        .build()
     }
 }
 
-impl RelationFunction for FeatureImportance {
-    fn docs(&self) -> Documentation {
-        Self::documentation()
-    }
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn is_relation(&self, _position: usize) -> bool {
-        false
-    }
-
-    fn plan(&self, call: Call, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
-        let bad = |msg: String| SqlStateError::bad_argument(msg).into_df();
-        if let Some((name, _)) = call.named.first() {
-            return Err(bad(format!(
-                "{NAME}: unknown named argument {name}; it takes (model)"
-            )));
+impl RelationFunction for FeatureImportanceUdtf {
+    fn plan(&self, mut args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        args.refuse_named()?;
+        let reference = match (args.len(), args.take(0)) {
+            (1, Some(Arg::Value(e))) => text_literal(&e).map(str::to_string),
+            _ => None,
         }
-        let reference = match call.args.as_slice() {
-            [
-                Arg::Value(Expr::Literal(
-                    ScalarValue::Utf8(Some(s))
-                    | ScalarValue::Utf8View(Some(s))
-                    | ScalarValue::LargeUtf8(Some(s)),
-                    _,
-                )),
-            ] => s.clone(),
-            _ => {
-                return Err(bad(format!(
-                    "{NAME}: expected (model), the model as a text literal such as 'churn'"
-                )));
-            }
-        };
-        let pinned = self
-            .store
-            .resolve(&reference)
-            .map_err(SqlStateError::into_df)?;
-        let model = self.store.load(&pinned).map_err(SqlStateError::into_df)?;
+        .ok_or_else(|| {
+            SqlStateError::bad_argument(format!(
+                "{NAME}: expected (model), the model as a text literal such as 'churn'"
+            ))
+        })?;
+        let (_, model) = pinned_model(self.store.as_ref(), &reference)?;
         model.explainable().map_err(|mut e| {
             e.message = e.message.replace("ml_explain", NAME);
             e.into_df()

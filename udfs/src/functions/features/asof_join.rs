@@ -24,35 +24,60 @@ use datafusion::logical_expr::expr::NullTreatment;
 use datafusion::logical_expr::expr::WindowFunction;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
-    DocSection, Documentation, Expr, ExprFunctionExt, ExprSchemable, LogicalPlan,
-    LogicalPlanBuilder, WindowFrame, WindowFunctionDefinition, cast, col, lit, when,
+    DocSection, Documentation, DocumentationBuilder, Expr, ExprFunctionExt, ExprSchemable,
+    LogicalPlan, LogicalPlanBuilder, WindowFrame, WindowFunctionDefinition, cast, col, lit, when,
 };
 
-use super::relation::{Arg, Call, RelationFunction, find_column, text_arg};
 use crate::error::SqlStateError;
+use crate::functions::definition::TableFunctionSpec;
+use crate::functions::params::{Args, Param, Params};
+use crate::functions::relation::{RelationFunction, find_column};
 use datafusion::logical_expr::type_coercion::binary::comparison_coercion;
 
 pub const NAME: &str = "ml_asof_join";
 
 #[derive(Debug, Default)]
-pub struct AsofJoin;
+pub struct AsofJoinUdtf;
 
-impl AsofJoin {
-    pub fn documentation() -> Documentation {
+impl TableFunctionSpec for AsofJoinUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = Params::new(&[
+        Param::relation(
+            "left",
+            "The rows to enrich: a table name, a parenthesized subquery, or text holding a name or a query.",
+        ),
+        Param::relation(
+            "right",
+            "The time-stamped values: a table name, a parenthesized subquery, or text.",
+        ),
+        Param::value(
+            "key",
+            "Text: the column both sides are matched on (the same name on both sides).",
+        ),
+        Param::value("left_time", "Text: the time column of left."),
+        Param::value(
+            "right_time",
+            "Text: the time column of right: the moment each value became known.",
+        ),
+    ]);
+
+    fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Features", description: None },
             "A point-in-time join: every row of left with the latest row of right that has the same key and a time at or before the left row's time, so features are the values known at that moment and never later ones. Output: every left column, then the right columns except the key (a name the left side already has gets a right_ prefix). A left row without an earlier right row, or with a NULL key or time, keeps NULLs on the right, as in a LEFT JOIN. Runs as one sort per key, not an inequality join. Errors: 22023 for an unknown column or a column given not as text; 42804 when the keys or the times of the two sides cannot be compared.",
             "SELECT * FROM ml_asof_join(left, right, key, left_time, right_time)",
         )
         .with_sql_example(
-            "```sql\n> SELECT o.order_id, o.at, price FROM ml_asof_join(orders, prices, 'item', 'at', 'valid_from') o;\n+----------+---------------------+-------+\n| order_id | at                  | price |\n+----------+---------------------+-------+\n| 1        | 2024-01-05T10:00:00 | 9.5   |\n| 2        | 2024-01-01T08:00:00 |       |\n+----------+---------------------+-------+\n```",
+r#"```sql
+> SELECT o.order_id, o.at, price FROM ml_asof_join(orders, prices, 'item', 'at', 'valid_from') o ORDER BY o.order_id;
++----------+---------------------+-------+
+| order_id | at                  | price |
++----------+---------------------+-------+
+| 1        | 2024-01-05 10:00:00 | 9.5   |
+| 2        | 2024-01-01 08:00:00 |       |
++----------+---------------------+-------+
+```"#,
         )
-        .with_argument("left", "The rows to enrich: a table name, a parenthesized subquery, or text holding a name or a query.")
-        .with_argument("right", "The time-stamped values: a table name, a parenthesized subquery, or text.")
-        .with_argument("key", "Text: the column both sides are matched on (the same name on both sides).")
-        .with_argument("left_time", "Text: the time column of left.")
-        .with_argument("right_time", "Text: the time column of right: the moment each value became known.")
-        .build()
     }
 }
 
@@ -80,39 +105,17 @@ fn null_of(expr: &Expr, plan: &LogicalPlan) -> Result<Expr> {
     Ok(cast(lit(ScalarValue::Null), t))
 }
 
-impl RelationFunction for AsofJoin {
-    fn docs(&self) -> Documentation {
-        Self::documentation()
-    }
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn is_relation(&self, position: usize) -> bool {
-        position <= 1
-    }
-
-    fn plan(&self, call: Call, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+impl RelationFunction for AsofJoinUdtf {
+    fn plan(&self, mut args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
         let df = SqlStateError::into_df;
-        let usage = || {
-            df(SqlStateError::bad_argument(format!(
-                "{NAME}: expected (left, right, key, left_time, right_time)"
-            )))
-        };
-        if !call.named.is_empty() || call.args.len() != 5 {
-            return Err(usage());
+        if !args.named.is_empty() || args.len() != 5 {
+            return Err(args.usage_error());
         }
-        let mut args = call.args.into_iter();
-        let (Some(Arg::Relation(left)), Some(Arg::Relation(right))) = (args.next(), args.next())
-        else {
-            return Err(usage());
-        };
-        let key = text_arg(NAME, args.next().as_ref(), "key (argument 3)").map_err(df)?;
-        let left_time =
-            text_arg(NAME, args.next().as_ref(), "left_time (argument 4)").map_err(df)?;
-        let right_time =
-            text_arg(NAME, args.next().as_ref(), "right_time (argument 5)").map_err(df)?;
+        let left = args.relation(0)?;
+        let right = args.relation(1)?;
+        let key = args.text(2)?;
+        let left_time = args.text(3)?;
+        let right_time = args.text(4)?;
         let lk = column_of("left", &left, &key).map_err(df)?;
         let rk = column_of("right", &right, &key).map_err(df)?;
         let lt = column_of("left", &left, &left_time).map_err(df)?;

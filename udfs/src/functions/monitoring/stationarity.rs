@@ -11,29 +11,27 @@
 //! both stationary → 'stationary', neither → 'non-stationary', only KPSS →
 //! 'trend-stationary', only ADF → 'difference-stationary'.
 
-use std::hash::Hash;
-use std::sync::Arc;
-
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::functions::core::expr_fn::get_field;
-use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
-    ColumnarValue, DocSection, Documentation, Expr, LogicalPlan, LogicalPlanBuilder,
-    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, col, lit,
+    DocSection, Documentation, DocumentationBuilder, Expr, LogicalPlan, LogicalPlanBuilder, col,
 };
+use std::sync::Arc;
 
-use super::evaluate::METRIC_COLUMN;
-use super::relation::{Arg, Call, RelationFunction, find_column, text_arg};
-use super::series::{numeric_column, ordered_values, series_rows, struct_lists};
-use crate::error::{SqlStateError, sqlstate};
+use super::{Series, ordered_values, series_call};
+use crate::error::SqlStateError;
+use crate::functions::definition::TableFunctionSpec;
+use crate::functions::params::{Args, Param, Params, RELATION, unknown_option};
+use crate::functions::relation::{
+    LIST_COLUMN, RelationFunction, find_column, numeric_column, unknown_column,
+};
 use crate::kernels::stationarity::{adf, kpss};
 
 pub const NAME: &str = "ml_stationarity";
-const HIDDEN: &str = "__quarry_stationarity";
 pub const DEFAULT_ALPHA: f64 = 0.05;
 
 fn test_fields() -> Fields {
@@ -99,135 +97,98 @@ fn tests(values: &[f64], alpha: f64) -> Vec<ArrayRef> {
 }
 
 /// The hidden scalar: (values in time order, alpha) → list of two test rows.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct StationarityUdf {
-    signature: Signature,
-}
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+struct StationarityUdf;
 
-impl ScalarUDFImpl for StationarityUdf {
-    fn name(&self) -> &str {
-        HIDDEN
+impl Series for StationarityUdf {
+    const NAME: &'static str = "__quarry_stationarity";
+
+    fn fields() -> Fields {
+        test_fields()
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::List(Arc::new(Field::new_list_field(
-            DataType::Struct(test_fields()),
-            true,
-        ))))
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let alpha = match &args.args[1] {
-            ColumnarValue::Scalar(ScalarValue::Float64(Some(a))) => *a,
+    fn rows(values: &[f64], constant: &ScalarValue) -> (usize, Vec<ArrayRef>) {
+        let alpha = match constant {
+            ScalarValue::Float64(Some(a)) => *a,
             _ => DEFAULT_ALPHA,
         };
-        let rows = series_rows(HIDDEN, &args.args[0], args.number_rows)?
-            .into_iter()
-            .map(|values| (2, tests(&values.unwrap_or_default(), alpha)))
-            .collect();
-        struct_lists(&test_fields(), rows)
+        (2, tests(values, alpha))
     }
-}
-
-pub fn stationarity_function() -> ScalarUDF {
-    ScalarUDF::from(StationarityUdf {
-        signature: Signature::any(2, Volatility::Immutable),
-    })
 }
 
 #[derive(Debug, Default)]
-pub struct Stationarity;
+pub struct StationarityUdtf;
 
-impl Stationarity {
-    pub fn documentation() -> Documentation {
+impl TableFunctionSpec for StationarityUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = Params::new(&[
+        RELATION,
+        Param::value("value_col", "Text: the numeric column tested."),
+        Param::value(
+            "time_col",
+            "Optional text: the column that orders the values.",
+        )
+        .optional(),
+        Param::named("alpha", "Optional significance level (default 0.05)."),
+    ]);
+
+    fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Drift and monitoring", description: None },
             "Tests whether a series is stationary, with the augmented Dickey-Fuller test (statsmodels adfuller: constant, lag chosen by AIC up to 12 (n/100)^(1/4), MacKinnon p-values) and the KPSS test (statsmodels kpss: level, automatic lag; its p-value is interpolated in the published table, so it is clipped to [0.01, 0.1]). One row per test: test, statistic, p_value, lags, critical_1, critical_5, critical_10, stationary (ADF: p < alpha; KPSS: p >= alpha) and verdict, the same on both rows: 'stationary' (both agree), 'non-stationary' (both reject it), 'trend-stationary' (only KPSS says stationary: detrend) or 'difference-stationary' (only ADF says so: difference it). Values are taken in time_col order (the relation's order without one); NULLs are left out. A series too short (ADF needs 4 values, KPSS 3) or constant gives NULL statistics and verdict. Errors: 22023 for an unknown column or an alpha outside (0, 1); 42804 for a value column that is not numeric.",
             "SELECT * FROM ml_stationarity(relation, value_col [, time_col] [, alpha => 0.05])",
         )
         .with_sql_example(
-            "```sql\n> SELECT test, round(statistic, 3) AS statistic, round(p_value, 4) AS p_value, verdict\n  FROM ml_stationarity((SELECT day, units FROM daily_sales WHERE store_id = 1), 'units', 'day');\n+------+-----------+---------+----------------+\n| test | statistic | p_value | verdict        |\n+------+-----------+---------+----------------+\n| adf  | -0.815    | 0.8147  | non-stationary |\n| kpss | 2.442     | 0.01    | non-stationary |\n+------+-----------+---------+----------------+\n```",
+r#"```sql
+> SELECT test, round(statistic, 3) AS statistic, round(p_value, 4) AS p_value, verdict
+  FROM ml_stationarity((SELECT day, units FROM daily_sales WHERE store_id = 1), 'units', 'day');
++------+-----------+---------+----------------+
+| test | statistic | p_value | verdict        |
++------+-----------+---------+----------------+
+| adf  | -0.815    | 0.8147  | non-stationary |
+| kpss | 2.442     | 0.01    | non-stationary |
++------+-----------+---------+----------------+
+```"#,
         )
-        .with_argument("relation", "A table name, a parenthesized subquery, or text holding a name or a query.")
-        .with_argument("value_col", "Text: the numeric column tested.")
-        .with_argument("time_col", "Optional text: the column that orders the values.")
-        .with_argument("alpha", "Optional significance level (default 0.05).")
-        .build()
     }
 }
 
-impl RelationFunction for Stationarity {
-    fn docs(&self) -> Documentation {
-        Self::documentation()
-    }
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn is_relation(&self, position: usize) -> bool {
-        position == 0
-    }
-
-    fn plan(&self, call: Call, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
-        let df = SqlStateError::into_df;
-        let usage = || {
-            df(SqlStateError::bad_argument(format!(
-                "{NAME}: expected (relation, value_col [, time_col])"
-            )))
-        };
-        let mut args = call.args.into_iter();
-        let (Some(Arg::Relation(input)), Some(value)) = (args.next(), args.next()) else {
-            return Err(usage());
-        };
-        let value_name = text_arg(NAME, Some(&value), "value_col (argument 2)").map_err(df)?;
-        let time_name = args
-            .next()
-            .map(|t| text_arg(NAME, Some(&t), "time_col (argument 3)"))
-            .transpose()
-            .map_err(df)?;
-        if args.next().is_some() {
-            return Err(usage());
+impl RelationFunction for StationarityUdtf {
+    fn plan(&self, mut args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        if args.len() < 2 {
+            return Err(args.usage_error());
         }
+        let input = args.relation(0)?;
+        let value_name = args.text(1)?;
+        let time_name = if args.len() > 2 {
+            Some(args.text(2)?)
+        } else {
+            None
+        };
+        args.at_most(3)?;
         let mut alpha = DEFAULT_ALPHA;
-        for (name, v) in &call.named {
-            match (name.as_str(), v) {
-                ("alpha", Expr::Literal(v, _)) => {
-                    alpha = match v.cast_to(&DataType::Float64) {
-                        Ok(ScalarValue::Float64(Some(a))) if a > 0.0 && a < 1.0 => a,
-                        _ => {
-                            return Err(df(SqlStateError::bad_argument(format!(
-                                "{NAME}: alpha must be between 0 and 1, got {v}"
-                            ))));
-                        }
+        args.each_option("alpha", |v| {
+            alpha = match v {
+                Expr::Literal(v, _) => match v.cast_to(&DataType::Float64) {
+                    Ok(ScalarValue::Float64(Some(a))) if a > 0.0 && a < 1.0 => a,
+                    _ => {
+                        return Err(SqlStateError::arg(
+                            NAME,
+                            "alpha",
+                            "must be between 0 and 1",
+                            v,
+                        ));
                     }
-                }
-                _ => {
-                    return Err(df(SqlStateError::bad_argument(format!(
-                        "{NAME}: unknown option {name}; the option is alpha"
-                    ))));
-                }
-            }
-        }
-        let value = numeric_column(NAME, &input, &value_name).map_err(df)?;
+                },
+                // Not a constant: said as of any other name.
+                _ => return Err(unknown_option(NAME, "alpha", "alpha")),
+            };
+            Ok(())
+        })?;
+        let value = numeric_column(NAME, &input, &value_name)?;
         let time = time_name
-            .map(|t| {
-                find_column(&input, &t).ok_or_else(|| df(super::series::unknown_column(NAME, &t)))
-            })
+            .map(|t| find_column(&input, &t).ok_or_else(|| unknown_column(NAME, &t)))
             .transpose()?;
-        let hidden = ctx
-            .context_provider()
-            .get_function_meta(HIDDEN)
-            .ok_or_else(|| {
-                df(SqlStateError::new(
-                    sqlstate::UNDEFINED_FUNCTION,
-                    format!("{HIDDEN} is not registered"),
-                ))
-            })?;
         let mut present = value.clone().is_not_null();
         if let Some(t) = &time {
             present = present.and(t.clone().is_not_null());
@@ -239,16 +200,16 @@ impl RelationFunction for Stationarity {
                 vec![ordered_values(value, time)?.alias("__quarry_v")],
             )?
             .project(vec![
-                Expr::ScalarFunction(ScalarFunction::new_udf(
-                    hidden,
-                    vec![col("__quarry_v"), lit(alpha)],
-                ))
-                .alias(METRIC_COLUMN),
+                series_call::<StationarityUdf>(
+                    col("__quarry_v"),
+                    ScalarValue::Float64(Some(alpha)),
+                )
+                .alias(LIST_COLUMN),
             ])?
-            .unnest_column(METRIC_COLUMN)?;
+            .unnest_column(LIST_COLUMN)?;
         let fields: Vec<Expr> = test_fields()
             .iter()
-            .map(|f| get_field(col(METRIC_COLUMN), f.name()).alias(f.name()))
+            .map(|f| get_field(col(LIST_COLUMN), f.name()).alias(f.name()))
             .collect();
         plan.project(fields)?.build()
     }

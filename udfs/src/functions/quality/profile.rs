@@ -8,16 +8,15 @@
 //! are text so that one column holds numbers, text and times alike.
 //!
 //! Plan: one hidden aggregate per column (`__quarry_profile`, the drift
-//! state plus a NULL count), whose one-row lists are concatenated and
-//! unnested, so the relation is read once.
+//! state plus a NULL count; held by the plan, not registered), whose
+//! one-row lists are concatenated and unnested, so the relation is read
+//! once.
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, ListArray, StringArray, StructArray,
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, StringArray, StructArray,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, UInt64Type};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::error::Result;
@@ -25,17 +24,19 @@ use datafusion::functions_nested::expr_fn::array_concat;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, DocSection, Documentation, Expr, LogicalPlan,
-    LogicalPlanBuilder, Signature, Volatility, cast, lit,
+    Accumulator, AggregateUDF, AggregateUDFImpl, DocSection, Documentation, DocumentationBuilder,
+    Expr, LogicalPlan, LogicalPlanBuilder, Signature, Volatility, cast, lit,
 };
 use serde_json::{Value as Json, json};
 
-use super::drift::state::{Either, Sides};
-use super::evaluate::{METRIC_COLUMN, metric_rows};
-use super::metrics::Call;
-use super::metrics::state::{MetricState, Sum};
-use super::relation::{Arg, Call as RelationCall, RelationFunction};
-use crate::error::{SqlStateError, sqlstate};
+use crate::error::SqlStateError;
+use crate::functions::definition::TableFunctionSpec;
+use crate::functions::drift::state::{Either, Sides};
+use crate::functions::list_value;
+use crate::functions::metrics::Call;
+use crate::functions::metrics::state::{MetricState, Sum};
+use crate::functions::params::{Args, Params, RELATION};
+use crate::functions::relation::{LIST_COLUMN, RelationFunction, list_rows};
 use crate::kernels::quantile::quantile_sorted;
 use crate::model::schema::FeatureKind;
 
@@ -221,28 +222,19 @@ pub fn sql_type(t: &DataType) -> String {
     }
 }
 
-/// The hidden aggregate: (value, column name, column type) → one profile row.
-#[derive(Debug)]
+/// The hidden aggregate: (value, column name, column type, raw type) → one
+/// profile row.
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct ProfileUdaf {
     signature: Signature,
 }
 
-impl PartialEq for ProfileUdaf {
-    fn eq(&self, _: &Self) -> bool {
-        true
+impl Default for ProfileUdaf {
+    fn default() -> Self {
+        ProfileUdaf {
+            signature: Signature::any(4, Volatility::Immutable),
+        }
     }
-}
-impl Eq for ProfileUdaf {}
-impl Hash for ProfileUdaf {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        AGGREGATE.hash(state);
-    }
-}
-
-pub fn profile_aggregate() -> AggregateUDF {
-    AggregateUDF::from(ProfileUdaf {
-        signature: Signature::any(4, Volatility::Immutable),
-    })
 }
 
 impl AggregateUDFImpl for ProfileUdaf {
@@ -277,9 +269,9 @@ impl AggregateUDFImpl for ProfileUdaf {
             .first()
             .is_some_and(|f| f.data_type() == &DataType::Float64);
         Ok(Box::new(ProfileAccumulator {
-            name: super::literal_text(AGGREGATE, &args, 1)?,
-            type_name: super::literal_text(AGGREGATE, &args, 2)?,
-            time: super::literal_text(AGGREGATE, &args, 3)?
+            name: crate::functions::literal_text(AGGREGATE, &args, 1)?,
+            type_name: crate::functions::literal_text(AGGREGATE, &args, 2)?,
+            time: crate::functions::literal_text(AGGREGATE, &args, 3)?
                 .parse::<DataType>()
                 .ok()
                 .filter(|t| temporal_raw(t).is_some()),
@@ -350,12 +342,7 @@ impl Accumulator for ProfileAccumulator {
             Arc::new(StringArray::from(vec![top.to_string()])),
         ];
         let row = StructArray::try_new(row_fields(), columns, None)?;
-        Ok(ScalarValue::List(Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(DataType::Struct(row_fields()), true)),
-            OffsetBuffer::from_lengths([1]),
-            Arc::new(row),
-            None,
-        ))))
+        Ok(list_value(Arc::new(row)))
     }
 
     fn size(&self) -> usize {
@@ -372,11 +359,7 @@ impl Accumulator for ProfileAccumulator {
         let (values, nulls) = states.split_at(states.len() - 1);
         self.values.merge(values)?;
         let nulls = nulls[0].as_primitive_opt::<UInt64Type>().ok_or_else(|| {
-            SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("{AGGREGATE}: NULL count state is not UInt64"),
-            )
-            .into_df()
+            SqlStateError::internal(format!("{AGGREGATE}: NULL count state is not UInt64"))
         })?;
         self.nulls += nulls.iter().flatten().sum::<u64>();
         Ok(())
@@ -384,20 +367,29 @@ impl Accumulator for ProfileAccumulator {
 }
 
 #[derive(Debug, Default)]
-pub struct Profile;
+pub struct ProfileUdtf;
 
-impl Profile {
-    pub fn documentation() -> Documentation {
+impl TableFunctionSpec for ProfileUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = Params::new(&[RELATION]);
+
+    fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Data quality", description: None },
             "One row per column of a table or query: name, type, rows, nulls, null_fraction, distinct (exact), min, max (as text, so every type fits one column), mean, stddev (sample, n - 1), p01, p25, p50, p75, p99 (numpy/pandas linear interpolation) and top_values, a JSON array of the 5 most frequent values with their counts. Numbers get every statistic; text, booleans and times get counts, distinct, min, max and top_values. NaN counts as NULL. Columns of other types (lists, structs, binary) are left out. Reads the relation once; exact, so numbers are held in memory (8 bytes per value). Errors: 22023 for a relation that is not a table name or query, or has no column that can be profiled.",
             "SELECT * FROM ml_profile(relation)",
         )
         .with_sql_example(
-            "```sql\n> SELECT name, type, nulls, distinct, min, max, round(mean, 2) AS mean FROM ml_profile(customers) WHERE name IN ('age', 'region');\n+--------+---------+-------+----------+-------+-------+-------+\n| name   | type    | nulls | distinct | min   | max   | mean  |\n+--------+---------+-------+----------+-------+-------+-------+\n| age    | integer | 1975  | 70       | 18    | 90    | 38.28 |\n| region | text    | 0     | 5        | central | west |       |\n+--------+---------+-------+----------+-------+-------+-------+\n```",
+r#"```sql
+> SELECT name, type, nulls, distinct, min, max, round(mean, 2) AS mean FROM ml_profile(customers) WHERE name IN ('age', 'region');
++--------+---------+-------+----------+---------+------+-------+
+| name   | type    | nulls | distinct | min     | max  | mean  |
++--------+---------+-------+----------+---------+------+-------+
+| age    | integer | 1975  | 70       | 18      | 90   | 38.28 |
+| region | text    | 0     | 5        | central | west |       |
++--------+---------+-------+----------+---------+------+-------+
+```"#,
         )
-        .with_argument("relation", "A table name, a parenthesized subquery, or text holding a name or a query.")
-        .build()
     }
 }
 
@@ -442,43 +434,13 @@ fn time_texts(values: &[f64], t: &DataType) -> Option<Vec<String>> {
         .collect()
 }
 
-impl RelationFunction for Profile {
-    fn docs(&self) -> Documentation {
-        Self::documentation()
-    }
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn is_relation(&self, position: usize) -> bool {
-        position == 0
-    }
-
-    fn plan(
-        &self,
-        call: RelationCall,
-        ctx: &mut dyn RelationPlannerContext,
-    ) -> Result<LogicalPlan> {
-        let mut args = call.args.into_iter();
-        let input = match (args.next(), args.next(), call.named.is_empty()) {
-            (Some(Arg::Relation(r)), None, true) => r,
-            _ => {
-                return Err(
-                    SqlStateError::bad_argument(format!("{NAME}: expected (relation)")).into_df(),
-                );
-            }
-        };
-        let udaf = ctx
-            .context_provider()
-            .get_aggregate_meta(AGGREGATE)
-            .ok_or_else(|| {
-                SqlStateError::new(
-                    sqlstate::UNDEFINED_FUNCTION,
-                    format!("{AGGREGATE} is not registered"),
-                )
-                .into_df()
-            })?;
+impl RelationFunction for ProfileUdtf {
+    fn plan(&self, mut args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        if args.len() != 1 || !args.named.is_empty() {
+            return Err(args.usage_error());
+        }
+        let input = args.relation(0)?;
+        let udaf = AggregateUDF::new_from_impl(ProfileUdaf::default());
         let schema = input.schema().clone();
         let mut aggregates = Vec::new();
         for (i, (qualifier, field)) in schema.iter().enumerate() {
@@ -508,10 +470,10 @@ impl RelationFunction for Profile {
             .collect();
         let plan = LogicalPlanBuilder::from(input)
             .aggregate(Vec::<Expr>::new(), aggregates)?
-            .project(vec![array_concat(lists).alias(METRIC_COLUMN)])?;
+            .project(vec![array_concat(lists).alias(LIST_COLUMN)])?;
         let fields: Vec<String> = row_fields().iter().map(|f| f.name().clone()).collect();
         let names: Vec<&str> = fields.iter().map(String::as_str).collect();
-        metric_rows(plan, None, &names)
+        list_rows(plan, None, &names)
     }
 }
 

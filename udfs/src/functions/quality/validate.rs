@@ -11,15 +11,14 @@
 //!
 //! Plan: the expression rules are counted in one aggregate over the relation
 //! (`count(*) FILTER (WHERE NOT rule)` each, and the hidden
-//! `__quarry_sample` for the rows); each unique rule groups by its key. The
+//! `__quarry_sample` for the rows, held by the plan, not registered); each
+//! unique rule groups by its key. The
 //! per-rule one-row results are joined and their lists concatenated in the
 //! order the rules were given, then unnested.
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, StringArray};
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::error::Result;
@@ -29,17 +28,20 @@ use datafusion::functions_nested::expr_fn::{array_concat, make_array};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, DocSection, Documentation, Expr, ExprFunctionExt,
-    LogicalPlan, LogicalPlanBuilder, Signature, Volatility, cast, col, lit,
+    Accumulator, AggregateUDF, AggregateUDFImpl, DocSection, Documentation, DocumentationBuilder,
+    Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, Signature, Volatility, cast, col, lit,
 };
 use datafusion::sql::sqlparser::ast;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use serde_json::{Map, Value as Json};
 
-use super::evaluate::{METRIC_COLUMN, metric_rows};
-use super::relation::{Arg, Call, RelationFunction, find_column};
 use crate::error::{SqlStateError, sqlstate};
+use crate::functions::definition::TableFunctionSpec;
+use crate::functions::list_value;
+use crate::functions::params::Arg;
+use crate::functions::params::{Args, Param, Params, RELATION};
+use crate::functions::relation::{LIST_COLUMN, RelationFunction, find_column, list_rows};
 
 pub const NAME: &str = "ml_validate";
 const SAMPLE: &str = "__quarry_sample";
@@ -91,7 +93,7 @@ fn parse_rule(text: &str) -> Result<Rule, SqlStateError> {
 }
 
 fn rule_text(function: &str, expr: &Expr, position: usize) -> Result<String, SqlStateError> {
-    super::relation::text_literal(expr).map(str::to_string).ok_or_else(|| {
+    crate::functions::params::text_literal(expr).map(str::to_string).ok_or_else(|| {
         SqlStateError::bad_argument(format!(
             "{function}: argument {position} (rule) must be text holding a SQL condition, got {expr}"
         ))
@@ -100,27 +102,17 @@ fn rule_text(function: &str, expr: &Expr, position: usize) -> Result<String, Sql
 
 /// The hidden aggregate keeping the first few rows it sees, as JSON objects:
 /// (column names as a JSON array literal, values...) → JSON array text.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct SampleUdaf {
     signature: Signature,
 }
 
-impl PartialEq for SampleUdaf {
-    fn eq(&self, _: &Self) -> bool {
-        true
+impl Default for SampleUdaf {
+    fn default() -> Self {
+        SampleUdaf {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
     }
-}
-impl Eq for SampleUdaf {}
-impl Hash for SampleUdaf {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        SAMPLE.hash(state);
-    }
-}
-
-pub fn sample_aggregate() -> AggregateUDF {
-    AggregateUDF::from(SampleUdaf {
-        signature: Signature::variadic_any(Volatility::Immutable),
-    })
 }
 
 impl AggregateUDFImpl for SampleUdaf {
@@ -145,14 +137,10 @@ impl AggregateUDFImpl for SampleUdaf {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let names: Vec<String> = serde_json::from_str(&super::literal_text(SAMPLE, &args, 0)?)
-            .map_err(|e| {
-                SqlStateError::new(
-                    sqlstate::INTERNAL_ERROR,
-                    format!("{SAMPLE}: bad names: {e}"),
-                )
-                .into_df()
-            })?;
+        let names: Vec<String> = serde_json::from_str(&crate::functions::literal_text(
+            SAMPLE, &args, 0,
+        )?)
+        .map_err(|e| SqlStateError::internal(format!("{SAMPLE}: bad names: {e}")).into_df())?;
         Ok(Box::new(SampleAccumulator {
             names,
             rows: Vec::new(),
@@ -235,22 +223,12 @@ impl Accumulator for SampleAccumulator {
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         let rows = std::mem::take(&mut self.rows);
-        let n = rows.len();
-        Ok(vec![ScalarValue::List(Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(DataType::Utf8, true)),
-            OffsetBuffer::from_lengths([n]),
-            Arc::new(StringArray::from(rows)),
-            None,
-        )))])
+        Ok(vec![list_value(Arc::new(StringArray::from(rows)))])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let Some(list) = states[0].as_list_opt::<i32>() else {
-            return Err(SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("{SAMPLE}: bad state"),
-            )
-            .into_df());
+            return Err(SqlStateError::internal(format!("{SAMPLE}: bad state")).into_df());
         };
         for r in 0..list.len() {
             let values = list.value(r);
@@ -268,21 +246,37 @@ impl Accumulator for SampleAccumulator {
 }
 
 #[derive(Debug, Default)]
-pub struct Validate;
+pub struct ValidateUdtf;
 
-impl Validate {
-    pub fn documentation() -> Documentation {
+impl TableFunctionSpec for ValidateUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = Params::new(&[
+        RELATION,
+        Param::value(
+            "rule",
+            "Text: a SQL boolean expression over the relation's columns, or unique(col, ...). Any number of rules.",
+        )
+        .repeated(),
+    ]);
+
+    fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Data quality", description: None },
             "Checks rules against every row of a table or query: one output row per rule, in the order given, with rule, total_rows, failing_rows, passed (no failing row) and sample, a JSON array of at most 5 failing rows. A rule is a SQL boolean expression over the relation's columns ('age BETWEEN 0 AND 120', 'email LIKE ''%@%''', 'end_date >= start_date'): a row fails when the expression is false; true or NULL passes, as in a CHECK constraint, so write 'x IS NOT NULL' to forbid NULLs. 'unique(col, ...)' fails every row whose key occurs more than once (keys with a NULL are not compared, as in a UNIQUE constraint); its sample lists duplicated keys with a count. The expression rules are checked in one pass over the relation. Errors: 22023 for a rule that does not parse, a rule that is not text, or no rule; 42703 for an unknown column; 42804 for a rule that is not boolean.",
             "SELECT * FROM ml_validate(relation, rule [, rule ...])",
         )
         .with_sql_example(
-            "```sql\n> SELECT rule, total_rows, failing_rows, passed FROM ml_validate(customers, 'age BETWEEN 18 AND 90', 'gender IS NOT NULL', 'unique(customer_id)');\n+-----------------------+------------+--------------+--------+\n| rule                  | total_rows | failing_rows | passed |\n+-----------------------+------------+--------------+--------+\n| age BETWEEN 18 AND 90 | 50000      | 0            | true   |\n| gender IS NOT NULL    | 50000      | 3940         | false  |\n| unique(customer_id)   | 50000      | 0            | true   |\n+-----------------------+------------+--------------+--------+\n```",
+r#"```sql
+> SELECT rule, total_rows, failing_rows, passed FROM ml_validate(customers, 'age BETWEEN 18 AND 90', 'gender IS NOT NULL', 'unique(customer_id)');
++-----------------------+------------+--------------+--------+
+| rule                  | total_rows | failing_rows | passed |
++-----------------------+------------+--------------+--------+
+| age BETWEEN 18 AND 90 | 50000      | 0            | t      |
+| gender IS NOT NULL    | 50000      | 3940         | f      |
+| unique(customer_id)   | 50000      | 0            | t      |
++-----------------------+------------+--------------+--------+
+```"#,
         )
-        .with_argument("relation", "A table name, a parenthesized subquery, or text holding a name or a query.")
-        .with_argument("rule", "Text: a SQL boolean expression over the relation's columns, or unique(col, ...). Any number of rules.")
-        .build()
     }
 }
 
@@ -307,24 +301,11 @@ fn rule_column(ordinal: usize) -> String {
     format!("__quarry_rule{ordinal}")
 }
 
-impl Validate {
-    fn sample_call(
-        ctx: &mut dyn RelationPlannerContext,
-        names: &[String],
-        values: Vec<Expr>,
-    ) -> Result<Expr> {
-        let udaf = ctx
-            .context_provider()
-            .get_aggregate_meta(SAMPLE)
-            .ok_or_else(|| {
-                SqlStateError::new(
-                    sqlstate::UNDEFINED_FUNCTION,
-                    format!("{SAMPLE} is not registered"),
-                )
-                .into_df()
-            })?;
+impl ValidateUdtf {
+    fn sample_call(names: &[String], values: Vec<Expr>) -> Expr {
+        let udaf = AggregateUDF::new_from_impl(SampleUdaf::default());
         let names = Json::from(names.to_vec()).to_string();
-        Ok(udaf.call(std::iter::once(lit(names)).chain(values).collect()))
+        udaf.call(std::iter::once(lit(names)).chain(values).collect())
     }
 
     /// One row per expression rule, from one aggregate over the relation.
@@ -360,7 +341,7 @@ impl Validate {
             let sample = format!("__quarry_sample{k}");
             aggregates.push(count(lit(1)).filter(fails.clone()).build()?.alias(&failing));
             aggregates.push(
-                Self::sample_call(ctx, &names, columns.clone())?
+                Self::sample_call(&names, columns.clone())
                     .filter(fails)
                     .build()?
                     .alias(&sample),
@@ -414,7 +395,7 @@ impl Validate {
         sample_names.push("count".into());
         let mut sample_values = key_columns.clone();
         sample_values.push(col("__quarry_n"));
-        let sample = Self::sample_call(ctx, &sample_names, sample_values)?
+        let sample = Self::sample_call(&sample_names, sample_values)
             .filter(duplicated.clone())
             .build()?;
         let failing = sum(col("__quarry_n")).filter(duplicated).build()?;
@@ -439,36 +420,19 @@ impl Validate {
     }
 }
 
-impl RelationFunction for Validate {
-    fn docs(&self) -> Documentation {
-        Self::documentation()
-    }
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn is_relation(&self, position: usize) -> bool {
-        position == 0
-    }
-
-    fn plan(&self, call: Call, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
-        let mut args = call.args.into_iter();
-        let input = match args.next() {
-            Some(Arg::Relation(r)) if call.named.is_empty() => r,
-            _ => {
-                return Err(SqlStateError::bad_argument(format!(
-                    "{NAME}: expected (relation, rule [, rule ...])"
-                ))
-                .into_df());
-            }
-        };
+impl RelationFunction for ValidateUdtf {
+    fn plan(&self, mut args: Args, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        if !args.named.is_empty() {
+            return Err(args.usage_error());
+        }
+        let input = args.relation(0)?;
+        let rules: Vec<Option<Arg>> = (1..args.len()).map(|i| args.take(i)).collect();
         let mut checks = Vec::new();
         let mut plans = Vec::new();
         let mut rule_count = 0;
-        for (i, arg) in args.enumerate() {
+        for (i, arg) in rules.into_iter().enumerate() {
             rule_count += 1;
-            let Arg::Value(expr) = arg else {
+            let Some(Arg::Value(expr)) = arg else {
                 return Err(
                     SqlStateError::bad_argument(format!("{NAME}: rules must be text")).into_df(),
                 );
@@ -490,16 +454,17 @@ impl RelationFunction for Validate {
         }
         // One row holding every rule's list, concatenated in rule order.
         let mut plans = plans.into_iter();
-        let mut builder =
-            LogicalPlanBuilder::from(plans.next().ok_or_else(|| {
-                SqlStateError::new(sqlstate::INTERNAL_ERROR, "no plan").into_df()
-            })?);
+        let mut builder = LogicalPlanBuilder::from(
+            plans
+                .next()
+                .ok_or_else(|| SqlStateError::internal("no plan").into_df())?,
+        );
         for plan in plans {
             builder = builder.cross_join(plan)?;
         }
         let lists: Vec<Expr> = (0..rule_count).map(|i| col(rule_column(i))).collect();
-        let plan = builder.project(vec![array_concat(lists).alias(METRIC_COLUMN)])?;
-        metric_rows(
+        let plan = builder.project(vec![array_concat(lists).alias(LIST_COLUMN)])?;
+        list_rows(
             plan,
             None,
             &["rule", "total_rows", "failing_rows", "passed", "sample"],

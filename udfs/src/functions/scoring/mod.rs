@@ -1,0 +1,432 @@
+//! Scoring: the model-bound scalars `ml_predict`, `ml_predict_proba` and
+//! `ml_predict_interval`, the table functions `ml_predict`, `ml_explain` and
+//! `ml_feature_importance`, and what they share.
+//!
+//! A model-bound scalar is one [`ModelOutput`] (its name, docs, result type
+//! and how a batch is scored) inside the generic [`ModelUdf`], which does the
+//! rest once: the model argument must be a text literal, it is pinned to a
+//! version when the query is planned ([`pin`]), and the other arguments are
+//! matched to the model's features by name ([`bind`]).
+
+pub mod explain;
+pub mod feature_importance;
+pub mod predict;
+pub mod predict_interval;
+pub mod predict_proba;
+pub mod predict_table;
+
+use std::fmt::Debug;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, StructArray};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, Expr, LogicalPlan, ReturnFieldArgs, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility, lit,
+};
+
+use super::definition::Definition;
+use super::params::Param;
+use super::relation::find_column;
+use crate::Services;
+use crate::error::SqlStateError;
+use crate::model::{Feature, FeatureKind, LoadedModel, ModelRef, ModelStore};
+
+/// The scoring functions.
+pub fn functions() -> Vec<Definition<Services>> {
+    vec![
+        scalar::<predict::PredictUdf>(),
+        scalar::<predict_proba::PredictProbaUdf>(),
+        scalar::<predict_interval::PredictIntervalUdf>(),
+        Definition::table(predict_table::PredictUdtf::new),
+        Definition::table(explain::ExplainUdtf::new),
+        Definition::table(feature_importance::FeatureImportanceUdtf::new),
+    ]
+}
+
+fn scalar<O: ModelOutput>() -> Definition<Services> {
+    Definition::model_scalar(O::NAME, |s: &Services| ModelUdf::<O>::new(s.models.clone()))
+}
+
+/// The rows a scoring table function scores.
+pub const SCORED: Param = Param::relation(
+    "relation",
+    "A table name, a parenthesized subquery, or text holding a table name or a query starting with SELECT or WITH.",
+);
+
+/// What one model-bound scalar computes; [`ModelUdf`] does the rest.
+pub trait ModelOutput: Debug + Default + Send + Sync + 'static {
+    /// The name the function is called by.
+    const NAME: &'static str;
+    /// The function errors name: the SQL function a hidden helper serves.
+    const FUNCTION: &'static str = Self::NAME;
+    /// Constant arguments between the model and the features.
+    const CONSTANTS: usize = 0;
+
+    /// The result type for `model`, once it is known the model can give it.
+    fn output_type(&self, model: &LoadedModel) -> Result<DataType, SqlStateError>;
+
+    /// The results for one batch.
+    fn evaluate(&self, model: &LoadedModel, batch: Batch) -> DfResult<ArrayRef>;
+
+    fn documentation(&self) -> Option<&Documentation> {
+        None
+    }
+}
+
+/// One batch to score.
+pub struct Batch<'a> {
+    /// The features in model order.
+    pub features: Vec<ArrayRef>,
+    /// The constants between the model and the features.
+    pub constants: &'a [ColumnarValue],
+    pub rows: usize,
+    /// Threads the session gives one operator.
+    pub threads: usize,
+}
+
+/// The scalar UDF of a [`ModelOutput`], over a model store.
+#[derive(Debug)]
+pub struct ModelUdf<O: ModelOutput> {
+    store: Arc<dyn ModelStore>,
+    signature: Signature,
+    output: O,
+}
+
+impl<O: ModelOutput> ModelUdf<O> {
+    pub fn new(store: Arc<dyn ModelStore>) -> Self {
+        ModelUdf {
+            store,
+            signature: Signature::variadic_any(Volatility::Stable),
+            output: O::default(),
+        }
+    }
+
+    /// The feature arguments: after the model and the constants.
+    fn features<T>(args: &[T]) -> &[T] {
+        args.get(1 + O::CONSTANTS..).unwrap_or_default()
+    }
+}
+
+/// The scalar of `O` over `store`, for a table function's plan to call.
+pub fn udf<O: ModelOutput>(store: &Arc<dyn ModelStore>) -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(ModelUdf::<O>::new(store.clone())))
+}
+
+impl<O: ModelOutput> PartialEq for ModelUdf<O> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.store, &other.store)
+    }
+}
+
+impl<O: ModelOutput> Eq for ModelUdf<O> {}
+
+impl<O: ModelOutput> Hash for ModelUdf<O> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        O::NAME.hash(state);
+    }
+}
+
+impl<O: ModelOutput> ScalarUDFImpl for ModelUdf<O> {
+    fn name(&self) -> &str {
+        O::NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Err(
+            SqlStateError::internal(format!("{}: return_field_from_args is used", O::NAME))
+                .into_df(),
+        )
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
+        let model = load(
+            self.store.as_ref(),
+            O::FUNCTION,
+            args.scalar_arguments.first().copied().flatten(),
+        )?;
+        bind(O::FUNCTION, &model, Self::features(args.arg_fields))?;
+        let data_type = self.output.output_type(&model)?;
+        Ok(Arc::new(Field::new(O::NAME, data_type, true)))
+    }
+
+    fn simplify(&self, args: Vec<Expr>, _info: &SimplifyContext) -> DfResult<ExprSimplifyResult> {
+        pin(self.store.as_ref(), args)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let reference = match &args.args[0] {
+            ColumnarValue::Scalar(v) => Some(v.clone()),
+            ColumnarValue::Array(_) => None,
+        };
+        let model = load(self.store.as_ref(), O::FUNCTION, reference.as_ref())?;
+        let fields = Self::features(&args.arg_fields);
+        let order = bind(O::FUNCTION, &model, fields)?;
+        let features =
+            feature_arrays(Self::features(&args.args), fields, &order, args.number_rows)?;
+        let batch = Batch {
+            features,
+            constants: args.args.get(1..1 + O::CONSTANTS).unwrap_or_default(),
+            rows: args.number_rows,
+            threads: args.config_options.execution.target_partitions.max(1),
+        };
+        Ok(ColumnarValue::Array(self.output.evaluate(&model, batch)?))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.output.documentation()
+    }
+}
+
+/// The model `reference` names, pinned to the version it names now and
+/// loaded: a query planned with it scores with that one version even if a
+/// deploy moves an alias while it runs.
+pub fn pinned_model(
+    store: &dyn ModelStore,
+    reference: &str,
+) -> Result<(ModelRef, Arc<LoadedModel>), SqlStateError> {
+    let pinned = store.resolve(reference)?;
+    let model = store.load(&pinned)?;
+    Ok((pinned, model))
+}
+
+/// Each feature of `model` with the column of `input` that feeds it (by
+/// name, exactly or else case-insensitively); 22023 naming the features the
+/// relation lacks.
+pub fn feature_columns<'m>(
+    function: &str,
+    pinned: &ModelRef,
+    model: &'m LoadedModel,
+    input: &LogicalPlan,
+) -> Result<Vec<(&'m Feature, Expr)>, SqlStateError> {
+    let mut columns = Vec::with_capacity(model.features().len());
+    let mut missing = Vec::new();
+    for feature in model.features() {
+        match find_column(input, &feature.name) {
+            Some(column) => columns.push((feature, column)),
+            None => missing.push(feature.name.as_str()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(SqlStateError::bad_argument(format!(
+            "{function}: the relation lacks features of model {pinned}: {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(columns)
+}
+
+/// The arguments of a scoring scalar in a table function's plan: the
+/// pinned reference, then the feature columns named as the features.
+pub fn scoring_args(pinned: &ModelRef, columns: &[(&Feature, Expr)]) -> Vec<Expr> {
+    std::iter::once(lit(pinned.to_string()))
+        .chain(columns.iter().map(|(f, c)| c.clone().alias(f.name.clone())))
+        .collect()
+}
+
+/// The model reference of a call, which must be a text literal.
+pub fn model_reference(function: &str, arg: Option<&ScalarValue>) -> Result<String, SqlStateError> {
+    match arg {
+        Some(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+        ) => Ok(s.clone()),
+        Some(
+            ScalarValue::Utf8(None) | ScalarValue::Utf8View(None) | ScalarValue::LargeUtf8(None),
+        ) => Err(SqlStateError::bad_argument(format!(
+            "{function}: model must not be NULL"
+        ))),
+        _ => Err(SqlStateError::bad_argument(format!(
+            "{function}: the first argument must be the model name as a text literal, e.g. {function}('churn', ...)"
+        ))),
+    }
+}
+
+/// Resolves and loads the model named by a call.
+pub fn load(
+    store: &dyn ModelStore,
+    function: &str,
+    arg: Option<&ScalarValue>,
+) -> Result<Arc<LoadedModel>, SqlStateError> {
+    let reference = model_reference(function, arg)?;
+    let model = store.resolve(&reference)?;
+    store.load(&model)
+}
+
+/// The input names a call provides: its argument field names, or the field
+/// names of a single struct argument.
+fn provided(arg_fields: &[FieldRef]) -> Vec<String> {
+    match arg_fields {
+        [single] if matches!(single.data_type(), DataType::Struct(_)) => match single.data_type() {
+            DataType::Struct(fields) => fields.iter().map(|f| f.name().clone()).collect(),
+            _ => vec![],
+        },
+        _ => arg_fields.iter().map(|f| f.name().clone()).collect(),
+    }
+}
+
+/// For each model feature, the position of the matching input. Errors list
+/// what is missing and what is unknown.
+pub fn bind(
+    function: &str,
+    model: &LoadedModel,
+    arg_fields: &[FieldRef],
+) -> Result<Vec<usize>, SqlStateError> {
+    let given = provided(arg_fields);
+    let wanted: Vec<&str> = model.features().iter().map(|f| f.name.as_str()).collect();
+    let find = |name: &str| {
+        given
+            .iter()
+            .position(|g| g == name)
+            .or_else(|| given.iter().position(|g| g.eq_ignore_ascii_case(name)))
+    };
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|w| find(w).is_none())
+        .collect();
+    let unknown: Vec<&str> = given
+        .iter()
+        .map(String::as_str)
+        .filter(|g| !wanted.iter().any(|w| w.eq_ignore_ascii_case(g)))
+        .collect();
+    if !missing.is_empty() || !unknown.is_empty() {
+        let mut msg = format!(
+            "{function}: model {}@{} takes features ({})",
+            model.name,
+            model.version,
+            wanted.join(", ")
+        );
+        if !missing.is_empty() {
+            msg.push_str(&format!("; missing: {}", missing.join(", ")));
+        }
+        if !unknown.is_empty() {
+            msg.push_str(&format!(
+                "; not features of the model: {}",
+                unknown.join(", ")
+            ));
+        }
+        return Err(SqlStateError::bad_argument(msg).with_hint(format!(
+            "pass the feature columns by name, or rename expressions with struct(expr AS name, ...); \
+             SELECT * FROM {function}('{}', 'table') scores every column of a table",
+            model.name
+        )));
+    }
+    let order: Vec<usize> = wanted.iter().filter_map(|w| find(w)).collect();
+    let types = provided_types(arg_fields);
+    for (feature, &i) in model.features().iter().zip(&order) {
+        if let Some(t) = types.get(i)
+            && !accepts(feature.kind, t)
+        {
+            return Err(SqlStateError::new(
+                crate::error::sqlstate::DATATYPE_MISMATCH,
+                format!(
+                    "{function}: feature {} of model {}@{} is {} ({}), got {t}",
+                    feature.name,
+                    model.name,
+                    model.version,
+                    feature.kind.name(),
+                    feature.data_type
+                ),
+            ));
+        }
+    }
+    Ok(order)
+}
+
+fn provided_types(arg_fields: &[FieldRef]) -> Vec<DataType> {
+    match arg_fields {
+        [single] if matches!(single.data_type(), DataType::Struct(_)) => match single.data_type() {
+            DataType::Struct(fields) => fields.iter().map(|f| f.data_type().clone()).collect(),
+            _ => vec![],
+        },
+        _ => arg_fields.iter().map(|f| f.data_type().clone()).collect(),
+    }
+}
+
+/// Whether a value of type `t` can feed a feature of `kind`: numbers for
+/// numbers, text or integers for categories (codes stored as integers are
+/// common), booleans for booleans, dates and timestamps for time; NULL for any.
+fn accepts(kind: FeatureKind, t: &DataType) -> bool {
+    use DataType::*;
+    let is = |k: FeatureKind| FeatureKind::of(t) == Some(k);
+    matches!(t, Null)
+        || match kind {
+            FeatureKind::Numeric => is(FeatureKind::Numeric) || is(FeatureKind::Boolean),
+            FeatureKind::Boolean => is(FeatureKind::Boolean),
+            FeatureKind::Categorical => {
+                is(FeatureKind::Categorical)
+                    || is(FeatureKind::Boolean)
+                    || matches!(
+                        t,
+                        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64
+                    )
+            }
+            FeatureKind::Temporal => is(FeatureKind::Temporal),
+        }
+}
+
+/// The feature arrays of one batch in model order.
+pub fn feature_arrays(
+    args: &[ColumnarValue],
+    arg_fields: &[FieldRef],
+    order: &[usize],
+    rows: usize,
+) -> DfResult<Vec<ArrayRef>> {
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let inputs: Vec<ArrayRef> = match (arrays.as_slice(), arg_fields) {
+        ([single], [field]) if matches!(field.data_type(), DataType::Struct(_)) => {
+            let s = single
+                .as_any()
+                .downcast_ref::<StructArray>()
+                .ok_or_else(|| SqlStateError::internal("struct expected").into_df())?;
+            s.columns().to_vec()
+        }
+        _ => arrays,
+    };
+    Ok(order
+        .iter()
+        .map(|&i| {
+            let a = inputs[i].clone();
+            if a.len() == rows {
+                a
+            } else {
+                a.slice(0, rows.min(a.len()))
+            }
+        })
+        .collect())
+}
+
+/// Rewrites an unpinned model reference to `name@version`, so the whole query
+/// scores with the version current when it was planned.
+pub fn pin(store: &dyn ModelStore, mut args: Vec<Expr>) -> DfResult<ExprSimplifyResult> {
+    let Some(Expr::Literal(value, _)) = args.first() else {
+        return Ok(ExprSimplifyResult::Original(args));
+    };
+    let reference = match value {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => s.clone(),
+        _ => return Ok(ExprSimplifyResult::Original(args)),
+    };
+    if ModelRef::parse_pinned(&reference).is_some() {
+        return Ok(ExprSimplifyResult::Original(args));
+    }
+    let pinned = store.resolve(&reference).map_err(SqlStateError::into_df)?;
+    let keep_type = matches!(value, ScalarValue::Utf8View(_));
+    args[0] = if keep_type {
+        lit(ScalarValue::Utf8View(Some(pinned.to_string())))
+    } else {
+        lit(pinned.to_string())
+    };
+    Ok(ExprSimplifyResult::Original(args))
+}

@@ -1,0 +1,108 @@
+//! `SELECT * FROM ml_predict(model, relation)`: every row of a relation with
+//! the model's prediction (and, for a classifier, its probability) appended.
+//!
+//! `relation` is a table name or a query starting with SELECT or WITH. The
+//! relation must contain every feature of the model, by name; other columns
+//! are passed through unchanged.
+//!
+//! | model task     | added columns                                            |
+//! |----------------|----------------------------------------------------------|
+//! | classification | `prediction` (label type), `probability` (positive class, or per-class array) |
+//! | regression     | `prediction` DOUBLE PRECISION                            |
+//! | clustering     | `prediction` INTEGER                                     |
+
+use std::sync::Arc;
+
+use datafusion::error::Result;
+use datafusion::logical_expr::planner::RelationPlannerContext;
+use datafusion::logical_expr::{
+    DocSection, Documentation, DocumentationBuilder, Expr, LogicalPlan, LogicalPlanBuilder,
+};
+
+use super::predict::PredictUdf;
+use super::predict_proba::PredictProbaUdf;
+use super::{SCORED, feature_columns, pinned_model, scoring_args, udf};
+use crate::Services;
+use crate::error::SqlStateError;
+use crate::functions::definition::TableFunctionSpec;
+use crate::functions::params::{Args, MODEL, Params};
+use crate::functions::relation::{RelationFunction, passthrough};
+use crate::model::{ModelStore, Task};
+
+pub const NAME: &str = "ml_predict";
+
+/// The table form of `ml_predict`.
+#[derive(Debug)]
+pub struct PredictUdtf {
+    store: Arc<dyn ModelStore>,
+}
+
+impl PredictUdtf {
+    pub fn new(services: &Services) -> Self {
+        PredictUdtf {
+            store: services.models.clone(),
+        }
+    }
+}
+
+impl TableFunctionSpec for PredictUdtf {
+    const NAME: &'static str = NAME;
+    const PARAMS: Params = Params::new(&[MODEL, SCORED]);
+
+    fn doc() -> DocumentationBuilder {
+        Documentation::builder(
+            DocSection { include: true, label: "Machine learning", description: None },
+            "Table form of ml_predict: every row of a table or query with the model's prediction appended (and the probability, for a classifier). The model version is fixed when the query is planned. Errors: 42704 unknown model; 22023 when the relation lacks a feature of the model (the message lists them) or the model is not a text literal; 42P01 unknown table.",
+            "SELECT * FROM ml_predict(model, relation)",
+        )
+        .with_sql_example(
+r#"```sql
+> SELECT customer_id, prediction, round(probability, 3) AS p
+  FROM ml_predict('churn', (SELECT * FROM customers_recent WHERE plan = 'basic'))
+  ORDER BY p DESC, customer_id LIMIT 1;
++-------------+------------+-------+
+| customer_id | prediction | p     |
++-------------+------------+-------+
+| 103989      | t          | 0.916 |
++-------------+------------+-------+
+```"#,
+        )
+    }
+}
+
+impl RelationFunction for PredictUdtf {
+    fn plan(&self, mut args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        args.refuse_named()?;
+        if args.len() != 2 {
+            return Err(SqlStateError::bad_argument(format!(
+                "{NAME}: expected (model, relation), got {} arguments",
+                args.len()
+            ))
+            .into_df());
+        }
+        let reference = args.model(0)?;
+        let input = args.relation(1)?;
+        let (pinned, model) = pinned_model(self.store.as_ref(), &reference)?;
+        let columns = feature_columns(NAME, &pinned, &model, &input).map_err(|mut e| {
+            let takes: Vec<&str> = model.features().iter().map(|f| f.name.as_str()).collect();
+            e.message
+                .push_str(&format!("; the model takes ({})", takes.join(", ")));
+            e
+        })?;
+        let call_args = scoring_args(&pinned, &columns);
+        let mut outputs: Vec<Expr> = passthrough(&input);
+        outputs.push(
+            udf::<PredictUdf>(&self.store)
+                .call(call_args.clone())
+                .alias("prediction"),
+        );
+        if model.task() == Task::Classification {
+            outputs.push(
+                udf::<PredictProbaUdf>(&self.store)
+                    .call(call_args)
+                    .alias("probability"),
+            );
+        }
+        LogicalPlanBuilder::from(input).project(outputs)?.build()
+    }
+}
