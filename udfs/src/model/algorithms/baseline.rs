@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::hyper::{Hyper, Hyperparameters};
 use super::{Algorithm, FitInput, FitReport, Fitted, Inputs, Payload, Rows, Scores};
 use crate::error::SqlStateError;
-use crate::model::options::{Hyper, TrainOptions};
 use crate::model::schema::{Result, Task};
 
 /// Majority class with class priors, or the mean.
@@ -40,7 +40,7 @@ impl Algorithm for BaselineModel {
         false
     }
 
-    fn check(&self, _options: &TrainOptions) -> Result<()> {
+    fn check(&self, _hyper: &Hyperparameters<'_>) -> Result<()> {
         Ok(())
     }
 

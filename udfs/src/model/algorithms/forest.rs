@@ -16,6 +16,8 @@
 
 use std::collections::BTreeMap;
 
+use super::hyper::unit_interval;
+use super::hyper::{Hyper, Hyperparameters};
 use super::{Algorithm, FitInput, FitReport, Fitted, Inputs, Payload, Rows, Scores, explain_trees};
 use crate::error::SqlStateError;
 use crate::kernels::linalg::Matrix;
@@ -25,8 +27,6 @@ use crate::kernels::tree::forest::{self, Forest, ForestParams, OutOfBag};
 use crate::kernels::tree::gbdt::Hooks;
 use crate::kernels::tree::grow::TreeParams;
 use crate::kernels::tree::shap::Explainer;
-use crate::model::options::hyper::unit_interval;
-use crate::model::options::{Hyper, TrainOptions};
 use crate::model::schema::{Result, Task};
 
 /// `decision_tree` or `random_forest`.
@@ -74,9 +74,9 @@ impl SplitFeatures {
     }
 }
 
-fn split_features(options: &TrainOptions) -> Result<SplitFeatures> {
+fn split_features(hyper: &Hyperparameters<'_>) -> Result<SplitFeatures> {
     Ok(
-        match options
+        match hyper
             .text(&COLSAMPLE)
             .map(|s| s.trim().to_ascii_lowercase())
         {
@@ -113,16 +113,16 @@ impl Algorithm for Trees {
         true
     }
 
-    fn check(&self, options: &TrainOptions) -> Result<()> {
+    fn check(&self, hyper: &Hyperparameters<'_>) -> Result<()> {
         if self.forest {
-            split_features(options)?;
+            split_features(hyper)?;
         }
-        options.check_numbers(self.options())
+        hyper.check_numbers(self.options())
     }
 
     fn fit(&self, input: &FitInput<'_>, out: &mut FitReport) -> Result<Payload> {
         let x = input.matrix()?;
-        let options = input.options;
+        let hyper = &input.hyper;
         let targets: Vec<Vec<f64>> = match input.task {
             Task::Regression => vec![input.numbers.to_vec()],
             Task::Classification => {
@@ -146,18 +146,14 @@ impl Algorithm for Trees {
                 )));
             }
         };
-        let trees = if self.forest {
-            options.count(&TREES)?
-        } else {
-            1
-        };
+        let trees = if self.forest { hyper.count(&TREES)? } else { 1 };
         let split_features = if self.forest {
-            split_features(options)?.count(x.cols)
+            split_features(hyper)?.count(x.cols)
         } else {
             0
         };
-        let max_depth = options.count(&MAX_DEPTH)?;
-        let min_rows_per_leaf = options.count(&MIN_ROWS_PER_LEAF)?;
+        let max_depth = hyper.count(&MAX_DEPTH)?;
+        let min_rows_per_leaf = hyper.count(&MIN_ROWS_PER_LEAF)?;
         let params = ForestParams {
             trees,
             tree: TreeParams {
@@ -168,11 +164,11 @@ impl Algorithm for Trees {
                 monotone: vec![],
                 threads: input.ctx.threads,
                 split_features,
-                seed: options.seed,
+                seed: input.seed,
             },
             bootstrap: self.forest,
-            max_bins: options.count(&MAX_BINS)?.min(255),
-            seed: options.seed,
+            max_bins: hyper.count(&MAX_BINS)?.min(255),
+            seed: input.seed,
         };
         let name = self.name();
         let progress = |tree: usize| {
@@ -301,6 +297,7 @@ impl Fitted for Forest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::options::TrainOptions;
 
     fn opts(pairs: &[(&str, &str)]) -> Result<TrainOptions> {
         TrainOptions::parse(
@@ -316,15 +313,15 @@ mod tests {
         let o = opts(&[("algorithm", "random_forest")]).expect("valid");
         assert_eq!(
             (
-                o.count(&TREES).expect("trees"),
-                o.count(&MAX_DEPTH).expect("depth"),
-                o.count(&MIN_ROWS_PER_LEAF).expect("leaf")
+                o.hyper().count(&TREES).expect("trees"),
+                o.hyper().count(&MAX_DEPTH).expect("depth"),
+                o.hyper().count(&MIN_ROWS_PER_LEAF).expect("leaf")
             ),
             (100, usize::MAX, 1)
         );
-        assert_eq!(split_features(&o).expect("sqrt").count(25), 5);
+        assert_eq!(split_features(&o.hyper()).expect("sqrt").count(25), 5);
         let o = opts(&[("algorithm", "random_forest"), ("colsample", "0.5")]).expect("valid");
-        assert_eq!(split_features(&o).expect("half").count(25), 12);
+        assert_eq!(split_features(&o.hyper()).expect("half").count(25), 12);
         assert!(opts(&[("algorithm", "decision_tree"), ("trees", "5")]).is_err());
         assert!(
             opts(&[("algorithm", "random_forest"), ("colsample", "x")])

@@ -17,6 +17,8 @@
 
 use serde_json::json;
 
+use super::hyper::{Hyper, Hyperparameters};
+use super::hyper::{list, non_negative, unit_interval};
 use super::{Algorithm, FitInput, FitReport, Fitted, Inputs, Payload, Rows, Scores, explain_trees};
 use crate::error::{SqlStateError, sqlstate};
 use crate::kernels::linalg::Matrix;
@@ -25,8 +27,6 @@ use crate::kernels::tree::flat;
 use crate::kernels::tree::gbdt::{self, Gbdt, GbdtParams, Hooks, Objective};
 use crate::kernels::tree::grow::TreeParams;
 use crate::kernels::tree::shap::Explainer;
-use crate::model::options::hyper::{list, non_negative, unit_interval};
-use crate::model::options::{Hyper, TrainOptions};
 use crate::model::preprocess::Preprocessor;
 use crate::model::schema::{Feature, FeatureKind, Result, Task};
 
@@ -95,8 +95,8 @@ enum Loss {
 }
 
 /// `monotone`: (column, +1 or -1) pairs.
-fn monotone(options: &TrainOptions) -> Result<Vec<(String, i8)>> {
-    let Some(spec) = options.text(&MONOTONE) else {
+fn monotone(hyper: &Hyperparameters<'_>) -> Result<Vec<(String, i8)>> {
+    let Some(spec) = hyper.text(&MONOTONE) else {
         return Ok(vec![]);
     };
     list(spec)
@@ -112,8 +112,8 @@ fn monotone(options: &TrainOptions) -> Result<Vec<(String, i8)>> {
 }
 
 /// `objective`.
-fn loss(options: &TrainOptions) -> Result<Loss> {
-    let Some(o) = options
+fn loss(hyper: &Hyperparameters<'_>) -> Result<Loss> {
+    let Some(o) = hyper
         .text(&OBJECTIVE)
         .map(|s| s.trim().to_ascii_lowercase())
     else {
@@ -156,17 +156,17 @@ impl Algorithm for GradientBoosting {
         true
     }
 
-    fn check(&self, options: &TrainOptions) -> Result<()> {
-        monotone(options)?;
-        loss(options)?;
-        options.check_numbers(OPTIONS)
+    fn check(&self, hyper: &Hyperparameters<'_>) -> Result<()> {
+        monotone(hyper)?;
+        loss(hyper)?;
+        hyper.check_numbers(OPTIONS)
     }
 
     fn fit(&self, input: &FitInput<'_>, out: &mut FitReport) -> Result<Payload> {
         let x = input.matrix()?;
-        let options = input.options;
+        let hyper = &input.hyper;
         let classes = input.class_count;
-        let (objective, y): (Objective, Vec<f64>) = match (input.task, loss(options)?) {
+        let (objective, y): (Objective, Vec<f64>) = match (input.task, loss(hyper)?) {
             (Task::Classification, Loss::Default) if classes == 2 => (
                 Objective::Binary,
                 input.classes.iter().map(|&c| c as f64).collect(),
@@ -191,16 +191,16 @@ impl Algorithm for GradientBoosting {
                 return Err(SqlStateError::bad_argument("gbdt needs a label"));
             }
         };
-        let monotone = monotone_columns(&monotone(options)?, input.features, input.preprocessing)?;
-        let rounds = options.count(&ROUNDS)?;
-        let learning_rate = options.number(&LEARNING_RATE)?;
-        let max_depth = options.count(&MAX_DEPTH)?;
-        let min_rows_per_leaf = options.count(&MIN_ROWS_PER_LEAF)?;
-        let l2 = options.number(&L2)?;
-        let subsample = options.number(&SUBSAMPLE)?;
-        let colsample = options.number(&COLSAMPLE)?;
-        let max_bins = options.count(&MAX_BINS)?.min(255);
-        let early_stopping = options.count(&EARLY_STOPPING)?;
+        let monotone = monotone_columns(&monotone(hyper)?, input.features, input.preprocessing)?;
+        let rounds = hyper.count(&ROUNDS)?;
+        let learning_rate = hyper.number(&LEARNING_RATE)?;
+        let max_depth = hyper.count(&MAX_DEPTH)?;
+        let min_rows_per_leaf = hyper.count(&MIN_ROWS_PER_LEAF)?;
+        let l2 = hyper.number(&L2)?;
+        let subsample = hyper.number(&SUBSAMPLE)?;
+        let colsample = hyper.number(&COLSAMPLE)?;
+        let max_bins = hyper.count(&MAX_BINS)?.min(255);
+        let early_stopping = hyper.count(&EARLY_STOPPING)?;
         // Early stopping watches every 10th training row, held out from fitting.
         let (fit_rows, valid_rows): (Vec<usize>, Vec<usize>) = if early_stopping > 0 {
             (0..x.rows).partition(|i| i % 10 != 9)
@@ -232,13 +232,13 @@ impl Algorithm for GradientBoosting {
                 monotone,
                 threads: input.ctx.threads,
                 split_features: 0,
-                seed: options.seed,
+                seed: input.seed,
             },
             subsample,
             colsample,
             max_bins,
             early_stopping,
-            seed: options.seed,
+            seed: input.seed,
         };
         let progress = |round: usize| {
             if round.is_multiple_of(10) || round == rounds {
@@ -338,6 +338,7 @@ impl Fitted for Gbdt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::options::TrainOptions;
 
     fn opts(pairs: &[(&str, &str)]) -> Result<TrainOptions> {
         TrainOptions::parse(
@@ -358,18 +359,18 @@ mod tests {
         .expect("valid");
         assert_eq!(
             (
-                o.count(&ROUNDS).expect("rounds"),
-                o.count(&MAX_DEPTH).expect("depth"),
-                o.count(&MIN_ROWS_PER_LEAF).expect("leaf"),
-                o.count(&MAX_BINS).expect("bins")
+                o.hyper().count(&ROUNDS).expect("rounds"),
+                o.hyper().count(&MAX_DEPTH).expect("depth"),
+                o.hyper().count(&MIN_ROWS_PER_LEAF).expect("leaf"),
+                o.hyper().count(&MAX_BINS).expect("bins")
             ),
             (100, 6, 20, 255)
         );
         assert_eq!(
-            monotone(&o).expect("monotone"),
+            monotone(&o.hyper()).expect("monotone"),
             vec![("fee".to_string(), -1), ("age".to_string(), 1)]
         );
-        assert_eq!(loss(&o).expect("objective"), Loss::Quantile(0.9));
+        assert_eq!(loss(&o.hyper()).expect("objective"), Loss::Quantile(0.9));
     }
 
     #[test]

@@ -9,10 +9,10 @@
 //! filled with the median (numbers) or the mode, since a random threshold
 //! has no learned side for them. The trees are `kernels::tree::isolation`.
 
+use super::hyper::{Hyper, Hyperparameters};
 use super::{Algorithm, FitInput, FitReport, Fitted, Inputs, Missing, Payload, Rows, Scores};
 use crate::kernels::tree::gbdt::Hooks;
 use crate::kernels::tree::isolation::{self, IsolationForest, IsolationParams};
-use crate::model::options::{Hyper, TrainOptions};
 use crate::model::schema::{Result, Task};
 
 /// The `isolation_forest` algorithm.
@@ -49,14 +49,14 @@ impl Algorithm for Isolation {
         }
     }
 
-    fn check(&self, options: &TrainOptions) -> Result<()> {
-        options.check_numbers(self.options())
+    fn check(&self, hyper: &Hyperparameters<'_>) -> Result<()> {
+        hyper.check_numbers(self.options())
     }
 
     fn fit(&self, input: &FitInput<'_>, out: &mut FitReport) -> Result<Payload> {
         let x = input.matrix()?;
-        let trees = input.options.count(&TREES)?;
-        let sample_size = input.options.count(&SAMPLE_SIZE)?;
+        let trees = input.hyper.count(&TREES)?;
+        let sample_size = input.hyper.count(&SAMPLE_SIZE)?;
         let progress = |tree: usize| {
             if tree.is_multiple_of(10) || tree == trees {
                 (input.ctx.progress)(&format!("isolation_forest: tree {tree} of {trees}"));
@@ -69,7 +69,7 @@ impl Algorithm for Isolation {
         let params = IsolationParams {
             trees,
             sample_size,
-            seed: input.options.seed,
+            seed: input.seed,
         };
         let model = isolation::fit(&x.data, x.cols, &params, &hooks).ok_or_else(super::canceled)?;
         out.param("trees", trees);

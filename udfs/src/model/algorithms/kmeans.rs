@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::hyper::{Hyper, Hyperparameters};
 use super::{Algorithm, FitInput, FitReport, Fitted, Inputs, Payload, Rows, Scores};
 use crate::kernels::linalg::Matrix;
 use crate::kernels::metrics;
 use crate::kernels::optimize::{self, nearest};
-use crate::model::options::{Hyper, TrainOptions};
 use crate::model::schema::{Result, Task};
 
 /// `k × width` centres.
@@ -55,19 +55,19 @@ impl Algorithm for KMeansClustering {
         Inputs::LINEAR
     }
 
-    fn check(&self, options: &TrainOptions) -> Result<()> {
-        options.check_numbers(self.options())
+    fn check(&self, hyper: &Hyperparameters<'_>) -> Result<()> {
+        hyper.check_numbers(self.options())
     }
 
     fn fit(&self, input: &FitInput<'_>, out: &mut FitReport) -> Result<Payload> {
         let x = input.matrix()?;
-        let options = input.options;
-        let k = options.count(&K)?;
-        let max_iter = options.count(&MAX_ITER)?;
-        let tol = options.number(&TOL)?;
+        let hyper = &input.hyper;
+        let k = hyper.count(&K)?;
+        let max_iter = hyper.count(&MAX_ITER)?;
+        let tol = hyper.number(&TOL)?;
         out.param("k", k);
         out.param("max_iter", max_iter);
-        let fit = optimize::kmeans(x, k, max_iter, tol, options.seed, input.ctx.threads);
+        let fit = optimize::kmeans(x, k, max_iter, tol, input.seed, input.ctx.threads);
         out.param("iterations", fit.iterations);
         Ok(Payload::KMeans(KMeans {
             centroids: fit.centroids,

@@ -14,11 +14,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::hyper::{Hyper, Hyperparameters};
 use super::{Algorithm, FitInput, FitReport, Fitted, Inputs, Payload, Rows, Scores};
 use crate::error::SqlStateError;
 use crate::kernels::linalg::{Matrix, dot};
 use crate::kernels::optimize;
-use crate::model::options::{Hyper, TrainOptions};
 use crate::model::schema::{Result, Task};
 
 /// `y = x·coef + intercept` over the preprocessed matrix.
@@ -98,9 +98,9 @@ impl Algorithm for LinearRegression {
         true
     }
 
-    fn check(&self, options: &TrainOptions) -> Result<()> {
-        options.check_numbers(self.options())?;
-        if self.penalty == Penalty::L1 && options.has(&L1) && options.number(&L1)? == 0.0 {
+    fn check(&self, hyper: &Hyperparameters<'_>) -> Result<()> {
+        hyper.check_numbers(self.options())?;
+        if self.penalty == Penalty::L1 && hyper.has(&L1) && hyper.number(&L1)? == 0.0 {
             return Err(SqlStateError::bad_argument(
                 "option l1 must be positive for lasso; use algorithm linear for no penalty",
             ));
@@ -111,18 +111,18 @@ impl Algorithm for LinearRegression {
     fn fit(&self, input: &FitInput<'_>, out: &mut FitReport) -> Result<Payload> {
         let x = input.matrix()?;
         let (y, w) = (input.numbers, input.weights);
-        let options = input.options;
+        let hyper = &input.hyper;
         let fit = match self.penalty {
             Penalty::None => optimize::least_squares(x, y, w, 0.0, input.ctx.threads),
             Penalty::L2 => {
-                let l2 = options.number(&L2)?;
+                let l2 = hyper.number(&L2)?;
                 out.param("l2", l2);
                 optimize::least_squares(x, y, w, l2, input.ctx.threads)
             }
             Penalty::L1 => {
-                let l1 = options.number(&L1)?;
-                let max_iter = options.count(&MAX_ITER)?;
-                let tol = options.number(&TOL)?;
+                let l1 = hyper.number(&L1)?;
+                let max_iter = hyper.count(&MAX_ITER)?;
+                let tol = hyper.number(&TOL)?;
                 out.param("l1", l1);
                 out.param("max_iter", max_iter);
                 out.param("tol", tol);

@@ -14,13 +14,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::hyper::{Hyper, Hyperparameters};
 use super::linear::contributions_at;
 use super::{Algorithm, FitInput, FitReport, Fitted, Inputs, Payload, Rows, Scores};
 use crate::error::SqlStateError;
 use crate::kernels::linalg::{Matrix, dot};
 use crate::kernels::optimize::{self, Solver, softmax_row};
 use crate::kernels::special::sigmoid;
-use crate::model::options::{Hyper, TrainOptions};
 use crate::model::schema::{Result, Task};
 
 /// Binary: one row of `coef` scores the second class. Multinomial:
@@ -73,17 +73,17 @@ impl Algorithm for LogisticRegression {
         true
     }
 
-    fn check(&self, options: &TrainOptions) -> Result<()> {
-        options.check_numbers(self.options())
+    fn check(&self, hyper: &Hyperparameters<'_>) -> Result<()> {
+        hyper.check_numbers(self.options())
     }
 
     fn fit(&self, input: &FitInput<'_>, out: &mut FitReport) -> Result<Payload> {
         let x = input.matrix()?;
-        let options = input.options;
-        let l2 = options.number(&L2)?;
-        let l1 = options.number(&L1)?;
-        let max_iter = options.count(&MAX_ITER)?;
-        let tol = options.number(&TOL)?;
+        let hyper = &input.hyper;
+        let l2 = hyper.number(&L2)?;
+        let l1 = hyper.number(&L1)?;
+        let max_iter = hyper.count(&MAX_ITER)?;
+        let tol = hyper.number(&TOL)?;
         out.param("l2", l2);
         out.param("l1", l1);
         out.param("max_iter", max_iter);

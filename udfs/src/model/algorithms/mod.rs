@@ -25,6 +25,7 @@
 pub mod baseline;
 pub mod forest;
 pub mod gbdt;
+pub mod hyper;
 pub mod isolation_forest;
 pub mod kmeans;
 pub mod linear;
@@ -38,10 +39,10 @@ use datafusion::arrow::array::ArrayRef;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use super::options::{Hyper, TrainOptions};
+pub use hyper::{Hyper, Hyperparameters};
+
 use super::preprocess::{Preprocessor, Scale};
 use super::schema::{Feature, Label, Result, Task, Values, scoring_values};
-use super::train::TrainContext;
 use crate::error::{SqlStateError, sqlstate};
 use crate::kernels::linalg::Matrix;
 use crate::kernels::tree::shap::Explainer;
@@ -74,7 +75,11 @@ pub trait Algorithm: Debug + Sync {
 
     /// The features a model reads, when it reads fewer than the training
     /// query offers (a rule reads the columns its expression names).
-    fn reads(&self, _options: &TrainOptions, _features: &[Feature]) -> Result<Option<Vec<String>>> {
+    fn reads(
+        &self,
+        _hyper: &Hyperparameters<'_>,
+        _features: &[Feature],
+    ) -> Result<Option<Vec<String>>> {
         Ok(None)
     }
 
@@ -83,8 +88,8 @@ pub trait Algorithm: Debug + Sync {
         false
     }
 
-    /// Checks the hyperparameters in `options` before any data is read.
-    fn check(&self, options: &TrainOptions) -> Result<()>;
+    /// Checks the given hyperparameters before any data is read.
+    fn check(&self, hyper: &Hyperparameters<'_>) -> Result<()>;
 
     /// Fits a model on `input`, recording what it chose and measured in `out`.
     fn fit(&self, input: &FitInput<'_>, out: &mut FitReport) -> Result<Payload>;
@@ -150,10 +155,23 @@ pub enum Missing {
     Mean,
 }
 
-/// What a fit gets: the options, the preprocessed training rows, their
-/// labels and weights, and the session's threads, progress and cancel.
+/// What the caller of a training run provides besides the data.
+pub struct TrainContext<'a> {
+    /// Threads the session may use.
+    pub threads: usize,
+    /// Progress messages (the server turns them into NOTICEs).
+    pub progress: &'a (dyn Fn(&str) + Sync),
+    /// True once the statement is cancelled.
+    pub cancelled: &'a (dyn Fn() -> bool + Sync),
+}
+
+/// What a fit gets: its hyperparameters and seed, the preprocessed training
+/// rows, their labels and weights, and the session's threads, progress and
+/// cancel.
 pub struct FitInput<'a> {
-    pub options: &'a TrainOptions,
+    pub hyper: Hyperparameters<'a>,
+    /// The run's seed, for every random draw.
+    pub seed: u64,
     pub task: Task,
     /// The model's features and their fitted preprocessing.
     pub features: &'a [Feature],

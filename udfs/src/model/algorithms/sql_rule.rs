@@ -22,9 +22,9 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 
+use super::hyper::{Hyper, Hyperparameters};
 use super::{Algorithm, FitInput, FitReport, Fitted, Inputs, Payload, Rows, Scores};
 use crate::error::{SqlStateError, sqlstate};
-use crate::model::options::{Hyper, TrainOptions};
 use crate::model::schema::{Feature, Result, Task};
 
 /// A SQL expression over the features.
@@ -93,8 +93,8 @@ impl Algorithm for SqlRuleModel {
         Inputs::COLUMNS
     }
 
-    fn check(&self, options: &TrainOptions) -> Result<()> {
-        if options.text(&EXPRESSION).is_none() {
+    fn check(&self, hyper: &Hyperparameters<'_>) -> Result<()> {
+        if hyper.text(&EXPRESSION).is_none() {
             return Err(SqlStateError::bad_argument(
                 "option expression is required for algorithm sql_rule",
             )
@@ -103,8 +103,12 @@ impl Algorithm for SqlRuleModel {
         Ok(())
     }
 
-    fn reads(&self, options: &TrainOptions, features: &[Feature]) -> Result<Option<Vec<String>>> {
-        let expression = options.text(&EXPRESSION).unwrap_or_default();
+    fn reads(
+        &self,
+        hyper: &Hyperparameters<'_>,
+        features: &[Feature],
+    ) -> Result<Option<Vec<String>>> {
+        let expression = hyper.text(&EXPRESSION).unwrap_or_default();
         compile(expression, features)?;
         Ok(Some(referenced_columns(expression, features)?))
     }
@@ -115,7 +119,7 @@ impl Algorithm for SqlRuleModel {
                 "sql_rule classification needs a binary label: the expression is the positive-class score",
             ));
         }
-        let expression = input.options.text(&EXPRESSION).unwrap_or_default();
+        let expression = input.hyper.text(&EXPRESSION).unwrap_or_default();
         Ok(Payload::SqlRule(SqlRule::new(expression.to_string())))
     }
 }

@@ -4,22 +4,20 @@
 //! (`ml_train(..., '{"l2": 0.5}')`); both become a key → text map here. An
 //! unknown key, or a value of the wrong form, is an error that names what is
 //! valid. The options every algorithm takes are [`COMMON`]; each algorithm
-//! lists its own hyperparameters ([`Hyper`], `model::algorithms`), and the
+//! lists its own hyperparameters ([`Hyper`](crate::model::algorithms::Hyper), `model::algorithms`), and the
 //! option tables of the docs are generated from both lists ([`markdown`]).
 
-pub mod hyper;
 mod search;
 
 use std::collections::BTreeMap;
 
-pub use hyper::{Hyper, Kind};
 pub use search::{RANDOM_CANDIDATES, Search};
 
+use super::algorithms::hyper::{Hyperparameters, count, list, number};
 use super::algorithms::{self, Algorithm, Inputs, Missing};
 use super::preprocess::{ColumnPlan, Encode, Impute, Scale};
 use super::schema::{FeatureKind, Result, Task};
 use crate::error::SqlStateError;
-use hyper::{count, list, number};
 
 /// An option every algorithm takes: its name, the values it takes and its
 /// default, as the docs show them.
@@ -377,7 +375,7 @@ impl TrainOptions {
             given,
         };
         // The algorithm's own options, before the rest of the common ones.
-        algorithm.check(&options)?;
+        algorithm.check(&options.hyper())?;
         let given = &options.given;
         options.cv = given.get("cv").map(|v| parse_cv(v)).transpose()?;
         options.interval = match given.get("interval") {
@@ -460,6 +458,11 @@ impl TrainOptions {
             )));
         }
         Ok(options)
+    }
+
+    /// The algorithm's hyperparameters, as given.
+    pub fn hyper(&self) -> Hyperparameters<'_> {
+        Hyperparameters(&self.given)
     }
 
     /// Whether this algorithm learns from a numeric matrix.

@@ -95,7 +95,7 @@ pub(super) fn read(data: &RecordBatch, options: &TrainOptions) -> Result<Columns
             return Err(unknown_column(name, "preprocessing option", &schema));
         }
     }
-    let (features, feature_index) = match options.algorithm.reads(options, &features)? {
+    let (features, feature_index) = match options.algorithm.reads(&options.hyper(), &features)? {
         // The model reads only some of the columns (a rule, its expression's).
         Some(read) => features
             .into_iter()

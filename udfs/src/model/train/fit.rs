@@ -132,7 +132,8 @@ impl<'a> Training<'a> {
         };
         let weights: Vec<f64> = rows.iter().map(|&i| self.weights[i]).collect();
         let input = FitInput {
-            options,
+            hyper: options.hyper(),
+            seed: options.seed,
             task: self.task,
             features: self.features,
             preprocessing: &self.preprocessing,

@@ -31,6 +31,7 @@ use datafusion::arrow::compute::{concat_batches, take};
 use datafusion::arrow::datatypes::SchemaRef;
 use serde_json::{Value as Json, json};
 
+pub use super::algorithms::TrainContext;
 pub use digest::{DataDigest, data_sha256};
 
 use super::algorithms::{FitReport, canceled};
@@ -38,16 +39,6 @@ use super::artifact::{Envelope, Extra, LoadedModel};
 use super::options::TrainOptions;
 use super::schema::{Result, Task, Values};
 use crate::error::SqlStateError;
-
-/// What the caller provides besides the data.
-pub struct TrainContext<'a> {
-    /// Threads the session may use.
-    pub threads: usize,
-    /// Progress messages (the server turns them into NOTICEs).
-    pub progress: &'a (dyn Fn(&str) + Sync),
-    /// True once the statement is cancelled.
-    pub cancelled: &'a (dyn Fn() -> bool + Sync),
-}
 
 /// The result of a training run.
 #[derive(Debug)]

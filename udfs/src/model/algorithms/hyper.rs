@@ -11,9 +11,10 @@
 //! | `Text`         | what the algorithm parses itself | the algorithm's own                    |
 //!
 //! Every numeric hyperparameter may be a comma-separated list instead, which
-//! makes it part of a search (`options::search`).
+//! makes it part of a search (`model::options`).
 
-use super::TrainOptions;
+use std::collections::BTreeMap;
+
 use crate::error::SqlStateError;
 use crate::model::schema::Result;
 
@@ -119,7 +120,12 @@ impl Hyper {
     }
 }
 
-impl TrainOptions {
+/// The hyperparameters of one training run: the options as given (keys
+/// lowercased), read through an algorithm's [`Hyper`] specs.
+#[derive(Debug, Clone, Copy)]
+pub struct Hyperparameters<'a>(pub &'a BTreeMap<String, String>);
+
+impl Hyperparameters<'_> {
     /// The value of a `Count` or `Unlimited` hyperparameter (`usize::MAX`
     /// for no limit).
     pub fn count(&self, h: &Hyper) -> Result<usize> {
@@ -128,7 +134,7 @@ impl TrainOptions {
             Kind::Unlimited { min } => (min, usize::MAX),
             _ => return Err(misused(h)),
         };
-        match self.given.get(h.name) {
+        match self.0.get(h.name) {
             Some(v) => count(h.name, v, min),
             None => Ok(default),
         }
@@ -136,7 +142,7 @@ impl TrainOptions {
 
     /// The value of a `NonNegative` or `UnitInterval` hyperparameter.
     pub fn number(&self, h: &Hyper) -> Result<f64> {
-        match (h.kind, self.given.get(h.name)) {
+        match (h.kind, self.0.get(h.name)) {
             (Kind::NonNegative { .. }, Some(v)) => non_negative(h.name, v),
             (Kind::UnitInterval { .. }, Some(v)) => unit_interval(h.name, v),
             (Kind::NonNegative { default } | Kind::UnitInterval { default }, None) => Ok(default),
@@ -146,7 +152,7 @@ impl TrainOptions {
 
     /// The given text of a hyperparameter, if any.
     pub fn text(&self, h: &Hyper) -> Option<&str> {
-        self.given.get(h.name).map(String::as_str)
+        self.0.get(h.name).map(String::as_str)
     }
 
     /// Checks the given value of every numeric hyperparameter of `list`, in
@@ -164,7 +170,7 @@ impl TrainOptions {
 
     /// Whether the hyperparameter was given.
     pub fn has(&self, h: &Hyper) -> bool {
-        self.given.contains_key(h.name)
+        self.0.contains_key(h.name)
     }
 }
 
