@@ -42,7 +42,7 @@ pub fn classify(err: &DataFusionError) -> SqlStateError {
         DataFusionError::Shared(inner) => classify(inner),
         DataFusionError::Collection(errs) => match errs.first() {
             Some(first) => classify(first),
-            None => SqlStateError::new(INTERNAL_ERROR, "empty error collection"),
+            None => SqlStateError::internal("empty error collection"),
         },
         DataFusionError::SQL(e, _) => syntax_error(&e.to_string()),
         DataFusionError::SchemaError(e, _) => classify_schema(e),
@@ -65,13 +65,9 @@ pub fn classify(err: &DataFusionError) -> SqlStateError {
         DataFusionError::ParquetError(e) => {
             SqlStateError::new(DATA_EXCEPTION, format!("parquet error: {e}"))
         }
-        DataFusionError::ExecutionJoin(e) => {
-            SqlStateError::new(INTERNAL_ERROR, format!("internal error: task failed: {e}"))
-        }
-        DataFusionError::Internal(msg) => {
-            SqlStateError::new(INTERNAL_ERROR, format!("internal error: {msg}"))
-        }
-        other => SqlStateError::new(INTERNAL_ERROR, format!("internal error: {other}")),
+        DataFusionError::ExecutionJoin(e) => SqlStateError::internal(format!("task failed: {e}")),
+        DataFusionError::Internal(msg) => SqlStateError::internal(msg),
+        other => SqlStateError::internal(other),
     }
 }
 

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use super::store::{RelationKind, RelationRow};
 use super::{Catalog, RelName, external_provider, io_err};
-use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
+use crate::error::{IntoSqlError, Result, SqlStateError};
 use crate::sync::read;
 
 impl Catalog {
@@ -48,10 +48,10 @@ impl Catalog {
         state.config_mut().options_mut().catalog.default_schema = row.schema_name.clone();
         match state.create_logical_plan(sql).await.sql_err()? {
             LogicalPlan::Ddl(ddl) => Ok(ddl),
-            other => Err(SqlStateError::new(
-                sqlstate::INTERNAL_ERROR,
-                format!("stored definition planned to {}", other.display()),
-            )),
+            other => Err(SqlStateError::internal(format!(
+                "stored definition planned to {}",
+                other.display()
+            ))),
         }
     }
 
