@@ -129,13 +129,7 @@ mod tests {
     use crate::model::{TrainContext, TrainOptions, train};
 
     fn trained(batch: &RecordBatch, options: &[(&str, &str)]) -> LoadedModel {
-        let options = TrainOptions::parse(
-            &options
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-        .expect("options");
+        let options = TrainOptions::of(options).expect("options");
         let ctx = TrainContext {
             threads: 2,
             progress: &|_| {},

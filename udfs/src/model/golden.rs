@@ -404,13 +404,7 @@ fn write_golden_artifacts() {
             models.insert(name.to_string(), outputs(&model, &rows));
             continue;
         }
-        let options = TrainOptions::parse(
-            &options
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-        .expect("options");
+        let options = TrainOptions::of(options).expect("options");
         let trained =
             train(batch.schema(), std::slice::from_ref(&batch), &options, &ctx).expect("trains");
         let bytes = trained.envelope.to_bytes().expect("encodes");
@@ -699,13 +693,7 @@ fn training_is_unchanged() {
                 None => options.push(("exclude", extra)),
             }
         }
-        let parsed = TrainOptions::parse(
-            &options
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let parsed = TrainOptions::of(&options).unwrap_or_else(|e| panic!("{name}: {e}"));
         let trained = train(batch.schema(), std::slice::from_ref(&batch), &parsed, &ctx)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         records.insert(name.to_string(), training_record(&trained));

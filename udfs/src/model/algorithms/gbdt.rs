@@ -341,12 +341,7 @@ mod tests {
     use crate::model::options::TrainOptions;
 
     fn opts(pairs: &[(&str, &str)]) -> Result<TrainOptions> {
-        TrainOptions::parse(
-            &pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        TrainOptions::of(pairs)
     }
 
     #[test]

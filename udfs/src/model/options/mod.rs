@@ -460,6 +460,17 @@ impl TrainOptions {
         Ok(options)
     }
 
+    /// Parses options given as pairs (tests).
+    #[cfg(test)]
+    pub(crate) fn of(pairs: &[(&str, &str)]) -> Result<TrainOptions> {
+        TrainOptions::parse(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
     /// The algorithm's hyperparameters, as given.
     pub fn hyper(&self) -> Hyperparameters<'_> {
         Hyperparameters(&self.given)
@@ -623,11 +634,7 @@ mod tests {
     use super::*;
 
     fn opts(pairs: &[(&str, &str)]) -> Result<TrainOptions> {
-        let map = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        TrainOptions::parse(&map)
+        TrainOptions::of(pairs)
     }
 
     #[test]

@@ -248,13 +248,7 @@ mod tests {
     }
 
     fn opts(pairs: &[(&str, &str)]) -> TrainOptions {
-        TrainOptions::parse(
-            &pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-        .expect("options")
+        TrainOptions::of(pairs).expect("options")
     }
 
     fn data(n: usize) -> (SchemaRef, RecordBatch) {
