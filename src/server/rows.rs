@@ -15,6 +15,9 @@
 //! path byte for byte against arrow-pg, or, where arrow-pg spells a value
 //! differently from PostgreSQL (floats, timestamps), against PostgreSQL's
 //! own text.
+//!
+//! One file because every type's writer shares the row loop it is inlined
+//! into; past its ~670 lines of code, the rest is the byte-for-byte tests.
 
 use std::sync::Arc;
 

@@ -34,6 +34,9 @@
 //! rounding decides a branch (the exact path, which reproduces SciPy's value
 //! bit for bit in practice); elsewhere it is evaluated in plain `f64`, which
 //! agrees with SciPy to ~1e-12 relative.
+//!
+//! One file because the three distributions share their numerics; past its
+//! ~720 lines of code, the rest is the tests that pin each branch to SciPy.
 
 use std::f64::consts::{LN_2, PI};
 

@@ -18,6 +18,9 @@
 //! | k-means  | Σᵢ ‖xᵢ − c(xᵢ)‖²                                          |
 //!
 //! Work over rows is split across `threads` scoped threads (no pool, no spinning).
+//!
+//! Past its ~730 lines of code (four solvers sharing their line searches and
+//! row loops), the rest of the file is their tests against scikit-learn.
 
 use super::linalg::{Matrix, cholesky_solve, dot};
 use super::parallel::par_ranges;
