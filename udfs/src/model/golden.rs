@@ -4,7 +4,7 @@
 //! bump the artifact format version and keep reading the old one instead.
 //!
 //! The fixtures were written by the ignored test `write_golden_artifacts`
-//! (`cargo test -p quarry-udfs write_golden_artifacts -- --ignored`), which
+//! (`cargo test --workspace --lib write_golden_artifacts -- --ignored`), which
 //! only adds artifacts for models new to the list and never rewrites one; the
 //! scoring inputs live in the fixture too, so the check does not depend on
 //! any generator staying the same.
@@ -412,7 +412,20 @@ fn write_golden_artifacts() {
         let model = LoadedModel::from_bytes(name, 1, &bytes).expect("loads");
         models.insert(name.to_string(), outputs(&model, &rows));
     }
-    let fixture = json!({"format_version": super::artifact::FORMAT_VERSION, "inputs": rows, "models": models});
+    // The same provenance key as every fixture of scripts/fixtures.
+    let provenance = json!({
+        "command": "cargo test --workspace --lib write_golden_artifacts -- --ignored",
+        "generator": "udfs/src/model/golden.rs (write_golden_artifacts)",
+        "input": "golden::training_batch(600) for training; the scoring rows are this file's inputs",
+        "libraries": {"quarry-udfs": env!("CARGO_PKG_VERSION")},
+        "seed": 11,
+    });
+    let fixture = json!({
+        "format_version": super::artifact::FORMAT_VERSION,
+        "inputs": rows,
+        "models": models,
+        "provenance": provenance,
+    });
     std::fs::write(
         dir().join("expected.json"),
         serde_json::to_string_pretty(&fixture).expect("json") + "\n",
