@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod compat;
+pub mod complexity;
 pub mod config;
 pub mod demo;
 pub mod dialect;

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.threads)
         .thread_name("quarry")
+        .thread_stack_size(quarry::complexity::THREAD_STACK)
         .enable_all()
         .build()
     {
@@ -39,7 +40,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    // Everything runs on the runtime's threads, whose stacks are sized for
+    // deep statements (`complexity::THREAD_STACK`): start-up plans stored
+    // definitions too, so not even it runs on the main thread's stack.
+    let serve = runtime.spawn(async move {
         let server = match Server::start(config).await {
             Ok(s) => s,
             Err(e) => {
@@ -60,5 +64,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    });
+    runtime.block_on(serve).unwrap_or_else(|e| {
+        eprintln!("quarry: {e}");
+        ExitCode::FAILURE
     })
 }

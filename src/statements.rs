@@ -143,7 +143,10 @@ pub fn parse(sql: &str) -> Result<Option<ModelStatement>> {
                 }
             }
             parser.expect_keyword(Keyword::AS).map_err(syntax)?;
-            let query = parser.parse_query().map_err(syntax)?;
+            let mut query = parser.parse_query().map_err(syntax)?;
+            if sql.len() > crate::complexity::SHORT_STATEMENT {
+                crate::complexity::guard_query(&mut query)?;
+            }
             ModelStatement::CreateModel {
                 name,
                 or_replace,

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use super::store::{RelationKind, RelationRow};
 use super::{Catalog, RelName, external_provider, io_err};
-use crate::error::{IntoSqlError, Result, SqlStateError};
+use crate::error::{Result, SqlStateError};
 use crate::sync::read;
 
 impl Catalog {
@@ -46,7 +46,7 @@ impl Catalog {
             .ok_or_else(|| SqlStateError::internal("stored definition is missing"))?;
         let mut state = state.clone();
         state.config_mut().options_mut().catalog.default_schema = row.schema_name.clone();
-        match state.create_logical_plan(sql).await.sql_err()? {
+        match crate::complexity::plan(&state, sql).await? {
             LogicalPlan::Ddl(ddl) => Ok(ddl),
             other => Err(SqlStateError::internal(format!(
                 "stored definition planned to {}",

@@ -2,76 +2,21 @@
 //! COPY leaves the table absent or complete, never partial. Also: SIGTERM stops
 //! the server cleanly.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::SinkExt;
 use quarry_test_macros::quarry_test;
 
-use crate::harness::{connect, scalar, texts};
-
-struct Process {
-    child: Child,
-    port: u16,
-}
-
-/// Starts `quarry` on `dir` and waits for its ready line.
-fn spawn(dir: &Path) -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quarry"))
-        .args(["--data-dir"])
-        .arg(dir)
-        .args([
-            "--pg-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--no-demo",
-        ])
-        .env("QUARRY_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn quarry");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let port = loop {
-        let line = lines
-            .next()
-            .expect("quarry exited before it was ready")
-            .expect("read stderr");
-        if let Some(rest) = line
-            .split("quarry ready: postgres://quarry@127.0.0.1:")
-            .nth(1)
-        {
-            let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            break port.parse().expect("port");
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Process { child, port }
-}
-
-impl Process {
-    fn url(&self) -> String {
-        format!("host=127.0.0.1 port={} user=quarry", self.port)
-    }
-
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::harness::{Process, connect, scalar, texts};
 
 #[quarry_test]
 async fn sigkill_during_ctas_leaves_no_partial_table() {
     const ROWS: i64 = 20_000_000;
     for delay_ms in [100u64, 700, 2500] {
         let dir = tempfile::tempdir().expect("dir");
-        let server = spawn(dir.path());
+        let server = Process::spawn(dir.path());
         let client = connect(&server.url()).await;
         let ctas = tokio::spawn(async move {
             let _ = client
@@ -84,7 +29,7 @@ async fn sigkill_during_ctas_leaves_no_partial_table() {
         server.kill();
         let _ = ctas.await;
 
-        let server = spawn(dir.path());
+        let server = Process::spawn(dir.path());
         let client = connect(&server.url()).await;
         match client
             .simple_query("SELECT count(*), sum(twice) FROM big")
@@ -111,7 +56,7 @@ async fn sigkill_during_ctas_leaves_no_partial_table() {
 #[quarry_test]
 async fn sigkill_during_copy_leaves_the_table_as_it_was() {
     let dir = tempfile::tempdir().expect("dir");
-    let server = spawn(dir.path());
+    let server = Process::spawn(dir.path());
     let client = connect(&server.url()).await;
     client
         .batch_execute(
@@ -134,7 +79,7 @@ async fn sigkill_during_copy_leaves_the_table_as_it_was() {
     server.kill();
     let _ = sink.finish().await;
 
-    let server = spawn(dir.path());
+    let server = Process::spawn(dir.path());
     let client = connect(&server.url()).await;
     assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "1");
     server.kill();
@@ -143,7 +88,7 @@ async fn sigkill_during_copy_leaves_the_table_as_it_was() {
 #[quarry_test]
 async fn sigterm_shuts_down_cleanly() {
     let dir = tempfile::tempdir().expect("dir");
-    let mut server = spawn(dir.path());
+    let mut server = Process::spawn(dir.path());
     let client = connect(&server.url()).await;
     client
         .batch_execute("CREATE TABLE kept AS SELECT 1 AS x")
@@ -166,7 +111,7 @@ async fn sigterm_shuts_down_cleanly() {
     let status = exited.expect("exited within 15 s");
     assert!(status.success(), "{status}");
     drop(client);
-    let server = spawn(dir.path());
+    let server = Process::spawn(dir.path());
     let client = connect(&server.url()).await;
     assert_eq!(scalar(&client, "SELECT x FROM kept").await, "1");
     server.kill();

@@ -42,6 +42,7 @@ impl Test {
 pub fn run_async<T>(test: impl Future<Output = T>) -> T {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_stack_size(quarry::complexity::THREAD_STACK)
         .enable_all()
         .build()
         .expect("a Tokio runtime for the test")
@@ -237,4 +238,83 @@ pub fn options_sql(options: &serde_json::Value) -> String {
         .map(|(k, v)| format!("{k} = '{}'", v.as_str().expect("string option")))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The real `quarry` binary, for tests that kill it or must see it survive:
+/// a stack overflow or an abort in-process would take the test binary down.
+pub struct Process {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl Process {
+    /// Starts `quarry` on `dir` (no demo data) and waits for its ready line.
+    pub fn spawn(dir: &Path) -> Process {
+        Process::spawn_with(dir, &[], &[])
+    }
+
+    /// [`Process::spawn`] with more arguments, run under `wrapper` (e.g.
+    /// `prlimit --as=...`) when it is not empty.
+    pub fn spawn_with(dir: &Path, args: &[&str], wrapper: &[&str]) -> Process {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let binary = env!("CARGO_BIN_EXE_quarry");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
+            .args(["--data-dir"])
+            .arg(dir)
+            .args([
+                "--pg-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--no-demo",
+            ])
+            .args(args)
+            .env("QUARRY_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn quarry");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let port = loop {
+            let line = lines
+                .next()
+                .expect("quarry exited before it was ready")
+                .expect("read stderr");
+            if let Some(rest) = line.split("quarry ready: postgres://").nth(1)
+                && let Some(rest) = rest.split("@127.0.0.1:").nth(1)
+            {
+                let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                break port.parse().expect("port");
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Process { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("host=127.0.0.1 port={} user=quarry", self.port)
+    }
+
+    /// Panics when the process has exited: the server must survive.
+    pub fn assert_alive(&mut self, after: &str) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("quarry died ({status}) after {after}");
+        }
+    }
+
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

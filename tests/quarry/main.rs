@@ -47,6 +47,7 @@ mod metrics;
 mod ml;
 mod persistence;
 mod quality;
+mod reliability;
 mod reuse;
 mod session;
 mod slt;

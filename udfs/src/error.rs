@@ -59,6 +59,9 @@ pub mod sqlstate {
     pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const TOO_MANY_CONNECTIONS: &str = "53300";
+    pub const DISK_FULL: &str = "53100";
+    pub const STATEMENT_TOO_COMPLEX: &str = "54001";
+    pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
     pub const IO_ERROR: &str = "58030";
     pub const INVALID_PASSWORD: &str = "28P01";
     pub const INVALID_AUTHORIZATION: &str = "28000";

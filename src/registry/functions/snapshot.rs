@@ -155,10 +155,8 @@ impl PartitionStream for SnapshotPartition {
         let name = self.name.clone();
         let origin = self.origin.clone();
         let run = async move {
-            let plan = state
-                .create_logical_plan(&origin.query)
+            let plan = crate::complexity::plan(&state, &origin.query)
                 .await
-                .sql_err()
                 .map_err(SqlStateError::into_df)?;
             let stream = DataFrame::new(state, plan).execute_stream().await?;
             let schema = stream.schema();

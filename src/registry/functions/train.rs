@@ -19,7 +19,7 @@ use quarry_udfs::functions::definition::TableFunctionSpec;
 use quarry_udfs::functions::params::{Param, Params};
 
 use super::{relation_query, session_state, text_arg};
-use crate::error::{IntoSqlError, SqlStateError};
+use crate::error::SqlStateError;
 use crate::registry::Registry;
 use crate::registry::training::{self, TrainRequest};
 
@@ -168,10 +168,8 @@ impl PartitionStream for TrainPartition {
         let state = self.state.clone();
         let request = self.request.clone();
         let run = async move {
-            let plan = state
-                .create_logical_plan(&request.query)
+            let plan = crate::complexity::plan(&state, &request.query)
                 .await
-                .sql_err()
                 .map_err(SqlStateError::into_df)?;
             training::run(&registry, &state, plan, request, None)
                 .await

@@ -11,12 +11,15 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::{Parser as SqlParser, ParserError};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use pgwire::api::Type;
 use pgwire::api::portal::Portal;
 use pgwire::error::PgWireResult;
 
 use crate::catalog::Catalog;
+use crate::complexity;
 use crate::dialect::QuarryDialect;
 use crate::error::{
     IntoSqlError, Result, SqlStateError, classify, sqlstate, syntax_error, to_pgwire,
@@ -206,7 +209,9 @@ impl Parser {
         sql: &str,
         error: SqlStateError,
     ) -> SqlStateError {
-        if error.location.is_some() {
+        // A long statement may have been guarded (balanced): parsing its
+        // text again would undo that.
+        if error.location.is_some() || sql.len() > complexity::SHORT_STATEMENT {
             return error;
         }
         let dialect = QuarryDialect::default();
@@ -245,6 +250,11 @@ pub(super) fn parse_sql(
     compat: &PostgresCompatibilityParser,
     sql: &str,
 ) -> Result<Vec<DfStatement>> {
+    if sql.len() > complexity::SHORT_STATEMENT
+        && let Some(statements) = parse_long(compat, sql)?
+    {
+        return Ok(statements);
+    }
     // sqlparser reads `CREATE EXTERNAL TABLE ... STORED AS ... LOCATION`
     // as a Hive table that DataFusion's planner refuses; DataFusion's own
     // parser turns it into its CreateExternalTable statement.
@@ -277,17 +287,23 @@ pub(super) fn parse_sql(
                 .build()
                 .and_then(|mut p| p.parse_statements());
             match parsed {
-                Ok(statements) => Ok(statements
+                Ok(statements) => statements
                     .into_iter()
                     .map(|mut s| {
+                        if sql.len() > complexity::SHORT_STATEMENT {
+                            complexity::guard_df(&mut s)?;
+                        }
                         if let DfStatement::Statement(inner) = &mut s {
                             rewrite::rewrite(inner);
                         }
-                        s
+                        Ok(s)
                     })
-                    .collect()),
+                    .collect(),
                 // PostgreSQL syntax's message, and where DataFusion's parser,
                 // which keeps source spans, stopped.
+                Err(_) if matches!(pg_err, ParserError::RecursionLimitExceeded) => {
+                    Err(complexity::too_deeply_parenthesized())
+                }
                 Err(df_err) => {
                     let mut e = syntax_error(&pg_err.to_string());
                     e.location = syntax_error(&df_err.to_string()).location;
@@ -296,6 +312,39 @@ pub(super) fn parse_sql(
             }
         }
     }
+}
+
+/// A statement long enough to nest past [`complexity::MAX_DEPTH`], read by
+/// sqlparser alone and guarded before the compatibility parser's rewrites
+/// (which recurse) see it. `None` when the guard changed nothing: the text
+/// is then parsed as every other statement is. A guarded statement skips
+/// only the compatibility parser's token patterns, which match the short
+/// catalog queries of known tools.
+fn parse_long(compat: &PostgresCompatibilityParser, sql: &str) -> Result<Option<Vec<DfStatement>>> {
+    let dialect = PostgreSqlDialect {};
+    let Ok(mut statements) = SqlParser::new(&dialect)
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+    else {
+        return Ok(None);
+    };
+    let mut changed = false;
+    for stmt in &mut statements {
+        changed |= complexity::guard(stmt)?;
+    }
+    if !changed {
+        return Ok(None);
+    }
+    Ok(Some(
+        statements
+            .into_iter()
+            .map(|s| {
+                let mut s = compat.rewrite(s);
+                rewrite::rewrite(&mut s);
+                DfStatement::Statement(Box::new(s))
+            })
+            .collect(),
+    ))
 }
 
 impl Prepared {

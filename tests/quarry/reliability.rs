@@ -1,0 +1,190 @@
+//! What no client may do to the server: each case runs against the real
+//! binary, and the process is checked alive (and answering) after it.
+
+use quarry_test_macros::quarry_test;
+use tokio_postgres::Client;
+
+use crate::harness::{Process, connect, scalar, sqlstate};
+
+/// `sql` (simple and extended protocol) either answers `expected` or fails
+/// with 54001; the server survives either way.
+async fn answered_or_too_complex(
+    server: &mut Process,
+    client: &Client,
+    what: &str,
+    sql: &str,
+    expected: &str,
+) {
+    match client.simple_query(sql).await {
+        Ok(messages) => {
+            let row = messages
+                .iter()
+                .find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_owned)),
+                    _ => None,
+                })
+                .flatten();
+            assert_eq!(row.as_deref(), Some(expected), "{what}");
+        }
+        Err(e) => assert_eq!(sqlstate(&e), "54001", "{what}: {e}"),
+    }
+    server.assert_alive(what);
+    match client.query_one(sql, &[]).await {
+        Ok(row) => {
+            let got: String = row
+                .try_get::<_, i64>(0)
+                .map(|v| v.to_string())
+                .or_else(|_| row.try_get::<_, String>(0))
+                .expect("a bigint or text");
+            assert_eq!(got, expected, "{what} (extended protocol)");
+        }
+        Err(e) => assert_eq!(sqlstate(&e), "54001", "{what} (extended): {e}"),
+    }
+    server.assert_alive(what);
+    let fresh = connect(&server.url()).await;
+    assert_eq!(scalar(&fresh, "SELECT 1").await, "1", "after {what}");
+}
+
+fn chain(terms: impl Iterator<Item = String>, op: &str) -> String {
+    terms.collect::<Vec<_>>().join(op)
+}
+
+#[quarry_test]
+async fn long_operator_chains_never_take_the_server_down() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut server = Process::spawn(dir.path());
+    let client = connect(&server.url()).await;
+    client
+        .batch_execute(
+            "CREATE TABLE t AS SELECT value AS id FROM generate_series(0, 99) AS g(value)",
+        )
+        .await
+        .expect("table");
+    let n = 10_000;
+    let cases = [
+        (
+            "10,000 + terms",
+            format!("SELECT {}", chain((0..n).map(|_| "1".into()), "+")),
+            n.to_string(),
+        ),
+        (
+            "10,000 OR terms",
+            format!(
+                "SELECT count(*) FROM t WHERE {}",
+                chain((0..n).map(|i| format!("id = {}", i * 2)), " OR ")
+            ),
+            "50".into(),
+        ),
+        // Over VALUES: over a Parquet table DataFusion's pruning predicate
+        // builder is quadratic in a conjunction's length (answered, slowly).
+        (
+            "10,000 AND terms",
+            format!(
+                "SELECT count(*) FROM generate_series(0, 99) AS g(id) WHERE {}",
+                chain((0..n).map(|i| format!("id <> {}", i + 90)), " AND ")
+            ),
+            "90".into(),
+        ),
+        (
+            "10,000 || terms",
+            format!(
+                "SELECT length({})",
+                chain((0..n).map(|_| "'ab'".into()), " || ")
+            ),
+            (2 * n).to_string(),
+        ),
+        (
+            "5,000 UNION ALL arms",
+            format!(
+                "SELECT count(*) FROM ({}) u",
+                chain(
+                    (0..5_000).map(|i| format!("SELECT {i} AS x")),
+                    " UNION ALL "
+                )
+            ),
+            "5000".into(),
+        ),
+        (
+            "5,000 UNION arms",
+            format!(
+                "SELECT count(*) FROM ({}) u",
+                chain(
+                    (0..5_000).map(|i| format!("SELECT {} AS x", i % 7)),
+                    " UNION "
+                )
+            ),
+            "7".into(),
+        ),
+        (
+            "10,000 EXCEPT arms",
+            format!(
+                "SELECT count(*) FROM ({}) u",
+                chain((0..n).map(|i| format!("SELECT {i} AS x")), " EXCEPT ")
+            ),
+            "1".into(),
+        ),
+        (
+            "10,000 casts",
+            format!("SELECT length('7'{})", "::text".repeat(n)),
+            "1".into(),
+        ),
+        (
+            "100 nested parentheses",
+            format!("SELECT {}1{}", "(".repeat(100), ")".repeat(100)),
+            "1".into(),
+        ),
+        (
+            "200,000 - terms",
+            format!("SELECT {}", chain((0..200_000).map(|_| "1".into()), "-")),
+            (1 - 199_999).to_string(),
+        ),
+    ];
+    for (what, sql, expected) in &cases {
+        answered_or_too_complex(&mut server, &client, what, sql, expected).await;
+    }
+    // The common shapes are answered, not refused.
+    for what in [
+        "10,000 OR terms",
+        "10,000 AND terms",
+        "5,000 UNION ALL arms",
+    ] {
+        let (_, sql, expected) = cases.iter().find(|c| c.0 == what).expect("case");
+        assert_eq!(&scalar(&client, sql).await, expected, "{what}");
+    }
+    let err = client
+        .simple_query(&cases[9].1)
+        .await
+        .expect_err("200,000 terms nest too deep");
+    assert_eq!(sqlstate(&err), "54001");
+    let message = err.as_db_error().map(|e| e.message().to_owned());
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("5000 levels")),
+        "{message:?}"
+    );
+    server.kill();
+}
+
+#[quarry_test]
+async fn a_view_over_a_long_or_list_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Process::spawn(dir.path());
+    let client = connect(&server.url()).await;
+    let terms = chain((0..10_000).map(|i| format!("id = {}", i * 3)), " OR ");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE t AS SELECT value AS id FROM generate_series(0, 99) AS g(value);
+             CREATE VIEW v AS SELECT id FROM t WHERE {terms}"
+        ))
+        .await
+        .expect("view");
+    assert_eq!(scalar(&client, "SELECT count(*) FROM v").await, "34");
+    drop(client);
+    server.kill();
+    let mut server = Process::spawn(dir.path());
+    let client = connect(&server.url()).await;
+    assert_eq!(scalar(&client, "SELECT count(*) FROM v").await, "34");
+    server.assert_alive("reading the view after a restart");
+    server.kill();
+}
