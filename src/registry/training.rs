@@ -104,6 +104,14 @@ fn source_tables(plan: &LogicalPlan) -> Vec<String> {
     out
 }
 
+fn out_of_memory(name: &str, what: &str, e: &datafusion::error::DataFusionError) -> SqlStateError {
+    SqlStateError::new(
+        sqlstate::OUT_OF_MEMORY,
+        format!("training {name}: {what} do not fit in the memory limit: {e}"),
+    )
+    .with_hint("raise --memory-limit, or train on fewer rows or columns")
+}
+
 /// Trains and registers a model; returns its result row.
 pub async fn run(
     registry: &Arc<Registry>,
@@ -145,15 +153,7 @@ pub async fn run(
                 let batch = batch.sql_err()?;
                 reservation
                     .try_grow(batch.get_array_memory_size())
-                    .map_err(|e| {
-                        SqlStateError::new(
-                            sqlstate::OUT_OF_MEMORY,
-                            format!(
-                                "training {name}: the training rows do not fit in the memory limit: {e}"
-                            ),
-                        )
-                        .with_hint("raise --memory-limit, or train on fewer rows or columns")
-                    })?;
+                    .map_err(|e| out_of_memory(&name, "the training rows", &e))?;
                 batches.push(batch);
             }
             Ok::<_, SqlStateError>((partition, batches, reservation))
@@ -178,6 +178,20 @@ pub async fn run(
     if let Some(p) = &progress {
         let _ = p.send(format!("{name}: read {rows} rows in {read_seconds:.1} s"));
     }
+
+    // The fit's working set (the feature matrix, its split copy, the
+    // learner's per-row state: about three f64 copies of the rows) is
+    // accounted too, before fitting, so a training too large for the limit
+    // fails with 53200 instead of exhausting the machine.
+    let fit_reservation = MemoryConsumer::new(format!("training {name} (fit)"))
+        .register(&state.runtime_env().memory_pool);
+    fit_reservation
+        .try_grow(
+            rows.saturating_mul(schema.fields().len().max(1))
+                .saturating_mul(3 * size_of::<f64>()),
+        )
+        .map_err(|e| out_of_memory(&name, "the fit's working data", &e))?;
+    reservations.push(fit_reservation);
 
     // Fit on a blocking thread; the runtime keeps serving other sessions.
     let cancel = Arc::new(AtomicBool::new(false));

@@ -188,3 +188,61 @@ async fn a_view_over_a_long_or_list_survives_a_restart() {
     server.assert_alive("reading the view after a restart");
     server.kill();
 }
+
+#[quarry_test]
+async fn training_beyond_the_memory_limit_is_53200_not_an_abort() {
+    let dir = tempfile::tempdir().expect("dir");
+    // An address-space cap as well as Quarry's own limit: an allocation
+    // that escaped the accounting would abort the process here.
+    let mut server = Process::spawn_with(
+        dir.path(),
+        &["--memory-limit", "64MB"],
+        &["prlimit", "--as=6000000000", "--"],
+    );
+    let client = connect(&server.url()).await;
+    client
+        .batch_execute(
+            "CREATE TABLE wide AS SELECT value AS id, value * 0.5 AS a, value % 7 AS b, \
+             value % 13 AS c, value % 2 = 0 AS y FROM generate_series(1, 800000) AS g(value)",
+        )
+        .await
+        .expect("table");
+    let err = client
+        .batch_execute(
+            "CREATE MODEL big OPTIONS (algorithm = 'logistic', label = 'y') AS SELECT * FROM wide",
+        )
+        .await
+        .expect_err("rows fit in 64 MB, the fit's working data does not");
+    assert_eq!(sqlstate(&err), "53200", "{err:?}");
+    let message = err.as_db_error().map(|e| e.message().to_owned());
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("working data")),
+        "{message:?}"
+    );
+    server.assert_alive("training past the memory limit");
+    for options in [
+        "algorithm = 'gbdt', label = 'y', rounds = 1e12",
+        "algorithm = 'random_forest', label = 'y', trees = 1e8",
+        "algorithm = 'logistic', label = 'y', encode = 'b:hash:1e12'",
+        "algorithm = 'kmeans', k = 1e7",
+    ] {
+        let err = client
+            .batch_execute(&format!(
+                "CREATE MODEL huge OPTIONS ({options}) AS SELECT * FROM wide LIMIT 100"
+            ))
+            .await
+            .expect_err(options);
+        assert_eq!(sqlstate(&err), "22023", "{options}: {err:?}");
+        server.assert_alive(options);
+    }
+    client
+        .batch_execute(
+            "CREATE MODEL small OPTIONS (algorithm = 'logistic', label = 'y') \
+             AS SELECT * FROM wide LIMIT 2000",
+        )
+        .await
+        .expect("a training within the limit");
+    server.kill();
+}

@@ -73,7 +73,8 @@ pub fn fit(
         .map(|y| y.iter().zip(w).map(|(y, w)| -y * w).collect())
         .collect();
     let mut rng = SplitMix(params.seed ^ 0x0F0E_5700_0000_0001);
-    let mut trees = Vec::with_capacity(params.trees * outputs);
+    // Grown as trees are: the count comes from the user.
+    let mut trees = Vec::with_capacity(params.trees.saturating_mul(outputs).min(1024));
     let mut oob = params.bootstrap.then(|| OutOfBag {
         sums: vec![0.0; n * outputs],
         counts: vec![0; n],

@@ -246,7 +246,9 @@ pub fn fit(
     let mut grad = vec![vec![0.0; n]; outputs];
     let mut hess = vec![vec![0.0; n]; outputs];
     let mut rng = SplitMix(params.seed ^ 0x05EE_D0F7_BEE5);
-    let mut trees = Vec::with_capacity(params.rounds * outputs);
+    // Grown as rounds are: the count comes from the user, and early
+    // stopping may end long before it.
+    let mut trees = Vec::with_capacity(params.rounds.saturating_mul(outputs).min(1024));
     let mut best = (f64::INFINITY, 0usize);
     let all_features: Vec<usize> = (0..cols).collect();
     let mut column = vec![0.0; n];

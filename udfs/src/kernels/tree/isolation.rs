@@ -63,7 +63,7 @@ pub fn fit(
     // A partial Fisher–Yates shuffle of any permutation draws a uniform
     // subset, so one index buffer serves every tree.
     let mut order: Vec<u32> = (0..n as u32).collect();
-    let mut trees = Vec::with_capacity(params.trees);
+    let mut trees = Vec::with_capacity(params.trees.min(1024));
     for t in 0..params.trees {
         if (hooks.cancelled)() {
             return None;

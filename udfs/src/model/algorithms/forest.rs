@@ -38,8 +38,8 @@ pub struct Trees {
 pub const DECISION_TREE: Trees = Trees { forest: false };
 pub const RANDOM_FOREST: Trees = Trees { forest: true };
 
-const TREES: Hyper = Hyper::count("trees", 1, 100, "trees of the forest");
-const MAX_DEPTH: Hyper = Hyper::unlimited("max_depth", 1, "depth of each tree");
+const TREES: Hyper = Hyper::count("trees", 1, 100, "trees of the forest").at_most(10_000);
+const MAX_DEPTH: Hyper = Hyper::unlimited("max_depth", 1, "depth of each tree").at_most(1_000);
 const MIN_ROWS_PER_LEAF: Hyper =
     Hyper::count("min_rows_per_leaf", 1, 1, "rows a leaf holds at least");
 const COLSAMPLE: Hyper = Hyper::text(
@@ -47,12 +47,7 @@ const COLSAMPLE: Hyper = Hyper::text(
     "sqrt",
     "features tried per split: `sqrt`, `log2` or a fraction in (0, 1]",
 );
-const MAX_BINS: Hyper = Hyper::count(
-    "max_bins",
-    2,
-    255,
-    "histogram bins per feature (at most 255)",
-);
+const MAX_BINS: Hyper = Hyper::count("max_bins", 2, 255, "histogram bins per feature").at_most(255);
 
 /// How many features a random forest tries at each split.
 #[derive(Debug, Clone, Copy, PartialEq)]

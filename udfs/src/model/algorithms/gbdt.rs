@@ -36,9 +36,9 @@ pub struct GradientBoosting;
 
 pub const GBDT: GradientBoosting = GradientBoosting;
 
-const ROUNDS: Hyper = Hyper::count("rounds", 1, 100, "boosting rounds");
+const ROUNDS: Hyper = Hyper::count("rounds", 1, 100, "boosting rounds").at_most(100_000);
 const LEARNING_RATE: Hyper = Hyper::unit_interval("learning_rate", 0.1, "shrinkage of each tree");
-const MAX_DEPTH: Hyper = Hyper::count("max_depth", 1, 6, "depth of each tree");
+const MAX_DEPTH: Hyper = Hyper::count("max_depth", 1, 6, "depth of each tree").at_most(64);
 const MIN_ROWS_PER_LEAF: Hyper =
     Hyper::count("min_rows_per_leaf", 1, 20, "rows a leaf holds at least");
 const L2: Hyper = Hyper::non_negative("l2", 1.0, "penalty on leaf values");
@@ -49,18 +49,14 @@ const COLSAMPLE: Hyper = Hyper::unit_interval(
     1.0,
     "fraction of features drawn for each round",
 );
-const MAX_BINS: Hyper = Hyper::count(
-    "max_bins",
-    2,
-    255,
-    "histogram bins per feature (at most 255)",
-);
+const MAX_BINS: Hyper = Hyper::count("max_bins", 2, 255, "histogram bins per feature").at_most(255);
 const EARLY_STOPPING: Hyper = Hyper::count(
     "early_stopping",
     0,
     0,
     "stop after this many rounds without improvement on every 10th training row (0: off)",
-);
+)
+.at_most(100_000);
 const MONOTONE: Hyper = Hyper::text(
     "monotone",
     "none",

@@ -4,7 +4,7 @@
 //!
 //! | kind           | accepts                          | error (22023)                          |
 //! |----------------|----------------------------------|----------------------------------------|
-//! | `Count`        | a whole number ≥ `min`           | `option K must be a whole number, got 'V'` / `must be at least MIN, got V` |
+//! | `Count`        | a whole number in `min..=max`    | `option K must be a whole number, got 'V'` / `must be at least MIN, got V` / `must be at most MAX, got V` |
 //! | `Unlimited`    | the same; default: no limit      | the same                               |
 //! | `NonNegative`  | a finite number ≥ 0              | `option K must be a number, got 'V'` / `must be at least 0, got V` |
 //! | `UnitInterval` | a finite number in (0, 1]        | `option K must be in (0, 1], got V`    |
@@ -12,6 +12,11 @@
 //!
 //! Every numeric hyperparameter may be a comma-separated list instead, which
 //! makes it part of a search (`model::options`).
+//!
+//! Every count has a maximum ([`COUNT_MAX`] unless the algorithm sets a
+//! smaller one with [`Hyper::at_most`]): a count sizes work and memory, and
+//! `rounds = 1e12` must be a clear 22023, not an allocation that aborts the
+//! server.
 
 use std::collections::BTreeMap;
 
@@ -33,11 +38,13 @@ pub struct Hyper {
 pub enum Kind {
     Count {
         min: usize,
+        max: usize,
         default: usize,
     },
-    /// A whole number ≥ `min` whose default is no limit.
+    /// A whole number in `min..=max` whose default is no limit.
     Unlimited {
         min: usize,
+        max: usize,
     },
     NonNegative {
         default: f64,
@@ -55,15 +62,32 @@ impl Hyper {
     pub const fn count(name: &'static str, min: usize, default: usize, doc: &'static str) -> Hyper {
         Hyper {
             name,
-            kind: Kind::Count { min, default },
+            kind: Kind::Count {
+                min,
+                max: COUNT_MAX,
+                default,
+            },
             doc,
         }
+    }
+
+    /// The same count with a smaller maximum.
+    pub const fn at_most(self, max: usize) -> Hyper {
+        let kind = match self.kind {
+            Kind::Count { min, default, .. } => Kind::Count { min, max, default },
+            Kind::Unlimited { min, .. } => Kind::Unlimited { min, max },
+            other => other,
+        };
+        Hyper { kind, ..self }
     }
 
     pub const fn unlimited(name: &'static str, min: usize, doc: &'static str) -> Hyper {
         Hyper {
             name,
-            kind: Kind::Unlimited { min },
+            kind: Kind::Unlimited {
+                min,
+                max: COUNT_MAX,
+            },
             doc,
         }
     }
@@ -110,8 +134,8 @@ impl Hyper {
     /// What values it takes, as the docs show it.
     pub fn values_text(&self) -> String {
         match self.kind {
-            Kind::Count { min, .. } | Kind::Unlimited { min } => {
-                format!("{}; a whole number ≥ {min}", self.doc)
+            Kind::Count { min, max, .. } | Kind::Unlimited { min, max } => {
+                format!("{}; a whole number from {min} to {max}", self.doc)
             }
             Kind::NonNegative { .. } => format!("{}; a number ≥ 0", self.doc),
             Kind::UnitInterval { .. } => format!("{}; a number in (0, 1]", self.doc),
@@ -129,13 +153,13 @@ impl Hyperparameters<'_> {
     /// The value of a `Count` or `Unlimited` hyperparameter (`usize::MAX`
     /// for no limit).
     pub fn count(&self, h: &Hyper) -> Result<usize> {
-        let (min, default) = match h.kind {
-            Kind::Count { min, default } => (min, default),
-            Kind::Unlimited { min } => (min, usize::MAX),
+        let (min, max, default) = match h.kind {
+            Kind::Count { min, max, default } => (min, max, default),
+            Kind::Unlimited { min, max } => (min, max, usize::MAX),
             _ => return Err(misused(h)),
         };
         match self.0.get(h.name) {
-            Some(v) => count(h.name, v, min),
+            Some(v) => count(h.name, v, min, max),
             None => Ok(default),
         }
     }
@@ -199,10 +223,27 @@ pub fn non_negative(key: &str, value: &str) -> Result<f64> {
 }
 
 /// A whole number ≥ `min`.
-pub fn count(key: &str, value: &str, min: usize) -> Result<usize> {
-    let v = value.trim().parse::<usize>().map_err(|_| {
-        SqlStateError::option(key, "must be a whole number", format_args!("'{value}'"))
-    })?;
+pub fn count(key: &str, value: &str, min: usize, max: usize) -> Result<usize> {
+    let text = value.trim();
+    let v = match text.parse::<usize>() {
+        Ok(v) => v,
+        // A whole number written with an exponent (`1e3`), or one too large
+        // for a count (`1e12`, `99999999999999999999`): its value, saturated.
+        Err(_)
+            if text
+                .parse::<f64>()
+                .is_ok_and(|f| f >= 0.0 && f.fract() == 0.0) =>
+        {
+            text.parse::<f64>().map_or(usize::MAX, |f| f as usize)
+        }
+        Err(_) => {
+            return Err(SqlStateError::option(
+                key,
+                "must be a whole number",
+                format_args!("'{value}'"),
+            ));
+        }
+    };
     if v < min {
         return Err(SqlStateError::option(
             key,
@@ -210,8 +251,18 @@ pub fn count(key: &str, value: &str, min: usize) -> Result<usize> {
             v,
         ));
     }
+    if v > max {
+        return Err(SqlStateError::option(
+            key,
+            format_args!("must be at most {max}"),
+            text,
+        ));
+    }
     Ok(v)
 }
+
+/// The largest count any option takes unless its algorithm says less.
+pub const COUNT_MAX: usize = 1_000_000;
 
 /// A number in (0, 1].
 pub fn unit_interval(key: &str, value: &str) -> Result<f64> {
@@ -237,11 +288,23 @@ mod tests {
 
     #[test]
     fn values_are_checked_with_the_documented_messages() {
-        assert_eq!(count("k", "3", 1), Ok(3));
+        assert_eq!(count("k", "3", 1, 10), Ok(3));
         assert!(
-            count("k", "0", 1).is_err_and(|e| e.message == "option k must be at least 1, got 0")
+            count("k", "0", 1, 10)
+                .is_err_and(|e| e.message == "option k must be at least 1, got 0")
         );
-        assert!(count("k", "x", 1).is_err_and(|e| e.message.contains("whole number")));
+        assert!(count("k", "x", 1, 10).is_err_and(|e| e.message.contains("whole number")));
+        assert!(count("k", "1.5", 1, 10).is_err_and(|e| e.message.contains("whole number")));
+        assert_eq!(count("k", "1e1", 1, 10), Ok(10));
+        for huge in ["11", "1e12", "99999999999999999999999", "inf"] {
+            let e = count("rounds", huge, 1, 10).expect_err(huge);
+            assert_eq!(e.code, crate::error::sqlstate::INVALID_PARAMETER_VALUE);
+            assert!(
+                e.message.starts_with("option rounds must be") && !e.message.contains("at least"),
+                "{}",
+                e.message
+            );
+        }
         assert_eq!(non_negative("l2", "0"), Ok(0.0));
         assert!(
             non_negative("l2", "-1")
@@ -255,9 +318,9 @@ mod tests {
 
     #[test]
     fn docs_show_defaults_and_values() {
-        let h = Hyper::unlimited("max_depth", 1, "tree depth");
+        let h = Hyper::unlimited("max_depth", 1, "tree depth").at_most(1000);
         assert_eq!(h.default_text(), "unlimited");
-        assert_eq!(h.values_text(), "tree depth; a whole number ≥ 1");
+        assert_eq!(h.values_text(), "tree depth; a whole number from 1 to 1000");
         assert!(h.searchable());
         assert!(!Hyper::text("objective", "squared", "loss").searchable());
     }

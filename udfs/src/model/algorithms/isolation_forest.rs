@@ -21,7 +21,7 @@ pub struct Isolation;
 
 pub const ISOLATION_FOREST: Isolation = Isolation;
 
-const TREES: Hyper = Hyper::count("trees", 1, 100, "isolation trees");
+const TREES: Hyper = Hyper::count("trees", 1, 100, "isolation trees").at_most(10_000);
 const SAMPLE_SIZE: Hyper = Hyper::count(
     "sample_size",
     2,

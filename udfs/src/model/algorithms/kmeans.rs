@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hyper::{Hyper, Hyperparameters};
 use super::{Algorithm, FitInput, FitReport, Fitted, Inputs, Payload, Rows, Scores};
+use crate::error::SqlStateError;
 use crate::kernels::linalg::Matrix;
 use crate::kernels::metrics;
 use crate::kernels::optimize::{self, nearest};
@@ -30,7 +31,7 @@ pub struct KMeansClustering;
 
 pub const KMEANS: KMeansClustering = KMeansClustering;
 
-const K: Hyper = Hyper::count("k", 1, 8, "clusters");
+const K: Hyper = Hyper::count("k", 1, 8, "clusters (at most the training rows)").at_most(100_000);
 const MAX_ITER: Hyper = Hyper::count("max_iter", 1, 300, "Lloyd iterations at most");
 const TOL: Hyper = Hyper::non_negative("tol", 1e-4, "stop when the centres move less than this");
 
@@ -63,6 +64,13 @@ impl Algorithm for KMeansClustering {
         let x = input.matrix()?;
         let hyper = &input.hyper;
         let k = hyper.count(&K)?;
+        if k > x.rows {
+            return Err(SqlStateError::option(
+                "k",
+                format_args!("must be at most the number of training rows ({})", x.rows),
+                k,
+            ));
+        }
         let max_iter = hyper.count(&MAX_ITER)?;
         let tol = hyper.number(&TOL)?;
         out.param("k", k);

@@ -28,6 +28,10 @@ pub struct CommonOption {
     pub default: &'static str,
 }
 
+/// Columns one source column may encode into (`onehot:N`, `hash:N`,
+/// `max_categories`): each is a feature column of every training row.
+const MAX_COLUMNS: usize = 65_536;
+
 const fn common(name: &'static str, values: &'static str, default: &'static str) -> CommonOption {
     CommonOption {
         name,
@@ -354,7 +358,7 @@ impl TrainOptions {
                 .map(|s| PerColumn::parse(s, &["hash", "onehot"]))
                 .unwrap_or_default(),
             max_categories: match given.get("max_categories") {
-                Some(v) => count("max_categories", v, 2)?,
+                Some(v) => count("max_categories", v, 2, MAX_COLUMNS)?,
                 None => 20,
             },
             balanced: match given.get("class_weight").map(|s| s.to_ascii_lowercase()) {
@@ -560,10 +564,10 @@ fn parse_encode(spec: &str, max_categories: usize) -> Result<Encode> {
     match (parts.next(), parts.next(), parts.next()) {
         (Some("onehot"), None, _) => Ok(Encode::OneHot { max_categories }),
         (Some("onehot"), Some(n), None) => Ok(Encode::OneHot {
-            max_categories: count("encode onehot", n, 2)?,
+            max_categories: count("encode onehot", n, 2, MAX_COLUMNS)?,
         }),
         (Some("hash"), Some(n), None) => Ok(Encode::Hash {
-            buckets: count("encode hash", n, 1)?,
+            buckets: count("encode hash", n, 1, MAX_COLUMNS)?,
         }),
         (Some("ordinal"), None, _) => Ok(Encode::Ordinal),
         (Some("target"), None, _) => Ok(Encode::Target),

@@ -19,6 +19,9 @@ use crate::kernels::rng::SplitMix;
 use crate::model::algorithms;
 use crate::model::schema::Result;
 
+/// The most candidates a search grid may have.
+const MAX_CANDIDATES: usize = 1000;
+
 /// Candidates a random search tries (at most; a smaller grid is tried whole).
 pub const RANDOM_CANDIDATES: usize = 10;
 
@@ -63,6 +66,22 @@ pub(super) fn parse(
             "option search needs at least one list-valued hyperparameter, e.g. max_depth = '3,6,9'",
         ));
     }
+    // Counted before it is built: lists of a thousand values each would
+    // otherwise build a billion candidates to refuse them.
+    let size = lists
+        .iter()
+        .try_fold(1usize, |n, (_, values)| n.checked_mul(values.len()))
+        .unwrap_or(usize::MAX);
+    if size > MAX_CANDIDATES {
+        return Err(SqlStateError::bad_argument(format!(
+            "the search grid has {} candidates; at most {MAX_CANDIDATES}",
+            if size == usize::MAX {
+                "too many".to_string()
+            } else {
+                size.to_string()
+            }
+        )));
+    }
     // The grid, in order: the last list varies fastest.
     let mut varying: Vec<BTreeMap<String, String>> = vec![BTreeMap::new()];
     for (key, values) in &lists {
@@ -76,12 +95,6 @@ pub(super) fn parse(
                 })
             })
             .collect();
-    }
-    if varying.len() > 1000 {
-        return Err(SqlStateError::bad_argument(format!(
-            "the search grid has {} candidates; at most 1000",
-            varying.len()
-        )));
     }
     let seed = given
         .get("seed")
