@@ -18,6 +18,7 @@
 //! | `store`   | the SQLite metadata store |
 //! | `table`, `writer` | managed tables: their file lists and the commit protocol |
 
+pub mod paths;
 mod schema;
 mod startup;
 pub mod store;
@@ -93,6 +94,8 @@ struct Entry {
 #[derive(Debug)]
 pub struct Catalog {
     store: Arc<Store>,
+    /// The data directory, canonical: no statement reads or writes in it.
+    data_dir: PathBuf,
     tables_dir: PathBuf,
     provider: Arc<MemoryCatalogProvider>,
     schemas: RwLock<HashMap<String, Arc<QuarrySchema>>>,
@@ -117,8 +120,12 @@ impl Catalog {
     pub fn open(data_dir: &Path, store: Arc<Store>) -> Result<Arc<Self>> {
         let tables_dir = data_dir.join("tables");
         std::fs::create_dir_all(&tables_dir).map_err(|e| io_err("create tables directory", e))?;
+        let data_dir = data_dir
+            .canonicalize()
+            .map_err(|e| io_err("resolve the data directory", e))?;
         let catalog = Arc::new(Catalog {
             store,
+            data_dir,
             tables_dir,
             provider: Arc::new(MemoryCatalogProvider::new()),
             schemas: RwLock::new(HashMap::new()),
@@ -481,6 +488,11 @@ impl Catalog {
         Ok(())
     }
 
+    /// Refuses (42501) a path inside the data directory (see [`paths`]).
+    pub fn check_outside_data_dir(&self, location: &str, what: &str) -> Result<()> {
+        paths::outside_data_dir(&self.data_dir, location, what)
+    }
+
     /// `CREATE EXTERNAL TABLE`: registers files Quarry reads but does not own.
     pub async fn create_external(
         &self,
@@ -509,6 +521,9 @@ impl Catalog {
             return Err(SqlStateError::unsupported(
                 "temporary tables are not supported",
             ));
+        }
+        for location in &cmd.locations {
+            self.check_outside_data_dir(location, "external table location")?;
         }
         let mut cmd = cmd.clone();
         cmd.locations = cmd.locations.iter().map(|l| absolute_location(l)).collect();

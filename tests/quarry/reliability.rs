@@ -246,3 +246,58 @@ async fn training_beyond_the_memory_limit_is_53200_not_an_abort() {
         .expect("a training within the limit");
     server.kill();
 }
+
+#[quarry_test]
+async fn no_statement_writes_or_reads_inside_the_data_directory() {
+    let root = tempfile::tempdir().expect("dir");
+    let data = root.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let mut server = Process::spawn(&data);
+    let client = connect(&server.url()).await;
+    client
+        .batch_execute(
+            "CREATE TABLE t AS SELECT value AS id FROM generate_series(1, 300000) AS g(value)",
+        )
+        .await
+        .expect("table");
+    let mut parquet = Vec::new();
+    crate::harness::files_with_extension(&data.join("tables"), "parquet", &mut parquet);
+    let victim = parquet.first().expect("the table's file").clone();
+    let link = root.path().join("link");
+    std::os::unix::fs::symlink(&data, &link).expect("symlink");
+    let relative = victim.strip_prefix(&data).expect("inside");
+    let spellings = [
+        victim.display().to_string(),
+        format!(
+            "{}/../{}",
+            data.join("tables").display(),
+            relative.display()
+        ),
+        link.join(relative).display().to_string(),
+        data.join("new.csv").display().to_string(),
+    ];
+    for target in &spellings {
+        for sql in [
+            format!("COPY (SELECT 1 AS id) TO '{target}'"),
+            format!("COPY (SELECT 1 AS id) TO '{target}' STORED AS PARQUET"),
+            format!("CREATE EXTERNAL TABLE e STORED AS PARQUET LOCATION '{target}'"),
+        ] {
+            let err = client.batch_execute(&sql).await.expect_err(&sql);
+            assert_eq!(sqlstate(&err), "42501", "{sql}: {err:?}");
+            server.assert_alive(&sql);
+        }
+    }
+    // Outside it, a superuser may still write files.
+    let export = root.path().join("export.csv");
+    client
+        .batch_execute(&format!("COPY t TO '{}' (HEADER)", export.display()))
+        .await
+        .expect("COPY TO outside the data directory");
+    assert!(export.exists());
+    drop(client);
+    server.kill();
+    let server = Process::spawn(&data);
+    let client = connect(&server.url()).await;
+    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "300000");
+    server.kill();
+}

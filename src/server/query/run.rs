@@ -126,6 +126,7 @@ impl QueryHandler {
                 Ok(Response::Execution(tag.with_rows(rows as usize)))
             }
             LogicalPlan::Copy(copy) => {
+                catalog.check_outside_data_dir(&copy.output_url, "COPY TO")?;
                 let rows = counted(session, LogicalPlan::Copy(copy), control).await?;
                 Ok(Response::Execution(
                     Tag::new("COPY").with_rows(rows as usize),
