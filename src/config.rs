@@ -58,6 +58,14 @@ pub struct Cli {
     #[arg(long, env = "QUARRY_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 
+    /// Connection slots kept for superusers out of --max-connections [default: 3]
+    #[arg(long, env = "QUARRY_SUPERUSER_RESERVED_CONNECTIONS")]
+    pub superuser_reserved_connections: Option<usize>,
+
+    /// Time a client has to start up and authenticate, e.g. 60s, 500ms [default: 60s]
+    #[arg(long, env = "QUARRY_AUTHENTICATION_TIMEOUT")]
+    pub authentication_timeout: Option<String>,
+
     /// Worker threads for query execution [default: number of CPUs]
     #[arg(long, env = "QUARRY_THREADS")]
     pub threads: Option<usize>,
@@ -81,6 +89,8 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     memory_limit: Option<String>,
     max_connections: Option<usize>,
+    superuser_reserved_connections: Option<usize>,
+    authentication_timeout: Option<String>,
     threads: Option<usize>,
 }
 
@@ -95,7 +105,12 @@ pub struct Config {
     pub password: Option<String>,
     pub tls: Option<TlsPaths>,
     pub memory_limit: Option<usize>,
+    /// Authenticated sessions at most.
     pub max_connections: usize,
+    /// Of those, slots only a superuser may take.
+    pub superuser_reserved_connections: usize,
+    /// A connection not authenticated by then is closed.
+    pub authentication_timeout: std::time::Duration,
     pub threads: usize,
 }
 
@@ -141,6 +156,31 @@ impl Config {
         if max_connections == 0 {
             return Err("--max-connections must be at least 1".into());
         }
+        let superuser_reserved_connections = cli
+            .superuser_reserved_connections
+            .or(file.superuser_reserved_connections)
+            .unwrap_or(3);
+        if superuser_reserved_connections >= max_connections {
+            return Err(format!(
+                "--superuser-reserved-connections ({superuser_reserved_connections}) must be less \
+                 than --max-connections ({max_connections})"
+            ));
+        }
+        let authentication_timeout =
+            match cli.authentication_timeout.or(file.authentication_timeout) {
+                Some(text) => {
+                    let ms = crate::session::parse_duration_ms(&text)
+                    .filter(|ms| *ms > 0)
+                    .ok_or_else(|| {
+                        format!(
+                            "--authentication-timeout: expected a positive duration such as 60s \
+                             or 500ms, got {text:?}"
+                        )
+                    })?;
+                    std::time::Duration::from_millis(ms)
+                }
+                None => std::time::Duration::from_secs(60),
+            };
         let superuser = cli
             .superuser
             .or(file.superuser)
@@ -168,6 +208,8 @@ impl Config {
             tls,
             memory_limit,
             max_connections,
+            superuser_reserved_connections,
+            authentication_timeout,
             threads,
         })
     }
@@ -184,6 +226,8 @@ impl Config {
             tls: None,
             memory_limit: None,
             max_connections: 100,
+            superuser_reserved_connections: 3,
+            authentication_timeout: std::time::Duration::from_secs(60),
             threads: 2,
         }
     }
@@ -194,9 +238,23 @@ fn read_file_config(path: &Path) -> Result<FileConfig, String> {
     toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// `HOST:PORT`, the host numeric or a name (`localhost`) resolved once at
+/// start-up; an IPv4 address is preferred when a name has both.
 fn parse_addr(flag: &str, text: &str) -> Result<SocketAddr, String> {
-    text.parse()
-        .map_err(|_| format!("{flag}: expected HOST:PORT with a numeric host, got {text:?}"))
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("{flag}: expected HOST:PORT, got {text:?}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{flag}: {text:?} resolves to no address"))
 }
 
 /// Parses `4GB`, `512MB`, `64KiB` or a plain number of bytes.
@@ -254,6 +312,39 @@ mod tests {
         assert_eq!(config.http_listen.port(), 8433);
         assert!(!config.demo);
         assert_eq!(config.superuser, "quarry");
+    }
+
+    #[test]
+    fn listen_addresses_may_name_a_host() {
+        let addr = parse_addr("--pg-listen", "localhost:5433").expect("localhost resolves");
+        assert!(addr.ip().is_loopback());
+        assert_eq!(addr.port(), 5433);
+        assert!(parse_addr("--pg-listen", "localhost").is_err());
+        assert!(parse_addr("--pg-listen", "no such host.invalid:1").is_err());
+    }
+
+    #[test]
+    fn connection_limits_and_timeouts_are_checked() {
+        let cli = Cli {
+            authentication_timeout: Some("2s".into()),
+            ..Cli::default()
+        };
+        let config = Config::from_cli(cli).expect("valid config");
+        assert_eq!(config.authentication_timeout.as_millis(), 2000);
+        assert_eq!(config.superuser_reserved_connections, 3);
+        for cli in [
+            Cli {
+                authentication_timeout: Some("soon".into()),
+                ..Cli::default()
+            },
+            Cli {
+                max_connections: Some(3),
+                superuser_reserved_connections: Some(3),
+                ..Cli::default()
+            },
+        ] {
+            assert!(Config::from_cli(cli).is_err());
+        }
     }
 
     #[test]

@@ -510,9 +510,33 @@ impl Store {
             .map_err(store_err)
     }
 
-    pub fn upsert_user(&self, user: &UserRow) -> Result<()> {
-        self.writing()
-            .execute(
+    /// Makes `user` the bootstrap superuser, in one transaction: the user
+    /// named by an earlier start-up is deleted, so a renamed `--superuser`
+    /// retires the old name's credentials. A data directory from before the
+    /// name was recorded had no superusers but bootstrap ones (there was no
+    /// `CREATE USER`), so every other superuser is retired then.
+    pub fn replace_bootstrap_user(&self, user: &UserRow) -> Result<()> {
+        self.with_tx(|tx| {
+            let previous: Option<String> = tx
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'bootstrap_user'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match previous {
+                Some(old) if old != user.name => {
+                    tx.execute("DELETE FROM users WHERE name = ?1", [&old])?;
+                }
+                Some(_) => {}
+                None => {
+                    tx.execute(
+                        "DELETE FROM users WHERE superuser <> 0 AND name <> ?1",
+                        [&user.name],
+                    )?;
+                }
+            }
+            tx.execute(
                 "INSERT INTO users (name, salt, salted_password, superuser) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (name) DO UPDATE SET salt = excluded.salt,
                    salted_password = excluded.salted_password, superuser = excluded.superuser",
@@ -522,9 +546,33 @@ impl Store {
                     user.salted_password,
                     user.superuser as i64
                 ],
+            )?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('bootstrap_user', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [&user.name],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// This data directory's secret for mock authentication salts, made on
+    /// first use and kept, so a name's mock salt survives restarts.
+    pub fn mock_auth_secret(&self) -> Result<Vec<u8>> {
+        let fresh: [u8; 32] = rand::random();
+        let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+        let stored: String = self.with_tx(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('mock_auth_secret', ?1)",
+                [&hex],
+            )?;
+            tx.query_row(
+                "SELECT value FROM meta WHERE key = 'mock_auth_secret'",
+                [],
+                |r| r.get(0),
             )
-            .map(|_| ())
-            .map_err(store_err)
+        })?;
+        Ok(stored.into_bytes())
     }
 
     pub fn user_names(&self) -> Result<Vec<(String, bool)>> {

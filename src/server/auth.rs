@@ -11,7 +11,7 @@
 use std::fmt::Debug;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
@@ -34,6 +34,8 @@ use crate::error::{Result, SqlStateError, sqlstate};
 use crate::session::Session;
 
 /// Makes sure the bootstrap superuser exists with the configured password.
+/// A server started under another `--superuser` name than before retires
+/// the old name: it must not keep logging in with the old password.
 pub fn bootstrap_superuser(store: &Store, name: &str, password: Option<&str>) -> Result<()> {
     let (salt, salted) = match password {
         Some(p) => {
@@ -43,7 +45,7 @@ pub fn bootstrap_superuser(store: &Store, name: &str, password: Option<&str>) ->
         }
         None => (None, None),
     };
-    store.upsert_user(&UserRow {
+    store.replace_bootstrap_user(&UserRow {
         name: name.to_string(),
         salt,
         salted_password: salted,
@@ -51,10 +53,24 @@ pub fn bootstrap_superuser(store: &Store, name: &str, password: Option<&str>) ->
     })
 }
 
+/// The salt SCRAM shows for a user name with no password: derived from the
+/// name and a secret of this data directory, so asking twice (or after a
+/// restart) shows the same salt, as a real user's does, and the exchange
+/// does not reveal which names exist (PostgreSQL's mock authentication).
+fn mock_salt(secret: &[u8], user: &str) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(secret);
+    h.update([0u8]);
+    h.update(user.as_bytes());
+    h.finalize()[..16].to_vec()
+}
+
 /// Answers SCRAM's question "what is this user's salted password".
 #[derive(Debug)]
 struct StoredCredentials {
     store: Arc<Store>,
+    mock_secret: Vec<u8>,
 }
 
 #[async_trait]
@@ -69,13 +85,13 @@ impl AuthSource for StoredCredentials {
                 salted_password: Some(salted),
                 ..
             }) => Ok(Password::new(Some(salt), salted)),
-            // Unknown users (and users without a password) get a random secret,
-            // so the exchange fails exactly like a wrong password would and does
-            // not reveal which user names exist.
+            // Unknown users (and users without a password) get a stable mock
+            // salt and a random secret, so the exchange fails exactly like a
+            // wrong password would and does not reveal which names exist.
             _ => {
-                let salt: [u8; 16] = rand::random();
+                let salt = mock_salt(&self.mock_secret, login.user().unwrap_or_default());
                 let secret: [u8; 32] = rand::random();
-                Ok(Password::new(Some(salt.to_vec()), secret.to_vec()))
+                Ok(Password::new(Some(salt), secret.to_vec()))
             }
         }
     }
@@ -133,20 +149,60 @@ pub fn parameters(superuser: bool) -> DefaultServerParameterProvider {
 pub struct Startup {
     state: Arc<ServerState>,
     sasl: Option<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
+    /// Set when the session opens; the accept loop closes connections that
+    /// are not authenticated within `authentication_timeout`.
+    authenticated: Arc<AtomicBool>,
 }
 
 impl Startup {
-    pub fn new(state: Arc<ServerState>) -> Self {
+    pub fn new(state: Arc<ServerState>, authenticated: Arc<AtomicBool>) -> Self {
         let sasl = state.config.password.as_ref().map(|_| {
             let mut scram = ScramAuth::new(Arc::new(StoredCredentials {
                 store: state.catalog.store().clone(),
+                mock_secret: state.mock_auth_secret.clone(),
             }));
             scram.set_iterations(SCRAM_ITERATIONS);
             SASLAuthStartupHandler::new(Arc::new(parameters(true)))
                 .with_scram(scram)
                 .with_pid_secret_key_generator(state.keys.clone())
         });
-        Startup { state, sasl }
+        Startup {
+            state,
+            sasl,
+            authenticated,
+        }
+    }
+
+    /// Refuses a start-up when the sessions are full: `max_connections`
+    /// authenticated sessions, of which the last
+    /// `superuser_reserved_connections` only a superuser may take. Checked
+    /// for the user the client names, before its password: a client that
+    /// lies about being a superuser holds a socket only until its
+    /// authentication fails or times out.
+    fn check_slots(&self, user: &str) -> PgWireResult<()> {
+        let config = &self.state.config;
+        let active = self.state.sessions.active();
+        let superuser = self
+            .state
+            .catalog
+            .store()
+            .user(user)
+            .ok()
+            .flatten()
+            .is_some_and(|u| u.superuser);
+        if active >= config.max_connections {
+            return Err(fatal(
+                sqlstate::TOO_MANY_CONNECTIONS,
+                "sorry, too many clients already",
+            ));
+        }
+        if !superuser && active >= config.max_connections - config.superuser_reserved_connections {
+            return Err(fatal(
+                sqlstate::TOO_MANY_CONNECTIONS,
+                "remaining connection slots are reserved for roles with the SUPERUSER attribute",
+            ));
+        }
+        Ok(())
     }
 
     /// Refuses connections the policy does not allow, before any password.
@@ -180,6 +236,7 @@ impl Startup {
             .sessions
             .insert(pid, key.to_bytes().to_vec(), &session);
         Connection::open(client, session);
+        self.authenticated.store(true, Ordering::Release);
         Ok(())
     }
 }
@@ -196,11 +253,28 @@ impl StartupHandler for Startup {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if let PgWireFrontendMessage::Startup(_) = &message {
+        if let PgWireFrontendMessage::Startup(startup) = &message {
             self.check_policy(client)?;
+            let user = startup.parameters.get("user").map_or("", String::as_str);
+            self.check_slots(user)?;
         }
         if let Some(sasl) = &self.sasl {
-            sasl.on_startup(client, message).await?;
+            sasl.on_startup(client, message)
+                .await
+                .map_err(|e| match e {
+                    // PostgreSQL's message, naming the user the client gave.
+                    PgWireError::InvalidPassword(_) => fatal(
+                        sqlstate::INVALID_PASSWORD,
+                        format!(
+                            "password authentication failed for user \"{}\"",
+                            client
+                                .metadata()
+                                .get(METADATA_USER)
+                                .map_or("", String::as_str)
+                        ),
+                    ),
+                    other => other,
+                })?;
             if matches!(client.state(), PgWireConnectionState::ReadyForQuery)
                 && !Connection::is_open(client)
             {
@@ -264,5 +338,19 @@ impl StartupHandler for Refuse {
             sqlstate::TOO_MANY_CONNECTIONS,
             "sorry, too many clients already",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mock_salts_are_stable_per_name_and_secret() {
+        let a = mock_salt(b"secret", "nobody");
+        assert_eq!(a.len(), 16);
+        assert_eq!(a, mock_salt(b"secret", "nobody"));
+        assert_ne!(a, mock_salt(b"secret", "somebody"));
+        assert_ne!(a, mock_salt(b"other secret", "nobody"));
     }
 }

@@ -19,6 +19,7 @@ pub mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,6 +50,8 @@ pub struct ServerState {
     pub base: SessionState,
     pub sessions: SessionRegistry,
     pub keys: Arc<auth::KeyGenerator>,
+    /// This data directory's secret for SCRAM mock salts (`auth`).
+    pub mock_auth_secret: Vec<u8>,
     pub shutdown: CancellationToken,
 }
 
@@ -56,6 +59,8 @@ pub struct ServerState {
 struct Handlers {
     state: Arc<ServerState>,
     query: Arc<QueryHandler>,
+    /// Set once the client has authenticated and its session is open.
+    authenticated: Arc<AtomicBool>,
 }
 
 impl PgWireServerHandlers for Handlers {
@@ -68,7 +73,10 @@ impl PgWireServerHandlers for Handlers {
     }
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
-        Arc::new(auth::Startup::new(self.state.clone()))
+        Arc::new(auth::Startup::new(
+            self.state.clone(),
+            self.authenticated.clone(),
+        ))
     }
 
     fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
@@ -232,6 +240,7 @@ impl Server {
         let store = Arc::new(Store::open(&data_dir.join("catalog.db")).map_err(|e| e.message)?);
         auth::bootstrap_superuser(&store, &config.superuser, config.password.as_deref())
             .map_err(|e| e.message)?;
+        let mock_auth_secret = store.mock_auth_secret().map_err(|e| e.message)?;
         let catalog = Catalog::open(&data_dir, store.clone()).map_err(|e| e.message)?;
         let registry = crate::registry::Registry::open(&data_dir, store).map_err(|e| e.message)?;
         let base = base_state(&config, &catalog, &registry).map_err(|e| e.message)?;
@@ -258,6 +267,7 @@ impl Server {
             base,
             sessions: SessionRegistry::default(),
             keys: Arc::new(auth::KeyGenerator::default()),
+            mock_auth_secret,
             shutdown: CancellationToken::new(),
         });
         Ok(Server {
@@ -304,7 +314,14 @@ impl Server {
             http_addr.ip(),
             http_addr.port()
         );
-        let limit = Arc::new(Semaphore::new(state.config.max_connections));
+        // Sockets, authenticated or not: twice the sessions, as PostgreSQL
+        // caps its children. Sessions themselves are counted at start-up
+        // (`auth::Startup`), and a socket that has not authenticated within
+        // `authentication_timeout` is closed, so idle sockets cannot lock
+        // clients out.
+        let sockets = Arc::new(Semaphore::new(
+            state.config.max_connections.saturating_mul(2),
+        ));
         let query = Arc::new(QueryHandler::new(state.clone()));
         loop {
             let accepted = tokio::select! {
@@ -321,16 +338,33 @@ impl Server {
                 }
             };
             let tls = tls.clone();
-            match limit.clone().try_acquire_owned() {
+            match sockets.clone().try_acquire_owned() {
                 Ok(permit) => {
+                    let authenticated = Arc::new(AtomicBool::new(false));
                     let handlers = Arc::new(Handlers {
                         state: state.clone(),
                         query: query.clone(),
+                        authenticated: authenticated.clone(),
                     });
+                    let timeout = state.config.authentication_timeout;
                     tracker.spawn(async move {
                         let _permit = permit;
-                        if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
-                            debug!(%peer, error = %e, "connection ended with an error");
+                        let connection = pgwire::tokio::process_socket(socket, tls, handlers);
+                        let deadline = async {
+                            tokio::time::sleep(timeout).await;
+                            if authenticated.load(Ordering::Acquire) {
+                                std::future::pending::<()>().await;
+                            }
+                        };
+                        tokio::select! {
+                            ended = connection => {
+                                if let Err(e) = ended {
+                                    debug!(%peer, error = %e, "connection ended with an error");
+                                }
+                            }
+                            () = deadline => {
+                                info!(%peer, ?timeout, "closing a connection that did not authenticate in time");
+                            }
                         }
                     });
                 }

@@ -25,6 +25,16 @@ async fn scram_accepts_the_right_password_only() {
             .err()
             .expect("refused");
         assert_eq!(sqlstate(&err), "28P01", "{url}");
+        let user = if url.contains("nobody") {
+            "nobody"
+        } else {
+            "quarry"
+        };
+        let message = err.as_db_error().map(|e| e.message().to_owned());
+        assert_eq!(
+            message.as_deref(),
+            Some(format!("password authentication failed for user \"{user}\"").as_str())
+        );
     }
     // The password is stored salted, never in clear.
     let raw = std::fs::read(dir.path().join("catalog.db")).expect("catalog");
@@ -123,4 +133,73 @@ async fn connections_over_the_limit_are_refused_politely() {
         .expect("third refused");
     assert_eq!(sqlstate(&err), "53300");
     assert_eq!(scalar(&a, "SELECT 1").await, "1");
+}
+
+#[quarry_test]
+async fn idle_sockets_do_not_take_session_slots_and_are_closed_after_the_timeout() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = quarry::Config::for_data_dir(dir.path());
+    config.max_connections = 4;
+    config.superuser_reserved_connections = 1;
+    config.authentication_timeout = std::time::Duration::from_millis(1500);
+    let server = TestServer::with_config(config).await;
+    let addr = server.addr;
+    // As many sockets as sessions that never send a start-up packet (they
+    // used to fill every slot; sockets are capped at twice the sessions).
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.expect("socket"));
+    }
+    // They hold no session slot: four clients still get in...
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let client = connect(&server.url("quarry")).await;
+        assert_eq!(scalar(&client, "SELECT 1").await, "1");
+        clients.push(client);
+    }
+    // ...and the fifth session is over the limit.
+    let err = tokio_postgres::connect(&server.url("quarry"), tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("over max_connections");
+    assert_eq!(sqlstate(&err), "53300");
+    // The idle sockets are closed once the authentication timeout passes.
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    for socket in &mut idle {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), socket.read(&mut byte))
+            .await
+            .expect("closed, not left waiting");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    // A session that ends frees its slot.
+    clients.pop();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let again = connect(&server.url("quarry")).await;
+    assert_eq!(scalar(&again, "SELECT 1").await, "1");
+}
+
+#[quarry_test]
+async fn a_renamed_bootstrap_superuser_retires_the_old_name() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = quarry::Config::for_data_dir(dir.path());
+    config.superuser = "alice".into();
+    config.password = Some("alice-pw".into());
+    let server = TestServer::with_config(config.clone()).await;
+    let alice = format!("{} password=alice-pw", server.url("alice"));
+    connect(&alice).await;
+    server.stop().await;
+
+    config.superuser = "bob".into();
+    config.password = Some("bob-pw".into());
+    let server = TestServer::with_config(config).await;
+    let bob = connect(&format!("{} password=bob-pw", server.url("bob"))).await;
+    assert_eq!(scalar(&bob, "SELECT current_user").await, "bob");
+    let alice = format!("{} password=alice-pw", server.url("alice"));
+    let err = tokio_postgres::connect(&alice, tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("alice is retired");
+    assert_eq!(sqlstate(&err), "28P01");
 }
