@@ -58,7 +58,7 @@ pub fn classify(err: &DataFusionError) -> SqlStateError {
             format!("out of memory: {}", lower_first(msg)),
         )
         .with_hint("raise --memory-limit, or reduce the data the query holds at once"),
-        DataFusionError::IoError(e) => SqlStateError::new(IO_ERROR, format!("i/o error: {e}")),
+        DataFusionError::IoError(e) => io_error("i/o error", e),
         DataFusionError::ObjectStore(e) => {
             SqlStateError::new(IO_ERROR, format!("storage error: {e}"))
         }
@@ -135,7 +135,7 @@ fn classify_external(inner: &(dyn std::error::Error + Send + Sync + 'static)) ->
         return classify_arrow(e);
     }
     if let Some(e) = inner.downcast_ref::<std::io::Error>() {
-        return SqlStateError::new(sqlstate::IO_ERROR, format!("i/o error: {e}"));
+        return io_error("i/o error", e);
     }
     SqlStateError::internal(inner)
 }
@@ -355,6 +355,21 @@ pub fn df_to_pgwire(e: &DataFusionError) -> PgWireError {
 }
 
 /// Shorthand for the common "wrap a DataFusion error" case.
+/// An i/o failure while `context`: `53100 disk full` when the device is
+/// full (however deeply the writer wrapped the OS error, its text says so),
+/// else `58030`.
+pub fn io_error(context: &str, e: impl std::fmt::Display) -> SqlStateError {
+    let text = e.to_string();
+    if text.contains("No space left on device") || text.contains("os error 28") {
+        return SqlStateError::new(
+            sqlstate::DISK_FULL,
+            format!("could not write: {context}: {text}"),
+        )
+        .with_hint("free space on the disk of the data directory; nothing was committed");
+    }
+    SqlStateError::new(sqlstate::IO_ERROR, format!("{context}: {text}"))
+}
+
 pub trait IntoSqlError<T> {
     fn sql_err(self) -> Result<T>;
 }
@@ -367,6 +382,25 @@ impl<T> IntoSqlError<T> for std::result::Result<T, DataFusionError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_full_disk_is_53100_however_it_is_wrapped() {
+        let full = std::io::Error::from_raw_os_error(28);
+        let e = io_error("write parquet", &full);
+        assert_eq!(e.code, sqlstate::DISK_FULL);
+        assert!(
+            e.message.starts_with("could not write: write parquet: "),
+            "{}",
+            e.message
+        );
+        let wrapped = format!("External: {full}");
+        assert_eq!(
+            io_error("finish parquet file", wrapped).code,
+            sqlstate::DISK_FULL
+        );
+        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(io_error("create data file", other).code, sqlstate::IO_ERROR);
+    }
+
     use super::*;
 
     #[test]

@@ -109,20 +109,17 @@ pub struct Catalog {
     definitions: Arc<AtomicU64>,
 }
 
-fn io_err(context: &str, e: impl std::fmt::Display) -> SqlStateError {
-    SqlStateError::new(sqlstate::IO_ERROR, format!("{context}: {e}"))
-}
-
 impl Catalog {
     /// Opens the catalog in `data_dir`, loads schemas and managed tables, and
     /// removes files a crash left behind. External tables and views need a
     /// session to plan them: [`Catalog::load_definitions`] loads them next.
     pub fn open(data_dir: &Path, store: Arc<Store>) -> Result<Arc<Self>> {
         let tables_dir = data_dir.join("tables");
-        std::fs::create_dir_all(&tables_dir).map_err(|e| io_err("create tables directory", e))?;
+        std::fs::create_dir_all(&tables_dir)
+            .map_err(|e| crate::error::io_error("create tables directory", e))?;
         let data_dir = data_dir
             .canonicalize()
-            .map_err(|e| io_err("resolve the data directory", e))?;
+            .map_err(|e| crate::error::io_error("resolve the data directory", e))?;
         let catalog = Arc::new(Catalog {
             store,
             data_dir,

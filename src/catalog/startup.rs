@@ -12,7 +12,8 @@ use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use tracing::{info, warn};
 
 use super::store::{RelationKind, RelationRow};
-use super::{Catalog, RelName, external_provider, io_err};
+use super::{Catalog, RelName, external_provider};
+use crate::error::io_error;
 use crate::error::{Result, SqlStateError};
 use crate::sync::read;
 
@@ -95,7 +96,7 @@ impl Catalog {
             .filter(|e| e.kind == RelationKind::Table)
             .map(|e| e.id.clone())
             .collect();
-        let dirs = std::fs::read_dir(&self.tables_dir).map_err(|e| io_err("list tables", e))?;
+        let dirs = std::fs::read_dir(&self.tables_dir).map_err(|e| io_error("list tables", e))?;
         let mut removed = 0usize;
         for dir in dirs.flatten() {
             let id = dir.file_name().to_string_lossy().to_string();

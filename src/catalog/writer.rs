@@ -27,10 +27,6 @@ const ROWS_PER_FILE: u64 = 4 * 1024 * 1024;
 /// Rows per row group: the unit of parallelism and of min/max pruning.
 const ROWS_PER_ROW_GROUP: usize = 128 * 1024;
 
-fn io_err(context: &str, e: impl std::fmt::Display) -> SqlStateError {
-    SqlStateError::new(sqlstate::IO_ERROR, format!("{context}: {e}"))
-}
-
 /// The schema a managed table stores: view types become their plain forms and
 /// untyped NULL columns become text, so every Parquet reader can read the files.
 pub fn storage_schema(schema: &Schema) -> SchemaRef {
@@ -122,7 +118,8 @@ pub struct FileSetWriter {
 
 impl FileSetWriter {
     pub fn new(dir: &Path, schema: SchemaRef) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| io_err("create table directory", e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| crate::error::io_error("create table directory", e))?;
         Ok(FileSetWriter {
             dir: dir.to_path_buf(),
             schema,
@@ -156,7 +153,7 @@ impl FileSetWriter {
         current
             .writer
             .write(&batch)
-            .map_err(|e| io_err("write parquet", e))?;
+            .map_err(|e| crate::error::io_error("write parquet", e))?;
         current.rows += batch.num_rows() as u64;
         if current.rows >= ROWS_PER_FILE {
             self.close_current()?;
@@ -167,7 +164,8 @@ impl FileSetWriter {
     fn open(&self) -> Result<OpenFile> {
         let name = format!("part-{}.parquet", uuid::Uuid::new_v4().simple());
         let tmp_path = self.dir.join(format!(".{name}.tmp"));
-        let file = File::create(&tmp_path).map_err(|e| io_err("create data file", e))?;
+        let file =
+            File::create(&tmp_path).map_err(|e| crate::error::io_error("create data file", e))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
                 ZstdLevel::try_new(1)
@@ -176,7 +174,7 @@ impl FileSetWriter {
             .set_max_row_group_row_count(Some(ROWS_PER_ROW_GROUP))
             .build();
         let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(props))
-            .map_err(|e| io_err("open parquet writer", e))?;
+            .map_err(|e| crate::error::io_error("open parquet writer", e))?;
         Ok(OpenFile {
             tmp_path,
             name,
@@ -195,14 +193,15 @@ impl FileSetWriter {
             let file = open
                 .writer
                 .into_inner()
-                .map_err(|e| io_err("finish parquet file", e))?;
-            file.sync_all().map_err(|e| io_err("fsync data file", e))?;
+                .map_err(|e| crate::error::io_error("finish parquet file", e))?;
+            file.sync_all()
+                .map_err(|e| crate::error::io_error("fsync data file", e))?;
             let bytes = file
                 .metadata()
-                .map_err(|e| io_err("stat data file", e))?
+                .map_err(|e| crate::error::io_error("stat data file", e))?
                 .len();
             std::fs::rename(&tmp_path, self.dir.join(&open.name))
-                .map_err(|e| io_err("rename data file", e))?;
+                .map_err(|e| crate::error::io_error("rename data file", e))?;
             Ok(DataFile {
                 name: open.name.clone(),
                 rows: open.rows,
@@ -284,7 +283,7 @@ impl Drop for PendingFiles {
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| io_err("fsync directory", e))
+        .map_err(|e| crate::error::io_error("fsync directory", e))
 }
 
 #[cfg(test)]

@@ -94,6 +94,7 @@ pub fn base_state(
         .with_runtime_env(runtime)
         .with_catalog_list(catalogs as Arc<dyn CatalogProviderList>)
         .with_default_features()
+        .with_analyzer_rule(Arc::new(super::checked::CheckedIntegerArithmetic))
         .build();
     let ctx = SessionContext::new_with_state(state);
     datafusion_pg_catalog::setup_pg_catalog(

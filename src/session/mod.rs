@@ -12,8 +12,10 @@
 //! - [`context`]: the base state, a session's context, the state one
 //!   statement plans with;
 //! - [`settings`]: the parameters of `SET` and `SHOW`;
-//! - [`control`]: cancelling and timing out statements.
+//! - [`control`]: cancelling and timing out statements;
+//! - [`checked`]: integer arithmetic that raises on overflow.
 
+pub mod checked;
 pub mod context;
 pub mod control;
 pub mod settings;

@@ -1,0 +1,231 @@
+//! Integer `+`, `-` and `*` that raise `22003` on overflow, as PostgreSQL's
+//! do, instead of wrapping.
+//!
+//! DataFusion evaluates integer arithmetic with wrapping kernels, so
+//! `SELECT 9223372036854775807 + 1` answered -9223372036854775808. Its
+//! physical `BinaryExpr` can check overflow, but the physical planner never
+//! asks it to and offers no hook. This analyzer rule, run after type
+//! coercion (when both operands have one integer type), replaces each
+//! integer `+ - *` with a function computing the same operation with Arrow's
+//! checked kernels; names are preserved, so result columns are called what
+//! they were. Floats and decimals are left alone (floats follow IEEE 754 as
+//! PostgreSQL's do; decimals already check their precision).
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::compute::kernels::numeric;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+
+use crate::error::{SqlStateError, sqlstate};
+
+/// The analyzer rule: integer `+ - *` become their checked functions.
+#[derive(Debug, Default)]
+pub struct CheckedIntegerArithmetic;
+
+impl AnalyzerRule for CheckedIntegerArithmetic {
+    fn name(&self) -> &str {
+        "checked_integer_arithmetic"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(check_node)
+            .map(|t| t.data)
+    }
+}
+
+fn check_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    // The schema a node's expressions are typed against: its inputs'
+    // (joined), or its own for leaves (a scan's filters, VALUES).
+    let inputs = plan.inputs();
+    let schema = match inputs.as_slice() {
+        [] => plan.schema().as_ref().clone(),
+        [one] => one.schema().as_ref().clone(),
+        [first, rest @ ..] => {
+            let mut merged = first.schema().as_ref().clone();
+            for other in rest {
+                merged.merge(other.schema());
+            }
+            merged
+        }
+    };
+    let preserver = NamePreserver::new(&plan);
+    plan.map_expressions(|e| {
+        let saved = preserver.save(&e);
+        let checked = e.transform_up(|e| checked_expr(e, &schema))?;
+        Ok(if checked.transformed {
+            checked.update_data(|e| saved.restore(e))
+        } else {
+            checked
+        })
+    })
+}
+
+fn checked_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    let udf = match op {
+        Operator::Plus => &*ADD,
+        Operator::Minus => &*SUB,
+        Operator::Multiply => &*MUL,
+        _ => return Ok(Transformed::no(e)),
+    };
+    let (Ok(l), Ok(r)) = (left.get_type(schema), right.get_type(schema)) else {
+        return Ok(Transformed::no(e));
+    };
+    if l != r || !l.is_integer() {
+        return Ok(Transformed::no(e));
+    }
+    let Expr::BinaryExpr(BinaryExpr { left, right, .. }) = e else {
+        return Ok(Transformed::no(e));
+    };
+    Ok(Transformed::yes(Expr::ScalarFunction(
+        ScalarFunction::new_udf(udf.clone(), vec![*left, *right]),
+    )))
+}
+
+static ADD: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| CheckedOp::udf(Op::Add));
+static SUB: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| CheckedOp::udf(Op::Sub));
+static MUL: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| CheckedOp::udf(Op::Mul));
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Op {
+    Add,
+    Sub,
+    Mul,
+}
+
+/// One checked operation over two arrays of one integer type. Not
+/// registered by name: only the analyzer rule makes it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CheckedOp {
+    op: Op,
+    signature: Signature,
+}
+
+impl CheckedOp {
+    fn udf(op: Op) -> Arc<ScalarUDF> {
+        Arc::new(ScalarUDF::new_from_impl(CheckedOp {
+            op,
+            signature: Signature::any(2, Volatility::Immutable),
+        }))
+    }
+}
+
+/// PostgreSQL's message for an integer type out of range.
+fn out_of_range(t: &DataType) -> SqlStateError {
+    let name = match t {
+        DataType::Int16 | DataType::Int8 | DataType::UInt8 => "smallint",
+        DataType::Int32 | DataType::UInt16 => "integer",
+        _ => "bigint",
+    };
+    SqlStateError::new(
+        sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+        format!("{name} out of range"),
+    )
+}
+
+impl ScalarUDFImpl for CheckedOp {
+    fn name(&self) -> &str {
+        match self.op {
+            Op::Add => "checked_add",
+            Op::Sub => "checked_sub",
+            Op::Mul => "checked_mul",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args.first().cloned().unwrap_or(DataType::Int64))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let [l, r] = arrays.as_slice() else {
+            return Err(SqlStateError::internal("checked arithmetic takes two operands").into_df());
+        };
+        let out: std::result::Result<ArrayRef, ArrowError> = match self.op {
+            Op::Add => numeric::add(l, r),
+            Op::Sub => numeric::sub(l, r),
+            Op::Mul => numeric::mul(l, r),
+        };
+        let out = out.map_err(|e| match e {
+            ArrowError::ArithmeticOverflow(_) => out_of_range(l.data_type()).into_df(),
+            other => other.into(),
+        })?;
+        if scalar {
+            return datafusion::common::ScalarValue::try_from_array(&out, 0)
+                .map(ColumnarValue::Scalar);
+        }
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    async fn run(sql: &str) -> std::result::Result<String, String> {
+        let state = datafusion::execution::session_state::SessionStateBuilder::new()
+            .with_default_features()
+            .with_analyzer_rule(Arc::new(CheckedIntegerArithmetic))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let batches = ctx
+            .sql(sql)
+            .await
+            .map_err(|e| e.to_string())?
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(
+            datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                .map_err(|e| e.to_string())?
+                .to_string(),
+        )
+    }
+
+    #[tokio::test]
+    async fn integer_overflow_is_an_error_and_the_rest_is_unchanged() {
+        for sql in [
+            "SELECT 9223372036854775807 + 1",
+            "SELECT -9223372036854775807 - 2",
+            "SELECT 4611686018427387904 * 2",
+            "SELECT CAST(2147483647 AS INT) + CAST(1 AS INT)",
+            "SELECT x * x FROM (VALUES (CAST(3037000500 AS BIGINT))) t(x)",
+        ] {
+            let e = run(sql).await.expect_err(sql);
+            assert!(e.contains("out of range"), "{sql}: {e}");
+        }
+        let ok = run("SELECT 1 + 2 AS three, 7 - 10, 6 * 7, 1.5 + 1")
+            .await
+            .expect("runs");
+        assert!(ok.contains("| three |"), "{ok}");
+        assert!(ok.contains("| 3     | -3"), "{ok}");
+        let named = run("SELECT x + 1 FROM (VALUES (1)) t(x)")
+            .await
+            .expect("runs");
+        assert!(named.contains("t.x + Int64(1)"), "{named}");
+    }
+}
