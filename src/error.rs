@@ -177,6 +177,10 @@ fn classify_schema(e: &SchemaError) -> SqlStateError {
 fn classify_plan(msg: &str) -> SqlStateError {
     use sqlstate::*;
     let lower = msg.to_ascii_lowercase();
+    if lower.contains("step cannot be zero") {
+        // generate_series / range with step 0.
+        return SqlStateError::new(INVALID_PARAMETER_VALUE, "step size cannot equal zero");
+    }
     if let Some(name) = table_not_found(msg) {
         return SqlStateError::new(
             UNDEFINED_TABLE,
@@ -245,15 +249,66 @@ fn classify_execution(msg: &str) -> SqlStateError {
     SqlStateError::bad_data(first_line(msg))
 }
 
+/// PostgreSQL's type name for an Arrow integer type in a cast message.
+fn pg_integer_name(arrow: &str) -> Option<&'static str> {
+    Some(match arrow.trim() {
+        "Int8" | "Int16" | "UInt8" => "smallint",
+        "Int32" | "UInt16" => "integer",
+        "Int64" | "UInt32" | "UInt64" => "bigint",
+        _ => return None,
+    })
+}
+
+/// A failed cast, as PostgreSQL reports it: a number too large for an
+/// integer type is `22003 <type> out of range`, text that is not a number
+/// `22P02 invalid input syntax`; anything else stays `22000`.
+fn classify_cast(msg: &str) -> SqlStateError {
+    // Arrow: "Can't cast value 99999999999 to type Int32".
+    if let Some(rest) = msg.strip_prefix("Can't cast value ")
+        && let Some((_, to)) = rest.split_once(" to type ")
+        && let Some(name) = pg_integer_name(to)
+    {
+        return SqlStateError::new(
+            sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("{name} out of range"),
+        );
+    }
+    // Arrow, from a decimal: "value of 9223372036854775808 is out of range Int64".
+    if let Some((_, to)) = msg.rsplit_once(" is out of range ")
+        && let Some(name) = pg_integer_name(to)
+    {
+        return SqlStateError::new(
+            sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("{name} out of range"),
+        );
+    }
+    // Arrow: "Cannot cast string '99999999999' to value of Int32 type".
+    if let Some(rest) = msg.strip_prefix("Cannot cast string '")
+        && let Some((text, to)) = rest.rsplit_once("' to value of ")
+        && let Some(name) = pg_integer_name(to.trim_end_matches(" type"))
+    {
+        if text.trim().parse::<f64>().is_ok() {
+            return SqlStateError::new(
+                sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+                format!("value \"{text}\" is out of range for type {name}"),
+            );
+        }
+        return SqlStateError::new(
+            sqlstate::INVALID_TEXT_REPRESENTATION,
+            format!("invalid input syntax for type {name}: \"{text}\""),
+        );
+    }
+    SqlStateError::bad_data(lower_first(msg))
+}
+
 fn classify_arrow(e: &ArrowError) -> SqlStateError {
     match e {
         ArrowError::DivideByZero => {
             SqlStateError::new(sqlstate::DIVISION_BY_ZERO, "division by zero")
         }
         ArrowError::ExternalError(inner) => classify_external(inner.as_ref()),
-        ArrowError::CastError(msg) | ArrowError::ParseError(msg) => {
-            SqlStateError::bad_data(lower_first(msg))
-        }
+        ArrowError::CastError(msg) => classify_cast(msg),
+        ArrowError::ParseError(msg) => SqlStateError::bad_data(lower_first(msg)),
         ArrowError::ArithmeticOverflow(msg) => SqlStateError::new(
             sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
             format!("numeric value out of range: {msg}"),

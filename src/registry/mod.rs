@@ -207,6 +207,20 @@ impl Registry {
         training: &TrainingInfo,
         replace: bool,
     ) -> Result<u32> {
+        self.register_with(name, model, training, replace, |_, _| Ok(()))
+    }
+
+    /// [`Registry::register`], running `also` (given the new version) in the
+    /// same transaction: what must exist exactly when the version does, such
+    /// as its training snapshot.
+    pub fn register_with(
+        &self,
+        name: &str,
+        model: &TrainedModel,
+        training: &TrainingInfo,
+        replace: bool,
+        also: impl FnOnce(&rusqlite::Transaction<'_>, u32) -> rusqlite::Result<()>,
+    ) -> Result<u32> {
         let bytes = model.envelope.to_bytes()?;
         let digest: String = Sha256::digest(&bytes)
             .iter()
@@ -278,6 +292,7 @@ impl Registry {
                     training.user,
                 ],
             )?;
+            also(tx, next as u32)?;
             Ok(next as u32)
         });
         match result {

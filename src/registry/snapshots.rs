@@ -23,7 +23,7 @@ use tracing::info;
 
 use crate::catalog::store::{DataFile, Store};
 use crate::catalog::table::{FileList, ManagedTable};
-use crate::catalog::writer::{FileSetWriter, conform, storage_schema, sync_dir};
+use crate::catalog::writer::{FileSetWriter, PendingFiles, conform, storage_schema, sync_dir};
 use crate::error::{Result, SqlStateError, sqlstate};
 
 pub const SCHEMA: &str = "
@@ -90,6 +90,53 @@ pub const TRAINING_PREFIX: &str = "training:";
 
 /// The snapshot of a model's training rows (the model name is already
 /// normalized; quoting keeps its case).
+/// Snapshot files written and fsynced but not yet a version.
+pub struct Staged {
+    name: String,
+    id: String,
+    rows: i64,
+    sha256: String,
+    files: String,
+    schema_bytes: Vec<u8>,
+    pending: PendingFiles,
+}
+
+impl Staged {
+    /// Lists the files as the next version of the snapshot, in `tx`.
+    pub fn insert(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        origin: &Origin,
+    ) -> rusqlite::Result<SnapshotRow> {
+        let (model, model_version) = match &origin.model {
+            Some((m, v)) => (Some(m.clone()), Some(i64::from(*v))),
+            None => (None, None),
+        };
+        let name = &self.name;
+        let version: i64 = tx.query_row(
+            "SELECT coalesce(max(version), 0) + 1 FROM ml_snapshot_versions WHERE name = ?1",
+            params![name],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO ml_snapshot_versions (name, version, rows, sha256, query, model, model_version, dir, files, arrow_schema, created_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![name, version, self.rows, self.sha256, origin.query, model, model_version, self.id, self.files, self.schema_bytes, origin.user],
+        )?;
+        tx.query_row(
+            "SELECT name, version, rows, sha256, query, model, model_version, created_by, created_at
+             FROM ml_snapshot_versions WHERE name = ?1 AND version = ?2",
+            params![name, version],
+            snapshot_row,
+        )
+    }
+
+    /// The transaction that listed the files committed: keep them.
+    pub fn committed(self) {
+        self.pending.committed();
+    }
+}
+
 pub fn training_name(model: &str) -> String {
     format!("\"{TRAINING_PREFIX}{}\"", model.replace('"', "\"\""))
 }
@@ -147,9 +194,26 @@ impl Snapshots {
         &self,
         name: &str,
         schema: SchemaRef,
-        mut batches: impl futures::Stream<Item = Result<RecordBatch>> + Unpin,
+        batches: impl futures::Stream<Item = Result<RecordBatch>> + Unpin,
         origin: Origin,
     ) -> Result<SnapshotRow> {
+        let staged = self.stage(name, schema, batches).await?;
+        let row = self.store.with_tx(|tx| staged.insert(tx, &origin))?;
+        staged.committed();
+        Ok(row)
+    }
+
+    /// Writes `batches` as files of a snapshot of `name` (written, fsynced,
+    /// listed nowhere): [`Staged::insert`] makes them a version inside a
+    /// transaction of the caller's, e.g. the one registering the model they
+    /// trained. Dropped without [`Staged::committed`], the files are removed
+    /// (and a crash leaves them to the start-up clean-up).
+    pub async fn stage(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        mut batches: impl futures::Stream<Item = Result<RecordBatch>> + Unpin,
+    ) -> Result<Staged> {
         let name = normalize(name)?;
         let storage = storage_schema(&schema);
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -179,30 +243,15 @@ impl Snapshots {
             .schema_to_fb(&storage)
             .finished_data()
             .to_vec();
-        let (model, model_version) = match &origin.model {
-            Some((m, v)) => (Some(m.clone()), Some(i64::from(*v))),
-            None => (None, None),
-        };
-        let row = self.store.with_tx(|tx| {
-            let version: i64 = tx.query_row(
-                "SELECT coalesce(max(version), 0) + 1 FROM ml_snapshot_versions WHERE name = ?1",
-                params![name],
-                |r| r.get(0),
-            )?;
-            tx.execute(
-                "INSERT INTO ml_snapshot_versions (name, version, rows, sha256, query, model, model_version, dir, files, arrow_schema, created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![name, version, rows, sha256, origin.query, model, model_version, id, files, schema_bytes, origin.user],
-            )?;
-            tx.query_row(
-                "SELECT name, version, rows, sha256, query, model, model_version, created_by, created_at
-                 FROM ml_snapshot_versions WHERE name = ?1 AND version = ?2",
-                params![name, version],
-                snapshot_row,
-            )
-        })?;
-        pending.committed();
-        Ok(row)
+        Ok(Staged {
+            name,
+            id,
+            rows,
+            sha256,
+            files,
+            schema_bytes,
+            pending,
+        })
     }
 
     /// Every version, by name and version.

@@ -229,26 +229,34 @@ pub async fn run(
         user: request.user.clone(),
         seconds,
     };
-    let version = registry.register(&name, &trained, &info, request.replace)?;
-    if keep_snapshot {
-        // The rows this version learned from, readable as
-        // ml_snapshot_read('training:<model>', n); ml_snapshots links them.
-        let origin = Origin {
-            query: request.query.clone(),
-            user: request.user.clone(),
-            model: Some((name.clone(), version)),
-        };
+    // The training snapshot (the rows this version learned from, readable
+    // as ml_snapshot_read('training:<model>', n)) is written first and
+    // listed in the transaction that registers the version: a version
+    // exists with its snapshot or not at all, whatever fails or is killed.
+    let staged = if keep_snapshot {
         let rows = futures::stream::iter(batches.into_iter().map(Ok));
         let snapshot = super::snapshots::training_name(&name);
-        // The version is registered and usable: a failed snapshot is logged,
-        // not turned into a failed CREATE MODEL.
-        if let Err(e) = registry
-            .snapshots
-            .write(&snapshot, schema, rows, origin)
-            .await
-        {
-            tracing::warn!(model = %name, version, error = %e.message, "training snapshot not kept");
-        }
+        Some(registry.snapshots.stage(&snapshot, schema, rows).await?)
+    } else {
+        None
+    };
+    let origin = |version| Origin {
+        query: request.query.clone(),
+        user: request.user.clone(),
+        model: Some((name.clone(), version)),
+    };
+    let version = registry.register_with(
+        &name,
+        &trained,
+        &info,
+        request.replace,
+        |tx, version| match &staged {
+            Some(staged) => staged.insert(tx, &origin(version)).map(drop),
+            None => Ok(()),
+        },
+    )?;
+    if let Some(staged) = staged {
+        staged.committed();
     }
     drop(reservations);
     result_batch(&name, version, &trained, seconds)

@@ -9,7 +9,8 @@
 //! integer `+ - *` with a function computing the same operation with Arrow's
 //! checked kernels; names are preserved, so result columns are called what
 //! they were. Floats and decimals are left alone (floats follow IEEE 754 as
-//! PostgreSQL's do; decimals already check their precision).
+//! PostgreSQL's do; decimals already check their precision). `sum` of a
+//! `bigint` is summed without wrapping too (see [`checked_sum`]).
 
 use std::sync::{Arc, LazyLock};
 
@@ -20,7 +21,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result};
-use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
@@ -73,6 +74,11 @@ fn check_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
 }
 
 fn checked_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    if let Expr::AggregateFunction(agg) = &e
+        && agg.func.name() == "sum"
+    {
+        return checked_sum(e, schema);
+    }
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
         return Ok(Transformed::no(e));
     };
@@ -94,6 +100,37 @@ fn checked_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     Ok(Transformed::yes(Expr::ScalarFunction(
         ScalarFunction::new_udf(udf.clone(), vec![*left, *right]),
     )))
+}
+
+/// `sum` of a `bigint`: DataFusion sums 64-bit integers in 64 bits and
+/// wrapped past 2^63. Summed as `DECIMAL(38, 0)` (which cannot overflow
+/// short of 10^19 rows of the largest bigint) and cast back, a total past
+/// the bigint range is `22003 bigint out of range`. PostgreSQL answers
+/// `numeric` there; the result type stays `bigint` here because plans (and
+/// what clients were told at Describe) are typed before this rule runs.
+fn checked_sum(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::AggregateFunction(mut agg) = e else {
+        return Ok(Transformed::no(e));
+    };
+    let wide = match agg.params.args.as_slice() {
+        [arg] => matches!(arg.get_type(schema), Ok(DataType::Int64 | DataType::UInt64)),
+        _ => false,
+    };
+    if !wide {
+        return Ok(Transformed::no(Expr::AggregateFunction(agg)));
+    }
+    let arg = agg.params.args.remove(0);
+    let Ok(t) = arg.get_type(schema) else {
+        return Ok(Transformed::no(Expr::AggregateFunction(agg)));
+    };
+    agg.params.args.push(Expr::Cast(Cast::new(
+        Box::new(arg),
+        DataType::Decimal128(38, 0),
+    )));
+    Ok(Transformed::yes(Expr::Cast(Cast::new(
+        Box::new(Expr::AggregateFunction(agg)),
+        t,
+    ))))
 }
 
 static ADD: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| CheckedOp::udf(Op::Add));

@@ -20,7 +20,7 @@ async fn each_error_class_has_its_sqlstate() {
         ("SELECT no_such_function(1)", "42883"),
         ("SELECT id FROM t UNION SELECT now() FROM t", "42804"),
         ("SET statement_timeout = 'soon'", "22023"),
-        ("SELECT CAST('abc' AS INT)", "22000"),
+        ("SELECT CAST('abc' AS INT)", "22P02"),
         ("ALTER TABLE t ADD COLUMN extra INT", "0A000"),
         ("SELECT 1 / 0", "22012"),
         ("SET no_such_parameter = 1", "42704"),

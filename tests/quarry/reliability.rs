@@ -301,3 +301,70 @@ async fn no_statement_writes_or_reads_inside_the_data_directory() {
     assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "300000");
     server.kill();
 }
+
+#[quarry_test]
+async fn a_killed_create_model_leaves_its_version_and_snapshot_together_or_neither() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Process::spawn(dir.path());
+    let client = connect(&server.url()).await;
+    client
+        .batch_execute(
+            "CREATE TABLE rows AS SELECT value AS id, value % 97 * 0.5 AS a, value % 13 AS b, \
+             value % 3 = 0 AS y FROM generate_series(1, 400000) AS g(value)",
+        )
+        .await
+        .expect("table");
+    drop(client);
+    server.kill();
+    let mut trained = 0;
+    for (round, delay_ms) in [40u64, 120, 250, 400, 600, 900, 1400, 2200]
+        .iter()
+        .enumerate()
+    {
+        let server = Process::spawn(dir.path());
+        let client = connect(&server.url()).await;
+        let sql = format!(
+            "CREATE MODEL m{round} OPTIONS (algorithm = 'logistic', label = 'y', snapshot = true) \
+             AS SELECT * FROM rows"
+        );
+        let training = tokio::spawn(async move {
+            let _ = client.batch_execute(&sql).await;
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(*delay_ms)).await;
+        server.kill();
+        let _ = training.await;
+
+        let server = Process::spawn(dir.path());
+        let client = connect(&server.url()).await;
+        let orphans = scalar(
+            &client,
+            "SELECT count(*) FROM ml_model_versions v WHERE NOT EXISTS \
+             (SELECT 1 FROM ml_snapshots s WHERE s.model = v.model AND s.model_version = v.version)",
+        )
+        .await;
+        assert_eq!(
+            orphans, "0",
+            "a version without its snapshot after a kill at {delay_ms} ms"
+        );
+        let strays = scalar(
+            &client,
+            "SELECT count(*) FROM ml_snapshots s WHERE s.model IS NOT NULL AND NOT EXISTS \
+             (SELECT 1 FROM ml_model_versions v WHERE s.model = v.model AND s.model_version = v.version)",
+        )
+        .await;
+        assert_eq!(
+            strays, "0",
+            "a snapshot without its version after a kill at {delay_ms} ms"
+        );
+        trained = scalar(&client, "SELECT count(*) FROM ml_model_versions")
+            .await
+            .parse()
+            .expect("count");
+        server.kill();
+    }
+    // Some kills came after the commit: the check saw versions, not only none.
+    assert!(
+        trained > 0,
+        "no training finished before its kill; lengthen the delays"
+    );
+}
