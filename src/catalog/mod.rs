@@ -18,11 +18,13 @@
 //! | `store`   | the SQLite metadata store |
 //! | `table`, `writer` | managed tables: their file lists and the commit protocol |
 
+pub mod definition;
 pub mod paths;
 mod schema;
 mod startup;
 pub mod store;
 pub mod table;
+mod unloadable;
 pub mod writer;
 
 pub use schema::QuarrySchema;

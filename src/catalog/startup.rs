@@ -6,12 +6,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::datasource::ViewTable;
+use datafusion::datasource::{TableType, ViewTable};
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use tracing::{info, warn};
 
 use super::store::{RelationKind, RelationRow};
+use super::unloadable::Unloadable;
 use super::{Catalog, RelName, external_provider};
 use crate::error::io_error;
 use crate::error::{Result, SqlStateError};
@@ -27,10 +28,18 @@ impl Catalog {
                 RelationKind::View => self.load_view(state, &row).await,
             };
             if let Err(e) = result {
-                // One broken definition (a moved file, a dropped dependency) must
-                // not keep the server from starting; the user can drop it.
-                warn!(relation = %RelName::new(&row.schema_name, &row.name), error = %e.message,
-                      "could not load a stored definition; it is skipped until fixed");
+                // One broken definition (a moved file, a dropped dependency)
+                // must not keep the server from starting. It stays listed,
+                // and reading it says why it is broken; the user can drop it.
+                let name = RelName::new(&row.schema_name, &row.name);
+                warn!(relation = %name, error = %e.message,
+                      "could not load a stored definition; reading it fails until fixed");
+                let kind = match row.kind {
+                    RelationKind::View => TableType::View,
+                    _ => TableType::Base,
+                };
+                let placeholder = Unloadable::new(name.to_string(), e.message, kind);
+                self.register(&row, Arc::new(placeholder))?;
             }
         }
         Ok(())

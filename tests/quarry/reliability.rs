@@ -368,3 +368,87 @@ async fn a_killed_create_model_leaves_its_version_and_snapshot_together_or_neith
         "no training finished before its kill; lengthen the delays"
     );
 }
+
+#[quarry_test]
+async fn external_tables_come_back_from_a_restart_exactly_as_defined() {
+    let root = tempfile::tempdir().expect("dir");
+    let data = root.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let files = root.path().join("files");
+    std::fs::create_dir_all(&files).expect("files dir");
+    std::fs::write(files.join("pipe.csv"), "1|x|1.5\n2|y|2.5\n").expect("csv");
+    std::fs::write(files.join("head.csv"), "a,b\n1,2\n3,4\n").expect("csv");
+    std::fs::write(
+        files.join("rows.json"),
+        "{\"k\": 1, \"v\": \"a\"}\n{\"k\": 2, \"v\": \"b\"}\n",
+    )
+    .expect("json");
+    let server = Process::spawn(&data);
+    let client = connect(&server.url()).await;
+    let f = files.display();
+    client
+        .batch_execute(&format!(
+            "CREATE EXTERNAL TABLE pipe (a INT, b TEXT, c DOUBLE) STORED AS CSV \
+               LOCATION '{f}/pipe.csv' OPTIONS ('format.delimiter' '|', 'format.has_header' 'false');
+             CREATE EXTERNAL TABLE head STORED AS CSV LOCATION '{f}/head.csv' \
+               OPTIONS ('format.has_header' 'true');
+             CREATE EXTERNAL TABLE js (k SMALLINT, v TEXT) STORED AS JSON LOCATION '{f}/rows.json';
+             COPY (SELECT CAST(value AS INT) AS n FROM generate_series(1, 5) AS g(value)) \
+               TO '{f}/pq/' STORED AS PARQUET;
+             CREATE EXTERNAL TABLE pq STORED AS PARQUET LOCATION '{f}/pq/';"
+        ))
+        .await
+        .expect("external tables");
+    let probe = "SELECT concat_ws(' ', table_name, column_name, data_type) \
+                 FROM information_schema.columns \
+                 WHERE table_name IN ('pipe', 'head', 'js', 'pq') ORDER BY table_name, ordinal_position";
+    let reads = [
+        "SELECT concat_ws('/', a, b, c) FROM pipe ORDER BY a",
+        "SELECT concat_ws('/', a, b) FROM head ORDER BY a",
+        "SELECT concat_ws('/', k, v) FROM js ORDER BY k",
+        "SELECT sum(n) FROM pq",
+    ];
+    let mut before = vec![crate::harness::texts(&client, probe).await];
+    for sql in reads {
+        before.push(crate::harness::texts(&client, sql).await);
+    }
+    assert_eq!(
+        before[1],
+        vec![Some("1/x/1.5".into()), Some("2/y/2.5".into())]
+    );
+    assert_eq!(before[2], vec![Some("1/2".into()), Some("3/4".into())]);
+    drop(client);
+    server.kill();
+
+    let server = Process::spawn(&data);
+    let client = connect(&server.url()).await;
+    let mut after = vec![crate::harness::texts(&client, probe).await];
+    for sql in reads {
+        after.push(crate::harness::texts(&client, sql).await);
+    }
+    assert_eq!(before, after, "what a restart brought back differs");
+    drop(client);
+    server.kill();
+
+    // A definition that cannot load stays visible and says why.
+    std::fs::remove_file(files.join("head.csv")).expect("remove");
+    let mut server = Process::spawn(&data);
+    let client = connect(&server.url()).await;
+    let err = client
+        .batch_execute("SELECT * FROM head")
+        .await
+        .expect_err("its file is gone");
+    assert_eq!(sqlstate(&err), "55000", "{err:?}");
+    let message = err
+        .as_db_error()
+        .map(|e| e.message().to_owned())
+        .unwrap_or_default();
+    assert!(message.contains("could not be loaded"), "{message}");
+    assert_eq!(scalar(&client, "SELECT count(*) FROM pipe").await, "2");
+    client
+        .batch_execute("DROP TABLE head")
+        .await
+        .expect("droppable");
+    server.assert_alive("reading a table that could not load");
+    server.kill();
+}

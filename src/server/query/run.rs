@@ -77,8 +77,12 @@ impl QueryHandler {
                     Tag::new("CREATE TABLE")
                 }))
             }
-            LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd)) => {
+            LogicalPlan::Ddl(DdlStatement::CreateExternalTable(mut cmd)) => {
                 let name = rel_name(session, &cmd.name)?;
+                // Stored whole, so a restart plans the same table.
+                if let DfStatement::CreateExternalTable(parsed) = stmt {
+                    cmd.definition = Some(crate::catalog::definition::external_table_sql(parsed));
+                }
                 let state = session.ctx.state();
                 control
                     .run(catalog.create_external(&state, &name, &cmd))
