@@ -66,6 +66,10 @@ pub struct Cli {
     #[arg(long, env = "QUARRY_AUTHENTICATION_TIMEOUT")]
     pub authentication_timeout: Option<String>,
 
+    /// How long files a table no longer uses stay for statements still reading them, e.g. 1h, 0s [default: 1h]
+    #[arg(long, env = "QUARRY_VACUUM_RETENTION")]
+    pub vacuum_retention: Option<String>,
+
     /// Worker threads for query execution [default: number of CPUs]
     #[arg(long, env = "QUARRY_THREADS")]
     pub threads: Option<usize>,
@@ -91,6 +95,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     superuser_reserved_connections: Option<usize>,
     authentication_timeout: Option<String>,
+    vacuum_retention: Option<String>,
     threads: Option<usize>,
 }
 
@@ -111,6 +116,8 @@ pub struct Config {
     pub superuser_reserved_connections: usize,
     /// A connection not authenticated by then is closed.
     pub authentication_timeout: std::time::Duration,
+    /// Files a table no longer uses are deleted this long after (VACUUM).
+    pub vacuum_retention: std::time::Duration,
     pub threads: usize,
 }
 
@@ -181,6 +188,16 @@ impl Config {
                 }
                 None => std::time::Duration::from_secs(60),
             };
+        let vacuum_retention = match cli.vacuum_retention.or(file.vacuum_retention) {
+            Some(text) => std::time::Duration::from_millis(
+                crate::session::parse_duration_ms(&text).ok_or_else(|| {
+                    format!(
+                        "--vacuum-retention: expected a duration such as 1h or 0s, got {text:?}"
+                    )
+                })?,
+            ),
+            None => std::time::Duration::from_secs(3600),
+        };
         let superuser = cli
             .superuser
             .or(file.superuser)
@@ -210,6 +227,7 @@ impl Config {
             max_connections,
             superuser_reserved_connections,
             authentication_timeout,
+            vacuum_retention,
             threads,
         })
     }
@@ -228,6 +246,7 @@ impl Config {
             max_connections: 100,
             superuser_reserved_connections: 3,
             authentication_timeout: std::time::Duration::from_secs(60),
+            vacuum_retention: std::time::Duration::from_secs(3600),
             threads: 2,
         }
     }

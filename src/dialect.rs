@@ -31,6 +31,11 @@ impl Dialect for QuarryDialect {
         true
     }
 
+    /// `OPTIMIZE [TABLE] t` compacts a table's small files.
+    fn supports_optimize_table(&self) -> bool {
+        true
+    }
+
     fn identifier_quote_style(&self, identifier: &str) -> Option<char> {
         self.pg.identifier_quote_style(identifier)
     }

@@ -681,6 +681,33 @@ impl Catalog {
     }
 
     /// `TRUNCATE`: a new, empty version of a managed table.
+    /// `OPTIMIZE t`: merges the table's small files into one new version
+    /// (see [`TableData::optimize`]), then vacuums it.
+    pub async fn optimize(&self, name: &RelName) -> Result<Option<table::Compaction>> {
+        let data = self.managed(name)?;
+        let done = data.optimize().await?;
+        data.vacuum()?;
+        Ok(done)
+    }
+
+    /// `VACUUM [t]`: deletes the files that left a table (or every managed
+    /// table) longer ago than `--vacuum-retention`; returns how many.
+    pub fn vacuum(&self, name: Option<&RelName>) -> Result<usize> {
+        let names: Vec<RelName> = match name {
+            Some(n) => vec![n.clone()],
+            None => read(&self.entries)
+                .iter()
+                .filter(|(_, e)| e.kind == RelationKind::Table)
+                .map(|(n, _)| n.clone())
+                .collect(),
+        };
+        let mut removed = 0;
+        for n in &names {
+            removed += self.managed(n)?.vacuum()?;
+        }
+        Ok(removed)
+    }
+
     pub async fn truncate(&self, name: &RelName) -> Result<()> {
         let data = self.managed(name)?;
         let pending = data.writer()?.finish()?;

@@ -148,6 +148,14 @@ CREATE TABLE IF NOT EXISTS table_files (
     removed_version INTEGER,
     PRIMARY KEY (relation_id, file)
 );
+-- When a file left its table's current version (compaction, TRUNCATE,
+-- overwrite): VACUUM deletes it once that is older than the retention.
+CREATE TABLE IF NOT EXISTS removed_files (
+    relation_id TEXT NOT NULL,
+    file        TEXT NOT NULL,
+    removed_at  REAL NOT NULL DEFAULT (unixepoch('subsec')),
+    PRIMARY KEY (relation_id, file)
+);
 CREATE TABLE IF NOT EXISTS users (
     name            TEXT PRIMARY KEY,
     salt            BLOB,
@@ -449,6 +457,13 @@ impl Store {
         let next = current + 1;
         if replace {
             tx.execute(
+                "INSERT OR IGNORE INTO removed_files (relation_id, file)
+                 SELECT relation_id, file FROM table_files
+                 WHERE relation_id = ?1 AND removed_version IS NULL",
+                params![relation_id],
+            )
+            .map_err(store_err)?;
+            tx.execute(
                 "UPDATE table_files SET removed_version = ?2
                  WHERE relation_id = ?1 AND removed_version IS NULL",
                 params![relation_id, next],
@@ -463,6 +478,103 @@ impl Store {
         .map_err(store_err)?;
         tx.commit().map_err(store_err)?;
         Ok(next)
+    }
+
+    /// Commits a compaction of a managed table: `removed` (files of the
+    /// current version) leave it and `added` (the same rows) join it, as one
+    /// new version. Appends committed meanwhile are kept; if any removed file
+    /// already left (a TRUNCATE or overwrite won the race), nothing changes
+    /// and the compaction is `40001`. Returns the new version.
+    pub fn compact_files(
+        &self,
+        relation_id: &str,
+        removed: &[String],
+        added: &[DataFile],
+    ) -> Result<i64> {
+        self.with_tx(|tx| {
+            let current: i64 = tx.query_row(
+                "SELECT version FROM relations WHERE id = ?1",
+                [relation_id],
+                |r| r.get(0),
+            )?;
+            let next = current + 1;
+            let mut live = tx.prepare(
+                "SELECT count(*) FROM table_files
+                 WHERE relation_id = ?1 AND file = ?2 AND removed_version IS NULL",
+            )?;
+            let mut mark = tx.prepare(
+                "UPDATE table_files SET removed_version = ?3 WHERE relation_id = ?1 AND file = ?2",
+            )?;
+            let mut note = tx.prepare(
+                "INSERT OR IGNORE INTO removed_files (relation_id, file) VALUES (?1, ?2)",
+            )?;
+            for file in removed {
+                let n: i64 = live.query_row(params![relation_id, file], |r| r.get(0))?;
+                if n != 1 {
+                    return Ok(None);
+                }
+                mark.execute(params![relation_id, file, next])?;
+                note.execute(params![relation_id, file])?;
+            }
+            let mut insert = tx.prepare(
+                "INSERT INTO table_files (relation_id, file, rows, bytes, added_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for f in added {
+                insert.execute(params![
+                    relation_id,
+                    f.name,
+                    f.rows as i64,
+                    f.bytes as i64,
+                    next
+                ])?;
+            }
+            tx.execute(
+                "UPDATE relations SET version = ?2 WHERE id = ?1",
+                params![relation_id, next],
+            )?;
+            Ok(Some(next))
+        })?
+        .ok_or_else(|| {
+            SqlStateError::new(
+                sqlstate::SERIALIZATION_FAILURE,
+                "the table was rewritten while it was compacted; nothing changed",
+            )
+        })
+    }
+
+    /// Forgets the files of `relation_id` that left it more than
+    /// `older_than_seconds` ago, in one transaction; returns their names for
+    /// the caller to delete (a crash before it does leaves them to the
+    /// start-up clean-up, which removes files no row lists).
+    pub fn forget_removed_files(
+        &self,
+        relation_id: &str,
+        older_than_seconds: f64,
+    ) -> Result<Vec<String>> {
+        self.with_tx(|tx| {
+            let files: Vec<String> = {
+                let mut stmt = tx.prepare(
+                    "SELECT r.file FROM removed_files r
+                     JOIN table_files f ON f.relation_id = r.relation_id AND f.file = r.file
+                     WHERE r.relation_id = ?1 AND f.removed_version IS NOT NULL
+                       AND r.removed_at <= unixepoch('subsec') - ?2",
+                )?;
+                stmt.query_map(params![relation_id, older_than_seconds], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            for file in &files {
+                tx.execute(
+                    "DELETE FROM table_files WHERE relation_id = ?1 AND file = ?2",
+                    params![relation_id, file],
+                )?;
+                tx.execute(
+                    "DELETE FROM removed_files WHERE relation_id = ?1 AND file = ?2",
+                    params![relation_id, file],
+                )?;
+            }
+            Ok(files)
+        })
     }
 
     pub fn rename_relation(&self, id: &str, new_schema: &str, new_name: &str) -> Result<()> {
@@ -663,6 +775,56 @@ mod tests {
         assert_eq!(names(0), vec!["a"]);
         assert_eq!(names(v1), vec!["a", "b"]);
         assert_eq!(names(v2), vec!["c"]);
+    }
+
+    #[test]
+    fn compaction_keeps_appends_loses_to_overwrites_and_vacuum_forgets_old_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("c.db")).expect("open");
+        store
+            .create_relation(&table_row("t1", "t"), &[file("a"), file("b")], None)
+            .expect("create");
+        // An append lands while a compaction of a and b runs: it is kept.
+        let v1 = store
+            .commit_files("t1", 0, &[file("c")], false)
+            .expect("append");
+        let v2 = store
+            .compact_files("t1", &["a".into(), "b".into()], &[file("ab")])
+            .expect("compaction");
+        assert_eq!(v2, v1 + 1);
+        let mut names: Vec<String> = store
+            .files("t1", v2)
+            .expect("files")
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["ab", "c"]);
+        // A compaction of files an overwrite already removed changes nothing.
+        store
+            .commit_files("t1", v2, &[file("d")], true)
+            .expect("overwrite");
+        let err = store
+            .compact_files("t1", &["ab".into(), "c".into()], &[file("abc")])
+            .expect_err("lost the race");
+        assert_eq!(err.code, sqlstate::SERIALIZATION_FAILURE);
+        // Nothing is old enough under an hour's retention; everything is at 0.
+        assert!(
+            store
+                .forget_removed_files("t1", 3600.0)
+                .expect("vacuum")
+                .is_empty()
+        );
+        let mut gone = store.forget_removed_files("t1", 0.0).expect("vacuum");
+        gone.sort();
+        assert_eq!(gone, vec!["a", "ab", "b", "c"]);
+        assert!(
+            store
+                .referenced_files()
+                .expect("files")
+                .iter()
+                .all(|(_, f)| f == "d")
+        );
     }
 
     #[test]

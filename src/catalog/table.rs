@@ -8,6 +8,7 @@
 use std::any::Any;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -24,9 +25,11 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
+use tracing::{debug, warn};
 
 use super::store::{DataFile, Store};
 use super::writer::{FileSetWriter, PendingFiles};
@@ -51,6 +54,35 @@ pub struct TableData {
     files: RwLock<FileList>,
     /// Serialises commits to this table so the in-memory list follows the store.
     commit_lock: tokio::sync::Mutex<()>,
+    /// Set while a background compaction runs: one at a time per table.
+    compacting: AtomicBool,
+}
+
+/// Files up to this size are small: compaction merges them.
+const SMALL_FILE_BYTES: u64 = 32 << 20;
+/// An append that leaves this many small files starts a compaction in the
+/// background (each INSERT adds a file: after a thousand single-row inserts
+/// a scan was 20× slower).
+const AUTO_COMPACT_FILES: usize = 32;
+/// How long a file that left its table stays on disk for statements still
+/// reading the version it belonged to; `--vacuum-retention`.
+static RETENTION_MS: AtomicU64 = AtomicU64::new(3_600_000);
+
+/// Sets how long removed files are kept before VACUUM deletes them.
+pub fn set_vacuum_retention(retention: std::time::Duration) {
+    RETENTION_MS.store(
+        u64::try_from(retention.as_millis()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compaction {
+    /// Small files merged.
+    pub merged: usize,
+    /// Files they became.
+    pub written: usize,
 }
 
 impl TableData {
@@ -65,7 +97,7 @@ impl TableData {
 
     /// Commits written files as a new version; with `replace`, they become the
     /// whole table.
-    pub async fn commit(&self, pending: PendingFiles, replace: bool) -> Result<u64> {
+    pub async fn commit(self: &Arc<Self>, pending: PendingFiles, replace: bool) -> Result<u64> {
         let _guard = self.commit_lock.lock().await;
         let current = self.snapshot();
         let rows = pending.rows();
@@ -73,14 +105,105 @@ impl TableData {
             self.store
                 .commit_files(&self.id, current.version, pending.files(), replace)?;
         let added = pending.committed();
-        let mut files = write(&self.files);
-        if replace {
-            files.files = added;
-        } else {
-            files.files.extend(added);
+        let small = {
+            let mut files = write(&self.files);
+            if replace {
+                files.files = added;
+            } else {
+                files.files.extend(added);
+            }
+            files.version = version;
+            files
+                .files
+                .iter()
+                .filter(|f| f.bytes <= SMALL_FILE_BYTES)
+                .count()
+        };
+        if small >= AUTO_COMPACT_FILES && !self.compacting.swap(true, Ordering::AcqRel) {
+            let table = self.clone();
+            // In the background: the INSERT that crossed the threshold is
+            // answered now; readers keep reading the version they planned.
+            tokio::spawn(async move {
+                let result = table.optimize().await;
+                let vacuumed = table.vacuum();
+                table.compacting.store(false, Ordering::Release);
+                match (result, vacuumed) {
+                    (Ok(done), Ok(removed)) => {
+                        debug!(table = %table.id, ?done, removed, "background compaction")
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        warn!(table = %table.id, error = %e.message, "background compaction failed")
+                    }
+                }
+            });
         }
-        files.version = version;
         Ok(rows)
+    }
+
+    /// Merges the table's small files into as few files as they fill, as one
+    /// new version through the same commit protocol as a write (readers keep
+    /// the version they planned with; appends meanwhile are kept). `None`
+    /// when there were fewer than two small files.
+    pub async fn optimize(self: &Arc<Self>) -> Result<Option<Compaction>> {
+        let small: Vec<DataFile> = self
+            .snapshot()
+            .files
+            .into_iter()
+            .filter(|f| f.bytes <= SMALL_FILE_BYTES)
+            .collect();
+        if small.len() < 2 {
+            return Ok(None);
+        }
+        let table = self.clone();
+        let inputs = small.clone();
+        let pending = tokio::task::spawn_blocking(move || -> Result<PendingFiles> {
+            let mut writer = table.writer()?;
+            for file in &inputs {
+                let path = table.dir.join(&file.name);
+                let f = std::fs::File::open(&path)
+                    .map_err(|e| crate::error::io_error("open data file", e))?;
+                let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+                    .and_then(|b| b.build())
+                    .map_err(|e| crate::error::io_error("read data file", e))?;
+                for batch in reader {
+                    let batch = batch.map_err(|e| crate::error::io_error("read data file", e))?;
+                    writer.write(&batch)?;
+                }
+            }
+            writer.finish()
+        })
+        .await
+        .map_err(|e| SqlStateError::internal(format!("compaction failed: {e}")))??;
+        let _guard = self.commit_lock.lock().await;
+        let removed: Vec<String> = small.iter().map(|f| f.name.clone()).collect();
+        let version = self
+            .store
+            .compact_files(&self.id, &removed, pending.files())?;
+        let added = pending.committed();
+        let written = added.len();
+        let mut files = write(&self.files);
+        files.files.retain(|f| !removed.contains(&f.name));
+        files.files.extend(added);
+        files.version = version;
+        Ok(Some(Compaction {
+            merged: removed.len(),
+            written,
+        }))
+    }
+
+    /// Deletes the files that left the table longer ago than the retention
+    /// (`--vacuum-retention`); returns how many.
+    pub fn vacuum(&self) -> Result<usize> {
+        let retention = RETENTION_MS.load(Ordering::Relaxed) as f64 / 1000.0;
+        let files = self.store.forget_removed_files(&self.id, retention)?;
+        for name in &files {
+            match std::fs::remove_file(self.dir.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(crate::error::io_error("remove data file", e)),
+            }
+        }
+        Ok(files.len())
     }
 }
 
@@ -108,6 +231,7 @@ impl ManagedTable {
                 store,
                 files: RwLock::new(files),
                 commit_lock: tokio::sync::Mutex::new(()),
+                compacting: AtomicBool::new(false),
             }),
         }
     }

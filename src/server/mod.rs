@@ -237,6 +237,7 @@ impl Server {
             .canonicalize()
             .map_err(|e| format!("--data-dir {}: {e}", config.data_dir.display()))?;
         let lock = lock_data_dir(&data_dir)?;
+        crate::catalog::table::set_vacuum_retention(config.vacuum_retention);
         let store = Arc::new(Store::open(&data_dir.join("catalog.db")).map_err(|e| e.message)?);
         auth::bootstrap_superuser(&store, &config.superuser, config.password.as_deref())
             .map_err(|e| e.message)?;

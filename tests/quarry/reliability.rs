@@ -452,3 +452,88 @@ async fn external_tables_come_back_from_a_restart_exactly_as_defined() {
     server.assert_alive("reading a table that could not load");
     server.kill();
 }
+
+/// The table's live Parquet files on disk (leftover temporary files aside).
+fn parquet_files(data: &std::path::Path) -> usize {
+    let mut files = Vec::new();
+    crate::harness::files_with_extension(&data.join("tables"), "parquet", &mut files);
+    files.len()
+}
+
+#[quarry_test]
+async fn a_thousand_inserts_are_compacted_and_old_files_vacuumed() {
+    let dir = tempfile::tempdir().expect("dir");
+    // The default retention (an hour) keeps replaced files for the reader.
+    let server = Process::spawn(dir.path());
+    let client = connect(&server.url()).await;
+    client
+        .batch_execute("CREATE TABLE t (id BIGINT, v TEXT)")
+        .await
+        .expect("table");
+    // A reader all along: it never fails and never sees rows disappear.
+    let reader = connect(&server.url()).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reading = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut last = 0i64;
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let n: i64 = reader
+                    .query_one("SELECT count(*) FROM t", &[])
+                    .await
+                    .expect("a read during compaction")
+                    .get(0);
+                assert!(n >= last, "rows went from {last} to {n}");
+                last = n;
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for i in 0..1000 {
+        client
+            .execute("INSERT INTO t VALUES ($1, 'row')", &[&(i as i64)])
+            .await
+            .expect("insert");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reading.await.expect("reader") > 0);
+    // Background compaction kept the live files far below one per insert.
+    let live = scalar(&client, "SELECT count(*) FROM t").await;
+    assert_eq!(live, "1000");
+    drop(client);
+    server.kill();
+    // With no retention (and no reader left), OPTIMIZE merges what is left
+    // and the replaced files go.
+    let server = Process::spawn_with(dir.path(), &["--vacuum-retention", "0s"], &[]);
+    let client = connect(&server.url()).await;
+    client.batch_execute("VACUUM").await.expect("vacuum all");
+    let before = parquet_files(dir.path());
+    assert!(
+        before < 200,
+        "{before} files after 1,000 inserts and compaction"
+    );
+    client.batch_execute("OPTIMIZE t").await.expect("optimize");
+    client.batch_execute("VACUUM t").await.expect("vacuum");
+    let after = parquet_files(dir.path());
+    assert!(after <= 2, "{after} files after OPTIMIZE and VACUUM");
+    assert_eq!(
+        scalar(
+            &client,
+            "SELECT count(*) || ' ' || sum(id) || ' ' || count(DISTINCT id) FROM t"
+        )
+        .await,
+        "1000 499500 1000"
+    );
+    drop(client);
+    server.kill();
+    // Committed as any write is: the same rows after a restart.
+    let server = Process::spawn(dir.path());
+    let client = connect(&server.url()).await;
+    assert_eq!(
+        scalar(&client, "SELECT count(*) || ' ' || sum(id) FROM t").await,
+        "1000 499500"
+    );
+    server.kill();
+}

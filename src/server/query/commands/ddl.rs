@@ -114,6 +114,41 @@ pub(super) async fn truncate(
     done("TRUNCATE TABLE")
 }
 
+/// `OPTIMIZE [TABLE] t`: compacts the table's small files now.
+pub(super) async fn optimize<C: Client>(
+    client: &mut C,
+    catalog: &Catalog,
+    session: &Session,
+    name: &ObjectName,
+) -> Result<Response> {
+    let rel = object_name(session, name)?;
+    let text = match catalog.optimize(&rel).await? {
+        Some(done) => format!(
+            "{rel}: {} small files merged into {}",
+            done.merged, done.written
+        ),
+        None => format!("{rel}: fewer than two small files, nothing to merge"),
+    };
+    feed(
+        client,
+        notice("NOTICE", sqlstate::SUCCESSFUL_COMPLETION, &text),
+    )
+    .await?;
+    session.wrote();
+    done("OPTIMIZE")
+}
+
+/// `VACUUM [t]`: deletes files past the retention.
+pub(super) async fn vacuum(
+    catalog: &Catalog,
+    session: &Session,
+    name: Option<&ObjectName>,
+) -> Result<Response> {
+    let rel = name.map(|n| object_name(session, n)).transpose()?;
+    catalog.vacuum(rel.as_ref())?;
+    done("VACUUM")
+}
+
 pub(super) async fn create_index<C: Client>(client: &mut C) -> Result<Response> {
     feed(
         client,

@@ -82,7 +82,8 @@ pub(in crate::server::query) enum Command<'s> {
     CreateIndex,
     Comment,
     Analyze,
-    Vacuum,
+    Vacuum(Option<&'s ObjectName>),
+    Optimize(&'s ObjectName),
     Copy(CopyStatement<'s>),
 }
 
@@ -140,7 +141,8 @@ impl<'s> Command<'s> {
             Statement::CreateIndex(_) => Command::CreateIndex,
             Statement::Comment { .. } => Command::Comment,
             Statement::Analyze(_) => Command::Analyze,
-            Statement::Vacuum(_) => Command::Vacuum,
+            Statement::Vacuum(v) => Command::Vacuum(v.table_name.as_ref()),
+            Statement::OptimizeTable { name, .. } => Command::Optimize(name),
             Statement::Copy {
                 source,
                 to,
@@ -171,6 +173,7 @@ impl<'s> Command<'s> {
                 | Command::CreateSchema { .. }
                 | Command::CreateIndex
                 | Command::Comment
+                | Command::Optimize(_)
         )
     }
 
@@ -223,7 +226,8 @@ impl QueryHandler {
             Command::CreateIndex => ddl::create_index(client).await,
             Command::Comment => done("COMMENT"),
             Command::Analyze => done("ANALYZE"),
-            Command::Vacuum => done("VACUUM"),
+            Command::Vacuum(name) => ddl::vacuum(catalog, session, name).await,
+            Command::Optimize(name) => ddl::optimize(client, catalog, session, name).await,
             Command::Copy(copy) => self.copy(client, session, copy, control).await,
         }
     }
