@@ -10,7 +10,7 @@
 //! checked kernels; names are preserved, so result columns are called what
 //! they were. Floats and decimals are left alone (floats follow IEEE 754 as
 //! PostgreSQL's do; decimals already check their precision). `sum` of a
-//! `bigint` is summed without wrapping too (see [`checked_sum`]).
+//! `bigint` is summed without wrapping too (see `checked_sum`).
 
 use std::sync::{Arc, LazyLock};
 

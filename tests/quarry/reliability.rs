@@ -537,3 +537,134 @@ async fn a_thousand_inserts_are_compacted_and_old_files_vacuumed() {
     );
     server.kill();
 }
+
+/// A tiny deterministic generator (SplitMix64), so a failure replays.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+#[quarry_test]
+async fn ml_functions_survive_fuzzed_arguments() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut server = Process::spawn(dir.path());
+    let client = connect(&server.url()).await;
+    client
+        .batch_execute(
+            "CREATE TABLE f AS SELECT value AS id, value % 7 * 1.5 AS x, value % 3 AS c, \
+             value % 2 = 0 AS y, CAST(value AS TIMESTAMP) AS ts FROM generate_series(1, 200) AS g(value)",
+        )
+        .await
+        .expect("table");
+    client
+        .batch_execute(
+            "CREATE MODEL fm OPTIONS (algorithm = 'logistic', label = 'y', features = 'x,c') AS SELECT * FROM f",
+        )
+        .await
+        .expect("model");
+    let functions: Vec<String> = crate::harness::texts(
+        &client,
+        "SELECT DISTINCT routine_name FROM information_schema.routines \
+         WHERE routine_name LIKE 'ml\\_%' ORDER BY 1",
+    )
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
+    assert!(functions.len() > 20, "{functions:?}");
+    let args = [
+        "NULL",
+        "''",
+        "'fm'",
+        "'fm@1'",
+        "'fm@99'",
+        "'nope'",
+        "'f'",
+        "'x'",
+        "'y'",
+        "'id'",
+        "'x,c'",
+        "'SELECT * FROM f'",
+        "'SELECT'",
+        "0",
+        "-1",
+        "1",
+        "2",
+        "1e308",
+        "-1e308",
+        "'NaN'::double",
+        "9223372036854775807",
+        "0.5",
+        "true",
+        "x",
+        "y",
+        "c",
+        "ts",
+        "id",
+        "'{}'",
+        "'{\"a\": 1}'",
+        "'[1,2'",
+        "repeat('z', 10000)",
+        "struct(x AS x, c AS c)",
+        "'2024-01-01'",
+        "interval '1 day'",
+        "[1.0, 2.0]",
+        "'auc'",
+        "'platt'",
+        "'ks'",
+    ];
+    let mut dice = Dice(20_261_205);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (mut calls, mut internal) = (0usize, Vec::new());
+    while std::time::Instant::now() < deadline {
+        let function = &functions[(dice.next() % functions.len() as u64) as usize];
+        let n = dice.next() % 5;
+        let list: Vec<&str> = (0..n).map(|_| dice.pick(&args)).collect();
+        let call = format!("{function}({})", list.join(", "));
+        let sql = if dice.next().is_multiple_of(2) {
+            format!("SELECT {call} FROM f LIMIT 3")
+        } else {
+            format!("SELECT * FROM {call} LIMIT 3")
+        };
+        calls += 1;
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            client.simple_query(&sql),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) if sqlstate(&e).starts_with("XX") => internal.push(format!("{sql}: {e}")),
+            Ok(Err(e)) if e.is_closed() => panic!("the connection died on {sql}: {e}"),
+            Ok(Err(_)) => {}
+            Err(_) => {
+                server.assert_alive(&sql);
+                panic!("{sql} ran for over 20 s");
+            }
+        }
+        server.assert_alive(&sql);
+    }
+    eprintln!(
+        "fuzzed {calls} calls over {} ml_ functions",
+        functions.len()
+    );
+    assert!(calls > 100, "only {calls} calls in a minute");
+    assert!(
+        internal.is_empty(),
+        "{} internal errors in {calls} calls:\n{}",
+        internal.len(),
+        internal.join("\n")
+    );
+    server.kill();
+}
