@@ -205,17 +205,25 @@ fn associative_run(e: &Expr) -> Option<BinaryOperator> {
     (n > BALANCE_FROM).then(|| op.clone())
 }
 
-/// The operands of a run of `op`, left to right, taken out without recursion.
-fn run_operands(e: Expr, op: &BinaryOperator) -> Vec<Expr> {
+/// A node of a left-deep run taken apart, or the node that ends it.
+enum Link<T> {
+    Node(T, T),
+    End(T),
+}
+
+/// The operands of a left-deep run, left to right, taken out without
+/// recursion: `split` takes a node of the run apart into its left and right
+/// operands, or gives back a node that is not part of it.
+fn unzip<T>(top: T, split: impl Fn(T) -> Link<T>) -> Vec<T> {
     let mut rights = Vec::new();
-    let mut at = e;
+    let mut at = top;
     loop {
-        match at {
-            Expr::BinaryOp { left, op: o, right } if &o == op => {
-                rights.push(*right);
-                at = *left;
+        match split(at) {
+            Link::Node(left, right) => {
+                rights.push(right);
+                at = left;
             }
-            other => {
+            Link::End(other) => {
                 rights.push(other);
                 break;
             }
@@ -225,16 +233,28 @@ fn run_operands(e: Expr, op: &BinaryOperator) -> Vec<Expr> {
     rights
 }
 
-fn balanced(mut operands: Vec<Expr>, op: &BinaryOperator) -> Expr {
-    if operands.len() == 1 {
-        return operands.pop().unwrap_or_else(null);
+/// The operands joined again as a balanced tree (recursion depth log n).
+fn balanced<T>(mut operands: Vec<T>, join: &impl Fn(T, T) -> T, empty: fn() -> T) -> T {
+    if operands.len() <= 1 {
+        return operands.pop().unwrap_or_else(empty);
     }
     let right = operands.split_off(operands.len() / 2);
-    Expr::BinaryOp {
-        left: Box::new(balanced(operands, op)),
+    let left = balanced(operands, join, empty);
+    join(left, balanced(right, join, empty))
+}
+
+/// [`balanced`] for a run of the binary operator `op`.
+fn balanced_run(e: Expr, op: &BinaryOperator) -> Expr {
+    let operands = unzip(e, |at| match at {
+        Expr::BinaryOp { left, op: o, right } if &o == op => Link::Node(*left, *right),
+        other => Link::End(other),
+    });
+    let join = |left, right| Expr::BinaryOp {
+        left: Box::new(left),
         op: op.clone(),
-        right: Box::new(balanced(right, op)),
-    }
+        right: Box::new(right),
+    };
+    balanced(operands, &join, null)
 }
 
 /// Takes a chain apart link by link into `cut`: each piece keeps its other
@@ -295,41 +315,24 @@ fn set_chain_len(body: &SetExpr) -> usize {
     n
 }
 
-fn set_operands(body: SetExpr, quantifier: SetQuantifier) -> Vec<SetExpr> {
-    let mut rights = Vec::new();
-    let mut at = body;
-    loop {
-        match at {
-            SetExpr::SetOperation {
-                left,
-                op: SetOperator::Union,
-                set_quantifier,
-                right,
-            } if set_quantifier == quantifier => {
-                rights.push(*right);
-                at = *left;
-            }
-            other => {
-                rights.push(other);
-                break;
-            }
-        }
-    }
-    rights.reverse();
-    rights
-}
-
-fn balanced_set(mut arms: Vec<SetExpr>, quantifier: SetQuantifier) -> SetExpr {
-    if arms.len() == 1 {
-        return arms.pop().unwrap_or_else(empty_set);
-    }
-    let right = arms.split_off(arms.len() / 2);
-    SetExpr::SetOperation {
-        left: Box::new(balanced_set(arms, quantifier)),
+/// [`balanced`] for a run of `UNION` with one quantifier.
+fn balanced_union(body: SetExpr, quantifier: SetQuantifier) -> SetExpr {
+    let arms = unzip(body, |at| match at {
+        SetExpr::SetOperation {
+            left,
+            op: SetOperator::Union,
+            set_quantifier,
+            right,
+        } if set_quantifier == quantifier => Link::Node(*left, *right),
+        other => Link::End(other),
+    });
+    let join = |left, right| SetExpr::SetOperation {
+        left: Box::new(left),
         op: SetOperator::Union,
         set_quantifier: quantifier,
-        right: Box::new(balanced_set(right, quantifier)),
-    }
+        right: Box::new(right),
+    };
+    balanced(arms, &join, empty_set)
 }
 
 fn empty_set() -> SetExpr {
@@ -390,7 +393,7 @@ impl VisitorMut for Walk {
         }
         if let Some((_, quantifier)) = union_run(&query.body) {
             let body = std::mem::replace(query.body.as_mut(), empty_set());
-            *query.body = balanced_set(set_operands(body, quantifier), quantifier);
+            *query.body = balanced_union(body, quantifier);
             self.changed = true;
         }
         if set_chain_len(&query.body) > MAX_DEPTH {
@@ -415,7 +418,7 @@ impl VisitorMut for Walk {
         }
         if let Some(op) = associative_run(expr) {
             let run = std::mem::replace(expr, null());
-            *expr = balanced(run_operands(run, &op), &op);
+            *expr = balanced_run(run, &op);
             self.changed = true;
         }
         if chain_len(expr) > MAX_DEPTH {
