@@ -464,6 +464,14 @@ impl CopyIn {
     }
 
     fn utf8(&self, bytes: Vec<u8>) -> Result<String> {
+        // PostgreSQL text cannot hold a NUL, raw or escaped as `\0`.
+        if bytes.contains(&0) {
+            return Err(self.row_error(
+                self.line,
+                sqlstate::CHARACTER_NOT_IN_REPERTOIRE,
+                "invalid byte sequence for encoding \"UTF8\": 0x00".into(),
+            ));
+        }
         String::from_utf8(bytes).map_err(|_| {
             self.row_error(
                 self.line,
@@ -587,12 +595,26 @@ fn bad_value(
             let value = datafusion::arrow::array::as_string_array(&one)
                 .value(0)
                 .to_string();
-            return SqlStateError::bad_data(format!(
-                "COPY {table}, line {}, column {column}: invalid input for type {}: \"{}\"",
-                lines.get(row).copied().unwrap_or(0),
-                pg_type_name(data_type),
-                value
-            ))
+            let line = lines.get(row).copied().unwrap_or(0);
+            let name = pg_type_name(data_type);
+            // As PostgreSQL says it: a number too large for an integer
+            // column is out of range (22003), anything else is malformed
+            // input for the type (22P02).
+            let (code, why) = if data_type.is_integer() && value.trim().parse::<f64>().is_ok() {
+                (
+                    sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+                    format!("value \"{value}\" is out of range for type {name}"),
+                )
+            } else {
+                (
+                    sqlstate::INVALID_TEXT_REPRESENTATION,
+                    format!("invalid input syntax for type {name}: \"{value}\""),
+                )
+            };
+            return SqlStateError::new(
+                code,
+                format!("COPY {table}, line {line}, column {column}: {why}"),
+            )
             .with_hint("nothing was copied; fix the row and run the COPY again");
         }
     }
@@ -678,8 +700,17 @@ mod tests {
         let (_d, mut c) = copy_in(csv());
         c.feed(b"1,a\n2,b\nthree,c\n");
         let err = c.flush().expect_err("bad int");
-        assert_eq!(err.code, "22000");
+        assert_eq!(err.code, "22P02");
         assert!(err.message.contains("line 3"), "{}", err.message);
+        let (_d, mut c) = copy_in(csv());
+        c.feed(b"1,a\n99999999999999999999,b\n");
+        let err = c.flush().expect_err("too large");
+        assert_eq!(err.code, "22003");
+        assert!(err.message.contains("line 2"), "{}", err.message);
+        let (_d, mut c) = copy_in(csv());
+        c.feed(b"1,a\x00b\n");
+        let err = c.error.clone().or_else(|| c.flush().err()).expect("NUL");
+        assert_eq!(err.code, "22021");
     }
 
     #[test]

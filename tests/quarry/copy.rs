@@ -99,12 +99,30 @@ async fn a_bad_row_aborts_with_its_line_and_commits_nothing() {
     let err = copy(&client, "COPY t FROM STDIN (FORMAT csv, HEADER)", &data)
         .await
         .expect_err("bad row");
-    assert_eq!(sqlstate(&err), "22000");
+    assert_eq!(sqlstate(&err), "22P02");
     let message = err
         .as_db_error()
         .map(|e| e.message().to_string())
         .unwrap_or_default();
     assert!(message.contains("line 20002"), "{message}");
+    assert!(
+        message.ends_with("invalid input syntax for type int4: \"oops\""),
+        "{message}"
+    );
+    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "1");
+
+    // As PostgreSQL: a number too large for the column is 22003, a NUL
+    // (raw or escaped) is 22021; nothing is copied either way.
+    for (data, code) in [
+        ("99999999999\tbig\n", "22003"),
+        ("1\ta\\000b\n", "22021"),
+        ("1\ta\0b\n", "22021"),
+    ] {
+        let err = copy(&client, "COPY t FROM STDIN", data)
+            .await
+            .expect_err(data);
+        assert_eq!(sqlstate(&err), code, "{data:?}: {err:?}");
+    }
     assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "1");
 
     let err = copy(&client, "COPY t FROM STDIN (FORMAT csv)", "1,a\n2,b,c\n")
