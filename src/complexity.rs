@@ -512,21 +512,36 @@ mod tests {
             chain("SELECT 1", " UNION ALL ", 100),
             chain("SELECT 1", " UNION ALL ", 100)
         ));
-        let before = stmt.to_string();
-        // The trailing UNION ALL run after the UNION is balanced on its own;
-        // the UNION between them keeps its place at the root.
-        guard(&mut stmt).expect("accepted");
+        // The UNION ALL run after the UNION is balanced on its own; the
+        // UNION (distinct) stays its leftmost operand, applied before any
+        // arm after it, as written.
+        assert!(guard(&mut stmt).expect("accepted"));
         let Statement::Query(query) = &stmt else {
             panic!("a query")
         };
-        assert!(matches!(
-            query.body.as_ref(),
-            SetExpr::SetOperation {
-                set_quantifier: SetQuantifier::All,
-                ..
-            }
-        ));
-        assert_eq!(before.len(), stmt.to_string().len());
+        let mut at = query.body.as_ref();
+        let mut depth = 0;
+        while let SetExpr::SetOperation {
+            left,
+            set_quantifier: SetQuantifier::All,
+            ..
+        } = at
+        {
+            at = left;
+            depth += 1;
+        }
+        assert!((2..=10).contains(&depth), "balanced, depth {depth}");
+        let SetExpr::SetOperation {
+            left,
+            set_quantifier: SetQuantifier::None,
+            right,
+            ..
+        } = at
+        else {
+            panic!("the UNION is the leftmost operand: {at}")
+        };
+        assert_eq!(right.to_string(), "SELECT 1");
+        assert_eq!(left.to_string().matches("UNION ALL").count(), 99);
     }
 
     #[test]

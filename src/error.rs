@@ -249,8 +249,25 @@ fn classify_execution(msg: &str) -> SqlStateError {
     SqlStateError::bad_data(first_line(msg))
 }
 
-/// PostgreSQL's type name for an Arrow integer type in a cast message.
-fn pg_integer_name(arrow: &str) -> Option<&'static str> {
+/// Text that does not convert to `type_name`, as PostgreSQL reports it: a
+/// number too large for an integer type is `22003 value "..." is out of
+/// range for type ...`, anything else `22P02 invalid input syntax`. Shared
+/// by casts and `COPY FROM`.
+pub fn bad_input(type_name: &str, text: &str, integer: bool) -> SqlStateError {
+    if integer && text.trim().parse::<f64>().is_ok() {
+        return SqlStateError::new(
+            sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("value \"{text}\" is out of range for type {type_name}"),
+        );
+    }
+    SqlStateError::new(
+        sqlstate::INVALID_TEXT_REPRESENTATION,
+        format!("invalid input syntax for type {type_name}: \"{text}\""),
+    )
+}
+
+/// PostgreSQL's name for an Arrow integer type (`Int32` → `integer`).
+pub fn pg_integer_name(arrow: &str) -> Option<&'static str> {
     Some(match arrow.trim() {
         "Int8" | "Int16" | "UInt8" => "smallint",
         "Int32" | "UInt16" => "integer",
@@ -287,16 +304,7 @@ fn classify_cast(msg: &str) -> SqlStateError {
         && let Some((text, to)) = rest.rsplit_once("' to value of ")
         && let Some(name) = pg_integer_name(to.trim_end_matches(" type"))
     {
-        if text.trim().parse::<f64>().is_ok() {
-            return SqlStateError::new(
-                sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
-                format!("value \"{text}\" is out of range for type {name}"),
-            );
-        }
-        return SqlStateError::new(
-            sqlstate::INVALID_TEXT_REPRESENTATION,
-            format!("invalid input syntax for type {name}: \"{text}\""),
-        );
+        return bad_input(name, text, true);
     }
     SqlStateError::bad_data(lower_first(msg))
 }

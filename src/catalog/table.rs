@@ -181,8 +181,9 @@ impl TableData {
             .compact_files(&self.id, &removed, pending.files())?;
         let added = pending.committed();
         let written = added.len();
+        let gone: std::collections::HashSet<&str> = removed.iter().map(String::as_str).collect();
         let mut files = write(&self.files);
-        files.files.retain(|f| !removed.contains(&f.name));
+        files.files.retain(|f| !gone.contains(f.name.as_str()));
         files.files.extend(added);
         files.version = version;
         Ok(Some(Compaction {

@@ -596,24 +596,15 @@ fn bad_value(
                 .value(0)
                 .to_string();
             let line = lines.get(row).copied().unwrap_or(0);
-            let name = pg_type_name(data_type);
-            // As PostgreSQL says it: a number too large for an integer
-            // column is out of range (22003), anything else is malformed
-            // input for the type (22P02).
-            let (code, why) = if data_type.is_integer() && value.trim().parse::<f64>().is_ok() {
-                (
-                    sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
-                    format!("value \"{value}\" is out of range for type {name}"),
-                )
-            } else {
-                (
-                    sqlstate::INVALID_TEXT_REPRESENTATION,
-                    format!("invalid input syntax for type {name}: \"{value}\""),
-                )
-            };
+            let name = crate::error::pg_integer_name(&data_type.to_string())
+                .map_or_else(|| pg_type_name(data_type), str::to_string);
+            let bad = crate::error::bad_input(&name, &value, data_type.is_integer());
             return SqlStateError::new(
-                code,
-                format!("COPY {table}, line {line}, column {column}: {why}"),
+                bad.code,
+                format!(
+                    "COPY {table}, line {line}, column {column}: {}",
+                    bad.message
+                ),
             )
             .with_hint("nothing was copied; fix the row and run the COPY again");
         }

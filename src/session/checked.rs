@@ -19,7 +19,7 @@ use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
@@ -46,19 +46,47 @@ impl AnalyzerRule for CheckedIntegerArithmetic {
     }
 }
 
+/// Whether `e` holds anything this rule may rewrite: checked before the
+/// node's names are saved and its schema looked up, so a plan without
+/// arithmetic (nearly every catalog query, `SELECT 1`) costs one walk.
+fn candidate(e: &Expr) -> bool {
+    e.exists(|e| {
+        Ok(match e {
+            Expr::BinaryExpr(b) => {
+                matches!(b.op, Operator::Plus | Operator::Minus | Operator::Multiply)
+            }
+            Expr::AggregateFunction(agg) => agg.func.name() == "sum",
+            _ => false,
+        })
+    })
+    .unwrap_or(false)
+}
+
 fn check_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let mut any = false;
+    plan.apply_expressions(|e| {
+        any = candidate(e);
+        Ok(if any {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    })?;
+    if !any {
+        return Ok(Transformed::no(plan));
+    }
     // The schema a node's expressions are typed against: its inputs'
     // (joined), or its own for leaves (a scan's filters, VALUES).
     let inputs = plan.inputs();
-    let schema = match inputs.as_slice() {
-        [] => plan.schema().as_ref().clone(),
-        [one] => one.schema().as_ref().clone(),
+    let schema: Arc<DFSchema> = match inputs.as_slice() {
+        [] => plan.schema().clone(),
+        [one] => one.schema().clone(),
         [first, rest @ ..] => {
             let mut merged = first.schema().as_ref().clone();
             for other in rest {
                 merged.merge(other.schema());
             }
-            merged
+            Arc::new(merged)
         }
     };
     let preserver = NamePreserver::new(&plan);

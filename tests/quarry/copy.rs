@@ -106,7 +106,7 @@ async fn a_bad_row_aborts_with_its_line_and_commits_nothing() {
         .unwrap_or_default();
     assert!(message.contains("line 20002"), "{message}");
     assert!(
-        message.ends_with("invalid input syntax for type int4: \"oops\""),
+        message.ends_with("invalid input syntax for type integer: \"oops\""),
         "{message}"
     );
     assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "1");

@@ -2,6 +2,7 @@
 //! binary, and the process is checked alive (and answering) after it.
 
 use quarry_test_macros::quarry_test;
+use quarry_udfs::kernels::rng::SplitMix;
 use tokio_postgres::Client;
 
 use crate::harness::{Process, connect, scalar, sqlstate};
@@ -538,21 +539,9 @@ async fn a_thousand_inserts_are_compacted_and_old_files_vacuumed() {
     server.kill();
 }
 
-/// A tiny deterministic generator (SplitMix64), so a failure replays.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
+/// A seeded draw from `items`, so a failure replays.
+fn pick<'a>(dice: &mut SplitMix, items: &[&'a str]) -> &'a str {
+    items[(dice.next_u64() % items.len() as u64) as usize]
 }
 
 #[quarry_test]
@@ -624,15 +613,15 @@ async fn ml_functions_survive_fuzzed_arguments() {
         "'platt'",
         "'ks'",
     ];
-    let mut dice = Dice(20_261_205);
+    let mut dice = SplitMix(20_261_205);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let (mut calls, mut internal) = (0usize, Vec::new());
     while std::time::Instant::now() < deadline {
-        let function = &functions[(dice.next() % functions.len() as u64) as usize];
-        let n = dice.next() % 5;
-        let list: Vec<&str> = (0..n).map(|_| dice.pick(&args)).collect();
+        let function = &functions[(dice.next_u64() % functions.len() as u64) as usize];
+        let n = dice.next_u64() % 5;
+        let list: Vec<&str> = (0..n).map(|_| pick(&mut dice, &args)).collect();
         let call = format!("{function}({})", list.join(", "));
-        let sql = if dice.next().is_multiple_of(2) {
+        let sql = if dice.next_u64().is_multiple_of(2) {
             format!("SELECT {call} FROM f LIMIT 3")
         } else {
             format!("SELECT * FROM {call} LIMIT 3")

@@ -24,10 +24,7 @@ impl<L: Loss> LossSum<L> {
 
 impl<L: Loss> MetricState for LossSum<L> {
     fn coerce(call: Call, types: &[DataType]) -> Result<Vec<DataType>, SqlStateError> {
-        Ok(vec![
-            coerce_binary(call, 0, &types[0])?,
-            coerce_number(call, 1, &types[1])?,
-        ])
+        coerce_label_score(call, types)
     }
 
     fn fields(name: &str) -> Vec<FieldRef> {

@@ -92,6 +92,14 @@ pub fn coerce_binary(call: Call, i: usize, t: &DataType) -> Result<DataType, Sql
     }
 }
 
+/// The usual two arguments: a binary label, then a score or probability.
+pub fn coerce_label_score(call: Call, types: &[DataType]) -> Result<Vec<DataType>, SqlStateError> {
+    Ok(vec![
+        coerce_binary(call, 0, &types[0])?,
+        coerce_number(call, 1, &types[1])?,
+    ])
+}
+
 /// Scores and probabilities: numbers (and booleans) become Float64.
 pub fn coerce_number(call: Call, i: usize, t: &DataType) -> Result<DataType, SqlStateError> {
     match t {
