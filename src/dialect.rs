@@ -7,9 +7,14 @@
 
 use std::any::TypeId;
 
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{Statement, visit_relations};
 use datafusion::sql::sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+
+use crate::error::{SqlStateError, sqlstate};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct QuarryDialect {
@@ -100,6 +105,58 @@ impl Dialect for QuarryDialect {
         supports_xml_expressions,
         supports_comment_optimizer_hint,
     );
+}
+
+/// PostgreSQL's fully reserved key words (its SQL key words appendix):
+/// they cannot name a relation unless quoted. sqlparser reads any word as a
+/// table name, so `SELECT FROM WHERE` looked for a table called `where`.
+#[rustfmt::skip]
+const RESERVED: &[&str] = &[
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both",
+    "case", "cast", "check", "collate", "column", "constraint", "create", "current_catalog",
+    "current_date", "current_role", "current_time", "current_timestamp", "current_user",
+    "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch",
+    "for", "foreign", "from", "grant", "group", "having", "in", "initially", "intersect", "into",
+    "lateral", "leading", "limit", "localtime", "localtimestamp", "not", "null", "offset", "on",
+    "only", "or", "order", "placing", "primary", "references", "returning", "select",
+    "session_user", "some", "symmetric", "system_user", "table", "then", "to", "trailing",
+    "true", "union", "unique", "user", "using", "variadic", "when", "where", "window", "with",
+];
+
+/// Whether `word` (lower case) is one of PostgreSQL's reserved key words.
+pub fn is_reserved(word: &str) -> bool {
+    RESERVED.contains(&word)
+}
+
+/// Refuses a relation named by an unquoted reserved word, as PostgreSQL's
+/// grammar does: 42601 `syntax error at or near "WHERE"`, at the word.
+pub fn check_relation_names(statement: &Statement) -> Result<(), SqlStateError> {
+    let found = visit_relations(statement, |name| {
+        for part in &name.0 {
+            if let Some(ident) = part.as_ident()
+                && ident.quote_style.is_none()
+                && RESERVED.contains(&ident.value.to_lowercase().as_str())
+            {
+                return ControlFlow::Break(ident.clone());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    match found {
+        ControlFlow::Break(ident) => {
+            let e = SqlStateError::new(
+                sqlstate::SYNTAX_ERROR,
+                format!("syntax error at or near \"{}\"", ident.value),
+            );
+            let start = ident.span.start;
+            Err(if start.line > 0 {
+                e.with_location(start.line, start.column)
+            } else {
+                e
+            })
+        }
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 #[cfg(test)]

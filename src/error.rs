@@ -48,6 +48,19 @@ pub fn classify(err: &DataFusionError) -> SqlStateError {
         DataFusionError::SchemaError(e, _) => classify_schema(e),
         DataFusionError::Plan(msg) => classify_plan(msg),
         DataFusionError::NotImplemented(msg) => {
+            // sqlparser reads any run of operator characters (`>>>`, `=~~`)
+            // as a custom operator; PostgreSQL: no such operator, 42883.
+            const CUSTOM: &str = "binary operator: Custom(\"";
+            if let Some(at) = msg.find(CUSTOM)
+                && let rest = &msg[at + CUSTOM.len()..]
+                && let Some(end) = rest.find('"')
+            {
+                let op = &rest[..end];
+                return SqlStateError::new(
+                    UNDEFINED_FUNCTION,
+                    format!("operator does not exist: {op}"),
+                );
+            }
             SqlStateError::unsupported(format!("not supported: {}", lower_first(msg)))
         }
         DataFusionError::Configuration(msg) => SqlStateError::bad_argument(lower_first(msg)),
@@ -187,6 +200,9 @@ fn classify_plan(msg: &str) -> SqlStateError {
             format!("relation \"{name}\" does not exist"),
         );
     }
+    if let Some(e) = no_matching_signature(msg) {
+        return e;
+    }
     if lower.contains("invalid function")
         || lower.contains("unknown function")
         || lower.contains("there is no function")
@@ -264,6 +280,44 @@ pub fn bad_input(type_name: &str, text: &str, integer: bool) -> SqlStateError {
         sqlstate::INVALID_TEXT_REPRESENTATION,
         format!("invalid input syntax for type {type_name}: \"{text}\""),
     )
+}
+
+/// A call that matches none of a function's signatures, as PostgreSQL
+/// reports it: `42883 function ml_deploy(bigint) does not exist`, with how
+/// the function is called as the hint (`crate::usage`). DataFusion's text:
+/// "failed to coerce arguments to satisfy a call to 'ml_deploy' function:
+/// ... No function matches the given name and argument types
+/// 'ml_deploy(Int64)'. ...", or "Function 'f' expects N arguments but
+/// received M", or "'f' does not support zero arguments".
+fn no_matching_signature(msg: &str) -> Option<SqlStateError> {
+    let quoted = |after: &str| -> Option<&str> {
+        let rest = &msg[msg.find(after)? + after.len()..];
+        Some(&rest[..rest.find('\'')?])
+    };
+    let lower = msg.to_ascii_lowercase();
+    let name = if lower.contains("failed to coerce arguments") {
+        quoted("a call to '")?
+    } else if msg.contains("does not support zero arguments") {
+        quoted("'")?
+    } else if msg.contains("expects") && msg.contains("arguments but received") {
+        quoted("unction '")?
+    } else {
+        return None;
+    };
+    let types = quoted("argument types '")
+        .and_then(|call| call.strip_prefix(name))
+        .and_then(|call| call.strip_prefix('('))
+        .and_then(|call| call.strip_suffix(')'))
+        .map(crate::usage::pg_argument_types);
+    let message = match types {
+        Some(types) => format!("function {name}({types}) does not exist"),
+        None => format!("function {name} was called with the wrong arguments"),
+    };
+    let hint = match crate::usage::of(name) {
+        Some(usage) => format!("it is called as {usage}"),
+        None => "no function matches the given name and argument types; you might need to add explicit type casts".to_string(),
+    };
+    Some(SqlStateError::new(sqlstate::UNDEFINED_FUNCTION, message).with_hint(hint))
 }
 
 /// PostgreSQL's name for an Arrow integer type (`Int32` → `integer`).
@@ -465,6 +519,21 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_call_matching_no_signature_names_the_types_and_the_usage() {
+        let e = classify_plan(
+            "Failed to coerce arguments to satisfy a call to 'ml_deploy' function: coercion from Int64 to the signature OneOf(Exact(Utf8, Int64), Exact(Utf8, Int64, Utf8)) failed. No function matches the given name and argument types 'ml_deploy(Int64)'. You might need to add explicit type casts.",
+        );
+        assert_eq!(e.code, sqlstate::UNDEFINED_FUNCTION);
+        assert_eq!(e.message, "function ml_deploy(bigint) does not exist");
+        let e = classify_plan("Function 'abs' expects 1 arguments but received 2");
+        assert_eq!(e.code, sqlstate::UNDEFINED_FUNCTION);
+        assert_eq!(
+            e.message,
+            "function abs was called with the wrong arguments"
+        );
+    }
 
     #[test]
     fn unknown_table_is_42p01_with_user_name() {

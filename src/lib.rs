@@ -16,6 +16,7 @@ pub mod server;
 pub mod session;
 pub mod statements;
 pub mod sync;
+pub mod usage;
 
 pub use config::Config;
 pub use server::Server;

@@ -24,7 +24,7 @@ mod schema;
 mod startup;
 pub mod store;
 pub mod table;
-mod unloadable;
+pub mod unloadable;
 pub mod writer;
 
 pub use schema::QuarrySchema;

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod copy;
 pub mod copy_out;
 mod floats;
+pub mod frames;
 pub mod http;
 pub mod params;
 pub mod query;
@@ -348,9 +349,11 @@ impl Server {
                         authenticated: authenticated.clone(),
                     });
                     let timeout = state.config.authentication_timeout;
+                    let sasl = state.config.password.is_some();
                     tracker.spawn(async move {
                         let _permit = permit;
-                        let connection = pgwire::tokio::process_socket(socket, tls, handlers);
+                        let connection =
+                            frames::serve(socket, tls, handlers, authenticated.clone(), sasl);
                         let deadline = async {
                             tokio::time::sleep(timeout).await;
                             if authenticated.load(Ordering::Acquire) {
@@ -372,8 +375,8 @@ impl Server {
                 Err(_) => {
                     warn!(%peer, limit = state.config.max_connections, "connection refused: too many clients");
                     tracker.spawn(async move {
-                        let _ =
-                            pgwire::tokio::process_socket(socket, tls, Arc::new(Refusing)).await;
+                        let unauthenticated = Arc::new(AtomicBool::new(false));
+                        let _ = frames::serve(socket, tls, Refusing, unauthenticated, false).await;
                     });
                 }
             }

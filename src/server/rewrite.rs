@@ -37,7 +37,7 @@ const AGGREGATES: &[&str] = &[
     "jsonb_agg",
 ];
 
-fn is_catalog_table(name: &ObjectName) -> bool {
+pub fn is_catalog_table(name: &ObjectName) -> bool {
     let parts: Vec<String> = name
         .0
         .iter()
@@ -235,6 +235,172 @@ fn name_cast_columns(body: &mut SetExpr, qualified: &std::collections::HashSet<S
     }
 }
 
+/// PostgreSQL's name for an unnamed special register in a select list
+/// (`current_user`, `session_user`, `user`, `current_catalog`,
+/// `current_schema`): the register's own name.
+fn special_register(expr: &Expr) -> Option<String> {
+    let name = match expr {
+        Expr::Function(f) if matches!(f.args, FunctionArguments::None) => {
+            let [part] = f.name.0.as_slice() else {
+                return None;
+            };
+            part.as_ident()?
+        }
+        Expr::Identifier(ident) => ident,
+        _ => return None,
+    };
+    if name.quote_style.is_some() {
+        return None;
+    }
+    let lower = name.value.to_lowercase();
+    matches!(
+        lower.as_str(),
+        "current_user"
+            | "session_user"
+            | "user"
+            | "current_role"
+            | "current_catalog"
+            | "current_schema"
+    )
+    .then_some(lower)
+}
+
+/// Each select list's register names, in visit order (see
+/// [`name_special_registers`]).
+#[derive(Default)]
+struct RegisterNames {
+    lists: Vec<Vec<Option<String>>>,
+}
+
+fn select_lists<'a>(body: &'a SetExpr, out: &mut Vec<&'a Vec<SelectItem>>) {
+    match body {
+        SetExpr::Select(select) => out.push(&select.projection),
+        SetExpr::SetOperation { left, right, .. } => {
+            select_lists(left, out);
+            select_lists(right, out);
+        }
+        _ => {}
+    }
+}
+
+fn select_lists_mut<'a>(body: &'a mut SetExpr, out: &mut Vec<&'a mut Vec<SelectItem>>) {
+    match body {
+        SetExpr::Select(select) => out.push(&mut select.projection),
+        SetExpr::SetOperation { left, right, .. } => {
+            select_lists_mut(left, out);
+            select_lists_mut(right, out);
+        }
+        _ => {}
+    }
+}
+
+impl datafusion::sql::sqlparser::ast::Visitor for RegisterNames {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        let mut lists = Vec::new();
+        select_lists(&query.body, &mut lists);
+        for list in lists {
+            self.lists.push(
+                list.iter()
+                    .map(|item| match item {
+                        SelectItem::UnnamedExpr(expr) => special_register(expr),
+                        _ => None,
+                    })
+                    .collect(),
+            );
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+struct ApplyRegisterNames {
+    lists: std::vec::IntoIter<Vec<Option<String>>>,
+}
+
+impl VisitorMut for ApplyRegisterNames {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let mut lists = Vec::new();
+        select_lists_mut(query.body.as_mut(), &mut lists);
+        for list in lists {
+            let Some(names) = self.lists.next() else {
+                return ControlFlow::Break(());
+            };
+            if names.len() != list.len() {
+                continue;
+            }
+            let mut taken = std::collections::HashMap::<&str, usize>::new();
+            for item in list.iter() {
+                if let SelectItem::ExprWithAlias { alias, .. } = item {
+                    *taken.entry(alias.value.as_str()).or_default() += 1;
+                }
+            }
+            for name in names.iter().flatten() {
+                *taken.entry(name.as_str()).or_default() += 1;
+            }
+            let unique: Vec<bool> = names
+                .iter()
+                .map(|n| n.as_deref().is_some_and(|n| taken.get(n) == Some(&1)))
+                .collect();
+            for ((item, name), unique) in list.iter_mut().zip(names).zip(unique) {
+                if let (SelectItem::UnnamedExpr(expr), Some(name), true) = (&*item, name, unique) {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: expr.clone(),
+                        alias: Ident::new(name),
+                    };
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Names unnamed special registers in select lists as PostgreSQL does
+/// (`SELECT current_user` is a column called `current_user`). The
+/// compatibility parser renames `current_user` to `session_user` and
+/// `current_catalog` to `current_database()`, after which the spellings
+/// cannot be told apart (its tokens carry no positions), and `SELECT
+/// current_user, session_user` had two items named `session_user()` that
+/// DataFusion refused. So the names are read from `original`, the statement
+/// as sqlparser alone parsed it, and set on the same select lists of
+/// `rewritten`; nothing is named when the rewrite changed the lists.
+pub fn name_special_registers(original: &Statement, rewritten: &mut Statement) {
+    let mut names = RegisterNames::default();
+    let _ = datafusion::sql::sqlparser::ast::Visit::visit(original, &mut names);
+    if names.lists.iter().all(|l| l.iter().all(Option::is_none)) {
+        return;
+    }
+    let mut count = RegisterNames::default();
+    let _ = datafusion::sql::sqlparser::ast::Visit::visit(&*rewritten, &mut count);
+    let shape = |lists: &[Vec<Option<String>>]| lists.iter().map(Vec::len).collect::<Vec<_>>();
+    if shape(&names.lists) != shape(&count.lists) {
+        return;
+    }
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(
+        rewritten,
+        &mut ApplyRegisterNames {
+            lists: names.lists.into_iter(),
+        },
+    );
+}
+
+/// Whether `sql` may name a special register that
+/// [`name_special_registers`] names (a cheap test before a second parse).
+pub fn mentions_special_register(sql: &str) -> bool {
+    const WORDS: [&[u8]; 5] = [
+        b"current_user",
+        b"session_user",
+        b"current_catalog",
+        b"current_schema",
+        b"current_role",
+    ];
+    sql.as_bytes()
+        .windows(12)
+        .any(|w| WORDS.iter().any(|word| w.eq_ignore_ascii_case(&word[..12])))
+}
+
 /// The name of a bare column (`id`, `t.id`): its last identifier.
 fn column_name(expr: &Expr) -> Option<Ident> {
     match expr {
@@ -294,8 +460,22 @@ impl VisitorMut for AggregateCatalogSubqueries {
             );
             *inner = wrap_in_max(taken);
         }
+        // Aggregated, it has one row; the compatibility parser's `LIMIT 1`
+        // stamp would only keep DataFusion from decorrelating it.
+        if is_limit_one(query.limit_clause.as_ref()) {
+            query.limit_clause = None;
+        }
         ControlFlow::Continue(())
     }
+}
+
+fn is_limit_one(limit: Option<&datafusion::sql::sqlparser::ast::LimitClause>) -> bool {
+    use datafusion::sql::sqlparser::ast::{LimitClause, Value};
+    matches!(
+        limit,
+        Some(LimitClause::LimitOffset { limit: Some(Expr::Value(v)), offset: None, limit_by })
+            if limit_by.is_empty() && matches!(&v.value, Value::Number(n, _) if n == "1")
+    )
 }
 
 trait GroupByExt {
@@ -311,12 +491,139 @@ impl GroupByExt for datafusion::sql::sqlparser::ast::Select {
     }
 }
 
+/// `information_schema.tables` with PostgreSQL's columns: DataFusion's has
+/// the first four only, and tools read `is_insertable_into` (sqlsmith's
+/// schema query does). Read from DataFusion's, the rest derived or NULL as
+/// PostgreSQL gives them for plain tables and views.
+const TABLES_WITH_ALL_COLUMNS: &str = "SELECT table_catalog, table_schema, table_name, table_type, \
+     CAST(NULL AS TEXT) AS self_referencing_column_name, CAST(NULL AS TEXT) AS reference_generation, \
+     CAST(NULL AS TEXT) AS user_defined_type_catalog, CAST(NULL AS TEXT) AS user_defined_type_schema, \
+     CAST(NULL AS TEXT) AS user_defined_type_name, \
+     CASE WHEN table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema') \
+     THEN 'YES' ELSE 'NO' END AS is_insertable_into, 'NO' AS is_typed, CAST(NULL AS TEXT) AS commit_action \
+     FROM information_schema.tables";
+
+/// `pg_namespace` with `information_schema` (oid 13283, as in PostgreSQL
+/// 16): datafusion-pg-catalog lists the catalog's schemas only, while its
+/// `pg_proc` places eleven functions in that namespace, so a lookup of their
+/// schema found nothing (sqlsmith stops on that NULL).
+const NAMESPACES_WITH_INFORMATION_SCHEMA: &str = "SELECT oid, nspname, nspowner, nspacl, options \
+     FROM pg_catalog.pg_namespace \
+     UNION ALL SELECT CAST(13283 AS INT), 'information_schema', CAST(10 AS INT), CAST(NULL AS TEXT), \
+     CAST(NULL AS TEXT)";
+
+/// Catalog columns PostgreSQL types as `oidvector`/`int2vector` (arrays
+/// that `unnest` takes) and datafusion-pg-catalog keeps as space-separated
+/// text.
+const VECTOR_COLUMNS: &[&str] = &[
+    "proargtypes",
+    "indkey",
+    "indclass",
+    "indcollation",
+    "indoption",
+];
+
+/// Shapes of catalog relations and columns that differ from PostgreSQL's:
+/// [`TABLES_WITH_ALL_COLUMNS`], and `unnest(proargtypes)` over the text
+/// form of a vector column.
+struct CatalogShapes;
+
+impl VisitorMut for CatalogShapes {
+    type Break = ();
+
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        let TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } = factor
+        else {
+            return ControlFlow::Continue(());
+        };
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(|i| i.value.to_ascii_lowercase())
+            .collect();
+        let (replacement, default_alias) = match parts.as_slice() {
+            [.., schema, table] if schema == "information_schema" && table == "tables" => {
+                (TABLES_WITH_ALL_COLUMNS, "tables")
+            }
+            [.., schema, table] if schema == "pg_catalog" && table == "pg_namespace" => {
+                (NAMESPACES_WITH_INFORMATION_SCHEMA, "pg_namespace")
+            }
+            [table] if table == "pg_namespace" => {
+                (NAMESPACES_WITH_INFORMATION_SCHEMA, "pg_namespace")
+            }
+            _ => return ControlFlow::Continue(()),
+        };
+        let Ok(Statement::Query(subquery)) = datafusion::sql::sqlparser::parser::Parser::new(
+            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+        )
+        .try_with_sql(replacement)
+        .and_then(|mut p| p.parse_statement()) else {
+            return ControlFlow::Continue(());
+        };
+        let alias = alias
+            .take()
+            .unwrap_or(datafusion::sql::sqlparser::ast::TableAlias {
+                explicit: true,
+                name: Ident::new(default_alias),
+                columns: vec![],
+                at: None,
+            });
+        *factor = TableFactor::Derived {
+            lateral: false,
+            subquery,
+            alias: Some(alias),
+            sample: None,
+        };
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::Function(f) = expr else {
+            return ControlFlow::Continue(());
+        };
+        let is_unnest = f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest"));
+        let FunctionArguments::List(list) = &mut f.args else {
+            return ControlFlow::Continue(());
+        };
+        let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_mut_slice() else {
+            return ControlFlow::Continue(());
+        };
+        let vector = column_name(arg)
+            .is_some_and(|c| VECTOR_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()));
+        if !is_unnest || !vector {
+            return ControlFlow::Continue(());
+        }
+        let text = format!("CAST(string_to_array(nullif({arg}, ''), ' ') AS BIGINT[])");
+        if let Ok(array) = datafusion::sql::sqlparser::parser::Parser::new(
+            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+        )
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_expr())
+        {
+            *arg = array;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 /// Applies the catalog-query rewrites to `statement`.
 pub fn rewrite(statement: &mut Statement) {
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(
         statement,
         &mut AggregateCatalogSubqueries,
     );
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut CatalogShapes);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut NameStructFields);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut NameCastColumns);
     let mut functions = quarry_udfs::functions::relation::relation_functions();
@@ -336,6 +643,43 @@ mod tests {
             .remove(0);
         rewrite(&mut stmt);
         stmt.to_string()
+    }
+
+    /// `sql` through the compatibility parser, its special registers named.
+    fn registers_named(sql: &str) -> String {
+        let compat = datafusion_pg_catalog::sql::PostgresCompatibilityParser::new();
+        let mut stmt = compat.parse(sql).expect("parses").remove(0);
+        assert!(mentions_special_register(sql));
+        let original = Parser::parse_sql(
+            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+            sql,
+        )
+        .expect("parses")
+        .remove(0);
+        name_special_registers(&original, &mut stmt);
+        stmt.to_string()
+    }
+
+    #[test]
+    fn special_registers_keep_their_postgresql_names() {
+        assert_eq!(
+            registers_named("SELECT current_user, session_user"),
+            "SELECT session_user AS current_user, session_user AS session_user"
+        );
+        assert_eq!(
+            registers_named("SELECT 1 FROM t UNION SELECT 2 FROM (SELECT current_catalog) s"),
+            "SELECT 1 FROM t UNION SELECT 2 FROM (SELECT current_database() AS current_catalog) s"
+        );
+        // An alias wins; a name given twice is left to DataFusion.
+        assert_eq!(
+            registers_named("SELECT current_user AS me, current_user"),
+            "SELECT session_user AS me, session_user AS current_user"
+        );
+        assert_eq!(
+            registers_named("SELECT current_user, current_user"),
+            "SELECT session_user, session_user"
+        );
+        assert!(!mentions_special_register("SELECT name FROM users"));
     }
 
     #[test]

@@ -126,10 +126,18 @@ pub fn base_state(
         Arc::new(SystemTable::new(Kind::Versions, registry.clone())),
     )?;
     catalog.register_system_table(
+        crate::catalog::unloadable::UNLOADABLE_RELATIONS,
+        Arc::new(crate::catalog::unloadable::UnloadableRelations::new(
+            Arc::downgrade(catalog),
+        )),
+    )?;
+    catalog.register_system_table(
         SNAPSHOTS,
         Arc::new(SystemTable::new(Kind::Snapshots, registry.clone())),
     )?;
-    Ok(ctx.state())
+    let state = ctx.state();
+    crate::usage::record(&state);
+    Ok(state)
 }
 
 /// The context of one session of `user`: the base state, told who the user is.

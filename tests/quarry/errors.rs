@@ -60,6 +60,21 @@ async fn errors_carry_a_message_and_hint() {
         "{:?}",
         db.hint()
     );
+    // A call that matches no signature: PostgreSQL's message, and how the
+    // function is called instead of DataFusion's signature enum.
+    let err = client
+        .simple_query("SELECT ml_deploy('m', 'two')")
+        .await
+        .expect_err("wrong argument types");
+    let db = err.as_db_error().expect("db error");
+    assert_eq!(
+        db.message(),
+        "function ml_deploy(text, text) does not exist"
+    );
+    assert_eq!(
+        db.hint(),
+        Some("it is called as ml_deploy(model text, version bigint [, alias text])")
+    );
 }
 
 #[quarry_test]

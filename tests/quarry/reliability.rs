@@ -445,11 +445,29 @@ async fn external_tables_come_back_from_a_restart_exactly_as_defined() {
         .map(|e| e.message().to_owned())
         .unwrap_or_default();
     assert!(message.contains("could not be loaded"), "{message}");
+    // Naming a column it had is the same error, not "column does not exist".
+    let err = client
+        .batch_execute("SELECT a FROM head WHERE b > 1")
+        .await
+        .expect_err("its file is gone");
+    assert_eq!(sqlstate(&err), "55000", "{err:?}");
+    // The catalog lists it, with the reason.
+    let listed = scalar(
+        &client,
+        "SELECT concat_ws(' ', schema_name, name, kind, reason LIKE '%head.csv%') \
+         FROM quarry_unloadable_relations",
+    )
+    .await;
+    assert_eq!(listed, "public head external table true");
     assert_eq!(scalar(&client, "SELECT count(*) FROM pipe").await, "2");
     client
         .batch_execute("DROP TABLE head")
         .await
         .expect("droppable");
+    assert_eq!(
+        scalar(&client, "SELECT count(*) FROM quarry_unloadable_relations").await,
+        "0"
+    );
     server.assert_alive("reading a table that could not load");
     server.kill();
 }
@@ -655,5 +673,156 @@ async fn ml_functions_survive_fuzzed_arguments() {
         internal.len(),
         internal.join("\n")
     );
+    server.kill();
+}
+
+/// A frontend message: type byte, length, body.
+fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![kind];
+    m.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+/// Backend messages until ReadyForQuery or the end of the stream.
+async fn replies(socket: &mut tokio::net::TcpStream) -> Vec<(u8, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    loop {
+        let mut header = [0u8; 5];
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            socket.read_exact(&mut header),
+        )
+        .await
+        .expect("an answer, not silence");
+        if read.is_err() {
+            return out;
+        }
+        let length = i32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+        let mut body = vec![0u8; length - 4];
+        socket.read_exact(&mut body).await.expect("message body");
+        out.push((header[0], body));
+        if header[0] == b'Z' {
+            return out;
+        }
+    }
+}
+
+/// The SQLSTATE of the first ErrorResponse among `replies`.
+fn error_code(replies: &[(u8, Vec<u8>)]) -> Option<String> {
+    let (_, body) = replies.iter().find(|(kind, _)| *kind == b'E')?;
+    body.split(|b| *b == 0)
+        .find_map(|field| field.strip_prefix(b"C"))
+        .map(|code| String::from_utf8_lossy(code).into_owned())
+}
+
+/// A trusted session on a raw socket, past its first ReadyForQuery.
+async fn raw_session(port: u16) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let mut body = 196_608i32.to_be_bytes().to_vec();
+    body.extend_from_slice(b"user\0quarry\0database\0quarry\0\0");
+    let mut startup = (body.len() as i32 + 4).to_be_bytes().to_vec();
+    startup.extend_from_slice(&body);
+    socket.write_all(&startup).await.expect("startup");
+    let answer = replies(&mut socket).await;
+    assert_eq!(answer.last().map(|m| m.0), Some(b'Z'), "{answer:?}");
+    socket
+}
+
+#[quarry_test]
+async fn malformed_messages_are_protocol_errors_and_bad_utf8_is_22021() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut server = Process::spawn(dir.path());
+    let parse = frame(b'P', b"\0SELECT $1::int\0\0\0");
+    let sync = frame(b'S', b"");
+    // Bind: unnamed portal and statement, no formats, one parameter.
+    let bind_with = |length: i32, count: i16| {
+        let mut body = b"\0\0\0\0".to_vec();
+        body.extend_from_slice(&count.to_be_bytes());
+        body.extend_from_slice(&length.to_be_bytes());
+        body.extend_from_slice(b"42\0\0");
+        frame(b'B', &body)
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        // Used to panic the connection task (split_to past the end).
+        ("parameter longer than the message", bind_with(1_000_000, 1)),
+        ("negative parameter length", bind_with(-5, 1)),
+        ("negative parameter count", bind_with(2, -1)),
+        ("Describe without a body", frame(b'D', b"")),
+        ("Execute cut short", frame(b'E', b"\0\0")),
+        ("length below four", vec![b'Q', 0, 0, 0, 2]),
+    ];
+    for (what, bad) in cases {
+        let mut socket = raw_session(server.port).await;
+        let mut sent = parse.clone();
+        sent.extend_from_slice(&bad);
+        sent.extend_from_slice(&sync);
+        socket.write_all(&sent).await.expect("send");
+        let answer = replies(&mut socket).await;
+        assert_eq!(
+            error_code(&answer).as_deref(),
+            Some("08P01"),
+            "{what}: {answer:?}"
+        );
+        server.assert_alive(what);
+    }
+    // Before authentication a message is at most 10,000 bytes.
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .expect("connect");
+    socket
+        .write_all(&1_000_000i32.to_be_bytes())
+        .await
+        .expect("send");
+    socket
+        .write_all(&196_608i32.to_be_bytes())
+        .await
+        .expect("send");
+    assert_eq!(
+        error_code(&replies(&mut socket).await).as_deref(),
+        Some("08P01")
+    );
+
+    // Text that is not UTF-8 is 22021, in both protocols, and the session
+    // goes on.
+    let mut socket = raw_session(server.port).await;
+    socket
+        .write_all(&frame(b'Q', b"SELECT 'caf\xe9'\0"))
+        .await
+        .expect("send");
+    let answer = replies(&mut socket).await;
+    assert_eq!(error_code(&answer).as_deref(), Some("22021"), "{answer:?}");
+    let message = String::from_utf8_lossy(&answer.iter().find(|m| m.0 == b'E').expect("present").1)
+        .into_owned();
+    assert!(
+        message.contains("invalid byte sequence for encoding \"UTF8\": 0xe9 0x27"),
+        "{message}"
+    );
+    let mut extended = frame(b'P', b"\0SELECT '\xff'\0\0\0");
+    extended.extend_from_slice(&sync);
+    socket.write_all(&extended).await.expect("send");
+    assert_eq!(
+        error_code(&replies(&mut socket).await).as_deref(),
+        Some("22021")
+    );
+    socket
+        .write_all(&frame(b'Q', "SELECT 'café'\0".as_bytes()))
+        .await
+        .expect("send");
+    let answer = replies(&mut socket).await;
+    assert!(
+        answer
+            .iter()
+            .any(|(kind, body)| *kind == b'D' && body.ends_with("café".as_bytes())),
+        "{answer:?}"
+    );
+    server.assert_alive("invalid UTF-8");
+    let client = connect(&server.url()).await;
+    assert_eq!(scalar(&client, "SELECT 1").await, "1");
     server.kill();
 }

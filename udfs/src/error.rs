@@ -74,6 +74,7 @@ pub mod sqlstate {
     pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
     pub const SERIALIZATION_FAILURE: &str = "40001";
     pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
+    pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
     pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
     pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
     pub const INVALID_TRANSACTION_STATE: &str = "25000";

@@ -24,6 +24,7 @@ mod execute;
 mod models;
 mod names;
 mod parse;
+mod pg_rules;
 pub mod prepared;
 mod replies;
 mod run;

@@ -85,7 +85,14 @@ impl Parser {
                 let planner = session.plan_state();
                 match planner.statement_to_plan(stmt.clone()).await {
                     Ok(plan) => Some(plan),
-                    Err(e) => return Err(self.locate(&planner, sql, classify(&e)).await),
+                    Err(e) => {
+                        if let Some(broken) =
+                            self.state.catalog.unloadable_named(&planner, &stmt).await
+                        {
+                            return Err(broken);
+                        }
+                        return Err(self.locate(&planner, sql, classify(&e)).await);
+                    }
                 }
             }
         };

@@ -13,7 +13,6 @@ use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser as SqlParser, ParserError};
-use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use pgwire::api::Type;
 use pgwire::api::portal::Portal;
 use pgwire::error::PgWireResult;
@@ -26,6 +25,7 @@ use crate::error::{
 };
 use crate::server::ServerState;
 use crate::server::params::{self, Decoding};
+use crate::server::query::pg_rules::Compat;
 use crate::server::reuse::Reuse;
 use crate::server::rewrite;
 use crate::server::stream::FieldsCache;
@@ -168,24 +168,33 @@ pub enum Stmt {
     Model(ModelStatement),
 }
 
+/// The rewrites are built once: they parse templates of their own.
+pub(super) static COMPAT: std::sync::LazyLock<Compat> = std::sync::LazyLock::new(Compat::default);
+
 /// Parses SQL: PostgreSQL syntax first (with the rewrites that catalog queries
 /// of psql, JDBC and BI tools need), then DataFusion's own extensions such as
 /// `CREATE EXTERNAL TABLE` and `COPY ... TO ... STORED AS`.
 pub struct Parser {
-    compat: PostgresCompatibilityParser,
+    compat: &'static Compat,
     pub(super) state: Arc<ServerState>,
 }
 
 impl Parser {
     pub fn new(state: Arc<ServerState>) -> Parser {
         Parser {
-            compat: PostgresCompatibilityParser::new(),
+            compat: &COMPAT,
             state,
         }
     }
 
     /// Parses Quarry's model statements, then everything else.
     pub fn parse_all(&self, sql: &str) -> Result<Vec<Stmt>> {
+        if let Some(bytes) = crate::server::frames::invalid_utf8(sql) {
+            return Err(SqlStateError::new(
+                sqlstate::CHARACTER_NOT_IN_REPERTOIRE,
+                format!("invalid byte sequence for encoding \"UTF8\": {bytes}"),
+            ));
+        }
         if let Some(model) = crate::statements::parse(sql)? {
             return Ok(vec![Stmt::Model(model)]);
         }
@@ -194,7 +203,7 @@ impl Parser {
 
     /// SQL text to statements (see `parse_sql`).
     pub fn parse(&self, sql: &str) -> Result<Vec<DfStatement>> {
-        parse_sql(&self.compat, sql)
+        parse_sql(self.compat, sql)
     }
 
     /// `error`, raised planning `sql` (one statement), with where in the text
@@ -246,10 +255,7 @@ impl Parser {
 /// SQL text to statements: PostgreSQL syntax through `compat`, each
 /// statement rewritten for the catalog queries clients send, else
 /// DataFusion's own syntax; the error reported is PostgreSQL syntax's.
-pub(super) fn parse_sql(
-    compat: &PostgresCompatibilityParser,
-    sql: &str,
-) -> Result<Vec<DfStatement>> {
+pub(super) fn parse_sql(compat: &Compat, sql: &str) -> Result<Vec<DfStatement>> {
     if sql.len() > complexity::SHORT_STATEMENT
         && let Some(statements) = parse_long(compat, sql)?
     {
@@ -258,7 +264,8 @@ pub(super) fn parse_sql(
     // sqlparser reads `CREATE EXTERNAL TABLE ... STORED AS ... LOCATION`
     // as a Hive table that DataFusion's planner refuses; DataFusion's own
     // parser turns it into its CreateExternalTable statement.
-    let parsed = compat.parse(sql).and_then(|statements| {
+    let (parsed, originals) = compat.parse(sql);
+    let parsed = parsed.and_then(|statements| {
         if statements
             .iter()
             .any(|s| matches!(s, Statement::CreateTable(t) if t.external))
@@ -273,13 +280,24 @@ pub(super) fn parse_sql(
         }
     });
     match parsed {
-        Ok(statements) => Ok(statements
-            .into_iter()
-            .map(|mut s| {
-                rewrite::rewrite(&mut s);
-                DfStatement::Statement(Box::new(s))
-            })
-            .collect()),
+        Ok(statements) => {
+            // The statements as sqlparser alone reads them, for names the
+            // compatibility rewrites lose (`rewrite::name_special_registers`).
+            let originals = originals
+                .filter(|o| o.len() == statements.len() && rewrite::mentions_special_register(sql));
+            statements
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut s)| {
+                    crate::dialect::check_relation_names(&s)?;
+                    if let Some(original) = originals.as_ref().map(|o| &o[i]) {
+                        rewrite::name_special_registers(original, &mut s);
+                    }
+                    rewrite::rewrite(&mut s);
+                    Ok(DfStatement::Statement(Box::new(s)))
+                })
+                .collect()
+        }
         Err(pg_err) => {
             let dialect = QuarryDialect::default();
             let parsed = DFParserBuilder::new(sql)
@@ -321,7 +339,7 @@ pub(super) fn parse_sql(
 /// which match the short catalog queries of known tools. `None` when
 /// sqlparser alone cannot read it (DataFusion's own syntax, `ABORT`): the
 /// text then goes the way every other statement does.
-fn parse_long(compat: &PostgresCompatibilityParser, sql: &str) -> Result<Option<Vec<DfStatement>>> {
+fn parse_long(compat: &Compat, sql: &str) -> Result<Option<Vec<DfStatement>>> {
     let dialect = PostgreSqlDialect {};
     let Ok(mut statements) = SqlParser::new(&dialect)
         .try_with_sql(sql)
@@ -331,12 +349,19 @@ fn parse_long(compat: &PostgresCompatibilityParser, sql: &str) -> Result<Option<
     };
     for stmt in &mut statements {
         complexity::guard(stmt)?;
+        crate::dialect::check_relation_names(stmt)?;
     }
     Ok(Some(
         statements
             .into_iter()
             .map(|s| {
-                let mut s = compat.rewrite(s);
+                let mut s = if rewrite::mentions_special_register(sql) {
+                    let mut rewritten = compat.rewrite(s.clone());
+                    rewrite::name_special_registers(&s, &mut rewritten);
+                    rewritten
+                } else {
+                    compat.rewrite(s)
+                };
                 rewrite::rewrite(&mut s);
                 DfStatement::Statement(Box::new(s))
             })

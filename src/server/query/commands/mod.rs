@@ -238,15 +238,14 @@ mod tests {
     use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement as PlanStatement};
     use datafusion::prelude::SessionContext;
     use datafusion::sql::parser::DFParserBuilder;
-    use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
     use super::*;
-    use crate::server::query::prepared::parse_sql;
+    use crate::server::query::prepared::{COMPAT, parse_sql};
 
     /// The one statement of `sql`, parsed as the front end parses it.
     fn parsed(sql: &str) -> DfStatement {
-        let mut statements = parse_sql(&PostgresCompatibilityParser::new(), sql)
-            .unwrap_or_else(|e| panic!("{sql}: {}", e.message));
+        let mut statements =
+            parse_sql(&COMPAT, sql).unwrap_or_else(|e| panic!("{sql}: {}", e.message));
         assert_eq!(statements.len(), 1, "{sql}");
         statements.remove(0)
     }

@@ -57,9 +57,16 @@ enum Rule {
 
 fn parse_rule(text: &str) -> Result<Rule, SqlStateError> {
     let bad = |e: String| {
-        SqlStateError::bad_argument(format!(
-            "{NAME}: rule '{text}' is not a SQL boolean expression or unique(col, ...): {e}"
-        ))
+        let e = e
+            .strip_prefix("sql parser error: ")
+            .unwrap_or(&e)
+            .to_string();
+        SqlStateError::new(
+            sqlstate::SYNTAX_ERROR,
+            format!(
+                "{NAME}: rule '{text}' is not a SQL boolean expression or unique(col, ...): {e}"
+            ),
+        )
     };
     let expr = Parser::new(&PostgreSqlDialect {})
         .try_with_sql(text)
@@ -262,7 +269,7 @@ impl TableFunctionSpec for ValidateUdtf {
     fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Data quality", description: None },
-            "Checks rules against every row of a table or query: one output row per rule, in the order given, with rule, total_rows, failing_rows, passed (no failing row) and sample, a JSON array of at most 5 failing rows. A rule is a SQL boolean expression over the relation's columns ('age BETWEEN 0 AND 120', 'email LIKE ''%@%''', 'end_date >= start_date'): a row fails when the expression is false; true or NULL passes, as in a CHECK constraint, so write 'x IS NOT NULL' to forbid NULLs. 'unique(col, ...)' fails every row whose key occurs more than once (keys with a NULL are not compared, as in a UNIQUE constraint); its sample lists duplicated keys with a count. The expression rules are checked in one pass over the relation. Errors: 22023 for a rule that does not parse, a rule that is not text, or no rule; 42703 for an unknown column; 42804 for a rule that is not boolean.",
+            "Checks rules against every row of a table or query: one output row per rule, in the order given, with rule, total_rows, failing_rows, passed (no failing row) and sample, a JSON array of at most 5 failing rows. A rule is a SQL boolean expression over the relation's columns ('age BETWEEN 0 AND 120', 'email LIKE ''%@%''', 'end_date >= start_date'): a row fails when the expression is false; true or NULL passes, as in a CHECK constraint, so write 'x IS NOT NULL' to forbid NULLs. 'unique(col, ...)' fails every row whose key occurs more than once (keys with a NULL are not compared, as in a UNIQUE constraint); its sample lists duplicated keys with a count. The expression rules are checked in one pass over the relation. Errors: 42601 for a rule that does not parse; 22023 for a rule that is not text, or no rule; 42703 for an unknown column; 42804 for a rule that is not boolean.",
             "SELECT * FROM ml_validate(relation, rule [, rule ...])",
         )
         .with_sql_example(

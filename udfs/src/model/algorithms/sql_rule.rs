@@ -201,15 +201,41 @@ fn df_schema(schema: &Schema) -> Result<DFSchema> {
     DFSchema::try_from(schema.clone()).map_err(SqlStateError::internal)
 }
 
+/// Why an expression does not compile: 42601 when it is not SQL (an
+/// unknown operator such as `>>>` or `===` included), 42703 for a column
+/// the training query lacks, 22023 otherwise.
+fn expression_error(expression: &str, e: &datafusion::error::DataFusionError) -> SqlStateError {
+    use datafusion::error::DataFusionError;
+    let hint = "the expression may use the columns of the training query and SQL functions";
+    let e = e.find_root();
+    let (code, detail) = match e {
+        DataFusionError::SQL(parser, _) => {
+            let text = parser.to_string();
+            let text = text
+                .strip_prefix("sql parser error: ")
+                .unwrap_or(&text)
+                .to_string();
+            (sqlstate::SYNTAX_ERROR, text)
+        }
+        DataFusionError::NotImplemented(m) if m.contains("binary operator") => {
+            (sqlstate::SYNTAX_ERROR, m.clone())
+        }
+        DataFusionError::SchemaError(..) => (sqlstate::UNDEFINED_COLUMN, e.to_string()),
+        other => (sqlstate::INVALID_PARAMETER_VALUE, other.to_string()),
+    };
+    SqlStateError::new(
+        code,
+        format!("sql_rule expression '{expression}' is not valid: {detail}"),
+    )
+    .with_hint(hint)
+}
+
 /// Compiles an expression over the features.
 fn compile(expression: &str, features: &[Feature]) -> Result<Rule> {
     let schema = input_schema(features);
     let df_schema = df_schema(&schema)?;
     let ctx = SessionContext::new();
-    let bad = |e: datafusion::error::DataFusionError| {
-        SqlStateError::bad_argument(format!("sql_rule expression: {e}"))
-            .with_hint("the expression may use the columns of the training query and SQL functions")
-    };
+    let bad = |e: datafusion::error::DataFusionError| expression_error(expression, &e);
     let expr = ctx.parse_sql_expr(expression, &df_schema).map_err(bad)?;
     let expr = ctx.create_physical_expr(expr, &df_schema).map_err(bad)?;
     Ok(Rule { expr, schema })
@@ -221,7 +247,7 @@ fn referenced_columns(expression: &str, features: &[Feature]) -> Result<Vec<Stri
     let ctx = SessionContext::new();
     let expr = ctx
         .parse_sql_expr(expression, &schema)
-        .map_err(|e| SqlStateError::bad_argument(format!("sql_rule expression: {e}")))?;
+        .map_err(|e| expression_error(expression, &e))?;
     Ok(expr
         .column_refs()
         .into_iter()

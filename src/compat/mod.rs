@@ -2,6 +2,8 @@
 //! user and schema. datafusion-pg-catalog ships fixed answers ("postgres",
 //! "public"); these replace them with the session's real values.
 
+pub mod format;
+
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, ListBuilder, StringBuilder};
@@ -59,6 +61,7 @@ pub fn register(ctx: &SessionContext) {
         DataType::Boolean,
     )));
     ctx.register_udf(ScalarUDF::from(JsonBuildObject::new()));
+    ctx.register_udf(ScalarUDF::from(format::Format::new()));
     // Quarry has no sequences: no column owns one.
     ctx.register_udf(ScalarUDF::from(OidFunction::with_arity(
         "pg_get_serial_sequence",
