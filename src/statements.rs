@@ -31,6 +31,8 @@ pub enum ModelStatement {
     DropModel {
         name: String,
         if_exists: bool,
+        /// `KEEP SNAPSHOTS`: the model's training snapshots outlive it.
+        keep_snapshots: bool,
     },
     ShowModels,
     DescribeModel {
@@ -58,11 +60,20 @@ impl std::fmt::Display for ModelStatement {
                     .collect();
                 write!(f, "{}) AS {query}", opts.join(", "))
             }
-            ModelStatement::DropModel { name, if_exists } => {
+            ModelStatement::DropModel {
+                name,
+                if_exists,
+                keep_snapshots,
+            } => {
                 write!(
                     f,
-                    "DROP MODEL {}{name}",
-                    if *if_exists { "IF EXISTS " } else { "" }
+                    "DROP MODEL {}{name}{}",
+                    if *if_exists { "IF EXISTS " } else { "" },
+                    if *keep_snapshots {
+                        " KEEP SNAPSHOTS"
+                    } else {
+                        ""
+                    }
                 )
             }
             ModelStatement::ShowModels => f.write_str("SHOW MODELS"),
@@ -159,7 +170,15 @@ pub fn parse(sql: &str) -> Result<Option<ModelStatement>> {
             expect_word(&mut parser, "MODEL")?;
             let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
             let name = model_name(&parser.parse_object_name(false).map_err(syntax)?)?;
-            ModelStatement::DropModel { name, if_exists }
+            let keep_snapshots = parse_word(&mut parser, "KEEP");
+            if keep_snapshots {
+                expect_word(&mut parser, "SNAPSHOTS")?;
+            }
+            ModelStatement::DropModel {
+                name,
+                if_exists,
+                keep_snapshots,
+            }
         }
         ["SHOW", ..] => {
             parser.expect_keyword(Keyword::SHOW).map_err(syntax)?;
@@ -185,6 +204,17 @@ pub fn parse(sql: &str) -> Result<Option<ModelStatement>> {
         ));
     }
     Ok(Some(statement))
+}
+
+/// Consumes the next token when it is `word` (any case).
+fn parse_word(parser: &mut Parser<'_>, word: &str) -> bool {
+    match &parser.peek_token().token {
+        Token::Word(w) if w.value.eq_ignore_ascii_case(word) => {
+            parser.next_token();
+            true
+        }
+        _ => false,
+    }
 }
 
 fn expect_word(parser: &mut Parser<'_>, word: &str) -> Result<()> {
@@ -279,6 +309,15 @@ mod tests {
                 ..
             })
         ));
+        assert!(matches!(
+            parse("DROP MODEL m KEEP SNAPSHOTS").expect("ok"),
+            Some(ModelStatement::DropModel {
+                if_exists: false,
+                keep_snapshots: true,
+                ..
+            })
+        ));
+        assert!(parse("DROP MODEL m KEEP").is_err());
         assert!(matches!(
             parse("describe model m").expect("ok"),
             Some(ModelStatement::DescribeModel { .. })

@@ -86,6 +86,9 @@ pub struct Store {
     conn: Mutex<Connection>,
     /// Advanced after every write (see [`Store::epoch`]).
     epoch: AtomicU64,
+    /// Advanced whenever what a model reference resolves to may have
+    /// changed (see [`Store::models`]).
+    models: AtomicU64,
 }
 
 /// The connection, held for a write: dropping it, after the write committed
@@ -185,6 +188,7 @@ impl Store {
         Ok(Store {
             conn: Mutex::new(conn),
             epoch: AtomicU64::new(0),
+            models: AtomicU64::new(0),
         })
     }
 
@@ -207,6 +211,19 @@ impl Store {
     /// memory. Kept plans (see `server::reuse`) are valid for one epoch.
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
+    }
+
+    /// A number that changes whenever a model alias moves or a version is
+    /// added or dropped: a plan that resolved a model reference (a table
+    /// function such as `ml_predict(model, relation)` resolves it when
+    /// planned) is made again when it differs.
+    pub fn models(&self) -> u64 {
+        self.models.load(Ordering::Acquire)
+    }
+
+    /// Advances [`Store::models`]: call after the change committed.
+    pub fn models_changed(&self) {
+        self.models.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Advances the epoch: something that plans depend on changed.

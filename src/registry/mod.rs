@@ -101,6 +101,19 @@ pub struct TrainingInfo {
     pub seconds: f64,
 }
 
+/// One row of `ml_deployments`: an alias moved (`deploy`, `rollback`).
+#[derive(Debug, Clone)]
+pub struct DeploymentRow {
+    pub id: i64,
+    pub model: String,
+    pub alias: String,
+    pub version: i64,
+    pub previous_version: Option<i64>,
+    pub action: String,
+    pub by_user: String,
+    pub at: String,
+}
+
 /// One row of `ml_model_versions`, as DESCRIBE MODEL and the system tables show it.
 #[derive(Debug, Clone)]
 pub struct VersionRow {
@@ -150,6 +163,18 @@ pub fn normalize(name: &str) -> String {
 }
 
 impl Registry {
+    /// A metadata transaction that changes what model references resolve
+    /// to (a version added or dropped, an alias moved); once it commits,
+    /// plans that resolved one are made again ([`Store::models`]).
+    fn models_tx<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let out = self.store.with_tx(f)?;
+        self.store.models_changed();
+        Ok(out)
+    }
+
     pub fn open(data_dir: &Path, store: Arc<Store>) -> Result<Arc<Registry>> {
         store.execute_batch(SCHEMA)?;
         let dir = data_dir.join("models");
@@ -251,7 +276,7 @@ impl Registry {
             .to_string()
         });
         let features = serde_json::to_string(&model.envelope.features).unwrap_or_default();
-        let result = self.store.with_tx(|tx| {
+        let result = self.models_tx(|tx| {
             if replace {
                 tx.execute("DELETE FROM ml_models WHERE name = ?1", [name])?;
             }
@@ -322,7 +347,10 @@ impl Registry {
     }
 
     /// `DROP MODEL`: every version, alias and artifact.
-    pub fn drop_model(&self, name: &str, if_exists: bool) -> Result<bool> {
+    /// `DROP MODEL`: the model, its versions and artifacts, and (unless
+    /// `keep_snapshots`) the training snapshots CREATE MODEL kept of its
+    /// rows, in one transaction; files are removed after it commits.
+    pub fn drop_model(&self, name: &str, if_exists: bool, keep_snapshots: bool) -> Result<bool> {
         let name = normalize(name);
         if !self.exists(&name)? {
             return if if_exists {
@@ -331,12 +359,19 @@ impl Registry {
                 Err(unknown_model(&name))
             };
         }
-        self.store.with_tx(|tx| {
+        let training = snapshots::normalize(&snapshots::training_name(&name))?;
+        let snapshot_dirs = self.models_tx(|tx| {
+            let dirs = if keep_snapshots {
+                Vec::new()
+            } else {
+                snapshots::delete_versions(tx, &training)?
+            };
             tx.execute("DELETE FROM ml_models WHERE name = ?1", [&name])?;
-            Ok(())
+            Ok(dirs)
         })?;
         self.cache().retain(|k, _| k.name != name);
         let _ = std::fs::remove_dir_all(self.dir.join(dir_name(&name)));
+        self.snapshots.remove_dirs(&snapshot_dirs);
         Ok(true)
     }
 
@@ -356,7 +391,7 @@ impl Registry {
             )));
         }
         self.version_exists(&name, version)?;
-        self.store.with_tx(|tx| {
+        self.models_tx(|tx| {
             let previous: Option<u32> = tx
                 .query_row(
                     "SELECT version FROM ml_model_aliases WHERE model = ?1 AND alias = ?2",
@@ -397,7 +432,7 @@ impl Registry {
         if !self.exists(&name)? {
             return Err(unknown_model(&name));
         }
-        self.store.with_tx(|tx| {
+        self.models_tx(|tx| {
             let current: Option<u32> = tx
                 .query_row(
                     "SELECT version FROM ml_model_aliases WHERE model = ?1 AND alias = 'production'",
@@ -535,6 +570,31 @@ impl Registry {
                             .get::<_, Option<String>>(19)?
                             .map(|s| s.split(',').map(str::to_string).collect())
                             .unwrap_or_default(),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// The deployment history, oldest first.
+    pub fn deployments(&self) -> Result<Vec<DeploymentRow>> {
+        self.store.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, model, alias, version, previous_version, action, by_user, at
+                 FROM ml_deployments ORDER BY id",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(DeploymentRow {
+                        id: r.get(0)?,
+                        model: r.get(1)?,
+                        alias: r.get(2)?,
+                        version: r.get(3)?,
+                        previous_version: r.get(4)?,
+                        action: r.get(5)?,
+                        by_user: r.get(6)?,
+                        at: r.get(7)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

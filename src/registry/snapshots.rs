@@ -141,6 +141,24 @@ pub fn training_name(model: &str) -> String {
     format!("\"{TRAINING_PREFIX}{}\"", model.replace('"', "\"\""))
 }
 
+/// Deletes every version of snapshot `name` in `tx`; returns their
+/// directories, to remove once `tx` commits.
+pub fn delete_versions(
+    tx: &rusqlite::Transaction<'_>,
+    name: &str,
+) -> rusqlite::Result<Vec<String>> {
+    let dirs = {
+        let mut stmt = tx.prepare("SELECT dir FROM ml_snapshot_versions WHERE name = ?1")?;
+        stmt.query_map(params![name], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?
+    };
+    tx.execute(
+        "DELETE FROM ml_snapshot_versions WHERE name = ?1",
+        params![name],
+    )?;
+    Ok(dirs)
+}
+
 /// Snapshot names: lower case unless quoted, like other names.
 pub fn normalize(name: &str) -> Result<String> {
     let name = crate::registry::normalize(name);
@@ -252,6 +270,19 @@ impl Snapshots {
             schema_bytes,
             pending,
         })
+    }
+
+    /// Removes the directories of deleted versions (best effort: what is
+    /// left is removed by the start-up clean-up, as no row names it).
+    pub fn remove_dirs(&self, dirs: &[String]) {
+        for dir in dirs {
+            if let Err(e) = std::fs::remove_dir_all(self.dir.join(dir)) {
+                tracing::warn!(dir, error = %e, "could not remove a dropped snapshot's files");
+            }
+        }
+        if !dirs.is_empty() {
+            let _ = sync_dir(&self.dir);
+        }
     }
 
     /// Every version, by name and version.

@@ -1,5 +1,6 @@
-//! `ml_models`, `ml_model_versions` and `ml_snapshots`: the registry as
-//! read-only tables, for SQL and for BI tools browsing the catalog.
+//! `ml_models`, `ml_model_versions`, `ml_snapshots` and `ml_deployments`:
+//! the registry as read-only tables, for SQL and for BI tools browsing the
+//! catalog.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::snapshots::SnapshotRow;
-use super::{Registry, VersionRow};
+use super::{DeploymentRow, Registry, VersionRow};
 use crate::error::SqlStateError;
 
 /// Which system table.
@@ -22,6 +23,7 @@ pub enum Kind {
     Models,
     Versions,
     Snapshots,
+    Deployments,
 }
 
 /// A system table over the registry, read fresh at every scan.
@@ -35,6 +37,7 @@ pub struct SystemTable {
 pub const MODELS: &str = "ml_models";
 pub const VERSIONS: &str = "ml_model_versions";
 pub const SNAPSHOTS: &str = "ml_snapshots";
+pub const DEPLOYMENTS: &str = "ml_deployments";
 
 fn text(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
@@ -80,6 +83,16 @@ impl SystemTable {
                 text("created_by", false),
                 text("created_at", false),
             ]),
+            Kind::Deployments => Schema::new(vec![
+                int("id", false),
+                text("model", false),
+                text("alias", false),
+                int("version", false),
+                int("previous_version", true),
+                text("action", false),
+                text("by_user", false),
+                text("at", false),
+            ]),
             Kind::Snapshots => Schema::new(vec![
                 text("name", false),
                 int("version", false),
@@ -104,6 +117,7 @@ impl SystemTable {
             Kind::Versions => versions_columns(&self.registry.versions(None)?),
             Kind::Models => models_columns(&self.registry.versions(None)?),
             Kind::Snapshots => snapshots_columns(&self.registry.snapshots.list()?),
+            Kind::Deployments => deployments_columns(&self.registry.deployments()?),
         };
         RecordBatch::try_new(self.schema.clone(), columns).map_err(SqlStateError::internal)
     }
@@ -145,6 +159,25 @@ fn versions_columns(rows: &[VersionRow]) -> Vec<ArrayRef> {
         )),
         s(&|r| r.created_by.clone()),
         s(&|r| r.created_at.clone()),
+    ]
+}
+
+fn deployments_columns(rows: &[DeploymentRow]) -> Vec<ArrayRef> {
+    let s = |f: &dyn Fn(&DeploymentRow) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    let i = |f: &dyn Fn(&DeploymentRow) -> Option<i64>| -> ArrayRef {
+        Arc::new(Int64Array::from_iter(rows.iter().map(f)))
+    };
+    vec![
+        i(&|r| Some(r.id)),
+        s(&|r| r.model.clone()),
+        s(&|r| r.alias.clone()),
+        i(&|r| Some(r.version)),
+        i(&|r| r.previous_version),
+        s(&|r| r.action.clone()),
+        s(&|r| r.by_user.clone()),
+        s(&|r| r.at.clone()),
     ]
 }
 

@@ -130,6 +130,17 @@ pub async fn run(
     }
     let options = TrainOptions::parse(&request.options)?;
     let keep_snapshot = options.snapshot;
+    let snapshot_all_columns = options.snapshot_all_columns;
+    // Columns a training snapshot keeps besides features and label.
+    let snapshot_extra: Vec<String> = options
+        .weight
+        .iter()
+        .cloned()
+        .chain(match &options.split {
+            Some(quarry_udfs::model::options::Split::Time { column, .. }) => Some(column.clone()),
+            _ => None,
+        })
+        .collect();
     let sources = source_tables(&plan);
 
     // Read the rows, accounting their memory against the server's pool.
@@ -234,6 +245,11 @@ pub async fn run(
     // listed in the transaction that registers the version: a version
     // exists with its snapshot or not at all, whatever fails or is killed.
     let staged = if keep_snapshot {
+        let (schema, batches) = if snapshot_all_columns {
+            (schema, batches)
+        } else {
+            used_columns(&schema, batches, &trained, &snapshot_extra)?
+        };
         let rows = futures::stream::iter(batches.into_iter().map(Ok));
         let snapshot = super::snapshots::training_name(&name);
         Some(registry.snapshots.stage(&snapshot, schema, rows).await?)
@@ -260,4 +276,36 @@ pub async fn run(
     }
     drop(reservations);
     result_batch(&name, version, &trained, seconds)
+}
+
+/// The training rows with only the columns the model used (its features,
+/// its label, and `extra`: weight and time-split columns), so a column the
+/// training excluded (an id, a name) is not kept in its snapshot.
+fn used_columns(
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+    trained: &TrainedModel,
+    extra: &[String],
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let envelope = &trained.envelope;
+    let wanted: Vec<&str> = envelope
+        .features
+        .iter()
+        .map(|f| f.name.as_str())
+        .chain(envelope.label.as_ref().map(|l| l.name.as_str()))
+        .chain(extra.iter().map(String::as_str))
+        .collect();
+    let indices: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| wanted.iter().any(|w| w.eq_ignore_ascii_case(f.name())))
+        .map(|(i, _)| i)
+        .collect();
+    let projected = Arc::new(schema.project(&indices).map_err(SqlStateError::internal)?);
+    let batches = batches
+        .iter()
+        .map(|b| b.project(&indices).map_err(SqlStateError::internal))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((projected, batches))
 }

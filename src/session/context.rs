@@ -116,7 +116,9 @@ pub fn base_state(
     )
     .map_err(|e| crate::error::classify(&e))?;
     crate::registry::functions::register(&ctx, registry);
-    use crate::registry::system_tables::{Kind, MODELS, SNAPSHOTS, SystemTable, VERSIONS};
+    use crate::registry::system_tables::{
+        DEPLOYMENTS, Kind, MODELS, SNAPSHOTS, SystemTable, VERSIONS,
+    };
     catalog.register_system_table(
         MODELS,
         Arc::new(SystemTable::new(Kind::Models, registry.clone())),
@@ -124,6 +126,10 @@ pub fn base_state(
     catalog.register_system_table(
         VERSIONS,
         Arc::new(SystemTable::new(Kind::Versions, registry.clone())),
+    )?;
+    catalog.register_system_table(
+        DEPLOYMENTS,
+        Arc::new(SystemTable::new(Kind::Deployments, registry.clone())),
     )?;
     catalog.register_system_table(
         crate::catalog::unloadable::UNLOADABLE_RELATIONS,

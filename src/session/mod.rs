@@ -60,6 +60,9 @@ pub struct Session {
     current_query: Mutex<Option<CancellationToken>>,
     shutdown: CancellationToken,
     pub tx: Mutex<TxBlock>,
+    /// SQL-level `PREPARE`d plans by name (DataFusion keeps its own copy
+    /// but does not expose it), for `EXECUTE` to be planned as what it runs.
+    prepared: Mutex<BTreeMap<String, Arc<datafusion::logical_expr::LogicalPlan>>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -82,6 +85,7 @@ impl Session {
             current_query: Mutex::new(None),
             shutdown,
             tx: Mutex::new(TxBlock::None),
+            prepared: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -96,6 +100,29 @@ impl Session {
     /// Changes whenever the session's configuration does.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    /// `PREPARE name`: keeps its plan; statements that EXECUTE it are
+    /// planned again.
+    pub fn prepared(&self, name: &str, plan: Arc<datafusion::logical_expr::LogicalPlan>) {
+        lock(&self.prepared).insert(name.to_string(), plan);
+        self.changed();
+    }
+
+    /// `DEALLOCATE name` (or every name).
+    pub fn deallocated(&self, name: Option<&str>) {
+        match name {
+            Some(n) => {
+                lock(&self.prepared).remove(n);
+            }
+            None => lock(&self.prepared).clear(),
+        }
+        self.changed();
+    }
+
+    /// The plan `PREPARE name` made.
+    pub fn prepared_plan(&self, name: &str) -> Option<Arc<datafusion::logical_expr::LogicalPlan>> {
+        lock(&self.prepared).get(name).cloned()
     }
 
     /// Forgets the cached planning state after the session's configuration changed.

@@ -378,6 +378,237 @@ async fn deploys_switch_atomically_under_concurrent_scoring() {
     server.stop().await;
 }
 
+/// Which of two score vectors `got` is: 1, 2, or a panic (a mix).
+fn version_of(got: &[f64], v1: &[f64], v2: &[f64], what: &str) -> u32 {
+    if got == v1 {
+        1
+    } else if got == v2 {
+        2
+    } else {
+        panic!("{what}: a result mixed versions or scored with neither")
+    }
+}
+
+/// Scores of a simple-protocol query, column 0 as f64.
+async fn simple_scores(client: &Client, sql: &str) -> Vec<f64> {
+    rows(client, sql)
+        .await
+        .into_iter()
+        .map(|r| r[0].as_deref().expect("a score").parse().expect("a number"))
+        .collect()
+}
+
+#[quarry_test]
+async fn deploys_and_rollbacks_reach_every_prepared_statement() {
+    let server = TestServer::start().await;
+    let admin = server.connect().await;
+    admin.batch_execute(SMALL).await.expect("table");
+    for sql in [
+        "CREATE MODEL m OPTIONS (algorithm = 'linear', label = 'y', features = 'x1,x2', split = 'none') AS SELECT * FROM pts",
+        "CREATE MODEL m OPTIONS (algorithm = 'linear', label = 'y', features = 'x1,x2', split = 'none') AS SELECT x1, x2, y + 1000 AS y FROM pts",
+    ] {
+        admin.simple_query(sql).await.expect("trains");
+    }
+    const SCORE: &str = "SELECT ml_predict('m', x1, x2) FROM pts ORDER BY id";
+    let v1 = simple_scores(
+        &admin,
+        "SELECT ml_predict('m@1', x1, x2) FROM pts ORDER BY id",
+    )
+    .await;
+    let v2 = simple_scores(
+        &admin,
+        "SELECT ml_predict('m@2', x1, x2) FROM pts ORDER BY id",
+    )
+    .await;
+    admin
+        .simple_query("SELECT ml_deploy('m', 1)")
+        .await
+        .expect("deploy");
+
+    // (switches acknowledged, production version, a switch in flight)
+    let state = Arc::new(std::sync::Mutex::new((0u64, 1u32, false)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut scorers = Vec::new();
+    for _ in 0..4 {
+        let client = server.connect().await;
+        // Named statements, prepared once while version 1 is production,
+        // as pooled drivers keep them: the scalar form, the table form, and
+        // single-row scoring with bound values.
+        let named = client.prepare(SCORE).await.expect("prepare");
+        let table = client
+            .prepare("SELECT prediction FROM ml_predict('m', pts) ORDER BY id")
+            .await
+            .expect("prepare the table form");
+        let single = client
+            .prepare("SELECT ml_predict('m', struct($1::float8 AS x1, $2::float8 AS x2))")
+            .await
+            .expect("prepare single-row scoring");
+        client
+            .batch_execute(&format!("PREPARE score AS {SCORE}"))
+            .await
+            .expect("PREPARE");
+        let (state, stop, v1, v2) = (state.clone(), stop.clone(), v1.clone(), v2.clone());
+        scorers.push(tokio::spawn(async move {
+            let mut checked = 0;
+            let mut round = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let before = *state.lock().expect("state");
+                let got: Vec<f64> = match round % 5 {
+                    0 => client
+                        .query(&named, &[])
+                        .await
+                        .expect("named statement")
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect(),
+                    3 => client
+                        .query(&table, &[])
+                        .await
+                        .expect("named statement, table form")
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect(),
+                    4 => {
+                        // The first row of pts, scored alone: (x1, x2) of id 1.
+                        let row = client
+                            .query_one(&single, &[&1.0f64, &7.0f64])
+                            .await
+                            .expect("single-row scoring");
+                        let p: f64 = row.get(0);
+                        let mut whole = if (p - v1[0]).abs() < 1e-9 {
+                            v1.clone()
+                        } else {
+                            v2.clone()
+                        };
+                        whole[0] = p;
+                        whole
+                    }
+                    // EXECUTE over the extended protocol (it answered
+                    // DataRows without a RowDescription after a deploy).
+                    1 => client
+                        .query("EXECUTE score", &[])
+                        .await
+                        .expect("EXECUTE, extended protocol")
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect(),
+                    _ => simple_scores(&client, "EXECUTE score").await,
+                };
+                round += 1;
+                let version = version_of(&got, &v1, &v2, "prepared scoring");
+                let after = *state.lock().expect("state");
+                // Started and ended with no switch in flight and none
+                // acknowledged meanwhile: it must score with production.
+                if !before.2 && !after.2 && before.0 == after.0 {
+                    assert_eq!(
+                        version,
+                        before.1,
+                        "an execution after switch {} scored with the old version (path {})",
+                        before.0,
+                        (round - 1) % 5
+                    );
+                    checked += 1;
+                }
+            }
+            checked
+        }));
+    }
+    for i in 0..12 {
+        let (sql, version) = if i % 2 == 0 {
+            ("SELECT ml_deploy('m', 2)", 2)
+        } else {
+            ("SELECT ml_rollback('m')", 1)
+        };
+        state.lock().expect("state").2 = true;
+        admin.simple_query(sql).await.expect("switch");
+        {
+            let mut s = state.lock().expect("state");
+            *s = (s.0 + 1, version, false);
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut checked = 0;
+    for scorer in scorers {
+        checked += scorer.await.expect("scorer finished");
+    }
+    assert!(checked >= 24, "only {checked} executions were checked");
+    server.stop().await;
+}
+
+#[quarry_test]
+async fn calibration_keeps_the_ranking_and_does_not_worsen_brier_for_every_algorithm() {
+    let (server, _dir) = demo_server().await;
+    let client = server.connect().await;
+    // On the held-out month: (roc_auc, brier) of a model.
+    let scored = |model: String| {
+        let client = &client;
+        async move {
+            let got = rows(
+                client,
+                &format!(
+                    "SELECT metric, value FROM ml_evaluate('{model}', customers_recent, bootstrap => 0) \
+                     WHERE metric IN ('roc_auc', 'brier') ORDER BY metric"
+                ),
+            )
+            .await;
+            let value = |i: usize| -> f64 {
+                got[i][1]
+                    .as_deref()
+                    .expect("a value")
+                    .parse()
+                    .expect("a number")
+            };
+            (value(1), value(0))
+        }
+    };
+    let mut report = Vec::new();
+    for algorithm in ["logistic", "decision_tree", "random_forest", "gbdt"] {
+        for calibrate in ["none", "platt", "isotonic"] {
+            let name = format!("cal_{algorithm}_{calibrate}");
+            let mut option = match calibrate {
+                "none" => String::new(),
+                c => format!(", calibrate = '{c}'"),
+            };
+            // Smaller ensembles keep the test short; the defect (a forest's
+            // pure leaves) shows at any size.
+            option.push_str(match algorithm {
+                "random_forest" => ", trees = 30",
+                "gbdt" => ", rounds = 60",
+                _ => "",
+            });
+            client
+                .simple_query(&format!(
+                    "CREATE MODEL {name} OPTIONS (algorithm = '{algorithm}', label = 'churned', \
+                     exclude = 'customer_id', seed = 7{option}) AS SELECT * FROM customers"
+                ))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let (auc, brier) = scored(format!("cal_{algorithm}_none")).await;
+        for calibrate in ["platt", "isotonic"] {
+            let (auc_c, brier_c) = scored(format!("cal_{algorithm}_{calibrate}")).await;
+            report.push(format!(
+                "{algorithm}/{calibrate}: auc {auc:.4} -> {auc_c:.4}, brier {brier:.4} -> {brier_c:.4}"
+            ));
+            // Platt is increasing, so the ranking is the raw one; isotonic
+            // may tie neighbours.
+            assert!(
+                (auc_c - auc).abs() <= 0.005,
+                "{algorithm} with {calibrate}: AUC {auc} became {auc_c}"
+            );
+            // Fitted on the hold-out rows, judged on the next month: not
+            // worse beyond the noise of refitting (0.001).
+            assert!(
+                brier_c <= brier + 0.001,
+                "{algorithm} with {calibrate}: Brier {brier} became {brier_c}"
+            );
+        }
+    }
+    eprintln!("calibration: {}", report.join("; "));
+    server.stop().await;
+}
+
 #[quarry_test]
 async fn single_row_scoring_through_a_prepared_statement() {
     let server = TestServer::start().await;

@@ -75,6 +75,7 @@ pub mod sqlstate {
     pub const SERIALIZATION_FAILURE: &str = "40001";
     pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
     pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
+    pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
     pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
     pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
     pub const INVALID_TRANSACTION_STATE: &str = "25000";

@@ -164,8 +164,12 @@ impl QueryHandler {
                 session.wrote();
                 respond_batch(client, batch, format, control, None)
             }
-            ModelStatement::DropModel { name, if_exists } => {
-                if !registry.drop_model(name, *if_exists)? {
+            ModelStatement::DropModel {
+                name,
+                if_exists,
+                keep_snapshots,
+            } => {
+                if !registry.drop_model(name, *if_exists, *keep_snapshots)? {
                     let _ = client
                         .feed(notice(
                             "NOTICE",

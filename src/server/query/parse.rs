@@ -18,9 +18,14 @@ use super::commands::{Command, copy_in, show_name};
 use super::connection::{Connection, connection};
 use super::models;
 use super::prepared::{Names, Parser, Prepared, Stmt, returns_rows};
-use crate::error::{Result, SqlStateError, classify, sqlstate, to_pgwire, to_pgwire_in};
+use datafusion::logical_expr::LogicalPlan;
+
+use crate::error::{
+    IntoSqlError, Result, SqlStateError, classify, sqlstate, to_pgwire, to_pgwire_in,
+};
 use crate::server::reuse::{self, Reuse, Validity};
 use crate::server::{params, stream};
+use crate::session::Session;
 
 impl Parser {
     /// One statement, ready to bind: the connection's cached one when the
@@ -84,7 +89,7 @@ impl Parser {
             None => {
                 let planner = session.plan_state();
                 match planner.statement_to_plan(stmt.clone()).await {
-                    Ok(plan) => Some(plan),
+                    Ok(plan) => Some(executed_plan(session, plan)?),
                     Err(e) => {
                         if let Some(broken) =
                             self.state.catalog.unloadable_named(&planner, &stmt).await
@@ -190,4 +195,37 @@ impl QueryParser for Parser {
         let fields = self.result_fields(stmt, column_format.unwrap_or(&Format::UnifiedText))?;
         Ok(fields.as_ref().clone())
     }
+}
+
+/// `EXECUTE name (args)` as the plan it runs: the `PREPARE`d plan of the
+/// session with the arguments bound, so that Describe reports its columns
+/// (the extended protocol sent DataRows after a RowDescription of none) and
+/// the plan is made again, like any other, when names or models change.
+/// Any other plan is returned as it is.
+pub(super) fn executed_plan(session: &Session, plan: LogicalPlan) -> Result<LogicalPlan> {
+    let LogicalPlan::Statement(datafusion::logical_expr::Statement::Execute(execute)) = &plan
+    else {
+        return Ok(plan);
+    };
+    let Some(prepared) = session.prepared_plan(&execute.name) else {
+        return Err(SqlStateError::new(
+            sqlstate::INVALID_SQL_STATEMENT_NAME,
+            format!("prepared statement \"{}\" does not exist", execute.name),
+        ));
+    };
+    let values = execute
+        .parameters
+        .iter()
+        .map(|e| match e {
+            datafusion::logical_expr::Expr::Literal(value, _) => Ok(value.clone()),
+            other => Err(SqlStateError::unsupported(format!(
+                "EXECUTE arguments must be constants, got {other}"
+            ))),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    prepared
+        .as_ref()
+        .clone()
+        .with_param_values(values)
+        .sql_err()
 }

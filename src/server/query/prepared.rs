@@ -48,13 +48,18 @@ pub struct Prepared {
 }
 
 /// What names meant when a plan was made: the session's settings generation
-/// (`search_path`) and the catalog's count of creates, drops and renames. A
-/// logical plan holds the relations it read; after either changes it is made
-/// again, as PostgreSQL re-plans a prepared statement after DDL.
+/// (`search_path`), the catalog's count of creates, drops and renames, and
+/// the models' count of alias moves. A logical plan holds the relations and
+/// model versions it resolved; after any of them changes it is made again,
+/// as PostgreSQL re-plans a prepared statement after DDL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Names {
     session: u64,
     definitions: u64,
+    /// Model aliases and versions ([`crate::catalog::store::Store::models`]):
+    /// a plan that resolved `'churn'` to `churn@3` is made again once
+    /// `ml_deploy` or `ml_rollback` moved the alias.
+    models: u64,
 }
 
 impl Names {
@@ -62,6 +67,7 @@ impl Names {
         Names {
             session: session.generation(),
             definitions: catalog.definitions(),
+            models: catalog.store().models(),
         }
     }
 }
@@ -398,6 +404,7 @@ impl Prepared {
             control.run(async { planner.statement_to_plan(stmt.clone()).await.sql_err() }),
         )
         .await?;
+        let fresh = super::parse::executed_plan(session, fresh)?;
         if returns_rows(plan) && !same_columns(plan, &fresh) {
             return Err(SqlStateError::new(
                 sqlstate::FEATURE_NOT_SUPPORTED,

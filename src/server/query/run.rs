@@ -137,6 +137,7 @@ impl QueryHandler {
                 ))
             }
             LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(p)) => {
+                let (name, input) = (p.name.clone(), p.input.clone());
                 session
                     .ctx
                     .execute_logical_plan(LogicalPlan::Statement(
@@ -144,7 +145,21 @@ impl QueryHandler {
                     ))
                     .await
                     .sql_err()?;
+                // Statements that EXECUTE it are planned again.
+                session.prepared(&name, input);
                 Ok(Response::Execution(Tag::new("PREPARE")))
+            }
+            LogicalPlan::Statement(datafusion::logical_expr::Statement::Deallocate(d)) => {
+                let name = d.name.clone();
+                session
+                    .ctx
+                    .execute_logical_plan(LogicalPlan::Statement(
+                        datafusion::logical_expr::Statement::Deallocate(d),
+                    ))
+                    .await
+                    .sql_err()?;
+                session.deallocated(Some(&name));
+                Ok(Response::Execution(Tag::new("DEALLOCATE")))
             }
             // PREPARE/EXECUTE in SQL keep their plans in the context's state.
             plan @ LogicalPlan::Statement(_) => {

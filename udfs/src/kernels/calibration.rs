@@ -1,7 +1,13 @@
 //! Probability calibration and conformal intervals.
 //!
-//! - Platt scaling: p' = σ(a·logit(p) + b), (a, b) minimising log loss by
-//!   Newton's method (Platt 1999, on the model's log-odds as input).
+//! - Platt scaling: p' = σ(a·s + b), (a, b) minimising the log loss of
+//!   Platt's smoothed targets ((N₊+1)/(N₊+2) and 1/(N₋+2)) by Newton's method
+//!   with step halving (Platt 1999). The score s is the model's log-odds for
+//!   models that have them (logistic, gbdt), else its probability itself, as
+//!   scikit-learn's `CalibratedClassifierCV` uses `decision_function` when
+//!   there is one and `predict_proba` otherwise: a forest's pure leaves give
+//!   probabilities of exactly 0 and 1, whose log-odds are infinite (clipped,
+//!   ±27.6), and a sigmoid fitted on those put every row at 0.
 //! - Isotonic regression: the non-decreasing step function closest to the
 //!   labels in squared error, by pool-adjacent-violators; applied by linear
 //!   interpolation between block centres and clipped at the ends (as
@@ -19,15 +25,40 @@ use super::special::sigmoid;
 /// A fitted probability map.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Calibrator {
-    Platt {
-        a: f64,
-        b: f64,
-    },
+    /// σ(a·logit(p) + b).
+    Platt { a: f64, b: f64 },
     /// Block centres (ascending) and their fitted probabilities.
-    Isotonic {
-        x: Vec<f64>,
-        y: Vec<f64>,
-    },
+    Isotonic { x: Vec<f64>, y: Vec<f64> },
+    /// σ(a·p + b). A variant of its own, last, so that artifacts written
+    /// before it (postcard numbers variants by position) still read.
+    PlattOnProbability { a: f64, b: f64 },
+}
+
+/// The score Platt scaling fits its sigmoid on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlattScore {
+    /// logit(p): for models whose probability is a sigmoid of a score.
+    LogOdds,
+    /// p itself: for models whose probabilities are frequencies.
+    Probability,
+}
+
+impl PlattScore {
+    /// The score for algorithm `kind`: log-odds for the models that have a
+    /// decision function (logistic, gbdt), the probability otherwise.
+    pub fn for_algorithm(kind: &str) -> PlattScore {
+        match kind {
+            "logistic" | "gbdt" => PlattScore::LogOdds,
+            _ => PlattScore::Probability,
+        }
+    }
+
+    fn of(self, p: f64) -> f64 {
+        match self {
+            PlattScore::LogOdds => logit(p),
+            PlattScore::Probability => p,
+        }
+    }
 }
 
 fn logit(p: f64) -> f64 {
@@ -38,7 +69,7 @@ fn logit(p: f64) -> f64 {
 impl Calibrator {
     pub fn name(&self) -> &'static str {
         match self {
-            Calibrator::Platt { .. } => "platt",
+            Calibrator::Platt { .. } | Calibrator::PlattOnProbability { .. } => "platt",
             Calibrator::Isotonic { .. } => "isotonic",
         }
     }
@@ -50,6 +81,7 @@ impl Calibrator {
         }
         match self {
             Calibrator::Platt { a, b } => sigmoid(a * logit(p) + b),
+            Calibrator::PlattOnProbability { a, b } => sigmoid(a * p + b),
             Calibrator::Isotonic { x, y } => {
                 if x.is_empty() {
                     return p;
@@ -72,24 +104,43 @@ impl Calibrator {
         }
     }
 
-    /// Platt scaling of probabilities `p` against labels `y`.
-    pub fn fit_platt(p: &[f64], y: &[bool]) -> Calibrator {
-        let z: Vec<f64> = p.iter().map(|&v| logit(v)).collect();
-        let (mut a, mut b) = (1.0, 0.0);
+    /// Platt scaling of probabilities `p` against labels `y`, the sigmoid
+    /// fitted on `score` of each.
+    pub fn fit_platt(p: &[f64], y: &[bool], score: PlattScore) -> Calibrator {
+        let s: Vec<f64> = p.iter().map(|&v| score.of(v)).collect();
+        let positives = y.iter().filter(|&&v| v).count() as f64;
+        let negatives = y.len() as f64 - positives;
+        // Platt's targets: never exactly 0 or 1, so separable scores still
+        // give a finite slope.
+        let high = (positives + 1.0) / (positives + 2.0);
+        let low = 1.0 / (negatives + 2.0);
+        let t: Vec<f64> = y.iter().map(|&v| if v { high } else { low }).collect();
+        let loss = |a: f64, b: f64| -> f64 {
+            s.iter()
+                .zip(&t)
+                .map(|(&si, &ti)| {
+                    // log(1 + e^z) − t·z, stable for large |z|.
+                    let z = a * si + b;
+                    z.max(0.0) + (-z.abs()).exp().ln_1p() - ti * z
+                })
+                .sum()
+        };
+        let (mut a, mut b) = (0.0, ((positives + 1.0) / (negatives + 1.0)).ln());
+        let mut current = loss(a, b);
         for _ in 0..100 {
-            // Gradient and Hessian of the mean log loss in (a, b).
+            // Gradient and Hessian of the log loss in (a, b).
             let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 0.0, 0.0, 0.0);
-            for (&zi, &yi) in z.iter().zip(y) {
-                let q = sigmoid(a * zi + b);
-                let r = q - f64::from(u8::from(yi));
+            for (&si, &ti) in s.iter().zip(&t) {
+                let q = sigmoid(a * si + b);
+                let r = q - ti;
                 let w = (q * (1.0 - q)).max(1e-12);
-                ga += r * zi;
+                ga += r * si;
                 gb += r;
-                haa += w * zi * zi;
-                hab += w * zi;
+                haa += w * si * si;
+                hab += w * si;
                 hbb += w;
             }
-            // A tiny ridge keeps the step defined when z is constant.
+            // A tiny ridge keeps the step defined when s is constant.
             let (haa, hbb) = (haa + 1e-9, hbb + 1e-9);
             let det = haa * hbb - hab * hab;
             if det.abs() < 1e-300 {
@@ -97,13 +148,27 @@ impl Calibrator {
             }
             let da = (hbb * ga - hab * gb) / det;
             let db = (haa * gb - hab * ga) / det;
-            a -= da;
-            b -= db;
-            if da.abs() + db.abs() < 1e-12 {
+            // Halve the step until the loss does not rise.
+            let mut step = 1.0;
+            let mut moved = false;
+            while step > 1e-10 {
+                let (na, nb) = (a - step * da, b - step * db);
+                let next = loss(na, nb);
+                if next.is_finite() && next <= current {
+                    (a, b, current) = (na, nb, next);
+                    moved = true;
+                    break;
+                }
+                step /= 2.0;
+            }
+            if !moved || (step * (da.abs() + db.abs())) < 1e-12 {
                 break;
             }
         }
-        Calibrator::Platt { a, b }
+        match score {
+            PlattScore::LogOdds => Calibrator::Platt { a, b },
+            PlattScore::Probability => Calibrator::PlattOnProbability { a, b },
+        }
     }
 
     /// Isotonic regression of labels `y` on probabilities `p`.
@@ -208,7 +273,7 @@ mod tests {
         };
         let raw = brier(&|p| p);
         let iso = Calibrator::fit_isotonic(&reported, &y);
-        let platt = Calibrator::fit_platt(&reported, &y);
+        let platt = Calibrator::fit_platt(&reported, &y, PlattScore::LogOdds);
         let (b_iso, b_platt) = (brier(&|p| iso.apply(p)), brier(&|p| platt.apply(p)));
         // The ideal forecast t scores about E[t(1−t)] = 1/6.
         assert!(
@@ -219,6 +284,54 @@ mod tests {
         // Isotonic output is non-decreasing.
         let grid: Vec<f64> = (0..=100).map(|i| iso.apply(i as f64 / 100.0)).collect();
         assert!(grid.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn platt_on_a_forest_keeps_the_ranking_of_pure_leaves() {
+        // A forest's probabilities: many exactly 0 or 1 (pure leaves), the
+        // rest vote shares; the label follows them, noisily.
+        let mut rng = SplitMix(11);
+        let n = 4000;
+        let p: Vec<f64> = (0..n)
+            .map(|_| match rng.uniform() {
+                u if u < 0.3 => 0.0,
+                u if u < 0.6 => 1.0,
+                _ => (rng.uniform() * 10.0).floor() / 10.0,
+            })
+            .collect();
+        let y: Vec<bool> = p.iter().map(|&v| rng.uniform() < 0.1 + 0.8 * v).collect();
+        let c = Calibrator::fit_platt(&p, &y, PlattScore::Probability);
+        let out: Vec<f64> = p.iter().map(|&v| c.apply(v)).collect();
+        // Finite, inside (0, 1), and increasing in the raw probability, so
+        // the ranking (AUC) is the raw one.
+        assert!(
+            out.iter().all(|v| v.is_finite() && *v > 0.0 && *v < 1.0),
+            "{c:?}"
+        );
+        assert!(c.apply(0.0) < c.apply(0.5) && c.apply(0.5) < c.apply(1.0));
+        // And it is calibrated: the mean matches the positive rate.
+        let mean = out.iter().sum::<f64>() / n as f64;
+        let rate = y.iter().filter(|&&v| v).count() as f64 / n as f64;
+        assert!((mean - rate).abs() < 0.01, "{mean} vs {rate}");
+        // On log-odds the same data also stays finite and ordered now.
+        let c = Calibrator::fit_platt(&p, &y, PlattScore::LogOdds);
+        assert!(c.apply(0.0) < c.apply(1.0) && c.apply(0.0) > 0.0, "{c:?}");
+    }
+
+    #[test]
+    fn platt_artifacts_written_before_the_probability_variant_still_read() {
+        // postcard numbers variants by position: Platt stays 0, Isotonic 1.
+        let old = Calibrator::Platt { a: 1.5, b: -0.2 };
+        let bytes = postcard::to_allocvec(&old).expect("encodes");
+        assert_eq!(bytes[0], 0);
+        let iso = postcard::to_allocvec(&Calibrator::Isotonic {
+            x: vec![],
+            y: vec![],
+        })
+        .expect("encodes");
+        assert_eq!(iso[0], 1);
+        let back: Calibrator = postcard::from_bytes(&bytes).expect("decodes");
+        assert_eq!(back, old);
     }
 
     #[test]

@@ -113,7 +113,7 @@ pub const COMMON: &[CommonOption] = &[
     ),
     common(
         "snapshot",
-        "`true`, `false`: keep the training rows as the next version of snapshot `training:<model>` (read them back with `ml_snapshot_read`; `ml_snapshots` links the snapshot and the model version)",
+        "`true`, `all`, `false`: keep the training rows as the next version of snapshot `training:<model>` (read them back with `ml_snapshot_read`; `ml_snapshots` links the snapshot and the model version). `true` keeps the columns the model used (features, label, weight and time-split columns), `all` every column of the query; DROP MODEL removes the snapshot unless `KEEP SNAPSHOTS`",
         "`true`",
     ),
 ];
@@ -209,6 +209,8 @@ pub struct TrainOptions {
     pub cv: Option<Cv>,
     /// Keep a snapshot of the training rows (default true).
     pub snapshot: bool,
+    /// Keep every column of the query in it, not only the ones used.
+    pub snapshot_all_columns: bool,
     /// Every option as given (keys lowercased): the algorithm's
     /// hyperparameters are read from here, and the version records them.
     pub given: BTreeMap<String, String>,
@@ -376,6 +378,7 @@ impl TrainOptions {
             search: None,
             cv: None,
             snapshot: true,
+            snapshot_all_columns: false,
             given,
         };
         // The algorithm's own options, before the rest of the common ones.
@@ -406,16 +409,18 @@ impl TrainOptions {
             }
             None => None,
         };
-        options.snapshot = match given.get("snapshot").map(|v| v.trim().to_ascii_lowercase()) {
-            None => true,
-            Some(v) if v == "true" => true,
-            Some(v) if v == "false" => false,
-            Some(v) => {
-                return Err(SqlStateError::bad_argument(format!(
-                    "option snapshot must be true or false, got '{v}'"
-                )));
-            }
-        };
+        (options.snapshot, options.snapshot_all_columns) =
+            match given.get("snapshot").map(|v| v.trim().to_ascii_lowercase()) {
+                None => (true, false),
+                Some(v) if v == "true" => (true, false),
+                Some(v) if v == "all" => (true, true),
+                Some(v) if v == "false" => (false, false),
+                Some(v) => {
+                    return Err(SqlStateError::bad_argument(format!(
+                        "option snapshot must be true, all or false, got '{v}'"
+                    )));
+                }
+            };
         // Validate per-column specs now rather than mid-training.
         for spec in options
             .impute

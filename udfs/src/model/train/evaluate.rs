@@ -62,9 +62,21 @@ pub(super) fn metrics(
                 let y: Vec<bool> = truth.iter().map(|&c| c == 1).collect();
                 let predicted: Vec<bool> = p.iter().map(|&v| v >= 0.5).collect();
                 scores(out, metrics::binary_scores(&y, &predicted));
-                if let Some(auc) = metrics::roc_auc(&y, &p) {
-                    out.insert("roc_auc".into(), auc);
+                // Undefined on these rows: NULL in the reported metrics
+                // (NaN serialises as null), not scikit-learn's 0.0 by
+                // convention, which reads as a measured failure.
+                let positives = y.iter().filter(|&&v| v).count();
+                if positives == 0 {
+                    out.insert("recall".into(), f64::NAN);
+                    out.insert("f1".into(), f64::NAN);
                 }
+                if !predicted.iter().any(|&v| v) {
+                    out.insert("precision".into(), f64::NAN);
+                }
+                match metrics::roc_auc(&y, &p) {
+                    Some(auc) => out.insert("roc_auc".into(), auc),
+                    None => out.insert("roc_auc".into(), f64::NAN),
+                };
                 if let Some(ll) = metrics::log_loss(&y, &p) {
                     out.insert("log_loss".into(), ll);
                 }

@@ -158,6 +158,9 @@ pub fn train(
     let profile =
         evaluate::training_profile(&columns.features, &train_values, &predictions, ctx.threads);
     let mut warnings = columns.warnings.clone();
+    if holdout {
+        warnings.extend(holdout_warnings(&training, &rows.train, &rows.test));
+    }
     warnings.extend(leakage::leakage(
         &columns.features,
         &train_values,
@@ -184,6 +187,55 @@ pub fn train(
         warnings,
         profile,
     })
+}
+
+/// Hold-outs smaller than this report metrics that are mostly noise.
+const SMALL_HOLDOUT: usize = 30;
+
+/// What makes hold-out metrics unreliable or undefined: too few rows, or
+/// (classification) a class one side of the split lacks.
+fn holdout_warnings(training: &fit::Training<'_>, train: &[usize], test: &[usize]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if test.len() < SMALL_HOLDOUT {
+        warnings.push(format!(
+            "the hold-out has only {} rows (fewer than {SMALL_HOLDOUT}): its metrics are mostly noise; train on more rows or choose a larger split",
+            test.len()
+        ));
+    }
+    if let (Task::Classification, Some(class_of), Some(label)) =
+        (training.task, training.class_of, training.label)
+    {
+        let missing = |rows: &[usize]| -> Vec<String> {
+            let mut seen = vec![false; training.class_count];
+            for &i in rows {
+                if let Some(c) = class_of[i] {
+                    seen[c] = true;
+                }
+            }
+            seen.iter()
+                .enumerate()
+                .filter(|(_, seen)| !**seen)
+                .filter_map(|(c, _)| label.classes.get(c).map(|v| format!("'{v}'")))
+                .collect()
+        };
+        let untrained = missing(train);
+        if !untrained.is_empty() {
+            warnings.push(format!(
+                "the training rows have no rows of class {} of label {}: the model cannot predict it; use more rows or a stratified split",
+                untrained.join(", "),
+                label.name
+            ));
+        }
+        let unmeasured = missing(test);
+        if !unmeasured.is_empty() {
+            warnings.push(format!(
+                "the hold-out has no rows of class {} of label {}: metrics that need every class (roc_auc, and recall for a missing positive class) are undefined and reported as NULL",
+                unmeasured.join(", "),
+                label.name
+            ));
+        }
+    }
+    warnings
 }
 
 /// Fails with 57014 once the statement is cancelled.

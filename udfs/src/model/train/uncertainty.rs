@@ -16,7 +16,7 @@ use datafusion::arrow::datatypes::Float64Type;
 
 use super::fit::Training;
 use crate::error::SqlStateError;
-use crate::kernels::calibration::{Calibrator, conformal_half_width};
+use crate::kernels::calibration::{Calibrator, PlattScore, conformal_half_width};
 use crate::model::artifact::{Extra, LoadedModel};
 use crate::model::options::TrainOptions;
 use crate::model::schema::Result;
@@ -79,7 +79,7 @@ pub(super) fn fit(
             .filter(|(v, _)| !v.is_nan())
             .unzip();
         let calibrator = if method == "platt" {
-            Calibrator::fit_platt(&p, &truth)
+            Calibrator::fit_platt(&p, &truth, PlattScore::for_algorithm(&model.envelope.kind))
         } else {
             Calibrator::fit_isotonic(&p, &truth)
         };
