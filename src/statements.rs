@@ -25,6 +25,8 @@ pub enum ModelStatement {
     CreateModel {
         name: String,
         or_replace: bool,
+        /// `IF NOT EXISTS`: an existing model is left as it is (a NOTICE).
+        if_not_exists: bool,
         options: BTreeMap<String, String>,
         query: Box<Query>,
     },
@@ -46,13 +48,15 @@ impl std::fmt::Display for ModelStatement {
             ModelStatement::CreateModel {
                 name,
                 or_replace,
+                if_not_exists,
                 options,
                 query,
             } => {
                 write!(
                     f,
-                    "CREATE {}MODEL {name} OPTIONS (",
-                    if *or_replace { "OR REPLACE " } else { "" }
+                    "CREATE {}MODEL {}{name} OPTIONS (",
+                    if *or_replace { "OR REPLACE " } else { "" },
+                    if *if_not_exists { "IF NOT EXISTS " } else { "" }
                 )?;
                 let opts: Vec<String> = options
                     .iter()
@@ -127,6 +131,14 @@ pub fn parse(sql: &str) -> Result<Option<ModelStatement>> {
             parser.expect_keyword(Keyword::CREATE).map_err(syntax)?;
             let or_replace = parser.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
             expect_word(&mut parser, "MODEL")?;
+            let if_not_exists =
+                parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+            if or_replace && if_not_exists {
+                return Err(SqlStateError::new(
+                    sqlstate::SYNTAX_ERROR,
+                    "CREATE OR REPLACE MODEL and IF NOT EXISTS cannot be used together",
+                ));
+            }
             let name = model_name(&parser.parse_object_name(false).map_err(syntax)?)?;
             let mut options = BTreeMap::new();
             if parser.parse_keyword(Keyword::OPTIONS) {
@@ -161,6 +173,7 @@ pub fn parse(sql: &str) -> Result<Option<ModelStatement>> {
             ModelStatement::CreateModel {
                 name,
                 or_replace,
+                if_not_exists,
                 options,
                 query,
             }
@@ -188,7 +201,24 @@ pub fn parse(sql: &str) -> Result<Option<ModelStatement>> {
         _ => {
             parser.next_token();
             expect_word(&mut parser, "MODEL")?;
-            let name = model_name(&parser.parse_object_name(false).map_err(syntax)?)?;
+            let mut name = model_name(&parser.parse_object_name(false).map_err(syntax)?)?;
+            // `name@3` or `name@production`, as everywhere else.
+            if parser.consume_token(&Token::AtSign) {
+                let token = parser.next_token();
+                let suffix = match &token.token {
+                    Token::Number(n, _) => n.clone(),
+                    Token::Word(w) => w.value.to_lowercase(),
+                    other => {
+                        return Err(SqlStateError::new(
+                            sqlstate::SYNTAX_ERROR,
+                            format!(
+                                "syntax error at or near \"{other}\": expected a version number or an alias after @"
+                            ),
+                        ));
+                    }
+                };
+                name = format!("{name}@{suffix}");
+            }
             ModelStatement::DescribeModel { name }
         }
     };
@@ -231,8 +261,10 @@ fn expect_word(parser: &mut Parser<'_>, word: &str) -> Result<()> {
 fn model_name(name: &ObjectName) -> Result<String> {
     let parts: Vec<&Ident> = name.0.iter().filter_map(|p| p.as_ident()).collect();
     match parts.as_slice() {
+        // The registry normalizes names as PostgreSQL does identifiers: a
+        // quoted one keeps its case, so it stays quoted until then.
         [ident] => Ok(if ident.quote_style.is_some() {
-            ident.value.clone()
+            format!("\"{}\"", ident.value.replace('"', "\"\""))
         } else {
             ident.value.to_lowercase()
         }),
@@ -281,6 +313,7 @@ mod tests {
         let ModelStatement::CreateModel {
             name,
             or_replace,
+            if_not_exists,
             options,
             query,
         } = stmt
@@ -288,7 +321,7 @@ mod tests {
             panic!("create model expected");
         };
         assert_eq!(name, "churn");
-        assert!(or_replace);
+        assert!(or_replace && !if_not_exists);
         assert_eq!(options["algorithm"], "logistic");
         assert_eq!(options["l2"], "0.5");
         assert_eq!(options["label"], "churned");
@@ -318,6 +351,22 @@ mod tests {
             })
         ));
         assert!(parse("DROP MODEL m KEEP").is_err());
+        for (sql, name) in [
+            ("DESCRIBE MODEL churn@2", "churn@2"),
+            ("describe model Churn@Production", "churn@production"),
+            ("DESCRIBE MODEL \"Churn\"@1", "\"Churn\"@1"),
+        ] {
+            match parse(sql).expect("parses") {
+                Some(ModelStatement::DescribeModel { name: got }) => assert_eq!(got, name, "{sql}"),
+                other => panic!("{sql}: {other:?}"),
+            }
+        }
+        assert!(parse("DESCRIBE MODEL churn@").is_err());
+        assert!(matches!(
+            parse("CREATE MODEL IF NOT EXISTS \"Churn\" AS SELECT 1").expect("ok"),
+            Some(ModelStatement::CreateModel { if_not_exists: true, ref name, .. }) if name == "\"Churn\""
+        ));
+        assert!(parse("CREATE OR REPLACE MODEL IF NOT EXISTS m AS SELECT 1").is_err());
         assert!(matches!(
             parse("describe model m").expect("ok"),
             Some(ModelStatement::DescribeModel { .. })

@@ -154,12 +154,7 @@ fn io_err(context: &str, e: impl std::fmt::Display) -> SqlStateError {
 
 /// Model names: lower case unless the user quoted them.
 pub fn normalize(name: &str) -> String {
-    let t = name.trim();
-    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
-        t[1..t.len() - 1].replace("\"\"", "\"")
-    } else {
-        t.to_lowercase()
-    }
+    quarry_udfs::model::store::normalize_name(name)
 }
 
 impl Registry {
@@ -332,6 +327,11 @@ impl Registry {
                 Err(e)
             }
         }
+    }
+
+    /// Whether a model called `name` (as written: normalized here) exists.
+    pub fn model_exists(&self, name: &str) -> Result<bool> {
+        self.exists(&normalize(name))
     }
 
     fn exists(&self, name: &str) -> Result<bool> {
@@ -531,8 +531,9 @@ impl Registry {
     }
 
     /// Every version, newest model first then by version, with aliases.
+    /// Every version of `model` (a stored name, as `ModelRef::name`), or of
+    /// every model.
     pub fn versions(&self, model: Option<&str>) -> Result<Vec<VersionRow>> {
-        let model = model.map(normalize);
         self.store.with_conn(|c| {
             let mut stmt = c.prepare(
                 "SELECT v.model, v.version, v.task, v.algorithm, v.status, v.params, v.metrics, v.evaluated_on,

@@ -122,6 +122,17 @@ pub async fn run(
 ) -> Result<RecordBatch> {
     let started = Instant::now();
     let name = normalize(&request.name);
+    // PostgreSQL's NAMEDATALEN - 1: names fit catalogs and file systems.
+    if name.len() > MAX_NAME_BYTES {
+        return Err(SqlStateError::new(
+            sqlstate::NAME_TOO_LONG,
+            format!(
+                "model name \"{}...\" is too long: {} bytes, at most {MAX_NAME_BYTES}",
+                name.chars().take(20).collect::<String>(),
+                name.len()
+            ),
+        ));
+    }
     if name.is_empty() || name.contains('@') {
         return Err(SqlStateError::bad_argument(format!(
             "model name must be non-empty and must not contain '@', got '{}'",
@@ -277,6 +288,9 @@ pub async fn run(
     drop(reservations);
     result_batch(&name, version, &trained, seconds)
 }
+
+/// The longest model name, in bytes (PostgreSQL's identifier limit).
+pub const MAX_NAME_BYTES: usize = 63;
 
 /// The training rows with only the columns the model used (its features,
 /// its label, and `extra`: weight and time-split columns), so a column the

@@ -75,6 +75,27 @@ async fn errors_carry_a_message_and_hint() {
         db.hint(),
         Some("it is called as ml_deploy(model text, version bigint [, alias text])")
     );
+    // A scoring call missing features points to the table form, which is
+    // ml_predict's whatever the scalar (there is no table ml_predict_proba).
+    client
+        .batch_execute("INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'a'), (4, 'b')")
+        .await
+        .expect("rows");
+    client
+        .batch_execute(
+            "CREATE MODEL hinted OPTIONS (algorithm = 'logistic', label = 'name', features = 'id', split = 'none') AS SELECT * FROM t",
+        )
+        .await
+        .expect("model");
+    let err = client
+        .simple_query("SELECT ml_predict_proba('hinted', name) FROM t")
+        .await
+        .expect_err("not the model's feature");
+    let hint = err.as_db_error().and_then(|d| d.hint()).unwrap_or_default();
+    assert!(
+        hint.contains("SELECT * FROM ml_predict('hinted', table)"),
+        "{hint}"
+    );
 }
 
 #[quarry_test]

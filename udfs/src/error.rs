@@ -76,6 +76,8 @@ pub mod sqlstate {
     pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
     pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
     pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
+    pub const NAME_TOO_LONG: &str = "42622";
+    pub const DUPLICATE_OBJECT: &str = "42710";
     pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
     pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
     pub const INVALID_TRANSACTION_STATE: &str = "25000";

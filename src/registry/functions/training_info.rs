@@ -131,9 +131,10 @@ impl TableFunctionImpl for TrainingInfoUdtf {
                 .map_err(SqlStateError::into_df)?;
             None
         };
-        let name = single
-            .as_ref()
-            .map_or_else(|| reference.trim().to_lowercase(), |m| m.name.clone());
+        let name = single.as_ref().map_or_else(
+            || crate::registry::normalize(&reference),
+            |m| m.name.clone(),
+        );
         let versions = self
             .registry
             .versions(Some(&name))

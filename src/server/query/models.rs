@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -115,9 +115,30 @@ impl QueryHandler {
             ModelStatement::CreateModel {
                 name,
                 or_replace,
+                if_not_exists,
                 options,
                 query,
             } => {
+                if *if_not_exists && registry.model_exists(name)? {
+                    let _ = client
+                        .feed(notice(
+                            "NOTICE",
+                            sqlstate::DUPLICATE_OBJECT,
+                            format!(
+                                "model \"{}\" already exists, skipping",
+                                crate::registry::normalize(name)
+                            ),
+                        ))
+                        .await;
+                    let schema = training::result_schema();
+                    return respond_batch(
+                        client,
+                        RecordBatch::new_empty(schema),
+                        format,
+                        control,
+                        None,
+                    );
+                }
                 let planner = session.plan_state();
                 let plan = control
                     .run(async {

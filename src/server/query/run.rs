@@ -19,7 +19,7 @@ use pgwire::api::results::{Response, Tag};
 use super::QueryHandler;
 use super::connection::{Client, format_options};
 use super::names::rel_name;
-use crate::error::{IntoSqlError, Result, SqlStateError, from_pgwire};
+use crate::error::{IntoSqlError, Result, SqlStateError, from_pgwire, sqlstate};
 use crate::server::reuse;
 use crate::server::stream::{FieldsCache, query_response};
 use crate::session::{QueryControl, Session};
@@ -118,7 +118,11 @@ impl QueryHandler {
             ))),
             LogicalPlan::Dml(dml) => {
                 let op = dml.op.clone();
-                let rows = counted(session, LogicalPlan::Dml(dml), control).await?;
+                let (input, target) = (dml.input.clone(), dml.target.schema());
+                let table = dml.table_name.to_string();
+                let rows = counted(session, LogicalPlan::Dml(dml), control)
+                    .await
+                    .map_err(|e| not_null_named(e, &input, &target, &table))?;
                 session.wrote();
                 let tag = match op {
                     datafusion::logical_expr::WriteOp::Insert(_) => Tag::new("INSERT").with_oid(0),
@@ -262,4 +266,51 @@ async fn counted(session: &Arc<Session>, plan: LogicalPlan, control: &QueryContr
                 .map(|a| a.values().iter().sum::<u64>())
         })
         .sum())
+}
+
+/// A NOT NULL violation of a write, named as PostgreSQL names it: the
+/// table's column, not the input's (DataFusion says "Column 'column1'", the
+/// name of a VALUES column, or "invalid batch column at '0'"). The input's
+/// columns are the table's, in order.
+fn not_null_named(
+    e: SqlStateError,
+    input: &LogicalPlan,
+    target: &datafusion::arrow::datatypes::SchemaRef,
+    table: &str,
+) -> SqlStateError {
+    if e.code != sqlstate::NOT_NULL_VIOLATION {
+        return e;
+    }
+    let quoted = |after: &str| {
+        let rest = e.message.split(after).nth(1)?;
+        rest.split_once('\'').map(|(name, _)| name.to_string())
+    };
+    // The named column is an output of the input, or (a VALUES list) what
+    // one of its outputs reads.
+    let by_name = |name: String| {
+        input
+            .schema()
+            .fields()
+            .iter()
+            .position(|f| *f.name() == name)
+            .or_else(|| match input {
+                LogicalPlan::Projection(p) => p.expr.iter().position(|e| {
+                    matches!(e.clone().unalias(), datafusion::logical_expr::Expr::Column(c) if c.name == name)
+                }),
+                _ => None,
+            })
+    };
+    let position = quoted("Column '")
+        .and_then(by_name)
+        .or_else(|| quoted("column at '").and_then(|n| n.parse::<usize>().ok()));
+    match position.and_then(|i| target.fields().get(i)) {
+        Some(field) => SqlStateError::new(
+            sqlstate::NOT_NULL_VIOLATION,
+            format!(
+                "null value in column \"{}\" of relation \"{table}\" violates not-null constraint",
+                field.name()
+            ),
+        ),
+        None => e,
+    }
 }

@@ -17,21 +17,43 @@ pub struct ModelRef {
     pub version: u32,
 }
 
+/// A model name as written to its stored form: lower case, unless quoted
+/// (`"Churn"`), which keeps it exactly, as PostgreSQL identifiers do.
+pub fn normalize_name(name: &str) -> String {
+    let t = name.trim();
+    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
+        t[1..t.len() - 1].replace("\"\"", "\"")
+    } else {
+        t.to_lowercase()
+    }
+}
+
+/// A stored model name as it must be written to mean itself: quoted when
+/// lower-casing would change it.
+pub fn quote_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.chars().any(|c| c.is_uppercase() || c == '"') || name.trim() != name {
+        std::borrow::Cow::Owned(format!("\"{}\"", name.replace('"', "\"\"")))
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
+}
+
 impl ModelRef {
     /// Parses `name@N`, the pinned form; anything else is `None`.
     pub fn parse_pinned(reference: &str) -> Option<ModelRef> {
         let (name, version) = reference.rsplit_once('@')?;
         let version = version.parse::<u32>().ok()?;
         Some(ModelRef {
-            name: name.trim().to_lowercase(),
+            name: normalize_name(name),
             version,
         })
     }
 }
 
 impl std::fmt::Display for ModelRef {
+    /// The pinned reference, which [`ModelRef::parse_pinned`] reads back.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@{}", self.name, self.version)
+        write!(f, "{}@{}", quote_name(&self.name), self.version)
     }
 }
 
@@ -66,6 +88,13 @@ mod tests {
             })
         );
         assert_eq!(ModelRef::parse_pinned("churn@production"), None);
+        // A quoted name keeps its case, and writes back quoted.
+        let mixed = ModelRef {
+            name: "Churn Model".into(),
+            version: 2,
+        };
+        assert_eq!(mixed.to_string(), "\"Churn Model\"@2");
+        assert_eq!(ModelRef::parse_pinned(&mixed.to_string()), Some(mixed));
         assert_eq!(ModelRef::parse_pinned("churn"), None);
     }
 }

@@ -315,10 +315,13 @@ pub fn bind(
                 unknown.join(", ")
             ));
         }
+        // The table form is ml_predict's for every output (it returns the
+        // prediction and the probability); there is no table function of
+        // the other scalars' names.
         return Err(SqlStateError::bad_argument(msg).with_hint(format!(
             "pass the feature columns by name, or rename expressions with struct(expr AS name, ...); \
-             SELECT * FROM {function}('{}', 'table') scores every column of a table",
-            model.name
+             SELECT * FROM ml_predict('{}', table) scores the rows of a table by their column names",
+            crate::model::store::quote_name(&model.name)
         )));
     }
     let order: Vec<usize> = wanted.iter().filter_map(|w| find(w)).collect();

@@ -89,7 +89,8 @@ pub(super) fn read(data: &RecordBatch, options: &TrainOptions) -> Result<Columns
         }
         _ => None,
     };
-    let (features, feature_index) = features(options, &schema, label_index, weight_index)?;
+    let (features, feature_index) =
+        features(options, &schema, label_index, weight_index, split_time)?;
     for name in options.named_columns() {
         if !features.iter().any(|f| f.name == name) {
             return Err(unknown_column(name, "preprocessing option", &schema));
@@ -182,6 +183,20 @@ pub(super) fn read(data: &RecordBatch, options: &TrainOptions) -> Result<Columns
         _ => (0..n).collect(),
     };
     let mut warnings = Vec::new();
+    if let Some(t) = split_time
+        && options.features.is_none()
+    {
+        warnings.push(format!(
+            "the time split column \"{}\" is not a feature: a model of the clock extrapolates on every later row (list it in features to keep it)",
+            schema.field(t).name()
+        ));
+    }
+    for f in features.iter().filter(|f| f.kind == FeatureKind::Temporal) {
+        warnings.push(format!(
+            "timestamp feature \"{}\": rows scored later lie past every training value, so ml_drift will flag it and the model extrapolates; exclude it or use a cyclic part of it (month, weekday, hour)",
+            f.name
+        ));
+    }
     let dropped = n - keep.len();
     if dropped > 0 {
         warnings.push(format!("{dropped} rows with a NULL label were left out"));
@@ -263,17 +278,23 @@ fn task(options: &TrainOptions, label_type: Option<&DataType>) -> Result<Task> {
 }
 
 /// The feature columns and their positions in the query.
+///
+/// A time split's column is not a feature unless `features` lists it: a
+/// model that learns the clock extrapolates on every later row, and drift
+/// checks flag it on all of them.
 fn features(
     options: &TrainOptions,
     schema: &SchemaRef,
     label_index: Option<usize>,
     weight_index: Option<usize>,
+    split_time: Option<usize>,
 ) -> Result<(Vec<Feature>, Vec<usize>)> {
     let mut features = Vec::new();
     let mut index = Vec::new();
     for (i, field) in schema.fields().iter().enumerate() {
         if Some(i) == label_index
             || Some(i) == weight_index
+            || (Some(i) == split_time && options.features.is_none())
             || options.exclude.iter().any(|e| e == field.name())
         {
             continue;
