@@ -21,19 +21,8 @@ venv=.venv-clients
 "$venv/bin/python" -c '' 2>/dev/null || python3 -m venv --clear "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt
 
-data=$(mktemp -d)
-log="$data/quarry.log"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin" --data-dir "$data/db" --pg-listen "127.0.0.1:$port" --http-listen 127.0.0.1:0 --no-demo 2>"$log" &
-pid=$!
-cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
-trap cleanup EXIT
-for _ in $(seq 1 300); do
-  grep -q "quarry ready" "$log" && break
-  kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
-  sleep 0.1
-done
-grep -q "quarry ready" "$log" || { echo "quarry did not start" >&2; cat "$log" >&2; exit 1; }
+. scripts/lib/serve.sh
+start_quarry --no-demo
 
 export PGHOST=127.0.0.1 PGPORT=$port PGUSER=quarry
 export QUARRY_DSN="host=127.0.0.1 port=$port user=quarry dbname=quarry"

@@ -22,21 +22,10 @@ if ! command -v sqlsmith >/dev/null; then
   fi
 fi
 
-data=$(mktemp -d)
-log="$data/quarry.log"
-out="$data/sqlsmith.log"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. scripts/lib/serve.sh
 # Demo data on: sqlsmith's queries then read real tables of every type.
-"$bin" --data-dir "$data/db" --pg-listen "127.0.0.1:$port" --http-listen 127.0.0.1:0 2>"$log" &
-pid=$!
-cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
-trap cleanup EXIT
-for _ in $(seq 1 600); do
-  grep -q "quarry ready" "$log" && break
-  kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
-  sleep 0.1
-done
-grep -q "quarry ready" "$log" || { echo "quarry did not start" >&2; cat "$log" >&2; exit 1; }
+start_quarry
+out="$data/sqlsmith.log"
 
 target="host=127.0.0.1 port=$port user=quarry dbname=quarry"
 echo "sqlsmith: ${seconds}s, seed $seed"

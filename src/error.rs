@@ -79,6 +79,12 @@ pub fn classify(err: &DataFusionError) -> SqlStateError {
             SqlStateError::new(DATA_EXCEPTION, format!("parquet error: {e}"))
         }
         DataFusionError::ExecutionJoin(e) => SqlStateError::internal(format!("task failed: {e}")),
+        // Aggregates of a type they have no signature for (sqlsmith's
+        // `avg(<interval>)`) arrive as internal errors; they are calls
+        // matching no function, 42883.
+        DataFusionError::Internal(msg) if msg.contains("failed to match any signature") => {
+            SqlStateError::new(UNDEFINED_FUNCTION, first_line(msg))
+        }
         DataFusionError::Internal(msg) => SqlStateError::internal(msg),
         other => SqlStateError::internal(other),
     }
@@ -519,6 +525,14 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn an_aggregate_matching_no_signature_is_42883_not_internal() {
+        let e = classify(&DataFusionError::Internal(
+            "Function 'avg' failed to match any signature, errors: Error during planning".into(),
+        ));
+        assert_eq!(e.code, sqlstate::UNDEFINED_FUNCTION);
+    }
 
     #[test]
     fn a_call_matching_no_signature_names_the_types_and_the_usage() {

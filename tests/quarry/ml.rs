@@ -291,37 +291,40 @@ async fn predictions_after_restart_are_bit_identical() {
     server.stop().await;
 }
 
-#[quarry_test]
-async fn deploys_switch_atomically_under_concurrent_scoring() {
-    let server = TestServer::start().await;
-    let admin = server.connect().await;
+/// Table `pts` and two versions of model `m` whose predictions differ on
+/// every row (y and y + 1000), version 1 in production; their scores in
+/// `id` order.
+async fn two_versions(admin: &Client) -> (Vec<f64>, Vec<f64>) {
     admin.batch_execute(SMALL).await.expect("table");
-    // Two versions whose predictions differ on every row: y and y + 1000.
     for sql in [
         "CREATE MODEL m OPTIONS (algorithm = 'linear', label = 'y', features = 'x1,x2', split = 'none') AS SELECT * FROM pts",
         "CREATE MODEL m OPTIONS (algorithm = 'linear', label = 'y', features = 'x1,x2', split = 'none') AS SELECT x1, x2, y + 1000 AS y FROM pts",
     ] {
         admin.simple_query(sql).await.expect("trains");
     }
-    let by_version = |sql: &'static str| {
-        let admin = &admin;
-        async move {
-            admin
-                .query(sql, &[])
-                .await
-                .expect("scores")
-                .iter()
-                .map(|r| r.get::<_, f64>(0))
-                .collect::<Vec<f64>>()
-        }
-    };
-    let v1 = by_version("SELECT ml_predict('m@1', x1, x2) FROM pts ORDER BY id").await;
-    let v2 = by_version("SELECT ml_predict('m@2', x1, x2) FROM pts ORDER BY id").await;
+    let v1 = simple_scores(
+        admin,
+        "SELECT ml_predict('m@1', x1, x2) FROM pts ORDER BY id",
+    )
+    .await;
+    let v2 = simple_scores(
+        admin,
+        "SELECT ml_predict('m@2', x1, x2) FROM pts ORDER BY id",
+    )
+    .await;
     assert!(v1.iter().zip(&v2).all(|(a, b)| (a - b).abs() > 500.0));
     admin
         .simple_query("SELECT ml_deploy('m', 1)")
         .await
         .expect("deploy");
+    (v1, v2)
+}
+
+#[quarry_test]
+async fn deploys_switch_atomically_under_concurrent_scoring() {
+    let server = TestServer::start().await;
+    let admin = server.connect().await;
+    let (v1, v2) = two_versions(&admin).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut scorers = Vec::new();
@@ -402,28 +405,8 @@ async fn simple_scores(client: &Client, sql: &str) -> Vec<f64> {
 async fn deploys_and_rollbacks_reach_every_prepared_statement() {
     let server = TestServer::start().await;
     let admin = server.connect().await;
-    admin.batch_execute(SMALL).await.expect("table");
-    for sql in [
-        "CREATE MODEL m OPTIONS (algorithm = 'linear', label = 'y', features = 'x1,x2', split = 'none') AS SELECT * FROM pts",
-        "CREATE MODEL m OPTIONS (algorithm = 'linear', label = 'y', features = 'x1,x2', split = 'none') AS SELECT x1, x2, y + 1000 AS y FROM pts",
-    ] {
-        admin.simple_query(sql).await.expect("trains");
-    }
+    let (v1, v2) = two_versions(&admin).await;
     const SCORE: &str = "SELECT ml_predict('m', x1, x2) FROM pts ORDER BY id";
-    let v1 = simple_scores(
-        &admin,
-        "SELECT ml_predict('m@1', x1, x2) FROM pts ORDER BY id",
-    )
-    .await;
-    let v2 = simple_scores(
-        &admin,
-        "SELECT ml_predict('m@2', x1, x2) FROM pts ORDER BY id",
-    )
-    .await;
-    admin
-        .simple_query("SELECT ml_deploy('m', 1)")
-        .await
-        .expect("deploy");
 
     // (switches acknowledged, production version, a switch in flight)
     let state = Arc::new(std::sync::Mutex::new((0u64, 1u32, false)));

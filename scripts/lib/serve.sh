@@ -1,0 +1,19 @@
+# Sourced by the test scripts: starts a Quarry server on a temporary data
+# directory and a free port, and stops it (removing the directory) on exit.
+#
+#   start_quarry [quarry arguments...]
+# sets: data (the temporary directory), log (the server's log), port, pid.
+start_quarry() {
+  data=$(mktemp -d)
+  log="$data/quarry.log"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$bin" --data-dir "$data/db" --pg-listen "127.0.0.1:$port" --http-listen 127.0.0.1:0 "$@" 2>"$log" &
+  pid=$!
+  trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
+  for _ in $(seq 1 600); do
+    grep -q "quarry ready" "$log" && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "quarry did not start" >&2; cat "$log" >&2; exit 1
+}
