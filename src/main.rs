@@ -65,8 +65,12 @@ fn main() -> ExitCode {
             }
         }
     });
-    runtime.block_on(serve).unwrap_or_else(|e| {
+    let code = runtime.block_on(serve).unwrap_or_else(|e| {
         eprintln!("quarry: {e}");
         ExitCode::FAILURE
-    })
+    });
+    // Running kernels were told to stop and do within a block of rows or a
+    // tree; one that has not yet must not keep a stopped server alive.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    code
 }

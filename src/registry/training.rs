@@ -215,22 +215,27 @@ pub async fn run(
         .map_err(|e| out_of_memory(&name, "the fit's working data", &e))?;
     reservations.push(fit_reservation);
 
-    // Fit on a blocking thread; the runtime keeps serving other sessions.
+    // Fit on a blocking thread in a slot of the compute pool; the runtime
+    // keeps serving other sessions. It stops when the statement does (its
+    // stop) or when this future is dropped (the guard).
     let cancel = Arc::new(AtomicBool::new(false));
     let _guard = CancelOnDrop(cancel.clone());
     let threads = state.config().target_partitions().max(1);
+    let control = quarry_udfs::control::Control::of(state.config_options());
+    let statement = control.statement.stop();
     let fit_schema = schema.clone();
     let fit_progress = progress.clone();
     let fit_cancel = cancel.clone();
     let (trained, digest, batches) = tokio::task::spawn_blocking(
         move || -> Result<(TrainedModel, String, Vec<RecordBatch>)> {
+            let _slot = control.pool.acquire(&statement)?;
             let digest = quarry_udfs::model::train::data_sha256(&fit_schema, &batches)?;
             let report = |m: &str| {
                 if let Some(p) = &fit_progress {
                     let _ = p.send(m.to_string());
                 }
             };
-            let stop = || fit_cancel.load(Ordering::Acquire);
+            let stop = || fit_cancel.load(Ordering::Acquire) || statement.stopped();
             let ctx = TrainContext {
                 threads,
                 progress: &report,

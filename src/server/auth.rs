@@ -152,10 +152,15 @@ pub struct Startup {
     /// Set when the session opens; the accept loop closes connections that
     /// are not authenticated within `authentication_timeout`.
     authenticated: Arc<AtomicBool>,
+    link: Arc<super::Link>,
 }
 
 impl Startup {
-    pub fn new(state: Arc<ServerState>, authenticated: Arc<AtomicBool>) -> Self {
+    pub fn new(
+        state: Arc<ServerState>,
+        authenticated: Arc<AtomicBool>,
+        link: Arc<super::Link>,
+    ) -> Self {
         let sasl = state.config.password.as_ref().map(|_| {
             let mut scram = ScramAuth::new(Arc::new(StoredCredentials {
                 store: state.catalog.store().clone(),
@@ -170,6 +175,7 @@ impl Startup {
             state,
             sasl,
             authenticated,
+            link,
         }
     }
 
@@ -230,8 +236,20 @@ impl Startup {
             .get(METADATA_USER)
             .cloned()
             .unwrap_or_default();
-        let session = Session::new(&self.state.base, &user, self.state.shutdown.clone());
+        let session = Session::new(
+            &self.state.base,
+            &user,
+            self.state.shutdown.clone(),
+            Some(client.socket_addr()),
+            self.link.close.clone(),
+        );
+        let _ = self.link.session.set(Arc::downgrade(&session));
         let (pid, key) = client.pid_and_secret_key();
+        crate::session::admin::register_backend_pid(&session, pid);
+        // What the client calls itself, as `pg_stat_activity` shows it.
+        if let Some(name) = client.metadata().get("application_name") {
+            let _ = session.set("application_name", Some(name));
+        }
         self.state
             .sessions
             .insert(pid, key.to_bytes().to_vec(), &session);

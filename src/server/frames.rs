@@ -63,17 +63,41 @@ impl fmt::Display for Malformed {
 
 impl std::error::Error for Malformed {}
 
+/// How often a connection with a running statement checks that its client
+/// is still there (PostgreSQL's `client_connection_check_interval`, which
+/// Quarry keeps on: a statement whose client has gone is stopped).
+const PEER_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// What the connection loop tells its session and hears from it.
+pub trait Watch: Send + Sync + 'static {
+    /// The client closed its end while a statement ran.
+    fn hung_up(&self);
+    /// Whether a statement is running (only then is the peer checked).
+    fn busy(&self) -> bool;
+    /// Cancelled when the connection must close (`pg_terminate_backend`).
+    fn closing(&self) -> tokio_util::sync::CancellationToken;
+}
+
 /// Serves one TCP connection: TLS negotiation, then pgwire's message loop
 /// over a [`Checked`] socket. `authenticated` is the flag the start-up
 /// handler sets; `sasl` says whether the first password message is a SASL
 /// initial response.
-pub async fn serve<H: PgWireServerHandlers>(
+pub async fn serve<H: PgWireServerHandlers, W: Watch>(
     socket: TcpStream,
     tls: Option<TlsAcceptor>,
     handlers: H,
     authenticated: Arc<AtomicBool>,
     sasl: bool,
+    watch: Arc<W>,
 ) -> io::Result<()> {
+    // The statement runs in this task; a watcher beside it sees the client
+    // leave (through a duplicate of the socket, so TLS needs nothing read).
+    let _watcher = {
+        use std::os::fd::AsFd;
+        let fd = socket.as_fd().try_clone_to_owned()?;
+        tokio_util::task::AbortOnDropHandle::new(tokio::spawn(watch_peer(fd, watch.clone())))
+    };
+    let closing = watch.closing();
     let Some(negotiated) = negotiate_tls(socket, tls).await? else {
         // A direct TLS handshake on a server without TLS.
         return Ok(());
@@ -91,7 +115,22 @@ pub async fn serve<H: PgWireServerHandlers>(
     let cancel = handlers.cancel_handler();
     let errors = handlers.error_handler();
     loop {
-        let message = match socket.next().await {
+        let next = tokio::select! {
+            biased;
+            () = closing.cancelled() => {
+                let info = ErrorInfo::new(
+                    "FATAL".to_owned(),
+                    sqlstate::ADMIN_SHUTDOWN.to_owned(),
+                    "terminating connection due to administrator command".to_owned(),
+                );
+                let _ = socket
+                    .send(PgWireBackendMessage::ErrorResponse(info.into()))
+                    .await;
+                break;
+            }
+            next = socket.next() => next,
+        };
+        let message = match next {
             Some(Ok(message)) => message,
             Some(Err(PgWireError::IoError(e))) => {
                 if let Some(malformed) = e.get_ref().and_then(|e| e.downcast_ref::<Malformed>()) {
@@ -138,6 +177,27 @@ pub async fn serve<H: PgWireServerHandlers>(
         }
     }
     Ok(())
+}
+
+/// Tells `watch` when the client has closed its end of the socket while a
+/// statement runs: `POLLRDHUP` (the peer's FIN) or `POLLHUP`/`POLLERR`,
+/// polled without reading, as PostgreSQL's connection check does.
+async fn watch_peer<W: Watch>(fd: std::os::fd::OwnedFd, watch: Arc<W>) {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let gone = PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR;
+    loop {
+        tokio::time::sleep(PEER_CHECK).await;
+        if !watch.busy() {
+            continue;
+        }
+        let mut fds = [PollFd::new(&fd, PollFlags::RDHUP)];
+        // A zero timeout: never blocks.
+        let ready = rustix::event::poll(&mut fds, Some(&Timespec::default()));
+        if ready.is_ok_and(|n| n > 0) && fds[0].revents().intersects(gone) {
+            watch.hung_up();
+            return;
+        }
+    }
 }
 
 /// A socket that hands on only whole messages whose layout is known good.

@@ -49,11 +49,40 @@ pub struct ServerState {
     pub catalog: Arc<Catalog>,
     pub registry: Arc<crate::registry::Registry>,
     pub base: SessionState,
-    pub sessions: SessionRegistry,
+    pub sessions: Arc<SessionRegistry>,
     pub keys: Arc<auth::KeyGenerator>,
     /// This data directory's secret for SCRAM mock salts (`auth`).
     pub mock_auth_secret: Vec<u8>,
     pub shutdown: CancellationToken,
+}
+
+/// What a connection's loop and its session share: the session once it
+/// opens (for the loop to stop its statement when the client goes away) and
+/// the token that closes the connection (`pg_terminate_backend`).
+#[derive(Default)]
+pub struct Link {
+    pub session: std::sync::OnceLock<std::sync::Weak<crate::session::Session>>,
+    pub close: CancellationToken,
+}
+
+impl frames::Watch for Link {
+    fn hung_up(&self) {
+        if let Some(session) = self.session.get().and_then(std::sync::Weak::upgrade) {
+            debug!("client disconnected: stopping its statement");
+            session.interrupt(crate::session::Interrupt::Cancel);
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.session
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .is_some_and(|s| s.is_active())
+    }
+
+    fn closing(&self) -> CancellationToken {
+        self.close.clone()
+    }
 }
 
 /// Handlers for an accepted connection.
@@ -62,6 +91,7 @@ struct Handlers {
     query: Arc<QueryHandler>,
     /// Set once the client has authenticated and its session is open.
     authenticated: Arc<AtomicBool>,
+    link: Arc<Link>,
 }
 
 impl PgWireServerHandlers for Handlers {
@@ -77,6 +107,7 @@ impl PgWireServerHandlers for Handlers {
         Arc::new(auth::Startup::new(
             self.state.clone(),
             self.authenticated.clone(),
+            self.link.clone(),
         ))
     }
 
@@ -245,7 +276,8 @@ impl Server {
         let mock_auth_secret = store.mock_auth_secret().map_err(|e| e.message)?;
         let catalog = Catalog::open(&data_dir, store.clone()).map_err(|e| e.message)?;
         let registry = crate::registry::Registry::open(&data_dir, store).map_err(|e| e.message)?;
-        let base = base_state(&config, &catalog, &registry).map_err(|e| e.message)?;
+        let sessions = Arc::new(SessionRegistry::default());
+        let base = base_state(&config, &catalog, &registry, &sessions).map_err(|e| e.message)?;
         catalog
             .load_definitions(&base)
             .await
@@ -267,7 +299,7 @@ impl Server {
             catalog,
             registry,
             base,
-            sessions: SessionRegistry::default(),
+            sessions,
             keys: Arc::new(auth::KeyGenerator::default()),
             mock_auth_secret,
             shutdown: CancellationToken::new(),
@@ -343,17 +375,25 @@ impl Server {
             match sockets.clone().try_acquire_owned() {
                 Ok(permit) => {
                     let authenticated = Arc::new(AtomicBool::new(false));
+                    let link = Arc::new(Link::default());
                     let handlers = Arc::new(Handlers {
                         state: state.clone(),
                         query: query.clone(),
                         authenticated: authenticated.clone(),
+                        link: link.clone(),
                     });
                     let timeout = state.config.authentication_timeout;
                     let sasl = state.config.password.is_some();
                     tracker.spawn(async move {
                         let _permit = permit;
-                        let connection =
-                            frames::serve(socket, tls, handlers, authenticated.clone(), sasl);
+                        let connection = frames::serve(
+                            socket,
+                            tls,
+                            handlers,
+                            authenticated.clone(),
+                            sasl,
+                            link,
+                        );
                         let deadline = async {
                             tokio::time::sleep(timeout).await;
                             if authenticated.load(Ordering::Acquire) {
@@ -376,7 +416,9 @@ impl Server {
                     warn!(%peer, limit = state.config.max_connections, "connection refused: too many clients");
                     tracker.spawn(async move {
                         let unauthenticated = Arc::new(AtomicBool::new(false));
-                        let _ = frames::serve(socket, tls, Refusing, unauthenticated, false).await;
+                        let link = Arc::new(Link::default());
+                        let _ = frames::serve(socket, tls, Refusing, unauthenticated, false, link)
+                            .await;
                     });
                 }
             }
@@ -385,6 +427,9 @@ impl Server {
             connections = state.sessions.active(),
             "shutting down: no new connections"
         );
+        // Statements stop within a unit of their work (a block of rows, a
+        // tree), wherever they run; then each connection is told and closed.
+        state.sessions.shut_down_all();
         drop(pg);
         tracker.close();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {

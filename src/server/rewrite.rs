@@ -503,6 +503,9 @@ const TABLES_WITH_ALL_COLUMNS: &str = "SELECT table_catalog, table_schema, table
      THEN 'YES' ELSE 'NO' END AS is_insertable_into, 'NO' AS is_typed, CAST(NULL AS TEXT) AS commit_action \
      FROM information_schema.tables";
 
+/// `pg_catalog.pg_stat_activity`: the system table of the same name.
+const STAT_ACTIVITY: &str = "SELECT * FROM public.pg_stat_activity";
+
 /// `pg_namespace` with `information_schema` (oid 13283, as in PostgreSQL
 /// 16): datafusion-pg-catalog lists the catalog's schemas only, while its
 /// `pg_proc` places eleven functions in that namespace, so a lookup of their
@@ -556,6 +559,10 @@ impl VisitorMut for CatalogShapes {
             }
             [table] if table == "pg_namespace" => {
                 (NAMESPACES_WITH_INFORMATION_SCHEMA, "pg_namespace")
+            }
+            // Quarry's own view of its sessions (`session::admin`).
+            [.., schema, table] if schema == "pg_catalog" && table == "pg_stat_activity" => {
+                (STAT_ACTIVITY, "pg_stat_activity")
             }
             _ => return ControlFlow::Continue(()),
         };

@@ -60,6 +60,7 @@ pub fn base_state(
     config: &Config,
     catalog: &Arc<Catalog>,
     registry: &Arc<crate::registry::Registry>,
+    sessions: &Arc<super::SessionRegistry>,
 ) -> Result<SessionState> {
     let mut session_config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
@@ -77,6 +78,12 @@ pub fn base_state(
     // see `text` either way; managed tables keep their declared types.
     options.execution.parquet.schema_force_view_types = true;
     options.sql_parser.map_string_types_to_utf8view = false;
+    // CPU-bound kernels: one at a time per thread the server was given.
+    options
+        .extensions
+        .insert(quarry_udfs::control::Control::new(Arc::new(
+            quarry_udfs::control::ComputePool::new(config.threads),
+        )));
 
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = config.memory_limit {
@@ -95,6 +102,7 @@ pub fn base_state(
         .with_catalog_list(catalogs as Arc<dyn CatalogProviderList>)
         .with_default_features()
         .with_analyzer_rule(Arc::new(super::checked::CheckedIntegerArithmetic))
+        .with_physical_optimizer_rules(physical_rules())
         .build();
     let ctx = SessionContext::new_with_state(state);
     datafusion_pg_catalog::setup_pg_catalog(
@@ -106,6 +114,8 @@ pub fn base_state(
     )
     .map_err(|e| crate::error::classify(&e))?;
     compat::register(&ctx);
+    let activity = super::admin::register(&ctx, sessions, catalog.store());
+    catalog.register_system_table(super::admin::STAT_ACTIVITY, activity)?;
     let services = quarry_udfs::Services {
         models: registry.clone(),
     };
@@ -146,12 +156,30 @@ pub fn base_state(
     Ok(state)
 }
 
+/// DataFusion's physical rules, after one that keeps scoring above the rows
+/// it scores (it must run before any rule moves projections).
+fn physical_rules()
+-> Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
+    rules.insert(
+        0,
+        Arc::new(quarry_udfs::functions::scoring::fence::FenceScoring),
+    );
+    rules
+}
+
 /// The context of one session of `user`: the base state, told who the user is.
 pub(super) fn session_context(base: &SessionState, user: &str) -> SessionContext {
     let mut state = base.clone();
     let mut info = quarry_udfs::session_info::SessionInfo::default();
     info.user = user.to_string();
-    state.config_mut().options_mut().extensions.insert(info);
+    let options = state.config_mut().options_mut();
+    options.extensions.insert(info);
+    // Its own running statement over the server's compute pool.
+    let pool = quarry_udfs::control::Control::of(options).pool;
+    options
+        .extensions
+        .insert(quarry_udfs::control::Control::new(pool));
     let ctx = SessionContext::new_with_state(state);
     compat::register_session(&ctx, user);
     ctx

@@ -1,49 +1,32 @@
-//! Stopping statements: a statement's [`QueryControl`] (cancel token,
-//! `statement_timeout` deadline, server shutdown) and the
-//! [`SessionRegistry`] through which a cancel request from another connection
-//! finds the session it names.
+//! Stopping statements and seeing them: a statement's [`QueryControl`]
+//! (cancel token, `statement_timeout` deadline, server shutdown, and the
+//! [`Stop`] its kernels check), the session's [`Activity`] for
+//! `pg_stat_activity`, and the [`SessionRegistry`] through which a cancel
+//! request, `pg_cancel_backend` or `pg_terminate_backend` from another
+//! connection finds the session it names.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::SystemTime;
 
 use tokio_util::sync::CancellationToken;
 
+pub use quarry_udfs::control::{Interrupt, Stop};
+
 use super::Session;
-use crate::error::{Result, SqlStateError, sqlstate};
+use crate::error::Result;
 use crate::sync::lock;
-
-/// How a query ended early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interrupt {
-    Cancel,
-    Timeout,
-    Shutdown,
-}
-
-impl Interrupt {
-    pub fn error(self) -> SqlStateError {
-        match self {
-            Interrupt::Cancel => SqlStateError::new(
-                sqlstate::QUERY_CANCELED,
-                "canceling statement due to user request",
-            ),
-            Interrupt::Timeout => SqlStateError::new(
-                sqlstate::QUERY_CANCELED,
-                "canceling statement due to statement timeout",
-            ),
-            Interrupt::Shutdown => SqlStateError::new(
-                sqlstate::ADMIN_SHUTDOWN,
-                "terminating statement: the server is shutting down",
-            ),
-        }
-    }
-}
 
 /// Cancellation and deadline of one running statement.
 #[derive(Clone, Debug)]
 pub struct QueryControl {
     pub token: CancellationToken,
+    /// What the statement's kernels check; set whenever it must stop.
+    pub stop: Arc<Stop>,
     pub deadline: Option<tokio::time::Instant>,
     shutdown: CancellationToken,
+    /// Marks the session idle once the statement's last handle is gone
+    /// (its rows may stream after the handler returned).
+    _running: Arc<Running>,
 }
 
 impl QueryControl {
@@ -51,13 +34,10 @@ impl QueryControl {
     pub fn interrupted(&self) -> Option<Interrupt> {
         if self.shutdown.is_cancelled() {
             Some(Interrupt::Shutdown)
+        } else if let Some(why) = self.stop.interrupted() {
+            Some(why)
         } else if self.token.is_cancelled() {
             Some(Interrupt::Cancel)
-        } else if self
-            .deadline
-            .is_some_and(|d| tokio::time::Instant::now() >= d)
-        {
-            Some(Interrupt::Timeout)
         } else {
             None
         }
@@ -71,12 +51,15 @@ impl QueryControl {
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let why = tokio::select! {
             biased;
             _ = self.shutdown.cancelled() => Interrupt::Shutdown,
             _ = self.token.cancelled() => Interrupt::Cancel,
             _ = deadline => Interrupt::Timeout,
-        }
+        };
+        // The stop knows the finer reason (a terminate cancels the token too).
+        self.stop.stop(why);
+        self.stop.interrupted().unwrap_or(why)
     }
 
     /// Runs `fut` unless the statement is cancelled or times out first.
@@ -89,30 +72,101 @@ impl QueryControl {
     }
 }
 
+/// What `pg_stat_activity` shows of a session.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    pub backend_start: SystemTime,
+    /// The last statement's text (the running one while `active`).
+    pub query: Arc<str>,
+    pub query_start: Option<SystemTime>,
+    pub state_change: SystemTime,
+    pub active: bool,
+}
+
+/// Held by a running statement's controls; the last one dropped marks the
+/// session idle.
+#[derive(Debug)]
+struct Running {
+    activity: Weak<Mutex<Activity>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(activity) = self.activity.upgrade() {
+            let mut a = lock(&activity);
+            a.active = false;
+            a.state_change = SystemTime::now();
+        }
+    }
+}
+
 impl Session {
-    /// Starts a statement: a fresh cancel token and the session's deadline.
-    /// (Not the session's token reused: a cancel would then also stop a
-    /// portal of an earlier statement that is still being fetched.)
-    pub fn start_query(&self) -> QueryControl {
+    /// Starts a statement: a fresh cancel token and stop, and the session's
+    /// deadline. (Not the session's token reused: a cancel would then also
+    /// stop a portal of an earlier statement that is still being fetched.)
+    pub fn start_query(&self, text: &Arc<str>) -> QueryControl {
         // A token of its own rather than a child of the server's shutdown
         // token (which `wait` watches beside it): a child token is linked
         // into its parent under the parent's lock, one lock every session
         // would take twice per statement.
         let token = CancellationToken::new();
-        *lock(&self.current_query) = Some(token.clone());
-        let deadline = lock(&self.statement_timeout).map(|d| tokio::time::Instant::now() + d);
+        let timeout = *lock(&self.statement_timeout);
+        let stop = Arc::new(Stop::new(timeout.map(|d| std::time::Instant::now() + d)));
+        self.control.statement.start(stop.clone());
+        *lock(&self.current_query) = Some((token.clone(), stop.clone()));
+        let now = SystemTime::now();
+        {
+            let mut a = lock(&self.activity);
+            a.query = text.clone();
+            a.query_start = Some(now);
+            a.state_change = now;
+            a.active = true;
+        }
         QueryControl {
             token,
-            deadline,
+            stop,
+            deadline: timeout.map(|d| tokio::time::Instant::now() + d),
             shutdown: self.shutdown.clone(),
+            _running: Arc::new(Running {
+                activity: Arc::downgrade(&self.activity),
+            }),
+        }
+    }
+
+    /// Stops the running statement, if any: a cancel request,
+    /// `pg_cancel_backend`, the client gone, or the server stopping.
+    pub fn interrupt(&self, why: Interrupt) {
+        if let Some((token, stop)) = lock(&self.current_query).as_ref() {
+            stop.stop(why);
+            token.cancel();
         }
     }
 
     /// A cancel request from another connection.
     pub fn cancel(&self) {
-        if let Some(token) = lock(&self.current_query).as_ref() {
-            token.cancel();
-        }
+        self.interrupt(Interrupt::Cancel);
+    }
+
+    /// `pg_terminate_backend`: stops the running statement and closes the
+    /// connection.
+    pub fn terminate(&self) {
+        self.interrupt(Interrupt::Terminate);
+        self.close.cancel();
+    }
+
+    /// Resolves when the connection must close (`pg_terminate_backend`).
+    pub fn closing(&self) -> CancellationToken {
+        self.close.clone()
+    }
+
+    /// Whether a statement is running.
+    pub fn is_active(&self) -> bool {
+        lock(&self.activity).active
+    }
+
+    /// What `pg_stat_activity` shows.
+    pub fn activity(&self) -> Activity {
+        lock(&self.activity).clone()
     }
 }
 
@@ -120,7 +174,7 @@ impl Session {
 type BackendKey = (i32, Vec<u8>);
 
 /// Sessions by backend key, for cancel requests from other connections.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct SessionRegistry {
     sessions: Mutex<std::collections::HashMap<BackendKey, std::sync::Weak<Session>>>,
 }
@@ -150,5 +204,32 @@ impl SessionRegistry {
             .values()
             .filter(|s| s.strong_count() > 0)
             .count()
+    }
+
+    /// The open sessions with their process ids, by process id.
+    pub fn all(&self) -> Vec<(i32, Arc<Session>)> {
+        let mut all: Vec<(i32, Arc<Session>)> = lock(&self.sessions)
+            .iter()
+            .filter_map(|((pid, _), s)| Some((*pid, s.upgrade()?)))
+            .collect();
+        all.sort_by_key(|(pid, _)| *pid);
+        all
+    }
+
+    /// The open session with process id `pid`.
+    pub fn by_pid(&self, pid: i32) -> Option<Arc<Session>> {
+        lock(&self.sessions)
+            .iter()
+            .find(|((p, _), _)| *p == pid)
+            .and_then(|(_, s)| s.upgrade())
+    }
+
+    /// The server is shutting down (PostgreSQL's fast shutdown): every
+    /// running statement stops and every connection closes.
+    pub fn shut_down_all(&self) {
+        for (_, session) in self.all() {
+            session.interrupt(Interrupt::Shutdown);
+            session.close.cancel();
+        }
     }
 }

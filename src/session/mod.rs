@@ -13,8 +13,10 @@
 //!   statement plans with;
 //! - [`settings`]: the parameters of `SET` and `SHOW`;
 //! - [`control`]: cancelling and timing out statements;
+//! - [`admin`]: `pg_stat_activity`, `pg_cancel_backend`, `pg_terminate_backend`;
 //! - [`checked`]: integer arithmetic that raises on overflow.
 
+pub mod admin;
 pub mod checked;
 pub mod context;
 pub mod control;
@@ -30,7 +32,7 @@ use datafusion::prelude::SessionContext;
 use tokio_util::sync::CancellationToken;
 
 pub use context::{PlanState, RoleProvider, base_state};
-pub use control::{Interrupt, QueryControl, SessionRegistry};
+pub use control::{Activity, Interrupt, QueryControl, SessionRegistry, Stop};
 pub use settings::parse_duration_ms;
 
 use crate::sync::lock;
@@ -57,8 +59,16 @@ pub struct Session {
     generation: AtomicU64,
     vars: Mutex<BTreeMap<String, String>>,
     statement_timeout: Mutex<Option<Duration>>,
-    current_query: Mutex<Option<CancellationToken>>,
+    /// The running statement's token and stop, for whoever stops it.
+    current_query: Mutex<Option<(CancellationToken, Arc<Stop>)>>,
+    /// The compute pool and the running statement as functions see them.
+    control: quarry_udfs::control::Control,
     shutdown: CancellationToken,
+    /// Cancelled to close the connection (`pg_terminate_backend`).
+    close: CancellationToken,
+    activity: Arc<Mutex<Activity>>,
+    /// The client's address, for `pg_stat_activity`.
+    pub peer: Option<std::net::SocketAddr>,
     pub tx: Mutex<TxBlock>,
     /// SQL-level `PREPARE`d plans by name (DataFusion keeps its own copy
     /// but does not expose it), for `EXECUTE` to be planned as what it runs.
@@ -72,9 +82,19 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub fn new(base: &SessionState, user: &str, shutdown: CancellationToken) -> Arc<Self> {
+    /// A session of `user` connected from `peer`; `close` is cancelled to
+    /// close its connection.
+    pub fn new(
+        base: &SessionState,
+        user: &str,
+        shutdown: CancellationToken,
+        peer: Option<std::net::SocketAddr>,
+        close: CancellationToken,
+    ) -> Arc<Self> {
         let ctx = context::session_context(base, user);
+        let control = quarry_udfs::control::Control::of(ctx.state_ref().read().config_options());
         let vars = settings::defaults(user);
+        let now = std::time::SystemTime::now();
         Arc::new(Session {
             ctx,
             user: user.to_string(),
@@ -83,7 +103,17 @@ impl Session {
             vars: Mutex::new(vars),
             statement_timeout: Mutex::new(None),
             current_query: Mutex::new(None),
+            control,
             shutdown,
+            close,
+            activity: Arc::new(Mutex::new(Activity {
+                backend_start: now,
+                query: Arc::from(""),
+                query_start: None,
+                state_change: now,
+                active: false,
+            })),
+            peer,
             tx: Mutex::new(TxBlock::None),
             prepared: Mutex::new(BTreeMap::new()),
         })

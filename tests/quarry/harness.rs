@@ -245,6 +245,7 @@ pub fn options_sql(options: &serde_json::Value) -> String {
 pub struct Process {
     pub child: std::process::Child,
     pub port: u16,
+    pub http_port: u16,
 }
 
 impl Process {
@@ -285,21 +286,29 @@ impl Process {
             .expect("spawn quarry");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
-        let port = loop {
+        let number = |text: &str| -> u16 {
+            let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().expect("port")
+        };
+        let (port, http_port) = loop {
             let line = lines
                 .next()
                 .expect("quarry exited before it was ready")
                 .expect("read stderr");
             if let Some(rest) = line.split("quarry ready: postgres://").nth(1)
-                && let Some(rest) = rest.split("@127.0.0.1:").nth(1)
+                && let Some(pg) = rest.split("@127.0.0.1:").nth(1)
+                && let Some(http) = rest.split("(http 127.0.0.1:").nth(1)
             {
-                let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                break port.parse().expect("port");
+                break (number(pg), number(http));
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Process { child, port }
+        Process {
+            child,
+            port,
+            http_port,
+        }
     }
 
     pub fn url(&self) -> String {

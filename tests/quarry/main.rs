@@ -38,6 +38,7 @@ use libtest_mimic::{Arguments, Trial};
 mod harness;
 
 mod auth;
+mod control;
 mod copy;
 mod crash;
 mod docs;

@@ -5,6 +5,7 @@
 //! worker of a DataFusion cluster registers the same functions over its own
 //! store and scores the same immutable artifacts.
 
+pub mod control;
 pub mod error;
 pub mod functions;
 pub mod kernels;

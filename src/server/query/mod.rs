@@ -77,7 +77,8 @@ impl SimpleQueryHandler for QueryHandler {
     {
         debug!(query, "simple query");
         let connection = connection(client)?;
-        let control = connection.session.start_query();
+        let text: Arc<str> = Arc::from(query);
+        let control = connection.session.start_query(&text);
         // A single statement outside a failed transaction is planned (or
         // found in the connection's statement cache) before it runs; a list is
         // planned statement by statement, since one may create what the next
@@ -123,6 +124,7 @@ impl SimpleQueryHandler for QueryHandler {
                         .map(|stmt| {
                             Prepared::new(
                                 stmt,
+                                text.clone(),
                                 None,
                                 None,
                                 Names::now(&connection.session, &self.state.catalog),
@@ -306,7 +308,7 @@ impl ExtendedQueryHandler for QueryHandler {
             Some(plan) => Some(prepared.derived.decode(portal, plan)?),
             None => None,
         };
-        let control = session.start_query();
+        let control = session.start_query(&prepared.text);
         self.execute(
             client,
             session,

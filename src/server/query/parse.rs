@@ -73,7 +73,13 @@ impl Parser {
         let names = Names::now(session, &self.state.catalog);
         let stmt = match stmt {
             Stmt::Model(model) => {
-                return Ok(Prepared::new(Stmt::Model(model), None, None, names));
+                return Ok(Prepared::new(
+                    Stmt::Model(model),
+                    Arc::from(sql),
+                    None,
+                    None,
+                    names,
+                ));
             }
             Stmt::Df(stmt) => stmt,
         };
@@ -102,7 +108,7 @@ impl Parser {
             }
         };
         let reuse = plan.as_ref().and_then(reuse::assess).map(Reuse::new);
-        let prepared = Prepared::new(Stmt::Df(stmt), plan, reuse, names);
+        let prepared = Prepared::new(Stmt::Df(stmt), Arc::from(sql), plan, reuse, names);
         if prepared.reuse.is_some() {
             connection
                 .statements

@@ -38,6 +38,8 @@ use crate::sync::lock;
 #[derive(Clone, Debug)]
 pub struct Prepared {
     pub stmt: Arc<Stmt>,
+    /// The text it was parsed from, as `pg_stat_activity` shows it.
+    pub text: Arc<str>,
     pub plan: Option<LogicalPlan>,
     /// What is kept of the plan between executions, when it may be.
     pub reuse: Option<Arc<Reuse>>,
@@ -75,12 +77,14 @@ impl Names {
 impl Prepared {
     pub(super) fn new(
         stmt: Stmt,
+        text: Arc<str>,
         plan: Option<LogicalPlan>,
         reuse: Option<Arc<Reuse>>,
         planned: Names,
     ) -> Self {
         Prepared {
             stmt: Arc::new(stmt),
+            text,
             plan,
             reuse,
             derived: Arc::default(),

@@ -15,6 +15,8 @@
 
 use super::quantile::quantile_sorted;
 use super::rng::SplitMix;
+use crate::control::Stop;
+use crate::error::SqlStateError;
 
 /// What is being evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,16 +258,18 @@ fn resample_counts(n: usize, seed: u64, b: usize, counts: &mut [u32]) {
 }
 
 /// Each model's metrics under `resamples` bootstrap resamples:
-/// `result[b][model][metric]`.
+/// `result[b][model][metric]`; `Err` once `stop` says the statement must
+/// end (checked before each resample).
 pub fn resampled(
     models: &[&Prepared],
     resamples: usize,
     seed: u64,
     threads: usize,
-) -> Vec<Vec<Vec<f64>>> {
+    stop: &Stop,
+) -> Result<Vec<Vec<Vec<f64>>>, SqlStateError> {
     let n = models.first().map_or(0, |m| m.rows());
     if n == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     // Resamples are the work items: spread them over the threads directly.
     let per_thread = resamples.div_ceil(threads.max(1)).max(1);
@@ -273,19 +277,22 @@ pub fn resampled(
         .step_by(per_thread)
         .map(|s| s..(s + per_thread).min(resamples))
         .collect();
-    super::parallel::par_map(&items, threads, |range| {
+    let parts = super::parallel::par_map(&items, threads, |range| {
         let mut counts = vec![0u32; n];
         range
             .clone()
             .map(|b| {
+                stop.check()?;
                 resample_counts(n, seed, b, &mut counts);
-                models.iter().map(|m| m.metrics(Some(&counts))).collect()
+                Ok(models.iter().map(|m| m.metrics(Some(&counts))).collect())
             })
-            .collect::<Vec<Vec<Vec<f64>>>>()
-    })
-    .into_iter()
-    .flatten()
-    .collect()
+            .collect::<Result<Vec<Vec<Vec<f64>>>, SqlStateError>>()
+    });
+    let mut out = Vec::with_capacity(resamples);
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
 }
 
 /// numpy's default (linear) quantile of the finite values; NaN when none.
@@ -437,7 +444,7 @@ mod tests {
             let p: Vec<f64> = s.iter().map(|&v| f64::from(v >= 0.5)).collect();
             let m = Prepared::new(Kind::Binary, y, p, s);
             let point = m.metrics(None)[4];
-            let runs = resampled(&[&m], 300, 7, 2);
+            let runs = resampled(&[&m], 300, 7, 2, &Stop::new(None)).expect("runs");
             let aucs: Vec<f64> = runs.iter().map(|r| r[0][4]).collect();
             let (lo, hi) = interval(&aucs, 0.95);
             assert!(lo <= point && point <= hi, "{lo} {point} {hi}");
@@ -452,7 +459,19 @@ mod tests {
     fn resamples_do_not_depend_on_threads() {
         let (y, s) = data(300, 3, 0.2);
         let m = Prepared::new(Kind::Regression, y.clone(), s.clone(), s);
-        assert_eq!(resampled(&[&m], 20, 5, 1), resampled(&[&m], 20, 5, 3));
+        let never = Stop::new(None);
+        assert_eq!(
+            resampled(&[&m], 20, 5, 1, &never).expect("runs"),
+            resampled(&[&m], 20, 5, 3, &never).expect("runs")
+        );
+        let stopped = Stop::new(None);
+        stopped.stop(crate::control::Interrupt::Cancel);
+        assert_eq!(
+            resampled(&[&m], 20, 5, 2, &stopped)
+                .expect_err("stopped")
+                .code,
+            crate::sqlstate::QUERY_CANCELED
+        );
     }
 
     /// DeLong's variance straight from its definition, over all pairs.

@@ -21,6 +21,7 @@ use datafusion::logical_expr::{
 use datafusion::physical_expr::expressions::Literal;
 
 use super::{Options, kind_name};
+use crate::control::Control;
 use crate::error::SqlStateError;
 use crate::functions::list_value;
 use crate::kernels::bootstrap::{self, Kind, Prepared};
@@ -64,16 +65,34 @@ pub fn compare_fields() -> Fields {
 
 /// `__quarry_bootstrap(kind, ci, resamples, seed, threads, y, prediction, score [, prediction_b, score_b])`:
 /// one model's metrics with CIs, or two models' paired comparison, as a list of structs.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 pub struct BootstrapUdaf {
     signature: Signature,
+    /// The planning session's compute pool and running statement: the
+    /// resamples run in the pool and stop with the statement.
+    control: Control,
 }
 
-impl Default for BootstrapUdaf {
-    fn default() -> Self {
+impl BootstrapUdaf {
+    pub fn new(control: Control) -> Self {
         BootstrapUdaf {
             signature: Signature::user_defined(Volatility::Immutable),
+            control,
         }
+    }
+}
+
+impl PartialEq for BootstrapUdaf {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.control.statement, &other.control.statement)
+    }
+}
+
+impl Eq for BootstrapUdaf {}
+
+impl std::hash::Hash for BootstrapUdaf {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        NAME.hash(state);
     }
 }
 
@@ -153,6 +172,7 @@ impl AggregateUDFImpl for BootstrapUdaf {
             seed: number(3)? as u64,
             threads: (number(4)? as usize).max(1),
             columns: vec![Vec::new(); columns],
+            control: self.control.clone(),
         }))
     }
 }
@@ -166,6 +186,7 @@ struct BootstrapAccumulator {
     threads: usize,
     /// y, then (prediction, score) per model.
     columns: Vec<Vec<f64>>,
+    control: Control,
 }
 
 impl Accumulator for BootstrapAccumulator {
@@ -200,7 +221,11 @@ impl Accumulator for BootstrapAccumulator {
         let runs = if y.is_empty() {
             Vec::new()
         } else {
-            bootstrap::resampled(&refs, self.resamples, self.seed, self.threads)
+            let (resamples, seed, threads) = (self.resamples, self.seed, self.threads);
+            self.control.run(|stop| {
+                bootstrap::resampled(&refs, resamples, seed, threads, stop)
+                    .map_err(SqlStateError::into_df)
+            })?
         };
         let names = self.kind.metrics();
         let finite = |v: f64| v.is_finite().then_some(v);
@@ -305,13 +330,9 @@ pub fn bootstrap_call(
     options: &Options,
     columns: Vec<Expr>,
 ) -> Result<Expr> {
-    let udaf = AggregateUDF::new_from_impl(BootstrapUdaf::default());
-    let threads = ctx
-        .context_provider()
-        .options()
-        .execution
-        .target_partitions
-        .max(1);
+    let config = ctx.context_provider().options();
+    let udaf = AggregateUDF::new_from_impl(BootstrapUdaf::new(Control::of(config)));
+    let threads = config.execution.target_partitions.max(1);
     let args: Vec<Expr> = [
         lit(kind_name(kind)),
         lit(options.ci),

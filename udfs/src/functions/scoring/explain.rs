@@ -21,11 +21,11 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::error::Result;
-use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
     ColumnarValue, DocSection, Documentation, DocumentationBuilder, Expr, LogicalPlan,
-    LogicalPlanBuilder, col, lit,
+    LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, col,
+    lit,
 };
 use datafusion::scalar::ScalarValue;
 
@@ -42,6 +42,10 @@ pub const NAME: &str = "ml_explain";
 /// The hidden scalar that computes explanations for the table function.
 pub const ROW_FUNCTION: &str = "__quarry_explain";
 const STRUCT_COLUMN: &str = "__quarry_explanation";
+/// Rows explained between two checks of the statement's stop: a forest's
+/// row takes about a millisecond (release build), so a cancel lands within
+/// tens of milliseconds.
+const EXPLAIN_BLOCK: usize = 32;
 
 fn struct_fields() -> Fields {
     Fields::from(vec![
@@ -58,6 +62,7 @@ impl ModelOutput for ExplainUdf {
     const NAME: &'static str = ROW_FUNCTION;
     const FUNCTION: &'static str = NAME;
     const CONSTANTS: usize = 1;
+    const HEAVY: bool = true;
 
     fn output_type(&self, _model: &LoadedModel) -> Result<DataType, SqlStateError> {
         Ok(DataType::Struct(struct_fields()))
@@ -68,15 +73,16 @@ impl ModelOutput for ExplainUdf {
             Some(ColumnarValue::Scalar(ScalarValue::Int64(Some(k)))) if *k > 0 => *k as usize,
             _ => usize::MAX,
         };
-        let (inputs, threads, rows) = (batch.features, batch.threads, batch.rows);
+        let (inputs, threads, rows, stop) = (batch.features, batch.threads, batch.rows, batch.stop);
         // TreeSHAP costs O(trees × leaves × depth²) per row: spread a batch's
-        // rows over the session's threads (scoped threads, no pool to spin).
-        let chunk = rows.div_ceil(threads).max(64);
-        let ranges: Vec<(usize, usize)> = (0..rows)
-            .step_by(chunk)
-            .map(|start| (start, chunk.min(rows - start)))
+        // blocks of rows over the session's threads (scoped threads, no pool
+        // to spin), the statement's stop checked before each block.
+        let blocks: Vec<(usize, usize)> = (0..rows)
+            .step_by(EXPLAIN_BLOCK)
+            .map(|start| (start, EXPLAIN_BLOCK.min(rows - start)))
             .collect();
-        let parts = crate::kernels::parallel::par_map(&ranges, threads, |&(start, len)| {
+        let parts = crate::kernels::parallel::par_map(&blocks, threads, |&(start, len)| {
+            stop.check()?;
             let slice: Vec<_> = inputs.iter().map(|a| a.slice(start, len)).collect();
             model.explain(&slice)
         });
@@ -294,13 +300,76 @@ impl RelationFunction for ExplainUdtf {
                 .call(explain_args)
                 .alias(STRUCT_COLUMN),
         );
+        let field = Arc::new(ScalarUDF::new_from_impl(FieldOf::default()));
         let mut outer = passthrough;
         outer.push(col("prediction"));
-        outer.push(get_field(col(STRUCT_COLUMN), "base_value").alias("base_value"));
-        outer.push(get_field(col(STRUCT_COLUMN), "explanation").alias("explanation"));
+        for name in ["base_value", "explanation"] {
+            outer.push(field.call(vec![col(STRUCT_COLUMN), lit(name)]).alias(name));
+        }
         LogicalPlanBuilder::from(input)
             .project(inner)?
             .project(outer)?
             .build()
+    }
+}
+
+/// `__quarry_field(explanation, name)`: one field of the explanation struct.
+///
+/// Not DataFusion's `get_field`: the optimizer moves `get_field` over a
+/// column towards the scan as a cheap expression (`ExtractLeafExpressions`),
+/// which carried the explanation itself below the relation's sort, limit and
+/// filter, explaining every row of the table for one row asked for. This
+/// one keeps its place, so the relation is reduced first.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FieldOf {
+    signature: Signature,
+}
+
+impl Default for FieldOf {
+    fn default() -> Self {
+        FieldOf {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for FieldOf {
+    fn name(&self) -> &str {
+        "__quarry_field"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Err(SqlStateError::internal("__quarry_field: return_field_from_args is used").into_df())
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> Result<datafusion::arrow::datatypes::FieldRef> {
+        let name = match args.scalar_arguments.get(1).copied().flatten() {
+            Some(ScalarValue::Utf8(Some(name))) => name.clone(),
+            _ => return Err(SqlStateError::internal("__quarry_field: a field name").into_df()),
+        };
+        struct_fields()
+            .find(&name)
+            .map(|(_, f)| f.clone())
+            .ok_or_else(|| SqlStateError::internal(format!("__quarry_field: {name}")).into_df())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let (ColumnarValue::Array(array), ColumnarValue::Scalar(ScalarValue::Utf8(Some(name)))) =
+            (&args.args[0], &args.args[1])
+        else {
+            return Err(SqlStateError::internal("__quarry_field: (struct array, name)").into_df());
+        };
+        let column = array
+            .as_struct_opt()
+            .and_then(|s| s.column_by_name(name))
+            .ok_or_else(|| SqlStateError::internal(format!("__quarry_field: {name}")).into_df())?;
+        Ok(ColumnarValue::Array(column.clone()))
     }
 }

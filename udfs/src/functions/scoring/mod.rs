@@ -10,6 +10,7 @@
 
 pub mod explain;
 pub mod feature_importance;
+pub mod fence;
 pub mod predict;
 pub mod predict_interval;
 pub mod predict_proba;
@@ -33,6 +34,7 @@ use super::definition::Definition;
 use super::params::Param;
 use super::relation::find_column;
 use crate::Services;
+use crate::control::{Control, Stop};
 use crate::error::SqlStateError;
 use crate::model::{Feature, FeatureKind, LoadedModel, ModelRef, ModelStore};
 
@@ -66,6 +68,9 @@ pub trait ModelOutput: Debug + Default + Send + Sync + 'static {
     const FUNCTION: &'static str = Self::NAME;
     /// Constant arguments between the model and the features.
     const CONSTANTS: usize = 0;
+    /// Whether even a small batch is heavy work (an explanation), to run in
+    /// the compute pool whatever its size.
+    const HEAVY: bool = false;
 
     /// The result type for `model`, once it is known the model can give it.
     fn output_type(&self, model: &LoadedModel) -> Result<DataType, SqlStateError>;
@@ -87,7 +92,14 @@ pub struct Batch<'a> {
     pub rows: usize,
     /// Threads the session gives one operator.
     pub threads: usize,
+    /// The statement's stop, to check between blocks of rows.
+    pub stop: &'a Stop,
 }
+
+/// Batches of at least this many rows are scored in the compute pool; a
+/// smaller one (a single-row lookup) costs less than handing the runtime's
+/// worker off.
+const POOLED_ROWS: usize = 1024;
 
 /// The scalar UDF of a [`ModelOutput`], over a model store.
 #[derive(Debug)]
@@ -172,13 +184,24 @@ impl<O: ModelOutput> ScalarUDFImpl for ModelUdf<O> {
         let order = bind(O::FUNCTION, &model, fields)?;
         let features =
             feature_arrays(Self::features(&args.args), fields, &order, args.number_rows)?;
-        let batch = Batch {
-            features,
-            constants: args.args.get(1..1 + O::CONSTANTS).unwrap_or_default(),
-            rows: args.number_rows,
-            threads: args.config_options.execution.target_partitions.max(1),
+        let control = Control::of(&args.config_options);
+        let evaluate = |stop: &Stop| {
+            stop.check().map_err(SqlStateError::into_df)?;
+            let batch = Batch {
+                features,
+                constants: args.args.get(1..1 + O::CONSTANTS).unwrap_or_default(),
+                rows: args.number_rows,
+                threads: args.config_options.execution.target_partitions.max(1),
+                stop,
+            };
+            self.output.evaluate(&model, batch)
         };
-        Ok(ColumnarValue::Array(self.output.evaluate(&model, batch)?))
+        let out = if O::HEAVY || args.number_rows >= POOLED_ROWS {
+            control.run(evaluate)?
+        } else {
+            evaluate(&control.statement.stop())?
+        };
+        Ok(ColumnarValue::Array(out))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
