@@ -19,19 +19,21 @@ use datafusion::logical_expr::Documentation;
 /// Statements Quarry parses itself, before DataFusion sees the SQL.
 /// `{options}` stands for the option tables of `CREATE MODEL`, which are
 /// generated from the algorithms' own option lists.
-const STATEMENTS: &str = r#"## Statements
+pub const STATEMENTS: &str = r#"## Statements
 
 ### `CREATE MODEL`
 
 Trains a model on the rows of a query and registers it as the next version of
 `name` (version 1 for a new name). `OR REPLACE` drops the existing versions
-first. Returns one row: model, version, task, algorithm, train_rows,
+first; `IF NOT EXISTS` does nothing (a NOTICE says so) when the model
+exists. Returns one row: model, version, task, algorithm, train_rows,
 test_rows, metrics (JSON), params (JSON), seconds, warnings (JSON).
 Training longer than two seconds reports progress as NOTICE messages; a
 cancel request (Ctrl-C in psql) stops it and registers nothing.
 
 ```sql
-CREATE [OR REPLACE] MODEL name OPTIONS (key = value, ...) AS <query>
+CREATE MODEL [IF NOT EXISTS] name OPTIONS (key = value, ...) AS <query>
+CREATE OR REPLACE MODEL name OPTIONS (key = value, ...) AS <query>
 ```
 
 {options}
@@ -50,25 +52,40 @@ ones), 42703 for an unknown label, feature or split column, 22000 when the
 data cannot train (no rows, a single class), 0A000 for algorithms of a later
 release, 53200 when the rows exceed the memory limit, 57014 when cancelled.
 
+The model the function examples below score (they run after it, on the
+demo tables):
+
 ```sql
-CREATE MODEL churn OPTIONS (algorithm = 'logistic', label = 'churned', exclude = 'customer_id')
-AS SELECT * FROM customers;
+CREATE MODEL churn OPTIONS (
+    algorithm = 'gbdt', label = 'churned', rounds = 50,
+    features = 'age,plan,monthly_fee,tenure_months,support_calls,region'
+) AS SELECT * FROM customers;
 ```
 
 ### `DROP MODEL`
 
 ```sql
-DROP MODEL [IF EXISTS] name
+DROP MODEL [IF EXISTS] name [KEEP SNAPSHOTS]
 ```
 
-Removes every version, alias and artifact of the model. Error: 42704 when it
-does not exist (without `IF EXISTS`).
+Removes every version, alias and artifact of the model, and its training
+snapshots (`training:<name>`) unless `KEEP SNAPSHOTS` is given. Error: 42704
+when it does not exist (without `IF EXISTS`).
+
+```sql
+DROP MODEL IF EXISTS churn_2025 KEEP SNAPSHOTS;
+```
 
 ### `SHOW MODELS`
 
 Lists the models: name, versions, latest_version, production_version, task,
 algorithm, updated_at. The same data is in the system table `ml_models`;
-every version is in `ml_model_versions`.
+every version is in `ml_model_versions`, every deploy and rollback in
+`ml_deployments`.
+
+```sql
+SHOW MODELS;
+```
 
 ### `DESCRIBE MODEL`
 
@@ -83,6 +100,10 @@ each feature with its type and fitted preprocessing; for tree models
 gain and its split count, largest first (one-hot and hashed columns summed
 back into their feature); metrics and parameters.
 Error: 42704 for an unknown model or version.
+
+```sql
+DESCRIBE MODEL churn@1;
+```
 "#;
 
 /// What the examples assume besides the demo tables: one partition (the

@@ -346,7 +346,6 @@ impl Registry {
         })
     }
 
-    /// `DROP MODEL`: every version, alias and artifact.
     /// `DROP MODEL`: the model, its versions and artifacts, and (unless
     /// `keep_snapshots`) the training snapshots CREATE MODEL kept of its
     /// rows, in one transaction; files are removed after it commits.
@@ -360,17 +359,32 @@ impl Registry {
             };
         }
         let training = snapshots::normalize(&snapshots::training_name(&name))?;
-        let snapshot_dirs = self.models_tx(|tx| {
+        let (artifacts, snapshot_dirs) = self.models_tx(|tx| {
+            let artifacts: Vec<String> = tx
+                .prepare("SELECT artifact FROM ml_model_versions WHERE model = ?1")?
+                .query_map([&name], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             let dirs = if keep_snapshots {
                 Vec::new()
             } else {
                 snapshots::delete_versions(tx, &training)?
             };
             tx.execute("DELETE FROM ml_models WHERE name = ?1", [&name])?;
-            Ok(dirs)
+            Ok((artifacts, dirs))
         })?;
         self.cache().retain(|k, _| k.name != name);
-        let _ = std::fs::remove_dir_all(self.dir.join(dir_name(&name)));
+        // The model's own files, by the paths its versions recorded (not its
+        // directory: a directory name could be shared by two names).
+        for artifact in &artifacts {
+            let path = self.dir.join(artifact);
+            let _ = std::fs::remove_file(&path);
+            if let Some(dir) = path.parent()
+                && dir != self.dir
+            {
+                // Only once empty.
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
         self.snapshots.remove_dirs(&snapshot_dirs);
         Ok(true)
     }
@@ -621,20 +635,15 @@ impl Registry {
     }
 }
 
-/// A file-system-safe directory name for a model.
+/// The directory of a model's artifacts: a digest of its name, so it is
+/// safe on any file system, the same length for every name, and distinct for
+/// distinct names (names differing only in characters a path cannot hold
+/// included). Models registered before this kept their own directory
+/// names; their versions record where their files are.
 fn dir_name(name: &str) -> String {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
     let digest = Sha256::digest(name.as_bytes());
-    format!("{safe}-{:02x}{:02x}", digest[0], digest[1])
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("model-{hex}")
 }
 
 impl ModelStore for Registry {

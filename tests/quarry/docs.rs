@@ -293,3 +293,28 @@ async fn examples_print_what_the_server_returns() {
         report.join("\n\n")
     );
 }
+
+/// The runnable examples of the statements' reference (a ```` ```sql ````
+/// block of complete statements, not a syntax line) run, in order, on a
+/// fresh demo server.
+#[quarry_test]
+async fn statement_examples_run() {
+    let server = TestServer::start_demo().await;
+    let client = server.connect().await;
+    let mut ran = 0;
+    for block in quarry::docs::STATEMENTS.split("```sql\n").skip(1) {
+        let body = block.split("```").next().unwrap_or_default().trim();
+        // Syntax lines have placeholders; examples end with a semicolon.
+        if body.contains('<') || body.contains('[') || !body.ends_with(';') {
+            continue;
+        }
+        for statement in body.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+            client
+                .simple_query(statement)
+                .await
+                .unwrap_or_else(|e| panic!("the reference's example fails: {statement}: {e:?}"));
+            ran += 1;
+        }
+    }
+    assert!(ran >= 4, "only {ran} statement examples found");
+}

@@ -77,7 +77,7 @@ pub const COMMON: &[CommonOption] = &[
     ),
     common(
         "encode",
-        "`onehot`, `hash:N`, `ordinal`, `target`; per column `city:hash:64`",
+        "`onehot`, `hash:N`, `ordinal`, `target` (smoothed mean label, m = 10; training rows encoded out of 5 folds); per column `city:hash:64`",
         "per algorithm (below)",
     ),
     common(

@@ -10,6 +10,15 @@
 //! | ordinal   | sorted levels                              | index; unseen → number of levels    |
 //! | target    | smoothed mean label per level (m = 10)     | unseen → the overall mean           |
 //!
+//! Target encoding learns from the label, so a training row encoded with
+//! its own label leaks it to the learner (hold-out AUC 0.736 against 0.761
+//! for hashing on the demo churn data, while the training rows scored
+//! 0.788). The training rows of the matrix a model learns from are therefore
+//! encoded out of fold ([`Preprocessor::encode_targets_out_of_fold`]): each
+//! by the levels' means over the other folds, as scikit-learn's
+//! `TargetEncoder.fit_transform` cross-fits. The stored step, which scoring
+//! replays, is the encoding fitted on every training row.
+//!
 //! A zero scale (a constant column) becomes 1, as in scikit-learn.
 //!
 //! This module is the stored contract: [`Step`] and [`Preprocessor`] are
@@ -27,7 +36,9 @@ use serde::{Deserialize, Serialize};
 
 use super::schema::{Feature, FeatureKind, Result, Values};
 use crate::error::SqlStateError;
+use crate::kernels::linalg::Matrix;
 use crate::kernels::quantile::quantile_sorted;
+use crate::kernels::rng::SplitMix;
 
 /// How missing values of a column are filled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,6 +136,19 @@ fn mode_f64(values: &[f64]) -> f64 {
 
 fn bad_option(feature: &str, message: String) -> SqlStateError {
     SqlStateError::bad_argument(format!("feature \"{feature}\": {message}"))
+}
+
+/// How far a level's mean label is shrunk towards the overall mean: as if
+/// this many rows at the overall mean were added (scikit-learn's
+/// `TargetEncoder(smooth=10)`).
+pub const TARGET_SMOOTHING: f64 = 10.0;
+
+/// Folds of the out-of-fold target encoding (scikit-learn's `cv=5`).
+pub const TARGET_FOLDS: usize = 5;
+
+/// A level's encoding from its label sum `s` over `n` rows.
+fn smoothed(s: f64, n: f64, prior: f64) -> f64 {
+    (s + TARGET_SMOOTHING * prior) / (n + TARGET_SMOOTHING)
 }
 
 /// Level counts of a text column over `rows`, most frequent first (ties by name).
@@ -309,10 +333,9 @@ impl Preprocessor {
                                 total.1 += 1.0;
                             }
                             let prior = total.0 / total.1.max(1.0);
-                            let m = 10.0;
                             let mut pairs: Vec<(String, f64)> = sums
                                 .into_iter()
-                                .map(|(k, (s, n))| (k.to_string(), (s + m * prior) / (n + m)))
+                                .map(|(k, (s, n))| (k.to_string(), smoothed(s, n, prior)))
                                 .collect();
                             pairs.sort_by(|a, b| a.0.cmp(&b.0));
                             Step::Target {
@@ -334,6 +357,71 @@ impl Preprocessor {
             steps.push(step);
         }
         Ok(Preprocessor { steps })
+    }
+
+    /// Re-encodes the target-encoded columns of the `train` rows of `matrix`
+    /// (made by [`Preprocessor::transform`] from `columns`) out of fold: the
+    /// training rows are dealt into [`TARGET_FOLDS`] folds in an order
+    /// shuffled by `seed`, and a row's value is its level's smoothed mean
+    /// label over the other folds (the other folds' mean for a level they do
+    /// not have). Other rows keep the encoding fitted on all training rows,
+    /// the one scoring uses.
+    pub fn encode_targets_out_of_fold(
+        &self,
+        columns: &[Values],
+        train: &[usize],
+        target: &[f64],
+        seed: u64,
+        matrix: &mut Matrix,
+    ) {
+        let folds = TARGET_FOLDS.min(train.len());
+        if folds < 2 || !self.steps.iter().any(|s| matches!(s, Step::Target { .. })) {
+            return;
+        }
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        SplitMix(seed ^ 0x7461_7267_6574_5f63).shuffle(&mut order);
+        let mut fold_of = vec![0usize; train.len()];
+        for (k, &position) in order.iter().enumerate() {
+            fold_of[position] = k % folds;
+        }
+        let mut offset = 0;
+        for (step, column) in self.steps.iter().zip(columns) {
+            if let Step::Target { fill, .. } = step {
+                // Label sum and count per level, in total and per fold.
+                let mut levels: HashMap<&str, Vec<(f64, f64)>> = HashMap::new();
+                let mut per_fold = vec![(0.0f64, 0.0f64); folds + 1];
+                for (position, &i) in train.iter().enumerate() {
+                    let (k, y) = (fold_of[position], target[i]);
+                    for slot in [k, folds] {
+                        per_fold[slot].0 += y;
+                        per_fold[slot].1 += 1.0;
+                    }
+                    if let Some(level) = replay::text_at(column, i, fill) {
+                        let sums = levels
+                            .entry(level)
+                            .or_insert_with(|| vec![(0.0, 0.0); folds + 1]);
+                        for slot in [k, folds] {
+                            sums[slot].0 += y;
+                            sums[slot].1 += 1.0;
+                        }
+                    }
+                }
+                let total = per_fold[folds];
+                for (position, &i) in train.iter().enumerate() {
+                    let k = fold_of[position];
+                    let rest = (total.0 - per_fold[k].0, total.1 - per_fold[k].1);
+                    let prior = rest.0 / rest.1.max(1.0);
+                    let value = match replay::text_at(column, i, fill).and_then(|l| levels.get(l)) {
+                        Some(sums) => {
+                            smoothed(sums[folds].0 - sums[k].0, sums[folds].1 - sums[k].1, prior)
+                        }
+                        None => prior,
+                    };
+                    matrix.data[i * matrix.cols + offset] = value;
+                }
+            }
+            offset += step.width();
+        }
     }
 
     /// Width of the numeric matrix.
@@ -599,5 +687,159 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// scikit-learn's `TargetEncoder(smooth=10)` on the rows of
+    /// `tests/fixtures/target_encoding.json` (scripts/fixtures/target_encoding.py):
+    /// the levels, their labels, its encodings and its cross-fitted values.
+    fn sklearn_fixture() -> (Values, Vec<f64>, serde_json::Value) {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/target_encoding.json");
+        let fixture: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+        let levels: Vec<&str> = fixture["levels"]
+            .as_array()
+            .expect("levels")
+            .iter()
+            .map(|v| v.as_str().expect("level"))
+            .collect();
+        let labels: Vec<f64> = fixture["labels"]
+            .as_array()
+            .expect("labels")
+            .iter()
+            .map(|v| {
+                if v.as_bool().expect("label") {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        (Values::Text(StringArray::from(levels)), labels, fixture)
+    }
+
+    fn target_plan() -> ColumnPlan {
+        ColumnPlan {
+            impute: Impute::Mode,
+            scale: Scale::None,
+            encode: Encode::Target,
+        }
+    }
+
+    #[test]
+    fn target_encoding_equals_scikit_learns_target_encoder() {
+        let (column, y, fixture) = sklearn_fixture();
+        let rows: Vec<usize> = (0..y.len()).collect();
+        let p = Preprocessor::fit(
+            &[text("level")],
+            &[column],
+            &[target_plan()],
+            &rows,
+            Some(&y),
+        )
+        .expect("fit");
+        let Step::Target {
+            levels,
+            values,
+            default,
+            ..
+        } = &p.steps[0]
+        else {
+            panic!("a target step: {:?}", p.steps[0]);
+        };
+        let prior = fixture["sklearn_prior"].as_f64().expect("prior");
+        assert!((default - prior).abs() < 1e-12, "{default} vs {prior}");
+        let categories = fixture["sklearn_categories"]
+            .as_array()
+            .expect("categories");
+        let encodings = fixture["sklearn_encodings"].as_array().expect("encodings");
+        assert_eq!(levels.len(), categories.len());
+        for (category, expected) in categories.iter().zip(encodings) {
+            let category = category.as_str().expect("category");
+            let at = levels
+                .iter()
+                .position(|l| l == category)
+                .expect("level fitted");
+            let expected = expected.as_f64().expect("encoding");
+            assert!(
+                (values[at] - expected).abs() < 1e-12,
+                "{category}: {} vs scikit-learn {expected}",
+                values[at]
+            );
+        }
+    }
+
+    #[test]
+    fn training_rows_are_target_encoded_without_their_own_label() {
+        let (column, y, fixture) = sklearn_fixture();
+        let n = y.len();
+        // Rows 0..2500 train; the rest are a hold-out, encoded as when scoring.
+        let train: Vec<usize> = (0..2500).collect();
+        let fit = |y: &[f64]| {
+            let p = Preprocessor::fit(
+                &[text("level")],
+                std::slice::from_ref(&column),
+                &[target_plan()],
+                &train,
+                Some(y),
+            )
+            .expect("fit");
+            let full = p.transform(std::slice::from_ref(&column));
+            let mut oof = full.clone();
+            p.encode_targets_out_of_fold(std::slice::from_ref(&column), &train, y, 42, &mut oof);
+            (full, oof)
+        };
+        let (full, oof) = fit(&y);
+        assert_eq!(
+            &oof.data[2500..],
+            &full.data[2500..],
+            "hold-out rows keep the full encoding"
+        );
+        assert!(oof.data[..2500] != full.data[..2500]);
+        // A row's own label does not move its value (it moves other folds').
+        for row in [0, 17, 1234, 2499] {
+            let mut flipped = y.clone();
+            flipped[row] = 1.0 - flipped[row];
+            let (_, again) = fit(&flipped);
+            assert_eq!(again.data[row], oof.data[row], "row {row}");
+            let moved = (0..2500).filter(|&i| again.data[i] != oof.data[i]).count();
+            assert!(moved > 0, "the flip reaches the other folds");
+        }
+        // Cross-fitting moves values off the full encoding about as far as
+        // scikit-learn's does (its folds differ, so not row for row).
+        let (full_all, oof_all) = {
+            let rows: Vec<usize> = (0..n).collect();
+            let p = Preprocessor::fit(
+                &[text("level")],
+                std::slice::from_ref(&column),
+                &[target_plan()],
+                &rows,
+                Some(&y),
+            )
+            .expect("fit");
+            let full = p.transform(std::slice::from_ref(&column));
+            let mut oof = full.clone();
+            p.encode_targets_out_of_fold(std::slice::from_ref(&column), &rows, &y, 0, &mut oof);
+            (full, oof)
+        };
+        let sklearn: Vec<f64> = fixture["sklearn_cross_fitted"]
+            .as_array()
+            .expect("cross fitted")
+            .iter()
+            .map(|v| v.as_f64().expect("value"))
+            .collect();
+        let spread = |values: &[f64]| {
+            values
+                .iter()
+                .zip(&full_all.data)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f64>()
+                / n as f64
+        };
+        let (ours, theirs) = (spread(&oof_all.data), spread(&sklearn));
+        assert!(
+            (ours / theirs - 1.0).abs() < 0.15,
+            "mean |out-of-fold - full|: ours {ours}, scikit-learn {theirs}"
+        );
     }
 }

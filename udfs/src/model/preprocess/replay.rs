@@ -378,7 +378,11 @@ impl<'a> Lookup<'a> {
     }
 }
 
-fn text_at<'a>(column: &'a Values, i: usize, fill: &'a Option<String>) -> Option<&'a str> {
+pub(super) fn text_at<'a>(
+    column: &'a Values,
+    i: usize,
+    fill: &'a Option<String>,
+) -> Option<&'a str> {
     match column {
         Values::Text(v) if v.is_valid(i) => Some(v.value(i)),
         Values::TextView(v) if v.is_valid(i) => Some(v.value(i)),

@@ -77,9 +77,13 @@ impl<'a> Training<'a> {
         } else {
             Preprocessor { steps: vec![] }
         };
-        let matrix = options
+        let mut matrix = options
             .uses_matrix()
             .then(|| preprocessing.transform(&values));
+        // The rows a model learns from never see their own label.
+        if let (Some(m), Some(y)) = (matrix.as_mut(), target) {
+            preprocessing.encode_targets_out_of_fold(&values, &rows.train, y, options.seed, m);
+        }
         let class_count = columns.class_count();
         let mut weights = columns.weights.clone();
         if options.balanced && columns.task == Task::Classification {
