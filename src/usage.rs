@@ -109,7 +109,12 @@ pub fn pg_type(arrow: &str) -> String {
         "Date32" | "Date64" => "date",
         "Binary" | "LargeBinary" | "BinaryView" => "bytea",
         "Null" => "unknown",
-        _ if arrow.starts_with("Timestamp(") && arrow.ends_with("None)") => "timestamp",
+        // `Timestamp(ns)` or `Timestamp(Nanosecond, None)`: no zone.
+        _ if arrow.starts_with("Timestamp(")
+            && (!arrow.contains(',') || arrow.ends_with("None)")) =>
+        {
+            "timestamp"
+        }
         _ if arrow.starts_with("Timestamp(") => "timestamp with time zone",
         _ if arrow.starts_with("Decimal") => "numeric",
         _ if arrow.starts_with("Interval") => "interval",

@@ -19,6 +19,7 @@
 //! | `table`, `writer` | managed tables: their file lists and the commit protocol |
 
 pub mod definition;
+pub mod live;
 pub mod paths;
 mod schema;
 mod startup;

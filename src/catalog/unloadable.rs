@@ -12,11 +12,12 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::Result;
-use datafusion::datasource::{MemTable, TableProvider, TableType};
+use datafusion::datasource::{TableProvider, TableType};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::Catalog;
+use super::live::LiveRows;
 use crate::error::{SqlStateError, sqlstate};
 
 /// The system table listing relations that could not be loaded.
@@ -137,32 +138,19 @@ impl UnloadableRelations {
 }
 
 #[async_trait]
-impl TableProvider for UnloadableRelations {
+impl LiveRows for UnloadableRelations {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn batch(&self, _state: &dyn Session) -> Result<RecordBatch> {
         let rows = self.rows().await;
         let columns: Vec<ArrayRef> = (0..4)
             .map(|i| {
                 Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r[i]))) as ArrayRef
             })
             .collect();
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        MemTable::try_new(self.schema.clone(), vec![vec![batch]])?
-            .scan(state, projection, filters, limit)
-            .await
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 }
 

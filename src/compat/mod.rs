@@ -2,7 +2,10 @@
 //! user and schema. datafusion-pg-catalog ships fixed answers ("postgres",
 //! "public"); these replace them with the session's real values.
 
+pub mod colnames;
 pub mod format;
+pub mod pg_typeof;
+pub mod to_char;
 
 use std::sync::Arc;
 
@@ -62,6 +65,8 @@ pub fn register(ctx: &SessionContext) {
     )));
     ctx.register_udf(ScalarUDF::from(JsonBuildObject::new()));
     ctx.register_udf(ScalarUDF::from(format::Format::new()));
+    ctx.register_udf(ScalarUDF::from(pg_typeof::PgTypeof::new()));
+    to_char::register(ctx);
     // Quarry has no sequences: no column owns one.
     ctx.register_udf(ScalarUDF::from(OidFunction::with_arity(
         "pg_get_serial_sequence",

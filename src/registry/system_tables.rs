@@ -7,14 +7,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{Session, TableProvider};
-use datafusion::datasource::MemTable;
+use datafusion::catalog::Session;
 use datafusion::error::Result;
-use datafusion::logical_expr::{Expr, TableType};
-use datafusion::physical_plan::ExecutionPlan;
 
 use super::snapshots::SnapshotRow;
 use super::{DeploymentRow, Registry, VersionRow};
+use crate::catalog::live::LiveRows;
 use crate::error::SqlStateError;
 
 /// Which system table.
@@ -112,7 +110,7 @@ impl SystemTable {
         }
     }
 
-    fn batch(&self) -> std::result::Result<RecordBatch, SqlStateError> {
+    fn rows(&self) -> std::result::Result<RecordBatch, SqlStateError> {
         let columns: Vec<ArrayRef> = match self.kind {
             Kind::Versions => versions_columns(&self.registry.versions(None)?),
             Kind::Models => models_columns(&self.registry.versions(None)?),
@@ -248,25 +246,12 @@ fn models_columns(rows: &[VersionRow]) -> Vec<ArrayRef> {
 }
 
 #[async_trait]
-impl TableProvider for SystemTable {
+impl LiveRows for SystemTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.batch().map_err(SqlStateError::into_df)?;
-        MemTable::try_new(self.schema.clone(), vec![vec![batch]])?
-            .scan(state, projection, filters, limit)
-            .await
+    async fn batch(&self, _state: &dyn Session) -> Result<RecordBatch> {
+        self.rows().map_err(SqlStateError::into_df)
     }
 }

@@ -32,6 +32,7 @@ use crate::catalog::store::{Store, UserRow};
 use crate::compat;
 use crate::error::{Result, SqlStateError, sqlstate};
 use crate::session::Session;
+use tracing::debug;
 
 /// Makes sure the bootstrap superuser exists with the configured password.
 /// A server started under another `--superuser` name than before retires
@@ -230,7 +231,7 @@ impl Startup {
     }
 
     /// Creates the session once the client is authenticated.
-    fn open_session<C: ClientInfo>(&self, client: &C) -> PgWireResult<()> {
+    fn open_session<C: ClientInfo>(&self, client: &mut C) -> PgWireResult<()> {
         let user = client
             .metadata()
             .get(METADATA_USER)
@@ -249,6 +250,23 @@ impl Startup {
         // What the client calls itself, as `pg_stat_activity` shows it.
         if let Some(name) = client.metadata().get("application_name") {
             let _ = session.set("application_name", Some(name));
+        }
+        // The time zone a client starts in (pgJDBC sends its JVM's): the
+        // session's TimeZone, as `SET TimeZone` would make it.
+        let zone = client
+            .metadata()
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("timezone"))
+            .map(|(_, v)| v.clone());
+        if let Some(zone) = zone {
+            match session.set("TimeZone", Some(&zone)) {
+                Ok(_) => {
+                    if let Some(v) = session.var("timezone") {
+                        client.metadata_mut().insert("timezone".to_string(), v);
+                    }
+                }
+                Err(e) => debug!(zone, error = %e.message, "start-up TimeZone ignored"),
+            }
         }
         self.state
             .sessions
@@ -329,8 +347,10 @@ impl StartupHandler for Startup {
             };
             let (pid, key) = self.state.keys.generate(client);
             client.set_pid_and_secret_key(pid, key);
-            finish_authentication(client, &parameters(row.superuser)).await?;
+            // Counted before the client hears it is in (ReadyForQuery), so a
+            // client that connects next sees this session's slot taken.
             self.open_session(client)?;
+            finish_authentication(client, &parameters(row.superuser)).await?;
         }
         Ok(())
     }

@@ -49,6 +49,7 @@ use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 
+use crate::catalog::live::LiveTable;
 use crate::catalog::store::Store;
 use crate::catalog::table::ManagedTable;
 use crate::registry::system_tables::SystemTable;
@@ -97,7 +98,7 @@ pub fn assess(plan: &LogicalPlan) -> Option<Vec<DataType>> {
     let walked = plan.apply_with_subqueries(|node| {
         keep &= match node {
             LogicalPlan::TableScan(scan) => source_as_provider(&scan.source)
-                .map(|p| p.is::<ManagedTable>() || p.is::<SystemTable>())
+                .map(|p| p.is::<ManagedTable>() || p.is::<LiveTable<SystemTable>>())
                 .unwrap_or(false),
             LogicalPlan::Extension(_)
             | LogicalPlan::RecursiveQuery(_)

@@ -125,7 +125,12 @@ pub fn fields(
 /// percent of a `SELECT 1` round trip); they are reused while the schema, the
 /// requested formats and the session's format options are the same.
 #[derive(Debug, Default)]
-pub struct FieldsCache(Mutex<Vec<CachedFields>>);
+pub struct FieldsCache {
+    cached: Mutex<Vec<CachedFields>>,
+    /// PostgreSQL's names for the columns, where they differ from the
+    /// plan's (`compat::colnames`).
+    names: Option<Arc<[Option<String>]>>,
+}
 
 #[derive(Debug)]
 struct CachedFields {
@@ -139,13 +144,21 @@ struct CachedFields {
 const CACHED_DESCRIPTIONS: usize = 4;
 
 impl FieldsCache {
+    /// A cache whose descriptions call the columns `names` (where `Some`).
+    pub fn named(names: Option<Arc<[Option<String>]>>) -> Self {
+        FieldsCache {
+            cached: Mutex::default(),
+            names,
+        }
+    }
+
     pub fn fields(
         &self,
         schema: &SchemaRef,
         format: &Format,
         options: Option<Arc<FormatOptions>>,
     ) -> PgWireResult<Arc<Vec<FieldInfo>>> {
-        let mut cached = lock(&self.0);
+        let mut cached = lock(&self.cached);
         let hit = cached.iter().find(|c| {
             same_format(&c.format, format)
                 && same_options(c.options.as_ref(), options.as_ref())
@@ -154,7 +167,21 @@ impl FieldsCache {
         if let Some(hit) = hit {
             return Ok(hit.fields.clone());
         }
-        let built = fields(schema, format, options.clone())?;
+        let mut built = fields(schema, format, options.clone())?;
+        if let Some(names) = &self.names
+            && names.len() == built.len()
+        {
+            built = Arc::new(
+                built
+                    .iter()
+                    .zip(names.iter())
+                    .map(|(f, name)| match name {
+                        Some(name) => renamed(f, name),
+                        None => f.clone(),
+                    })
+                    .collect(),
+            );
+        }
         if cached.len() == CACHED_DESCRIPTIONS {
             cached.remove(0);
         }
@@ -166,6 +193,20 @@ impl FieldsCache {
         });
         Ok(built)
     }
+}
+
+/// `field` called `name`.
+fn renamed(field: &FieldInfo, name: &str) -> FieldInfo {
+    FieldInfo::new(
+        name.to_string(),
+        field.table_id(),
+        field.column_id(),
+        field.datatype().clone(),
+        field.format(),
+    )
+    .with_format_options(field.format_options().clone())
+    .with_type_size(field.type_size())
+    .with_type_modifier(field.type_modifier())
 }
 
 /// A session hands out the same `Arc` until a setting changes, so the

@@ -17,17 +17,17 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::Session as DfSession;
+use datafusion::catalog::TableProvider;
 use datafusion::common::Result;
 use datafusion::config::ConfigOptions;
-use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
     Volatility,
 };
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use super::{Session, SessionRegistry};
+use crate::catalog::live::{LiveRows, LiveTable};
 use crate::catalog::store::Store;
 use crate::error::{SqlStateError, sqlstate};
 
@@ -97,7 +97,7 @@ impl StatActivity {
         }
     }
 
-    fn batch(&self, config: &ConfigOptions) -> Result<RecordBatch> {
+    fn rows(&self, config: &ConfigOptions) -> Result<RecordBatch> {
         let (user, superuser) = caller(&self.store, config);
         let sessions = self.sessions.all();
         let n = sessions.len();
@@ -181,26 +181,13 @@ impl StatActivity {
 }
 
 #[async_trait]
-impl TableProvider for StatActivity {
+impl LiveRows for StatActivity {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn DfSession,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.batch(state.config_options())?;
-        MemTable::try_new(self.schema.clone(), vec![vec![batch]])?
-            .scan(state, projection, filters, limit)
-            .await
+    async fn batch(&self, state: &dyn DfSession) -> Result<RecordBatch> {
+        self.rows(state.config_options())
     }
 }
 
@@ -308,7 +295,7 @@ pub fn register(
     ctx: &SessionContext,
     sessions: &Arc<SessionRegistry>,
     store: &Arc<Store>,
-) -> Arc<StatActivity> {
+) -> Arc<dyn TableProvider> {
     let integers = [DataType::Int32, DataType::Int64];
     for terminate in [false, true] {
         let mut shapes: Vec<TypeSignature> = integers
@@ -331,7 +318,7 @@ pub fn register(
             signature: Signature::one_of(shapes, Volatility::Volatile),
         }));
     }
-    Arc::new(StatActivity::new(sessions.clone(), store.clone()))
+    LiveTable::provider(StatActivity::new(sessions.clone(), store.clone()))
 }
 
 /// `pg_backend_pid()` of a session: the process id its client was given in

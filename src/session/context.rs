@@ -78,6 +78,9 @@ pub fn base_state(
     // see `text` either way; managed tables keep their declared types.
     options.execution.parquet.schema_force_view_types = true;
     options.sql_parser.map_string_types_to_utf8view = false;
+    // The session's TimeZone (UTC until SET): `now()` and `timestamptz`
+    // values carry it, as PostgreSQL's do.
+    options.execution.time_zone = Some("+00:00".to_string());
     // CPU-bound kernels: one at a time per thread the server was given.
     options
         .extensions
@@ -126,30 +129,23 @@ pub fn base_state(
     )
     .map_err(|e| crate::error::classify(&e))?;
     crate::registry::functions::register(&ctx, registry);
+    use crate::catalog::live::LiveTable;
+    use crate::catalog::unloadable::{UNLOADABLE_RELATIONS, UnloadableRelations};
     use crate::registry::system_tables::{
         DEPLOYMENTS, Kind, MODELS, SNAPSHOTS, SystemTable, VERSIONS,
     };
+    for (name, kind) in [
+        (MODELS, Kind::Models),
+        (VERSIONS, Kind::Versions),
+        (DEPLOYMENTS, Kind::Deployments),
+        (SNAPSHOTS, Kind::Snapshots),
+    ] {
+        let rows = SystemTable::new(kind, registry.clone());
+        catalog.register_system_table(name, LiveTable::provider(rows))?;
+    }
     catalog.register_system_table(
-        MODELS,
-        Arc::new(SystemTable::new(Kind::Models, registry.clone())),
-    )?;
-    catalog.register_system_table(
-        VERSIONS,
-        Arc::new(SystemTable::new(Kind::Versions, registry.clone())),
-    )?;
-    catalog.register_system_table(
-        DEPLOYMENTS,
-        Arc::new(SystemTable::new(Kind::Deployments, registry.clone())),
-    )?;
-    catalog.register_system_table(
-        crate::catalog::unloadable::UNLOADABLE_RELATIONS,
-        Arc::new(crate::catalog::unloadable::UnloadableRelations::new(
-            Arc::downgrade(catalog),
-        )),
-    )?;
-    catalog.register_system_table(
-        SNAPSHOTS,
-        Arc::new(SystemTable::new(Kind::Snapshots, registry.clone())),
+        UNLOADABLE_RELATIONS,
+        LiveTable::provider(UnloadableRelations::new(Arc::downgrade(catalog))),
     )?;
     let state = ctx.state();
     crate::usage::record(&state);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use quarry_test_macros::quarry_test;
 use tokio_postgres::NoTls;
 
-use crate::harness::{Process, connect, scalar, sqlstate};
+use crate::harness::{Process, connect, http_get, scalar, sqlstate};
 
 /// The server's CPU time so far (user + system), from `/proc`.
 fn cpu_seconds(pid: u32) -> f64 {
@@ -63,20 +63,8 @@ async fn running_heavy(admin: &tokio_postgres::Client, n: i64) {
 
 /// A GET of `/health` on `port`, timed.
 async fn health(port: u16) -> Duration {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let started = Instant::now();
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("request");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("response");
+    let response = http_get(([127, 0, 0, 1], port).into(), "/health").await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     started.elapsed()
 }

@@ -196,6 +196,25 @@ pub async fn connect(url: &str) -> Client {
     client
 }
 
+/// The whole response to `GET path` on the HTTP listener at `addr`.
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response");
+    response
+}
+
 /// The SQLSTATE of a failed statement.
 pub fn sqlstate(err: &tokio_postgres::Error) -> String {
     err.code()

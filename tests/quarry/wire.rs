@@ -173,20 +173,63 @@ async fn a_query_error_leaves_the_session_usable() {
 
 #[quarry_test]
 async fn http_health_answers() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = TestServer::start().await;
-    let mut stream = tokio::net::TcpStream::connect(server.http)
-        .await
-        .expect("connect");
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("request");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("response");
+    let response = crate::harness::http_get(server.http, "/health").await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"status\":\"ok\""), "{response}");
+}
+
+/// A result's row description names its columns as `CREATE TABLE ... AS`
+/// names the columns it makes, which `slt::pg/answers` holds to
+/// PostgreSQL's own names; on every path (simple and extended protocol,
+/// a kept plan, a second execution).
+#[quarry_test]
+async fn result_columns_are_named_as_created_tables_name_them() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE c (a int, b text); INSERT INTO c VALUES (1, 'x'), (2, 'y')")
+        .await
+        .expect("table");
+    let select = "SELECT a, count(*), upper(b), b::varchar, 1::int, CASE WHEN a > 1 THEN 0 END, \
+                  1 + 1, now(), DATE '2024-01-01' FROM c GROUP BY a, b";
+    client
+        .batch_execute(&format!("CREATE TABLE made AS {select}"))
+        .await
+        .expect("ctas");
+    let created: Vec<String> = client
+        .query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'made' \
+             ORDER BY ordinal_position",
+            &[],
+        )
+        .await
+        .expect("columns")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(created[1], "count", "{created:?}");
+    for _ in 0..2 {
+        let simple: Vec<String> = client
+            .simple_query(select)
+            .await
+            .expect("simple")
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::RowDescription(d) => {
+                    Some(d.iter().map(|c| c.name().to_string()).collect())
+                }
+                _ => None,
+            })
+            .expect("a row description");
+        assert_eq!(simple, created, "simple protocol");
+        let statement = client.prepare(select).await.expect("prepare");
+        let extended: Vec<String> = statement
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        assert_eq!(extended, created, "extended protocol");
+        client.query(&statement, &[]).await.expect("runs");
+    }
 }

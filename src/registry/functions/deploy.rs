@@ -23,7 +23,7 @@ pub const NAME: &str = "ml_deploy";
     sql_example = r#"```sql
 > SELECT ml_deploy('calls_rule', 2);
 +---------------------------------------------------+
-| ml_deploy(Utf8("calls_rule"),Int64(2))            |
+| ml_deploy                                         |
 +---------------------------------------------------+
 | calls_rule@2 is now production (was calls_rule@1) |
 +---------------------------------------------------+

@@ -18,7 +18,7 @@ pub const NAME: &str = "ml_rollback";
     sql_example = r#"```sql
 > SELECT ml_rollback('calls_rule');
 +-------------------------------------------------------------------+
-| ml_rollback(Utf8("calls_rule"))                                   |
+| ml_rollback                                                       |
 +-------------------------------------------------------------------+
 | calls_rule: production is back on calls_rule@1 (was calls_rule@2) |
 +-------------------------------------------------------------------+

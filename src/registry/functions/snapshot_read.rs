@@ -45,11 +45,11 @@ impl TableFunctionSpec for SnapshotReadUdtf {
         .with_sql_example(
 r#"```sql
 > SELECT count(*) FROM ml_snapshot_read('churn_features', 1);
-+----------+
-| count(*) |
-+----------+
-| 50000    |
-+----------+
++-------+
+| count |
++-------+
+| 50000 |
++-------+
 ```"#,
         )
     }

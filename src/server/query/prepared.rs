@@ -82,12 +82,16 @@ impl Prepared {
         reuse: Option<Arc<Reuse>>,
         planned: Names,
     ) -> Self {
+        let names = match &stmt {
+            Stmt::Df(df) => crate::compat::colnames::names(df),
+            Stmt::Model(_) => None,
+        };
         Prepared {
             stmt: Arc::new(stmt),
             text,
             plan,
             reuse,
-            derived: Arc::default(),
+            derived: Arc::new(Derived::named(names)),
             planned,
         }
     }
@@ -127,6 +131,14 @@ pub struct Derived {
 }
 
 impl Derived {
+    /// What a statement whose columns PostgreSQL calls `names` derives.
+    fn named(names: Option<Arc<[Option<String>]>>) -> Self {
+        Derived {
+            fields: FieldsCache::named(names),
+            ..Derived::default()
+        }
+    }
+
     /// The parameter types of `plan`, the statement's plan.
     pub fn params(
         &self,

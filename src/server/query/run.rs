@@ -51,9 +51,12 @@ impl QueryHandler {
                 }
                 let name = rel_name(session, &cmd.name)?;
                 let is_ctas = matches!(stmt, DfStatement::Statement(s) if matches!(s.as_ref(), Statement::CreateTable(c) if c.query.is_some()));
-                let schema = Arc::new(cmd.input.schema().as_arrow().clone());
+                let input = match crate::compat::colnames::created_names(stmt) {
+                    Some(names) => named_columns(cmd.input.as_ref().clone(), &names)?,
+                    None => cmd.input.as_ref().clone(),
+                };
+                let schema = Arc::new(input.schema().as_arrow().clone());
                 let constraints = (!cmd.constraints.is_empty()).then(|| cmd.constraints.clone());
-                let input = cmd.input.as_ref().clone();
                 let rows = control
                     .run(async {
                         let df = session.ctx.execute_logical_plan(input).await.sql_err()?;
@@ -177,10 +180,38 @@ impl QueryHandler {
             }
             plan => {
                 let stream = control.run(execute_stream(session, plan)).await?;
-                respond(client, stream, format, control, None)
+                let fields = FieldsCache::named(crate::compat::colnames::names(stmt));
+                respond(client, stream, format, control, Some(&fields))
             }
         }
     }
+}
+
+/// `input` with its columns called `names` (where `Some`): the columns
+/// `CREATE TABLE ... AS` makes are named as PostgreSQL names them, and, as
+/// there, two may not share a name.
+fn named_columns(input: LogicalPlan, names: &[Option<String>]) -> Result<LogicalPlan> {
+    let columns = input.schema().columns();
+    if columns.len() != names.len() {
+        return Ok(input);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut exprs = Vec::with_capacity(columns.len());
+    for (column, name) in columns.into_iter().zip(names) {
+        let name = name.clone().unwrap_or_else(|| column.name.clone());
+        if !seen.insert(name.clone()) {
+            return Err(SqlStateError::new(
+                crate::error::sqlstate::DUPLICATE_COLUMN,
+                format!("column \"{name}\" specified more than once"),
+            )
+            .with_hint("give one of them a name with AS"));
+        }
+        exprs.push(datafusion::logical_expr::Expr::Column(column).alias(name));
+    }
+    datafusion::logical_expr::LogicalPlanBuilder::from(input)
+        .project(exprs)
+        .and_then(|b| b.build())
+        .sql_err()
 }
 
 /// Streams a physical plan's rows under `control`, holding `checkout`

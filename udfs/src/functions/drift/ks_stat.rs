@@ -15,11 +15,11 @@ use crate::kernels::ks::ks_statistic;
     syntax_example = "ml_ks_stat(value, is_current)",
     sql_example = r#"```sql
 > SELECT ml_ks_stat(v, cur) FROM (VALUES (1.0, false), (2.0, false), (3.0, true), (4.0, true)) t(v, cur);
-+-----------------------+
-| ml_ks_stat(t.v,t.cur) |
-+-----------------------+
-| 1                     |
-+-----------------------+
++------------+
+| ml_ks_stat |
++------------+
+| 1          |
++------------+
 ```"#,
     argument(name = "value", description = "A number."),
     argument(

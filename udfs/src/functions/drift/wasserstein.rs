@@ -15,11 +15,11 @@ use crate::kernels::drift::wasserstein;
     syntax_example = "ml_wasserstein(value, is_current)",
     sql_example = r#"```sql
 > SELECT ml_wasserstein(v, cur) FROM (VALUES (0, false), (1, false), (3, false), (5, true), (6, true), (8, true)) t(v, cur);
-+---------------------------+
-| ml_wasserstein(t.v,t.cur) |
-+---------------------------+
-| 5                         |
-+---------------------------+
++----------------+
+| ml_wasserstein |
++----------------+
+| 5              |
++----------------+
 ```"#,
     argument(name = "value", description = "A number."),
     argument(

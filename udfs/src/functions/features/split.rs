@@ -23,12 +23,12 @@ pub const NAME: &str = "ml_split";
     syntax_example = "ml_split(key, test_fraction [, seed])",
     sql_example = r#"```sql
 > SELECT ml_split(customer_id, 0.2) AS side, count(*) FROM customers GROUP BY 1 ORDER BY 1;
-+-------+----------+
-| side  | count(*) |
-+-------+----------+
-| test  | 10054    |
-| train | 39946    |
-+-------+----------+
++-------+-------+
+| side  | count |
++-------+-------+
+| test  | 10054 |
+| train | 39946 |
++-------+-------+
 ```"#,
     argument(
         name = "key",

@@ -15,11 +15,11 @@ use super::{Metric, float};
     syntax_example = "ml_accuracy(y, prediction)",
     sql_example = r#"```sql
 > SELECT ml_accuracy(y, p) FROM (VALUES ('a', 'a'), ('b', 'a'), ('c', 'c'), ('a', 'a')) t(y, p);
-+----------------------+
-| ml_accuracy(t.y,t.p) |
-+----------------------+
-| 0.75                 |
-+----------------------+
++-------------+
+| ml_accuracy |
++-------------+
+| 0.75        |
++-------------+
 ```"#,
     argument(name = "y", description = "The true label."),
     argument(

@@ -17,11 +17,11 @@ use crate::error::SqlStateError;
     syntax_example = "ml_best_threshold(y, score, fp_cost, fn_cost)",
     sql_example = r#"```sql
 > SELECT ml_best_threshold(y, s, 1, 5) FROM (VALUES (0, 0.1), (0, 0.4), (1, 0.35), (1, 0.8)) t(y, s);
-+----------------------------------------------+
-| ml_best_threshold(t.y,t.s,Int64(1),Int64(5)) |
-+----------------------------------------------+
-| 0.35                                         |
-+----------------------------------------------+
++-------------------+
+| ml_best_threshold |
++-------------------+
+| 0.35              |
++-------------------+
 ```"#,
     argument(name = "y", description = "The true label: boolean, or a number 0/1."),
     argument(

@@ -16,11 +16,11 @@ use crate::error::SqlStateError;
     syntax_example = "ml_fbeta(y, prediction, beta)",
     sql_example = r#"```sql
 > SELECT ml_fbeta(y, p, 2) FROM (VALUES (1, 1), (0, 1), (1, 0), (1, 1)) t(y, p);
-+----------------------------+
-| ml_fbeta(t.y,t.p,Int64(2)) |
-+----------------------------+
-| 0.6666666666666666         |
-+----------------------------+
++--------------------+
+| ml_fbeta           |
++--------------------+
+| 0.6666666666666666 |
++--------------------+
 ```"#,
     argument(name = "y", description = "The true label: boolean, or a number 0/1."),
     argument(

@@ -14,11 +14,11 @@ use super::{Metric, float};
     syntax_example = "ml_mae(y, prediction)",
     sql_example = r#"```sql
 > SELECT ml_mae(y, p) FROM (VALUES (3, 2.5), (-0.5, 0.0), (2, 2), (7, 8)) t(y, p);
-+-----------------+
-| ml_mae(t.y,t.p) |
-+-----------------+
-| 0.5             |
-+-----------------+
++--------+
+| ml_mae |
++--------+
+| 0.5    |
++--------+
 ```"#,
     argument(name = "y", description = "The true value."),
     argument(name = "prediction", description = "The predicted value.")

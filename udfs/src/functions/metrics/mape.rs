@@ -16,7 +16,7 @@ use super::{Metric, float};
     sql_example = r#"```sql
 > SELECT ml_mape(y, p) FROM (VALUES (100, 110), (200, 190), (50, 50)) t(y, p);
 +---------------------+
-| ml_mape(t.y,t.p)    |
+| ml_mape             |
 +---------------------+
 | 0.05000000000000001 |
 +---------------------+

@@ -16,7 +16,7 @@ use super::{Metric, float};
     sql_example = r#"```sql
 > SELECT ml_pr_auc(y, s) FROM (VALUES (0, 0.1), (0, 0.4), (1, 0.35), (1, 0.8)) t(y, s);
 +--------------------+
-| ml_pr_auc(t.y,t.s) |
+| ml_pr_auc          |
 +--------------------+
 | 0.8333333333333333 |
 +--------------------+

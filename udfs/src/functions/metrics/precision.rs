@@ -15,11 +15,11 @@ use super::{Metric, float};
     syntax_example = "ml_precision(y, prediction)",
     sql_example = r#"```sql
 > SELECT ml_precision(y, p) FROM (VALUES (true, true), (false, true), (true, false), (true, true)) t(y, p);
-+-----------------------+
-| ml_precision(t.y,t.p) |
-+-----------------------+
-| 0.6666666666666666    |
-+-----------------------+
++--------------------+
+| ml_precision       |
++--------------------+
+| 0.6666666666666666 |
++--------------------+
 ```"#,
     argument(name = "y", description = "The true label: boolean, or a number 0/1."),
     argument(

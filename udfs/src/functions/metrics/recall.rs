@@ -16,7 +16,7 @@ use super::{Metric, float};
     sql_example = r#"```sql
 > SELECT ml_recall(y, p) FROM (VALUES (1, 1), (0, 1), (1, 0), (1, 1)) t(y, p);
 +--------------------+
-| ml_recall(t.y,t.p) |
+| ml_recall          |
 +--------------------+
 | 0.6666666666666666 |
 +--------------------+

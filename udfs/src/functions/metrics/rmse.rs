@@ -15,7 +15,7 @@ use super::{Metric, float};
     sql_example = r#"```sql
 > SELECT ml_rmse(y, p) FROM (VALUES (3, 2.5), (-0.5, 0.0), (2, 2), (7, 8)) t(y, p);
 +--------------------+
-| ml_rmse(t.y,t.p)   |
+| ml_rmse            |
 +--------------------+
 | 0.6123724356957945 |
 +--------------------+

@@ -15,11 +15,11 @@ use super::{Metric, float};
     syntax_example = "ml_roc_auc(y, score)",
     sql_example = r#"```sql
 > SELECT ml_roc_auc(y, s) FROM (VALUES (0, 0.1), (0, 0.4), (1, 0.35), (1, 0.8)) t(y, s);
-+---------------------+
-| ml_roc_auc(t.y,t.s) |
-+---------------------+
-| 0.75                |
-+---------------------+
++------------+
+| ml_roc_auc |
++------------+
+| 0.75       |
++------------+
 ```"#,
     argument(name = "y", description = "The true label: boolean, or a number 0/1."),
     argument(
