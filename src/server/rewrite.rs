@@ -7,10 +7,12 @@
 //!
 //! | scalar subquery over `pg_sequence`, `pg_attrdef` or `pg_collation` (SQLAlchemy's identity, default and collation columns) | `NULL::text`: Quarry relations have no sequences, column defaults or non-default collations, so these are NULL for every Quarry column; DataFusion cannot plan them inside the `CASE` they come in |
 //!
-//! User queries are not rewritten otherwise, with two exceptions that give
-//! names as PostgreSQL gives them: bare columns in a struct literal
-//! (`NameStructFields`) and casts of a column in a select list
-//! (`NameCastColumns`). A subquery over user tables keeps its meaning and,
+//! User queries are not rewritten otherwise, with exceptions that give
+//! names and meanings as PostgreSQL gives them: bare columns in a struct
+//! literal (`NameStructFields`), casts of a column in a select list
+//! (`NameCastColumns`), the column of a one-column function in `FROM` named
+//! by its alias (`NameFunctionColumns`: `generate_series(1, 3) g` has a
+//! column `g`), and `LIKE ... ESCAPE` with any character (`LikeEscapes`). A subquery over user tables keeps its meaning and,
 //! if DataFusion cannot plan it, its error.
 
 use std::ops::ControlFlow;
@@ -624,6 +626,100 @@ impl VisitorMut for CatalogShapes {
     }
 }
 
+/// Functions in `FROM` that return one column, which PostgreSQL names by
+/// the function's alias when no column alias is given (DataFusion calls it
+/// `value`).
+const ONE_COLUMN_FUNCTIONS: &[&str] = &["generate_series", "range", "unnest"];
+
+/// `FROM generate_series(1, 3) g` → `FROM generate_series(1, 3) g(g)`.
+struct NameFunctionColumns;
+
+impl VisitorMut for NameFunctionColumns {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table {
+            name,
+            args: Some(_),
+            alias: Some(alias),
+            ..
+        } = factor
+            && alias.columns.is_empty()
+            && name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+                ONE_COLUMN_FUNCTIONS.contains(&i.value.to_ascii_lowercase().as_str())
+            })
+        {
+            alias.columns = vec![datafusion::sql::sqlparser::ast::TableAliasColumnDef {
+                name: alias.name.clone(),
+                data_type: None,
+            }];
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `LIKE 'a#_b' ESCAPE '#'` → `LIKE 'a\_b'`: DataFusion takes only the
+/// backslash as the escape character. (An empty `ESCAPE ''`, PostgreSQL's
+/// "no escape", doubles every backslash.)
+struct LikeEscapes;
+
+impl VisitorMut for LikeEscapes {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::Value;
+        let (Expr::Like {
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            pattern,
+            escape_char,
+            ..
+        }) = expr
+        else {
+            return ControlFlow::Continue(());
+        };
+        let (Some(escape), Expr::Value(text)) = (escape_char.as_ref(), pattern.as_mut()) else {
+            return ControlFlow::Continue(());
+        };
+        let (Value::SingleQuotedString(e), Value::SingleQuotedString(p)) =
+            (&escape.value, &mut text.value)
+        else {
+            return ControlFlow::Continue(());
+        };
+        let mut chars = e.chars();
+        let escape = match (chars.next(), chars.next()) {
+            (None, _) => None,
+            (Some(c), None) => Some(c),
+            // More than one character: PostgreSQL's error, from DataFusion.
+            _ => return ControlFlow::Continue(()),
+        };
+        if escape == Some('\\') {
+            *escape_char = None;
+            return ControlFlow::Continue(());
+        }
+        let mut out = String::with_capacity(p.len() + 4);
+        let mut input = p.chars();
+        while let Some(c) = input.next() {
+            if Some(c) == escape {
+                out.push('\\');
+                if let Some(next) = input.next() {
+                    out.push(next);
+                }
+            } else if c == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        *p = out;
+        *escape_char = None;
+        ControlFlow::Continue(())
+    }
+}
+
 /// Applies the catalog-query rewrites to `statement`.
 pub fn rewrite(statement: &mut Statement) {
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(
@@ -633,6 +729,8 @@ pub fn rewrite(statement: &mut Statement) {
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut CatalogShapes);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut NameStructFields);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut NameCastColumns);
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut NameFunctionColumns);
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut LikeEscapes);
     let mut functions = quarry_udfs::functions::relation::relation_functions();
     functions.extend(crate::registry::functions::textual_relations());
     quarry_udfs::functions::relation::expand_relation_arguments(statement, &functions);
@@ -687,6 +785,26 @@ mod tests {
             "SELECT session_user, session_user"
         );
         assert!(!mentions_special_register("SELECT name FROM users"));
+    }
+
+    #[test]
+    fn one_column_functions_and_like_escapes_read_as_in_postgresql() {
+        assert_eq!(
+            rewritten("SELECT g FROM generate_series(1, 3) g"),
+            "SELECT g FROM generate_series(1, 3) g (g)"
+        );
+        assert_eq!(
+            rewritten("SELECT * FROM generate_series(1, 3) AS g(n)"),
+            "SELECT * FROM generate_series(1, 3) AS g (n)"
+        );
+        assert_eq!(
+            rewritten("SELECT s LIKE 'a#_b\\%' ESCAPE '#' FROM t"),
+            "SELECT s LIKE 'a\\_b\\\\%' FROM t"
+        );
+        assert_eq!(
+            rewritten("SELECT s NOT ILIKE 'x' ESCAPE '' FROM t"),
+            "SELECT s NOT ILIKE 'x' FROM t"
+        );
     }
 
     #[test]

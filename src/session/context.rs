@@ -104,7 +104,7 @@ pub fn base_state(
         .with_runtime_env(runtime)
         .with_catalog_list(catalogs as Arc<dyn CatalogProviderList>)
         .with_default_features()
-        .with_analyzer_rule(Arc::new(super::checked::CheckedIntegerArithmetic))
+        .with_analyzer_rules(analyzer_rules())
         .with_physical_optimizer_rules(physical_rules())
         .build();
     let ctx = SessionContext::new_with_state(state);
@@ -150,6 +150,16 @@ pub fn base_state(
     let state = ctx.state();
     crate::usage::record(&state);
     Ok(state)
+}
+
+/// DataFusion's analyzer rules, with quoted literals read as the type they
+/// are compared with before type coercion (`unknown`), and integer
+/// arithmetic checked after it (`checked`).
+fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
+    let mut rules = datafusion::optimizer::Analyzer::new().rules;
+    rules.insert(0, Arc::new(super::unknown::UnknownLiterals));
+    rules.push(Arc::new(super::checked::CheckedIntegerArithmetic));
+    rules
 }
 
 /// DataFusion's physical rules, after one that keeps scoring above the rows

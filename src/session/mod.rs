@@ -14,13 +14,15 @@
 //! - [`settings`]: the parameters of `SET` and `SHOW`;
 //! - [`control`]: cancelling and timing out statements;
 //! - [`admin`]: `pg_stat_activity`, `pg_cancel_backend`, `pg_terminate_backend`;
-//! - [`checked`]: integer arithmetic that raises on overflow.
+//! - [`checked`]: integer arithmetic that raises on overflow;
+//! - [`unknown`]: quoted literals read as the type they are compared with.
 
 pub mod admin;
 pub mod checked;
 pub mod context;
 pub mod control;
 pub mod settings;
+pub mod unknown;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
