@@ -22,6 +22,7 @@ pub mod definition;
 pub mod live;
 pub mod paths;
 mod schema;
+pub mod staging;
 mod startup;
 pub mod store;
 pub mod table;
@@ -709,10 +710,13 @@ impl Catalog {
         Ok(removed)
     }
 
-    pub async fn truncate(&self, name: &RelName) -> Result<()> {
+    /// `TRUNCATE`: staged in `block` when one is open.
+    pub async fn truncate(&self, name: &RelName, block: &staging::Block) -> Result<()> {
         let data = self.managed(name)?;
         let pending = data.writer()?.finish()?;
-        data.commit(pending, true).await?;
+        if let Err(pending) = block.stage(&data, pending, true) {
+            data.commit(pending, true).await?;
+        }
         Ok(())
     }
 }

@@ -71,6 +71,17 @@ pub struct DataFile {
     pub bytes: u64,
 }
 
+/// One table's part of a commit ([`Store::commit_many`]).
+#[derive(Debug)]
+pub struct TableCommit<'a> {
+    pub relation_id: &'a str,
+    /// The version the writes were made against (checked for a replace).
+    pub expected_version: i64,
+    pub added: &'a [DataFile],
+    /// The added files become the whole table.
+    pub replace: bool,
+}
+
 /// A stored login.
 #[derive(Debug, Clone)]
 pub struct UserRow {
@@ -449,52 +460,71 @@ impl Store {
         added: &[DataFile],
         replace: bool,
     ) -> Result<i64> {
+        let versions = self.commit_many(&[TableCommit {
+            relation_id,
+            expected_version,
+            added,
+            replace,
+        }])?;
+        Ok(versions[0])
+    }
+
+    /// Commits a new version of each table in one SQLite transaction (a
+    /// transaction block's COMMIT): all of them or none. Returns the new
+    /// versions, in order.
+    pub fn commit_many(&self, commits: &[TableCommit<'_>]) -> Result<Vec<i64>> {
         let mut conn = self.writing();
         let tx = conn.transaction().map_err(store_err)?;
-        let current: Option<i64> = tx
-            .query_row(
-                "SELECT version FROM relations WHERE id = ?1",
-                [relation_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(store_err)?;
-        let Some(current) = current else {
-            return Err(SqlStateError::new(
-                sqlstate::UNDEFINED_TABLE,
-                "the table was dropped while the statement ran",
-            ));
-        };
-        if replace && current != expected_version {
-            return Err(SqlStateError::new(
-                sqlstate::SERIALIZATION_FAILURE,
-                "the table changed while the statement ran; retry the statement",
-            ));
-        }
-        let next = current + 1;
-        if replace {
+        let mut versions = Vec::with_capacity(commits.len());
+        for c in commits {
+            let current: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM relations WHERE id = ?1",
+                    [c.relation_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(store_err)?;
+            let Some(current) = current else {
+                return Err(SqlStateError::new(
+                    sqlstate::UNDEFINED_TABLE,
+                    "the table was dropped while the statement ran",
+                ));
+            };
+            if c.replace && current != c.expected_version {
+                return Err(SqlStateError::new(
+                    sqlstate::SERIALIZATION_FAILURE,
+                    "could not serialize access due to concurrent update: \
+                     the table changed after this transaction replaced its rows",
+                )
+                .with_hint("retry the transaction"));
+            }
+            let next = current + 1;
+            if c.replace {
+                tx.execute(
+                    "INSERT OR IGNORE INTO removed_files (relation_id, file)
+                     SELECT relation_id, file FROM table_files
+                     WHERE relation_id = ?1 AND removed_version IS NULL",
+                    params![c.relation_id],
+                )
+                .map_err(store_err)?;
+                tx.execute(
+                    "UPDATE table_files SET removed_version = ?2
+                     WHERE relation_id = ?1 AND removed_version IS NULL",
+                    params![c.relation_id, next],
+                )
+                .map_err(store_err)?;
+            }
+            insert_files(&tx, c.relation_id, c.added, next)?;
             tx.execute(
-                "INSERT OR IGNORE INTO removed_files (relation_id, file)
-                 SELECT relation_id, file FROM table_files
-                 WHERE relation_id = ?1 AND removed_version IS NULL",
-                params![relation_id],
+                "UPDATE relations SET version = ?2 WHERE id = ?1",
+                params![c.relation_id, next],
             )
             .map_err(store_err)?;
-            tx.execute(
-                "UPDATE table_files SET removed_version = ?2
-                 WHERE relation_id = ?1 AND removed_version IS NULL",
-                params![relation_id, next],
-            )
-            .map_err(store_err)?;
+            versions.push(next);
         }
-        insert_files(&tx, relation_id, added, next)?;
-        tx.execute(
-            "UPDATE relations SET version = ?2 WHERE id = ?1",
-            params![relation_id, next],
-        )
-        .map_err(store_err)?;
         tx.commit().map_err(store_err)?;
-        Ok(next)
+        Ok(versions)
     }
 
     /// Commits a compaction of a managed table: `removed` (files of the

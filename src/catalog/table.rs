@@ -86,6 +86,10 @@ pub struct Compaction {
 }
 
 impl TableData {
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     pub fn snapshot(&self) -> FileList {
         read(&self.files).clone()
     }
@@ -104,7 +108,20 @@ impl TableData {
         let version =
             self.store
                 .commit_files(&self.id, current.version, pending.files(), replace)?;
-        let added = pending.committed();
+        self.committed(version, pending.committed(), replace);
+        Ok(rows)
+    }
+
+    /// Holds this table's commits back (a transaction block commits several
+    /// tables under all their locks).
+    pub async fn lock_commits(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.commit_lock.lock().await
+    }
+
+    /// The store committed `version`, adding `added` (all of the table with
+    /// `replace`): the in-memory list follows, and a compaction starts when
+    /// small files piled up. Called under the commit lock.
+    pub fn committed(self: &Arc<Self>, version: i64, added: Vec<DataFile>, replace: bool) {
         let small = {
             let mut files = write(&self.files);
             if replace {
@@ -137,7 +154,6 @@ impl TableData {
                 }
             });
         }
-        Ok(rows)
     }
 
     /// Merges the table's small files into as few files as they fill, as one
@@ -286,7 +302,17 @@ impl TableProvider for ManagedTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let snapshot = self.data.snapshot();
+        let mut snapshot = self.data.snapshot();
+        // This session's transaction block sees its own uncommitted writes.
+        if let Some(block) = super::staging::Block::of(state.config_options())
+            && let Some((replace, staged)) = block.files(&self.data.id)
+        {
+            if replace {
+                snapshot.files = staged;
+            } else {
+                snapshot.files.extend(staged);
+            }
+        }
         if snapshot.files.is_empty() {
             let schema = match projection {
                 Some(p) => Arc::new(self.data.schema.project(p)?),
@@ -367,13 +393,21 @@ impl DataSink for ManagedSink {
     async fn write_all(
         &self,
         mut data: datafusion::execution::SendableRecordBatchStream,
-        _context: &Arc<TaskContext>,
+        context: &Arc<TaskContext>,
     ) -> DfResult<u64> {
         let mut writer = self.data.writer().map_err(SqlStateError::into_df)?;
         while let Some(batch) = data.next().await {
             writer.write(&batch?).map_err(SqlStateError::into_df)?;
         }
         let pending = writer.finish().map_err(SqlStateError::into_df)?;
+        // Inside a transaction block the files wait for its COMMIT.
+        let pending = match super::staging::Block::of(context.session_config().options()) {
+            Some(block) => match block.stage(&self.data, pending, self.replace) {
+                Ok(rows) => return Ok(rows),
+                Err(pending) => pending,
+            },
+            None => pending,
+        };
         self.data
             .commit(pending, self.replace)
             .await

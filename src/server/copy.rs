@@ -156,6 +156,8 @@ fn ascii(c: char, what: &str) -> Result<u8> {
 pub struct CopyIn {
     table_name: String,
     table: Arc<TableData>,
+    /// The session's transaction block: inside one the rows wait for COMMIT.
+    block: Option<Arc<crate::catalog::staging::Block>>,
     spec: CopySpec,
     /// For each field of an input row, the index of the table column it fills.
     targets: Vec<usize>,
@@ -210,6 +212,7 @@ impl CopyIn {
             table_name,
             header_pending: spec.header,
             table,
+            block: None,
             spec,
             targets,
             writer,
@@ -573,7 +576,20 @@ impl CopyIn {
         self.parse(true)?;
         self.flush()?;
         let pending = self.writer.finish()?;
+        let pending = match &self.block {
+            Some(block) => match block.stage(&self.table, pending, false) {
+                Ok(rows) => return Ok(rows),
+                Err(pending) => pending,
+            },
+            None => pending,
+        };
         self.table.commit(pending, false).await
+    }
+
+    /// Stages the rows in `block` when it is open (see `catalog::staging`).
+    pub fn in_block(mut self, block: Arc<crate::catalog::staging::Block>) -> Self {
+        self.block = Some(block);
+        self
     }
 }
 

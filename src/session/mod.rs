@@ -71,6 +71,8 @@ pub struct Session {
     activity: Arc<Mutex<Activity>>,
     /// The client's address, for `pg_stat_activity`.
     pub peer: Option<std::net::SocketAddr>,
+    /// The open transaction block's staged writes (`catalog::staging`).
+    pub block: Arc<crate::catalog::staging::Block>,
     pub tx: Mutex<TxBlock>,
     /// SQL-level `PREPARE`d plans by name (DataFusion keeps its own copy
     /// but does not expose it), for `EXECUTE` to be planned as what it runs.
@@ -95,6 +97,13 @@ impl Session {
     ) -> Arc<Self> {
         let ctx = context::session_context(base, user);
         let control = quarry_udfs::control::Control::of(ctx.state_ref().read().config_options());
+        let block = Arc::new(crate::catalog::staging::Block::default());
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .extensions
+            .insert(crate::catalog::staging::BlockExtension(block.clone()));
         let vars = settings::defaults(user);
         let now = std::time::SystemTime::now();
         Arc::new(Session {
@@ -116,6 +125,7 @@ impl Session {
                 active: false,
             })),
             peer,
+            block,
             tx: Mutex::new(TxBlock::None),
             prepared: Mutex::new(BTreeMap::new()),
         })

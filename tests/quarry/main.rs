@@ -52,6 +52,7 @@ mod reliability;
 mod reuse;
 mod session;
 mod slt;
+mod transactions;
 mod trees;
 mod wire;
 

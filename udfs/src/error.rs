@@ -80,6 +80,7 @@ pub mod sqlstate {
     pub const DUPLICATE_OBJECT: &str = "42710";
     pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
     pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
+    pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
     pub const INVALID_TRANSACTION_STATE: &str = "25000";
     /// Of notices, not errors: a warning, and a plain notice.
     pub const WARNING: &str = "01000";

@@ -123,10 +123,16 @@ impl QueryHandler {
                 let op = dml.op.clone();
                 let (input, target) = (dml.input.clone(), dml.target.schema());
                 let table = dml.table_name.to_string();
+                // Rows written to a managed table are staged in an open
+                // block; any other target commits now.
+                let staged = datafusion::datasource::source_as_provider(&dml.target)
+                    .is_ok_and(|p| crate::catalog::table::as_managed(&p).is_some());
                 let rows = counted(session, LogicalPlan::Dml(dml), control)
                     .await
                     .map_err(|e| not_null_named(e, &input, &target, &table))?;
-                session.wrote();
+                if !staged {
+                    session.wrote();
+                }
                 let tag = match op {
                     datafusion::logical_expr::WriteOp::Insert(_) => Tag::new("INSERT").with_oid(0),
                     datafusion::logical_expr::WriteOp::Delete => Tag::new("DELETE"),

@@ -73,7 +73,7 @@ pub(in crate::server::query) fn copy_in(
     let rel = object_name(session, table_name)?;
     let data = state.catalog.managed(&rel)?;
     let spec = CopySpec::from_options(copy.options, copy.legacy_options)?;
-    CopyIn::new(rel.to_string(), data, spec, columns)
+    Ok(CopyIn::new(rel.to_string(), data, spec, columns)?.in_block(session.block.clone()))
 }
 
 impl QueryHandler {
@@ -100,7 +100,6 @@ impl QueryHandler {
                     .session_extensions()
                     .get_or_insert_with(CopySlot::default);
                 *lock(&slot.0) = Some(copy);
-                session.wrote();
                 Ok(Response::CopyIn(CopyResponse::new(
                     0,
                     ncols,

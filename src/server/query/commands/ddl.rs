@@ -108,9 +108,8 @@ pub(super) async fn truncate(
 ) -> Result<Response> {
     for target in targets {
         let rel = object_name(session, &target.name)?;
-        catalog.truncate(&rel).await?;
+        catalog.truncate(&rel, &session.block).await?;
     }
-    session.wrote();
     done("TRUNCATE TABLE")
 }
 

@@ -63,9 +63,9 @@ pub(in crate::server::query) enum Command<'s> {
         rollback: bool,
     },
     /// `ROLLBACK TO SAVEPOINT`.
-    RollbackToSavepoint,
-    Savepoint,
-    ReleaseSavepoint,
+    RollbackToSavepoint(&'s datafusion::sql::sqlparser::ast::Ident),
+    Savepoint(&'s datafusion::sql::sqlparser::ast::Ident),
+    ReleaseSavepoint(&'s datafusion::sql::sqlparser::ast::Ident),
     Deallocate,
     CreateSchema {
         name: &'s SchemaName,
@@ -111,10 +111,11 @@ impl<'s> Command<'s> {
                 savepoint: None, ..
             } => Command::End { rollback: true },
             Statement::Rollback {
-                savepoint: Some(_), ..
-            } => Command::RollbackToSavepoint,
-            Statement::Savepoint { .. } => Command::Savepoint,
-            Statement::ReleaseSavepoint { .. } => Command::ReleaseSavepoint,
+                savepoint: Some(name),
+                ..
+            } => Command::RollbackToSavepoint(name),
+            Statement::Savepoint { name } => Command::Savepoint(name),
+            Statement::ReleaseSavepoint { name } => Command::ReleaseSavepoint(name),
             Statement::Deallocate { .. } => Command::Deallocate,
             Statement::CreateSchema {
                 schema_name,
@@ -180,7 +181,16 @@ impl<'s> Command<'s> {
     /// Whether a failed transaction block accepts it: only what ends the
     /// block (or rolls back to a savepoint in it), as in PostgreSQL.
     pub(in crate::server::query) fn accepted_in_failed_transaction(&self) -> bool {
-        matches!(self, Command::End { .. } | Command::RollbackToSavepoint)
+        matches!(self, Command::End { .. } | Command::RollbackToSavepoint(_))
+    }
+}
+
+/// A savepoint's name as PostgreSQL folds it.
+fn identifier(name: &datafusion::sql::sqlparser::ast::Ident) -> String {
+    if name.quote_style.is_some() {
+        name.value.clone()
+    } else {
+        name.value.to_lowercase()
     }
 }
 
@@ -206,10 +216,22 @@ impl QueryHandler {
             Command::Show(variable) => set::show(session, variable),
             Command::Discard => set::discard(session),
             Command::Begin => tx::begin(client, session).await,
-            Command::End { rollback } => tx::end(client, session, rollback).await,
-            Command::RollbackToSavepoint => done("ROLLBACK"),
-            Command::Savepoint => done("SAVEPOINT"),
-            Command::ReleaseSavepoint => done("RELEASE"),
+            Command::End { rollback } => tx::end(client, session, rollback, catalog.store()).await,
+            Command::RollbackToSavepoint(name) => {
+                session.block.roll_back_to(&identifier(name))?;
+                catalog.store().advance();
+                // (After a failed statement the block stays failed: pgwire
+                // cannot report it usable again; ROLLBACK ends it.)
+                done("ROLLBACK")
+            }
+            Command::Savepoint(name) => {
+                session.block.savepoint(&identifier(name))?;
+                done("SAVEPOINT")
+            }
+            Command::ReleaseSavepoint(name) => {
+                session.block.release(&identifier(name))?;
+                done("RELEASE")
+            }
             Command::Deallocate => done("DEALLOCATE"),
             Command::CreateSchema {
                 name,

@@ -1,8 +1,9 @@
-//! `BEGIN`, `COMMIT` and `ROLLBACK`. Statements commit as they complete, so a
-//! transaction block is accepted for client compatibility and tracked only
-//! to answer as PostgreSQL does: a warning for a nested `BEGIN` or a `COMMIT`
-//! outside a block, and one for a `ROLLBACK` that cannot undo the writes the
-//! block already committed.
+//! `BEGIN`, `COMMIT` and `ROLLBACK`. Inside a block, writes of rows to
+//! managed tables (`INSERT`, `COPY FROM`, `TRUNCATE`) are staged and commit
+//! together at `COMMIT` (`catalog::staging`); statements that change the
+//! catalog commit as they complete. Answered as PostgreSQL does: a warning
+//! for a nested `BEGIN` or a `COMMIT` outside a block, and one for a
+//! `ROLLBACK` naming how many catalog changes it could not undo.
 
 use pgwire::api::results::{Response, Tag};
 use pgwire::messages::response::TransactionStatus;
@@ -19,6 +20,7 @@ pub(super) async fn begin<C: Client>(client: &mut C, session: &Session) -> Resul
         let open = matches!(*tx, TxBlock::Open { .. });
         if !open {
             *tx = TxBlock::Open { writes: 0 };
+            session.block.open();
         }
         open
     };
@@ -42,9 +44,21 @@ pub(super) async fn end<C: Client>(
     client: &mut C,
     session: &Session,
     rollback: bool,
+    store: &crate::catalog::store::Store,
 ) -> Result<Response> {
     let failed = client.transaction_status() == TransactionStatus::Error;
     let previous = std::mem::take(&mut *lock(&session.tx));
+    // The staged rows: listed together, or deleted. Either way plans kept
+    // with the block's view of its tables (this session's) or without its
+    // rows (every other session's) are made again.
+    let ended = if rollback || failed {
+        session.block.roll_back();
+        Ok(())
+    } else {
+        session.block.commit().await
+    };
+    store.advance();
+    ended?;
     match previous {
         TxBlock::None if client.transaction_status() == TransactionStatus::Idle => {
             feed(
@@ -64,8 +78,9 @@ pub(super) async fn end<C: Client>(
                     "WARNING",
                     sqlstate::INVALID_TRANSACTION_STATE,
                     format!(
-                        "{writes} statement(s) in this transaction block were already committed; \
-                         Quarry commits each statement when it completes"
+                        "{writes} statement(s) in this transaction block changed the catalog \
+                         (CREATE, DROP, ALTER, models) and were already committed; \
+                         their rows' writes were rolled back"
                     ),
                 ),
             )

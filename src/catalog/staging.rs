@@ -1,0 +1,319 @@
+//! Transaction blocks: the rows a block writes wait for its `COMMIT`.
+//!
+//! Between `BEGIN` and `COMMIT`, an `INSERT`, `COPY FROM`, `INSERT
+//! OVERWRITE` or `TRUNCATE` of a managed table writes its Parquet files
+//! (fsynced) as any write does, but does not list them: they are staged in
+//! the session's [`Block`]. The session's own statements read them (a
+//! managed table's scan adds them); other sessions read the last committed
+//! state. `COMMIT` lists every staged file of every table in one SQLite
+//! transaction, so after a crash all of the block's rows are there or none;
+//! `ROLLBACK` (or a disconnect, or a failed `COMMIT`) deletes them.
+//!
+//! Appends commute, so concurrent blocks appending to one table both commit.
+//! A block that replaced a table's rows (`TRUNCATE`, `INSERT OVERWRITE`)
+//! fails its `COMMIT` with `40001` if another write committed to that table
+//! since, as PostgreSQL's first-committer-wins does.
+//!
+//! Statements that change the catalog (`CREATE`, `DROP`, `ALTER`, models)
+//! are not staged: they commit when they complete, and a `ROLLBACK` says
+//! which it could not undo.
+
+use std::any::Any;
+use std::sync::{Arc, Mutex};
+
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
+use datafusion::config::ConfigOptions;
+
+use super::store::{DataFile, TableCommit};
+use super::table::TableData;
+use super::writer::PendingFiles;
+use crate::error::{Result, SqlStateError, sqlstate};
+use crate::sync::lock;
+
+/// One table's staged writes.
+struct Staged {
+    data: Arc<TableData>,
+    /// The table's version when the block first replaced its rows.
+    base_version: i64,
+    /// `Some(i)`: a replace was staged, and `pending[i..]` are the whole
+    /// table (what came before it is kept only for a savepoint to restore).
+    replace_from: Option<usize>,
+    pending: Vec<PendingFiles>,
+}
+
+impl Staged {
+    /// The writes that count: after the last replace, if any.
+    fn live(&self) -> &[PendingFiles] {
+        &self.pending[self.replace_from.unwrap_or(0)..]
+    }
+}
+
+/// What an open block staged, and its savepoints.
+#[derive(Default)]
+struct Open {
+    /// The staged tables, in order of first write.
+    tables: Vec<Staged>,
+    /// Savepoints, oldest first: each the state of every staged table then.
+    savepoints: Vec<(String, Vec<Mark>)>,
+}
+
+/// A staged table's state at a savepoint.
+struct Mark {
+    id: String,
+    writes: usize,
+    replace_from: Option<usize>,
+    base_version: i64,
+}
+
+/// A session's open transaction block, if any, and what it staged.
+#[derive(Default)]
+pub struct Block {
+    /// `None` outside a block.
+    open: Mutex<Option<Open>>,
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block")
+            .field("open", &lock(&self.open).is_some())
+            .finish()
+    }
+}
+
+impl Block {
+    /// The session's block, from its configuration (`None` when the session
+    /// has none: a bare context).
+    pub fn of(config: &ConfigOptions) -> Option<Arc<Block>> {
+        config
+            .extensions
+            .get::<BlockExtension>()
+            .map(|e| e.0.clone())
+    }
+
+    /// `BEGIN`.
+    pub fn open(&self) {
+        let mut open = lock(&self.open);
+        if open.is_none() {
+            *open = Some(Open::default());
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        lock(&self.open).is_some()
+    }
+
+    /// Stages `pending` for `data` and returns its rows; `Err(pending)` back
+    /// when no block is open (the write commits now).
+    pub fn stage(
+        &self,
+        data: &Arc<TableData>,
+        pending: PendingFiles,
+        replace: bool,
+    ) -> std::result::Result<u64, PendingFiles> {
+        let mut open = lock(&self.open);
+        let Some(Open { tables, .. }) = open.as_mut() else {
+            return Err(pending);
+        };
+        let rows = pending.rows();
+        let staged = match tables.iter_mut().position(|t| t.data.id == data.id) {
+            Some(i) => &mut tables[i],
+            None => {
+                tables.push(Staged {
+                    data: data.clone(),
+                    base_version: data.snapshot().version,
+                    replace_from: None,
+                    pending: Vec::new(),
+                });
+                tables.last_mut().expect("just pushed")
+            }
+        };
+        if replace {
+            // What the block wrote before is replaced too.
+            staged.replace_from = Some(staged.pending.len());
+            staged.base_version = data.snapshot().version;
+        }
+        staged.pending.push(pending);
+        Ok(rows)
+    }
+
+    /// The files the block staged for table `id`, and whether they replace
+    /// its committed files.
+    pub fn files(&self, id: &str) -> Option<(bool, Vec<DataFile>)> {
+        let open = lock(&self.open);
+        let staged = open.as_ref()?.tables.iter().find(|t| t.data.id == id)?;
+        Some((
+            staged.replace_from.is_some(),
+            staged
+                .live()
+                .iter()
+                .flat_map(|p| p.files().iter().cloned())
+                .collect(),
+        ))
+    }
+
+    /// `SAVEPOINT name`: remembers what is staged now.
+    pub fn savepoint(&self, name: &str) -> Result<()> {
+        let mut open = lock(&self.open);
+        let Some(open) = open.as_mut() else {
+            return Err(outside("SAVEPOINT"));
+        };
+        let marks = open
+            .tables
+            .iter()
+            .map(|t| Mark {
+                id: t.data.id.clone(),
+                writes: t.pending.len(),
+                replace_from: t.replace_from,
+                base_version: t.base_version,
+            })
+            .collect();
+        open.savepoints.push((name.to_string(), marks));
+        Ok(())
+    }
+
+    /// `ROLLBACK TO SAVEPOINT name`: what was staged after it is deleted;
+    /// the savepoint stays, later ones go.
+    pub fn roll_back_to(&self, name: &str) -> Result<()> {
+        let mut open = lock(&self.open);
+        let Some(open) = open.as_mut() else {
+            return Err(outside("ROLLBACK TO SAVEPOINT"));
+        };
+        let at = savepoint_index(&open.savepoints, name)?;
+        open.savepoints.truncate(at + 1);
+        let marks = &open.savepoints[at].1;
+        open.tables
+            .retain_mut(|t| match marks.iter().find(|m| m.id == t.data.id) {
+                Some(m) => {
+                    t.pending.truncate(m.writes);
+                    t.replace_from = m.replace_from;
+                    t.base_version = m.base_version;
+                    true
+                }
+                None => false,
+            });
+        Ok(())
+    }
+
+    /// `RELEASE SAVEPOINT name`: forgets it and later ones, keeping what
+    /// they staged.
+    pub fn release(&self, name: &str) -> Result<()> {
+        let mut open = lock(&self.open);
+        let Some(open) = open.as_mut() else {
+            return Err(outside("RELEASE SAVEPOINT"));
+        };
+        let at = savepoint_index(&open.savepoints, name)?;
+        open.savepoints.truncate(at);
+        Ok(())
+    }
+
+    /// `ROLLBACK` (or a failed block's end): the staged files are deleted.
+    /// Returns whether a block was open.
+    pub fn roll_back(&self) -> bool {
+        lock(&self.open).take().is_some()
+    }
+
+    /// `COMMIT`: every staged file listed in one store transaction. On an
+    /// error nothing is listed and the staged files are deleted, as the
+    /// block ended either way.
+    pub async fn commit(&self) -> Result<()> {
+        let Some(Open { mut tables, .. }) = lock(&self.open).take() else {
+            return Ok(());
+        };
+        if tables.is_empty() {
+            return Ok(());
+        }
+        // Each table's commit lock, in one order for every session.
+        tables.sort_by(|a, b| a.data.id.cmp(&b.data.id));
+        let datas: Vec<Arc<TableData>> = tables.iter().map(|t| t.data.clone()).collect();
+        let mut guards = Vec::with_capacity(datas.len());
+        for data in &datas {
+            guards.push(data.lock_commits().await);
+        }
+        let added: Vec<Vec<DataFile>> = tables
+            .iter()
+            .map(|t| {
+                t.live()
+                    .iter()
+                    .flat_map(|p| p.files().iter().cloned())
+                    .collect()
+            })
+            .collect();
+        let commits: Vec<TableCommit<'_>> = tables
+            .iter()
+            .zip(&added)
+            .map(|(t, files)| TableCommit {
+                relation_id: &t.data.id,
+                expected_version: t.base_version,
+                added: files,
+                replace: t.replace_from.is_some(),
+            })
+            .collect();
+        let store = tables[0].data.store();
+        let versions = store.commit_many(&commits)?;
+        for (mut t, version) in tables.into_iter().zip(versions) {
+            let replace = t.replace_from.is_some();
+            // Writes a replace superseded are dropped: their files go.
+            let live = t.pending.split_off(t.replace_from.unwrap_or(0));
+            let files: Vec<DataFile> = live.into_iter().flat_map(|p| p.committed()).collect();
+            t.data.committed(version, files, replace);
+        }
+        drop(guards);
+        Ok(())
+    }
+}
+
+/// PostgreSQL's error for a savepoint command outside a block.
+fn outside(what: &str) -> SqlStateError {
+    SqlStateError::new(
+        sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+        format!("{what} can only be used in transaction blocks"),
+    )
+}
+
+/// The newest savepoint called `name` (PostgreSQL's rule for repeated names).
+fn savepoint_index(savepoints: &[(String, Vec<Mark>)], name: &str) -> Result<usize> {
+    savepoints
+        .iter()
+        .rposition(|(n, _)| n == name)
+        .ok_or_else(|| {
+            SqlStateError::new(
+                sqlstate::INVALID_SAVEPOINT_SPECIFICATION,
+                format!("savepoint \"{name}\" does not exist"),
+            )
+        })
+}
+
+/// The session's [`Block`] in its configuration, where the sink of an
+/// `INSERT` and the scan of a managed table find it. Not a setting.
+#[derive(Debug, Clone)]
+pub struct BlockExtension(pub Arc<Block>);
+
+impl ConfigExtension for BlockExtension {
+    const PREFIX: &'static str = "quarry_block";
+}
+
+impl ExtensionOptions for BlockExtension {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, _value: &str) -> datafusion::error::Result<()> {
+        Err(SqlStateError::new(
+            sqlstate::CANT_CHANGE_RUNTIME_PARAM,
+            format!("parameter \"{}.{key}\" cannot be changed", Self::PREFIX),
+        )
+        .into_df())
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,167 @@
+//! Transaction blocks between sessions and across a crash: what one block
+//! stages no other session sees until COMMIT; two tables commit together;
+//! a replace that lost the race is 40001; a vanished client's block leaves
+//! nothing; after kill -9 committed blocks are all there and open ones are
+//! gone. (One session's view: `slt::pg/transactions`, answered by
+//! PostgreSQL.)
+
+use quarry_test_macros::quarry_test;
+use tokio_postgres::Client;
+
+use crate::harness::{Process, TestServer, connect, scalar, sqlstate};
+
+async fn counts(client: &Client) -> (String, String) {
+    (
+        scalar(client, "SELECT count(*) FROM a").await,
+        scalar(client, "SELECT count(*) FROM b").await,
+    )
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_string(), b.to_string())
+}
+
+#[quarry_test]
+async fn blocks_are_invisible_until_commit_and_commit_together() {
+    let server = TestServer::start().await;
+    let one = server.connect().await;
+    let other = server.connect().await;
+    one.batch_execute("CREATE TABLE a (x int); CREATE TABLE b (y text)")
+        .await
+        .expect("tables");
+
+    // Staged in one session, invisible to the other, gone at ROLLBACK.
+    one.batch_execute("BEGIN; INSERT INTO a VALUES (1), (2); INSERT INTO b VALUES ('x')")
+        .await
+        .expect("staged");
+    assert_eq!(
+        counts(&one).await,
+        pair("2", "1"),
+        "a block sees its own rows"
+    );
+    assert_eq!(
+        counts(&other).await,
+        pair("0", "0"),
+        "others see the committed state"
+    );
+    one.batch_execute("ROLLBACK").await.expect("rollback");
+    assert_eq!(counts(&one).await, pair("0", "0"));
+
+    // COMMIT: both tables at once, COPY included.
+    one.batch_execute("BEGIN; INSERT INTO a VALUES (1), (2)")
+        .await
+        .expect("staged");
+    let sink = one.copy_in("COPY b FROM STDIN").await.expect("copy starts");
+    futures::pin_mut!(sink);
+    use futures::SinkExt;
+    sink.send(bytes::Bytes::from_static(b"p\nq\nr\n"))
+        .await
+        .expect("copy data");
+    assert_eq!(sink.finish().await.expect("copy done"), 3);
+    assert_eq!(counts(&other).await, pair("0", "0"));
+    one.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(counts(&other).await, pair("2", "3"));
+
+    // Appends of two blocks commute: both commit.
+    one.batch_execute("BEGIN; INSERT INTO a VALUES (10)")
+        .await
+        .expect("one");
+    other
+        .batch_execute("BEGIN; INSERT INTO a VALUES (20)")
+        .await
+        .expect("other");
+    one.batch_execute("COMMIT").await.expect("commit one");
+    other.batch_execute("COMMIT").await.expect("commit other");
+    assert_eq!(scalar(&one, "SELECT sum(x) FROM a").await, "33");
+
+    // A replace whose table changed meanwhile loses: 40001, nothing applied.
+    one.batch_execute("BEGIN; TRUNCATE a")
+        .await
+        .expect("truncate");
+    other
+        .batch_execute("INSERT INTO a VALUES (100)")
+        .await
+        .expect("concurrent insert");
+    let err = one.batch_execute("COMMIT").await.expect_err("conflict");
+    assert_eq!(sqlstate(&err), "40001", "{err:?}");
+    assert_eq!(scalar(&other, "SELECT sum(x) FROM a").await, "133");
+    // The block is over but reported failed: ROLLBACK, as after any error.
+    one.batch_execute("ROLLBACK").await.expect("rollback");
+    assert_eq!(scalar(&one, "SELECT count(*) FROM a").await, "5");
+
+    // A client that vanishes with an open block leaves nothing.
+    let gone = server.connect().await;
+    gone.batch_execute("BEGIN; INSERT INTO b VALUES ('lost')")
+        .await
+        .expect("staged");
+    drop(gone);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(scalar(&other, "SELECT count(*) FROM b").await, "3");
+}
+
+#[quarry_test]
+async fn after_kill_9_committed_blocks_are_whole_and_open_ones_gone() {
+    let dir = tempfile::tempdir().expect("dir");
+    let files = |table: &str| -> usize {
+        let _ = table;
+        walk(&dir.path().join("tables"))
+    };
+    let mut server = Process::spawn(dir.path());
+    let client = connect(&server.url()).await;
+    client
+        .batch_execute("CREATE TABLE a (x int); CREATE TABLE b (y text)")
+        .await
+        .expect("tables");
+    client
+        .batch_execute(
+            "BEGIN; INSERT INTO a SELECT value FROM generate_series(1, 1000) AS g(value); \
+             INSERT INTO b VALUES ('kept'); COMMIT",
+        )
+        .await
+        .expect("committed block");
+    let committed_files = files("both");
+    let open = connect(&server.url()).await;
+    open.batch_execute("BEGIN; INSERT INTO a VALUES (-1); INSERT INTO b VALUES ('open')")
+        .await
+        .expect("open block");
+    assert!(
+        files("both") > committed_files,
+        "the open block's files are on disk"
+    );
+    server.assert_alive("the blocks");
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+
+    let server = Process::spawn(dir.path());
+    let client = connect(&server.url()).await;
+    assert_eq!(scalar(&client, "SELECT count(*) FROM a").await, "1000");
+    assert_eq!(scalar(&client, "SELECT min(x) FROM a").await, "1");
+    assert_eq!(
+        scalar(&client, "SELECT string_agg(y, ',') FROM b").await,
+        "kept"
+    );
+    assert_eq!(
+        files("both"),
+        committed_files,
+        "the open block's files were removed at start-up"
+    );
+    server.kill();
+}
+
+/// Parquet files under `dir`.
+fn walk(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                usize::from(path.extension().is_some_and(|x| x == "parquet"))
+            }
+        })
+        .sum()
+}
