@@ -65,6 +65,9 @@ count() { printf '%s' "$progress" | tr -cd "$1" | wc -c; }
 broken=$(count C)
 [ "$broken" -eq 0 ] || fail "$broken queries lost their connection (seed $seed)"
 internal=$(grep -c "internal error" "$out" || true)
+# What they were, to triage (they do not fail the run: sqlsmith finds
+# DataFusion's own gaps too).
+grep "internal error" "$out" | sed 's/.*internal error/internal error/' | sort | uniq -c | sort -rn | head -5 || true
 echo "sqlsmith: ${#progress} queries: $(count .) answered, $(count e) errors, $(count S) syntax errors," \
   "$(count t) timeouts, $broken broken connections; 'internal error' lines: $internal"
 exit $status

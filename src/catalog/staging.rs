@@ -18,10 +18,8 @@
 //! are not staged: they commit when they complete, and a `ROLLBACK` says
 //! which it could not undo.
 
-use std::any::Any;
 use std::sync::{Arc, Mutex};
 
-use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::config::ConfigOptions;
 
 use super::store::{DataFile, TableCommit};
@@ -288,32 +286,4 @@ fn savepoint_index(savepoints: &[(String, Vec<Mark>)], name: &str) -> Result<usi
 #[derive(Debug, Clone)]
 pub struct BlockExtension(pub Arc<Block>);
 
-impl ConfigExtension for BlockExtension {
-    const PREFIX: &'static str = "quarry_block";
-}
-
-impl ExtensionOptions for BlockExtension {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn cloned(&self) -> Box<dyn ExtensionOptions> {
-        Box::new(self.clone())
-    }
-
-    fn set(&mut self, key: &str, _value: &str) -> datafusion::error::Result<()> {
-        Err(SqlStateError::new(
-            sqlstate::CANT_CHANGE_RUNTIME_PARAM,
-            format!("parameter \"{}.{key}\" cannot be changed", Self::PREFIX),
-        )
-        .into_df())
-    }
-
-    fn entries(&self) -> Vec<ConfigEntry> {
-        Vec::new()
-    }
-}
+quarry_udfs::config_handle!(BlockExtension, "quarry_block");

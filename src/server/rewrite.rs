@@ -505,6 +505,22 @@ const TABLES_WITH_ALL_COLUMNS: &str = "SELECT table_catalog, table_schema, table
      THEN 'YES' ELSE 'NO' END AS is_insertable_into, 'NO' AS is_typed, CAST(NULL AS TEXT) AS commit_action \
      FROM information_schema.tables";
 
+/// `pg_tables` as PostgreSQL's: tables only (datafusion-pg-catalog lists
+/// views and system views too), and its column `hasindexes` so spelled.
+const TABLES_WITHOUT_VIEWS: &str = "SELECT t.schemaname, t.tablename, t.tableowner, t.tablespace, \
+     t.hasindex AS hasindexes, t.hasrules, t.hastriggers, t.rowsecurity \
+     FROM pg_catalog.pg_tables t LEFT JOIN information_schema.tables v \
+     ON v.table_schema = t.schemaname AND v.table_name = t.tablename AND v.table_type = 'VIEW' \
+     WHERE v.table_name IS NULL";
+
+/// `pg_views` with the views (datafusion-pg-catalog's is empty): Quarry's
+/// views and its read-only system tables, as PostgreSQL lists its own
+/// system views there.
+const VIEWS: &str = "SELECT v.table_schema AS schemaname, v.table_name AS viewname, \
+     CAST(NULL AS TEXT) AS viewowner, v.definition FROM information_schema.views v \
+     JOIN information_schema.tables t ON t.table_schema = v.table_schema \
+     AND t.table_name = v.table_name AND t.table_type = 'VIEW'";
+
 /// `pg_catalog.pg_stat_activity`: the system table of the same name.
 const STAT_ACTIVITY: &str = "SELECT * FROM public.pg_stat_activity";
 
@@ -562,6 +578,14 @@ impl VisitorMut for CatalogShapes {
             [table] if table == "pg_namespace" => {
                 (NAMESPACES_WITH_INFORMATION_SCHEMA, "pg_namespace")
             }
+            [.., schema, table] if schema == "pg_catalog" && table == "pg_tables" => {
+                (TABLES_WITHOUT_VIEWS, "pg_tables")
+            }
+            [table] if table == "pg_tables" => (TABLES_WITHOUT_VIEWS, "pg_tables"),
+            [.., schema, table] if schema == "pg_catalog" && table == "pg_views" => {
+                (VIEWS, "pg_views")
+            }
+            [table] if table == "pg_views" => (VIEWS, "pg_views"),
             // Quarry's own view of its sessions (`session::admin`).
             [.., schema, table] if schema == "pg_catalog" && table == "pg_stat_activity" => {
                 (STAT_ACTIVITY, "pg_stat_activity")

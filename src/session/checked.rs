@@ -19,10 +19,9 @@ use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
     ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -63,42 +62,7 @@ fn candidate(e: &Expr) -> bool {
 }
 
 fn check_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
-    let mut any = false;
-    plan.apply_expressions(|e| {
-        any = candidate(e);
-        Ok(if any {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    })?;
-    if !any {
-        return Ok(Transformed::no(plan));
-    }
-    // The schema a node's expressions are typed against: its inputs'
-    // (joined), or its own for leaves (a scan's filters, VALUES).
-    let inputs = plan.inputs();
-    let schema: Arc<DFSchema> = match inputs.as_slice() {
-        [] => plan.schema().clone(),
-        [one] => one.schema().clone(),
-        [first, rest @ ..] => {
-            let mut merged = first.schema().as_ref().clone();
-            for other in rest {
-                merged.merge(other.schema());
-            }
-            Arc::new(merged)
-        }
-    };
-    let preserver = NamePreserver::new(&plan);
-    plan.map_expressions(|e| {
-        let saved = preserver.save(&e);
-        let checked = e.transform_up(|e| checked_expr(e, &schema))?;
-        Ok(if checked.transformed {
-            checked.update_data(|e| saved.restore(e))
-        } else {
-            checked
-        })
-    })
+    super::exprs::rewrite_node(plan, candidate, checked_expr)
 }
 
 fn checked_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {

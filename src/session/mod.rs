@@ -21,6 +21,7 @@ pub mod admin;
 pub mod checked;
 pub mod context;
 pub mod control;
+mod exprs;
 pub mod settings;
 pub mod unknown;
 

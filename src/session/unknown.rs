@@ -9,14 +9,11 @@
 //! function gives it. A literal PostgreSQL would refuse is left alone, to
 //! fail as before.
 
-use std::sync::Arc;
-
 use chrono::NaiveDateTime;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result, ScalarValue};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 use datafusion::optimizer::AnalyzerRule;
 
@@ -65,40 +62,7 @@ fn candidate(e: &Expr) -> bool {
 }
 
 fn read_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
-    let mut any = false;
-    plan.apply_expressions(|e| {
-        any = candidate(e);
-        Ok(if any {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    })?;
-    if !any {
-        return Ok(Transformed::no(plan));
-    }
-    let inputs = plan.inputs();
-    let schema: Arc<DFSchema> = match inputs.as_slice() {
-        [] => plan.schema().clone(),
-        [one] => one.schema().clone(),
-        [first, rest @ ..] => {
-            let mut merged = first.schema().as_ref().clone();
-            for other in rest {
-                merged.merge(other.schema());
-            }
-            Arc::new(merged)
-        }
-    };
-    let preserver = NamePreserver::new(&plan);
-    plan.map_expressions(|e| {
-        let saved = preserver.save(&e);
-        let read = e.transform_up(|e| read_expr(e, &schema))?;
-        Ok(if read.transformed {
-            read.update_data(|e| saved.restore(e))
-        } else {
-            read
-        })
-    })
+    super::exprs::rewrite_node(plan, candidate, read_expr)
 }
 
 fn read_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {

@@ -18,12 +18,10 @@
 //! Measured: with one worker thread per core and the kernels inline, two
 //! forest explanations on two cores left a new `SELECT 1` waiting 41 s.
 
-use std::any::Any;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 
@@ -274,35 +272,45 @@ impl Control {
     }
 }
 
-impl ConfigExtension for Control {
-    const PREFIX: &'static str = "quarry_control";
+/// Implements DataFusion's `ConfigExtension` for a handle carried in a
+/// session's configuration, where functions and plans running anywhere find
+/// it: not a setting (`SET` refuses it with 55P02, and it lists no entries).
+#[macro_export]
+macro_rules! config_handle {
+    ($ty:ty, $prefix:literal) => {
+        impl datafusion::common::config::ConfigExtension for $ty {
+            const PREFIX: &'static str = $prefix;
+        }
+
+        impl datafusion::common::config::ExtensionOptions for $ty {
+            fn as_any(&self) -> &dyn std::any::Any {
+                self
+            }
+
+            fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+                self
+            }
+
+            fn cloned(&self) -> Box<dyn datafusion::common::config::ExtensionOptions> {
+                Box::new(self.clone())
+            }
+
+            fn set(&mut self, key: &str, _value: &str) -> datafusion::error::Result<()> {
+                Err($crate::error::SqlStateError::new(
+                    $crate::error::sqlstate::CANT_CHANGE_RUNTIME_PARAM,
+                    format!("parameter \"{}.{key}\" cannot be changed", $prefix),
+                )
+                .into_df())
+            }
+
+            fn entries(&self) -> Vec<datafusion::common::config::ConfigEntry> {
+                Vec::new()
+            }
+        }
+    };
 }
 
-impl ExtensionOptions for Control {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn cloned(&self) -> Box<dyn ExtensionOptions> {
-        Box::new(self.clone())
-    }
-
-    fn set(&mut self, key: &str, _value: &str) -> Result<()> {
-        Err(SqlStateError::new(
-            sqlstate::CANT_CHANGE_RUNTIME_PARAM,
-            format!("parameter \"{}.{key}\" cannot be changed", Self::PREFIX),
-        )
-        .into_df())
-    }
-
-    fn entries(&self) -> Vec<ConfigEntry> {
-        Vec::new()
-    }
-}
+config_handle!(Control, "quarry_control");
 
 #[cfg(test)]
 mod tests {
