@@ -83,7 +83,8 @@ pub fn classify(err: &DataFusionError) -> SqlStateError {
         // `avg(<interval>)`) arrive as internal errors; they are calls
         // matching no function, 42883.
         DataFusionError::Internal(msg) if msg.contains("failed to match any signature") => {
-            SqlStateError::new(UNDEFINED_FUNCTION, first_line(msg))
+            no_matching_signature(msg)
+                .unwrap_or_else(|| SqlStateError::new(UNDEFINED_FUNCTION, first_line(msg)))
         }
         DataFusionError::Internal(msg) => SqlStateError::internal(msg),
         other => SqlStateError::internal(other),
@@ -307,6 +308,10 @@ fn no_matching_signature(msg: &str) -> Option<SqlStateError> {
         quoted("'")?
     } else if msg.contains("expects") && msg.contains("arguments but received") {
         quoted("unction '")?
+    } else if msg.contains("failed to match any signature") {
+        // DataFusion's wording for a builtin (`date_trunc(1, 2)`) or an
+        // aggregate (`avg(<interval>)`), sometimes as an "Internal error".
+        quoted("unction '")?
     } else {
         return None;
     };
@@ -525,6 +530,21 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_builtin_matching_no_signature_is_42883_in_words_a_user_reads() {
+        let e = classify(&DataFusionError::Plan(
+            "Internal error: Function 'date_trunc' failed to match any signature, errors: \
+             Error during planning: Function 'date_trunc' requires String, but received Int64"
+                .into(),
+        ));
+        assert_eq!(e.code, sqlstate::UNDEFINED_FUNCTION);
+        assert_eq!(
+            e.message,
+            "function date_trunc was called with the wrong arguments"
+        );
+        assert!(!e.message.contains("nternal"), "{}", e.message);
+    }
 
     #[test]
     fn an_aggregate_matching_no_signature_is_42883_not_internal() {

@@ -102,10 +102,7 @@ async fn blocks_are_invisible_until_commit_and_commit_together() {
 #[quarry_test]
 async fn after_kill_9_committed_blocks_are_whole_and_open_ones_gone() {
     let dir = tempfile::tempdir().expect("dir");
-    let files = |table: &str| -> usize {
-        let _ = table;
-        walk(&dir.path().join("tables"))
-    };
+    let files = || walk(&dir.path().join("tables"));
     let mut server = Process::spawn(dir.path());
     let client = connect(&server.url()).await;
     client
@@ -119,13 +116,13 @@ async fn after_kill_9_committed_blocks_are_whole_and_open_ones_gone() {
         )
         .await
         .expect("committed block");
-    let committed_files = files("both");
+    let committed_files = files();
     let open = connect(&server.url()).await;
     open.batch_execute("BEGIN; INSERT INTO a VALUES (-1); INSERT INTO b VALUES ('open')")
         .await
         .expect("open block");
     assert!(
-        files("both") > committed_files,
+        files() > committed_files,
         "the open block's files are on disk"
     );
     server.assert_alive("the blocks");
@@ -141,7 +138,7 @@ async fn after_kill_9_committed_blocks_are_whole_and_open_ones_gone() {
         "kept"
     );
     assert_eq!(
-        files("both"),
+        files(),
         committed_files,
         "the open block's files were removed at start-up"
     );
