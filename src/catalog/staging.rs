@@ -205,20 +205,22 @@ impl Block {
     }
 
     /// `ROLLBACK` (or a failed block's end): the staged files are deleted.
-    /// Returns whether a block was open.
+    /// Returns whether the block had staged anything.
     pub fn roll_back(&self) -> bool {
-        lock(&self.open).take().is_some()
+        lock(&self.open)
+            .take()
+            .is_some_and(|open| !open.tables.is_empty())
     }
 
     /// `COMMIT`: every staged file listed in one store transaction. On an
     /// error nothing is listed and the staged files are deleted, as the
-    /// block ended either way.
-    pub async fn commit(&self) -> Result<()> {
+    /// block ended either way. Returns whether anything was staged.
+    pub async fn commit(&self) -> Result<bool> {
         let Some(Open { mut tables, .. }) = lock(&self.open).take() else {
-            return Ok(());
+            return Ok(false);
         };
         if tables.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         // Each table's commit lock, in one order for every session.
         tables.sort_by(|a, b| a.data.id.cmp(&b.data.id));
@@ -256,7 +258,7 @@ impl Block {
             t.data.committed(version, files, replace);
         }
         drop(guards);
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -48,16 +48,18 @@ pub(super) async fn end<C: Client>(
 ) -> Result<Response> {
     let failed = client.transaction_status() == TransactionStatus::Error;
     let previous = std::mem::take(&mut *lock(&session.tx));
-    // The staged rows: listed together, or deleted. Either way plans kept
-    // with the block's view of its tables (this session's) or without its
-    // rows (every other session's) are made again.
+    // The staged rows: listed together, or deleted. When there were any,
+    // plans kept with the block's view of its tables (this session's) or
+    // without its rows (every other session's) are made again; a read-only
+    // block (drivers wrap every SELECT in one) leaves kept plans alone.
     let ended = if rollback || failed {
-        session.block.roll_back();
-        Ok(())
+        Ok(session.block.roll_back())
     } else {
         session.block.commit().await
     };
-    store.advance();
+    if !matches!(ended, Ok(false)) {
+        store.advance();
+    }
     ended?;
     match previous {
         TxBlock::None if client.transaction_status() == TransactionStatus::Idle => {
