@@ -21,6 +21,7 @@
 pub mod definition;
 pub mod live;
 pub mod paths;
+pub mod rewrite;
 mod schema;
 pub mod staging;
 mod startup;

@@ -1,9 +1,10 @@
 //! Transaction blocks: the rows a block writes wait for its `COMMIT`.
 //!
 //! Between `BEGIN` and `COMMIT`, an `INSERT`, `COPY FROM`, `INSERT
-//! OVERWRITE` or `TRUNCATE` of a managed table writes its Parquet files
-//! (fsynced) as any write does, but does not list them: they are staged in
-//! the session's [`Block`]. The session's own statements read them (a
+//! OVERWRITE`, `UPDATE`, `DELETE` or `TRUNCATE` of a managed table writes
+//! its Parquet files (fsynced) as any write does, but does not list them:
+//! they are staged in the session's [`Block`], with the files an `UPDATE`
+//! or `DELETE` rewrote (copy-on-write) marked as removed. The session's own statements read them (a
 //! managed table's scan adds them); other sessions read the last committed
 //! state. `COMMIT` lists every staged file of every table in one SQLite
 //! transaction, so after a crash all of the block's rows are there or none;
@@ -12,12 +13,14 @@
 //! Appends commute, so concurrent blocks appending to one table both commit.
 //! A block that replaced a table's rows (`TRUNCATE`, `INSERT OVERWRITE`)
 //! fails its `COMMIT` with `40001` if another write committed to that table
-//! since, as PostgreSQL's first-committer-wins does.
+//! since, and one that rewrote a file fails if another write removed that
+//! file first, as PostgreSQL's first-updater-wins does.
 //!
 //! Statements that change the catalog (`CREATE`, `DROP`, `ALTER`, models)
 //! are not staged: they commit when they complete, and a `ROLLBACK` says
 //! which it could not undo.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use datafusion::config::ConfigOptions;
@@ -37,6 +40,9 @@ struct Staged {
     /// table (what came before it is kept only for a savepoint to restore).
     replace_from: Option<usize>,
     pending: Vec<PendingFiles>,
+    /// Files (committed, or staged here) an `UPDATE` or `DELETE` rewrote:
+    /// they leave the table at COMMIT.
+    removed: Vec<String>,
 }
 
 impl Staged {
@@ -44,6 +50,48 @@ impl Staged {
     fn live(&self) -> &[PendingFiles] {
         &self.pending[self.replace_from.unwrap_or(0)..]
     }
+
+    /// The staged files the table gains: the live writes' files that no
+    /// later rewrite removed.
+    fn added(&self) -> Vec<DataFile> {
+        let removed: HashSet<&str> = self.removed.iter().map(String::as_str).collect();
+        self.live()
+            .iter()
+            .flat_map(|p| p.files())
+            .filter(|f| !removed.contains(f.name.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// The committed files the block removed (none after a replace, which
+    /// removes them all).
+    fn removed_committed(&self) -> Vec<String> {
+        if self.replace_from.is_some() {
+            return Vec::new();
+        }
+        let staged: HashSet<&str> = self
+            .pending
+            .iter()
+            .flat_map(|p| p.files())
+            .map(|f| f.name.as_str())
+            .collect();
+        self.removed
+            .iter()
+            .filter(|f| !staged.contains(f.as_str()))
+            .cloned()
+            .collect()
+    }
+}
+
+/// What a session's block changed in one table, as its own scans see it.
+#[derive(Debug, Default)]
+pub struct StagedView {
+    /// The block replaced the committed files (`TRUNCATE`, overwrite).
+    pub replace: bool,
+    /// Files it wrote that are still in the table.
+    pub added: Vec<DataFile>,
+    /// Committed files it took out of the table.
+    pub removed: HashSet<String>,
 }
 
 /// What an open block staged, and its savepoints.
@@ -59,6 +107,7 @@ struct Open {
 struct Mark {
     id: String,
     writes: usize,
+    removed: usize,
     replace_from: Option<usize>,
     base_version: i64,
 }
@@ -108,9 +157,22 @@ impl Block {
         pending: PendingFiles,
         replace: bool,
     ) -> std::result::Result<u64, PendingFiles> {
+        self.stage_rewrite(data, pending, replace, Vec::new())
+            .map_err(|(pending, _)| pending)
+    }
+
+    /// Stages `pending` for `data` with `removed`, the visible files it
+    /// rewrites; `Err` gives both back when no block is open.
+    pub fn stage_rewrite(
+        &self,
+        data: &Arc<TableData>,
+        pending: PendingFiles,
+        replace: bool,
+        removed: Vec<String>,
+    ) -> std::result::Result<u64, (PendingFiles, Vec<String>)> {
         let mut open = lock(&self.open);
         let Some(Open { tables, .. }) = open.as_mut() else {
-            return Err(pending);
+            return Err((pending, removed));
         };
         let rows = pending.rows();
         let staged = match tables.iter_mut().position(|t| t.data.id == data.id) {
@@ -121,6 +183,7 @@ impl Block {
                     base_version: data.snapshot().version,
                     replace_from: None,
                     pending: Vec::new(),
+                    removed: Vec::new(),
                 });
                 tables.last_mut().expect("just pushed")
             }
@@ -131,22 +194,19 @@ impl Block {
             staged.base_version = data.snapshot().version;
         }
         staged.pending.push(pending);
+        staged.removed.extend(removed);
         Ok(rows)
     }
 
-    /// The files the block staged for table `id`, and whether they replace
-    /// its committed files.
-    pub fn files(&self, id: &str) -> Option<(bool, Vec<DataFile>)> {
+    /// What the block changed in table `id`, if anything.
+    pub fn files(&self, id: &str) -> Option<StagedView> {
         let open = lock(&self.open);
         let staged = open.as_ref()?.tables.iter().find(|t| t.data.id == id)?;
-        Some((
-            staged.replace_from.is_some(),
-            staged
-                .live()
-                .iter()
-                .flat_map(|p| p.files().iter().cloned())
-                .collect(),
-        ))
+        Some(StagedView {
+            replace: staged.replace_from.is_some(),
+            added: staged.added(),
+            removed: staged.removed_committed().into_iter().collect(),
+        })
     }
 
     /// `SAVEPOINT name`: remembers what is staged now.
@@ -161,6 +221,7 @@ impl Block {
             .map(|t| Mark {
                 id: t.data.id.clone(),
                 writes: t.pending.len(),
+                removed: t.removed.len(),
                 replace_from: t.replace_from,
                 base_version: t.base_version,
             })
@@ -183,6 +244,7 @@ impl Block {
             .retain_mut(|t| match marks.iter().find(|m| m.id == t.data.id) {
                 Some(m) => {
                     t.pending.truncate(m.writes);
+                    t.removed.truncate(m.removed);
                     t.replace_from = m.replace_from;
                     t.base_version = m.base_version;
                     true
@@ -229,33 +291,40 @@ impl Block {
         for data in &datas {
             guards.push(data.lock_commits().await);
         }
-        let added: Vec<Vec<DataFile>> = tables
-            .iter()
-            .map(|t| {
-                t.live()
-                    .iter()
-                    .flat_map(|p| p.files().iter().cloned())
-                    .collect()
-            })
-            .collect();
+        let added: Vec<Vec<DataFile>> = tables.iter().map(Staged::added).collect();
+        let removed: Vec<Vec<String>> = tables.iter().map(Staged::removed_committed).collect();
         let commits: Vec<TableCommit<'_>> = tables
             .iter()
-            .zip(&added)
-            .map(|(t, files)| TableCommit {
+            .zip(added.iter().zip(&removed))
+            .map(|(t, (files, removed))| TableCommit {
                 relation_id: &t.data.id,
                 expected_version: t.base_version,
                 added: files,
+                removed,
                 replace: t.replace_from.is_some(),
             })
             .collect();
         let store = tables[0].data.store();
         let versions = store.commit_many(&commits)?;
-        for (mut t, version) in tables.into_iter().zip(versions) {
+        for ((mut t, version), (added, removed)) in tables
+            .into_iter()
+            .zip(versions)
+            .zip(added.into_iter().zip(removed))
+        {
             let replace = t.replace_from.is_some();
-            // Writes a replace superseded are dropped: their files go.
+            // Writes a replace superseded, and staged files a later rewrite
+            // removed, are dropped: their files go.
             let live = t.pending.split_off(t.replace_from.unwrap_or(0));
-            let files: Vec<DataFile> = live.into_iter().flat_map(|p| p.committed()).collect();
-            t.data.committed(version, files, replace);
+            let kept: HashSet<&str> = added.iter().map(|f| f.name.as_str()).collect();
+            for p in live {
+                for f in p.files() {
+                    if !kept.contains(f.name.as_str()) {
+                        let _ = std::fs::remove_file(t.data.dir.join(&f.name));
+                    }
+                }
+                p.committed();
+            }
+            t.data.committed(version, added, replace, &removed);
         }
         drop(guards);
         Ok(true)

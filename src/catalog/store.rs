@@ -78,6 +78,9 @@ pub struct TableCommit<'a> {
     /// The version the writes were made against (checked for a replace).
     pub expected_version: i64,
     pub added: &'a [DataFile],
+    /// Files of the version written against that leave the table (the
+    /// files an `UPDATE` or `DELETE` rewrote); each must still be in it.
+    pub removed: &'a [String],
     /// The added files become the whole table.
     pub replace: bool,
 }
@@ -89,6 +92,15 @@ pub struct UserRow {
     pub salt: Option<Vec<u8>>,
     pub salted_password: Option<Vec<u8>>,
     pub superuser: bool,
+}
+
+/// PostgreSQL's `40001` for a write that lost to one committed first.
+pub fn concurrent_update(why: &str) -> SqlStateError {
+    SqlStateError::new(
+        sqlstate::SERIALIZATION_FAILURE,
+        format!("could not serialize access due to concurrent update: {why}"),
+    )
+    .with_hint("retry the transaction")
 }
 
 /// The SQLite metadata store.
@@ -464,14 +476,18 @@ impl Store {
             relation_id,
             expected_version,
             added,
+            removed: &[],
             replace,
         }])?;
         Ok(versions[0])
     }
 
     /// Commits a new version of each table in one SQLite transaction (a
-    /// transaction block's COMMIT): all of them or none. Returns the new
-    /// versions, in order.
+    /// transaction block's COMMIT): all of them or none. A replace conflicts
+    /// with any write committed since it was made; a removal conflicts with
+    /// a write that removed the same file (another `UPDATE`, `DELETE` or
+    /// replace, or a compaction), as PostgreSQL's first updater wins: both
+    /// are `40001`. Returns the new versions, in order.
     pub fn commit_many(&self, commits: &[TableCommit<'_>]) -> Result<Vec<i64>> {
         let mut conn = self.writing();
         let tx = conn.transaction().map_err(store_err)?;
@@ -492,14 +508,32 @@ impl Store {
                 ));
             };
             if c.replace && current != c.expected_version {
-                return Err(SqlStateError::new(
-                    sqlstate::SERIALIZATION_FAILURE,
-                    "could not serialize access due to concurrent update: \
-                     the table changed after this transaction replaced its rows",
-                )
-                .with_hint("retry the transaction"));
+                return Err(concurrent_update(
+                    "the table changed after this transaction replaced its rows",
+                ));
             }
             let next = current + 1;
+            if !c.replace {
+                for file in c.removed {
+                    let changed = tx
+                        .execute(
+                            "UPDATE table_files SET removed_version = ?3
+                             WHERE relation_id = ?1 AND file = ?2 AND removed_version IS NULL",
+                            params![c.relation_id, file, next],
+                        )
+                        .map_err(store_err)?;
+                    if changed != 1 {
+                        return Err(concurrent_update(
+                            "another transaction changed the same rows first",
+                        ));
+                    }
+                    tx.execute(
+                        "INSERT OR IGNORE INTO removed_files (relation_id, file) VALUES (?1, ?2)",
+                        params![c.relation_id, file],
+                    )
+                    .map_err(store_err)?;
+                }
+            }
             if c.replace {
                 tx.execute(
                     "INSERT OR IGNORE INTO removed_files (relation_id, file)

@@ -54,6 +54,10 @@ pub struct TableData {
     files: RwLock<FileList>,
     /// Serialises commits to this table so the in-memory list follows the store.
     commit_lock: tokio::sync::Mutex<()>,
+    /// Held by an `UPDATE` or `DELETE` from its snapshot to its commit, so
+    /// row changes of one table queue instead of racing (as PostgreSQL's
+    /// row locks make them wait) and none is lost.
+    rewrite_lock: tokio::sync::Mutex<()>,
     /// Set while a background compaction runs: one at a time per table.
     compacting: AtomicBool,
 }
@@ -108,8 +112,57 @@ impl TableData {
         let version =
             self.store
                 .commit_files(&self.id, current.version, pending.files(), replace)?;
-        self.committed(version, pending.committed(), replace);
+        self.committed(version, pending.committed(), replace, &[]);
         Ok(rows)
+    }
+
+    /// Commits a rewrite (`UPDATE`, `DELETE` outside a block): `removed`,
+    /// files of the table, leave it and `pending` joins it, as one version.
+    /// `40001` when another write removed one of them first.
+    pub async fn commit_rewrite(
+        self: &Arc<Self>,
+        pending: PendingFiles,
+        removed: &[String],
+    ) -> Result<()> {
+        let _guard = self.commit_lock.lock().await;
+        let current = self.snapshot();
+        let version = self.store.commit_many(&[super::store::TableCommit {
+            relation_id: &self.id,
+            expected_version: current.version,
+            added: pending.files(),
+            removed,
+            replace: false,
+        }])?[0];
+        self.committed(version, pending.committed(), false, removed);
+        Ok(())
+    }
+
+    /// The files a statement of the session whose configuration is `config`
+    /// reads: the committed ones, changed by what its open transaction
+    /// block staged.
+    pub fn visible(&self, config: &datafusion::config::ConfigOptions) -> FileList {
+        self.visible_in(super::staging::Block::of(config).as_deref())
+    }
+
+    /// The files a statement reads with `block`, its session's block.
+    pub fn visible_in(&self, block: Option<&super::staging::Block>) -> FileList {
+        let mut snapshot = self.snapshot();
+        if let Some(block) = block
+            && let Some(staged) = block.files(&self.id)
+        {
+            if staged.replace {
+                snapshot.files = staged.added;
+            } else {
+                snapshot.files.retain(|f| !staged.removed.contains(&f.name));
+                snapshot.files.extend(staged.added);
+            }
+        }
+        snapshot
+    }
+
+    /// Waits for the table's other row changes (see `rewrite_lock`).
+    pub async fn lock_rewrites(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.rewrite_lock.lock().await
     }
 
     /// Holds this table's commits back (a transaction block commits several
@@ -119,14 +172,26 @@ impl TableData {
     }
 
     /// The store committed `version`, adding `added` (all of the table with
-    /// `replace`): the in-memory list follows, and a compaction starts when
-    /// small files piled up. Called under the commit lock.
-    pub fn committed(self: &Arc<Self>, version: i64, added: Vec<DataFile>, replace: bool) {
+    /// `replace`) and taking out `removed`: the in-memory list follows, and
+    /// a compaction starts when small files piled up. Called under the
+    /// commit lock.
+    pub fn committed(
+        self: &Arc<Self>,
+        version: i64,
+        added: Vec<DataFile>,
+        replace: bool,
+        removed: &[String],
+    ) {
         let small = {
             let mut files = write(&self.files);
             if replace {
                 files.files = added;
             } else {
+                if !removed.is_empty() {
+                    let gone: std::collections::HashSet<&str> =
+                        removed.iter().map(String::as_str).collect();
+                    files.files.retain(|f| !gone.contains(f.name.as_str()));
+                }
                 files.files.extend(added);
             }
             files.version = version;
@@ -248,6 +313,7 @@ impl ManagedTable {
                 store,
                 files: RwLock::new(files),
                 commit_lock: tokio::sync::Mutex::new(()),
+                rewrite_lock: tokio::sync::Mutex::new(()),
                 compacting: AtomicBool::new(false),
             }),
         }
@@ -302,17 +368,8 @@ impl TableProvider for ManagedTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let mut snapshot = self.data.snapshot();
         // This session's transaction block sees its own uncommitted writes.
-        if let Some(block) = super::staging::Block::of(state.config_options())
-            && let Some((replace, staged)) = block.files(&self.data.id)
-        {
-            if replace {
-                snapshot.files = staged;
-            } else {
-                snapshot.files.extend(staged);
-            }
-        }
+        let snapshot = self.data.visible(state.config_options());
         if snapshot.files.is_empty() {
             let schema = match projection {
                 Some(p) => Arc::new(self.data.schema.project(p)?),

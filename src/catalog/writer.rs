@@ -23,7 +23,7 @@ use crate::error::{Result, SqlStateError, sqlstate};
 
 /// Rows per file before a write rolls over to the next file, so large tables
 /// are spread over several files that scans can read in parallel.
-const ROWS_PER_FILE: u64 = 4 * 1024 * 1024;
+pub(super) const ROWS_PER_FILE: u64 = 4 * 1024 * 1024;
 /// Rows per row group: the unit of parallelism and of min/max pruning.
 const ROWS_PER_ROW_GROUP: usize = 128 * 1024;
 

@@ -30,6 +30,12 @@ pub fn names(stmt: &DfStatement) -> Option<Arc<[Option<String>]>> {
     }
 }
 
+/// The name PostgreSQL gives a result column that is `expr`, unaliased
+/// (`?column?` when nothing names it).
+pub fn expr_name(expr: &Expr) -> String {
+    figure(expr).0
+}
+
 /// The PostgreSQL names of the columns `CREATE TABLE ... AS <query>` makes,
 /// where they differ from DataFusion's.
 pub fn created_names(stmt: &DfStatement) -> Option<Arc<[Option<String>]>> {

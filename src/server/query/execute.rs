@@ -107,17 +107,18 @@ impl QueryHandler {
                         reuse::Plan::Fresh => {}
                     }
                 }
-                let plan =
-                    match current {
-                        Some(plan) => plan.cloned(),
-                        None => {
-                            let planner = session.plan_state();
-                            Box::pin(control.run(async {
-                                planner.statement_to_plan(stmt.clone()).await.sql_err()
-                            }))
-                            .await?
-                        }
-                    };
+                let plan = match current {
+                    Some(plan) => plan.cloned(),
+                    None => {
+                        let planner = session.plan_state();
+                        Box::pin(control.run(async {
+                            super::dml::statement_to_plan(&planner, stmt)
+                                .await
+                                .sql_err()
+                        }))
+                        .await?
+                    }
+                };
                 let plan = match params {
                     Some(p) => plan.with_param_values(p.clone()).sql_err()?,
                     None => plan,
@@ -125,7 +126,7 @@ impl QueryHandler {
                 let writes = matches!(
                     plan,
                     LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_)
-                );
+                ) || super::dml::row_change(&plan).is_some();
                 let response =
                     Box::pin(self.run_plan(client, session, stmt, plan, format, control)).await;
                 if writes {

@@ -20,6 +20,7 @@
 
 mod commands;
 pub mod connection;
+mod dml;
 mod execute;
 mod models;
 mod names;

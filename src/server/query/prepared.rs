@@ -416,9 +416,11 @@ impl Prepared {
             return Ok(Some(CurrentPlan::Remade(plan.clone())));
         }
         let planner = session.plan_state();
-        let fresh = Box::pin(
-            control.run(async { planner.statement_to_plan(stmt.clone()).await.sql_err() }),
-        )
+        let fresh = Box::pin(control.run(async {
+            super::dml::statement_to_plan(&planner, stmt)
+                .await
+                .sql_err()
+        }))
         .await?;
         let fresh = super::parse::executed_plan(session, fresh)?;
         if returns_rows(plan) && !same_columns(plan, &fresh) {
@@ -445,6 +447,9 @@ fn same_columns(a: &LogicalPlan, b: &LogicalPlan) -> bool {
 }
 
 pub(super) fn returns_rows(plan: &LogicalPlan) -> bool {
+    if let Some(change) = super::dml::row_change(plan) {
+        return change.returns_rows();
+    }
     !matches!(
         plan,
         LogicalPlan::Ddl(_)

@@ -42,6 +42,9 @@ impl QueryHandler {
         control: &QueryControl,
     ) -> Result<Response> {
         let catalog = &self.state.catalog;
+        if let Some(change) = super::dml::row_change(&plan) {
+            return super::dml::run(client, session, change, format, control).await;
+        }
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmd)) => {
                 if cmd.temporary {

@@ -1,0 +1,1013 @@
+//! `UPDATE` and `DELETE` of managed tables, with `RETURNING`, `UPDATE ...
+//! FROM` and `DELETE ... USING`; and `INSERT ... RETURNING`.
+//!
+//! DataFusion's planner has no `RETURNING`, `FROM` or `USING` for these and
+//! hands a provider only the conjuncts it could read off the plan (a
+//! subquery turned into a join would be lost). So the statement is planned
+//! here as the query it is: `SELECT <position>, <new values> FROM <table>
+//! [, <from>] WHERE <condition>`, over the table seen with a position column
+//! (`catalog::rewrite::Positions`). That query carries everything SQL allows
+//! in a `WHERE` (joins, subqueries, parameters); its rows say which rows
+//! change and to what. The plan is a [`RowChange`] node over that query, so
+//! Parse, Describe and Bind treat it as any plan (parameter types, result
+//! columns for `RETURNING`), and `run` executes it: the query, then the
+//! copy-on-write of the files it touched (`catalog::rewrite::apply`).
+//!
+//! An `INSERT ... RETURNING` is DataFusion's `INSERT` plan (its casts and
+//! defaults) with the returned columns computed over the inserted rows, run
+//! by the same node: its rows are written as any insert's.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{DFSchema, DFSchemaRef, TableReference};
+use datafusion::datasource::{provider_as_source, source_as_provider};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{
+    Expr, ExprSchemable, Extension, LogicalPlan, LogicalPlanBuilder, Projection,
+    Statement as PlanStatement, TableScan, TableScanBuilder, UserDefinedLogicalNodeCore,
+};
+use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::prelude::col;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{
+    AssignmentTarget, Delete, Expr as SqlExpr, FromTable, Ident, ObjectName, SelectItem, Statement,
+    TableFactor, TableWithJoins, Update, UpdateTableFromKind,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser as SqlParser;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{Response, Tag};
+
+use super::connection::Client;
+use super::run::{execute_stream, respond};
+use crate::catalog::rewrite::{Changes, POSITION, Positions, apply};
+use crate::catalog::table::{TableData, as_managed};
+use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
+use crate::session::{QueryControl, Session};
+
+/// `DELETE`, `UPDATE` or `INSERT ... RETURNING`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
+pub enum ChangeKind {
+    Delete,
+    Update,
+    Insert,
+}
+
+impl ChangeKind {
+    fn verb(self) -> &'static str {
+        match self {
+            ChangeKind::Delete => "DELETE",
+            ChangeKind::Update => "UPDATE",
+            ChangeKind::Insert => "INSERT",
+        }
+    }
+
+    /// The command tag before its row count.
+    fn tag(self) -> &'static str {
+        match self {
+            ChangeKind::Insert => "INSERT 0",
+            other => other.verb(),
+        }
+    }
+
+    /// Columns of its query before the table's: the position of a changed
+    /// row (none for an insert).
+    fn offset(self) -> usize {
+        match self {
+            ChangeKind::Insert => 0,
+            _ => 1,
+        }
+    }
+}
+
+/// The plan of an `UPDATE` or `DELETE` of a managed table: its query
+/// (`input`: the position of each changed row, then, for an `UPDATE` or a
+/// `RETURNING`, one column per table column, then the `RETURNING` columns).
+#[derive(Debug, Clone)]
+pub struct RowChange {
+    pub kind: ChangeKind,
+    table: Positions,
+    input: LogicalPlan,
+    /// Whether `input` has the table's columns after the position.
+    values: bool,
+    /// The `RETURNING` columns (none without one).
+    schema: DFSchemaRef,
+}
+
+impl RowChange {
+    fn data(&self) -> &Arc<TableData> {
+        self.table.data()
+    }
+
+    /// Whether it answers rows (it has a `RETURNING`).
+    pub fn returns_rows(&self) -> bool {
+        !self.schema.fields().is_empty()
+    }
+}
+
+impl PartialEq for RowChange {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.data().id == other.data().id && self.input == other.input
+    }
+}
+
+impl Eq for RowChange {}
+
+impl Hash for RowChange {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+        self.data().id.hash(state);
+        self.input.hash(state);
+    }
+}
+
+impl PartialOrd for RowChange {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        (self == other).then_some(Ordering::Equal)
+    }
+}
+
+impl UserDefinedLogicalNodeCore for RowChange {
+    fn name(&self) -> &str {
+        "RowChange"
+    }
+
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.input]
+    }
+
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+
+    fn expressions(&self) -> Vec<Expr> {
+        vec![]
+    }
+
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} {}", self.kind.verb(), self.data().id)
+    }
+
+    fn with_exprs_and_inputs(
+        &self,
+        _exprs: Vec<Expr>,
+        mut inputs: Vec<LogicalPlan>,
+    ) -> DfResult<Self> {
+        Ok(RowChange {
+            input: inputs.swap_remove(0),
+            ..self.clone()
+        })
+    }
+}
+
+/// The row change `plan` is, if it is one.
+pub(super) fn row_change(plan: &LogicalPlan) -> Option<&RowChange> {
+    match plan {
+        LogicalPlan::Extension(ext) => ext.node.as_any().downcast_ref::<RowChange>(),
+        _ => None,
+    }
+}
+
+/// `stmt`'s plan: an `UPDATE` or `DELETE` of a managed table planned here,
+/// anything else by DataFusion.
+pub(super) async fn statement_to_plan(
+    state: &SessionState,
+    stmt: &DfStatement,
+) -> DfResult<LogicalPlan> {
+    let DfStatement::Statement(statement) = stmt else {
+        return state.statement_to_plan(stmt.clone()).await;
+    };
+    if let Some(target) = Target::of(statement) {
+        return plan(state, target.map_err(SqlStateError::into_df)?)
+            .await
+            .map_err(SqlStateError::into_df);
+    }
+    if let Statement::Insert(insert) = statement.as_ref() {
+        let plain;
+        let insert = match &insert.on {
+            None => insert,
+            Some(on) => {
+                plain = without_conflicts(state, insert, on)
+                    .await
+                    .map_err(SqlStateError::into_df)?;
+                &plain
+            }
+        };
+        return match &insert.returning {
+            Some(returning) => plan_insert(state, insert, returning)
+                .await
+                .map_err(SqlStateError::into_df),
+            None => {
+                state
+                    .statement_to_plan(DfStatement::Statement(Box::new(Statement::Insert(
+                        insert.clone(),
+                    ))))
+                    .await
+            }
+        };
+    }
+    // `PREPARE p AS UPDATE ...`: the parameters' types as DataFusion reads
+    // them, over the plan made here.
+    if let Statement::Prepare {
+        name,
+        data_types,
+        statement: inner,
+    } = statement.as_ref()
+        && let Some(target) = Target::of(inner)
+    {
+        let placeholder = Statement::Prepare {
+            name: name.clone(),
+            data_types: data_types.clone(),
+            statement: Box::new(
+                SqlParser::new(&PostgreSqlDialect {})
+                    .try_with_sql("SELECT 1")
+                    .and_then(|mut p| p.parse_statement())
+                    .map_err(|e| DataFusionError::Plan(e.to_string()))?,
+            ),
+        };
+        let planned = state
+            .statement_to_plan(DfStatement::Statement(Box::new(placeholder)))
+            .await?;
+        let LogicalPlan::Statement(PlanStatement::Prepare(mut prepare)) = planned else {
+            return Err(DataFusionError::Plan(
+                "PREPARE planned into something else".into(),
+            ));
+        };
+        let input = plan(state, target.map_err(SqlStateError::into_df)?)
+            .await
+            .map_err(SqlStateError::into_df)?;
+        if prepare.fields.is_empty() {
+            let found = input.get_parameter_fields()?;
+            prepare.fields = (1..=found.len())
+                .filter_map(|i| found.get(&format!("${i}")).cloned().flatten())
+                .collect();
+        }
+        prepare.input = Arc::new(input);
+        return Ok(LogicalPlan::Statement(PlanStatement::Prepare(prepare)));
+    }
+    state.statement_to_plan(stmt.clone()).await
+}
+
+/// What an `UPDATE` or `DELETE` says, read off its syntax.
+struct Target<'s> {
+    kind: ChangeKind,
+    name: &'s ObjectName,
+    alias: Option<&'s Ident>,
+    relation: &'s TableWithJoins,
+    /// `FROM` of an `UPDATE`, `USING` of a `DELETE`.
+    others: &'s [TableWithJoins],
+    assignments: Vec<(String, &'s SqlExpr)>,
+    selection: Option<&'s SqlExpr>,
+    returning: Option<&'s [SelectItem]>,
+}
+
+impl<'s> Target<'s> {
+    /// The change `statement` makes, if it is an `UPDATE` or `DELETE`.
+    fn of(statement: &'s Statement) -> Option<Result<Target<'s>>> {
+        match statement {
+            Statement::Delete(delete) => Some(Target::of_delete(delete)),
+            Statement::Update(update) => Some(Target::of_update(update)),
+            _ => None,
+        }
+    }
+
+    fn of_delete(delete: &'s Delete) -> Result<Target<'s>> {
+        if !delete.tables.is_empty() || delete.limit.is_some() || !delete.order_by.is_empty() {
+            return Err(SqlStateError::new(
+                sqlstate::SYNTAX_ERROR,
+                "DELETE takes one table, without ORDER BY or LIMIT",
+            ));
+        }
+        let tables = match &delete.from {
+            FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+        };
+        let [relation] = tables.as_slice() else {
+            return Err(SqlStateError::new(
+                sqlstate::SYNTAX_ERROR,
+                "DELETE takes one table; name others in USING",
+            ));
+        };
+        let (name, alias) = table_of(relation, "DELETE")?;
+        Ok(Target {
+            kind: ChangeKind::Delete,
+            name,
+            alias,
+            relation,
+            others: delete.using.as_deref().unwrap_or_default(),
+            assignments: Vec::new(),
+            selection: delete.selection.as_ref(),
+            returning: delete.returning.as_deref(),
+        })
+    }
+
+    fn of_update(update: &'s Update) -> Result<Target<'s>> {
+        if update.limit.is_some() || !update.order_by.is_empty() || update.or.is_some() {
+            return Err(SqlStateError::new(
+                sqlstate::SYNTAX_ERROR,
+                "UPDATE takes no ORDER BY, LIMIT or OR clause",
+            ));
+        }
+        let (name, alias) = table_of(&update.table, "UPDATE")?;
+        let mut assignments = Vec::with_capacity(update.assignments.len());
+        for a in &update.assignments {
+            let AssignmentTarget::ColumnName(column) = &a.target else {
+                return Err(SqlStateError::unsupported(
+                    "UPDATE ... SET (a, b) = (...) is not supported; assign each column",
+                ));
+            };
+            let column = last_ident(column);
+            if assignments.iter().any(|(c, _)| *c == column) {
+                return Err(SqlStateError::new(
+                    sqlstate::SYNTAX_ERROR,
+                    format!("multiple assignments to same column \"{column}\""),
+                ));
+            }
+            assignments.push((column, &a.value));
+        }
+        let others = match &update.from {
+            Some(UpdateTableFromKind::BeforeSet(t) | UpdateTableFromKind::AfterSet(t)) => {
+                t.as_slice()
+            }
+            None => &[],
+        };
+        Ok(Target {
+            kind: ChangeKind::Update,
+            name,
+            alias,
+            relation: &update.table,
+            others,
+            assignments,
+            selection: update.selection.as_ref(),
+            returning: update.returning.as_deref(),
+        })
+    }
+
+    /// The name the statement's expressions call the table by.
+    fn qualifier(&self) -> String {
+        match self.alias {
+            Some(alias) => quoted(&folded(alias)),
+            None => self.name.to_string(),
+        }
+    }
+}
+
+fn table_of<'s>(
+    relation: &'s TableWithJoins,
+    what: &str,
+) -> Result<(&'s ObjectName, Option<&'s Ident>)> {
+    match &relation.relation {
+        TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } if relation.joins.is_empty() => Ok((name, alias.as_ref().map(|a| &a.name))),
+        _ => Err(SqlStateError::new(
+            sqlstate::SYNTAX_ERROR,
+            format!("{what} takes a table name; join other relations in its FROM or USING"),
+        )),
+    }
+}
+
+fn folded(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+fn last_ident(name: &ObjectName) -> String {
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(folded)
+        .unwrap_or_default()
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn reference(name: &ObjectName) -> Result<TableReference> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(folded)
+        .collect();
+    Ok(match parts.as_slice() {
+        [t] => TableReference::bare(t.as_str()),
+        [s, t] => TableReference::partial(s.as_str(), t.as_str()),
+        [c, s, t] => TableReference::full(c.as_str(), s.as_str(), t.as_str()),
+        _ => {
+            return Err(SqlStateError::new(
+                sqlstate::SYNTAX_ERROR,
+                format!("improper relation name (too many dotted names): {name}"),
+            ));
+        }
+    })
+}
+
+async fn plan(state: &SessionState, target: Target<'_>) -> Result<LogicalPlan> {
+    let options = state.config_options();
+    let resolved = reference(target.name)?.resolve(
+        &options.catalog.default_catalog,
+        &options.catalog.default_schema,
+    );
+    let verb = target.kind.verb();
+    let schema = state
+        .catalog_list()
+        .catalog(&resolved.catalog)
+        .and_then(|c| c.schema(&resolved.schema));
+    let provider = match &schema {
+        Some(schema) => schema.table(&resolved.table).await.sql_err()?,
+        None => None,
+    };
+    let Some(provider) = provider else {
+        return Err(SqlStateError::new(
+            sqlstate::UNDEFINED_TABLE,
+            format!("relation \"{}\" does not exist", target.name),
+        ));
+    };
+    let Some(managed) = as_managed(&provider) else {
+        return Err(
+            if provider.table_type() == datafusion::datasource::TableType::View
+                && (provider.as_ref() as &dyn std::any::Any)
+                    .is::<datafusion::datasource::ViewTable>()
+            {
+                SqlStateError::new(
+                    sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    format!("cannot {} view \"{}\"", verb.to_lowercase(), resolved.table),
+                )
+                .with_detail(
+                    "Views are not automatically updatable in Quarry; change the tables they read.",
+                )
+            } else {
+                SqlStateError::unsupported(format!(
+                    "cannot {} \"{}\": only Quarry's own tables can be changed, not external or system tables",
+                    verb.to_lowercase(),
+                    resolved.table
+                ))
+            },
+        );
+    };
+    let positions = Positions::new(managed.data().clone());
+    let table_schema = managed.data().schema.clone();
+    for (column, _) in &target.assignments {
+        if table_schema.field_with_name(column).is_err() {
+            return Err(SqlStateError::new(
+                sqlstate::UNDEFINED_COLUMN,
+                format!(
+                    "column \"{column}\" of relation \"{}\" does not exist",
+                    resolved.table
+                ),
+            ));
+        }
+    }
+
+    // The query: positions, then the table's columns (new values for an
+    // UPDATE, old ones for a DELETE ... RETURNING).
+    let qualifier = target.qualifier();
+    let values = target.kind == ChangeKind::Update || target.returning.is_some();
+    let mut select = vec![format!("{qualifier}.{}", quoted(POSITION))];
+    if values {
+        for field in table_schema.fields() {
+            let value = match target.assignments.iter().find(|(c, _)| c == field.name()) {
+                Some((_, expr)) => expr.to_string(),
+                None => format!("{qualifier}.{}", quoted(field.name())),
+            };
+            select.push(format!("{value} AS {}", quoted(field.name())));
+        }
+    }
+    let mut from = vec![target.relation.to_string()];
+    from.extend(target.others.iter().map(ToString::to_string));
+    let mut sql = format!("SELECT {} FROM {}", select.join(", "), from.join(", "));
+    if let Some(selection) = target.selection {
+        sql.push_str(&format!(" WHERE {selection}"));
+    }
+    let query = SqlParser::new(&PostgreSqlDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_statement())
+        .map_err(|e| SqlStateError::internal(format!("planning {verb}: {e}")))?;
+
+    // Planned with the table's name meaning the table with positions.
+    let overlay = Arc::new(Overlay {
+        inner: state.catalog_list().clone(),
+        catalog: resolved.catalog.to_string(),
+        schema: resolved.schema.to_string(),
+        table: resolved.table.to_string(),
+        provider: Arc::new(positions.clone()),
+    });
+    let planner = SessionStateBuilder::new_from_existing(state.clone())
+        .with_catalog_list(overlay)
+        .build();
+    let mut input = planner
+        .statement_to_plan(DfStatement::Statement(Box::new(query)))
+        .await
+        .sql_err()?;
+    if target.kind == ChangeKind::Update {
+        input = typed_values(input, &table_schema)?;
+    }
+    let mut schema = Arc::new(DFSchema::empty());
+    if let Some(returning) = target.returning {
+        let alias = match target.alias {
+            Some(alias) => folded(alias),
+            None => resolved.table.to_string(),
+        };
+        (input, schema) = with_returning(&planner, input, &alias, returning, &table_schema)?;
+    }
+    Ok(LogicalPlan::Extension(Extension {
+        node: Arc::new(RowChange {
+            kind: target.kind,
+            table: positions,
+            input,
+            values,
+            schema,
+        }),
+    }))
+}
+
+/// `input` (the rows changed, called `alias`) followed by the `RETURNING`
+/// columns, and those columns' schema.
+fn with_returning(
+    planner: &SessionState,
+    input: LogicalPlan,
+    alias: &str,
+    returning: &[SelectItem],
+    table_schema: &datafusion::arrow::datatypes::SchemaRef,
+) -> Result<(LogicalPlan, DFSchemaRef)> {
+    let aliased = LogicalPlanBuilder::from(input)
+        .alias(alias)
+        .sql_err()?
+        .build()
+        .sql_err()?;
+    // The changed rows pass through under names of their own, so that the
+    // returned columns may take any name.
+    let mut exprs: Vec<Expr> = aliased
+        .schema()
+        .columns()
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| Expr::Column(c).alias(format!("{POSITION}_{i}")))
+        .collect();
+    let first_returned = exprs.len();
+    for item in returning {
+        exprs.extend(returned(
+            planner,
+            item,
+            alias,
+            aliased.schema(),
+            table_schema,
+        )?);
+    }
+    let input = LogicalPlanBuilder::from(aliased)
+        .project(exprs)
+        .sql_err()?
+        .build()
+        .sql_err()?;
+    let fields: Vec<_> = input.schema().fields()[first_returned..]
+        .iter()
+        .map(|f| (None, f.clone()))
+        .collect();
+    let schema = Arc::new(DFSchema::new_with_metadata(fields, Default::default()).sql_err()?);
+    Ok((input, schema))
+}
+
+/// An `INSERT ... ON CONFLICT` as the plain `INSERT` it is when nothing can
+/// conflict. Quarry's tables have no unique indexes, so, as in PostgreSQL
+/// on a table without any, `ON CONFLICT DO NOTHING` without a target never
+/// fires, and a conflict target names no index (`42P10`). A table that
+/// declares a key PostgreSQL would enforce is refused (`0A000`): Quarry
+/// does not enforce it, and cannot find the conflicting rows honestly.
+async fn without_conflicts(
+    state: &SessionState,
+    insert: &datafusion::sql::sqlparser::ast::Insert,
+    on: &datafusion::sql::sqlparser::ast::OnInsert,
+) -> Result<datafusion::sql::sqlparser::ast::Insert> {
+    use datafusion::sql::sqlparser::ast::{OnConflict, OnConflictAction, OnInsert, TableObject};
+    let keyed = match &insert.table {
+        TableObject::TableName(name) => match managed_table(state, name).await? {
+            Some((_, provider)) => provider.constraints().is_some_and(|c| !c.is_empty()),
+            None => false,
+        },
+        _ => false,
+    };
+    if keyed {
+        return Err(SqlStateError::unsupported(
+            "INSERT ... ON CONFLICT is not supported on a table with a declared key: Quarry does not enforce keys",
+        )
+        .with_hint("insert into a staging table, then DELETE the keys it has and INSERT its rows"));
+    }
+    match on {
+        OnInsert::OnConflict(OnConflict {
+            conflict_target: None,
+            action: OnConflictAction::DoNothing,
+        }) => {
+            let mut plain = insert.clone();
+            plain.on = None;
+            Ok(plain)
+        }
+        OnInsert::OnConflict(_) => Err(SqlStateError::new(
+            "42P10",
+            "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+        )),
+        OnInsert::DuplicateKeyUpdate(_) => Err(SqlStateError::new(
+            sqlstate::SYNTAX_ERROR,
+            "ON DUPLICATE KEY UPDATE is MySQL's; use UPDATE and INSERT",
+        )),
+        _ => Err(SqlStateError::unsupported(
+            "this INSERT ... ON clause is not supported",
+        )),
+    }
+}
+
+/// The managed table `name` names, with its provider; `None` when it
+/// names another kind of relation, or nothing.
+async fn managed_table(
+    state: &SessionState,
+    name: &ObjectName,
+) -> Result<Option<(Arc<TableData>, Arc<dyn TableProvider>)>> {
+    let options = state.config_options();
+    let resolved = reference(name)?.resolve(
+        &options.catalog.default_catalog,
+        &options.catalog.default_schema,
+    );
+    let Some(schema) = state
+        .catalog_list()
+        .catalog(&resolved.catalog)
+        .and_then(|c| c.schema(&resolved.schema))
+    else {
+        return Ok(None);
+    };
+    let Some(provider) = schema.table(&resolved.table).await.sql_err()? else {
+        return Ok(None);
+    };
+    Ok(as_managed(&provider).map(|m| (m.data().clone(), provider.clone())))
+}
+
+/// `INSERT ... RETURNING` into a managed table: DataFusion's plan of the
+/// `INSERT` without it, its rows followed by the returned columns.
+async fn plan_insert(
+    state: &SessionState,
+    insert: &datafusion::sql::sqlparser::ast::Insert,
+    returning: &[SelectItem],
+) -> Result<LogicalPlan> {
+    if insert.overwrite {
+        return Err(SqlStateError::unsupported(
+            "INSERT OVERWRITE ... RETURNING is not supported",
+        ));
+    }
+    let mut stripped = insert.clone();
+    stripped.returning = None;
+    // DataFusion refuses an alias; only RETURNING (planned here) reads it.
+    stripped.table_alias = None;
+    let planned = state
+        .statement_to_plan(DfStatement::Statement(Box::new(Statement::Insert(
+            stripped,
+        ))))
+        .await
+        .sql_err()?;
+    let LogicalPlan::Dml(dml) = planned else {
+        return Err(SqlStateError::internal(
+            "an INSERT planned into something else",
+        ));
+    };
+    let provider = source_as_provider(&dml.target).sql_err()?;
+    let Some(managed) = as_managed(&provider) else {
+        return Err(SqlStateError::unsupported(format!(
+            "INSERT ... RETURNING into \"{}\" is not supported: only Quarry's own tables",
+            dml.table_name
+        )));
+    };
+    let table_schema = managed.data().schema.clone();
+    let alias = match &insert.table_alias {
+        Some(a) => folded(&a.alias),
+        None => dml.table_name.table().to_string(),
+    };
+    let (input, schema) = with_returning(
+        state,
+        dml.input.as_ref().clone(),
+        &alias,
+        returning,
+        &table_schema,
+    )?;
+    Ok(LogicalPlan::Extension(Extension {
+        node: Arc::new(RowChange {
+            kind: ChangeKind::Insert,
+            table: Positions::new(managed.data().clone()),
+            input,
+            values: true,
+            schema,
+        }),
+    }))
+}
+
+/// The `UPDATE` query with each new value cast to its column's type (and a
+/// bare parameter typed as the column), as an `INSERT` casts.
+fn typed_values(
+    input: LogicalPlan,
+    table: &datafusion::arrow::datatypes::SchemaRef,
+) -> Result<LogicalPlan> {
+    let LogicalPlan::Projection(projection) = input else {
+        return Err(SqlStateError::internal(
+            "an UPDATE's query is not a projection",
+        ));
+    };
+    let input_schema = projection.input.schema().clone();
+    let mut exprs = projection.expr;
+    for (expr, field) in exprs.iter_mut().skip(1).zip(table.fields()) {
+        let Expr::Alias(alias) = expr else { continue };
+        let mut value = (*alias.expr).clone();
+        if let Expr::Placeholder(p) = &mut value
+            && p.field.is_none()
+        {
+            p.field = Some(field.clone());
+        }
+        let value = value.cast_to(field.data_type(), &input_schema).sql_err()?;
+        *expr = value.alias(field.name());
+    }
+    Ok(LogicalPlan::Projection(
+        Projection::try_new(exprs, projection.input).sql_err()?,
+    ))
+}
+
+/// The expressions one `RETURNING` item stands for, over `schema` (the
+/// changed rows, called `alias`).
+fn returned(
+    planner: &SessionState,
+    item: &SelectItem,
+    alias: &str,
+    schema: &DFSchemaRef,
+    table: &datafusion::arrow::datatypes::SchemaRef,
+) -> Result<Vec<Expr>> {
+    let named = |expr: &SqlExpr, name: String| -> Result<Expr> {
+        let planned = planner
+            .create_logical_expr(&expr.to_string(), schema)
+            .sql_err()?;
+        Ok(planned.alias(name))
+    };
+    match item {
+        SelectItem::UnnamedExpr(expr) => {
+            Ok(vec![named(expr, crate::compat::colnames::expr_name(expr))?])
+        }
+        SelectItem::ExprWithAlias { expr, alias } => Ok(vec![named(expr, folded(alias))?]),
+        SelectItem::ExprWithAliases { .. } => Err(SqlStateError::new(
+            sqlstate::SYNTAX_ERROR,
+            "a RETURNING item takes one alias",
+        )),
+        SelectItem::Wildcard(_) => Ok(table
+            .fields()
+            .iter()
+            .map(|f| col(datafusion::common::Column::new(Some(alias), f.name())))
+            .collect()),
+        SelectItem::QualifiedWildcard(kind, _) => {
+            let named_alias = kind.to_string();
+            if named_alias.trim_matches('"').to_lowercase() != alias.to_lowercase() {
+                return Err(SqlStateError::unsupported(format!(
+                    "RETURNING {named_alias}.* names another relation; only the changed table's columns can be returned"
+                )));
+            }
+            Ok(table
+                .fields()
+                .iter()
+                .map(|f| col(datafusion::common::Column::new(Some(alias), f.name())))
+                .collect())
+        }
+    }
+}
+
+/// Runs a planned [`RowChange`]: its query over the files the session sees
+/// now, then the rewrite of the files it touched. Answers the command tag
+/// with the rows changed, or the `RETURNING` rows.
+pub(super) async fn run<C: Client>(
+    client: &mut C,
+    session: &Arc<Session>,
+    change: &RowChange,
+    format: &Format,
+    control: &QueryControl,
+) -> Result<Response> {
+    let data = change.data().clone();
+    let in_block = session.block.is_open();
+    let mut attempt = 0;
+    let (rows, returned) = loop {
+        attempt += 1;
+        match change_once(session, change, control).await {
+            // Outside a block the statement is its own transaction: when
+            // another write removed a file it rewrote first, it runs again
+            // on the newer rows, as PostgreSQL's READ COMMITTED re-reads a
+            // row another transaction updated.
+            Err(e)
+                if !in_block
+                    && e.code == sqlstate::SERIALIZATION_FAILURE
+                    && attempt < AUTOCOMMIT_ATTEMPTS =>
+            {
+                tracing::debug!(table = %data.id, attempt, "row change lost a race; running it again");
+            }
+            other => break other?,
+        }
+    };
+    if !session.block.is_open() {
+        session.wrote();
+    }
+    if !change.returns_rows() {
+        return Ok(Response::Execution(
+            Tag::new(change.kind.tag()).with_rows(rows as usize),
+        ));
+    }
+    let skip = change.kind.offset()
+        + if change.values {
+            data.schema.fields().len()
+        } else {
+            0
+        };
+    let schema = Arc::new(change.schema.as_arrow().clone());
+    let batches = returned
+        .into_iter()
+        .map(|b| {
+            datafusion::arrow::array::RecordBatch::try_new(
+                schema.clone(),
+                b.columns()[skip..].to_vec(),
+            )
+            .map_err(SqlStateError::internal)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let stream = MemoryStream::try_new(batches, schema, None).sql_err()?;
+    let mut response = respond(client, Box::pin(stream), format, control, None)?;
+    if let Response::Query(q) = &mut response {
+        q.set_command_tag(change.kind.tag());
+    }
+    Ok(response)
+}
+
+/// How often a row change outside a transaction block is run again after
+/// losing a race to another write of the same files.
+const AUTOCOMMIT_ATTEMPTS: usize = 8;
+
+/// One run of a row change: its query over the files the session sees now,
+/// then the rewrite of the files it touched. Returns the rows changed and
+/// the query's batches (for `RETURNING`).
+async fn change_once(
+    session: &Arc<Session>,
+    change: &RowChange,
+    control: &QueryControl,
+) -> Result<(u64, Vec<datafusion::arrow::array::RecordBatch>)> {
+    let data = change.data().clone();
+    if change.kind == ChangeKind::Insert {
+        return control
+            .run(async {
+                let stream = execute_stream(session, change.input.clone()).await?;
+                let batches: Vec<_> = futures::TryStreamExt::try_collect(stream).await.sql_err()?;
+                let changes = Changes::inserted(&batches, &data.schema)?;
+                let rows = changes.rows();
+                apply(&data, Arc::from(Vec::new()), changes, &session.block).await?;
+                Ok((rows, batches))
+            })
+            .await;
+    }
+    // Waits for the table's other row changes, so two never rewrite the
+    // same file from one snapshot (in a block, until the statement ends:
+    // a conflict with another session is then found at COMMIT).
+    let _turn = control
+        .run(async { Ok(data.lock_rewrites().await) })
+        .await?;
+    let files: Arc<[crate::catalog::store::DataFile]> =
+        data.visible_in(Some(&session.block)).files.into();
+    let bound = provider_as_source(Arc::new(change.table.bound(files.clone())));
+    let input = change
+        .input
+        .clone()
+        .transform_up_with_subqueries(|node| match node {
+            LogicalPlan::TableScan(scan)
+                if source_as_provider(&scan.source).is_ok_and(|p| {
+                    (p.as_ref() as &dyn std::any::Any)
+                        .downcast_ref::<Positions>()
+                        .is_some_and(|p| p.data().id == data.id)
+                }) =>
+            {
+                let TableScan {
+                    table_name,
+                    projection,
+                    filters,
+                    fetch,
+                    ..
+                } = scan;
+                let scan = TableScanBuilder::new(table_name, bound.clone())
+                    .with_projection(projection)
+                    .with_filters(filters)
+                    .with_fetch(fetch)
+                    .build()?;
+                Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+            }
+            other => Ok(Transformed::no(other)),
+        })
+        .map_err(SqlStateError::internal)?
+        .data;
+    let values = (change.kind == ChangeKind::Update).then(|| data.schema.clone());
+    control
+        .run(async {
+            let stream = execute_stream(session, input).await?;
+            let batches: Vec<_> = futures::TryStreamExt::try_collect(stream).await.sql_err()?;
+            let (changes, kept) = Changes::collect(batches, values.as_ref())?;
+            let rows = changes.rows();
+            apply(&data, files, changes, &session.block).await?;
+            Ok((rows, kept))
+        })
+        .await
+}
+
+/// The session's catalogs, with one table name standing for another
+/// provider: how the query of a row change sees the table with positions.
+#[derive(Debug)]
+struct Overlay {
+    inner: Arc<dyn CatalogProviderList>,
+    catalog: String,
+    schema: String,
+    table: String,
+    provider: Arc<dyn TableProvider>,
+}
+
+impl CatalogProviderList for Overlay {
+    fn register_catalog(
+        &self,
+        name: String,
+        catalog: Arc<dyn CatalogProvider>,
+    ) -> Option<Arc<dyn CatalogProvider>> {
+        self.inner.register_catalog(name, catalog)
+    }
+
+    fn catalog_names(&self) -> Vec<String> {
+        self.inner.catalog_names()
+    }
+
+    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
+        let inner = self.inner.catalog(name)?;
+        if name != self.catalog {
+            return Some(inner);
+        }
+        Some(Arc::new(OverlayCatalog {
+            inner,
+            schema: self.schema.clone(),
+            table: self.table.clone(),
+            provider: self.provider.clone(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct OverlayCatalog {
+    inner: Arc<dyn CatalogProvider>,
+    schema: String,
+    table: String,
+    provider: Arc<dyn TableProvider>,
+}
+
+impl CatalogProvider for OverlayCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.inner.schema_names()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let inner = self.inner.schema(name)?;
+        if name != self.schema {
+            return Some(inner);
+        }
+        Some(Arc::new(OverlaySchema {
+            inner,
+            table: self.table.clone(),
+            provider: self.provider.clone(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct OverlaySchema {
+    inner: Arc<dyn SchemaProvider>,
+    table: String,
+    provider: Arc<dyn TableProvider>,
+}
+
+#[async_trait::async_trait]
+impl SchemaProvider for OverlaySchema {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if name == self.table {
+            return Ok(Some(self.provider.clone()));
+        }
+        self.inner.table(name).await
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
