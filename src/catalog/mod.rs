@@ -20,6 +20,7 @@
 
 pub mod definition;
 pub mod live;
+pub mod local;
 pub mod paths;
 pub mod rewrite;
 mod schema;

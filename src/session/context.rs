@@ -175,8 +175,16 @@ fn physical_rules()
 }
 
 /// The context of one session of `user`: the base state, told who the user is.
-pub(super) fn session_context(base: &SessionState, user: &str) -> SessionContext {
-    let mut state = base.clone();
+pub(super) fn session_context(
+    base: &SessionState,
+    user: &str,
+    local: Arc<crate::catalog::local::LocalRelations>,
+) -> SessionContext {
+    // Its names resolve through its own temporary relations first.
+    let catalogs = crate::catalog::local::SessionCatalogs::new(base.catalog_list().clone(), local);
+    let mut state = SessionStateBuilder::new_from_existing(base.clone())
+        .with_catalog_list(Arc::new(catalogs))
+        .build();
     let mut info = quarry_udfs::session_info::SessionInfo::default();
     info.user = user.to_string();
     let options = state.config_mut().options_mut();

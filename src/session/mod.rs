@@ -74,6 +74,8 @@ pub struct Session {
     pub peer: Option<std::net::SocketAddr>,
     /// The open transaction block's staged writes (`catalog::staging`).
     pub block: Arc<crate::catalog::staging::Block>,
+    /// Its temporary tables and views (`catalog::local`).
+    pub local: Arc<crate::catalog::local::LocalRelations>,
     pub tx: Mutex<TxBlock>,
     /// SQL-level `PREPARE`d plans by name (DataFusion keeps its own copy
     /// but does not expose it), for `EXECUTE` to be planned as what it runs.
@@ -96,7 +98,8 @@ impl Session {
         peer: Option<std::net::SocketAddr>,
         close: CancellationToken,
     ) -> Arc<Self> {
-        let ctx = context::session_context(base, user);
+        let local = Arc::new(crate::catalog::local::LocalRelations::default());
+        let ctx = context::session_context(base, user, local.clone());
         let control = quarry_udfs::control::Control::of(ctx.state_ref().read().config_options());
         let block = Arc::new(crate::catalog::staging::Block::default());
         ctx.state_ref()
@@ -127,6 +130,7 @@ impl Session {
             })),
             peer,
             block,
+            local,
             tx: Mutex::new(TxBlock::None),
             prepared: Mutex::new(BTreeMap::new()),
         })
@@ -166,6 +170,12 @@ impl Session {
     /// The plan `PREPARE name` made.
     pub fn prepared_plan(&self, name: &str) -> Option<Arc<datafusion::logical_expr::LogicalPlan>> {
         lock(&self.prepared).get(name).cloned()
+    }
+
+    /// Its temporary relations changed: plans made before resolved names
+    /// (and hold relations) that may now be others.
+    pub fn relations_changed(&self) {
+        self.changed();
     }
 
     /// Forgets the cached planning state after the session's configuration changed.

@@ -68,6 +68,53 @@ async fn search_path_decides_where_unqualified_names_go() {
     assert_eq!(sqlstate(&err), "42P01");
 }
 
+/// A temporary table is its session's: another session sees the permanent
+/// table of that name (or nothing), a prepared statement of the session
+/// follows it as it appears and goes, and it ends with the session.
+#[quarry_test]
+async fn temporary_tables_belong_to_their_session() {
+    let server = TestServer::start().await;
+    let a = server.connect().await;
+    let b = server.connect().await;
+    a.batch_execute("CREATE TABLE shared (v int); INSERT INTO shared VALUES (1)")
+        .await
+        .expect("permanent table");
+    let read = a
+        .prepare("SELECT sum(v) FROM shared")
+        .await
+        .expect("prepare");
+    let sum = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, Option<i64>>(0);
+    assert_eq!(sum(a.query(&read, &[]).await.expect("read")), Some(1));
+
+    a.batch_execute("CREATE TEMP TABLE shared AS SELECT 100 AS v; CREATE TEMP TABLE mine (x int)")
+        .await
+        .expect("temporary tables");
+    assert_eq!(
+        sum(a.query(&read, &[]).await.expect("read")),
+        Some(100),
+        "the prepared statement finds the temporary table now"
+    );
+    assert_eq!(scalar(&b, "SELECT sum(v) FROM shared").await, "1");
+    let err = b
+        .simple_query("SELECT * FROM mine")
+        .await
+        .expect_err("another session's temporary table");
+    assert_eq!(sqlstate(&err), "42P01");
+
+    a.batch_execute("DROP TABLE shared")
+        .await
+        .expect("drop temporary");
+    assert_eq!(sum(a.query(&read, &[]).await.expect("read")), Some(1));
+
+    drop(a);
+    let c = server.connect().await;
+    let err = c
+        .simple_query("SELECT * FROM pg_temp.mine")
+        .await
+        .expect_err("gone with its session");
+    assert_eq!(sqlstate(&err), "42P01");
+}
+
 #[quarry_test]
 async fn transactions_are_accepted_and_failed_blocks_need_rollback() {
     let server = TestServer::start().await;

@@ -175,8 +175,8 @@ pub(super) fn row_change(plan: &LogicalPlan) -> Option<&RowChange> {
     }
 }
 
-/// `stmt`'s plan: an `UPDATE` or `DELETE` of a managed table planned here,
-/// anything else by DataFusion.
+/// `stmt`'s plan: an `UPDATE`, `DELETE` or `INSERT ... RETURNING` of a
+/// managed table planned here, anything else by DataFusion.
 pub(super) async fn statement_to_plan(
     state: &SessionState,
     stmt: &DfStatement,
@@ -185,9 +185,15 @@ pub(super) async fn statement_to_plan(
         return state.statement_to_plan(stmt.clone()).await;
     };
     if let Some(target) = Target::of(statement) {
-        return plan(state, target.map_err(SqlStateError::into_df)?)
-            .await
-            .map_err(SqlStateError::into_df);
+        let target = target.map_err(SqlStateError::into_df)?;
+        // A temporary table (in memory) changes as DataFusion changes it.
+        if target.returning.is_none()
+            && target.others.is_empty()
+            && is_memory_table(state, target.name).await
+        {
+            return state.statement_to_plan(stmt.clone()).await;
+        }
+        return plan(state, target).await.map_err(SqlStateError::into_df);
     }
     if let Statement::Insert(insert) = statement.as_ref() {
         let plain;
@@ -627,6 +633,27 @@ async fn without_conflicts(
             "this INSERT ... ON clause is not supported",
         )),
     }
+}
+
+/// Whether `name` names an in-memory table (a session's temporary table).
+async fn is_memory_table(state: &SessionState, name: &ObjectName) -> bool {
+    let Ok(reference) = reference(name) else {
+        return false;
+    };
+    let options = state.config_options();
+    let resolved = reference.resolve(
+        &options.catalog.default_catalog,
+        &options.catalog.default_schema,
+    );
+    let Some(schema) = state
+        .catalog_list()
+        .catalog(&resolved.catalog)
+        .and_then(|c| c.schema(&resolved.schema))
+    else {
+        return false;
+    };
+    matches!(schema.table(&resolved.table).await, Ok(Some(p))
+        if (p.as_ref() as &dyn std::any::Any).is::<datafusion::datasource::MemTable>())
 }
 
 /// The managed table `name` names, with its provider; `None` when it

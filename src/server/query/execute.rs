@@ -112,7 +112,7 @@ impl QueryHandler {
                     None => {
                         let planner = session.plan_state();
                         Box::pin(control.run(async {
-                            super::dml::statement_to_plan(&planner, stmt)
+                            super::planner::statement_to_plan(&planner, stmt)
                                 .await
                                 .sql_err()
                         }))

@@ -26,6 +26,7 @@ mod models;
 mod names;
 mod parse;
 mod pg_rules;
+mod planner;
 pub mod prepared;
 mod replies;
 mod run;

@@ -94,7 +94,7 @@ impl Parser {
             }
             None => {
                 let planner = session.plan_state();
-                match super::dml::statement_to_plan(&planner, &stmt).await {
+                match super::planner::statement_to_plan(&planner, &stmt).await {
                     Ok(plan) => Some(executed_plan(session, plan)?),
                     Err(e) => {
                         if let Some(broken) =

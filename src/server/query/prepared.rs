@@ -417,7 +417,7 @@ impl Prepared {
         }
         let planner = session.plan_state();
         let fresh = Box::pin(control.run(async {
-            super::dml::statement_to_plan(&planner, stmt)
+            super::planner::statement_to_plan(&planner, stmt)
                 .await
                 .sql_err()
         }))

@@ -47,12 +47,6 @@ impl QueryHandler {
         }
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmd)) => {
-                if cmd.temporary {
-                    return Err(SqlStateError::unsupported(
-                        "temporary tables are not supported; create a regular table and drop it afterwards",
-                    ));
-                }
-                let name = rel_name(session, &cmd.name)?;
                 let is_ctas = matches!(stmt, DfStatement::Statement(s) if matches!(s.as_ref(), Statement::CreateTable(c) if c.query.is_some()));
                 let input = match crate::compat::colnames::created_names(stmt) {
                     Some(names) => named_columns(cmd.input.as_ref().clone(), &names)?,
@@ -60,6 +54,36 @@ impl QueryHandler {
                 };
                 let schema = Arc::new(input.schema().as_arrow().clone());
                 let constraints = (!cmd.constraints.is_empty()).then(|| cmd.constraints.clone());
+                if cmd.temporary {
+                    let name = temp_name(&cmd.name)?;
+                    let rows = control
+                        .run(async {
+                            let df = session.ctx.execute_logical_plan(input).await.sql_err()?;
+                            let batches = df.collect().await.sql_err()?;
+                            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                            let mut table =
+                                datafusion::datasource::MemTable::try_new(schema, vec![batches])
+                                    .sql_err()?;
+                            if let Some(c) = constraints {
+                                table = table.with_constraints(c);
+                            }
+                            session.local.create(
+                                &name,
+                                Arc::new(table),
+                                cmd.or_replace,
+                                cmd.if_not_exists,
+                            )?;
+                            session.relations_changed();
+                            Ok(rows)
+                        })
+                        .await?;
+                    return Ok(Response::Execution(if is_ctas {
+                        Tag::new("SELECT").with_rows(rows)
+                    } else {
+                        Tag::new("CREATE TABLE")
+                    }));
+                }
+                let name = rel_name(session, &cmd.name)?;
                 let rows = control
                     .run(async {
                         let df = session.ctx.execute_logical_plan(input).await.sql_err()?;
@@ -97,13 +121,20 @@ impl QueryHandler {
                 Ok(Response::Execution(Tag::new("CREATE TABLE")))
             }
             LogicalPlan::Ddl(DdlStatement::CreateView(view)) => {
+                let definition = view.definition.clone().unwrap_or_else(|| stmt.to_string());
                 if view.temporary {
-                    return Err(SqlStateError::unsupported(
-                        "temporary views are not supported",
-                    ));
+                    let name = temp_name(&view.name)?;
+                    let table = datafusion::datasource::ViewTable::new(
+                        view.input.as_ref().clone(),
+                        Some(definition),
+                    );
+                    session
+                        .local
+                        .create(&name, Arc::new(table), view.or_replace, false)?;
+                    session.relations_changed();
+                    return Ok(Response::Execution(Tag::new("CREATE VIEW")));
                 }
                 let name = rel_name(session, &view.name)?;
-                let definition = view.definition.clone().unwrap_or_else(|| stmt.to_string());
                 catalog
                     .create_view(
                         &name,
@@ -193,6 +224,17 @@ impl QueryHandler {
                 respond(client, stream, format, control, Some(&fields))
             }
         }
+    }
+}
+
+/// The name of a temporary relation: unqualified, or in `pg_temp`.
+fn temp_name(name: &datafusion::common::TableReference) -> Result<String> {
+    match name.schema() {
+        None | Some(crate::catalog::local::TEMP_SCHEMA) => Ok(name.table().to_string()),
+        Some(_) => Err(SqlStateError::new(
+            "42P16",
+            "cannot create temporary relation in non-temporary schema",
+        )),
     }
 }
 

@@ -10,8 +10,13 @@ use datafusion::sql::sqlparser::ast::{
 };
 use pgwire::api::results::Response;
 
+use std::sync::Arc;
+
+use datafusion::datasource::TableType;
+
 use super::done;
 use crate::catalog::Catalog;
+use crate::catalog::local::TEMP_SCHEMA;
 use crate::error::{Result, SqlStateError, sqlstate};
 use crate::server::query::connection::{Client, feed, notice};
 use crate::server::query::names::{object_name, object_name_last};
@@ -44,6 +49,9 @@ pub(super) async fn drop(
         ObjectType::Table | ObjectType::View => {
             let view = object_type == ObjectType::View;
             for name in names {
+                if drop_local(session, name, view)? {
+                    continue;
+                }
                 let rel = object_name(session, name)?;
                 catalog.drop_relation(&rel, view, if_exists).await?;
             }
@@ -87,10 +95,19 @@ pub(super) async fn alter_table(
             "ALTER TABLE supports only RENAME TO; recreate the table with CREATE TABLE AS to change columns",
         ));
     };
-    let from = object_name(session, &alter.name)?;
     let target = match table_name {
         RenameTableNameKind::As(n) | RenameTableNameKind::To(n) => n,
     };
+    if let Some(name) = local_name(&alter.name)
+        && let Some(relation) = session.local.get(&name)
+    {
+        let to = object_name_last(target);
+        session.local.create(&to, relation, false, false)?;
+        session.local.remove(&name);
+        session.relations_changed();
+        return done("ALTER TABLE");
+    }
+    let from = object_name(session, &alter.name)?;
     // PostgreSQL renames within the schema; a qualified target must match it.
     let mut to = object_name(session, target)?;
     if target.0.len() == 1 {
@@ -107,10 +124,63 @@ pub(super) async fn truncate(
     targets: &[TruncateTableTarget],
 ) -> Result<Response> {
     for target in targets {
+        if let Some(name) = local_name(&target.name)
+            && let Some(table) = session.local.get(&name)
+        {
+            if table.table_type() == TableType::View {
+                return Err(wrong_type(&name, "a table"));
+            }
+            let empty = datafusion::datasource::MemTable::try_new(table.schema(), vec![vec![]])
+                .map_err(|e| crate::error::classify(&e))?;
+            session.local.create(&name, Arc::new(empty), true, false)?;
+            session.relations_changed();
+            continue;
+        }
         let rel = object_name(session, &target.name)?;
         catalog.truncate(&rel, &session.block).await?;
     }
     done("TRUNCATE TABLE")
+}
+
+/// The name of a session's temporary relation `name` would be: the name
+/// itself, or one in `pg_temp`.
+fn local_name(name: &ObjectName) -> Option<String> {
+    match name.0.as_slice() {
+        [_] => Some(object_name_last(name)),
+        [schema, _]
+            if schema
+                .as_ident()
+                .is_some_and(|s| s.value.eq_ignore_ascii_case(TEMP_SCHEMA)) =>
+        {
+            Some(object_name_last(name))
+        }
+        _ => None,
+    }
+}
+
+/// Drops the session's temporary relation `name`, if it has one; a view
+/// dropped as a table (or the other way) is refused as in PostgreSQL.
+fn drop_local(session: &Session, name: &ObjectName, view: bool) -> Result<bool> {
+    let Some(local) = local_name(name) else {
+        return Ok(false);
+    };
+    let Some(relation) = session.local.get(&local) else {
+        return Ok(false);
+    };
+    let is_view = relation.table_type() == TableType::View;
+    if is_view != view {
+        return Err(wrong_type(&local, if view { "a view" } else { "a table" }));
+    }
+    let dropped = session.local.remove(&local);
+    session.relations_changed();
+    Ok(dropped)
+}
+
+fn wrong_type(name: &str, expected: &str) -> SqlStateError {
+    SqlStateError::new(
+        sqlstate::WRONG_OBJECT_TYPE,
+        format!("\"{name}\" is not {expected}"),
+    )
 }
 
 /// `OPTIMIZE [TABLE] t`: compacts the table's small files now.
