@@ -3,6 +3,7 @@
 //! "public"); these replace them with the session's real values.
 
 pub mod colnames;
+pub mod current_setting;
 pub mod format;
 pub mod pg_typeof;
 pub mod to_char;

@@ -682,6 +682,83 @@ impl VisitorMut for NameFunctionColumns {
     }
 }
 
+/// Scalar functions PostgreSQL lets a query use as a one-row relation
+/// (`FROM string_to_array(...) s`, in Grafana's table list), which
+/// DataFusion looks up as table functions.
+const SCALARS_IN_FROM: &[&str] = &[
+    "string_to_array",
+    "regexp_split_to_array",
+    "current_schemas",
+];
+
+/// `FROM f(args) [AS] a` of a scalar function → `FROM (SELECT f(args) AS
+/// a) AS a`: one row, one column named by the alias (or the function), as
+/// PostgreSQL reads a scalar function in `FROM`.
+struct ScalarFunctionsInFrom;
+
+impl VisitorMut for ScalarFunctionsInFrom {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        let TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            ..
+        } = factor
+        else {
+            return ControlFlow::Continue(());
+        };
+        let Some(function) = name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(|i| i.value.to_ascii_lowercase())
+            .filter(|f| SCALARS_IN_FROM.contains(&f.as_str()))
+        else {
+            return ControlFlow::Continue(());
+        };
+        let column = match alias {
+            Some(a) if !a.columns.is_empty() => a.columns[0].name.clone(),
+            Some(a) => a.name.clone(),
+            None => Ident::new(function.clone()),
+        };
+        let text = format!(
+            "SELECT {function}({}) AS {column}",
+            args.args
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let Ok(Statement::Query(subquery)) = datafusion::sql::sqlparser::parser::Parser::new(
+            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+        )
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_statement()) else {
+            return ControlFlow::Continue(());
+        };
+        let alias = alias
+            .clone()
+            .unwrap_or(datafusion::sql::sqlparser::ast::TableAlias {
+                explicit: true,
+                name: Ident::new(function),
+                columns: vec![],
+                at: None,
+            });
+        *factor = TableFactor::Derived {
+            lateral: false,
+            subquery,
+            alias: Some(datafusion::sql::sqlparser::ast::TableAlias {
+                columns: vec![],
+                ..alias
+            }),
+            sample: None,
+        };
+        ControlFlow::Continue(())
+    }
+}
+
 /// `LIKE 'a#_b' ESCAPE '#'` → `LIKE 'a\_b'`: DataFusion takes only the
 /// backslash as the escape character. (An empty `ESCAPE ''`, PostgreSQL's
 /// "no escape", doubles every backslash.)
@@ -754,6 +831,7 @@ pub fn rewrite(statement: &mut Statement) {
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut NameStructFields);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut NameCastColumns);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut NameFunctionColumns);
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ScalarFunctionsInFrom);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut LikeEscapes);
     let mut functions = quarry_udfs::functions::relation::relation_functions();
     functions.extend(crate::registry::functions::textual_relations());

@@ -180,11 +180,12 @@ pub(super) fn session_context(
     user: &str,
     local: Arc<crate::catalog::local::LocalRelations>,
 ) -> SessionContext {
-    // Its names resolve through its own temporary relations first.
+    let mut state = base.clone();
+    // Its names resolve through its own temporary relations first. (Not a
+    // state rebuilt with the builder: that registers the functions again,
+    // and DataFusion's `to_char` would come back under its alias's entry.)
     let catalogs = crate::catalog::local::SessionCatalogs::new(base.catalog_list().clone(), local);
-    let mut state = SessionStateBuilder::new_from_existing(base.clone())
-        .with_catalog_list(Arc::new(catalogs))
-        .build();
+    state.register_catalog_list(Arc::new(catalogs));
     let mut info = quarry_udfs::session_info::SessionInfo::default();
     info.user = user.to_string();
     let options = state.config_mut().options_mut();

@@ -110,29 +110,37 @@ impl Session {
             .insert(crate::catalog::staging::BlockExtension(block.clone()));
         let vars = settings::defaults(user);
         let now = std::time::SystemTime::now();
-        Arc::new(Session {
-            ctx,
-            user: user.to_string(),
-            cache: Mutex::new(None),
-            generation: AtomicU64::new(0),
-            vars: Mutex::new(vars),
-            statement_timeout: Mutex::new(None),
-            current_query: Mutex::new(None),
-            control,
-            shutdown,
-            close,
-            activity: Arc::new(Mutex::new(Activity {
-                backend_start: now,
-                query: Arc::from(""),
-                query_start: None,
-                state_change: now,
-                active: false,
-            })),
-            peer,
-            block,
-            local,
-            tx: Mutex::new(TxBlock::None),
-            prepared: Mutex::new(BTreeMap::new()),
+        Arc::new_cyclic(|me: &std::sync::Weak<Session>| {
+            let me = me.clone();
+            ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
+                crate::compat::current_setting::CurrentSetting::new(Arc::new(move |name| {
+                    me.upgrade().and_then(|s| s.show(name).ok()).map(|(_, v)| v)
+                })),
+            ));
+            Session {
+                ctx,
+                user: user.to_string(),
+                cache: Mutex::new(None),
+                generation: AtomicU64::new(0),
+                vars: Mutex::new(vars),
+                statement_timeout: Mutex::new(None),
+                current_query: Mutex::new(None),
+                control,
+                shutdown,
+                close,
+                activity: Arc::new(Mutex::new(Activity {
+                    backend_start: now,
+                    query: Arc::from(""),
+                    query_start: None,
+                    state_change: now,
+                    active: false,
+                })),
+                peer,
+                block,
+                local,
+                tx: Mutex::new(TxBlock::None),
+                prepared: Mutex::new(BTreeMap::new()),
+            }
         })
     }
 

@@ -27,7 +27,6 @@ use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, DFSchemaRef, TableReference};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{
     Expr, ExprSchemable, Extension, LogicalPlan, LogicalPlanBuilder, Projection,
@@ -512,9 +511,8 @@ async fn plan(state: &SessionState, target: Target<'_>) -> Result<LogicalPlan> {
         table: resolved.table.to_string(),
         provider: Arc::new(positions.clone()),
     });
-    let planner = SessionStateBuilder::new_from_existing(state.clone())
-        .with_catalog_list(overlay)
-        .build();
+    let mut planner = state.clone();
+    planner.register_catalog_list(overlay);
     let mut input = planner
         .statement_to_plan(DfStatement::Statement(Box::new(query)))
         .await
