@@ -18,6 +18,7 @@
 //! | `store`   | the SQLite metadata store |
 //! | `table`, `writer` | managed tables: their file lists and the commit protocol |
 
+pub mod comments;
 pub mod definition;
 pub mod live;
 pub mod local;
@@ -456,6 +457,68 @@ impl Catalog {
         self.unregister(name);
         self.remove_data(&entry);
         Ok(true)
+    }
+
+    /// `COMMENT ON TABLE | VIEW | COLUMN ... IS ...`: stores (or, with
+    /// `None`, removes) the description of relation `name` (`view`: named
+    /// as a view) or of its `column`, for `pg_description`.
+    pub async fn comment(
+        &self,
+        name: &RelName,
+        view: bool,
+        column: Option<&str>,
+        text: Option<&str>,
+    ) -> Result<()> {
+        if self.is_system(name) {
+            return Err(self.system_error(name));
+        }
+        let Some(entry) = self.entry(name) else {
+            return Err(SqlStateError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!("relation \"{name}\" does not exist"),
+            ));
+        };
+        if column.is_none() && view != (entry.kind == RelationKind::View) {
+            return Err(SqlStateError::new(
+                sqlstate::WRONG_OBJECT_TYPE,
+                format!(
+                    "\"{name}\" is not a {}",
+                    if view { "view" } else { "table" }
+                ),
+            ));
+        }
+        let number = match column {
+            None => 0,
+            Some(column) => {
+                let provider = self
+                    .schema(&name.schema)?
+                    .table(&name.name)
+                    .await
+                    .sql_err()?
+                    .ok_or_else(|| {
+                        SqlStateError::new(
+                            sqlstate::UNDEFINED_TABLE,
+                            format!("relation \"{name}\" does not exist"),
+                        )
+                    })?;
+                let position = provider
+                    .schema()
+                    .fields()
+                    .iter()
+                    .position(|f| f.name() == column)
+                    .ok_or_else(|| {
+                        SqlStateError::new(
+                            sqlstate::UNDEFINED_COLUMN,
+                            format!(
+                                "column \"{column}\" of relation \"{}\" does not exist",
+                                name.name
+                            ),
+                        )
+                    })?;
+                position as i64 + 1
+            }
+        };
+        self.store.set_comment(&entry.id, number, text)
     }
 
     /// `ALTER TABLE ... RENAME TO ...` (also for views).

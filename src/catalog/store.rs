@@ -189,6 +189,13 @@ CREATE TABLE IF NOT EXISTS users (
     superuser       INTEGER NOT NULL DEFAULT 0,
     created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+-- COMMENT ON: a relation's (column_number 0) and its columns' (1-based).
+CREATE TABLE IF NOT EXISTS comments (
+    relation_id   TEXT NOT NULL REFERENCES relations(id) ON DELETE CASCADE,
+    column_number INTEGER NOT NULL,
+    description   TEXT NOT NULL,
+    PRIMARY KEY (relation_id, column_number)
+);
 INSERT OR IGNORE INTO schemas (name) VALUES ('public');
 "#;
 
@@ -766,6 +773,48 @@ impl Store {
             )
         })?;
         Ok(stored.into_bytes())
+    }
+
+    /// `COMMENT ON`: sets (or, with `None`, removes) the description of a
+    /// relation (`column_number` 0) or of its column.
+    pub fn set_comment(
+        &self,
+        relation_id: &str,
+        column_number: i64,
+        description: Option<&str>,
+    ) -> Result<()> {
+        let conn = self.writing();
+        match description {
+            Some(text) => conn.execute(
+                "INSERT INTO comments (relation_id, column_number, description) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (relation_id, column_number) DO UPDATE SET description = excluded.description",
+                params![relation_id, column_number, text],
+            ),
+            None => conn.execute(
+                "DELETE FROM comments WHERE relation_id = ?1 AND column_number = ?2",
+                params![relation_id, column_number],
+            ),
+        }
+        .map(|_| ())
+        .map_err(store_err)
+    }
+
+    /// Every description: (schema, relation, column number, text).
+    pub fn comments(&self) -> Result<Vec<(String, String, i64, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT r.schema_name, r.name, c.column_number, c.description
+                 FROM comments c JOIN relations r ON r.id = c.relation_id
+                 ORDER BY r.schema_name, r.name, c.column_number",
+            )
+            .map_err(store_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(store_err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_err)?;
+        Ok(rows)
     }
 
     pub fn user_names(&self) -> Result<Vec<(String, bool)>> {

@@ -524,6 +524,15 @@ const VIEWS: &str = "SELECT v.table_schema AS schemaname, v.table_name AS viewna
 /// `pg_catalog.pg_stat_activity`: the system table of the same name.
 const STAT_ACTIVITY: &str = "SELECT * FROM public.pg_stat_activity";
 
+/// `pg_description` with what `COMMENT ON` stored (`quarry_comments`,
+/// given the oids datafusion-pg-catalog gives the relations in `pg_class`),
+/// then its own rows (descriptions of built-in functions and types).
+const DESCRIPTIONS: &str = "SELECT c.oid AS objoid, CAST(1259 AS INT) AS classoid, \
+     q.objsubid, q.description FROM public.quarry_comments q \
+     JOIN pg_catalog.pg_namespace n ON n.nspname = q.schema_name \
+     JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = q.relation_name \
+     UNION ALL SELECT objoid, classoid, objsubid, description FROM pg_catalog.pg_description";
+
 /// `pg_namespace` with `information_schema` (oid 13283, as in PostgreSQL
 /// 16): datafusion-pg-catalog lists the catalog's schemas only, while its
 /// `pg_proc` places eleven functions in that namespace, so a lookup of their
@@ -586,6 +595,10 @@ impl VisitorMut for CatalogShapes {
                 (VIEWS, "pg_views")
             }
             [table] if table == "pg_views" => (VIEWS, "pg_views"),
+            [.., schema, table] if schema == "pg_catalog" && table == "pg_description" => {
+                (DESCRIPTIONS, "pg_description")
+            }
+            [table] if table == "pg_description" => (DESCRIPTIONS, "pg_description"),
             // Quarry's own view of its sessions (`session::admin`).
             [.., schema, table] if schema == "pg_catalog" && table == "pg_stat_activity" => {
                 (STAT_ACTIVITY, "pg_stat_activity")
@@ -617,6 +630,10 @@ impl VisitorMut for CatalogShapes {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Some(lookup) = description_lookup(expr) {
+            *expr = lookup;
+            return ControlFlow::Continue(());
+        }
         let Expr::Function(f) = expr else {
             return ControlFlow::Continue(());
         };
@@ -648,6 +665,50 @@ impl VisitorMut for CatalogShapes {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `obj_description(oid [, 'pg_class'])` and `col_description(oid, n)` as
+/// the lookups in `pg_description` they are (datafusion-pg-catalog answers
+/// NULL): a description of a relation, or of its column `n`.
+fn description_lookup(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let args: Vec<&Expr> = list
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let (object, subid) = match (name.as_str(), args.as_slice()) {
+        ("obj_description", [object]) => (object.to_string(), "0".to_string()),
+        ("obj_description", [object, catalog])
+            if catalog
+                .to_string()
+                .trim_matches('\'')
+                .eq_ignore_ascii_case("pg_class") =>
+        {
+            (object.to_string(), "0".to_string())
+        }
+        ("col_description", [object, column]) => (object.to_string(), column.to_string()),
+        _ => return None,
+    };
+    let text = format!(
+        "(SELECT max(d.description) AS {name} FROM ({DESCRIPTIONS}) d \
+         WHERE d.objoid = {object} AND d.objsubid = {subid})"
+    );
+    datafusion::sql::sqlparser::parser::Parser::new(
+        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+    )
+    .try_with_sql(&text)
+    .and_then(|mut p| p.parse_expr())
+    .ok()
 }
 
 /// Functions in `FROM` that return one column, which PostgreSQL names by

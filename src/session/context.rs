@@ -144,6 +144,12 @@ pub fn base_state(
         catalog.register_system_table(name, LiveTable::provider(rows))?;
     }
     catalog.register_system_table(
+        crate::catalog::comments::COMMENTS,
+        LiveTable::provider(crate::catalog::comments::Comments::new(
+            catalog.store().clone(),
+        )),
+    )?;
+    catalog.register_system_table(
         UNLOADABLE_RELATIONS,
         LiveTable::provider(UnloadableRelations::new(Arc::downgrade(catalog))),
     )?;

@@ -5,8 +5,8 @@
 //! run in `run`.
 
 use datafusion::sql::sqlparser::ast::{
-    AlterTable, AlterTableOperation, ObjectName, ObjectType, RenameTableNameKind, SchemaName,
-    TruncateTableTarget,
+    AlterTable, AlterTableOperation, CommentObject, ObjectName, ObjectType, RenameTableNameKind,
+    SchemaName, TruncateTableTarget,
 };
 use pgwire::api::results::Response;
 
@@ -229,4 +229,58 @@ pub(super) async fn create_index<C: Client>(client: &mut C) -> Result<Response> 
     )
     .await?;
     done("CREATE INDEX")
+}
+
+/// `COMMENT ON TABLE | VIEW | COLUMN name IS 'text' | NULL`: stored for
+/// `pg_description`, `obj_description` and `col_description`. Comments on
+/// other objects (a schema, an extension: what `pg_dump` writes) are
+/// accepted with a notice saying they are not kept.
+pub(super) async fn comment<C: Client>(
+    client: &mut C,
+    catalog: &Catalog,
+    session: &Session,
+    object_type: CommentObject,
+    target: &ObjectName,
+    text: Option<&str>,
+    if_exists: bool,
+) -> Result<Response> {
+    let (relation, column, view) = match object_type {
+        CommentObject::Table => (target.clone(), None, false),
+        CommentObject::View => (target.clone(), None, true),
+        CommentObject::Column => {
+            let Some((column, table)) = target.0.split_last() else {
+                return Err(SqlStateError::new(
+                    sqlstate::SYNTAX_ERROR,
+                    "COMMENT ON COLUMN needs a column",
+                ));
+            };
+            if table.is_empty() {
+                return Err(SqlStateError::new(
+                    sqlstate::SYNTAX_ERROR,
+                    "column name must be qualified",
+                ));
+            }
+            let column = object_name_last(&ObjectName(vec![column.clone()]));
+            (ObjectName(table.to_vec()), Some(column), false)
+        }
+        other => {
+            feed(
+                client,
+                notice(
+                    "NOTICE",
+                    sqlstate::SUCCESSFUL_COMPLETION,
+                    format!("comments on a {other} are not kept; Quarry keeps those of tables, views and columns"),
+                ),
+            )
+            .await?;
+            return done("COMMENT");
+        }
+    };
+    let name = object_name(session, &relation)?;
+    match catalog.comment(&name, view, column.as_deref(), text).await {
+        Err(e) if if_exists && e.code == sqlstate::UNDEFINED_TABLE => {}
+        other => other?,
+    }
+    session.wrote();
+    done("COMMENT")
 }

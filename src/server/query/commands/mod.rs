@@ -20,9 +20,9 @@
 //! | `CREATE SCHEMA`, `DROP`, `ALTER TABLE`, `TRUNCATE`, `CREATE INDEX`   | `ddl`  |
 //! | `COPY`                                                               | `copy` |
 //!
-//! `SAVEPOINT`, `RELEASE`, `ROLLBACK TO SAVEPOINT`, `DEALLOCATE`, `COMMENT`,
-//! `ANALYZE` and `VACUUM` are accepted and do nothing, so clients and tools
-//! that send them keep working.
+//! `DEALLOCATE` and `ANALYZE` are accepted and do nothing, so clients and
+//! tools that send them keep working; `COMMENT ON` stores descriptions of
+//! tables, views and columns (`ddl`).
 
 mod copy;
 mod ddl;
@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use datafusion::sql::parser::{ResetStatement, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
-    AlterTable, Ident, ObjectName, ObjectType, Reset, SchemaName, Set, Statement,
+    AlterTable, CommentObject, Ident, ObjectName, ObjectType, Reset, SchemaName, Set, Statement,
     TruncateTableTarget,
 };
 use pgwire::api::results::{Response, Tag};
@@ -80,7 +80,12 @@ pub(in crate::server::query) enum Command<'s> {
     AlterTable(&'s AlterTable),
     Truncate(&'s [TruncateTableTarget]),
     CreateIndex,
-    Comment,
+    Comment {
+        object_type: CommentObject,
+        object_name: &'s ObjectName,
+        comment: Option<&'s str>,
+        if_exists: bool,
+    },
     Analyze,
     Vacuum(Option<&'s ObjectName>),
     Optimize(&'s ObjectName),
@@ -140,7 +145,17 @@ impl<'s> Command<'s> {
             Statement::AlterTable(alter) => Command::AlterTable(alter),
             Statement::Truncate(truncate) => Command::Truncate(&truncate.table_names),
             Statement::CreateIndex(_) => Command::CreateIndex,
-            Statement::Comment { .. } => Command::Comment,
+            Statement::Comment {
+                object_type,
+                object_name,
+                comment,
+                if_exists,
+            } => Command::Comment {
+                object_type: *object_type,
+                object_name,
+                comment: comment.as_deref(),
+                if_exists: *if_exists,
+            },
             Statement::Analyze(_) => Command::Analyze,
             Statement::Vacuum(v) => Command::Vacuum(v.table_name.as_ref()),
             Statement::OptimizeTable { name, .. } => Command::Optimize(name),
@@ -173,7 +188,7 @@ impl<'s> Command<'s> {
                 | Command::Drop { .. }
                 | Command::CreateSchema { .. }
                 | Command::CreateIndex
-                | Command::Comment
+                | Command::Comment { .. }
                 | Command::Optimize(_)
         )
     }
@@ -246,7 +261,23 @@ impl QueryHandler {
             Command::AlterTable(alter) => ddl::alter_table(catalog, session, alter).await,
             Command::Truncate(targets) => ddl::truncate(catalog, session, targets).await,
             Command::CreateIndex => ddl::create_index(client).await,
-            Command::Comment => done("COMMENT"),
+            Command::Comment {
+                object_type,
+                object_name,
+                comment,
+                if_exists,
+            } => {
+                ddl::comment(
+                    client,
+                    catalog,
+                    session,
+                    object_type,
+                    object_name,
+                    comment,
+                    if_exists,
+                )
+                .await
+            }
             Command::Analyze => done("ANALYZE"),
             Command::Vacuum(name) => ddl::vacuum(catalog, session, name).await,
             Command::Optimize(name) => ddl::optimize(client, catalog, session, name).await,
