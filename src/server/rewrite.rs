@@ -521,16 +521,24 @@ const VIEWS: &str = "SELECT v.table_schema AS schemaname, v.table_name AS viewna
      JOIN information_schema.tables t ON t.table_schema = v.table_schema \
      AND t.table_name = v.table_name AND t.table_type = 'VIEW'";
 
+/// `pg_catalog.pg_cursors`: the system table of the same name.
+const CURSORS: &str = "SELECT * FROM public.pg_cursors";
+
 /// `pg_catalog.pg_stat_activity`: the system table of the same name.
 const STAT_ACTIVITY: &str = "SELECT * FROM public.pg_stat_activity";
 
 /// `pg_description` with what `COMMENT ON` stored (`quarry_comments`,
-/// given the oids datafusion-pg-catalog gives the relations in `pg_class`),
-/// then its own rows (descriptions of built-in functions and types).
-const DESCRIPTIONS: &str = "SELECT c.oid AS objoid, CAST(1259 AS INT) AS classoid, \
+/// given the oids datafusion-pg-catalog gives the relations in `pg_class`,
+/// and `pg_class`'s own oid there, which is what `'pg_class'::regclass`
+/// answers), then its own rows (descriptions of built-in functions and
+/// types).
+const DESCRIPTIONS: &str = "SELECT c.oid AS objoid, k.class_oid AS classoid, \
      q.objsubid, q.description FROM public.quarry_comments q \
      JOIN pg_catalog.pg_namespace n ON n.nspname = q.schema_name \
      JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = q.relation_name \
+     CROSS JOIN (SELECT kc.oid AS class_oid FROM pg_catalog.pg_class kc \
+     JOIN pg_catalog.pg_namespace kn ON kn.oid = kc.relnamespace \
+     WHERE kc.relname = 'pg_class' AND kn.nspname = 'pg_catalog') k \
      UNION ALL SELECT objoid, classoid, objsubid, description FROM pg_catalog.pg_description";
 
 /// `pg_namespace` with `information_schema` (oid 13283, as in PostgreSQL
@@ -599,6 +607,10 @@ impl VisitorMut for CatalogShapes {
                 (DESCRIPTIONS, "pg_description")
             }
             [table] if table == "pg_description" => (DESCRIPTIONS, "pg_description"),
+            // The session's cursors (`session::cursors`).
+            [.., schema, table] if schema == "pg_catalog" && table == "pg_cursors" => {
+                (CURSORS, "pg_cursors")
+            }
             // Quarry's own view of its sessions (`session::admin`).
             [.., schema, table] if schema == "pg_catalog" && table == "pg_stat_activity" => {
                 (STAT_ACTIVITY, "pg_stat_activity")
@@ -688,14 +700,9 @@ fn description_lookup(expr: &Expr) -> Option<Expr> {
         .collect::<Option<_>>()?;
     let (object, subid) = match (name.as_str(), args.as_slice()) {
         ("obj_description", [object]) => (object.to_string(), "0".to_string()),
-        ("obj_description", [object, catalog])
-            if catalog
-                .to_string()
-                .trim_matches('\'')
-                .eq_ignore_ascii_case("pg_class") =>
-        {
-            (object.to_string(), "0".to_string())
-        }
+        // The catalog named is that of relations: the only objects Quarry
+        // keeps descriptions of (SQLAlchemy binds its name as a parameter).
+        ("obj_description", [object, _catalog]) => (object.to_string(), "0".to_string()),
         ("col_description", [object, column]) => (object.to_string(), column.to_string()),
         _ => return None,
     };

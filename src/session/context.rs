@@ -144,6 +144,10 @@ pub fn base_state(
         catalog.register_system_table(name, LiveTable::provider(rows))?;
     }
     catalog.register_system_table(
+        super::cursors::CURSORS,
+        LiveTable::provider(super::cursors::CursorList::default()),
+    )?;
+    catalog.register_system_table(
         crate::catalog::comments::COMMENTS,
         LiveTable::provider(crate::catalog::comments::Comments::new(
             catalog.store().clone(),

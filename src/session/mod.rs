@@ -21,6 +21,7 @@ pub mod admin;
 pub mod checked;
 pub mod context;
 pub mod control;
+pub mod cursors;
 mod exprs;
 pub mod settings;
 pub mod unknown;
@@ -76,6 +77,8 @@ pub struct Session {
     pub block: Arc<crate::catalog::staging::Block>,
     /// Its temporary tables and views (`catalog::local`).
     pub local: Arc<crate::catalog::local::LocalRelations>,
+    /// Its open cursors (`DECLARE`).
+    pub cursors: Arc<cursors::Cursors>,
     pub tx: Mutex<TxBlock>,
     /// SQL-level `PREPARE`d plans by name (DataFusion keeps its own copy
     /// but does not expose it), for `EXECUTE` to be planned as what it runs.
@@ -108,6 +111,13 @@ impl Session {
             .options_mut()
             .extensions
             .insert(crate::catalog::staging::BlockExtension(block.clone()));
+        let cursors = Arc::new(cursors::Cursors::default());
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .extensions
+            .insert(cursors::CursorsExtension(cursors.clone()));
         let vars = settings::defaults(user);
         let now = std::time::SystemTime::now();
         Arc::new_cyclic(|me: &std::sync::Weak<Session>| {
@@ -138,6 +148,7 @@ impl Session {
                 peer,
                 block,
                 local,
+                cursors,
                 tx: Mutex::new(TxBlock::None),
                 prepared: Mutex::new(BTreeMap::new()),
             }

@@ -66,6 +66,48 @@ def main() -> None:
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM py_people WHERE id = 99")
             assert cur.fetchone() == (1,)
+    # Row changes with RETURNING, and rollback of them.
+    with psycopg.connect(DSN) as conn:
+        with conn.cursor() as cur:
+            cur.execute("UPDATE py_people SET score = %s WHERE id = %s RETURNING id, score", (7.5, 1))
+            assert cur.fetchall() == [(1, 7.5)] and cur.statusmessage == "UPDATE 1", cur.statusmessage
+            cur.execute("DELETE FROM py_people WHERE id >= %s", (10,))
+            assert cur.rowcount == 3, cur.rowcount
+            cur.execute("SELECT count(*) FROM py_people")
+            assert cur.fetchone() == (3,)
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), max(score) FROM py_people")
+            assert cur.fetchone() == (6, 9.5)
+            cur.execute("INSERT INTO py_people (id, name) VALUES (%s, %s) RETURNING id, name", (50, "ret"))
+            assert cur.fetchone() == (50, "ret") and cur.statusmessage == "INSERT 0 1", cur.statusmessage
+        conn.commit()
+
+    # Named (server-side) cursors: DECLARE, described by name, read with
+    # FETCH a batch at a time; WITH HOLD outlives the block.
+    with psycopg.connect(DSN) as conn:
+        with conn.cursor(name="people") as cur:
+            cur.itersize = 2
+            cur.execute("SELECT id, name FROM py_people WHERE id >= %s ORDER BY id", (1,))
+            assert [d.name for d in cur.description] == ["id", "name"], cur.description
+            first = cur.fetchmany(2)
+            rest = cur.fetchall()
+            assert [r[0] for r in first + rest] == [1, 2, 3, 10, 11, 50, 99], first + rest
+        conn.commit()
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        with conn.cursor(name="held", withhold=True) as cur:
+            cur.execute("SELECT id FROM py_people ORDER BY id")
+            assert [r[0] for r in cur] == [1, 2, 3, 10, 11, 50, 99]
+
+    # Temporary tables, and comments read back.
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE py_scratch AS SELECT id FROM py_people WHERE id < %s", (3,))
+        assert conn.execute("SELECT count(*) FROM py_scratch").fetchone() == (2,)
+        conn.execute("COMMENT ON TABLE py_people IS 'people we know'")
+        got = conn.execute(
+            "SELECT obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c WHERE c.relname = 'py_people'"
+        ).fetchone()
+        assert got == ("people we know",), got
     print("psycopg: ok")
 
 

@@ -22,6 +22,22 @@ def main() -> None:
     columns = {c["name"]: str(c["type"]) for c in insp.get_columns("sa_orders")}
     assert columns == {"order_id": "BIGINT", "customer": "TEXT", "amount": "DOUBLE PRECISION"}, columns
     assert engine.dialect.server_version_info[0] == 16
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO sa_orders VALUES (:a, 'x', 1.5), (:b, 'y', 2.5), (:c, 'z', 3.5)"),
+            {"a": 1, "b": 2, "c": 3},
+        )
+        conn.execute(text("UPDATE sa_orders SET amount = amount * 2 WHERE order_id = :id"), {"id": 2})
+        conn.execute(text("COMMENT ON TABLE sa_orders IS 'orders, one per row'"))
+    # stream_results: a server-side cursor read in partitions.
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, max_row_buffer=2).execute(
+            text("SELECT order_id, amount FROM sa_orders ORDER BY order_id")
+        )
+        streamed = [tuple(r) for part in result.partitions(2) for r in part]
+        assert streamed == [(1, 1.5), (2, 5.0), (3, 3.5)], streamed
+    comment = inspect(engine).get_table_comment("sa_orders")
+    assert comment == {"text": "orders, one per row"}, comment
     print("sqlalchemy: ok", sorted(tables)[:5])
 
 

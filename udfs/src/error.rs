@@ -76,6 +76,9 @@ pub mod sqlstate {
     pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
     pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
     pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
+    pub const INVALID_CURSOR_NAME: &str = "34000";
+    pub const DUPLICATE_CURSOR: &str = "42P03";
+    pub const INVALID_CURSOR_STATE: &str = "24000";
     pub const NAME_TOO_LONG: &str = "42622";
     pub const DUPLICATE_OBJECT: &str = "42710";
     pub const ACTIVE_SQL_TRANSACTION: &str = "25001";

@@ -57,7 +57,8 @@ impl QueryHandler {
         match command {
             Some(command) => {
                 let alters_data = command.alters_data();
-                let response = Box::pin(self.command(client, session, command, control)).await;
+                let response =
+                    Box::pin(self.command(client, session, command, format, control)).await;
                 if alters_data {
                     self.state.catalog.store().advance();
                 }

@@ -20,6 +20,7 @@
 
 mod commands;
 pub mod connection;
+mod cursor;
 mod dml;
 mod execute;
 mod models;

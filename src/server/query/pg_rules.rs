@@ -93,6 +93,41 @@ fn unblocked(sql: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// `'pg_class'::regclass` (a catalog relation named without its schema) as
+/// `'pg_catalog.pg_class'::regclass`. PostgreSQL searches `pg_catalog`
+/// first; datafusion-pg-catalog's rewrite of the cast looks for an
+/// unqualified name in the current schema only, where it finds nothing
+/// (pgJDBC's `getTables` joins `pg_description` on
+/// `classoid = 'pg_class'::regclass`).
+fn catalog_regclasses(sql: &str) -> std::borrow::Cow<'_, str> {
+    const CAST: &str = "'::regclass";
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains(CAST) {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(CAST).map(|i| i + from) {
+        from = at + CAST.len();
+        // The quoted name before the cast.
+        let Some(open) = lower[..at].rfind('\'') else {
+            continue;
+        };
+        let name = &lower[open + 1..at];
+        if name.contains('.')
+            || !datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES.contains(&name)
+        {
+            continue;
+        }
+        out.push_str(&sql[copied..=open]);
+        out.push_str("pg_catalog.");
+        copied = open + 1;
+    }
+    out.push_str(&sql[copied..]);
+    std::borrow::Cow::Owned(out)
+}
+
 impl Compat {
     /// `sql` read as PostgreSQL, each statement rewritten for DataFusion.
     /// Also returns the statements as sqlparser alone read them, when it
@@ -114,7 +149,7 @@ impl Compat {
                     .collect();
                 (Ok(rewritten), plain)
             }
-            _ => (self.full.parse(&unblocked(sql)), plain),
+            _ => (self.full.parse(&catalog_regclasses(&unblocked(sql))), plain),
         }
     }
 
@@ -136,6 +171,17 @@ mod tests {
     fn rewritten(sql: &str) -> String {
         let (statements, _) = Compat::default().parse(sql);
         statements.expect("parses").remove(0).to_string()
+    }
+
+    #[test]
+    fn catalog_relations_cast_to_regclass_are_found_in_pg_catalog() {
+        assert_eq!(
+            catalog_regclasses(
+                "SELECT 'pg_class'::regclass, 'mine'::regclass, 'pg_catalog.pg_type'::REGCLASS"
+            ),
+            "SELECT 'pg_catalog.pg_class'::regclass, 'mine'::regclass, 'pg_catalog.pg_type'::REGCLASS"
+        );
+        assert_eq!(catalog_regclasses("SELECT 1"), "SELECT 1");
     }
 
     #[test]

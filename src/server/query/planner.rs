@@ -10,8 +10,9 @@ use datafusion::sql::sqlparser::ast::Statement;
 use super::dml;
 
 /// `stmt`'s plan. `CREATE TEMP TABLE` is planned as the table it makes
-/// (DataFusion refuses the word; `run` keeps it in the session); row
-/// changes as `dml` plans them; everything else by DataFusion.
+/// (DataFusion refuses the word; `run` keeps it in the session); `DECLARE`
+/// as the cursor `cursor` opens; row changes as `dml` plans them;
+/// everything else by DataFusion.
 pub(super) async fn statement_to_plan(
     state: &SessionState,
     stmt: &DfStatement,
@@ -34,6 +35,11 @@ pub(super) async fn statement_to_plan(
             }
             other => other,
         });
+    }
+    if let DfStatement::Statement(statement) = stmt
+        && let Some(declared) = super::cursor::plan(state, statement).await
+    {
+        return declared.map_err(crate::error::SqlStateError::into_df);
     }
     dml::statement_to_plan(state, stmt).await
 }

@@ -220,6 +220,9 @@ impl Parser {
         if let Some(model) = crate::statements::parse(sql)? {
             return Ok(vec![Stmt::Model(model)]);
         }
+        if let Some(fetch) = super::cursor::move_as_fetch(sql) {
+            return Ok(self.parse(&fetch)?.into_iter().map(Stmt::Df).collect());
+        }
         Ok(self.parse(sql)?.into_iter().map(Stmt::Df).collect())
     }
 
@@ -449,6 +452,9 @@ fn same_columns(a: &LogicalPlan, b: &LogicalPlan) -> bool {
 pub(super) fn returns_rows(plan: &LogicalPlan) -> bool {
     if let Some(change) = super::dml::row_change(plan) {
         return change.returns_rows();
+    }
+    if super::cursor::declaration(plan).is_some() {
+        return false;
     }
     !matches!(
         plan,

@@ -105,6 +105,20 @@ where
     let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
     match message.target_type {
         TARGET_TYPE_BYTE_STATEMENT => match client.portal_store().get_statement(name) {
+            Some(Entry::Value(stmt))
+                if let Some(fields) = cursor_fields(
+                    client,
+                    &stmt.statement,
+                    &pgwire::api::portal::Format::UnifiedText,
+                )? =>
+            {
+                client
+                    .feed(PgWireBackendMessage::ParameterDescription(
+                        ParameterDescription::new(vec![]),
+                    ))
+                    .await?;
+                feed_fields(client, &fields).await
+            }
             Some(Entry::Value(stmt)) => {
                 let reply = handler.do_describe_statement(client, &stmt).await?;
                 feed_describe(client, &reply).await
@@ -124,6 +138,15 @@ where
             None => Err(PgWireError::StatementNotFound(name.to_owned())),
         },
         TARGET_TYPE_BYTE_PORTAL => match client.portal_store().get_portal(name) {
+            Some(Entry::Value(portal))
+                if let Some(fields) = cursor_fields(
+                    client,
+                    &portal.statement.statement,
+                    &portal.result_column_format,
+                )? =>
+            {
+                feed_fields(client, &fields).await
+            }
             Some(Entry::Value(portal)) => {
                 let fields = handler
                     .parser
@@ -136,10 +159,39 @@ where
                     .await?;
                 Ok(())
             }
-            None => Err(PgWireError::PortalNotFound(name.to_owned())),
+            // A cursor is a portal too: psycopg describes its named
+            // cursors by name after DECLARE.
+            None => {
+                let session = super::connection::connection(client)?.session.clone();
+                match super::cursor::fields(
+                    &session,
+                    name,
+                    &pgwire::api::portal::Format::UnifiedText,
+                ) {
+                    Some(fields) => feed_fields(client, &fields?).await,
+                    None => Err(PgWireError::PortalNotFound(name.to_owned())),
+                }
+            }
         },
         other => Err(PgWireError::InvalidTargetType(other)),
     }
+}
+
+/// The columns of the cursor `statement` fetches from, when it is a
+/// `FETCH` of an open cursor of the client's session.
+fn cursor_fields<C: ClientInfo>(
+    client: &C,
+    statement: &Prepared,
+    format: &pgwire::api::portal::Format,
+) -> PgWireResult<Option<Arc<Vec<FieldInfo>>>> {
+    let super::prepared::Stmt::Df(stmt) = statement.stmt.as_ref() else {
+        return Ok(None);
+    };
+    let Some(name) = super::cursor::fetched(stmt) else {
+        return Ok(None);
+    };
+    let session = super::connection::connection(client)?.session.clone();
+    super::cursor::fields(&session, &name, format).transpose()
 }
 
 async fn feed_describe<C: Client, D>(client: &mut C, reply: &D) -> PgWireResult<()>

@@ -45,6 +45,9 @@ impl QueryHandler {
         if let Some(change) = super::dml::row_change(&plan) {
             return super::dml::run(client, session, change, format, control).await;
         }
+        if let Some(declaration) = super::cursor::declaration(&plan) {
+            return super::cursor::declare(session, declaration, stmt.to_string(), control).await;
+        }
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmd)) => {
                 let is_ctas = matches!(stmt, DfStatement::Statement(s) if matches!(s.as_ref(), Statement::CreateTable(c) if c.query.is_some()));

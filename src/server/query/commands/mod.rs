@@ -33,8 +33,8 @@ use std::sync::Arc;
 
 use datafusion::sql::parser::{ResetStatement, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
-    AlterTable, CommentObject, Ident, ObjectName, ObjectType, Reset, SchemaName, Set, Statement,
-    TruncateTableTarget,
+    AlterTable, CloseCursor, CommentObject, FetchDirection, Ident, ObjectName, ObjectType, Reset,
+    SchemaName, Set, Statement, TruncateTableTarget,
 };
 use pgwire::api::results::{Response, Tag};
 
@@ -90,6 +90,13 @@ pub(in crate::server::query) enum Command<'s> {
     Vacuum(Option<&'s ObjectName>),
     Optimize(&'s ObjectName),
     Copy(CopyStatement<'s>),
+    /// `FETCH`, or `MOVE` (`moving`).
+    Fetch {
+        name: &'s Ident,
+        direction: &'s FetchDirection,
+        moving: bool,
+    },
+    Close(&'s CloseCursor),
 }
 
 impl<'s> Command<'s> {
@@ -159,6 +166,17 @@ impl<'s> Command<'s> {
             Statement::Analyze(_) => Command::Analyze,
             Statement::Vacuum(v) => Command::Vacuum(v.table_name.as_ref()),
             Statement::OptimizeTable { name, .. } => Command::Optimize(name),
+            Statement::Fetch {
+                name,
+                direction,
+                into,
+                ..
+            } => Command::Fetch {
+                name,
+                direction,
+                moving: crate::server::query::cursor::is_move(into.as_ref()),
+            },
+            Statement::Close { cursor } => Command::Close(cursor),
             Statement::Copy {
                 source,
                 to,
@@ -222,6 +240,7 @@ impl QueryHandler {
         client: &mut C,
         session: &Arc<Session>,
         command: Command<'_>,
+        format: &pgwire::api::portal::Format,
         control: &QueryControl,
     ) -> Result<Response> {
         let catalog = &self.state.catalog;
@@ -282,6 +301,15 @@ impl QueryHandler {
             Command::Vacuum(name) => ddl::vacuum(catalog, session, name).await,
             Command::Optimize(name) => ddl::optimize(client, catalog, session, name).await,
             Command::Copy(copy) => self.copy(client, session, copy, control).await,
+            Command::Fetch {
+                name,
+                direction,
+                moving,
+            } => {
+                super::cursor::fetch(client, session, name, direction, moving, format, control)
+                    .await
+            }
+            Command::Close(cursor) => super::cursor::close(session, cursor),
         }
     }
 }

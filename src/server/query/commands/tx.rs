@@ -60,6 +60,8 @@ pub(super) async fn end<C: Client>(
     if !matches!(ended, Ok(false)) {
         store.advance();
     }
+    // Cursors without WITH HOLD end with their block.
+    session.cursors.block_ended();
     ended?;
     match previous {
         TxBlock::None if client.transaction_status() == TransactionStatus::Idle => {
