@@ -423,8 +423,7 @@ pub async fn load(catalog: &Catalog) -> Result<()> {
         catalog
             .create_table(
                 &RelName::new(DEFAULT_SCHEMA, name),
-                schema,
-                None,
+                crate::catalog::Columns::plain(schema),
                 Some(Box::pin(stream)),
                 true,
                 false,

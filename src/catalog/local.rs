@@ -3,9 +3,11 @@
 //! `CREATE TEMP TABLE` (and `TEMP VIEW`) make a relation only its session
 //! sees, kept in memory and gone when the session ends, as PostgreSQL's
 //! temporary relations are. A session's names resolve through
-//! [`SessionCatalogs`]: its temporary relations first, then the shared
-//! catalog, as PostgreSQL searches `pg_temp` before the `search_path`; and
-//! `pg_temp.name` names one explicitly. They are not in the store, so they
+//! [`FrontCatalogs`] with its [`LocalRelations`] in front: its temporary
+//! relations first, then the shared catalog, as PostgreSQL searches
+//! `pg_temp` before the `search_path`; and `pg_temp.name` names one
+//! explicitly. (The same layering lets an `UPDATE`'s query see its table
+//! with row positions: [`Pinned`].) They are not in the store, so they
 //! never outlive a crash either.
 //!
 //! (PostgreSQL looks in `pg_temp` only for an unqualified name; here a
@@ -74,21 +76,70 @@ impl LocalRelations {
     }
 }
 
-/// A session's view of the catalogs: the shared ones, with its temporary
-/// relations in front.
-#[derive(Debug)]
-pub struct SessionCatalogs {
-    inner: Arc<dyn CatalogProviderList>,
-    local: Arc<LocalRelations>,
-}
+/// Relations that stand in front of the catalog's for some names.
+pub trait Front: std::fmt::Debug + Send + Sync + 'static {
+    /// The relation that `schema.name` means instead, if any.
+    fn relation(&self, schema: &str, name: &str) -> Option<Arc<dyn TableProvider>>;
 
-impl SessionCatalogs {
-    pub fn new(inner: Arc<dyn CatalogProviderList>, local: Arc<LocalRelations>) -> Self {
-        SessionCatalogs { inner, local }
+    /// Whether `pg_temp` names these relations (a session's own), and
+    /// their names there.
+    fn temp_names(&self) -> Option<Vec<String>> {
+        None
     }
 }
 
-impl CatalogProviderList for SessionCatalogs {
+impl Front for LocalRelations {
+    fn relation(&self, schema: &str, name: &str) -> Option<Arc<dyn TableProvider>> {
+        if SYSTEM_SCHEMAS.contains(&schema) {
+            return None;
+        }
+        self.get(name)
+    }
+
+    fn temp_names(&self) -> Option<Vec<String>> {
+        Some(self.names())
+    }
+}
+
+/// One relation standing in for the table `schema.table`.
+#[derive(Debug)]
+pub struct Pinned {
+    pub schema: String,
+    pub table: String,
+    pub provider: Arc<dyn TableProvider>,
+}
+
+impl Front for Pinned {
+    fn relation(&self, schema: &str, name: &str) -> Option<Arc<dyn TableProvider>> {
+        (schema == self.schema && name == self.table).then(|| self.provider.clone())
+    }
+}
+
+/// Catalogs with `front`'s relations in front of those of catalog
+/// `catalog`.
+#[derive(Debug)]
+pub struct FrontCatalogs {
+    inner: Arc<dyn CatalogProviderList>,
+    catalog: String,
+    front: Arc<dyn Front>,
+}
+
+impl FrontCatalogs {
+    /// A session's view: its temporary relations in front of Quarry's catalog.
+    pub fn session(inner: Arc<dyn CatalogProviderList>, local: Arc<LocalRelations>) -> Self {
+        FrontCatalogs::new(inner, CATALOG_NAME, local)
+    }
+
+    pub fn new(inner: Arc<dyn CatalogProviderList>, catalog: &str, front: Arc<dyn Front>) -> Self {
+        FrontCatalogs {
+            inner,
+            catalog: catalog.to_string(),
+            front,
+        }
+    }
+}
+
+impl CatalogProviderList for FrontCatalogs {
     fn register_catalog(
         &self,
         name: String,
@@ -103,41 +154,37 @@ impl CatalogProviderList for SessionCatalogs {
 
     fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
         let inner = self.inner.catalog(name)?;
-        if name != CATALOG_NAME {
+        if name != self.catalog {
             return Some(inner);
         }
-        Some(Arc::new(SessionCatalog {
+        Some(Arc::new(FrontCatalog {
             inner,
-            local: self.local.clone(),
+            front: self.front.clone(),
         }))
     }
 }
 
 #[derive(Debug)]
-struct SessionCatalog {
+struct FrontCatalog {
     inner: Arc<dyn CatalogProvider>,
-    local: Arc<LocalRelations>,
+    front: Arc<dyn Front>,
 }
 
-impl CatalogProvider for SessionCatalog {
+impl CatalogProvider for FrontCatalog {
     fn schema_names(&self) -> Vec<String> {
         self.inner.schema_names()
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        if name == TEMP_SCHEMA {
-            return Some(Arc::new(Layered {
-                inner: None,
-                local: self.local.clone(),
-            }));
-        }
-        let inner = self.inner.schema(name)?;
-        if SYSTEM_SCHEMAS.contains(&name) {
-            return Some(inner);
-        }
-        Some(Arc::new(Layered {
-            inner: Some(inner),
-            local: self.local.clone(),
+        let inner = match self.inner.schema(name) {
+            Some(inner) => Some(inner),
+            None if name == TEMP_SCHEMA && self.front.temp_names().is_some() => None,
+            None => return None,
+        };
+        Some(Arc::new(FrontSchema {
+            name: name.to_string(),
+            inner,
+            front: self.front.clone(),
         }))
     }
 
@@ -158,26 +205,27 @@ impl CatalogProvider for SessionCatalog {
     }
 }
 
-/// A schema with the session's temporary relations in front (`pg_temp`:
-/// only those).
+/// Schema `name` with the front's relations in front (`pg_temp`, which no
+/// catalog has: only those).
 #[derive(Debug)]
-struct Layered {
+struct FrontSchema {
+    name: String,
     inner: Option<Arc<dyn SchemaProvider>>,
-    local: Arc<LocalRelations>,
+    front: Arc<dyn Front>,
 }
 
 #[async_trait]
-impl SchemaProvider for Layered {
+impl SchemaProvider for FrontSchema {
     fn table_names(&self) -> Vec<String> {
         match &self.inner {
             Some(inner) => inner.table_names(),
-            None => self.local.names(),
+            None => self.front.temp_names().unwrap_or_default(),
         }
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        if let Some(local) = self.local.get(name) {
-            return Ok(Some(local));
+        if let Some(front) = self.front.relation(&self.name, name) {
+            return Ok(Some(front));
         }
         match &self.inner {
             Some(inner) => inner.table(name).await,
@@ -207,6 +255,7 @@ impl SchemaProvider for Layered {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.local.get(name).is_some() || self.inner.as_ref().is_some_and(|i| i.table_exist(name))
+        self.front.relation(&self.name, name).is_some()
+            || self.inner.as_ref().is_some_and(|i| i.table_exist(name))
     }
 }

@@ -25,6 +25,7 @@ pub mod local;
 pub mod paths;
 pub mod rewrite;
 mod schema;
+pub mod sequence;
 pub mod staging;
 mod startup;
 pub mod store;
@@ -95,6 +96,25 @@ impl std::fmt::Display for RelName {
 struct Entry {
     id: String,
     kind: RelationKind,
+}
+
+/// What a new table's columns are: their schema, constraints and
+/// `DEFAULT`s.
+pub struct Columns<'a> {
+    pub schema: SchemaRef,
+    pub constraints: Option<Constraints>,
+    pub defaults: &'a [(String, datafusion::logical_expr::Expr)],
+}
+
+impl Columns<'_> {
+    /// Columns of `schema`, without constraints or defaults.
+    pub fn plain(schema: SchemaRef) -> Columns<'static> {
+        Columns {
+            schema,
+            constraints: None,
+            defaults: &[],
+        }
+    }
 }
 
 /// The persistent catalog.
@@ -241,6 +261,7 @@ impl Catalog {
             SqlStateError::internal(format!("table {} has an unreadable schema: {e}", row.name))
         })?;
         let files = self.store.files(&row.id, row.version)?;
+        let defaults = parse_defaults(&schema, &row.name, &self.store);
         Ok(ManagedTable::new(
             row.id.clone(),
             Arc::new(schema),
@@ -251,7 +272,8 @@ impl Catalog {
                 version: row.version,
                 files,
             },
-        ))
+        )
+        .with_defaults(defaults))
     }
 
     /// Registers a read-only system table in the public schema.
@@ -296,12 +318,16 @@ impl Catalog {
     pub async fn create_table(
         &self,
         name: &RelName,
-        schema: SchemaRef,
-        constraints: Option<Constraints>,
+        columns: Columns<'_>,
         data: Option<SendableRecordBatchStream>,
         if_not_exists: bool,
         or_replace: bool,
     ) -> Result<u64> {
+        let Columns {
+            schema,
+            constraints,
+            defaults,
+        } = columns;
         if self.is_system(name) {
             return Err(self.system_error(name));
         }
@@ -324,7 +350,7 @@ impl Catalog {
                 ));
             }
         }
-        let schema = storage_schema(&schema);
+        let schema = storage_schema(with_default_texts(&schema, defaults)?.as_ref());
         let id = uuid::Uuid::new_v4().simple().to_string();
         let dir = self.table_dir(&id);
         // Write outside the DDL lock: a large CTAS must not block other DDL.
@@ -377,7 +403,8 @@ impl Catalog {
             constraints,
             self.store.clone(),
             FileList { version: 0, files },
-        );
+        )
+        .with_defaults(defaults.iter().cloned().collect());
         target
             .register_table(name.name.clone(), Arc::new(table))
             .sql_err()?;
@@ -825,4 +852,78 @@ fn absolute_location(location: &str) -> String {
         }
         Err(_) => location.to_string(),
     }
+}
+
+/// `schema` with each column's `DEFAULT` (a planned expression) kept as SQL
+/// text in its field's metadata, where the stored schema carries it.
+fn with_default_texts(
+    schema: &datafusion::arrow::datatypes::Schema,
+    defaults: &[(String, datafusion::logical_expr::Expr)],
+) -> Result<SchemaRef> {
+    if defaults.is_empty() {
+        return Ok(Arc::new(schema.clone()));
+    }
+    let fields: Vec<datafusion::arrow::datatypes::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let Some((_, expr)) = defaults.iter().find(|(c, _)| c == f.name()) else {
+                return Ok(f.as_ref().clone());
+            };
+            let text = datafusion::sql::unparser::expr_to_sql(expr)
+                .map_err(|e| {
+                    SqlStateError::unsupported(format!(
+                        "the DEFAULT of column \"{}\" cannot be stored: {e}",
+                        f.name()
+                    ))
+                })?
+                .to_string();
+            let mut metadata = f.metadata().clone();
+            metadata.insert(table::DEFAULT_KEY.to_string(), text);
+            Ok(f.as_ref().clone().with_metadata(metadata))
+        })
+        .collect::<Result<_>>()?;
+    Ok(Arc::new(
+        datafusion::arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()),
+    ))
+}
+
+/// The `DEFAULT`s a stored schema keeps, planned again, with DataFusion's
+/// functions and `nextval` (a default is a constant or a call such as
+/// `now()` or a SERIAL column's `nextval`), outside any session. One that
+/// cannot be planned (a function a later version dropped) is logged and
+/// left out rather than keeping the table from loading.
+fn parse_defaults(
+    schema: &datafusion::arrow::datatypes::Schema,
+    table: &str,
+    store: &Arc<Store>,
+) -> std::collections::HashMap<String, datafusion::logical_expr::Expr> {
+    let texts: Vec<(&String, &String)> = schema
+        .fields()
+        .iter()
+        .filter_map(|f| f.metadata().get(table::DEFAULT_KEY).map(|t| (f.name(), t)))
+        .collect();
+    if texts.is_empty() {
+        return Default::default();
+    }
+    let mut planner = datafusion::execution::SessionStateBuilder::new()
+        .with_default_features()
+        .build();
+    let _ = datafusion::execution::FunctionRegistry::register_udf(
+        &mut planner,
+        Arc::new(datafusion::logical_expr::ScalarUDF::from(
+            sequence::NextVal::new(store.clone()),
+        )),
+    );
+    let empty = datafusion::common::DFSchema::empty();
+    texts
+        .into_iter()
+        .filter_map(|(column, text)| match planner.create_logical_expr(text, &empty) {
+            Ok(expr) => Some((column.clone(), expr)),
+            Err(e) => {
+                tracing::warn!(table, column, default = text, error = %e, "a column default cannot be read; inserts leave the column NULL");
+                None
+            }
+        })
+        .collect()
 }

@@ -196,6 +196,15 @@ CREATE TABLE IF NOT EXISTS comments (
     description   TEXT NOT NULL,
     PRIMARY KEY (relation_id, column_number)
 );
+-- CREATE SEQUENCE (and SERIAL columns): the last value handed out.
+CREATE TABLE IF NOT EXISTS sequences (
+    schema_name TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    last_value  INTEGER NOT NULL,
+    increment   INTEGER NOT NULL,
+    is_called   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (schema_name, name)
+);
 INSERT OR IGNORE INTO schemas (name) VALUES ('public');
 "#;
 
@@ -815,6 +824,80 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(store_err)?;
         Ok(rows)
+    }
+
+    /// `CREATE SEQUENCE`: its first `nextval` answers `start`. Returns
+    /// `false` when it existed (and is kept).
+    pub fn create_sequence(
+        &self,
+        schema: &str,
+        name: &str,
+        start: i64,
+        increment: i64,
+    ) -> Result<bool> {
+        self.writing()
+            .execute(
+                "INSERT OR IGNORE INTO sequences (schema_name, name, last_value, increment, is_called)
+                 VALUES (?1, ?2, ?3, ?4, 0)",
+                params![schema, name, start, increment],
+            )
+            .map(|n| n == 1)
+            .map_err(store_err)
+    }
+
+    /// `DROP SEQUENCE`; `false` when there was none.
+    pub fn drop_sequence(&self, schema: &str, name: &str) -> Result<bool> {
+        self.writing()
+            .execute(
+                "DELETE FROM sequences WHERE schema_name = ?1 AND name = ?2",
+                params![schema, name],
+            )
+            .map(|n| n == 1)
+            .map_err(store_err)
+    }
+
+    /// `nextval` for `count` rows at once, in one transaction: the first
+    /// value and the increment (`None`: no such sequence). Values handed
+    /// out are never handed out again, whatever happens to the statement,
+    /// as in PostgreSQL.
+    pub fn next_values(&self, schema: &str, name: &str, count: u64) -> Result<Option<(i64, i64)>> {
+        if count == 0 {
+            return Ok(Some((0, 1)));
+        }
+        self.with_tx(|tx| {
+            let row: Option<(i64, i64, bool)> = tx
+                .query_row(
+                    "SELECT last_value, increment, is_called FROM sequences
+                     WHERE schema_name = ?1 AND name = ?2",
+                    params![schema, name],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0)),
+                )
+                .optional()?;
+            let Some((last, increment, called)) = row else {
+                return Ok(None);
+            };
+            let first = if called { last + increment } else { last };
+            let last = first + (count as i64 - 1) * increment;
+            tx.execute(
+                "UPDATE sequences SET last_value = ?3, is_called = 1
+                 WHERE schema_name = ?1 AND name = ?2",
+                params![schema, name, last],
+            )?;
+            Ok(Some((first, increment)))
+        })
+    }
+
+    /// `setval(sequence, value, is_called)`; `false` when there is no such
+    /// sequence.
+    pub fn set_sequence(&self, schema: &str, name: &str, value: i64, called: bool) -> Result<bool> {
+        self.writing()
+            .execute(
+                "UPDATE sequences SET last_value = ?3, is_called = ?4
+                 WHERE schema_name = ?1 AND name = ?2",
+                params![schema, name, value, i64::from(called)],
+            )
+            .map(|n| n == 1)
+            .map_err(store_err)
     }
 
     pub fn user_names(&self) -> Result<Vec<(String, bool)>> {

@@ -289,10 +289,16 @@ impl TableData {
     }
 }
 
+/// Where a column's `DEFAULT` is kept: its SQL text, in the metadata of
+/// the column's field of the stored schema.
+pub const DEFAULT_KEY: &str = "quarry.default";
+
 /// The DataFusion face of a managed table.
 #[derive(Debug, Clone)]
 pub struct ManagedTable {
     data: Arc<TableData>,
+    /// Each column's `DEFAULT`, what an `INSERT` that omits it writes.
+    defaults: std::collections::HashMap<String, Expr>,
 }
 
 impl ManagedTable {
@@ -316,7 +322,14 @@ impl ManagedTable {
                 rewrite_lock: tokio::sync::Mutex::new(()),
                 compacting: AtomicBool::new(false),
             }),
+            defaults: Default::default(),
         }
+    }
+
+    /// The table with its columns' defaults.
+    pub fn with_defaults(mut self, defaults: std::collections::HashMap<String, Expr>) -> Self {
+        self.defaults = defaults;
+        self
     }
 
     pub fn data(&self) -> &Arc<TableData> {
@@ -355,6 +368,10 @@ impl TableProvider for ManagedTable {
 
     fn constraints(&self) -> Option<&Constraints> {
         self.data.constraints.as_ref()
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.defaults.get(column)
     }
 
     fn table_type(&self) -> TableType {

@@ -122,6 +122,8 @@ fn put_value(out: &mut BytesMut, i: usize, value: Option<&[u8]>, spec: &CopySpec
         (_, None) => out.put_slice(spec.null.as_bytes()),
         (CopyFormat::Text, Some(v)) => escape_text(v, spec.delimiter, out),
         (CopyFormat::Csv, Some(v)) => quote_csv(v, spec, out),
+        // Refused before a CopyOut starts (`commands::copy`).
+        (CopyFormat::Binary, Some(v)) => escape_text(v, spec.delimiter, out),
     }
 }
 

@@ -117,6 +117,12 @@ pub fn base_state(
     )
     .map_err(|e| crate::error::classify(&e))?;
     compat::register(&ctx);
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
+        crate::catalog::sequence::NextVal::new(catalog.store().clone()),
+    ));
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
+        crate::catalog::sequence::SetVal::new(catalog.store().clone()),
+    ));
     let activity = super::admin::register(&ctx, sessions, catalog.store());
     catalog.register_system_table(super::admin::STAT_ACTIVITY, activity)?;
     let services = quarry_udfs::Services {
@@ -194,7 +200,8 @@ pub(super) fn session_context(
     // Its names resolve through its own temporary relations first. (Not a
     // state rebuilt with the builder: that registers the functions again,
     // and DataFusion's `to_char` would come back under its alias's entry.)
-    let catalogs = crate::catalog::local::SessionCatalogs::new(base.catalog_list().clone(), local);
+    let catalogs =
+        crate::catalog::local::FrontCatalogs::session(base.catalog_list().clone(), local);
     state.register_catalog_list(Arc::new(catalogs));
     let mut info = quarry_udfs::session_info::SessionInfo::default();
     info.user = user.to_string();

@@ -44,6 +44,19 @@ def main() -> None:
         cur.execute("SELECT count(*) FROM py_people")
         assert cur.fetchone() == (5,)
 
+        # Binary COPY, as psycopg writes it with declared types.
+        cur.execute("CREATE TABLE py_binary (id BIGINT, score DOUBLE PRECISION, born DATE, seen TIMESTAMP, ok BOOLEAN, note TEXT)")
+        with cur.copy("COPY py_binary FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "float8", "date", "timestamp", "bool", "text"])
+            copy.write_row((1, 2.5, datetime.date(2024, 3, 5), datetime.datetime(2024, 3, 5, 1, 2, 3, 500000), True, "one"))
+            copy.write_row((2, None, None, None, False, None))
+        cur.execute("SELECT * FROM py_binary ORDER BY id")
+        rows = cur.fetchall()
+        assert rows == [
+            (1, 2.5, datetime.date(2024, 3, 5), datetime.datetime(2024, 3, 5, 1, 2, 3, 500000), True, "one"),
+            (2, None, None, None, False, None),
+        ], rows
+
         # Errors carry SQLSTATEs and leave the connection usable.
         try:
             cur.execute("SELECT * FROM no_such_table")

@@ -239,3 +239,51 @@ async fn a_second_server_on_the_same_directory_refuses_to_start() {
     let server = TestServer::on_dir(dir.path()).await;
     server.stop().await;
 }
+
+/// What a table's columns default to, its SERIAL column's sequence, its
+/// comments and a row change all outlive a restart: an insert after it
+/// fills the defaults and continues the sequence.
+#[quarry_test]
+async fn defaults_sequences_comments_and_row_changes_survive_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = TestServer::on_dir(dir.path()).await;
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE items (id SERIAL, qty INT DEFAULT 7, note TEXT DEFAULT 'none');
+             INSERT INTO items (qty) VALUES (1), (2);
+             UPDATE items SET note = 'changed' WHERE id = 1;
+             DELETE FROM items WHERE id = 2;
+             COMMENT ON TABLE items IS 'kept';",
+        )
+        .await
+        .expect("setup");
+    server.stop().await;
+
+    let server = TestServer::on_dir(dir.path()).await;
+    let client = server.connect().await;
+    client
+        .batch_execute("INSERT INTO items (note) VALUES ('after')")
+        .await
+        .expect("insert after restart");
+    let rows = client
+        .query("SELECT id, qty, note FROM items ORDER BY id", &[])
+        .await
+        .expect("rows");
+    let rows: Vec<(i32, i32, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![(1, 1, "changed".to_string()), (3, 7, "after".to_string())]
+    );
+    assert_eq!(
+        crate::harness::scalar(
+            &client,
+            "SELECT obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c WHERE c.relname = 'items'"
+        )
+        .await,
+        "kept"
+    );
+}

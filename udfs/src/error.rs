@@ -53,6 +53,7 @@ pub mod sqlstate {
     pub const DIVISION_BY_ZERO: &str = "22012";
     pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
     pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
+    pub const INVALID_BINARY_REPRESENTATION: &str = "22P03";
     pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
     pub const NOT_NULL_VIOLATION: &str = "23502";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";

@@ -22,7 +22,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
+use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, DFSchemaRef, TableReference};
 use datafusion::datasource::{provider_as_source, source_as_provider};
@@ -46,6 +46,7 @@ use pgwire::api::results::{Response, Tag};
 
 use super::connection::Client;
 use super::run::{execute_stream, respond};
+use crate::catalog::local::{FrontCatalogs, Pinned};
 use crate::catalog::rewrite::{Changes, POSITION, Positions, apply};
 use crate::catalog::table::{TableData, as_managed};
 use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
@@ -504,13 +505,15 @@ async fn plan(state: &SessionState, target: Target<'_>) -> Result<LogicalPlan> {
         .map_err(|e| SqlStateError::internal(format!("planning {verb}: {e}")))?;
 
     // Planned with the table's name meaning the table with positions.
-    let overlay = Arc::new(Overlay {
-        inner: state.catalog_list().clone(),
-        catalog: resolved.catalog.to_string(),
-        schema: resolved.schema.to_string(),
-        table: resolved.table.to_string(),
-        provider: Arc::new(positions.clone()),
-    });
+    let overlay = Arc::new(FrontCatalogs::new(
+        state.catalog_list().clone(),
+        &resolved.catalog,
+        Arc::new(Pinned {
+            schema: resolved.schema.to_string(),
+            table: resolved.table.to_string(),
+            provider: Arc::new(positions.clone()),
+        }),
+    ));
     let mut planner = state.clone();
     planner.register_catalog_list(overlay);
     let mut input = planner
@@ -946,93 +949,4 @@ async fn change_once(
             Ok((rows, kept))
         })
         .await
-}
-
-/// The session's catalogs, with one table name standing for another
-/// provider: how the query of a row change sees the table with positions.
-#[derive(Debug)]
-struct Overlay {
-    inner: Arc<dyn CatalogProviderList>,
-    catalog: String,
-    schema: String,
-    table: String,
-    provider: Arc<dyn TableProvider>,
-}
-
-impl CatalogProviderList for Overlay {
-    fn register_catalog(
-        &self,
-        name: String,
-        catalog: Arc<dyn CatalogProvider>,
-    ) -> Option<Arc<dyn CatalogProvider>> {
-        self.inner.register_catalog(name, catalog)
-    }
-
-    fn catalog_names(&self) -> Vec<String> {
-        self.inner.catalog_names()
-    }
-
-    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
-        let inner = self.inner.catalog(name)?;
-        if name != self.catalog {
-            return Some(inner);
-        }
-        Some(Arc::new(OverlayCatalog {
-            inner,
-            schema: self.schema.clone(),
-            table: self.table.clone(),
-            provider: self.provider.clone(),
-        }))
-    }
-}
-
-#[derive(Debug)]
-struct OverlayCatalog {
-    inner: Arc<dyn CatalogProvider>,
-    schema: String,
-    table: String,
-    provider: Arc<dyn TableProvider>,
-}
-
-impl CatalogProvider for OverlayCatalog {
-    fn schema_names(&self) -> Vec<String> {
-        self.inner.schema_names()
-    }
-
-    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        let inner = self.inner.schema(name)?;
-        if name != self.schema {
-            return Some(inner);
-        }
-        Some(Arc::new(OverlaySchema {
-            inner,
-            table: self.table.clone(),
-            provider: self.provider.clone(),
-        }))
-    }
-}
-
-#[derive(Debug)]
-struct OverlaySchema {
-    inner: Arc<dyn SchemaProvider>,
-    table: String,
-    provider: Arc<dyn TableProvider>,
-}
-
-#[async_trait::async_trait]
-impl SchemaProvider for OverlaySchema {
-    fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
-    }
-
-    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        if name == self.table {
-            return Ok(Some(self.provider.clone()));
-        }
-        self.inner.table(name).await
-    }
-
-    fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
-    }
 }

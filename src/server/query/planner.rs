@@ -5,7 +5,9 @@ use datafusion::error::Result as DfResult;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{
+    ColumnDef, ColumnOption, ColumnOptionDef, CreateTable, DataType, Statement,
+};
 
 use super::dml;
 
@@ -19,10 +21,11 @@ pub(super) async fn statement_to_plan(
 ) -> DfResult<LogicalPlan> {
     if let DfStatement::Statement(statement) = stmt
         && let Statement::CreateTable(create) = statement.as_ref()
-        && create.temporary
+        && (create.temporary || has_serials(create))
     {
         let mut permanent = create.clone();
         permanent.temporary = false;
+        serials_as_defaults(&mut permanent);
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(Statement::CreateTable(
                 permanent,
@@ -30,7 +33,7 @@ pub(super) async fn statement_to_plan(
             .await?;
         return Ok(match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(mut cmd)) => {
-                cmd.temporary = true;
+                cmd.temporary = create.temporary;
                 LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmd))
             }
             other => other,
@@ -42,4 +45,95 @@ pub(super) async fn statement_to_plan(
         return declared.map_err(crate::error::SqlStateError::into_df);
     }
     dml::statement_to_plan(state, stmt).await
+}
+
+/// The integer type a `SERIAL`-like column type stands for, if it is one.
+fn serial_type(column: &ColumnDef) -> Option<DataType> {
+    let DataType::Custom(name, modifiers) = &column.data_type else {
+        return None;
+    };
+    if !modifiers.is_empty() {
+        return None;
+    }
+    match name.to_string().to_ascii_lowercase().as_str() {
+        "serial" | "serial4" => Some(DataType::Int(None)),
+        "bigserial" | "serial8" => Some(DataType::BigInt(None)),
+        "smallserial" | "serial2" => Some(DataType::SmallInt(None)),
+        _ => None,
+    }
+}
+
+fn is_identity(option: &ColumnOption) -> bool {
+    matches!(
+        option,
+        ColumnOption::Generated {
+            generation_expr: None,
+            ..
+        } | ColumnOption::Identity(_)
+    )
+}
+
+fn has_serials(create: &CreateTable) -> bool {
+    create
+        .columns
+        .iter()
+        .any(|c| serial_type(c).is_some() || c.options.iter().any(|o| is_identity(&o.option)))
+}
+
+/// `id SERIAL` (and `BIGSERIAL`, `SMALLSERIAL`, `GENERATED ... AS
+/// IDENTITY`) as PostgreSQL defines it: an integer column, NOT NULL, with
+/// `DEFAULT nextval('<table>_<column>_seq')`; `run` creates the sequence
+/// with the table.
+fn serials_as_defaults(create: &mut CreateTable) {
+    let table = create
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| {
+            if i.quote_style.is_some() {
+                i.value.clone()
+            } else {
+                i.value.to_lowercase()
+            }
+        })
+        .unwrap_or_default();
+    for column in &mut create.columns {
+        let serial = serial_type(column);
+        let identity = column.options.iter().any(|o| is_identity(&o.option));
+        if serial.is_none() && !identity {
+            continue;
+        }
+        if let Some(integer) = serial {
+            column.data_type = integer;
+        }
+        column.options.retain(|o| !is_identity(&o.option));
+        let name = if column.name.quote_style.is_some() {
+            column.name.value.clone()
+        } else {
+            column.name.value.to_lowercase()
+        };
+        let sequence = crate::catalog::sequence::serial_sequence(&table, &name);
+        let default = datafusion::sql::sqlparser::parser::Parser::new(
+            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+        )
+        .try_with_sql(&format!("nextval('{}')", sequence.replace('\'', "''")))
+        .and_then(|mut p| p.parse_expr());
+        if let Ok(default) = default {
+            column.options.push(ColumnOptionDef {
+                name: None,
+                option: ColumnOption::Default(default),
+            });
+        }
+        if !column
+            .options
+            .iter()
+            .any(|o| matches!(o.option, ColumnOption::NotNull))
+        {
+            column.options.push(ColumnOptionDef {
+                name: None,
+                option: ColumnOption::NotNull,
+            });
+        }
+    }
 }

@@ -223,6 +223,9 @@ impl Parser {
         if let Some(fetch) = super::cursor::move_as_fetch(sql) {
             return Ok(self.parse(&fetch)?.into_iter().map(Stmt::Df).collect());
         }
+        if let Some(ordered) = super::commands::sequence_options_in_order(sql) {
+            return Ok(self.parse(&ordered)?.into_iter().map(Stmt::Df).collect());
+        }
         Ok(self.parse(sql)?.into_iter().map(Stmt::Df).collect())
     }
 

@@ -57,6 +57,15 @@ impl QueryHandler {
                 };
                 let schema = Arc::new(input.schema().as_arrow().clone());
                 let constraints = (!cmd.constraints.is_empty()).then(|| cmd.constraints.clone());
+                // The sequences of its SERIAL columns come with it.
+                let sequences = crate::catalog::sequence::named_by_defaults(
+                    cmd.column_defaults.iter().map(|(_, e)| e),
+                );
+                crate::catalog::sequence::create_missing(
+                    catalog.store(),
+                    &sequences,
+                    &session.default_schema(),
+                )?;
                 if cmd.temporary {
                     let name = temp_name(&cmd.name)?;
                     let rows = control
@@ -70,6 +79,9 @@ impl QueryHandler {
                             if let Some(c) = constraints {
                                 table = table.with_constraints(c);
                             }
+                            let table = table.with_column_defaults(
+                                cmd.column_defaults.iter().cloned().collect(),
+                            );
                             session.local.create(
                                 &name,
                                 Arc::new(table),
@@ -94,8 +106,11 @@ impl QueryHandler {
                         catalog
                             .create_table(
                                 &name,
-                                schema,
-                                constraints,
+                                crate::catalog::Columns {
+                                    schema,
+                                    constraints,
+                                    defaults: &cmd.column_defaults,
+                                },
                                 Some(stream),
                                 cmd.if_not_exists,
                                 cmd.or_replace,

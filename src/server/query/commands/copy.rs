@@ -96,12 +96,13 @@ impl QueryHandler {
             (false, CopyTarget::Stdin) => {
                 let copy = copy_in(&self.state, session, &copy)?;
                 let ncols = copy.columns();
+                let format = copy.wire_format();
                 let slot = client
                     .session_extensions()
                     .get_or_insert_with(CopySlot::default);
                 *lock(&slot.0) = Some(copy);
                 Ok(Response::CopyIn(CopyResponse::new(
-                    0,
+                    format,
                     ncols,
                     stream::empty(),
                 )))
@@ -152,6 +153,11 @@ impl QueryHandler {
             }
             (true, CopyTarget::Stdout) => {
                 let spec = CopySpec::from_options(options, legacy_options)?;
+                if spec.format == crate::server::copy::CopyFormat::Binary {
+                    return Err(SqlStateError::unsupported(
+                        "COPY ... TO STDOUT in binary format is not supported; use text or csv",
+                    ));
+                }
                 let query = match source {
                     CopySource::Table {
                         table_name,

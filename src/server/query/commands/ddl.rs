@@ -5,8 +5,8 @@
 //! run in `run`.
 
 use datafusion::sql::sqlparser::ast::{
-    AlterTable, AlterTableOperation, CommentObject, ObjectName, ObjectType, RenameTableNameKind,
-    SchemaName, TruncateTableTarget,
+    AlterTable, AlterTableOperation, CommentObject, Expr, ObjectName, ObjectType,
+    RenameTableNameKind, SchemaName, SequenceOptions, TruncateTableTarget, UnaryOperator, Value,
 };
 use pgwire::api::results::Response;
 
@@ -64,6 +64,18 @@ pub(super) async fn drop(
                     .await?;
             }
             "DROP SCHEMA"
+        }
+        ObjectType::Sequence => {
+            for name in names {
+                let rel = object_name(session, name)?;
+                if !catalog.store().drop_sequence(&rel.schema, &rel.name)? && !if_exists {
+                    return Err(SqlStateError::new(
+                        sqlstate::UNDEFINED_TABLE,
+                        format!("sequence \"{}\" does not exist", rel.name),
+                    ));
+                }
+            }
+            "DROP SEQUENCE"
         }
         ObjectType::Index => {
             if !if_exists {
@@ -283,4 +295,143 @@ pub(super) async fn comment<C: Client>(
     }
     session.wrote();
     done("COMMENT")
+}
+
+/// `CREATE SEQUENCE [IF NOT EXISTS] name [INCREMENT [BY] n] [START [WITH]
+/// n]`; other options (bounds, cache, cycle) are accepted with a notice
+/// saying they are not applied.
+pub(super) async fn create_sequence<C: Client>(
+    client: &mut C,
+    catalog: &Catalog,
+    session: &Session,
+    name: &ObjectName,
+    if_not_exists: bool,
+    options: &[SequenceOptions],
+) -> Result<Response> {
+    let number = |e: &Expr, what: &str| -> Result<i64> {
+        let (negative, e) = match e {
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus,
+                expr,
+            } => (true, expr.as_ref()),
+            other => (false, other),
+        };
+        match e {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => n.parse::<i64>().ok(),
+                _ => None,
+            },
+            _ => None,
+        }
+        .map(|n| if negative { -n } else { n })
+        .ok_or_else(|| {
+            SqlStateError::new(
+                sqlstate::INVALID_PARAMETER_VALUE,
+                format!("{what} must be an integer, got {e}"),
+            )
+        })
+    };
+    let (mut start, mut increment) = (None, 1);
+    for option in options {
+        match option {
+            SequenceOptions::StartWith(e, _) => start = Some(number(e, "START")?),
+            SequenceOptions::IncrementBy(e, _) => increment = number(e, "INCREMENT")?,
+            SequenceOptions::Cache(_) => {}
+            other => {
+                feed(
+                    client,
+                    notice(
+                        "NOTICE",
+                        sqlstate::SUCCESSFUL_COMPLETION,
+                        format!("sequence option {other} is not applied"),
+                    ),
+                )
+                .await?;
+            }
+        }
+    }
+    if increment == 0 {
+        return Err(SqlStateError::new(
+            sqlstate::INVALID_PARAMETER_VALUE,
+            "INCREMENT must not be zero",
+        ));
+    }
+    let rel = object_name(session, name)?;
+    if !catalog.schema_exists(&rel.schema) {
+        return Err(SqlStateError::new(
+            sqlstate::INVALID_SCHEMA_NAME,
+            format!("schema \"{}\" does not exist", rel.schema),
+        ));
+    }
+    let created =
+        catalog
+            .store()
+            .create_sequence(&rel.schema, &rel.name, start.unwrap_or(1), increment)?;
+    if !created && !if_not_exists {
+        return Err(SqlStateError::new(
+            sqlstate::DUPLICATE_TABLE,
+            format!("relation \"{}\" already exists", rel.name),
+        ));
+    }
+    done("CREATE SEQUENCE")
+}
+
+/// `CREATE SEQUENCE` text with its options in the order sqlparser reads
+/// them (`INCREMENT`, `MINVALUE`, `MAXVALUE`, `START`, `CACHE`, `CYCLE`);
+/// PostgreSQL takes them in any order, and `pg_dump` writes `START` first.
+/// `None` for other statements.
+pub(in crate::server::query) fn sequence_options_in_order(sql: &str) -> Option<String> {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+    let at = match upper.as_slice() {
+        [c, s, ..] if c == "CREATE" && s == "SEQUENCE" => 2,
+        [c, t, s, ..] if c == "CREATE" && (t == "TEMP" || t == "TEMPORARY") && s == "SEQUENCE" => 3,
+        _ => return None,
+    };
+    // The name (after IF NOT EXISTS), then clauses.
+    let mut start = at;
+    if upper.get(start).is_some_and(|w| w == "IF") {
+        start += 3;
+    }
+    start += 1;
+    let rank = |i: usize| -> Option<usize> {
+        let w = upper[i].trim_end_matches(';');
+        let next = upper.get(i + 1).map(|w| w.trim_end_matches(';'));
+        Some(match (w, next) {
+            ("AS", _) => 0,
+            ("INCREMENT", _) => 1,
+            ("MINVALUE", _) | ("NO", Some("MINVALUE")) => 2,
+            ("MAXVALUE", _) | ("NO", Some("MAXVALUE")) => 3,
+            ("START", _) => 4,
+            ("CACHE", _) => 5,
+            ("CYCLE", _) | ("NO", Some("CYCLE")) => 6,
+            ("OWNED", _) => 7,
+            _ => return None,
+        })
+    };
+    let mut clauses: Vec<(usize, Vec<&str>)> = Vec::new();
+    let mut i = start;
+    while i < words.len() {
+        match rank(i) {
+            Some(r) => clauses.push((r, vec![words[i]])),
+            None => match clauses.last_mut() {
+                Some((_, c)) => c.push(words[i]),
+                None => return None,
+            },
+        }
+        // `NO MINVALUE` and the like: the second word belongs to the clause.
+        if upper[i] == "NO" && i + 1 < words.len() {
+            i += 1;
+            if let Some((_, c)) = clauses.last_mut() {
+                c.push(words[i]);
+            }
+        }
+        i += 1;
+    }
+    clauses.sort_by_key(|(r, _)| *r);
+    let mut out: Vec<&str> = words[..start.min(words.len())].to_vec();
+    for (_, c) in &clauses {
+        out.extend(c);
+    }
+    Some(out.join(" "))
 }

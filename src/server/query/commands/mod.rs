@@ -34,7 +34,7 @@ use std::sync::Arc;
 use datafusion::sql::parser::{ResetStatement, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
     AlterTable, CloseCursor, CommentObject, FetchDirection, Ident, ObjectName, ObjectType, Reset,
-    SchemaName, Set, Statement, TruncateTableTarget,
+    SchemaName, SequenceOptions, Set, Statement, TruncateTableTarget,
 };
 use pgwire::api::results::{Response, Tag};
 
@@ -43,6 +43,7 @@ use super::connection::Client;
 use crate::error::Result;
 use crate::session::{QueryControl, Session};
 pub(in crate::server::query) use copy::{CopyStatement, copy_in};
+pub(in crate::server::query) use ddl::sequence_options_in_order;
 pub(in crate::server::query) use set::show_name;
 
 /// A statement the front end runs itself, borrowed from the parsed statement.
@@ -97,6 +98,11 @@ pub(in crate::server::query) enum Command<'s> {
         moving: bool,
     },
     Close(&'s CloseCursor),
+    CreateSequence {
+        name: &'s ObjectName,
+        if_not_exists: bool,
+        options: &'s [SequenceOptions],
+    },
 }
 
 impl<'s> Command<'s> {
@@ -177,6 +183,16 @@ impl<'s> Command<'s> {
                 moving: crate::server::query::cursor::is_move(into.as_ref()),
             },
             Statement::Close { cursor } => Command::Close(cursor),
+            Statement::CreateSequence {
+                name,
+                if_not_exists,
+                sequence_options,
+                ..
+            } => Command::CreateSequence {
+                name,
+                if_not_exists: *if_not_exists,
+                options: sequence_options,
+            },
             Statement::Copy {
                 source,
                 to,
@@ -207,6 +223,7 @@ impl<'s> Command<'s> {
                 | Command::CreateSchema { .. }
                 | Command::CreateIndex
                 | Command::Comment { .. }
+                | Command::CreateSequence { .. }
                 | Command::Optimize(_)
         )
     }
@@ -310,6 +327,11 @@ impl QueryHandler {
                     .await
             }
             Command::Close(cursor) => super::cursor::close(session, cursor),
+            Command::CreateSequence {
+                name,
+                if_not_exists,
+                options,
+            } => ddl::create_sequence(client, catalog, session, name, if_not_exists, options).await,
         }
     }
 }
@@ -410,6 +432,25 @@ mod tests {
                 "{sql}"
             );
         }
+    }
+
+    #[test]
+    fn sequence_options_are_put_in_the_order_sqlparser_reads() {
+        assert_eq!(
+            sequence_options_in_order("CREATE SEQUENCE s START WITH 10 INCREMENT BY 5").as_deref(),
+            Some("CREATE SEQUENCE s INCREMENT BY 5 START WITH 10")
+        );
+        // As pg_dump writes it.
+        let dumped = "CREATE SEQUENCE public.t_id_seq AS integer START WITH 1 INCREMENT BY 1 \
+                      NO MINVALUE NO MAXVALUE CACHE 1;";
+        let ordered = sequence_options_in_order(dumped).expect("a sequence");
+        assert_eq!(
+            ordered,
+            "CREATE SEQUENCE public.t_id_seq AS integer INCREMENT BY 1 NO MINVALUE NO MAXVALUE \
+             START WITH 1 CACHE 1;"
+        );
+        assert!(parsed(&ordered).to_string().contains("START WITH 1"));
+        assert_eq!(sequence_options_in_order("SELECT 1"), None);
     }
 
     #[test]
