@@ -60,6 +60,19 @@ pub fn register(ctx: &SessionContext) {
         DataType::Utf8,
     )));
     ctx.register_udf(ScalarUDF::from(ToRegtype::new()));
+    // Descriptions are looked up by the rewrite of these calls in a select
+    // list or WHERE (`server::rewrite`); where a query puts them elsewhere
+    // (a join's ON, GROUP BY) they answer NULL.
+    ctx.register_udf(ScalarUDF::from(OidFunction::with_arities(
+        "obj_description",
+        DataType::Utf8,
+        &[1, 2],
+    )));
+    ctx.register_udf(ScalarUDF::from(OidFunction::with_arity(
+        "col_description",
+        DataType::Utf8,
+        2,
+    )));
     ctx.register_udf(ScalarUDF::from(OidFunction::new(
         "pg_collation_is_visible",
         DataType::Boolean,
@@ -301,6 +314,21 @@ impl OidFunction {
             name,
             returns,
             signature: Signature::any(arity, Volatility::Stable),
+        }
+    }
+
+    /// One taking any of `arities` arguments.
+    fn with_arities(name: &'static str, returns: DataType, arities: &[usize]) -> Self {
+        OidFunction {
+            name,
+            returns,
+            signature: Signature::one_of(
+                arities
+                    .iter()
+                    .map(|&n| datafusion::logical_expr::TypeSignature::Any(n))
+                    .collect(),
+                Volatility::Stable,
+            ),
         }
     }
 }

@@ -641,11 +641,27 @@ impl VisitorMut for CatalogShapes {
         ControlFlow::Continue(())
     }
 
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        if let Some(lookup) = description_lookup(expr) {
-            *expr = lookup;
-            return ControlFlow::Continue(());
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        // Descriptions are looked up where DataFusion plans a correlated
+        // subquery: in the select list and `WHERE`, outside aggregates.
+        // Elsewhere (a join's `ON`, `GROUP BY`, an aggregate's argument)
+        // the function stays, and answers NULL as before.
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            let mut calls = DescriptionCalls { blocked: 0 };
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item
+                {
+                    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(e, &mut calls);
+                }
+            }
+            if let Some(selection) = &mut select.selection {
+                let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(selection, &mut calls);
+            }
         }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let Expr::Function(f) = expr else {
             return ControlFlow::Continue(());
         };
@@ -674,6 +690,44 @@ impl VisitorMut for CatalogShapes {
         .and_then(|mut p| p.parse_expr())
         {
             *arg = array;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Replaces description calls (`description_lookup`) that are not inside
+/// an aggregate or a subquery of the expression it visits.
+struct DescriptionCalls {
+    blocked: usize,
+}
+
+impl DescriptionCalls {
+    fn blocks(expr: &Expr) -> bool {
+        is_aggregate(expr)
+            || matches!(
+                expr,
+                Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+            )
+    }
+}
+
+impl VisitorMut for DescriptionCalls {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if Self::blocks(expr) {
+            self.blocked += 1;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if Self::blocks(expr) {
+            self.blocked -= 1;
+        } else if self.blocked == 0
+            && let Some(lookup) = description_lookup(expr)
+        {
+            *expr = lookup;
         }
         ControlFlow::Continue(())
     }
