@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs real PostgreSQL clients (psql, psycopg 3, SQLAlchemy) against a Quarry
+# Runs real PostgreSQL clients (psql, pgbench, psycopg 3, SQLAlchemy) against a Quarry
 # server this script starts on a temporary data directory and stops at the end.
 # Installs what it needs: a Python venv in .venv-clients, psql from Debian.
 set -euo pipefail
@@ -13,6 +13,14 @@ if ! command -v psql >/dev/null; then
     apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null
   else
     echo "psql is missing and cannot be installed (not root)" >&2; exit 1
+  fi
+fi
+# pgbench comes with Debian's server package.
+if ! command -v pgbench >/dev/null && ! ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "pgbench is missing and cannot be installed (not root)" >&2; exit 1
   fi
 fi
 venv=.venv-clients
@@ -29,6 +37,7 @@ export QUARRY_DSN="host=127.0.0.1 port=$port user=quarry dbname=quarry"
 export QUARRY_SQLALCHEMY_URL="postgresql+psycopg://quarry@127.0.0.1:$port/quarry"
 status=0
 tests/clients/psql.sh || status=1
+tests/clients/pgbench.sh || status=1
 "$venv/bin/python" tests/clients/test_psycopg.py || status=1
 "$venv/bin/python" tests/clients/test_sqlalchemy.py || status=1
 if [ $status -ne 0 ]; then echo "--- server log ---" >&2; tail -50 "$log" >&2; fi

@@ -33,6 +33,9 @@ pub type Result<T, E = SqlStateError> = std::result::Result<T, E>;
 /// Maps any DataFusion error to the error the client sees.
 pub fn classify(err: &DataFusionError) -> SqlStateError {
     use sqlstate::*;
+    if let Some(e) = invalid_regex(err) {
+        return e;
+    }
     match err {
         DataFusionError::External(inner) => classify_external(inner.as_ref()),
         DataFusionError::Context(_, inner) => classify(inner),
@@ -89,6 +92,25 @@ pub fn classify(err: &DataFusionError) -> SqlStateError {
         DataFusionError::Internal(msg) => SqlStateError::internal(msg),
         other => SqlStateError::internal(other),
     }
+}
+
+/// A pattern the `regex` crate could not compile, wherever the error came
+/// from (arrow's kernels, DataFusion's functions, an internal error): as
+/// PostgreSQL, `2201B` with what is wrong (`unclosed group`).
+fn invalid_regex(err: &DataFusionError) -> Option<SqlStateError> {
+    let text = err.to_string();
+    if !text.contains("regex parse error") {
+        return None;
+    }
+    let what = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(|l| l.trim_end_matches('.'))
+        .unwrap_or("the pattern does not parse");
+    Some(SqlStateError::new(
+        "2201B",
+        format!("invalid regular expression: {what}"),
+    ))
 }
 
 /// What DataFusion's planner says about where an error is and what to do:
@@ -585,6 +607,19 @@ mod tests {
         let e = classify(&DataFusionError::Shared(std::sync::Arc::new(wrapped)));
         assert_eq!(e.code, "22023");
         assert_eq!(e.message, "ml_x: bins must be positive");
+    }
+
+    #[test]
+    fn regex_errors_are_2201b_wherever_they_come_from() {
+        let text = "regex parse error:\n    (\n    ^\nerror: unclosed group";
+        for err in [
+            DataFusionError::Internal(text.into()),
+            DataFusionError::Execution(format!("Regular expression did not compile: {text}")),
+        ] {
+            let e = classify(&err);
+            assert_eq!(e.code, "2201B", "{err}");
+            assert_eq!(e.message, "invalid regular expression: unclosed group");
+        }
     }
 
     #[test]

@@ -99,6 +99,9 @@ pub struct StagedView {
 struct Open {
     /// The staged tables, in order of first write.
     tables: Vec<Staged>,
+    /// The tables whose rows it changed, held until it ends (see
+    /// `TableData::lock_rewrites`).
+    held: Vec<(String, tokio::sync::OwnedMutexGuard<()>)>,
     /// Savepoints, oldest first: each the state of every staged table then.
     savepoints: Vec<(String, Vec<Mark>)>,
 }
@@ -147,6 +150,29 @@ impl Block {
 
     pub fn is_open(&self) -> bool {
         lock(&self.open).is_some()
+    }
+
+    /// Whether the block holds table `id`'s row-change lock.
+    pub fn holds(&self, id: &str) -> bool {
+        lock(&self.open)
+            .as_ref()
+            .is_some_and(|o| o.held.iter().any(|(t, _)| t == id))
+    }
+
+    /// Keeps table `id`'s row-change lock until the block ends; gives it
+    /// back when no block is open.
+    pub fn hold(
+        &self,
+        id: &str,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match lock(&self.open).as_mut() {
+            Some(open) => {
+                open.held.push((id.to_string(), guard));
+                None
+            }
+            None => Some(guard),
+        }
     }
 
     /// Stages `pending` for `data` and returns its rows; `Err(pending)` back
@@ -278,7 +304,14 @@ impl Block {
     /// error nothing is listed and the staged files are deleted, as the
     /// block ended either way. Returns whether anything was staged.
     pub async fn commit(&self) -> Result<bool> {
-        let Some(Open { mut tables, .. }) = lock(&self.open).take() else {
+        // The row-change locks are kept until the changes are listed (or
+        // the commit failed): no other change reads the table in between.
+        let Some(Open {
+            mut tables,
+            held: _held,
+            ..
+        }) = lock(&self.open).take()
+        else {
             return Ok(false);
         };
         if tables.is_empty() {

@@ -54,10 +54,11 @@ pub struct TableData {
     files: RwLock<FileList>,
     /// Serialises commits to this table so the in-memory list follows the store.
     commit_lock: tokio::sync::Mutex<()>,
-    /// Held by an `UPDATE` or `DELETE` from its snapshot to its commit, so
-    /// row changes of one table queue instead of racing (as PostgreSQL's
-    /// row locks make them wait) and none is lost.
-    rewrite_lock: tokio::sync::Mutex<()>,
+    /// Held by an `UPDATE` or `DELETE` from its snapshot to its commit (in
+    /// a transaction block, to the block's end), so row changes of one
+    /// table queue instead of racing, as PostgreSQL's row locks make them
+    /// wait, and none is lost.
+    rewrite_lock: Arc<tokio::sync::Mutex<()>>,
     /// Set while a background compaction runs: one at a time per table.
     compacting: AtomicBool,
 }
@@ -160,9 +161,25 @@ impl TableData {
         snapshot
     }
 
-    /// Waits for the table's other row changes (see `rewrite_lock`).
-    pub async fn lock_rewrites(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.rewrite_lock.lock().await
+    /// Waits for the table's other row changes (see `rewrite_lock`): for at
+    /// most `patience`, then `40P01`, as PostgreSQL ends a deadlock (two
+    /// blocks each waiting for a table the other changed).
+    pub async fn lock_rewrites(
+        &self,
+        patience: std::time::Duration,
+    ) -> Result<tokio::sync::OwnedMutexGuard<()>> {
+        tokio::time::timeout(patience, self.rewrite_lock.clone().lock_owned())
+            .await
+            .map_err(|_| {
+                SqlStateError::new(
+                    "40P01",
+                    format!(
+                        "deadlock detected: another transaction has been changing this table's rows for over {} s",
+                        patience.as_secs()
+                    ),
+                )
+                .with_hint("retry the transaction; change tables in one order in every transaction")
+            })
     }
 
     /// Holds this table's commits back (a transaction block commits several
@@ -319,7 +336,7 @@ impl ManagedTable {
                 store,
                 files: RwLock::new(files),
                 commit_lock: tokio::sync::Mutex::new(()),
-                rewrite_lock: tokio::sync::Mutex::new(()),
+                rewrite_lock: Arc::new(tokio::sync::Mutex::new(())),
                 compacting: AtomicBool::new(false),
             }),
             defaults: Default::default(),

@@ -164,12 +164,13 @@ fn walk(dir: &std::path::Path) -> usize {
 }
 
 /// UPDATE and DELETE between sessions: increments from four sessions at
-/// once are none of them lost (a statement that lost a race runs again on
-/// the newer rows); a block that changed rows another session changed
-/// first gets 40001 at COMMIT and leaves nothing; a block's DELETE is
+/// once are none of them lost (row changes of a table wait for each
+/// other); a block that changed a table's rows holds it to its end, so
+/// another session's change waits for its COMMIT and then applies to what
+/// it committed, as under PostgreSQL's row locks; a block's DELETE is
 /// invisible to others until COMMIT.
 #[quarry_test]
-async fn updates_between_sessions_lose_nothing_and_conflicts_are_40001() {
+async fn updates_between_sessions_lose_nothing_and_wait_for_blocks() {
     let server = TestServer::start().await;
     let setup = server.connect().await;
     setup
@@ -207,17 +208,29 @@ async fn updates_between_sessions_lose_nothing_and_conflicts_are_40001() {
     one.batch_execute("BEGIN; UPDATE counter SET n = 100 WHERE id = 2")
         .await
         .expect("staged update");
-    other
-        .batch_execute("UPDATE counter SET n = 7 WHERE id = 2")
-        .await
-        .expect("committed update");
-    let err = one.batch_execute("COMMIT").await.expect_err("conflict");
-    assert_eq!(sqlstate(&err), "40001", "{err:?}");
-    one.batch_execute("ROLLBACK").await.expect("rollback");
+    let waiting = tokio::spawn(async move {
+        other
+            .execute("UPDATE counter SET n = n + 7 WHERE id = 2", &[])
+            .await
+            .expect("waits, then applies");
+        other
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the other change waits for the block"
+    );
     assert_eq!(
         scalar(&setup, "SELECT n FROM counter WHERE id = 2").await,
-        "7",
-        "the first committer's value stays"
+        "0",
+        "nothing committed yet"
+    );
+    one.batch_execute("COMMIT").await.expect("commit");
+    let other = waiting.await.expect("task");
+    assert_eq!(
+        scalar(&setup, "SELECT n FROM counter WHERE id = 2").await,
+        "107",
+        "the waiting change applied to the committed row"
     );
 
     one.batch_execute("BEGIN; DELETE FROM counter WHERE id = 3")

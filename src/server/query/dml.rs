@@ -875,6 +875,10 @@ pub(super) async fn run<C: Client>(
     Ok(response)
 }
 
+/// How long a row change waits for another transaction's change of the
+/// same table before it gives up as deadlocked.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How often a row change outside a transaction block is run again after
 /// losing a race to another write of the same files.
 const AUTOCOMMIT_ATTEMPTS: usize = 8;
@@ -901,11 +905,15 @@ async fn change_once(
             .await;
     }
     // Waits for the table's other row changes, so two never rewrite the
-    // same file from one snapshot (in a block, until the statement ends:
-    // a conflict with another session is then found at COMMIT).
-    let _turn = control
-        .run(async { Ok(data.lock_rewrites().await) })
-        .await?;
+    // same file from one snapshot; a block keeps the lock to its end, as
+    // PostgreSQL keeps row locks, so a second block's change waits and then
+    // reads what the first committed (READ COMMITTED) instead of failing.
+    let _turn = if session.block.holds(&data.id) {
+        None
+    } else {
+        let guard = control.run(data.lock_rewrites(LOCK_PATIENCE)).await?;
+        session.block.hold(&data.id, guard)
+    };
     let files: Arc<[crate::catalog::store::DataFile]> =
         data.visible_in(Some(&session.block)).files.into();
     let bound = provider_as_source(Arc::new(change.table.bound(files.clone())));

@@ -21,11 +21,17 @@ pub(super) async fn statement_to_plan(
 ) -> DfResult<LogicalPlan> {
     if let DfStatement::Statement(statement) = stmt
         && let Statement::CreateTable(create) = statement.as_ref()
-        && (create.temporary || has_serials(create))
+        && (create.temporary || has_serials(create) || storage_parameters(create).is_some())
     {
         let mut permanent = create.clone();
         permanent.temporary = false;
         serials_as_defaults(&mut permanent);
+        // Storage parameters (`WITH (fillfactor = 100)`, as pgbench and
+        // ORMs write them) tune PostgreSQL's heap; `run` says they are
+        // ignored.
+        if storage_parameters(create).is_some() {
+            permanent.table_options = datafusion::sql::sqlparser::ast::CreateTableOptions::None;
+        }
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(Statement::CreateTable(
                 permanent,
@@ -135,5 +141,23 @@ fn serials_as_defaults(create: &mut CreateTable) {
                 option: ColumnOption::NotNull,
             });
         }
+    }
+}
+
+/// The storage parameters of a `CREATE TABLE ... WITH (...)`, as text.
+pub(super) fn storage_parameters(create: &CreateTable) -> Option<String> {
+    match &create.table_options {
+        datafusion::sql::sqlparser::ast::CreateTableOptions::With(options)
+            if !options.is_empty() =>
+        {
+            Some(
+                options
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        }
+        _ => None,
     }
 }

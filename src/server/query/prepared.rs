@@ -226,6 +226,12 @@ impl Parser {
         if let Some(ordered) = super::commands::sequence_options_in_order(sql) {
             return Ok(self.parse(&ordered)?.into_iter().map(Stmt::Df).collect());
         }
+        if let Some(copy) = super::commands::copy_booleans_spelled_out(sql) {
+            return Ok(self.parse(&copy)?.into_iter().map(Stmt::Df).collect());
+        }
+        if let Some(vacuum) = super::commands::vacuum_without_options(sql) {
+            return Ok(self.parse(&vacuum)?.into_iter().map(Stmt::Df).collect());
+        }
         Ok(self.parse(sql)?.into_iter().map(Stmt::Df).collect())
     }
 

@@ -51,6 +51,20 @@ impl QueryHandler {
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmd)) => {
                 let is_ctas = matches!(stmt, DfStatement::Statement(s) if matches!(s.as_ref(), Statement::CreateTable(c) if c.query.is_some()));
+                if let DfStatement::Statement(s) = stmt
+                    && let Statement::CreateTable(create) = s.as_ref()
+                    && let Some(parameters) = super::planner::storage_parameters(create)
+                {
+                    crate::server::query::connection::feed(
+                        client,
+                        crate::server::query::connection::notice(
+                            "NOTICE",
+                            crate::error::sqlstate::SUCCESSFUL_COMPLETION,
+                            format!("storage parameters are ignored: {parameters}"),
+                        ),
+                    )
+                    .await?;
+                }
                 let input = match crate::compat::colnames::created_names(stmt) {
                     Some(names) => named_columns(cmd.input.as_ref().clone(), &names)?,
                     None => cmd.input.as_ref().clone(),

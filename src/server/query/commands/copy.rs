@@ -263,3 +263,23 @@ impl CopyHandler for QueryHandler {
         ))
     }
 }
+
+/// `COPY ... WITH (FREEZE ON)` (pgbench's) as `FREEZE true`: PostgreSQL's
+/// boolean options take `on` and `off`, sqlparser's only `true` and
+/// `false`. `None` for other statements.
+pub(in crate::server::query) fn copy_booleans_spelled_out(sql: &str) -> Option<String> {
+    let trimmed = sql.trim_start();
+    if !trimmed.get(..4)?.eq_ignore_ascii_case("copy") {
+        return None;
+    }
+    let lower = sql.to_ascii_lowercase();
+    let mut out = sql.to_string();
+    let mut changed = false;
+    for (from, to) in [("freeze on", "freeze true"), ("freeze off", "freeze false")] {
+        if let Some(at) = lower.find(from) {
+            out.replace_range(at..at + from.len(), to);
+            changed = true;
+        }
+    }
+    changed.then_some(out)
+}

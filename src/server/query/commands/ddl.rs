@@ -97,11 +97,39 @@ pub(super) async fn drop(
 }
 
 /// `ALTER TABLE ... RENAME TO`, the one form supported.
-pub(super) async fn alter_table(
+pub(super) async fn alter_table<C: Client>(
+    client: &mut C,
     catalog: &Catalog,
     session: &Session,
     alter: &AlterTable,
 ) -> Result<Response> {
+    // `ADD PRIMARY KEY` / `UNIQUE` / `FOREIGN KEY` (pgbench's and ORMs'
+    // schema scripts): Quarry keeps no indexes and enforces no keys; the
+    // statement is accepted and says so.
+    if !alter.operations.is_empty()
+        && alter
+            .operations
+            .iter()
+            .all(|o| matches!(o, AlterTableOperation::AddConstraint { .. }))
+    {
+        let rel = object_name(session, &alter.name)?;
+        if catalog.managed(&rel).is_err() && !alter.if_exists {
+            return Err(SqlStateError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!("relation \"{rel}\" does not exist"),
+            ));
+        }
+        feed(
+            client,
+            notice(
+                "NOTICE",
+                sqlstate::SUCCESSFUL_COMPLETION,
+                "Quarry keeps no indexes and does not enforce keys; the constraint is not added",
+            ),
+        )
+        .await?;
+        return done("ALTER TABLE");
+    }
     let [AlterTableOperation::RenameTable { table_name }] = alter.operations.as_slice() else {
         return Err(SqlStateError::unsupported(
             "ALTER TABLE supports only RENAME TO; recreate the table with CREATE TABLE AS to change columns",
@@ -434,4 +462,28 @@ pub(in crate::server::query) fn sequence_options_in_order(sql: &str) -> Option<S
         out.extend(c);
     }
     Some(out.join(" "))
+}
+
+/// `VACUUM [FULL] [FREEZE] [VERBOSE] [ANALYZE] [t]` (PostgreSQL's older
+/// spelling, which pgbench sends) as `VACUUM [t]`: sqlparser reads no
+/// option words, and Quarry's `VACUUM` (deleting files past the retention)
+/// has no use for them. `None` for other statements.
+pub(in crate::server::query) fn vacuum_without_options(sql: &str) -> Option<String> {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    if !words.first()?.eq_ignore_ascii_case("vacuum") {
+        return None;
+    }
+    let options = words[1..]
+        .iter()
+        .take_while(|w| {
+            ["full", "freeze", "verbose", "analyze", "analyse"]
+                .contains(&w.trim_end_matches(';').to_ascii_lowercase().as_str())
+        })
+        .count();
+    if options == 0 {
+        return None;
+    }
+    let mut kept = vec![words[0]];
+    kept.extend(&words[1 + options..]);
+    Some(kept.join(" "))
 }

@@ -42,8 +42,9 @@ use super::QueryHandler;
 use super::connection::Client;
 use crate::error::Result;
 use crate::session::{QueryControl, Session};
+pub(in crate::server::query) use copy::copy_booleans_spelled_out;
 pub(in crate::server::query) use copy::{CopyStatement, copy_in};
-pub(in crate::server::query) use ddl::sequence_options_in_order;
+pub(in crate::server::query) use ddl::{sequence_options_in_order, vacuum_without_options};
 pub(in crate::server::query) use set::show_name;
 
 /// A statement the front end runs itself, borrowed from the parsed statement.
@@ -294,7 +295,7 @@ impl QueryHandler {
                 cascade,
                 names,
             } => ddl::drop(catalog, session, object_type, if_exists, cascade, names).await,
-            Command::AlterTable(alter) => ddl::alter_table(catalog, session, alter).await,
+            Command::AlterTable(alter) => ddl::alter_table(client, catalog, session, alter).await,
             Command::Truncate(targets) => ddl::truncate(catalog, session, targets).await,
             Command::CreateIndex => ddl::create_index(client).await,
             Command::Comment {
