@@ -25,6 +25,7 @@ use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldInfo, Response, Tag};
 
 use super::connection::Client;
+use super::names::folded;
 use super::run::{execute_stream, respond};
 use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
 use crate::server::stream::FieldsCache;
@@ -169,14 +170,6 @@ async fn plan_declare(state: &SessionState, declare: &Declare) -> Result<Logical
             schema: Arc::new(DFSchema::empty()),
         }),
     }))
-}
-
-fn folded(i: &Ident) -> String {
-    if i.quote_style.is_some() {
-        i.value.clone()
-    } else {
-        i.value.to_lowercase()
-    }
 }
 
 /// Opens a planned cursor: its query starts, and waits for `FETCH`.

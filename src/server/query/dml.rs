@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{DFSchema, DFSchemaRef, TableReference};
+use datafusion::common::{DFSchema, DFSchemaRef, ResolvedTableReference, TableReference};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::context::SessionState;
@@ -45,6 +45,7 @@ use pgwire::api::portal::Format;
 use pgwire::api::results::{Response, Tag};
 
 use super::connection::Client;
+use super::names::folded;
 use super::run::{execute_stream, respond};
 use crate::catalog::local::{FrontCatalogs, Pinned};
 use crate::catalog::rewrite::{Changes, POSITION, Positions, apply};
@@ -382,14 +383,6 @@ fn table_of<'s>(
     }
 }
 
-fn folded(i: &Ident) -> String {
-    if i.quote_style.is_some() {
-        i.value.clone()
-    } else {
-        i.value.to_lowercase()
-    }
-}
-
 fn last_ident(name: &ObjectName) -> String {
     name.0
         .last()
@@ -422,13 +415,17 @@ fn reference(name: &ObjectName) -> Result<TableReference> {
     })
 }
 
-async fn plan(state: &SessionState, target: Target<'_>) -> Result<LogicalPlan> {
+/// The relation `name` names in the session of `state`, with the name
+/// resolved (`None`: nothing has that name).
+async fn relation(
+    state: &SessionState,
+    name: &ObjectName,
+) -> Result<(ResolvedTableReference, Option<Arc<dyn TableProvider>>)> {
     let options = state.config_options();
-    let resolved = reference(target.name)?.resolve(
+    let resolved = reference(name)?.resolve(
         &options.catalog.default_catalog,
         &options.catalog.default_schema,
     );
-    let verb = target.kind.verb();
     let schema = state
         .catalog_list()
         .catalog(&resolved.catalog)
@@ -437,6 +434,12 @@ async fn plan(state: &SessionState, target: Target<'_>) -> Result<LogicalPlan> {
         Some(schema) => schema.table(&resolved.table).await.sql_err()?,
         None => None,
     };
+    Ok((resolved, provider))
+}
+
+async fn plan(state: &SessionState, target: Target<'_>) -> Result<LogicalPlan> {
+    let verb = target.kind.verb();
+    let (resolved, provider) = relation(state, target.name).await?;
     let Some(provider) = provider else {
         return Err(SqlStateError::new(
             sqlstate::UNDEFINED_TABLE,
@@ -638,22 +641,7 @@ async fn without_conflicts(
 
 /// Whether `name` names an in-memory table (a session's temporary table).
 async fn is_memory_table(state: &SessionState, name: &ObjectName) -> bool {
-    let Ok(reference) = reference(name) else {
-        return false;
-    };
-    let options = state.config_options();
-    let resolved = reference.resolve(
-        &options.catalog.default_catalog,
-        &options.catalog.default_schema,
-    );
-    let Some(schema) = state
-        .catalog_list()
-        .catalog(&resolved.catalog)
-        .and_then(|c| c.schema(&resolved.schema))
-    else {
-        return false;
-    };
-    matches!(schema.table(&resolved.table).await, Ok(Some(p))
+    matches!(relation(state, name).await, Ok((_, Some(p)))
         if (p.as_ref() as &dyn std::any::Any).is::<datafusion::datasource::MemTable>())
 }
 
@@ -663,22 +651,8 @@ async fn managed_table(
     state: &SessionState,
     name: &ObjectName,
 ) -> Result<Option<(Arc<TableData>, Arc<dyn TableProvider>)>> {
-    let options = state.config_options();
-    let resolved = reference(name)?.resolve(
-        &options.catalog.default_catalog,
-        &options.catalog.default_schema,
-    );
-    let Some(schema) = state
-        .catalog_list()
-        .catalog(&resolved.catalog)
-        .and_then(|c| c.schema(&resolved.schema))
-    else {
-        return Ok(None);
-    };
-    let Some(provider) = schema.table(&resolved.table).await.sql_err()? else {
-        return Ok(None);
-    };
-    Ok(as_managed(&provider).map(|m| (m.data().clone(), provider.clone())))
+    let (_, provider) = relation(state, name).await?;
+    Ok(provider.and_then(|p| as_managed(&p).map(|m| (m.data().clone(), p.clone()))))
 }
 
 /// `INSERT ... RETURNING` into a managed table: DataFusion's plan of the

@@ -3,11 +3,20 @@
 //! folded to lower case.
 
 use datafusion::common::TableReference;
-use datafusion::sql::sqlparser::ast::ObjectName;
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName};
 
 use crate::catalog::{CATALOG_NAME, RelName};
 use crate::error::{Result, SqlStateError, sqlstate};
 use crate::session::Session;
+
+/// An identifier as PostgreSQL folds it: quoted as written, else lower case.
+pub(super) fn folded(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
 
 /// Resolves a name against the session's current schema.
 pub(super) fn rel_name(session: &Session, name: &TableReference) -> Result<RelName> {
@@ -26,13 +35,7 @@ pub(super) fn object_name(session: &Session, name: &ObjectName) -> Result<RelNam
         .0
         .iter()
         .filter_map(|p| p.as_ident())
-        .map(|i| {
-            if i.quote_style.is_some() {
-                i.value.clone()
-            } else {
-                i.value.to_lowercase()
-            }
-        })
+        .map(folded)
         .collect();
     let reference = match parts.as_slice() {
         [t] => TableReference::bare(t.as_str()),
@@ -53,12 +56,6 @@ pub(super) fn object_name_last(name: &ObjectName) -> String {
     name.0
         .last()
         .and_then(|p| p.as_ident())
-        .map(|i| {
-            if i.quote_style.is_some() {
-                i.value.clone()
-            } else {
-                i.value.to_lowercase()
-            }
-        })
+        .map(folded)
         .unwrap_or_default()
 }

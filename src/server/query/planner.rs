@@ -96,13 +96,7 @@ fn serials_as_defaults(create: &mut CreateTable) {
         .0
         .last()
         .and_then(|p| p.as_ident())
-        .map(|i| {
-            if i.quote_style.is_some() {
-                i.value.clone()
-            } else {
-                i.value.to_lowercase()
-            }
-        })
+        .map(super::names::folded)
         .unwrap_or_default();
     for column in &mut create.columns {
         let serial = serial_type(column);
@@ -114,11 +108,7 @@ fn serials_as_defaults(create: &mut CreateTable) {
             column.data_type = integer;
         }
         column.options.retain(|o| !is_identity(&o.option));
-        let name = if column.name.quote_style.is_some() {
-            column.name.value.clone()
-        } else {
-            column.name.value.to_lowercase()
-        };
+        let name = super::names::folded(&column.name);
         let sequence = crate::catalog::sequence::serial_sequence(&table, &name);
         let default = datafusion::sql::sqlparser::parser::Parser::new(
             &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
