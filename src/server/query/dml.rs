@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{DFSchema, DFSchemaRef, ResolvedTableReference, TableReference};
+use datafusion::common::{DFSchema, DFSchemaRef, ResolvedTableReference};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::context::SessionState;
@@ -395,26 +395,6 @@ fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn reference(name: &ObjectName) -> Result<TableReference> {
-    let parts: Vec<String> = name
-        .0
-        .iter()
-        .filter_map(|p| p.as_ident())
-        .map(folded)
-        .collect();
-    Ok(match parts.as_slice() {
-        [t] => TableReference::bare(t.as_str()),
-        [s, t] => TableReference::partial(s.as_str(), t.as_str()),
-        [c, s, t] => TableReference::full(c.as_str(), s.as_str(), t.as_str()),
-        _ => {
-            return Err(SqlStateError::new(
-                sqlstate::SYNTAX_ERROR,
-                format!("improper relation name (too many dotted names): {name}"),
-            ));
-        }
-    })
-}
-
 /// The relation `name` names in the session of `state`, with the name
 /// resolved (`None`: nothing has that name).
 async fn relation(
@@ -422,7 +402,7 @@ async fn relation(
     name: &ObjectName,
 ) -> Result<(ResolvedTableReference, Option<Arc<dyn TableProvider>>)> {
     let options = state.config_options();
-    let resolved = reference(name)?.resolve(
+    let resolved = super::names::table_reference(name)?.resolve(
         &options.catalog.default_catalog,
         &options.catalog.default_schema,
     );
@@ -751,6 +731,20 @@ fn returned(
     table: &datafusion::arrow::datatypes::SchemaRef,
 ) -> Result<Vec<Expr>> {
     let named = |expr: &SqlExpr, name: String| -> Result<Expr> {
+        let mut subquery = false;
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions(expr, |e| {
+            subquery |= matches!(
+                e,
+                SqlExpr::Subquery(_) | SqlExpr::Exists { .. } | SqlExpr::InSubquery { .. }
+            );
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        if subquery {
+            return Err(SqlStateError::unsupported(format!(
+                "RETURNING {expr}: a subquery in RETURNING is not supported; \
+                 return the changed row's columns and join afterwards"
+            )));
+        }
         let planned = planner
             .create_logical_expr(&expr.to_string(), schema)
             .sql_err()?;

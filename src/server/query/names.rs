@@ -31,24 +31,29 @@ pub(super) fn rel_name(session: &Session, name: &TableReference) -> Result<RelNa
 /// A relation a statement names (`t`, `s.t` or `db.s.t`), resolved against
 /// the session's current schema.
 pub(super) fn object_name(session: &Session, name: &ObjectName) -> Result<RelName> {
+    rel_name(session, &table_reference(name)?)
+}
+
+/// The reference a relation's name makes (`t`, `s.t` or `db.s.t`), its
+/// parts folded; the database part is kept for DataFusion to check.
+pub(super) fn table_reference(name: &ObjectName) -> Result<TableReference> {
     let parts: Vec<String> = name
         .0
         .iter()
         .filter_map(|p| p.as_ident())
         .map(folded)
         .collect();
-    let reference = match parts.as_slice() {
+    Ok(match parts.as_slice() {
         [t] => TableReference::bare(t.as_str()),
         [s, t] => TableReference::partial(s.as_str(), t.as_str()),
-        [_, s, t] => TableReference::partial(s.as_str(), t.as_str()),
+        [c, s, t] => TableReference::full(c.as_str(), s.as_str(), t.as_str()),
         _ => {
             return Err(SqlStateError::new(
                 sqlstate::SYNTAX_ERROR,
                 format!("improper relation name (too many dotted names): {name}"),
             ));
         }
-    };
-    rel_name(session, &reference)
+    })
 }
 
 /// The last part of a name (a schema's, in `CREATE SCHEMA` and `DROP SCHEMA`).
