@@ -427,6 +427,7 @@ pub async fn load(catalog: &Catalog) -> Result<()> {
                 Some(Box::pin(stream)),
                 true,
                 false,
+                &crate::catalog::staging::Block::default(),
             )
             .await?;
         info!(table = name, rows, "demo table loaded");

@@ -7,8 +7,9 @@
 //! relations first, then the shared catalog, as PostgreSQL searches
 //! `pg_temp` before the `search_path`; and `pg_temp.name` names one
 //! explicitly. (The same layering lets an `UPDATE`'s query see its table
-//! with row positions: [`Pinned`].) They are not in the store, so they
-//! never outlive a crash either.
+//! with row positions: [`Pinned`]; and an open transaction block's
+//! uncommitted catalog changes sit between the two: [`SessionFront`].)
+//! They are not in the store, so they never outlive a crash either.
 //!
 //! (PostgreSQL looks in `pg_temp` only for an unqualified name; here a
 //! temporary relation also hides a table of the same name qualified with a
@@ -22,7 +23,9 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::error::Result as DfResult;
 
-use super::CATALOG_NAME;
+use super::changes::Seen;
+use super::staging::Block;
+use super::{CATALOG_NAME, RelName};
 use crate::error::{Result, SqlStateError, sqlstate};
 use crate::sync::{read, write};
 
@@ -81,6 +84,14 @@ pub trait Front: std::fmt::Debug + Send + Sync + 'static {
     /// The relation that `schema.name` means instead, if any.
     fn relation(&self, schema: &str, name: &str) -> Option<Arc<dyn TableProvider>>;
 
+    /// Whether `schema.name` means nothing here, whatever the catalog has.
+    fn hides(&self, _schema: &str, _name: &str) -> bool {
+        false
+    }
+
+    /// Makes the catalog's names in `schema` the names seen here.
+    fn adjust_names(&self, _schema: &str, _names: &mut Vec<String>) {}
+
     /// Whether `pg_temp` names these relations (a session's own), and
     /// their names there.
     fn temp_names(&self) -> Option<Vec<String>> {
@@ -98,6 +109,50 @@ impl Front for LocalRelations {
 
     fn temp_names(&self) -> Option<Vec<String>> {
         Some(self.names())
+    }
+}
+
+/// A session's view of the catalog: its temporary relations, then what its
+/// open transaction block created, dropped or renamed
+/// (`catalog::changes`), in front of what is committed.
+#[derive(Debug)]
+pub struct SessionFront {
+    pub local: Arc<LocalRelations>,
+    pub block: Arc<Block>,
+}
+
+impl Front for SessionFront {
+    fn relation(&self, schema: &str, name: &str) -> Option<Arc<dyn TableProvider>> {
+        if let Some(local) = self.local.relation(schema, name) {
+            return Some(local);
+        }
+        match self.block.seen(&RelName::new(schema, name))? {
+            Seen::Relation { provider, .. } => Some(provider),
+            Seen::Gone => None,
+        }
+    }
+
+    fn hides(&self, schema: &str, name: &str) -> bool {
+        matches!(
+            self.block.seen(&RelName::new(schema, name)),
+            Some(Seen::Gone)
+        )
+    }
+
+    fn adjust_names(&self, schema: &str, names: &mut Vec<String>) {
+        if let Some((added, gone)) = self.block.names_in(schema) {
+            names.retain(|n| !gone.contains(n));
+            for name in added {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            names.sort();
+        }
+    }
+
+    fn temp_names(&self) -> Option<Vec<String>> {
+        self.local.temp_names()
     }
 }
 
@@ -125,9 +180,14 @@ pub struct FrontCatalogs {
 }
 
 impl FrontCatalogs {
-    /// A session's view: its temporary relations in front of Quarry's catalog.
-    pub fn session(inner: Arc<dyn CatalogProviderList>, local: Arc<LocalRelations>) -> Self {
-        FrontCatalogs::new(inner, CATALOG_NAME, local)
+    /// A session's view: its temporary relations and its block's changes
+    /// in front of Quarry's catalog.
+    pub fn session(
+        inner: Arc<dyn CatalogProviderList>,
+        local: Arc<LocalRelations>,
+        block: Arc<Block>,
+    ) -> Self {
+        FrontCatalogs::new(inner, CATALOG_NAME, Arc::new(SessionFront { local, block }))
     }
 
     pub fn new(inner: Arc<dyn CatalogProviderList>, catalog: &str, front: Arc<dyn Front>) -> Self {
@@ -218,7 +278,11 @@ struct FrontSchema {
 impl SchemaProvider for FrontSchema {
     fn table_names(&self) -> Vec<String> {
         match &self.inner {
-            Some(inner) => inner.table_names(),
+            Some(inner) => {
+                let mut names = inner.table_names();
+                self.front.adjust_names(&self.name, &mut names);
+                names
+            }
             None => self.front.temp_names().unwrap_or_default(),
         }
     }
@@ -226,6 +290,9 @@ impl SchemaProvider for FrontSchema {
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         if let Some(front) = self.front.relation(&self.name, name) {
             return Ok(Some(front));
+        }
+        if self.front.hides(&self.name, name) {
+            return Ok(None);
         }
         match &self.inner {
             Some(inner) => inner.table(name).await,
@@ -256,6 +323,7 @@ impl SchemaProvider for FrontSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         self.front.relation(&self.name, name).is_some()
-            || self.inner.as_ref().is_some_and(|i| i.table_exist(name))
+            || (!self.front.hides(&self.name, name)
+                && self.inner.as_ref().is_some_and(|i| i.table_exist(name)))
     }
 }

@@ -18,6 +18,7 @@
 //! | `store`   | the SQLite metadata store |
 //! | `table`, `writer` | managed tables: their file lists and the commit protocol |
 
+pub mod changes;
 pub mod comments;
 pub mod definition;
 pub mod live;
@@ -55,6 +56,8 @@ use tracing::info;
 
 use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
 use crate::sync::{read, write};
+use changes::{Change, Seen};
+use staging::Block;
 use store::{RelationKind, RelationRow, Store};
 use table::{FileList, ManagedTable, TableData};
 use writer::{FileSetWriter, storage_schema};
@@ -93,7 +96,7 @@ impl std::fmt::Display for RelName {
 }
 
 #[derive(Debug, Clone)]
-struct Entry {
+pub struct Entry {
     id: String,
     kind: RelationKind,
 }
@@ -227,6 +230,36 @@ impl Catalog {
         read(&self.entries).get(name).cloned()
     }
 
+    /// What `name` means to a session whose transaction block is `block`:
+    /// the block's uncommitted changes in front of the committed catalog.
+    fn visible(&self, name: &RelName, block: &Block) -> Option<Entry> {
+        match block.seen(name) {
+            Some(Seen::Relation { entry, .. }) => Some(entry),
+            Some(Seen::Gone) => None,
+            None => self.entry(name),
+        }
+    }
+
+    /// The relation `name` is to a session whose block is `block`.
+    fn visible_provider(&self, name: &RelName, block: &Block) -> Option<Arc<dyn TableProvider>> {
+        match block.seen(name) {
+            Some(Seen::Relation { provider, .. }) => Some(provider),
+            Some(Seen::Gone) => None,
+            None => read(&self.schema(&name.schema).ok()?.tables)
+                .get(&name.name)
+                .cloned(),
+        }
+    }
+
+    /// Stages `change` in `block` when one is open, or publishes it now.
+    /// The caller holds the DDL lock.
+    fn submit(&self, change: Change, block: &Block) -> Result<()> {
+        if let Some(change) = block.stage_change(change) {
+            self.publish(vec![change], &[])?;
+        }
+        Ok(())
+    }
+
     fn register(&self, row: &RelationRow, provider: Arc<dyn TableProvider>) -> Result<()> {
         let schema = self.schema(&row.schema_name)?;
         schema
@@ -300,11 +333,11 @@ impl Catalog {
         )
     }
 
-    fn ensure_absent(&self, name: &RelName) -> Result<()> {
+    fn ensure_absent(&self, name: &RelName, block: &Block) -> Result<()> {
         if self.is_system(name) {
             return Err(self.system_error(name));
         }
-        if self.entry(name).is_some() {
+        if self.visible(name, block).is_some() {
             return Err(SqlStateError::new(
                 sqlstate::DUPLICATE_TABLE,
                 format!("relation \"{name}\" already exists"),
@@ -314,7 +347,8 @@ impl Catalog {
     }
 
     /// `CREATE TABLE` and `CREATE TABLE AS`: writes `data` (if any) into a new
-    /// managed table. The table appears, complete, when the store commits.
+    /// managed table. The table appears, complete, when the store commits
+    /// (the statement, or `block`).
     pub async fn create_table(
         &self,
         name: &RelName,
@@ -322,6 +356,7 @@ impl Catalog {
         data: Option<SendableRecordBatchStream>,
         if_not_exists: bool,
         or_replace: bool,
+        block: &Block,
     ) -> Result<u64> {
         let Columns {
             schema,
@@ -331,8 +366,8 @@ impl Catalog {
         if self.is_system(name) {
             return Err(self.system_error(name));
         }
-        let target = self.schema(&name.schema)?;
-        let existing = self.entry(name);
+        self.schema(&name.schema)?;
+        let existing = self.visible(name, block);
         if let Some(e) = &existing {
             if if_not_exists {
                 return Ok(0);
@@ -364,7 +399,7 @@ impl Catalog {
         let rows = pending.rows();
         let _ddl = self.ddl.lock().await;
         // Re-check under the lock: another session may have created it meanwhile.
-        let existing = self.entry(name);
+        let existing = self.visible(name, block);
         if existing.is_some() && !or_replace {
             return Err(SqlStateError::new(
                 sqlstate::DUPLICATE_TABLE,
@@ -386,35 +421,28 @@ impl Catalog {
             location: None,
             version: 0,
         };
-        self.store.create_relation(
-            &row,
-            pending.files(),
-            existing.as_ref().map(|e| e.id.as_str()),
-        )?;
-        let files = pending.committed();
-        if let Some(old) = existing {
-            self.unregister(name);
-            self.remove_data(&old);
-        }
         let table = ManagedTable::new(
             id,
             schema,
             dir,
             constraints,
             self.store.clone(),
-            FileList { version: 0, files },
+            FileList {
+                version: 0,
+                files: pending.files().to_vec(),
+            },
         )
         .with_defaults(defaults.iter().cloned().collect());
-        target
-            .register_table(name.name.clone(), Arc::new(table))
-            .sql_err()?;
-        write(&self.entries).insert(
-            name.clone(),
-            Entry {
-                id: row.id,
-                kind: RelationKind::Table,
+        self.submit(
+            Change::Create {
+                name: name.clone(),
+                row,
+                provider: Arc::new(table),
+                files: Some(pending),
+                replaces: existing,
             },
-        );
+            block,
+        )?;
         Ok(rows)
     }
 
@@ -426,17 +454,22 @@ impl Catalog {
         }
     }
 
-    /// The managed table behind `name`, for writes (`COPY`, `TRUNCATE`).
+    /// The committed managed table behind `name` (`OPTIMIZE`, `VACUUM`).
     pub fn managed(&self, name: &RelName) -> Result<Arc<TableData>> {
-        let schema = self.schema(&name.schema)?;
-        let tables = read(&schema.tables);
-        let provider = tables.get(&name.name).ok_or_else(|| {
+        self.managed_in(name, &Block::default())
+    }
+
+    /// The managed table behind `name` for a session whose block is
+    /// `block`, for writes (`COPY`, `TRUNCATE`).
+    pub fn managed_in(&self, name: &RelName, block: &Block) -> Result<Arc<TableData>> {
+        self.schema(&name.schema)?;
+        let provider = self.visible_provider(name, block).ok_or_else(|| {
             SqlStateError::new(
                 sqlstate::UNDEFINED_TABLE,
                 format!("relation \"{name}\" does not exist"),
             )
         })?;
-        match table::as_managed(provider) {
+        match table::as_managed(&provider) {
             Some(t) => Ok(t.data().clone()),
             None => Err(SqlStateError::new(
                 sqlstate::WRONG_OBJECT_TYPE,
@@ -446,12 +479,18 @@ impl Catalog {
     }
 
     /// `DROP TABLE` / `DROP VIEW`.
-    pub async fn drop_relation(&self, name: &RelName, view: bool, if_exists: bool) -> Result<bool> {
+    pub async fn drop_relation(
+        &self,
+        name: &RelName,
+        view: bool,
+        if_exists: bool,
+        block: &Block,
+    ) -> Result<bool> {
         if self.is_system(name) {
             return Err(self.system_error(name));
         }
         let _ddl = self.ddl.lock().await;
-        let Some(entry) = self.entry(name) else {
+        let Some(entry) = self.visible(name, block) else {
             if if_exists {
                 return Ok(false);
             }
@@ -480,9 +519,13 @@ impl Catalog {
                 .with_hint("use DROP VIEW to remove a view"));
             }
         }
-        self.store.drop_relation(&entry.id)?;
-        self.unregister(name);
-        self.remove_data(&entry);
+        self.submit(
+            Change::Drop {
+                name: name.clone(),
+                entry,
+            },
+            block,
+        )?;
         Ok(true)
     }
 
@@ -495,11 +538,13 @@ impl Catalog {
         view: bool,
         column: Option<&str>,
         text: Option<&str>,
+        block: &Block,
     ) -> Result<()> {
         if self.is_system(name) {
             return Err(self.system_error(name));
         }
-        let Some(entry) = self.entry(name) else {
+        let _ddl = self.ddl.lock().await;
+        let Some(entry) = self.visible(name, block) else {
             return Err(SqlStateError::new(
                 sqlstate::UNDEFINED_TABLE,
                 format!("relation \"{name}\" does not exist"),
@@ -517,17 +562,12 @@ impl Catalog {
         let number = match column {
             None => 0,
             Some(column) => {
-                let provider = self
-                    .schema(&name.schema)?
-                    .table(&name.name)
-                    .await
-                    .sql_err()?
-                    .ok_or_else(|| {
-                        SqlStateError::new(
-                            sqlstate::UNDEFINED_TABLE,
-                            format!("relation \"{name}\" does not exist"),
-                        )
-                    })?;
+                let provider = self.visible_provider(name, block).ok_or_else(|| {
+                    SqlStateError::new(
+                        sqlstate::UNDEFINED_TABLE,
+                        format!("relation \"{name}\" does not exist"),
+                    )
+                })?;
                 let position = provider
                     .schema()
                     .fields()
@@ -545,16 +585,32 @@ impl Catalog {
                 position as i64 + 1
             }
         };
-        self.store.set_comment(&entry.id, number, text)
+        self.submit(
+            Change::Comment {
+                id: entry.id,
+                column: number,
+                text: text.map(str::to_string),
+            },
+            block,
+        )
     }
 
     /// `ALTER TABLE ... RENAME TO ...` (also for views).
-    pub async fn rename(&self, from: &RelName, to: &RelName, if_exists: bool) -> Result<()> {
+    pub async fn rename(
+        &self,
+        from: &RelName,
+        to: &RelName,
+        if_exists: bool,
+        block: &Block,
+    ) -> Result<()> {
         if self.is_system(from) {
             return Err(self.system_error(from));
         }
         let _ddl = self.ddl.lock().await;
-        let Some(entry) = self.entry(from) else {
+        let (Some(entry), Some(provider)) = (
+            self.visible(from, block),
+            self.visible_provider(from, block),
+        ) else {
             if if_exists {
                 return Ok(());
             }
@@ -563,22 +619,17 @@ impl Catalog {
                 format!("relation \"{from}\" does not exist"),
             ));
         };
-        let target_schema = self.schema(&to.schema)?;
-        self.ensure_absent(to)?;
-        self.store
-            .rename_relation(&entry.id, &to.schema, &to.name)?;
-        let source_schema = self.schema(&from.schema)?;
-        let provider = source_schema
-            .deregister_table(&from.name)
-            .sql_err()?
-            .ok_or_else(|| SqlStateError::internal("renamed relation was not loaded"))?;
-        target_schema
-            .register_table(to.name.clone(), provider)
-            .sql_err()?;
-        let mut entries = write(&self.entries);
-        entries.remove(from);
-        entries.insert(to.clone(), entry);
-        Ok(())
+        self.schema(&to.schema)?;
+        self.ensure_absent(to, block)?;
+        self.submit(
+            Change::Rename {
+                from: from.clone(),
+                to: to.clone(),
+                entry,
+                provider,
+            },
+            block,
+        )
     }
 
     /// Refuses (42501) a path inside the data directory (see [`paths`]).
@@ -592,13 +643,14 @@ impl Catalog {
         state: &SessionState,
         name: &RelName,
         cmd: &CreateExternalTable,
+        block: &Block,
     ) -> Result<()> {
         if self.is_system(name) {
             return Err(self.system_error(name));
         }
-        let target = self.schema(&name.schema)?;
+        self.schema(&name.schema)?;
         let _ddl = self.ddl.lock().await;
-        let existing = self.entry(name);
+        let existing = self.visible(name, block);
         if existing.is_some() {
             if cmd.if_not_exists {
                 return Ok(());
@@ -635,23 +687,16 @@ impl Catalog {
             location: Some(serde_json::to_string(&cmd.locations).unwrap_or_default()),
             version: 0,
         };
-        self.store
-            .create_relation(&row, &[], existing.as_ref().map(|e| e.id.as_str()))?;
-        if let Some(old) = existing {
-            self.unregister(name);
-            self.remove_data(&old);
-        }
-        target
-            .register_table(name.name.clone(), provider)
-            .sql_err()?;
-        write(&self.entries).insert(
-            name.clone(),
-            Entry {
-                id: row.id,
-                kind: RelationKind::External,
+        self.submit(
+            Change::Create {
+                name: name.clone(),
+                row,
+                provider,
+                files: None,
+                replaces: existing,
             },
-        );
-        Ok(())
+            block,
+        )
     }
 
     /// `CREATE [OR REPLACE] VIEW`.
@@ -661,13 +706,14 @@ impl Catalog {
         input: LogicalPlan,
         definition: String,
         or_replace: bool,
+        block: &Block,
     ) -> Result<()> {
         if self.is_system(name) {
             return Err(self.system_error(name));
         }
-        let target = self.schema(&name.schema)?;
+        self.schema(&name.schema)?;
         let _ddl = self.ddl.lock().await;
-        let existing = self.entry(name);
+        let existing = self.visible(name, block);
         if let Some(e) = &existing {
             if !or_replace {
                 return Err(SqlStateError::new(
@@ -692,25 +738,17 @@ impl Catalog {
             location: None,
             version: 0,
         };
-        self.store
-            .create_relation(&row, &[], existing.as_ref().map(|e| e.id.as_str()))?;
-        if existing.is_some() {
-            self.unregister(name);
-        }
-        target
-            .register_table(
-                name.name.clone(),
-                Arc::new(ViewTable::new(input, Some(definition))),
-            )
-            .sql_err()?;
-        write(&self.entries).insert(
-            name.clone(),
-            Entry {
-                id: row.id,
-                kind: RelationKind::View,
+        let view = ViewTable::new(input, Some(definition));
+        self.submit(
+            Change::Create {
+                name: name.clone(),
+                row,
+                provider: Arc::new(view),
+                files: None,
+                replaces: existing,
             },
-        );
-        Ok(())
+            block,
+        )
     }
 
     /// `CREATE SCHEMA`.
@@ -803,8 +841,8 @@ impl Catalog {
     }
 
     /// `TRUNCATE`: staged in `block` when one is open.
-    pub async fn truncate(&self, name: &RelName, block: &staging::Block) -> Result<()> {
-        let data = self.managed(name)?;
+    pub async fn truncate(&self, name: &RelName, block: &Block) -> Result<()> {
+        let data = self.managed_in(name, block)?;
         let pending = data.writer()?.finish()?;
         if let Err(pending) = block.stage(&data, pending, true) {
             data.commit(pending, true).await?;

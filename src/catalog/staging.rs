@@ -16,15 +16,20 @@
 //! since, and one that rewrote a file fails if another write removed that
 //! file first, as PostgreSQL's first-updater-wins does.
 //!
-//! Statements that change the catalog (`CREATE`, `DROP`, `ALTER`, models)
-//! are not staged: they commit when they complete, and a `ROLLBACK` says
-//! which it could not undo.
+//! Changes to the catalog's relations (`CREATE TABLE [AS]`, `CREATE VIEW`,
+//! `DROP`, `ALTER ... RENAME`, `COMMENT ON`) are staged too
+//! (`catalog::changes`): the session sees them, others do not, and `COMMIT`
+//! publishes them in the same SQLite transaction as the rows. Schemas,
+//! sequences and models are not: they commit when their statement
+//! completes, and a `ROLLBACK` says how many it could not undo.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use datafusion::config::ConfigOptions;
 
+use super::RelName;
+use super::changes::{Change, Seen};
 use super::store::{DataFile, TableCommit};
 use super::table::TableData;
 use super::writer::PendingFiles;
@@ -102,8 +107,19 @@ struct Open {
     /// The tables whose rows it changed, held until it ends (see
     /// `TableData::lock_rewrites`).
     held: Vec<(String, tokio::sync::OwnedMutexGuard<()>)>,
-    /// Savepoints, oldest first: each the state of every staged table then.
-    savepoints: Vec<(String, Vec<Mark>)>,
+    /// Its catalog changes, in order.
+    changes: Vec<Change>,
+    /// Savepoints, oldest first.
+    savepoints: Vec<Savepoint>,
+}
+
+/// What a block had staged when a savepoint was set.
+struct Savepoint {
+    name: String,
+    /// Each staged table's state.
+    marks: Vec<Mark>,
+    /// How many catalog changes.
+    changes: usize,
 }
 
 /// A staged table's state at a savepoint.
@@ -252,7 +268,12 @@ impl Block {
                 base_version: t.base_version,
             })
             .collect();
-        open.savepoints.push((name.to_string(), marks));
+        let changes = open.changes.len();
+        open.savepoints.push(Savepoint {
+            name: name.to_string(),
+            marks,
+            changes,
+        });
         Ok(())
     }
 
@@ -265,7 +286,11 @@ impl Block {
         };
         let at = savepoint_index(&open.savepoints, name)?;
         open.savepoints.truncate(at + 1);
-        let marks = &open.savepoints[at].1;
+        let point = &open.savepoints[at];
+        open.changes
+            .drain(point.changes..)
+            .for_each(Change::discard);
+        let marks = &point.marks;
         open.tables
             .retain_mut(|t| match marks.iter().find(|m| m.id == t.data.id) {
                 Some(m) => {
@@ -295,28 +320,65 @@ impl Block {
     /// `ROLLBACK` (or a failed block's end): the staged files are deleted.
     /// Returns whether the block had staged anything.
     pub fn roll_back(&self) -> bool {
-        lock(&self.open)
-            .take()
-            .is_some_and(|open| !open.tables.is_empty())
+        let Some(open) = lock(&self.open).take() else {
+            return false;
+        };
+        let staged = !open.tables.is_empty() || !open.changes.is_empty();
+        open.changes.into_iter().for_each(Change::discard);
+        staged
     }
 
-    /// `COMMIT`: every staged file listed in one store transaction. On an
-    /// error nothing is listed and the staged files are deleted, as the
-    /// block ended either way. Returns whether anything was staged.
-    pub async fn commit(&self) -> Result<bool> {
+    /// Stages a catalog change; gives it back (`Some`) when no block is
+    /// open: it is published now.
+    pub fn stage_change(&self, change: Change) -> Option<Change> {
+        match lock(&self.open).as_mut() {
+            Some(open) => {
+                open.changes.push(change);
+                None
+            }
+            None => Some(change),
+        }
+    }
+
+    /// What `name` means to this session's block, if its changes touched it.
+    pub fn seen(&self, name: &RelName) -> Option<Seen> {
+        super::changes::seen(&lock(&self.open).as_ref()?.changes, name)
+    }
+
+    /// The names this block's changes add to and take from `schema`.
+    pub fn names_in(&self, schema: &str) -> Option<(Vec<String>, Vec<String>)> {
+        let open = lock(&self.open);
+        let changes = &open.as_ref()?.changes;
+        (!changes.is_empty()).then(|| super::changes::names_in(changes, schema))
+    }
+
+    /// `COMMIT`: every catalog change and staged file published in one
+    /// store transaction. On an error nothing is published and the staged
+    /// files are deleted, as the block ended either way. Returns whether
+    /// anything was staged.
+    pub async fn commit(&self, catalog: &super::Catalog) -> Result<bool> {
         // The row-change locks are kept until the changes are listed (or
         // the commit failed): no other change reads the table in between.
         let Some(Open {
             mut tables,
             held: _held,
+            changes,
             ..
         }) = lock(&self.open).take()
         else {
             return Ok(false);
         };
-        if tables.is_empty() {
+        if tables.is_empty() && changes.is_empty() {
             return Ok(false);
         }
+        // Catalog changes publish under the DDL lock, as any DDL does.
+        let _ddl = match changes.is_empty() {
+            true => None,
+            false => Some(catalog.ddl.lock().await),
+        };
+        // Rows staged for a table the block dropped go with it.
+        let dropped: HashSet<&str> = changes.iter().filter_map(Change::dropped).collect();
+        tables.retain(|t| !dropped.contains(t.data.id.as_str()));
         // Each table's commit lock, in one order for every session.
         tables.sort_by(|a, b| a.data.id.cmp(&b.data.id));
         let datas: Vec<Arc<TableData>> = tables.iter().map(|t| t.data.clone()).collect();
@@ -337,8 +399,8 @@ impl Block {
                 replace: t.replace_from.is_some(),
             })
             .collect();
-        let store = tables[0].data.store();
-        let versions = store.commit_many(&commits)?;
+        let versions = catalog.publish(changes, &commits)?;
+        drop(commits);
         for ((mut t, version), (added, removed)) in tables
             .into_iter()
             .zip(versions)
@@ -373,10 +435,10 @@ fn outside(what: &str) -> SqlStateError {
 }
 
 /// The newest savepoint called `name` (PostgreSQL's rule for repeated names).
-fn savepoint_index(savepoints: &[(String, Vec<Mark>)], name: &str) -> Result<usize> {
+fn savepoint_index(savepoints: &[Savepoint], name: &str) -> Result<usize> {
     savepoints
         .iter()
-        .rposition(|(n, _)| n == name)
+        .rposition(|p| p.name == name)
         .ok_or_else(|| {
             SqlStateError::new(
                 sqlstate::INVALID_SAVEPOINT_SPECIFICATION,

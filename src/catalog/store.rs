@@ -71,7 +71,7 @@ pub struct DataFile {
     pub bytes: u64,
 }
 
-/// One table's part of a commit ([`Store::commit_many`]).
+/// One table's part of a commit ([`Store::commit`]).
 #[derive(Debug)]
 pub struct TableCommit<'a> {
     pub relation_id: &'a str,
@@ -83,6 +83,33 @@ pub struct TableCommit<'a> {
     pub removed: &'a [String],
     /// The added files become the whole table.
     pub replace: bool,
+}
+
+/// One change to the catalog's relations ([`Store::commit`]).
+#[derive(Debug)]
+pub enum RelationChange<'a> {
+    /// A new relation with its first files, replacing relation `replaces`.
+    Create {
+        row: &'a RelationRow,
+        files: &'a [DataFile],
+        replaces: Option<&'a str>,
+    },
+    /// Relation `id`, known as `name`, goes (its files and comments too).
+    Drop { id: &'a str, name: &'a str },
+    /// Relation `id`, known as `from`, becomes `schema.name`.
+    Rename {
+        id: &'a str,
+        from: &'a str,
+        schema: &'a str,
+        name: &'a str,
+    },
+    /// `COMMENT ON`: the description of relation `id` (`column` 0) or of
+    /// its column, set or (`None`) removed.
+    Comment {
+        id: &'a str,
+        column: i64,
+        description: Option<&'a str>,
+    },
 }
 
 /// A stored login.
@@ -442,39 +469,15 @@ impl Store {
         files: &[DataFile],
         replace_id: Option<&str>,
     ) -> Result<()> {
-        let mut conn = self.writing();
-        let tx = conn.transaction().map_err(store_err)?;
-        if let Some(old) = replace_id {
-            tx.execute("DELETE FROM relations WHERE id = ?1", [old])
-                .map_err(store_err)?;
-        }
-        tx.execute(
-            "INSERT INTO relations (id, schema_name, name, kind, arrow_schema, definition, location, version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                row.id,
-                row.schema_name,
-                row.name,
-                row.kind.as_str(),
-                row.arrow_schema,
-                row.definition,
-                row.location,
-                row.version
-            ],
+        self.commit(
+            &[RelationChange::Create {
+                row,
+                files,
+                replaces: replace_id,
+            }],
+            &[],
         )
-        .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _)
-                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                SqlStateError::new(
-                    sqlstate::DUPLICATE_TABLE,
-                    format!("relation \"{}\" already exists", row.name),
-                )
-            }
-            other => store_err(other),
-        })?;
-        insert_files(&tx, &row.id, files, row.version)?;
-        tx.commit().map_err(store_err)
+        .map(|_| ())
     }
 
     /// Commits a new version of a managed table: `added` appear; when `replace` is
@@ -498,80 +501,36 @@ impl Store {
         Ok(versions[0])
     }
 
-    /// Commits a new version of each table in one SQLite transaction (a
-    /// transaction block's COMMIT): all of them or none. A replace conflicts
-    /// with any write committed since it was made; a removal conflicts with
-    /// a write that removed the same file (another `UPDATE`, `DELETE` or
-    /// replace, or a compaction), as PostgreSQL's first updater wins: both
-    /// are `40001`. Returns the new versions, in order.
+    /// Commits a new version of each table in one SQLite transaction: all
+    /// of them or none (see [`Store::commit`]). Returns the new versions.
     pub fn commit_many(&self, commits: &[TableCommit<'_>]) -> Result<Vec<i64>> {
+        self.commit(&[], commits)
+    }
+
+    /// Applies catalog `changes` in order, then commits a new version of
+    /// each table in `commits`, in one SQLite transaction (a statement, or a
+    /// transaction block's COMMIT): all of it or none.
+    ///
+    /// A change that finds the catalog changed under it fails: a created
+    /// or renamed-to name taken is `42P07`; a dropped or renamed relation
+    /// gone is `40001`. A replace conflicts with any write committed since
+    /// it was made; a removal conflicts with a write that removed the same
+    /// file (another `UPDATE`, `DELETE` or replace, or a compaction), as
+    /// PostgreSQL's first updater wins: both are `40001`. Returns the
+    /// tables' new versions, in order.
+    pub fn commit(
+        &self,
+        changes: &[RelationChange<'_>],
+        commits: &[TableCommit<'_>],
+    ) -> Result<Vec<i64>> {
         let mut conn = self.writing();
         let tx = conn.transaction().map_err(store_err)?;
+        for change in changes {
+            apply_change(&tx, change)?;
+        }
         let mut versions = Vec::with_capacity(commits.len());
         for c in commits {
-            let current: Option<i64> = tx
-                .query_row(
-                    "SELECT version FROM relations WHERE id = ?1",
-                    [c.relation_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(store_err)?;
-            let Some(current) = current else {
-                return Err(SqlStateError::new(
-                    sqlstate::UNDEFINED_TABLE,
-                    "the table was dropped while the statement ran",
-                ));
-            };
-            if c.replace && current != c.expected_version {
-                return Err(concurrent_update(
-                    "the table changed after this transaction replaced its rows",
-                ));
-            }
-            let next = current + 1;
-            if !c.replace {
-                for file in c.removed {
-                    let changed = tx
-                        .execute(
-                            "UPDATE table_files SET removed_version = ?3
-                             WHERE relation_id = ?1 AND file = ?2 AND removed_version IS NULL",
-                            params![c.relation_id, file, next],
-                        )
-                        .map_err(store_err)?;
-                    if changed != 1 {
-                        return Err(concurrent_update(
-                            "another transaction changed the same rows first",
-                        ));
-                    }
-                    tx.execute(
-                        "INSERT OR IGNORE INTO removed_files (relation_id, file) VALUES (?1, ?2)",
-                        params![c.relation_id, file],
-                    )
-                    .map_err(store_err)?;
-                }
-            }
-            if c.replace {
-                tx.execute(
-                    "INSERT OR IGNORE INTO removed_files (relation_id, file)
-                     SELECT relation_id, file FROM table_files
-                     WHERE relation_id = ?1 AND removed_version IS NULL",
-                    params![c.relation_id],
-                )
-                .map_err(store_err)?;
-                tx.execute(
-                    "UPDATE table_files SET removed_version = ?2
-                     WHERE relation_id = ?1 AND removed_version IS NULL",
-                    params![c.relation_id, next],
-                )
-                .map_err(store_err)?;
-            }
-            insert_files(&tx, c.relation_id, c.added, next)?;
-            tx.execute(
-                "UPDATE relations SET version = ?2 WHERE id = ?1",
-                params![c.relation_id, next],
-            )
-            .map_err(store_err)?;
-            versions.push(next);
+            versions.push(commit_table(&tx, c)?);
         }
         tx.commit().map_err(store_err)?;
         Ok(versions)
@@ -674,33 +633,6 @@ impl Store {
         })
     }
 
-    pub fn rename_relation(&self, id: &str, new_schema: &str, new_name: &str) -> Result<()> {
-        self.writing()
-            .execute(
-                "UPDATE relations SET schema_name = ?2, name = ?3 WHERE id = ?1",
-                params![id, new_schema, new_name],
-            )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    SqlStateError::new(
-                        sqlstate::DUPLICATE_TABLE,
-                        format!("relation \"{new_name}\" already exists"),
-                    )
-                }
-                other => store_err(other),
-            })
-            .map(|_| ())
-    }
-
-    pub fn drop_relation(&self, id: &str) -> Result<()> {
-        self.writing()
-            .execute("DELETE FROM relations WHERE id = ?1", [id])
-            .map(|_| ())
-            .map_err(store_err)
-    }
-
     pub fn user(&self, name: &str) -> Result<Option<UserRow>> {
         self.conn()
             .query_row(
@@ -782,30 +714,6 @@ impl Store {
             )
         })?;
         Ok(stored.into_bytes())
-    }
-
-    /// `COMMENT ON`: sets (or, with `None`, removes) the description of a
-    /// relation (`column_number` 0) or of its column.
-    pub fn set_comment(
-        &self,
-        relation_id: &str,
-        column_number: i64,
-        description: Option<&str>,
-    ) -> Result<()> {
-        let conn = self.writing();
-        match description {
-            Some(text) => conn.execute(
-                "INSERT INTO comments (relation_id, column_number, description) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (relation_id, column_number) DO UPDATE SET description = excluded.description",
-                params![relation_id, column_number, text],
-            ),
-            None => conn.execute(
-                "DELETE FROM comments WHERE relation_id = ?1 AND column_number = ?2",
-                params![relation_id, column_number],
-            ),
-        }
-        .map(|_| ())
-        .map_err(store_err)
     }
 
     /// Every description: (schema, relation, column number, text).
@@ -912,6 +820,180 @@ impl Store {
             .map_err(store_err)?;
         Ok(rows)
     }
+}
+
+/// One table's part of [`Store::commit`]: its new version.
+fn commit_table(tx: &rusqlite::Transaction<'_>, c: &TableCommit<'_>) -> Result<i64> {
+    let current: Option<i64> = tx
+        .query_row(
+            "SELECT version FROM relations WHERE id = ?1",
+            [c.relation_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(store_err)?;
+    let Some(current) = current else {
+        return Err(SqlStateError::new(
+            sqlstate::UNDEFINED_TABLE,
+            "the table was dropped while the statement ran",
+        ));
+    };
+    if c.replace && current != c.expected_version {
+        return Err(concurrent_update(
+            "the table changed after this transaction replaced its rows",
+        ));
+    }
+    let next = current + 1;
+    if !c.replace {
+        for file in c.removed {
+            let changed = tx
+                .execute(
+                    "UPDATE table_files SET removed_version = ?3
+                         WHERE relation_id = ?1 AND file = ?2 AND removed_version IS NULL",
+                    params![c.relation_id, file, next],
+                )
+                .map_err(store_err)?;
+            if changed != 1 {
+                return Err(concurrent_update(
+                    "another transaction changed the same rows first",
+                ));
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO removed_files (relation_id, file) VALUES (?1, ?2)",
+                params![c.relation_id, file],
+            )
+            .map_err(store_err)?;
+        }
+    }
+    if c.replace {
+        tx.execute(
+            "INSERT OR IGNORE INTO removed_files (relation_id, file)
+                 SELECT relation_id, file FROM table_files
+                 WHERE relation_id = ?1 AND removed_version IS NULL",
+            params![c.relation_id],
+        )
+        .map_err(store_err)?;
+        tx.execute(
+            "UPDATE table_files SET removed_version = ?2
+                 WHERE relation_id = ?1 AND removed_version IS NULL",
+            params![c.relation_id, next],
+        )
+        .map_err(store_err)?;
+    }
+    insert_files(tx, c.relation_id, c.added, next)?;
+    tx.execute(
+        "UPDATE relations SET version = ?2 WHERE id = ?1",
+        params![c.relation_id, next],
+    )
+    .map_err(store_err)?;
+    Ok(next)
+}
+
+/// One catalog change of [`Store::commit`].
+fn apply_change(tx: &rusqlite::Transaction<'_>, change: &RelationChange<'_>) -> Result<()> {
+    match *change {
+        RelationChange::Create {
+            row,
+            files,
+            replaces,
+        } => {
+            if let Some(old) = replaces {
+                tx.execute("DELETE FROM relations WHERE id = ?1", [old])
+                    .map_err(store_err)?;
+            }
+            tx.execute(
+                "INSERT INTO relations (id, schema_name, name, kind, arrow_schema, definition, location, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    row.id,
+                    row.schema_name,
+                    row.name,
+                    row.kind.as_str(),
+                    row.arrow_schema,
+                    row.definition,
+                    row.location,
+                    row.version
+                ],
+            )
+            .map_err(|e| name_taken(e, &row.name))?;
+            insert_files(tx, &row.id, files, row.version)
+        }
+        RelationChange::Drop { id, name } => {
+            let dropped = tx
+                .execute("DELETE FROM relations WHERE id = ?1", [id])
+                .map_err(store_err)?;
+            if dropped != 1 {
+                return Err(gone(name));
+            }
+            Ok(())
+        }
+        RelationChange::Rename {
+            id,
+            from,
+            schema,
+            name,
+        } => {
+            let renamed = tx
+                .execute(
+                    "UPDATE relations SET schema_name = ?2, name = ?3 WHERE id = ?1",
+                    params![id, schema, name],
+                )
+                .map_err(|e| name_taken(e, name))?;
+            if renamed != 1 {
+                return Err(gone(from));
+            }
+            Ok(())
+        }
+        RelationChange::Comment {
+            id,
+            column,
+            description,
+        } => {
+            match description {
+                Some(text) => tx.execute(
+                    "INSERT INTO comments (relation_id, column_number, description) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (relation_id, column_number) DO UPDATE SET description = excluded.description",
+                    params![id, column, text],
+                ),
+                None => tx.execute(
+                    "DELETE FROM comments WHERE relation_id = ?1 AND column_number = ?2",
+                    params![id, column],
+                ),
+            }
+            .map_err(store_err)?;
+            Ok(())
+        }
+    }
+}
+
+/// `42P07` when a name is taken, else the store's error.
+fn name_taken(e: rusqlite::Error, name: &str) -> SqlStateError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+        {
+            SqlStateError::new(
+                sqlstate::INVALID_SCHEMA_NAME,
+                format!("the schema of \"{name}\" was dropped by another transaction"),
+            )
+        }
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            SqlStateError::new(
+                sqlstate::DUPLICATE_TABLE,
+                format!("relation \"{name}\" already exists"),
+            )
+        }
+        other => store_err(other),
+    }
+}
+
+/// `40001` for a relation another transaction dropped or renamed first.
+fn gone(name: &str) -> SqlStateError {
+    concurrent_update(&format!(
+        "relation \"{name}\" was dropped or renamed by another transaction"
+    ))
 }
 
 fn insert_files(

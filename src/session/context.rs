@@ -195,13 +195,14 @@ pub(super) fn session_context(
     base: &SessionState,
     user: &str,
     local: Arc<crate::catalog::local::LocalRelations>,
+    block: Arc<crate::catalog::staging::Block>,
 ) -> SessionContext {
     let mut state = base.clone();
     // Its names resolve through its own temporary relations first. (Not a
     // state rebuilt with the builder: that registers the functions again,
     // and DataFusion's `to_char` would come back under its alias's entry.)
     let catalogs =
-        crate::catalog::local::FrontCatalogs::session(base.catalog_list().clone(), local);
+        crate::catalog::local::FrontCatalogs::session(base.catalog_list().clone(), local, block);
     state.register_catalog_list(Arc::new(catalogs));
     let mut info = quarry_udfs::session_info::SessionInfo::default();
     info.user = user.to_string();

@@ -102,9 +102,9 @@ impl Session {
         close: CancellationToken,
     ) -> Arc<Self> {
         let local = Arc::new(crate::catalog::local::LocalRelations::default());
-        let ctx = context::session_context(base, user, local.clone());
-        let control = quarry_udfs::control::Control::of(ctx.state_ref().read().config_options());
         let block = Arc::new(crate::catalog::staging::Block::default());
+        let ctx = context::session_context(base, user, local.clone(), block.clone());
+        let control = quarry_udfs::control::Control::of(ctx.state_ref().read().config_options());
         ctx.state_ref()
             .write()
             .config_mut()

@@ -116,11 +116,21 @@ async fn after_kill_9_committed_blocks_are_whole_and_open_ones_gone() {
         )
         .await
         .expect("committed block");
+    client
+        .batch_execute(
+            "BEGIN; CREATE TABLE c AS SELECT x FROM a WHERE x <= 10; DROP TABLE b; \
+             CREATE TABLE b AS SELECT 'remade' AS y; COMMIT",
+        )
+        .await
+        .expect("committed catalog changes");
     let committed_files = files();
     let open = connect(&server.url()).await;
-    open.batch_execute("BEGIN; INSERT INTO a VALUES (-1); INSERT INTO b VALUES ('open')")
-        .await
-        .expect("open block");
+    open.batch_execute(
+        "BEGIN; INSERT INTO a VALUES (-1); INSERT INTO b VALUES ('open'); \
+         CREATE TABLE d AS SELECT x FROM a; DROP TABLE c",
+    )
+    .await
+    .expect("open block");
     assert!(
         files() > committed_files,
         "the open block's files are on disk"
@@ -135,14 +145,94 @@ async fn after_kill_9_committed_blocks_are_whole_and_open_ones_gone() {
     assert_eq!(scalar(&client, "SELECT min(x) FROM a").await, "1");
     assert_eq!(
         scalar(&client, "SELECT string_agg(y, ',') FROM b").await,
-        "kept"
+        "remade"
     );
+    assert_eq!(scalar(&client, "SELECT count(*) FROM c").await, "10");
+    let err = client
+        .batch_execute("SELECT * FROM d")
+        .await
+        .expect_err("the open block's table is gone");
+    assert_eq!(sqlstate(&err), "42P01", "{err:?}");
     assert_eq!(
         files(),
         committed_files,
         "the open block's files were removed at start-up"
     );
     server.kill();
+}
+
+/// Catalog changes in a block: no other session sees a table created,
+/// renamed or dropped in it until COMMIT, and then all of them at once. A
+/// name another session took first fails the COMMIT with 42P07, a relation
+/// another session dropped first with 40001, and nothing of the block is
+/// applied. (PostgreSQL makes the second session wait on the first's locks
+/// instead; here the first to commit wins, as for rows.)
+#[quarry_test]
+async fn catalog_changes_in_blocks_are_private_until_commit() {
+    let server = TestServer::start().await;
+    let one = server.connect().await;
+    let other = server.connect().await;
+    one.batch_execute("CREATE TABLE base (x int); INSERT INTO base VALUES (1), (2)")
+        .await
+        .expect("table");
+    one.batch_execute(
+        "BEGIN; CREATE TABLE made AS SELECT x FROM base; \
+         ALTER TABLE base RENAME TO renamed; CREATE VIEW v AS SELECT 1 AS one",
+    )
+    .await
+    .expect("changes");
+    assert_eq!(scalar(&one, "SELECT count(*) FROM made").await, "2");
+    assert_eq!(missing(&other, "SELECT * FROM made").await, "42P01");
+    assert_eq!(missing(&other, "SELECT * FROM renamed").await, "42P01");
+    assert_eq!(missing(&other, "SELECT * FROM v").await, "42P01");
+    assert_eq!(scalar(&other, "SELECT count(*) FROM base").await, "2");
+    assert_eq!(
+        scalar(
+            &other,
+            "SELECT count(*) FROM pg_tables WHERE tablename IN ('made', 'renamed')"
+        )
+        .await,
+        "0"
+    );
+    one.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(scalar(&other, "SELECT count(*) FROM made").await, "2");
+    assert_eq!(scalar(&other, "SELECT count(*) FROM renamed").await, "2");
+    assert_eq!(scalar(&other, "SELECT one FROM v").await, "1");
+    assert_eq!(missing(&other, "SELECT * FROM base").await, "42P01");
+
+    // A name taken first: the COMMIT fails and applies nothing.
+    one.batch_execute("BEGIN; CREATE TABLE taken (a int); INSERT INTO renamed VALUES (3)")
+        .await
+        .expect("block");
+    other
+        .batch_execute("CREATE TABLE taken (b text)")
+        .await
+        .expect("taken first");
+    let err = one.batch_execute("COMMIT").await.expect_err("name taken");
+    assert_eq!(sqlstate(&err), "42P07", "{err:?}");
+    one.batch_execute("ROLLBACK").await.expect("rollback");
+    assert_eq!(scalar(&one, "SELECT count(*) FROM renamed").await, "2");
+    assert_eq!(scalar(&one, "SELECT count(b) FROM taken").await, "0");
+
+    // A relation dropped first: 40001.
+    one.batch_execute("BEGIN; DROP TABLE made")
+        .await
+        .expect("block");
+    other
+        .batch_execute("DROP TABLE made")
+        .await
+        .expect("dropped first");
+    let err = one
+        .batch_execute("COMMIT")
+        .await
+        .expect_err("dropped first");
+    assert_eq!(sqlstate(&err), "40001", "{err:?}");
+}
+
+/// The SQLSTATE `sql` fails with.
+async fn missing(client: &Client, sql: &str) -> String {
+    let err = client.batch_execute(sql).await.expect_err(sql);
+    sqlstate(&err)
 }
 
 /// Parquet files under `dir`.

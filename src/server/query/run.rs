@@ -128,11 +128,12 @@ impl QueryHandler {
                                 Some(stream),
                                 cmd.if_not_exists,
                                 cmd.or_replace,
+                                &session.block,
                             )
                             .await
                     })
                     .await?;
-                session.wrote();
+                session.relations_changed();
                 Ok(Response::Execution(if is_ctas {
                     Tag::new("SELECT").with_rows(rows as usize)
                 } else {
@@ -147,9 +148,9 @@ impl QueryHandler {
                 }
                 let state = session.ctx.state();
                 control
-                    .run(catalog.create_external(&state, &name, &cmd))
+                    .run(catalog.create_external(&state, &name, &cmd, &session.block))
                     .await?;
-                session.wrote();
+                session.relations_changed();
                 Ok(Response::Execution(Tag::new("CREATE TABLE")))
             }
             LogicalPlan::Ddl(DdlStatement::CreateView(view)) => {
@@ -173,9 +174,10 @@ impl QueryHandler {
                         view.input.as_ref().clone(),
                         definition,
                         view.or_replace,
+                        &session.block,
                     )
                     .await?;
-                session.wrote();
+                session.relations_changed();
                 Ok(Response::Execution(Tag::new("CREATE VIEW")))
             }
             LogicalPlan::Ddl(DdlStatement::CreateCatalog(_)) => Err(SqlStateError::unsupported(

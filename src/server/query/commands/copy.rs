@@ -71,7 +71,7 @@ pub(in crate::server::query) fn copy_in(
         ));
     };
     let rel = object_name(session, table_name)?;
-    let data = state.catalog.managed(&rel)?;
+    let data = state.catalog.managed_in(&rel, &session.block)?;
     let spec = CopySpec::from_options(copy.options, copy.legacy_options)?;
     Ok(CopyIn::new(rel.to_string(), data, spec, columns)?.in_block(session.block.clone()))
 }

@@ -53,8 +53,11 @@ pub(super) async fn drop(
                     continue;
                 }
                 let rel = object_name(session, name)?;
-                catalog.drop_relation(&rel, view, if_exists).await?;
+                catalog
+                    .drop_relation(&rel, view, if_exists, &session.block)
+                    .await?;
             }
+            session.relations_changed();
             if view { "DROP VIEW" } else { "DROP TABLE" }
         }
         ObjectType::Schema => {
@@ -63,6 +66,7 @@ pub(super) async fn drop(
                     .drop_schema(&object_name_last(name), if_exists, cascade)
                     .await?;
             }
+            session.wrote();
             "DROP SCHEMA"
         }
         ObjectType::Sequence => {
@@ -75,6 +79,7 @@ pub(super) async fn drop(
                     ));
                 }
             }
+            session.wrote();
             "DROP SEQUENCE"
         }
         ObjectType::Index => {
@@ -92,7 +97,6 @@ pub(super) async fn drop(
             )));
         }
     };
-    session.wrote();
     done(tag)
 }
 
@@ -113,7 +117,7 @@ pub(super) async fn alter_table<C: Client>(
             .all(|o| matches!(o, AlterTableOperation::AddConstraint { .. }))
     {
         let rel = object_name(session, &alter.name)?;
-        if catalog.managed(&rel).is_err() && !alter.if_exists {
+        if catalog.managed_in(&rel, &session.block).is_err() && !alter.if_exists {
             return Err(SqlStateError::new(
                 sqlstate::UNDEFINED_TABLE,
                 format!("relation \"{rel}\" does not exist"),
@@ -153,8 +157,10 @@ pub(super) async fn alter_table<C: Client>(
     if target.0.len() == 1 {
         to.schema = from.schema.clone();
     }
-    catalog.rename(&from, &to, alter.if_exists).await?;
-    session.wrote();
+    catalog
+        .rename(&from, &to, alter.if_exists, &session.block)
+        .await?;
+    session.relations_changed();
     done("ALTER TABLE")
 }
 
@@ -317,11 +323,14 @@ pub(super) async fn comment<C: Client>(
         }
     };
     let name = object_name(session, &relation)?;
-    match catalog.comment(&name, view, column.as_deref(), text).await {
+    match catalog
+        .comment(&name, view, column.as_deref(), text, &session.block)
+        .await
+    {
         Err(e) if if_exists && e.code == sqlstate::UNDEFINED_TABLE => {}
         other => other?,
     }
-    session.wrote();
+    session.relations_changed();
     done("COMMENT")
 }
 

@@ -268,7 +268,7 @@ impl QueryHandler {
             Command::Show(variable) => set::show(session, variable),
             Command::Discard => set::discard(session),
             Command::Begin => tx::begin(client, session).await,
-            Command::End { rollback } => tx::end(client, session, rollback, catalog.store()).await,
+            Command::End { rollback } => tx::end(client, session, rollback, catalog).await,
             Command::RollbackToSavepoint(name) => {
                 session.block.roll_back_to(&identifier(name))?;
                 catalog.store().advance();

@@ -1,9 +1,10 @@
 //! `BEGIN`, `COMMIT` and `ROLLBACK`. Inside a block, writes of rows to
-//! managed tables (`INSERT`, `COPY FROM`, `TRUNCATE`) are staged and commit
-//! together at `COMMIT` (`catalog::staging`); statements that change the
-//! catalog commit as they complete. Answered as PostgreSQL does: a warning
-//! for a nested `BEGIN` or a `COMMIT` outside a block, and one for a
-//! `ROLLBACK` naming how many catalog changes it could not undo.
+//! managed tables and changes to relations (`CREATE`, `DROP`, `ALTER ...
+//! RENAME`, `COMMENT ON`) are staged and commit together at `COMMIT`
+//! (`catalog::staging`); schemas, sequences and models commit as their
+//! statement completes. Answered as PostgreSQL does: a warning for a
+//! nested `BEGIN` or a `COMMIT` outside a block, and one for a `ROLLBACK`
+//! naming how many changes it could not undo.
 
 use pgwire::api::results::{Response, Tag};
 use pgwire::messages::response::TransactionStatus;
@@ -44,7 +45,7 @@ pub(super) async fn end<C: Client>(
     client: &mut C,
     session: &Session,
     rollback: bool,
-    store: &crate::catalog::store::Store,
+    catalog: &crate::catalog::Catalog,
 ) -> Result<Response> {
     let failed = client.transaction_status() == TransactionStatus::Error;
     let previous = std::mem::take(&mut *lock(&session.tx));
@@ -55,10 +56,12 @@ pub(super) async fn end<C: Client>(
     let ended = if rollback || failed {
         Ok(session.block.roll_back())
     } else {
-        session.block.commit().await
+        session.block.commit(catalog).await
     };
     if !matches!(ended, Ok(false)) {
-        store.advance();
+        // Plans made with the block's view of the catalog go too.
+        session.relations_changed();
+        catalog.store().advance();
     }
     // Cursors without WITH HOLD end with their block.
     session.cursors.block_ended();
@@ -82,9 +85,9 @@ pub(super) async fn end<C: Client>(
                     "WARNING",
                     sqlstate::INVALID_TRANSACTION_STATE,
                     format!(
-                        "{writes} statement(s) in this transaction block changed the catalog \
-                         (CREATE, DROP, ALTER, models) and were already committed; \
-                         their rows' writes were rolled back"
+                        "{writes} statement(s) in this transaction block changed schemas, \
+                         sequences or models and were already committed; \
+                         everything else was rolled back"
                     ),
                 ),
             )
