@@ -1,5 +1,5 @@
-//! `UPDATE` and `DELETE` of a managed table, by copy-on-write of the
-//! Parquet files that hold a changed row.
+//! `UPDATE`, `DELETE` and `MERGE` of a managed table, by copy-on-write of
+//! the Parquet files that hold a changed row.
 //!
 //! A statement's `WHERE` (with its joins and subqueries) is an ordinary
 //! query over [`Positions`], the table with one more column, [`POSITION`]:
@@ -203,6 +203,16 @@ pub struct Changes {
     positions: Vec<u64>,
     /// For an `UPDATE`: the new rows, as the table's schema.
     new_rows: Vec<RecordBatch>,
+    /// Rows inserted, updated or deleted (the command tag's count).
+    count: u64,
+}
+
+/// What a row of a `MERGE`'s query does (its second column).
+pub mod merge_action {
+    pub const NOTHING: i64 = 0;
+    pub const UPDATE: i64 = 1;
+    pub const DELETE: i64 = 2;
+    pub const INSERT: i64 = 3;
 }
 
 impl Changes {
@@ -216,6 +226,67 @@ impl Changes {
         Ok(Changes {
             positions: Vec::new(),
             new_rows,
+            count: batches.iter().map(|b| b.num_rows() as u64).sum(),
+        })
+    }
+
+    /// Reads a `MERGE`'s batches: [`POSITION`] (NULL for a source row
+    /// that matched nothing), the action ([`merge_action`]), then one
+    /// column per column of `schema`, the table's (the new row of an
+    /// update or insert). A target row that two source rows would change
+    /// is PostgreSQL's `21000`.
+    pub fn merged(batches: &[RecordBatch], schema: &SchemaRef) -> Result<Changes> {
+        use datafusion::arrow::array::Int64Array;
+        let mut seen = HashSet::new();
+        let mut positions = Vec::new();
+        let mut new_rows = Vec::new();
+        let mut count = 0u64;
+        for batch in batches {
+            let (Some(pos), Some(action)) = (
+                batch.column(0).as_any().downcast_ref::<UInt64Array>(),
+                batch.column(1).as_any().downcast_ref::<Int64Array>(),
+            ) else {
+                return Err(SqlStateError::internal(
+                    "a MERGE's positions or actions have another type",
+                ));
+            };
+            let mut writes = Vec::with_capacity(batch.num_rows());
+            for i in 0..batch.num_rows() {
+                let act = if action.is_null(i) {
+                    merge_action::NOTHING
+                } else {
+                    action.value(i)
+                };
+                if matches!(act, merge_action::UPDATE | merge_action::DELETE) {
+                    if !seen.insert(pos.value(i)) {
+                        return Err(SqlStateError::new(
+                            crate::error::sqlstate::CARDINALITY_VIOLATION,
+                            "MERGE command cannot affect row a second time",
+                        )
+                        .with_hint(
+                            "Ensure that not more than one source row matches any one target row.",
+                        ));
+                    }
+                    positions.push(pos.value(i));
+                }
+                if act != merge_action::NOTHING {
+                    count += 1;
+                }
+                writes.push(Some(matches!(
+                    act,
+                    merge_action::UPDATE | merge_action::INSERT
+                )));
+            }
+            let writes = BooleanArray::from(writes);
+            if writes.true_count() > 0 {
+                let rows = filter_record_batch(batch, &writes).map_err(SqlStateError::internal)?;
+                new_rows.push(values_of(&rows, 2, schema)?);
+            }
+        }
+        Ok(Changes {
+            positions,
+            new_rows,
+            count,
         })
     }
 
@@ -259,6 +330,7 @@ impl Changes {
         }
         Ok((
             Changes {
+                count: positions.len() as u64,
                 positions,
                 new_rows,
             },
@@ -268,11 +340,7 @@ impl Changes {
 
     /// Rows changed (or inserted).
     pub fn rows(&self) -> u64 {
-        if self.positions.is_empty() {
-            self.new_rows.iter().map(|b| b.num_rows() as u64).sum()
-        } else {
-            self.positions.len() as u64
-        }
+        self.count
     }
 }
 

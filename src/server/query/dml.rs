@@ -1,5 +1,5 @@
-//! `UPDATE` and `DELETE` of managed tables, with `RETURNING`, `UPDATE ...
-//! FROM` and `DELETE ... USING`; and `INSERT ... RETURNING`.
+//! `UPDATE`, `DELETE` and `MERGE` of managed tables, with `RETURNING`,
+//! `UPDATE ... FROM` and `DELETE ... USING`; and `INSERT ... RETURNING`.
 //!
 //! DataFusion's planner has no `RETURNING`, `FROM` or `USING` for these and
 //! hands a provider only the conjuncts it could read off the plan (a
@@ -53,11 +53,12 @@ use crate::catalog::table::{TableData, as_managed};
 use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
 use crate::session::{QueryControl, Session};
 
-/// `DELETE`, `UPDATE` or `INSERT ... RETURNING`.
+/// `DELETE`, `UPDATE`, `MERGE` or `INSERT ... RETURNING`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
 pub enum ChangeKind {
     Delete,
     Update,
+    Merge,
     Insert,
 }
 
@@ -66,6 +67,7 @@ impl ChangeKind {
         match self {
             ChangeKind::Delete => "DELETE",
             ChangeKind::Update => "UPDATE",
+            ChangeKind::Merge => "MERGE",
             ChangeKind::Insert => "INSERT",
         }
     }
@@ -79,10 +81,11 @@ impl ChangeKind {
     }
 
     /// Columns of its query before the table's: the position of a changed
-    /// row (none for an insert).
+    /// row (none for an insert; and the action for a merge).
     fn offset(self) -> usize {
         match self {
             ChangeKind::Insert => 0,
+            ChangeKind::Merge => 2,
             _ => 1,
         }
     }
@@ -185,6 +188,11 @@ pub(super) async fn statement_to_plan(
     let DfStatement::Statement(statement) = stmt else {
         return state.statement_to_plan(stmt.clone()).await;
     };
+    if let Statement::Merge(merge) = statement.as_ref() {
+        return plan_merge(state, merge)
+            .await
+            .map_err(SqlStateError::into_df);
+    }
     if let Some(target) = Target::of(statement) {
         let target = target.map_err(SqlStateError::into_df)?;
         // A temporary table (in memory) changes as DataFusion changes it.
@@ -227,7 +235,7 @@ pub(super) async fn statement_to_plan(
         data_types,
         statement: inner,
     } = statement.as_ref()
-        && let Some(target) = Target::of(inner)
+        && (Target::of(inner).is_some() || matches!(inner.as_ref(), Statement::Merge(_)))
     {
         let placeholder = Statement::Prepare {
             name: name.clone(),
@@ -247,9 +255,12 @@ pub(super) async fn statement_to_plan(
                 "PREPARE planned into something else".into(),
             ));
         };
-        let input = plan(state, target.map_err(SqlStateError::into_df)?)
-            .await
-            .map_err(SqlStateError::into_df)?;
+        let input = match (Target::of(inner), inner.as_ref()) {
+            (Some(target), _) => plan(state, target.map_err(SqlStateError::into_df)?).await,
+            (None, Statement::Merge(merge)) => plan_merge(state, merge).await,
+            (None, _) => unreachable!("checked above"),
+        }
+        .map_err(SqlStateError::into_df)?;
         if prepare.fields.is_empty() {
             let found = input.get_parameter_fields()?;
             prepare.fields = (1..=found.len())
@@ -417,13 +428,18 @@ async fn relation(
     Ok((resolved, provider))
 }
 
-async fn plan(state: &SessionState, target: Target<'_>) -> Result<LogicalPlan> {
-    let verb = target.kind.verb();
-    let (resolved, provider) = relation(state, target.name).await?;
+/// The managed table `name` names, for a `verb` of its rows: its resolved
+/// name and data.
+async fn changed_table(
+    state: &SessionState,
+    name: &ObjectName,
+    verb: &str,
+) -> Result<(ResolvedTableReference, Arc<TableData>)> {
+    let (resolved, provider) = relation(state, name).await?;
     let Some(provider) = provider else {
         return Err(SqlStateError::new(
             sqlstate::UNDEFINED_TABLE,
-            format!("relation \"{}\" does not exist", target.name),
+            format!("relation \"{name}\" does not exist"),
         ));
     };
     let Some(managed) = as_managed(&provider) else {
@@ -448,8 +464,45 @@ async fn plan(state: &SessionState, target: Target<'_>) -> Result<LogicalPlan> {
             },
         );
     };
-    let positions = Positions::new(managed.data().clone());
-    let table_schema = managed.data().schema.clone();
+    Ok((resolved, managed.data().clone()))
+}
+
+/// `sql`, the query of a change of table `resolved`, planned with that
+/// name meaning `positions`; and the state it was planned with.
+async fn plan_over(
+    state: &SessionState,
+    resolved: &ResolvedTableReference,
+    positions: &Positions,
+    sql: &str,
+    verb: &str,
+) -> Result<(LogicalPlan, SessionState)> {
+    let query = SqlParser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statement())
+        .map_err(|e| SqlStateError::internal(format!("planning {verb}: {e}")))?;
+    let overlay = Arc::new(FrontCatalogs::new(
+        state.catalog_list().clone(),
+        &resolved.catalog,
+        Arc::new(Pinned {
+            schema: resolved.schema.to_string(),
+            table: resolved.table.to_string(),
+            provider: Arc::new(positions.clone()),
+        }),
+    ));
+    let mut planner = state.clone();
+    planner.register_catalog_list(overlay);
+    let input = planner
+        .statement_to_plan(DfStatement::Statement(Box::new(query)))
+        .await
+        .sql_err()?;
+    Ok((input, planner))
+}
+
+async fn plan(state: &SessionState, target: Target<'_>) -> Result<LogicalPlan> {
+    let verb = target.kind.verb();
+    let (resolved, data) = changed_table(state, target.name, verb).await?;
+    let positions = Positions::new(data.clone());
+    let table_schema = data.schema.clone();
     for (column, _) in &target.assignments {
         if table_schema.field_with_name(column).is_err() {
             return Err(SqlStateError::new(
@@ -482,29 +535,9 @@ async fn plan(state: &SessionState, target: Target<'_>) -> Result<LogicalPlan> {
     if let Some(selection) = target.selection {
         sql.push_str(&format!(" WHERE {selection}"));
     }
-    let query = SqlParser::new(&PostgreSqlDialect {})
-        .try_with_sql(&sql)
-        .and_then(|mut p| p.parse_statement())
-        .map_err(|e| SqlStateError::internal(format!("planning {verb}: {e}")))?;
-
-    // Planned with the table's name meaning the table with positions.
-    let overlay = Arc::new(FrontCatalogs::new(
-        state.catalog_list().clone(),
-        &resolved.catalog,
-        Arc::new(Pinned {
-            schema: resolved.schema.to_string(),
-            table: resolved.table.to_string(),
-            provider: Arc::new(positions.clone()),
-        }),
-    ));
-    let mut planner = state.clone();
-    planner.register_catalog_list(overlay);
-    let mut input = planner
-        .statement_to_plan(DfStatement::Statement(Box::new(query)))
-        .await
-        .sql_err()?;
+    let (mut input, planner) = plan_over(state, &resolved, &positions, &sql, verb).await?;
     if target.kind == ChangeKind::Update {
-        input = typed_values(input, &table_schema)?;
+        input = typed_values(input, &table_schema, 1)?;
     }
     let mut schema = Arc::new(DFSchema::empty());
     if let Some(returning) = target.returning {
@@ -523,6 +556,244 @@ async fn plan(state: &SessionState, target: Target<'_>) -> Result<LogicalPlan> {
             schema,
         }),
     }))
+}
+
+/// `MERGE INTO target USING source ON condition WHEN ...`: planned as one
+/// query over the source left-joined to the target with positions. Each
+/// source row's action is the first `WHEN` clause whose kind (`MATCHED`:
+/// the join found a target row; `NOT MATCHED`: it did not) and condition
+/// hold; the query answers the target row's position, that action
+/// (`rewrite::merge_action`), and the row an `UPDATE` or `INSERT` writes.
+/// The changes are then written as an `UPDATE`'s are.
+async fn plan_merge(
+    state: &SessionState,
+    merge: &datafusion::sql::sqlparser::ast::Merge,
+) -> Result<LogicalPlan> {
+    use crate::catalog::rewrite::merge_action;
+    use datafusion::sql::sqlparser::ast::{MergeAction, MergeClauseKind, MergeInsertKind, Parens};
+    let TableFactor::Table {
+        name,
+        alias,
+        args: None,
+        ..
+    } = &merge.table
+    else {
+        return Err(SqlStateError::new(
+            sqlstate::SYNTAX_ERROR,
+            "MERGE INTO takes a table name",
+        ));
+    };
+    if merge.output.is_some() {
+        return Err(SqlStateError::unsupported(
+            "MERGE ... OUTPUT is not supported",
+        ));
+    }
+    let (resolved, data) = changed_table(state, name, "MERGE").await?;
+    let positions = Positions::new(data.clone());
+    let fields = data.schema.fields();
+    let qualifier = match alias {
+        Some(alias) => quoted(&folded(&alias.name)),
+        None => name.to_string(),
+    };
+    let position = format!("{qualifier}.{}", quoted(POSITION));
+    let column_index = |column: &str| -> Result<usize> {
+        fields
+            .iter()
+            .position(|f| f.name() == column)
+            .ok_or_else(|| {
+                SqlStateError::new(
+                    sqlstate::UNDEFINED_COLUMN,
+                    format!(
+                        "column \"{column}\" of relation \"{}\" does not exist",
+                        resolved.table
+                    ),
+                )
+            })
+    };
+    let mut clauses: Vec<WhenClause> = Vec::new();
+    for clause in &merge.clauses {
+        let matched = match clause.clause_kind {
+            MergeClauseKind::Matched => true,
+            MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget => false,
+            MergeClauseKind::NotMatchedBySource => {
+                return Err(SqlStateError::unsupported(
+                    "WHEN NOT MATCHED BY SOURCE is not supported (PostgreSQL 17's); \
+                     DELETE the target rows the source lacks separately",
+                ));
+            }
+        };
+        let mut when = format!("{position} IS {}NULL", if matched { "NOT " } else { "" });
+        if let Some(predicate) = &clause.predicate {
+            when = format!("{when} AND ({predicate})");
+        }
+        let misplaced = |what: &str| {
+            SqlStateError::new(
+                sqlstate::SYNTAX_ERROR,
+                format!(
+                    "{what} is not allowed in a WHEN {} clause",
+                    if matched { "MATCHED" } else { "NOT MATCHED" }
+                ),
+            )
+        };
+        let (action, row) = match &clause.action {
+            MergeAction::Update(update) => {
+                if !matched {
+                    return Err(misplaced("UPDATE"));
+                }
+                if update.update_predicate.is_some() || update.delete_predicate.is_some() {
+                    return Err(SqlStateError::unsupported(
+                        "UPDATE ... WHERE / DELETE WHERE in MERGE is Oracle's; \
+                         put the condition after WHEN MATCHED AND",
+                    ));
+                }
+                let mut row: Vec<Option<String>> = fields
+                    .iter()
+                    .map(|f| Some(format!("{qualifier}.{}", quoted(f.name()))))
+                    .collect();
+                for assignment in &update.assignments {
+                    let AssignmentTarget::ColumnName(column) = &assignment.target else {
+                        return Err(SqlStateError::unsupported(
+                            "SET (a, b) = (...) in MERGE is not supported; assign each column",
+                        ));
+                    };
+                    row[column_index(&last_ident(column))?] = Some(assignment.value.to_string());
+                }
+                (merge_action::UPDATE, row)
+            }
+            MergeAction::Delete { .. } => {
+                if !matched {
+                    return Err(misplaced("DELETE"));
+                }
+                (merge_action::DELETE, vec![None; fields.len()])
+            }
+            MergeAction::Insert(insert) => {
+                if matched {
+                    return Err(misplaced("INSERT"));
+                }
+                if insert.insert_predicate.is_some() {
+                    return Err(SqlStateError::unsupported(
+                        "INSERT ... WHERE in MERGE is Oracle's; put the condition after WHEN NOT MATCHED AND",
+                    ));
+                }
+                let MergeInsertKind::Values(values) = &insert.kind else {
+                    return Err(SqlStateError::unsupported(
+                        "INSERT ROW in MERGE is BigQuery's; list the VALUES",
+                    ));
+                };
+                let [
+                    Parens {
+                        content: values, ..
+                    },
+                ] = values.rows.as_slice()
+                else {
+                    return Err(SqlStateError::new(
+                        sqlstate::SYNTAX_ERROR,
+                        "the INSERT of a MERGE takes one row of VALUES",
+                    ));
+                };
+                let columns: Vec<usize> = if insert.columns.is_empty() {
+                    (0..values.len().min(fields.len())).collect()
+                } else {
+                    insert
+                        .columns
+                        .iter()
+                        .map(|c| column_index(&last_ident(c)))
+                        .collect::<Result<_>>()?
+                };
+                if values.len() != columns.len() {
+                    return Err(SqlStateError::new(
+                        sqlstate::SYNTAX_ERROR,
+                        format!(
+                            "INSERT has {} expressions than target columns",
+                            if values.len() > columns.len() {
+                                "more"
+                            } else {
+                                "fewer"
+                            }
+                        ),
+                    ));
+                }
+                // A column left out takes its DEFAULT, else NULL.
+                let mut row: Vec<Option<String>> = fields
+                    .iter()
+                    .map(|f| {
+                        f.metadata()
+                            .get(crate::catalog::table::DEFAULT_KEY)
+                            .cloned()
+                    })
+                    .collect();
+                for (&i, value) in columns.iter().zip(values) {
+                    let default = matches!(value, SqlExpr::Identifier(id)
+                        if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"));
+                    if !default {
+                        row[i] = Some(value.to_string());
+                    }
+                }
+                (merge_action::INSERT, row)
+            }
+        };
+        clauses.push(WhenClause { when, action, row });
+    }
+    let mut select = vec![
+        format!("{position} AS {}", quoted(POSITION)),
+        format!(
+            "{} AS __quarry_action",
+            case_of(
+                &clauses,
+                |c| Some(c.action.to_string()),
+                &merge_action::NOTHING.to_string()
+            )
+        ),
+    ];
+    for (i, field) in fields.iter().enumerate() {
+        select.push(format!(
+            "{} AS {}",
+            case_of(&clauses, |c| c.row[i].clone(), "NULL"),
+            quoted(field.name())
+        ));
+    }
+    let sql = format!(
+        "SELECT {} FROM {} LEFT JOIN {} ON {}",
+        select.join(", "),
+        merge.source,
+        merge.table,
+        merge.on
+    );
+    let (input, _) = plan_over(state, &resolved, &positions, &sql, "MERGE").await?;
+    let input = typed_values(input, &data.schema, 2)?;
+    Ok(LogicalPlan::Extension(Extension {
+        node: Arc::new(RowChange {
+            kind: ChangeKind::Merge,
+            table: positions,
+            input,
+            values: true,
+            schema: Arc::new(DFSchema::empty()),
+        }),
+    }))
+}
+
+/// One `WHEN` clause of a `MERGE`, as SQL text.
+struct WhenClause {
+    /// When it applies to a source row.
+    when: String,
+    /// What it does (`rewrite::merge_action`).
+    action: i64,
+    /// The row it writes, by column (`None`: NULL).
+    row: Vec<Option<String>>,
+}
+
+/// `CASE` over the clauses, in order: `value` of the first that applies.
+fn case_of(
+    clauses: &[WhenClause],
+    value: impl Fn(&WhenClause) -> Option<String>,
+    otherwise: &str,
+) -> String {
+    let mut case = String::from("CASE");
+    for clause in clauses {
+        let then = value(clause).unwrap_or_else(|| "NULL".to_string());
+        case.push_str(&format!(" WHEN {} THEN {then}", clause.when));
+    }
+    format!("{case} ELSE {otherwise} END")
 }
 
 /// `input` (the rows changed, called `alias`) followed by the `RETURNING`
@@ -692,11 +963,13 @@ async fn plan_insert(
     }))
 }
 
-/// The `UPDATE` query with each new value cast to its column's type (and a
-/// bare parameter typed as the column), as an `INSERT` casts.
+/// The `UPDATE` (or `MERGE`) query with each new value, after its first
+/// `skip` columns, cast to its column's type (and a bare parameter typed
+/// as the column), as an `INSERT` casts.
 fn typed_values(
     input: LogicalPlan,
     table: &datafusion::arrow::datatypes::SchemaRef,
+    skip: usize,
 ) -> Result<LogicalPlan> {
     let LogicalPlan::Projection(projection) = input else {
         return Err(SqlStateError::internal(
@@ -705,7 +978,7 @@ fn typed_values(
     };
     let input_schema = projection.input.schema().clone();
     let mut exprs = projection.expr;
-    for (expr, field) in exprs.iter_mut().skip(1).zip(table.fields()) {
+    for (expr, field) in exprs.iter_mut().skip(skip).zip(table.fields()) {
         let Expr::Alias(alias) = expr else { continue };
         let mut value = (*alias.expr).clone();
         if let Expr::Placeholder(p) = &mut value
@@ -919,7 +1192,10 @@ async fn change_once(
         .run(async {
             let stream = execute_stream(session, input).await?;
             let batches: Vec<_> = futures::TryStreamExt::try_collect(stream).await.sql_err()?;
-            let (changes, kept) = Changes::collect(batches, values.as_ref())?;
+            let (changes, kept) = match change.kind {
+                ChangeKind::Merge => (Changes::merged(&batches, &data.schema)?, Vec::new()),
+                _ => Changes::collect(batches, values.as_ref())?,
+            };
             let rows = changes.rows();
             apply(&data, files, changes, &session.block).await?;
             Ok((rows, kept))
