@@ -427,6 +427,7 @@ pub async fn load(catalog: &Catalog) -> Result<()> {
                 Some(Box::pin(stream)),
                 true,
                 false,
+                None,
                 &crate::catalog::staging::Block::default(),
             )
             .await?;

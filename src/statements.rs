@@ -1,10 +1,13 @@
-//! Statements Quarry adds to SQL, parsed before DataFusion sees the text:
+//! Statements Quarry parses itself, before DataFusion sees the text: those
+//! it adds to SQL, and PostgreSQL's `REFRESH MATERIALIZED VIEW`, which
+//! sqlparser does not read:
 //!
 //! ```sql
 //! CREATE [OR REPLACE] MODEL name OPTIONS (key = value, ...) AS <query>
 //! DROP MODEL [IF EXISTS] name
 //! SHOW MODELS
 //! DESCRIBE MODEL name
+//! REFRESH MATERIALIZED VIEW [CONCURRENTLY] name [WITH DATA]
 //! ```
 //!
 //! The query of `CREATE MODEL` is ordinary SQL, planned by DataFusion.
@@ -19,9 +22,14 @@ use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::error::{Result, SqlStateError, sqlstate};
 
-/// A model statement.
+/// A statement Quarry parses itself.
 #[derive(Debug, Clone)]
-pub enum ModelStatement {
+pub enum QuarryStatement {
+    /// `REFRESH MATERIALIZED VIEW`.
+    Refresh {
+        name: ObjectName,
+        concurrently: bool,
+    },
     CreateModel {
         name: String,
         or_replace: bool,
@@ -42,10 +50,10 @@ pub enum ModelStatement {
     },
 }
 
-impl std::fmt::Display for ModelStatement {
+impl std::fmt::Display for QuarryStatement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ModelStatement::CreateModel {
+            QuarryStatement::CreateModel {
                 name,
                 or_replace,
                 if_not_exists,
@@ -64,7 +72,7 @@ impl std::fmt::Display for ModelStatement {
                     .collect();
                 write!(f, "{}) AS {query}", opts.join(", "))
             }
-            ModelStatement::DropModel {
+            QuarryStatement::DropModel {
                 name,
                 if_exists,
                 keep_snapshots,
@@ -80,8 +88,13 @@ impl std::fmt::Display for ModelStatement {
                     }
                 )
             }
-            ModelStatement::ShowModels => f.write_str("SHOW MODELS"),
-            ModelStatement::DescribeModel { name } => write!(f, "DESCRIBE MODEL {name}"),
+            QuarryStatement::ShowModels => f.write_str("SHOW MODELS"),
+            QuarryStatement::Refresh { name, concurrently } => write!(
+                f,
+                "REFRESH MATERIALIZED VIEW {}{name}",
+                if *concurrently { "CONCURRENTLY " } else { "" }
+            ),
+            QuarryStatement::DescribeModel { name } => write!(f, "DESCRIBE MODEL {name}"),
         }
     }
 }
@@ -109,8 +122,9 @@ fn leading_words(sql: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Parses `sql` when it is a model statement; `Ok(None)` otherwise.
-pub fn parse(sql: &str) -> Result<Option<ModelStatement>> {
+/// Parses `sql` when it is a statement Quarry parses itself; `Ok(None)`
+/// otherwise.
+pub fn parse(sql: &str) -> Result<Option<QuarryStatement>> {
     let words = leading_words(sql, 4);
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
     let is_model = matches!(
@@ -120,6 +134,7 @@ pub fn parse(sql: &str) -> Result<Option<ModelStatement>> {
             | ["DROP", "MODEL", ..]
             | ["SHOW", "MODELS", ..]
             | ["DESCRIBE" | "DESC", "MODEL", ..]
+            | ["REFRESH", "MATERIALIZED", ..]
     );
     if !is_model {
         return Ok(None);
@@ -170,7 +185,7 @@ pub fn parse(sql: &str) -> Result<Option<ModelStatement>> {
             if sql.len() > crate::complexity::SHORT_STATEMENT {
                 crate::complexity::guard_query(&mut query)?;
             }
-            ModelStatement::CreateModel {
+            QuarryStatement::CreateModel {
                 name,
                 or_replace,
                 if_not_exists,
@@ -187,16 +202,32 @@ pub fn parse(sql: &str) -> Result<Option<ModelStatement>> {
             if keep_snapshots {
                 expect_word(&mut parser, "SNAPSHOTS")?;
             }
-            ModelStatement::DropModel {
+            QuarryStatement::DropModel {
                 name,
                 if_exists,
                 keep_snapshots,
             }
         }
+        ["REFRESH", ..] => {
+            parser.next_token();
+            expect_word(&mut parser, "MATERIALIZED")?;
+            expect_word(&mut parser, "VIEW")?;
+            let concurrently = parse_word(&mut parser, "CONCURRENTLY");
+            let name = parser.parse_object_name(false).map_err(syntax)?;
+            if parse_word(&mut parser, "WITH") {
+                if parse_word(&mut parser, "NO") {
+                    return Err(SqlStateError::unsupported(
+                        "REFRESH ... WITH NO DATA is not supported: a materialized view always holds its rows",
+                    ));
+                }
+                expect_word(&mut parser, "DATA")?;
+            }
+            QuarryStatement::Refresh { name, concurrently }
+        }
         ["SHOW", ..] => {
             parser.expect_keyword(Keyword::SHOW).map_err(syntax)?;
             expect_word(&mut parser, "MODELS")?;
-            ModelStatement::ShowModels
+            QuarryStatement::ShowModels
         }
         _ => {
             parser.next_token();
@@ -219,7 +250,7 @@ pub fn parse(sql: &str) -> Result<Option<ModelStatement>> {
                 };
                 name = format!("{name}@{suffix}");
             }
-            ModelStatement::DescribeModel { name }
+            QuarryStatement::DescribeModel { name }
         }
     };
     while parser.consume_token(&Token::SemiColon) {}
@@ -228,7 +259,7 @@ pub fn parse(sql: &str) -> Result<Option<ModelStatement>> {
         return Err(SqlStateError::new(
             sqlstate::SYNTAX_ERROR,
             format!(
-                "syntax error at or near \"{}\": send model statements on their own",
+                "syntax error at or near \"{}\": send this statement on its own",
                 rest.token
             ),
         ));
@@ -310,7 +341,7 @@ mod tests {
         )
         .expect("parses")
         .expect("model statement");
-        let ModelStatement::CreateModel {
+        let QuarryStatement::CreateModel {
             name,
             or_replace,
             if_not_exists,
@@ -333,18 +364,18 @@ mod tests {
     fn recognises_the_other_statements() {
         assert!(matches!(
             parse("show models").expect("ok"),
-            Some(ModelStatement::ShowModels)
+            Some(QuarryStatement::ShowModels)
         ));
         assert!(matches!(
             parse("DROP MODEL IF EXISTS m").expect("ok"),
-            Some(ModelStatement::DropModel {
+            Some(QuarryStatement::DropModel {
                 if_exists: true,
                 ..
             })
         ));
         assert!(matches!(
             parse("DROP MODEL m KEEP SNAPSHOTS").expect("ok"),
-            Some(ModelStatement::DropModel {
+            Some(QuarryStatement::DropModel {
                 if_exists: false,
                 keep_snapshots: true,
                 ..
@@ -357,19 +388,21 @@ mod tests {
             ("DESCRIBE MODEL \"Churn\"@1", "\"Churn\"@1"),
         ] {
             match parse(sql).expect("parses") {
-                Some(ModelStatement::DescribeModel { name: got }) => assert_eq!(got, name, "{sql}"),
+                Some(QuarryStatement::DescribeModel { name: got }) => {
+                    assert_eq!(got, name, "{sql}")
+                }
                 other => panic!("{sql}: {other:?}"),
             }
         }
         assert!(parse("DESCRIBE MODEL churn@").is_err());
         assert!(matches!(
             parse("CREATE MODEL IF NOT EXISTS \"Churn\" AS SELECT 1").expect("ok"),
-            Some(ModelStatement::CreateModel { if_not_exists: true, ref name, .. }) if name == "\"Churn\""
+            Some(QuarryStatement::CreateModel { if_not_exists: true, ref name, .. }) if name == "\"Churn\""
         ));
         assert!(parse("CREATE OR REPLACE MODEL IF NOT EXISTS m AS SELECT 1").is_err());
         assert!(matches!(
             parse("describe model m").expect("ok"),
-            Some(ModelStatement::DescribeModel { .. })
+            Some(QuarryStatement::DescribeModel { .. })
         ));
         assert!(parse("SELECT 1").expect("ok").is_none());
         assert!(parse("CREATE TABLE model (x INT)").expect("ok").is_none());

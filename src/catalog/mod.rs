@@ -166,7 +166,7 @@ impl Catalog {
         }
         let mut managed = 0;
         for row in catalog.store.relations()? {
-            if row.kind == RelationKind::Table {
+            if row.kind.is_managed() {
                 let table = catalog.managed_table_from_row(&row)?;
                 catalog.register(&row, Arc::new(table))?;
                 managed += 1;
@@ -306,7 +306,12 @@ impl Catalog {
                 files,
             },
         )
-        .with_defaults(defaults))
+        .with_defaults(defaults)
+        .materialized(
+            (row.kind == RelationKind::Materialized)
+                .then(|| row.definition.as_deref().map(Arc::from))
+                .flatten(),
+        ))
     }
 
     /// Registers a read-only system table in the public schema.
@@ -347,8 +352,10 @@ impl Catalog {
     }
 
     /// `CREATE TABLE` and `CREATE TABLE AS`: writes `data` (if any) into a new
-    /// managed table. The table appears, complete, when the store commits
-    /// (the statement, or `block`).
+    /// managed table; with `materialized`, the query whose rows `data` are
+    /// (`CREATE MATERIALIZED VIEW`). The table appears, complete, when the
+    /// store commits (the statement, or `block`).
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_table(
         &self,
         name: &RelName,
@@ -356,6 +363,7 @@ impl Catalog {
         data: Option<SendableRecordBatchStream>,
         if_not_exists: bool,
         or_replace: bool,
+        materialized: Option<&str>,
         block: &Block,
     ) -> Result<u64> {
         let Columns {
@@ -410,14 +418,17 @@ impl Catalog {
             id: id.clone(),
             schema_name: name.schema.clone(),
             name: name.name.clone(),
-            kind: RelationKind::Table,
+            kind: match materialized {
+                Some(_) => RelationKind::Materialized,
+                None => RelationKind::Table,
+            },
             arrow_schema: Some(
                 IpcSchemaEncoder::new()
                     .schema_to_fb(&schema)
                     .finished_data()
                     .to_vec(),
             ),
-            definition: None,
+            definition: materialized.map(str::to_string),
             location: None,
             version: 0,
         };
@@ -432,7 +443,8 @@ impl Catalog {
                 files: pending.files().to_vec(),
             },
         )
-        .with_defaults(defaults.iter().cloned().collect());
+        .with_defaults(defaults.iter().cloned().collect())
+        .materialized(materialized.map(Arc::from));
         self.submit(
             Change::Create {
                 name: name.clone(),
@@ -447,7 +459,7 @@ impl Catalog {
     }
 
     fn remove_data(&self, entry: &Entry) {
-        if entry.kind == RelationKind::Table {
+        if entry.kind.is_managed() {
             // Readers that planned before the drop may still hold file handles;
             // on Unix the data stays readable for them until they close.
             let _ = std::fs::remove_dir_all(self.table_dir(&entry.id));
@@ -470,7 +482,10 @@ impl Catalog {
             )
         })?;
         match table::as_managed(&provider) {
-            Some(t) => Ok(t.data().clone()),
+            Some(t) => {
+                t.check_writable(&name.to_string())?;
+                Ok(t.data().clone())
+            }
             None => Err(SqlStateError::new(
                 sqlstate::WRONG_OBJECT_TYPE,
                 format!("\"{name}\" is not a table Quarry manages (a view or an external table)"),
@@ -478,11 +493,12 @@ impl Catalog {
         }
     }
 
-    /// `DROP TABLE` / `DROP VIEW`.
+    /// `DROP TABLE` (`kind` Table: managed or external), `DROP VIEW`,
+    /// `DROP MATERIALIZED VIEW`.
     pub async fn drop_relation(
         &self,
         name: &RelName,
-        view: bool,
+        kind: RelationKind,
         if_exists: bool,
         block: &Block,
     ) -> Result<bool> {
@@ -496,28 +512,25 @@ impl Catalog {
             }
             return Err(SqlStateError::new(
                 sqlstate::UNDEFINED_TABLE,
-                format!(
-                    "{} \"{name}\" does not exist",
-                    if view { "view" } else { "table" }
-                ),
+                format!("{} \"{name}\" does not exist", kind_name(kind)),
             ));
         };
-        match (view, entry.kind) {
-            (true, RelationKind::View) | (false, RelationKind::Table | RelationKind::External) => {}
-            (true, _) => {
-                return Err(SqlStateError::new(
-                    sqlstate::WRONG_OBJECT_TYPE,
-                    format!("\"{name}\" is not a view"),
-                )
-                .with_hint("use DROP TABLE to remove a table"));
+        let fits = match kind {
+            RelationKind::Table | RelationKind::External => {
+                matches!(entry.kind, RelationKind::Table | RelationKind::External)
             }
-            (false, _) => {
-                return Err(SqlStateError::new(
-                    sqlstate::WRONG_OBJECT_TYPE,
-                    format!("\"{name}\" is not a table"),
-                )
-                .with_hint("use DROP VIEW to remove a view"));
-            }
+            other => entry.kind == other,
+        };
+        if !fits {
+            return Err(SqlStateError::new(
+                sqlstate::WRONG_OBJECT_TYPE,
+                format!("\"{name}\" is not a {}", kind_name(kind)),
+            )
+            .with_hint(format!(
+                "use DROP {} to remove a {}",
+                kind_name(entry.kind).to_uppercase(),
+                kind_name(entry.kind)
+            )));
         }
         self.submit(
             Change::Drop {
@@ -829,7 +842,7 @@ impl Catalog {
             Some(n) => vec![n.clone()],
             None => read(&self.entries)
                 .iter()
-                .filter(|(_, e)| e.kind == RelationKind::Table)
+                .filter(|(_, e)| e.kind.is_managed())
                 .map(|(n, _)| n.clone())
                 .collect(),
         };
@@ -840,6 +853,52 @@ impl Catalog {
         Ok(removed)
     }
 
+    /// `REFRESH MATERIALIZED VIEW`: the view's query run again by
+    /// `session`'s planner, its rows replacing the view's (staged in
+    /// `block` when one is open). Returns the rows.
+    pub async fn refresh(
+        &self,
+        name: &RelName,
+        block: &Block,
+        rows: impl std::future::Future<Output = Result<SendableRecordBatchStream>>,
+    ) -> Result<u64> {
+        let data = self.materialized_view(name, block)?.0;
+        let mut stream = rows.await?;
+        let mut writer = data.writer()?;
+        while let Some(batch) = stream.next().await {
+            writer.write(&batch.sql_err()?)?;
+        }
+        let pending = writer.finish()?;
+        let rows = pending.rows();
+        if let Err(pending) = block.stage(&data, pending, true) {
+            data.commit(pending, true).await?;
+        }
+        Ok(rows)
+    }
+
+    /// The materialized view `name` means to a session whose block is
+    /// `block`, and its query.
+    pub fn materialized_view(
+        &self,
+        name: &RelName,
+        block: &Block,
+    ) -> Result<(Arc<TableData>, Arc<str>)> {
+        let provider = self.visible_provider(name, block).ok_or_else(|| {
+            SqlStateError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!("relation \"{name}\" does not exist"),
+            )
+        })?;
+        match table::as_managed(&provider).and_then(|t| Some((t, t.view_query()?))) {
+            Some((t, query)) => Ok((t.data().clone(), query.clone())),
+            // PostgreSQL's code for it too.
+            None => Err(SqlStateError::new(
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                format!("\"{name}\" is not a materialized view"),
+            )),
+        }
+    }
+
     /// `TRUNCATE`: staged in `block` when one is open.
     pub async fn truncate(&self, name: &RelName, block: &Block) -> Result<()> {
         let data = self.managed_in(name, block)?;
@@ -848,6 +907,15 @@ impl Catalog {
             data.commit(pending, true).await?;
         }
         Ok(())
+    }
+}
+
+/// How PostgreSQL's messages call a relation of `kind`.
+fn kind_name(kind: RelationKind) -> &'static str {
+    match kind {
+        RelationKind::Table | RelationKind::External => "table",
+        RelationKind::View => "view",
+        RelationKind::Materialized => "materialized view",
     }
 }
 

@@ -23,7 +23,7 @@ impl Catalog {
     pub async fn load_definitions(&self, state: &SessionState) -> Result<()> {
         for row in self.store.relations()? {
             let result = match row.kind {
-                RelationKind::Table => continue,
+                RelationKind::Table | RelationKind::Materialized => continue,
                 RelationKind::External => self.load_external(state, &row).await,
                 RelationKind::View => self.load_view(state, &row).await,
             };
@@ -102,7 +102,7 @@ impl Catalog {
         }
         let live: std::collections::HashSet<String> = read(&self.entries)
             .values()
-            .filter(|e| e.kind == RelationKind::Table)
+            .filter(|e| e.kind.is_managed())
             .map(|e| e.id.clone())
             .collect();
         let dirs = std::fs::read_dir(&self.tables_dir).map_err(|e| io_error("list tables", e))?;

@@ -23,6 +23,9 @@ pub enum RelationKind {
     External,
     /// `CREATE VIEW`: a stored query.
     View,
+    /// `CREATE MATERIALIZED VIEW`: a managed table whose rows are its
+    /// stored query's, as of its last `REFRESH`.
+    Materialized,
 }
 
 impl RelationKind {
@@ -31,7 +34,13 @@ impl RelationKind {
             RelationKind::Table => "table",
             RelationKind::External => "external",
             RelationKind::View => "view",
+            RelationKind::Materialized => "matview",
         }
+    }
+
+    /// Whether its rows are Parquet files Quarry owns.
+    pub fn is_managed(self) -> bool {
+        matches!(self, RelationKind::Table | RelationKind::Materialized)
     }
 
     fn parse(s: &str) -> Result<Self> {
@@ -39,6 +48,7 @@ impl RelationKind {
             "table" => Ok(RelationKind::Table),
             "external" => Ok(RelationKind::External),
             "view" => Ok(RelationKind::View),
+            "matview" => Ok(RelationKind::Materialized),
             other => Err(SqlStateError::internal(format!(
                 "catalog holds a relation of unknown kind {other:?}"
             ))),

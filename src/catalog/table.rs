@@ -316,6 +316,8 @@ pub struct ManagedTable {
     data: Arc<TableData>,
     /// Each column's `DEFAULT`, what an `INSERT` that omits it writes.
     defaults: std::collections::HashMap<String, Expr>,
+    /// A materialized view's query: only `REFRESH` writes its rows.
+    materialized: Option<Arc<str>>,
 }
 
 impl ManagedTable {
@@ -340,6 +342,30 @@ impl ManagedTable {
                 compacting: AtomicBool::new(false),
             }),
             defaults: Default::default(),
+            materialized: None,
+        }
+    }
+
+    /// The table as materialized view `query`'s rows.
+    pub fn materialized(mut self, query: Option<Arc<str>>) -> Self {
+        self.materialized = query;
+        self
+    }
+
+    /// A materialized view's query (`None` for a table).
+    pub fn view_query(&self) -> Option<&Arc<str>> {
+        self.materialized.as_ref()
+    }
+
+    /// Refuses a write to a materialized view, as PostgreSQL does (42809).
+    pub fn check_writable(&self, name: &str) -> crate::error::Result<()> {
+        match self.materialized {
+            Some(_) => Err(SqlStateError::new(
+                crate::error::sqlstate::WRONG_OBJECT_TYPE,
+                format!("cannot change materialized view \"{name}\""),
+            )
+            .with_hint("REFRESH MATERIALIZED VIEW reads its query again")),
+            None => Ok(()),
         }
     }
 
@@ -440,6 +466,14 @@ impl TableProvider for ManagedTable {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if self.materialized.is_some() {
+            return Err(SqlStateError::new(
+                crate::error::sqlstate::WRONG_OBJECT_TYPE,
+                "cannot change a materialized view",
+            )
+            .with_hint("REFRESH MATERIALIZED VIEW reads its query again")
+            .into_df());
+        }
         let replace = match insert_op {
             InsertOp::Append => false,
             InsertOp::Overwrite => true,

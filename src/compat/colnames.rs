@@ -44,6 +44,9 @@ pub fn created_names(stmt: &DfStatement) -> Option<Arc<[Option<String>]>> {
         Statement::CreateTable(create) if create.columns.is_empty() => {
             query_names(create.query.as_deref()?)
         }
+        Statement::CreateView(view) if view.materialized && view.columns.is_empty() => {
+            query_names(&view.query)
+        }
         _ => None,
     }
 }

@@ -244,7 +244,7 @@ async fn a_second_server_on_the_same_directory_refuses_to_start() {
 /// comments and a row change all outlive a restart: an insert after it
 /// fills the defaults and continues the sequence.
 #[quarry_test]
-async fn defaults_sequences_comments_and_row_changes_survive_restart() {
+async fn defaults_sequences_comments_matviews_and_row_changes_survive_restart() {
     let dir = tempfile::tempdir().expect("dir");
     let server = TestServer::on_dir(dir.path()).await;
     let client = server.connect().await;
@@ -254,7 +254,8 @@ async fn defaults_sequences_comments_and_row_changes_survive_restart() {
              INSERT INTO items (qty) VALUES (1), (2);
              UPDATE items SET note = 'changed' WHERE id = 1;
              DELETE FROM items WHERE id = 2;
-             COMMENT ON TABLE items IS 'kept';",
+             COMMENT ON TABLE items IS 'kept';
+             CREATE MATERIALIZED VIEW item_count AS SELECT count(*) AS n FROM items;",
         )
         .await
         .expect("setup");
@@ -286,4 +287,22 @@ async fn defaults_sequences_comments_and_row_changes_survive_restart() {
         .await,
         "kept"
     );
+    // A materialized view keeps its rows and its query, and stays read-only.
+    assert_eq!(
+        crate::harness::scalar(&client, "SELECT n FROM item_count").await,
+        "1"
+    );
+    client
+        .batch_execute("REFRESH MATERIALIZED VIEW item_count")
+        .await
+        .expect("refresh after restart");
+    assert_eq!(
+        crate::harness::scalar(&client, "SELECT n FROM item_count").await,
+        "2"
+    );
+    let err = client
+        .batch_execute("INSERT INTO item_count VALUES (9)")
+        .await
+        .expect_err("read-only after restart");
+    assert_eq!(crate::harness::sqlstate(&err), "42809", "{err:?}");
 }

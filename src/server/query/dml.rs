@@ -464,6 +464,7 @@ async fn changed_table(
             },
         );
     };
+    managed.check_writable(&resolved.table)?;
     Ok((resolved, managed.data().clone()))
 }
 

@@ -21,17 +21,19 @@ use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
 use crate::registry::training::{self, TrainRequest};
 use crate::server::stream::text_rows;
 use crate::session::{QueryControl, Session};
-use crate::statements::ModelStatement;
+use crate::statements::QuarryStatement;
 
 /// Progress messages earlier than this are not worth a NOTICE.
 const QUIET: Duration = Duration::from_secs(2);
 
 /// The row description of a model statement.
-pub fn result_schema(statement: &ModelStatement) -> SchemaRef {
+pub fn result_schema(statement: &QuarryStatement) -> SchemaRef {
     match statement {
-        ModelStatement::CreateModel { .. } => training::result_schema(),
-        ModelStatement::DropModel { .. } => Arc::new(Schema::empty()),
-        ModelStatement::ShowModels => Arc::new(Schema::new(vec![
+        QuarryStatement::CreateModel { .. } => training::result_schema(),
+        QuarryStatement::DropModel { .. } | QuarryStatement::Refresh { .. } => {
+            Arc::new(Schema::empty())
+        }
+        QuarryStatement::ShowModels => Arc::new(Schema::new(vec![
             Field::new("name", DataType::Utf8, false),
             Field::new("versions", DataType::Int64, false),
             Field::new("latest_version", DataType::Int64, false),
@@ -40,7 +42,7 @@ pub fn result_schema(statement: &ModelStatement) -> SchemaRef {
             Field::new("algorithm", DataType::Utf8, false),
             Field::new("updated_at", DataType::Utf8, false),
         ])),
-        ModelStatement::DescribeModel { .. } => Arc::new(Schema::new(vec![
+        QuarryStatement::DescribeModel { .. } => Arc::new(Schema::new(vec![
             Field::new("section", DataType::Utf8, false),
             Field::new("item", DataType::Utf8, false),
             Field::new("value", DataType::Utf8, true),
@@ -106,13 +108,13 @@ impl QueryHandler {
         &self,
         client: &mut C,
         session: &Arc<Session>,
-        statement: &ModelStatement,
+        statement: &QuarryStatement,
         format: &Format,
         control: &QueryControl,
     ) -> Result<Response> {
         let registry = self.state.registry.clone();
         match statement {
-            ModelStatement::CreateModel {
+            QuarryStatement::CreateModel {
                 name,
                 or_replace,
                 if_not_exists,
@@ -185,7 +187,7 @@ impl QueryHandler {
                 session.wrote();
                 respond_batch(client, batch, format, control, None)
             }
-            ModelStatement::DropModel {
+            QuarryStatement::DropModel {
                 name,
                 if_exists,
                 keep_snapshots,
@@ -202,7 +204,32 @@ impl QueryHandler {
                 session.wrote();
                 Ok(Response::Execution(Tag::new("DROP MODEL")))
             }
-            ModelStatement::ShowModels => {
+            QuarryStatement::Refresh { name, .. } => {
+                let rel = super::names::object_name(session, name)?;
+                let catalog = &self.state.catalog;
+                let (_, query) = catalog.materialized_view(&rel, &session.block)?;
+                let stmt = self
+                    .parser
+                    .parse(&query)?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| {
+                        SqlStateError::internal("a materialized view without a query")
+                    })?;
+                let rows = control
+                    .run(catalog.refresh(&rel, &session.block, async {
+                        let plan = session
+                            .plan_state()
+                            .statement_to_plan(stmt)
+                            .await
+                            .sql_err()?;
+                        super::run::execute_stream(session, plan).await
+                    }))
+                    .await?;
+                tracing::debug!(view = %rel, rows, "materialized view refreshed");
+                Ok(Response::Execution(Tag::new("REFRESH MATERIALIZED VIEW")))
+            }
+            QuarryStatement::ShowModels => {
                 let sql = "SELECT name, versions, latest_version, production_version, task, algorithm, updated_at \
                            FROM public.ml_models ORDER BY name";
                 let stmt = self
@@ -219,7 +246,7 @@ impl QueryHandler {
                 self.run_plan(client, session, &stmt, plan, format, control)
                     .await
             }
-            ModelStatement::DescribeModel { name } => {
+            QuarryStatement::DescribeModel { name } => {
                 let model_ref = registry.resolve(name)?;
                 let model = registry.load(&model_ref)?;
                 let version = registry

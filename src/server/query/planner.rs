@@ -46,11 +46,71 @@ pub(super) async fn statement_to_plan(
         });
     }
     if let DfStatement::Statement(statement) = stmt
+        && let Statement::CreateView(view) = statement.as_ref()
+        && view.materialized
+    {
+        return materialized(state, view)
+            .await
+            .map_err(crate::error::SqlStateError::into_df);
+    }
+    if let DfStatement::Statement(statement) = stmt
         && let Some(declared) = super::cursor::plan(state, statement).await
     {
         return declared.map_err(crate::error::SqlStateError::into_df);
     }
     dml::statement_to_plan(state, stmt).await
+}
+
+/// `CREATE MATERIALIZED VIEW name AS query`, planned as the `CREATE TABLE
+/// name AS query` it starts as; `run` keeps the query with the table, for
+/// `REFRESH MATERIALIZED VIEW`.
+async fn materialized(
+    state: &SessionState,
+    view: &datafusion::sql::sqlparser::ast::CreateView,
+) -> crate::error::Result<LogicalPlan> {
+    use crate::error::{IntoSqlError, SqlStateError, sqlstate};
+    if view.or_replace || view.temporary {
+        return Err(SqlStateError::new(
+            sqlstate::SYNTAX_ERROR,
+            "a materialized view cannot be OR REPLACE or TEMPORARY",
+        ));
+    }
+    if !view.columns.is_empty() {
+        return Err(SqlStateError::unsupported(
+            "a column list on CREATE MATERIALIZED VIEW is not supported; alias the query's columns",
+        ));
+    }
+    let sql = format!(
+        "CREATE TABLE {}{} AS {}",
+        if view.if_not_exists {
+            "IF NOT EXISTS "
+        } else {
+            ""
+        },
+        view.name,
+        view.query
+    );
+    let ctas = datafusion::sql::sqlparser::parser::Parser::new(
+        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+    )
+    .try_with_sql(&sql)
+    .and_then(|mut p| p.parse_statement())
+    .map_err(|e| SqlStateError::internal(format!("planning a materialized view: {e}")))?;
+    state
+        .statement_to_plan(DfStatement::Statement(Box::new(ctas)))
+        .await
+        .sql_err()
+}
+
+/// The query of a `CREATE MATERIALIZED VIEW`, if `stmt` is one.
+pub(super) fn materialized_query(stmt: &DfStatement) -> Option<String> {
+    match stmt {
+        DfStatement::Statement(s) => match s.as_ref() {
+            Statement::CreateView(view) if view.materialized => Some(view.query.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The integer type a `SERIAL`-like column type stands for, if it is one.

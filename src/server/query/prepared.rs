@@ -30,7 +30,7 @@ use crate::server::reuse::Reuse;
 use crate::server::rewrite;
 use crate::server::stream::FieldsCache;
 use crate::session::{QueryControl, Session};
-use crate::statements::ModelStatement;
+use crate::statements::QuarryStatement;
 use crate::sync::lock;
 
 /// A parsed statement, with its plan when DataFusion plans it. Stored by the
@@ -187,7 +187,7 @@ impl Derived {
 #[derive(Clone, Debug)]
 pub enum Stmt {
     Df(DfStatement),
-    Model(ModelStatement),
+    Model(QuarryStatement),
 }
 
 /// The rewrites are built once: they parse templates of their own.

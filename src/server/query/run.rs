@@ -50,7 +50,9 @@ impl QueryHandler {
         }
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmd)) => {
-                let is_ctas = matches!(stmt, DfStatement::Statement(s) if matches!(s.as_ref(), Statement::CreateTable(c) if c.query.is_some()));
+                let materialized = super::planner::materialized_query(stmt);
+                let is_ctas = materialized.is_some()
+                    || matches!(stmt, DfStatement::Statement(s) if matches!(s.as_ref(), Statement::CreateTable(c) if c.query.is_some()));
                 if let DfStatement::Statement(s) = stmt
                     && let Statement::CreateTable(create) = s.as_ref()
                     && let Some(parameters) = super::planner::storage_parameters(create)
@@ -128,6 +130,7 @@ impl QueryHandler {
                                 Some(stream),
                                 cmd.if_not_exists,
                                 cmd.or_replace,
+                                materialized.as_deref(),
                                 &session.block,
                             )
                             .await

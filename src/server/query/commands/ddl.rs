@@ -17,6 +17,7 @@ use datafusion::datasource::TableType;
 use super::done;
 use crate::catalog::Catalog;
 use crate::catalog::local::TEMP_SCHEMA;
+use crate::catalog::store::RelationKind;
 use crate::error::{Result, SqlStateError, sqlstate};
 use crate::server::query::connection::{Client, feed, notice};
 use crate::server::query::names::{object_name, object_name_last};
@@ -46,19 +47,25 @@ pub(super) async fn drop(
     names: &[ObjectName],
 ) -> Result<Response> {
     let tag = match object_type {
-        ObjectType::Table | ObjectType::View => {
-            let view = object_type == ObjectType::View;
+        ObjectType::Table | ObjectType::View | ObjectType::MaterializedView => {
+            let (kind, tag) = match object_type {
+                ObjectType::Table => (RelationKind::Table, "DROP TABLE"),
+                ObjectType::View => (RelationKind::View, "DROP VIEW"),
+                _ => (RelationKind::Materialized, "DROP MATERIALIZED VIEW"),
+            };
             for name in names {
-                if drop_local(session, name, view)? {
+                if kind != RelationKind::Materialized
+                    && drop_local(session, name, kind == RelationKind::View)?
+                {
                     continue;
                 }
                 let rel = object_name(session, name)?;
                 catalog
-                    .drop_relation(&rel, view, if_exists, &session.block)
+                    .drop_relation(&rel, kind, if_exists, &session.block)
                     .await?;
             }
             session.relations_changed();
-            if view { "DROP VIEW" } else { "DROP TABLE" }
+            tag
         }
         ObjectType::Schema => {
             for name in names {
