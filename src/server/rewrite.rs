@@ -505,6 +505,69 @@ const TABLES_WITH_ALL_COLUMNS: &str = "SELECT table_catalog, table_schema, table
      THEN 'YES' ELSE 'NO' END AS is_insertable_into, 'NO' AS is_typed, CAST(NULL AS TEXT) AS commit_action \
      FROM information_schema.tables";
 
+/// `information_schema.columns` as PostgreSQL's: positions from 1, types
+/// by PostgreSQL's names (DataFusion's gives Arrow's, `Int32`, `Utf8`),
+/// with the precision, radix and scale PostgreSQL gives each type, and
+/// `udt_name`. dbt reads `data_type` and these to compare and widen
+/// columns; Grafana and others list columns with them.
+const COLUMNS_AS_POSTGRES: &str = "SELECT table_catalog, table_schema, table_name, column_name, \
+     ordinal_position, column_default, is_nullable, data_type, character_maximum_length, \
+     character_octet_length, \
+     CASE data_type WHEN 'smallint' THEN 16 WHEN 'integer' THEN 32 WHEN 'bigint' THEN 64 \
+     WHEN 'real' THEN 24 WHEN 'double precision' THEN 53 WHEN 'numeric' THEN numeric_precision \
+     END AS numeric_precision, \
+     CASE WHEN data_type IN ('smallint', 'integer', 'bigint', 'real', 'double precision') THEN 2 \
+     WHEN data_type = 'numeric' THEN 10 END AS numeric_precision_radix, \
+     CASE WHEN data_type IN ('smallint', 'integer', 'bigint') THEN 0 \
+     WHEN data_type = 'numeric' THEN numeric_scale END AS numeric_scale, \
+     CASE WHEN data_type = 'date' THEN 0 \
+     WHEN data_type LIKE 'time%' OR data_type = 'interval' THEN 6 END AS datetime_precision, \
+     interval_type, table_catalog AS udt_catalog, 'pg_catalog' AS udt_schema, udt_name \
+     FROM (SELECT table_catalog, table_schema, table_name, column_name, \
+     ordinal_position + 1 AS ordinal_position, column_default, is_nullable, \
+     character_maximum_length, character_octet_length, numeric_precision, numeric_scale, \
+     interval_type, \
+     CASE WHEN data_type IN ('Int8', 'Int16', 'UInt8') THEN 'smallint' \
+     WHEN data_type IN ('Int32', 'UInt16') THEN 'integer' \
+     WHEN data_type IN ('Int64', 'UInt32') THEN 'bigint' \
+     WHEN data_type = 'UInt64' OR data_type LIKE 'Decimal%' THEN 'numeric' \
+     WHEN data_type IN ('Float16', 'Float32') THEN 'real' \
+     WHEN data_type = 'Float64' THEN 'double precision' \
+     WHEN data_type IN ('Utf8', 'LargeUtf8', 'Utf8View', 'Null') THEN 'text' \
+     WHEN data_type = 'Boolean' THEN 'boolean' \
+     WHEN data_type IN ('Date32', 'Date64') THEN 'date' \
+     WHEN data_type LIKE 'Timestamp(%,%' THEN 'timestamp with time zone' \
+     WHEN data_type LIKE 'Timestamp(%' THEN 'timestamp without time zone' \
+     WHEN data_type LIKE 'Time32%' OR data_type LIKE 'Time64%' THEN 'time without time zone' \
+     WHEN data_type LIKE 'Interval%' OR data_type LIKE 'Duration%' THEN 'interval' \
+     WHEN data_type IN ('Binary', 'LargeBinary', 'BinaryView') \
+     OR data_type LIKE 'FixedSizeBinary%' THEN 'bytea' \
+     WHEN data_type LIKE 'List%' OR data_type LIKE 'LargeList%' \
+     OR data_type LIKE 'FixedSizeList%' THEN 'ARRAY' \
+     ELSE 'USER-DEFINED' END AS data_type, \
+     CASE WHEN data_type IN ('Int8', 'Int16', 'UInt8') THEN 'int2' \
+     WHEN data_type IN ('Int32', 'UInt16') THEN 'int4' \
+     WHEN data_type IN ('Int64', 'UInt32') THEN 'int8' \
+     WHEN data_type = 'UInt64' OR data_type LIKE 'Decimal%' THEN 'numeric' \
+     WHEN data_type IN ('Float16', 'Float32') THEN 'float4' \
+     WHEN data_type = 'Float64' THEN 'float8' \
+     WHEN data_type IN ('Utf8', 'LargeUtf8', 'Utf8View', 'Null') THEN 'text' \
+     WHEN data_type = 'Boolean' THEN 'bool' \
+     WHEN data_type IN ('Date32', 'Date64') THEN 'date' \
+     WHEN data_type LIKE 'Timestamp(%,%' THEN 'timestamptz' \
+     WHEN data_type LIKE 'Timestamp(%' THEN 'timestamp' \
+     WHEN data_type LIKE 'Time32%' OR data_type LIKE 'Time64%' THEN 'time' \
+     WHEN data_type LIKE 'Interval%' OR data_type LIKE 'Duration%' THEN 'interval' \
+     WHEN data_type IN ('Binary', 'LargeBinary', 'BinaryView') \
+     OR data_type LIKE 'FixedSizeBinary%' THEN 'bytea' \
+     WHEN data_type LIKE 'List(Int32%' THEN '_int4' \
+     WHEN data_type LIKE 'List(Int64%' THEN '_int8' \
+     WHEN data_type LIKE 'List(Float64%' THEN '_float8' \
+     WHEN data_type LIKE 'List(Utf8%' THEN '_text' \
+     WHEN data_type LIKE 'List(Boolean%' THEN '_bool' \
+     END AS udt_name \
+     FROM information_schema.columns) c";
+
 /// `pg_tables` as PostgreSQL's: tables only (datafusion-pg-catalog lists
 /// views and system views too), and its column `hasindexes` so spelled.
 const TABLES_WITHOUT_VIEWS: &str = "SELECT t.schemaname, t.tablename, t.tableowner, t.tablespace, \
@@ -589,6 +652,9 @@ impl VisitorMut for CatalogShapes {
             [.., schema, table] if schema == "information_schema" && table == "tables" => {
                 (TABLES_WITH_ALL_COLUMNS, "tables")
             }
+            [.., schema, table] if schema == "information_schema" && table == "columns" => {
+                (COLUMNS_AS_POSTGRES, "columns")
+            }
             [.., schema, table] if schema == "pg_catalog" && table == "pg_namespace" => {
                 (NAMESPACES_WITH_INFORMATION_SCHEMA, "pg_namespace")
             }
@@ -662,6 +728,13 @@ impl VisitorMut for CatalogShapes {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::BinaryOp { left, op, right } = expr
+            && *op == datafusion::sql::sqlparser::ast::BinaryOperator::Eq
+        {
+            procedure_by_name(left, right);
+            procedure_by_name(right, left);
+            return ControlFlow::Continue(());
+        }
         let Expr::Function(f) = expr else {
             return ControlFlow::Continue(());
         };
@@ -692,6 +765,46 @@ impl VisitorMut for CatalogShapes {
             *arg = array;
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// Catalog columns PostgreSQL types as `regproc`: a function's oid, shown
+/// as its name. datafusion-pg-catalog keeps the name.
+const REGPROC_COLUMNS: &[&str] = &[
+    "typinput",
+    "typoutput",
+    "typreceive",
+    "typsend",
+    "typmodin",
+    "typmodout",
+    "typanalyze",
+    "aggfnoid",
+    "aggtransfn",
+    "aggfinalfn",
+    "oprcode",
+];
+
+/// `p.oid = t.typreceive` (Npgsql's type query joins `pg_proc` so) as
+/// `p.proname = t.typreceive`: the `regproc` column holds the name here,
+/// so the function is found by it (the functions these columns name have
+/// one oid per name).
+fn procedure_by_name(oid: &mut Expr, regproc: &Expr) {
+    let is_regproc = column_name(regproc)
+        .is_some_and(|c| REGPROC_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()));
+    if !is_regproc {
+        return;
+    }
+    match oid {
+        Expr::CompoundIdentifier(parts)
+            if parts
+                .last()
+                .is_some_and(|p| p.value.eq_ignore_ascii_case("oid")) =>
+        {
+            if let Some(last) = parts.last_mut() {
+                *last = Ident::new("proname");
+            }
+        }
+        _ => {}
     }
 }
 

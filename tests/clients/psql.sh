@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# psql against a live Quarry: \dt, \d <table>, \df, \copy in both directions.
+# psql against a live Quarry: \dt, \d <table>, \df, \copy in both directions,
+# and client tools' catalog queries replayed verbatim (tool_queries/).
 set -euo pipefail
 : "${PGHOST:?}" "${PGPORT:?}" "${PGUSER:?}"
 export PGDATABASE=quarry
@@ -30,6 +31,13 @@ q -c '\d' >/dev/null || fail "\\d failed"
 q -c '\df' >/dev/null || fail "\\df failed"
 q -c '\dn' >/dev/null || fail "\\dn failed"
 q -c '\l' >/dev/null || fail "\\l failed"
+
+# Npgsql's connect-time type query, verbatim: arrays are recognised by
+# their receive function (a regproc joined to pg_proc.oid).
+here=$(dirname "$0")
+types=$(q -At -F'|' -f "$here/tool_queries/npgsql_types.sql") || fail "Npgsql's type query failed"
+grep -qx 'pg_catalog|1007|_int4|a|f|23' <<<"$types" || fail "Npgsql's type query does not see int4[] as an array of int4"
+grep -qx 'pg_catalog|23|int4|b|f|' <<<"$types" || fail "Npgsql's type query does not list int4"
 
 # An error prints its SQLSTATE-backed message and psql survives.
 if out=$(psql -X -v ON_ERROR_STOP=1 -c "SELECT * FROM nope" 2>&1); then fail "expected an error"; fi
