@@ -27,6 +27,7 @@ pub mod paths;
 pub mod rewrite;
 mod schema;
 pub mod sequence;
+pub mod sizes;
 pub mod staging;
 mod startup;
 pub mod store;

@@ -3,8 +3,10 @@
 //! "public"); these replace them with the session's real values.
 
 pub mod colnames;
+pub mod column_type;
 pub mod current_setting;
 pub mod format;
+pub mod pg_size_pretty;
 pub mod pg_typeof;
 pub mod to_char;
 
@@ -77,9 +79,30 @@ pub fn register(ctx: &SessionContext) {
         "pg_collation_is_visible",
         DataType::Boolean,
     )));
+    // Quarry keeps no indexes: `pg_index` has rows for PostgreSQL's own
+    // catalogs only, and their definitions are not kept (NULL). SQLAlchemy's
+    // index reflection plans a call whatever the rows.
+    ctx.register_udf(ScalarUDF::from(OidFunction::with_arities(
+        "pg_get_indexdef",
+        DataType::Utf8,
+        &[1, 3],
+    )));
     ctx.register_udf(ScalarUDF::from(JsonBuildObject::new()));
     ctx.register_udf(ScalarUDF::from(format::Format::new()));
     ctx.register_udf(ScalarUDF::from(pg_typeof::PgTypeof::new()));
+    ctx.register_udf(ScalarUDF::from(column_type::ColumnType::new()));
+    ctx.register_udf(ScalarUDF::from(pg_size_pretty::PgSizePretty::new()));
+    // Sizes are looked up by the rewrite of these calls in a select list or
+    // WHERE (`server::rewrite`, from `quarry_relation_sizes`); elsewhere
+    // they answer NULL.
+    for name in ["pg_table_size", "pg_total_relation_size", "pg_indexes_size"] {
+        ctx.register_udf(ScalarUDF::from(OidFunction::new(name, DataType::Int64)));
+    }
+    ctx.register_udf(ScalarUDF::from(OidFunction::with_arities(
+        "pg_relation_size",
+        DataType::Int64,
+        &[1, 2],
+    )));
     to_char::register(ctx);
     // Quarry has no sequences: no column owns one.
     ctx.register_udf(ScalarUDF::from(OidFunction::with_arity(
@@ -347,9 +370,9 @@ impl ScalarUDFImpl for OidFunction {
     }
 
     fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let value = match self.returns {
+        let value = match &self.returns {
             DataType::Boolean => ScalarValue::Boolean(Some(true)),
-            _ => ScalarValue::Utf8(None),
+            other => ScalarValue::try_from(other)?,
         };
         Ok(ColumnarValue::Scalar(value))
     }

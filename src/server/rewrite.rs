@@ -506,7 +506,8 @@ const TABLES_WITH_ALL_COLUMNS: &str = "SELECT table_catalog, table_schema, table
      FROM information_schema.tables";
 
 /// `information_schema.columns` as PostgreSQL's: positions from 1, types
-/// by PostgreSQL's names (DataFusion's gives Arrow's, `Int32`, `Utf8`),
+/// by PostgreSQL's names (DataFusion's gives Arrow's, `Int32`, `Utf8`;
+/// `compat::column_type` names them as `pg_typeof` and the wire do),
 /// with the precision, radix and scale PostgreSQL gives each type, and
 /// `udt_name`. dbt reads `data_type` and these to compare and widen
 /// columns; Grafana and others list columns with them.
@@ -526,47 +527,15 @@ const COLUMNS_AS_POSTGRES: &str = "SELECT table_catalog, table_schema, table_nam
      FROM (SELECT table_catalog, table_schema, table_name, column_name, \
      ordinal_position + 1 AS ordinal_position, column_default, is_nullable, \
      character_maximum_length, character_octet_length, numeric_precision, numeric_scale, \
-     interval_type, \
-     CASE WHEN data_type IN ('Int8', 'Int16', 'UInt8') THEN 'smallint' \
-     WHEN data_type IN ('Int32', 'UInt16') THEN 'integer' \
-     WHEN data_type IN ('Int64', 'UInt32') THEN 'bigint' \
-     WHEN data_type = 'UInt64' OR data_type LIKE 'Decimal%' THEN 'numeric' \
-     WHEN data_type IN ('Float16', 'Float32') THEN 'real' \
-     WHEN data_type = 'Float64' THEN 'double precision' \
-     WHEN data_type IN ('Utf8', 'LargeUtf8', 'Utf8View', 'Null') THEN 'text' \
-     WHEN data_type = 'Boolean' THEN 'boolean' \
-     WHEN data_type IN ('Date32', 'Date64') THEN 'date' \
-     WHEN data_type LIKE 'Timestamp(%,%' THEN 'timestamp with time zone' \
-     WHEN data_type LIKE 'Timestamp(%' THEN 'timestamp without time zone' \
-     WHEN data_type LIKE 'Time32%' OR data_type LIKE 'Time64%' THEN 'time without time zone' \
-     WHEN data_type LIKE 'Interval%' OR data_type LIKE 'Duration%' THEN 'interval' \
-     WHEN data_type IN ('Binary', 'LargeBinary', 'BinaryView') \
-     OR data_type LIKE 'FixedSizeBinary%' THEN 'bytea' \
-     WHEN data_type LIKE 'List%' OR data_type LIKE 'LargeList%' \
-     OR data_type LIKE 'FixedSizeList%' THEN 'ARRAY' \
-     ELSE 'USER-DEFINED' END AS data_type, \
-     CASE WHEN data_type IN ('Int8', 'Int16', 'UInt8') THEN 'int2' \
-     WHEN data_type IN ('Int32', 'UInt16') THEN 'int4' \
-     WHEN data_type IN ('Int64', 'UInt32') THEN 'int8' \
-     WHEN data_type = 'UInt64' OR data_type LIKE 'Decimal%' THEN 'numeric' \
-     WHEN data_type IN ('Float16', 'Float32') THEN 'float4' \
-     WHEN data_type = 'Float64' THEN 'float8' \
-     WHEN data_type IN ('Utf8', 'LargeUtf8', 'Utf8View', 'Null') THEN 'text' \
-     WHEN data_type = 'Boolean' THEN 'bool' \
-     WHEN data_type IN ('Date32', 'Date64') THEN 'date' \
-     WHEN data_type LIKE 'Timestamp(%,%' THEN 'timestamptz' \
-     WHEN data_type LIKE 'Timestamp(%' THEN 'timestamp' \
-     WHEN data_type LIKE 'Time32%' OR data_type LIKE 'Time64%' THEN 'time' \
-     WHEN data_type LIKE 'Interval%' OR data_type LIKE 'Duration%' THEN 'interval' \
-     WHEN data_type IN ('Binary', 'LargeBinary', 'BinaryView') \
-     OR data_type LIKE 'FixedSizeBinary%' THEN 'bytea' \
-     WHEN data_type LIKE 'List(Int32%' THEN '_int4' \
-     WHEN data_type LIKE 'List(Int64%' THEN '_int8' \
-     WHEN data_type LIKE 'List(Float64%' THEN '_float8' \
-     WHEN data_type LIKE 'List(Utf8%' THEN '_text' \
-     WHEN data_type LIKE 'List(Boolean%' THEN '_bool' \
-     END AS udt_name \
+     interval_type, quarry_column_type(data_type, 'data_type') AS data_type, \
+     quarry_column_type(data_type, 'udt_name') AS udt_name \
      FROM information_schema.columns) c";
+
+/// `pg_class` with PostgreSQL's `relacl` and `reloptions` (NULL: Quarry
+/// keeps neither), which datafusion-pg-catalog's lacks; SQLAlchemy's index
+/// reflection reads `reloptions`.
+const CLASSES_WITH_OPTIONS: &str = "SELECT c.*, CAST(NULL AS TEXT[]) AS relacl, \
+     CAST(NULL AS TEXT[]) AS reloptions FROM pg_catalog.pg_class c";
 
 /// `pg_tables` as PostgreSQL's: tables only (datafusion-pg-catalog lists
 /// views and system views too), and its column `hasindexes` so spelled.
@@ -661,6 +630,10 @@ impl VisitorMut for CatalogShapes {
             [table] if table == "pg_namespace" => {
                 (NAMESPACES_WITH_INFORMATION_SCHEMA, "pg_namespace")
             }
+            [.., schema, table] if schema == "pg_catalog" && table == "pg_class" => {
+                (CLASSES_WITH_OPTIONS, "pg_class")
+            }
+            [table] if table == "pg_class" => (CLASSES_WITH_OPTIONS, "pg_class"),
             [.., schema, table] if schema == "pg_catalog" && table == "pg_tables" => {
                 (TABLES_WITHOUT_VIEWS, "pg_tables")
             }
@@ -738,6 +711,10 @@ impl VisitorMut for CatalogShapes {
         let Expr::Function(f) = expr else {
             return ControlFlow::Continue(());
         };
+        if let Some(subscripts) = subscripts_as_series(f) {
+            *expr = subscripts;
+            return ControlFlow::Continue(());
+        }
         let is_unnest = f
             .name
             .0
@@ -766,6 +743,43 @@ impl VisitorMut for CatalogShapes {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `generate_subscripts(a, 1)` (SQLAlchemy's key and index reflection
+/// numbers `unnest(indkey)` with it) as `unnest(generate_series(1,
+/// cardinality(a)))`, which DataFusion has; over a vector column, its
+/// text read as the array. Only the first dimension: the catalogs' arrays
+/// have one.
+fn subscripts_as_series(f: &Function) -> Option<Expr> {
+    let named = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .is_some_and(|i| i.value.eq_ignore_ascii_case("generate_subscripts"));
+    if !named {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array)), _] = list.args.as_slice() else {
+        return None;
+    };
+    let vector = column_name(array)
+        .is_some_and(|c| VECTOR_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()));
+    let array = match vector {
+        true => format!("CAST(string_to_array(nullif({array}, ''), ' ') AS BIGINT[])"),
+        false => array.to_string(),
+    };
+    datafusion::sql::sqlparser::parser::Parser::new(
+        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+    )
+    .try_with_sql(&format!(
+        "unnest(generate_series(1, CAST(cardinality({array}) AS BIGINT)))"
+    ))
+    .and_then(|mut p| p.parse_expr())
+    .ok()
 }
 
 /// Catalog columns PostgreSQL types as `regproc`: a function's oid, shown
@@ -865,6 +879,14 @@ fn description_lookup(expr: &Expr) -> Option<Expr> {
             _ => None,
         })
         .collect::<Option<_>>()?;
+    if let Some(size) = size_lookup(&name, &args) {
+        return datafusion::sql::sqlparser::parser::Parser::new(
+            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+        )
+        .try_with_sql(&size)
+        .and_then(|mut p| p.parse_expr())
+        .ok();
+    }
     let (object, subid) = match (name.as_str(), args.as_slice()) {
         ("obj_description", [object]) => (object.to_string(), "0".to_string()),
         // The catalog named is that of relations: the only objects Quarry
@@ -883,6 +905,27 @@ fn description_lookup(expr: &Expr) -> Option<Expr> {
     .try_with_sql(&text)
     .and_then(|mut p| p.parse_expr())
     .ok()
+}
+
+/// `pg_table_size(oid)`, `pg_relation_size(oid [, fork])` and
+/// `pg_total_relation_size(oid)` as the lookup in `quarry_relation_sizes`
+/// they are (0 for a view, as PostgreSQL answers; Quarry keeps no indexes
+/// or TOAST, so the three agree, and `pg_indexes_size` is 0).
+fn size_lookup(name: &str, args: &[&Expr]) -> Option<String> {
+    match (name, args) {
+        ("pg_indexes_size", [_]) => Some("CAST(0 AS BIGINT)".into()),
+        ("pg_table_size" | "pg_total_relation_size" | "pg_relation_size", [object])
+        | ("pg_relation_size", [object, _]) => Some(format!(
+            "(SELECT coalesce(max(quarry_s.bytes), 0) AS {name} \
+             FROM pg_catalog.pg_class quarry_c \
+             JOIN pg_catalog.pg_namespace quarry_n ON quarry_n.oid = quarry_c.relnamespace \
+             LEFT JOIN public.quarry_relation_sizes quarry_s \
+             ON quarry_s.schema_name = quarry_n.nspname \
+             AND quarry_s.relation_name = quarry_c.relname \
+             WHERE quarry_c.oid = {object})"
+        )),
+        _ => None,
+    }
 }
 
 /// Functions in `FROM` that return one column, which PostgreSQL names by
@@ -996,7 +1039,8 @@ impl VisitorMut for ScalarFunctionsInFrom {
 
 /// `LIKE 'a#_b' ESCAPE '#'` → `LIKE 'a\_b'`: DataFusion takes only the
 /// backslash as the escape character. (An empty `ESCAPE ''`, PostgreSQL's
-/// "no escape", doubles every backslash.)
+/// "no escape", doubles every backslash.) A pattern that is not a literal
+/// is converted the same way when the statement runs.
 struct LikeEscapes;
 
 impl VisitorMut for LikeEscapes {
@@ -1017,7 +1061,41 @@ impl VisitorMut for LikeEscapes {
         else {
             return ControlFlow::Continue(());
         };
-        let (Some(escape), Expr::Value(text)) = (escape_char.as_ref(), pattern.as_mut()) else {
+        let Some(escape) = escape_char.as_ref() else {
+            return ControlFlow::Continue(());
+        };
+        let Expr::Value(text) = pattern.as_mut() else {
+            // A pattern known when the statement runs (SQLAlchemy's
+            // `nspname NOT LIKE $1 || '%' ESCAPE '/'`): converted then.
+            let Value::SingleQuotedString(e) = &escape.value else {
+                return ControlFlow::Continue(());
+            };
+            let mut chars = e.chars();
+            let converted = match (chars.next(), chars.next()) {
+                (Some('\\'), None) => None,
+                (None, _) => Some(format!("replace(({pattern}), '\\', '\\\\')")),
+                (Some(c), None) => Some(format!(
+                    "regexp_replace(replace(({pattern}), '\\', '\\\\'), '(?s){}(.)', '\\${{1}}', 'g')",
+                    if c.is_ascii_punctuation() {
+                        format!("\\{c}").replace('\'', "''")
+                    } else {
+                        c.to_string()
+                    }
+                )),
+                _ => return ControlFlow::Continue(()),
+            };
+            if let Some(converted) = converted {
+                match datafusion::sql::sqlparser::parser::Parser::new(
+                    &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+                )
+                .try_with_sql(&converted)
+                .and_then(|mut p| p.parse_expr())
+                {
+                    Ok(expr) => **pattern = expr,
+                    Err(_) => return ControlFlow::Continue(()),
+                }
+            }
+            *escape_char = None;
             return ControlFlow::Continue(());
         };
         let (Value::SingleQuotedString(e), Value::SingleQuotedString(p)) =
@@ -1220,7 +1298,7 @@ mod tests {
 
     #[test]
     fn leaves_aggregates_alone() {
-        let sql = "SELECT (SELECT count(*) FROM pg_class) AS n";
+        let sql = "SELECT (SELECT count(*) FROM pg_attribute) AS n";
         assert_eq!(rewritten(sql), sql);
     }
 }

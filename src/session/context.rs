@@ -160,6 +160,12 @@ pub fn base_state(
         )),
     )?;
     catalog.register_system_table(
+        crate::catalog::sizes::RELATION_SIZES,
+        LiveTable::provider(crate::catalog::sizes::RelationSizes::new(Arc::downgrade(
+            catalog,
+        ))),
+    )?;
+    catalog.register_system_table(
         UNLOADABLE_RELATIONS,
         LiveTable::provider(UnloadableRelations::new(Arc::downgrade(catalog))),
     )?;

@@ -27,6 +27,8 @@ grep -q psql_items <<<"$dt" || fail "\\dt does not list psql_items: $dt"
 d=$(q -c '\d psql_items')
 grep -q label <<<"$d" || fail "\\d psql_items does not show column label: $d"
 grep -qi integer <<<"$d" || fail "\\d psql_items does not show the integer type: $d"
+dtplus=$(q -c '\dt+ psql_items')
+grep -Eq '[0-9]+ (bytes|kB)' <<<"$dtplus" || fail "\\dt+ does not show the table's size: $dtplus"
 q -c '\d' >/dev/null || fail "\\d failed"
 q -c '\df' >/dev/null || fail "\\df failed"
 q -c '\dn' >/dev/null || fail "\\dn failed"

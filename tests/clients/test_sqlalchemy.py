@@ -1,9 +1,11 @@
-"""SQLAlchemy's PostgreSQL dialect reflects Quarry's tables and columns."""
+"""SQLAlchemy's PostgreSQL dialect reflects Quarry's tables and columns;
+pandas reads and writes tables through it."""
 
 import os
 import sys
 
-from sqlalchemy import create_engine, inspect, text
+import pandas as pd
+from sqlalchemy import MetaData, Table, create_engine, inspect, text
 
 URL = os.environ["QUARRY_SQLALCHEMY_URL"]
 
@@ -38,6 +40,25 @@ def main() -> None:
         assert streamed == [(1, 1.5), (2, 5.0), (3, 3.5)], streamed
     comment = inspect(engine).get_table_comment("sa_orders")
     assert comment == {"text": "orders, one per row"}, comment
+    # Reflection as Superset, Alembic and pandas use it: answers, no errors
+    # (Quarry keeps no indexes or enforced keys, so those lists are empty).
+    insp = inspect(engine)
+    schemas = insp.get_schema_names()
+    assert "public" in schemas and not any(s.startswith("pg_") for s in schemas), schemas
+    assert insp.get_pk_constraint("sa_orders")["constrained_columns"] == []
+    assert insp.get_indexes("sa_orders") == []
+    assert insp.get_foreign_keys("sa_orders") == []
+    assert insp.get_unique_constraints("sa_orders") == []
+    reflected = Table("sa_orders", MetaData(), autoload_with=engine)
+    assert list(reflected.columns.keys()) == ["order_id", "customer", "amount"]
+    frame = pd.read_sql_table("sa_orders", engine).sort_values("order_id")
+    assert frame["amount"].tolist() == [1.5, 5.0, 3.5], frame
+    out = pd.DataFrame({"k": [1, 2, 3], "label": ["a", None, "c"]})
+    out.to_sql("sa_frame", engine, if_exists="replace", index=False)
+    out.to_sql("sa_frame", engine, if_exists="append", index=False)
+    back = pd.read_sql_query("SELECT k, label FROM sa_frame ORDER BY k, label", engine)
+    assert back["k"].tolist() == [1, 1, 2, 2, 3, 3], back
+    assert back["label"].isna().sum() == 2, back
     print("sqlalchemy: ok", sorted(tables)[:5])
 
 
