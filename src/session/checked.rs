@@ -11,6 +11,12 @@
 //! they were. Floats and decimals are left alone (floats follow IEEE 754 as
 //! PostgreSQL's do; decimals already check their precision). `sum` of a
 //! `bigint` is summed without wrapping too (see `checked_sum`).
+//!
+//! Casts of fractional numbers to integers round, as PostgreSQL's do,
+//! where Arrow's truncate (`3.7::int` was 3): a `double precision` or
+//! `real` value to the nearest, ties to even (PostgreSQL's `rint`); a
+//! `numeric` (and a literal such as `2.5`, which PostgreSQL reads as
+//! `numeric` and DataFusion as a float) half away from zero.
 
 use std::sync::{Arc, LazyLock};
 
@@ -55,6 +61,8 @@ fn candidate(e: &Expr) -> bool {
                 matches!(b.op, Operator::Plus | Operator::Minus | Operator::Multiply)
             }
             Expr::AggregateFunction(agg) => agg.func.name() == "sum",
+            Expr::Cast(c) => c.field.data_type().is_integer(),
+            Expr::TryCast(c) => c.field.data_type().is_integer(),
             _ => false,
         })
     })
@@ -70,6 +78,11 @@ fn checked_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         && agg.func.name() == "sum"
     {
         return checked_sum(e, schema);
+    }
+    if matches!(&e, Expr::Cast(c) if c.field.data_type().is_integer())
+        || matches!(&e, Expr::TryCast(c) if c.field.data_type().is_integer())
+    {
+        return rounded_cast(e, schema);
     }
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
         return Ok(Transformed::no(e));
@@ -123,6 +136,122 @@ fn checked_sum(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         Box::new(Expr::AggregateFunction(agg)),
         t,
     ))))
+}
+
+/// A cast of a float or decimal to an integer, with its operand rounded
+/// first (see the module's note).
+fn rounded_cast(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let operand = match &e {
+        Expr::Cast(c) => &c.expr,
+        Expr::TryCast(c) => &c.expr,
+        _ => return Ok(Transformed::no(e)),
+    };
+    let Ok(from) = operand.get_type(schema) else {
+        return Ok(Transformed::no(e));
+    };
+    let half_even = match from {
+        DataType::Float32 | DataType::Float64 => !matches!(operand.as_ref(), Expr::Literal(..)),
+        DataType::Decimal128(_, s) if s > 0 => false,
+        _ => return Ok(Transformed::no(e)),
+    };
+    let udf = if half_even { &*TIES_EVEN } else { &*TIES_AWAY };
+    let round = |operand: Box<Expr>| {
+        Box::new(Expr::ScalarFunction(ScalarFunction::new_udf(
+            udf.clone(),
+            vec![*operand],
+        )))
+    };
+    Ok(Transformed::yes(match e {
+        Expr::Cast(mut c) => {
+            c.expr = round(c.expr);
+            Expr::Cast(c)
+        }
+        Expr::TryCast(mut c) => {
+            c.expr = round(c.expr);
+            Expr::TryCast(c)
+        }
+        other => other,
+    }))
+}
+
+static TIES_EVEN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Rounded::udf(true));
+static TIES_AWAY: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Rounded::udf(false));
+
+/// A float or decimal rounded to a whole number, in its own type: ties to
+/// even (`half_even`) or away from zero. Not registered by name: only the
+/// analyzer rule makes it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Rounded {
+    half_even: bool,
+    signature: Signature,
+}
+
+impl Rounded {
+    fn udf(half_even: bool) -> Arc<ScalarUDF> {
+        Arc::new(ScalarUDF::new_from_impl(Rounded {
+            half_even,
+            signature: Signature::any(1, Volatility::Immutable),
+        }))
+    }
+}
+
+impl ScalarUDFImpl for Rounded {
+    fn name(&self) -> &str {
+        if self.half_even {
+            "round_ties_even"
+        } else {
+            "round_ties_away"
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args.first().cloned().unwrap_or(DataType::Float64))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{AsArray, PrimitiveArray};
+        use datafusion::arrow::datatypes::{Decimal128Type, Float32Type, Float64Type};
+        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
+        let input = args.args[0].to_array(args.number_rows)?;
+        let even = self.half_even;
+        let out: ArrayRef = match input.data_type() {
+            DataType::Float64 => Arc::new(
+                input
+                    .as_primitive::<Float64Type>()
+                    .unary::<_, Float64Type>(
+                        |v| if even { v.round_ties_even() } else { v.round() },
+                    ),
+            ),
+            DataType::Float32 => Arc::new(
+                input
+                    .as_primitive::<Float32Type>()
+                    .unary::<_, Float32Type>(
+                        |v| if even { v.round_ties_even() } else { v.round() },
+                    ),
+            ),
+            DataType::Decimal128(p, s) => {
+                let (p, s) = (*p, *s);
+                let unit = 10i128.pow(u32::from(s.unsigned_abs()));
+                let rounded: PrimitiveArray<Decimal128Type> =
+                    input.as_primitive::<Decimal128Type>().unary(|v| {
+                        let (whole, rest) = (v / unit, v % unit);
+                        let away = rest.abs() * 2 >= unit;
+                        (whole + if away { v.signum() } else { 0 }) * unit
+                    });
+                Arc::new(rounded.with_precision_and_scale(p, s)?)
+            }
+            _ => input,
+        };
+        if scalar {
+            return datafusion::common::ScalarValue::try_from_array(&out, 0)
+                .map(ColumnarValue::Scalar);
+        }
+        Ok(ColumnarValue::Array(out))
+    }
 }
 
 static ADD: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| CheckedOp::udf(Op::Add));
@@ -252,6 +381,16 @@ mod tests {
             .expect("runs");
         assert!(ok.contains("| three |"), "{ok}");
         assert!(ok.contains("| 3     | -3"), "{ok}");
+        let rounded = run(
+            "SELECT CAST(3.7 AS INT) AS a, CAST(-2.5 AS INT) AS b, CAST(x AS INT) AS c, \
+             CAST(y AS BIGINT) AS d, CAST(z AS INT) AS e \
+             FROM (VALUES (CAST(2.5 AS DOUBLE), CAST(-3.5 AS REAL), CAST(2.5 AS DECIMAL(5, 1)))) t(x, y, z)",
+        )
+        .await
+        .expect("runs");
+        // Literals (numeric in PostgreSQL) and numerics: half away from
+        // zero; floats: ties to even, as PostgreSQL's rint.
+        assert!(rounded.contains("| 4 | -3 | 2 | -4 | 3 |"), "{rounded}");
         let named = run("SELECT x + 1 FROM (VALUES (1)) t(x)")
             .await
             .expect("runs");
