@@ -107,6 +107,12 @@ pub fn base_state(
         .with_analyzer_rules(analyzer_rules())
         .with_physical_optimizer_rules(physical_rules())
         .build();
+    let mut state = state;
+    datafusion::execution::FunctionRegistry::register_expr_planner(
+        &mut state,
+        Arc::new(super::intervals::IntervalArithmetic),
+    )
+    .map_err(|e| crate::error::classify(&e))?;
     let ctx = SessionContext::new_with_state(state);
     datafusion_pg_catalog::setup_pg_catalog(
         &ctx,

@@ -23,6 +23,7 @@ pub mod context;
 pub mod control;
 pub mod cursors;
 mod exprs;
+pub mod intervals;
 pub mod settings;
 pub mod unknown;
 

@@ -51,6 +51,7 @@ pub mod sqlstate {
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const DATA_EXCEPTION: &str = "22000";
     pub const DIVISION_BY_ZERO: &str = "22012";
+    pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
     pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
     pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
     pub const INVALID_BINARY_REPRESENTATION: &str = "22P03";
