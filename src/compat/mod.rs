@@ -99,6 +99,17 @@ pub fn register(ctx: &SessionContext) {
         ctx.register_udf(ScalarUDF::from(OidFunction::new(name, DataType::Int64)));
     }
     ctx.register_udf(ScalarUDF::from(OidFunction::with_arities(
+        "pg_get_viewdef",
+        DataType::Utf8,
+        &[1, 2],
+    )));
+    // A session sees its own temporary relations only: no schema is
+    // another session's.
+    ctx.register_udf(ScalarUDF::from(OidFunction::answering(
+        "pg_is_other_temp_schema",
+        ScalarValue::Boolean(Some(false)),
+    )));
+    ctx.register_udf(ScalarUDF::from(OidFunction::with_arities(
         "pg_relation_size",
         DataType::Int64,
         &[1, 2],
@@ -325,9 +336,19 @@ struct OidFunction {
     name: &'static str,
     returns: DataType,
     signature: Signature,
+    /// What it answers, when not the default for its type.
+    answer: Option<ScalarValue>,
 }
 
 impl OidFunction {
+    /// One of one oid that answers `answer`.
+    fn answering(name: &'static str, answer: ScalarValue) -> Self {
+        OidFunction {
+            answer: Some(answer.clone()),
+            ..Self::new(name, answer.data_type())
+        }
+    }
+
     fn new(name: &'static str, returns: DataType) -> Self {
         Self::with_arity(name, returns, 1)
     }
@@ -337,6 +358,7 @@ impl OidFunction {
             name,
             returns,
             signature: Signature::any(arity, Volatility::Stable),
+            answer: None,
         }
     }
 
@@ -352,6 +374,7 @@ impl OidFunction {
                     .collect(),
                 Volatility::Stable,
             ),
+            answer: None,
         }
     }
 }
@@ -370,6 +393,9 @@ impl ScalarUDFImpl for OidFunction {
     }
 
     fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if let Some(answer) = &self.answer {
+            return Ok(ColumnarValue::Scalar(answer.clone()));
+        }
         let value = match &self.returns {
             DataType::Boolean => ScalarValue::Boolean(Some(true)),
             other => ScalarValue::try_from(other)?,

@@ -547,9 +547,11 @@ const TABLES_WITHOUT_VIEWS: &str = "SELECT t.schemaname, t.tablename, t.tableown
 
 /// `pg_views` with the views (datafusion-pg-catalog's is empty): Quarry's
 /// views and its read-only system tables, as PostgreSQL lists its own
-/// system views there.
+/// system views there; the definition is the query, as PostgreSQL's is.
 const VIEWS: &str = "SELECT v.table_schema AS schemaname, v.table_name AS viewname, \
-     CAST(NULL AS TEXT) AS viewowner, v.definition FROM information_schema.views v \
+     CAST(NULL AS TEXT) AS viewowner, \
+     regexp_replace(v.definition, '(?is)^\\s*CREATE\\s+(OR\\s+REPLACE\\s+)?(TEMP(ORARY)?\\s+)?VIEW\\s+.+?\\s+AS\\s+', '') \
+     AS definition FROM information_schema.views v \
      JOIN information_schema.tables t ON t.table_schema = v.table_schema \
      AND t.table_name = v.table_name AND t.table_type = 'VIEW'";
 
@@ -602,6 +604,10 @@ impl VisitorMut for CatalogShapes {
     type Break = ();
 
     fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let Some(empty) = unnest_of_empty_options(factor) {
+            *factor = empty;
+            return ControlFlow::Continue(());
+        }
         let TableFactor::Table {
             name,
             alias,
@@ -822,6 +828,78 @@ fn procedure_by_name(oid: &mut Expr, regproc: &Expr) {
     }
 }
 
+/// `unnest(c.reloptions) x` (or `relacl`) in `FROM`, as psql's `\d+`
+/// reads a table's options: those columns are NULL for every relation here
+/// (`CLASSES_WITH_OPTIONS`), so the function has no rows, and DataFusion
+/// cannot plan it over a column of the outer query. An empty relation
+/// with the alias's column stands in.
+fn unnest_of_empty_options(factor: &TableFactor) -> Option<TableFactor> {
+    let (args, alias) = match factor {
+        TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            ..
+        } if name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest")) =>
+        {
+            (
+                args.args
+                    .iter()
+                    .filter_map(|a| match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+                alias,
+            )
+        }
+        TableFactor::UNNEST {
+            array_exprs, alias, ..
+        } => (array_exprs.clone(), alias),
+        _ => return None,
+    };
+    let [column] = args.as_slice() else {
+        return None;
+    };
+    let empty_column = column_name(column).is_some_and(|c| {
+        matches!(
+            c.value.to_ascii_lowercase().as_str(),
+            "reloptions" | "relacl"
+        )
+    });
+    if !empty_column {
+        return None;
+    }
+    let alias = alias.clone()?;
+    let column = alias
+        .columns
+        .first()
+        .map(|c| c.name.clone())
+        .unwrap_or_else(|| alias.name.clone());
+    let Ok(Statement::Query(subquery)) = datafusion::sql::sqlparser::parser::Parser::new(
+        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+    )
+    .try_with_sql(&format!(
+        "SELECT CAST(NULL AS TEXT) AS {column} WHERE false"
+    ))
+    .and_then(|mut p| p.parse_statement()) else {
+        return None;
+    };
+    Some(TableFactor::Derived {
+        lateral: false,
+        subquery,
+        alias: Some(datafusion::sql::sqlparser::ast::TableAlias {
+            columns: vec![],
+            ..alias
+        }),
+        sample: None,
+    })
+}
+
 /// Replaces description calls (`description_lookup`) that are not inside
 /// an aggregate or a subquery of the expression it visits.
 struct DescriptionCalls {
@@ -879,7 +957,7 @@ fn description_lookup(expr: &Expr) -> Option<Expr> {
             _ => None,
         })
         .collect::<Option<_>>()?;
-    if let Some(size) = size_lookup(&name, &args) {
+    if let Some(size) = size_lookup(&name, &args).or_else(|| view_lookup(&name, &args)) {
         return datafusion::sql::sqlparser::parser::Parser::new(
             &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
         )
@@ -923,6 +1001,21 @@ fn size_lookup(name: &str, args: &[&Expr]) -> Option<String> {
              ON quarry_s.schema_name = quarry_n.nspname \
              AND quarry_s.relation_name = quarry_c.relname \
              WHERE quarry_c.oid = {object})"
+        )),
+        _ => None,
+    }
+}
+
+/// `pg_get_viewdef(oid [, pretty])` as the lookup of the view's query in
+/// `pg_views` it is (NULL for what is not a view, as PostgreSQL answers
+/// for an oid that names no view).
+fn view_lookup(name: &str, args: &[&Expr]) -> Option<String> {
+    match (name, args) {
+        ("pg_get_viewdef", [object] | [object, _]) => Some(format!(
+            "(SELECT max(quarry_v.definition) AS {name} FROM ({VIEWS}) quarry_v \
+             JOIN pg_catalog.pg_namespace quarry_n ON quarry_n.nspname = quarry_v.schemaname \
+             JOIN pg_catalog.pg_class quarry_c ON quarry_c.relnamespace = quarry_n.oid \
+             AND quarry_c.relname = quarry_v.viewname WHERE quarry_c.oid = {object})"
         )),
         _ => None,
     }
@@ -1134,6 +1227,103 @@ impl VisitorMut for LikeEscapes {
     }
 }
 
+/// `ARRAY(subquery)`, PostgreSQL's array of a subquery's rows (psql's
+/// `\d+` builds a table's options with one), as the aggregate DataFusion
+/// plans: `(SELECT array_agg(e) FROM (subquery) a(e))`. (A subquery of no
+/// rows gives NULL here, `{}` in PostgreSQL.)
+struct ArraySubqueries;
+
+impl VisitorMut for ArraySubqueries {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::Function(f) = expr else {
+            return ControlFlow::Continue(());
+        };
+        let named = f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("array"));
+        let FunctionArguments::Subquery(query) = &f.args else {
+            return ControlFlow::Continue(());
+        };
+        if !named {
+            return ControlFlow::Continue(());
+        }
+        let Some(text) = array_of_rows(query) else {
+            return ControlFlow::Continue(());
+        };
+        if let Ok(aggregated) = datafusion::sql::sqlparser::parser::Parser::new(
+            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+        )
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_expr())
+        {
+            *expr = aggregated;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The aggregate `ARRAY(query)` is, keeping the query's order: a query
+/// with `ORDER BY` numbers its rows by it (`row_number() OVER (ORDER BY
+/// ...)`) and the aggregate follows the numbers. `None` where the order
+/// cannot be carried (an `ORDER BY` by position or output name, or a query
+/// that is not one `SELECT` of one column): left as it is, to fail.
+fn array_of_rows(query: &Query) -> Option<String> {
+    let Some(order_by) = &query.order_by else {
+        return Some(format!(
+            "(SELECT array_agg(quarry_array.quarry_element) \
+             FROM ({query}) quarry_array(quarry_element))"
+        ));
+    };
+    let datafusion::sql::sqlparser::ast::OrderByKind::Expressions(keys) = &order_by.kind else {
+        return None;
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    let [item] = select.projection.as_slice() else {
+        return None;
+    };
+    let (element, alias) = match item {
+        SelectItem::UnnamedExpr(e) => (e, None),
+        SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
+        _ => return None,
+    };
+    let by_output = keys.iter().any(|k| match &k.expr {
+        Expr::Value(_) => true,
+        Expr::Identifier(i) => alias.is_some_and(|a| a.value == i.value),
+        _ => false,
+    });
+    if by_output || query.limit_clause.is_some() || query.fetch.is_some() || query.with.is_some() {
+        return None;
+    }
+    let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+    let mut numbered = select.as_ref().clone();
+    numbered.projection = vec![
+        SelectItem::ExprWithAlias {
+            expr: element.clone(),
+            alias: Ident::new("quarry_element"),
+        },
+        SelectItem::ExprWithAlias {
+            expr: datafusion::sql::sqlparser::parser::Parser::new(
+                &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+            )
+            .try_with_sql(&format!("row_number() OVER (ORDER BY {})", keys.join(", ")))
+            .and_then(|mut p| p.parse_expr())
+            .ok()?,
+            alias: Ident::new("quarry_position"),
+        },
+    ];
+    Some(format!(
+        "(SELECT array_agg(quarry_array.quarry_element ORDER BY quarry_array.quarry_position) \
+         FROM ({numbered}) quarry_array)"
+    ))
+}
+
 /// Applies the catalog-query rewrites to `statement`.
 pub fn rewrite(statement: &mut Statement) {
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(
@@ -1146,6 +1336,7 @@ pub fn rewrite(statement: &mut Statement) {
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut NameFunctionColumns);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ScalarFunctionsInFrom);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut LikeEscapes);
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ArraySubqueries);
     let mut functions = quarry_udfs::functions::relation::relation_functions();
     functions.extend(crate::registry::functions::textual_relations());
     quarry_udfs::functions::relation::expand_relation_arguments(statement, &functions);

@@ -29,6 +29,11 @@ grep -q label <<<"$d" || fail "\\d psql_items does not show column label: $d"
 grep -qi integer <<<"$d" || fail "\\d psql_items does not show the integer type: $d"
 dtplus=$(q -c '\dt+ psql_items')
 grep -Eq '[0-9]+ (bytes|kB)' <<<"$dtplus" || fail "\\dt+ does not show the table's size: $dtplus"
+dplus=$(q -c '\d+ psql_items')
+grep -q label <<<"$dplus" || fail "\\d+ psql_items does not show column label: $dplus"
+q -c 'CREATE OR REPLACE VIEW psql_view AS SELECT id FROM psql_items WHERE id > 1'
+vplus=$(q -c '\d+ psql_view')
+grep -q 'WHERE id > 1' <<<"$vplus" || fail "\\d+ psql_view does not show the view's query: $vplus"
 q -c '\d' >/dev/null || fail "\\d failed"
 q -c '\df' >/dev/null || fail "\\df failed"
 q -c '\dn' >/dev/null || fail "\\dn failed"
