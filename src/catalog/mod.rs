@@ -21,6 +21,7 @@
 pub mod changes;
 pub mod comments;
 pub mod definition;
+pub mod functions;
 pub mod live;
 pub mod local;
 pub mod paths;

@@ -43,8 +43,9 @@ pub fn register(ctx: &SessionContext) {
     )));
     ctx.register_udf(ScalarUDF::from(CurrentSchema::new()));
     ctx.register_udf(ScalarUDF::from(CurrentSchemas::new()));
-    // psql's \df filters pg_proc with these; pg_proc lists only PostgreSQL's
-    // own functions, which psql hides, so there is nothing to describe.
+    // psql's \df filters pg_proc with these. Quarry's own functions are
+    // described by the rewrite of these calls (`server::rewrite`, from
+    // `quarry_functions`); PostgreSQL's own, which psql hides, are not.
     ctx.register_udf(ScalarUDF::from(OidFunction::new(
         "pg_function_is_visible",
         DataType::Boolean,
@@ -59,6 +60,11 @@ pub fn register(ctx: &SessionContext) {
     )));
     ctx.register_udf(ScalarUDF::from(OidFunction::new(
         "pg_get_function_identity_arguments",
+        DataType::Utf8,
+    )));
+    // No function has an SQL body here (psql's `\df+` reads it first).
+    ctx.register_udf(ScalarUDF::from(OidFunction::new(
+        "pg_get_function_sqlbody",
         DataType::Utf8,
     )));
     ctx.register_udf(ScalarUDF::from(ToRegtype::new()));

@@ -573,7 +573,31 @@ const DESCRIPTIONS: &str = "SELECT c.oid AS objoid, k.class_oid AS classoid, \
      CROSS JOIN (SELECT kc.oid AS class_oid FROM pg_catalog.pg_class kc \
      JOIN pg_catalog.pg_namespace kn ON kn.oid = kc.relnamespace \
      WHERE kc.relname = 'pg_class' AND kn.nspname = 'pg_catalog') k \
+     UNION ALL SELECT f.oid AS objoid, k.class_oid AS classoid, CAST(0 AS INT) AS objsubid, \
+     f.description FROM public.quarry_functions f \
+     CROSS JOIN (SELECT kc.oid AS class_oid FROM pg_catalog.pg_class kc \
+     JOIN pg_catalog.pg_namespace kn ON kn.oid = kc.relnamespace \
+     WHERE kc.relname = 'pg_proc' AND kn.nspname = 'pg_catalog') k \
      UNION ALL SELECT objoid, classoid, objsubid, description FROM pg_catalog.pg_description";
+
+/// `pg_proc` with Quarry's own functions (`quarry_functions`) after
+/// PostgreSQL's: in `public`, of unknown argument and result types (the
+/// names of their arguments are in `pg_get_function_arguments`); `proacl`
+/// as PostgreSQL's array type, NULL (no privileges are kept).
+const PROCEDURES: &str = "SELECT oid, proname, pronamespace, proowner, prolang, procost, prorows, \
+     provariadic, prosupport, prokind, prosecdef, proleakproof, proisstrict, proretset, \
+     provolatile, proparallel, pronargs, pronargdefaults, prorettype, proargtypes, \
+     proallargtypes, proargmodes, proargnames, proargdefaults, protrftypes, prosrc, probin, \
+     prosqlbody, proconfig, CAST(NULL AS TEXT[]) AS proacl FROM pg_catalog.pg_proc \
+     UNION ALL SELECT f.oid, f.proname, n.oid, CAST(10 AS INT), CAST(12 AS INT), \
+     CAST(1 AS REAL), CAST(0 AS REAL), CAST(0 AS INT), CAST('-' AS TEXT), f.prokind, false, \
+     false, false, f.proretset, CAST('s' AS TEXT), CAST('s' AS TEXT), \
+     CAST(f.pronargs AS SMALLINT), CAST(0 AS SMALLINT), \
+     CAST(CASE WHEN f.proretset THEN 2249 ELSE 2283 END AS INT), CAST('' AS TEXT), \
+     CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+     CAST(NULL AS TEXT), f.proname AS prosrc, CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+     CAST(NULL AS TEXT), CAST(NULL AS TEXT[]) FROM public.quarry_functions f \
+     CROSS JOIN (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'public') n";
 
 /// `pg_namespace` with `information_schema` (oid 13283, as in PostgreSQL
 /// 16): datafusion-pg-catalog lists the catalog's schemas only, while its
@@ -636,6 +660,10 @@ impl VisitorMut for CatalogShapes {
             [table] if table == "pg_namespace" => {
                 (NAMESPACES_WITH_INFORMATION_SCHEMA, "pg_namespace")
             }
+            [.., schema, table] if schema == "pg_catalog" && table == "pg_proc" => {
+                (PROCEDURES, "pg_proc")
+            }
+            [table] if table == "pg_proc" => (PROCEDURES, "pg_proc"),
             [.., schema, table] if schema == "pg_catalog" && table == "pg_class" => {
                 (CLASSES_WITH_OPTIONS, "pg_class")
             }
@@ -957,7 +985,10 @@ fn description_lookup(expr: &Expr) -> Option<Expr> {
             _ => None,
         })
         .collect::<Option<_>>()?;
-    if let Some(size) = size_lookup(&name, &args).or_else(|| view_lookup(&name, &args)) {
+    if let Some(size) = size_lookup(&name, &args)
+        .or_else(|| view_lookup(&name, &args))
+        .or_else(|| function_lookup(&name, &args))
+    {
         return datafusion::sql::sqlparser::parser::Parser::new(
             &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
         )
@@ -1004,6 +1035,24 @@ fn size_lookup(name: &str, args: &[&Expr]) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// `pg_get_function_arguments(oid)` (and `_identity_arguments`) and
+/// `pg_get_function_result(oid)` as lookups in `quarry_functions`: NULL
+/// for PostgreSQL's own functions, whose signatures are not kept.
+fn function_lookup(name: &str, args: &[&Expr]) -> Option<String> {
+    let column = match name {
+        "pg_get_function_arguments" | "pg_get_function_identity_arguments" => "arguments",
+        "pg_get_function_result" => "result",
+        _ => return None,
+    };
+    let [object] = args else {
+        return None;
+    };
+    Some(format!(
+        "(SELECT max(quarry_f.{column}) AS {name} FROM public.quarry_functions quarry_f \
+         WHERE quarry_f.oid = {object})"
+    ))
 }
 
 /// `pg_get_viewdef(oid [, pretty])` as the lookup of the view's query in

@@ -166,6 +166,10 @@ pub fn base_state(
         )),
     )?;
     catalog.register_system_table(
+        crate::catalog::functions::FUNCTIONS,
+        LiveTable::provider(crate::catalog::functions::Functions::default()),
+    )?;
+    catalog.register_system_table(
         crate::catalog::sizes::RELATION_SIZES,
         LiveTable::provider(crate::catalog::sizes::RelationSizes::new(Arc::downgrade(
             catalog,

@@ -35,7 +35,9 @@ q -c 'CREATE OR REPLACE VIEW psql_view AS SELECT id FROM psql_items WHERE id > 1
 vplus=$(q -c '\d+ psql_view')
 grep -q 'WHERE id > 1' <<<"$vplus" || fail "\\d+ psql_view does not show the view's query: $vplus"
 q -c '\d' >/dev/null || fail "\\d failed"
-q -c '\df' >/dev/null || fail "\\df failed"
+df=$(q -c '\df ml_predict*')
+grep -q 'ml_predict_proba' <<<"$df" || fail "\\df ml_predict* does not list ml_predict_proba: $df"
+q -c '\df+ ml_drift' >/dev/null || fail "\\df+ failed"
 q -c '\dn' >/dev/null || fail "\\dn failed"
 q -c '\l' >/dev/null || fail "\\l failed"
 
