@@ -27,13 +27,14 @@ use chrono::{Offset, TimeZone};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, FixedSizeListArray, Float32Array,
-    Float64Array, Int16Array, Int32Array, Int64Array, LargeListArray, LargeStringArray, ListArray,
-    RecordBatch, StringArray, StringViewArray,
+    Float64Array, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray, LargeListArray,
+    LargeStringArray, ListArray, RecordBatch, StringArray, StringViewArray,
 };
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
-    Time64MicrosecondType, Time64NanosecondType, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    IntervalMonthDayNanoType, IntervalUnit, Time64MicrosecondType, Time64NanosecondType, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
 };
 use pgwire::api::Type;
 use pgwire::api::results::{FieldFormat, FieldInfo};
@@ -163,6 +164,9 @@ enum Column {
     IsoTimestampTz(Int64Array, TimeUnit, Tz),
     /// Times of day sent as text (`HH:MM:SS[.ffffff]`, in every DateStyle).
     Time(Int64Array, TimeUnit),
+    /// Intervals sent as text in PostgreSQL's default style (`1 year 2
+    /// mons -3 days +04:05:06.5`).
+    Interval(IntervalMonthDayNanoArray),
     /// Left to arrow-pg.
     Other,
 }
@@ -225,6 +229,9 @@ impl Column {
             }
             DataType::Time64(unit) if *ty == Type::TIME && text => {
                 Column::Time(int64s(array, unit), *unit)
+            }
+            DataType::Interval(IntervalUnit::MonthDayNano) if *ty == Type::INTERVAL && text => {
+                Column::Interval(array.as_primitive::<IntervalMonthDayNanoType>().clone())
             }
             _ => Column::Other,
         }
@@ -307,9 +314,71 @@ impl Column {
                 return put_micros(buf, a, row, *unit, |m| iso_timestamp_tz(m, zone));
             }
             Column::Time(a, unit) => return put_micros(buf, a, row, *unit, time_of_day),
+            Column::Interval(a) => {
+                if a.is_null(row) {
+                    buf.put_i32(-1);
+                } else {
+                    let v = a.value(row);
+                    // PostgreSQL keeps microseconds.
+                    let micros = (v.nanoseconds as f64 / 1e3).round() as i64;
+                    put_text(buf, interval_text(v.months, v.days, micros).as_bytes());
+                }
+            }
         }
         true
     }
+}
+
+/// An interval as PostgreSQL writes it in its default `IntervalStyle`
+/// (`postgres`, `EncodeInterval`): years, months and days each with its
+/// sign and unit (plural but for 1), a `+` before a positive part that
+/// follows a negative one, then the time if any (or if nothing else),
+/// seconds without trailing zeros in their fraction.
+pub fn interval_text(months: i32, days: i32, micros: i64) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(32);
+    let (mut zero, mut before) = (true, false);
+    let mut part = |out: &mut String, value: i64, unit: &str| {
+        if value == 0 {
+            return;
+        }
+        let _ = write!(
+            out,
+            "{}{}{value} {unit}{}",
+            if zero { "" } else { " " },
+            if before && value > 0 { "+" } else { "" },
+            if value != 1 { "s" } else { "" }
+        );
+        before = value < 0;
+        zero = false;
+    };
+    part(&mut out, i64::from(months / 12), "year");
+    part(&mut out, i64::from(months % 12), "mon");
+    part(&mut out, i64::from(days), "day");
+    if zero || micros != 0 {
+        let minus = micros < 0;
+        let abs = micros.unsigned_abs();
+        let (hours, rest) = (abs / 3_600_000_000, abs % 3_600_000_000);
+        let (minutes, rest) = (rest / 60_000_000, rest % 60_000_000);
+        let (seconds, fraction) = (rest / 1_000_000, rest % 1_000_000);
+        let _ = write!(
+            out,
+            "{}{}{hours:02}:{minutes:02}:{seconds:02}",
+            if zero { "" } else { " " },
+            if minus {
+                "-"
+            } else if before {
+                "+"
+            } else {
+                ""
+            }
+        );
+        if fraction != 0 {
+            let digits = format!("{fraction:06}");
+            let _ = write!(out, ".{}", digits.trim_end_matches('0'));
+        }
+    }
+    out
 }
 
 /// Writes the timestamp or time at `row` of `a` (in `unit`s) as `text` spells
@@ -883,6 +952,22 @@ mod tests {
 
     /// Float lists in text, each list layout, sliced, with NULL lists and
     /// NULL elements, at the default and a rounding extra_float_digits.
+    #[test]
+    fn intervals_as_postgresql_writes_them() {
+        use super::interval_text;
+        // PostgreSQL 15's output (IntervalStyle postgres).
+        assert_eq!(interval_text(0, 0, 1_500_000), "00:00:01.5");
+        assert_eq!(interval_text(0, -1, 7_200_000_000), "-1 days +02:00:00");
+        assert_eq!(
+            interval_text(14, 3, 14_706_250_000),
+            "1 year 2 mons 3 days 04:05:06.25"
+        );
+        assert_eq!(interval_text(0, 0, 0), "00:00:00");
+        assert_eq!(interval_text(-1, -2, 0), "-1 mons -2 days");
+        assert_eq!(interval_text(0, 1, -1_000_000), "1 day -00:00:01");
+        assert_eq!(interval_text(-13, 1, 0), "-1 years -1 mons +1 day");
+    }
+
     #[test]
     fn float_lists_as_postgresql_writes_them() {
         use datafusion::arrow::array::{FixedSizeListBuilder, Float64Builder};
