@@ -58,6 +58,12 @@ fn statement(stmt: &DfStatement) -> Option<&Statement> {
     }
 }
 
+/// The prefix of a name the server's rewrites give a select item that
+/// must not be called by its PostgreSQL name inside the query (it would
+/// clash with a column `ORDER BY` names): the result column is called by
+/// what follows the prefix.
+pub const HIDDEN_NAME: &str = "__quarry_as__";
+
 fn query_names(query: &Query) -> Option<Arc<[Option<String>]>> {
     let select = first_select(&query.body)?;
     let mut out = Vec::with_capacity(select.projection.len());
@@ -68,7 +74,9 @@ fn query_names(query: &Query) -> Option<Arc<[Option<String>]>> {
                 Expr::Identifier(_) | Expr::CompoundIdentifier(_) => None,
                 other => Some(figure(other).0),
             }),
-            SelectItem::ExprWithAlias { .. } => out.push(None),
+            SelectItem::ExprWithAlias { alias, .. } => {
+                out.push(alias.value.strip_prefix(HIDDEN_NAME).map(str::to_string))
+            }
             // A wildcard's columns are not known here.
             _ => return None,
         }

@@ -167,7 +167,9 @@ impl VisitorMut for NameStructFields {
 /// id::text` made a column called `t.id`. With the name, `ORDER BY id`
 /// sorts by the cast value, as in PostgreSQL. A name another item of the
 /// list already has (an alias, a column, or another such cast) is left
-/// alone: DataFusion would find it ambiguous.
+/// alone: DataFusion would find it ambiguous. Beside an `ORDER BY` that
+/// qualifies the column (`ORDER BY t.id`) the name is hidden
+/// (`colnames::HIDDEN_NAME`), and the result column still called `id`.
 struct NameCastColumns;
 
 impl VisitorMut for NameCastColumns {
@@ -219,9 +221,20 @@ fn name_cast_columns(body: &mut SetExpr, qualified: &std::collections::HashSet<S
                     continue;
                 };
                 let name = alias.value.to_lowercase();
-                if names.get(&name) != Some(&1) || qualified.contains(&name) {
+                if names.get(&name) != Some(&1) {
                     continue;
                 }
+                // Beside `ORDER BY t.id` the cast takes a name of its own
+                // (DataFusion adds the sort column `id` to the projection);
+                // the result column is still called `id`.
+                let alias = match qualified.contains(&name) {
+                    true => Ident::new(format!(
+                        "{}{}",
+                        crate::compat::colnames::HIDDEN_NAME,
+                        alias.value
+                    )),
+                    false => alias,
+                };
                 let expr = std::mem::replace(
                     expr,
                     Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
@@ -1496,10 +1509,15 @@ mod tests {
             "SELECT id::TEXT, 1 AS id FROM t",
             "SELECT id + 1, 'a'::TEXT, lower(id::TEXT) FROM t",
             "SELECT id::TEXT, t.id FROM t",
-            "SELECT a.id::TEXT, b.v FROM a JOIN b ON a.id = b.id ORDER BY b.id",
         ] {
             assert_eq!(rewritten(sql), sql);
         }
+        // Beside ORDER BY the qualified column, the name is hidden (the
+        // result column is still `id`: `colnames::HIDDEN_NAME`).
+        assert_eq!(
+            rewritten("SELECT a.id::TEXT, b.v FROM a JOIN b ON a.id = b.id ORDER BY b.id"),
+            "SELECT a.id::TEXT AS __quarry_as__id, b.v FROM a JOIN b ON a.id = b.id ORDER BY b.id"
+        );
     }
 
     #[test]
