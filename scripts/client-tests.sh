@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs real PostgreSQL clients (psql, pgbench, psycopg 3, SQLAlchemy) against a Quarry
+# Runs real PostgreSQL clients (psql, pgbench, psycopg 3, SQLAlchemy and
+# pandas, asyncpg) against a Quarry
 # server this script starts on a temporary data directory and stops at the end.
 # Installs what it needs: a Python venv in .venv-clients, psql from Debian.
 set -euo pipefail
@@ -35,10 +36,12 @@ start_quarry --no-demo
 export PGHOST=127.0.0.1 PGPORT=$port PGUSER=quarry
 export QUARRY_DSN="host=127.0.0.1 port=$port user=quarry dbname=quarry"
 export QUARRY_SQLALCHEMY_URL="postgresql+psycopg://quarry@127.0.0.1:$port/quarry"
+export QUARRY_ASYNCPG_URL="postgresql://quarry@127.0.0.1:$port/quarry"
 status=0
 tests/clients/psql.sh || status=1
 tests/clients/pgbench.sh || status=1
 "$venv/bin/python" tests/clients/test_psycopg.py || status=1
 "$venv/bin/python" tests/clients/test_sqlalchemy.py || status=1
+"$venv/bin/python" tests/clients/test_asyncpg.py || status=1
 if [ $status -ne 0 ]; then echo "--- server log ---" >&2; tail -50 "$log" >&2; fi
 exit $status

@@ -8,6 +8,7 @@ pub mod current_setting;
 pub mod format;
 pub mod pg_size_pretty;
 pub mod pg_typeof;
+pub mod set_config;
 pub mod to_char;
 
 use std::sync::Arc;

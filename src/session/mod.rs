@@ -122,10 +122,23 @@ impl Session {
         let vars = settings::defaults(user);
         let now = std::time::SystemTime::now();
         Arc::new_cyclic(|me: &std::sync::Weak<Session>| {
-            let me = me.clone();
+            let reader = me.clone();
             ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
                 crate::compat::current_setting::CurrentSetting::new(Arc::new(move |name| {
-                    me.upgrade().and_then(|s| s.show(name).ok()).map(|(_, v)| v)
+                    reader
+                        .upgrade()
+                        .and_then(|s| s.show(name).ok())
+                        .map(|(_, v)| v)
+                })),
+            ));
+            let writer = me.clone();
+            ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
+                crate::compat::set_config::SetConfig::new(Arc::new(move |name, value| {
+                    let session = writer.upgrade().ok_or_else(|| {
+                        crate::error::SqlStateError::internal("the session has ended")
+                    })?;
+                    session.set(name, Some(value))?;
+                    Ok(session.show(name).map(|(_, v)| v).unwrap_or_default())
                 })),
             ));
             Session {
