@@ -253,6 +253,13 @@ impl Catalog {
         }
     }
 
+    /// The relation `name` is to a session whose block is `block`, or
+    /// PostgreSQL's error for a missing one.
+    fn existing(&self, name: &RelName, block: &Block) -> Result<Arc<dyn TableProvider>> {
+        self.visible_provider(name, block)
+            .ok_or_else(|| missing(name))
+    }
+
     /// Stages `change` in `block` when one is open, or publishes it now.
     /// The caller holds the DDL lock.
     fn submit(&self, change: Change, block: &Block) -> Result<()> {
@@ -477,12 +484,7 @@ impl Catalog {
     /// `block`, for writes (`COPY`, `TRUNCATE`).
     pub fn managed_in(&self, name: &RelName, block: &Block) -> Result<Arc<TableData>> {
         self.schema(&name.schema)?;
-        let provider = self.visible_provider(name, block).ok_or_else(|| {
-            SqlStateError::new(
-                sqlstate::UNDEFINED_TABLE,
-                format!("relation \"{name}\" does not exist"),
-            )
-        })?;
+        let provider = self.existing(name, block)?;
         match table::as_managed(&provider) {
             Some(t) => {
                 t.check_writable(&name.to_string())?;
@@ -560,10 +562,7 @@ impl Catalog {
         }
         let _ddl = self.ddl.lock().await;
         let Some(entry) = self.visible(name, block) else {
-            return Err(SqlStateError::new(
-                sqlstate::UNDEFINED_TABLE,
-                format!("relation \"{name}\" does not exist"),
-            ));
+            return Err(missing(name));
         };
         if column.is_none() && view != (entry.kind == RelationKind::View) {
             return Err(SqlStateError::new(
@@ -577,12 +576,7 @@ impl Catalog {
         let number = match column {
             None => 0,
             Some(column) => {
-                let provider = self.visible_provider(name, block).ok_or_else(|| {
-                    SqlStateError::new(
-                        sqlstate::UNDEFINED_TABLE,
-                        format!("relation \"{name}\" does not exist"),
-                    )
-                })?;
+                let provider = self.existing(name, block)?;
                 let position = provider
                     .schema()
                     .fields()
@@ -629,10 +623,7 @@ impl Catalog {
             if if_exists {
                 return Ok(());
             }
-            return Err(SqlStateError::new(
-                sqlstate::UNDEFINED_TABLE,
-                format!("relation \"{from}\" does not exist"),
-            ));
+            return Err(missing(from));
         };
         self.schema(&to.schema)?;
         self.ensure_absent(to, block)?;
@@ -885,12 +876,7 @@ impl Catalog {
         name: &RelName,
         block: &Block,
     ) -> Result<(Arc<TableData>, Arc<str>)> {
-        let provider = self.visible_provider(name, block).ok_or_else(|| {
-            SqlStateError::new(
-                sqlstate::UNDEFINED_TABLE,
-                format!("relation \"{name}\" does not exist"),
-            )
-        })?;
+        let provider = self.existing(name, block)?;
         match table::as_managed(&provider).and_then(|t| Some((t, t.view_query()?))) {
             Some((t, query)) => Ok((t.data().clone(), query.clone())),
             // PostgreSQL's code for it too.
@@ -910,6 +896,14 @@ impl Catalog {
         }
         Ok(())
     }
+}
+
+/// PostgreSQL's error for a relation that is not there.
+fn missing(name: &RelName) -> SqlStateError {
+    SqlStateError::new(
+        sqlstate::UNDEFINED_TABLE,
+        format!("relation \"{name}\" does not exist"),
+    )
 }
 
 /// How PostgreSQL's messages call a relation of `kind`.

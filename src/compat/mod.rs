@@ -36,6 +36,15 @@ pub fn version_string() -> String {
     )
 }
 
+/// A function's answer `out` in the shape of its arguments: one value when
+/// they were all scalars (`scalar`), else the array.
+pub fn shaped(out: datafusion::arrow::array::ArrayRef, scalar: bool) -> Result<ColumnarValue> {
+    if scalar {
+        return ScalarValue::try_from_array(&out, 0).map(ColumnarValue::Scalar);
+    }
+    Ok(ColumnarValue::Array(out))
+}
+
 /// Registers the server-wide functions into the base context.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(ConstantText::new(

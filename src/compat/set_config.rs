@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
@@ -96,11 +95,7 @@ impl ScalarUDFImpl for SetConfig {
             };
             out.append_value((self.set)(names.value(i), value).map_err(|e| e.into_df())?);
         }
-        let out = out.finish();
-        if scalar {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
-        }
-        Ok(ColumnarValue::Array(Arc::new(out)))
+        super::shaped(Arc::new(out.finish()), scalar)
     }
 }
 

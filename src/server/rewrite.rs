@@ -673,6 +673,14 @@ impl VisitorMut for CatalogShapes {
             [table] if table == "pg_namespace" => {
                 (NAMESPACES_WITH_INFORMATION_SCHEMA, "pg_namespace")
             }
+            [.., schema, table] if schema == "pg_catalog" && table == "pg_settings" => (
+                crate::session::settings::PG_SETTINGS.as_str(),
+                "pg_settings",
+            ),
+            [table] if table == "pg_settings" => (
+                crate::session::settings::PG_SETTINGS.as_str(),
+                "pg_settings",
+            ),
             [.., schema, table] if schema == "pg_catalog" && table == "pg_proc" => {
                 (PROCEDURES, "pg_proc")
             }
@@ -703,11 +711,7 @@ impl VisitorMut for CatalogShapes {
             }
             _ => return ControlFlow::Continue(()),
         };
-        let Ok(Statement::Query(subquery)) = datafusion::sql::sqlparser::parser::Parser::new(
-            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-        )
-        .try_with_sql(replacement)
-        .and_then(|mut p| p.parse_statement()) else {
+        let Ok(Statement::Query(subquery)) = sql_statement(replacement) else {
             return ControlFlow::Continue(());
         };
         let alias = alias
@@ -780,12 +784,7 @@ impl VisitorMut for CatalogShapes {
             return ControlFlow::Continue(());
         }
         let text = format!("CAST(string_to_array(nullif({arg}, ''), ' ') AS BIGINT[])");
-        if let Ok(array) = datafusion::sql::sqlparser::parser::Parser::new(
-            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-        )
-        .try_with_sql(&text)
-        .and_then(|mut p| p.parse_expr())
-        {
+        if let Ok(array) = sql_expr(&text) {
             *arg = array;
         }
         ControlFlow::Continue(())
@@ -819,13 +818,9 @@ fn subscripts_as_series(f: &Function) -> Option<Expr> {
         true => format!("CAST(string_to_array(nullif({array}, ''), ' ') AS BIGINT[])"),
         false => array.to_string(),
     };
-    datafusion::sql::sqlparser::parser::Parser::new(
-        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-    )
-    .try_with_sql(&format!(
+    sql_expr(&format!(
         "unnest(generate_series(1, CAST(cardinality({array}) AS BIGINT)))"
     ))
-    .and_then(|mut p| p.parse_expr())
     .ok()
 }
 
@@ -921,13 +916,9 @@ fn unnest_of_empty_options(factor: &TableFactor) -> Option<TableFactor> {
         .first()
         .map(|c| c.name.clone())
         .unwrap_or_else(|| alias.name.clone());
-    let Ok(Statement::Query(subquery)) = datafusion::sql::sqlparser::parser::Parser::new(
-        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-    )
-    .try_with_sql(&format!(
+    let Ok(Statement::Query(subquery)) = sql_statement(&format!(
         "SELECT CAST(NULL AS TEXT) AS {column} WHERE false"
-    ))
-    .and_then(|mut p| p.parse_statement()) else {
+    )) else {
         return None;
     };
     Some(TableFactor::Derived {
@@ -1002,12 +993,7 @@ fn description_lookup(expr: &Expr) -> Option<Expr> {
         .or_else(|| view_lookup(&name, &args))
         .or_else(|| function_lookup(&name, &args))
     {
-        return datafusion::sql::sqlparser::parser::Parser::new(
-            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-        )
-        .try_with_sql(&size)
-        .and_then(|mut p| p.parse_expr())
-        .ok();
+        return sql_expr(&size).ok();
     }
     let (object, subid) = match (name.as_str(), args.as_slice()) {
         ("obj_description", [object]) => (object.to_string(), "0".to_string()),
@@ -1021,12 +1007,7 @@ fn description_lookup(expr: &Expr) -> Option<Expr> {
         "(SELECT max(d.description) AS {name} FROM ({DESCRIPTIONS}) d \
          WHERE d.objoid = {object} AND d.objsubid = {subid})"
     );
-    datafusion::sql::sqlparser::parser::Parser::new(
-        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-    )
-    .try_with_sql(&text)
-    .and_then(|mut p| p.parse_expr())
-    .ok()
+    sql_expr(&text).ok()
 }
 
 /// `pg_table_size(oid)`, `pg_relation_size(oid [, fork])` and
@@ -1164,11 +1145,7 @@ impl VisitorMut for ScalarFunctionsInFrom {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let Ok(Statement::Query(subquery)) = datafusion::sql::sqlparser::parser::Parser::new(
-            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-        )
-        .try_with_sql(&text)
-        .and_then(|mut p| p.parse_statement()) else {
+        let Ok(Statement::Query(subquery)) = sql_statement(&text) else {
             return ControlFlow::Continue(());
         };
         let alias = alias
@@ -1240,12 +1217,7 @@ impl VisitorMut for LikeEscapes {
                 _ => return ControlFlow::Continue(()),
             };
             if let Some(converted) = converted {
-                match datafusion::sql::sqlparser::parser::Parser::new(
-                    &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-                )
-                .try_with_sql(&converted)
-                .and_then(|mut p| p.parse_expr())
-                {
+                match sql_expr(&converted) {
                     Ok(expr) => **pattern = expr,
                     Err(_) => return ControlFlow::Continue(()),
                 }
@@ -1317,12 +1289,7 @@ impl VisitorMut for ArraySubqueries {
         let Some(text) = array_of_rows(query) else {
             return ControlFlow::Continue(());
         };
-        if let Ok(aggregated) = datafusion::sql::sqlparser::parser::Parser::new(
-            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-        )
-        .try_with_sql(&text)
-        .and_then(|mut p| p.parse_expr())
-        {
+        if let Ok(aggregated) = sql_expr(&text) {
             *expr = aggregated;
         }
         ControlFlow::Continue(())
@@ -1371,12 +1338,7 @@ fn array_of_rows(query: &Query) -> Option<String> {
             alias: Ident::new("quarry_element"),
         },
         SelectItem::ExprWithAlias {
-            expr: datafusion::sql::sqlparser::parser::Parser::new(
-                &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-            )
-            .try_with_sql(&format!("row_number() OVER (ORDER BY {})", keys.join(", ")))
-            .and_then(|mut p| p.parse_expr())
-            .ok()?,
+            expr: sql_expr(&format!("row_number() OVER (ORDER BY {})", keys.join(", "))).ok()?,
             alias: Ident::new("quarry_position"),
         },
     ];
@@ -1384,6 +1346,28 @@ fn array_of_rows(query: &Query) -> Option<String> {
         "(SELECT array_agg(quarry_array.quarry_element ORDER BY quarry_array.quarry_position) \
          FROM ({numbered}) quarry_array)"
     ))
+}
+
+/// `text`, an SQL expression a rewrite builds, parsed as PostgreSQL's.
+pub(crate) fn sql_expr(
+    text: &str,
+) -> Result<Expr, datafusion::sql::sqlparser::parser::ParserError> {
+    datafusion::sql::sqlparser::parser::Parser::new(
+        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+    )
+    .try_with_sql(text)
+    .and_then(|mut p| p.parse_expr())
+}
+
+/// `text`, an SQL statement a rewrite builds, parsed as PostgreSQL's.
+pub(crate) fn sql_statement(
+    text: &str,
+) -> Result<Statement, datafusion::sql::sqlparser::parser::ParserError> {
+    datafusion::sql::sqlparser::parser::Parser::new(
+        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+    )
+    .try_with_sql(text)
+    .and_then(|mut p| p.parse_statement())
 }
 
 /// Applies the catalog-query rewrites to `statement`.

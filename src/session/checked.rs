@@ -246,11 +246,7 @@ impl ScalarUDFImpl for Rounded {
             }
             _ => input,
         };
-        if scalar {
-            return datafusion::common::ScalarValue::try_from_array(&out, 0)
-                .map(ColumnarValue::Scalar);
-        }
-        Ok(ColumnarValue::Array(out))
+        crate::compat::shaped(out, scalar)
     }
 }
 
@@ -330,11 +326,7 @@ impl ScalarUDFImpl for CheckedOp {
             ArrowError::ArithmeticOverflow(_) => out_of_range(l.data_type()).into_df(),
             other => other.into(),
         })?;
-        if scalar {
-            return datafusion::common::ScalarValue::try_from_array(&out, 0)
-                .map(ColumnarValue::Scalar);
-        }
-        Ok(ColumnarValue::Array(out))
+        crate::compat::shaped(out, scalar)
     }
 }
 

@@ -170,12 +170,7 @@ impl ScalarUDFImpl for IntervalScale {
                 scale(spans.value(i), factor).ok_or_else(out_of_range)?,
             ));
         }
-        let out: Arc<dyn Array> = Arc::new(IntervalMonthDayNanoArray::from(out));
-        if scalar {
-            return datafusion::common::ScalarValue::try_from_array(&out, 0)
-                .map(ColumnarValue::Scalar);
-        }
-        Ok(ColumnarValue::Array(out))
+        crate::compat::shaped(Arc::new(IntervalMonthDayNanoArray::from(out)), scalar)
     }
 }
 

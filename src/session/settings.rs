@@ -218,6 +218,35 @@ pub(super) fn defaults(user: &str) -> BTreeMap<String, String> {
     vars
 }
 
+/// `pg_settings` as a query: one row per parameter `SHOW` knows, its value
+/// the session's (`current_setting`), its boot and reset value the
+/// default, `user` context when `SET` may change it (`internal`
+/// otherwise). Every value is a string here, as Quarry keeps them.
+pub static PG_SETTINGS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let rows: Vec<String> = PARAMS
+        .iter()
+        .map(|p| {
+            format!(
+                "('{}', '{}', {})",
+                p.name,
+                p.default.replace('\'', "''"),
+                p.settable
+            )
+        })
+        .collect();
+    format!(
+        "SELECT p.name, current_setting(p.name) AS setting, CAST(NULL AS TEXT) AS unit, \
+         'Quarry' AS category, '' AS short_desc, CAST(NULL AS TEXT) AS extra_desc, \
+         CASE WHEN p.settable THEN 'user' ELSE 'internal' END AS context, \
+         'string' AS vartype, 'default' AS source, CAST(NULL AS TEXT) AS min_val, \
+         CAST(NULL AS TEXT) AS max_val, CAST(NULL AS TEXT[]) AS enumvals, p.boot_val, \
+         p.boot_val AS reset_val, CAST(NULL AS TEXT) AS sourcefile, \
+         CAST(NULL AS INT) AS sourceline, false AS pending_restart \
+         FROM (VALUES {}) AS p(name, boot_val, settable)",
+        rows.join(", ")
+    )
+});
+
 impl Session {
     pub fn var(&self, name: &str) -> Option<String> {
         let key = find_param(name).map_or_else(

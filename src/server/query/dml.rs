@@ -39,8 +39,6 @@ use datafusion::sql::sqlparser::ast::{
     AssignmentTarget, Delete, Expr as SqlExpr, FromTable, Ident, ObjectName, SelectItem, Statement,
     TableFactor, TableWithJoins, Update, UpdateTableFromKind,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser as SqlParser;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{Response, Tag};
 
@@ -241,9 +239,7 @@ pub(super) async fn statement_to_plan(
             name: name.clone(),
             data_types: data_types.clone(),
             statement: Box::new(
-                SqlParser::new(&PostgreSqlDialect {})
-                    .try_with_sql("SELECT 1")
-                    .and_then(|mut p| p.parse_statement())
+                crate::server::rewrite::sql_statement("SELECT 1")
                     .map_err(|e| DataFusionError::Plan(e.to_string()))?,
             ),
         };
@@ -477,9 +473,7 @@ async fn plan_over(
     sql: &str,
     verb: &str,
 ) -> Result<(LogicalPlan, SessionState)> {
-    let query = SqlParser::new(&PostgreSqlDialect {})
-        .try_with_sql(sql)
-        .and_then(|mut p| p.parse_statement())
+    let query = crate::server::rewrite::sql_statement(sql)
         .map_err(|e| SqlStateError::internal(format!("planning {verb}: {e}")))?;
     let overlay = Arc::new(FrontCatalogs::new(
         state.catalog_list().clone(),
@@ -506,13 +500,7 @@ async fn plan(state: &SessionState, target: Target<'_>) -> Result<LogicalPlan> {
     let table_schema = data.schema.clone();
     for (column, _) in &target.assignments {
         if table_schema.field_with_name(column).is_err() {
-            return Err(SqlStateError::new(
-                sqlstate::UNDEFINED_COLUMN,
-                format!(
-                    "column \"{column}\" of relation \"{}\" does not exist",
-                    resolved.table
-                ),
-            ));
+            return Err(no_column(column, &resolved.table));
         }
     }
 
@@ -601,15 +589,7 @@ async fn plan_merge(
         fields
             .iter()
             .position(|f| f.name() == column)
-            .ok_or_else(|| {
-                SqlStateError::new(
-                    sqlstate::UNDEFINED_COLUMN,
-                    format!(
-                        "column \"{column}\" of relation \"{}\" does not exist",
-                        resolved.table
-                    ),
-                )
-            })
+            .ok_or_else(|| no_column(column, &resolved.table))
     };
     let mut clauses: Vec<WhenClause> = Vec::new();
     for clause in &merge.clauses {
@@ -771,6 +751,14 @@ async fn plan_merge(
             schema: Arc::new(DFSchema::empty()),
         }),
     }))
+}
+
+/// PostgreSQL's error for a column the changed table lacks.
+fn no_column(column: &str, table: &str) -> SqlStateError {
+    SqlStateError::new(
+        sqlstate::UNDEFINED_COLUMN,
+        format!("column \"{column}\" of relation \"{table}\" does not exist"),
+    )
 }
 
 /// One `WHEN` clause of a `MERGE`, as SQL text.

@@ -90,12 +90,8 @@ async fn materialized(
         view.name,
         view.query
     );
-    let ctas = datafusion::sql::sqlparser::parser::Parser::new(
-        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-    )
-    .try_with_sql(&sql)
-    .and_then(|mut p| p.parse_statement())
-    .map_err(|e| SqlStateError::internal(format!("planning a materialized view: {e}")))?;
+    let ctas = crate::server::rewrite::sql_statement(&sql)
+        .map_err(|e| SqlStateError::internal(format!("planning a materialized view: {e}")))?;
     state
         .statement_to_plan(DfStatement::Statement(Box::new(ctas)))
         .await
@@ -170,11 +166,10 @@ fn serials_as_defaults(create: &mut CreateTable) {
         column.options.retain(|o| !is_identity(&o.option));
         let name = super::names::folded(&column.name);
         let sequence = crate::catalog::sequence::serial_sequence(&table, &name);
-        let default = datafusion::sql::sqlparser::parser::Parser::new(
-            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-        )
-        .try_with_sql(&format!("nextval('{}')", sequence.replace('\'', "''")))
-        .and_then(|mut p| p.parse_expr());
+        let default = crate::server::rewrite::sql_expr(&format!(
+            "nextval('{}')",
+            sequence.replace('\'', "''")
+        ));
         if let Ok(default) = default {
             column.options.push(ColumnOptionDef {
                 name: None,
