@@ -304,11 +304,12 @@ impl Catalog {
         })?;
         let files = self.store.files(&row.id, row.version)?;
         let defaults = parse_defaults(&schema, &row.name, &self.store);
+        let constraints = read_key_marks(&schema);
         Ok(ManagedTable::new(
             row.id.clone(),
             Arc::new(schema),
             self.table_dir(&row.id),
-            None,
+            constraints,
             self.store.clone(),
             FileList {
                 version: row.version,
@@ -402,7 +403,8 @@ impl Catalog {
                 ));
             }
         }
-        let schema = storage_schema(with_default_texts(&schema, defaults)?.as_ref());
+        let schema = with_default_texts(&schema, defaults)?;
+        let schema = storage_schema(with_key_marks(&schema, constraints.as_ref()).as_ref());
         let id = uuid::Uuid::new_v4().simple().to_string();
         let dir = self.table_dir(&id);
         // Write outside the DDL lock: a large CTAS must not block other DDL.
@@ -988,6 +990,86 @@ fn with_default_texts(
     Ok(Arc::new(
         datafusion::arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()),
     ))
+}
+
+/// Field metadata marking a column of the table's primary key.
+const PRIMARY_KEY_MARK: &str = "quarry.primary_key";
+/// Field metadata listing the unique constraints (by number) a column is in.
+const UNIQUE_MARK: &str = "quarry.unique";
+
+/// `schema` with its `constraints` (primary key, unique) marked on their
+/// columns, where the stored schema keeps them across restarts. Quarry
+/// enforces neither; they are kept because they change what statements
+/// mean (`INSERT ... ON CONFLICT` is refused on a table with a key) and
+/// what clients are told.
+fn with_key_marks(
+    schema: &datafusion::arrow::datatypes::Schema,
+    constraints: Option<&Constraints>,
+) -> SchemaRef {
+    use datafusion::common::Constraint;
+    let Some(constraints) = constraints.filter(|c| !c.is_empty()) else {
+        return Arc::new(schema.clone());
+    };
+    let mut fields: Vec<datafusion::arrow::datatypes::Field> =
+        schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut mark = |column: usize, key: &str, value: String| {
+        if let Some(f) = fields.get_mut(column) {
+            let mut metadata = f.metadata().clone();
+            let joined = match metadata.get(key) {
+                Some(previous) => format!("{previous},{value}"),
+                None => value,
+            };
+            metadata.insert(key.to_string(), joined);
+            *f = f.clone().with_metadata(metadata);
+        }
+    };
+    let mut unique = 0;
+    for constraint in constraints.iter() {
+        match constraint {
+            Constraint::PrimaryKey(columns) => {
+                for (place, &c) in columns.iter().enumerate() {
+                    mark(c, PRIMARY_KEY_MARK, place.to_string());
+                }
+            }
+            Constraint::Unique(columns) => {
+                for &c in columns {
+                    mark(c, UNIQUE_MARK, unique.to_string());
+                }
+                unique += 1;
+            }
+        }
+    }
+    Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    ))
+}
+
+/// The constraints a stored schema marks on its columns
+/// ([`with_key_marks`]), in key order.
+fn read_key_marks(schema: &datafusion::arrow::datatypes::Schema) -> Option<Constraints> {
+    use datafusion::common::Constraint;
+    let mut primary: Vec<(usize, usize)> = Vec::new();
+    let mut unique: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (i, f) in schema.fields().iter().enumerate() {
+        if let Some(place) = f.metadata().get(PRIMARY_KEY_MARK) {
+            primary.push((place.parse().unwrap_or(i), i));
+        }
+        if let Some(groups) = f.metadata().get(UNIQUE_MARK) {
+            for g in groups.split(',').filter_map(|g| g.parse().ok()) {
+                unique.entry(g).or_default().push(i);
+            }
+        }
+    }
+    primary.sort_unstable();
+    let mut constraints = Vec::new();
+    if !primary.is_empty() {
+        constraints.push(Constraint::PrimaryKey(
+            primary.into_iter().map(|(_, c)| c).collect(),
+        ));
+    }
+    constraints.extend(unique.into_values().map(Constraint::Unique));
+    (!constraints.is_empty()).then(|| Constraints::new_unverified(constraints))
 }
 
 /// The `DEFAULT`s a stored schema keeps, planned again, with DataFusion's

@@ -244,7 +244,7 @@ async fn a_second_server_on_the_same_directory_refuses_to_start() {
 /// comments and a row change all outlive a restart: an insert after it
 /// fills the defaults and continues the sequence.
 #[quarry_test]
-async fn defaults_sequences_comments_matviews_and_row_changes_survive_restart() {
+async fn defaults_sequences_comments_matviews_keys_and_row_changes_survive_restart() {
     let dir = tempfile::tempdir().expect("dir");
     let server = TestServer::on_dir(dir.path()).await;
     let client = server.connect().await;
@@ -255,7 +255,8 @@ async fn defaults_sequences_comments_matviews_and_row_changes_survive_restart() 
              UPDATE items SET note = 'changed' WHERE id = 1;
              DELETE FROM items WHERE id = 2;
              COMMENT ON TABLE items IS 'kept';
-             CREATE MATERIALIZED VIEW item_count AS SELECT count(*) AS n FROM items;",
+             CREATE MATERIALIZED VIEW item_count AS SELECT count(*) AS n FROM items;
+             CREATE TABLE keyed (id INT PRIMARY KEY, code TEXT UNIQUE, v INT);",
         )
         .await
         .expect("setup");
@@ -305,4 +306,10 @@ async fn defaults_sequences_comments_matviews_and_row_changes_survive_restart() 
         .await
         .expect_err("read-only after restart");
     assert_eq!(crate::harness::sqlstate(&err), "42809", "{err:?}");
+    // Declared keys are kept (not enforced): ON CONFLICT stays refused.
+    let err = client
+        .batch_execute("INSERT INTO keyed VALUES (1, 'a', 1) ON CONFLICT DO NOTHING")
+        .await
+        .expect_err("the key survives a restart");
+    assert_eq!(crate::harness::sqlstate(&err), "0A000", "{err:?}");
 }
