@@ -22,6 +22,7 @@ pub mod changes;
 pub mod comments;
 pub mod definition;
 pub mod functions;
+pub mod keys;
 pub mod live;
 pub mod local;
 pub mod paths;

@@ -593,6 +593,49 @@ const DESCRIPTIONS: &str = "SELECT c.oid AS objoid, k.class_oid AS classoid, \
      WHERE kc.relname = 'pg_proc' AND kn.nspname = 'pg_catalog') k \
      UNION ALL SELECT objoid, classoid, objsubid, description FROM pg_catalog.pg_description";
 
+/// The tables with a declared primary key (`quarry_keys`) and their
+/// oids, for the key's `pg_constraint` and `pg_index` rows. The key's
+/// constraint and index take oids derived from the table's, above those
+/// of every relation.
+const KEYED_TABLES: &str = "public.quarry_keys k \
+     JOIN pg_catalog.pg_namespace n ON n.nspname = k.schema_name \
+     JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = k.relation_name";
+
+/// `pg_constraint` with a primary key constraint (`p`, named
+/// `<table>_pkey` as PostgreSQL names it) for each table that declares one.
+static CONSTRAINTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT oid, conname, connamespace, contype, condeferrable, condeferred, convalidated, \
+         conrelid, contypid, conindid, conparentid, confrelid, confupdtype, confdeltype, \
+         confmatchtype, conislocal, coninhcount, connoinherit, conkey, confkey, conpfeqop, \
+         conppeqop, conffeqop, confdelsetcols, conexclop, conbin FROM pg_catalog.pg_constraint \
+         UNION ALL SELECT CAST(c.oid + 1000000000 AS INT) AS oid, \
+         k.relation_name || '_pkey' AS conname, n.oid AS connamespace, \
+         'p', false, false, true, c.oid AS conrelid, CAST(0 AS INT), \
+         CAST(c.oid + 1100000000 AS INT) AS conindid, \
+         CAST(0 AS INT), CAST(0 AS INT), ' ', ' ', ' ', true, CAST(0 AS SMALLINT), true, \
+         '[' || replace(k.columns, ' ', ', ') || ']', CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+         CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+         CAST(NULL AS TEXT) FROM {KEYED_TABLES}"
+    )
+});
+
+/// `pg_index` with the unique index behind each declared primary key (its
+/// `indkey` the key's columns), as PostgreSQL makes one for a key.
+static INDEXES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT indexrelid, indrelid, indnatts, indnkeyatts, indisunique, indnullsnotdistinct, \
+         indisprimary, indisexclusion, indimmediate, indisclustered, indisvalid, indcheckxmin, \
+         indisready, indislive, indisreplident, indkey, indcollation, indclass, indoption, \
+         indexprs, indpred FROM pg_catalog.pg_index \
+         UNION ALL SELECT CAST(c.oid + 1100000000 AS INT) AS indexrelid, c.oid AS indrelid, \
+         CAST(k.ncolumns AS SMALLINT), \
+         CAST(k.ncolumns AS SMALLINT), true, false, true, false, true, false, true, false, \
+         true, true, false, k.columns, CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+         CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM {KEYED_TABLES}"
+    )
+});
+
 /// `pg_proc` with Quarry's own functions (`quarry_functions`) after
 /// PostgreSQL's: in `public`, of unknown argument and result types (the
 /// names of their arguments are in `pg_get_function_arguments`); `proacl`
@@ -673,6 +716,14 @@ impl VisitorMut for CatalogShapes {
             [table] if table == "pg_namespace" => {
                 (NAMESPACES_WITH_INFORMATION_SCHEMA, "pg_namespace")
             }
+            [.., schema, table] if schema == "pg_catalog" && table == "pg_constraint" => {
+                (CONSTRAINTS.as_str(), "pg_constraint")
+            }
+            [table] if table == "pg_constraint" => (CONSTRAINTS.as_str(), "pg_constraint"),
+            [.., schema, table] if schema == "pg_catalog" && table == "pg_index" => {
+                (INDEXES.as_str(), "pg_index")
+            }
+            [table] if table == "pg_index" => (INDEXES.as_str(), "pg_index"),
             [.., schema, table] if schema == "pg_catalog" && table == "pg_settings" => (
                 crate::session::settings::PG_SETTINGS.as_str(),
                 "pg_settings",

@@ -170,6 +170,10 @@ pub fn base_state(
         LiveTable::provider(crate::catalog::functions::Functions::default()),
     )?;
     catalog.register_system_table(
+        crate::catalog::keys::KEYS,
+        LiveTable::provider(crate::catalog::keys::Keys::new(Arc::downgrade(catalog))),
+    )?;
+    catalog.register_system_table(
         crate::catalog::sizes::RELATION_SIZES,
         LiveTable::provider(crate::catalog::sizes::RelationSizes::new(Arc::downgrade(
             catalog,

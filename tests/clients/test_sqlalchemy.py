@@ -49,6 +49,18 @@ def main() -> None:
     assert insp.get_indexes("sa_orders") == []
     assert insp.get_foreign_keys("sa_orders") == []
     assert insp.get_unique_constraints("sa_orders") == []
+    # A declared primary key (kept, not enforced) is reflected, so automap
+    # and ORMs that need a key map the table.
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS sa_keyed"))
+        conn.execute(text("CREATE TABLE sa_keyed (id INT PRIMARY KEY, label TEXT)"))
+    pk = inspect(engine).get_pk_constraint("sa_keyed")
+    assert pk["constrained_columns"] == ["id"] and pk["name"] == "sa_keyed_pkey", pk
+    from sqlalchemy.ext.automap import automap_base
+
+    mapped = automap_base()
+    mapped.prepare(autoload_with=engine)
+    assert "sa_keyed" in mapped.classes.keys(), list(mapped.classes.keys())
     reflected = Table("sa_orders", MetaData(), autoload_with=engine)
     assert list(reflected.columns.keys()) == ["order_id", "customer", "amount"]
     frame = pd.read_sql_table("sa_orders", engine).sort_values("order_id")
