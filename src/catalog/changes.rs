@@ -70,16 +70,20 @@ impl Change {
             } => RelationChange::Create {
                 row,
                 files: files.as_ref().map_or(&[][..], PendingFiles::files),
-                replaces: replaces.as_ref().map(|e| e.id.as_str()),
+                replaces: replaces
+                    .as_ref()
+                    .map(|e| (e.id.as_str(), row.name.as_str())),
             },
             Change::Drop { name, entry } => RelationChange::Drop {
                 id: &entry.id,
+                schema: &name.schema,
                 name: &name.name,
             },
             Change::Rename {
                 from, to, entry, ..
             } => RelationChange::Rename {
                 id: &entry.id,
+                from_schema: &from.schema,
                 from: &from.name,
                 schema: &to.schema,
                 name: &to.name,
@@ -92,10 +96,15 @@ impl Change {
         }
     }
 
-    /// The relation this change drops, if any (its staged rows go with it).
+    /// The relation this change drops or replaces (`CREATE OR REPLACE`),
+    /// if any: its staged rows go with it.
     pub fn dropped(&self) -> Option<&str> {
         match self {
             Change::Drop { entry, .. } => Some(&entry.id),
+            Change::Create {
+                replaces: Some(old),
+                ..
+            } => Some(&old.id),
             _ => None,
         }
     }

@@ -98,17 +98,25 @@ pub struct TableCommit<'a> {
 /// One change to the catalog's relations ([`Store::commit`]).
 #[derive(Debug)]
 pub enum RelationChange<'a> {
-    /// A new relation with its first files, replacing relation `replaces`.
+    /// A new relation with its first files, replacing relation `replaces`
+    /// (its id, and the name it must still have in the row's schema).
     Create {
         row: &'a RelationRow,
         files: &'a [DataFile],
-        replaces: Option<&'a str>,
+        replaces: Option<(&'a str, &'a str)>,
     },
-    /// Relation `id`, known as `name`, goes (its files and comments too).
-    Drop { id: &'a str, name: &'a str },
-    /// Relation `id`, known as `from`, becomes `schema.name`.
+    /// Relation `id`, which must still be `schema.name`, goes (its files
+    /// and comments too).
+    Drop {
+        id: &'a str,
+        schema: &'a str,
+        name: &'a str,
+    },
+    /// Relation `id`, which must still be `from_schema.from`, becomes
+    /// `schema.name`.
     Rename {
         id: &'a str,
+        from_schema: &'a str,
         from: &'a str,
         schema: &'a str,
         name: &'a str,
@@ -483,7 +491,7 @@ impl Store {
             &[RelationChange::Create {
                 row,
                 files,
-                replaces: replace_id,
+                replaces: replace_id.map(|id| (id, row.name.as_str())),
             }],
             &[],
         )
@@ -907,9 +915,16 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &RelationChange<'_>) -> 
             files,
             replaces,
         } => {
-            if let Some(old) = replaces {
-                tx.execute("DELETE FROM relations WHERE id = ?1", [old])
+            if let Some((old, name)) = replaces {
+                let replaced = tx
+                    .execute(
+                        "DELETE FROM relations WHERE id = ?1 AND schema_name = ?2 AND name = ?3",
+                        params![old, row.schema_name, name],
+                    )
                     .map_err(store_err)?;
+                if replaced != 1 {
+                    return Err(gone(name));
+                }
             }
             tx.execute(
                 "INSERT INTO relations (id, schema_name, name, kind, arrow_schema, definition, location, version)
@@ -928,9 +943,12 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &RelationChange<'_>) -> 
             .map_err(|e| name_taken(e, &row.name))?;
             insert_files(tx, &row.id, files, row.version)
         }
-        RelationChange::Drop { id, name } => {
+        RelationChange::Drop { id, schema, name } => {
             let dropped = tx
-                .execute("DELETE FROM relations WHERE id = ?1", [id])
+                .execute(
+                    "DELETE FROM relations WHERE id = ?1 AND schema_name = ?2 AND name = ?3",
+                    params![id, schema, name],
+                )
                 .map_err(store_err)?;
             if dropped != 1 {
                 return Err(gone(name));
@@ -939,14 +957,16 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &RelationChange<'_>) -> 
         }
         RelationChange::Rename {
             id,
+            from_schema,
             from,
             schema,
             name,
         } => {
             let renamed = tx
                 .execute(
-                    "UPDATE relations SET schema_name = ?2, name = ?3 WHERE id = ?1",
-                    params![id, schema, name],
+                    "UPDATE relations SET schema_name = ?2, name = ?3 \
+                     WHERE id = ?1 AND schema_name = ?4 AND name = ?5",
+                    params![id, schema, name, from_schema, from],
                 )
                 .map_err(|e| name_taken(e, name))?;
             if renamed != 1 {

@@ -21,9 +21,10 @@ use datafusion::logical_expr::{
 /// divides by 1024 while the value, halved, is at least 10 * 1024 - 1/2.
 pub fn pretty(bytes: i64) -> String {
     const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
-    let limit = 10 * 1024;
+    let limit: i128 = 10 * 1024;
     let limit2 = limit * 2 - 1;
-    let mut size = bytes;
+    // Wide enough that the smallest bigint has an absolute value.
+    let mut size = i128::from(bytes);
     if size.abs() < limit {
         return format!("{size} bytes");
     }
@@ -113,6 +114,7 @@ mod tests {
             (1_000_000_000_000, "931 GB"),
             (-123456, "-121 kB"),
             (i64::MAX, "8192 PB"),
+            (i64::MIN, "-8192 PB"),
         ] {
             assert_eq!(pretty(bytes), text, "{bytes}");
         }

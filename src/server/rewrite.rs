@@ -842,11 +842,10 @@ impl VisitorMut for CatalogShapes {
     }
 }
 
-/// `generate_subscripts(a, 1)` (SQLAlchemy's key and index reflection
+/// `generate_subscripts(a, d)` (SQLAlchemy's key and index reflection
 /// numbers `unnest(indkey)` with it) as `unnest(generate_series(1,
-/// cardinality(a)))`, which DataFusion has; over a vector column, its
-/// text read as the array. Only the first dimension: the catalogs' arrays
-/// have one.
+/// array_length(a, d)))`, which DataFusion has; over a vector column, its
+/// text read as the array.
 fn subscripts_as_series(f: &Function) -> Option<Expr> {
     let named = f
         .name
@@ -860,7 +859,11 @@ fn subscripts_as_series(f: &Function) -> Option<Expr> {
     let FunctionArguments::List(list) = &f.args else {
         return None;
     };
-    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array)), _] = list.args.as_slice() else {
+    let [
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(array)),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(dimension)),
+    ] = list.args.as_slice()
+    else {
         return None;
     };
     let vector = column_name(array)
@@ -870,7 +873,7 @@ fn subscripts_as_series(f: &Function) -> Option<Expr> {
         false => array.to_string(),
     };
     sql_expr(&format!(
-        "unnest(generate_series(1, CAST(cardinality({array}) AS BIGINT)))"
+        "unnest(generate_series(1, CAST(array_length({array}, {dimension}) AS BIGINT)))"
     ))
     .ok()
 }
@@ -1070,13 +1073,13 @@ fn size_lookup(name: &str, args: &[&Expr]) -> Option<String> {
         ("pg_indexes_size", [_]) => Some("CAST(0 AS BIGINT)".into()),
         ("pg_table_size" | "pg_total_relation_size" | "pg_relation_size", [object])
         | ("pg_relation_size", [object, _]) => Some(format!(
-            "(SELECT coalesce(max(quarry_s.bytes), 0) AS {name} \
-             FROM pg_catalog.pg_class quarry_c \
-             JOIN pg_catalog.pg_namespace quarry_n ON quarry_n.oid = quarry_c.relnamespace \
-             LEFT JOIN public.quarry_relation_sizes quarry_s \
-             ON quarry_s.schema_name = quarry_n.nspname \
-             AND quarry_s.relation_name = quarry_c.relname \
-             WHERE quarry_c.oid = {object})"
+            "(SELECT coalesce(max(quarry_sizes.quarry_bytes), 0) AS {name} \
+             FROM (SELECT c.oid AS quarry_oid, s.bytes AS quarry_bytes \
+             FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN public.quarry_relation_sizes s \
+             ON s.schema_name = n.nspname AND s.relation_name = c.relname) quarry_sizes \
+             WHERE quarry_sizes.quarry_oid = {object})"
         )),
         _ => None,
     }
@@ -1095,8 +1098,10 @@ fn function_lookup(name: &str, args: &[&Expr]) -> Option<String> {
         return None;
     };
     Some(format!(
-        "(SELECT max(quarry_f.{column}) AS {name} FROM public.quarry_functions quarry_f \
-         WHERE quarry_f.oid = {object})"
+        "(SELECT max(quarry_functions.quarry_value) AS {name} \
+         FROM (SELECT oid AS quarry_oid, {column} AS quarry_value \
+         FROM public.quarry_functions) quarry_functions \
+         WHERE quarry_functions.quarry_oid = {object})"
     ))
 }
 
@@ -1106,10 +1111,13 @@ fn function_lookup(name: &str, args: &[&Expr]) -> Option<String> {
 fn view_lookup(name: &str, args: &[&Expr]) -> Option<String> {
     match (name, args) {
         ("pg_get_viewdef", [object] | [object, _]) => Some(format!(
-            "(SELECT max(quarry_v.definition) AS {name} FROM ({VIEWS}) quarry_v \
-             JOIN pg_catalog.pg_namespace quarry_n ON quarry_n.nspname = quarry_v.schemaname \
-             JOIN pg_catalog.pg_class quarry_c ON quarry_c.relnamespace = quarry_n.oid \
-             AND quarry_c.relname = quarry_v.viewname WHERE quarry_c.oid = {object})"
+            "(SELECT max(quarry_views.quarry_definition) AS {name} \
+             FROM (SELECT c.oid AS quarry_oid, v.definition AS quarry_definition \
+             FROM ({VIEWS}) v \
+             JOIN pg_catalog.pg_namespace n ON n.nspname = v.schemaname \
+             JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid \
+             AND c.relname = v.viewname) quarry_views \
+             WHERE quarry_views.quarry_oid = {object})"
         )),
         _ => None,
     }
@@ -1380,6 +1388,21 @@ fn array_of_rows(query: &Query) -> Option<String> {
     });
     if by_output || query.limit_clause.is_some() || query.fetch.is_some() || query.with.is_some() {
         return None;
+    }
+    if select.distinct.is_some() {
+        // Numbered rows would all be distinct. PostgreSQL orders a
+        // DISTINCT query only by what it selects: here, its one column.
+        let [key] = keys.as_slice() else {
+            return None;
+        };
+        let descending = key.options.asc == Some(false);
+        let mut plain = query.clone();
+        plain.order_by = None;
+        return Some(format!(
+            "(SELECT array_agg(DISTINCT quarry_array.quarry_element ORDER BY \
+             quarry_array.quarry_element{}) FROM ({plain}) quarry_array(quarry_element))",
+            if descending { " DESC" } else { "" }
+        ));
     }
     let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
     let mut numbered = select.as_ref().clone();

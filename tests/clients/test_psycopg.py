@@ -121,6 +121,21 @@ def main() -> None:
             "SELECT obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c WHERE c.relname = 'py_people'"
         ).fetchone()
         assert got == ("people we know",), got
+    # A server-side prepared statement over a table a savepoint undid is
+    # planned again, and finds the table gone.
+    with psycopg.connect(DSN) as conn:
+        cur = conn.cursor()
+        cur.execute("SAVEPOINT before_table")
+        cur.execute("CREATE TABLE py_undone (a int)")
+        for _ in range(2):
+            cur.execute("SELECT * FROM py_undone", prepare=True)
+        cur.execute("ROLLBACK TO SAVEPOINT before_table")
+        try:
+            cur.execute("SELECT * FROM py_undone", prepare=True)
+            raise AssertionError("a table the savepoint undid is still read")
+        except psycopg.errors.UndefinedTable:
+            pass
+        conn.rollback()
     print("psycopg: ok")
 
 

@@ -271,6 +271,8 @@ impl QueryHandler {
             Command::End { rollback } => tx::end(client, session, rollback, catalog).await,
             Command::RollbackToSavepoint(name) => {
                 session.block.roll_back_to(&identifier(name))?;
+                // Plans made with relations the savepoint undid go too.
+                session.relations_changed();
                 catalog.store().advance();
                 // (After a failed statement the block stays failed: pgwire
                 // cannot report it usable again; ROLLBACK ends it.)
