@@ -15,7 +15,6 @@ use datafusion::error::Result;
 
 use super::Catalog;
 use super::live::LiveRows;
-use crate::sync::read;
 
 /// The system table's name.
 pub const KEYS: &str = "quarry_keys";
@@ -44,15 +43,9 @@ impl Catalog {
     /// Each managed table's declared primary key: its name and the 1-based
     /// numbers of the key's columns.
     pub fn primary_keys(&self) -> Vec<(super::RelName, Vec<usize>)> {
-        let names: Vec<super::RelName> = read(&self.entries)
-            .iter()
-            .filter(|(_, e)| e.kind.is_managed())
-            .map(|(n, _)| n.clone())
-            .collect();
-        let mut keys: Vec<(super::RelName, Vec<usize>)> = names
+        self.managed_tables()
             .into_iter()
-            .filter_map(|n| {
-                let provider = self.visible_provider(&n, &super::staging::Block::default())?;
+            .filter_map(|(n, provider)| {
                 let key = provider.constraints()?.iter().find_map(|c| match c {
                     Constraint::PrimaryKey(columns) => {
                         Some(columns.iter().map(|i| i + 1).collect())
@@ -61,9 +54,7 @@ impl Catalog {
                 })?;
                 Some((n, key))
             })
-            .collect();
-        keys.sort_by(|a, b| (&a.0.schema, &a.0.name).cmp(&(&b.0.schema, &b.0.name)));
-        keys
+            .collect()
     }
 }
 

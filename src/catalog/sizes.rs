@@ -10,7 +10,7 @@ use std::sync::{Arc, Weak};
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::Session;
+use datafusion::catalog::{Session, TableProvider};
 use datafusion::error::Result;
 
 use super::Catalog;
@@ -42,21 +42,33 @@ impl RelationSizes {
 impl Catalog {
     /// Each managed relation's name and the bytes of its live files.
     pub fn relation_sizes(&self) -> Vec<(super::RelName, u64)> {
+        self.managed_tables()
+            .into_iter()
+            .filter_map(|(n, provider)| {
+                let files = super::table::as_managed(&provider)?.data().snapshot().files;
+                Some((n, files.iter().map(|f| f.bytes).sum()))
+            })
+            .collect()
+    }
+
+    /// Every committed managed table and materialized view (their
+    /// providers), by name.
+    pub fn managed_tables(&self) -> Vec<(super::RelName, Arc<dyn TableProvider>)> {
         let names: Vec<super::RelName> = read(&self.entries)
             .iter()
             .filter(|(_, e)| e.kind.is_managed())
             .map(|(n, _)| n.clone())
             .collect();
-        let mut sizes: Vec<(super::RelName, u64)> = names
+        let mut tables: Vec<_> = names
             .into_iter()
             .filter_map(|n| {
                 let provider = self.visible_provider(&n, &super::staging::Block::default())?;
-                let files = super::table::as_managed(&provider)?.data().snapshot().files;
-                Some((n, files.iter().map(|f| f.bytes).sum()))
+                super::table::as_managed(&provider)?;
+                Some((n, provider))
             })
             .collect();
-        sizes.sort_by(|a, b| (&a.0.schema, &a.0.name).cmp(&(&b.0.schema, &b.0.name)));
-        sizes
+        tables.sort_by(|a, b| (&a.0.schema, &a.0.name).cmp(&(&b.0.schema, &b.0.name)));
+        tables
     }
 }
 

@@ -703,64 +703,18 @@ impl VisitorMut for CatalogShapes {
             .filter_map(|p| p.as_ident())
             .map(|i| i.value.to_ascii_lowercase())
             .collect();
-        let (replacement, default_alias) = match parts.as_slice() {
-            [.., schema, table] if schema == "information_schema" && table == "tables" => {
-                (TABLES_WITH_ALL_COLUMNS, "tables")
-            }
-            [.., schema, table] if schema == "information_schema" && table == "columns" => {
-                (COLUMNS_AS_POSTGRES, "columns")
-            }
-            [.., schema, table] if schema == "pg_catalog" && table == "pg_namespace" => {
-                (NAMESPACES_WITH_INFORMATION_SCHEMA, "pg_namespace")
-            }
-            [table] if table == "pg_namespace" => {
-                (NAMESPACES_WITH_INFORMATION_SCHEMA, "pg_namespace")
-            }
-            [.., schema, table] if schema == "pg_catalog" && table == "pg_constraint" => {
-                (CONSTRAINTS.as_str(), "pg_constraint")
-            }
-            [table] if table == "pg_constraint" => (CONSTRAINTS.as_str(), "pg_constraint"),
-            [.., schema, table] if schema == "pg_catalog" && table == "pg_index" => {
-                (INDEXES.as_str(), "pg_index")
-            }
-            [table] if table == "pg_index" => (INDEXES.as_str(), "pg_index"),
-            [.., schema, table] if schema == "pg_catalog" && table == "pg_settings" => (
-                crate::session::settings::PG_SETTINGS.as_str(),
-                "pg_settings",
-            ),
-            [table] if table == "pg_settings" => (
-                crate::session::settings::PG_SETTINGS.as_str(),
-                "pg_settings",
-            ),
-            [.., schema, table] if schema == "pg_catalog" && table == "pg_proc" => {
-                (PROCEDURES, "pg_proc")
-            }
-            [table] if table == "pg_proc" => (PROCEDURES, "pg_proc"),
-            [.., schema, table] if schema == "pg_catalog" && table == "pg_class" => {
-                (CLASSES_WITH_OPTIONS, "pg_class")
-            }
-            [table] if table == "pg_class" => (CLASSES_WITH_OPTIONS, "pg_class"),
-            [.., schema, table] if schema == "pg_catalog" && table == "pg_tables" => {
-                (TABLES_WITHOUT_VIEWS, "pg_tables")
-            }
-            [table] if table == "pg_tables" => (TABLES_WITHOUT_VIEWS, "pg_tables"),
-            [.., schema, table] if schema == "pg_catalog" && table == "pg_views" => {
-                (VIEWS, "pg_views")
-            }
-            [table] if table == "pg_views" => (VIEWS, "pg_views"),
-            [.., schema, table] if schema == "pg_catalog" && table == "pg_description" => {
-                (DESCRIPTIONS, "pg_description")
-            }
-            [table] if table == "pg_description" => (DESCRIPTIONS, "pg_description"),
-            // The session's cursors (`session::cursors`).
-            [.., schema, table] if schema == "pg_catalog" && table == "pg_cursors" => {
-                (CURSORS, "pg_cursors")
-            }
-            // Quarry's own view of its sessions (`session::admin`).
-            [.., schema, table] if schema == "pg_catalog" && table == "pg_stat_activity" => {
-                (STAT_ACTIVITY, "pg_stat_activity")
-            }
-            _ => return ControlFlow::Continue(()),
+        let replaced = match parts.as_slice() {
+            [.., schema, table] if schema == "information_schema" => match table.as_str() {
+                "tables" => Some(TABLES_WITH_ALL_COLUMNS),
+                "columns" => Some(COLUMNS_AS_POSTGRES),
+                _ => None,
+            },
+            [.., schema, table] if schema == "pg_catalog" => catalog_replacement(table),
+            [table] => catalog_replacement(table),
+            _ => None,
+        };
+        let (Some(replacement), Some(default_alias)) = (replaced, parts.last()) else {
+            return ControlFlow::Continue(());
         };
         let Ok(Statement::Query(subquery)) = sql_statement(replacement) else {
             return ControlFlow::Continue(());
@@ -983,6 +937,27 @@ fn unnest_of_empty_options(factor: &TableFactor) -> Option<TableFactor> {
             ..alias
         }),
         sample: None,
+    })
+}
+
+/// The query that stands for `pg_catalog.<table>` (or a bare `<table>`),
+/// where Quarry's answer differs from datafusion-pg-catalog's.
+fn catalog_replacement(table: &str) -> Option<&'static str> {
+    Some(match table {
+        "pg_namespace" => NAMESPACES_WITH_INFORMATION_SCHEMA,
+        "pg_constraint" => CONSTRAINTS.as_str(),
+        "pg_index" => INDEXES.as_str(),
+        "pg_settings" => crate::session::settings::PG_SETTINGS.as_str(),
+        "pg_proc" => PROCEDURES,
+        "pg_class" => CLASSES_WITH_OPTIONS,
+        "pg_tables" => TABLES_WITHOUT_VIEWS,
+        "pg_views" => VIEWS,
+        "pg_description" => DESCRIPTIONS,
+        // The session's cursors (`session::cursors`).
+        "pg_cursors" => CURSORS,
+        // Quarry's own view of its sessions (`session::admin`).
+        "pg_stat_activity" => STAT_ACTIVITY,
+        _ => return None,
     })
 }
 
