@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs real PostgreSQL clients (psql, pgbench, psycopg 3, SQLAlchemy and
-# pandas, asyncpg) against a Quarry
+# Runs real PostgreSQL clients (psql, pgbench, psycopg 3, psycopg2,
+# SQLAlchemy and pandas, asyncpg, node-postgres) against a Quarry
 # server this script starts on a temporary data directory and stops at the end.
-# Installs what it needs: a Python venv in .venv-clients, psql from Debian.
+# Installs what it needs: a Python venv in .venv-clients, node-postgres from
+# its lock file into tests/clients/node/node_modules, psql and pgbench (and
+# Node.js where missing) from Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,14 @@ if ! command -v pgbench >/dev/null && ! ls /usr/lib/postgresql/*/bin/pgbench >/d
     echo "pgbench is missing and cannot be installed (not root)" >&2; exit 1
   fi
 fi
+if ! command -v npm >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  else
+    echo "node and npm are missing and cannot be installed (not root)" >&2; exit 1
+  fi
+fi
+(cd tests/clients/node && npm ci --no-audit --no-fund --silent)
 venv=.venv-clients
 # Made here, never committed: a copy from another machine points at an
 # interpreter that may not exist, so one that cannot start is made again.
@@ -37,11 +47,14 @@ export PGHOST=127.0.0.1 PGPORT=$port PGUSER=quarry
 export QUARRY_DSN="host=127.0.0.1 port=$port user=quarry dbname=quarry"
 export QUARRY_SQLALCHEMY_URL="postgresql+psycopg://quarry@127.0.0.1:$port/quarry"
 export QUARRY_ASYNCPG_URL="postgresql://quarry@127.0.0.1:$port/quarry"
+export QUARRY_NODE_URL="postgresql://quarry@127.0.0.1:$port/quarry"
 status=0
 tests/clients/psql.sh || status=1
 tests/clients/pgbench.sh || status=1
 "$venv/bin/python" tests/clients/test_psycopg.py || status=1
 "$venv/bin/python" tests/clients/test_sqlalchemy.py || status=1
 "$venv/bin/python" tests/clients/test_asyncpg.py || status=1
+"$venv/bin/python" tests/clients/test_psycopg2.py || status=1
+node tests/clients/node/test_node.js || status=1
 if [ $status -ne 0 ]; then echo "--- server log ---" >&2; tail -50 "$log" >&2; fi
 exit $status

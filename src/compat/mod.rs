@@ -5,7 +5,9 @@
 pub mod colnames;
 pub mod column_type;
 pub mod current_setting;
+pub mod expand_array;
 pub mod format;
+pub mod oid_array;
 pub mod pg_size_pretty;
 pub mod pg_typeof;
 pub mod set_config;
@@ -108,6 +110,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(pg_typeof::PgTypeof::new()));
     ctx.register_udf(ScalarUDF::from(column_type::ColumnType::new()));
     ctx.register_udf(ScalarUDF::from(pg_size_pretty::PgSizePretty::new()));
+    ctx.register_udf(ScalarUDF::from(oid_array::QuarryOids::new()));
+    ctx.register_udf(ScalarUDF::from(expand_array::ExpandArray::new()));
     // Sizes are looked up by the rewrite of these calls in a select list or
     // WHERE (`server::rewrite`, from `quarry_relation_sizes`); elsewhere
     // they answer NULL.

@@ -28,8 +28,11 @@ pub fn type_name(data_type: &DataType) -> String {
         DataType::Timestamp(_, None) => "timestamp without time zone".into(),
         DataType::Timestamp(_, Some(_)) => "timestamp with time zone".into(),
         DataType::Interval(_) | DataType::Duration(_) => "interval".into(),
-        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
-            format!("{}[]", type_name(f.data_type()))
+        t if super::oid_array::is_oid_list(t) => "oid[]".into(),
+        // An array of any dimensions is named by its elements.
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
+            let element = crate::server::arrays::element_type(data_type);
+            format!("{}[]", type_name(element))
         }
         DataType::Struct(_) => "record".into(),
         DataType::Dictionary(_, value) => type_name(value),

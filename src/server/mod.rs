@@ -4,6 +4,7 @@
 //! [`Server::serve`] accepts connections until the shutdown token fires. Tests
 //! bind port 0 and read the bound addresses back.
 
+pub mod arrays;
 pub mod auth;
 pub mod copy;
 pub mod copy_out;

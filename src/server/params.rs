@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::error::Result;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
 use pgwire::api::Type;
 use pgwire::api::portal::Portal;
 use pgwire::error::PgWireResult;
@@ -23,17 +23,35 @@ use crate::error::{SqlStateError, sqlstate, to_pgwire};
 /// Inferred Arrow type of each placeholder, in `$1, $2, ...` order.
 pub(crate) fn inferred(plan: &LogicalPlan) -> Result<Vec<(usize, Option<DataType>)>> {
     let mut types: HashMap<String, Option<DataType>> = plan.get_parameter_types()?;
-    // `$1::int` gives DataFusion no type for $1 itself; use the cast's target.
+    // `$1::int` gives DataFusion no type for $1 itself; use the cast's
+    // target. `x = ANY($1)` (planned as `array_has($1, x)`) neither: $1 is
+    // an array of x's type, as PostgreSQL infers it.
     if types.values().any(Option::is_none) {
         plan.apply(|node| {
+            let inputs = node.inputs();
             for expr in node.expressions() {
                 expr.apply(|e| {
-                    if let Expr::Cast(cast) = e
-                        && let Expr::Placeholder(ph) = cast.expr.as_ref()
-                        && let Some(slot) = types.get_mut(&ph.id)
+                    let typed = match e {
+                        Expr::Cast(cast) => match cast.expr.as_ref() {
+                            Expr::Placeholder(ph) => Some((&ph.id, cast.field.data_type().clone())),
+                            _ => None,
+                        },
+                        Expr::ScalarFunction(f) if f.name() == "array_has" => {
+                            match f.args.as_slice() {
+                                [Expr::Placeholder(ph), needle] => inputs
+                                    .iter()
+                                    .find_map(|input| needle.get_type(input.schema()).ok())
+                                    .map(|t| (&ph.id, DataType::new_list(t, true))),
+                                _ => None,
+                            }
+                        }
+                        _ => None,
+                    };
+                    if let Some((id, t)) = typed
+                        && let Some(slot) = types.get_mut(id)
                         && slot.is_none()
                     {
-                        *slot = Some(cast.field.data_type().clone());
+                        *slot = Some(t);
                     }
                     Ok(TreeNodeRecursion::Continue)
                 })?;
@@ -62,16 +80,84 @@ pub(crate) fn inferred(plan: &LogicalPlan) -> Result<Vec<(usize, Option<DataType
     Ok(dense)
 }
 
-/// The wire type of each parameter, from its inferred type.
-pub fn wire_types(inferred: &[(usize, Option<DataType>)]) -> Vec<Type> {
+/// The wire type of each parameter, from its inferred type, or `oid` and
+/// `oid[]` where the statement casts it so (see [`oid_placeholders`]).
+pub fn wire_types(inferred: &[(usize, Option<DataType>)], oids: &[(usize, Type)]) -> Vec<Type> {
     inferred
         .iter()
-        .map(|(_, t)| {
+        .map(|(n, t)| {
+            if let Some((_, ty)) = oids.iter().find(|(m, _)| m == n) {
+                return ty.clone();
+            }
             t.as_ref()
                 .and_then(|t| into_pg_type(t).ok())
                 .unwrap_or(Type::TEXT)
         })
         .collect()
+}
+
+/// The parameters `statement` casts to `oid` or `oid[]` (`$1::oid[]`, as
+/// asyncpg's type introspection binds its list of oids), with that type.
+/// Oids plan as `int4`, but a client that binds the type it is told
+/// (asyncpg) decodes `oid[]` itself and must look `int4[]` up first.
+pub fn oid_placeholders(statement: &datafusion::sql::parser::Statement) -> Vec<(usize, Type)> {
+    use datafusion::sql::sqlparser::ast::{
+        ArrayElemTypeDef, DataType as SqlType, Expr as SqlExpr, Value, Visit, Visitor,
+    };
+    use std::ops::ControlFlow;
+
+    fn is_oid(t: &SqlType) -> bool {
+        matches!(t, SqlType::Custom(name, modifiers)
+            if modifiers.is_empty()
+                && name.0.last().and_then(|p| p.as_ident())
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("oid")))
+    }
+    struct Casts(Vec<(usize, Type)>);
+    impl Visitor for Casts {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &SqlExpr) -> ControlFlow<()> {
+            if let SqlExpr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } = expr
+                && let SqlExpr::Value(v) = inner.as_ref()
+                && let Value::Placeholder(p) = &v.value
+                && let Ok(n) = p.trim_start_matches('$').parse::<usize>()
+            {
+                let ty = match data_type {
+                    t if is_oid(t) => Some(Type::OID),
+                    SqlType::Array(
+                        ArrayElemTypeDef::SquareBracket(t, _) | ArrayElemTypeDef::AngleBracket(t),
+                    ) if is_oid(t) => Some(Type::OID_ARRAY),
+                    _ => None,
+                };
+                if let Some(ty) = ty
+                    && !self.0.iter().any(|(m, _)| *m == n)
+                {
+                    self.0.push((n, ty));
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let datafusion::sql::parser::Statement::Statement(statement) = statement else {
+        return Vec::new();
+    };
+    let mut casts = Casts(Vec::new());
+    let _ = statement.visit(&mut casts);
+    casts.0
+}
+
+/// The type a value bound as `ty` is decoded as: `oid[]` as `int4[]`,
+/// which arrow-pg decodes (the element type in a binary array's header
+/// is not checked, and oids are kept as `int4`).
+fn decodable(ty: &Type) -> Type {
+    if *ty == Type::OID_ARRAY {
+        Type::INT4_ARRAY
+    } else {
+        ty.clone()
+    }
 }
 
 /// How one statement's bound values are decoded: worked out at its first
@@ -90,7 +176,11 @@ pub struct Decoding {
 }
 
 impl Decoding {
-    pub fn new(inferred: &[(usize, Option<DataType>)], declared: &[Option<Type>]) -> Self {
+    pub fn new(
+        inferred: &[(usize, Option<DataType>)],
+        oids: &[(usize, Type)],
+        declared: &[Option<Type>],
+    ) -> Self {
         let expected: Vec<Option<DataType>> = inferred.iter().map(|(_, t)| t.clone()).collect();
         // A value whose type the client declared is decoded as that type and
         // cast afterwards, as PostgreSQL does (`$1::text` bound to an int4 is
@@ -105,7 +195,7 @@ impl Decoding {
             .collect();
         Decoding {
             declared: declared.to_vec(),
-            wire: wire_types(inferred),
+            wire: wire_types(inferred, oids),
             expected,
             decode_as,
         }
@@ -133,9 +223,35 @@ pub fn decode<S: Clone>(portal: &Portal<S>, decoding: &Decoding) -> PgWireResult
     if decoding.expected.is_empty() {
         return Ok(ParamValues::List(Vec::new()));
     }
-    let wire: Vec<Option<&Type>> = decoding.wire.iter().map(Some).collect();
+    let wire: Vec<Type> = decoding.wire.iter().map(decodable).collect();
+    let wire: Vec<Option<&Type>> = wire.iter().map(Some).collect();
     let decode_as: Vec<Option<&DataType>> = decoding.decode_as.iter().map(Option::as_ref).collect();
-    let values = deserialize_parameters_with_server_types(portal, &decode_as, &wire)?;
+    let values = if decoding
+        .declared
+        .iter()
+        .flatten()
+        .any(|t| decodable(t) != *t)
+    {
+        // A client that declared `oid[]` itself: the same portal with the
+        // declarations arrow-pg decodes.
+        let mut declared_as = Portal::new_cursor(
+            portal.name.clone(),
+            std::sync::Arc::new(pgwire::api::stmt::StoredStatement::new(
+                portal.statement.id.clone(),
+                portal.statement.statement.clone(),
+                decoding
+                    .declared
+                    .iter()
+                    .map(|t| t.as_ref().map(decodable))
+                    .collect(),
+            )),
+        );
+        declared_as.parameter_format = portal.parameter_format.clone();
+        declared_as.parameters = portal.parameters.clone();
+        deserialize_parameters_with_server_types(&declared_as, &decode_as, &wire)?
+    } else {
+        deserialize_parameters_with_server_types(portal, &decode_as, &wire)?
+    };
     let ParamValues::List(list) = values else {
         return Ok(values);
     };

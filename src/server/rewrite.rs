@@ -545,10 +545,26 @@ const COLUMNS_AS_POSTGRES: &str = "SELECT table_catalog, table_schema, table_nam
      FROM information_schema.columns) c";
 
 /// `pg_class` with PostgreSQL's `relacl` and `reloptions` (NULL: Quarry
-/// keeps neither), which datafusion-pg-catalog's lacks; SQLAlchemy's index
-/// reflection reads `reloptions`.
-const CLASSES_WITH_OPTIONS: &str = "SELECT c.*, CAST(NULL AS TEXT[]) AS relacl, \
-     CAST(NULL AS TEXT[]) AS reloptions FROM pg_catalog.pg_class c";
+/// keeps neither), which datafusion-pg-catalog's lacks (SQLAlchemy's index
+/// reflection reads `reloptions`), and a relation of kind `i` for the
+/// index behind each declared primary key (`<table>_pkey`, the `pg_index`
+/// row's `indexrelid`), which pgJDBC's `getPrimaryKeys` joins to.
+static CLASSES_WITH_OPTIONS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT c.*, CAST(NULL AS TEXT[]) AS relacl, \
+         CAST(NULL AS TEXT[]) AS reloptions FROM pg_catalog.pg_class c \
+         UNION ALL SELECT CAST(c.oid + 1100000000 AS INT) AS oid, \
+         k.relation_name || '_pkey' AS relname, c.relnamespace, CAST(0 AS INT) AS reltype, \
+         c.reloftype, c.relowner, CAST(403 AS INT) AS relam, \
+         CAST(c.oid + 1100000000 AS INT) AS relfilenode, c.reltablespace, c.relpages, \
+         c.reltuples, c.relallvisible, CAST(0 AS INT) AS reltoastrelid, false AS relhasindex, \
+         c.relisshared, c.relpersistence, 'i' AS relkind, CAST(k.ncolumns AS SMALLINT) AS relnatts, \
+         c.relchecks, c.relhasrules, c.relhastriggers, c.relhassubclass, c.relrowsecurity, \
+         c.relforcerowsecurity, c.relispopulated, c.relreplident, c.relispartition, c.relrewrite, \
+         c.relfrozenxid, c.relminmxid, c.relpartbound, CAST(NULL AS TEXT[]) AS relacl, \
+         CAST(NULL AS TEXT[]) AS reloptions FROM {KEYED_TABLES}"
+    )
+});
 
 /// `pg_tables` as PostgreSQL's: tables only (datafusion-pg-catalog lists
 /// views and system views too), and its column `hasindexes` so spelled.
@@ -621,18 +637,22 @@ static CONSTRAINTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 });
 
 /// `pg_index` with the unique index behind each declared primary key (its
-/// `indkey` the key's columns), as PostgreSQL makes one for a key.
+/// `indkey` the key's columns), as PostgreSQL makes one for a key;
+/// `indoption` an array (pgJDBC's `getIndexInfo` subscripts it; an
+/// `int2vector` counts from 0, so `indoption[0]`, its first, is NULL here
+/// and read as ascending, which is what every key here is).
 static INDEXES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT indexrelid, indrelid, indnatts, indnkeyatts, indisunique, indnullsnotdistinct, \
          indisprimary, indisexclusion, indimmediate, indisclustered, indisvalid, indcheckxmin, \
-         indisready, indislive, indisreplident, indkey, indcollation, indclass, indoption, \
+         indisready, indislive, indisreplident, indkey, indcollation, indclass, \
+         CAST(string_to_array(nullif(indoption, ''), ' ') AS SMALLINT[]) AS indoption, \
          indexprs, indpred FROM pg_catalog.pg_index \
          UNION ALL SELECT CAST(c.oid + 1100000000 AS INT) AS indexrelid, c.oid AS indrelid, \
          CAST(k.ncolumns AS SMALLINT), \
          CAST(k.ncolumns AS SMALLINT), true, false, true, false, true, false, true, false, \
          true, true, false, k.columns, CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
-         CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM {KEYED_TABLES}"
+         CAST(NULL AS SMALLINT[]), CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM {KEYED_TABLES}"
     )
 });
 
@@ -667,13 +687,7 @@ const NAMESPACES_WITH_INFORMATION_SCHEMA: &str = "SELECT oid, nspname, nspowner,
 /// Catalog columns PostgreSQL types as `oidvector`/`int2vector` (arrays
 /// that `unnest` takes) and datafusion-pg-catalog keeps as space-separated
 /// text.
-const VECTOR_COLUMNS: &[&str] = &[
-    "proargtypes",
-    "indkey",
-    "indclass",
-    "indcollation",
-    "indoption",
-];
+const VECTOR_COLUMNS: &[&str] = &["proargtypes", "indkey", "indclass", "indcollation"];
 
 /// Shapes of catalog relations and columns that differ from PostgreSQL's:
 /// [`TABLES_WITH_ALL_COLUMNS`], and `unnest(proargtypes)` over the text
@@ -757,6 +771,15 @@ impl VisitorMut for CatalogShapes {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Some(replaced) = domain_base(expr)
+            .or_else(|| oid_aggregate(expr))
+            .or_else(|| type_name(expr))
+            .or_else(|| expanded_array(expr))
+        {
+            *expr = replaced;
+            return ControlFlow::Continue(());
+        }
+        field_selection(expr);
         if let Expr::BinaryOp { left, op, right } = expr
             && *op == datafusion::sql::sqlparser::ast::BinaryOperator::Eq
         {
@@ -794,6 +817,198 @@ impl VisitorMut for CatalogShapes {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `CASE WHEN t.typtype = 'd' THEN (WITH RECURSIVE ... ) END`, a domain's
+/// base type found by following `typbasetype` down (asyncpg's type
+/// introspection), as `CASE WHEN t.typtype = 'd' THEN t.typbasetype END`.
+/// DataFusion cannot plan a recursive query correlated with the outer row;
+/// the domains in Quarry's catalog (information_schema's) are each over a
+/// base type, so one step is the whole walk.
+fn domain_base(expr: &Expr) -> Option<Expr> {
+    let Expr::Case {
+        operand: None,
+        conditions,
+        else_result,
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    let [when] = conditions.as_slice() else {
+        return None;
+    };
+    let otherwise_null = match else_result.as_deref() {
+        None => true,
+        Some(Expr::Value(v)) => {
+            matches!(v.value, datafusion::sql::sqlparser::ast::Value::Null)
+        }
+        Some(_) => false,
+    };
+    let Expr::Subquery(query) = &when.result else {
+        return None;
+    };
+    let recursive = query.with.as_ref().is_some_and(|w| w.recursive);
+    let Expr::BinaryOp { left, op, right } = &when.condition else {
+        return None;
+    };
+    let Expr::CompoundIdentifier(parts) = left.as_ref() else {
+        return None;
+    };
+    let domain = matches!(
+        right.as_ref(),
+        Expr::Value(v) if matches!(
+            &v.value,
+            datafusion::sql::sqlparser::ast::Value::SingleQuotedString(d) if d == "d"
+        )
+    );
+    let [qualifier, column] = parts.as_slice() else {
+        return None;
+    };
+    if !(otherwise_null
+        && recursive
+        && domain
+        && *op == datafusion::sql::sqlparser::ast::BinaryOperator::Eq
+        && column.value.eq_ignore_ascii_case("typtype"))
+    {
+        return None;
+    }
+    sql_expr(&format!(
+        "CASE WHEN {qualifier}.typtype = 'd' THEN {qualifier}.typbasetype END"
+    ))
+    .ok()
+}
+
+/// `c::regtype::text` (a type's name, as asyncpg's introspection reads
+/// it) as `format_type(c, NULL)`, which names types as `regtype` writes
+/// them, and `-` for 0 as `regtype` does. The cast alone keeps the number.
+fn type_name(expr: &Expr) -> Option<Expr> {
+    use datafusion::sql::sqlparser::ast::DataType as SqlType;
+    let Expr::Cast {
+        expr: inner,
+        data_type: SqlType::Text,
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    let mut inner = inner.as_ref();
+    while let Expr::Nested(e) = inner {
+        inner = e;
+    }
+    let Expr::Cast {
+        expr: oid,
+        data_type: SqlType::Custom(name, _),
+        ..
+    } = inner
+    else {
+        return None;
+    };
+    let regtype = name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .is_some_and(|i| i.value.eq_ignore_ascii_case("regtype"));
+    // A column or a constant: it is written twice.
+    let simple = column_name(oid).is_some() || matches!(oid.as_ref(), Expr::Value(_));
+    if !(regtype && simple) {
+        return None;
+    }
+    sql_expr(&format!(
+        "CASE WHEN {oid} = 0 THEN '-' ELSE format_type({oid}, NULL) END"
+    ))
+    .ok()
+}
+
+/// `information_schema._pg_expandarray(a)`, PostgreSQL's set-returning
+/// function of `(x, n)` rows (each element and its position), as
+/// `unnest(quarry_expandarray(a))`; over a vector column (`indkey`), its
+/// text read as the array. pgJDBC's `getPrimaryKeys` numbers key columns
+/// with it.
+fn expanded_array(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let named = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .is_some_and(|i| i.value.eq_ignore_ascii_case("_pg_expandarray"));
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice() else {
+        return None;
+    };
+    if !named {
+        return None;
+    }
+    let vector = column_name(arg)
+        .is_some_and(|c| VECTOR_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()));
+    let array = match vector {
+        true => format!("CAST(string_to_array(nullif({arg}, ''), ' ') AS BIGINT[])"),
+        false => arg.to_string(),
+    };
+    sql_expr(&format!("unnest(quarry_expandarray({array}))")).ok()
+}
+
+/// `(e).field`, PostgreSQL's selection of a composite's field, as
+/// `(e)['field']`, which DataFusion plans (it refuses a dot after a
+/// parenthesized expression).
+fn field_selection(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{AccessExpr, Subscript, Value};
+    let Expr::CompoundFieldAccess { root, access_chain } = expr else {
+        return;
+    };
+    if !matches!(root.as_ref(), Expr::Nested(_)) {
+        return;
+    }
+    for access in access_chain {
+        if let AccessExpr::Dot(Expr::Identifier(field)) = access {
+            *access = AccessExpr::Subscript(Subscript::Index {
+                index: Expr::value(Value::SingleQuotedString(field.value.clone())),
+            });
+        }
+    }
+}
+
+/// Catalog columns holding oids (`pg.oid_alias = oid`).
+const OID_COLUMNS: &[&str] = &[
+    "oid",
+    "atttypid",
+    "typelem",
+    "typbasetype",
+    "typrelid",
+    "reltype",
+    "rngsubtype",
+];
+
+/// `array_agg(a.atttypid ...)` as `quarry_oids(array_agg(...))`: an array of
+/// catalog oids is `oid[]` in PostgreSQL, which clients decode without
+/// looking it up (see [`crate::compat::oid_array`]).
+fn oid_aggregate(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let is_array_agg = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .is_some_and(|i| i.value.eq_ignore_ascii_case("array_agg"));
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))) = list.args.first() else {
+        return None;
+    };
+    let oids = column_name(arg)
+        .is_some_and(|c| OID_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()));
+    if !(is_array_agg && oids) {
+        return None;
+    }
+    sql_expr(&format!("quarry_oids({expr})")).ok()
 }
 
 /// `generate_subscripts(a, d)` (SQLAlchemy's key and index reflection
@@ -949,7 +1164,7 @@ fn catalog_replacement(table: &str) -> Option<&'static str> {
         "pg_index" => INDEXES.as_str(),
         "pg_settings" => crate::session::settings::PG_SETTINGS.as_str(),
         "pg_proc" => PROCEDURES,
-        "pg_class" => CLASSES_WITH_OPTIONS,
+        "pg_class" => CLASSES_WITH_OPTIONS.as_str(),
         "pg_tables" => TABLES_WITHOUT_VIEWS,
         "pg_views" => VIEWS,
         "pg_description" => DESCRIPTIONS,

@@ -106,6 +106,10 @@ impl BatchRows {
         }
         let schema = self.batch.schema_ref();
         for (c, column) in self.columns.iter().enumerate() {
+            if let Column::Nested(array, format, digits) = column {
+                super::arrays::write(&mut self.buf, array, row, *format, *digits)?;
+                continue;
+            }
             let written = column.write(&mut self.buf, row);
             if !written {
                 encode_value(
@@ -167,6 +171,8 @@ enum Column {
     /// Intervals sent as text in PostgreSQL's default style (`1 year 2
     /// mons -3 days +04:05:06.5`).
     Interval(IntervalMonthDayNanoArray),
+    /// Lists of lists, as multidimensional arrays (`super::arrays`).
+    Nested(ArrayRef, FieldFormat, i8),
     /// Left to arrow-pg.
     Other,
 }
@@ -177,6 +183,10 @@ impl Column {
     /// type arrow-pg gives that Arrow type, so a column described otherwise
     /// is written as arrow-pg would write it.
     fn for_array(array: &ArrayRef, plain: bool, pg: &FieldInfo) -> Column {
+        if super::arrays::is_nested(array.data_type()) {
+            let digits = pg.format_options().extra_float_digits;
+            return Column::Nested(array.clone(), pg.format(), digits);
+        }
         if !plain {
             // pg_catalog columns carry their PostgreSQL type ("char", oid) in
             // metadata that changes how arrow-pg writes them.
@@ -242,7 +252,7 @@ impl Column {
     fn write(&self, buf: &mut BytesMut, row: usize) -> bool {
         use FieldFormat::{Binary, Text};
         match self {
-            Column::Other => return false,
+            Column::Other | Column::Nested(..) => return false,
             Column::Bool(a, format) => {
                 if a.is_null(row) {
                     buf.put_i32(-1);

@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt, stream};
+use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldInfo, QueryResponse};
 use pgwire::error::PgWireResult;
@@ -115,9 +116,63 @@ pub fn fields(
     format: &Format,
     options: Option<Arc<FormatOptions>>,
 ) -> PgWireResult<Arc<Vec<FieldInfo>>> {
-    Ok(Arc::new(arrow_schema_to_pg_fields(
-        schema, format, options,
-    )?))
+    // Lists of lists are described by their innermost items, as PostgreSQL
+    // describes an array of any dimensions (`server::arrays`).
+    let nested = schema
+        .fields()
+        .iter()
+        .any(|f| super::arrays::is_nested(f.data_type()));
+    let mut fields = if nested {
+        let flat = Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| match super::arrays::is_nested(f.data_type()) {
+                    true => f
+                        .as_ref()
+                        .clone()
+                        .with_data_type(super::arrays::described_as(f.data_type())),
+                    false => f.as_ref().clone(),
+                })
+                .collect::<Vec<_>>(),
+        );
+        arrow_schema_to_pg_fields(&flat, format, options)?
+    } else {
+        arrow_schema_to_pg_fields(schema, format, options)?
+    };
+    for (info, field) in fields.iter_mut().zip(schema.fields()) {
+        if crate::compat::oid_array::is_oid_list(field.data_type()) {
+            // Lists of oids arrow-pg describes by their items' physical type.
+            *info = retyped(info, Type::OID_ARRAY);
+        } else if field.data_type() != &DataType::Int32
+            && field
+                .metadata()
+                .contains_key(arrow_pg::datatypes::PG_OID_ALIAS_KEY)
+        {
+            // A cast keeps its operand's metadata: `typelem::text` is text,
+            // not the oid arrow-pg would describe (and clients would read
+            // four bytes of).
+            let plain = Schema::new(vec![
+                field.as_ref().clone().with_metadata(Default::default()),
+            ]);
+            if let Some(described) = arrow_schema_to_pg_fields(&plain, format, None)?.pop() {
+                *info = retyped(info, described.datatype().clone());
+            }
+        }
+    }
+    Ok(Arc::new(fields))
+}
+
+/// `field` described as of type `ty`.
+fn retyped(field: &FieldInfo, ty: Type) -> FieldInfo {
+    FieldInfo::new(
+        field.name().to_string(),
+        field.table_id(),
+        field.column_id(),
+        ty,
+        field.format(),
+    )
+    .with_format_options(field.format_options().clone())
 }
 
 /// The row descriptions last built for one statement. Each Describe and each

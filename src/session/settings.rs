@@ -114,6 +114,14 @@ const PARAMS: &[Param] = &[
         settable: true,
         report: false,
     },
+    // Read-only, as PostgreSQL's: pgJDBC reads it from pg_settings before
+    // getImportedKeys/getExportedKeys.
+    Param {
+        name: "max_index_keys",
+        default: "32",
+        settable: false,
+        report: false,
+    },
     Param {
         name: "max_identifier_length",
         default: "63",

@@ -76,6 +76,7 @@ pub mod sqlstate {
     pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
     pub const SERIALIZATION_FAILURE: &str = "40001";
     pub const CARDINALITY_VIOLATION: &str = "21000";
+    pub const ARRAY_SUBSCRIPT_ERROR: &str = "2202E";
     pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
     pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
     pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";

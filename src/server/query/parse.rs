@@ -24,7 +24,7 @@ use crate::error::{
     IntoSqlError, Result, SqlStateError, classify, sqlstate, to_pgwire, to_pgwire_in,
 };
 use crate::server::reuse::{self, Reuse, Validity};
-use crate::server::{params, stream};
+use crate::server::stream;
 use crate::session::Session;
 
 impl Parser {
@@ -186,11 +186,9 @@ impl QueryParser for Parser {
         let Some(plan) = &stmt.plan else {
             return Ok(vec![]);
         };
-        let types = stmt
-            .derived
-            .params(plan)
-            .map_err(|e| to_pgwire(classify(&e)))?;
-        Ok(params::wire_types(types))
+        stmt.derived
+            .wire_types(plan)
+            .map_err(|e| to_pgwire(classify(&e)))
     }
 
     fn get_result_schema(

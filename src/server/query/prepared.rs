@@ -82,16 +82,19 @@ impl Prepared {
         reuse: Option<Arc<Reuse>>,
         planned: Names,
     ) -> Self {
-        let names = match &stmt {
-            Stmt::Df(df) => crate::compat::colnames::names(df),
-            Stmt::Model(_) => None,
+        let (names, oids) = match &stmt {
+            Stmt::Df(df) => (
+                crate::compat::colnames::names(df),
+                params::oid_placeholders(df),
+            ),
+            Stmt::Model(_) => (None, Vec::new()),
         };
         Prepared {
             stmt: Arc::new(stmt),
             text,
             plan,
             reuse,
-            derived: Arc::new(Derived::named(names)),
+            derived: Arc::new(Derived::named(names, oids)),
             planned,
         }
     }
@@ -128,15 +131,23 @@ pub struct Derived {
     pub fields: FieldsCache,
     /// Its plan made again after names changed (see [`Names`]).
     replanned: Mutex<Option<(Names, Arc<LogicalPlan>)>>,
+    /// The parameters it casts to `oid` or `oid[]`, described so.
+    oids: Vec<(usize, Type)>,
 }
 
 impl Derived {
     /// What a statement whose columns PostgreSQL calls `names` derives.
-    fn named(names: Option<Arc<[Option<String>]>>) -> Self {
+    fn named(names: Option<Arc<[Option<String>]>>, oids: Vec<(usize, Type)>) -> Self {
         Derived {
             fields: FieldsCache::named(names),
+            oids,
             ..Derived::default()
         }
+    }
+
+    /// The types its parameters are described as.
+    pub fn wire_types(&self, plan: &LogicalPlan) -> datafusion::error::Result<Vec<Type>> {
+        Ok(params::wire_types(self.params(plan)?, &self.oids))
     }
 
     /// The parameter types of `plan`, the statement's plan.
@@ -163,7 +174,7 @@ impl Derived {
         {
             return Ok(known.clone());
         }
-        let decoding = Arc::new(Decoding::new(self.params(plan)?, declared));
+        let decoding = Arc::new(Decoding::new(self.params(plan)?, &self.oids, declared));
         *lock(&self.decoding) = Some(decoding.clone());
         Ok(decoding)
     }
