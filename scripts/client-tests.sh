@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs real PostgreSQL clients (psql, pgbench, psycopg 3, psycopg2,
-# SQLAlchemy and pandas, asyncpg, node-postgres) against a Quarry
+# SQLAlchemy and pandas, asyncpg, node-postgres, pgJDBC) against a Quarry
 # server this script starts on a temporary data directory and stops at the end.
 # Installs what it needs: a Python venv in .venv-clients, node-postgres from
-# its lock file into tests/clients/node/node_modules, psql and pgbench (and
-# Node.js where missing) from Debian.
+# its lock file into tests/clients/node/node_modules, psql, pgbench and
+# Debian's pgJDBC (and Node.js or a JDK where missing) from Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +34,17 @@ if ! command -v npm >/dev/null; then
   fi
 fi
 (cd tests/clients/node && npm ci --no-audit --no-fund --silent)
+# pgJDBC from Debian (Maven Central is not among the registries CI
+# reaches); the test is a single-file Java program, run without javac.
+jdbc_jar=/usr/share/java/postgresql.jar
+if [ ! -f "$jdbc_jar" ] || ! command -v java >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      libpostgresql-jdbc-java default-jdk-headless >/dev/null
+  else
+    echo "pgJDBC or a JDK is missing and cannot be installed (not root)" >&2; exit 1
+  fi
+fi
 venv=.venv-clients
 # Made here, never committed: a copy from another machine points at an
 # interpreter that may not exist, so one that cannot start is made again.
@@ -56,5 +67,7 @@ tests/clients/pgbench.sh || status=1
 "$venv/bin/python" tests/clients/test_asyncpg.py || status=1
 "$venv/bin/python" tests/clients/test_psycopg2.py || status=1
 node tests/clients/node/test_node.js || status=1
+java -cp "$jdbc_jar" tests/clients/jdbc/QuarryJdbc.java \
+  "jdbc:postgresql://127.0.0.1:$port/quarry?user=quarry" || status=1
 if [ $status -ne 0 ]; then echo "--- server log ---" >&2; tail -50 "$log" >&2; fi
 exit $status

@@ -64,6 +64,30 @@ fn statement(stmt: &DfStatement) -> Option<&Statement> {
 /// what follows the prefix.
 pub const HIDDEN_NAME: &str = "__quarry_as__";
 
+/// The prefix of the name the server's rewrites give the second and later
+/// of select items DataFusion would name alike (`SELECT NULL, NULL`, which
+/// it refuses and PostgreSQL answers with two `?column?`):
+/// `__quarry_dup<n>__<PostgreSQL's name>`, the result column called by
+/// what follows.
+const DUPLICATE_NAME: &str = "__quarry_dup";
+
+/// The name the `n`th select item, a duplicate PostgreSQL calls `name`, is
+/// given inside the query.
+pub fn duplicate_alias(n: usize, name: &str) -> String {
+    format!("{DUPLICATE_NAME}{n}__{name}")
+}
+
+/// The result name behind a name the rewrites gave, if `alias` is one.
+fn hidden(alias: &str) -> Option<&str> {
+    if let Some(name) = alias.strip_prefix(HIDDEN_NAME) {
+        return Some(name);
+    }
+    let rest = alias.strip_prefix(DUPLICATE_NAME)?;
+    let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+    (digits > 0).then_some(())?;
+    rest[digits..].strip_prefix("__")
+}
+
 fn query_names(query: &Query) -> Option<Arc<[Option<String>]>> {
     let select = first_select(&query.body)?;
     let mut out = Vec::with_capacity(select.projection.len());
@@ -75,7 +99,7 @@ fn query_names(query: &Query) -> Option<Arc<[Option<String>]>> {
                 other => Some(figure(other).0),
             }),
             SelectItem::ExprWithAlias { alias, .. } => {
-                out.push(alias.value.strip_prefix(HIDDEN_NAME).map(str::to_string))
+                out.push(hidden(&alias.value).map(str::to_string))
             }
             // A wildcard's columns are not known here.
             _ => return None,

@@ -19,7 +19,7 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    ObjectName, Query, SelectItem, SetExpr, Statement, TableFactor, VisitorMut,
+    ObjectName, Query, SelectItem, SetExpr, Statement, TableFactor, TableWithJoins, VisitorMut,
 };
 
 const AGGREGATES: &[&str] = &[
@@ -618,21 +618,26 @@ const KEYED_TABLES: &str = "public.quarry_keys k \
      JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = k.relation_name";
 
 /// `pg_constraint` with a primary key constraint (`p`, named
-/// `<table>_pkey` as PostgreSQL names it) for each table that declares one.
+/// `<table>_pkey` as PostgreSQL names it) for each table that declares
+/// one; `conkey` and `confkey` as PostgreSQL's `smallint[]`
+/// (datafusion-pg-catalog keeps them as text, which pgJDBC's
+/// `getImportedKeys` cannot subscript).
 static CONSTRAINTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT oid, conname, connamespace, contype, condeferrable, condeferred, convalidated, \
          conrelid, contypid, conindid, conparentid, confrelid, confupdtype, confdeltype, \
-         confmatchtype, conislocal, coninhcount, connoinherit, conkey, confkey, conpfeqop, \
+         confmatchtype, conislocal, coninhcount, connoinherit, \
+         CAST(string_to_array(btrim(conkey, '[]'), ', ') AS SMALLINT[]) AS conkey, \
+         CAST(string_to_array(btrim(confkey, '[]'), ', ') AS SMALLINT[]) AS confkey, conpfeqop, \
          conppeqop, conffeqop, confdelsetcols, conexclop, conbin FROM pg_catalog.pg_constraint \
          UNION ALL SELECT CAST(c.oid + 1000000000 AS INT) AS oid, \
          k.relation_name || '_pkey' AS conname, n.oid AS connamespace, \
          'p', false, false, true, c.oid AS conrelid, CAST(0 AS INT), \
          CAST(c.oid + 1100000000 AS INT) AS conindid, \
          CAST(0 AS INT), CAST(0 AS INT), ' ', ' ', ' ', true, CAST(0 AS SMALLINT), true, \
-         '[' || replace(k.columns, ' ', ', ') || ']', CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+         CAST(string_to_array(k.columns, ' ') AS SMALLINT[]), CAST(NULL AS SMALLINT[]), \
          CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
-         CAST(NULL AS TEXT) FROM {KEYED_TABLES}"
+         CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM {KEYED_TABLES}"
     )
 });
 
@@ -785,6 +790,8 @@ impl VisitorMut for CatalogShapes {
         {
             procedure_by_name(left, right);
             procedure_by_name(right, left);
+            named_procedure(left, right);
+            named_procedure(right, left);
             return ControlFlow::Continue(());
         }
         let Expr::Function(f) = expr else {
@@ -1084,6 +1091,54 @@ fn procedure_by_name(oid: &mut Expr, regproc: &Expr) {
             }
         }
         _ => {}
+    }
+}
+
+/// `typinput = 'pg_catalog.array_in'::regproc` (pgJDBC's type lookup)
+/// compares a `regproc` column, which holds function names here, with the
+/// oid datafusion-pg-catalog looks the cast up as (`(SELECT oid FROM
+/// pg_catalog.pg_proc WHERE proname = 'pg_catalog.array_in')`): it is
+/// compared with the function's bare name instead.
+fn named_procedure(lookup: &mut Expr, regproc: &Expr) {
+    let is_regproc = column_name(regproc)
+        .is_some_and(|c| REGPROC_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()));
+    let Expr::Subquery(query) = lookup else {
+        return;
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return;
+    };
+    // `pg_proc` itself, or as this rewrite replaced it (a derived table of
+    // that name: the table is replaced before the comparison is seen).
+    let from_pg_proc = match select.from.as_slice() {
+        [TableWithJoins { relation, joins }] if joins.is_empty() => match relation {
+            TableFactor::Table { name, .. } => name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_proc")),
+            TableFactor::Derived {
+                alias: Some(alias), ..
+            } => alias.name.value.eq_ignore_ascii_case("pg_proc"),
+            _ => false,
+        },
+        _ => false,
+    };
+    let Some(Expr::BinaryOp { left, right, .. }) = &select.selection else {
+        return;
+    };
+    let by_name = column_name(left).is_some_and(|c| c.value.eq_ignore_ascii_case("proname"));
+    let Expr::Value(value) = right.as_ref() else {
+        return;
+    };
+    let datafusion::sql::sqlparser::ast::Value::SingleQuotedString(name) = &value.value else {
+        return;
+    };
+    if is_regproc && from_pg_proc && by_name {
+        let bare = name.rsplit('.').next().unwrap_or(name);
+        *lookup = Expr::value(datafusion::sql::sqlparser::ast::Value::SingleQuotedString(
+            bare.to_string(),
+        ));
     }
 }
 
@@ -1516,6 +1571,103 @@ impl VisitorMut for LikeEscapes {
 /// rows gives NULL here, `{}` in PostgreSQL.)
 struct ArraySubqueries;
 
+/// `VALUES (1, (SELECT ...))` as `SELECT 1 AS column1, (SELECT ...) AS
+/// column2 [UNION ALL ...]`: DataFusion plans a subquery in a `VALUES` row
+/// but never runs it (an internal error, "ScalarSubqueryExpr evaluated
+/// before the subquery was executed"), while a select list decorrelates
+/// it. PostgreSQL takes either; `INSERT ... VALUES` with a subquery is
+/// common.
+struct ValuesWithSubqueries;
+
+impl VisitorMut for ValuesWithSubqueries {
+    type Break = ();
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let SetExpr::Values(values) = query.body.as_ref() else {
+            return ControlFlow::Continue(());
+        };
+        let has_subquery = |e: &Expr| {
+            datafusion::sql::sqlparser::ast::visit_expressions(e, |e| {
+                if matches!(
+                    e,
+                    Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+                ) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .is_break()
+        };
+        if !values
+            .rows
+            .iter()
+            .flat_map(|r| &r.content)
+            .any(has_subquery)
+        {
+            return ControlFlow::Continue(());
+        }
+        let selects: Vec<String> = values
+            .rows
+            .iter()
+            .map(|row| {
+                let items: Vec<String> = row
+                    .content
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| format!("{e} AS column{}", i + 1))
+                    .collect();
+                format!("SELECT {}", items.join(", "))
+            })
+            .collect();
+        if let Ok(Statement::Query(rows)) = sql_statement(&selects.join(" UNION ALL ")) {
+            query.body = rows.body;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `SELECT NULL, NULL` (pgJDBC's `getProcedures`): items DataFusion would
+/// name alike, which it refuses and PostgreSQL answers under one name each
+/// (`?column?`), take names of their own
+/// (`colnames::duplicate_alias`); the result columns keep PostgreSQL's.
+struct DistinctNames;
+
+impl VisitorMut for DistinctNames {
+    type Break = ();
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let mut lists = Vec::new();
+        select_lists_mut(&mut query.body, &mut lists);
+        for list in lists {
+            let mut seen = std::collections::HashSet::new();
+            for (i, item) in list.iter_mut().enumerate() {
+                let SelectItem::UnnamedExpr(expr) = item else {
+                    continue;
+                };
+                if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+                    || seen.insert(expr.to_string())
+                {
+                    continue;
+                }
+                let name = crate::compat::colnames::expr_name(expr);
+                let expr = std::mem::replace(
+                    expr,
+                    Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+                );
+                *item = SelectItem::ExprWithAlias {
+                    expr,
+                    alias: Ident::with_quote(
+                        '"',
+                        crate::compat::colnames::duplicate_alias(i + 1, &name),
+                    ),
+                };
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 impl VisitorMut for ArraySubqueries {
     type Break = ();
 
@@ -1647,6 +1799,8 @@ pub fn rewrite(statement: &mut Statement) {
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ScalarFunctionsInFrom);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut LikeEscapes);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ArraySubqueries);
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ValuesWithSubqueries);
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut DistinctNames);
     let mut functions = quarry_udfs::functions::relation::relation_functions();
     functions.extend(crate::registry::functions::textual_relations());
     quarry_udfs::functions::relation::expand_relation_arguments(statement, &functions);

@@ -82,6 +82,9 @@ def main() -> None:
     except psycopg2.errors.UndefinedTable as e:
         assert e.pgcode == "42P01", e.pgcode
     conn.rollback()
+    # Items DataFusion would name alike: PostgreSQL's names, one each.
+    cur.execute("SELECT NULL, NULL, count(*), count(*) FROM pg2_items")
+    assert [d.name for d in cur.description] == ["?column?", "?column?", "count", "count"]
     cur.execute("SELECT 41 + 1")
     assert cur.fetchone() == (42,)
     conn.close()
