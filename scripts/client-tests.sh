@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs real PostgreSQL clients (psql, pgbench, psycopg 3, psycopg2,
-# SQLAlchemy and pandas, asyncpg, node-postgres, pgJDBC) against a Quarry
-# server this script starts on a temporary data directory and stops at the end.
-# Installs what it needs: a Python venv in .venv-clients, node-postgres from
-# its lock file into tests/clients/node/node_modules, psql, pgbench and
-# Debian's pgJDBC (and Node.js or a JDK where missing) from Debian.
+# SQLAlchemy and pandas, asyncpg, node-postgres, pgJDBC, psqlODBC through
+# pyodbc, pgx) against a Quarry server this script starts on a temporary
+# data directory and stops at the end. Installs what it needs: a Python venv
+# in .venv-clients, node-postgres from its lock file into
+# tests/clients/node/node_modules, psql, pgbench, Debian's pgJDBC, psqlODBC,
+# Go and pgx v4 (and Node.js or a JDK where missing) from Debian; the pgx
+# program is built into target/clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +36,28 @@ if ! command -v npm >/dev/null; then
   fi
 fi
 (cd tests/clients/node && npm ci --no-audit --no-fund --silent)
+# psqlODBC's ANSI and Unicode drivers and the unixODBC manager pyodbc loads.
+if ! odbcinst -q -d 2>/dev/null | grep -q "PostgreSQL Unicode"; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      odbc-postgresql unixodbc >/dev/null
+  else
+    echo "psqlODBC is missing and cannot be installed (not root)" >&2; exit 1
+  fi
+fi
+# pgx v4 and Go from Debian, built in GOPATH mode from Debian's sources
+# (the Go module proxy is not among the registries CI reaches).
+if [ ! -d /usr/share/gocode/src/github.com/jackc/pgx ] || ! command -v go >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      golang-go golang-github-jackc-pgx-v4-dev >/dev/null
+  else
+    echo "Go or pgx is missing and cannot be installed (not root)" >&2; exit 1
+  fi
+fi
+mkdir -p target/clients
+(cd tests/clients/pgx && GO111MODULE=off GOPATH=/usr/share/gocode \
+  GOCACHE="$PWD/../../../target/clients/go-cache" go build -o ../../../target/clients/pgx-test .)
 # pgJDBC from Debian (Maven Central is not among the registries CI
 # reaches); the test is a single-file Java program, run without javac.
 jdbc_jar=/usr/share/java/postgresql.jar
@@ -58,6 +82,7 @@ export PGHOST=127.0.0.1 PGPORT=$port PGUSER=quarry
 export QUARRY_DSN="host=127.0.0.1 port=$port user=quarry dbname=quarry"
 export QUARRY_SQLALCHEMY_URL="postgresql+psycopg://quarry@127.0.0.1:$port/quarry"
 export QUARRY_ASYNCPG_URL="postgresql://quarry@127.0.0.1:$port/quarry"
+export QUARRY_PORT=$port
 export QUARRY_NODE_URL="postgresql://quarry@127.0.0.1:$port/quarry"
 status=0
 tests/clients/psql.sh || status=1
@@ -66,7 +91,9 @@ tests/clients/pgbench.sh || status=1
 "$venv/bin/python" tests/clients/test_sqlalchemy.py || status=1
 "$venv/bin/python" tests/clients/test_asyncpg.py || status=1
 "$venv/bin/python" tests/clients/test_psycopg2.py || status=1
+"$venv/bin/python" tests/clients/test_odbc.py || status=1
 node tests/clients/node/test_node.js || status=1
+target/clients/pgx-test "postgres://quarry@127.0.0.1:$port/quarry?sslmode=disable" || status=1
 java -cp "$jdbc_jar" tests/clients/jdbc/QuarryJdbc.java \
   "jdbc:postgresql://127.0.0.1:$port/quarry?user=quarry" || status=1
 if [ $status -ne 0 ]; then echo "--- server log ---" >&2; tail -50 "$log" >&2; fi

@@ -425,6 +425,45 @@ fn column_name(expr: &Expr) -> Option<Ident> {
     }
 }
 
+/// The unnamed arguments of `expr` when it is a call of the function
+/// `name` (however qualified, in any case), or None.
+fn call_arguments<'a>(expr: &'a Expr, name: &str) -> Option<Vec<&'a Expr>> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let named = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .is_some_and(|i| i.value.eq_ignore_ascii_case(name));
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    if !named {
+        return None;
+    }
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `array` as SQL text of an array: a vector column (`VECTOR_COLUMNS`,
+/// space-separated text here) read as its `bigint[]`, anything else as
+/// itself.
+fn vector_as_array(array: &Expr) -> String {
+    let vector = column_name(array)
+        .is_some_and(|c| VECTOR_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()));
+    match vector {
+        true => format!("CAST(string_to_array(nullif({array}, ''), ' ') AS BIGINT[])"),
+        false => array.to_string(),
+    }
+}
+
 /// The column a cast (or casts, in parentheses or not) is of.
 fn cast_column(expr: &Expr) -> Option<Ident> {
     fn column(expr: &Expr) -> Option<Ident> {
@@ -661,6 +700,26 @@ static INDEXES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
+/// `pg_attribute` with the columns of the index behind each declared
+/// primary key (the table's key columns, numbered from 1 in key order), as
+/// PostgreSQL lists an index's columns; psqlODBC's `SQLPrimaryKeys` reads
+/// them.
+static ATTRIBUTES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT * FROM pg_catalog.pg_attribute \
+         UNION ALL SELECT CAST(kc.table_oid + 1100000000 AS INT) AS attrelid, a.attname, \
+         a.atttypid, a.attstattarget, a.attlen, CAST(kc.e['n'] AS SMALLINT) AS attnum, \
+         a.attndims, a.attcacheoff, a.atttypmod, a.attbyval, a.attalign, a.attstorage, \
+         a.attcompression, a.attnotnull, false AS atthasdef, a.atthasmissing, a.attidentity, \
+         a.attgenerated, a.attisdropped, a.attislocal, a.attinhcount, a.attcollation, \
+         a.attacl, a.attoptions, a.attfdwoptions, a.attmissingval \
+         FROM (SELECT c.oid AS table_oid, \
+         unnest(quarry_expandarray(CAST(string_to_array(k.columns, ' ') AS BIGINT[]))) AS e \
+         FROM {KEYED_TABLES}) kc \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = kc.table_oid AND a.attnum = kc.e['x']"
+    )
+});
+
 /// `pg_proc` with Quarry's own functions (`quarry_functions`) after
 /// PostgreSQL's: in `public`, of unknown argument and result types (the
 /// names of their arguments are in `pg_get_function_arguments`); `proacl`
@@ -785,6 +844,8 @@ impl VisitorMut for CatalogShapes {
             return ControlFlow::Continue(());
         }
         field_selection(expr);
+        vector_subscript(expr);
+        name_as_text(expr);
         if let Expr::BinaryOp { left, op, right } = expr
             && *op == datafusion::sql::sqlparser::ast::BinaryOperator::Eq
         {
@@ -794,33 +855,8 @@ impl VisitorMut for CatalogShapes {
             named_procedure(right, left);
             return ControlFlow::Continue(());
         }
-        let Expr::Function(f) = expr else {
-            return ControlFlow::Continue(());
-        };
-        if let Some(subscripts) = subscripts_as_series(f) {
-            *expr = subscripts;
-            return ControlFlow::Continue(());
-        }
-        let is_unnest = f
-            .name
-            .0
-            .last()
-            .and_then(|p| p.as_ident())
-            .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest"));
-        let FunctionArguments::List(list) = &mut f.args else {
-            return ControlFlow::Continue(());
-        };
-        let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_mut_slice() else {
-            return ControlFlow::Continue(());
-        };
-        let vector = column_name(arg)
-            .is_some_and(|c| VECTOR_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()));
-        if !is_unnest || !vector {
-            return ControlFlow::Continue(());
-        }
-        let text = format!("CAST(string_to_array(nullif({arg}, ''), ' ') AS BIGINT[])");
-        if let Ok(array) = sql_expr(&text) {
-            *arg = array;
+        if let Some(replaced) = subscripts_as_series(expr).or_else(|| vector_unnest(expr)) {
+            *expr = replaced;
         }
         ControlFlow::Continue(())
     }
@@ -933,31 +969,21 @@ fn type_name(expr: &Expr) -> Option<Expr> {
 /// text read as the array. pgJDBC's `getPrimaryKeys` numbers key columns
 /// with it.
 fn expanded_array(expr: &Expr) -> Option<Expr> {
-    let Expr::Function(f) = expr else {
+    let [array] = call_arguments(expr, "_pg_expandarray")?[..] else {
         return None;
     };
-    let named = f
-        .name
-        .0
-        .last()
-        .and_then(|p| p.as_ident())
-        .is_some_and(|i| i.value.eq_ignore_ascii_case("_pg_expandarray"));
-    let FunctionArguments::List(list) = &f.args else {
-        return None;
-    };
-    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice() else {
-        return None;
-    };
-    if !named {
-        return None;
-    }
-    let vector = column_name(arg)
-        .is_some_and(|c| VECTOR_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()));
-    let array = match vector {
-        true => format!("CAST(string_to_array(nullif({arg}, ''), ' ') AS BIGINT[])"),
-        false => arg.to_string(),
-    };
+    let array = vector_as_array(array);
     sql_expr(&format!("unnest(quarry_expandarray({array}))")).ok()
+}
+
+/// `unnest(v)` over a vector column, its text read as the array.
+fn vector_unnest(expr: &Expr) -> Option<Expr> {
+    let [array] = call_arguments(expr, "unnest")?[..] else {
+        return None;
+    };
+    column_name(array)
+        .filter(|c| VECTOR_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()))?;
+    sql_expr(&format!("unnest({})", vector_as_array(array))).ok()
 }
 
 /// `(e).field`, PostgreSQL's selection of a composite's field, as
@@ -980,6 +1006,73 @@ fn field_selection(expr: &mut Expr) {
     }
 }
 
+/// `i.indkey[n]` over a vector column (`int2vector`/`oidvector` in
+/// PostgreSQL, whose subscripts count from 0; space-separated text here)
+/// as the element of its array, counted from 1: psqlODBC's
+/// `SQLPrimaryKeys` reads `i.indkey[ia.attnum - 1]`.
+fn vector_subscript(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{AccessExpr, Subscript};
+    let Expr::CompoundFieldAccess { root, access_chain } = expr else {
+        return;
+    };
+    // `i.indkey[n]` parses as `i` then `.indkey` then `[n]`; `indkey[n]`
+    // as `indkey` then `[n]`.
+    let dots = access_chain
+        .iter()
+        .take_while(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_))))
+        .count();
+    let Some(AccessExpr::Subscript(Subscript::Index { index })) = access_chain.get(dots) else {
+        return;
+    };
+    let mut parts = match root.as_ref() {
+        Expr::Identifier(i) => vec![i.clone()],
+        Expr::CompoundIdentifier(p) => p.clone(),
+        _ => return,
+    };
+    for access in &access_chain[..dots] {
+        if let AccessExpr::Dot(Expr::Identifier(i)) = access {
+            parts.push(i.clone());
+        }
+    }
+    let column = Expr::CompoundIdentifier(parts);
+    let vector = column_name(&column)
+        .is_some_and(|c| VECTOR_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()));
+    if !vector {
+        return;
+    }
+    let (Ok(array), Ok(from_one)) = (
+        sql_expr(&format!("({})", vector_as_array(&column))),
+        sql_expr(&format!("({index}) + 1")),
+    ) else {
+        return;
+    };
+    let rest: Vec<AccessExpr> =
+        std::iter::once(AccessExpr::Subscript(Subscript::Index { index: from_one }))
+            .chain(access_chain.drain(dots + 1..))
+            .collect();
+    *expr = Expr::CompoundFieldAccess {
+        root: Box::new(array),
+        access_chain: rest,
+    };
+}
+
+/// `CAST(x AS name)` (`'quarry'::name`, psqlODBC's `SQLForeignKeys`) as a
+/// cast to text: PostgreSQL's `name` is an identifier's text, which
+/// DataFusion does not know.
+fn name_as_text(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::DataType as SqlType;
+    let Expr::Cast { data_type, .. } = expr else {
+        return;
+    };
+    let is_name = matches!(data_type, SqlType::Custom(name, modifiers)
+        if modifiers.is_empty()
+            && name.0.last().and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("name")));
+    if is_name {
+        *data_type = SqlType::Text;
+    }
+}
+
 /// Catalog columns holding oids (`pg.oid_alias = oid`).
 const OID_COLUMNS: &[&str] = &[
     "oid",
@@ -995,26 +1088,8 @@ const OID_COLUMNS: &[&str] = &[
 /// catalog oids is `oid[]` in PostgreSQL, which clients decode without
 /// looking it up (see [`crate::compat::oid_array`]).
 fn oid_aggregate(expr: &Expr) -> Option<Expr> {
-    let Expr::Function(f) = expr else {
-        return None;
-    };
-    let is_array_agg = f
-        .name
-        .0
-        .last()
-        .and_then(|p| p.as_ident())
-        .is_some_and(|i| i.value.eq_ignore_ascii_case("array_agg"));
-    let FunctionArguments::List(list) = &f.args else {
-        return None;
-    };
-    let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))) = list.args.first() else {
-        return None;
-    };
-    let oids = column_name(arg)
-        .is_some_and(|c| OID_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()));
-    if !(is_array_agg && oids) {
-        return None;
-    }
+    let column = *call_arguments(expr, "array_agg")?.first()?;
+    column_name(column).filter(|c| OID_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()))?;
     sql_expr(&format!("quarry_oids({expr})")).ok()
 }
 
@@ -1022,32 +1097,11 @@ fn oid_aggregate(expr: &Expr) -> Option<Expr> {
 /// numbers `unnest(indkey)` with it) as `unnest(generate_series(1,
 /// array_length(a, d)))`, which DataFusion has; over a vector column, its
 /// text read as the array.
-fn subscripts_as_series(f: &Function) -> Option<Expr> {
-    let named = f
-        .name
-        .0
-        .last()
-        .and_then(|p| p.as_ident())
-        .is_some_and(|i| i.value.eq_ignore_ascii_case("generate_subscripts"));
-    if !named {
-        return None;
-    }
-    let FunctionArguments::List(list) = &f.args else {
+fn subscripts_as_series(expr: &Expr) -> Option<Expr> {
+    let [array, dimension] = call_arguments(expr, "generate_subscripts")?[..] else {
         return None;
     };
-    let [
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(array)),
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(dimension)),
-    ] = list.args.as_slice()
-    else {
-        return None;
-    };
-    let vector = column_name(array)
-        .is_some_and(|c| VECTOR_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()));
-    let array = match vector {
-        true => format!("CAST(string_to_array(nullif({array}, ''), ' ') AS BIGINT[])"),
-        false => array.to_string(),
-    };
+    let array = vector_as_array(array);
     sql_expr(&format!(
         "unnest(generate_series(1, CAST(array_length({array}, {dimension}) AS BIGINT)))"
     ))
@@ -1217,6 +1271,7 @@ fn catalog_replacement(table: &str) -> Option<&'static str> {
         "pg_namespace" => NAMESPACES_WITH_INFORMATION_SCHEMA,
         "pg_constraint" => CONSTRAINTS.as_str(),
         "pg_index" => INDEXES.as_str(),
+        "pg_attribute" => ATTRIBUTES.as_str(),
         "pg_settings" => crate::session::settings::PG_SETTINGS.as_str(),
         "pg_proc" => PROCEDURES,
         "pg_class" => CLASSES_WITH_OPTIONS.as_str(),
@@ -1627,6 +1682,41 @@ impl VisitorMut for ValuesWithSubqueries {
     }
 }
 
+/// `SELECT generate_series(1, 3)`: in PostgreSQL a set-returning function
+/// in a select list gives a row per value; DataFusion's `generate_series`
+/// there is a scalar answering one array (a silent wrong answer). Read as
+/// `unnest(generate_series(...)) AS generate_series`.
+struct SetReturningSeries;
+
+impl VisitorMut for SetReturningSeries {
+    type Break = ();
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let mut lists = Vec::new();
+        select_lists_mut(&mut query.body, &mut lists);
+        for list in lists {
+            for item in list.iter_mut() {
+                let (expr, alias) = match item {
+                    SelectItem::UnnamedExpr(e) => (e, None),
+                    SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
+                    _ => continue,
+                };
+                if call_arguments(expr, "generate_series").is_none() {
+                    continue;
+                }
+                let Ok(unnested) = sql_expr(&format!("unnest({expr})")) else {
+                    continue;
+                };
+                *item = SelectItem::ExprWithAlias {
+                    expr: unnested,
+                    alias: alias.unwrap_or_else(|| Ident::new("generate_series")),
+                };
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 /// `SELECT NULL, NULL` (pgJDBC's `getProcedures`): items DataFusion would
 /// name alike, which it refuses and PostgreSQL answers under one name each
 /// (`?column?`), take names of their own
@@ -1801,6 +1891,7 @@ pub fn rewrite(statement: &mut Statement) {
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ArraySubqueries);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ValuesWithSubqueries);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut DistinctNames);
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut SetReturningSeries);
     let mut functions = quarry_udfs::functions::relation::relation_functions();
     functions.extend(crate::registry::functions::textual_relations());
     quarry_udfs::functions::relation::expand_relation_arguments(statement, &functions);
@@ -1958,7 +2049,7 @@ mod tests {
 
     #[test]
     fn leaves_aggregates_alone() {
-        let sql = "SELECT (SELECT count(*) FROM pg_attribute) AS n";
+        let sql = "SELECT (SELECT count(*) FROM pg_type) AS n";
         assert_eq!(rewritten(sql), sql);
     }
 }
