@@ -11,6 +11,7 @@ pub mod copy_out;
 mod floats;
 pub mod frames;
 pub mod http;
+pub mod origins;
 pub mod params;
 pub mod query;
 pub mod reuse;

@@ -185,6 +185,9 @@ pub struct FieldsCache {
     /// PostgreSQL's names for the columns, where they differ from the
     /// plan's (`compat::colnames`).
     names: Option<Arc<[Option<String>]>>,
+    /// The table and column each column is a plain reference to
+    /// (`server::origins`).
+    origins: Option<Arc<[Option<super::origins::Origin>]>>,
 }
 
 #[derive(Debug)]
@@ -204,7 +207,13 @@ impl FieldsCache {
         FieldsCache {
             cached: Mutex::default(),
             names,
+            origins: None,
         }
+    }
+
+    /// The same, its columns described as coming from `origins`.
+    pub fn with_origins(self, origins: Option<Arc<[Option<super::origins::Origin>]>>) -> Self {
+        FieldsCache { origins, ..self }
     }
 
     pub fn fields(
@@ -237,6 +246,20 @@ impl FieldsCache {
                     .collect(),
             );
         }
+        if let Some(origins) = &self.origins
+            && origins.len() == built.len()
+        {
+            built = Arc::new(
+                built
+                    .iter()
+                    .zip(origins.iter())
+                    .map(|(f, origin)| match origin {
+                        Some(origin) => from_table(f, *origin),
+                        None => f.clone(),
+                    })
+                    .collect(),
+            );
+        }
         if cached.len() == CACHED_DESCRIPTIONS {
             cached.remove(0);
         }
@@ -256,6 +279,20 @@ fn renamed(field: &FieldInfo, name: &str) -> FieldInfo {
         name.to_string(),
         field.table_id(),
         field.column_id(),
+        field.datatype().clone(),
+        field.format(),
+    )
+    .with_format_options(field.format_options().clone())
+    .with_type_size(field.type_size())
+    .with_type_modifier(field.type_modifier())
+}
+
+/// `field` described as column `attnum` of the table `oid`.
+fn from_table(field: &FieldInfo, (oid, attnum): super::origins::Origin) -> FieldInfo {
+    FieldInfo::new(
+        field.name().to_string(),
+        Some(oid as i32),
+        Some(attnum),
         field.datatype().clone(),
         field.format(),
     )

@@ -24,6 +24,7 @@ pub mod control;
 pub mod cursors;
 mod exprs;
 pub mod intervals;
+mod relation_oids;
 pub mod settings;
 pub mod unknown;
 
@@ -81,9 +82,12 @@ pub struct Session {
     /// Its open cursors (`DECLARE`).
     pub cursors: Arc<cursors::Cursors>,
     pub tx: Mutex<TxBlock>,
-    /// SQL-level `PREPARE`d plans by name (DataFusion keeps its own copy
-    /// but does not expose it), for `EXECUTE` to be planned as what it runs.
-    prepared: Mutex<BTreeMap<String, Arc<datafusion::logical_expr::LogicalPlan>>>,
+    /// SQL-level `PREPARE` statements by name, planned again at each
+    /// `EXECUTE` as PostgreSQL revalidates its plan cache: a relation
+    /// dropped, rolled back or replaced since is not read as it was.
+    prepared: Mutex<BTreeMap<String, Arc<datafusion::sql::parser::Statement>>>,
+    /// Its `pg_class` OIDs, for row descriptions (`server::origins`).
+    relation_oids: Mutex<relation_oids::RelationOids>,
 }
 
 impl std::fmt::Debug for Session {
@@ -165,6 +169,7 @@ impl Session {
                 cursors,
                 tx: Mutex::new(TxBlock::None),
                 prepared: Mutex::new(BTreeMap::new()),
+                relation_oids: Mutex::default(),
             }
         })
     }
@@ -182,10 +187,10 @@ impl Session {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// `PREPARE name`: keeps its plan; statements that EXECUTE it are
+    /// `PREPARE name`: keeps the statement; statements that EXECUTE it are
     /// planned again.
-    pub fn prepared(&self, name: &str, plan: Arc<datafusion::logical_expr::LogicalPlan>) {
-        lock(&self.prepared).insert(name.to_string(), plan);
+    pub fn prepared(&self, name: &str, statement: Arc<datafusion::sql::parser::Statement>) {
+        lock(&self.prepared).insert(name.to_string(), statement);
         self.changed();
     }
 
@@ -200,8 +205,11 @@ impl Session {
         self.changed();
     }
 
-    /// The plan `PREPARE name` made.
-    pub fn prepared_plan(&self, name: &str) -> Option<Arc<datafusion::logical_expr::LogicalPlan>> {
+    /// The statement `PREPARE name` kept.
+    pub fn prepared_statement(
+        &self,
+        name: &str,
+    ) -> Option<Arc<datafusion::sql::parser::Statement>> {
         lock(&self.prepared).get(name).cloned()
     }
 

@@ -95,7 +95,7 @@ impl Parser {
             None => {
                 let planner = session.plan_state();
                 match super::planner::statement_to_plan(&planner, &stmt).await {
-                    Ok(plan) => Some(executed_plan(session, plan)?),
+                    Ok(plan) => Some(executed_plan(session, plan).await?),
                     Err(e) => {
                         if let Some(broken) =
                             self.state.catalog.unloadable_named(&planner, &stmt).await
@@ -108,7 +108,15 @@ impl Parser {
             }
         };
         let reuse = plan.as_ref().and_then(reuse::assess).map(Reuse::new);
-        let prepared = Prepared::new(Stmt::Df(stmt), Arc::from(sql), plan, reuse, names);
+        let origins = match &plan {
+            Some(plan) if super::prepared::returns_rows(plan) => {
+                crate::server::origins::resolve(session, self.state.catalog.definitions(), plan)
+                    .await
+            }
+            _ => None,
+        };
+        let prepared =
+            Prepared::new(Stmt::Df(stmt), Arc::from(sql), plan, reuse, names).with_origins(origins);
         if prepared.reuse.is_some() {
             connection
                 .statements
@@ -206,12 +214,15 @@ impl QueryParser for Parser {
 /// (the extended protocol sent DataRows after a RowDescription of none) and
 /// the plan is made again, like any other, when names or models change.
 /// Any other plan is returned as it is.
-pub(super) fn executed_plan(session: &Session, plan: LogicalPlan) -> Result<LogicalPlan> {
+pub(super) async fn executed_plan(
+    session: &Arc<Session>,
+    plan: LogicalPlan,
+) -> Result<LogicalPlan> {
     let LogicalPlan::Statement(datafusion::logical_expr::Statement::Execute(execute)) = &plan
     else {
         return Ok(plan);
     };
-    let Some(prepared) = session.prepared_plan(&execute.name) else {
+    let Some(prepared) = session.prepared_statement(&execute.name) else {
         return Err(SqlStateError::new(
             sqlstate::INVALID_SQL_STATEMENT_NAME,
             format!("prepared statement \"{}\" does not exist", execute.name),
@@ -227,9 +238,15 @@ pub(super) fn executed_plan(session: &Session, plan: LogicalPlan) -> Result<Logi
             ))),
         })
         .collect::<Result<Vec<_>>>()?;
-    prepared
-        .as_ref()
-        .clone()
-        .with_param_values(values)
-        .sql_err()
+    // Planned again from its text, as PostgreSQL revalidates a cached plan:
+    // the relations it names are looked up as they are now.
+    let planner = session.plan_state();
+    let input = match super::planner::statement_to_plan(&planner, &prepared)
+        .await
+        .sql_err()?
+    {
+        LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(p)) => p.input,
+        other => Arc::new(other),
+    };
+    input.as_ref().clone().with_param_values(values).sql_err()
 }

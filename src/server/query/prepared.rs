@@ -100,6 +100,23 @@ impl Prepared {
     }
 }
 
+impl Prepared {
+    /// The same, its row descriptions naming the table and column each
+    /// result column comes from (`server::origins`). Called before the
+    /// statement is shared.
+    pub(super) fn with_origins(
+        mut self,
+        origins: Option<Arc<[Option<crate::server::origins::Origin>]>>,
+    ) -> Self {
+        if origins.is_some()
+            && let Some(derived) = Arc::get_mut(&mut self.derived)
+        {
+            derived.fields = std::mem::take(&mut derived.fields).with_origins(origins);
+        }
+        self
+    }
+}
+
 /// A statement's plan as it stands: the one made at Parse, or the one made
 /// again after names changed, shared by the executions that follow.
 pub(super) enum CurrentPlan<'p> {
@@ -445,7 +462,7 @@ impl Prepared {
                 .sql_err()
         }))
         .await?;
-        let fresh = super::parse::executed_plan(session, fresh)?;
+        let fresh = super::parse::executed_plan(session, fresh).await?;
         if returns_rows(plan) && !same_columns(plan, &fresh) {
             return Err(SqlStateError::new(
                 sqlstate::FEATURE_NOT_SUPPORTED,

@@ -221,7 +221,7 @@ impl QueryHandler {
                 ))
             }
             LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(p)) => {
-                let (name, input) = (p.name.clone(), p.input.clone());
+                let name = p.name.clone();
                 session
                     .ctx
                     .execute_logical_plan(LogicalPlan::Statement(
@@ -230,7 +230,7 @@ impl QueryHandler {
                     .await
                     .sql_err()?;
                 // Statements that EXECUTE it are planned again.
-                session.prepared(&name, input);
+                session.prepared(&name, Arc::new(stmt.clone()));
                 Ok(Response::Execution(Tag::new("PREPARE")))
             }
             LogicalPlan::Statement(datafusion::logical_expr::Statement::Deallocate(d)) => {
@@ -256,8 +256,11 @@ impl QueryHandler {
                 respond(client, stream, format, control, None)
             }
             plan => {
+                let origins =
+                    crate::server::origins::resolve(session, catalog.definitions(), &plan).await;
                 let stream = control.run(execute_stream(session, plan)).await?;
-                let fields = FieldsCache::named(crate::compat::colnames::names(stmt));
+                let fields =
+                    FieldsCache::named(crate::compat::colnames::names(stmt)).with_origins(origins);
                 respond(client, stream, format, control, Some(&fields))
             }
         }

@@ -3,7 +3,8 @@
 // getPrimaryKeys, getIndexInfo, getImportedKeys, getTypeInfo, getFunctions,
 // getProcedures, getSchemas), a prepared statement run past the
 // server-prepare threshold with every common type and NULLs, a batch
-// insert, a cursor read with setFetchSize, arrays and a struct. Run by
+// insert, a cursor read with setFetchSize, arrays and a struct, result
+// columns mapped back to their tables. Run by
 // scripts/client-tests.sh as a single-file program:
 //   java -cp /usr/share/java/postgresql.jar tests/clients/jdbc/QuarryJdbc.java URL
 
@@ -15,12 +16,14 @@ import java.sql.Date;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
+import java.sql.ResultSetMetaData;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.sql.Timestamp;
 import java.sql.Types;
 import java.util.ArrayList;
 import java.util.List;
+import org.postgresql.PGResultSetMetaData;
 
 public class QuarryJdbc {
     static void check(boolean ok, String what) {
@@ -122,6 +125,20 @@ public class QuarryJdbc {
                         check(rs.wasNull(), "NULL n");
                     }
                 }
+            }
+
+            // Result columns mapped back to their tables (DBeaver's editable
+            // grid): from the table OID and column number in the row
+            // description, looked up in pg_class and pg_attribute.
+            try (Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT i.n AS renamed, i.name, i.n + 1 FROM jdbc_items i WHERE id = 2")) {
+                ResultSetMetaData meta = rs.getMetaData();
+                check(meta.getTableName(1).equals("jdbc_items"), "getTableName: " + meta.getTableName(1));
+                PGResultSetMetaData pg = meta.unwrap(PGResultSetMetaData.class);
+                check(pg.getBaseSchemaName(2).equals("public"), "getBaseSchemaName: " + pg.getBaseSchemaName(2));
+                check(pg.getBaseColumnName(1).equals("n"), "getBaseColumnName: " + pg.getBaseColumnName(1));
+                check(pg.getBaseColumnName(2).equals("name"), "getBaseColumnName: " + pg.getBaseColumnName(2));
+                check(meta.getTableName(3).isEmpty(), "an expression has no table: " + meta.getTableName(3));
             }
 
             // A batch.
