@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs real PostgreSQL clients (psql, pgbench, psycopg 3, psycopg2,
 # SQLAlchemy and pandas, asyncpg, node-postgres, pgJDBC, psqlODBC through
-# pyodbc, pgx) against a Quarry server this script starts on a temporary
+# pyodbc, pgx, and the catalog queries of Metabase, DBeaver and Superset)
+# against a Quarry server this script starts on a temporary
 # data directory and stops at the end. Installs what it needs: a Python venv
 # in .venv-clients, node-postgres from its lock file into
 # tests/clients/node/node_modules, psql, pgbench, Debian's pgJDBC, psqlODBC,
@@ -92,6 +93,7 @@ tests/clients/pgbench.sh || status=1
 "$venv/bin/python" tests/clients/test_asyncpg.py || status=1
 "$venv/bin/python" tests/clients/test_psycopg2.py || status=1
 "$venv/bin/python" tests/clients/test_odbc.py || status=1
+"$venv/bin/python" tests/clients/test_tool_queries.py || status=1
 node tests/clients/node/test_node.js || status=1
 target/clients/pgx-test "postgres://quarry@127.0.0.1:$port/quarry?sslmode=disable" || status=1
 java -cp "$jdbc_jar" tests/clients/jdbc/QuarryJdbc.java \

@@ -147,10 +147,11 @@ mod tests {
                     .map(|c| Field::new(*c, DataType::Int64, true))
                     .collect::<Vec<_>>(),
             ));
-            let table = MemTable::try_new(schema, vec![vec![]]).unwrap();
-            ctx.register_table(name, Arc::new(table)).unwrap();
+            let table = MemTable::try_new(schema, vec![vec![]]).expect("table");
+            ctx.register_table(name, Arc::new(table))
+                .expect("registered");
         }
-        let plan = ctx.state().create_logical_plan(sql).await.unwrap();
+        let plan = ctx.state().create_logical_plan(sql).await.expect("planned");
         (0..plan.schema().fields().len())
             .map(|i| trace(&plan, i).map(|(t, n)| (t.table().to_string(), n)))
             .collect()

@@ -575,9 +575,23 @@ const COLUMNS_AS_POSTGRES: &str = "SELECT table_catalog, table_schema, table_nam
      WHEN data_type = 'numeric' THEN numeric_scale END AS numeric_scale, \
      CASE WHEN data_type = 'date' THEN 0 \
      WHEN data_type LIKE 'time%' OR data_type = 'interval' THEN 6 END AS datetime_precision, \
-     interval_type, table_catalog AS udt_catalog, 'pg_catalog' AS udt_schema, udt_name \
+     interval_type, CAST(NULL AS INT) AS interval_precision, \
+     CAST(NULL AS TEXT) AS character_set_catalog, CAST(NULL AS TEXT) AS character_set_schema, \
+     CAST(NULL AS TEXT) AS character_set_name, CAST(NULL AS TEXT) AS collation_catalog, \
+     CAST(NULL AS TEXT) AS collation_schema, CAST(NULL AS TEXT) AS collation_name, \
+     CAST(NULL AS TEXT) AS domain_catalog, CAST(NULL AS TEXT) AS domain_schema, \
+     CAST(NULL AS TEXT) AS domain_name, \
+     table_catalog AS udt_catalog, 'pg_catalog' AS udt_schema, udt_name, \
+     CAST(NULL AS TEXT) AS scope_catalog, CAST(NULL AS TEXT) AS scope_schema, \
+     CAST(NULL AS TEXT) AS scope_name, CAST(NULL AS INT) AS maximum_cardinality, \
+     CAST(ordinal_position AS TEXT) AS dtd_identifier, 'NO' AS is_self_referencing, \
+     'NO' AS is_identity, CAST(NULL AS TEXT) AS identity_generation, \
+     CAST(NULL AS TEXT) AS identity_start, CAST(NULL AS TEXT) AS identity_increment, \
+     CAST(NULL AS TEXT) AS identity_maximum, CAST(NULL AS TEXT) AS identity_minimum, \
+     'NO' AS identity_cycle, 'NEVER' AS is_generated, \
+     CAST(NULL AS TEXT) AS generation_expression, 'YES' AS is_updatable \
      FROM (SELECT table_catalog, table_schema, table_name, column_name, \
-     ordinal_position + 1 AS ordinal_position, column_default, is_nullable, \
+     CAST(ordinal_position + 1 AS INT) AS ordinal_position, column_default, is_nullable, \
      character_maximum_length, character_octet_length, numeric_precision, numeric_scale, \
      interval_type, quarry_column_type(data_type, 'data_type') AS data_type, \
      quarry_column_type(data_type, 'udt_name') AS udt_name \
@@ -720,6 +734,33 @@ static ATTRIBUTES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
+/// `information_schema.table_constraints`: the primary key each table
+/// declares (`quarry_keys`), named as PostgreSQL names it. PostgreSQL also
+/// lists each `NOT NULL` as a `CHECK` constraint here; those are not listed
+/// (Metabase and SQLAlchemy read the primary keys).
+const TABLE_CONSTRAINTS: &str = "SELECT current_database() AS constraint_catalog, \
+     k.schema_name AS constraint_schema, k.relation_name || '_pkey' AS constraint_name, \
+     current_database() AS table_catalog, k.schema_name AS table_schema, \
+     k.relation_name AS table_name, 'PRIMARY KEY' AS constraint_type, 'NO' AS is_deferrable, \
+     'NO' AS initially_deferred, 'YES' AS enforced, CAST(NULL AS TEXT) AS nulls_distinct \
+     FROM public.quarry_keys k";
+
+/// `information_schema.key_column_usage`: the columns of each declared
+/// primary key, in key order.
+static KEY_COLUMN_USAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT current_database() AS constraint_catalog, kc.schema_name AS constraint_schema, \
+         kc.relation_name || '_pkey' AS constraint_name, current_database() AS table_catalog, \
+         kc.schema_name AS table_schema, kc.relation_name AS table_name, \
+         a.attname AS column_name, CAST(kc.e['n'] AS INT) AS ordinal_position, \
+         CAST(NULL AS INT) AS position_in_unique_constraint \
+         FROM (SELECT k.schema_name, k.relation_name, c.oid AS table_oid, \
+         unnest(quarry_expandarray(CAST(string_to_array(k.columns, ' ') AS BIGINT[]))) AS e \
+         FROM {KEYED_TABLES}) kc \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = kc.table_oid AND a.attnum = kc.e['x']"
+    )
+});
+
 /// `pg_proc` with Quarry's own functions (`quarry_functions`) after
 /// PostgreSQL's: in `public`, of unknown argument and result types (the
 /// names of their arguments are in `pg_get_function_arguments`); `proacl`
@@ -785,6 +826,8 @@ impl VisitorMut for CatalogShapes {
             [.., schema, table] if schema == "information_schema" => match table.as_str() {
                 "tables" => Some(TABLES_WITH_ALL_COLUMNS),
                 "columns" => Some(COLUMNS_AS_POSTGRES),
+                "table_constraints" => Some(TABLE_CONSTRAINTS),
+                "key_column_usage" => Some(KEY_COLUMN_USAGE.as_str()),
                 _ => None,
             },
             [.., schema, table] if schema == "pg_catalog" => catalog_replacement(table),
@@ -819,18 +862,7 @@ impl VisitorMut for CatalogShapes {
         // subquery: in the select list and `WHERE`, outside aggregates.
         // Elsewhere (a join's `ON`, `GROUP BY`, an aggregate's argument)
         // the function stays, and answers NULL as before.
-        if let SetExpr::Select(select) = query.body.as_mut() {
-            let mut calls = DescriptionCalls { blocked: 0 };
-            for item in &mut select.projection {
-                if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item
-                {
-                    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(e, &mut calls);
-                }
-            }
-            if let Some(selection) = &mut select.selection {
-                let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(selection, &mut calls);
-            }
-        }
+        look_up_descriptions(query.body.as_mut());
         ControlFlow::Continue(())
     }
 
@@ -1286,6 +1318,30 @@ fn catalog_replacement(table: &str) -> Option<&'static str> {
     })
 }
 
+/// Description calls in the select lists and `WHERE` clauses of `body`,
+/// and of each branch of a set operation, as lookups.
+fn look_up_descriptions(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            let mut calls = DescriptionCalls { blocked: 0 };
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item
+                {
+                    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(e, &mut calls);
+                }
+            }
+            if let Some(selection) = &mut select.selection {
+                let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(selection, &mut calls);
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            look_up_descriptions(left);
+            look_up_descriptions(right);
+        }
+        _ => {}
+    }
+}
+
 /// Replaces description calls (`description_lookup`) that are not inside
 /// an aggregate or a subquery of the expression it visits.
 struct DescriptionCalls {
@@ -1324,6 +1380,52 @@ impl VisitorMut for DescriptionCalls {
     }
 }
 
+/// A description call whose object is a relation's name cast to
+/// `regclass` (`col_description(format('%I.%I', s, t)::regclass::oid, n)`,
+/// Metabase's field sync) as a lookup by that name: a name that is not a
+/// constant cannot be turned into an oid when the query is planned. The
+/// name is qualified with the current schema when it is not, as
+/// `regclass` resolves it. (The comparison is with a column of the inner
+/// query: DataFusion decorrelates an equality only between such a column
+/// and the outer expression.)
+fn description_by_name(function: &str, args: &[&Expr]) -> Option<String> {
+    let (object, subid) = match (function, args) {
+        ("obj_description", [object] | [object, _]) => (*object, "0".to_string()),
+        ("col_description", [object, column]) => (*object, column.to_string()),
+        _ => return None,
+    };
+    let name = relation_name_cast(object)?;
+    Some(format!(
+        "(SELECT max(q.description) AS {function} FROM (SELECT \
+         quote_ident(schema_name) || '.' || quote_ident(relation_name) AS qualified, \
+         objsubid, description FROM public.quarry_comments) q \
+         WHERE q.qualified = regexp_replace({name}, '^([^.]*)$', \
+         quote_ident(current_schema()) || '.\\1') AND q.objsubid = {subid})"
+    ))
+}
+
+/// `x` of `x::regclass` (or `CAST(x AS regclass)`, either also cast to
+/// `oid`) when `x` is not a constant: a relation's name computed per row.
+fn relation_name_cast(expr: &Expr) -> Option<&Expr> {
+    let mut expr = expr;
+    loop {
+        match expr {
+            Expr::Nested(inner) => expr = inner,
+            Expr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } if data_type.to_string().eq_ignore_ascii_case("oid") => expr = inner,
+            Expr::Cast {
+                expr: inner,
+                data_type: datafusion::sql::sqlparser::ast::DataType::Regclass,
+                ..
+            } if !matches!(inner.as_ref(), Expr::Value(_)) => return Some(inner),
+            _ => return None,
+        }
+    }
+}
+
 /// `obj_description(oid [, 'pg_class'])` and `col_description(oid, n)` as
 /// the lookups in `pg_description` they are (datafusion-pg-catalog answers
 /// NULL): a description of a relation, or of its column `n`.
@@ -1348,6 +1450,9 @@ fn description_lookup(expr: &Expr) -> Option<Expr> {
         .or_else(|| function_lookup(&name, &args))
     {
         return sql_expr(&size).ok();
+    }
+    if let Some(lookup) = description_by_name(&name, &args) {
+        return sql_expr(&lookup).ok();
     }
     let (object, subid) = match (name.as_str(), args.as_slice()) {
         ("obj_description", [object]) => (object.to_string(), "0".to_string()),

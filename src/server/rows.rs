@@ -149,6 +149,10 @@ enum Column {
     Bool(BooleanArray, FieldFormat),
     Int16(Int16Array, FieldFormat),
     Int32(Int32Array, FieldFormat),
+    /// Object identifiers, kept as Arrow `Int32`, written as PostgreSQL's
+    /// unsigned `oid` (`stream::fields` describes catalog columns tagged
+    /// `regclass`, `regtype`... as `oid`, the type PostgreSQL gives them).
+    Oid(Int32Array, FieldFormat),
     Int64(Int64Array, FieldFormat),
     /// With the session's extra_float_digits, for text.
     Float32(Float32Array, FieldFormat, i8),
@@ -186,6 +190,11 @@ impl Column {
         if super::arrays::is_nested(array.data_type()) {
             let digits = pg.format_options().extra_float_digits;
             return Column::Nested(array.clone(), pg.format(), digits);
+        }
+        if let DataType::Int32 = array.data_type()
+            && *pg.datatype() == Type::OID
+        {
+            return Column::Oid(array.as_primitive::<Int32Type>().clone(), pg.format());
         }
         if !plain {
             // pg_catalog columns carry their PostgreSQL type ("char", oid) in
@@ -273,6 +282,7 @@ impl Column {
             }
             Column::Int16(a, format) => write_int(buf, a.is_null(row), a.value(row), *format),
             Column::Int32(a, format) => write_int(buf, a.is_null(row), a.value(row), *format),
+            Column::Oid(a, format) => write_int(buf, a.is_null(row), a.value(row) as u32, *format),
             Column::Int64(a, format) => write_int(buf, a.is_null(row), a.value(row), *format),
             Column::Float32(a, format, digits) => {
                 if a.is_null(row) {
@@ -667,6 +677,7 @@ macro_rules! wire_int {
 }
 wire_int!(i16, put_i16);
 wire_int!(i32, put_i32);
+wire_int!(u32, put_u32);
 wire_int!(i64, put_i64);
 
 fn write_int<T: WireInt>(buf: &mut BytesMut, null: bool, value: T, format: FieldFormat) {

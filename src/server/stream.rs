@@ -144,6 +144,14 @@ pub fn fields(
         if crate::compat::oid_array::is_oid_list(field.data_type()) {
             // Lists of oids arrow-pg describes by their items' physical type.
             *info = retyped(info, Type::OID_ARRAY);
+        } else if field.data_type() == &DataType::Int32 && is_oid_alias(info.datatype()) {
+            // datafusion-pg-catalog tags catalog columns (`pg_class.relnamespace`,
+            // `pg_attribute.attrelid`, `pg_type.typelem`...) `regnamespace`,
+            // `regclass`, `regtype`, whose text PostgreSQL writes as a name;
+            // the values here are numbers, and PostgreSQL's catalogs type
+            // these columns `oid`. Described so, clients read numbers as
+            // numbers (psycopg handed them over as strings).
+            *info = retyped(info, Type::OID);
         } else if field.data_type() != &DataType::Int32
             && field
                 .metadata()
@@ -161,6 +169,23 @@ pub fn fields(
         }
     }
     Ok(Arc::new(fields))
+}
+
+/// Whether `ty` is one of the `reg*` aliases of `oid`.
+fn is_oid_alias(ty: &Type) -> bool {
+    [
+        Type::REGCLASS,
+        Type::REGTYPE,
+        Type::REGNAMESPACE,
+        Type::REGROLE,
+        Type::REGPROCEDURE,
+        Type::REGOPER,
+        Type::REGOPERATOR,
+        Type::REGCONFIG,
+        Type::REGDICTIONARY,
+        Type::REGCOLLATION,
+    ]
+    .contains(ty)
 }
 
 /// `field` described as of type `ty`.

@@ -21,11 +21,15 @@ pub(super) async fn statement_to_plan(
 ) -> DfResult<LogicalPlan> {
     if let DfStatement::Statement(statement) = stmt
         && let Statement::CreateTable(create) = statement.as_ref()
-        && (create.temporary || has_serials(create) || storage_parameters(create).is_some())
+        && (create.temporary
+            || has_serials(create)
+            || storage_parameters(create).is_some()
+            || !nullable_keys(create).is_empty())
     {
         let mut permanent = create.clone();
         permanent.temporary = false;
         serials_as_defaults(&mut permanent);
+        keys_not_null(&mut permanent);
         // Storage parameters (`WITH (fillfactor = 100)`, as pgbench and
         // ORMs write them) tune PostgreSQL's heap; `run` says they are
         // ignored.
@@ -186,6 +190,52 @@ fn serials_as_defaults(create: &mut CreateTable) {
                 option: ColumnOption::NotNull,
             });
         }
+    }
+}
+
+/// The columns of `create`'s primary key not declared `NOT NULL`, by
+/// position. PostgreSQL makes a key's columns `NOT NULL`; DataFusion keeps
+/// them nullable.
+fn nullable_keys(create: &CreateTable) -> Vec<usize> {
+    use datafusion::sql::sqlparser::ast::{Expr, TableConstraint};
+    let mut named: Vec<String> = Vec::new();
+    for constraint in &create.constraints {
+        if let TableConstraint::PrimaryKey(key) = constraint {
+            for column in &key.columns {
+                if let Expr::Identifier(ident) = &column.column.expr {
+                    named.push(super::names::folded(ident));
+                }
+            }
+        }
+    }
+    create
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            let keyed = c
+                .options
+                .iter()
+                .any(|o| matches!(o.option, ColumnOption::PrimaryKey(_)))
+                || named.contains(&super::names::folded(&c.name));
+            keyed
+                && !c
+                    .options
+                    .iter()
+                    .any(|o| matches!(o.option, ColumnOption::NotNull))
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// `create` with its primary key's columns `NOT NULL`, as PostgreSQL makes
+/// them (a NULL key is refused with `23502`, and catalogs say so).
+fn keys_not_null(create: &mut CreateTable) {
+    for i in nullable_keys(create) {
+        create.columns[i].options.push(ColumnOptionDef {
+            name: None,
+            option: ColumnOption::NotNull,
+        });
     }
 }
 

@@ -1,0 +1,153 @@
+"""The connection and browsing queries of BI tools, replayed verbatim.
+
+`tests/clients/tool_queries/*.sql` hold what Metabase, DBeaver, Superset
+(with SQLAlchemy and psycopg2 underneath) and Npgsql send to a PostgreSQL
+server when they connect, list schemas and tables, and describe a table,
+copied from those projects' sources (each query names its source file).
+Each runs here through the extended protocol, as the drivers send them, on
+a table `tool_items` with a primary key and a comment; every query must
+succeed, and the ones a tool builds its tree or sync from must return what
+it needs (the table, its columns in order, its key, its comment).
+
+DBeaver binds object ids it read earlier: the files hold PostgreSQL's oid
+of `public` (2200) and a stand-in for the table's (16384), replaced here
+with what this server's catalogs answer.
+"""
+
+import os
+import pathlib
+import re
+import sys
+
+import psycopg
+
+DSN = os.environ["QUARRY_DSN"]
+HERE = pathlib.Path(__file__).parent / "tool_queries"
+FILES = ["metabase.sql", "dbeaver.sql", "superset.sql"]
+
+
+def statements(path):
+    """The statements of a query file, comments dropped."""
+    body = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("--"))
+    return [s.strip() for s in re.split(r";\s*\n", body + "\n") if s.strip()]
+
+
+def column(rows, names, name):
+    i = names.index(name)
+    return [r[i] for r in rows]
+
+
+def metabase_tables(rows, names):
+    found = [r for r in rows if r[names.index("name")] == "tool_items"]
+    assert len(found) == 1, rows
+    row = dict(zip(names, found[0]))
+    assert row["schema"] == "public" and row["type"] == "TABLE", row
+    assert row["description"] == "what the tools browse", row
+
+
+def metabase_privileges(rows, names):
+    found = [dict(zip(names, r)) for r in rows if r[names.index("table")] == "tool_items"]
+    assert len(found) == 1 and found[0]["select"] is True, rows
+
+
+def metabase_fields(rows, names):
+    by_name = {r[names.index("name")]: dict(zip(names, r)) for r in rows}
+    assert list(by_name) == ["id", "name", "score"], rows
+    assert [f["database-position"] for f in by_name.values()] == [0, 1, 2], rows
+    assert by_name["id"]["database-type"] == "int8", by_name
+    assert by_name["score"]["database-type"] == "float8", by_name
+    assert [f["pk?"] for f in by_name.values()] == [True, False, False], by_name
+    assert by_name["name"]["database-required"] is True, by_name
+    assert by_name["score"]["database-required"] is False, by_name
+    assert by_name["name"]["field-comment"] == "shown to users", by_name
+
+
+def dbeaver_schemas(rows, names):
+    assert "public" in column(rows, names, "nspname"), rows
+
+
+def dbeaver_tables(rows, names):
+    found = [dict(zip(names, r)) for r in rows if r[names.index("relname")] == "tool_items"]
+    assert len(found) == 1, rows
+    assert found[0]["relkind"] == "r" and found[0]["description"] == "what the tools browse", found
+
+
+def dbeaver_columns(rows, names):
+    assert column(rows, names, "attname") == ["id", "name", "score"], rows
+    assert column(rows, names, "attnum") == [1, 2, 3], rows
+    assert column(rows, names, "attnotnull") == [True, True, False], rows
+
+
+def dbeaver_constraints(rows, names):
+    found = [dict(zip(names, r)) for r in rows]
+    assert [(c["conname"], c["contype"]) for c in found] == [("tool_items_pkey", "p")], found
+    assert list(found[0]["conkey"]) == [1], found
+
+
+def dbeaver_indexes(rows, names):
+    found = [dict(zip(names, r)) for r in rows]
+    assert [(i["relname"], i["indisprimary"]) for i in found] == [("tool_items_pkey", True)], found
+
+
+def superset_tables(rows, names):
+    assert "tool_items" in column(rows, names, "relname"), rows
+
+
+# (file, a fragment only that query holds) -> what the tool needs from it.
+CHECKS = {
+    ("metabase.sql", '"estimated_row_count"'): metabase_tables,
+    ("metabase.sql", "with table_privileges as"): metabase_privileges,
+    ("metabase.sql", '"database-is-auto-increment"'): metabase_fields,
+    ("dbeaver.sql", "ORDER BY nspname"): dbeaver_schemas,
+    ("dbeaver.sql", "pg_get_partkeydef(c.oid) as partition_key"): dbeaver_tables,
+    ("dbeaver.sql", "c.oid=16384\nORDER BY a.attnum"): dbeaver_columns,
+    ("dbeaver.sql", "WHERE c.conrelid=16384"): dbeaver_constraints,
+    ("dbeaver.sql", "WHERE  i.indrelid=16384"): dbeaver_indexes,
+    ("superset.sql", "c.relkind in ('r', 'p')"): superset_tables,
+}
+
+
+def main() -> None:
+    failures = []
+    attempted = set()
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS tool_items")
+        conn.execute(
+            "CREATE TABLE tool_items (id bigint PRIMARY KEY, name text NOT NULL, score double precision)"
+        )
+        conn.execute("INSERT INTO tool_items VALUES (1, 'one', 0.5), (2, 'two', NULL)")
+        conn.execute("COMMENT ON TABLE tool_items IS 'what the tools browse'")
+        conn.execute("COMMENT ON COLUMN tool_items.name IS 'shown to users'")
+        table_oid = conn.execute(
+            "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname = 'tool_items'"
+        ).fetchone()[0]
+        schema_oid = conn.execute(
+            "SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'public'"
+        ).fetchone()[0]
+        # pgJDBC's Connection.isValid (Metabase's pool, on every checkout)
+        # sends an empty query.
+        conn.execute("")
+        for name in FILES:
+            for i, sql in enumerate(statements(HERE / name)):
+                checks = [(key, f) for key, f in CHECKS.items() if key[0] == name and key[1] in sql]
+                attempted.update(key for key, _ in checks)
+                bound = re.sub(r"\b2200\b", str(schema_oid), re.sub(r"\b16384\b", str(table_oid), sql))
+                try:
+                    cur = conn.execute(bound)
+                    rows = cur.fetchall() if cur.description else []
+                    names = [d.name for d in cur.description or []]
+                    for _, check in checks:
+                        check(rows, names)
+                except (psycopg.Error, AssertionError) as e:
+                    failures.append(f"{name} query {i + 1}: {type(e).__name__}: {e}\n  {sql[:300]}")
+    for key in sorted(set(CHECKS) - attempted):
+        failures.append(f"no query of {key[0]} holds {key[1]!r}: its check never ran")
+    if failures:
+        print("tool queries: FAILED", *failures, sep="\n", file=sys.stderr)
+        sys.exit(1)
+    print(f"tool queries: ok ({', '.join(FILES)})")
+
+
+if __name__ == "__main__":
+    main()
