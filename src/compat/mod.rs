@@ -7,7 +7,9 @@ pub mod column_type;
 pub mod current_setting;
 pub mod expand_array;
 pub mod format;
+pub mod int2vector;
 pub mod oid_array;
+pub mod pg_get_expr;
 pub mod pg_size_pretty;
 pub mod pg_typeof;
 pub mod set_config;
@@ -97,9 +99,9 @@ pub fn register(ctx: &SessionContext) {
         "pg_collation_is_visible",
         DataType::Boolean,
     )));
-    // Quarry keeps no indexes: `pg_index` has rows for PostgreSQL's own
-    // catalogs only, and their definitions are not kept (NULL). SQLAlchemy's
-    // index reflection plans a call whatever the rows.
+    // Answered by the rewrite of these calls in a select list or WHERE
+    // (`server::rewrite`: the index behind each primary key); elsewhere
+    // NULL.
     ctx.register_udf(ScalarUDF::from(OidFunction::with_arities(
         "pg_get_indexdef",
         DataType::Utf8,
@@ -112,6 +114,9 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(pg_size_pretty::PgSizePretty::new()));
     ctx.register_udf(ScalarUDF::from(oid_array::QuarryOids::new()));
     ctx.register_udf(ScalarUDF::from(expand_array::ExpandArray::new()));
+    ctx.register_udf(ScalarUDF::from(int2vector::QuarryInt2Vector::new()));
+    // Over datafusion-pg-catalog's, which answers '' even for NULL.
+    ctx.register_udf(ScalarUDF::from(pg_get_expr::PgGetExpr::new()));
     // Sizes are looked up by the rewrite of these calls in a select list or
     // WHERE (`server::rewrite`, from `quarry_relation_sizes`); elsewhere
     // they answer NULL.

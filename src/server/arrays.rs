@@ -152,7 +152,10 @@ pub fn write(
 fn unsupported(data_type: &DataType) -> pgwire::error::PgWireError {
     to_pgwire(SqlStateError::new(
         sqlstate::FEATURE_NOT_SUPPORTED,
-        format!("multidimensional arrays of {data_type} cannot be sent yet"),
+        format!(
+            "multidimensional arrays of {} cannot be sent yet",
+            crate::compat::pg_typeof::type_name(data_type)
+        ),
     ))
 }
 

@@ -19,6 +19,7 @@ pub mod rewrite;
 mod rows;
 mod short_text;
 pub mod stream;
+mod subquery_predicates;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

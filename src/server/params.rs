@@ -173,6 +173,11 @@ pub struct Decoding {
     /// The Arrow type to decode each value as; `None` where the client
     /// declared a type.
     decode_as: Vec<Option<DataType>>,
+    /// `wire`, each as arrow-pg decodes it ([`decodable`]).
+    decoded_wire: Vec<Type>,
+    /// The client's declarations as arrow-pg decodes them, where one
+    /// differs (a client that declared `oid[]` itself).
+    redeclared: Option<Vec<Option<Type>>>,
 }
 
 impl Decoding {
@@ -193,11 +198,19 @@ impl Decoding {
                 _ => t.clone(),
             })
             .collect();
+        let wire = wire_types(inferred, oids);
+        let redeclared = declared
+            .iter()
+            .flatten()
+            .any(|t| decodable(t) != *t)
+            .then(|| declared.iter().map(|t| t.as_ref().map(decodable)).collect());
         Decoding {
             declared: declared.to_vec(),
-            wire: wire_types(inferred, oids),
+            decoded_wire: wire.iter().map(decodable).collect(),
+            wire,
             expected,
             decode_as,
+            redeclared,
         }
     }
 
@@ -223,15 +236,9 @@ pub fn decode<S: Clone>(portal: &Portal<S>, decoding: &Decoding) -> PgWireResult
     if decoding.expected.is_empty() {
         return Ok(ParamValues::List(Vec::new()));
     }
-    let wire: Vec<Type> = decoding.wire.iter().map(decodable).collect();
-    let wire: Vec<Option<&Type>> = wire.iter().map(Some).collect();
+    let wire: Vec<Option<&Type>> = decoding.decoded_wire.iter().map(Some).collect();
     let decode_as: Vec<Option<&DataType>> = decoding.decode_as.iter().map(Option::as_ref).collect();
-    let values = if decoding
-        .declared
-        .iter()
-        .flatten()
-        .any(|t| decodable(t) != *t)
-    {
+    let values = if let Some(redeclared) = &decoding.redeclared {
         // A client that declared `oid[]` itself: the same portal with the
         // declarations arrow-pg decodes.
         let mut declared_as = Portal::new_cursor(
@@ -239,11 +246,7 @@ pub fn decode<S: Clone>(portal: &Portal<S>, decoding: &Decoding) -> PgWireResult
             std::sync::Arc::new(pgwire::api::stmt::StoredStatement::new(
                 portal.statement.id.clone(),
                 portal.statement.statement.clone(),
-                decoding
-                    .declared
-                    .iter()
-                    .map(|t| t.as_ref().map(decodable))
-                    .collect(),
+                redeclared.clone(),
             )),
         );
         declared_as.parameter_format = portal.parameter_format.clone();

@@ -96,7 +96,7 @@ fn null_text() -> Expr {
     }
 }
 
-fn is_aggregate(expr: &Expr) -> bool {
+pub(super) fn is_aggregate(expr: &Expr) -> bool {
     match expr {
         Expr::Function(f) => f
             .name
@@ -298,7 +298,7 @@ fn select_lists<'a>(body: &'a SetExpr, out: &mut Vec<&'a Vec<SelectItem>>) {
     }
 }
 
-fn select_lists_mut<'a>(body: &'a mut SetExpr, out: &mut Vec<&'a mut Vec<SelectItem>>) {
+pub(super) fn select_lists_mut<'a>(body: &'a mut SetExpr, out: &mut Vec<&'a mut Vec<SelectItem>>) {
     match body {
         SetExpr::Select(select) => out.push(&mut select.projection),
         SetExpr::SetOperation { left, right, .. } => {
@@ -532,7 +532,7 @@ fn is_limit_one(limit: Option<&datafusion::sql::sqlparser::ast::LimitClause>) ->
     )
 }
 
-trait GroupByExt {
+pub(super) trait GroupByExt {
     fn group_by_is_empty(&self) -> bool;
 }
 
@@ -601,11 +601,20 @@ const COLUMNS_AS_POSTGRES: &str = "SELECT table_catalog, table_schema, table_nam
 /// keeps neither), which datafusion-pg-catalog's lacks (SQLAlchemy's index
 /// reflection reads `reloptions`), and a relation of kind `i` for the
 /// index behind each declared primary key (`<table>_pkey`, the `pg_index`
-/// row's `indexrelid`), which pgJDBC's `getPrimaryKeys` joins to.
+/// row's `indexrelid`), which pgJDBC's `getPrimaryKeys` joins to; a table
+/// with a key `relhasindex` (psql's `\d` lists indexes only then).
 static CLASSES_WITH_OPTIONS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT c.*, CAST(NULL AS TEXT[]) AS relacl, \
+        "SELECT c.oid, c.relname, c.relnamespace, c.reltype, c.reloftype, c.relowner, \
+         c.relam, c.relfilenode, c.reltablespace, c.relpages, c.reltuples, c.relallvisible, \
+         c.reltoastrelid, c.relhasindex OR keyed.keyed_oid IS NOT NULL AS relhasindex, \
+         c.relisshared, c.relpersistence, c.relkind, c.relnatts, c.relchecks, c.relhasrules, \
+         c.relhastriggers, c.relhassubclass, c.relrowsecurity, c.relforcerowsecurity, \
+         c.relispopulated, c.relreplident, c.relispartition, c.relrewrite, c.relfrozenxid, \
+         c.relminmxid, c.relpartbound, CAST(NULL AS TEXT[]) AS relacl, \
          CAST(NULL AS TEXT[]) AS reloptions FROM pg_catalog.pg_class c \
+         LEFT JOIN (SELECT DISTINCT c.oid AS keyed_oid FROM {KEYED_TABLES}) keyed \
+         ON keyed.keyed_oid = c.oid \
          UNION ALL SELECT CAST(c.oid + 1100000000 AS INT) AS oid, \
          k.relation_name || '_pkey' AS relname, c.relnamespace, CAST(0 AS INT) AS reltype, \
          c.reloftype, c.relowner, CAST(403 AS INT) AS relam, \
@@ -695,7 +704,8 @@ static CONSTRAINTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 });
 
 /// `pg_index` with the unique index behind each declared primary key (its
-/// `indkey` the key's columns), as PostgreSQL makes one for a key;
+/// `indkey` the key's columns, described as PostgreSQL's `int2vector`:
+/// `compat::int2vector`), as PostgreSQL makes one for a key;
 /// `indoption` an array (pgJDBC's `getIndexInfo` subscripts it; an
 /// `int2vector` counts from 0, so `indoption[0]`, its first, is NULL here
 /// and read as ascending, which is what every key here is).
@@ -703,13 +713,15 @@ static INDEXES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT indexrelid, indrelid, indnatts, indnkeyatts, indisunique, indnullsnotdistinct, \
          indisprimary, indisexclusion, indimmediate, indisclustered, indisvalid, indcheckxmin, \
-         indisready, indislive, indisreplident, indkey, indcollation, indclass, \
+         indisready, indislive, indisreplident, quarry_int2vector(indkey) AS indkey, \
+         indcollation, indclass, \
          CAST(string_to_array(nullif(indoption, ''), ' ') AS SMALLINT[]) AS indoption, \
          indexprs, indpred FROM pg_catalog.pg_index \
          UNION ALL SELECT CAST(c.oid + 1100000000 AS INT) AS indexrelid, c.oid AS indrelid, \
          CAST(k.ncolumns AS SMALLINT), \
          CAST(k.ncolumns AS SMALLINT), true, false, true, false, true, false, true, false, \
-         true, true, false, k.columns, CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+         true, true, false, quarry_int2vector(k.columns), CAST(NULL AS TEXT), \
+         CAST(NULL AS TEXT), \
          CAST(NULL AS SMALLINT[]), CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM {KEYED_TABLES}"
     )
 });
@@ -758,6 +770,53 @@ static KEY_COLUMN_USAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(
          unnest(quarry_expandarray(CAST(string_to_array(k.columns, ' ') AS BIGINT[]))) AS e \
          FROM {KEYED_TABLES}) kc \
          JOIN pg_catalog.pg_attribute a ON a.attrelid = kc.table_oid AND a.attnum = kc.e['x']"
+    )
+});
+
+/// The key columns of each table that declares a primary key: the table's
+/// oid, names, and each column's number in the table (`e['x']`) and in the
+/// key (`e['n']`).
+static KEY_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT c.oid AS table_oid, k.schema_name, k.relation_name, \
+         unnest(quarry_expandarray(CAST(string_to_array(k.columns, ' ') AS BIGINT[]))) AS e \
+         FROM {KEYED_TABLES}"
+    )
+});
+
+/// What `pg_get_indexdef(oid, n, pretty)` answers for the index behind each
+/// declared primary key (the only indexes Quarry has): by index oid and
+/// column number, the column's name.
+static INDEX_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT CAST(kc.table_oid + 1100000000 AS INT) AS quarry_oid, \
+         CAST(kc.e['n'] AS BIGINT) AS quarry_n, quote_ident(a.attname) AS quarry_value \
+         FROM ({}) kc \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = kc.table_oid AND a.attnum = kc.e['x']",
+        KEY_COLUMNS.as_str()
+    )
+});
+
+/// What `pg_get_indexdef(oid)` answers for those indexes: PostgreSQL's
+/// `CREATE UNIQUE INDEX t_pkey ON s.t USING btree (...)`, and as its pretty
+/// form (`pg_get_indexdef(oid, 0, true)`, psql's `\d`) names the table:
+/// without the schema when it is the current one.
+static INDEX_DEFINITIONS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT CAST(d.table_oid + 1100000000 AS INT) AS quarry_oid, \
+         'CREATE UNIQUE INDEX ' || quote_ident(d.relation_name || '_pkey') || ' ON ' || \
+         quote_ident(d.schema_name) || '.' || quote_ident(d.relation_name) || \
+         ' USING btree (' || d.names || ')' AS quarry_value, \
+         'CREATE UNIQUE INDEX ' || quote_ident(d.relation_name || '_pkey') || ' ON ' || \
+         CASE WHEN d.schema_name = current_schema() THEN quote_ident(d.relation_name) \
+         ELSE quote_ident(d.schema_name) || '.' || quote_ident(d.relation_name) END || \
+         ' USING btree (' || d.names || ')' AS quarry_pretty \
+         FROM (SELECT kc.table_oid, kc.schema_name, kc.relation_name, \
+         string_agg(quote_ident(a.attname), ', ' ORDER BY kc.e['n']) AS names \
+         FROM ({}) kc \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = kc.table_oid AND a.attnum = kc.e['x'] \
+         GROUP BY kc.table_oid, kc.schema_name, kc.relation_name) d",
+        KEY_COLUMNS.as_str()
     )
 });
 
@@ -1324,10 +1383,33 @@ fn look_up_descriptions(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
             let mut calls = DescriptionCalls { blocked: 0 };
-            for item in &mut select.projection {
-                if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item
-                {
-                    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(e, &mut calls);
+            for (i, item) in select.projection.iter_mut().enumerate() {
+                match item {
+                    SelectItem::ExprWithAlias { expr, .. } => {
+                        let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(expr, &mut calls);
+                    }
+                    SelectItem::UnnamedExpr(expr) => {
+                        let before = expr.to_string();
+                        let name = crate::compat::colnames::expr_name(expr);
+                        let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(expr, &mut calls);
+                        if expr.to_string() != before {
+                            // DataFusion names every lookup `(<subquery>)`:
+                            // the item keeps PostgreSQL's name, and two
+                            // lookups in one list are not alike.
+                            let expr = std::mem::replace(
+                                expr,
+                                Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+                            );
+                            *item = SelectItem::ExprWithAlias {
+                                expr,
+                                alias: Ident::with_quote(
+                                    '"',
+                                    crate::compat::colnames::duplicate_alias(i + 1, &name),
+                                ),
+                            };
+                        }
+                    }
+                    _ => {}
                 }
             }
             if let Some(selection) = &mut select.selection {
@@ -1447,6 +1529,7 @@ fn description_lookup(expr: &Expr) -> Option<Expr> {
         .collect::<Option<_>>()?;
     if let Some(size) = size_lookup(&name, &args)
         .or_else(|| view_lookup(&name, &args))
+        .or_else(|| index_lookup(&name, &args))
         .or_else(|| function_lookup(&name, &args))
     {
         return sql_expr(&size).ok();
@@ -1507,6 +1590,41 @@ fn function_lookup(name: &str, args: &[&Expr]) -> Option<String> {
          FROM (SELECT oid AS quarry_oid, {column} AS quarry_value \
          FROM public.quarry_functions) quarry_functions \
          WHERE quarry_functions.quarry_oid = {object})"
+    ))
+}
+
+/// `pg_get_indexdef(oid [, column, pretty])` as the lookup of the index's
+/// definition ([`INDEX_DEFINITIONS`], for no column or a constant 0), or
+/// of its `column`'s name ([`INDEX_COLUMNS`]); NULL for what is not an
+/// index, as PostgreSQL answers. pgJDBC's `getIndexInfo`, Metabase's
+/// index sync and psql's `\d` read it.
+fn index_lookup(name: &str, args: &[&Expr]) -> Option<String> {
+    let constant = |e: &Expr, text: &str| matches!(e, Expr::Value(v) if v.value.to_string().eq_ignore_ascii_case(text));
+    let (object, definition) = match (name, args) {
+        ("pg_get_indexdef", [object]) => (object, Some("quarry_value")),
+        ("pg_get_indexdef", [object, column, pretty]) if constant(column, "0") => {
+            let form = match constant(pretty, "true") {
+                true => "quarry_pretty",
+                false => "quarry_value",
+            };
+            (object, Some(form))
+        }
+        ("pg_get_indexdef", [object, column, _]) => {
+            return Some(format!(
+                "(SELECT max(quarry_indexes.quarry_value) AS {name} \
+                 FROM ({}) quarry_indexes \
+                 WHERE quarry_indexes.quarry_oid = {object} \
+                 AND quarry_indexes.quarry_n = CAST({column} AS BIGINT))",
+                INDEX_COLUMNS.as_str()
+            ));
+        }
+        _ => return None,
+    };
+    let form = definition?;
+    Some(format!(
+        "(SELECT max(quarry_indexes.{form}) AS {name} \
+         FROM ({}) quarry_indexes WHERE quarry_indexes.quarry_oid = {object})",
+        INDEX_DEFINITIONS.as_str()
     ))
 }
 
@@ -1995,6 +2113,10 @@ pub fn rewrite(statement: &mut Statement) {
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut LikeEscapes);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ArraySubqueries);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ValuesWithSubqueries);
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(
+        statement,
+        &mut super::subquery_predicates::SubqueryPredicates,
+    );
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut DistinctNames);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut SetReturningSeries);
     let mut functions = quarry_udfs::functions::relation::relation_functions();

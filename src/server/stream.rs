@@ -144,6 +144,12 @@ pub fn fields(
         if crate::compat::oid_array::is_oid_list(field.data_type()) {
             // Lists of oids arrow-pg describes by their items' physical type.
             *info = retyped(info, Type::OID_ARRAY);
+        } else if crate::compat::int2vector::is_int2vector(field)
+            && info.format() == pgwire::api::results::FieldFormat::Text
+        {
+            // `pg_index.indkey`: psqlODBC parses an int2vector's numbers
+            // and would copy a text's characters.
+            *info = retyped(info, Type::INT2_VECTOR);
         } else if field.data_type() == &DataType::Int32 && is_oid_alias(info.datatype()) {
             // datafusion-pg-catalog tags catalog columns (`pg_class.relnamespace`,
             // `pg_attribute.attrelid`, `pg_type.typelem`...) `regnamespace`,

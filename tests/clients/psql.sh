@@ -27,6 +27,9 @@ grep -q psql_items <<<"$dt" || fail "\\dt does not list psql_items: $dt"
 d=$(q -c '\d psql_items')
 grep -q label <<<"$d" || fail "\\d psql_items does not show column label: $d"
 grep -qi integer <<<"$d" || fail "\\d psql_items does not show the integer type: $d"
+q -c "DROP TABLE IF EXISTS psql_keyed" -c "CREATE TABLE psql_keyed (id INT PRIMARY KEY, label TEXT)"
+dk=$(q -c '\d psql_keyed')
+grep -q '"psql_keyed_pkey" PRIMARY KEY, btree (id)' <<<"$dk" || fail "\\d psql_keyed does not list its key's index: $dk"
 dtplus=$(q -c '\dt+ psql_items')
 grep -Eq '[0-9]+ (bytes|kB)' <<<"$dtplus" || fail "\\dt+ does not show the table's size: $dtplus"
 dplus=$(q -c '\d+ psql_items')

@@ -1,6 +1,6 @@
 """psqlODBC (Debian's odbc-postgresql, ANSI and Unicode drivers) through
 pyodbc against a live Quarry: SQLTables, SQLColumns, SQLPrimaryKeys,
-SQLForeignKeys, SQLGetTypeInfo, bound parameters, typed results and
+SQLForeignKeys, SQLStatistics, SQLGetTypeInfo, bound parameters, typed results and
 UseDeclareFetch (a cursor read a few rows at a time). Run by
 scripts/client-tests.sh."""
 
@@ -58,6 +58,9 @@ def check(driver: str) -> None:
     keys = [k.column_name for k in cur.primaryKeys(table=table)]
     assert keys == ["id"], keys
     assert list(cur.foreignKeys(table=table)) == []
+    # SQLStatistics: the key's unique index and its column.
+    indexes = [(s.index_name, s.column_name, bool(s.non_unique)) for s in cur.statistics(table) if s.index_name]
+    assert indexes == [(f"{table}_pkey", "id", False)], indexes
     types = {t.type_name for t in cur.getTypeInfo()}
     assert {"int4", "text", "float8"} <= types, sorted(types)[:10]
     c.close()

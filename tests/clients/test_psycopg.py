@@ -136,6 +136,24 @@ def main() -> None:
         except psycopg.errors.UndefinedTable:
             pass
         conn.rollback()
+    # A nested transaction is a savepoint: an error inside it rolls back
+    # to the savepoint, and the outer block goes on and commits.
+    with psycopg.connect(DSN) as conn:
+        conn.execute("DROP TABLE IF EXISTS py_nested")
+        conn.execute("CREATE TABLE py_nested (a int)")
+        conn.commit()
+        with conn.transaction():
+            conn.execute("INSERT INTO py_nested VALUES (1)")
+            try:
+                with conn.transaction():
+                    conn.execute("INSERT INTO py_nested VALUES (2)")
+                    conn.execute("SELECT * FROM py_nowhere")
+            except psycopg.errors.UndefinedTable:
+                pass
+            conn.execute("INSERT INTO py_nested VALUES (%s)", (3,))
+        got = conn.execute("SELECT a FROM py_nested ORDER BY a").fetchall()
+        assert got == [(1,), (3,)], got
+        conn.commit()
     print("psycopg: ok")
 
 

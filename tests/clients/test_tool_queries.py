@@ -7,7 +7,8 @@ copied from those projects' sources (each query names its source file).
 Each runs here through the extended protocol, as the drivers send them, on
 a table `tool_items` with a primary key and a comment; every query must
 succeed, and the ones a tool builds its tree or sync from must return what
-it needs (the table, its columns in order, its key, its comment).
+it needs (the table, its columns in order, its key and its index, its
+comment).
 
 DBeaver binds object ids it read earlier: the files hold PostgreSQL's oid
 of `public` (2200) and a stand-in for the table's (16384), replaced here
@@ -62,6 +63,10 @@ def metabase_fields(rows, names):
     assert by_name["name"]["field-comment"] == "shown to users", by_name
 
 
+def metabase_indexes(rows, names):
+    assert [tuple(r) for r in rows] == [("public", "tool_items", "id")], rows
+
+
 def dbeaver_schemas(rows, names):
     assert "public" in column(rows, names, "nspname"), rows
 
@@ -98,6 +103,7 @@ CHECKS = {
     ("metabase.sql", '"estimated_row_count"'): metabase_tables,
     ("metabase.sql", "with table_privileges as"): metabase_privileges,
     ("metabase.sql", '"database-is-auto-increment"'): metabase_fields,
+    ("metabase.sql", 'AS "field-name"'): metabase_indexes,
     ("dbeaver.sql", "ORDER BY nspname"): dbeaver_schemas,
     ("dbeaver.sql", "pg_get_partkeydef(c.oid) as partition_key"): dbeaver_tables,
     ("dbeaver.sql", "c.oid=16384\nORDER BY a.attnum"): dbeaver_columns,

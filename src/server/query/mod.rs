@@ -69,8 +69,55 @@ impl QueryHandler {
     }
 }
 
+/// Whether `stmt` is a `ROLLBACK TO SAVEPOINT`.
+fn rolls_back_to_savepoint(stmt: &prepared::Stmt) -> bool {
+    matches!(
+        stmt,
+        prepared::Stmt::Df(stmt)
+            if matches!(commands::Command::of(stmt), Some(commands::Command::RollbackToSavepoint(_)))
+    )
+}
+
+/// A failed block about to run `ROLLBACK TO SAVEPOINT` marked usable again.
+/// PostgreSQL's `ROLLBACK TO` recovers a failed block (psql's
+/// `ON_ERROR_ROLLBACK`, pgJDBC's `autosave` rely on it); pgwire reads the
+/// block's status once, before the statement runs, and would answer it
+/// failed still. Should the savepoint not exist, the statement's error fails
+/// the block again.
+fn recovering<C: ClientInfo>(client: &mut C, statement: Option<&prepared::Stmt>) {
+    if client.transaction_status() == TransactionStatus::Error
+        && statement.is_some_and(rolls_back_to_savepoint)
+    {
+        client.set_transaction_status(TransactionStatus::Transaction);
+    }
+}
+
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
+    async fn on_query<C>(
+        &self,
+        client: &mut C,
+        query: pgwire::messages::simplequery::Query,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if client.transaction_status() == TransactionStatus::Error {
+            // Only the first statement decides: PostgreSQL runs a list's
+            // statements in order, and a failed block refuses any other.
+            let first = self
+                .parser
+                .parse_all(&query.query)
+                .ok()
+                .and_then(|s| s.into_iter().next());
+            recovering(client, first.as_ref());
+        }
+        self._on_query(client, query).await
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -233,6 +280,11 @@ impl ExtendedQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        if client.transaction_status() == TransactionStatus::Error
+            && let Some(Entry::Value(portal)) = client.portal_store().get_portal(name)
+        {
+            recovering(client, Some(portal.statement.statement.stmt.as_ref()));
+        }
         let portal = match client.portal_store().get_portal(name) {
             Some(Entry::Value(portal)) if message.max_rows <= 0 => portal,
             _ => return self._on_execute(client, message).await,

@@ -65,7 +65,14 @@ public class QuarryJdbc {
             }
             check(column(md.getPrimaryKeys(null, "public", "jdbc_items"), "COLUMN_NAME").equals(List.of("id")),
                     "getPrimaryKeys");
-            column(md.getIndexInfo(null, "public", "jdbc_items", false, true), "INDEX_NAME");
+            try (ResultSet rs = md.getIndexInfo(null, "public", "jdbc_items", false, true)) {
+                check(rs.next(), "getIndexInfo: the key's index");
+                check(rs.getString("INDEX_NAME").equals("jdbc_items_pkey"), "index " + rs.getString("INDEX_NAME"));
+                check(!rs.getBoolean("NON_UNIQUE"), "the key's index is unique");
+                check(rs.getString("COLUMN_NAME").equals("id") && rs.getInt("ORDINAL_POSITION") == 1,
+                        "index column " + rs.getString("COLUMN_NAME"));
+                check(!rs.next(), "one index column");
+            }
             List<String> functions = column(md.getFunctions(null, null, "ml_predict%"), "FUNCTION_NAME");
             check(functions.contains("ml_predict") && functions.contains("ml_predict_proba"),
                     "getFunctions " + functions);
@@ -74,7 +81,10 @@ public class QuarryJdbc {
                     "getTypeInfo " + types.size());
             check(column(md.getImportedKeys(null, "public", "jdbc_items"), "FKCOLUMN_NAME").isEmpty(),
                     "getImportedKeys");
-            column(md.getProcedures(null, null, "ml_%"), "PROCEDURE_NAME");
+            // pgJDBC lists procedures (prokind 'p') only, as for PostgreSQL 11
+            // on: Quarry's functions are functions.
+            List<String> procedures = column(md.getProcedures(null, null, "ml_%"), "PROCEDURE_NAME");
+            check(procedures.isEmpty(), "getProcedures " + procedures);
             check(column(md.getSchemas(), "TABLE_SCHEM").contains("public"), "getSchemas");
 
             // Every common type, then NULLs, past the prepare threshold.

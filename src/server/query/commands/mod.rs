@@ -274,8 +274,7 @@ impl QueryHandler {
                 // Plans made with relations the savepoint undid go too.
                 session.relations_changed();
                 catalog.store().advance();
-                // (After a failed statement the block stays failed: pgwire
-                // cannot report it usable again; ROLLBACK ends it.)
+                // A failed block is usable again (`query::recovering`).
                 done("ROLLBACK")
             }
             Command::Savepoint(name) => {
