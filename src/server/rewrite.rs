@@ -1377,6 +1377,27 @@ fn catalog_replacement(table: &str) -> Option<&'static str> {
     })
 }
 
+/// The unnamed select item at `position` (0-based) under an internal
+/// alias of its own (`colnames::duplicate_alias`) that the result shows as
+/// `name`, PostgreSQL's name for it: for items a rewrite changed, or that
+/// DataFusion would name alike.
+pub(super) fn named_as_postgres(item: &mut SelectItem, position: usize, name: &str) {
+    let SelectItem::UnnamedExpr(expr) = item else {
+        return;
+    };
+    let expr = std::mem::replace(
+        expr,
+        Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+    );
+    *item = SelectItem::ExprWithAlias {
+        expr,
+        alias: Ident::with_quote(
+            '"',
+            crate::compat::colnames::duplicate_alias(position + 1, name),
+        ),
+    };
+}
+
 /// Description calls in the select lists and `WHERE` clauses of `body`,
 /// and of each branch of a set operation, as lookups.
 fn look_up_descriptions(body: &mut SetExpr) {
@@ -1396,17 +1417,7 @@ fn look_up_descriptions(body: &mut SetExpr) {
                             // DataFusion names every lookup `(<subquery>)`:
                             // the item keeps PostgreSQL's name, and two
                             // lookups in one list are not alike.
-                            let expr = std::mem::replace(
-                                expr,
-                                Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
-                            );
-                            *item = SelectItem::ExprWithAlias {
-                                expr,
-                                alias: Ident::with_quote(
-                                    '"',
-                                    crate::compat::colnames::duplicate_alias(i + 1, &name),
-                                ),
-                            };
+                            named_as_postgres(item, i, &name);
                         }
                     }
                     _ => {}
@@ -1964,17 +1975,7 @@ impl VisitorMut for DistinctNames {
                     continue;
                 }
                 let name = crate::compat::colnames::expr_name(expr);
-                let expr = std::mem::replace(
-                    expr,
-                    Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
-                );
-                *item = SelectItem::ExprWithAlias {
-                    expr,
-                    alias: Ident::with_quote(
-                        '"',
-                        crate::compat::colnames::duplicate_alias(i + 1, &name),
-                    ),
-                };
+                named_as_postgres(item, i, &name);
             }
         }
         ControlFlow::Continue(())

@@ -19,11 +19,9 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, Query, SelectItem, SetExpr, VisitMut, VisitorMut,
-};
+use datafusion::sql::sqlparser::ast::{Expr, Query, SelectItem, SetExpr, VisitMut, VisitorMut};
 
-use super::rewrite::{select_lists_mut, sql_expr};
+use super::rewrite::{named_as_postgres, select_lists_mut, sql_expr};
 
 /// Rewrites the select lists of every query in a statement.
 pub(super) struct SubqueryPredicates;
@@ -36,30 +34,16 @@ impl VisitorMut for SubqueryPredicates {
         select_lists_mut(&mut query.body, &mut lists);
         for list in lists {
             for (i, item) in list.iter_mut().enumerate() {
-                let (expr, alias) = match item {
-                    SelectItem::UnnamedExpr(e) => (e, None),
-                    SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
+                let expr = match item {
+                    SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
                     _ => continue,
                 };
                 let name = crate::compat::colnames::expr_name(expr);
                 let mut predicates = Predicates::default();
                 let _ = expr.visit(&mut predicates);
-                if !predicates.rewrote {
-                    continue;
+                if predicates.rewrote {
+                    named_as_postgres(item, i, &name);
                 }
-                let expr = std::mem::replace(
-                    expr,
-                    Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
-                );
-                *item = SelectItem::ExprWithAlias {
-                    expr,
-                    alias: alias.unwrap_or_else(|| {
-                        Ident::with_quote(
-                            '"',
-                            crate::compat::colnames::duplicate_alias(i + 1, &name),
-                        )
-                    }),
-                };
             }
         }
         ControlFlow::Continue(())
