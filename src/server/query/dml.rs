@@ -591,6 +591,10 @@ async fn plan_merge(
             .position(|f| f.name() == column)
             .ok_or_else(|| no_column(column, &resolved.table))
     };
+    // In a WHEN NOT MATCHED clause only the source's columns are visible,
+    // so PostgreSQL reads an unqualified name there as the source's (dbt's
+    // merge writes `VALUES ("id", "name")`); here both sides are joined.
+    let source = source_qualifier(&merge.source);
     let mut clauses: Vec<WhenClause> = Vec::new();
     for clause in &merge.clauses {
         let matched = match clause.clause_kind {
@@ -605,6 +609,10 @@ async fn plan_merge(
         };
         let mut when = format!("{position} IS {}NULL", if matched { "NOT " } else { "" });
         if let Some(predicate) = &clause.predicate {
+            let predicate = match (matched, &source) {
+                (false, Some(source)) => of_source(predicate, source),
+                _ => predicate.clone(),
+            };
             when = format!("{when} AND ({predicate})");
         }
         let misplaced = |what: &str| {
@@ -707,6 +715,10 @@ async fn plan_merge(
                     let default = matches!(value, SqlExpr::Identifier(id)
                         if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"));
                     if !default {
+                        let value = match &source {
+                            Some(source) => of_source(value, source),
+                            None => value.clone(),
+                        };
                         row[i] = Some(value.to_string());
                     }
                 }
@@ -751,6 +763,64 @@ async fn plan_merge(
             schema: Arc::new(DFSchema::empty()),
         }),
     }))
+}
+
+/// The name a `MERGE`'s source is referred to by: its alias, else its
+/// table's name; `None` for a source without one.
+fn source_qualifier(source: &TableFactor) -> Option<Ident> {
+    match source {
+        TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+            Some(a.name.clone())
+        }
+        TableFactor::Table { name, .. } => name.0.last()?.as_ident().cloned(),
+        _ => None,
+    }
+}
+
+/// Bare words that are values, not columns (`VALUES (current_timestamp)`).
+const SPECIAL_NAMES: &[&str] = &[
+    "current_timestamp",
+    "current_date",
+    "current_time",
+    "localtime",
+    "localtimestamp",
+    "current_user",
+    "session_user",
+    "user",
+    "current_role",
+    "current_catalog",
+    "current_schema",
+];
+
+/// `expr` with each unqualified column name qualified with `source`.
+fn of_source(expr: &SqlExpr, source: &Ident) -> SqlExpr {
+    use datafusion::sql::sqlparser::ast::{VisitMut, VisitorMut};
+    struct Qualify<'a>(&'a Ident);
+    impl VisitorMut for Qualify<'_> {
+        type Break = ();
+        fn pre_visit_query(
+            &mut self,
+            _query: &mut datafusion::sql::sqlparser::ast::Query,
+        ) -> std::ops::ControlFlow<()> {
+            // A subquery's names are its own.
+            std::ops::ControlFlow::Break(())
+        }
+        fn post_visit_expr(&mut self, expr: &mut SqlExpr) -> std::ops::ControlFlow<()> {
+            if let SqlExpr::Identifier(ident) = expr
+                && (ident.quote_style.is_some()
+                    || !SPECIAL_NAMES.contains(&ident.value.to_ascii_lowercase().as_str()))
+            {
+                *expr = SqlExpr::CompoundIdentifier(vec![self.0.clone(), ident.clone()]);
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut qualified = expr.clone();
+    if qualified.visit(&mut Qualify(source)).is_break() {
+        // A subquery: left as written.
+        return expr.clone();
+    }
+    qualified
 }
 
 /// PostgreSQL's error for a column the changed table lacks.

@@ -260,6 +260,9 @@ impl Parser {
         if let Some(vacuum) = super::commands::vacuum_without_options(sql) {
             return Ok(self.parse(&vacuum)?.into_iter().map(Stmt::Df).collect());
         }
+        if let Some(quoted) = super::commands::comment_literals_quoted(sql) {
+            return Ok(self.parse(&quoted)?.into_iter().map(Stmt::Df).collect());
+        }
         Ok(self.parse(sql)?.into_iter().map(Stmt::Df).collect())
     }
 

@@ -503,3 +503,77 @@ pub(in crate::server::query) fn vacuum_without_options(sql: &str) -> Option<Stri
     kept.extend(&words[1 + options..]);
     Some(kept.join(" "))
 }
+
+/// `sql` with each dollar-quoted comment (`COMMENT ON ... IS $tag$text$tag$`,
+/// as dbt's `persist_docs` writes them) as an ordinary quoted string, which
+/// is all sqlparser reads there; `None` when there is none. The rest of the
+/// text is kept byte for byte.
+pub(in crate::server::query) fn comment_literals_quoted(sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
+    if !sql.contains('$') || !sql.to_ascii_lowercase().contains("comment") {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    // Byte offset of each line's start, for the tokens' (line, column).
+    let lines: Vec<usize> = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let offset = |at: Location| -> Option<usize> {
+        let line = *lines.get(usize::try_from(at.line).ok()?.checked_sub(1)?)?;
+        let column = usize::try_from(at.column).ok()?.checked_sub(1)?;
+        let rest = sql.get(line..)?;
+        Some(
+            line + rest
+                .char_indices()
+                .nth(column)
+                .map_or(rest.len(), |(i, _)| i),
+        )
+    };
+    let mut out = String::with_capacity(sql.len());
+    let mut copied = 0;
+    let mut changed = false;
+    let mut after_is = false;
+    for token in &tokens {
+        match &token.token {
+            Token::Whitespace(_) => continue,
+            Token::DollarQuotedString(quoted) if after_is => {
+                let (start, end) = (offset(token.span.start)?, offset(token.span.end)?);
+                out.push_str(sql.get(copied..start)?);
+                out.push('\'');
+                out.push_str(&quoted.value.replace('\'', "''"));
+                out.push('\'');
+                copied = end;
+                changed = true;
+            }
+            _ => {}
+        }
+        after_is = matches!(&token.token, Token::Word(w) if w.keyword == Keyword::IS);
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(sql.get(copied..)?);
+    Some(out)
+}
+
+#[cfg(test)]
+mod comment_literal_tests {
+    use super::comment_literals_quoted;
+
+    #[test]
+    fn dollar_quoted_comments_become_quoted_strings() {
+        assert_eq!(
+            comment_literals_quoted(
+                "comment on table t is $dbt$it's \"done\"$dbt$;\ncomment on column t.a is $$x$$ -- 'q''s'"
+            )
+            .as_deref(),
+            Some("comment on table t is 'it''s \"done\"';\ncomment on column t.a is 'x' -- 'q''s'")
+        );
+        assert_eq!(comment_literals_quoted("SELECT $$a$$"), None);
+        assert_eq!(comment_literals_quoted("COMMENT ON TABLE t IS 'x'"), None);
+    }
+}

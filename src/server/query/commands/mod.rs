@@ -44,7 +44,9 @@ use crate::error::Result;
 use crate::session::{QueryControl, Session};
 pub(in crate::server::query) use copy::copy_booleans_spelled_out;
 pub(in crate::server::query) use copy::{CopyStatement, copy_in};
-pub(in crate::server::query) use ddl::{sequence_options_in_order, vacuum_without_options};
+pub(in crate::server::query) use ddl::{
+    comment_literals_quoted, sequence_options_in_order, vacuum_without_options,
+};
 pub(in crate::server::query) use set::show_name;
 
 /// A statement the front end runs itself, borrowed from the parsed statement.
