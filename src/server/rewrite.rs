@@ -726,6 +726,17 @@ static INDEXES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
+/// The key columns of each table that declares a primary key: the table's
+/// oid, names, and each column's number in the table (`e['x']`) and in the
+/// key (`e['n']`).
+static KEY_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT c.oid AS table_oid, k.schema_name, k.relation_name, \
+         unnest(quarry_expandarray(CAST(string_to_array(k.columns, ' ') AS BIGINT[]))) AS e \
+         FROM {KEYED_TABLES}"
+    )
+});
+
 /// `pg_attribute` with the columns of the index behind each declared
 /// primary key (the table's key columns, numbered from 1 in key order), as
 /// PostgreSQL lists an index's columns; psqlODBC's `SQLPrimaryKeys` reads
@@ -739,10 +750,9 @@ static ATTRIBUTES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
          a.attcompression, a.attnotnull, false AS atthasdef, a.atthasmissing, a.attidentity, \
          a.attgenerated, a.attisdropped, a.attislocal, a.attinhcount, a.attcollation, \
          a.attacl, a.attoptions, a.attfdwoptions, a.attmissingval \
-         FROM (SELECT c.oid AS table_oid, \
-         unnest(quarry_expandarray(CAST(string_to_array(k.columns, ' ') AS BIGINT[]))) AS e \
-         FROM {KEYED_TABLES}) kc \
-         JOIN pg_catalog.pg_attribute a ON a.attrelid = kc.table_oid AND a.attnum = kc.e['x']"
+         FROM ({}) kc \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = kc.table_oid AND a.attnum = kc.e['x']",
+        KEY_COLUMNS.as_str()
     )
 });
 
@@ -766,21 +776,9 @@ static KEY_COLUMN_USAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(
          kc.schema_name AS table_schema, kc.relation_name AS table_name, \
          a.attname AS column_name, CAST(kc.e['n'] AS INT) AS ordinal_position, \
          CAST(NULL AS INT) AS position_in_unique_constraint \
-         FROM (SELECT k.schema_name, k.relation_name, c.oid AS table_oid, \
-         unnest(quarry_expandarray(CAST(string_to_array(k.columns, ' ') AS BIGINT[]))) AS e \
-         FROM {KEYED_TABLES}) kc \
-         JOIN pg_catalog.pg_attribute a ON a.attrelid = kc.table_oid AND a.attnum = kc.e['x']"
-    )
-});
-
-/// The key columns of each table that declares a primary key: the table's
-/// oid, names, and each column's number in the table (`e['x']`) and in the
-/// key (`e['n']`).
-static KEY_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "SELECT c.oid AS table_oid, k.schema_name, k.relation_name, \
-         unnest(quarry_expandarray(CAST(string_to_array(k.columns, ' ') AS BIGINT[]))) AS e \
-         FROM {KEYED_TABLES}"
+         FROM ({}) kc \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = kc.table_oid AND a.attnum = kc.e['x']",
+        KEY_COLUMNS.as_str()
     )
 });
 
