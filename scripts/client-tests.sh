@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs real PostgreSQL clients (psql, pgbench, psycopg 3, psycopg2,
 # SQLAlchemy and pandas, asyncpg, node-postgres, pgJDBC, psqlODBC through
-# pyodbc, pgx, and the catalog queries of Metabase, DBeaver and Superset)
+# pyodbc, pgx, dbt-core with dbt-postgres, and the catalog queries of
+# Metabase, DBeaver and Superset)
 # against a Quarry server this script starts on a temporary
-# data directory and stops at the end. Installs what it needs: a Python venv
-# in .venv-clients, node-postgres from its lock file into
+# data directory and stops at the end. Installs what it needs: Python venvs
+# in .venv-clients and .venv-dbt, node-postgres from its lock file into
 # tests/clients/node/node_modules, psql, pgbench, Debian's pgJDBC, psqlODBC,
 # Go and pgx v4 (and Node.js or a JDK where missing) from Debian; the pgx
 # program is built into target/clients.
@@ -75,6 +76,10 @@ venv=.venv-clients
 # interpreter that may not exist, so one that cannot start is made again.
 "$venv/bin/python" -c '' 2>/dev/null || python3 -m venv --clear "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt
+dbt_venv=.venv-dbt
+"$dbt_venv/bin/python" -c '' 2>/dev/null || python3 -m venv --clear "$dbt_venv"
+"$dbt_venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements-dbt.txt
+export DBT=$PWD/$dbt_venv/bin/dbt
 
 . scripts/lib/serve.sh
 start_quarry --no-demo
@@ -94,6 +99,7 @@ tests/clients/pgbench.sh || status=1
 "$venv/bin/python" tests/clients/test_psycopg2.py || status=1
 "$venv/bin/python" tests/clients/test_odbc.py || status=1
 "$venv/bin/python" tests/clients/test_tool_queries.py || status=1
+tests/clients/test_dbt.sh || status=1
 node tests/clients/node/test_node.js || status=1
 target/clients/pgx-test "postgres://quarry@127.0.0.1:$port/quarry?sslmode=disable" || status=1
 java -cp "$jdbc_jar" tests/clients/jdbc/QuarryJdbc.java \

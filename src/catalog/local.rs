@@ -231,8 +231,15 @@ struct FrontCatalog {
 }
 
 impl CatalogProvider for FrontCatalog {
+    /// With `pg_temp` while the session has temporary relations, so
+    /// `information_schema` lists them (dbt reads a temporary relation's
+    /// columns there, by name alone).
     fn schema_names(&self) -> Vec<String> {
-        self.inner.schema_names()
+        let mut names = self.inner.schema_names();
+        if self.front.temp_names().is_some_and(|temp| !temp.is_empty()) {
+            names.push(TEMP_SCHEMA.to_string());
+        }
+        names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {

@@ -549,7 +549,9 @@ impl GroupByExt for datafusion::sql::sqlparser::ast::Select {
 /// the first four only, and tools read `is_insertable_into` (sqlsmith's
 /// schema query does). Read from DataFusion's, the rest derived or NULL as
 /// PostgreSQL gives them for plain tables and views.
-const TABLES_WITH_ALL_COLUMNS: &str = "SELECT table_catalog, table_schema, table_name, table_type, \
+const TABLES_WITH_ALL_COLUMNS: &str = "SELECT table_catalog, table_schema, table_name, \
+     CASE WHEN table_schema = 'pg_temp' AND table_type = 'BASE TABLE' THEN 'LOCAL TEMPORARY' \
+     ELSE table_type END AS table_type, \
      CAST(NULL AS TEXT) AS self_referencing_column_name, CAST(NULL AS TEXT) AS reference_generation, \
      CAST(NULL AS TEXT) AS user_defined_type_catalog, CAST(NULL AS TEXT) AS user_defined_type_schema, \
      CAST(NULL AS TEXT) AS user_defined_type_name, \

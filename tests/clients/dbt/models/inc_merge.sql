@@ -1,0 +1,2 @@
+{{ config(materialized='incremental', unique_key='id', incremental_strategy='merge') }}
+select id, name, amount from {{ ref('stg_customers') }}

@@ -1,0 +1,2 @@
+{{ config(materialized='view') }}
+select id, name, plan, amount, updated_at from {{ source('raw', 'customers') }}
