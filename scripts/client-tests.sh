@@ -82,13 +82,17 @@ dbt_venv=.venv-dbt
 export DBT=$PWD/$dbt_venv/bin/dbt
 
 . scripts/lib/serve.sh
+# One server with the demo data, for the examples that use it as a user
+# would after `cargo run`, and one without, for everything else.
+start_quarry
+demo_port=$port demo_log=$log
 start_quarry --no-demo
 
 export PGHOST=127.0.0.1 PGPORT=$port PGUSER=quarry
 export QUARRY_DSN="host=127.0.0.1 port=$port user=quarry dbname=quarry"
 export QUARRY_SQLALCHEMY_URL="postgresql+psycopg://quarry@127.0.0.1:$port/quarry"
 export QUARRY_ASYNCPG_URL="postgresql://quarry@127.0.0.1:$port/quarry"
-export QUARRY_PORT=$port
+export QUARRY_PORT=$port QUARRY_DEMO_PORT=$demo_port
 export QUARRY_NODE_URL="postgresql://quarry@127.0.0.1:$port/quarry"
 status=0
 tests/clients/psql.sh || status=1
@@ -100,9 +104,14 @@ tests/clients/pgbench.sh || status=1
 "$venv/bin/python" tests/clients/test_odbc.py || status=1
 "$venv/bin/python" tests/clients/test_tool_queries.py || status=1
 tests/clients/test_dbt.sh || status=1
+tests/clients/test_dbt_example.sh || status=1
+"$venv/bin/python" tests/clients/test_notebook.py || status=1
 node tests/clients/node/test_node.js || status=1
 target/clients/pgx-test "postgres://quarry@127.0.0.1:$port/quarry?sslmode=disable" || status=1
 java -cp "$jdbc_jar" tests/clients/jdbc/QuarryJdbc.java \
   "jdbc:postgresql://127.0.0.1:$port/quarry?user=quarry" || status=1
-if [ $status -ne 0 ]; then echo "--- server log ---" >&2; tail -50 "$log" >&2; fi
+if [ $status -ne 0 ]; then
+  echo "--- server log ---" >&2; tail -50 "$log" >&2
+  echo "--- demo server log ---" >&2; tail -20 "$demo_log" >&2
+fi
 exit $status

@@ -1,15 +1,26 @@
 # Sourced by the test scripts: starts a Quarry server on a temporary data
 # directory and a free port, and stops it (removing the directory) on exit.
+# Called again, it starts another; all are stopped on exit.
 #
 #   start_quarry [quarry arguments...]
 # sets: data (the temporary directory), log (the server's log), port, pid.
+quarry_pids=()
+quarry_dirs=()
+stop_quarries() {
+  local p
+  for p in "${quarry_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${quarry_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "${quarry_dirs[@]}"
+}
 start_quarry() {
   data=$(mktemp -d)
   log="$data/quarry.log"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$bin" --data-dir "$data/db" --pg-listen "127.0.0.1:$port" --http-listen 127.0.0.1:0 "$@" 2>"$log" &
   pid=$!
-  trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
+  quarry_pids+=("$pid")
+  quarry_dirs+=("$data")
+  trap stop_quarries EXIT
   for _ in $(seq 1 600); do
     grep -q "quarry ready" "$log" && return 0
     kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
