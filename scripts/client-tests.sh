@@ -83,17 +83,25 @@ export DBT=$PWD/$dbt_venv/bin/dbt
 
 . scripts/lib/serve.sh
 # One server with the demo data, for the examples that use it as a user
-# would after `cargo run`, and one without, for everything else.
+# would after `cargo run` (plain, local trust), and one without, for
+# everything else, with TLS and a password: every client logs in to it over
+# TLS (sslmode=require refuses a plain connection) with SCRAM-SHA-256.
 start_quarry
 demo_port=$port demo_log=$log
-start_quarry --no-demo
+tls=target/clients/tls
+mkdir -p "$tls"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$tls/key.pem" -out "$tls/cert.pem" 2>/dev/null
+password="client-$RANDOM-$RANDOM"
+start_quarry --no-demo --password "$password" --tls-cert "$tls/cert.pem" --tls-key "$tls/key.pem"
 
-export PGHOST=127.0.0.1 PGPORT=$port PGUSER=quarry
-export QUARRY_DSN="host=127.0.0.1 port=$port user=quarry dbname=quarry"
-export QUARRY_SQLALCHEMY_URL="postgresql+psycopg://quarry@127.0.0.1:$port/quarry"
-export QUARRY_ASYNCPG_URL="postgresql://quarry@127.0.0.1:$port/quarry"
+export PGHOST=127.0.0.1 PGPORT=$port PGUSER=quarry PGPASSWORD=$password PGSSLMODE=require
+export QUARRY_PASSWORD=$password QUARRY_SSLMODE=require
+export QUARRY_DSN="host=127.0.0.1 port=$port user=quarry password=$password dbname=quarry sslmode=require"
+export QUARRY_SQLALCHEMY_URL="postgresql+psycopg://quarry:$password@127.0.0.1:$port/quarry?sslmode=require"
+export QUARRY_ASYNCPG_URL="postgresql://quarry:$password@127.0.0.1:$port/quarry?sslmode=require"
 export QUARRY_PORT=$port QUARRY_DEMO_PORT=$demo_port
-export QUARRY_NODE_URL="postgresql://quarry@127.0.0.1:$port/quarry"
+export QUARRY_NODE_URL="postgresql://quarry:$password@127.0.0.1:$port/quarry" QUARRY_NODE_TLS=1
 status=0
 tests/clients/psql.sh || status=1
 tests/clients/pgbench.sh || status=1
@@ -107,9 +115,9 @@ tests/clients/test_dbt.sh || status=1
 tests/clients/test_dbt_example.sh || status=1
 "$venv/bin/python" tests/clients/test_notebook.py || status=1
 node tests/clients/node/test_node.js || status=1
-target/clients/pgx-test "postgres://quarry@127.0.0.1:$port/quarry?sslmode=disable" || status=1
+target/clients/pgx-test "postgres://quarry:$password@127.0.0.1:$port/quarry?sslmode=require" || status=1
 java -cp "$jdbc_jar" tests/clients/jdbc/QuarryJdbc.java \
-  "jdbc:postgresql://127.0.0.1:$port/quarry?user=quarry" || status=1
+  "jdbc:postgresql://127.0.0.1:$port/quarry?user=quarry&password=$password&sslmode=require" || status=1
 if [ $status -ne 0 ]; then
   echo "--- server log ---" >&2; tail -50 "$log" >&2
   echo "--- demo server log ---" >&2; tail -20 "$demo_log" >&2

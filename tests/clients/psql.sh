@@ -10,6 +10,16 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "psql: FAILED: $*" >&2; exit 1; }
 q() { psql -X -v ON_ERROR_STOP=1 -q "$@"; }
 
+# With PGSSLMODE=require and PGPASSWORD set (scripts/client-tests.sh), the
+# login is TLS and SCRAM-SHA-256, and a wrong password is refused.
+if [ "${PGSSLMODE:-}" = require ]; then
+  q -c '\conninfo' | grep -q "SSL connection" || fail "\\conninfo does not show TLS: $(q -c '\conninfo')"
+fi
+if [ -n "${PGPASSWORD:-}" ]; then
+  if out=$(PGPASSWORD=wrong psql -X -c "SELECT 1" 2>&1); then fail "a wrong password logged in"; fi
+  grep -q 'password authentication failed for user "quarry"' <<<"$out" || fail "wrong password: $out"
+fi
+
 q -c "DROP TABLE IF EXISTS psql_items" -c "CREATE TABLE psql_items (id INT, label TEXT)"
 printf 'id,label\n1,one\n2,"two, quoted"\n3,\n' > "$tmp/items.csv"
 q -c "\copy psql_items FROM '$tmp/items.csv' WITH (FORMAT csv, HEADER)"

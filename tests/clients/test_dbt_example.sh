@@ -11,7 +11,9 @@ project=$PWD/examples/dbt
 out=$PWD/target/clients/dbt-example
 export DBT_PROFILES_DIR=$project DBT_TARGET_PATH=$out/target DBT_LOG_PATH=$out/logs
 export DBT_SEND_ANONYMOUS_USAGE_STATS=false QUARRY_PORT=$QUARRY_DEMO_PORT
-export PGPORT=$QUARRY_DEMO_PORT
+# The demo server is plain and trusts local connections.
+export PGPORT=$QUARRY_DEMO_PORT PGSSLMODE=prefer
+unset PGPASSWORD QUARRY_PASSWORD
 
 fail() { echo "dbt example: $*" >&2; exit 1; }
 q() { psql -X -v ON_ERROR_STOP=1 -qAt -c "$1" | tr '\n' ' ' | sed 's/ $//'; }

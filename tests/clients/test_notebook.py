@@ -15,6 +15,9 @@ os.environ["QUARRY_URL"] = (
     f"postgresql+psycopg://quarry@127.0.0.1:{os.environ['QUARRY_DEMO_PORT']}/quarry"
 )
 os.environ["QUARRY_NOTEBOOK_OUT"] = str(out)
+# The demo server is plain and trusts local connections.
+os.environ.pop("PGSSLMODE", None)
+os.environ.pop("PGPASSWORD", None)
 runpy.run_path(str(root / "examples" / "notebook.py"), run_name="__main__")
 
 for name in ["roc.png", "lift.png", "drift.png"]:

@@ -17,7 +17,8 @@ PORT = os.environ["QUARRY_PORT"]
 def connect(driver: str, **options: str) -> pyodbc.Connection:
     extra = "".join(f"{k}={v};" for k, v in options.items())
     c = pyodbc.connect(
-        f"DRIVER={{{driver}}};SERVER=127.0.0.1;PORT={PORT};DATABASE=quarry;UID=quarry;{extra}",
+        f"DRIVER={{{driver}}};SERVER=127.0.0.1;PORT={PORT};DATABASE=quarry;UID=quarry;"
+        f"PWD={os.environ.get('PGPASSWORD', '')};SSLMode={os.environ.get('PGSSLMODE', 'prefer')};{extra}",
         autocommit=True,
     )
     if "ANSI" in driver:

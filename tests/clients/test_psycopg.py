@@ -13,6 +13,8 @@ DSN = os.environ["QUARRY_DSN"]
 
 def main() -> None:
     with psycopg.connect(DSN, autocommit=True) as conn:
+        if "sslmode=require" in DSN:
+            assert conn.pgconn.ssl_in_use, "the connection is not TLS"
         cur = conn.cursor()
         cur.execute("DROP TABLE IF EXISTS py_people")
         cur.execute(

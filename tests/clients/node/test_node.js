@@ -12,8 +12,11 @@ const { Client } = require("pg");
 const Cursor = require("pg-cursor");
 
 async function main() {
-  const c = new Client({ connectionString: process.env.QUARRY_NODE_URL });
+  // TLS without verifying the test's self-signed certificate (sslmode=require).
+  const ssl = process.env.QUARRY_NODE_TLS ? { rejectUnauthorized: false } : undefined;
+  const c = new Client({ connectionString: process.env.QUARRY_NODE_URL, ssl });
   await c.connect();
+  if (ssl) assert.ok(c.connection.stream.encrypted, "the connection is not TLS");
 
   const typed = await c.query(
     "SELECT 1::int AS i, 2::bigint AS b, 1.5::float8 AS f, 'x'::text AS s, true AS t, " +
