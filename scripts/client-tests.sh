@@ -104,6 +104,7 @@ export QUARRY_PORT=$port QUARRY_DEMO_PORT=$demo_port
 export QUARRY_NODE_URL="postgresql://quarry:$password@127.0.0.1:$port/quarry" QUARRY_NODE_TLS=1
 status=0
 tests/clients/psql.sh || status=1
+python3 tests/clients/psql_completion.py || status=1
 tests/clients/pgbench.sh || status=1
 "$venv/bin/python" tests/clients/test_psycopg.py || status=1
 "$venv/bin/python" tests/clients/test_sqlalchemy.py || status=1

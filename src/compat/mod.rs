@@ -64,6 +64,39 @@ pub fn register(ctx: &SessionContext) {
         "pg_function_is_visible",
         DataType::Boolean,
     )));
+    // psql's \dT, \dD, \do, \dc, \dC, \dFp and others: everything
+    // Quarry's catalogs list is on the search path.
+    for name in [
+        "pg_type_is_visible",
+        "pg_operator_is_visible",
+        "pg_conversion_is_visible",
+        "pg_collation_is_visible",
+        "pg_opclass_is_visible",
+        "pg_opfamily_is_visible",
+        "pg_statistics_obj_is_visible",
+        "pg_ts_config_is_visible",
+        "pg_ts_dict_is_visible",
+        "pg_ts_parser_is_visible",
+        "pg_ts_template_is_visible",
+    ] {
+        ctx.register_udf(ScalarUDF::from(OidFunction::new(name, DataType::Boolean)));
+    }
+    // The server's encoding, and no comments on shared objects (psql's
+    // \dO, \l+).
+    ctx.register_udf(ScalarUDF::from(ConstantText::new(
+        "getdatabaseencoding",
+        "UTF8".to_string(),
+    )));
+    ctx.register_udf(ScalarUDF::from(OidFunction::with_arity(
+        "shobj_description",
+        DataType::Utf8,
+        2,
+    )));
+    // No tablespace has a location of its own (psql's \db).
+    ctx.register_udf(ScalarUDF::from(OidFunction::new(
+        "pg_tablespace_location",
+        DataType::Utf8,
+    )));
     ctx.register_udf(ScalarUDF::from(OidFunction::new(
         "pg_get_function_result",
         DataType::Utf8,

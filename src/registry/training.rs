@@ -261,6 +261,9 @@ pub async fn run(
     // listed in the transaction that registers the version: a version
     // exists with its snapshot or not at all, whatever fails or is killed.
     let staged = if keep_snapshot {
+        if let Some(p) = &progress {
+            let _ = p.send(format!("{name}: writing the training snapshot"));
+        }
         let (schema, batches) = if snapshot_all_columns {
             (schema, batches)
         } else {
@@ -289,6 +292,12 @@ pub async fn run(
     )?;
     if let Some(staged) = staged {
         staged.committed();
+    }
+    if let Some(p) = &progress {
+        let _ = p.send(format!(
+            "{name}: version {version} registered in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ));
     }
     drop(reservations);
     result_batch(&name, version, &trained, seconds)

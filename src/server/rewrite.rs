@@ -742,16 +742,21 @@ static KEY_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 /// `pg_attribute` with the columns of the index behind each declared
 /// primary key (the table's key columns, numbered from 1 in key order), as
 /// PostgreSQL lists an index's columns; psqlODBC's `SQLPrimaryKeys` reads
-/// them.
+/// them. `attacl` is a (NULL) text array as PostgreSQL's `aclitem[]`
+/// (psql's `\dp` joins it with `array_to_string`).
 static ATTRIBUTES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT * FROM pg_catalog.pg_attribute \
+        "SELECT attrelid, attname, atttypid, attstattarget, attlen, attnum, attndims, \
+         attcacheoff, atttypmod, attbyval, attalign, attstorage, attcompression, attnotnull, \
+         atthasdef, atthasmissing, attidentity, attgenerated, attisdropped, attislocal, \
+         attinhcount, attcollation, CAST(NULL AS TEXT[]) AS attacl, attoptions, attfdwoptions, \
+         attmissingval FROM pg_catalog.pg_attribute \
          UNION ALL SELECT CAST(kc.table_oid + 1100000000 AS INT) AS attrelid, a.attname, \
          a.atttypid, a.attstattarget, a.attlen, CAST(kc.e['n'] AS SMALLINT) AS attnum, \
          a.attndims, a.attcacheoff, a.atttypmod, a.attbyval, a.attalign, a.attstorage, \
          a.attcompression, a.attnotnull, false AS atthasdef, a.atthasmissing, a.attidentity, \
          a.attgenerated, a.attisdropped, a.attislocal, a.attinhcount, a.attcollation, \
-         a.attacl, a.attoptions, a.attfdwoptions, a.attmissingval \
+         CAST(NULL AS TEXT[]) AS attacl, a.attoptions, a.attfdwoptions, a.attmissingval \
          FROM ({}) kc \
          JOIN pg_catalog.pg_attribute a ON a.attrelid = kc.table_oid AND a.attnum = kc.e['x']",
         KEY_COLUMNS.as_str()
@@ -843,10 +848,10 @@ const PROCEDURES: &str = "SELECT oid, proname, pronamespace, proowner, prolang, 
 /// 16): datafusion-pg-catalog lists the catalog's schemas only, while its
 /// `pg_proc` places eleven functions in that namespace, so a lookup of their
 /// schema found nothing (sqlsmith stops on that NULL).
-const NAMESPACES_WITH_INFORMATION_SCHEMA: &str = "SELECT oid, nspname, nspowner, nspacl, options \
-     FROM pg_catalog.pg_namespace \
-     UNION ALL SELECT CAST(13283 AS INT), 'information_schema', CAST(10 AS INT), CAST(NULL AS TEXT), \
-     CAST(NULL AS TEXT)";
+const NAMESPACES_WITH_INFORMATION_SCHEMA: &str = "SELECT oid, nspname, nspowner, \
+     CAST(NULL AS TEXT[]) AS nspacl, options FROM pg_catalog.pg_namespace \
+     UNION ALL SELECT CAST(13283 AS INT), 'information_schema', CAST(10 AS INT), \
+     CAST(NULL AS TEXT[]), CAST(NULL AS TEXT)";
 
 /// Catalog columns PostgreSQL types as `oidvector`/`int2vector` (arrays
 /// that `unnest` takes) and datafusion-pg-catalog keeps as space-separated
@@ -1357,6 +1362,33 @@ fn unnest_of_empty_options(factor: &TableFactor) -> Option<TableFactor> {
 
 /// The query that stands for `pg_catalog.<table>` (or a bare `<table>`),
 /// where Quarry's answer differs from datafusion-pg-catalog's.
+/// `pg_type` with `typacl` a (NULL) text array, as PostgreSQL's
+/// `aclitem[]`: psql's `\\dT+` joins it with `array_to_string`.
+const TYPES: &str = "SELECT \
+     oid, typname, typnamespace, typowner, typlen, typbyval, typtype, typcategory, \
+     typispreferred, typisdefined, typdelim, typrelid, typsubscript, typelem, typarray, \
+     typinput, typoutput, typreceive, typsend, typmodin, typmodout, typanalyze, typalign, \
+     typstorage, typnotnull, typbasetype, typtypmod, typndims, typcollation, typdefaultbin, \
+     typdefault, CAST(NULL AS TEXT[]) AS typacl \
+     FROM pg_catalog.pg_type";
+
+/// `pg_default_acl` and `pg_db_role_setting`, empty (no default
+/// privileges or per-role settings are kept), with their arrays typed as
+/// PostgreSQL's: psql's `\ddp` and `\drds` join them with
+/// `array_to_string`.
+const DEFAULT_ACLS: &str = "SELECT CAST(NULL AS INT) AS oid, CAST(NULL AS INT) AS defaclrole, \
+     CAST(NULL AS INT) AS defaclnamespace, CAST(NULL AS TEXT) AS defaclobjtype, \
+     CAST(NULL AS TEXT[]) AS defaclacl WHERE false";
+const ROLE_SETTINGS: &str = "SELECT CAST(NULL AS INT) AS setdatabase, \
+     CAST(NULL AS INT) AS setrole, CAST(NULL AS TEXT[]) AS setconfig WHERE false";
+
+/// `pg_policy`, empty (Quarry has no row-level security), with
+/// PostgreSQL's types: psql's `\dp` tests `oid = ANY (polroles)`.
+const POLICIES: &str = "SELECT CAST(NULL AS INT) AS oid, CAST(NULL AS TEXT) AS polname, \
+     CAST(NULL AS INT) AS polrelid, CAST(NULL AS TEXT) AS polcmd, \
+     CAST(NULL AS BOOLEAN) AS polpermissive, CAST(NULL AS INT[]) AS polroles, \
+     CAST(NULL AS TEXT) AS polqual, CAST(NULL AS TEXT) AS polwithcheck WHERE false";
+
 fn catalog_replacement(table: &str) -> Option<&'static str> {
     Some(match table {
         "pg_namespace" => NAMESPACES_WITH_INFORMATION_SCHEMA,
@@ -1369,6 +1401,10 @@ fn catalog_replacement(table: &str) -> Option<&'static str> {
         "pg_tables" => TABLES_WITHOUT_VIEWS,
         "pg_views" => VIEWS,
         "pg_description" => DESCRIPTIONS,
+        "pg_policy" => POLICIES,
+        "pg_type" => TYPES,
+        "pg_default_acl" => DEFAULT_ACLS,
+        "pg_db_role_setting" => ROLE_SETTINGS,
         // The session's cursors (`session::cursors`).
         "pg_cursors" => CURSORS,
         // Quarry's own view of its sessions (`session::admin`).
@@ -1570,6 +1606,16 @@ fn description_lookup(expr: &Expr) -> Option<Expr> {
 fn size_lookup(name: &str, args: &[&Expr]) -> Option<String> {
     match (name, args) {
         ("pg_indexes_size", [_]) => Some("CAST(0 AS BIGINT)".into()),
+        // The one database: all its relations (psql's `\l+`).
+        ("pg_database_size", [_]) => Some(format!(
+            "(SELECT CAST(coalesce(sum(s.bytes), 0) AS BIGINT) AS {name} \
+             FROM public.quarry_relation_sizes s)"
+        )),
+        // The server's one encoding (psql's `\dO`): UTF8 is 6, as in
+        // PostgreSQL; any other name -1, as there for an unknown one.
+        ("pg_char_to_encoding", [encoding]) => Some(format!(
+            "CASE WHEN upper(CAST({encoding} AS TEXT)) IN ('UTF8', 'UTF-8') THEN 6 ELSE -1 END"
+        )),
         ("pg_table_size" | "pg_total_relation_size" | "pg_relation_size", [object])
         | ("pg_relation_size", [object, _]) => Some(format!(
             "(SELECT coalesce(max(quarry_sizes.quarry_bytes), 0) AS {name} \
@@ -1584,13 +1630,20 @@ fn size_lookup(name: &str, args: &[&Expr]) -> Option<String> {
     }
 }
 
-/// `pg_get_function_arguments(oid)` (and `_identity_arguments`) and
-/// `pg_get_function_result(oid)` as lookups in `quarry_functions`: NULL
-/// for PostgreSQL's own functions, whose signatures are not kept.
+/// `pg_get_function_arguments(oid)` (and `_identity_arguments`),
+/// `pg_get_function_result(oid)` and `pg_get_functiondef(oid)` (psql's
+/// `\sf`, as PostgreSQL shows a built-in function: `LANGUAGE internal`)
+/// as lookups in `quarry_functions`: NULL for PostgreSQL's own functions,
+/// whose signatures are not kept.
 fn function_lookup(name: &str, args: &[&Expr]) -> Option<String> {
     let column = match name {
         "pg_get_function_arguments" | "pg_get_function_identity_arguments" => "arguments",
         "pg_get_function_result" => "result",
+        "pg_get_functiondef" => {
+            "'CREATE OR REPLACE FUNCTION public.' || proname || '(' || arguments || E')\n' \
+             || ' RETURNS ' || coalesce(result, 'anyelement') || E'\n' \
+             || E' LANGUAGE internal\n' || 'AS $function$' || proname || E'$function$\n'"
+        }
         _ => return None,
     };
     let [object] = args else {
@@ -2004,7 +2057,9 @@ impl VisitorMut for ArraySubqueries {
         let Some(text) = array_of_rows(query) else {
             return ControlFlow::Continue(());
         };
-        if let Ok(aggregated) = sql_expr(&text) {
+        // No rows make an empty array, as PostgreSQL's (an aggregate over
+        // none is NULL).
+        if let Ok(aggregated) = sql_expr(&format!("coalesce({text}, make_array())")) {
             *expr = aggregated;
         }
         ControlFlow::Continue(())
@@ -2017,6 +2072,9 @@ impl VisitorMut for ArraySubqueries {
 /// cannot be carried (an `ORDER BY` by position or output name, or a query
 /// that is not one `SELECT` of one column): left as it is, to fail.
 fn array_of_rows(query: &Query) -> Option<String> {
+    if let Some(aggregated) = aggregated_in_place(query) {
+        return Some(aggregated);
+    }
     let Some(order_by) = &query.order_by else {
         return Some(format!(
             "(SELECT array_agg(quarry_array.quarry_element) \
@@ -2037,11 +2095,20 @@ fn array_of_rows(query: &Query) -> Option<String> {
         SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
         _ => return None,
     };
-    let by_output = keys.iter().any(|k| match &k.expr {
-        Expr::Value(_) => true,
-        Expr::Identifier(i) => alias.is_some_and(|a| a.value == i.value),
-        _ => false,
-    });
+    // By position 1 or the output name: by the one column itself (psql's
+    // `\dp`: `ARRAY(SELECT rolname ... ORDER BY 1)`).
+    let mut keys = keys.clone();
+    for key in &mut keys {
+        let by_element = match &key.expr {
+            Expr::Value(v) => v.to_string() == "1",
+            Expr::Identifier(i) => alias.is_some_and(|a| a.value == i.value),
+            _ => false,
+        };
+        if by_element {
+            key.expr = element.clone();
+        }
+    }
+    let by_output = keys.iter().any(|k| matches!(&k.expr, Expr::Value(_)));
     if by_output || query.limit_clause.is_some() || query.fetch.is_some() || query.with.is_some() {
         return None;
     }
@@ -2076,6 +2143,117 @@ fn array_of_rows(query: &Query) -> Option<String> {
         "(SELECT array_agg(quarry_array.quarry_element ORDER BY quarry_array.quarry_position) \
          FROM ({numbered}) quarry_array)"
     ))
+}
+
+/// `ARRAY(SELECT e FROM ... WHERE ... [ORDER BY k])`, one plain `SELECT`
+/// of one column with no grouping or limit, as `(SELECT array_agg(e [ORDER
+/// BY k]) FROM ... WHERE ...)`: the same select aggregated, so a reference
+/// to the outer query (psql's `\du`: `WHERE m.member = r.oid`) stays where
+/// DataFusion decorrelates it, which it does not inside a derived table.
+fn aggregated_in_place(query: &Query) -> Option<String> {
+    if query.limit_clause.is_some() || query.fetch.is_some() || query.with.is_some() {
+        return None;
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    let plain_group = matches!(
+        &select.group_by,
+        datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty()
+    );
+    if select.distinct.is_some() || !plain_group || select.having.is_some() {
+        return None;
+    }
+    let [SelectItem::UnnamedExpr(element) | SelectItem::ExprWithAlias { expr: element, .. }] =
+        select.projection.as_slice()
+    else {
+        return None;
+    };
+    if aggregates_or_windows(element) {
+        return None;
+    }
+    // The query's order, as the aggregate's (by position 1 or the output
+    // name: by the element).
+    let alias = match &select.projection[0] {
+        SelectItem::ExprWithAlias { alias, .. } => Some(alias),
+        _ => None,
+    };
+    let order = match &query.order_by {
+        None => String::new(),
+        Some(order_by) => {
+            let datafusion::sql::sqlparser::ast::OrderByKind::Expressions(keys) = &order_by.kind
+            else {
+                return None;
+            };
+            let mut keys = keys.clone();
+            for key in &mut keys {
+                match &key.expr {
+                    Expr::Value(v) if v.to_string() == "1" => key.expr = element.clone(),
+                    Expr::Value(_) => return None,
+                    Expr::Identifier(i) if alias.is_some_and(|a| a.value == i.value) => {
+                        key.expr = element.clone()
+                    }
+                    _ => {}
+                }
+            }
+            let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+            format!(" ORDER BY {}", keys.join(", "))
+        }
+    };
+    let mut aggregated = select.as_ref().clone();
+    aggregated.projection = vec![SelectItem::UnnamedExpr(
+        sql_expr(&format!("array_agg({element}{order})")).ok()?,
+    )];
+    Some(format!("({aggregated})"))
+}
+
+/// Whether `expr` calls, outside its subqueries, a window function or one
+/// of the aggregates a catalog query uses, which an `array_agg` around it
+/// would nest.
+fn aggregates_or_windows(expr: &Expr) -> bool {
+    struct Finder {
+        depth: usize,
+    }
+    impl datafusion::sql::sqlparser::ast::Visitor for Finder {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            const AGGREGATES: &[&str] = &[
+                "array_agg",
+                "avg",
+                "bool_and",
+                "bool_or",
+                "count",
+                "every",
+                "json_agg",
+                "max",
+                "min",
+                "string_agg",
+                "sum",
+            ];
+            match e {
+                Expr::Function(f)
+                    if self.depth == 0
+                        && (f.over.is_some()
+                            || f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+                                AGGREGATES.contains(&i.value.to_ascii_lowercase().as_str())
+                            })) =>
+                {
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    use datafusion::sql::sqlparser::ast::Visit;
+    expr.visit(&mut Finder { depth: 0 }).is_break()
 }
 
 /// `text`, an SQL expression a rewrite builds, parsed as PostgreSQL's.

@@ -118,7 +118,75 @@ fn typed_value(data_type: &DataType, text: &str) -> Option<ScalarValue> {
                 }
             })
         }
+        DataType::List(element) => {
+            let values = array_elements(text)?
+                .into_iter()
+                .map(|item| match item {
+                    None => ScalarValue::try_from(element.data_type()).ok(),
+                    Some(item) => element_value(element.data_type(), &item),
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(ScalarValue::List(ScalarValue::new_list_nullable(
+                &values,
+                element.data_type(),
+            )))
+        }
         _ => None,
+    }
+}
+
+/// One element of an array literal as a value of `data_type`: integers,
+/// text and booleans (what catalog queries compare arrays of).
+fn element_value(data_type: &DataType, text: &str) -> Option<ScalarValue> {
+    Some(match data_type {
+        DataType::Int16 => ScalarValue::Int16(Some(text.trim().parse().ok()?)),
+        DataType::Int32 => ScalarValue::Int32(Some(text.trim().parse().ok()?)),
+        DataType::Int64 => ScalarValue::Int64(Some(text.trim().parse().ok()?)),
+        DataType::Utf8 => ScalarValue::Utf8(Some(text.to_string())),
+        DataType::Boolean => ScalarValue::Boolean(Some(boolean(text)?)),
+        _ => return None,
+    })
+}
+
+/// The elements of a one-dimensional array literal as PostgreSQL's
+/// `array_in` reads them: `{1,2}`, `{a,"b, c",NULL}` (an unquoted `NULL` is
+/// a null element); `None` for anything else (nested arrays, bounds).
+fn array_elements(text: &str) -> Option<Vec<Option<String>>> {
+    let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    if inner.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    let mut items = Vec::new();
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let (item, quoted) = if chars.next_if_eq(&'"').is_some() {
+            let mut item = String::new();
+            loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => item.push(chars.next()?),
+                    c => item.push(c),
+                }
+            }
+            while chars.next_if(|c| c.is_whitespace()).is_some() {}
+            (item, true)
+        } else {
+            let mut item = String::new();
+            while let Some(c) = chars.next_if(|c| *c != ',') {
+                if matches!(c, '{' | '}' | '"') {
+                    return None;
+                }
+                item.push(c);
+            }
+            (item.trim().to_string(), false)
+        };
+        items.push((quoted || !item.eq_ignore_ascii_case("null")).then_some(item));
+        match chars.next() {
+            None => return Some(items),
+            Some(',') => continue,
+            Some(_) => return None,
+        }
     }
 }
 
@@ -167,6 +235,39 @@ mod tests {
         for bad in ["o", "", "2", "truth", "yess"] {
             assert_eq!(boolean(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn array_literals_read_as_postgresqls_array_in() {
+        let read = |t: &str| array_elements(t);
+        assert_eq!(read("{0}"), Some(vec![Some("0".to_string())]));
+        assert_eq!(read("{}"), Some(vec![]));
+        assert_eq!(
+            read(r#"{a, "b, \"c" ,NULL,"NULL"}"#),
+            Some(vec![
+                Some("a".to_string()),
+                Some("b, \"c".to_string()),
+                None,
+                Some("NULL".to_string())
+            ])
+        );
+        assert_eq!(read("{{1,2},{3,4}}"), None);
+        assert_eq!(read("1,2"), None);
+        let list = typed_value(
+            &DataType::List(std::sync::Arc::new(
+                datafusion::arrow::datatypes::Field::new_list_field(DataType::Int32, true),
+            )),
+            "{1, NULL,3}",
+        );
+        let Some(ScalarValue::List(list)) = list else {
+            panic!("not a list: {list:?}")
+        };
+        let values = list.value(0);
+        let values = values
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int32Array>()
+            .map(|a| a.iter().collect::<Vec<_>>());
+        assert_eq!(values, Some(vec![Some(1), None, Some(3)]));
     }
 
     #[test]

@@ -50,9 +50,42 @@ grep -q 'WHERE id > 1' <<<"$vplus" || fail "\\d+ psql_view does not show the vie
 q -c '\d' >/dev/null || fail "\\d failed"
 df=$(q -c '\df ml_predict*')
 grep -q 'ml_predict_proba' <<<"$df" || fail "\\df ml_predict* does not list ml_predict_proba: $df"
-q -c '\df+ ml_drift' >/dev/null || fail "\\df+ failed"
-q -c '\dn' >/dev/null || fail "\\dn failed"
-q -c '\l' >/dev/null || fail "\\l failed"
+dfplus=$(q -c '\df+ ml_drift')
+grep -q 'Drift of every feature' <<<"$dfplus" || fail "\\df+ ml_drift does not describe it: $dfplus"
+dfml=$(q -c '\df ml_*')
+grep -Eq 'ml_evaluate +\| SETOF record +\| model, relation, options' <<<"$dfml" ||
+  fail "\\df ml_* does not list ml_evaluate with its arguments: $dfml"
+du=$(q -c '\du')
+grep -Eq 'quarry +\| Superuser' <<<"$du" || fail "\\du does not list the superuser: $du"
+dp=$(q -c '\dp psql_items')
+grep -Eq 'public +\| psql_items +\| table' <<<"$dp" || fail "\\dp does not list psql_items: $dp"
+sv=$(q -c '\sv psql_view')
+grep -q 'CREATE OR REPLACE VIEW public.psql_view AS' <<<"$sv" || fail "\\sv psql_view: $sv"
+sf=$(q -c '\sf ml_predict_proba')
+grep -q 'CREATE OR REPLACE FUNCTION public.ml_predict_proba(' <<<"$sf" || fail "\\sf ml_predict_proba: $sf"
+dconfig=$(q -c '\dconfig search_path')
+grep -q 'search_path' <<<"$dconfig" || fail "\\dconfig search_path: $dconfig"
+# Every other listing psql has that Quarry's catalogs can answer runs
+# without an error (most list nothing: Quarry has no such objects).
+for meta in '\dn' '\dn+' '\l' '\l+' '\dT' '\dT+' '\dD' '\do' '\dc' '\dC' '\db' '\dg' '\dv+' '\dm' '\di' \
+  '\ds' '\dx' '\dA' '\dF' '\dFd' '\dFp' '\dFt' '\ddp' '\drds' '\dRp' '\dRs' '\des' '\dew' '\det' '\dP' '\dl' '\z'; do
+  out=$(psql -X -v ON_ERROR_STOP=1 -c "$meta" 2>&1) || fail "$meta failed: $out"
+done
+
+# CREATE MODEL reports each phase to its end: as DEBUG messages here,
+# where training takes less than the two seconds before NOTICEs start.
+q -c "DROP TABLE IF EXISTS psql_train" \
+  -c "CREATE TABLE psql_train AS SELECT value AS id, value % 7 AS x, value % 3 = 0 AS y FROM generate_series(1, 300)"
+progress=$(psql -X -v ON_ERROR_STOP=1 -c "SET client_min_messages = debug1" \
+  -c "CREATE OR REPLACE MODEL psql_progress OPTIONS (task = 'classification', algorithm = 'gbdt', label = 'y', exclude = 'id', rounds = 3) AS SELECT * FROM psql_train" 2>&1 >/dev/null)
+for phase in 'read 300 rows' 'training gbdt on 240 rows' 'round 3 of 3' 'fitted in' 'evaluating on 60 held-out rows' \
+  'measuring feature importance' 'profiling the training rows' 'writing the training snapshot' 'version 1 registered'; do
+  grep -q "DEBUG:  .*$phase" <<<"$progress" || fail "CREATE MODEL did not report '$phase': $progress"
+done
+quiet=$(psql -X -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
+  -c "CREATE OR REPLACE MODEL psql_progress OPTIONS (task = 'classification', algorithm = 'gbdt', label = 'y', exclude = 'id', rounds = 3) AS SELECT * FROM psql_train" 2>&1 >/dev/null)
+[ -z "$quiet" ] || fail "client_min_messages = warning still reported: $quiet"
+q -c "DROP MODEL psql_progress" -c "DROP TABLE psql_train"
 
 # Npgsql's connect-time type query, verbatim: arrays are recognised by
 # their receive function (a regproc joined to pg_proc.oid).

@@ -161,6 +161,23 @@ impl QueryHandler {
                 };
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
                 let started = Instant::now();
+                // Progress is a NOTICE once training has run QUIET and a
+                // DEBUG message before, each sent as client_min_messages
+                // says (PostgreSQL's levels: debug5..debug1, log, notice,
+                // warning, error).
+                let level = session
+                    .var("client_min_messages")
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let debug = level.starts_with("debug");
+                let notices = debug || level == "log" || level == "notice";
+                let report = |message: String| {
+                    if started.elapsed() >= QUIET {
+                        notices.then(|| notice("NOTICE", sqlstate::SUCCESSFUL_COMPLETION, message))
+                    } else {
+                        debug.then(|| notice("DEBUG", sqlstate::SUCCESSFUL_COMPLETION, message))
+                    }
+                };
                 let training = training::run(&registry, &planner, plan, request, Some(tx));
                 tokio::pin!(training);
                 let batch = loop {
@@ -169,12 +186,19 @@ impl QueryHandler {
                         why = control.wait() => return Err(why.error()),
                         result = &mut training => break result?,
                         Some(message) = rx.recv() => {
-                            if started.elapsed() >= QUIET {
-                                let _ = client.send(notice("NOTICE", sqlstate::SUCCESSFUL_COMPLETION, message)).await;
+                            if let Some(notice) = report(message) {
+                                let _ = client.send(notice).await;
                             }
                         }
                     }
                 };
+                // The last messages (the version registered) may arrive
+                // with the result.
+                while let Ok(message) = rx.try_recv() {
+                    if let Some(notice) = report(message) {
+                        let _ = client.feed(notice).await;
+                    }
+                }
                 if let Some(warnings) = batch.column(9).as_string_opt::<i32>()
                     && !warnings.is_null(0)
                 {

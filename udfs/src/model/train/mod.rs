@@ -96,10 +96,17 @@ pub fn train(
     )?;
     let options = selected.as_ref().unwrap_or(options);
     let mut report = FitReport::default();
+    let fitting = std::time::Instant::now();
     let payload = training.fit(options, &rows.train, &mut report)?;
     params.extend(report.params);
     metrics.extend(report.metrics);
     cancelled(ctx)?;
+    // What follows the fit reports too: on a large table evaluation,
+    // importance and profiling take seconds of their own.
+    (ctx.progress)(&format!(
+        "fitted in {:.1} s",
+        fitting.elapsed().as_secs_f64()
+    ));
 
     let mut extras = Vec::new();
     if payload.fitted().keeps_column_means()
@@ -117,6 +124,11 @@ pub fn train(
     } else {
         (&rows.train, "train")
     };
+    (ctx.progress)(&format!(
+        "evaluating on {} {} rows",
+        eval_rows.len(),
+        if holdout { "held-out" } else { "training" }
+    ));
     let eval_inputs = take_all(&columns.inputs, eval_rows)?;
     let eval_predictions = evaluate::metrics(
         &model,
@@ -135,8 +147,11 @@ pub fn train(
         holdout,
         &mut metrics,
     )?;
+    cancelled(ctx)?;
+    (ctx.progress)("measuring feature importance");
     evaluate::importance(&mut model, &eval_inputs, ctx.threads)?;
     cancelled(ctx)?;
+    (ctx.progress)("profiling the training rows (for drift) and checking for leakage");
 
     // The profile and the leakage checks read the training rows.
     let train_values: Vec<Values> = training
