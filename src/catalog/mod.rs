@@ -25,6 +25,7 @@ pub mod functions;
 pub mod keys;
 pub mod live;
 pub mod local;
+pub mod matviews;
 pub mod paths;
 pub mod rewrite;
 mod schema;

@@ -610,13 +610,19 @@ static CLASSES_WITH_OPTIONS: std::sync::LazyLock<String> = std::sync::LazyLock::
         "SELECT c.oid, c.relname, c.relnamespace, c.reltype, c.reloftype, c.relowner, \
          c.relam, c.relfilenode, c.reltablespace, c.relpages, c.reltuples, c.relallvisible, \
          c.reltoastrelid, c.relhasindex OR keyed.keyed_oid IS NOT NULL AS relhasindex, \
-         c.relisshared, c.relpersistence, c.relkind, c.relnatts, c.relchecks, c.relhasrules, \
+         c.relisshared, c.relpersistence, \
+         CASE WHEN mv.mv_name IS NOT NULL THEN 'm' ELSE c.relkind END AS relkind, \
+         c.relnatts, c.relchecks, c.relhasrules, \
          c.relhastriggers, c.relhassubclass, c.relrowsecurity, c.relforcerowsecurity, \
          c.relispopulated, c.relreplident, c.relispartition, c.relrewrite, c.relfrozenxid, \
          c.relminmxid, c.relpartbound, CAST(NULL AS TEXT[]) AS relacl, \
          CAST(NULL AS TEXT[]) AS reloptions FROM pg_catalog.pg_class c \
          LEFT JOIN (SELECT DISTINCT c.oid AS keyed_oid FROM {KEYED_TABLES}) keyed \
          ON keyed.keyed_oid = c.oid \
+         LEFT JOIN (SELECT n.oid AS mv_namespace, m.view_name AS mv_name \
+         FROM public.quarry_matviews m JOIN pg_catalog.pg_namespace n \
+         ON n.nspname = m.schema_name) mv \
+         ON mv.mv_namespace = c.relnamespace AND mv.mv_name = c.relname \
          UNION ALL SELECT CAST(c.oid + 1100000000 AS INT) AS oid, \
          k.relation_name || '_pkey' AS relname, c.relnamespace, CAST(0 AS INT) AS reltype, \
          c.reloftype, c.relowner, CAST(403 AS INT) AS relam, \
@@ -636,7 +642,17 @@ const TABLES_WITHOUT_VIEWS: &str = "SELECT t.schemaname, t.tablename, t.tableown
      t.hasindex AS hasindexes, t.hasrules, t.hastriggers, t.rowsecurity \
      FROM pg_catalog.pg_tables t LEFT JOIN information_schema.tables v \
      ON v.table_schema = t.schemaname AND v.table_name = t.tablename AND v.table_type = 'VIEW' \
-     WHERE v.table_name IS NULL";
+     LEFT JOIN public.quarry_matviews m \
+     ON m.schema_name = t.schemaname AND m.view_name = t.tablename \
+     WHERE v.table_name IS NULL AND m.view_name IS NULL";
+
+/// `pg_matviews`: the materialized views (`quarry_matviews`), which
+/// `pg_tables` leaves out, as PostgreSQL's do (dbt-postgres lists them
+/// there).
+const MATERIALIZED_VIEWS: &str = "SELECT m.schema_name AS schemaname, m.view_name AS matviewname, \
+     CAST(NULL AS TEXT) AS matviewowner, CAST(NULL AS TEXT) AS tablespace, \
+     false AS hasindexes, true AS ispopulated, m.definition \
+     FROM public.quarry_matviews m";
 
 /// `pg_views` with the views (datafusion-pg-catalog's is empty): Quarry's
 /// views and its read-only system tables, as PostgreSQL lists its own
@@ -941,6 +957,7 @@ impl VisitorMut for CatalogShapes {
         }
         field_selection(expr);
         vector_subscript(expr);
+        vector_any(expr);
         name_as_text(expr);
         if let Expr::BinaryOp { left, op, right } = expr
             && *op == datafusion::sql::sqlparser::ast::BinaryOperator::Eq
@@ -1070,6 +1087,38 @@ fn expanded_array(expr: &Expr) -> Option<Expr> {
     };
     let array = vector_as_array(array);
     sql_expr(&format!("unnest(quarry_expandarray({array}))")).ok()
+}
+
+/// `x = ANY(v)` over a vector column, its text read as the array
+/// (dbt-postgres's index listing: `a.attnum = ANY(ix.indkey)`), which the
+/// compatibility parser has made `array_contains(v, x)` by now.
+fn vector_any(expr: &mut Expr) {
+    let array = match expr {
+        Expr::AnyOp { right, .. } => right.as_mut(),
+        Expr::Function(f)
+            if f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+                i.value.eq_ignore_ascii_case("array_contains")
+                    || i.value.eq_ignore_ascii_case("array_has")
+            }) =>
+        {
+            let FunctionArguments::List(list) = &mut f.args else {
+                return;
+            };
+            match list.args.first_mut() {
+                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(array))) => array,
+                _ => return,
+            }
+        }
+        _ => return,
+    };
+    let vector = column_name(array)
+        .is_some_and(|c| VECTOR_COLUMNS.contains(&c.value.to_ascii_lowercase().as_str()));
+    if !vector {
+        return;
+    }
+    if let Ok(read) = sql_expr(&vector_as_array(array)) {
+        *array = read;
+    }
 }
 
 /// `unnest(v)` over a vector column, its text read as the array.
@@ -1399,6 +1448,7 @@ fn catalog_replacement(table: &str) -> Option<&'static str> {
         "pg_proc" => PROCEDURES,
         "pg_class" => CLASSES_WITH_OPTIONS.as_str(),
         "pg_tables" => TABLES_WITHOUT_VIEWS,
+        "pg_matviews" => MATERIALIZED_VIEWS,
         "pg_views" => VIEWS,
         "pg_description" => DESCRIPTIONS,
         "pg_policy" => POLICIES,
@@ -1700,7 +1750,8 @@ fn view_lookup(name: &str, args: &[&Expr]) -> Option<String> {
         ("pg_get_viewdef", [object] | [object, _]) => Some(format!(
             "(SELECT max(quarry_views.quarry_definition) AS {name} \
              FROM (SELECT c.oid AS quarry_oid, v.definition AS quarry_definition \
-             FROM ({VIEWS}) v \
+             FROM ({VIEWS} UNION ALL SELECT schemaname, matviewname, matviewowner, definition \
+             FROM ({MATERIALIZED_VIEWS}) m) v \
              JOIN pg_catalog.pg_namespace n ON n.nspname = v.schemaname \
              JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid \
              AND c.relname = v.viewname) quarry_views \

@@ -174,6 +174,12 @@ pub fn base_state(
         LiveTable::provider(crate::catalog::keys::Keys::new(Arc::downgrade(catalog))),
     )?;
     catalog.register_system_table(
+        crate::catalog::matviews::MATVIEWS,
+        LiveTable::provider(crate::catalog::matviews::MaterializedViews::new(
+            Arc::downgrade(catalog),
+        )),
+    )?;
+    catalog.register_system_table(
         crate::catalog::sizes::RELATION_SIZES,
         LiveTable::provider(crate::catalog::sizes::RelationSizes::new(Arc::downgrade(
             catalog,

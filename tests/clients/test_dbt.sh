@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # dbt-core and dbt-postgres, unmodified, building tests/clients/dbt against a
 # live Quarry: seeds, views, tables, ephemeral and incremental models (append,
-# merge, delete+insert), snapshots (timestamp and check), tests, docs,
+# merge, delete+insert, microbatch), materialized views, an enforced
+# contract, snapshots (timestamp and check), data and unit tests, docs,
 # source freshness, persist_docs and hooks. The project is built, its source
 # changed, built again, and rebuilt with --full-refresh; each step checks
 # what the relations hold. Needs PGHOST/PGPORT/PGUSER, QUARRY_PORT and
@@ -54,7 +55,9 @@ q "insert into raw.customers values (4, 'di', 'basic', 5, '2024-01-06')"
 
 # Second build, one command at a time.
 dbt seed
-dbt run
+# The month the changes fall in, as a backfill: a microbatch model rebuilds
+# those batches only (other models build as usual).
+dbt run --event-time-start 2024-01-01 --event-time-end 2024-02-01
 dbt snapshot
 dbt test
 expect "append adds what is newer" "1 2 2 3 4" "select id from dbt_test.inc_append order by id"
@@ -65,6 +68,13 @@ expect "timestamp snapshot keeps bob's history" "2|20|f 2|25|t" \
 expect "timestamp snapshot rows" "5" "select count(*) from dbt_test_snapshots.customers_by_time"
 expect "check snapshot keeps bob's history" "2|20|f 2|25|t" \
   "select id, amount, dbt_valid_to is null from dbt_test_snapshots.customers_by_check where id = 2 order by amount"
+expect "materialized view refreshed" "basic|2|15.5 plus|1|25 pro|1|30" \
+  "select plan, customers, amount from dbt_test.plan_totals_mv order by plan"
+expect "microbatch" "1|10.5 2|25 3|30 4|5" "select id, amount from dbt_test.daily_amounts order by id"
+expect "contract's not-null constraint" "id|NO name|YES" \
+  "select column_name, is_nullable from information_schema.columns
+   where table_schema = 'dbt_test' and table_name = 'customers_contracted' and column_name in ('id', 'name')
+   order by column_name"
 expect "on-run-end ran for each invocation" "5" "select count(*) from dbt_test.dbt_runs"
 expect "no relation left behind" "0" \
   "select count(*) from information_schema.tables where table_name like '%__dbt_%'"
