@@ -12,6 +12,7 @@ pub mod oid_array;
 pub mod pg_get_expr;
 pub mod pg_size_pretty;
 pub mod pg_typeof;
+pub mod quote_literal;
 pub mod set_config;
 pub mod to_char;
 
@@ -145,6 +146,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(pg_typeof::PgTypeof::new()));
     ctx.register_udf(ScalarUDF::from(column_type::ColumnType::new()));
     ctx.register_udf(ScalarUDF::from(pg_size_pretty::PgSizePretty::new()));
+    ctx.register_udf(ScalarUDF::from(quote_literal::QuoteLiteral::literal()));
+    ctx.register_udf(ScalarUDF::from(quote_literal::QuoteLiteral::nullable()));
     ctx.register_udf(ScalarUDF::from(oid_array::QuarryOids::new()));
     ctx.register_udf(ScalarUDF::from(expand_array::ExpandArray::new()));
     ctx.register_udf(ScalarUDF::from(int2vector::QuarryInt2Vector::new()));

@@ -18,6 +18,7 @@ pub mod reuse;
 pub mod rewrite;
 mod rows;
 mod short_text;
+mod sort_subqueries;
 pub mod stream;
 mod subquery_predicates;
 

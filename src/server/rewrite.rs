@@ -2345,6 +2345,10 @@ pub fn rewrite(statement: &mut Statement) {
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ValuesWithSubqueries);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(
         statement,
+        &mut super::sort_subqueries::SortSubqueries,
+    );
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(
+        statement,
         &mut super::subquery_predicates::SubqueryPredicates,
     );
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut DistinctNames);
@@ -2506,7 +2510,7 @@ mod tests {
 
     #[test]
     fn leaves_aggregates_alone() {
-        let sql = "SELECT (SELECT count(*) FROM pg_type) AS n";
+        let sql = "SELECT (SELECT count(*) FROM pg_am) AS n";
         assert_eq!(rewritten(sql), sql);
     }
 }

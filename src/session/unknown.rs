@@ -1,6 +1,8 @@
 //! Quoted literals compared with a typed value are read as that type, as
 //! PostgreSQL reads an `unknown` literal: `flag = 'true'`, `flag = 'yes'`,
-//! `ts >= '2024-01-01 10:00'` (no seconds).
+//! `ts >= '2024-01-01 10:00'` (no seconds), `tags = '{a,b}'`; and a quoted
+//! literal cast to `timestamp` (an `INSERT`'s value for such a column) is
+//! read as PostgreSQL reads it too.
 //!
 //! DataFusion types `'true'` as text and refuses `boolean = text`, and its
 //! text-to-timestamp cast wants seconds. This analyzer rule, run before type
@@ -51,12 +53,22 @@ fn text_literal(e: &Expr) -> Option<&str> {
     }
 }
 
-/// A comparison with a text literal on one side: the only shape rewritten.
+/// A comparison with a text literal on one side, or a text literal cast
+/// to a type this reads (`'2024-01-01 10:00'::timestamp`, an `INSERT`'s
+/// value for a `timestamp` column): the only shapes rewritten.
 fn candidate(e: &Expr) -> bool {
     e.exists(|e| {
-        Ok(matches!(e, Expr::BinaryExpr(b)
-            if comparison(b.op)
-                && (text_literal(&b.left).is_some() != text_literal(&b.right).is_some())))
+        Ok(match e {
+            Expr::BinaryExpr(b) => {
+                comparison(b.op)
+                    && (text_literal(&b.left).is_some() != text_literal(&b.right).is_some())
+            }
+            Expr::Cast(c) => text_literal(&c.expr).is_some() && read_by_cast(c.field.data_type()),
+            Expr::TryCast(c) => {
+                text_literal(&c.expr).is_some() && read_by_cast(c.field.data_type())
+            }
+            _ => false,
+        })
     })
     .unwrap_or(false)
 }
@@ -65,7 +77,27 @@ fn read_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     super::exprs::rewrite_node(plan, candidate, read_expr)
 }
 
+/// Types whose text DataFusion's cast reads more narrowly than
+/// PostgreSQL's input function: timestamps without seconds.
+fn read_by_cast(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Timestamp(_, None))
+}
+
 fn read_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let cast = match &e {
+        Expr::Cast(c) => Some((&c.expr, c.field.data_type())),
+        Expr::TryCast(c) => Some((&c.expr, c.field.data_type())),
+        _ => None,
+    };
+    if let Some((inner, data_type)) = cast {
+        let value = text_literal(inner)
+            .filter(|_| read_by_cast(data_type))
+            .and_then(|text| typed_value(data_type, text));
+        return Ok(match value {
+            Some(value) => Transformed::yes(Expr::Literal(value, None)),
+            None => Transformed::no(e),
+        });
+    }
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
         return Ok(Transformed::no(e));
     };

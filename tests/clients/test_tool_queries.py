@@ -1,7 +1,7 @@
 """The connection and browsing queries of BI tools, replayed verbatim.
 
 `tests/clients/tool_queries/*.sql` hold what Metabase, DBeaver, Superset
-(with SQLAlchemy and psycopg2 underneath) and Npgsql send to a PostgreSQL
+(with SQLAlchemy and psycopg2 underneath), Grafana and Npgsql send to a PostgreSQL
 server when they connect, list schemas and tables, and describe a table,
 copied from those projects' sources (each query names its source file).
 Each runs here through the extended protocol, as the drivers send them, on
@@ -12,7 +12,9 @@ comment).
 
 DBeaver binds object ids it read earlier: the files hold PostgreSQL's oid
 of `public` (2200) and a stand-in for the table's (16384), replaced here
-with what this server's catalogs answer.
+with what this server's catalogs answer. Grafana's backend binds the schema
+and table it lists (`$1`, `$2`): `public` and `grafana_metrics`, whose
+rows its dashboard queries read.
 """
 
 import os
@@ -24,7 +26,8 @@ import psycopg
 
 DSN = os.environ["QUARRY_DSN"]
 HERE = pathlib.Path(__file__).parent / "tool_queries"
-FILES = ["metabase.sql", "dbeaver.sql", "superset.sql"]
+FILES = ["metabase.sql", "dbeaver.sql", "superset.sql", "grafana.sql"]
+GRAFANA_COLUMNS = [("time", "timestamp without time zone"), ("host", "text"), ("value", "double precision")]
 
 
 def statements(path):
@@ -98,6 +101,28 @@ def superset_tables(rows, names):
     assert "tool_items" in column(rows, names, "relname"), rows
 
 
+def grafana_version(rows, names):
+    # Grafana enables its PostgreSQL 9.6+ features (and asks for
+    # TimescaleDB) from this number.
+    assert names == ["version"] and rows[0][0] >= 906, (names, rows)
+
+
+def grafana_tables(rows, names):
+    assert names == ["table"] and ("grafana_metrics",) in [tuple(r) for r in rows], rows
+
+
+def grafana_columns(rows, names):
+    assert names == ["column", "type"] and [tuple(r) for r in rows] == GRAFANA_COLUMNS, rows
+
+
+def grafana_backend_columns(rows, names):
+    assert [(r[0], r[2]) for r in rows] == [("time", "timestamp"), ("host", "text"), ("value", "float8")], rows
+
+
+def grafana_variable_values(rows, names):
+    assert sorted(r[0] for r in rows) == ["'a'", "'b'"], rows
+
+
 # (file, a fragment only that query holds) -> what the tool needs from it.
 CHECKS = {
     ("metabase.sql", '"estimated_row_count"'): metabase_tables,
@@ -110,6 +135,12 @@ CHECKS = {
     ("dbeaver.sql", "WHERE c.conrelid=16384"): dbeaver_constraints,
     ("dbeaver.sql", "WHERE  i.indrelid=16384"): dbeaver_indexes,
     ("superset.sql", "c.relkind in ('r', 'p')"): superset_tables,
+    ("grafana.sql", "::int/100 as version"): grafana_version,
+    ("grafana.sql", 'END AS "table"'): grafana_tables,
+    ("grafana.sql", "parse_ident('grafana_metrics'),1) = 2"): grafana_columns,
+    ("grafana.sql", "parse_ident('public.grafana_metrics'),1) = 2"): grafana_columns,
+    ("grafana.sql", "udt_name, numeric_precision, numeric_scale"): grafana_backend_columns,
+    ("grafana.sql", "quote_literal(host)"): grafana_variable_values,
 }
 
 
@@ -131,16 +162,29 @@ def main() -> None:
         schema_oid = conn.execute(
             "SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'public'"
         ).fetchone()[0]
+        conn.execute("DROP TABLE IF EXISTS grafana_metrics")
+        conn.execute("CREATE TABLE grafana_metrics (time timestamp, host text, value double precision)")
+        conn.execute(
+            "INSERT INTO grafana_metrics VALUES ('2024-01-01 01:00', 'a', 1.5), "
+            "('2024-01-01 01:00', 'b', 2), ('2024-01-01 02:30', 'a', 3)"
+        )
         # pgJDBC's Connection.isValid (Metabase's pool, on every checkout)
-        # sends an empty query.
-        conn.execute("")
+        # sends an empty query; Grafana's health check pings with a comment
+        # (pgx) or a lone semicolon (lib/pq).
+        for ping in ["", "-- ping", ";"]:
+            cur = conn.execute(ping)
+            assert cur.description is None, ping
         for name in FILES:
             for i, sql in enumerate(statements(HERE / name)):
                 checks = [(key, f) for key, f in CHECKS.items() if key[0] == name and key[1] in sql]
                 attempted.update(key for key, _ in checks)
                 bound = re.sub(r"\b2200\b", str(schema_oid), re.sub(r"\b16384\b", str(table_oid), sql))
+                params = None
+                if re.search(r"\$\d", bound):
+                    params = [("public", "grafana_metrics")[int(n) - 1] for n in re.findall(r"\$(\d)", bound)]
+                    bound = re.sub(r"\$\d", "%s", bound.replace("%", "%%"))
                 try:
-                    cur = conn.execute(bound)
+                    cur = conn.execute(bound, params)
                     rows = cur.fetchall() if cur.description else []
                     names = [d.name for d in cur.description or []]
                     for _, check in checks:
