@@ -223,6 +223,16 @@ fn classify_plan(msg: &str) -> SqlStateError {
         // generate_series / range with step 0.
         return SqlStateError::new(INVALID_PARAMETER_VALUE, "step size cannot equal zero");
     }
+    // `GROUP BY 2` / `ORDER BY 2` past the select list (Tableau's
+    // connect-time probe reads this refusal): PostgreSQL's 42P10.
+    if let Some(rest) = msg.strip_prefix("Cannot find column with position ")
+        && let Some(position) = rest.split_whitespace().next()
+    {
+        return SqlStateError::new(
+            INVALID_COLUMN_REFERENCE,
+            format!("position {position} is not in select list"),
+        );
+    }
     if let Some(name) = table_not_found(msg) {
         return SqlStateError::new(
             UNDEFINED_TABLE,

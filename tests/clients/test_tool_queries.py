@@ -1,7 +1,8 @@
 """The connection and browsing queries of BI tools, replayed verbatim.
 
 `tests/clients/tool_queries/*.sql` hold what Metabase, DBeaver, Superset
-(with SQLAlchemy and psycopg2 underneath), Grafana and Npgsql send to a PostgreSQL
+(with SQLAlchemy and psycopg2 underneath), Grafana, Tableau (pgJDBC underneath)
+and Npgsql send to a PostgreSQL
 server when they connect, list schemas and tables, and describe a table,
 copied from those projects' sources (each query names its source file).
 Each runs here through the extended protocol, as the drivers send them, on
@@ -14,7 +15,9 @@ DBeaver binds object ids it read earlier: the files hold PostgreSQL's oid
 of `public` (2200) and a stand-in for the table's (16384), replaced here
 with what this server's catalogs answer. Grafana's backend binds the schema
 and table it lists (`$1`, `$2`): `public` and `grafana_metrics`, whose
-rows its dashboard queries read.
+rows its dashboard queries read. Tableau's stand-in oid for its table
+(16385) is replaced likewise, and the probe it expects PostgreSQL to refuse
+(`GROUP BY 2` past the select list) must be refused with 42P10.
 """
 
 import os
@@ -26,7 +29,7 @@ import psycopg
 
 DSN = os.environ["QUARRY_DSN"]
 HERE = pathlib.Path(__file__).parent / "tool_queries"
-FILES = ["metabase.sql", "dbeaver.sql", "superset.sql", "grafana.sql"]
+FILES = ["metabase.sql", "dbeaver.sql", "superset.sql", "grafana.sql", "tableau.sql"]
 GRAFANA_COLUMNS = [("time", "timestamp without time zone"), ("host", "text"), ("value", "double precision")]
 
 
@@ -123,6 +126,26 @@ def grafana_variable_values(rows, names):
     assert sorted(r[0] for r in rows) == ["'a'", "'b'"], rows
 
 
+def tableau_tables(rows, names):
+    found = [r for r in rows if r[names.index("table_name")] == "tableau_orders"]
+    assert len(found) == 1 and found[0][names.index("table_type")] == "TABLE", rows
+
+
+def tableau_columns(rows, names):
+    assert column(rows, names, "attname") == ["id", "region", "amount", "ordered_at"], rows
+    assert column(rows, names, "attnotnull") == [True, False, False, False], rows
+
+
+def tableau_key(rows, names):
+    assert [(r[names.index("column_name")], r[names.index("key_seq")], r[names.index("pk_name")]) for r in rows] == [
+        ("id", 1, "tableau_orders_pkey")
+    ], rows
+
+
+def tableau_sheet(rows, names):
+    assert names == ["region", "sum:amount:ok"] and sorted(tuple(r) for r in rows) == [("east", 12.0), ("west", 5.5)], rows
+
+
 # (file, a fragment only that query holds) -> what the tool needs from it.
 CHECKS = {
     ("metabase.sql", '"estimated_row_count"'): metabase_tables,
@@ -141,6 +164,10 @@ CHECKS = {
     ("grafana.sql", "parse_ident('public.grafana_metrics'),1) = 2"): grafana_columns,
     ("grafana.sql", "udt_name, numeric_precision, numeric_scale"): grafana_backend_columns,
     ("grafana.sql", "quote_literal(host)"): grafana_variable_values,
+    ("tableau.sql", "AS TABLE_TYPE, d.description AS REMARKS"): tableau_tables,
+    ("tableau.sql", "c.relname LIKE 'tableau_orders') c WHERE true"): tableau_columns,
+    ("tableau.sql", "ct.relname = 'tableau_orders' AND i.indisprimary"): tableau_key,
+    ("tableau.sql", 'AS "sum:amount:ok"\nFROM "public"."tableau_orders" "tableau_orders"\nGROUP BY 1'): tableau_sheet,
 }
 
 
@@ -168,6 +195,22 @@ def main() -> None:
             "INSERT INTO grafana_metrics VALUES ('2024-01-01 01:00', 'a', 1.5), "
             "('2024-01-01 01:00', 'b', 2), ('2024-01-01 02:30', 'a', 3)"
         )
+        conn.execute("DROP TABLE IF EXISTS tableau_orders")
+        conn.execute(
+            "CREATE TABLE tableau_orders (id int PRIMARY KEY, region text, amount double precision, ordered_at timestamp)"
+        )
+        conn.execute(
+            "INSERT INTO tableau_orders VALUES (1, 'east', 10, '2024-01-01'), "
+            "(2, 'west', 5.5, '2024-01-02'), (3, 'east', 2, '2024-01-03')"
+        )
+        tableau_oid = conn.execute("SELECT CAST('public.tableau_orders'::regclass AS oid)").fetchone()[0]
+        # Tableau's connect-time probe, which PostgreSQL refuses.
+        try:
+            conn.execute('SELECT "SUBCOL" AS "COL" FROM (SELECT 1 AS "SUBCOL") "SUBQUERY" GROUP BY 2')
+            failures.append("Tableau's GROUP BY 2 probe was answered; PostgreSQL refuses it")
+        except psycopg.Error as e:
+            if e.sqlstate != "42P10":
+                failures.append(f"Tableau's GROUP BY 2 probe: {e.sqlstate} {e}, expected 42P10")
         # pgJDBC's Connection.isValid (Metabase's pool, on every checkout)
         # sends an empty query; Grafana's health check pings with a comment
         # (pgx) or a lone semicolon (lib/pq).
@@ -179,6 +222,7 @@ def main() -> None:
                 checks = [(key, f) for key, f in CHECKS.items() if key[0] == name and key[1] in sql]
                 attempted.update(key for key, _ in checks)
                 bound = re.sub(r"\b2200\b", str(schema_oid), re.sub(r"\b16384\b", str(table_oid), sql))
+                bound = re.sub(r"\b16385\b", str(tableau_oid), bound)
                 params = None
                 if re.search(r"\$\d", bound):
                     params = [("public", "grafana_metrics")[int(n) - 1] for n in re.findall(r"\$(\d)", bound)]

@@ -43,6 +43,7 @@ pub mod sqlstate {
     pub const DUPLICATE_SCHEMA: &str = "42P06";
     pub const DUPLICATE_COLUMN: &str = "42701";
     pub const AMBIGUOUS_COLUMN: &str = "42702";
+    pub const INVALID_COLUMN_REFERENCE: &str = "42P10";
     pub const INVALID_SCHEMA_NAME: &str = "3F000";
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const WRONG_OBJECT_TYPE: &str = "42809";

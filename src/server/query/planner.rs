@@ -6,7 +6,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    ColumnDef, ColumnOption, ColumnOptionDef, CreateTable, DataType, Statement,
+    ColumnDef, ColumnOption, ColumnOptionDef, CreateTable, DataType, OnCommit, SetExpr, Statement,
 };
 
 use super::dml;
@@ -21,13 +21,34 @@ pub(super) async fn statement_to_plan(
 ) -> DfResult<LogicalPlan> {
     if let DfStatement::Statement(statement) = stmt
         && let Statement::CreateTable(create) = statement.as_ref()
+        && let Some(commit) = &create.on_commit
+        && !matches!(commit, OnCommit::PreserveRows)
+    {
+        let clause = match commit {
+            OnCommit::DeleteRows => "ON COMMIT DELETE ROWS",
+            _ => "ON COMMIT DROP",
+        };
+        return Err(crate::error::SqlStateError::unsupported(format!(
+            "{clause}: a temporary table keeps its rows to the end of the session"
+        ))
+        .into_df());
+    }
+    if let DfStatement::Statement(statement) = stmt
+        && let Statement::CreateTable(create) = statement.as_ref()
         && (create.temporary
+            || create.global.is_some()
+            || create.on_commit.is_some()
             || has_serials(create)
             || storage_parameters(create).is_some()
             || !nullable_keys(create).is_empty())
     {
         let mut permanent = create.clone();
         permanent.temporary = false;
+        // `LOCAL` (and PostgreSQL's deprecated `GLOBAL`) is noise, and `ON
+        // COMMIT PRESERVE ROWS` what a temporary table does anyway (Tableau
+        // writes both).
+        permanent.global = None;
+        permanent.on_commit = None;
         serials_as_defaults(&mut permanent);
         keys_not_null(&mut permanent);
         // Storage parameters (`WITH (fillfactor = 100)`, as pgbench and
@@ -44,6 +65,22 @@ pub(super) async fn statement_to_plan(
         return Ok(match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(mut cmd)) => {
                 cmd.temporary = create.temporary;
+                LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmd))
+            }
+            other => other,
+        });
+    }
+    // `SELECT ... INTO TEMPORARY TABLE t` makes a temporary table (DataFusion
+    // plans a permanent one; Tableau probes with this).
+    if let DfStatement::Statement(statement) = stmt
+        && let Statement::Query(query) = statement.as_ref()
+        && let SetExpr::Select(select) = query.body.as_ref()
+        && select.into.as_ref().is_some_and(|into| into.temporary)
+    {
+        let plan = state.statement_to_plan(stmt.clone()).await?;
+        return Ok(match plan {
+            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(mut cmd)) => {
+                cmd.temporary = true;
                 LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmd))
             }
             other => other,
