@@ -94,6 +94,15 @@ types=$(q -At -F'|' -f "$here/tool_queries/npgsql_types.sql") || fail "Npgsql's 
 grep -qx 'pg_catalog|1007|_int4|a|f|23' <<<"$types" || fail "Npgsql's type query does not see int4[] as an array of int4"
 grep -qx 'pg_catalog|23|int4|b|f|' <<<"$types" || fail "Npgsql's type query does not list int4"
 
+# Npgsql's whole connect-time batch, one message of four statements, as it
+# sends it: the version, the types (arrays known by their element), the
+# composite types' fields and the enums' labels.
+npgsql=$(sed '1,/sends the statements the same way\.$/d' "$here/tool_queries/npgsql_connect.sql")
+connect=$(q -At -F'|' -c "$npgsql") || fail "Npgsql's connect batch failed"
+grep -q '^PostgreSQL 16' <<<"$connect" || fail "Npgsql's batch: no version row"
+grep -qx 'pg_catalog|23|int4|b|f|' <<<"$connect" || fail "Npgsql's batch does not list int4"
+grep -qx 'pg_catalog|1007|_int4|a|f|23' <<<"$connect" || fail "Npgsql's batch does not see int4[] as an array of int4"
+
 # An error prints its SQLSTATE-backed message and psql survives.
 if out=$(psql -X -v ON_ERROR_STOP=1 -c "SELECT * FROM nope" 2>&1); then fail "expected an error"; fi
 grep -q 'relation "nope" does not exist' <<<"$out" || fail "unexpected error text: $out"
