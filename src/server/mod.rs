@@ -21,6 +21,7 @@ mod short_text;
 mod sort_subqueries;
 pub mod stream;
 mod subquery_predicates;
+mod window_bigint;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

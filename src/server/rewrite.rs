@@ -2345,6 +2345,10 @@ pub fn rewrite(statement: &mut Statement) {
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ValuesWithSubqueries);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(
         statement,
+        &mut super::window_bigint::WindowCountsAsBigint,
+    );
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(
+        statement,
         &mut super::sort_subqueries::SortSubqueries,
     );
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(
