@@ -19,20 +19,10 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-/// PostgreSQL's `quote_literal_cstr`.
+/// PostgreSQL's `quote_literal_cstr` (the one `format('%L')` uses too).
 pub fn quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 3);
-    if text.contains('\\') {
-        out.push('E');
-    }
-    out.push('\'');
-    for c in text.chars() {
-        if c == '\'' || c == '\\' {
-            out.push(c);
-        }
-        out.push(c);
-    }
-    out.push('\'');
+    super::format::quote_literal(text, &mut out);
     out
 }
 

@@ -199,7 +199,7 @@ public class QuarryJdbc {
                 check(d[0] == 1.5 && d[1].isInfinite(), "float8[]");
                 String[] t = (String[]) rs.getArray(3).getArray();
                 check(t[1].equals("b c"), "text[]");
-                check(rs.getString(4) != null, "struct");
+                check("(1,x)".equals(rs.getString(4)), "struct: " + rs.getString(4));
             }
 
             try (Statement s = c.createStatement()) {
