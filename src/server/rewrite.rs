@@ -1661,10 +1661,12 @@ fn size_lookup(name: &str, args: &[&Expr]) -> Option<String> {
             "(SELECT CAST(coalesce(sum(s.bytes), 0) AS BIGINT) AS {name} \
              FROM public.quarry_relation_sizes s)"
         )),
-        // The server's one encoding (psql's `\dO`): UTF8 is 6, as in
-        // PostgreSQL; any other name -1, as there for an unknown one.
+        // The server's encoding (psql's `\dO`): UTF8 is 6 and SQL_ASCII 0,
+        // as in PostgreSQL; any other name -1 (PostgreSQL numbers others
+        // Quarry does not use).
         ("pg_char_to_encoding", [encoding]) => Some(format!(
-            "CASE WHEN upper(CAST({encoding} AS TEXT)) IN ('UTF8', 'UTF-8') THEN 6 ELSE -1 END"
+            "CASE upper(CAST({encoding} AS TEXT)) WHEN 'UTF8' THEN 6 WHEN 'UTF-8' THEN 6 \
+             WHEN 'SQL_ASCII' THEN 0 ELSE -1 END"
         )),
         ("pg_table_size" | "pg_total_relation_size" | "pg_relation_size", [object])
         | ("pg_relation_size", [object, _]) => Some(format!(
@@ -2220,7 +2222,10 @@ fn aggregated_in_place(query: &Query) -> Option<String> {
     else {
         return None;
     };
-    if aggregates_or_windows(element) {
+    // Only where the derived-table form cannot plan it: a reference to the
+    // outer query. Elsewhere that form also takes what an aggregate cannot
+    // hold (`ARRAY(SELECT unnest(...))`, other aggregates).
+    if aggregates_or_windows(element) || !refers_outside(select) {
         return None;
     }
     // The query's order, as the aggregate's (by position 1 or the output
@@ -2256,6 +2261,64 @@ fn aggregated_in_place(query: &Query) -> Option<String> {
         sql_expr(&format!("array_agg({element}{order})")).ok()?,
     )];
     Some(format!("({aggregated})"))
+}
+
+/// Whether `select` names a column qualified by a relation its `FROM` does
+/// not have (`WHERE m.member = r.oid`): a reference to an outer query.
+fn refers_outside(select: &datafusion::sql::sqlparser::ast::Select) -> bool {
+    use datafusion::sql::sqlparser::ast::{TableFactor, Visit, Visitor};
+    let name_of = |factor: &TableFactor| -> Option<String> {
+        match factor {
+            TableFactor::Table { alias: Some(a), .. }
+            | TableFactor::Derived { alias: Some(a), .. }
+            | TableFactor::Function { alias: Some(a), .. }
+            | TableFactor::UNNEST { alias: Some(a), .. } => Some(a.name.value.to_lowercase()),
+            TableFactor::Table { name, .. } => name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.to_lowercase()),
+            _ => None,
+        }
+    };
+    let mut local = Vec::new();
+    for from in &select.from {
+        local.extend(name_of(&from.relation));
+        local.extend(from.joins.iter().filter_map(|j| name_of(&j.relation)));
+    }
+    struct Outer<'a> {
+        local: &'a [String],
+        depth: usize,
+    }
+    impl Visitor for Outer<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::CompoundIdentifier(parts)
+                    if self.depth == 0
+                        && parts.len() == 2
+                        && !self.local.contains(&parts[0].value.to_lowercase()) =>
+                {
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    select
+        .visit(&mut Outer {
+            local: &local,
+            depth: 0,
+        })
+        .is_break()
 }
 
 /// Whether `expr` calls, outside its subqueries, a window function or one

@@ -57,7 +57,7 @@ fn sorted_outside(query: &Query) -> Option<Query> {
     let SetExpr::Select(select) = query.body.as_ref() else {
         return None;
     };
-    if select.distinct.is_some() {
+    if select.distinct.is_some() || select.into.is_some() {
         return None;
     }
     let names = output_names(select)?;
@@ -67,7 +67,7 @@ fn sorted_outside(query: &Query) -> Option<Query> {
     for (i, key) in outer_keys.iter_mut().enumerate() {
         let by_output = match &key.expr {
             Expr::Value(_) => true,
-            Expr::Identifier(ident) => names.iter().any(|n| n == &ident.value),
+            Expr::Identifier(ident) => names.contains(&normalized(ident)),
             _ => false,
         };
         if by_output {
@@ -99,15 +99,24 @@ fn sorted_outside(query: &Query) -> Option<Query> {
     Some(outer)
 }
 
+/// An identifier as the name it stands for: folded to lower case unless
+/// quoted, as PostgreSQL (and DataFusion's planner) read one.
+fn normalized(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
 /// The name of each select item (its alias, or the column it is), if all
 /// have one and no two share it.
 fn output_names(select: &Select) -> Option<Vec<String>> {
     let mut names = Vec::new();
     for item in &select.projection {
         let name = match item {
-            SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
-            SelectItem::UnnamedExpr(Expr::Identifier(ident)) => ident.value.clone(),
-            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last()?.value.clone(),
+            SelectItem::ExprWithAlias { alias, .. } => normalized(alias),
+            SelectItem::UnnamedExpr(Expr::Identifier(ident)) => normalized(ident),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => normalized(parts.last()?),
             _ => return None,
         };
         if names.contains(&name) {
@@ -156,6 +165,16 @@ mod tests {
     }
 
     #[test]
+    fn names_are_read_as_the_planner_reads_them() {
+        assert_eq!(
+            rewritten(r#"SELECT Name, a AS "X" FROM t ORDER BY x, (SELECT 1)"#),
+            "SELECT quarry_sorted.\"name\", quarry_sorted.\"X\" FROM (SELECT Name, a AS \"X\", \
+             x AS quarry_sort_1, (SELECT 1) AS quarry_sort_2 FROM t) quarry_sorted \
+             ORDER BY quarry_sorted.quarry_sort_1, quarry_sorted.quarry_sort_2"
+        );
+    }
+
+    #[test]
     fn other_queries_are_left_alone() {
         for sql in [
             "SELECT a FROM t ORDER BY a",
@@ -163,6 +182,8 @@ mod tests {
             "SELECT a + 1 FROM t ORDER BY (SELECT 1)",
             "SELECT * FROM t ORDER BY (SELECT 1)",
             "SELECT a, a FROM t ORDER BY (SELECT 1)",
+            "SELECT a, A FROM t ORDER BY (SELECT 1)",
+            "SELECT a INTO TEMPORARY t2 FROM t ORDER BY (SELECT 1)",
         ] {
             assert_eq!(rewritten(sql), sql);
         }

@@ -503,7 +503,9 @@ fn first_schema(path: &str, user: &str, exists: impl Fn(&str) -> bool) -> Option
         .map(|s| s.trim().trim_matches('"').trim_matches('\'').to_string())
         .filter(|s| !s.is_empty())
         .map(|s| if s == "$user" { user.to_string() } else { s })
-        .find(|s| s != "pg_catalog" && exists(s))
+        // pg_temp holds only temporary relations (listed while there are
+        // some): never where new tables go, as in PostgreSQL.
+        .find(|s| s != "pg_catalog" && s != crate::catalog::local::TEMP_SCHEMA && exists(s))
 }
 
 /// Parses PostgreSQL time values: `5000`, `'5s'`, `'100ms'`, `'2min'`, `'1h'`.

@@ -108,6 +108,21 @@ fn read_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             right,
         })));
     }
+    // An array literal PostgreSQL's `array_in` refuses is its 22P02, not a
+    // type mismatch.
+    for (typed, text) in [(&left, text_literal(&right)), (&right, text_literal(&left))] {
+        if let Some(text) = text
+            && text.trim_start().starts_with('{')
+            && matches!(typed.get_type(schema), Ok(DataType::List(f)) if !matches!(f.data_type(), DataType::List(_)))
+            && array_elements(text).is_none()
+        {
+            return Err(crate::error::SqlStateError::new(
+                crate::error::sqlstate::INVALID_TEXT_REPRESENTATION,
+                format!("malformed array literal: \"{text}\""),
+            )
+            .into_df());
+        }
+    }
     let read = |typed: &Expr, text: &str| -> Option<Expr> {
         let value = typed_value(&typed.get_type(schema).ok()?, text)?;
         Some(Expr::Literal(value, None))
@@ -206,12 +221,18 @@ fn array_elements(text: &str) -> Option<Vec<Option<String>>> {
         } else {
             let mut item = String::new();
             while let Some(c) = chars.next_if(|c| *c != ',') {
-                if matches!(c, '{' | '}' | '"') {
-                    return None;
+                match c {
+                    '{' | '}' | '"' => return None,
+                    '\\' => item.push(chars.next()?),
+                    c => item.push(c),
                 }
-                item.push(c);
             }
-            (item.trim().to_string(), false)
+            let item = item.trim().to_string();
+            // `{a,,b}`: PostgreSQL's "malformed array literal".
+            if item.is_empty() {
+                return None;
+            }
+            (item, false)
         };
         items.push((quoted || !item.eq_ignore_ascii_case("null")).then_some(item));
         match chars.next() {
@@ -283,6 +304,11 @@ mod tests {
                 Some("NULL".to_string())
             ])
         );
+        assert_eq!(
+            read(r"{a\,b,c}"),
+            Some(vec![Some("a,b".to_string()), Some("c".to_string())])
+        );
+        assert_eq!(read("{a,,b}"), None);
         assert_eq!(read("{{1,2},{3,4}}"), None);
         assert_eq!(read("1,2"), None);
         let list = typed_value(

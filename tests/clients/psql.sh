@@ -72,15 +72,15 @@ for meta in '\dn' '\dn+' '\l' '\l+' '\dT' '\dT+' '\dD' '\do' '\dc' '\dC' '\db' '
   out=$(psql -X -v ON_ERROR_STOP=1 -c "$meta" 2>&1) || fail "$meta failed: $out"
 done
 
-# CREATE MODEL reports each phase to its end: as DEBUG messages here,
-# where training takes less than the two seconds before NOTICEs start.
+# CREATE MODEL reports each phase to its end: as DEBUG messages while
+# training has run less than two seconds, NOTICEs after.
 q -c "DROP TABLE IF EXISTS psql_train" \
   -c "CREATE TABLE psql_train AS SELECT value AS id, value % 7 AS x, value % 3 = 0 AS y FROM generate_series(1, 300)"
 progress=$(psql -X -v ON_ERROR_STOP=1 -c "SET client_min_messages = debug1" \
   -c "CREATE OR REPLACE MODEL psql_progress OPTIONS (task = 'classification', algorithm = 'gbdt', label = 'y', exclude = 'id', rounds = 3) AS SELECT * FROM psql_train" 2>&1 >/dev/null)
 for phase in 'read 300 rows' 'training gbdt on 240 rows' 'round 3 of 3' 'fitted in' 'evaluating on 60 held-out rows' \
   'measuring feature importance' 'profiling the training rows' 'writing the training snapshot' 'version 1 registered'; do
-  grep -q "DEBUG:  .*$phase" <<<"$progress" || fail "CREATE MODEL did not report '$phase': $progress"
+  grep -Eq "(DEBUG|NOTICE):  .*$phase" <<<"$progress" || fail "CREATE MODEL did not report '$phase': $progress"
 done
 quiet=$(psql -X -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
   -c "CREATE OR REPLACE MODEL psql_progress OPTIONS (task = 'classification', algorithm = 'gbdt', label = 'y', exclude = 'id', rounds = 3) AS SELECT * FROM psql_train" 2>&1 >/dev/null)

@@ -77,7 +77,7 @@ expect "contract's not-null constraint" "id|NO name|YES" \
    order by column_name"
 expect "on-run-end ran for each invocation" "5" "select count(*) from dbt_test.dbt_runs"
 expect "no relation left behind" "0" \
-  "select count(*) from information_schema.tables where table_name like '%__dbt_%'"
+  "select count(*) from information_schema.tables where table_name like '%\\_\\_dbt\\_%'"
 
 # Rebuilt from scratch: the incremental models as the source is now.
 dbt build --full-refresh

@@ -221,8 +221,9 @@ def main() -> None:
             for i, sql in enumerate(statements(HERE / name)):
                 checks = [(key, f) for key, f in CHECKS.items() if key[0] == name and key[1] in sql]
                 attempted.update(key for key, _ in checks)
-                bound = re.sub(r"\b2200\b", str(schema_oid), re.sub(r"\b16384\b", str(table_oid), sql))
-                bound = re.sub(r"\b16385\b", str(tableau_oid), bound)
+                # One pass: a real oid may equal another stand-in.
+                stand_ins = {"2200": schema_oid, "16384": table_oid, "16385": tableau_oid}
+                bound = re.sub(r"\b(2200|16384|16385)\b", lambda m: str(stand_ins[m.group(1)]), sql)
                 params = None
                 if re.search(r"\$\d", bound):
                     params = [("public", "grafana_metrics")[int(n) - 1] for n in re.findall(r"\$(\d)", bound)]

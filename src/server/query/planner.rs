@@ -21,6 +21,17 @@ pub(super) async fn statement_to_plan(
 ) -> DfResult<LogicalPlan> {
     if let DfStatement::Statement(statement) = stmt
         && let Statement::CreateTable(create) = statement.as_ref()
+        && !create.temporary
+        && (create.on_commit.is_some() || create.global.is_some())
+    {
+        return Err(crate::error::SqlStateError::new(
+            "42P16",
+            "LOCAL, GLOBAL and ON COMMIT can only be used on temporary tables",
+        )
+        .into_df());
+    }
+    if let DfStatement::Statement(statement) = stmt
+        && let Statement::CreateTable(create) = statement.as_ref()
         && let Some(commit) = &create.on_commit
         && !matches!(commit, OnCommit::PreserveRows)
     {

@@ -8,7 +8,7 @@
 
   deploy: false (the default) leaves the version staged; true deploys it
   as soon as it is trained; 'after_tests' deploys it at the end of the run
-  if every test on this node passed, which needs the hook
+  if its tests ran in that run (dbt build) and all passed, which needs the hook
       on-run-end: ["{{ quarry.deploy_tested_models(results) }}"]
   deploy_alias: the alias to deploy under ('production').
 
@@ -90,7 +90,8 @@ create {% if replace %}or replace {% endif %}model {{ adapter.quote(name) }} opt
 
 {# on-run-end: deploys the latest version of each quarry_model node
    configured deploy='after_tests' that built in this run and whose tests
-   all passed (a failed, errored or skipped test keeps it staged). #}
+   ran and all passed (a failed, errored or skipped test, or none run, as
+   in `dbt run`, keeps it staged). #}
 {% macro deploy_tested_models(results) -%}
   {%- if execute -%}
     {%- for result in results if result.node.config.materialized == 'quarry_model'
@@ -106,6 +107,8 @@ create {% if replace %}or replace {% endif %}model {{ adapter.quote(name) }} opt
       {%- set failed = tests | rejectattr('status', 'in', ['pass', 'warn']) | list -%}
       {%- if result.status != 'success' -%}
         {{ log("Quarry model " ~ node.alias ~ " not deployed: it did not build", info=True) }}
+      {%- elif not tests -%}
+        {{ log("Quarry model " ~ node.alias ~ " not deployed: none of its tests ran (dbt build runs them)", info=True) }}
       {%- elif failed -%}
         {{ log("Quarry model " ~ node.alias ~ " not deployed: " ~ failed | length ~ " of its tests did not pass", info=True) }}
       {%- else -%}
