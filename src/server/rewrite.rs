@@ -2266,7 +2266,7 @@ fn aggregated_in_place(query: &Query) -> Option<String> {
 /// Whether `select` names a column qualified by a relation its `FROM` does
 /// not have (`WHERE m.member = r.oid`): a reference to an outer query.
 fn refers_outside(select: &datafusion::sql::sqlparser::ast::Select) -> bool {
-    use datafusion::sql::sqlparser::ast::{TableFactor, Visit, Visitor};
+    use datafusion::sql::sqlparser::ast::TableFactor;
     let name_of = |factor: &TableFactor| -> Option<String> {
         match factor {
             TableFactor::Table { alias: Some(a), .. }
@@ -2286,11 +2286,23 @@ fn refers_outside(select: &datafusion::sql::sqlparser::ast::Select) -> bool {
         local.extend(name_of(&from.relation));
         local.extend(from.joins.iter().filter_map(|j| name_of(&j.relation)));
     }
-    struct Outer<'a> {
-        local: &'a [String],
+    any_outside_subqueries(select, |e| {
+        matches!(e, Expr::CompoundIdentifier(parts)
+            if parts.len() == 2 && !local.contains(&parts[0].value.to_lowercase()))
+    })
+}
+
+/// Whether `found` holds for an expression of `node` outside the queries
+/// nested in it.
+fn any_outside_subqueries<T: datafusion::sql::sqlparser::ast::Visit>(
+    node: &T,
+    found: impl FnMut(&Expr) -> bool,
+) -> bool {
+    struct Finder<F> {
         depth: usize,
+        found: F,
     }
-    impl Visitor for Outer<'_> {
+    impl<F: FnMut(&Expr) -> bool> datafusion::sql::sqlparser::ast::Visitor for Finder<F> {
         type Break = ();
         fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
             self.depth += 1;
@@ -2301,73 +2313,40 @@ fn refers_outside(select: &datafusion::sql::sqlparser::ast::Select) -> bool {
             ControlFlow::Continue(())
         }
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-            match e {
-                Expr::CompoundIdentifier(parts)
-                    if self.depth == 0
-                        && parts.len() == 2
-                        && !self.local.contains(&parts[0].value.to_lowercase()) =>
-                {
-                    ControlFlow::Break(())
-                }
-                _ => ControlFlow::Continue(()),
+            if self.depth == 0 && (self.found)(e) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
         }
     }
-    select
-        .visit(&mut Outer {
-            local: &local,
-            depth: 0,
-        })
-        .is_break()
+    node.visit(&mut Finder { depth: 0, found }).is_break()
 }
 
 /// Whether `expr` calls, outside its subqueries, a window function or one
 /// of the aggregates a catalog query uses, which an `array_agg` around it
 /// would nest.
 fn aggregates_or_windows(expr: &Expr) -> bool {
-    struct Finder {
-        depth: usize,
-    }
-    impl datafusion::sql::sqlparser::ast::Visitor for Finder {
-        type Break = ();
-        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
-            self.depth += 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
-            self.depth -= 1;
-            ControlFlow::Continue(())
-        }
-        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-            const AGGREGATES: &[&str] = &[
-                "array_agg",
-                "avg",
-                "bool_and",
-                "bool_or",
-                "count",
-                "every",
-                "json_agg",
-                "max",
-                "min",
-                "string_agg",
-                "sum",
-            ];
-            match e {
-                Expr::Function(f)
-                    if self.depth == 0
-                        && (f.over.is_some()
-                            || f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
-                                AGGREGATES.contains(&i.value.to_ascii_lowercase().as_str())
-                            })) =>
-                {
-                    ControlFlow::Break(())
-                }
-                _ => ControlFlow::Continue(()),
-            }
-        }
-    }
-    use datafusion::sql::sqlparser::ast::Visit;
-    expr.visit(&mut Finder { depth: 0 }).is_break()
+    const AGGREGATES: &[&str] = &[
+        "array_agg",
+        "avg",
+        "bool_and",
+        "bool_or",
+        "count",
+        "every",
+        "json_agg",
+        "max",
+        "min",
+        "string_agg",
+        "sum",
+    ];
+    any_outside_subqueries(expr, |e| {
+        matches!(e, Expr::Function(f)
+        if f.over.is_some()
+            || f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+                AGGREGATES.contains(&i.value.to_ascii_lowercase().as_str())
+            }))
+    })
 }
 
 /// `text`, an SQL expression a rewrite builds, parsed as PostgreSQL's.
