@@ -39,7 +39,7 @@ if ! command -v npm >/dev/null; then
 fi
 (cd tests/clients/node && npm ci --no-audit --no-fund --silent)
 # psqlODBC's ANSI and Unicode drivers and the unixODBC manager pyodbc loads.
-if ! odbcinst -q -d 2>/dev/null | grep -q "PostgreSQL Unicode"; then
+if ! grep -q "PostgreSQL Unicode" <<<"$(odbcinst -q -d 2>/dev/null)"; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
       odbc-postgresql unixodbc >/dev/null

@@ -15,7 +15,7 @@ bench=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null |
 
 "$bench" -i -s 1 -q >/dev/null 2>&1 || "$bench" -i -s 1 || fail "pgbench -i"
 out=$("$bench" -c 4 -t 25 -n 2>&1) || fail "pgbench run: $out"
-echo "$out" | grep -q "number of failed transactions: 0 " || fail "transactions failed: $out"
+grep -q "number of failed transactions: 0 " <<<"$out" || fail "transactions failed: $out"
 sums=$(psql -X -At -v ON_ERROR_STOP=1 -c "SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(delta) FROM pgbench_history)
   AND (SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(delta) FROM pgbench_history)
   AND (SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT sum(delta) FROM pgbench_history)

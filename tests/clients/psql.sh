@@ -13,7 +13,7 @@ q() { psql -X -v ON_ERROR_STOP=1 -q "$@"; }
 # With PGSSLMODE=require and PGPASSWORD set (scripts/client-tests.sh), the
 # login is TLS and SCRAM-SHA-256, and a wrong password is refused.
 if [ "${PGSSLMODE:-}" = require ]; then
-  q -c '\conninfo' | grep -q "SSL connection" || fail "\\conninfo does not show TLS: $(q -c '\conninfo')"
+  grep -q "SSL connection" <<<"$(q -c '\conninfo')" || fail "\\conninfo does not show TLS: $(q -c '\conninfo')"
 fi
 if [ -n "${PGPASSWORD:-}" ]; then
   if out=$(PGPASSWORD=wrong psql -X -c "SELECT 1" 2>&1); then fail "a wrong password logged in"; fi

@@ -46,8 +46,11 @@ grep -q "ml_predict('churn_model@2'" "$out/target/run/quarry_churn/models/churn/
 if dbt build --vars '{scoring_batch: recent}' > "$out/recent.log" 2>&1; then
   cat "$out/recent.log" >&2; fail "the build on drifted customers passed"
 fi
-statuses | grep -q "^quarry_quarry_no_drift_churn_model.* fail$" || { statuses >&2; fail "the drift gate did not fail"; }
-statuses | grep -q "^churn_scores skipped$" || { statuses >&2; fail "churn_scores was not skipped"; }
+# Read whole before grep -q: it stops at the first match, and under
+# pipefail the writer's broken pipe would fail the check.
+st=$(statuses)
+grep -q "^quarry_quarry_no_drift_churn_model.* fail$" <<<"$st" || { echo "$st" >&2; fail "the drift gate did not fail"; }
+grep -q "^churn_scores skipped$" <<<"$st" || { echo "$st" >&2; fail "churn_scores was not skipped"; }
 [ "$(q "select count(*) from churn.churn_scores")" = "$holdout" ] || fail "churn_scores changed"
 [ "$(q "select version, coalesce(aliases, '') from ml_model_versions where model = 'churn_model' order by version")" = \
   "1| 2|production 3|" ] || fail "a gated version was deployed: $(q "select version, aliases from ml_model_versions where model = 'churn_model'")"
