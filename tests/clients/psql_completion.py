@@ -8,6 +8,7 @@ PGHOST/PGPORT/PGUSER (and PGPASSWORD/PGSSLMODE)."""
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -67,7 +68,16 @@ def typed_and_completed(typed: str) -> str:
     read(0.5)
     os.write(fd, b"\\q\n")
     read(0.5)
-    os.waitpid(pid, 0)
+    # psql should be gone; never wait for it unboundedly (a psql stuck on
+    # its terminal hung a CI run): give it 5 s, then kill it.
+    deadline = time.time() + 5
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.time() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            break
+        time.sleep(0.05)
+    os.close(fd)
     # The line as completed: bells and candidate lists removed.
     return shown.decode(errors="replace").replace("\x07", "").split("\r\n")[0]
 
