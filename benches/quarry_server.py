@@ -17,11 +17,12 @@ def free_port():
 
 
 class Quarry:
-    def __init__(self, binary, threads, extra_args=()):
+    def __init__(self, binary, threads, extra_args=(), demo=False):
         self.dir = tempfile.mkdtemp(prefix="quarry-bench-")
         port, http = free_port(), free_port()
+        self.http = http
         self.server = subprocess.Popen(
-            [binary, "--data-dir", self.dir, "--no-demo", "--pg-listen", f"127.0.0.1:{port}",
+            [binary, "--data-dir", self.dir, *([] if demo else ["--no-demo"]), "--pg-listen", f"127.0.0.1:{port}",
              "--http-listen", f"127.0.0.1:{http}", "--threads", str(threads), *extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         dsn = f"host=127.0.0.1 port={port} user=quarry dbname=quarry"

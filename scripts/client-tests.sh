@@ -2,7 +2,7 @@
 # Runs real PostgreSQL clients (psql, pgbench, psycopg 3, psycopg2,
 # SQLAlchemy and pandas, asyncpg, node-postgres, pgJDBC, psqlODBC through
 # pyodbc, pgx, dbt-core with dbt-postgres, and the catalog queries of
-# Metabase, DBeaver and Superset)
+# Metabase, DBeaver and Superset, and Prometheus's promtool on /metrics)
 # against a Quarry server this script starts on a temporary
 # data directory and stops at the end. Installs what it needs: Python venvs
 # in .venv-clients and .venv-dbt, node-postgres from its lock file into
@@ -57,6 +57,15 @@ if [ ! -d /usr/share/gocode/src/github.com/jackc/pgx ] || ! command -v go >/dev/
     echo "Go or pgx is missing and cannot be installed (not root)" >&2; exit 1
   fi
 fi
+# promtool, to check the /metrics scrape, from Debian's prometheus.
+if ! command -v promtool >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends prometheus >/dev/null
+  else
+    echo "promtool is missing and cannot be installed (not root)" >&2; exit 1
+  fi
+fi
 mkdir -p target/clients
 (cd tests/clients/pgx && GO111MODULE=off GOPATH=/usr/share/gocode \
   GOCACHE="$PWD/../../../target/clients/go-cache" go build -o ../../../target/clients/pgx-test .)
@@ -100,7 +109,7 @@ export QUARRY_PASSWORD=$password QUARRY_SSLMODE=require
 export QUARRY_DSN="host=127.0.0.1 port=$port user=quarry password=$password dbname=quarry sslmode=require"
 export QUARRY_SQLALCHEMY_URL="postgresql+psycopg://quarry:$password@127.0.0.1:$port/quarry?sslmode=require"
 export QUARRY_ASYNCPG_URL="postgresql://quarry:$password@127.0.0.1:$port/quarry?sslmode=require"
-export QUARRY_PORT=$port QUARRY_DEMO_PORT=$demo_port
+export QUARRY_PORT=$port QUARRY_DEMO_PORT=$demo_port QUARRY_HTTP_PORT=$http_port
 export QUARRY_NODE_URL="postgresql://quarry:$password@127.0.0.1:$port/quarry" QUARRY_NODE_TLS=1
 status=0
 tests/clients/psql.sh || status=1
@@ -115,6 +124,7 @@ tests/clients/pgbench.sh || status=1
 tests/clients/test_dbt.sh || status=1
 tests/clients/test_dbt_example.sh || status=1
 "$venv/bin/python" tests/clients/test_notebook.py || status=1
+"$venv/bin/python" tests/clients/test_metrics.py || status=1
 node tests/clients/node/test_node.js || status=1
 target/clients/pgx-test "postgres://quarry:$password@127.0.0.1:$port/quarry?sslmode=require" || status=1
 java -cp "$jdbc_jar" tests/clients/jdbc/QuarryJdbc.java \

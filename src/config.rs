@@ -74,6 +74,10 @@ pub struct Cli {
     #[arg(long, env = "QUARRY_THREADS")]
     pub threads: Option<usize>,
 
+    /// Prediction log rows queued for the writer at most; rows beyond are dropped and counted [default: 1000000]
+    #[arg(long, env = "QUARRY_PREDICTION_LOG_QUEUE")]
+    pub prediction_log_queue: Option<usize>,
+
     /// Configuration file [default: ./quarry.toml when it exists]
     #[arg(long, env = "QUARRY_CONFIG")]
     pub config: Option<PathBuf>,
@@ -97,6 +101,7 @@ struct FileConfig {
     authentication_timeout: Option<String>,
     vacuum_retention: Option<String>,
     threads: Option<usize>,
+    prediction_log_queue: Option<usize>,
 }
 
 /// Resolved configuration.
@@ -119,6 +124,8 @@ pub struct Config {
     /// Files a table no longer uses are deleted this long after (VACUUM).
     pub vacuum_retention: std::time::Duration,
     pub threads: usize,
+    /// Prediction log rows waiting for the writer at most.
+    pub prediction_log_queue: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +236,10 @@ impl Config {
             authentication_timeout,
             vacuum_retention,
             threads,
+            prediction_log_queue: cli
+                .prediction_log_queue
+                .or(file.prediction_log_queue)
+                .unwrap_or(1_000_000),
         })
     }
 
@@ -248,6 +259,7 @@ impl Config {
             authentication_timeout: std::time::Duration::from_secs(60),
             vacuum_retention: std::time::Duration::from_secs(3600),
             threads: 2,
+            prediction_log_queue: 1_000_000,
         }
     }
 }

@@ -475,6 +475,7 @@ pub fn error_info(e: SqlStateError) -> ErrorInfo {
 /// The ErrorResponse fields of `e`, raised by the statement text `sql`: its
 /// location becomes POSITION.
 pub fn error_info_in(e: SqlStateError, sql: Option<&str>) -> ErrorInfo {
+    crate::serving::metrics::QUERIES.failed(e.code);
     let position = sql.zip(e.location).and_then(|(sql, at)| position(sql, at));
     let mut info = ErrorInfo::new("ERROR".to_owned(), e.code.to_owned(), e.message);
     info.hint = e.hint;

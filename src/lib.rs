@@ -13,6 +13,7 @@ pub mod docs;
 pub mod error;
 pub mod registry;
 pub mod server;
+pub mod serving;
 pub mod session;
 pub mod statements;
 pub mod sync;

@@ -3,7 +3,8 @@
 # Called again, it starts another; all are stopped on exit.
 #
 #   start_quarry [quarry arguments...]
-# sets: data (the temporary directory), log (the server's log), port, pid.
+# sets: data (the temporary directory), log (the server's log), port,
+# http_port, pid.
 quarry_pids=()
 quarry_dirs=()
 stop_quarries() {
@@ -22,7 +23,10 @@ start_quarry() {
   quarry_dirs+=("$data")
   trap stop_quarries EXIT
   for _ in $(seq 1 600); do
-    grep -q "quarry ready" "$log" && return 0
+    if grep -q "quarry ready" "$log"; then
+      http_port=$(sed -n 's/.*(http 127\.0\.0\.1:\([0-9]*\)).*/\1/p' "$log" | head -1)
+      return 0
+    fi
     kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
     sleep 0.1
   done

@@ -339,6 +339,15 @@ impl Catalog {
         Ok(())
     }
 
+    /// Makes the table `name` of `public` a system table: written by its
+    /// users, never dropped, renamed or replaced (`ml_feedback`).
+    pub fn protect(&self, name: &str) {
+        let mut system = write(&self.system);
+        if !system.iter().any(|n| n == name) {
+            system.push(name.to_string());
+        }
+    }
+
     fn is_system(&self, name: &RelName) -> bool {
         name.schema == DEFAULT_SCHEMA && read(&self.system).contains(&name.name)
     }

@@ -181,7 +181,7 @@ impl PartitionStream for FileRows {
 }
 
 /// The batches of one data file of `data`, as the table's schema.
-fn read_file(
+pub(crate) fn read_file(
     data: &TableData,
     name: &str,
 ) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {

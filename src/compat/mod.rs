@@ -11,6 +11,7 @@ pub mod int2vector;
 pub mod oid_array;
 pub mod pg_get_expr;
 pub mod pg_size_pretty;
+pub mod pg_sleep;
 pub mod pg_typeof;
 pub mod quote_literal;
 pub mod set_config;
@@ -144,6 +145,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(JsonBuildObject::new()));
     ctx.register_udf(ScalarUDF::from(format::Format::new()));
     ctx.register_udf(ScalarUDF::from(pg_typeof::PgTypeof::new()));
+    ctx.register_udf(ScalarUDF::from(pg_sleep::PgSleep::default()));
     ctx.register_udf(ScalarUDF::from(column_type::ColumnType::new()));
     ctx.register_udf(ScalarUDF::from(pg_size_pretty::PgSizePretty::new()));
     ctx.register_udf(ScalarUDF::from(quote_literal::QuoteLiteral::literal()));

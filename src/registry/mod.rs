@@ -13,6 +13,7 @@
 //! | `churn@shadow`   | the version the alias `shadow` points to         |
 
 pub mod functions;
+pub mod policy;
 pub mod snapshots;
 pub mod system_tables;
 pub mod training;
@@ -101,6 +102,16 @@ pub struct TrainingInfo {
     pub seconds: f64,
 }
 
+/// What runs after a version is registered.
+#[derive(Clone)]
+pub struct ModelHook(pub Arc<dyn Fn() -> futures::future::BoxFuture<'static, ()> + Send + Sync>);
+
+impl std::fmt::Debug for ModelHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ModelHook")
+    }
+}
+
 /// One row of `ml_deployments`: an alias moved (`deploy`, `rollback`).
 #[derive(Debug, Clone)]
 pub struct DeploymentRow {
@@ -145,6 +156,11 @@ pub struct Registry {
     store: Arc<Store>,
     dir: PathBuf,
     cache: Mutex<HashMap<ModelRef, Arc<LoadedModel>>>,
+    /// Run after a version is registered (the serving tables appear with
+    /// the first model).
+    model_hook: std::sync::OnceLock<ModelHook>,
+    /// Each model's logging policy as scoring asks for it, read once.
+    log_policies: Mutex<HashMap<String, Option<quarry_udfs::model::serving::LogPolicy>>>,
     pub snapshots: snapshots::Snapshots,
 }
 
@@ -172,6 +188,7 @@ impl Registry {
 
     pub fn open(data_dir: &Path, store: Arc<Store>) -> Result<Arc<Registry>> {
         store.execute_batch(SCHEMA)?;
+        store.execute_batch(policy::SCHEMA)?;
         let dir = data_dir.join("models");
         std::fs::create_dir_all(&dir).map_err(|e| io_err("create models directory", e))?;
         let registry = Arc::new(Registry {
@@ -179,6 +196,8 @@ impl Registry {
             store,
             dir,
             cache: Mutex::new(HashMap::new()),
+            log_policies: Mutex::new(HashMap::new()),
+            model_hook: std::sync::OnceLock::new(),
         });
         registry.collect_garbage()?;
         Ok(registry)
@@ -370,9 +389,11 @@ impl Registry {
                 snapshots::delete_versions(tx, &training)?
             };
             tx.execute("DELETE FROM ml_models WHERE name = ?1", [&name])?;
+            tx.execute("DELETE FROM ml_policies WHERE model = ?1", [&name])?;
             Ok((artifacts, dirs))
         })?;
         self.cache().retain(|k, _| k.name != name);
+        lock(&self.log_policies).remove(&name);
         // The model's own files, by the paths its versions recorded (not its
         // directory: a directory name could be shared by two names).
         for artifact in &artifacts {
@@ -387,6 +408,83 @@ impl Registry {
         }
         self.snapshots.remove_dirs(&snapshot_dirs);
         Ok(true)
+    }
+
+    /// Merges `changes` (JSON text) into `name`'s policy; the result.
+    pub fn set_policy(&self, name: &str, changes: &str, user: &str) -> Result<Json> {
+        let name = normalize(name);
+        if !self.exists(&name)? {
+            return Err(unknown_model(&name));
+        }
+        let current = self.store.with_conn(|c| policy::read(c, &name))?;
+        let merged = policy::merge("ml_set_policy", &current, changes)?;
+        self.store
+            .with_tx(|tx| policy::write(tx, &name, &merged, user))?;
+        lock(&self.log_policies).remove(&name);
+        Ok(merged)
+    }
+
+    /// Sets what runs after each registered version.
+    pub fn on_model_registered(&self, hook: ModelHook) {
+        let _ = self.model_hook.set(hook);
+    }
+
+    /// A version was registered: runs the hook.
+    pub async fn model_registered(&self) {
+        if let Some(hook) = self.model_hook.get() {
+            (hook.0)().await;
+        }
+    }
+
+    /// Whether any model exists.
+    pub fn has_models(&self) -> Result<bool> {
+        Ok(!self
+            .store
+            .strings("SELECT name FROM ml_models LIMIT 1")?
+            .is_empty())
+    }
+
+    /// Changes whenever what model references resolve to may have changed.
+    pub fn epoch(&self) -> u64 {
+        self.store.models()
+    }
+
+    /// `name`'s policy (an empty object when it has none).
+    pub fn policy(&self, name: &str) -> Result<Json> {
+        let name = normalize(name);
+        self.store.with_conn(|c| policy::read(c, &name))
+    }
+
+    /// Every model's policy.
+    pub fn policies(&self) -> Result<Vec<(String, Json)>> {
+        self.store.with_conn(policy::all)
+    }
+
+    /// How `model` logs its predictions (cached; `set_policy` refreshes it).
+    pub fn log_policy(&self, model: &str) -> Option<quarry_udfs::model::serving::LogPolicy> {
+        if let Some(p) = lock(&self.log_policies).get(model) {
+            return p.clone();
+        }
+        let stored = self.store.with_conn(|c| policy::read(c, model)).ok()?;
+        let p = policy::log_policy(&stored);
+        lock(&self.log_policies).insert(model.to_string(), p.clone());
+        p
+    }
+
+    /// The aliases that point at `model` now, comma-separated.
+    pub fn aliases_of(&self, model: &ModelRef) -> Option<String> {
+        self.store
+            .with_conn(|c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT group_concat(alias, ',') FROM (SELECT alias FROM ml_model_aliases \
+                     WHERE model = ?1 AND version = ?2 ORDER BY alias)",
+                )?;
+                stmt.query_row(params![model.name, model.version], |r| {
+                    r.get::<_, Option<String>>(0)
+                })
+            })
+            .ok()
+            .flatten()
     }
 
     /// Points `alias` (default `production`) at `version`. Returns the version

@@ -293,6 +293,7 @@ pub async fn run(
     if let Some(staged) = staged {
         staged.committed();
     }
+    registry.model_registered().await;
     if let Some(p) = &progress {
         let _ = p.send(format!(
             "{name}: version {version} registered in {:.1} s",

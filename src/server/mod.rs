@@ -14,6 +14,7 @@ pub mod http;
 pub mod origins;
 pub mod params;
 pub mod query;
+pub mod rest;
 pub mod reuse;
 pub mod rewrite;
 mod rows;
@@ -53,9 +54,12 @@ pub struct ServerState {
     pub config: Config,
     pub catalog: Arc<Catalog>,
     pub registry: Arc<crate::registry::Registry>,
+    pub serving: Arc<crate::serving::Serving>,
     pub base: SessionState,
     pub sessions: Arc<SessionRegistry>,
     pub keys: Arc<auth::KeyGenerator>,
+    /// HTTP Basic credentials verified recently (`rest`).
+    pub logins: rest::Logins,
     /// This data directory's secret for SCRAM mock salts (`auth`).
     pub mock_auth_secret: Vec<u8>,
     pub shutdown: CancellationToken,
@@ -282,7 +286,9 @@ impl Server {
         let catalog = Catalog::open(&data_dir, store.clone()).map_err(|e| e.message)?;
         let registry = crate::registry::Registry::open(&data_dir, store).map_err(|e| e.message)?;
         let sessions = Arc::new(SessionRegistry::default());
-        let base = base_state(&config, &catalog, &registry, &sessions).map_err(|e| e.message)?;
+        let serving = crate::serving::Serving::new(registry.clone(), config.prediction_log_queue);
+        let base =
+            base_state(&config, &catalog, &registry, &serving, &sessions).map_err(|e| e.message)?;
         catalog
             .load_definitions(&base)
             .await
@@ -293,6 +299,11 @@ impl Server {
             }
             catalog.mark_initialized().map_err(|e| e.message)?;
         }
+        let shutdown = CancellationToken::new();
+        serving
+            .attach(&catalog, shutdown.clone())
+            .await
+            .map_err(|e| e.message)?;
         let pg = TcpListener::bind(config.pg_listen)
             .await
             .map_err(|e| format!("--pg-listen {}: {e}", config.pg_listen))?;
@@ -303,11 +314,13 @@ impl Server {
             config,
             catalog,
             registry,
+            serving,
             base,
             sessions,
             keys: Arc::new(auth::KeyGenerator::default()),
+            logins: rest::Logins::default(),
             mock_auth_secret,
-            shutdown: CancellationToken::new(),
+            shutdown,
         });
         Ok(Server {
             state,
@@ -441,6 +454,10 @@ impl Server {
             warn!("connections still open after the grace period; closing them");
         }
         http_task.abort();
+        // The prediction log's last queued rows.
+        if let Some(writer) = state.serving.take_writer() {
+            let _ = tokio::time::timeout(grace, writer).await;
+        }
         info!("quarry stopped");
         Ok(())
     }

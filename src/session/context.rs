@@ -60,6 +60,7 @@ pub fn base_state(
     config: &Config,
     catalog: &Arc<Catalog>,
     registry: &Arc<crate::registry::Registry>,
+    serving: &Arc<crate::serving::Serving>,
     sessions: &Arc<super::SessionRegistry>,
 ) -> Result<SessionState> {
     let mut session_config = SessionConfig::new()
@@ -133,6 +134,7 @@ pub fn base_state(
     catalog.register_system_table(super::admin::STAT_ACTIVITY, activity)?;
     let services = quarry_udfs::Services {
         models: registry.clone(),
+        sink: serving.clone(),
     };
     quarry_udfs::register_all(
         &ctx,
@@ -141,6 +143,16 @@ pub fn base_state(
     )
     .map_err(|e| crate::error::classify(&e))?;
     crate::registry::functions::register(&ctx, registry);
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
+        crate::serving::feedback::FeedbackUdf::new(
+            registry.clone(),
+            serving.feedback_table.clone(),
+        ),
+    ));
+    catalog.register_system_table(
+        crate::serving::model_metrics::MODEL_METRICS,
+        LiveTable::provider(crate::serving::model_metrics::ModelMetrics::new(serving)),
+    )?;
     use crate::catalog::live::LiveTable;
     use crate::catalog::unloadable::{UNLOADABLE_RELATIONS, UnloadableRelations};
     use crate::registry::system_tables::{

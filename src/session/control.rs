@@ -88,10 +88,12 @@ pub struct Activity {
 #[derive(Debug)]
 struct Running {
     activity: Weak<Mutex<Activity>>,
+    started: std::time::Instant,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
+        crate::serving::metrics::QUERIES.finished(self.started.elapsed());
         if let Some(activity) = self.activity.upgrade() {
             let mut a = lock(&activity);
             a.active = false;
@@ -129,6 +131,7 @@ impl Session {
             shutdown: self.shutdown.clone(),
             _running: Arc::new(Running {
                 activity: Arc::downgrade(&self.activity),
+                started: std::time::Instant::now(),
             }),
         }
     }

@@ -50,6 +50,7 @@ mod persistence;
 mod quality;
 mod reliability;
 mod reuse;
+mod serving;
 mod session;
 mod slt;
 mod transactions;

@@ -117,7 +117,7 @@ async fn demo_models_match_scikit_learn() {
 }
 
 /// Splits a SQL file into statements: `;` at the end of a line ends one.
-fn statements(sql: &str) -> Vec<String> {
+pub(crate) fn statements(sql: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     for line in sql.lines() {

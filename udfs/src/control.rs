@@ -80,7 +80,13 @@ pub struct Stop {
     /// 0 while running, else an [`Interrupt`]'s code (the first one wins).
     reason: AtomicU8,
     deadline: Option<Instant>,
+    /// The statement's number in this process, for whoever records what
+    /// it did (the prediction log's request id).
+    id: u64,
 }
+
+/// The next statement number.
+static NEXT_STATEMENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Stop {
     /// A running statement that times out at `deadline`, if given.
@@ -88,7 +94,13 @@ impl Stop {
         Stop {
             reason: AtomicU8::new(0),
             deadline,
+            id: NEXT_STATEMENT.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// The statement's number, unique in this process.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Stops the statement (the first reason given is the one reported).

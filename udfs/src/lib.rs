@@ -25,6 +25,18 @@ pub use model::{ModelRef, ModelStore};
 #[derive(Debug, Clone)]
 pub struct Services {
     pub models: Arc<dyn ModelStore>,
+    /// Where scoring reports its calls ([`model::serving`]).
+    pub sink: Arc<dyn model::serving::PredictionSink>,
+}
+
+impl Services {
+    /// Scoring over `models`, reporting nothing.
+    pub fn unlogged(models: Arc<dyn ModelStore>) -> Self {
+        Services {
+            models,
+            sink: Arc::new(model::serving::NoSink),
+        }
+    }
 }
 
 /// Registers every Quarry function into `ctx`. Server-side table functions

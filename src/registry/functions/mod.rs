@@ -3,6 +3,7 @@
 
 pub mod deploy;
 pub mod rollback;
+pub mod set_policy;
 pub mod snapshot;
 pub mod snapshot_read;
 pub mod train;
@@ -27,6 +28,7 @@ pub fn functions() -> Vec<Definition<Arc<Registry>>> {
     vec![
         Definition::scalar(ActionUdf::<deploy::DeployUdf>::new),
         Definition::scalar(ActionUdf::<rollback::RollbackUdf>::new),
+        Definition::scalar(ActionUdf::<set_policy::SetPolicyUdf>::new),
         Definition::text_table(|r: &Arc<Registry>| train::TrainUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| snapshot::SnapshotUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| snapshot_read::SnapshotReadUdtf::new(r.clone())),

@@ -253,9 +253,7 @@ mod tests {
 
     fn registered() -> SessionContext {
         let ctx = SessionContext::new();
-        let services = Services {
-            models: Arc::new(NoModels),
-        };
+        let services = Services::unlogged(Arc::new(NoModels));
         crate::register_all(&ctx, &services, &[]).expect("registers");
         ctx
     }

@@ -281,11 +281,20 @@ impl LoadedModel {
 
     /// `ml_predict`: the label, the value, or the cluster of each row.
     pub fn predict(&self, inputs: &[ArrayRef]) -> Result<ArrayRef> {
-        match (
-            self.scores(inputs)?,
-            self.envelope.task,
-            &self.envelope.label,
-        ) {
+        self.prediction_of(self.scores(inputs)?)
+    }
+
+    /// The prediction and, for a classifier, the probability behind it (the
+    /// positive class's, or the predicted class's when there are several),
+    /// from one pass over the rows: what the prediction log keeps.
+    pub fn predict_scored(&self, inputs: &[ArrayRef]) -> Result<(ArrayRef, Option<ArrayRef>)> {
+        let scores = self.scores(inputs)?;
+        let probability = self.probability_of(&scores);
+        Ok((self.prediction_of(scores)?, probability))
+    }
+
+    fn prediction_of(&self, scores: Scores) -> Result<ArrayRef> {
+        match (scores, self.envelope.task, &self.envelope.label) {
             (Scores::Values(v), Task::Classification, Some(label)) => {
                 let classes: Vec<Option<usize>> = v
                     .iter()
@@ -384,14 +393,45 @@ impl LoadedModel {
 
     pub fn predict_proba(&self, inputs: &[ArrayRef]) -> Result<ArrayRef> {
         self.proba_type()?;
-        match self.scores(inputs)? {
+        self.proba_of(&self.scores(inputs)?)
+    }
+
+    /// `ml_predict_proba`'s result with the prediction and probability the
+    /// log keeps ([`LoadedModel::predict_scored`]), from one pass.
+    pub fn predict_proba_scored(
+        &self,
+        inputs: &[ArrayRef],
+    ) -> Result<(ArrayRef, ArrayRef, Option<ArrayRef>)> {
+        self.proba_type()?;
+        let scores = self.scores(inputs)?;
+        let proba = self.proba_of(&scores)?;
+        let probability = self.probability_of(&scores);
+        Ok((proba, self.prediction_of(scores)?, probability))
+    }
+
+    fn probability_of(&self, scores: &Scores) -> Option<ArrayRef> {
+        match (scores, self.envelope.task) {
+            (Scores::Values(v), Task::Classification) => Some(Arc::new(Float64Array::from_iter(
+                v.iter().map(|x| (!x.is_nan()).then_some(x.clamp(0.0, 1.0))),
+            ))),
+            (Scores::Classes(p, k), Task::Classification) => {
+                Some(Arc::new(Float64Array::from_iter(
+                    p.chunks(*k)
+                        .map(|row| row.iter().copied().max_by(f64::total_cmp)),
+                )))
+            }
+            _ => None,
+        }
+    }
+
+    fn proba_of(&self, scores: &Scores) -> Result<ArrayRef> {
+        match scores {
             Scores::Values(v) => Ok(Arc::new(Float64Array::from_iter(
-                v.into_iter()
-                    .map(|x| (!x.is_nan()).then_some(x.clamp(0.0, 1.0))),
+                v.iter().map(|x| (!x.is_nan()).then_some(x.clamp(0.0, 1.0))),
             ))),
             Scores::Classes(p, k) => {
                 let mut builder = ListBuilder::new(Float64Builder::with_capacity(p.len()));
-                for row in p.chunks(k) {
+                for row in p.chunks(*k) {
                     builder.values().append_slice(row);
                     builder.append(true);
                 }

@@ -11,6 +11,7 @@
 //! | `profile`    | the training profile a model keeps for drift checks |
 //! | `schema`     | features, labels, tasks |
 //! | `store`      | where scoring functions find models |
+//! | `serving`    | what scoring reports to the host: live metrics and the prediction log |
 //!
 //! Scoring needs only an artifact, so any process that registers these
 //! functions (a cluster worker included) can score a model it can read.
@@ -22,6 +23,7 @@ pub mod options;
 pub mod preprocess;
 pub mod profile;
 pub mod schema;
+pub mod serving;
 pub mod store;
 pub mod train;
 

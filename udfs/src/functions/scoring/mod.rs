@@ -36,6 +36,7 @@ use super::relation::find_column;
 use crate::Services;
 use crate::control::{Control, Stop};
 use crate::error::SqlStateError;
+use crate::model::serving::{KEY_ARG, LogPolicy, PredictionSink, Scored};
 use crate::model::{Feature, FeatureKind, LoadedModel, ModelRef, ModelStore};
 
 /// The scoring functions.
@@ -51,7 +52,7 @@ pub fn functions() -> Vec<Definition<Services>> {
 }
 
 fn scalar<O: ModelOutput>() -> Definition<Services> {
-    Definition::model_scalar(O::NAME, |s: &Services| ModelUdf::<O>::new(s.models.clone()))
+    Definition::model_scalar(O::NAME, |s: &Services| ModelUdf::<O>::reporting(s))
 }
 
 /// The rows a scoring table function scores.
@@ -78,9 +79,30 @@ pub trait ModelOutput: Debug + Default + Send + Sync + 'static {
     /// The results for one batch.
     fn evaluate(&self, model: &LoadedModel, batch: Batch) -> DfResult<ArrayRef>;
 
+    /// The results for one batch with what the prediction log keeps: the
+    /// prediction and the probability ([`LoadedModel::predict_scored`]).
+    /// By default scored again; outputs that get both from one pass say so.
+    fn evaluate_logged(&self, model: &LoadedModel, batch: Batch) -> DfResult<Logged> {
+        let features = batch.features.clone();
+        let result = self.evaluate(model, batch)?;
+        let (prediction, probability) = model.predict_scored(&features)?;
+        Ok(Logged {
+            result,
+            prediction,
+            probability,
+        })
+    }
+
     fn documentation(&self) -> Option<&Documentation> {
         None
     }
+}
+
+/// A batch's results with what the prediction log keeps of them.
+pub struct Logged {
+    pub result: ArrayRef,
+    pub prediction: ArrayRef,
+    pub probability: Option<ArrayRef>,
 }
 
 /// One batch to score.
@@ -105,6 +127,9 @@ const POOLED_ROWS: usize = 1024;
 #[derive(Debug)]
 pub struct ModelUdf<O: ModelOutput> {
     store: Arc<dyn ModelStore>,
+    /// Where calls are reported: the functions users call report, the
+    /// scoring inside evaluation functions does not.
+    sink: Option<Arc<dyn PredictionSink>>,
     signature: Signature,
     output: O,
 }
@@ -113,25 +138,66 @@ impl<O: ModelOutput> ModelUdf<O> {
     pub fn new(store: Arc<dyn ModelStore>) -> Self {
         ModelUdf {
             store,
+            sink: None,
             signature: Signature::variadic_any(Volatility::Stable),
             output: O::default(),
         }
     }
 
-    /// The feature arguments: after the model and the constants.
-    fn features<T>(args: &[T]) -> &[T] {
-        args.get(1 + O::CONSTANTS..).unwrap_or_default()
+    /// The scalar users call: its calls count in live metrics and are
+    /// logged as the model's policy says.
+    pub fn reporting(services: &Services) -> Self {
+        ModelUdf {
+            sink: Some(services.sink.clone()),
+            ..ModelUdf::new(services.models.clone())
+        }
+    }
+
+    /// The feature arguments: after the model and the constants, without
+    /// the hidden key ([`KEY_ARG`] then the key column) when `keyed`.
+    fn features<T>(args: &[T], keyed: bool) -> &[T] {
+        let end = args.len().saturating_sub(if keyed { 2 } else { 0 });
+        args.get(1 + O::CONSTANTS..end).unwrap_or_default()
     }
 }
 
-/// The scalar of `O` over `store`, for a table function's plan to call.
+fn is_key_marker(v: &ScalarValue) -> bool {
+    matches!(
+        v,
+        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) if s == KEY_ARG
+    )
+}
+
+/// Whether a call's constant arguments end with the hidden key: the
+/// literal [`KEY_ARG`], then the key column.
+fn keyed_scalars(scalars: &[Option<&ScalarValue>]) -> bool {
+    scalars.len() >= 3 && scalars[scalars.len() - 2].is_some_and(is_key_marker)
+}
+
+/// [`keyed_scalars`] of evaluated arguments.
+fn keyed_values(args: &[ColumnarValue]) -> bool {
+    args.len() >= 3 && matches!(&args[args.len() - 2], ColumnarValue::Scalar(v) if is_key_marker(v))
+}
+
+/// The hidden key arguments that make a scoring call log `key`.
+pub fn key_args(key: Expr) -> [Expr; 2] {
+    [lit(KEY_ARG), key]
+}
+
+/// The scalar of `O` over `store`, for a table function's plan to call;
+/// it reports nothing (evaluation is not serving).
 pub fn udf<O: ModelOutput>(store: &Arc<dyn ModelStore>) -> Arc<ScalarUDF> {
     Arc::new(ScalarUDF::new_from_impl(ModelUdf::<O>::new(store.clone())))
 }
 
+/// The scalar of `O` as users call it, reporting to the services' sink.
+pub fn reporting_udf<O: ModelOutput>(services: &Services) -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(ModelUdf::<O>::reporting(services)))
+}
+
 impl<O: ModelOutput> PartialEq for ModelUdf<O> {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.store, &other.store)
+        Arc::ptr_eq(&self.store, &other.store) && self.sink.is_some() == other.sink.is_some()
     }
 }
 
@@ -165,7 +231,11 @@ impl<O: ModelOutput> ScalarUDFImpl for ModelUdf<O> {
             O::FUNCTION,
             args.scalar_arguments.first().copied().flatten(),
         )?;
-        bind(O::FUNCTION, &model, Self::features(args.arg_fields))?;
+        bind(
+            O::FUNCTION,
+            &model,
+            Self::features(args.arg_fields, keyed_scalars(args.scalar_arguments)),
+        )?;
         let data_type = self.output.output_type(&model)?;
         Ok(Arc::new(Field::new(O::NAME, data_type, true)))
     }
@@ -180,10 +250,70 @@ impl<O: ModelOutput> ScalarUDFImpl for ModelUdf<O> {
             ColumnarValue::Array(_) => None,
         };
         let model = load(self.store.as_ref(), O::FUNCTION, reference.as_ref())?;
-        let fields = Self::features(&args.arg_fields);
+        let keyed = keyed_values(&args.args);
+        let fields = Self::features(&args.arg_fields, keyed);
         let order = bind(O::FUNCTION, &model, fields)?;
-        let features =
-            feature_arrays(Self::features(&args.args), fields, &order, args.number_rows)?;
+        let features = feature_arrays(
+            Self::features(&args.args, keyed),
+            fields,
+            &order,
+            args.number_rows,
+        )?;
+        let Some(sink) = &self.sink else {
+            let (out, _) = self.score(&model, features, None, &args)?;
+            return Ok(ColumnarValue::Array(out));
+        };
+        let pinned = ModelRef {
+            name: model.name.clone(),
+            version: model.version,
+        };
+        let policy = sink.policy(&pinned);
+        let started = std::time::Instant::now();
+        let logged_features = policy.as_ref().map(|_| features.clone());
+        let (out, logged) = match self.score(&model, features, policy.as_ref(), &args) {
+            Ok(scored) => scored,
+            Err(e) => {
+                sink.failed(&pinned, O::FUNCTION);
+                return Err(e);
+            }
+        };
+        let key = if keyed {
+            ColumnarValue::values_to_arrays(&args.args[args.args.len() - 1..])?.pop()
+        } else {
+            None
+        };
+        let control = Control::of(&args.config_options);
+        sink.record(&Scored {
+            model: &model,
+            function: O::FUNCTION,
+            features: logged_features.as_deref().unwrap_or_default(),
+            key: key.as_ref(),
+            prediction: logged.as_ref().map(|l| &l.prediction),
+            probability: logged.as_ref().and_then(|l| l.probability.as_ref()),
+            policy: policy.as_ref(),
+            rows: args.number_rows,
+            elapsed: started.elapsed(),
+            user: &crate::session_info::user(&args.config_options),
+            request: control.statement.stop().id(),
+        });
+        Ok(ColumnarValue::Array(out))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.output.documentation()
+    }
+}
+
+impl<O: ModelOutput> ModelUdf<O> {
+    /// Scores one batch, in the compute pool when it is heavy; with a
+    /// logging `policy`, also what the log keeps.
+    fn score(
+        &self,
+        model: &LoadedModel,
+        features: Vec<ArrayRef>,
+        policy: Option<&LogPolicy>,
+        args: &ScalarFunctionArgs,
+    ) -> DfResult<(ArrayRef, Option<Logged>)> {
         let control = Control::of(&args.config_options);
         let evaluate = |stop: &Stop| {
             stop.check().map_err(SqlStateError::into_df)?;
@@ -194,18 +324,19 @@ impl<O: ModelOutput> ScalarUDFImpl for ModelUdf<O> {
                 threads: args.config_options.execution.target_partitions.max(1),
                 stop,
             };
-            self.output.evaluate(&model, batch)
+            match policy {
+                Some(_) => self
+                    .output
+                    .evaluate_logged(model, batch)
+                    .map(|l| (l.result.clone(), Some(l))),
+                None => self.output.evaluate(model, batch).map(|r| (r, None)),
+            }
         };
-        let out = if O::HEAVY || args.number_rows >= POOLED_ROWS {
-            control.run(evaluate)?
+        if O::HEAVY || args.number_rows >= POOLED_ROWS {
+            control.run(evaluate)
         } else {
-            evaluate(&control.statement.stop())?
-        };
-        Ok(ColumnarValue::Array(out))
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        self.output.documentation()
+            evaluate(&control.statement.stop())
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Documentation;
 use datafusion_macros::user_doc;
 
-use super::{Batch, ModelOutput};
+use super::{Batch, Logged, ModelOutput};
 use crate::error::SqlStateError;
 use crate::model::LoadedModel;
 
@@ -59,6 +59,15 @@ impl ModelOutput for PredictUdf {
 
     fn evaluate(&self, model: &LoadedModel, batch: Batch) -> Result<ArrayRef> {
         Ok(model.predict(&batch.features)?)
+    }
+
+    fn evaluate_logged(&self, model: &LoadedModel, batch: Batch) -> Result<Logged> {
+        let (prediction, probability) = model.predict_scored(&batch.features)?;
+        Ok(Logged {
+            result: prediction.clone(),
+            prediction,
+            probability,
+        })
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -13,7 +13,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Documentation;
 use datafusion_macros::user_doc;
 
-use super::{Batch, ModelOutput};
+use super::{Batch, Logged, ModelOutput};
 use crate::error::SqlStateError;
 use crate::model::LoadedModel;
 
@@ -53,6 +53,15 @@ impl ModelOutput for PredictProbaUdf {
 
     fn evaluate(&self, model: &LoadedModel, batch: Batch) -> Result<ArrayRef> {
         Ok(model.predict_proba(&batch.features)?)
+    }
+
+    fn evaluate_logged(&self, model: &LoadedModel, batch: Batch) -> Result<Logged> {
+        let (result, prediction, probability) = model.predict_proba_scored(&batch.features)?;
+        Ok(Logged {
+            result,
+            prediction,
+            probability,
+        })
     }
 
     fn documentation(&self) -> Option<&Documentation> {

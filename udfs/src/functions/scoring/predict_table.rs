@@ -11,8 +11,6 @@
 //! | regression     | `prediction` DOUBLE PRECISION                            |
 //! | clustering     | `prediction` INTEGER                                     |
 
-use std::sync::Arc;
-
 use datafusion::error::Result;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
@@ -21,26 +19,26 @@ use datafusion::logical_expr::{
 
 use super::predict::PredictUdf;
 use super::predict_proba::PredictProbaUdf;
-use super::{SCORED, feature_columns, pinned_model, scoring_args, udf};
+use super::{SCORED, feature_columns, key_args, pinned_model, reporting_udf, scoring_args, udf};
 use crate::Services;
 use crate::error::SqlStateError;
 use crate::functions::definition::TableFunctionSpec;
 use crate::functions::params::{Args, MODEL, Params};
-use crate::functions::relation::{RelationFunction, passthrough};
-use crate::model::{ModelStore, Task};
+use crate::functions::relation::{RelationFunction, find_column, passthrough};
+use crate::model::Task;
 
 pub const NAME: &str = "ml_predict";
 
 /// The table form of `ml_predict`.
 #[derive(Debug)]
 pub struct PredictUdtf {
-    store: Arc<dyn ModelStore>,
+    services: Services,
 }
 
 impl PredictUdtf {
     pub fn new(services: &Services) -> Self {
         PredictUdtf {
-            store: services.models.clone(),
+            services: services.clone(),
         }
     }
 }
@@ -82,7 +80,8 @@ impl RelationFunction for PredictUdtf {
         }
         let reference = args.model(0)?;
         let input = args.relation(1)?;
-        let (pinned, model) = pinned_model(self.store.as_ref(), &reference)?;
+        let store = &self.services.models;
+        let (pinned, model) = pinned_model(store.as_ref(), &reference)?;
         let columns = feature_columns(NAME, &pinned, &model, &input).map_err(|mut e| {
             let takes: Vec<&str> = model.features().iter().map(|f| f.name.as_str()).collect();
             e.message
@@ -90,15 +89,28 @@ impl RelationFunction for PredictUdtf {
             e
         })?;
         let call_args = scoring_args(&pinned, &columns);
+        // The prediction's call is the one reported (and logged, with the
+        // policy's key column when the relation has it); the probability's
+        // is not, so each row is logged once.
+        let mut reported_args = call_args.clone();
+        if let Some(key) = self
+            .services
+            .sink
+            .policy(&pinned)
+            .and_then(|p| p.key)
+            .and_then(|key| find_column(&input, &key))
+        {
+            reported_args.extend(key_args(key));
+        }
         let mut outputs: Vec<Expr> = passthrough(&input);
         outputs.push(
-            udf::<PredictUdf>(&self.store)
-                .call(call_args.clone())
+            reporting_udf::<PredictUdf>(&self.services)
+                .call(reported_args)
                 .alias("prediction"),
         );
         if model.task() == Task::Classification {
             outputs.push(
-                udf::<PredictProbaUdf>(&self.store)
+                udf::<PredictProbaUdf>(store)
                     .call(call_args)
                     .alias("probability"),
             );

@@ -1,0 +1,123 @@
+"""Serving side by side, in one run on one release server, interleaved
+rounds, ratio of medians:
+
+1. REST single-row latency (p50, p99) against the same prediction through
+   a prepared SQL statement (psycopg, binary parameters, prepared once);
+2. batch throughput, 10 000 rows a request: REST (JSON in and out) against
+   SQL scoring the same rows from a table;
+3. `ml_predict` over 1M rows with logging off, at rate 0.1 and at rate 1.0
+   (the log's cost; the target is at most 15% at 1.0).
+
+The model is a GBDT on the demo churn data. Run by
+benches/serving_compare.sh, which builds the release binary."""
+
+import argparse
+import json
+import statistics
+import time
+import urllib.request
+
+from quarry_server import Quarry
+
+FEATURES = ["age", "plan", "monthly_fee", "tenure_months", "support_calls", "region"]
+SCORE = "ml_predict_proba('churn_bench', age, plan, monthly_fee, tenure_months, support_calls, region)"
+
+
+def post(port, rows):
+    body = json.dumps({"rows": rows}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/models/churn_bench/predict", data=body, method="POST"
+    )
+    with urllib.request.urlopen(request) as r:
+        return json.loads(r.read())
+
+
+def metric(port, name):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def quantile(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", default="target/release/quarry")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--single", type=int, default=300, help="single-row requests per round and path")
+    args = parser.parse_args()
+
+    q = Quarry(args.binary, args.threads, extra_args=["--prediction-log-queue", "4000000"], demo=True)
+    try:
+        q.sql(f"""CREATE MODEL churn_bench OPTIONS (algorithm = 'gbdt', label = 'churned', rounds = 100,
+                  features = '{",".join(FEATURES)}') AS SELECT * FROM customers""")
+        q.sql("SELECT ml_deploy('churn_bench', 1)")
+        q.sql("CREATE TABLE big AS SELECT c.* FROM customers c CROSS JOIN generate_series(1, 20)")
+        q.sql("CREATE TABLE batch10k AS SELECT * FROM customers ORDER BY customer_id LIMIT 10000")
+        cur = q.conn.cursor()
+        cur.execute(f"SELECT customer_id, {', '.join(FEATURES)} FROM batch10k ORDER BY customer_id")
+        rows = [dict(zip(["customer_id", *FEATURES], r)) for r in cur.fetchall()]
+        singles = [{k: r[k] for k in FEATURES} for r in rows[: args.single]]
+        batch = [{k: r[k] for k in FEATURES} for r in rows]
+        prepared = (
+            f"SELECT {SCORE} FROM (SELECT %s::bigint AS age, %s::text AS plan, %s::float8 AS monthly_fee,"
+            " %s::bigint AS tenure_months, %s::bigint AS support_calls, %s::text AS region) t"
+        )
+        # Same answers on both paths before timing anything.
+        one = singles[0]
+        via_rest = post(q.http, [one])["probabilities"][0]
+        cur.execute(prepared, [one[k] for k in FEATURES], prepare=True)
+        via_sql = cur.fetchone()[0]
+        assert via_rest == via_sql, (via_rest, via_sql)
+
+        rest_single, sql_single, rest_batch, sql_batch = [], [], [], []
+        logging = {"off": [], "0.1": [], "1.0": []}
+        for _ in range(args.rounds):
+            for r in singles:
+                t = time.perf_counter()
+                post(q.http, [r])
+                rest_single.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                cur.execute(prepared, [r[k] for k in FEATURES], prepare=True)
+                cur.fetchone()
+                sql_single.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            post(q.http, batch)
+            rest_batch.append(len(batch) / (time.perf_counter() - t))
+            t = time.perf_counter()
+            q.sql(f"SELECT count({SCORE}) FROM batch10k")
+            sql_batch.append(len(batch) / (time.perf_counter() - t))
+            for rate in ["off", "0.1", "1.0"]:
+                policy = '{"log_sample_rate": 0}' if rate == "off" else f'{{"log_sample_rate": {rate}, "key": "customer_id"}}'
+                q.sql(f"SELECT ml_set_policy('churn_bench', '{policy}')")
+                t = time.perf_counter()
+                q.sql("SELECT count(prediction) FROM ml_predict('churn_bench', big)")
+                logging[rate].append(1_000_000 / (time.perf_counter() - t))
+                # Let the writer catch up outside the timed part.
+                while metric(q.http, "quarry_prediction_log_queue_rows") > 0:
+                    time.sleep(0.1)
+        dropped = metric(q.http, "quarry_prediction_log_rows_dropped_total")
+    finally:
+        q.stop()
+
+    us = lambda s: s * 1e6
+    print(f"single row, REST: p50 {us(quantile(rest_single, 0.5)):.0f} us, p99 {us(quantile(rest_single, 0.99)):.0f} us")
+    print(f"single row, prepared SQL: p50 {us(quantile(sql_single, 0.5)):.0f} us, p99 {us(quantile(sql_single, 0.99)):.0f} us")
+    print(f"  REST / SQL p50 ratio: {quantile(rest_single, 0.5) / quantile(sql_single, 0.5):.2f}")
+    print(f"batch of 10k, REST: {statistics.median(rest_batch):,.0f} rows/s; SQL: {statistics.median(sql_batch):,.0f} rows/s"
+          f" (REST / SQL {statistics.median(rest_batch) / statistics.median(sql_batch):.2f})")
+    off = statistics.median(logging["off"])
+    for rate in ["off", "0.1", "1.0"]:
+        m = statistics.median(logging[rate])
+        print(f"ml_predict over 1M rows, logging {rate}: {m:,.0f} rows/s ({m / off:.3f} of off)")
+    print(f"log rows dropped: {dropped:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+//! `ml_set_policy(model, policy)`: merges JSON keys into a model's policy
+//! (`registry::policy` lists them); answers with the whole policy.
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{Documentation, ScalarFunctionArgs, Signature, Volatility};
+use datafusion_macros::user_doc;
+
+use super::{Action, literal, text};
+use crate::error::SqlStateError;
+use crate::registry::Registry;
+
+pub const NAME: &str = "ml_set_policy";
+
+#[user_doc(
+    doc_section(label = "Model registry"),
+    description = "Sets keys of a model's policy, what the server does for the model on its own, and returns the whole policy as JSON. Keys: log_sample_rate (0 to 1: the share of keys, or of rows without a key, whose predictions every scoring path logs to ml_prediction_log), key (the column naming whom a prediction is about; sampling is by a stable hash of it, so one customer is always in or always out), log_retention_days (logged predictions older than this are removed). A key set to null is removed. Errors: 42704 unknown model; 22023 when the policy is not a JSON object, has an unknown key, or a value of the wrong type.",
+    syntax_example = "ml_set_policy(model, policy)",
+    sql_example = r#"```sql
+> SELECT ml_set_policy('churn', '{"log_sample_rate": 1.0, "key": "customer_id"}');
++---------------------------------------------+
+| ml_set_policy                               |
++---------------------------------------------+
+| {"key":"customer_id","log_sample_rate":1.0} |
++---------------------------------------------+
+```"#,
+    argument(name = "model", description = "Model name."),
+    argument(
+        name = "policy",
+        description = "JSON object of the keys to set, e.g. '{\"log_sample_rate\": 0.1, \"key\": \"customer_id\"}'."
+    )
+)]
+#[derive(Debug, Default)]
+pub struct SetPolicyUdf;
+
+impl Action for SetPolicyUdf {
+    const NAME: &'static str = NAME;
+
+    fn signature() -> Signature {
+        Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Volatile)
+    }
+
+    fn run(&self, registry: &Registry, args: &ScalarFunctionArgs) -> Result<String, SqlStateError> {
+        let model = text(literal(NAME, &args.args, 0)?)
+            .ok_or_else(|| SqlStateError::bad_argument("ml_set_policy: model must be text"))?;
+        let policy = text(literal(NAME, &args.args, 1)?)
+            .ok_or_else(|| SqlStateError::bad_argument("ml_set_policy: policy must be text"))?;
+        let user = quarry_udfs::session_info::user(&args.config_options);
+        Ok(registry.set_policy(&model, &policy, &user)?.to_string())
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.doc()
+    }
+}

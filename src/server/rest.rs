@@ -1,0 +1,516 @@
+//! The REST API for applications that do not speak SQL:
+//!
+//! | request | answer |
+//! |---------|--------|
+//! | `GET /v1/models` | every model with its versions and aliases |
+//! | `GET /v1/models/{name}` | one model: versions, the served version's features |
+//! | `POST /v1/models/{name}/predict` | `{"rows": [{feature: value, ...}]}` → `{"model", "version", "predictions", "probabilities"?}` |
+//!
+//! `{name}` is a model reference as in SQL (`churn`, `churn@3`,
+//! `churn@challenger`), resolved, cached, scored, counted and logged by the
+//! same code as `ml_predict`: predictions equal SQL's bit for bit. Rows are
+//! checked before scoring: a missing or unknown field, or a value of the
+//! wrong type, is a 400 naming the row, the field and the type expected; an
+//! unknown model is a 404. When the server has a password, requests need
+//! HTTP Basic credentials of a server user (401 otherwise).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanBuilder, Float64Array, Float64Builder, Int64Builder, StringArray,
+    StringBuilder,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use quarry_udfs::model::serving::{PredictionSink, Scored};
+use quarry_udfs::model::{FeatureKind, LoadedModel, ModelStore};
+use serde_json::{Value, json};
+
+use super::ServerState;
+use crate::error::SqlStateError;
+use crate::sync::lock;
+
+/// Rows at or above which a request is scored off the async runtime.
+const POOLED_ROWS: usize = 1024;
+
+/// An error answer: status, SQLSTATE and message, as JSON.
+pub struct ApiError {
+    status: StatusCode,
+    error: SqlStateError,
+}
+
+impl ApiError {
+    fn bad(message: String) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: SqlStateError::bad_argument(message),
+        }
+    }
+}
+
+impl From<SqlStateError> for ApiError {
+    fn from(error: SqlStateError) -> Self {
+        let status = match error.code {
+            "42704" => StatusCode::NOT_FOUND,
+            "42501" | "28P01" | "28000" => StatusCode::FORBIDDEN,
+            c if c.starts_with("XX") || c.starts_with("58") || c.starts_with("53") => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError { status, error }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"error": self.error.message, "sqlstate": self.error.code});
+        if let Some(hint) = &self.error.hint {
+            body["hint"] = json!(hint);
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// Credentials checked recently: a PBKDF2 per request would cost more than
+/// scoring. Keyed by a hash of the header, kept for a minute.
+#[derive(Debug, Default)]
+pub struct Logins {
+    verified: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+}
+
+const LOGIN_TTL: Duration = Duration::from_secs(60);
+
+fn unauthorized(why: &str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"quarry\"")],
+        Json(json!({"error": why, "sqlstate": "28P01"})),
+    )
+        .into_response()
+}
+
+/// The user of `headers`' Basic credentials, when they are a server user's.
+fn authenticate(state: &ServerState, headers: &HeaderMap) -> Result<String, &'static str> {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or("authentication required: send HTTP Basic credentials of a server user")?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .ok_or("only HTTP Basic authentication is accepted")?;
+    let key: [u8; 32] = Sha256::digest(encoded.as_bytes()).into();
+    if let Some((user, at)) = lock(&state.logins.verified).get(&key)
+        && at.elapsed() < LOGIN_TTL
+    {
+        return Ok(user.clone());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or("malformed Basic credentials")?;
+    let (user, password) = decoded
+        .split_once(':')
+        .ok_or("malformed Basic credentials")?;
+    let row = state
+        .catalog
+        .store()
+        .user(user)
+        .ok()
+        .flatten()
+        .ok_or("password authentication failed")?;
+    let (Some(salt), Some(stored)) = (row.salt, row.salted_password) else {
+        return Err("password authentication failed");
+    };
+    let salted = pgwire::api::auth::sasl::scram::gen_salted_password(
+        password,
+        &salt,
+        pgwire::api::auth::sasl::scram::SCRAM_ITERATIONS,
+    );
+    let same = salted.len() == stored.len()
+        && salted
+            .iter()
+            .zip(&stored)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !same {
+        return Err("password authentication failed");
+    }
+    let mut verified = lock(&state.logins.verified);
+    verified.retain(|_, (_, at)| at.elapsed() < LOGIN_TTL);
+    verified.insert(key, (user.to_string(), Instant::now()));
+    Ok(user.to_string())
+}
+
+/// The user a request runs as: checked when the server has a password,
+/// else the bootstrap superuser (a loopback server that trusts its clients).
+#[derive(Clone, Debug)]
+pub struct User(pub String);
+
+/// Authentication for the API and `/metrics`.
+pub async fn require_user(
+    State(state): State<Arc<ServerState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let user = if state.config.password.is_some() {
+        match authenticate(&state, request.headers()) {
+            Ok(u) => u,
+            Err(why) => return unauthorized(why),
+        }
+    } else {
+        state.config.superuser.clone()
+    };
+    request.extensions_mut().insert(User(user));
+    next.run(request).await
+}
+
+/// `GET /v1/models`.
+pub async fn models(State(state): State<Arc<ServerState>>) -> Result<Json<Value>, ApiError> {
+    let versions = state.registry.versions(None)?;
+    let mut models: Vec<Value> = Vec::new();
+    let mut current: Option<(String, Vec<Value>)> = None;
+    let flush = |current: Option<(String, Vec<Value>)>, models: &mut Vec<Value>| {
+        if let Some((name, versions)) = current {
+            models.push(json!({"name": name, "versions": versions}));
+        }
+    };
+    for v in versions {
+        if current.as_ref().is_none_or(|(n, _)| *n != v.model) {
+            flush(current.take(), &mut models);
+            current = Some((v.model.clone(), Vec::new()));
+        }
+        if let Some((_, list)) = current.as_mut() {
+            list.push(version_json(&v));
+        }
+    }
+    flush(current, &mut models);
+    Ok(Json(json!({"models": models})))
+}
+
+fn version_json(v: &crate::registry::VersionRow) -> Value {
+    json!({
+        "version": v.version,
+        "task": v.task,
+        "algorithm": v.algorithm,
+        "status": v.status,
+        "aliases": v.aliases,
+        "metrics": serde_json::from_str::<Value>(&v.metrics).unwrap_or(Value::Null),
+        "created_by": v.created_by,
+        "created_at": v.created_at,
+    })
+}
+
+/// `GET /v1/models/{name}`: its versions, and the features of the version
+/// the reference serves.
+pub async fn model(
+    State(state): State<Arc<ServerState>>,
+    Path(reference): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let pinned = state.registry.resolve(&reference)?;
+    let loaded = state.registry.load(&pinned)?;
+    let versions = state.registry.versions(Some(&pinned.name))?;
+    let features: Vec<Value> = loaded
+        .features()
+        .iter()
+        .map(|f| json!({"name": f.name, "kind": f.kind.name(), "type": f.data_type}))
+        .collect();
+    Ok(Json(json!({
+        "name": pinned.name,
+        "serves": pinned.version,
+        "task": loaded.task().name(),
+        "features": features,
+        "versions": versions.iter().map(version_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// `POST /v1/models/{name}/predict`.
+pub async fn predict(
+    State(state): State<Arc<ServerState>>,
+    Path(reference): Path<String>,
+    axum::Extension(User(user)): axum::Extension<User>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let started = Instant::now();
+    let request: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(format!("the body must be JSON: {e}")))?;
+    let rows = match request.get("rows") {
+        Some(Value::Array(rows)) => rows,
+        _ => {
+            return Err(ApiError::bad(
+                "the body must be an object with \"rows\": an array of objects, one per row".into(),
+            ));
+        }
+    };
+    let pinned = state.registry.resolve(&reference)?;
+    let loaded = state.registry.load(&pinned)?;
+    let policy = state.serving.policy(&pinned);
+    let key_field = policy.as_ref().and_then(|p| p.key.clone());
+    let (features, key) = columns(&loaded, rows, key_field.as_deref())?;
+    let model = loaded.clone();
+    let scoring_features = features.clone();
+    let score = move || model.predict_scored(&scoring_features);
+    let scored = if rows.len() >= POOLED_ROWS {
+        tokio::task::spawn_blocking(score)
+            .await
+            .map_err(|e| SqlStateError::internal(format!("scoring: {e}")))?
+    } else {
+        score()
+    };
+    let (prediction, probability) = match scored {
+        Ok(p) => p,
+        Err(e) => {
+            state.serving.failed(&pinned, "rest");
+            return Err(e.into());
+        }
+    };
+    state.serving.record(&Scored {
+        model: &loaded,
+        function: "rest",
+        features: &features,
+        key: key.as_ref(),
+        prediction: Some(&prediction),
+        probability: probability.as_ref(),
+        policy: policy.as_ref(),
+        rows: rows.len(),
+        elapsed: started.elapsed(),
+        user: &user,
+        request: quarry_udfs::control::Stop::new(None).id(),
+    });
+    let mut answer = json!({
+        "model": pinned.name,
+        "version": pinned.version,
+        "predictions": values(&prediction)?,
+    });
+    if let Some(p) = &probability {
+        answer["probabilities"] = values(p)?;
+    }
+    Ok(Json(answer))
+}
+
+/// A result column as JSON values: booleans, numbers and text as
+/// themselves (a float is written in its shortest exact form, so it reads
+/// back as the same double), NULL as null.
+fn values(array: &ArrayRef) -> Result<Value, SqlStateError> {
+    let n = array.len();
+    let out: Vec<Value> = match array.data_type() {
+        DataType::Boolean => {
+            let a = datafusion::arrow::array::AsArray::as_boolean(array.as_ref());
+            (0..n)
+                .map(|i| {
+                    if a.is_valid(i) {
+                        json!(a.value(i))
+                    } else {
+                        Value::Null
+                    }
+                })
+                .collect()
+        }
+        DataType::Float64 => {
+            let a = array
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .ok_or_else(|| SqlStateError::internal("float column"))?;
+            (0..n)
+                .map(|i| {
+                    if a.is_valid(i) {
+                        json!(a.value(i))
+                    } else {
+                        Value::Null
+                    }
+                })
+                .collect()
+        }
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
+            let a = cast(array, &DataType::Int64).map_err(SqlStateError::internal)?;
+            let a = datafusion::arrow::array::AsArray::as_primitive::<
+                datafusion::arrow::datatypes::Int64Type,
+            >(a.as_ref());
+            (0..n)
+                .map(|i| {
+                    if a.is_valid(i) {
+                        json!(a.value(i))
+                    } else {
+                        Value::Null
+                    }
+                })
+                .collect()
+        }
+        DataType::Float32 => {
+            let a = cast(array, &DataType::Float64).map_err(SqlStateError::internal)?;
+            return values(&a);
+        }
+        _ => {
+            let a = cast(array, &DataType::Utf8).map_err(SqlStateError::internal)?;
+            let a = a
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| SqlStateError::internal("text column"))?;
+            (0..n)
+                .map(|i| {
+                    if a.is_valid(i) {
+                        json!(a.value(i))
+                    } else {
+                        Value::Null
+                    }
+                })
+                .collect()
+        }
+    };
+    Ok(Value::Array(out))
+}
+
+/// What a JSON value is, for error messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The feature arrays (model order) and the key column of `rows`, checked:
+/// every row an object with every feature, nothing else but the key.
+fn columns(
+    model: &LoadedModel,
+    rows: &[Value],
+    key_field: Option<&str>,
+) -> Result<(Vec<ArrayRef>, Option<ArrayRef>), ApiError> {
+    let features = model.features();
+    for (i, row) in rows.iter().enumerate() {
+        let Value::Object(fields) = row else {
+            return Err(ApiError::bad(format!(
+                "row {i}: expected an object of feature values, got {}",
+                json_kind(row)
+            )));
+        };
+        for name in fields.keys() {
+            if !features.iter().any(|f| f.name == *name) && Some(name.as_str()) != key_field {
+                let takes: Vec<&str> = features.iter().map(|f| f.name.as_str()).collect();
+                return Err(ApiError::bad(format!(
+                    "row {i}: \"{name}\" is not a feature of model {}@{}, which takes ({})",
+                    model.name,
+                    model.version,
+                    takes.join(", ")
+                )));
+            }
+        }
+        if let Some(f) = features.iter().find(|f| !fields.contains_key(&f.name)) {
+            return Err(ApiError::bad(format!(
+                "row {i}: feature \"{}\" is missing (send null for a missing value)",
+                f.name
+            )));
+        }
+    }
+    let mut arrays = Vec::with_capacity(features.len());
+    for f in features {
+        let wrong = |i: usize, v: &Value, expected: &str| {
+            ApiError::bad(format!(
+                "row {i}: feature \"{}\" must be {expected}, got {}",
+                f.name,
+                json_kind(v)
+            ))
+        };
+        let array: ArrayRef = match f.kind {
+            FeatureKind::Numeric => {
+                let mut b = Float64Builder::with_capacity(rows.len());
+                for (i, row) in rows.iter().enumerate() {
+                    match row.get(&f.name).unwrap_or(&Value::Null) {
+                        Value::Null => b.append_null(),
+                        Value::Number(n) => b.append_option(n.as_f64()),
+                        Value::Bool(v) => b.append_value(f64::from(u8::from(*v))),
+                        v => return Err(wrong(i, v, "a number or null")),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            FeatureKind::Boolean => {
+                let mut b = BooleanBuilder::with_capacity(rows.len());
+                for (i, row) in rows.iter().enumerate() {
+                    match row.get(&f.name).unwrap_or(&Value::Null) {
+                        Value::Null => b.append_null(),
+                        Value::Bool(v) => b.append_value(*v),
+                        v => return Err(wrong(i, v, "a boolean or null")),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            FeatureKind::Categorical if f.data_type.starts_with("Int") => {
+                let mut b = Int64Builder::with_capacity(rows.len());
+                for (i, row) in rows.iter().enumerate() {
+                    match row.get(&f.name).unwrap_or(&Value::Null) {
+                        Value::Null => b.append_null(),
+                        Value::Number(n) if n.is_i64() => b.append_option(n.as_i64()),
+                        v => return Err(wrong(i, v, "an integer or null")),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            FeatureKind::Categorical | FeatureKind::Temporal => {
+                let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
+                for (i, row) in rows.iter().enumerate() {
+                    match row.get(&f.name).unwrap_or(&Value::Null) {
+                        Value::Null => b.append_null(),
+                        Value::String(s) => b.append_value(s),
+                        Value::Bool(v) if f.kind == FeatureKind::Categorical => {
+                            b.append_value(if *v { "true" } else { "false" })
+                        }
+                        v if f.kind == FeatureKind::Temporal => {
+                            return Err(wrong(i, v, "a timestamp string or null"));
+                        }
+                        v => return Err(wrong(i, v, "a string or null")),
+                    }
+                }
+                let text: ArrayRef = Arc::new(b.finish());
+                if f.kind == FeatureKind::Temporal {
+                    cast(&text, &DataType::Timestamp(TimeUnit::Microsecond, None)).map_err(|e| {
+                        ApiError::bad(format!(
+                            "feature \"{}\" must hold timestamps such as 2024-05-01T12:00:00: {e}",
+                            f.name
+                        ))
+                    })?
+                } else {
+                    text
+                }
+            }
+        };
+        arrays.push(array);
+    }
+    // Integer keys stay integers: sampling hashes them as SQL hashes an
+    // integer key column, so a customer is in or out on both paths.
+    let key = key_field.map(|k| {
+        let integers = rows
+            .iter()
+            .all(|r| r.get(k).is_none_or(|v| v.is_null() || v.is_i64()));
+        if integers {
+            let mut b = Int64Builder::with_capacity(rows.len());
+            for row in rows {
+                b.append_option(row.get(k).and_then(Value::as_i64));
+            }
+            return Arc::new(b.finish()) as ArrayRef;
+        }
+        let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
+        for row in rows {
+            match row.get(k) {
+                None | Some(Value::Null) => b.append_null(),
+                Some(Value::String(s)) => b.append_value(s),
+                Some(v) => b.append_value(v.to_string()),
+            }
+        }
+        Arc::new(b.finish()) as ArrayRef
+    });
+    Ok((arrays, key))
+}
