@@ -4,8 +4,5 @@
 # and runs benches/compaction.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --bin quarry
-venv=.venv-clients
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt
-"$venv/bin/python" benches/compaction.py "$@"
+. scripts/lib/bench.sh
+run_quarry_bench benches/compaction.py "$@"

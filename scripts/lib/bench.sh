@@ -20,3 +20,16 @@ run_against_postgres() {
   "$venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt
   "$venv/bin/python" "$script" "$@"
 }
+
+# The benchmarks without a peer server (benches/compaction.sh,
+# benches/serving_compare.sh): builds Quarry (release) and the client venv,
+# then runs the Python benchmark named by the caller with its arguments.
+run_quarry_bench() {
+  local script=$1
+  shift
+  cargo build --release --bin quarry
+  local venv=.venv-clients
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt
+  "$venv/bin/python" "$script" "$@"
+}

@@ -140,6 +140,7 @@ pub async fn run(
         )));
     }
     let options = TrainOptions::parse(&request.options)?;
+    let policy = options.policy.clone();
     let keep_snapshot = options.snapshot;
     let snapshot_all_columns = options.snapshot_all_columns;
     // Columns a training snapshot keeps besides features and label.
@@ -292,6 +293,10 @@ pub async fn run(
     )?;
     if let Some(staged) = staged {
         staged.committed();
+    }
+    // `log_sample_rate` and `key` given as options set the model's policy.
+    if let Some(policy) = &policy {
+        registry.set_policy(&name, policy, &request.user)?;
     }
     registry.model_registered().await;
     if let Some(p) = &progress {

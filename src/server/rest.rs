@@ -24,8 +24,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanBuilder, Float64Array, Float64Builder, Int64Builder, StringArray,
-    StringBuilder,
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
@@ -285,7 +284,7 @@ pub async fn predict(
         rows: rows.len(),
         elapsed: started.elapsed(),
         user: &user,
-        request: quarry_udfs::control::Stop::new(None).id(),
+        request: quarry_udfs::control::next_request(),
     });
     let mut answer = json!({
         "model": pinned.name,
@@ -302,70 +301,28 @@ pub async fn predict(
 /// themselves (a float is written in its shortest exact form, so it reads
 /// back as the same double), NULL as null.
 fn values(array: &ArrayRef) -> Result<Value, SqlStateError> {
-    let n = array.len();
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+    let as_type = |t: DataType| cast(array, &t).map_err(SqlStateError::internal);
     let out: Vec<Value> = match array.data_type() {
-        DataType::Boolean => {
-            let a = datafusion::arrow::array::AsArray::as_boolean(array.as_ref());
-            (0..n)
-                .map(|i| {
-                    if a.is_valid(i) {
-                        json!(a.value(i))
-                    } else {
-                        Value::Null
-                    }
-                })
-                .collect()
-        }
-        DataType::Float64 => {
-            let a = array
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .ok_or_else(|| SqlStateError::internal("float column"))?;
-            (0..n)
-                .map(|i| {
-                    if a.is_valid(i) {
-                        json!(a.value(i))
-                    } else {
-                        Value::Null
-                    }
-                })
-                .collect()
-        }
+        DataType::Boolean => array.as_boolean().iter().map(Value::from).collect(),
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => as_type(DataType::Float64)?
+            .as_primitive::<Float64Type>()
+            .iter()
+            .map(Value::from)
+            .collect(),
         DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
-            let a = cast(array, &DataType::Int64).map_err(SqlStateError::internal)?;
-            let a = datafusion::arrow::array::AsArray::as_primitive::<
-                datafusion::arrow::datatypes::Int64Type,
-            >(a.as_ref());
-            (0..n)
-                .map(|i| {
-                    if a.is_valid(i) {
-                        json!(a.value(i))
-                    } else {
-                        Value::Null
-                    }
-                })
+            as_type(DataType::Int64)?
+                .as_primitive::<Int64Type>()
+                .iter()
+                .map(Value::from)
                 .collect()
         }
-        DataType::Float32 => {
-            let a = cast(array, &DataType::Float64).map_err(SqlStateError::internal)?;
-            return values(&a);
-        }
-        _ => {
-            let a = cast(array, &DataType::Utf8).map_err(SqlStateError::internal)?;
-            let a = a
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| SqlStateError::internal("text column"))?;
-            (0..n)
-                .map(|i| {
-                    if a.is_valid(i) {
-                        json!(a.value(i))
-                    } else {
-                        Value::Null
-                    }
-                })
-                .collect()
-        }
+        _ => as_type(DataType::Utf8)?
+            .as_string::<i32>()
+            .iter()
+            .map(Value::from)
+            .collect(),
     };
     Ok(Value::Array(out))
 }

@@ -105,7 +105,7 @@ pub fn base_state(
         .with_runtime_env(runtime)
         .with_catalog_list(catalogs as Arc<dyn CatalogProviderList>)
         .with_default_features()
-        .with_analyzer_rules(analyzer_rules())
+        .with_analyzer_rules(analyzer_rules(registry))
         .with_physical_optimizer_rules(physical_rules())
         .build();
     let mut state = state;
@@ -207,12 +207,18 @@ pub fn base_state(
 }
 
 /// DataFusion's analyzer rules, with quoted literals read as the type they
-/// are compared with before type coercion (`unknown`), and integer
-/// arithmetic checked after it (`checked`).
-fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
+/// are compared with before type coercion (`unknown`), integer arithmetic
+/// checked after it (`checked`), and the prediction log's key added to
+/// scoring calls (`scoring_keys`).
+fn analyzer_rules(
+    registry: &Arc<crate::registry::Registry>,
+) -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
     let mut rules = datafusion::optimizer::Analyzer::new().rules;
     rules.insert(0, Arc::new(super::unknown::UnknownLiterals));
     rules.push(Arc::new(super::checked::CheckedIntegerArithmetic));
+    rules.push(Arc::new(super::scoring_keys::ScoringKeys::new(
+        registry.clone(),
+    )));
     rules
 }
 

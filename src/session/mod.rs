@@ -25,6 +25,7 @@ pub mod cursors;
 mod exprs;
 pub mod intervals;
 mod relation_oids;
+pub mod scoring_keys;
 pub mod settings;
 pub mod unknown;
 

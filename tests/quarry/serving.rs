@@ -307,30 +307,22 @@ async fn operations_walkthrough_runs() {
     }
     // What it claims: every customer scored is in the log once, keyed; the
     // feedback joins back to its predictions; the minutes count the rows.
-    assert_eq!(
-        scalar(
-            &client,
-            "SELECT count(*) || ' ' || count(DISTINCT key) FROM ml_prediction_log WHERE model = 'churn_live'"
-        )
-        .await,
-        "10000 10000"
-    );
-    assert_eq!(
-        scalar(
-            &client,
-            "SELECT count(*) FROM ml_feedback f JOIN ml_prediction_log l ON l.model = f.model AND l.key = f.key AND l.at <= f.at WHERE f.model = 'churn_live'"
-        )
-        .await,
-        "1001"
-    );
-    assert_eq!(
-        scalar(
-            &client,
-            "SELECT sum(predictions) FROM ml_model_metrics WHERE model = 'churn_live'"
-        )
-        .await,
-        "10000"
-    );
+    for (sql, expected) in [
+        (
+            "SELECT count(*) || ' ' || count(DISTINCT key) FROM ml_prediction_log WHERE model = 'churn_live'",
+            "10000 10000",
+        ),
+        (
+            "SELECT count(*) FROM ml_feedback f JOIN ml_prediction_log l ON l.model = f.model AND l.key = f.key AND l.at <= f.at WHERE f.model = 'churn_live'",
+            "1001",
+        ),
+        (
+            "SELECT sum(predictions) FROM ml_model_metrics WHERE model = 'churn_live'",
+            "10000",
+        ),
+    ] {
+        assert_eq!(scalar(&client, sql).await, expected, "{sql}");
+    }
     let (status, scrape) = http_request(server.http, "GET", "/metrics", &[], "").await;
     assert_eq!(status, 200);
     assert!(

@@ -88,13 +88,19 @@ pub struct Stop {
 /// The next statement number.
 static NEXT_STATEMENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// A number for a statement or request, unique in this process (the
+/// prediction log's request ids; statements get theirs in [`Stop::new`]).
+pub fn next_request() -> u64 {
+    NEXT_STATEMENT.fetch_add(1, Ordering::Relaxed)
+}
+
 impl Stop {
     /// A running statement that times out at `deadline`, if given.
     pub fn new(deadline: Option<Instant>) -> Self {
         Stop {
             reason: AtomicU8::new(0),
             deadline,
-            id: NEXT_STATEMENT.fetch_add(1, Ordering::Relaxed),
+            id: next_request(),
         }
     }
 

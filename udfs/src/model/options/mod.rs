@@ -116,6 +116,16 @@ pub const COMMON: &[CommonOption] = &[
         "`true`, `all`, `false`: keep the training rows as the next version of snapshot `training:<model>` (read them back with `ml_snapshot_read`; `ml_snapshots` links the snapshot and the model version). `true` keeps the columns the model used (features, label, weight and time-split columns), `all` every column of the query; DROP MODEL removes the snapshot unless `KEEP SNAPSHOTS`",
         "`true`",
     ),
+    common(
+        "log_sample_rate",
+        "0 to 1: the share of keys (or rows) whose predictions are logged to `ml_prediction_log`; sets the model's policy as `ml_set_policy` does",
+        "the policy's (none: no logging)",
+    ),
+    common(
+        "key",
+        "the column that identifies whom a prediction is about, for the prediction log (sampling hashes it)",
+        "the policy's",
+    ),
 ];
 
 /// Cross-validation folds.
@@ -211,6 +221,9 @@ pub struct TrainOptions {
     pub snapshot: bool,
     /// Keep every column of the query in it, not only the ones used.
     pub snapshot_all_columns: bool,
+    /// The policy keys the options set (`log_sample_rate`, `key`), as a
+    /// JSON object for `ml_set_policy`.
+    pub policy: Option<String>,
     /// Every option as given (keys lowercased): the algorithm's
     /// hyperparameters are read from here, and the version records them.
     pub given: BTreeMap<String, String>,
@@ -379,6 +392,7 @@ impl TrainOptions {
             cv: None,
             snapshot: true,
             snapshot_all_columns: false,
+            policy: None,
             given,
         };
         // The algorithm's own options, before the rest of the common ones.
@@ -396,6 +410,27 @@ impl TrainOptions {
                 Some(level)
             }
             None => None,
+        };
+        options.policy = {
+            let mut policy = serde_json::Map::new();
+            if let Some(v) = given.get("log_sample_rate") {
+                let rate = number("log_sample_rate", v)?;
+                if !(0.0..=1.0).contains(&rate) {
+                    return Err(SqlStateError::option(
+                        "log_sample_rate",
+                        "must be a number from 0 to 1",
+                        v,
+                    ));
+                }
+                policy.insert("log_sample_rate".into(), serde_json::json!(rate));
+            }
+            if let Some(k) = given.get("key") {
+                if k.trim().is_empty() {
+                    return Err(SqlStateError::option("key", "must name a column", "''"));
+                }
+                policy.insert("key".into(), serde_json::json!(k.trim()));
+            }
+            (!policy.is_empty()).then(|| serde_json::Value::Object(policy).to_string())
         };
         options.calibrate = match given
             .get("calibrate")
