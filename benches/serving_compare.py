@@ -12,7 +12,9 @@ The model is a GBDT on the demo churn data. Run by
 benches/serving_compare.sh, which builds the release binary."""
 
 import argparse
+import http.client
 import json
+import os
 import statistics
 import time
 import urllib.request
@@ -23,13 +25,23 @@ FEATURES = ["age", "plan", "monthly_fee", "tenure_months", "support_calls", "reg
 SCORE = "ml_predict_proba('churn_bench', age, plan, monthly_fee, tenure_months, support_calls, region)"
 
 
+_connections = {}
+
+
 def post(port, rows):
-    body = json.dumps({"rows": rows}).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/v1/models/churn_bench/predict", data=body, method="POST"
+    """One request on a kept-alive connection, as an application's HTTP
+    client pool would send it (psycopg keeps its connection too)."""
+    conn = _connections.get(port)
+    if conn is None:
+        conn = _connections[port] = http.client.HTTPConnection("127.0.0.1", port)
+    conn.request(
+        "POST", "/v1/models/churn_bench/predict", body=json.dumps({"rows": rows}),
+        headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request) as r:
-        return json.loads(r.read())
+    response = conn.getresponse()
+    body = response.read()
+    assert response.status == 200, body
+    return json.loads(body)
 
 
 def metric(port, name):
@@ -79,6 +91,8 @@ def main():
         rest_single, sql_single, rest_batch, sql_batch = [], [], [], []
         logging = {"off": [], "0.1": [], "1.0": []}
         for _ in range(args.rounds):
+            # Parts 1 and 2 without logging.
+            q.sql("""SELECT ml_set_policy('churn_bench', '{"log_sample_rate": 0}')""")
             for r in singles:
                 t = time.perf_counter()
                 post(q.http, [r])
@@ -117,6 +131,23 @@ def main():
         m = statistics.median(logging[rate])
         print(f"ml_predict over 1M rows, logging {rate}: {m:,.0f} rows/s ({m / off:.3f} of off)")
     print(f"log rows dropped: {dropped:.0f}")
+    results = {
+        "binary": args.binary,
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "single_row_us": {
+            "rest_p50": us(quantile(rest_single, 0.5)), "rest_p99": us(quantile(rest_single, 0.99)),
+            "sql_p50": us(quantile(sql_single, 0.5)), "sql_p99": us(quantile(sql_single, 0.99)),
+        },
+        "ratio_rest_over_sql_p50": quantile(rest_single, 0.5) / quantile(sql_single, 0.5),
+        "batch_rows_per_s": {"rest": statistics.median(rest_batch), "sql": statistics.median(sql_batch)},
+        "ml_predict_rows_per_s": {rate: statistics.median(v) for rate, v in logging.items()},
+        "logging_throughput_ratio": {rate: statistics.median(v) / off for rate, v in logging.items()},
+        "log_rows_dropped": dropped,
+    }
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "serving_compare.json")
+    with open(out, "w") as f:
+        json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":
