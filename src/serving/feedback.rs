@@ -156,7 +156,12 @@ impl ScalarUDFImpl for FeedbackUdf {
             .table
             .get()
             .ok_or_else(|| {
-                SqlStateError::internal("ml_feedback: the table is not open yet").into_df()
+                SqlStateError::new(
+                    sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    "ml_feedback: the feedback table is still being created for the first model",
+                )
+                .with_hint("retry in a moment")
+                .into_df()
             })?
             .clone();
         let handle = tokio::runtime::Handle::try_current().map_err(|_| {

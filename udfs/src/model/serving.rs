@@ -152,10 +152,13 @@ pub fn sampled(policy: &LogPolicy, key: Option<&ArrayRef>, rows: usize, request:
     if policy.sample_rate <= 0.0 {
         return vec![false; rows];
     }
+    // A row without a key: by the request and its position, hashed from a
+    // buffer on the stack (this runs per row).
     let by_row = |i: usize| {
-        unit(fnv(
-            &[request.to_le_bytes(), (i as u64).to_le_bytes()].concat()
-        ))
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&request.to_le_bytes());
+        bytes[8..].copy_from_slice(&(i as u64).to_le_bytes());
+        unit(fnv(&bytes))
     };
     match key {
         Some(keys) => key_hashes(keys)
