@@ -47,8 +47,17 @@ WHERE customer_id % 10 = 0;
 
 SELECT ml_feedback('churn_live', '100003', 'true', true, 'retention offer made by phone');
 
--- 5. Live quality: predictions joined to feedback, latest prediction
---    before the feedback, the same metric aggregates as ever.
+-- 5. Live quality per day: the labelled rows' AUC, accuracy and F1 with
+--    bootstrap intervals, the override rate, the mean prediction, and drift
+--    of the predictions and of the logged inputs against the training data.
+SELECT period, version, predictions, labelled, metric, round(value, 3) AS value,
+       round(ci_lower, 3) AS ci_lower, round(ci_upper, 3) AS ci_upper,
+       round(override_rate, 4) AS override_rate, round(mean_prediction, 3) AS mean_prediction,
+       round(prediction_psi, 3) AS prediction_psi, drifted_features
+FROM ml_monitor('churn_live', window => '7 days', grain => 'day');
+
+-- The same numbers by hand: each feedback row joined to the latest
+-- prediction for its customer made before it, and the metric aggregates.
 WITH labelled AS (
     SELECT f.actual = 'true' AS actual, l.probability
     FROM ml_feedback f
@@ -57,6 +66,12 @@ WITH labelled AS (
 )
 SELECT count(*) AS labelled, round(ml_roc_auc(actual, probability), 3) AS live_auc
 FROM labelled;
+
+-- Which inputs moved: ml_drift on the scored customers names them.
+SELECT feature, round(value, 3) AS psi
+FROM ml_drift('churn_live', customers_recent)
+WHERE metric = 'psi' AND drifted
+ORDER BY feature;
 
 -- 6. Live volume and latency per minute.
 SELECT model, version, alias, minute, predictions, calls, errors,

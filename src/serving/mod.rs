@@ -15,6 +15,7 @@ pub mod feedback;
 pub mod log;
 pub mod metrics;
 pub mod model_metrics;
+pub mod monitor;
 pub mod prometheus;
 
 use std::collections::HashMap;

@@ -312,6 +312,29 @@ async fn operations_walkthrough_runs() {
             "SELECT sum(predictions) FROM ml_model_metrics WHERE model = 'churn_live'",
             "10000",
         ),
+        // ml_monitor's day: every prediction, the joined feedback, AUC as
+        // the aggregate gives it on those rows, the overridden call, and
+        // drift as ml_drift sees the scored customers.
+        (
+            "SELECT predictions || ' ' || labelled || ' ' || CAST(round(override_rate * labelled) AS BIGINT) FROM ml_monitor('churn_live') WHERE metric = 'roc_auc'",
+            "10000 1001 1",
+        ),
+        (
+            "SELECT abs(m.value - j.auc) < 1e-12 FROM ml_monitor('churn_live') m,
+               (SELECT ml_roc_auc(f.actual = 'true', l.probability) AS auc FROM ml_feedback f
+                JOIN ml_prediction_log l ON l.model = f.model AND l.key = f.key AND l.at <= f.at
+                WHERE f.model = 'churn_live') j
+             WHERE m.metric = 'roc_auc'",
+            "t",
+        ),
+        (
+            "SELECT m.drifted_features || ' ' || d.drifted || ' ' || (abs(m.prediction_psi - d.psi) < 1e-12)
+             FROM (SELECT * FROM ml_monitor('churn_live') LIMIT 1) m,
+               (SELECT count(*) FILTER (WHERE feature <> 'prediction' AND drifted) AS drifted,
+                       max(value) FILTER (WHERE feature = 'prediction') AS psi
+                FROM ml_drift('churn_live', customers_recent) WHERE metric = 'psi') d",
+            "3 3 true",
+        ),
     ] {
         assert_eq!(scalar(&client, sql).await, expected, "{sql}");
     }

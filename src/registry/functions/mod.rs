@@ -33,6 +33,7 @@ pub fn functions() -> Vec<Definition<Arc<Registry>>> {
         Definition::text_table(|r: &Arc<Registry>| snapshot::SnapshotUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| snapshot_read::SnapshotReadUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| training_info::TrainingInfoUdtf::new(r.clone())),
+        Definition::table(|r: &Arc<Registry>| crate::serving::monitor::MonitorUdtf::new(r.clone())),
     ]
 }
 

@@ -8,6 +8,7 @@
 //! statistic with an empty side is NULL. Definitions are in
 //! [`crate::kernels::drift`] and SPEC §3.6.
 
+pub mod binned;
 pub mod chi2_pvalue;
 pub mod findings;
 pub mod js_divergence;
