@@ -179,6 +179,8 @@ pub struct PredictionLog {
     pub dropped: AtomicU64,
     /// Rows lost because a write failed (disk full...); logged as errors.
     pub failed: AtomicU64,
+    /// Counts the written inputs' drift, when set.
+    pub drift: std::sync::OnceLock<Arc<super::live_drift::LiveDrift>>,
 }
 
 impl PredictionLog {
@@ -192,6 +194,7 @@ impl PredictionLog {
             written: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            drift: std::sync::OnceLock::new(),
         }
     }
 
@@ -234,7 +237,7 @@ impl PredictionLog {
             return 0;
         }
         let rows: u64 = entries.iter().map(|e| e.rows() as u64).sum();
-        match write(table, entries).await {
+        match write(table, entries, self.drift.get().cloned()).await {
             Ok(n) => {
                 self.written.fetch_add(n, Ordering::Relaxed);
                 n
@@ -318,9 +321,16 @@ fn lower_priority() {
 }
 
 /// Commits the rows of `entries`, one file set (and commit) per day.
-async fn write(table: &Arc<TableData>, entries: Vec<Entry>) -> Result<u64> {
+async fn write(
+    table: &Arc<TableData>,
+    entries: Vec<Entry>,
+    drift: Option<Arc<super::live_drift::LiveDrift>>,
+) -> Result<u64> {
     let data = table.clone();
     let pending = in_background(move || {
+        if let Some(drift) = drift {
+            drift.observe(&entries);
+        }
         let schema = schema();
         let mut by_day: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
         for e in &entries {

@@ -12,6 +12,7 @@
 //! - [`prometheus`]: `GET /metrics`.
 
 pub mod feedback;
+pub mod live_drift;
 pub mod log;
 pub mod metrics;
 pub mod model_metrics;
@@ -54,10 +55,14 @@ pub struct Serving {
 
 impl Serving {
     pub fn new(registry: Arc<Registry>, log_queue_rows: usize) -> Arc<Serving> {
+        let log = Arc::new(log::PredictionLog::new(log_queue_rows));
+        let _ = log
+            .drift
+            .set(Arc::new(live_drift::LiveDrift::new(registry.clone())));
         Arc::new(Serving {
             registry,
             monitor: metrics::Monitor::default(),
-            log: Arc::new(log::PredictionLog::new(log_queue_rows)),
+            log,
             log_table: OnceLock::new(),
             feedback_table: Arc::new(OnceLock::new()),
             aliases: Mutex::new(HashMap::new()),

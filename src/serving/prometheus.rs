@@ -142,5 +142,24 @@ pub fn render(serving: &Serving, sessions: usize, memory_reserved: usize) -> Str
         "Prediction log rows waiting to be written.",
     );
     let _ = writeln!(out, "quarry_prediction_log_queue_rows {}", log.queued());
+    header(
+        &mut out,
+        "quarry_feature_psi",
+        "gauge",
+        "PSI of each feature's logged inputs today (UTC) against the training profile, per deployed model version.",
+    );
+    if let Some(drift) = log.drift.get() {
+        let deployed = |m: &quarry_udfs::model::ModelRef| serving.alias(m).is_some();
+        for f in drift.psi(super::log::now_us(), deployed) {
+            let _ = writeln!(
+                out,
+                "quarry_feature_psi{{model=\"{}\",version=\"{}\",feature=\"{}\"}} {}",
+                escape(&f.model),
+                f.version,
+                escape(&f.feature),
+                f.psi
+            );
+        }
+    }
     out
 }

@@ -344,5 +344,28 @@ async fn operations_walkthrough_runs() {
         scrape.contains("quarry_predictions_total{model=\"churn_live\",version=\"1\"} 10000\n"),
         "{scrape}"
     );
+    // Today's PSI of each feature, as ml_drift computes it on the same rows.
+    let drift = texts(
+        &client,
+        "SELECT feature || ' ' || CAST(value AS TEXT) FROM ml_drift('churn_live', customers_recent)
+         WHERE metric = 'psi' AND feature <> 'prediction' ORDER BY feature",
+    )
+    .await;
+    assert_eq!(drift.len(), 6, "{drift:?}");
+    for row in drift {
+        let row = row.expect("a row");
+        let (feature, psi) = row.split_once(' ').expect("feature and value");
+        let psi: f64 = psi.parse().expect("a number");
+        let prefix = format!(
+            "quarry_feature_psi{{model=\"churn_live\",version=\"1\",feature=\"{feature}\"}} "
+        );
+        let live: f64 = scrape
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no PSI of {feature} in the scrape:\n{scrape}"))
+            .parse()
+            .expect("a number");
+        assert!((live - psi).abs() < 1e-12, "{feature}: {live} vs {psi}");
+    }
     server.stop().await;
 }
