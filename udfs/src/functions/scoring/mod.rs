@@ -379,11 +379,20 @@ pub fn feature_columns<'m>(
 }
 
 /// The arguments of a scoring scalar in a table function's plan: the
-/// pinned reference, then the feature columns named as the features.
+/// pinned reference, then the feature columns in one struct whose fields
+/// are named as the features. A struct, not aliased arguments: the
+/// optimizer merges a subquery's projection into the call and drops the
+/// aliases of arguments (`(SELECT age + 20 AS age ...)` would reach the
+/// model as `t.age + 20`), while a struct's field names are part of it.
 pub fn scoring_args(pinned: &ModelRef, columns: &[(&Feature, Expr)]) -> Vec<Expr> {
-    std::iter::once(lit(pinned.to_string()))
-        .chain(columns.iter().map(|(f, c)| c.clone().alias(f.name.clone())))
-        .collect()
+    let fields = columns
+        .iter()
+        .flat_map(|(f, c)| [lit(f.name.clone()), c.clone()])
+        .collect();
+    vec![
+        lit(pinned.to_string()),
+        datafusion::functions::core::expr_fn::named_struct(fields),
+    ]
 }
 
 /// The model reference of a call, which must be a text literal.
