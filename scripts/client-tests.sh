@@ -2,7 +2,8 @@
 # Runs real PostgreSQL clients (psql, pgbench, psycopg 3, psycopg2,
 # SQLAlchemy and pandas, asyncpg, node-postgres, pgJDBC, psqlODBC through
 # pyodbc, pgx, dbt-core with dbt-postgres, and the catalog queries of
-# Metabase, DBeaver and Superset, and Prometheus's promtool on /metrics)
+# Metabase, DBeaver and Superset, Prometheus's promtool on /metrics, and
+# the dashboard in headless Chromium)
 # against a Quarry server this script starts on a temporary
 # data directory and stops at the end. Installs what it needs: Python venvs
 # in .venv-clients and .venv-dbt, node-postgres from its lock file into
@@ -66,6 +67,15 @@ if ! command -v promtool >/dev/null; then
     echo "promtool is missing and cannot be installed (not root)" >&2; exit 1
   fi
 fi
+# Headless Chromium, to load the dashboard as a browser does, from Debian.
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends chromium fonts-dejavu-core >/dev/null
+  else
+    echo "chromium is missing and cannot be installed (not root)" >&2; exit 1
+  fi
+fi
 mkdir -p target/clients
 (cd tests/clients/pgx && GO111MODULE=off GOPATH=/usr/share/gocode \
   GOCACHE="$PWD/../../../target/clients/go-cache" go build -o ../../../target/clients/pgx-test .)
@@ -125,6 +135,7 @@ tests/clients/test_dbt.sh || status=1
 tests/clients/test_dbt_example.sh || status=1
 "$venv/bin/python" tests/clients/test_notebook.py || status=1
 "$venv/bin/python" tests/clients/test_metrics.py || status=1
+"$venv/bin/python" tests/clients/test_dashboard.py || status=1
 node tests/clients/node/test_node.js || status=1
 target/clients/pgx-test "postgres://quarry:$password@127.0.0.1:$port/quarry?sslmode=require" || status=1
 java -cp "$jdbc_jar" tests/clients/jdbc/QuarryJdbc.java \

@@ -1,6 +1,6 @@
 //! HTTP endpoint: `GET /health`, which load balancers and the
 //! docker-compose health check poll; `GET /metrics` for Prometheus; the
-//! REST API (`rest`). All but `/health` need a server user's HTTP Basic
+//! REST API (`rest`); the dashboard at `GET /` (`dashboard`). All but `/health` need a server user's HTTP Basic
 //! credentials when the server has a password.
 
 use std::sync::Arc;
@@ -38,6 +38,8 @@ async fn health(State(state): State<Arc<ServerState>>) -> axum::Json<serde_json:
 pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
     let shutdown = state.shutdown.clone();
     let protected = Router::new()
+        .route("/", get(super::dashboard::page))
+        .route("/v1/dashboard", get(super::dashboard::data))
         .route("/metrics", get(metrics))
         .route("/v1/models", get(super::rest::models))
         .route("/v1/models/{name}", get(super::rest::model))

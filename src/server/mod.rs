@@ -8,6 +8,7 @@ pub mod arrays;
 pub mod auth;
 pub mod copy;
 pub mod copy_out;
+pub mod dashboard;
 mod floats;
 pub mod frames;
 pub mod http;

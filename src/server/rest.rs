@@ -176,6 +176,11 @@ pub async fn require_user(
 
 /// `GET /v1/models`.
 pub async fn models(State(state): State<Arc<ServerState>>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(models_json(&state)?))
+}
+
+/// Every model with its versions, as `GET /v1/models` answers.
+pub fn models_json(state: &ServerState) -> Result<Value, SqlStateError> {
     let versions = state.registry.versions(None)?;
     let mut models: Vec<Value> = Vec::new();
     let mut current: Option<(String, Vec<Value>)> = None;
@@ -194,7 +199,7 @@ pub async fn models(State(state): State<Arc<ServerState>>) -> Result<Json<Value>
         }
     }
     flush(current, &mut models);
-    Ok(Json(json!({"models": models})))
+    Ok(json!({"models": models}))
 }
 
 fn version_json(v: &crate::registry::VersionRow) -> Value {

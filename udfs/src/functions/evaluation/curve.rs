@@ -16,7 +16,7 @@ use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StructArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, StructArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -232,6 +232,36 @@ pub fn curve_columns(curve: Curve, state: &mut Ranked, bins: usize) -> Vec<Array
             out
         }
     }
+}
+
+/// What a binary classifier keeps of its evaluation rows for the
+/// dashboard, computed as `ml_roc_curve` (100 thresholds) and
+/// `ml_lift_curve` (deciles) compute them: `{"roc": [[fpr, tpr], ...],
+/// "lift": [[decile, cumulative_lift, cumulative_gain], ...]}`.
+pub fn kept_curves(y: &[bool], score: &[f64]) -> serde_json::Value {
+    let (mut positives, mut negatives) = (Vec::new(), Vec::new());
+    for (&label, &s) in y.iter().zip(score) {
+        if label {
+            positives.push(s);
+        } else {
+            negatives.push(s);
+        }
+    }
+    let mut ranked = Ranked::from_scores(positives, negatives);
+    let number = |a: &ArrayRef, i: usize| {
+        let a = a.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        a.is_valid(i).then(|| a.value(i))
+    };
+    let roc = curve_columns(Curve::Roc, &mut ranked, 100);
+    let lift = curve_columns(Curve::Lift, &mut ranked, 10);
+    serde_json::json!({
+        "roc": (0..roc[1].len())
+            .filter_map(|i| Some([number(&roc[1], i)?, number(&roc[2], i)?]))
+            .collect::<Vec<_>>(),
+        "lift": (0..lift[0].len())
+            .filter_map(|i| Some([(i + 1) as f64, number(&lift[6], i)?, number(&lift[5], i)?]))
+            .collect::<Vec<_>>(),
+    })
 }
 
 /// Calls `visit(positives, size)` per group of tied scores, highest first.

@@ -216,6 +216,27 @@ pub(super) fn importance(
     Ok(())
 }
 
+/// The ROC and lift curves of a binary classifier on the evaluation rows,
+/// kept in the profile for the dashboard (`curve::kept_curves`).
+pub(super) fn kept_curves(
+    training: &Training<'_>,
+    rows: &[usize],
+    predictions: Option<&ArrayRef>,
+) -> Option<Json> {
+    if training.task != Task::Classification || training.class_count != 2 {
+        return None;
+    }
+    let p = predictions?.as_primitive_opt::<Float64Type>()?;
+    let y: Vec<bool> = rows
+        .iter()
+        .map(|&i| training.class_of.and_then(|c| c[i]) == Some(1))
+        .collect();
+    let score: Vec<f64> = (0..p.len())
+        .map(|i| if p.is_valid(i) { p.value(i) } else { 0.5 })
+        .collect();
+    (y.len() == score.len()).then(|| crate::functions::evaluation::curve::kept_curves(&y, &score))
+}
+
 /// The training profile: every feature's distribution and the predictions'.
 pub(super) fn training_profile(
     features: &[Feature],

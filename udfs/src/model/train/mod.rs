@@ -138,6 +138,7 @@ pub fn train(
         columns.anomaly_truth.as_deref(),
         &mut metrics,
     )?;
+    let curves = evaluate::kept_curves(&training, eval_rows, eval_predictions.as_ref());
     uncertainty::fit(
         &mut model,
         &training,
@@ -170,8 +171,12 @@ pub fn train(
             }
         }
     };
-    let profile =
+    let mut profile =
         evaluate::training_profile(&columns.features, &train_values, &predictions, ctx.threads);
+    if let Some(curves) = curves {
+        profile["curves"] = curves;
+        profile["curves"]["evaluated_on"] = json!(evaluated_on);
+    }
     let mut warnings = columns.warnings.clone();
     if holdout {
         warnings.extend(holdout_warnings(&training, &rows.train, &rows.test));

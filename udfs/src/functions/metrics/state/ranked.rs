@@ -28,7 +28,6 @@ impl Ranked {
         (&self.positives, &self.negatives)
     }
 
-    #[cfg(test)]
     pub fn from_scores(positives: Vec<f64>, negatives: Vec<f64>) -> Self {
         Ranked {
             positives,
