@@ -161,6 +161,11 @@ pub struct Registry {
     model_hook: std::sync::OnceLock<ModelHook>,
     /// Each model's logging policy as scoring asks for it, read once.
     log_policies: Mutex<HashMap<String, Option<quarry_udfs::model::serving::LogPolicy>>>,
+    /// Unpinned references (`churn`, `churn@production`) as resolved at a
+    /// [`Registry::epoch`]: every change to versions or aliases advances it,
+    /// so an entry of an older epoch is never used. Saves the two metadata
+    /// queries a bare name costs on every REST request and scoring plan.
+    resolved: Mutex<HashMap<String, (u64, ModelRef)>>,
     pub snapshots: snapshots::Snapshots,
 }
 
@@ -197,6 +202,7 @@ impl Registry {
             dir,
             cache: Mutex::new(HashMap::new()),
             log_policies: Mutex::new(HashMap::new()),
+            resolved: Mutex::new(HashMap::new()),
             model_hook: std::sync::OnceLock::new(),
         });
         registry.collect_garbage()?;
@@ -744,17 +750,10 @@ fn dir_name(name: &str) -> String {
     format!("model-{hex}")
 }
 
-impl ModelStore for Registry {
-    fn resolve(&self, reference: &str) -> quarry_udfs::model::schema::Result<ModelRef> {
-        if let Some(pinned) = ModelRef::parse_pinned(reference) {
-            // A loaded version exists: versions are immutable and DROP MODEL
-            // evicts them, so the cache answers without a metadata query
-            // (this runs several times while every scoring query is planned).
-            if !self.cache().contains_key(&pinned) {
-                self.version_exists(&pinned.name, pinned.version)?;
-            }
-            return Ok(pinned);
-        }
+impl Registry {
+    /// [`ModelStore::resolve`] of a reference without a version number,
+    /// from the metadata.
+    fn resolve_unpinned(&self, reference: &str) -> quarry_udfs::model::schema::Result<ModelRef> {
         let (name, alias) = match reference.rsplit_once('@') {
             Some((n, a)) => (normalize(n), Some(a.trim().to_lowercase())),
             None => (normalize(reference), None),
@@ -794,6 +793,33 @@ impl ModelStore for Registry {
                 },
             )),
         }
+    }
+}
+
+impl ModelStore for Registry {
+    fn resolve(&self, reference: &str) -> quarry_udfs::model::schema::Result<ModelRef> {
+        if let Some(pinned) = ModelRef::parse_pinned(reference) {
+            // A loaded version exists: versions are immutable and DROP MODEL
+            // evicts them, so the cache answers without a metadata query
+            // (this runs several times while every scoring query is planned).
+            if !self.cache().contains_key(&pinned) {
+                self.version_exists(&pinned.name, pinned.version)?;
+            }
+            return Ok(pinned);
+        }
+        let epoch = self.epoch();
+        if let Some((at, model)) = lock(&self.resolved).get(reference)
+            && *at == epoch
+        {
+            return Ok(model.clone());
+        }
+        let model = self.resolve_unpinned(reference)?;
+        let mut resolved = lock(&self.resolved);
+        if resolved.len() >= 4096 {
+            resolved.clear();
+        }
+        resolved.insert(reference.to_string(), (epoch, model.clone()));
+        Ok(model)
     }
 
     fn load(&self, model: &ModelRef) -> quarry_udfs::model::schema::Result<Arc<LoadedModel>> {
