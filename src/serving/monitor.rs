@@ -13,7 +13,7 @@
 //! training profile, and how many features drifted (PSI above 0.2, as
 //! `ml_drift` flags it) in the logged inputs.
 //!
-//! Plan: the call becomes a scan of a [`MonitorTable`], whose execution
+//! Plan: the call becomes a scan of a `MonitorTable`, whose execution
 //! streams `ml_feedback` (kept whole: it is small) and then the log (only
 //! bin counts and the joined rows are kept), so the log of a busy model is
 //! read once without being held. Per-day log files and their `at` statistics

@@ -384,3 +384,13 @@ impl Process {
         let _ = self.child.wait();
     }
 }
+
+/// A test that panics must not leave its server running.
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
