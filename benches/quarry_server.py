@@ -20,7 +20,7 @@ class Quarry:
     def __init__(self, binary, threads, extra_args=(), demo=False):
         self.dir = tempfile.mkdtemp(prefix="quarry-bench-")
         port, http = free_port(), free_port()
-        self.http = http
+        self.port, self.http = port, http
         self.server = subprocess.Popen(
             [binary, "--data-dir", self.dir, *([] if demo else ["--no-demo"]), "--pg-listen", f"127.0.0.1:{port}",
              "--http-listen", f"127.0.0.1:{http}", "--threads", str(threads), *extra_args],
