@@ -49,8 +49,10 @@ pub async fn page(State(state): State<Arc<ServerState>>, Query(q): Query<Selecte
         Ok(d) => d,
         Err(e) => json!({"error": e.message, "sqlstate": e.code}),
     };
-    // JSON in a script element: `</` must not close it.
-    let data = data.to_string().replace("</", "<\\/");
+    // JSON in a script element: no `<` at all, so neither `</script>` nor
+    // `<!--` can change how the page parses (`<` only occurs in strings,
+    // where `\u003c` means the same).
+    let data = data.to_string().replace('<', "\\u003c");
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
