@@ -750,12 +750,9 @@ impl Run {
                             group.prediction_counts = reference.counts();
                         }
                         if reference.is_numeric() {
-                            let number = if info.binary() || info.task != Task::Regression {
-                                p
-                            } else {
-                                value
-                            };
-                            if let Some(x) = number {
+                            // The form the profile kept: the probability
+                            // of a classifier, the value of a regressor.
+                            if let Some(x) = value {
                                 reference.add_number(&mut group.prediction_counts, x);
                             }
                         } else if let Some(o) = out {
