@@ -11,6 +11,12 @@
 //! uncommitted catalog changes sit between the two: [`SessionFront`].)
 //! They are not in the store, so they never outlive a crash either.
 //!
+//! A transaction block undoes what it did to them as it undoes its other
+//! writes: `BEGIN` and each `SAVEPOINT` keep a [`LocalPoint`] (the names, and
+//! each temporary table's batches, which are shared, not copied), and
+//! `ROLLBACK` or `ROLLBACK TO SAVEPOINT` puts it back: rows inserted,
+//! updated or deleted, and relations created or dropped since.
+//!
 //! (PostgreSQL looks in `pg_temp` only for an unqualified name; here a
 //! temporary relation also hides a table of the same name qualified with a
 //! schema. Names are resolved through DataFusion's catalogs, which are not
@@ -20,7 +26,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
+use datafusion::datasource::MemTable;
 use datafusion::error::Result as DfResult;
 
 use super::changes::Seen;
@@ -34,6 +42,21 @@ pub const TEMP_SCHEMA: &str = "pg_temp";
 
 /// Schemas a temporary relation never hides a name in.
 const SYSTEM_SCHEMAS: [&str; 2] = ["pg_catalog", "information_schema"];
+
+/// A temporary table's rows: its partitions' batches.
+type Partitions = Vec<Vec<RecordBatch>>;
+
+/// What a session's temporary relations held at a point of its
+/// transaction block.
+pub struct LocalPoint {
+    relations: BTreeMap<String, Arc<dyn TableProvider>>,
+    /// Each temporary table's partitions' batches.
+    rows: Vec<(Arc<dyn TableProvider>, Partitions)>,
+}
+
+fn as_memory(provider: &Arc<dyn TableProvider>) -> Option<&MemTable> {
+    (provider.as_ref() as &dyn std::any::Any).downcast_ref::<MemTable>()
+}
 
 /// A session's temporary relations, by name.
 #[derive(Debug, Default)]
@@ -76,6 +99,34 @@ impl LocalRelations {
     /// Drops `name`; `false` when there is none.
     pub fn remove(&self, name: &str) -> bool {
         write(&self.relations).remove(name).is_some()
+    }
+
+    /// What they hold now, for [`LocalRelations::restore`].
+    pub async fn point(&self) -> LocalPoint {
+        let relations = read(&self.relations).clone();
+        let mut rows = Vec::new();
+        for provider in relations.values() {
+            if let Some(table) = as_memory(provider) {
+                let mut partitions = Vec::with_capacity(table.batches.len());
+                for partition in &table.batches {
+                    partitions.push(partition.read().await.clone());
+                }
+                rows.push((provider.clone(), partitions));
+            }
+        }
+        LocalPoint { relations, rows }
+    }
+
+    /// Puts back what they held at `point`.
+    pub async fn restore(&self, point: &LocalPoint) {
+        *write(&self.relations) = point.relations.clone();
+        for (provider, partitions) in &point.rows {
+            if let Some(table) = as_memory(provider) {
+                for (partition, batches) in table.batches.iter().zip(partitions) {
+                    *partition.write().await = batches.clone();
+                }
+            }
+        }
     }
 }
 

@@ -196,6 +196,29 @@ impl Catalog {
         self.definitions.load(Ordering::Acquire)
     }
 
+    /// Every managed table's committed files, as of one moment: what a
+    /// REPEATABLE READ or SERIALIZABLE block reads (`staging::Snapshot`).
+    pub fn snapshot(&self) -> staging::Snapshot {
+        let mut datas: Vec<Arc<TableData>> = Vec::new();
+        for schema in read(&self.schemas).values() {
+            for provider in read(&schema.tables).values() {
+                if let Some(table) = table::as_managed(provider) {
+                    datas.push(table.data().clone());
+                }
+            }
+        }
+        let _held = table::hold_publications();
+        staging::Snapshot {
+            tables: datas
+                .into_iter()
+                .map(|data| {
+                    let files = data.snapshot();
+                    (data.id.clone(), (data, files))
+                })
+                .collect(),
+        }
+    }
+
     fn add_schema_provider(&self, name: &str) -> Result<Arc<QuarrySchema>> {
         let schema = Arc::new(QuarrySchema {
             tables: RwLock::default(),

@@ -391,6 +391,7 @@ pub async fn apply(
             })
         })
         .collect::<Result<_>>()?;
+    block.check_rewrite(data, &removed)?;
     let table = data.clone();
     let names = removed.clone();
     let pending = tokio::task::spawn_blocking(move || {

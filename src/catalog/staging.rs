@@ -16,6 +16,17 @@
 //! since, and one that rewrote a file fails if another write removed that
 //! file first, as PostgreSQL's first-updater-wins does.
 //!
+//! Isolation is READ COMMITTED unless the block asks for more (`BEGIN
+//! ISOLATION LEVEL`, `SET TRANSACTION`, `default_transaction_isolation`).
+//! REPEATABLE READ is snapshot isolation: the block's first statement takes
+//! a [`Snapshot`] of every table's committed files, and the block reads it
+//! (plus its own staged writes) to its end; an `UPDATE` or `DELETE` of rows
+//! a later commit rewrote fails with `40001`, as PostgreSQL's
+//! first-updater-wins. SERIALIZABLE adds a check at `COMMIT`: a block that
+//! wrote fails with `40001` if a table it read changed since its snapshot,
+//! so every committed block behaves as if it ran alone at its commit
+//! (optimistic validation per table, where PostgreSQL tracks predicates).
+//!
 //! Changes to the catalog's relations (`CREATE TABLE [AS]`, `CREATE VIEW`,
 //! `DROP`, `ALTER ... RENAME`, `COMMENT ON`) are staged too
 //! (`catalog::changes`): the session sees them, others do not, and `COMMIT`
@@ -23,7 +34,7 @@
 //! sequences and models are not: they commit when their statement
 //! completes, and a `ROLLBACK` says how many it could not undo.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use datafusion::config::ConfigOptions;
@@ -31,7 +42,7 @@ use datafusion::config::ConfigOptions;
 use super::RelName;
 use super::changes::{Change, Seen};
 use super::store::{DataFile, TableCommit};
-use super::table::TableData;
+use super::table::{FileList, TableData};
 use super::writer::PendingFiles;
 use crate::error::{Result, SqlStateError, sqlstate};
 use crate::sync::lock;
@@ -99,9 +110,56 @@ pub struct StagedView {
     pub removed: HashSet<String>,
 }
 
+/// A block's isolation level, as PostgreSQL names them (READ UNCOMMITTED
+/// is READ COMMITTED there too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Isolation {
+    #[default]
+    ReadCommitted,
+    RepeatableRead,
+    Serializable,
+}
+
+impl Isolation {
+    /// The level a setting's text names (`'repeatable read'`).
+    pub fn parse(text: &str) -> Option<Isolation> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "read uncommitted" | "read committed" => Some(Isolation::ReadCommitted),
+            "repeatable read" => Some(Isolation::RepeatableRead),
+            "serializable" => Some(Isolation::Serializable),
+            _ => None,
+        }
+    }
+
+    /// Its name as `SHOW transaction_isolation` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "read committed",
+            Isolation::RepeatableRead => "repeatable read",
+            Isolation::Serializable => "serializable",
+        }
+    }
+}
+
+/// The committed state a REPEATABLE READ or SERIALIZABLE block reads:
+/// every managed table's files when its first statement began
+/// ([`super::Catalog::snapshot`]).
+#[derive(Default)]
+pub struct Snapshot {
+    pub(super) tables: HashMap<String, (Arc<TableData>, FileList)>,
+}
+
 /// What an open block staged, and its savepoints.
 #[derive(Default)]
 struct Open {
+    isolation: Isolation,
+    /// Taken by the block's first statement when `isolation` is above READ
+    /// COMMITTED.
+    snapshot: Option<Arc<Snapshot>>,
+    /// The tables a SERIALIZABLE block read, checked at its `COMMIT`.
+    read: HashSet<String>,
+    /// Whether a statement ran in the block (its isolation is fixed then).
+    started: bool,
     /// The staged tables, in order of first write.
     tables: Vec<Staged>,
     /// The tables whose rows it changed, held until it ends (see
@@ -156,11 +214,109 @@ impl Block {
             .map(|e| e.0.clone())
     }
 
-    /// `BEGIN`.
-    pub fn open(&self) {
+    /// `BEGIN` at `isolation`.
+    pub fn open(&self, isolation: Isolation) {
         let mut open = lock(&self.open);
         if open.is_none() {
-            *open = Some(Open::default());
+            *open = Some(Open {
+                isolation,
+                ..Open::default()
+            });
+        }
+    }
+
+    /// The open block's isolation level.
+    pub fn isolation(&self) -> Option<Isolation> {
+        lock(&self.open).as_ref().map(|o| o.isolation)
+    }
+
+    /// `SET TRANSACTION ISOLATION LEVEL` in an open block: only before its
+    /// first statement, as in PostgreSQL (`25001` after). `false` outside a
+    /// block.
+    pub fn set_isolation(&self, isolation: Isolation) -> Result<bool> {
+        let mut open = lock(&self.open);
+        let Some(open) = open.as_mut() else {
+            return Ok(false);
+        };
+        if open.started && open.isolation != isolation {
+            return Err(SqlStateError::new(
+                sqlstate::ACTIVE_SQL_TRANSACTION,
+                "SET TRANSACTION ISOLATION LEVEL must be called before any query",
+            ));
+        }
+        open.isolation = isolation;
+        Ok(true)
+    }
+
+    /// A statement of the block begins: a REPEATABLE READ or SERIALIZABLE
+    /// block's first one takes the snapshot the block reads to its end.
+    pub fn begin_statement(&self, catalog: &super::Catalog) {
+        let wants = match lock(&self.open).as_mut() {
+            Some(open) => {
+                open.started = true;
+                open.isolation > Isolation::ReadCommitted && open.snapshot.is_none()
+            }
+            None => false,
+        };
+        if wants {
+            let snapshot = Arc::new(catalog.snapshot());
+            if let Some(open) = lock(&self.open).as_mut()
+                && open.snapshot.is_none()
+            {
+                open.snapshot = Some(snapshot);
+            }
+        }
+    }
+
+    /// Whether the block took a snapshot (its plans read it, not what is
+    /// committed now).
+    pub fn has_snapshot(&self) -> bool {
+        lock(&self.open)
+            .as_ref()
+            .is_some_and(|o| o.snapshot.is_some())
+    }
+
+    /// Table `id`'s committed files as the block's snapshot has them (none
+    /// for a table created since); `None` when the block reads what is
+    /// committed now. Notes the read for a SERIALIZABLE block's check.
+    pub fn snapshot_files(&self, id: &str) -> Option<FileList> {
+        let mut open = lock(&self.open);
+        let open = open.as_mut()?;
+        let snapshot = open.snapshot.clone()?;
+        if open.isolation == Isolation::Serializable && !open.read.contains(id) {
+            open.read.insert(id.to_string());
+        }
+        Some(
+            snapshot
+                .tables
+                .get(id)
+                .map(|(_, files)| files.clone())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Before a REPEATABLE READ or SERIALIZABLE block rewrites `removed`,
+    /// files of its snapshot: `40001` when a commit since took one out of
+    /// the table (another transaction changed those rows first), as
+    /// PostgreSQL's "could not serialize access due to concurrent update".
+    pub fn check_rewrite(&self, data: &TableData, removed: &[String]) -> Result<()> {
+        if !self.has_snapshot() {
+            return Ok(());
+        }
+        let staged: HashSet<String> = self
+            .files(&data.id)
+            .map(|v| v.added.into_iter().map(|f| f.name).collect())
+            .unwrap_or_default();
+        let committed = data.snapshot();
+        let listed: HashSet<&str> = committed.files.iter().map(|f| f.name.as_str()).collect();
+        match removed
+            .iter()
+            .find(|f| !staged.contains(f.as_str()) && !listed.contains(f.as_str()))
+        {
+            None => Ok(()),
+            Some(_) => Err(serialization_failure(
+                "could not serialize access due to concurrent update",
+            )),
         }
     }
 
@@ -363,6 +519,9 @@ impl Block {
             mut tables,
             held: _held,
             changes,
+            isolation,
+            snapshot,
+            read,
             ..
         }) = lock(&self.open).take()
         else {
@@ -371,6 +530,16 @@ impl Block {
         if tables.is_empty() && changes.is_empty() {
             return Ok(false);
         }
+        // A SERIALIZABLE block that wrote checks what it read: each table
+        // still at its snapshot's version, held so until published.
+        let checked: Vec<(Arc<TableData>, i64)> = match (isolation, &snapshot) {
+            (Isolation::Serializable, Some(snapshot)) => read
+                .iter()
+                .filter_map(|id| snapshot.tables.get(id))
+                .map(|(data, files)| (data.clone(), files.version))
+                .collect(),
+            _ => Vec::new(),
+        };
         // Catalog changes publish under the DDL lock, as any DDL does.
         let _ddl = match changes.is_empty() {
             true => None,
@@ -381,10 +550,22 @@ impl Block {
         tables.retain(|t| !dropped.contains(t.data.id.as_str()));
         // Each table's commit lock, in one order for every session.
         tables.sort_by(|a, b| a.data.id.cmp(&b.data.id));
-        let datas: Vec<Arc<TableData>> = tables.iter().map(|t| t.data.clone()).collect();
+        let mut datas: Vec<Arc<TableData>> = tables.iter().map(|t| t.data.clone()).collect();
+        datas.extend(checked.iter().map(|(data, _)| data.clone()));
+        datas.sort_by(|a, b| a.id.cmp(&b.id));
+        datas.dedup_by(|a, b| a.id == b.id);
         let mut guards = Vec::with_capacity(datas.len());
         for data in &datas {
             guards.push(data.lock_commits().await);
+        }
+        if checked
+            .iter()
+            .any(|(data, version)| data.snapshot().version != *version)
+        {
+            return Err(serialization_failure(
+                "could not serialize access due to read/write dependencies among transactions",
+            )
+            .with_detail("a table this transaction read changed after its snapshot"));
         }
         let added: Vec<Vec<DataFile>> = tables.iter().map(Staged::added).collect();
         let removed: Vec<Vec<String>> = tables.iter().map(Staged::removed_committed).collect();
@@ -401,6 +582,7 @@ impl Block {
             .collect();
         let versions = catalog.publish(changes, &commits)?;
         drop(commits);
+        let publication = super::table::Publication::begin();
         for ((mut t, version), (added, removed)) in tables
             .into_iter()
             .zip(versions)
@@ -419,11 +601,18 @@ impl Block {
                 }
                 p.committed();
             }
-            t.data.committed(version, added, replace, &removed);
+            t.data
+                .committed(&publication, version, added, replace, &removed);
         }
+        drop(publication);
         drop(guards);
         Ok(true)
     }
+}
+
+/// `40001`, which a client answers by running the transaction again.
+fn serialization_failure(message: &str) -> SqlStateError {
+    SqlStateError::new(sqlstate::SERIALIZATION_FAILURE, message).with_hint("retry the transaction")
 }
 
 /// PostgreSQL's error for a savepoint command outside a block.

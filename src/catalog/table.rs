@@ -73,6 +73,28 @@ const AUTO_COMPACT_FILES: usize = 32;
 /// reading the version it belonged to; `--vacuum-retention`.
 static RETENTION_MS: AtomicU64 = AtomicU64::new(3_600_000);
 
+/// Held shared while a commit makes its files visible in memory, and
+/// exclusively while a REPEATABLE READ block takes its snapshot of every
+/// table ([`super::Catalog::snapshot`]): a snapshot never sees part of a
+/// commit that spans several tables, nor a commit without an earlier one it
+/// may have read.
+static PUBLICATION: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// A commit's right to change what tables list in memory (see
+/// `PUBLICATION`); one is held across every table a commit changes.
+pub struct Publication(#[allow(dead_code)] std::sync::RwLockReadGuard<'static, ()>);
+
+impl Publication {
+    pub fn begin() -> Publication {
+        Publication(PUBLICATION.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Holds every commit's publication back while a snapshot is taken.
+pub(super) fn hold_publications() -> std::sync::RwLockWriteGuard<'static, ()> {
+    PUBLICATION.write().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Sets how long removed files are kept before VACUUM deletes them.
 pub fn set_vacuum_retention(retention: std::time::Duration) {
     RETENTION_MS.store(
@@ -113,7 +135,13 @@ impl TableData {
         let version =
             self.store
                 .commit_files(&self.id, current.version, pending.files(), replace)?;
-        self.committed(version, pending.committed(), replace, &[]);
+        self.committed(
+            &Publication::begin(),
+            version,
+            pending.committed(),
+            replace,
+            &[],
+        );
         Ok(rows)
     }
 
@@ -134,7 +162,13 @@ impl TableData {
             removed,
             replace: false,
         }])?[0];
-        self.committed(version, pending.committed(), false, removed);
+        self.committed(
+            &Publication::begin(),
+            version,
+            pending.committed(),
+            false,
+            removed,
+        );
         Ok(())
     }
 
@@ -145,9 +179,13 @@ impl TableData {
         self.visible_in(super::staging::Block::of(config).as_deref())
     }
 
-    /// The files a statement reads with `block`, its session's block.
+    /// The files a statement reads with `block`, its session's block: the
+    /// committed ones (as of the block's snapshot in REPEATABLE READ and
+    /// SERIALIZABLE), changed by what the block staged.
     pub fn visible_in(&self, block: Option<&super::staging::Block>) -> FileList {
-        let mut snapshot = self.snapshot();
+        let mut snapshot = block
+            .and_then(|b| b.snapshot_files(&self.id))
+            .unwrap_or_else(|| self.snapshot());
         if let Some(block) = block
             && let Some(staged) = block.files(&self.id)
         {
@@ -191,9 +229,10 @@ impl TableData {
     /// The store committed `version`, adding `added` (all of the table with
     /// `replace`) and taking out `removed`: the in-memory list follows, and
     /// a compaction starts when small files piled up. Called under the
-    /// commit lock.
+    /// commit lock, with the commit's publication.
     pub fn committed(
         self: &Arc<Self>,
+        _publication: &Publication,
         version: i64,
         added: Vec<DataFile>,
         replace: bool,
@@ -280,6 +319,7 @@ impl TableData {
         let added = pending.committed();
         let written = added.len();
         let gone: std::collections::HashSet<&str> = removed.iter().map(String::as_str).collect();
+        let _publication = Publication::begin();
         let mut files = write(&self.files);
         files.files.retain(|f| !gone.contains(f.name.as_str()));
         files.files.extend(added);

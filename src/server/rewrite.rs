@@ -2057,8 +2057,8 @@ impl VisitorMut for SetReturningSeries {
     }
 }
 
-/// `SELECT NULL, NULL` (pgJDBC's `getProcedures`): items DataFusion would
-/// name alike, which it refuses and PostgreSQL answers under one name each
+/// `SELECT NULL, NULL` (pgJDBC's `getProcedures`) and `SELECT (SELECT
+/// ...), (SELECT ...)`: items DataFusion would name alike, which it refuses and PostgreSQL answers under one name each
 /// (`?column?`), take names of their own
 /// (`colnames::duplicate_alias`); the result columns keep PostgreSQL's.
 struct DistinctNames;
@@ -2075,8 +2075,13 @@ impl VisitorMut for DistinctNames {
                 let SelectItem::UnnamedExpr(expr) = item else {
                     continue;
                 };
+                // DataFusion names every scalar subquery alike.
+                let datafusion_name = match &*expr {
+                    Expr::Subquery(_) => "(<subquery>)".to_string(),
+                    other => other.to_string(),
+                };
                 if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
-                    || seen.insert(expr.to_string())
+                    || seen.insert(datafusion_name)
                 {
                     continue;
                 }

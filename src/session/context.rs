@@ -208,8 +208,9 @@ pub fn base_state(
 
 /// DataFusion's analyzer rules, with quoted literals read as the type they
 /// are compared with before type coercion (`unknown`), integer arithmetic
-/// checked after it (`checked`), and the prediction log's key added to
-/// scoring calls (`scoring_keys`).
+/// checked after it (`checked`), the prediction log's key added to
+/// scoring calls (`scoring_keys`), and calls of one table function told
+/// apart (`table_function_scans`).
 fn analyzer_rules(
     registry: &Arc<crate::registry::Registry>,
 ) -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
@@ -219,6 +220,9 @@ fn analyzer_rules(
     rules.push(Arc::new(super::scoring_keys::ScoringKeys::new(
         registry.clone(),
     )));
+    rules.push(Arc::new(
+        super::table_function_scans::DistinctTableFunctionScans,
+    ));
     rules
 }
 

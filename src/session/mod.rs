@@ -27,6 +27,7 @@ pub mod intervals;
 mod relation_oids;
 pub mod scoring_keys;
 pub mod settings;
+mod table_function_scans;
 pub mod unknown;
 
 use std::collections::BTreeMap;
@@ -80,6 +81,9 @@ pub struct Session {
     pub block: Arc<crate::catalog::staging::Block>,
     /// Its temporary tables and views (`catalog::local`).
     pub local: Arc<crate::catalog::local::LocalRelations>,
+    /// What `local` held at `BEGIN` (no name) and at each `SAVEPOINT`
+    /// since, oldest first: a rollback puts it back.
+    local_points: Mutex<Vec<(Option<String>, crate::catalog::local::LocalPoint)>>,
     /// Its open cursors (`DECLARE`).
     pub cursors: Arc<cursors::Cursors>,
     pub tx: Mutex<TxBlock>,
@@ -167,6 +171,7 @@ impl Session {
                 peer,
                 block,
                 local,
+                local_points: Mutex::default(),
                 cursors,
                 tx: Mutex::new(TxBlock::None),
                 prepared: Mutex::new(BTreeMap::new()),
@@ -180,6 +185,57 @@ impl Session {
     pub fn wrote(&self) {
         if let TxBlock::Open { writes } = &mut *lock(&self.tx) {
             *writes += 1;
+        }
+    }
+
+    /// `BEGIN` (`savepoint` `None`) or `SAVEPOINT name`: keeps what the
+    /// temporary relations hold now.
+    pub async fn keep_local_point(&self, savepoint: Option<&str>) {
+        let point = self.local.point().await;
+        let mut points = lock(&self.local_points);
+        if savepoint.is_none() {
+            points.clear();
+        }
+        points.push((savepoint.map(str::to_string), point));
+    }
+
+    /// `ROLLBACK` (`to` `None`) or `ROLLBACK TO SAVEPOINT to`: the
+    /// temporary relations hold again what they held then. The savepoint
+    /// stays; later ones go; a `ROLLBACK` forgets them all.
+    pub async fn roll_back_local(&self, to: Option<&str>) {
+        let point = {
+            let mut points = lock(&self.local_points);
+            match to {
+                None => std::mem::take(&mut *points).into_iter().next(),
+                Some(name) => match points.iter().rposition(|(n, _)| n.as_deref() == Some(name)) {
+                    Some(at) => {
+                        points.truncate(at + 1);
+                        points.pop()
+                    }
+                    None => None,
+                },
+            }
+        };
+        if let Some((name, point)) = point {
+            self.local.restore(&point).await;
+            if name.is_some() {
+                lock(&self.local_points).push((name, point));
+            }
+            self.relations_changed();
+        }
+    }
+
+    /// `RELEASE SAVEPOINT name` (it and later ones are forgotten), or the
+    /// block committed (`None`: all are).
+    pub fn release_local(&self, name: Option<&str>) {
+        let mut points = lock(&self.local_points);
+        match name {
+            None => points.clear(),
+            Some(name) => {
+                if let Some(at) = points.iter().rposition(|(n, _)| n.as_deref() == Some(name)) {
+                    points.truncate(at);
+                }
+            }
         }
     }
 

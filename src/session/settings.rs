@@ -9,6 +9,7 @@ use std::time::Duration;
 use datafusion::error::Result as DfResult;
 
 use super::Session;
+use crate::catalog::staging::Isolation;
 use crate::catalog::{CATALOG_NAME, DEFAULT_SCHEMA};
 use crate::compat;
 use crate::error::{Result, SqlStateError, sqlstate};
@@ -256,6 +257,21 @@ pub static PG_SETTINGS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|
 });
 
 impl Session {
+    /// `default_transaction_isolation`: the level a `BEGIN` without one
+    /// opens its block at.
+    pub fn default_isolation(&self) -> Isolation {
+        self.var("default_transaction_isolation")
+            .and_then(|v| Isolation::parse(&v))
+            .unwrap_or_default()
+    }
+
+    /// Shows `isolation` as `transaction_isolation` while a block is open,
+    /// the default once it ends (`None`).
+    pub fn isolation_now(&self, isolation: Option<Isolation>) {
+        let isolation = isolation.unwrap_or_else(|| self.default_isolation());
+        lock(&self.vars).insert("transaction_isolation".into(), isolation.name().into());
+    }
+
     pub fn var(&self, name: &str) -> Option<String> {
         let key = find_param(name).map_or_else(
             || name.to_ascii_lowercase(),
@@ -414,16 +430,26 @@ impl Session {
                 })
             }
             "transaction_isolation" | "default_transaction_isolation" => {
-                let v = value.to_ascii_lowercase();
-                match v.as_str() {
-                    "read committed" | "read uncommitted" | "repeatable read" | "serializable" => {
-                        Ok(v)
-                    }
-                    _ => Err(SqlStateError::bad_argument(format!(
+                let isolation = Isolation::parse(&value).ok_or_else(|| {
+                    SqlStateError::bad_argument(format!(
                         "invalid value for parameter \"{}\": \"{value}\"",
                         param.name
-                    ))),
+                    ))
+                    .with_hint("read committed, repeatable read or serializable")
+                })?;
+                if param.name == "default_transaction_isolation" {
+                    if !self.block.is_open() {
+                        lock(&self.vars)
+                            .insert("transaction_isolation".into(), isolation.name().into());
+                    }
+                    return Ok(isolation.name().to_string());
                 }
+                // The open block's level (before its first statement);
+                // outside a block there is none to change.
+                Ok(match self.block.set_isolation(isolation)? {
+                    true => isolation.name().to_string(),
+                    false => self.default_isolation().name().to_string(),
+                })
             }
             "extra_float_digits" => {
                 let n: i32 = value.trim().parse().map_err(|_| {

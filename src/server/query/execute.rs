@@ -44,6 +44,7 @@ impl QueryHandler {
                 if client.transaction_status() == TransactionStatus::Error {
                     return Err(aborted());
                 }
+                session.block.begin_statement(&self.state.catalog);
                 return Box::pin(self.model_statement(client, session, model, format, control))
                     .await;
             }
@@ -53,6 +54,9 @@ impl QueryHandler {
             && !command.is_some_and(|c| c.accepted_in_failed_transaction())
         {
             return Err(aborted());
+        }
+        if command.as_ref().is_none_or(Command::reads_data) {
+            session.block.begin_statement(&self.state.catalog);
         }
         match command {
             Some(command) => {

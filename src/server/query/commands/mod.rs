@@ -60,8 +60,8 @@ pub(in crate::server::query) enum Command<'s> {
     Show(&'s [Ident]),
     /// `DISCARD ...`.
     Discard,
-    /// `BEGIN`, `START TRANSACTION`.
-    Begin,
+    /// `BEGIN`, `START TRANSACTION`, with their modes (`ISOLATION LEVEL`).
+    Begin(&'s [datafusion::sql::sqlparser::ast::TransactionMode]),
     /// `COMMIT`, or `ROLLBACK` of the whole block.
     End {
         rollback: bool,
@@ -126,7 +126,7 @@ impl<'s> Command<'s> {
             }),
             Statement::ShowVariable { variable } => Command::Show(variable),
             Statement::Discard { .. } => Command::Discard,
-            Statement::StartTransaction { .. } => Command::Begin,
+            Statement::StartTransaction { modes, .. } => Command::Begin(modes),
             Statement::Commit { .. } => Command::End { rollback: false },
             Statement::Rollback {
                 savepoint: None, ..
@@ -231,6 +231,25 @@ impl<'s> Command<'s> {
         )
     }
 
+    /// Whether it reads or writes data: the first such statement of a
+    /// REPEATABLE READ block takes its snapshot. Settings, transaction
+    /// control and `DEALLOCATE` do not, as in PostgreSQL.
+    pub(in crate::server::query) fn reads_data(&self) -> bool {
+        !matches!(
+            self,
+            Command::Set(_)
+                | Command::Reset(_)
+                | Command::Show(_)
+                | Command::Discard
+                | Command::Begin(_)
+                | Command::End { .. }
+                | Command::RollbackToSavepoint(_)
+                | Command::Savepoint(_)
+                | Command::ReleaseSavepoint(_)
+                | Command::Deallocate
+        )
+    }
+
     /// Whether a failed transaction block accepts it: only what ends the
     /// block (or rolls back to a savepoint in it), as in PostgreSQL.
     pub(in crate::server::query) fn accepted_in_failed_transaction(&self) -> bool {
@@ -269,10 +288,11 @@ impl QueryHandler {
             Command::Reset(name) => set::reset(client, session, name).await,
             Command::Show(variable) => set::show(session, variable),
             Command::Discard => set::discard(session),
-            Command::Begin => tx::begin(client, session).await,
+            Command::Begin(modes) => tx::begin(client, session, modes).await,
             Command::End { rollback } => tx::end(client, session, rollback, catalog).await,
             Command::RollbackToSavepoint(name) => {
                 session.block.roll_back_to(&identifier(name))?;
+                session.roll_back_local(Some(&identifier(name))).await;
                 // Plans made with relations the savepoint undid go too.
                 session.relations_changed();
                 catalog.store().advance();
@@ -281,10 +301,12 @@ impl QueryHandler {
             }
             Command::Savepoint(name) => {
                 session.block.savepoint(&identifier(name))?;
+                session.keep_local_point(Some(&identifier(name))).await;
                 done("SAVEPOINT")
             }
             Command::ReleaseSavepoint(name) => {
                 session.block.release(&identifier(name))?;
+                session.release_local(Some(&identifier(name)));
                 done("RELEASE")
             }
             Command::Deallocate => done("DEALLOCATE"),

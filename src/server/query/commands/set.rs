@@ -9,8 +9,8 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::startup::ParameterStatus;
 
 use super::done;
-use crate::error::{Result, SqlStateError, from_pgwire};
-use crate::server::query::connection::{Client, feed, options_of};
+use crate::error::{Result, SqlStateError, from_pgwire, sqlstate};
+use crate::server::query::connection::{Client, feed, notice, options_of};
 use crate::server::stream::text_rows;
 use crate::session::Session;
 
@@ -50,7 +50,39 @@ pub(super) async fn set<C: Client>(
         Set::SetNamesDefault {} => {
             set_var(client, session, "client_encoding", None).await?;
         }
-        Set::SetTransaction { .. } => {}
+        Set::SetTransaction {
+            modes,
+            session: characteristics,
+            ..
+        } => {
+            for mode in modes {
+                let Some(isolation) = super::tx::isolation_of(mode)? else {
+                    continue;
+                };
+                if *characteristics {
+                    // SET SESSION CHARACTERISTICS AS TRANSACTION ...
+                    set_var(
+                        client,
+                        session,
+                        "default_transaction_isolation",
+                        Some(isolation.name()),
+                    )
+                    .await?;
+                } else if session.block.set_isolation(isolation)? {
+                    session.isolation_now(Some(isolation));
+                } else {
+                    feed(
+                        client,
+                        notice(
+                            "WARNING",
+                            sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                            "SET TRANSACTION can only be used in transaction blocks",
+                        ),
+                    )
+                    .await?;
+                }
+            }
+        }
         Set::SetSessionAuthorization(_) | Set::SetRole { .. } => {
             return Err(SqlStateError::unsupported(
                 "changing the session user is not supported; reconnect as the other user",

@@ -5,26 +5,68 @@
 //! statement completes. Answered as PostgreSQL does: a warning for a
 //! nested `BEGIN` or a `COMMIT` outside a block, and one for a `ROLLBACK`
 //! naming how many changes it could not undo.
+//!
+//! A block's isolation level is its `BEGIN`'s `ISOLATION LEVEL`, else the
+//! session's `default_transaction_isolation`; `SET TRANSACTION` changes it
+//! before the block's first statement (`catalog::staging::Isolation`).
 
+use datafusion::sql::sqlparser::ast::{TransactionIsolationLevel, TransactionMode};
 use pgwire::api::results::{Response, Tag};
 use pgwire::messages::response::TransactionStatus;
 
-use crate::error::{Result, sqlstate};
+use crate::catalog::staging::Isolation;
+use crate::error::{Result, SqlStateError, sqlstate};
 use crate::server::query::connection::{Client, feed, notice};
 use crate::session::{Session, TxBlock};
 use crate::sync::lock;
 
+/// The isolation level a transaction mode names; `None` for an access
+/// mode.
+pub(super) fn isolation_of(mode: &TransactionMode) -> Result<Option<Isolation>> {
+    Ok(match mode {
+        TransactionMode::IsolationLevel(level) => Some(match level {
+            TransactionIsolationLevel::ReadUncommitted
+            | TransactionIsolationLevel::ReadCommitted => Isolation::ReadCommitted,
+            TransactionIsolationLevel::RepeatableRead => Isolation::RepeatableRead,
+            TransactionIsolationLevel::Serializable => Isolation::Serializable,
+            TransactionIsolationLevel::Snapshot => {
+                return Err(SqlStateError::new(
+                    sqlstate::SYNTAX_ERROR,
+                    "syntax error at or near \"SNAPSHOT\"",
+                )
+                .with_hint("REPEATABLE READ is snapshot isolation"));
+            }
+        }),
+        TransactionMode::AccessMode(_) => None,
+    })
+}
+
 /// `BEGIN` / `START TRANSACTION`.
-pub(super) async fn begin<C: Client>(client: &mut C, session: &Session) -> Result<Response> {
+pub(super) async fn begin<C: Client>(
+    client: &mut C,
+    session: &Session,
+    modes: &[TransactionMode],
+) -> Result<Response> {
+    let mut isolation = None;
+    for mode in modes {
+        if let Some(level) = isolation_of(mode)? {
+            isolation = Some(level);
+        }
+    }
     let already_open = {
         let mut tx = lock(&session.tx);
         let open = matches!(*tx, TxBlock::Open { .. });
         if !open {
             *tx = TxBlock::Open { writes: 0 };
-            session.block.open();
+            let isolation = isolation.unwrap_or_else(|| session.default_isolation());
+            session.block.open(isolation);
+            session.isolation_now(Some(isolation));
         }
         open
     };
+    if !already_open {
+        session.keep_local_point(None).await;
+    }
     if already_open {
         feed(
             client,
@@ -53,11 +95,19 @@ pub(super) async fn end<C: Client>(
     // plans kept with the block's view of its tables (this session's) or
     // without its rows (every other session's) are made again; a read-only
     // block (drivers wrap every SELECT in one) leaves kept plans alone.
+    // Plans made from a snapshot must not outlive the block.
+    let snapshot = session.block.has_snapshot();
     let ended = if rollback || failed {
+        session.roll_back_local(None).await;
         Ok(session.block.roll_back())
     } else {
+        session.release_local(None);
         session.block.commit(catalog).await
     };
+    session.isolation_now(None);
+    if snapshot {
+        session.relations_changed();
+    }
     if !matches!(ended, Ok(false)) {
         // Plans made with the block's view of the catalog go too.
         session.relations_changed();
