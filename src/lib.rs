@@ -3,6 +3,7 @@
 //! The binary is a thin wrapper around [`server::Server`]; tests start the same
 //! server in-process on port 0.
 
+pub mod access;
 pub mod catalog;
 pub mod compat;
 pub mod complexity;

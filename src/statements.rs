@@ -48,6 +48,8 @@ pub enum QuarryStatement {
     DescribeModel {
         name: String,
     },
+    /// Roles and privileges (`access::statements`).
+    Access(crate::access::statements::AccessStatement),
 }
 
 impl std::fmt::Display for QuarryStatement {
@@ -95,6 +97,8 @@ impl std::fmt::Display for QuarryStatement {
                 if *concurrently { "CONCURRENTLY " } else { "" }
             ),
             QuarryStatement::DescribeModel { name } => write!(f, "DESCRIBE MODEL {name}"),
+            // Only the command: the text may hold a password.
+            QuarryStatement::Access(statement) => f.write_str(statement.tag()),
         }
     }
 }
@@ -106,7 +110,7 @@ fn syntax(e: impl std::fmt::Display) -> SqlStateError {
 }
 
 /// The leading words of `sql`, upper-cased, skipping whitespace and comments.
-fn leading_words(sql: &str, n: usize) -> Vec<String> {
+pub(crate) fn leading_words(sql: &str, n: usize) -> Vec<String> {
     let dialect = QuarryDialect::default();
     let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
         return vec![];
@@ -122,11 +126,69 @@ fn leading_words(sql: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// The statements of a simple-query text that holds more than one, each
+/// as its own text (without its `;`); `None` for one statement. Quarry's
+/// own statements (`GRANT`, `CREATE MODEL`...) are parsed one text at a
+/// time, so `GRANT a TO b; GRANT c TO b` is taken apart here first. Split
+/// at the semicolons the tokenizer finds between statements, so one inside
+/// a string, identifier or comment does not count.
+pub(crate) fn split_statements(sql: &str) -> Option<Vec<&str>> {
+    let body = sql.trim_end().trim_end_matches(';');
+    if !body.contains(';') {
+        return None;
+    }
+    let dialect = QuarryDialect::default();
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .ok()?;
+    // Byte offset of each line's start: locations are (line, char column).
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let offset = |line: u64, column: u64| -> Option<usize> {
+        let start = *line_starts.get(usize::try_from(line).ok()?.checked_sub(1)?)?;
+        let chars = usize::try_from(column).ok()?.checked_sub(1)?;
+        let within = sql[start..]
+            .char_indices()
+            .nth(chars)
+            .map_or(sql.len() - start, |(i, _)| i);
+        Some(start + within)
+    };
+    let mut parts = Vec::new();
+    let mut from = 0;
+    for token in &tokens {
+        if token.token == Token::SemiColon {
+            let at = offset(token.span.start.line, token.span.start.column)?;
+            parts.push(&sql[from..at]);
+            from = at + 1;
+        }
+    }
+    parts.push(&sql[from..]);
+    let parts: Vec<&str> = parts.into_iter().filter(|p| !p.trim().is_empty()).collect();
+    (parts.len() > 1).then_some(parts)
+}
+
 /// Parses `sql` when it is a statement Quarry parses itself; `Ok(None)`
 /// otherwise.
 pub fn parse(sql: &str) -> Result<Option<QuarryStatement>> {
     let words = leading_words(sql, 4);
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    if crate::access::statements::is_access(&w) {
+        return Ok(crate::access::statements::parse(sql, &words)?.map(QuarryStatement::Access));
+    }
+    if matches!(
+        w.as_slice(),
+        [
+            "ALTER",
+            "TABLE" | "VIEW" | "MATERIALIZED" | "SCHEMA" | "MODEL",
+            ..
+        ]
+    ) {
+        let all = leading_words(sql, usize::MAX);
+        if let Some(statement) = crate::access::statements::parse(sql, &all)? {
+            return Ok(Some(QuarryStatement::Access(statement)));
+        }
+    }
     let is_model = matches!(
         w.as_slice(),
         ["CREATE", "MODEL", ..]
@@ -332,6 +394,19 @@ fn option_value(key: &str, expr: Expr) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splits_statements_at_semicolons_between_them() {
+        assert_eq!(split_statements("GRANT a TO b;"), None);
+        assert_eq!(
+            split_statements("GRANT a TO b; GRANT c TO b;\n"),
+            Some(vec!["GRANT a TO b", " GRANT c TO b"])
+        );
+        assert_eq!(
+            split_statements("SELECT ';é' AS \"x;\" -- a;b\n; CREATE USER é"),
+            Some(vec!["SELECT ';é' AS \"x;\" -- a;b\n", " CREATE USER é"])
+        );
+    }
 
     #[test]
     fn parses_create_model_with_options() {

@@ -196,6 +196,32 @@ impl Catalog {
         self.definitions.load(Ordering::Acquire)
     }
 
+    /// The id of the stored relation `name` is to a session whose block is
+    /// `block` (`None` for a system table, a catalog or nothing).
+    pub fn relation_id(&self, name: &RelName, block: &Block) -> Option<String> {
+        self.visible(name, block).map(|e| e.id)
+    }
+
+    /// The stored relations of `schema`: (name, id).
+    pub fn relations_in(&self, schema: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = read(&self.entries)
+            .iter()
+            .filter(|(n, _)| n.schema == schema)
+            .map(|(n, e)| (n.name.clone(), e.id.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Whether `name` is a relation of any kind: stored, a system table,
+    /// or one of the catalogs'.
+    pub fn is_known(&self, name: &RelName) -> bool {
+        SYSTEM_SCHEMAS.contains(&name.schema.as_str())
+            || self
+                .schema(&name.schema)
+                .is_ok_and(|s| read(&s.tables).contains_key(&name.name))
+    }
+
     /// Every managed table's committed files, as of one moment: what a
     /// REPEATABLE READ or SERIALIZABLE block reads (`staging::Snapshot`).
     pub fn snapshot(&self) -> staging::Snapshot {
@@ -476,6 +502,7 @@ impl Catalog {
             definition: materialized.map(str::to_string),
             location: None,
             version: 0,
+            owner: block.user(),
         };
         let table = ManagedTable::new(
             id,
@@ -728,6 +755,7 @@ impl Catalog {
             definition: Some(definition),
             location: Some(serde_json::to_string(&cmd.locations).unwrap_or_default()),
             version: 0,
+            owner: block.user(),
         };
         self.submit(
             Change::Create {
@@ -779,7 +807,10 @@ impl Catalog {
             definition: Some(definition.clone()),
             location: None,
             version: 0,
+            owner: block.user(),
         };
+        // What it reads is checked with its owner's privileges.
+        let input = crate::access::analyzer::ViewOwner::wrap(&row.id, name, input);
         let view = ViewTable::new(input, Some(definition));
         self.submit(
             Change::Create {
@@ -793,8 +824,14 @@ impl Catalog {
         )
     }
 
-    /// `CREATE SCHEMA`.
-    pub async fn create_schema(&self, name: &str, if_not_exists: bool) -> Result<()> {
+    /// `CREATE SCHEMA`, owned by `owner` (the bootstrap superuser when
+    /// `None`).
+    pub async fn create_schema(
+        &self,
+        name: &str,
+        if_not_exists: bool,
+        owner: Option<&str>,
+    ) -> Result<()> {
         let _ddl = self.ddl.lock().await;
         if self.schema_exists(name) || SYSTEM_SCHEMAS.contains(&name) {
             if if_not_exists {
@@ -805,7 +842,7 @@ impl Catalog {
                 format!("schema \"{name}\" already exists"),
             ));
         }
-        self.store.create_schema(name)?;
+        self.store.create_schema(name, owner)?;
         self.add_schema_provider(name)?;
         Ok(())
     }

@@ -194,6 +194,10 @@ struct Mark {
 pub struct Block {
     /// `None` outside a block.
     open: Mutex<Option<Open>>,
+    /// The session's current user (`SET ROLE` changes it), who owns the
+    /// relations its statements create (`None`: the server's own, owned by
+    /// the bootstrap superuser).
+    user: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Block {
@@ -212,6 +216,24 @@ impl Block {
             .extensions
             .get::<BlockExtension>()
             .map(|e| e.0.clone())
+    }
+
+    /// The block of a session of `user`.
+    pub fn of_user(user: &str) -> Block {
+        Block {
+            open: Mutex::default(),
+            user: Mutex::new(Some(user.to_string())),
+        }
+    }
+
+    /// The user whose statements write through it.
+    pub fn user(&self) -> Option<String> {
+        lock(&self.user).clone()
+    }
+
+    /// `SET ROLE`: statements write as `user` from now on.
+    pub fn set_user(&self, user: &str) {
+        *lock(&self.user) = Some(user.to_string());
     }
 
     /// `BEGIN` at `isolation`.

@@ -86,10 +86,10 @@ impl Catalog {
                 "stored view definition is not CREATE VIEW",
             ));
         };
-        let provider = Arc::new(ViewTable::new(
-            view.input.as_ref().clone(),
-            row.definition.clone(),
-        ));
+        let name = super::RelName::new(&row.schema_name, &row.name);
+        let input =
+            crate::access::analyzer::ViewOwner::wrap(&row.id, &name, view.input.as_ref().clone());
+        let provider = Arc::new(ViewTable::new(input, row.definition.clone()));
         self.register(row, provider)
     }
 

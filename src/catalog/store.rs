@@ -70,6 +70,9 @@ pub struct RelationRow {
     /// Absolute location of an external table.
     pub location: Option<String>,
     pub version: i64,
+    /// The role that created it, recorded with it (`access`); not read
+    /// back here.
+    pub owner: Option<String>,
 }
 
 /// One data file of a managed table.
@@ -137,6 +140,8 @@ pub struct UserRow {
     pub salt: Option<Vec<u8>>,
     pub salted_password: Option<Vec<u8>>,
     pub superuser: bool,
+    /// `LOGIN`: a role without it (a group) cannot open a session.
+    pub login: bool,
 }
 
 /// PostgreSQL's `40001` for a write that lost to one committed first.
@@ -157,6 +162,9 @@ pub struct Store {
     /// Advanced whenever what a model reference resolves to may have
     /// changed (see [`Store::models`]).
     models: AtomicU64,
+    /// Advanced whenever roles, memberships, privileges or owners may have
+    /// changed (see [`Store::acl_epoch`]).
+    acl: AtomicU64,
 }
 
 /// The connection, held for a write: dropping it, after the write committed
@@ -250,10 +258,41 @@ CREATE TABLE IF NOT EXISTS sequences (
     is_called   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (schema_name, name)
 );
+-- Roles' memberships, privileges granted and owners of relations,
+-- schemas and models (`access`).
+CREATE TABLE IF NOT EXISTS role_members (
+    role         TEXT NOT NULL,
+    member       TEXT NOT NULL,
+    grantor      TEXT NOT NULL,
+    admin_option INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (role, member)
+);
+CREATE TABLE IF NOT EXISTS privileges (
+    object_kind TEXT NOT NULL,
+    object      TEXT NOT NULL,
+    privilege   TEXT NOT NULL,
+    grantee     TEXT NOT NULL,
+    grantor     TEXT NOT NULL,
+    grantable   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (object_kind, object, privilege, grantee)
+);
+CREATE TABLE IF NOT EXISTS owners (
+    object_kind TEXT NOT NULL,
+    object      TEXT NOT NULL,
+    owner       TEXT NOT NULL,
+    PRIMARY KEY (object_kind, object)
+);
 INSERT OR IGNORE INTO schemas (name) VALUES ('public');
 "#;
 
-fn store_err(e: rusqlite::Error) -> SqlStateError {
+/// Columns added to `users` after it was first created: (name, type).
+const USER_COLUMNS: &[(&str, &str)] = &[
+    ("login", "INTEGER NOT NULL DEFAULT 1"),
+    ("create_role", "INTEGER NOT NULL DEFAULT 0"),
+    ("inherit", "INTEGER NOT NULL DEFAULT 1"),
+];
+
+pub(crate) fn store_err(e: rusqlite::Error) -> SqlStateError {
     SqlStateError::new(sqlstate::IO_ERROR, format!("catalog store: {e}"))
 }
 
@@ -269,10 +308,21 @@ impl Store {
         )
         .map_err(store_err)?;
         conn.execute_batch(SCHEMA).map_err(store_err)?;
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('users')")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(store_err)?;
+        for (name, ty) in USER_COLUMNS {
+            if !columns.iter().any(|c| c == name) {
+                conn.execute_batch(&format!("ALTER TABLE users ADD COLUMN {name} {ty}"))
+                    .map_err(store_err)?;
+            }
+        }
         Ok(Store {
             conn: Mutex::new(conn),
             epoch: AtomicU64::new(0),
             models: AtomicU64::new(0),
+            acl: AtomicU64::new(0),
         })
     }
 
@@ -303,6 +353,21 @@ impl Store {
     /// planned) is made again when it differs.
     pub fn models(&self) -> u64 {
         self.models.load(Ordering::Acquire)
+    }
+
+    /// A number that changes whenever roles, memberships, grants or owners
+    /// may have: `access::Access` reads the rules again when it differs.
+    pub fn acl_epoch(&self) -> u64 {
+        self.acl.load(Ordering::Acquire)
+    }
+
+    /// Advances [`Store::acl_epoch`]: call after the change committed.
+    /// Advances [`Store::epoch`] too: a plan kept for reuse passed the
+    /// privilege check of the rules it was made under (a REVOKE must reach
+    /// the next execution of a statement that ran before it).
+    pub fn acl_changed(&self) {
+        self.acl.fetch_add(1, Ordering::AcqRel);
+        self.advance();
     }
 
     /// Advances [`Store::models`]: call after the change committed.
@@ -347,6 +412,19 @@ impl Store {
         Ok(out)
     }
 
+    /// Runs `f` in one transaction, committed when `f` succeeds; `f`'s own
+    /// errors (a SQLSTATE of its choosing) roll it back.
+    pub fn with_checked_tx<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.writing();
+        let tx = conn.transaction().map_err(store_err)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(store_err)?;
+        Ok(out)
+    }
+
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         self.conn()
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -378,22 +456,46 @@ impl Store {
         Ok(rows)
     }
 
-    pub fn create_schema(&self, name: &str) -> Result<()> {
-        self.writing()
-            .execute("INSERT INTO schemas (name) VALUES (?1)", [name])
-            .map(|_| ())
-            .map_err(store_err)
+    /// A new schema, owned by `owner` (the bootstrap superuser when `None`).
+    pub fn create_schema(&self, name: &str, owner: Option<&str>) -> Result<()> {
+        let mut conn = self.writing();
+        let tx = conn.transaction().map_err(store_err)?;
+        tx.execute("INSERT INTO schemas (name) VALUES (?1)", [name])
+            .map_err(store_err)?;
+        if let Some(owner) = owner {
+            tx.execute(
+                "INSERT OR REPLACE INTO owners (object_kind, object, owner) VALUES ('schema', ?1, ?2)",
+                params![name, owner],
+            )
+            .map_err(store_err)?;
+        }
+        tx.commit().map_err(store_err)?;
+        self.acl_changed();
+        Ok(())
     }
 
     /// Drops a schema and, in the same transaction, every relation in it.
     pub fn drop_schema(&self, name: &str) -> Result<()> {
         let mut conn = self.writing();
         let tx = conn.transaction().map_err(store_err)?;
+        for table in ["owners", "privileges"] {
+            tx.execute(
+                &format!(
+                    "DELETE FROM {table} WHERE (object_kind = 'relation' AND object IN \
+                     (SELECT id FROM relations WHERE schema_name = ?1)) \
+                     OR (object_kind = 'schema' AND object = ?1)"
+                ),
+                [name],
+            )
+            .map_err(store_err)?;
+        }
         tx.execute("DELETE FROM relations WHERE schema_name = ?1", [name])
             .map_err(store_err)?;
         tx.execute("DELETE FROM schemas WHERE name = ?1", [name])
             .map_err(store_err)?;
-        tx.commit().map_err(store_err)
+        tx.commit().map_err(store_err)?;
+        self.acl_changed();
+        Ok(())
     }
 
     /// All relations in creation order, so views load after what they read.
@@ -433,6 +535,7 @@ impl Store {
                         definition,
                         location,
                         version,
+                        owner: None,
                     })
                 },
             )
@@ -551,6 +654,10 @@ impl Store {
             versions.push(commit_table(&tx, c)?);
         }
         tx.commit().map_err(store_err)?;
+        if !changes.is_empty() {
+            // Relations created or dropped: their owners and grants too.
+            self.acl_changed();
+        }
         Ok(versions)
     }
 
@@ -654,7 +761,7 @@ impl Store {
     pub fn user(&self, name: &str) -> Result<Option<UserRow>> {
         self.conn()
             .query_row(
-                "SELECT name, salt, salted_password, superuser FROM users WHERE name = ?1",
+                "SELECT name, salt, salted_password, superuser, login FROM users WHERE name = ?1",
                 [name],
                 |r| {
                     Ok(UserRow {
@@ -662,6 +769,7 @@ impl Store {
                         salt: r.get(1)?,
                         salted_password: r.get(2)?,
                         superuser: r.get::<_, i64>(3)? != 0,
+                        login: r.get::<_, i64>(4)? != 0,
                     })
                 },
             )
@@ -907,6 +1015,22 @@ fn commit_table(tx: &rusqlite::Transaction<'_>, c: &TableCommit<'_>) -> Result<i
     Ok(next)
 }
 
+/// An object's owner and grants, gone with it.
+pub(crate) fn forget_object(
+    tx: &rusqlite::Transaction<'_>,
+    kind: &str,
+    object: &str,
+) -> Result<()> {
+    for table in ["owners", "privileges"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE object_kind = ?1 AND object = ?2"),
+            params![kind, object],
+        )
+        .map_err(store_err)?;
+    }
+    Ok(())
+}
+
 /// One catalog change of [`Store::commit`].
 fn apply_change(tx: &rusqlite::Transaction<'_>, change: &RelationChange<'_>) -> Result<()> {
     match *change {
@@ -941,6 +1065,13 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &RelationChange<'_>) -> 
                 ],
             )
             .map_err(|e| name_taken(e, &row.name))?;
+            if let Some(owner) = &row.owner {
+                tx.execute(
+                    "INSERT OR REPLACE INTO owners (object_kind, object, owner) VALUES ('relation', ?1, ?2)",
+                    params![row.id, owner],
+                )
+                .map_err(store_err)?;
+            }
             insert_files(tx, &row.id, files, row.version)
         }
         RelationChange::Drop { id, schema, name } => {
@@ -953,7 +1084,7 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &RelationChange<'_>) -> 
             if dropped != 1 {
                 return Err(gone(name));
             }
-            Ok(())
+            forget_object(tx, "relation", id)
         }
         RelationChange::Rename {
             id,
@@ -1065,6 +1196,7 @@ mod tests {
             definition: None,
             location: None,
             version: 0,
+            owner: None,
         }
     }
 

@@ -349,6 +349,14 @@ pub fn register_session(ctx: &SessionContext, user: &str) {
     }
 }
 
+/// `SET ROLE`: `current_user` (and `user`, `current_role`) answer `user`;
+/// `session_user` stays who logged in.
+pub fn register_current_user(ctx: &SessionContext, user: &str) {
+    for name in ["current_user", "user", "current_role"] {
+        ctx.register_udf(ScalarUDF::from(ConstantText::new(name, user.to_string())));
+    }
+}
+
 /// True when DataFusion can use `tz` as a session time zone.
 pub fn valid_time_zone(tz: &str) -> bool {
     tz.eq_ignore_ascii_case("utc") || tz.parse::<datafusion::arrow::array::timezone::Tz>().is_ok()

@@ -188,6 +188,8 @@ impl Registry {
     ) -> Result<T> {
         let out = self.store.with_tx(f)?;
         self.store.models_changed();
+        // A model made or dropped: its owner (`created_by`) too.
+        self.store.acl_changed();
         Ok(out)
     }
 
@@ -297,12 +299,22 @@ impl Registry {
         });
         let features = serde_json::to_string(&model.envelope.features).unwrap_or_default();
         let result = self.models_tx(|tx| {
+            // The creator owns the model; CREATE OR REPLACE by another
+            // user (one with TRAIN on it) keeps that owner, as CREATE OR
+            // REPLACE VIEW keeps a view's.
+            let owner: Option<String> = tx
+                .query_row(
+                    "SELECT created_by FROM ml_models WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()?;
             if replace {
                 tx.execute("DELETE FROM ml_models WHERE name = ?1", [name])?;
             }
             tx.execute(
                 "INSERT OR IGNORE INTO ml_models (name, created_by) VALUES (?1, ?2)",
-                params![name, training.user],
+                params![name, owner.as_deref().unwrap_or(&training.user)],
             )?;
             let next: i64 = tx.query_row(
                 "SELECT coalesce(max(version), 0) + 1 FROM ml_model_versions WHERE model = ?1",
@@ -396,6 +408,12 @@ impl Registry {
             };
             tx.execute("DELETE FROM ml_models WHERE name = ?1", [&name])?;
             tx.execute("DELETE FROM ml_policies WHERE model = ?1", [&name])?;
+            for table in ["privileges", "owners"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE object_kind = 'model' AND object = ?1"),
+                    [&name],
+                )?;
+            }
             Ok((artifacts, dirs))
         })?;
         self.cache().retain(|k, _| k.name != name);
@@ -797,6 +815,18 @@ impl Registry {
 }
 
 impl ModelStore for Registry {
+    fn authorize_read(
+        &self,
+        config: &datafusion::config::ConfigOptions,
+        model: &ModelRef,
+    ) -> quarry_udfs::model::schema::Result<()> {
+        crate::access::require_model(
+            config,
+            &model.to_string(),
+            crate::access::Privilege::Predict,
+        )
+    }
+
     fn resolve(&self, reference: &str) -> quarry_udfs::model::schema::Result<ModelRef> {
         if let Some(pinned) = ModelRef::parse_pinned(reference) {
             // A loaded version exists: versions are immutable and DROP MODEL

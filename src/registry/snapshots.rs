@@ -298,6 +298,26 @@ impl Snapshots {
     }
 
     /// A read-only table over one version (the latest when `version` is None).
+    /// Who created version `version` (the newest when `None`) of snapshot
+    /// `name`, and the model it is the training snapshot of, if any;
+    /// `None` when there is no such version.
+    pub fn creator(
+        &self,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<(String, Option<String>)>> {
+        let name = normalize(name)?;
+        self.store.with_conn(|c| {
+            c.query_row(
+                "SELECT created_by, model FROM ml_snapshot_versions
+                 WHERE name = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC LIMIT 1",
+                params![name, version],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+        })
+    }
+
     pub fn table(&self, name: &str, version: Option<i64>) -> Result<ManagedTable> {
         let name = normalize(name)?;
         let found: Option<(i64, String, String, Vec<u8>)> = self.store.with_conn(|c| {

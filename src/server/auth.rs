@@ -51,6 +51,7 @@ pub fn bootstrap_superuser(store: &Store, name: &str, password: Option<&str>) ->
         salt,
         salted_password: salted,
         superuser: true,
+        login: true,
     })
 }
 
@@ -84,11 +85,17 @@ impl AuthSource for StoredCredentials {
             Some(UserRow {
                 salt: Some(salt),
                 salted_password: Some(salted),
+                login: true,
                 ..
             }) => Ok(Password::new(Some(salt), salted)),
-            // Unknown users (and users without a password) get a stable mock
-            // salt and a random secret, so the exchange fails exactly like a
-            // wrong password would and does not reveal which names exist.
+            // Unknown users, users without a password and roles without
+            // LOGIN get a stable mock salt and a random secret, so the
+            // exchange fails exactly like a wrong password would and does
+            // not reveal which names exist. (PostgreSQL answers a NOLOGIN
+            // role's right password with 28000 "not permitted to log in";
+            // pgwire sends ReadyForQuery as the exchange ends, before a
+            // later refusal could reach the client, so here it is 28P01.
+            // Without passwords, on loopback, it is 28000 as in PostgreSQL.)
             _ => {
                 let salt = mock_salt(&self.mock_secret, login.user().unwrap_or_default());
                 let secret: [u8; 32] = rand::random();
@@ -237,12 +244,26 @@ impl Startup {
             .get(METADATA_USER)
             .cloned()
             .unwrap_or_default();
+        // A role without LOGIN (a group such as `analyst`) is refused, as
+        // PostgreSQL refuses it, whatever its password.
+        let acl = self
+            .state
+            .access
+            .acl()
+            .map_err(|e: SqlStateError| fatal(e.code, e.message))?;
+        if acl.role(&user).is_some_and(|r| !r.login) {
+            return Err(fatal(
+                sqlstate::INVALID_AUTHORIZATION,
+                format!("role \"{user}\" is not permitted to log in"),
+            ));
+        }
         let session = Session::new(
             &self.state.base,
             &user,
             self.state.shutdown.clone(),
             Some(client.socket_addr()),
             self.link.close.clone(),
+            self.state.access.clone(),
         );
         let _ = self.link.session.set(Arc::downgrade(&session));
         let (pid, key) = client.pid_and_secret_key();

@@ -31,7 +31,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ServerState;
-use super::rest::{ApiError, models_json};
+use super::rest::{ApiError, User, models_json};
 use crate::error::{SqlStateError, classify};
 
 const PAGE: &str = include_str!("dashboard.html");
@@ -44,8 +44,12 @@ pub struct Selected {
 }
 
 /// `GET /`: the page, with the selected model's data in it.
-pub async fn page(State(state): State<Arc<ServerState>>, Query(q): Query<Selected>) -> Response {
-    let data = match dashboard_json(&state, q.model.as_deref()).await {
+pub async fn page(
+    State(state): State<Arc<ServerState>>,
+    Query(q): Query<Selected>,
+    axum::Extension(User(user)): axum::Extension<User>,
+) -> Response {
+    let data = match dashboard_json(&state, q.model.as_deref(), &user).await {
         Ok(d) => d,
         Err(e) => json!({"error": e.message, "sqlstate": e.code}),
     };
@@ -67,14 +71,52 @@ pub async fn page(State(state): State<Arc<ServerState>>, Query(q): Query<Selecte
 pub async fn data(
     State(state): State<Arc<ServerState>>,
     Query(q): Query<Selected>,
+    axum::Extension(User(user)): axum::Extension<User>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(dashboard_json(&state, q.model.as_deref()).await?))
+    Ok(Json(
+        dashboard_json(&state, q.model.as_deref(), &user).await?,
+    ))
 }
 
-/// The models, and the selected model's panels.
-async fn dashboard_json(state: &ServerState, model: Option<&str>) -> Result<Value, SqlStateError> {
+/// The models `user` may score (`PREDICT`: a model's monitoring is for
+/// those who may use it), and the selected model's panels (`42501` for
+/// one the user may not score).
+async fn dashboard_json(
+    state: &ServerState,
+    model: Option<&str>,
+    user: &str,
+) -> Result<Value, SqlStateError> {
     let models = models_json(state)?;
-    let list = models["models"].as_array().cloned().unwrap_or_default();
+    let acl = state.access.acl()?;
+    let may = |name: &str| {
+        acl.allowed(
+            user,
+            crate::access::ObjectKind::Model,
+            name,
+            crate::access::Privilege::Predict,
+        )
+    };
+    let list: Vec<Value> = models["models"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m["name"].as_str().is_some_and(&may))
+        .collect();
+    if let Some(m) = model {
+        let name = crate::access::analyzer::model_of(m);
+        if !may(&name) {
+            return Err(crate::access::denied(
+                crate::access::Object {
+                    kind: crate::access::ObjectKind::Model,
+                    key: &name,
+                    name: &name,
+                },
+                crate::access::Privilege::Predict,
+                user,
+            ));
+        }
+    }
     let deployed = list.iter().find(|m| {
         m["versions"].as_array().is_some_and(|vs| {
             vs.iter().any(|v| {

@@ -56,6 +56,8 @@ pub struct ServerState {
     pub catalog: Arc<Catalog>,
     pub registry: Arc<crate::registry::Registry>,
     pub serving: Arc<crate::serving::Serving>,
+    /// Roles and privileges (`access`).
+    pub access: Arc<crate::access::Access>,
     pub base: SessionState,
     pub sessions: Arc<SessionRegistry>,
     pub keys: Arc<auth::KeyGenerator>,
@@ -284,12 +286,14 @@ impl Server {
         auth::bootstrap_superuser(&store, &config.superuser, config.password.as_deref())
             .map_err(|e| e.message)?;
         let mock_auth_secret = store.mock_auth_secret().map_err(|e| e.message)?;
+        let access =
+            crate::access::Access::new(store.clone(), &config.superuser).map_err(|e| e.message)?;
         let catalog = Catalog::open(&data_dir, store.clone()).map_err(|e| e.message)?;
         let registry = crate::registry::Registry::open(&data_dir, store).map_err(|e| e.message)?;
         let sessions = Arc::new(SessionRegistry::default());
         let serving = crate::serving::Serving::new(registry.clone(), config.prediction_log_queue);
-        let base =
-            base_state(&config, &catalog, &registry, &serving, &sessions).map_err(|e| e.message)?;
+        let base = base_state(&config, &catalog, &registry, &serving, &sessions, &access)
+            .map_err(|e| e.message)?;
         catalog
             .load_definitions(&base)
             .await
@@ -316,6 +320,7 @@ impl Server {
             catalog,
             registry,
             serving,
+            access,
             base,
             sessions,
             keys: Arc::new(auth::KeyGenerator::default()),

@@ -145,6 +145,13 @@ fn authenticate(state: &ServerState, headers: &HeaderMap) -> Result<String, &'st
     if !same {
         return Err("password authentication failed");
     }
+    let may_log_in = state
+        .access
+        .acl()
+        .is_ok_and(|acl| acl.role(user).is_some_and(|r| r.login));
+    if !may_log_in {
+        return Err("the role is not permitted to log in");
+    }
     let mut verified = lock(&state.logins.verified);
     verified.retain(|_, (_, at)| at.elapsed() < LOGIN_TTL);
     verified.insert(key, (user.to_string(), Instant::now()));
@@ -172,6 +179,16 @@ pub async fn require_user(
     };
     request.extensions_mut().insert(User(user));
     next.run(request).await
+}
+
+/// `42501` (HTTP 403) unless `user` holds `PREDICT` on `model`, as the
+/// same call in SQL.
+fn may_predict(state: &ServerState, user: &str, model: &str) -> Result<(), SqlStateError> {
+    crate::access::Checks {
+        access: &state.access,
+        user: user.to_string(),
+    }
+    .model(model, crate::access::Privilege::Predict)
 }
 
 /// `GET /v1/models`.
@@ -220,8 +237,10 @@ fn version_json(v: &crate::registry::VersionRow) -> Value {
 pub async fn model(
     State(state): State<Arc<ServerState>>,
     Path(reference): Path<String>,
+    axum::Extension(User(user)): axum::Extension<User>,
 ) -> Result<Json<Value>, ApiError> {
     let pinned = state.registry.resolve(&reference)?;
+    may_predict(&state, &user, &pinned.name)?;
     let loaded = state.registry.load(&pinned)?;
     let versions = state.registry.versions(Some(&pinned.name))?;
     let features: Vec<Value> = loaded
@@ -257,6 +276,7 @@ pub async fn predict(
         }
     };
     let pinned = state.registry.resolve(&reference)?;
+    may_predict(&state, &user, &pinned.name)?;
     let loaded = state.registry.load(&pinned)?;
     let policy = state.serving.policy(&pinned);
     let key_field = policy.as_ref().and_then(|p| p.key.clone());

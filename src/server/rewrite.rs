@@ -667,6 +667,19 @@ const VIEWS: &str = "SELECT v.table_schema AS schemaname, v.table_name AS viewna
 /// `pg_catalog.pg_cursors`: the system table of the same name.
 const CURSORS: &str = "SELECT * FROM public.pg_cursors";
 
+/// `pg_catalog.pg_roles` and `pg_auth_members`: the system tables of the
+/// same names (`access::catalogs`); `pg_authid` and `pg_user` are made
+/// from `pg_roles`.
+const ROLES: &str = "SELECT * FROM public.pg_roles";
+const AUTH_MEMBERS: &str = "SELECT * FROM public.pg_auth_members";
+const AUTHID: &str = "SELECT oid, rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, \
+     rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, rolpassword, rolvaliduntil \
+     FROM public.pg_roles";
+const USERS: &str = "SELECT rolname AS usename, oid AS usesysid, rolcreatedb AS usecreatedb, \
+     rolsuper AS usesuper, rolreplication AS userepl, rolbypassrls AS usebypassrls, \
+     rolpassword AS passwd, rolvaliduntil AS valuntil, rolconfig AS useconfig \
+     FROM public.pg_roles WHERE rolcanlogin";
+
 /// `pg_catalog.pg_stat_activity`: the system table of the same name.
 const STAT_ACTIVITY: &str = "SELECT * FROM public.pg_stat_activity";
 
@@ -1459,6 +1472,11 @@ fn catalog_replacement(table: &str) -> Option<&'static str> {
         "pg_cursors" => CURSORS,
         // Quarry's own view of its sessions (`session::admin`).
         "pg_stat_activity" => STAT_ACTIVITY,
+        // Its roles (`access::catalogs`).
+        "pg_roles" => ROLES,
+        "pg_authid" => AUTHID,
+        "pg_user" => USERS,
+        "pg_auth_members" => AUTH_MEMBERS,
         _ => return None,
     })
 }

@@ -236,12 +236,19 @@ fn text_value<'a>(function_arg: &str, value: &'a Expr) -> Result<&'a ScalarValue
 }
 
 impl RelationFunction for MonitorUdtf {
-    fn plan(&self, mut args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+    fn plan(&self, mut args: Args, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
         if args.is_empty() {
             return Err(args.usage_error());
         }
         args.at_most(3)?;
         let reference = args.model(0)?;
+        // It reads the model's prediction log: for those who may score it.
+        crate::access::require_model(
+            ctx.context_provider().options(),
+            &reference,
+            crate::access::Privilege::Predict,
+        )
+        .map_err(SqlStateError::into_df)?;
         let pinned = reference.contains('@');
         let model = self
             .registry

@@ -62,6 +62,7 @@ pub fn base_state(
     registry: &Arc<crate::registry::Registry>,
     serving: &Arc<crate::serving::Serving>,
     sessions: &Arc<super::SessionRegistry>,
+    access: &Arc<crate::access::Access>,
 ) -> Result<SessionState> {
     let mut session_config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
@@ -82,6 +83,10 @@ pub fn base_state(
     // The session's TimeZone (UTC until SET): `now()` and `timestamptz`
     // values carry it, as PostgreSQL's do.
     options.execution.time_zone = Some("+00:00".to_string());
+    // The access rules, for the functions that check a model privilege.
+    options
+        .extensions
+        .insert(crate::access::AccessExtension(access.clone()));
     // CPU-bound kernels: one at a time per thread the server was given.
     options
         .extensions
@@ -105,7 +110,7 @@ pub fn base_state(
         .with_runtime_env(runtime)
         .with_catalog_list(catalogs as Arc<dyn CatalogProviderList>)
         .with_default_features()
-        .with_analyzer_rules(analyzer_rules(registry))
+        .with_analyzer_rules(analyzer_rules(registry, access, catalog))
         .with_physical_optimizer_rules(physical_rules())
         .build();
     let mut state = state;
@@ -124,6 +129,29 @@ pub fn base_state(
     )
     .map_err(|e| crate::error::classify(&e))?;
     compat::register(&ctx);
+    // The privilege questions, answered from the real rules (after
+    // datafusion-pg-catalog's, which answer true).
+    for asked in [
+        crate::access::catalogs::Asked::Table,
+        crate::access::catalogs::Asked::AnyColumn,
+        crate::access::catalogs::Asked::Schema,
+    ] {
+        ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
+            crate::access::catalogs::HasPrivilege::new(asked, access.clone(), catalog),
+        ));
+    }
+    catalog.register_system_table(
+        crate::access::catalogs::ROLES,
+        crate::catalog::live::LiveTable::provider(crate::access::catalogs::Roles::new(
+            access.clone(),
+        )),
+    )?;
+    catalog.register_system_table(
+        crate::access::catalogs::AUTH_MEMBERS,
+        crate::catalog::live::LiveTable::provider(crate::access::catalogs::AuthMembers::new(
+            access.clone(),
+        )),
+    )?;
     ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
         crate::catalog::sequence::NextVal::new(catalog.store().clone()),
     ));
@@ -206,16 +234,26 @@ pub fn base_state(
     Ok(state)
 }
 
-/// DataFusion's analyzer rules, with quoted literals read as the type they
+/// DataFusion's analyzer rules, after the privilege check (`access`), with quoted literals read as the type they
 /// are compared with before type coercion (`unknown`), integer arithmetic
 /// checked after it (`checked`), the prediction log's key added to
 /// scoring calls (`scoring_keys`), and calls of one table function told
 /// apart (`table_function_scans`).
 fn analyzer_rules(
     registry: &Arc<crate::registry::Registry>,
+    access: &Arc<crate::access::Access>,
+    catalog: &Arc<Catalog>,
 ) -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
     let mut rules = datafusion::optimizer::Analyzer::new().rules;
     rules.insert(0, Arc::new(super::unknown::UnknownLiterals));
+    // First of all: checks privileges and takes out the views' markers.
+    rules.insert(
+        0,
+        Arc::new(crate::access::analyzer::Privileges::new(
+            access.clone(),
+            catalog,
+        )),
+    );
     rules.push(Arc::new(super::checked::CheckedIntegerArithmetic));
     rules.push(Arc::new(super::scoring_keys::ScoringKeys::new(
         registry.clone(),

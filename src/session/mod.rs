@@ -86,6 +86,11 @@ pub struct Session {
     local_points: Mutex<Vec<(Option<String>, crate::catalog::local::LocalPoint)>>,
     /// Its open cursors (`DECLARE`).
     pub cursors: Arc<cursors::Cursors>,
+    /// The server's access rules (`access`).
+    pub access: Arc<crate::access::Access>,
+    /// The role `SET ROLE` or `SET SESSION AUTHORIZATION` made current
+    /// (`None`: the user who logged in).
+    role: Mutex<Option<String>>,
     pub tx: Mutex<TxBlock>,
     /// SQL-level `PREPARE` statements by name, planned again at each
     /// `EXECUTE` as PostgreSQL revalidates its plan cache: a relation
@@ -110,9 +115,10 @@ impl Session {
         shutdown: CancellationToken,
         peer: Option<std::net::SocketAddr>,
         close: CancellationToken,
+        access: Arc<crate::access::Access>,
     ) -> Arc<Self> {
         let local = Arc::new(crate::catalog::local::LocalRelations::default());
-        let block = Arc::new(crate::catalog::staging::Block::default());
+        let block = Arc::new(crate::catalog::staging::Block::of_user(user));
         let ctx = context::session_context(base, user, local.clone(), block.clone());
         let control = quarry_udfs::control::Control::of(ctx.state_ref().read().config_options());
         ctx.state_ref()
@@ -173,6 +179,8 @@ impl Session {
                 local,
                 local_points: Mutex::default(),
                 cursors,
+                access,
+                role: Mutex::new(None),
                 tx: Mutex::new(TxBlock::None),
                 prepared: Mutex::new(BTreeMap::new()),
                 relation_oids: Mutex::default(),
@@ -237,6 +245,72 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// The checks of its statements, for its current user.
+    pub fn checks(&self) -> crate::access::Checks<'_> {
+        crate::access::Checks {
+            access: &self.access,
+            user: self.current_user(),
+        }
+    }
+
+    /// The user its statements run as: the one who logged in, or the role
+    /// `SET ROLE` made current.
+    pub fn current_user(&self) -> String {
+        lock(&self.role)
+            .clone()
+            .unwrap_or_else(|| self.user.clone())
+    }
+
+    /// `SET ROLE name` (`Some`) or `RESET ROLE` (`None`): PostgreSQL's
+    /// rule, the logged-in user must be a superuser or a member of the
+    /// role. `42704` for a role that does not exist, `42501` for one the
+    /// user may not become.
+    pub fn set_role(&self, role: Option<&str>, authorization: bool) -> crate::error::Result<()> {
+        use crate::error::{SqlStateError, sqlstate};
+        let acl = self.access.acl()?;
+        if let Some(role) = role {
+            if acl.role(role).is_none() {
+                return Err(SqlStateError::new(
+                    sqlstate::UNDEFINED_OBJECT,
+                    format!("role \"{role}\" does not exist"),
+                ));
+            }
+            let may =
+                acl.is_superuser(&self.user) || (!authorization && acl.is_member(&self.user, role));
+            if !may {
+                return Err(SqlStateError::new(
+                    sqlstate::INSUFFICIENT_PRIVILEGE,
+                    format!(
+                        "permission denied to set {} \"{role}\"",
+                        if authorization {
+                            "session authorization"
+                        } else {
+                            "role"
+                        }
+                    ),
+                ));
+            }
+        }
+        *lock(&self.role) = role.map(str::to_string);
+        let current = self.current_user();
+        self.block.set_user(&current);
+        {
+            let state = self.ctx.state_ref();
+            let mut state = state.write();
+            let options = state.config_mut().options_mut();
+            let mut info = options
+                .extensions
+                .get::<quarry_udfs::session_info::SessionInfo>()
+                .cloned()
+                .unwrap_or_default();
+            info.user = current.clone();
+            options.extensions.insert(info);
+        }
+        crate::compat::register_current_user(&self.ctx, &current);
+        self.changed();
+        Ok(())
     }
 
     /// Changes whenever the session's configuration does.

@@ -37,6 +37,7 @@ use libtest_mimic::{Arguments, Trial};
 
 mod harness;
 
+mod access;
 mod auth;
 mod control;
 mod copy;

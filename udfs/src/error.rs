@@ -86,6 +86,9 @@ pub mod sqlstate {
     pub const INVALID_CURSOR_STATE: &str = "24000";
     pub const NAME_TOO_LONG: &str = "42622";
     pub const DUPLICATE_OBJECT: &str = "42710";
+    pub const RESERVED_NAME: &str = "42939";
+    pub const INVALID_GRANT_OPERATION: &str = "0LP01";
+    pub const INVALID_GRANTOR: &str = "0L000";
     pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
     pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
     pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";

@@ -70,6 +70,11 @@ impl Action for DeployUdf {
                 .ok_or_else(|| SqlStateError::bad_argument("ml_deploy: alias must be text"))?,
             None => "production".to_string(),
         };
+        crate::access::require_model(
+            &args.config_options,
+            &model,
+            crate::access::Privilege::Deploy,
+        )?;
         let user = quarry_udfs::session_info::user(&args.config_options);
         let previous = registry.deploy(&model, version, &alias, &user)?;
         let name = crate::registry::normalize(&model);

@@ -38,6 +38,11 @@ impl Action for RollbackUdf {
     fn run(&self, registry: &Registry, args: &ScalarFunctionArgs) -> Result<String, SqlStateError> {
         let model = text(literal(NAME, &args.args, 0)?)
             .ok_or_else(|| SqlStateError::bad_argument("ml_rollback: model must be text"))?;
+        crate::access::require_model(
+            &args.config_options,
+            &model,
+            crate::access::Privilege::Deploy,
+        )?;
         let user = quarry_udfs::session_info::user(&args.config_options);
         let (from, to) = registry.rollback(&model, &user)?;
         let name = crate::registry::normalize(&model);

@@ -44,6 +44,11 @@ impl Action for SetPolicyUdf {
             .ok_or_else(|| SqlStateError::bad_argument("ml_set_policy: model must be text"))?;
         let policy = text(literal(NAME, &args.args, 1)?)
             .ok_or_else(|| SqlStateError::bad_argument("ml_set_policy: policy must be text"))?;
+        crate::access::require_model(
+            &args.config_options,
+            &model,
+            crate::access::Privilege::Deploy,
+        )?;
         let user = quarry_udfs::session_info::user(&args.config_options);
         Ok(registry.set_policy(&model, &policy, &user)?.to_string())
     }

@@ -86,6 +86,20 @@ impl TableFunctionImpl for SnapshotReadUdtf {
                 );
             }
         };
+        if let Some((creator, model)) = self
+            .registry
+            .snapshots
+            .creator(&name, version)
+            .map_err(SqlStateError::into_df)?
+        {
+            crate::access::require_snapshot(
+                args.session().config_options(),
+                &name,
+                &creator,
+                model.as_deref(),
+            )
+            .map_err(SqlStateError::into_df)?;
+        }
         let table = self
             .registry
             .snapshots

@@ -129,6 +129,8 @@ impl TableFunctionImpl for TrainUdtf {
         quarry_udfs::model::TrainOptions::parse(&options).map_err(SqlStateError::into_df)?;
         let query = relation_query(NAME, 1, &relation).map_err(SqlStateError::into_df)?;
         let state = session_state(&args)?;
+        crate::access::require_training(state.config_options(), &self.registry, &name)
+            .map_err(SqlStateError::into_df)?;
         let user = quarry_udfs::session_info::user(state.config_options());
         let partition = TrainPartition {
             schema: training::result_schema(),

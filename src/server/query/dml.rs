@@ -101,6 +101,11 @@ pub struct RowChange {
     values: bool,
     /// The `RETURNING` columns (none without one).
     schema: DFSchemaRef,
+    /// The privileges it takes on its table: its kind's, or for a `MERGE`
+    /// those of its clauses' actions.
+    needs: Vec<crate::access::Privilege>,
+    /// The table's name, for a denial.
+    table_name: String,
 }
 
 impl RowChange {
@@ -543,6 +548,15 @@ async fn plan(state: &SessionState, target: Target<'_>) -> Result<LogicalPlan> {
             input,
             values,
             schema,
+            needs: vec![match target.kind {
+                ChangeKind::Delete => crate::access::Privilege::Delete,
+                _ => crate::access::Privilege::Update,
+            }],
+            table_name: crate::catalog::RelName::new(
+                resolved.schema.as_ref(),
+                resolved.table.as_ref(),
+            )
+            .to_string(),
         }),
     }))
 }
@@ -761,6 +775,19 @@ async fn plan_merge(
             input,
             values: true,
             schema: Arc::new(DFSchema::empty()),
+            needs: clauses
+                .iter()
+                .map(|c| match c.action {
+                    merge_action::UPDATE => crate::access::Privilege::Update,
+                    merge_action::DELETE => crate::access::Privilege::Delete,
+                    _ => crate::access::Privilege::Insert,
+                })
+                .collect(),
+            table_name: crate::catalog::RelName::new(
+                resolved.schema.as_ref(),
+                resolved.table.as_ref(),
+            )
+            .to_string(),
         }),
     }))
 }
@@ -1018,6 +1045,8 @@ async fn plan_insert(
             input,
             values: true,
             schema,
+            needs: vec![crate::access::Privilege::Insert],
+            table_name: dml.table_name.to_string(),
         }),
     }))
 }
@@ -1123,6 +1152,18 @@ pub(super) async fn run<C: Client>(
     control: &QueryControl,
 ) -> Result<Response> {
     let data = change.data().clone();
+    let acl = session.access.acl()?;
+    for privilege in &change.needs {
+        acl.require(
+            &session.current_user(),
+            crate::access::Object {
+                kind: crate::access::ObjectKind::Relation,
+                key: &data.id,
+                name: &change.table_name,
+            },
+            *privilege,
+        )?;
+    }
     let in_block = session.block.is_open();
     let mut attempt = 0;
     let (rows, returned) = loop {

@@ -30,9 +30,9 @@ const QUIET: Duration = Duration::from_secs(2);
 pub fn result_schema(statement: &QuarryStatement) -> SchemaRef {
     match statement {
         QuarryStatement::CreateModel { .. } => training::result_schema(),
-        QuarryStatement::DropModel { .. } | QuarryStatement::Refresh { .. } => {
-            Arc::new(Schema::empty())
-        }
+        QuarryStatement::DropModel { .. }
+        | QuarryStatement::Refresh { .. }
+        | QuarryStatement::Access(_) => Arc::new(Schema::empty()),
         QuarryStatement::ShowModels => Arc::new(Schema::new(vec![
             Field::new("name", DataType::Utf8, false),
             Field::new("versions", DataType::Int64, false),
@@ -121,6 +121,15 @@ impl QueryHandler {
                 options,
                 query,
             } => {
+                if registry.model_exists(name)? {
+                    // Another version of an existing model: TRAIN on it
+                    // (its owner holds it). The data is checked as any
+                    // query's when the training query runs.
+                    let model = crate::registry::normalize(name);
+                    session
+                        .checks()
+                        .model(&model, crate::access::Privilege::Train)?;
+                }
                 if *if_not_exists && registry.model_exists(name)? {
                     let _ = client
                         .feed(notice(
@@ -157,7 +166,7 @@ impl QueryHandler {
                     replace: *or_replace,
                     options: options.clone(),
                     query: query.to_string(),
-                    user: session.user.clone(),
+                    user: session.current_user(),
                 };
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
                 let started = Instant::now();
@@ -216,6 +225,17 @@ impl QueryHandler {
                 if_exists,
                 keep_snapshots,
             } => {
+                if registry.model_exists(name)? {
+                    let model = crate::registry::normalize(name);
+                    session.access.acl()?.require_owner(
+                        &session.current_user(),
+                        crate::access::Object {
+                            kind: crate::access::ObjectKind::Model,
+                            key: &model,
+                            name: &model,
+                        },
+                    )?;
+                }
                 if !registry.drop_model(name, *if_exists, *keep_snapshots)? {
                     let _ = client
                         .feed(notice(
@@ -228,9 +248,33 @@ impl QueryHandler {
                 session.wrote();
                 Ok(Response::Execution(Tag::new("DROP MODEL")))
             }
+            QuarryStatement::Access(statement) => {
+                let schema = session.default_schema();
+                let user = session.current_user();
+                let ctx = crate::access::commands::Context {
+                    access: &self.state.access,
+                    catalog: &self.state.catalog,
+                    registry: &self.state.registry,
+                    user: &user,
+                    schema: &schema,
+                    block: &session.block,
+                };
+                let done = crate::access::commands::run(&ctx, statement)?;
+                for text in done.notices {
+                    let _ = client
+                        .feed(notice("NOTICE", sqlstate::SUCCESSFUL_COMPLETION, text))
+                        .await;
+                }
+                // Roles and grants commit as the statement completes.
+                session.wrote();
+                Ok(Response::Execution(Tag::new(done.tag)))
+            }
             QuarryStatement::Refresh { name, .. } => {
                 let rel = super::names::object_name(session, name)?;
                 let catalog = &self.state.catalog;
+                session
+                    .checks()
+                    .relation_owner(catalog, &session.block, &rel)?;
                 let (_, query) = catalog.materialized_view(&rel, &session.block)?;
                 let stmt = self
                     .parser

@@ -245,6 +245,18 @@ impl Parser {
                 format!("invalid byte sequence for encoding \"UTF8\": {bytes}"),
             ));
         }
+        // Several statements, of which one is Quarry's own (GRANT after
+        // CREATE TABLE...): each parsed on its own.
+        if let Some(parts) = crate::statements::split_statements(sql) {
+            let own = |part: &str| matches!(crate::statements::parse(part), Ok(Some(_)) | Err(_));
+            if parts.iter().any(|part| own(part)) {
+                let mut all = Vec::new();
+                for part in parts {
+                    all.extend(self.parse_all(part)?);
+                }
+                return Ok(all);
+            }
+        }
         if let Some(model) = crate::statements::parse(sql)? {
             return Ok(vec![Stmt::Model(model)]);
         }

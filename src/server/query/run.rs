@@ -115,6 +115,11 @@ impl QueryHandler {
                     }));
                 }
                 let name = rel_name(session, &cmd.name)?;
+                let checks = session.checks();
+                checks.schema(&name.schema, crate::access::Privilege::Create)?;
+                if cmd.or_replace {
+                    checks.relation_owner(catalog, &session.block, &name)?;
+                }
                 let rows = control
                     .run(async {
                         let df = session.ctx.execute_logical_plan(input).await.sql_err()?;
@@ -145,6 +150,12 @@ impl QueryHandler {
             }
             LogicalPlan::Ddl(DdlStatement::CreateExternalTable(mut cmd)) => {
                 let name = rel_name(session, &cmd.name)?;
+                let checks = session.checks();
+                checks.role(
+                    crate::access::READ_SERVER_FILES,
+                    "create an external table over files on the server",
+                )?;
+                checks.schema(&name.schema, crate::access::Privilege::Create)?;
                 // Stored whole, so a restart plans the same table.
                 if let DfStatement::CreateExternalTable(parsed) = stmt {
                     cmd.definition = Some(crate::catalog::definition::external_table_sql(parsed));
@@ -171,6 +182,11 @@ impl QueryHandler {
                     return Ok(Response::Execution(Tag::new("CREATE VIEW")));
                 }
                 let name = rel_name(session, &view.name)?;
+                let checks = session.checks();
+                checks.schema(&name.schema, crate::access::Privilege::Create)?;
+                if view.or_replace {
+                    checks.relation_owner(catalog, &session.block, &name)?;
+                }
                 catalog
                     .create_view(
                         &name,

@@ -72,6 +72,18 @@ pub trait ModelStore: Send + Sync + std::fmt::Debug {
             "model {model}: this model store keeps no training profiles"
         )))
     }
+    /// Whether the session whose configuration is `config` may read what
+    /// `model` learned without scoring with it (its feature importance,
+    /// its training profile): a store that keeps privileges answers as it
+    /// answers for scoring, `42501` when not. Functions that score plan
+    /// `ml_predict` calls, which are checked where they are planned.
+    fn authorize_read(
+        &self,
+        _config: &datafusion::config::ConfigOptions,
+        _model: &ModelRef,
+    ) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

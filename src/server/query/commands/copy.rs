@@ -71,6 +71,12 @@ pub(in crate::server::query) fn copy_in(
         ));
     };
     let rel = object_name(session, table_name)?;
+    session.checks().relation(
+        &state.catalog,
+        &session.block,
+        &rel,
+        crate::access::Privilege::Insert,
+    )?;
     let data = state.catalog.managed_in(&rel, &session.block)?;
     let spec = CopySpec::from_options(copy.options, copy.legacy_options)?;
     Ok(CopyIn::new(rel.to_string(), data, spec, columns)?.in_block(session.block.clone()))
@@ -111,6 +117,9 @@ impl QueryHandler {
                 "COPY FROM a file or program is not supported; use COPY ... FROM STDIN (psql \\copy)",
             )),
             (true, CopyTarget::File { filename }) => {
+                session
+                    .checks()
+                    .role(crate::access::WRITE_SERVER_FILES, "COPY to a file")?;
                 let source_sql = match source {
                     CopySource::Table { table_name, .. } => table_name.to_string(),
                     CopySource::Query(q) => format!("({q})"),

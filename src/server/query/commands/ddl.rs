@@ -33,7 +33,12 @@ pub(super) async fn create_schema(
         SchemaName::Simple(n) | SchemaName::NamedAuthorization(n, _) => object_name_last(n),
         SchemaName::UnnamedAuthorization(i) => i.value.to_lowercase(),
     };
-    catalog.create_schema(&name, if_not_exists).await?;
+    if !(if_not_exists && catalog.schema_exists(&name)) {
+        session.checks().superuser("create schema")?;
+    }
+    catalog
+        .create_schema(&name, if_not_exists, Some(&session.current_user()))
+        .await?;
     session.wrote();
     done("CREATE SCHEMA")
 }
@@ -60,6 +65,9 @@ pub(super) async fn drop(
                     continue;
                 }
                 let rel = object_name(session, name)?;
+                session
+                    .checks()
+                    .relation_owner(catalog, &session.block, &rel)?;
                 catalog
                     .drop_relation(&rel, kind, if_exists, &session.block)
                     .await?;
@@ -69,9 +77,11 @@ pub(super) async fn drop(
         }
         ObjectType::Schema => {
             for name in names {
-                catalog
-                    .drop_schema(&object_name_last(name), if_exists, cascade)
-                    .await?;
+                let schema = object_name_last(name);
+                if catalog.schema_exists(&schema) {
+                    session.checks().schema_owner(&schema)?;
+                }
+                catalog.drop_schema(&schema, if_exists, cascade).await?;
             }
             session.wrote();
             "DROP SCHEMA"
@@ -124,6 +134,9 @@ pub(super) async fn alter_table<C: Client>(
             .all(|o| matches!(o, AlterTableOperation::AddConstraint { .. }))
     {
         let rel = object_name(session, &alter.name)?;
+        session
+            .checks()
+            .relation_owner(catalog, &session.block, &rel)?;
         if catalog.managed_in(&rel, &session.block).is_err() && !alter.if_exists {
             return Err(SqlStateError::new(
                 sqlstate::UNDEFINED_TABLE,
@@ -159,6 +172,9 @@ pub(super) async fn alter_table<C: Client>(
         return done("ALTER TABLE");
     }
     let from = object_name(session, &alter.name)?;
+    session
+        .checks()
+        .relation_owner(catalog, &session.block, &from)?;
     // PostgreSQL renames within the schema; a qualified target must match it.
     let mut to = object_name(session, target)?;
     if target.0.len() == 1 {
@@ -190,6 +206,12 @@ pub(super) async fn truncate(
             continue;
         }
         let rel = object_name(session, &target.name)?;
+        session.checks().relation(
+            catalog,
+            &session.block,
+            &rel,
+            crate::access::Privilege::Truncate,
+        )?;
         catalog.truncate(&rel, &session.block).await?;
     }
     done("TRUNCATE TABLE")
@@ -244,6 +266,9 @@ pub(super) async fn optimize<C: Client>(
     name: &ObjectName,
 ) -> Result<Response> {
     let rel = object_name(session, name)?;
+    session
+        .checks()
+        .relation_owner(catalog, &session.block, &rel)?;
     let text = match catalog.optimize(&rel).await? {
         Some(done) => format!(
             "{rel}: {} small files merged into {}",
@@ -267,6 +292,14 @@ pub(super) async fn vacuum(
     name: Option<&ObjectName>,
 ) -> Result<Response> {
     let rel = name.map(|n| object_name(session, n)).transpose()?;
+    match &rel {
+        Some(rel) => session
+            .checks()
+            .relation_owner(catalog, &session.block, rel)?,
+        // Every table: PostgreSQL skips those the user does not own; here
+        // only a superuser vacuums them all.
+        None => session.checks().superuser("VACUUM every table")?,
+    }
     catalog.vacuum(rel.as_ref())?;
     done("VACUUM")
 }
@@ -330,6 +363,9 @@ pub(super) async fn comment<C: Client>(
         }
     };
     let name = object_name(session, &relation)?;
+    session
+        .checks()
+        .relation_owner(catalog, &session.block, &name)?;
     match catalog
         .comment(&name, view, column.as_deref(), text, &session.block)
         .await
@@ -407,6 +443,9 @@ pub(super) async fn create_sequence<C: Client>(
             format!("schema \"{}\" does not exist", rel.schema),
         ));
     }
+    session
+        .checks()
+        .schema(&rel.schema, crate::access::Privilege::Create)?;
     let created =
         catalog
             .store()

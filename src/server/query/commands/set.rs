@@ -14,6 +14,14 @@ use crate::server::query::connection::{Client, feed, notice, options_of};
 use crate::server::stream::text_rows;
 use crate::session::Session;
 
+/// A name as PostgreSQL folds it.
+fn fold(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
 /// `SET ...` in its forms.
 pub(super) async fn set<C: Client>(
     client: &mut C,
@@ -83,10 +91,17 @@ pub(super) async fn set<C: Client>(
                 }
             }
         }
-        Set::SetSessionAuthorization(_) | Set::SetRole { .. } => {
-            return Err(SqlStateError::unsupported(
-                "changing the session user is not supported; reconnect as the other user",
-            ));
+        Set::SetRole { role_name, .. } => {
+            let role = role_name.as_ref().map(fold);
+            session.set_role(role.as_deref(), false)?;
+        }
+        Set::SetSessionAuthorization(param) => {
+            use datafusion::sql::sqlparser::ast::SetSessionAuthorizationParamKind;
+            let role = match &param.kind {
+                SetSessionAuthorizationParamKind::Default => None,
+                SetSessionAuthorizationParamKind::User(name) => Some(fold(name)),
+            };
+            session.set_role(role.as_deref(), true)?;
         }
         other => {
             return Err(SqlStateError::unsupported(format!(
@@ -105,6 +120,14 @@ pub(super) async fn reset<C: Client>(
 ) -> Result<Response> {
     match name {
         None => session.reset_all()?,
+        Some(name)
+            if matches!(
+                name.to_string().to_ascii_lowercase().as_str(),
+                "role" | "session_authorization"
+            ) =>
+        {
+            session.set_role(None, false)?
+        }
         Some(name) => set_var(client, session, &name.to_string(), None).await?,
     }
     done("RESET")
@@ -131,6 +154,7 @@ pub(super) fn show(session: &Session, variable: &[Ident]) -> Result<Response> {
 
 /// `DISCARD ALL` (and its partial forms): back to the defaults.
 pub(super) fn discard(session: &Session) -> Result<Response> {
+    session.set_role(None, false)?;
     session.reset_all()?;
     done("DISCARD ALL")
 }

@@ -182,6 +182,7 @@ impl DriftUdtf {
     /// Features of a model against its training profile.
     fn against_model(
         &self,
+        config: &datafusion::config::ConfigOptions,
         reference: &str,
         input: LogicalPlan,
         t: &Thresholds,
@@ -193,6 +194,7 @@ impl DriftUdtf {
                      ml_drift({reference}, ...) or ml_drift('SELECT * FROM {reference}', ...)"
             ))
         })?;
+        self.store.authorize_read(config, &pinned)?;
         let model = self.store.load(&pinned)?;
         let profile = self.store.profile(&pinned)?;
         let profiles = profile
@@ -317,16 +319,19 @@ impl DriftUdtf {
 }
 
 impl RelationFunction for DriftUdtf {
-    fn plan(&self, mut args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+    fn plan(&self, mut args: Args, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
         let t = thresholds(&args.named)?;
         if args.len() != 2 {
             return Err(args.usage_error());
         }
         let current = args.relation(1)?;
         let (plan, aggregates) = match args.take(0) {
-            Some(Arg::Value(model)) => {
-                self.against_model(&model_text(NAME, 1, &model)?, current, &t)?
-            }
+            Some(Arg::Value(model)) => self.against_model(
+                ctx.context_provider().options(),
+                &model_text(NAME, 1, &model)?,
+                current,
+                &t,
+            )?,
             Some(Arg::Relation(reference)) => self.two_relations(reference, current, &t)?,
             None => return Err(args.usage_error()),
         };

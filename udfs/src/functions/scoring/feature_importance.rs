@@ -76,7 +76,7 @@ r#"```sql
 }
 
 impl RelationFunction for FeatureImportanceUdtf {
-    fn plan(&self, mut args: Args, _ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+    fn plan(&self, mut args: Args, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
         args.refuse_named()?;
         let reference = match (args.len(), args.take(0)) {
             (1, Some(Arg::Value(e))) => text_literal(&e).map(str::to_string),
@@ -87,7 +87,9 @@ impl RelationFunction for FeatureImportanceUdtf {
                 "{NAME}: expected (model), the model as a text literal such as 'churn'"
             ))
         })?;
-        let (_, model) = pinned_model(self.store.as_ref(), &reference)?;
+        let (pinned, model) = pinned_model(self.store.as_ref(), &reference)?;
+        self.store
+            .authorize_read(ctx.context_provider().options(), &pinned)?;
         model.explainable().map_err(|mut e| {
             e.message = e.message.replace("ml_explain", NAME);
             e.into_df()
