@@ -134,6 +134,10 @@ CREATE TABLE orders (order_id INT, item TEXT, at TIMESTAMP);
 INSERT INTO orders VALUES (1, 'apple', '2024-01-05 10:00:00'), (2, 'apple', '2024-01-01 08:00:00');
 CREATE TABLE prices (item TEXT, valid_from TIMESTAMP, price DOUBLE PRECISION);
 INSERT INTO prices VALUES ('apple', '2024-01-02 00:00:00', 9.5), ('apple', '2024-01-09 00:00:00', 9.9);
+CREATE ROLE risk;
+GRANT risk TO quarry;
+SELECT ml_set_policy('price', '{"approvals_required": ["risk"]}');
+CREATE SECRET demo_key;
 "#;
 
 /// One function's entry in the reference.

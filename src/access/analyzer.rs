@@ -248,10 +248,47 @@ impl Walk<'_> {
                         )
                         .map_err(|e| e.into_df())?;
                 }
+                if let Expr::ScalarFunction(f) = e
+                    && f.name() == super::pseudonymize::NAME
+                {
+                    self.secret(user, f.args.get(1))?;
+                }
                 Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
             })
         })?;
         Ok(())
+    }
+
+    /// `USAGE` on the secret an `ml_pseudonymize` call names. The name
+    /// must be a constant here, where the plan is checked: an expression
+    /// that only becomes one later would pass unchecked. An unknown secret
+    /// is left to the call (42704).
+    fn secret(&self, user: &str, arg: Option<&Expr>) -> Result<()> {
+        let name = match arg {
+            Some(Expr::Literal(value, _)) => super::pseudonymize::secret_name(value),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            crate::error::SqlStateError::bad_argument(format!(
+                "{}: secret must be a text constant naming a secret (CREATE SECRET)",
+                super::pseudonymize::NAME
+            ))
+            .into_df()
+        })?;
+        if !self.acl.known(ObjectKind::Secret, name) {
+            return Ok(());
+        }
+        self.acl
+            .require(
+                user,
+                Object {
+                    kind: ObjectKind::Secret,
+                    key: name,
+                    name,
+                },
+                Privilege::Usage,
+            )
+            .map_err(|e| e.into_df())
     }
 
     /// The stored relation a scan or write reads: its id and name; `None`

@@ -173,6 +173,29 @@ pub fn run(ctx: &Context<'_>, statement: &AccessStatement) -> Result<Done> {
                 store::drop_role(store, name)?;
             }
         }
+        AccessStatement::CreateSecret { name } => {
+            super::secrets::create(store, name, user)?;
+        }
+        AccessStatement::DropSecret { names, if_exists } => {
+            for name in names {
+                if !super::secrets::exists(store, name)? {
+                    if *if_exists {
+                        notices.push(format!("secret \"{name}\" does not exist, skipping"));
+                        continue;
+                    }
+                    return Err(super::secrets::unknown(name));
+                }
+                acl.require_owner(
+                    user,
+                    Object {
+                        kind: ObjectKind::Secret,
+                        key: name,
+                        name,
+                    },
+                )?;
+                super::secrets::drop(store, name)?;
+            }
+        }
         AccessStatement::GrantRole {
             roles,
             members,
@@ -402,6 +425,20 @@ fn targets(ctx: &Context<'_>, on: &On) -> Result<Vec<(Target, String)>> {
                         key: schema.clone(),
                     },
                     schema.clone(),
+                ));
+            }
+        }
+        On::Secrets(secrets) => {
+            for name in secrets {
+                if !super::secrets::exists(ctx.access.store(), name)? {
+                    return Err(super::secrets::unknown(name));
+                }
+                out.push((
+                    Target {
+                        kind: ObjectKind::Secret,
+                        key: name.clone(),
+                    },
+                    name.clone(),
                 ));
             }
         }

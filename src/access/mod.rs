@@ -26,6 +26,8 @@
 pub mod analyzer;
 pub mod catalogs;
 pub mod commands;
+pub mod pseudonymize;
+pub mod secrets;
 pub mod statements;
 pub mod store;
 
@@ -53,6 +55,8 @@ pub enum ObjectKind {
     Relation,
     Schema,
     Model,
+    /// A key for `ml_pseudonymize` (`CREATE SECRET`).
+    Secret,
 }
 
 impl ObjectKind {
@@ -61,6 +65,7 @@ impl ObjectKind {
             ObjectKind::Relation => "relation",
             ObjectKind::Schema => "schema",
             ObjectKind::Model => "model",
+            ObjectKind::Secret => "secret",
         }
     }
 
@@ -69,6 +74,7 @@ impl ObjectKind {
             "relation" => ObjectKind::Relation,
             "schema" => ObjectKind::Schema,
             "model" => ObjectKind::Model,
+            "secret" => ObjectKind::Secret,
             _ => return None,
         })
     }
@@ -83,6 +89,7 @@ impl ObjectKind {
             ],
             ObjectKind::Schema => &[Usage, Create],
             ObjectKind::Model => &[Predict, Train, Deploy, Approve],
+            ObjectKind::Secret => &[Usage],
         }
     }
 }
@@ -224,6 +231,7 @@ impl Object<'_> {
             ObjectKind::Relation => "table",
             ObjectKind::Schema => "schema",
             ObjectKind::Model => "model",
+            ObjectKind::Secret => "secret",
         }
     }
 }
@@ -296,6 +304,11 @@ impl Acl {
         self.grants
             .get(&(kind, key.to_string()))
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether the object has a recorded owner (a secret exists).
+    pub fn known(&self, kind: ObjectKind, key: &str) -> bool {
+        self.owners.contains_key(&(kind, key.to_string()))
     }
 
     /// Whether `user` owns the object, itself or through a role it
@@ -387,6 +400,7 @@ pub fn denied(object: Object<'_>, privilege: Privilege, user: &str) -> SqlStateE
             ObjectKind::Relation => "",
             ObjectKind::Schema => "SCHEMA ",
             ObjectKind::Model => "MODEL ",
+            ObjectKind::Secret => "SECRET ",
         },
         object.name,
         user
@@ -474,6 +488,41 @@ pub fn require_model(
         },
         privilege,
     )
+}
+
+/// Deciding for `role` on `model` (`ml_approve`, `ml_reject`) as the
+/// session's user: `APPROVE` on the model, and membership in `role` itself
+/// (a superuser too must be a member: a sign-off speaks for the role).
+pub fn require_approver(
+    config: &datafusion::config::ConfigOptions,
+    model: &str,
+    role: &str,
+) -> Result<()> {
+    require_model(config, model, Privilege::Approve)?;
+    let Some(access) = config.extensions.get::<AccessExtension>() else {
+        return Ok(());
+    };
+    let user = quarry_udfs::session_info::user(config);
+    if user.is_empty() {
+        return Ok(());
+    }
+    let acl = access.0.acl()?;
+    if acl.role(role).is_none() {
+        return Err(SqlStateError::new(
+            sqlstate::UNDEFINED_OBJECT,
+            format!("role \"{role}\" does not exist"),
+        ));
+    }
+    if !acl.is_member(&user, role) {
+        return Err(SqlStateError::new(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            format!("permission denied to decide for role {role}: {user} is not a member of it"),
+        )
+        .with_hint(format!(
+            "GRANT {role} TO {user} makes {user} one of its approvers"
+        )));
+    }
+    Ok(())
 }
 
 /// Reading snapshot `name` (`ml_snapshot_read`) as the session's user. A

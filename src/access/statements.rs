@@ -87,6 +87,14 @@ pub enum AccessStatement {
         name: ObjectName,
         owner: String,
     },
+    /// `CREATE SECRET name`: a key the server makes and never shows.
+    CreateSecret {
+        name: String,
+    },
+    DropSecret {
+        names: Vec<String>,
+        if_exists: bool,
+    },
 }
 
 impl AccessStatement {
@@ -101,6 +109,8 @@ impl AccessStatement {
             AccessStatement::Grant { .. } => "GRANT",
             AccessStatement::Revoke { .. } => "REVOKE",
             AccessStatement::AlterOwner { kind, .. } => kind.tag(),
+            AccessStatement::CreateSecret { .. } => "CREATE SECRET",
+            AccessStatement::DropSecret { .. } => "DROP SECRET",
         }
     }
 }
@@ -147,6 +157,7 @@ impl Privileges {
                             ObjectKind::Relation => "relation",
                             ObjectKind::Schema => "schema",
                             ObjectKind::Model => "model",
+                            ObjectKind::Secret => "secret",
                         };
                         return Err(SqlStateError::new(
                             sqlstate::INVALID_GRANT_OPERATION,
@@ -175,6 +186,7 @@ pub enum On {
     AllTablesInSchema(Vec<String>),
     Schemas(Vec<String>),
     Models(Vec<String>),
+    Secrets(Vec<String>),
 }
 
 impl On {
@@ -183,6 +195,7 @@ impl On {
             On::Tables(_) | On::AllTablesInSchema(_) => ObjectKind::Relation,
             On::Schemas(_) => ObjectKind::Schema,
             On::Models(_) => ObjectKind::Model,
+            On::Secrets(_) => ObjectKind::Secret,
         }
     }
 }
@@ -192,7 +205,9 @@ impl On {
 pub fn is_access(words: &[&str]) -> bool {
     matches!(
         words,
-        ["CREATE" | "ALTER" | "DROP", "ROLE" | "USER" | "GROUP", ..] | ["GRANT" | "REVOKE", ..]
+        ["CREATE" | "ALTER" | "DROP", "ROLE" | "USER" | "GROUP", ..]
+            | ["CREATE" | "DROP", "SECRET", ..]
+            | ["GRANT" | "REVOKE", ..]
     )
 }
 
@@ -460,6 +475,9 @@ impl Words<'_> {
         if self.take("MODEL") {
             return Ok(On::Models(self.names()?));
         }
+        if self.take("SECRET") {
+            return Ok(On::Secrets(self.names()?));
+        }
         self.take("TABLE");
         Ok(On::Tables(self.object_names()?))
     }
@@ -478,6 +496,19 @@ pub fn parse(sql: &str, words: &[String]) -> Result<Option<AccessStatement>> {
     let first = p.peek().unwrap_or_default();
     p.parser.next_token();
     let statement = match first.as_str() {
+        "CREATE" if w.get(1) == Some(&"SECRET") => {
+            p.parser.next_token();
+            let name = p.name()?;
+            p.end()?;
+            AccessStatement::CreateSecret { name }
+        }
+        "DROP" if w.get(1) == Some(&"SECRET") => {
+            p.parser.next_token();
+            let if_exists = p.parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+            let names = p.names()?;
+            p.end()?;
+            AccessStatement::DropSecret { names, if_exists }
+        }
         "CREATE" => {
             let kind = p.peek().unwrap_or_default();
             p.parser.next_token();

@@ -22,6 +22,7 @@ const FIRST_OID: i64 = 16384;
 /// Makes the predefined roles and PostgreSQL's default grant (`USAGE` on
 /// schema `public` to `PUBLIC`), once: a later `REVOKE` of it stays.
 pub fn ensure_schema(store: &Store) -> Result<()> {
+    store.execute_batch(super::secrets::SCHEMA)?;
     store.with_checked_tx(|tx| {
         for role in [READ_SERVER_FILES, WRITE_SERVER_FILES, AUDITOR] {
             tx.execute(

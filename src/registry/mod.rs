@@ -12,6 +12,7 @@
 //! | `churn@3`        | version 3                                        |
 //! | `churn@shadow`   | the version the alias `shadow` points to         |
 
+pub mod approvals;
 pub mod functions;
 pub mod policy;
 pub mod snapshots;
@@ -196,6 +197,7 @@ impl Registry {
     pub fn open(data_dir: &Path, store: Arc<Store>) -> Result<Arc<Registry>> {
         store.execute_batch(SCHEMA)?;
         store.execute_batch(policy::SCHEMA)?;
+        store.execute_batch(approvals::SCHEMA)?;
         let dir = data_dir.join("models");
         std::fs::create_dir_all(&dir).map_err(|e| io_err("create models directory", e))?;
         let registry = Arc::new(Registry {
@@ -311,6 +313,9 @@ impl Registry {
                 .optional()?;
             if replace {
                 tx.execute("DELETE FROM ml_models WHERE name = ?1", [name])?;
+                // The replaced versions' sign-offs go with them: numbering
+                // starts again at 1.
+                tx.execute("DELETE FROM ml_approvals WHERE model = ?1", [name])?;
             }
             tx.execute(
                 "INSERT OR IGNORE INTO ml_models (name, created_by) VALUES (?1, ?2)",
@@ -408,6 +413,9 @@ impl Registry {
             };
             tx.execute("DELETE FROM ml_models WHERE name = ?1", [&name])?;
             tx.execute("DELETE FROM ml_policies WHERE model = ?1", [&name])?;
+            // Sign-offs were for versions that are gone; a model made
+            // again under this name numbers its versions from 1 again.
+            tx.execute("DELETE FROM ml_approvals WHERE model = ?1", [&name])?;
             for table in ["privileges", "owners"] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE object_kind = 'model' AND object = ?1"),
@@ -527,7 +535,18 @@ impl Registry {
             )));
         }
         self.version_exists(&name, version)?;
-        self.models_tx(|tx| {
+        // Production needs the approvals the policy requires, checked in
+        // the transaction that moves the alias (a rejection cannot slip in
+        // between); `lacking` carries the roles out of it.
+        let mut lacking = Vec::new();
+        let moved = self.models_tx(|tx| {
+            if alias == "production" {
+                let required = approvals::required(&policy::read(tx, &name)?);
+                lacking = approvals::missing(tx, &name, version, &required)?;
+                if !lacking.is_empty() {
+                    return Err(rusqlite::Error::QueryReturnedNoRows);
+                }
+            }
             let previous: Option<u32> = tx
                 .query_row(
                     "SELECT version FROM ml_model_aliases WHERE model = ?1 AND alias = ?2",
@@ -558,7 +577,11 @@ impl Registry {
                 )?;
             }
             Ok(previous)
-        })
+        });
+        if !lacking.is_empty() {
+            return Err(approvals::lacking(&name, version, &lacking));
+        }
+        moved
     }
 
     /// Moves `production` back to the version it pointed at before the last
@@ -622,7 +645,53 @@ impl Registry {
         })
     }
 
-    fn version_exists(&self, name: &str, version: u32) -> Result<()> {
+    /// The roles of `name`'s `approvals_required` whose approval of
+    /// `version` is missing (none when the policy requires none).
+    pub fn missing_approvals(&self, name: &str, version: u32) -> Result<Vec<String>> {
+        let name = normalize(name);
+        self.store.with_conn(|c| {
+            let required = approvals::required(&policy::read(c, &name)?);
+            approvals::missing(c, &name, version, &required)
+        })
+    }
+
+    /// Records `user`'s `decision` for `role` on `name@version`; the roles
+    /// still missing after it. 22023 when the model's policy does not ask
+    /// `role` for approvals.
+    pub fn decide(
+        &self,
+        name: &str,
+        version: u32,
+        role: &str,
+        decision: approvals::Decision,
+        note: &str,
+        user: &str,
+    ) -> Result<Vec<String>> {
+        let name = normalize(name);
+        self.version_exists(&name, version)?;
+        let required = approvals::required(&self.policy(&name)?);
+        if !required.iter().any(|r| r == role) {
+            return Err(SqlStateError::bad_argument(format!(
+                "role \"{role}\" does not approve model {name}: its policy's approvals_required is [{}]",
+                required.join(", ")
+            ))
+            .with_hint(format!(
+                "SELECT ml_set_policy('{name}', '{{\"approvals_required\": [\"{role}\"]}}') asks it"
+            )));
+        }
+        self.store.with_tx(|tx| {
+            approvals::record(tx, &name, version, role, decision, note, user)?;
+            approvals::missing(tx, &name, version, &required)
+        })
+    }
+
+    /// Every approval and rejection, oldest first.
+    pub fn approvals(&self) -> Result<Vec<approvals::ApprovalRow>> {
+        self.store.with_conn(approvals::all)
+    }
+
+    /// 42704 unless model `name` has version `version`.
+    pub fn version_exists(&self, name: &str, version: u32) -> Result<()> {
         if !self.exists(name)? {
             return Err(unknown_model(name));
         }

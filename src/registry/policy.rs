@@ -7,6 +7,7 @@
 //! | `log_sample_rate`    | number in [0, 1] | share of keys (rows, without a key) whose predictions are logged |
 //! | `key`                | text           | the column that identifies whom a prediction is about |
 //! | `log_retention_days` | integer ≥ 1    | logged predictions older than this are removed |
+//! | `approvals_required` | array of role names | roles whose approval (`ml_approve`) a version needs before `ml_deploy` to production (`registry::approvals`) |
 //!
 //! Stored as JSON in `ml_policies`, one row per model; `ml_set_policy`
 //! merges what it is given into it (a key set to `null` is removed). Keys
@@ -33,6 +34,10 @@ const KEYS: &[(&str, &str)] = &[
     ("log_sample_rate", "a number from 0 to 1"),
     ("key", "a column name (text)"),
     ("log_retention_days", "a whole number of days, at least 1"),
+    (
+        "approvals_required",
+        "an array of role names, e.g. [\"risk\", \"compliance\"]",
+    ),
 ];
 
 /// Checks `changes` (a JSON object) and merges it into `current`.
@@ -75,6 +80,11 @@ pub fn merge(function: &str, current: &Json, changes: &str) -> Result<Json> {
             "log_sample_rate" => value.as_f64().is_some_and(|r| (0.0..=1.0).contains(&r)),
             "key" => value.as_str().is_some_and(|k| !k.trim().is_empty()),
             "log_retention_days" => value.as_u64().is_some_and(|d| d >= 1),
+            "approvals_required" => value.as_array().is_some_and(|roles| {
+                roles
+                    .iter()
+                    .all(|r| r.as_str().is_some_and(|r| !r.trim().is_empty()))
+            }),
             _ => false,
         };
         if !valid {

@@ -1,5 +1,5 @@
-//! `ml_models`, `ml_model_versions`, `ml_snapshots` and `ml_deployments`:
-//! the registry as read-only tables, for SQL and for BI tools browsing the
+//! `ml_models`, `ml_model_versions`, `ml_snapshots`, `ml_deployments` and
+//! `ml_approvals`: the registry as read-only tables, for SQL and for BI tools browsing the
 //! catalog.
 
 use std::sync::Arc;
@@ -22,6 +22,7 @@ pub enum Kind {
     Versions,
     Snapshots,
     Deployments,
+    Approvals,
 }
 
 /// A system table over the registry, read fresh at every scan.
@@ -36,6 +37,7 @@ pub const MODELS: &str = "ml_models";
 pub const VERSIONS: &str = "ml_model_versions";
 pub const SNAPSHOTS: &str = "ml_snapshots";
 pub const DEPLOYMENTS: &str = "ml_deployments";
+pub const APPROVALS: &str = "ml_approvals";
 
 fn text(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
@@ -91,6 +93,16 @@ impl SystemTable {
                 text("by_user", false),
                 text("at", false),
             ]),
+            Kind::Approvals => Schema::new(vec![
+                int("id", false),
+                text("model", false),
+                int("version", false),
+                text("role", false),
+                text("decision", false),
+                text("note", false),
+                text("decided_by", false),
+                text("at", false),
+            ]),
             Kind::Snapshots => Schema::new(vec![
                 text("name", false),
                 int("version", false),
@@ -116,6 +128,7 @@ impl SystemTable {
             Kind::Models => models_columns(&self.registry.versions(None)?),
             Kind::Snapshots => snapshots_columns(&self.registry.snapshots.list()?),
             Kind::Deployments => deployments_columns(&self.registry.deployments()?),
+            Kind::Approvals => approvals_columns(&self.registry.approvals()?),
         };
         RecordBatch::try_new(self.schema.clone(), columns).map_err(SqlStateError::internal)
     }
@@ -176,6 +189,25 @@ fn deployments_columns(rows: &[DeploymentRow]) -> Vec<ArrayRef> {
         s(&|r| r.action.clone()),
         s(&|r| r.by_user.clone()),
         s(&|r| r.at.clone()),
+    ]
+}
+
+fn approvals_columns(rows: &[super::approvals::ApprovalRow]) -> Vec<ArrayRef> {
+    let s = |f: &dyn Fn(&super::approvals::ApprovalRow) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    let i = |f: &dyn Fn(&super::approvals::ApprovalRow) -> i64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(f)))
+    };
+    vec![
+        i(&|r| r.id),
+        s(&|r| &r.model),
+        i(&|r| r.version),
+        s(&|r| &r.role),
+        s(&|r| &r.decision),
+        s(&|r| &r.note),
+        s(&|r| &r.decided_by),
+        s(&|r| &r.at),
     ]
 }
 

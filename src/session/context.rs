@@ -140,6 +140,9 @@ pub fn base_state(
             crate::access::catalogs::HasPrivilege::new(asked, access.clone(), catalog),
         ));
     }
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
+        crate::access::pseudonymize::PseudonymizeUdf::new(catalog.store().clone()),
+    ));
     catalog.register_system_table(
         crate::access::catalogs::ROLES,
         crate::catalog::live::LiveTable::provider(crate::access::catalogs::Roles::new(
@@ -184,13 +187,14 @@ pub fn base_state(
     use crate::catalog::live::LiveTable;
     use crate::catalog::unloadable::{UNLOADABLE_RELATIONS, UnloadableRelations};
     use crate::registry::system_tables::{
-        DEPLOYMENTS, Kind, MODELS, SNAPSHOTS, SystemTable, VERSIONS,
+        APPROVALS, DEPLOYMENTS, Kind, MODELS, SNAPSHOTS, SystemTable, VERSIONS,
     };
     for (name, kind) in [
         (MODELS, Kind::Models),
         (VERSIONS, Kind::Versions),
         (DEPLOYMENTS, Kind::Deployments),
         (SNAPSHOTS, Kind::Snapshots),
+        (APPROVALS, Kind::Approvals),
     ] {
         let rows = SystemTable::new(kind, registry.clone());
         catalog.register_system_table(name, LiveTable::provider(rows))?;

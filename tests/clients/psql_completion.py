@@ -37,7 +37,10 @@ CASES = [
     ("COMMENT ON TABLE completion_ta", "COMMENT ON TABLE completion_target IS "),
     ("SET search_pa", "SET search_path TO "),
     ("GRANT SELECT ON completion_target TO quar", "GRANT SELECT ON completion_target TO quarry "),
-    ("\\c quar", "\\c quarry quarry "),  # the database, then the role
+    # The database, then the role: PostgreSQL's predefined roles
+    # (pg_read_server_files...) are roles too, so the role needs a prefix.
+    ("\\c quar", "\\c quarry "),
+    ("\\c quarry qu", "\\c quarry quarry "),
     ("\\df ml_predict_pro", "\\df ml_predict_proba "),
 ]
 

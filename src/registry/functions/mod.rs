@@ -1,7 +1,9 @@
 //! SQL functions that change the registry; they need the server's registry,
 //! so they live here rather than in `quarry-udfs`.
 
+pub mod approve;
 pub mod deploy;
+pub mod reject;
 pub mod rollback;
 pub mod set_policy;
 pub mod snapshot;
@@ -29,6 +31,8 @@ pub fn functions() -> Vec<Definition<Arc<Registry>>> {
         Definition::scalar(ActionUdf::<deploy::DeployUdf>::new),
         Definition::scalar(ActionUdf::<rollback::RollbackUdf>::new),
         Definition::scalar(ActionUdf::<set_policy::SetPolicyUdf>::new),
+        Definition::scalar(ActionUdf::<approve::ApproveUdf>::new),
+        Definition::scalar(ActionUdf::<reject::RejectUdf>::new),
         Definition::text_table(|r: &Arc<Registry>| train::TrainUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| snapshot::SnapshotUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| snapshot_read::SnapshotReadUdtf::new(r.clone())),

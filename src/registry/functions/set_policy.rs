@@ -1,5 +1,6 @@
 //! `ml_set_policy(model, policy)`: merges JSON keys into a model's policy
-//! (`registry::policy` lists them); answers with the whole policy.
+//! (`registry::policy` lists them); answers with the whole policy. Needs
+//! DEPLOY on the model: a policy decides what reaches production.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{Documentation, ScalarFunctionArgs, Signature, Volatility};
@@ -13,7 +14,7 @@ pub const NAME: &str = "ml_set_policy";
 
 #[user_doc(
     doc_section(label = "Model registry"),
-    description = "Sets keys of a model's policy, what the server does for the model on its own, and returns the whole policy as JSON. Keys: log_sample_rate (0 to 1: the share of keys, or of rows without a key, whose predictions every scoring path logs to ml_prediction_log), key (the column naming whom a prediction is about; sampling is by a stable hash of it, so one customer is always in or always out), log_retention_days (logged predictions older than this are removed). A key set to null is removed. Errors: 42704 unknown model; 22023 when the policy is not a JSON object, has an unknown key, or a value of the wrong type.",
+    description = "Sets keys of a model's policy, what the server does for the model on its own, and returns the whole policy as JSON. Keys: log_sample_rate (0 to 1: the share of keys, or of rows without a key, whose predictions every scoring path logs to ml_prediction_log), key (the column naming whom a prediction is about; sampling is by a stable hash of it, so one customer is always in or always out), log_retention_days (logged predictions older than this are removed), approvals_required (an array of role names whose approval, ml_approve, a version needs before ml_deploy moves production to it). A key set to null is removed. Errors: 42704 unknown model; 22023 when the policy is not a JSON object, has an unknown key, or a value of the wrong type.",
     syntax_example = "ml_set_policy(model, policy)",
     sql_example = r#"```sql
 > SELECT ml_set_policy('churn', '{"log_sample_rate": 1.0, "key": "customer_id"}');

@@ -65,6 +65,7 @@ pub mod features;
 pub mod metrics;
 pub mod monitoring;
 pub mod params;
+pub mod privacy;
 pub mod quality;
 pub mod relation;
 pub mod scoring;
@@ -79,6 +80,7 @@ pub fn all() -> Vec<Definition<Services>> {
         features::functions(),
         quality::functions(),
         monitoring::functions(),
+        privacy::functions(),
     ]
     .into_iter()
     .flatten()
