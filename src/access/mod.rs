@@ -462,6 +462,20 @@ pub struct AccessExtension(pub Arc<Access>);
 
 quarry_udfs::config_handle!(AccessExtension, "quarry_access");
 
+/// The rules and the user of the session whose configuration is `config`;
+/// `None` where nothing is checked: an internal statement (no user) or a
+/// bare context without rules.
+fn session_rules(config: &datafusion::config::ConfigOptions) -> Result<Option<(Arc<Acl>, String)>> {
+    let Some(access) = config.extensions.get::<AccessExtension>() else {
+        return Ok(None);
+    };
+    let user = quarry_udfs::session_info::user(config);
+    if user.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((access.0.acl()?, user)))
+}
+
 /// `42501` unless the user of the session whose configuration is `config`
 /// holds `privilege` on model `model` (a reference such as `churn@2`
 /// names model `churn`). Passes for internal statements (no user) and
@@ -471,15 +485,11 @@ pub fn require_model(
     model: &str,
     privilege: Privilege,
 ) -> Result<()> {
-    let Some(access) = config.extensions.get::<AccessExtension>() else {
+    let Some((acl, user)) = session_rules(config)? else {
         return Ok(());
     };
-    let user = quarry_udfs::session_info::user(config);
-    if user.is_empty() {
-        return Ok(());
-    }
     let model = analyzer::model_of(model);
-    access.0.acl()?.require(
+    acl.require(
         &user,
         Object {
             kind: ObjectKind::Model,
@@ -499,14 +509,9 @@ pub fn require_approver(
     role: &str,
 ) -> Result<()> {
     require_model(config, model, Privilege::Approve)?;
-    let Some(access) = config.extensions.get::<AccessExtension>() else {
+    let Some((acl, user)) = session_rules(config)? else {
         return Ok(());
     };
-    let user = quarry_udfs::session_info::user(config);
-    if user.is_empty() {
-        return Ok(());
-    }
-    let acl = access.0.acl()?;
     if acl.role(role).is_none() {
         return Err(SqlStateError::new(
             sqlstate::UNDEFINED_OBJECT,
@@ -536,14 +541,9 @@ pub fn require_snapshot(
     creator: &str,
     model: Option<&str>,
 ) -> Result<()> {
-    let Some(access) = config.extensions.get::<AccessExtension>() else {
+    let Some((acl, user)) = session_rules(config)? else {
         return Ok(());
     };
-    let user = quarry_udfs::session_info::user(config);
-    if user.is_empty() {
-        return Ok(());
-    }
-    let acl = access.0.acl()?;
     let trains = model.is_some_and(|m| {
         let m = analyzer::model_of(m);
         acl.allowed(&user, ObjectKind::Model, &m, Privilege::Train)
