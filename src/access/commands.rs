@@ -240,27 +240,8 @@ pub fn run(ctx: &Context<'_>, statement: &AccessStatement) -> Result<Done> {
             grantees,
             grant_option,
         } => {
-            let kind = on.kind();
-            let privileges = privileges.on(kind)?;
-            let targets = targets(ctx, on)?;
-            for (target, name) in &targets {
-                for p in &privileges {
-                    if !acl.may_grant(user, kind, &target.key, *p) {
-                        return Err(super::denied(
-                            Object {
-                                kind,
-                                key: &target.key,
-                                name,
-                            },
-                            *p,
-                            user,
-                        )
-                        .with_hint("only its owner, a superuser or a holder WITH GRANT OPTION may grant it"));
-                    }
-                }
-            }
+            let (privileges, targets) = grantable(ctx, &acl, privileges, on)?;
             let grantees: Vec<String> = grantees.iter().map(|g| grantee(g, user)).collect();
-            let targets: Vec<Target> = targets.into_iter().map(|(t, _)| t).collect();
             store::grant(store, &targets, &privileges, &grantees, user, *grant_option)?;
         }
         AccessStatement::Revoke {
@@ -269,26 +250,8 @@ pub fn run(ctx: &Context<'_>, statement: &AccessStatement) -> Result<Done> {
             grantees,
             grant_option_only,
         } => {
-            let kind = on.kind();
-            let privileges = privileges.on(kind)?;
-            let targets = targets(ctx, on)?;
-            for (target, name) in &targets {
-                for p in &privileges {
-                    if !acl.may_grant(user, kind, &target.key, *p) {
-                        return Err(super::denied(
-                            Object {
-                                kind,
-                                key: &target.key,
-                                name,
-                            },
-                            *p,
-                            user,
-                        ));
-                    }
-                }
-            }
+            let (privileges, targets) = grantable(ctx, &acl, privileges, on)?;
             let grantees: Vec<String> = grantees.iter().map(|g| grantee(g, user)).collect();
-            let targets: Vec<Target> = targets.into_iter().map(|(t, _)| t).collect();
             store::revoke(store, &targets, &privileges, &grantees, *grant_option_only)?;
         }
         AccessStatement::AlterOwner { kind, name, owner } => {
@@ -361,6 +324,37 @@ fn may_admin(acl: &Acl, user: &str, role: &str) -> Result<()> {
             "Only roles with the ADMIN option on role \"{role}\" may grant this role."
         )),
     )
+}
+
+/// The privileges and objects a `GRANT` or `REVOKE` names, once `ctx.user`
+/// is known to be allowed to grant each privilege on each object (its
+/// owner, a superuser, or a holder `WITH GRANT OPTION`); 42501 otherwise.
+fn grantable(
+    ctx: &Context<'_>,
+    acl: &Acl,
+    privileges: &super::statements::Privileges,
+    on: &On,
+) -> Result<(Vec<super::Privilege>, Vec<Target>)> {
+    let kind = on.kind();
+    let privileges = privileges.on(kind)?;
+    let targets = targets(ctx, on)?;
+    for (target, name) in &targets {
+        for p in &privileges {
+            if !acl.may_grant(ctx.user, kind, &target.key, *p) {
+                return Err(super::denied(
+                    Object {
+                        kind,
+                        key: &target.key,
+                        name,
+                    },
+                    *p,
+                    ctx.user,
+                )
+                .with_hint("only its owner, a superuser or a holder WITH GRANT OPTION may grant or revoke it"));
+            }
+        }
+    }
+    Ok((privileges, targets.into_iter().map(|(t, _)| t).collect()))
 }
 
 fn object_text(name: &datafusion::sql::sqlparser::ast::ObjectName) -> String {
