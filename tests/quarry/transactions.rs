@@ -210,6 +210,9 @@ async fn catalog_changes_in_blocks_are_private_until_commit() {
         .expect("taken first");
     let err = one.batch_execute("COMMIT").await.expect_err("name taken");
     assert_eq!(sqlstate(&err), "42P07", "{err:?}");
+    // The failed COMMIT ended the block, as PostgreSQL's: no 25P02 for the
+    // next statement, and a ROLLBACK is merely warned about.
+    assert_eq!(scalar(&one, "SELECT count(*) FROM renamed").await, "2");
     one.batch_execute("ROLLBACK").await.expect("rollback");
     assert_eq!(scalar(&one, "SELECT count(*) FROM renamed").await, "2");
     assert_eq!(scalar(&one, "SELECT count(b) FROM taken").await, "0");
@@ -222,11 +225,30 @@ async fn catalog_changes_in_blocks_are_private_until_commit() {
         .batch_execute("DROP TABLE made")
         .await
         .expect("dropped first");
+    // This COMMIT goes by the extended protocol.
+    let err = one.execute("COMMIT", &[]).await.expect_err("dropped first");
+    assert_eq!(sqlstate(&err), "40001", "{err:?}");
+    let rows = one
+        .query("SELECT count(*) FROM renamed", &[])
+        .await
+        .expect("the block ended with its COMMIT");
+    assert_eq!(rows[0].get::<_, i64>(0), 2);
+
+    // A list whose COMMIT fails, after a statement that answered: the
+    // block is over all the same.
+    one.batch_execute("CREATE TABLE gone (x int); BEGIN; DROP TABLE gone")
+        .await
+        .expect("block");
+    other
+        .batch_execute("DROP TABLE gone")
+        .await
+        .expect("dropped first");
     let err = one
-        .batch_execute("COMMIT")
+        .batch_execute("SELECT 1; COMMIT")
         .await
         .expect_err("dropped first");
     assert_eq!(sqlstate(&err), "40001", "{err:?}");
+    assert_eq!(scalar(&one, "SELECT count(*) FROM renamed").await, "2");
 }
 
 /// The SQLSTATE `sql` fails with.

@@ -38,7 +38,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
 use pgwire::api::portal::{Format, Portal, PortalExecutionState};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_execution_response};
+use pgwire::api::query::{
+    ExtendedQueryHandler, SimpleQueryHandler, send_execution_response, send_query_response,
+};
 use pgwire::api::results::Response;
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState};
@@ -90,6 +92,60 @@ fn recovering<C: ClientInfo>(client: &mut C, statement: Option<&prepared::Stmt>)
     {
         client.set_transaction_status(TransactionStatus::Transaction);
     }
+}
+
+/// After a statement failed: a `COMMIT` that fails ends its block, as
+/// PostgreSQL's does (the client may run the transaction again without a
+/// `ROLLBACK` first). When the session holds no block but the client was
+/// told it is in one, the status goes back to idle and this answers true;
+/// the error must then leave through pgwire's error path, which keeps an
+/// idle status idle.
+fn block_ended<C: ClientInfo>(client: &mut C, session: &crate::session::Session) -> bool {
+    let open = !matches!(
+        *crate::sync::lock(&session.tx),
+        crate::session::TxBlock::None
+    );
+    if open || client.transaction_status() == TransactionStatus::Idle {
+        return false;
+    }
+    client.set_transaction_status(TransactionStatus::Idle);
+    true
+}
+
+/// Sends what the statements before a failed one answered, as pgwire's
+/// simple-query loop would have.
+async fn send_responses<C>(client: &mut C, responses: Vec<Response>) -> PgWireResult<()>
+where
+    C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for response in responses {
+        match response {
+            Response::Query(results) => send_query_response(client, results, true).await?,
+            Response::Execution(tag)
+            | Response::TransactionStart(tag)
+            | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
+            Response::EmptyQuery => {
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
+                    .await?
+            }
+            Response::Error(err) => {
+                client
+                    .feed(PgWireBackendMessage::ErrorResponse((*err).into()))
+                    .await?
+            }
+            Response::CopyOut(result) => {
+                pgwire::api::copy::send_copy_out_response(client, result).await?
+            }
+            // A copy in or out-and-in ends the list it is in.
+            Response::CopyIn(_) | Response::CopyBoth(_) => {}
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -208,8 +264,15 @@ impl SimpleQueryHandler for QueryHandler {
                     }
                 }
                 Err(e) => {
+                    let info = Box::new(error_info_in(e, Some(query)));
+                    if block_ended(client, &connection.session) {
+                        // pgwire would mark the block failed after an error
+                        // response; raised instead, its status stays idle.
+                        send_responses(client, responses).await?;
+                        return Err(PgWireError::UserError(info));
+                    }
                     // PostgreSQL stops a multi-statement query at the first error.
-                    responses.push(Response::Error(Box::new(error_info_in(e, Some(query)))));
+                    responses.push(Response::Error(info));
                     break;
                 }
             }
@@ -364,15 +427,19 @@ impl ExtendedQueryHandler for QueryHandler {
             None => None,
         };
         let control = session.start_query(&prepared.text);
-        self.execute(
-            client,
-            session,
-            prepared,
-            params.as_ref(),
-            &portal.result_column_format,
-            &control,
-        )
-        .await
-        .map_err(to_pgwire)
+        let result = self
+            .execute(
+                client,
+                session,
+                prepared,
+                params.as_ref(),
+                &portal.result_column_format,
+                &control,
+            )
+            .await;
+        if result.is_err() {
+            block_ended(client, session);
+        }
+        result.map_err(to_pgwire)
     }
 }
