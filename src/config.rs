@@ -78,6 +78,10 @@ pub struct Cli {
     #[arg(long, env = "QUARRY_PREDICTION_LOG_QUEUE")]
     pub prediction_log_queue: Option<usize>,
 
+    /// Audit records queued for the writer at most; records beyond are dropped, counted and the count audited [default: 100000]
+    #[arg(long, env = "QUARRY_AUDIT_QUEUE")]
+    pub audit_queue: Option<usize>,
+
     /// Configuration file [default: ./quarry.toml when it exists]
     #[arg(long, env = "QUARRY_CONFIG")]
     pub config: Option<PathBuf>,
@@ -102,6 +106,7 @@ struct FileConfig {
     vacuum_retention: Option<String>,
     threads: Option<usize>,
     prediction_log_queue: Option<usize>,
+    audit_queue: Option<usize>,
 }
 
 /// Resolved configuration.
@@ -126,6 +131,8 @@ pub struct Config {
     pub threads: usize,
     /// Prediction log rows waiting for the writer at most.
     pub prediction_log_queue: usize,
+    /// Audit records waiting for the writer at most.
+    pub audit_queue: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -240,6 +247,7 @@ impl Config {
                 .prediction_log_queue
                 .or(file.prediction_log_queue)
                 .unwrap_or(1_000_000),
+            audit_queue: cli.audit_queue.or(file.audit_queue).unwrap_or(100_000),
         })
     }
 
@@ -260,6 +268,7 @@ impl Config {
             vacuum_retention: std::time::Duration::from_secs(3600),
             threads: 2,
             prediction_log_queue: 1_000_000,
+            audit_queue: 100_000,
         }
     }
 }

@@ -140,6 +140,15 @@ SELECT ml_set_policy('price', '{"approvals_required": ["risk"]}');
 CREATE SECRET demo_key;
 "#;
 
+/// The table functions' docs (the server's and `quarry-udfs`'), which
+/// DataFusion does not keep.
+pub fn table_function_docs() -> Vec<(&'static str, Documentation)> {
+    let mut tables = quarry_udfs::table_function_docs();
+    tables.extend(crate::registry::functions::table_function_docs());
+    tables.extend(crate::governance::table_function_docs());
+    tables
+}
+
 /// One function's entry in the reference.
 #[derive(Debug, Clone)]
 pub struct Entry {

@@ -4,6 +4,7 @@
 //! server in-process on port 0.
 
 pub mod access;
+pub mod audit;
 pub mod catalog;
 pub mod compat;
 pub mod complexity;
@@ -12,6 +13,7 @@ pub mod demo;
 pub mod dialect;
 pub mod docs;
 pub mod error;
+pub mod governance;
 pub mod registry;
 pub mod server;
 pub mod serving;

@@ -137,6 +137,22 @@ pub(crate) fn split_statements(sql: &str) -> Option<Vec<&str>> {
     if !body.contains(';') {
         return None;
     }
+    let mut parts = Vec::new();
+    let mut from = 0;
+    for (token, at, _) in located_tokens(sql)? {
+        if token == Token::SemiColon {
+            parts.push(&sql[from..at]);
+            from = at + 1;
+        }
+    }
+    parts.push(&sql[from..]);
+    let parts: Vec<&str> = parts.into_iter().filter(|p| !p.trim().is_empty()).collect();
+    (parts.len() > 1).then_some(parts)
+}
+
+/// The tokens of `sql` with the byte range of each; `None` when it does
+/// not tokenize.
+pub(crate) fn located_tokens(sql: &str) -> Option<Vec<(Token, usize, usize)>> {
     let dialect = QuarryDialect::default();
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
@@ -154,18 +170,14 @@ pub(crate) fn split_statements(sql: &str) -> Option<Vec<&str>> {
             .map_or(sql.len() - start, |(i, _)| i);
         Some(start + within)
     };
-    let mut parts = Vec::new();
-    let mut from = 0;
-    for token in &tokens {
-        if token.token == Token::SemiColon {
-            let at = offset(token.span.start.line, token.span.start.column)?;
-            parts.push(&sql[from..at]);
-            from = at + 1;
-        }
-    }
-    parts.push(&sql[from..]);
-    let parts: Vec<&str> = parts.into_iter().filter(|p| !p.trim().is_empty()).collect();
-    (parts.len() > 1).then_some(parts)
+    tokens
+        .into_iter()
+        .map(|t| {
+            let start = offset(t.span.start.line, t.span.start.column)?;
+            let end = offset(t.span.end.line, t.span.end.column)?;
+            Some((t.token, start, end))
+        })
+        .collect()
 }
 
 /// Parses `sql` when it is a statement Quarry parses itself; `Ok(None)`

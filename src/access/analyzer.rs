@@ -15,7 +15,8 @@
 //!   this, which the rule removes, so no later rule sees it.
 //!
 //! Temporary relations (the session's own), system tables and the catalogs
-//! (`pg_catalog`, `information_schema`) are not checked here. A superuser's
+//! (`pg_catalog`, `information_schema`) are not checked here, but for the
+//! audit log and its verification, which need the `auditor` role. A superuser's
 //! plan is only cleared of markers.
 
 use std::fmt;
@@ -203,6 +204,14 @@ impl Walk<'_> {
     fn node(&self, plan: &LogicalPlan, user: &str) -> Result<()> {
         match plan {
             LogicalPlan::TableScan(scan) => {
+                if let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source) {
+                    let any: &dyn std::any::Any = provider.as_ref();
+                    if crate::audit::table::is_audit(any) {
+                        self.acl
+                            .require_role(user, super::AUDITOR, "read the audit log")
+                            .map_err(|e| e.into_df())?;
+                    }
+                }
                 if let Some((id, name)) = self.relation(&scan.table_name, &scan.source) {
                     self.require(user, &id, &name.to_string(), Privilege::Select)?;
                     self.usage(user, &name.schema)?;

@@ -59,8 +59,7 @@ struct Row {
 }
 
 fn rows(state: &SessionState) -> Vec<Row> {
-    let mut tables = quarry_udfs::table_function_docs();
-    tables.extend(crate::registry::functions::table_function_docs());
+    let tables = crate::docs::table_function_docs();
     // Every function is documented (a test holds it); if one were not,
     // the list would be empty rather than the catalog query failing.
     let entries = crate::docs::entries(state, &tables).unwrap_or_default();

@@ -268,6 +268,7 @@ impl Startup {
         let _ = self.link.session.set(Arc::downgrade(&session));
         let (pid, key) = client.pid_and_secret_key();
         crate::session::admin::register_backend_pid(&session, pid);
+        session.audit_to(self.state.audit.clone(), pid);
         // What the client calls itself, as `pg_stat_activity` shows it.
         if let Some(name) = client.metadata().get("application_name") {
             let _ = session.set("application_name", Some(name));

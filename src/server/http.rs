@@ -16,8 +16,12 @@ use super::ServerState;
 /// Prometheus's scrape ([`crate::serving::prometheus`]).
 async fn metrics(State(state): State<Arc<ServerState>>) -> impl axum::response::IntoResponse {
     let reserved = state.base.runtime_env().memory_pool.reserved();
-    let body =
-        crate::serving::prometheus::render(&state.serving, state.sessions.active(), reserved);
+    let body = crate::serving::prometheus::render(
+        &state.serving,
+        &state.audit,
+        state.sessions.active(),
+        reserved,
+    );
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -52,6 +56,8 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
         .route("/health", get(health))
         .merge(protected)
         .with_state(state);
+    // The client's address reaches handlers (the audit log records it).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await

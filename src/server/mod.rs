@@ -58,6 +58,8 @@ pub struct ServerState {
     pub serving: Arc<crate::serving::Serving>,
     /// Roles and privileges (`access`).
     pub access: Arc<crate::access::Access>,
+    /// Every statement and HTTP call (`audit`).
+    pub audit: Arc<crate::audit::AuditLog>,
     pub base: SessionState,
     pub sessions: Arc<SessionRegistry>,
     pub keys: Arc<auth::KeyGenerator>,
@@ -288,12 +290,16 @@ impl Server {
         let mock_auth_secret = store.mock_auth_secret().map_err(|e| e.message)?;
         let access =
             crate::access::Access::new(store.clone(), &config.superuser).map_err(|e| e.message)?;
+        let audit = crate::audit::AuditLog::start(&data_dir, store.clone(), config.audit_queue)
+            .map_err(|e| e.message)?;
         let catalog = Catalog::open(&data_dir, store.clone()).map_err(|e| e.message)?;
         let registry = crate::registry::Registry::open(&data_dir, store).map_err(|e| e.message)?;
         let sessions = Arc::new(SessionRegistry::default());
         let serving = crate::serving::Serving::new(registry.clone(), config.prediction_log_queue);
-        let base = base_state(&config, &catalog, &registry, &serving, &sessions, &access)
-            .map_err(|e| e.message)?;
+        let base = base_state(
+            &config, &catalog, &registry, &serving, &sessions, &access, &audit,
+        )
+        .map_err(|e| e.message)?;
         catalog
             .load_definitions(&base)
             .await
@@ -321,6 +327,7 @@ impl Server {
             registry,
             serving,
             access,
+            audit,
             base,
             sessions,
             keys: Arc::new(auth::KeyGenerator::default()),
@@ -464,6 +471,10 @@ impl Server {
         if let Some(writer) = state.serving.take_writer() {
             let _ = tokio::time::timeout(grace, writer).await;
         }
+        // The audit log's last queued records.
+        let audit = state.audit.clone();
+        let _ =
+            tokio::time::timeout(grace, tokio::task::spawn_blocking(move || audit.stop())).await;
         info!("quarry stopped");
         Ok(())
     }

@@ -68,13 +68,21 @@ impl From<SqlStateError> for ApiError {
     }
 }
 
+/// The SQLSTATE an error answer carries, for the audit log.
+#[derive(Clone, Debug)]
+struct AnswerCode(&'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({"error": self.error.message, "sqlstate": self.error.code});
         if let Some(hint) = &self.error.hint {
             body["hint"] = json!(hint);
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        response
+            .extensions_mut()
+            .insert(AnswerCode(self.error.code));
+        response
     }
 }
 
@@ -88,12 +96,32 @@ pub struct Logins {
 const LOGIN_TTL: Duration = Duration::from_secs(60);
 
 fn unauthorized(why: &str) -> Response {
-    (
+    let mut response = (
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, "Basic realm=\"quarry\"")],
         Json(json!({"error": why, "sqlstate": "28P01"})),
     )
-        .into_response()
+        .into_response();
+    response.extensions_mut().insert(AnswerCode("28P01"));
+    response
+}
+
+/// The user name of `headers`' Basic credentials, checked or not (an
+/// audited failed login names whom it claimed to be).
+fn claimed_user(headers: &HeaderMap) -> String {
+    use base64::Engine;
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once(':').map(|(u, _)| u.to_string()))
+        .unwrap_or_default()
 }
 
 /// The user of `headers`' Basic credentials, when they are a server user's.
@@ -163,22 +191,72 @@ fn authenticate(state: &ServerState, headers: &HeaderMap) -> Result<String, &'st
 #[derive(Clone, Debug)]
 pub struct User(pub String);
 
-/// Authentication for the API and `/metrics`.
+/// Authentication for the API, the dashboard and `/metrics`; each
+/// request, refused or answered, is audited (`audit`): the user, the
+/// client's address, the method and path, the model it names, how long it
+/// took and the SQLSTATE of its answer (`00000` for success).
 pub async fn require_user(
     State(state): State<Arc<ServerState>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let user = if state.config.password.is_some() {
-        match authenticate(&state, request.headers()) {
-            Ok(u) => u,
-            Err(why) => return unauthorized(why),
-        }
+    let started = Instant::now();
+    let at_us = crate::serving::log::now_us();
+    let statement = format!(
+        "{} {}",
+        request.method(),
+        request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| request.uri().path(), |p| p.as_str())
+    );
+    let objects = request
+        .uri()
+        .path()
+        .strip_prefix("/v1/models/")
+        .and_then(|rest| rest.split('/').next())
+        .map(|m| {
+            percent_encoding::percent_decode_str(m)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.to_string());
+    let authenticated = if state.config.password.is_some() {
+        authenticate(&state, request.headers())
     } else {
-        state.config.superuser.clone()
+        Ok(state.config.superuser.clone())
     };
-    request.extensions_mut().insert(User(user));
-    next.run(request).await
+    let (user, response) = match authenticated {
+        Ok(user) => {
+            request.extensions_mut().insert(User(user.clone()));
+            (user, next.run(request).await)
+        }
+        Err(why) => (claimed_user(request.headers()), unauthorized(why)),
+    };
+    let sqlstate = match response.extensions().get::<AnswerCode>() {
+        Some(code) => code.0,
+        None if response.status().is_success() => "00000",
+        None if response.status().is_server_error() => "XX000",
+        None => "22023",
+    };
+    state.audit.offer(crate::audit::Entry {
+        at_us,
+        user,
+        role: None,
+        client,
+        session: None,
+        kind: crate::audit::Kind::Http,
+        statement: statement.into(),
+        objects: Some(objects),
+        rows: None,
+        duration_us: started.elapsed().as_micros() as i64,
+        sqlstate: sqlstate.to_string(),
+    });
+    response
 }
 
 /// `42501` (HTTP 403) unless `user` holds `PREDICT` on `model`, as the

@@ -13,7 +13,7 @@ use futures::{FutureExt, Stream, StreamExt, stream};
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldInfo, QueryResponse};
-use pgwire::error::PgWireResult;
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
@@ -37,6 +37,14 @@ pub struct Guarded<S> {
     stop: Option<BoxFuture<'static, Interrupt>>,
     done: bool,
     since_check: u32,
+    /// Items streamed, for the audit log.
+    rows: u64,
+}
+
+impl<S> Drop for Guarded<S> {
+    fn drop(&mut self) {
+        self.control.add_rows(self.rows);
+    }
 }
 
 /// Items streamed between two checks of the token and the clock.
@@ -50,6 +58,7 @@ impl<S> Guarded<S> {
             stop: None,
             done: false,
             since_check: CHECK_EVERY,
+            rows: 0,
         }
     }
 
@@ -82,7 +91,9 @@ where
             self.since_check = 0;
             if let Some(why) = self.control.interrupted() {
                 self.done = true;
-                return Poll::Ready(Some(Err(to_pgwire(why.error()))));
+                let e = why.error();
+                self.control.failed(e.code);
+                return Poll::Ready(Some(Err(to_pgwire(e))));
             }
         }
         match self.inner.poll_next_unpin(cx) {
@@ -92,17 +103,23 @@ where
             }
             Poll::Ready(Some(Err(e))) => {
                 self.done = true;
+                if let PgWireError::UserError(info) = &e {
+                    self.control.failed(&info.code);
+                }
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(Some(item)) => {
                 self.since_check += 1;
+                self.rows += 1;
                 Poll::Ready(Some(item))
             }
             Poll::Pending => {
                 // Waiting on the query: be woken by a cancel or the deadline.
                 if let Some(why) = self.stopped(cx) {
                     self.done = true;
-                    return Poll::Ready(Some(Err(to_pgwire(why.error()))));
+                    let e = why.error();
+                    self.control.failed(e.code);
+                    return Poll::Ready(Some(Err(to_pgwire(e))));
                 }
                 Poll::Pending
             }

@@ -12,6 +12,7 @@
 //! | `quarry_prediction_duration_seconds` | histogram | `model`, `version` (one observation per scoring call) |
 //! | `quarry_prediction_log_rows_written_total`, `_dropped_total`, `_failed_total` | counter | |
 //! | `quarry_prediction_log_queue_rows` | gauge | |
+//! | `quarry_audit_records_written_total`, `_dropped_total`, `_failed_total` | counter | |
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -33,7 +34,12 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// The scrape: statement counters, sessions, memory, and per model version
 /// the predictions and their latency, and the log's counters.
-pub fn render(serving: &Serving, sessions: usize, memory_reserved: usize) -> String {
+pub fn render(
+    serving: &Serving,
+    audit: &crate::audit::AuditLog,
+    sessions: usize,
+    memory_reserved: usize,
+) -> String {
     let mut out = String::with_capacity(8192);
     let (finished, errors, duration) = QUERIES.snapshot();
     let failed: u64 = errors.values().sum();
@@ -142,6 +148,26 @@ pub fn render(serving: &Serving, sessions: usize, memory_reserved: usize) -> Str
         "Prediction log rows waiting to be written.",
     );
     let _ = writeln!(out, "quarry_prediction_log_queue_rows {}", log.queued());
+    for (name, help, value) in [
+        (
+            "quarry_audit_records_written_total",
+            "Audit log records committed.",
+            audit.written.load(Ordering::Relaxed),
+        ),
+        (
+            "quarry_audit_records_dropped_total",
+            "Audit log records dropped because the queue was full (each drop is itself audited).",
+            audit.dropped.load(Ordering::Relaxed),
+        ),
+        (
+            "quarry_audit_records_failed_total",
+            "Audit log records lost because their write failed.",
+            audit.failed.load(Ordering::Relaxed),
+        ),
+    ] {
+        header(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
     header(
         &mut out,
         "quarry_feature_psi",

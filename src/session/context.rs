@@ -63,6 +63,7 @@ pub fn base_state(
     serving: &Arc<crate::serving::Serving>,
     sessions: &Arc<super::SessionRegistry>,
     access: &Arc<crate::access::Access>,
+    audit: &Arc<crate::audit::AuditLog>,
 ) -> Result<SessionState> {
     let mut session_config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
@@ -174,6 +175,21 @@ pub fn base_state(
     )
     .map_err(|e| crate::error::classify(&e))?;
     crate::registry::functions::register(&ctx, registry);
+    crate::governance::register(
+        &ctx,
+        &Arc::new(crate::governance::Governance {
+            registry: registry.clone(),
+            catalog: Arc::downgrade(catalog),
+            access: access.clone(),
+            audit: audit.clone(),
+        }),
+    );
+    catalog.register_system_table(
+        crate::audit::table::TABLE,
+        crate::catalog::live::LiveTable::provider(crate::audit::table::AuditRows::new(
+            audit.clone(),
+        )),
+    )?;
     ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
         crate::serving::feedback::FeedbackUdf::new(
             registry.clone(),

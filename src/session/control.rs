@@ -62,6 +62,23 @@ impl QueryControl {
         self.stop.interrupted().unwrap_or(why)
     }
 
+    /// Adds `n` rows to what the statement answered (the audit log's
+    /// `rows`).
+    pub fn add_rows(&self, n: u64) {
+        if let Some(audit) = &self._running.audit {
+            use std::sync::atomic::Ordering::Relaxed;
+            audit.rows.fetch_add(n, Relaxed);
+            audit.counted.store(true, Relaxed);
+        }
+    }
+
+    /// Marks the statement failed with `code`; the first failure counts.
+    pub fn failed(&self, code: &str) {
+        if let Some(audit) = &self._running.audit {
+            lock(&audit.sqlstate).get_or_insert_with(|| code.to_string());
+        }
+    }
+
     /// Runs `fut` unless the statement is cancelled or times out first.
     pub async fn run<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
         tokio::select! {
@@ -89,15 +106,52 @@ pub struct Activity {
 struct Running {
     activity: Weak<Mutex<Activity>>,
     started: std::time::Instant,
+    audit: Option<Audited>,
+}
+
+/// What the audit log records of a statement as it ends.
+#[derive(Debug)]
+struct Audited {
+    log: Arc<crate::audit::AuditLog>,
+    text: Arc<str>,
+    user: String,
+    role: Option<String>,
+    client: Option<String>,
+    session: Option<i64>,
+    at_us: i64,
+    /// Rows answered or changed...
+    rows: std::sync::atomic::AtomicU64,
+    /// ...when the statement has a row count (`CREATE TABLE` has none).
+    counted: std::sync::atomic::AtomicBool,
+    sqlstate: Mutex<Option<String>>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        crate::serving::metrics::QUERIES.finished(self.started.elapsed());
+        let elapsed = self.started.elapsed();
+        crate::serving::metrics::QUERIES.finished(elapsed);
         if let Some(activity) = self.activity.upgrade() {
             let mut a = lock(&activity);
             a.active = false;
             a.state_change = SystemTime::now();
+        }
+        if let Some(a) = self.audit.take() {
+            use std::sync::atomic::Ordering::Relaxed;
+            let rows = a.counted.load(Relaxed).then(|| a.rows.load(Relaxed) as i64);
+            let sqlstate = lock(&a.sqlstate).take();
+            a.log.offer(crate::audit::Entry {
+                at_us: a.at_us,
+                user: a.user,
+                role: a.role,
+                client: a.client,
+                session: a.session,
+                kind: crate::audit::Kind::Sql,
+                statement: a.text,
+                objects: None,
+                rows,
+                duration_us: elapsed.as_micros() as i64,
+                sqlstate: sqlstate.unwrap_or_else(|| "00000".into()),
+            });
         }
     }
 }
@@ -132,6 +186,18 @@ impl Session {
             _running: Arc::new(Running {
                 activity: Arc::downgrade(&self.activity),
                 started: std::time::Instant::now(),
+                audit: self.audit.get().map(|hook| Audited {
+                    log: hook.log.clone(),
+                    text: text.clone(),
+                    user: self.user.clone(),
+                    role: self.role_if_set(),
+                    client: self.peer.map(|p| p.to_string()),
+                    session: Some(i64::from(hook.pid)),
+                    at_us: crate::serving::log::now_us(),
+                    rows: Default::default(),
+                    counted: Default::default(),
+                    sqlstate: Mutex::new(None),
+                }),
             }),
         }
     }

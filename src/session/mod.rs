@@ -98,6 +98,15 @@ pub struct Session {
     prepared: Mutex<BTreeMap<String, Arc<datafusion::sql::parser::Statement>>>,
     /// Its `pg_class` OIDs, for row descriptions (`server::origins`).
     relation_oids: Mutex<relation_oids::RelationOids>,
+    /// Where its statements are audited, once the connection is open.
+    audit: std::sync::OnceLock<AuditHook>,
+}
+
+/// The audit log a session's statements go to, and its `pg_backend_pid`.
+#[derive(Debug)]
+pub struct AuditHook {
+    pub log: Arc<crate::audit::AuditLog>,
+    pub pid: i32,
 }
 
 impl std::fmt::Debug for Session {
@@ -184,6 +193,7 @@ impl Session {
                 tx: Mutex::new(TxBlock::None),
                 prepared: Mutex::new(BTreeMap::new()),
                 relation_oids: Mutex::default(),
+                audit: std::sync::OnceLock::new(),
             }
         })
     }
@@ -253,6 +263,16 @@ impl Session {
             access: &self.access,
             user: self.current_user(),
         }
+    }
+
+    /// Audits its statements from now on.
+    pub fn audit_to(&self, log: Arc<crate::audit::AuditLog>, pid: i32) {
+        let _ = self.audit.set(AuditHook { log, pid });
+    }
+
+    /// The role `SET ROLE` made current, if any.
+    pub fn role_if_set(&self) -> Option<String> {
+        lock(&self.role).clone()
     }
 
     /// The user its statements run as: the one who logged in, or the role

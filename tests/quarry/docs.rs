@@ -16,12 +16,8 @@ fn blessing() -> bool {
     std::env::var("QUARRY_BLESS").is_ok_and(|v| v == "1")
 }
 
-/// The table functions' docs (the server and this crate's), which
-/// DataFusion does not keep.
 fn table_docs() -> Vec<(&'static str, datafusion::logical_expr::Documentation)> {
-    let mut tables = quarry_udfs::table_function_docs();
-    tables.extend(quarry::registry::functions::table_function_docs());
-    tables
+    quarry::docs::table_function_docs()
 }
 
 /// The reference entries of a fresh server, in the reference's order.

@@ -38,6 +38,7 @@ use libtest_mimic::{Arguments, Trial};
 mod harness;
 
 mod access;
+mod audit;
 mod auth;
 mod control;
 mod copy;

@@ -112,6 +112,20 @@ fn block_ended<C: ClientInfo>(client: &mut C, session: &crate::session::Session)
     true
 }
 
+/// The row count of a statement's command tag (`INSERT 0 5`, `UPDATE 3`,
+/// `COPY 10`), for the audit log; a query's rows are counted as they
+/// stream (`server::stream`).
+fn audit_rows(control: &crate::session::QueryControl, response: &Response) {
+    let tag = match response {
+        Response::Execution(tag) => tag,
+        _ => return,
+    };
+    let text = pgwire::messages::response::CommandComplete::from(tag.clone()).tag;
+    if let Some(rows) = text.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok()) {
+        control.add_rows(rows);
+    }
+}
+
 /// Sends what the statements before a failed one answered, as pgwire's
 /// simple-query loop would have.
 async fn send_responses<C>(client: &mut C, responses: Vec<Response>) -> PgWireResult<()>
@@ -200,6 +214,7 @@ impl SimpleQueryHandler for QueryHandler {
                 let mut statements = match self.parser.parse_all(query) {
                     Ok(s) => s,
                     Err(e) => {
+                        control.failed(e.code);
                         return Ok(vec![Response::Error(Box::new(error_info_in(
                             e,
                             Some(query),
@@ -218,6 +233,7 @@ impl SimpleQueryHandler for QueryHandler {
                     match planned.await {
                         Ok(p) => vec![p],
                         Err(e) => {
+                            control.failed(e.code);
                             return Ok(vec![Response::Error(Box::new(error_info_in(
                                 e,
                                 Some(query),
@@ -257,6 +273,7 @@ impl SimpleQueryHandler for QueryHandler {
                 .await
             {
                 Ok(r) => {
+                    audit_rows(&control, &r);
                     let copy = matches!(r, Response::CopyIn(_));
                     responses.push(r);
                     if copy {
@@ -264,6 +281,7 @@ impl SimpleQueryHandler for QueryHandler {
                     }
                 }
                 Err(e) => {
+                    control.failed(e.code);
                     let info = Box::new(error_info_in(e, Some(query)));
                     if block_ended(client, &connection.session) {
                         // pgwire would mark the block failed after an error
@@ -437,8 +455,12 @@ impl ExtendedQueryHandler for QueryHandler {
                 &control,
             )
             .await;
-        if result.is_err() {
-            block_ended(client, session);
+        match &result {
+            Ok(response) => audit_rows(&control, response),
+            Err(e) => {
+                control.failed(e.code);
+                block_ended(client, session);
+            }
         }
         result.map_err(to_pgwire)
     }

@@ -1,0 +1,41 @@
+//! Governance functions: the audit log's verification, and what documents
+//! and traces models and data. They need the server's registry, catalog,
+//! access rules and audit log, so they live here rather than in
+//! `quarry-udfs`.
+
+use std::sync::{Arc, Weak};
+
+use datafusion::logical_expr::Documentation;
+use datafusion::prelude::SessionContext;
+use quarry_udfs::functions::definition::{self, Definition};
+
+use crate::access::Access;
+use crate::audit::AuditLog;
+use crate::catalog::Catalog;
+use crate::registry::Registry;
+
+/// What the governance functions work with.
+#[derive(Debug)]
+pub struct Governance {
+    pub registry: Arc<Registry>,
+    pub catalog: Weak<Catalog>,
+    pub access: Arc<Access>,
+    pub audit: Arc<AuditLog>,
+}
+
+/// The governance functions, one line each.
+pub fn functions() -> Vec<Definition<Arc<Governance>>> {
+    vec![Definition::text_table(
+        crate::audit::verify::AuditVerifyUdtf::new,
+    )]
+}
+
+pub fn register(ctx: &SessionContext, governance: &Arc<Governance>) {
+    definition::register(ctx, governance, &functions(), &[])
+        .expect("only a relation planner can fail to register, and these functions need none");
+}
+
+/// Documentation of the table functions registered here.
+pub fn table_function_docs() -> Vec<(&'static str, Documentation)> {
+    definition::table_docs(&functions())
+}
