@@ -213,6 +213,31 @@ impl Catalog {
         out
     }
 
+    /// Every stored view (committed ones): its name, plan and definition.
+    pub fn views(
+        &self,
+    ) -> Vec<(
+        RelName,
+        datafusion::logical_expr::LogicalPlan,
+        Option<String>,
+    )> {
+        let mut out = Vec::new();
+        for (schema_name, schema) in read(&self.schemas).iter() {
+            for (name, provider) in read(&schema.tables).iter() {
+                let any: &dyn std::any::Any = provider.as_ref();
+                if let Some(view) = any.downcast_ref::<ViewTable>() {
+                    out.push((
+                        RelName::new(schema_name.clone(), name.clone()),
+                        view.logical_plan().clone(),
+                        view.definition().cloned(),
+                    ));
+                }
+            }
+        }
+        out.sort_by_key(|v| v.0.to_string());
+        out
+    }
+
     /// Whether `name` is a relation of any kind: stored, a system table,
     /// or one of the catalogs'.
     pub fn is_known(&self, name: &RelName) -> bool {

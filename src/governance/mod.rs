@@ -3,6 +3,9 @@
 //! access rules and audit log, so they live here rather than in
 //! `quarry-udfs`.
 
+pub mod lineage;
+pub mod ml_lineage;
+
 use std::sync::{Arc, Weak};
 
 use datafusion::logical_expr::Documentation;
@@ -25,9 +28,10 @@ pub struct Governance {
 
 /// The governance functions, one line each.
 pub fn functions() -> Vec<Definition<Arc<Governance>>> {
-    vec![Definition::text_table(
-        crate::audit::verify::AuditVerifyUdtf::new,
-    )]
+    vec![
+        Definition::text_table(crate::audit::verify::AuditVerifyUdtf::new),
+        Definition::text_table(ml_lineage::LineageUdtf::new),
+    ]
 }
 
 pub fn register(ctx: &SessionContext, governance: &Arc<Governance>) {

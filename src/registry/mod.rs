@@ -101,6 +101,9 @@ pub struct TrainingInfo {
     pub data_sha256: String,
     pub user: String,
     pub seconds: f64,
+    /// The stored columns each feature and the label come from, and the
+    /// columns the query read besides (`governance::lineage`).
+    pub lineage: Vec<crate::governance::lineage::Use>,
 }
 
 /// What runs after a version is registered.
@@ -198,6 +201,7 @@ impl Registry {
         store.execute_batch(SCHEMA)?;
         store.execute_batch(policy::SCHEMA)?;
         store.execute_batch(approvals::SCHEMA)?;
+        store.execute_batch(crate::governance::lineage::SCHEMA)?;
         let dir = data_dir.join("models");
         std::fs::create_dir_all(&dir).map_err(|e| io_err("create models directory", e))?;
         let registry = Arc::new(Registry {
@@ -316,6 +320,7 @@ impl Registry {
                 // The replaced versions' sign-offs go with them: numbering
                 // starts again at 1.
                 tx.execute("DELETE FROM ml_approvals WHERE model = ?1", [name])?;
+                crate::governance::lineage::delete(tx, "model", name)?;
             }
             tx.execute(
                 "INSERT OR IGNORE INTO ml_models (name, created_by) VALUES (?1, ?2)",
@@ -354,6 +359,7 @@ impl Registry {
                     training.user,
                 ],
             )?;
+            crate::governance::lineage::insert(tx, "model", name, next, &training.lineage)?;
             also(tx, next as u32)?;
             Ok(next as u32)
         });
@@ -372,6 +378,11 @@ impl Registry {
     }
 
     /// Whether a model called `name` (as written: normalized here) exists.
+    /// The metadata store the registry keeps its tables in.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     pub fn model_exists(&self, name: &str) -> Result<bool> {
         self.exists(&normalize(name))
     }
@@ -416,6 +427,7 @@ impl Registry {
             // Sign-offs were for versions that are gone; a model made
             // again under this name numbers its versions from 1 again.
             tx.execute("DELETE FROM ml_approvals WHERE model = ?1", [&name])?;
+            crate::governance::lineage::delete(tx, "model", &name)?;
             for table in ["privileges", "owners"] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE object_kind = 'model' AND object = ?1"),

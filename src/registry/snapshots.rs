@@ -72,6 +72,8 @@ pub struct Origin {
     pub user: String,
     /// The model version trained on it, for training snapshots.
     pub model: Option<(String, u32)>,
+    /// The stored columns each of its columns comes from.
+    pub lineage: Vec<crate::governance::lineage::Use>,
 }
 
 /// The snapshot store.
@@ -123,6 +125,7 @@ impl Staged {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![name, version, self.rows, self.sha256, origin.query, model, model_version, self.id, self.files, self.schema_bytes, origin.user],
         )?;
+        crate::governance::lineage::insert(tx, "snapshot", name, version, &origin.lineage)?;
         tx.query_row(
             "SELECT name, version, rows, sha256, query, model, model_version, created_by, created_at
              FROM ml_snapshot_versions WHERE name = ?1 AND version = ?2",
@@ -156,6 +159,7 @@ pub fn delete_versions(
         "DELETE FROM ml_snapshot_versions WHERE name = ?1",
         params![name],
     )?;
+    crate::governance::lineage::delete(tx, "snapshot", name)?;
     Ok(dirs)
 }
 

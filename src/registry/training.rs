@@ -250,12 +250,50 @@ pub async fn run(
     .map_err(|e| SqlStateError::internal(format!("training failed: {e}")))??;
 
     let seconds = started.elapsed().as_secs_f64();
+    let default_schema = state.config_options().catalog.default_schema.clone();
+    let envelope = &trained.envelope;
+    let label = envelope.label.as_ref().map(|l| l.name.clone());
+    let feature = |column: &str| {
+        envelope
+            .features
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(column))
+            .map(|f| format!("feature {}", f.name))
+    };
+    // The optimized plan reads only the columns the query needs, views
+    // inlined: its scans are what the version really read.
+    let optimized = state.optimize(&plan).unwrap_or_else(|_| plan.clone());
+    let lineage =
+        crate::governance::lineage::uses(&optimized, &default_schema, |column| match &label {
+            Some(l) if l.eq_ignore_ascii_case(column) => Some("label".to_string()),
+            _ => feature(column),
+        });
+    // The training snapshot's columns: those it keeps, from the same
+    // sources.
+    let kept = |column: &str| {
+        snapshot_all_columns
+            || label
+                .as_ref()
+                .is_some_and(|l| l.eq_ignore_ascii_case(column))
+            || feature(column).is_some()
+            || snapshot_extra
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(column))
+    };
+    let snapshot_lineage: Vec<crate::governance::lineage::Use> =
+        crate::governance::lineage::uses(&optimized, &default_schema, |column| {
+            kept(column).then(|| format!("column {column}"))
+        })
+        .into_iter()
+        .filter(|u| u.used_as != "read")
+        .collect();
     let info = TrainingInfo {
         query: request.query.clone(),
         source_tables: sources,
         data_sha256: digest,
         user: request.user.clone(),
         seconds,
+        lineage,
     };
     // The training snapshot (the rows this version learned from, readable
     // as ml_snapshot_read('training:<model>', n)) is written first and
@@ -280,6 +318,7 @@ pub async fn run(
         query: request.query.clone(),
         user: request.user.clone(),
         model: Some((name.clone(), version)),
+        lineage: snapshot_lineage.clone(),
     };
     let version = registry.register_with(
         &name,

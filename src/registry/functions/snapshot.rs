@@ -125,6 +125,7 @@ impl TableFunctionImpl for SnapshotUdtf {
                 query,
                 user,
                 model: None,
+                lineage: Vec::new(),
             },
         };
         Ok(Arc::new(StreamingTable::try_new(
@@ -153,11 +154,17 @@ impl PartitionStream for SnapshotPartition {
         let registry = self.registry.clone();
         let state = self.state.clone();
         let name = self.name.clone();
-        let origin = self.origin.clone();
+        let mut origin = self.origin.clone();
         let run = async move {
             let plan = crate::complexity::plan(&state, &origin.query)
                 .await
                 .map_err(SqlStateError::into_df)?;
+            let default_schema = state.config_options().catalog.default_schema.clone();
+            let optimized = state.optimize(&plan).unwrap_or_else(|_| plan.clone());
+            origin.lineage =
+                crate::governance::lineage::uses(&optimized, &default_schema, |column| {
+                    Some(format!("column {column}"))
+                });
             let stream = DataFrame::new(state, plan).execute_stream().await?;
             let schema = stream.schema();
             let batches = stream.map(|b| b.sql_err());
