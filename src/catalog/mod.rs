@@ -213,6 +213,16 @@ impl Catalog {
         out
     }
 
+    /// The columns of the committed relation `name`.
+    pub fn relation_schema(
+        &self,
+        name: &RelName,
+    ) -> Option<datafusion::arrow::datatypes::SchemaRef> {
+        let schema = read(&self.schemas).get(&name.schema)?.clone();
+        let provider = read(&schema.tables).get(&name.name)?.clone();
+        Some(provider.schema())
+    }
+
     /// Every stored view (committed ones): its name, plan and definition.
     pub fn views(
         &self,

@@ -5,6 +5,7 @@
 
 pub mod lineage;
 pub mod ml_lineage;
+pub mod ml_tag;
 
 use std::sync::{Arc, Weak};
 
@@ -31,6 +32,7 @@ pub fn functions() -> Vec<Definition<Arc<Governance>>> {
     vec![
         Definition::text_table(crate::audit::verify::AuditVerifyUdtf::new),
         Definition::text_table(ml_lineage::LineageUdtf::new),
+        Definition::scalar(ml_tag::TagUdf::new),
     ]
 }
 

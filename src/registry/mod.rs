@@ -202,6 +202,7 @@ impl Registry {
         store.execute_batch(policy::SCHEMA)?;
         store.execute_batch(approvals::SCHEMA)?;
         store.execute_batch(crate::governance::lineage::SCHEMA)?;
+        store.execute_batch(crate::governance::ml_tag::SCHEMA)?;
         let dir = data_dir.join("models");
         std::fs::create_dir_all(&dir).map_err(|e| io_err("create models directory", e))?;
         let registry = Arc::new(Registry {

@@ -287,6 +287,14 @@ pub async fn run(
         .into_iter()
         .filter(|u| u.used_as != "read")
         .collect();
+    // Personal data in the model is said where the version is described.
+    let mut trained = trained;
+    trained
+        .warnings
+        .extend(crate::governance::ml_tag::pii_warnings(
+            registry.store(),
+            &lineage,
+        ));
     let info = TrainingInfo {
         query: request.query.clone(),
         source_tables: sources,

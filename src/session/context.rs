@@ -175,15 +175,19 @@ pub fn base_state(
     )
     .map_err(|e| crate::error::classify(&e))?;
     crate::registry::functions::register(&ctx, registry);
-    crate::governance::register(
-        &ctx,
-        &Arc::new(crate::governance::Governance {
-            registry: registry.clone(),
-            catalog: Arc::downgrade(catalog),
-            access: access.clone(),
-            audit: audit.clone(),
-        }),
-    );
+    let governance = Arc::new(crate::governance::Governance {
+        registry: registry.clone(),
+        catalog: Arc::downgrade(catalog),
+        access: access.clone(),
+        audit: audit.clone(),
+    });
+    crate::governance::register(&ctx, &governance);
+    catalog.register_system_table(
+        crate::governance::ml_tag::TABLE,
+        crate::catalog::live::LiveTable::provider(crate::governance::ml_tag::ColumnTags::new(
+            &governance,
+        )),
+    )?;
     catalog.register_system_table(
         crate::audit::table::TABLE,
         crate::catalog::live::LiveTable::provider(crate::audit::table::AuditRows::new(

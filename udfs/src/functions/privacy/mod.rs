@@ -9,6 +9,8 @@ pub mod k_anonymity;
 pub mod l_diversity;
 pub mod mask;
 pub mod mask_email;
+pub mod pii;
+pub mod pii_scan;
 
 use crate::Services;
 use crate::functions::definition::Definition;
@@ -21,5 +23,6 @@ pub fn functions() -> Vec<Definition<Services>> {
         Definition::scalar(|_| generalize::GeneralizeUdf::new()),
         Definition::table(|_| k_anonymity::KAnonymityUdtf),
         Definition::table(|_| l_diversity::LDiversityUdtf),
+        Definition::table(|_| pii_scan::PiiScanUdtf),
     ]
 }
