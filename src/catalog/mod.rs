@@ -218,9 +218,13 @@ impl Catalog {
         &self,
         name: &RelName,
     ) -> Option<datafusion::arrow::datatypes::SchemaRef> {
+        self.relation_provider(name).map(|p| p.schema())
+    }
+
+    /// The committed relation `name`.
+    pub fn relation_provider(&self, name: &RelName) -> Option<Arc<dyn TableProvider>> {
         let schema = read(&self.schemas).get(&name.schema)?.clone();
-        let provider = read(&schema.tables).get(&name.name)?.clone();
-        Some(provider.schema())
+        read(&schema.tables).get(&name.name).cloned()
     }
 
     /// Every stored view (committed ones): its name, plan and definition.

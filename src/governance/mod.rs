@@ -6,6 +6,7 @@
 pub mod lineage;
 pub mod ml_lineage;
 pub mod ml_tag;
+pub mod ml_trace_subject;
 
 use std::sync::{Arc, Weak};
 
@@ -33,12 +34,13 @@ pub fn functions() -> Vec<Definition<Arc<Governance>>> {
         Definition::text_table(crate::audit::verify::AuditVerifyUdtf::new),
         Definition::text_table(ml_lineage::LineageUdtf::new),
         Definition::scalar(ml_tag::TagUdf::new),
+        Definition::table(ml_trace_subject::TraceSubjectUdtf::new),
     ]
 }
 
 pub fn register(ctx: &SessionContext, governance: &Arc<Governance>) {
     definition::register(ctx, governance, &functions(), &[])
-        .expect("only a relation planner can fail to register, and these functions need none");
+        .expect("a relation planner registers into a fresh session");
 }
 
 /// Documentation of the table functions registered here.
