@@ -6,7 +6,7 @@
 //! A statement hands its record to [`AuditLog::offer`] when it ends (its
 //! last rows sent); the record waits in a bounded queue and one writer
 //! thread, at the lowest CPU priority, takes what is queued every
-//! [`FLUSH_EVERY`] (or [`BATCH`] records), redacts secrets from the text,
+//! [`FLUSH_EVERY`] (or `BATCH` records), redacts secrets from the text,
 //! works out the objects it names ([`statement`]), chains each record to
 //! the one before ([`chain`]) and appends the batch in one transaction
 //! ([`store`]). A statement never waits for the log: when the queue is

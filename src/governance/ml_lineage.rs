@@ -16,11 +16,10 @@ use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder, Expr};
-use datafusion::scalar::ScalarValue;
 use quarry_udfs::functions::definition::TableFunctionSpec;
 use quarry_udfs::functions::params::{Param, Params};
 
-use super::Governance;
+use super::{Governance, ident};
 use crate::access::{Checks, Privilege};
 use crate::catalog::RelName;
 use crate::catalog::staging::Block;
@@ -131,14 +130,6 @@ fn batch(rows: &[Row]) -> std::result::Result<RecordBatch, SqlStateError> {
         ],
     )
     .map_err(SqlStateError::internal)
-}
-
-/// An identifier as stored: lower case unless double-quoted.
-fn ident(part: &str) -> String {
-    match part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
-        Some(quoted) => quoted.replace("\"\"", "\""),
-        None => part.to_lowercase(),
-    }
 }
 
 impl LineageUdtf {
@@ -276,21 +267,15 @@ impl LineageUdtf {
 impl TableFunctionImpl for LineageUdtf {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let target = match args.exprs() {
-            [
-                Expr::Literal(
-                    ScalarValue::Utf8(Some(s))
-                    | ScalarValue::Utf8View(Some(s))
-                    | ScalarValue::LargeUtf8(Some(s)),
-                    _,
-                ),
-            ] => s.clone(),
-            _ => {
-                return Err(SqlStateError::bad_argument(format!(
-                    "{NAME}: expected (target), a model or 'table.column' as a text literal"
-                ))
-                .into_df());
-            }
-        };
+            [Expr::Literal(v, _)] => crate::registry::functions::text(v),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            SqlStateError::bad_argument(format!(
+                "{NAME}: expected (target), a model or 'table.column' as a text literal"
+            ))
+            .into_df()
+        })?;
         let state = args
             .session()
             .as_any()

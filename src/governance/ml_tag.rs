@@ -16,7 +16,7 @@ use datafusion::logical_expr::{
 use datafusion_macros::user_doc;
 use rusqlite::params;
 
-use super::Governance;
+use super::{Governance, ident};
 use crate::access::Checks;
 use crate::catalog::staging::Block;
 use crate::catalog::{Catalog, RelName};
@@ -102,14 +102,6 @@ impl std::hash::Hash for TagUdf {
     }
 }
 
-/// An identifier as stored: lower case unless double-quoted.
-fn ident(part: &str) -> String {
-    match part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
-        Some(quoted) => quoted.replace("\"\"", "\""),
-        None => part.to_lowercase(),
-    }
-}
-
 /// The relation and column `target` names.
 pub fn column_of(
     function: &str,
@@ -141,12 +133,9 @@ fn check_tag(tag: &str) -> Result<(), SqlStateError> {
 }
 
 fn text(args: &ScalarFunctionArgs, i: usize, what: &str) -> Result<String, SqlStateError> {
-    match crate::registry::functions::literal(NAME, &args.args, i)? {
-        ScalarValue::Utf8(Some(s))
-        | ScalarValue::Utf8View(Some(s))
-        | ScalarValue::LargeUtf8(Some(s)) => Ok(s.clone()),
-        other => Err(SqlStateError::arg(NAME, what, "must be text", other)),
-    }
+    let value = crate::registry::functions::literal(NAME, &args.args, i)?;
+    crate::registry::functions::text(value)
+        .ok_or_else(|| SqlStateError::arg(NAME, what, "must be text", value))
 }
 
 impl TagUdf {

@@ -19,6 +19,14 @@ use crate::audit::AuditLog;
 use crate::catalog::Catalog;
 use crate::registry::Registry;
 
+/// An identifier as stored: lower case unless double-quoted.
+pub(crate) fn ident(part: &str) -> String {
+    match part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => part.to_lowercase(),
+    }
+}
+
 /// What the governance functions work with.
 #[derive(Debug)]
 pub struct Governance {

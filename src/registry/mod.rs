@@ -13,6 +13,7 @@
 //! | `churn@shadow`   | the version the alias `shadow` points to         |
 
 pub mod approvals;
+pub mod documentation;
 pub mod functions;
 pub mod policy;
 pub mod snapshots;
@@ -203,6 +204,7 @@ impl Registry {
         store.execute_batch(approvals::SCHEMA)?;
         store.execute_batch(crate::governance::lineage::SCHEMA)?;
         store.execute_batch(crate::governance::ml_tag::SCHEMA)?;
+        store.execute_batch(documentation::SCHEMA)?;
         let dir = data_dir.join("models");
         std::fs::create_dir_all(&dir).map_err(|e| io_err("create models directory", e))?;
         let registry = Arc::new(Registry {
@@ -379,6 +381,14 @@ impl Registry {
     }
 
     /// Whether a model called `name` (as written: normalized here) exists.
+    /// `42704` unless model `name` exists.
+    pub fn require_exists(&self, name: &str) -> Result<()> {
+        if self.model_exists(name)? {
+            return Ok(());
+        }
+        Err(unknown_model(name))
+    }
+
     /// The metadata store the registry keeps its tables in.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
@@ -429,6 +439,7 @@ impl Registry {
             // again under this name numbers its versions from 1 again.
             tx.execute("DELETE FROM ml_approvals WHERE model = ?1", [&name])?;
             crate::governance::lineage::delete(tx, "model", &name)?;
+            documentation::forget(tx, &name)?;
             for table in ["privileges", "owners"] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE object_kind = 'model' AND object = ?1"),

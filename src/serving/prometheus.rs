@@ -27,6 +27,14 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Unlabelled counters: (name, help, value) each.
+fn counters(out: &mut String, counters: &[(&str, &str, u64)]) {
+    for (name, help, value) in counters {
+        header(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -121,26 +129,26 @@ pub fn render(
             .render(&mut out, "quarry_prediction_duration_seconds", &labels);
     }
     let log = &serving.log;
-    for (name, help, value) in [
-        (
-            "quarry_prediction_log_rows_written_total",
-            "Prediction log rows committed.",
-            log.written.load(Ordering::Relaxed),
-        ),
-        (
-            "quarry_prediction_log_rows_dropped_total",
-            "Prediction log rows dropped because the queue was full.",
-            log.dropped.load(Ordering::Relaxed),
-        ),
-        (
-            "quarry_prediction_log_rows_failed_total",
-            "Prediction log rows lost because their write failed.",
-            log.failed.load(Ordering::Relaxed),
-        ),
-    ] {
-        header(&mut out, name, "counter", help);
-        let _ = writeln!(out, "{name} {value}");
-    }
+    counters(
+        &mut out,
+        &[
+            (
+                "quarry_prediction_log_rows_written_total",
+                "Prediction log rows committed.",
+                log.written.load(Ordering::Relaxed),
+            ),
+            (
+                "quarry_prediction_log_rows_dropped_total",
+                "Prediction log rows dropped because the queue was full.",
+                log.dropped.load(Ordering::Relaxed),
+            ),
+            (
+                "quarry_prediction_log_rows_failed_total",
+                "Prediction log rows lost because their write failed.",
+                log.failed.load(Ordering::Relaxed),
+            ),
+        ],
+    );
     header(
         &mut out,
         "quarry_prediction_log_queue_rows",
@@ -148,26 +156,26 @@ pub fn render(
         "Prediction log rows waiting to be written.",
     );
     let _ = writeln!(out, "quarry_prediction_log_queue_rows {}", log.queued());
-    for (name, help, value) in [
-        (
-            "quarry_audit_records_written_total",
-            "Audit log records committed.",
-            audit.written.load(Ordering::Relaxed),
-        ),
-        (
-            "quarry_audit_records_dropped_total",
-            "Audit log records dropped because the queue was full (each drop is itself audited).",
-            audit.dropped.load(Ordering::Relaxed),
-        ),
-        (
-            "quarry_audit_records_failed_total",
-            "Audit log records lost because their write failed.",
-            audit.failed.load(Ordering::Relaxed),
-        ),
-    ] {
-        header(&mut out, name, "counter", help);
-        let _ = writeln!(out, "{name} {value}");
-    }
+    counters(
+        &mut out,
+        &[
+            (
+                "quarry_audit_records_written_total",
+                "Audit log records committed.",
+                audit.written.load(Ordering::Relaxed),
+            ),
+            (
+                "quarry_audit_records_dropped_total",
+                "Audit log records dropped because the queue was full (each drop is itself audited).",
+                audit.dropped.load(Ordering::Relaxed),
+            ),
+            (
+                "quarry_audit_records_failed_total",
+                "Audit log records lost because their write failed.",
+                audit.failed.load(Ordering::Relaxed),
+            ),
+        ],
+    );
     header(
         &mut out,
         "quarry_feature_psi",

@@ -1,9 +1,13 @@
 //! SQL functions that change the registry; they need the server's registry,
 //! so they live here rather than in `quarry-udfs`.
 
+pub mod annotate;
 pub mod approve;
 pub mod deploy;
+pub mod model_card;
 pub mod reject;
+pub mod review;
+pub mod reviews_due;
 pub mod rollback;
 pub mod set_policy;
 pub mod snapshot;
@@ -33,6 +37,10 @@ pub fn functions() -> Vec<Definition<Arc<Registry>>> {
         Definition::scalar(ActionUdf::<set_policy::SetPolicyUdf>::new),
         Definition::scalar(ActionUdf::<approve::ApproveUdf>::new),
         Definition::scalar(ActionUdf::<reject::RejectUdf>::new),
+        Definition::scalar(ActionUdf::<annotate::AnnotateUdf>::new),
+        Definition::scalar(ActionUdf::<review::ReviewUdf>::new),
+        Definition::scalar(ActionUdf::<model_card::ModelCardUdf>::new),
+        Definition::text_table(|r: &Arc<Registry>| reviews_due::ReviewsDueUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| train::TrainUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| snapshot::SnapshotUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| snapshot_read::SnapshotReadUdtf::new(r.clone())),

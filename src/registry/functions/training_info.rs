@@ -14,7 +14,6 @@ use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder, Expr};
-use datafusion::scalar::ScalarValue;
 use quarry_udfs::ModelStore;
 use quarry_udfs::functions::definition::TableFunctionSpec;
 use quarry_udfs::functions::params::{Param, Params};
@@ -103,21 +102,15 @@ fn metric_rows(
 impl TableFunctionImpl for TrainingInfoUdtf {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let reference = match args.exprs() {
-            [
-                Expr::Literal(
-                    ScalarValue::Utf8(Some(s))
-                    | ScalarValue::Utf8View(Some(s))
-                    | ScalarValue::LargeUtf8(Some(s)),
-                    _,
-                ),
-            ] => s.clone(),
-            _ => {
-                return Err(SqlStateError::bad_argument(format!(
-                    "{NAME}: expected (model), the model as a text literal such as 'churn' or 'churn@2'"
-                ))
-                .into_df());
-            }
-        };
+            [Expr::Literal(v, _)] => super::text(v),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            SqlStateError::bad_argument(format!(
+                "{NAME}: expected (model), the model as a text literal such as 'churn' or 'churn@2'"
+            ))
+            .into_df()
+        })?;
         // A bare name is every version; a pinned or aliased one is one.
         let single: Option<ModelRef> = if reference.contains('@') {
             Some(
