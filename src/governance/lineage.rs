@@ -248,6 +248,27 @@ pub fn insert(
     Ok(())
 }
 
+/// The recorded lineage of model `model` version `version`.
+pub fn of_version(
+    conn: &rusqlite::Connection,
+    model: &str,
+    version: i64,
+) -> rusqlite::Result<Vec<Use>> {
+    let mut stmt = conn.prepare(
+        "SELECT used_as, source_table, source_column FROM ml_column_lineage
+         WHERE object_kind = 'model' AND object = ?1 AND version = ?2
+         ORDER BY used_as, source_table, source_column",
+    )?;
+    stmt.query_map(params![model, version], |r| {
+        Ok(Use {
+            used_as: r.get(0)?,
+            table: r.get(1)?,
+            column: r.get(2)?,
+        })
+    })?
+    .collect()
+}
+
 /// Forgets the lineage of every version of (`kind`, `object`) in `tx`.
 pub fn delete(tx: &Transaction<'_>, kind: &str, object: &str) -> rusqlite::Result<()> {
     tx.execute(

@@ -294,12 +294,13 @@ impl crate::catalog::live::LiveRows for ColumnTags {
     }
 }
 
-/// Warnings for a version whose features or label come from columns
-/// tagged `pii` (`lineage` as recorded for it).
-pub fn pii_warnings(
+/// The features and label in `lineage` whose source column carries
+/// `tag`: (used as, `schema.table.column`).
+pub fn tagged_uses(
     store: &crate::catalog::store::Store,
     lineage: &[super::lineage::Use],
-) -> Vec<String> {
+    tag: &str,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for u in lineage.iter().filter(|u| u.used_as != "read") {
         let Some((schema, table)) = u.table.split_once('.') else {
@@ -310,19 +311,30 @@ pub fn pii_warnings(
                 conn.query_row(
                     "SELECT count(*) FROM column_tags t JOIN relations r ON r.id = t.relation_id
                      WHERE r.schema_name = ?1 AND r.name = ?2 AND t.column_name = ?3 AND t.tag = ?4",
-                    params![schema, table, u.column, PII],
+                    params![schema, table, u.column, tag],
                     |r| r.get::<_, i64>(0),
                 )
             })
             .unwrap_or(0);
         if tagged > 0 {
-            out.push(format!(
-                "{} comes from {}.{}, tagged pii: personal data is in this model",
-                u.used_as, u.table, u.column
-            ));
+            out.push((u.used_as.clone(), format!("{}.{}", u.table, u.column)));
         }
     }
     out
+}
+
+/// Warnings for a version whose features or label come from columns
+/// tagged `pii` (`lineage` as recorded for it).
+pub fn pii_warnings(
+    store: &crate::catalog::store::Store,
+    lineage: &[super::lineage::Use],
+) -> Vec<String> {
+    tagged_uses(store, lineage, PII)
+        .into_iter()
+        .map(|(used_as, column)| {
+            format!("{used_as} comes from {column}, tagged pii: personal data is in this model")
+        })
+        .collect()
 }
 
 #[cfg(test)]

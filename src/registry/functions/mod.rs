@@ -4,6 +4,7 @@
 pub mod annotate;
 pub mod approve;
 pub mod deploy;
+pub mod dpia;
 pub mod model_card;
 pub mod reject;
 pub mod review;
@@ -41,6 +42,7 @@ pub fn functions() -> Vec<Definition<Arc<Registry>>> {
         Definition::scalar(ActionUdf::<review::ReviewUdf>::new),
         Definition::scalar(ActionUdf::<model_card::ModelCardUdf>::new),
         Definition::text_table(|r: &Arc<Registry>| reviews_due::ReviewsDueUdtf::new(r.clone())),
+        Definition::text_table(|r: &Arc<Registry>| dpia::DpiaUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| train::TrainUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| snapshot::SnapshotUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| snapshot_read::SnapshotReadUdtf::new(r.clone())),

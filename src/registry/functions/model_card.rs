@@ -82,10 +82,7 @@ impl Action for ModelCardUdf {
                     format!("model \"{model}\" has no version {v}"),
                 )
             })?,
-            None => versions
-                .iter()
-                .find(|r| r.aliases.iter().any(|a| a == "production"))
-                .or_else(|| versions.iter().max_by_key(|r| r.version))
+            None => served(&versions)
                 .ok_or_else(|| SqlStateError::internal(format!("{model} has no versions")))?,
         };
         card(registry, &model, version)
@@ -94,6 +91,14 @@ impl Action for ModelCardUdf {
     fn documentation(&self) -> Option<&Documentation> {
         self.doc()
     }
+}
+
+/// The version a bare model name means: production, else the latest.
+pub(super) fn served(versions: &[VersionRow]) -> Option<&VersionRow> {
+    versions
+        .iter()
+        .find(|r| r.aliases.iter().any(|a| a == "production"))
+        .or_else(|| versions.iter().max_by_key(|r| r.version))
 }
 
 /// A Markdown table cell: one line, pipes escaped.
@@ -107,17 +112,11 @@ fn card(registry: &Registry, model: &str, v: &VersionRow) -> Result<String, SqlS
     let note = |field: &str| notes.iter().find(|n| n.0 == field).map(|n| n.1.clone());
     let reviews = store.with_conn(|c| documentation::reviews(c, model))?;
     let due = store.with_conn(|c| documentation::due_at(c, model))?;
-    let lineage: Vec<(String, String, String)> = store.with_conn(|c| {
-        let mut stmt = c.prepare(
-            "SELECT used_as, source_table, source_column FROM ml_column_lineage
-             WHERE object_kind = 'model' AND object = ?1 AND version = ?2 AND used_as <> 'read'
-             ORDER BY used_as, source_table, source_column",
-        )?;
-        stmt.query_map(rusqlite::params![model, i64::from(v.version)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect()
-    })?;
+    let lineage: Vec<_> = store
+        .with_conn(|c| crate::governance::lineage::of_version(c, model, i64::from(v.version)))?
+        .into_iter()
+        .filter(|u| u.used_as != "read")
+        .collect();
     let missing =
         |field: &str| format!("_Not recorded: `SELECT ml_annotate('{model}', '{field}', '...')`._");
     let mut out = String::new();
@@ -168,8 +167,8 @@ fn card(registry: &Registry, model: &str, v: &VersionRow) -> Result<String, SqlS
         let _ = writeln!(out, "_No column lineage was recorded for this version._\n");
     } else {
         let _ = writeln!(out, "| used as | source |\n|---|---|");
-        for (used_as, table, column) in &lineage {
-            let _ = writeln!(out, "| {} | {table}.{column} |", cell(used_as));
+        for u in &lineage {
+            let _ = writeln!(out, "| {} | {}.{} |", cell(&u.used_as), u.table, u.column);
         }
         out.push('\n');
     }
