@@ -133,22 +133,28 @@ pub fn each(
         .map_err(store_err)?;
     let mut rows = stmt.query([after]).map_err(store_err)?;
     while let Some(row) = rows.next().map_err(store_err)? {
-        let record = Record {
-            seq: row.get(0).map_err(store_err)?,
-            at_us: row.get(1).map_err(store_err)?,
-            user: row.get(2).map_err(store_err)?,
-            role: row.get(3).map_err(store_err)?,
-            client: row.get(4).map_err(store_err)?,
-            session: row.get(5).map_err(store_err)?,
-            kind: row.get(6).map_err(store_err)?,
-            statement: row.get(7).map_err(store_err)?,
-            objects: row.get(8).map_err(store_err)?,
-            rows: row.get(9).map_err(store_err)?,
-            duration_us: row.get(10).map_err(store_err)?,
-            sqlstate: row.get(11).map_err(store_err)?,
-        };
-        let prev: String = row.get(12).map_err(store_err)?;
-        let hash: String = row.get(13).map_err(store_err)?;
+        let record = (|| -> rusqlite::Result<(Record, String, String)> {
+            Ok((
+                Record {
+                    seq: row.get(0)?,
+                    at_us: row.get(1)?,
+                    user: row.get(2)?,
+                    role: row.get(3)?,
+                    client: row.get(4)?,
+                    session: row.get(5)?,
+                    kind: row.get(6)?,
+                    statement: row.get(7)?,
+                    objects: row.get(8)?,
+                    rows: row.get(9)?,
+                    duration_us: row.get(10)?,
+                    sqlstate: row.get(11)?,
+                },
+                row.get(12)?,
+                row.get(13)?,
+            ))
+        })()
+        .map_err(store_err)?;
+        let (record, prev, hash) = record;
         if !each(record, prev, hash) {
             break;
         }

@@ -191,7 +191,7 @@ impl Session {
                     text: text.clone(),
                     user: self.user.clone(),
                     role: self.role_if_set(),
-                    client: self.peer.map(|p| p.to_string()),
+                    client: hook.client.clone(),
                     session: Some(i64::from(hook.pid)),
                     at_us: crate::serving::log::now_us(),
                     rows: Default::default(),

@@ -107,6 +107,8 @@ pub struct Session {
 pub struct AuditHook {
     pub log: Arc<crate::audit::AuditLog>,
     pub pid: i32,
+    /// The client's address as recorded, formatted once per session.
+    pub client: Option<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -267,7 +269,8 @@ impl Session {
 
     /// Audits its statements from now on.
     pub fn audit_to(&self, log: Arc<crate::audit::AuditLog>, pid: i32) {
-        let _ = self.audit.set(AuditHook { log, pid });
+        let client = self.peer.map(|p| p.to_string());
+        let _ = self.audit.set(AuditHook { log, pid, client });
     }
 
     /// The role `SET ROLE` made current, if any.
