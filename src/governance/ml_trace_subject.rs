@@ -11,22 +11,19 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{ScalarValue, TableReference};
-use datafusion::datasource::provider_as_source;
+use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
-    DocSection, Documentation, DocumentationBuilder, Expr, LogicalPlan, LogicalPlanBuilder, cast,
-    ident, lit,
+    DocSection, Documentation, DocumentationBuilder, Expr, LogicalPlan, LogicalPlanBuilder, ident,
+    lit,
 };
 use quarry_udfs::functions::definition::TableFunctionSpec;
 use quarry_udfs::functions::params::{Args, Param, Params};
 use quarry_udfs::functions::relation::RelationFunction;
 
-use super::Governance;
-use crate::catalog::RelName;
+use super::{Governance, subject};
 use crate::error::SqlStateError;
 
 pub const NAME: &str = "ml_trace_subject";
@@ -78,171 +75,22 @@ r#"```sql
     }
 }
 
-/// A place a subject's rows may be.
-struct Place {
-    kind: &'static str,
-    object: String,
-    column: String,
-    plan: LogicalPlan,
-    /// Rows of this model only (the logs).
-    model: Option<String>,
-}
-
-impl TraceSubjectUdtf {
-    fn places(
-        &self,
-        table: &RelName,
-        column: &str,
-    ) -> std::result::Result<Vec<Place>, SqlStateError> {
-        let catalog = self
-            .governance
-            .catalog
-            .upgrade()
-            .ok_or_else(|| SqlStateError::internal("the catalog is gone"))?;
-        let scan = |name: &RelName| -> std::result::Result<Option<LogicalPlan>, SqlStateError> {
-            let Some(provider) = catalog.relation_provider(name) else {
-                return Ok(None);
-            };
-            let reference = TableReference::partial(name.schema.clone(), name.name.clone());
-            Ok(Some(
-                LogicalPlanBuilder::scan(reference, provider_as_source(provider), None)
-                    .and_then(LogicalPlanBuilder::build)
-                    .map_err(|e| SqlStateError::internal(e.to_string()))?,
-            ))
-        };
-        let mut places = Vec::new();
-        let store = self.governance.registry.store();
-        for row in store.relations()? {
-            if !row.kind.is_managed() {
-                continue;
-            }
-            let name = RelName::new(row.schema_name.clone(), row.name.clone());
-            let has = catalog
-                .relation_schema(&name)
-                .is_some_and(|s| s.field_with_name(column).is_ok());
-            if has && let Some(plan) = scan(&name)? {
-                places.push(Place {
-                    kind: "table",
-                    object: format!("{}.{}", name.schema, name.name),
-                    column: column.to_string(),
-                    plan,
-                    model: None,
-                });
-            }
-        }
-        // Snapshots holding the key column, by their recorded lineage.
-        let source = format!("{}.{}", table.schema, table.name);
-        let snapshots: Vec<(String, i64, String)> = store.with_conn(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT l.object, l.version, substr(l.used_as, 8)
-                 FROM ml_column_lineage l
-                 JOIN ml_snapshot_versions s ON s.name = l.object AND s.version = l.version
-                 WHERE l.object_kind = 'snapshot' AND l.source_table = ?1
-                   AND l.source_column = ?2 AND l.used_as LIKE 'column %'
-                 ORDER BY l.object, l.version",
-            )?;
-            stmt.query_map(rusqlite::params![source, column], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect()
-        })?;
-        for (name, version, snapshot_column) in snapshots {
-            let table = self
-                .governance
-                .registry
-                .snapshots
-                .table(&name, Some(version))?;
-            let object = format!("{name}@{version}");
-            let plan = LogicalPlanBuilder::scan(
-                TableReference::bare(object.clone()),
-                provider_as_source(Arc::new(table)),
-                None,
-            )
-            .and_then(LogicalPlanBuilder::build)
-            .map_err(|e| SqlStateError::internal(e.to_string()))?;
-            places.push(Place {
-                kind: "snapshot",
-                object,
-                column: snapshot_column,
-                plan,
-                model: None,
-            });
-        }
-        // The logs of models keyed by this column.
-        for (model, policy) in self.governance.registry.policies()? {
-            if policy.get("key").and_then(|k| k.as_str()) != Some(column) {
-                continue;
-            }
-            for (kind, log) in [
-                ("prediction_log", crate::serving::log::TABLE),
-                ("feedback", crate::serving::feedback::TABLE),
-            ] {
-                if let Some(plan) = scan(&RelName::new("public", log))? {
-                    places.push(Place {
-                        kind,
-                        object: model.clone(),
-                        column: "key".into(),
-                        plan,
-                        model: Some(model.clone()),
-                    });
-                }
-            }
-        }
-        Ok(places)
-    }
-}
-
 impl RelationFunction for TraceSubjectUdtf {
-    fn plan(&self, mut args: Args, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
-        let df = SqlStateError::into_df;
-        let key = args.text(0)?;
-        let value = match args.value(1) {
-            Some(Expr::Literal(v, _)) if !v.is_null() => v.to_string(),
-            _ => {
-                return Err(df(SqlStateError::bad_argument(format!(
-                    "{NAME}: value must be a constant that is not NULL"
-                ))));
-            }
-        };
-        args.at_most(2)?;
-        let config = ctx.context_provider().options();
-        let user = quarry_udfs::session_info::user(config);
-        let acl = self.governance.access.acl().map_err(df)?;
-        acl.require_role(&user, crate::access::AUDITOR, "trace a data subject")
-            .map_err(df)?;
-        let (table, column) =
-            super::ml_tag::column_of(NAME, &key, &config.catalog.default_schema).map_err(df)?;
-        let catalog = self
-            .governance
-            .catalog
-            .upgrade()
-            .ok_or_else(|| df(SqlStateError::internal("the catalog is gone")))?;
-        match catalog.relation_schema(&table) {
-            None => {
-                return Err(df(SqlStateError::new(
-                    crate::error::sqlstate::UNDEFINED_TABLE,
-                    format!("relation \"{table}\" does not exist"),
-                )));
-            }
-            Some(s) if s.field_with_name(&column).is_err() => {
-                return Err(df(SqlStateError::new(
-                    crate::error::sqlstate::UNDEFINED_COLUMN,
-                    format!("column \"{column}\" of relation \"{table}\" does not exist"),
-                )));
-            }
-            Some(_) => {}
-        }
+    fn plan(&self, args: Args, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        let (table, column, value) =
+            subject::key_and_value(NAME, "trace a data subject", &self.governance, args, ctx)?;
         // Each place's matching rows as (kind, object, column, 1), and each
         // place once with 0 (so a place without the subject is listed),
         // summed per place. (Counting in each branch instead would put a
         // global aggregate under the literal columns, and a filter on
         // them, pushed below it, would turn a 0 into a row.)
-        let places = self.places(&table, &column).map_err(df)?;
+        let places =
+            subject::places(&self.governance, &table, &column).map_err(SqlStateError::into_df)?;
         let zeros: Vec<Vec<Expr>> = places
             .iter()
             .map(|p| {
                 vec![
-                    lit(p.kind),
+                    lit(p.kind.name()),
                     lit(p.object.clone()),
                     lit(p.column.clone()),
                     lit(0i64),
@@ -267,14 +115,10 @@ impl RelationFunction for TraceSubjectUdtf {
             ident("column4").alias("hit"),
         ])?;
         for place in places {
-            let mut matches = cast(ident(&place.column), DataType::Utf8).eq(lit(value.clone()));
-            if let Some(model) = &place.model {
-                matches = matches.and(ident("model").eq(lit(model.clone())));
-            }
-            let branch = LogicalPlanBuilder::from(place.plan)
-                .filter(matches)?
+            let branch = LogicalPlanBuilder::from(place.plan.clone())
+                .filter(place.matches(&value))?
                 .project(vec![
-                    lit(place.kind).alias("kind"),
+                    lit(place.kind.name()).alias("kind"),
                     lit(place.object).alias("object"),
                     lit(place.column).alias("column_name"),
                     lit(1i64).alias("hit"),

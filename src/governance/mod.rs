@@ -4,9 +4,11 @@
 //! `quarry-udfs`.
 
 pub mod lineage;
+pub mod ml_erase_subject;
 pub mod ml_lineage;
 pub mod ml_tag;
 pub mod ml_trace_subject;
+pub mod subject;
 
 use std::sync::{Arc, Weak};
 
@@ -43,6 +45,7 @@ pub fn functions() -> Vec<Definition<Arc<Governance>>> {
         Definition::text_table(ml_lineage::LineageUdtf::new),
         Definition::scalar(ml_tag::TagUdf::new),
         Definition::table(ml_trace_subject::TraceSubjectUdtf::new),
+        Definition::table(ml_erase_subject::EraseSubjectUdtf::new),
     ]
 }
 

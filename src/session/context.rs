@@ -113,6 +113,7 @@ pub fn base_state(
         .with_default_features()
         .with_analyzer_rules(analyzer_rules(registry, access, catalog))
         .with_physical_optimizer_rules(physical_rules())
+        .with_query_planner(Arc::new(QueryPlanner))
         .build();
     let mut state = state;
     datafusion::execution::FunctionRegistry::register_expr_planner(
@@ -298,6 +299,27 @@ fn physical_rules()
         Arc::new(quarry_udfs::functions::scoring::fence::FenceScoring),
     );
     rules
+}
+
+/// DataFusion's physical planner, told about the plan nodes only the
+/// server runs (so one that reaches it fails with a clear error).
+#[derive(Debug)]
+struct QueryPlanner;
+
+#[async_trait::async_trait]
+impl datafusion::execution::context::QueryPlanner for QueryPlanner {
+    async fn create_physical_plan(
+        &self,
+        plan: &datafusion::logical_expr::LogicalPlan,
+        state: &dyn datafusion::catalog::Session,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
+        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(
+            crate::governance::ml_erase_subject::RunOnlyAsStatement,
+        )])
+        .create_physical_plan(plan, state)
+        .await
+    }
 }
 
 /// The context of one session of `user`: the base state, told who the user is.

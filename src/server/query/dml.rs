@@ -1151,6 +1151,46 @@ pub(super) async fn run<C: Client>(
     format: &Format,
     control: &QueryControl,
 ) -> Result<Response> {
+    let (rows, returned) = apply_change(session, change, control).await?;
+    let data = change.data().clone();
+    if !change.returns_rows() {
+        return Ok(Response::Execution(
+            Tag::new(change.kind.tag()).with_rows(rows as usize),
+        ));
+    }
+    let skip = change.kind.offset()
+        + if change.values {
+            data.schema.fields().len()
+        } else {
+            0
+        };
+    let schema = Arc::new(change.schema.as_arrow().clone());
+    let batches = returned
+        .into_iter()
+        .map(|b| {
+            datafusion::arrow::array::RecordBatch::try_new(
+                schema.clone(),
+                b.columns()[skip..].to_vec(),
+            )
+            .map_err(SqlStateError::internal)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let stream = MemoryStream::try_new(batches, schema, None).sql_err()?;
+    let mut response = respond(client, Box::pin(stream), format, control, None)?;
+    if let Response::Query(q) = &mut response {
+        q.set_command_tag(change.kind.tag());
+    }
+    Ok(response)
+}
+
+/// Runs a planned [`RowChange`] without answering a client: the privilege
+/// checks, its query and the rewrite (run again after a lost race outside
+/// a block). Returns the rows changed and the query's batches.
+pub(super) async fn apply_change(
+    session: &Arc<Session>,
+    change: &RowChange,
+    control: &QueryControl,
+) -> Result<(u64, Vec<datafusion::arrow::array::RecordBatch>)> {
     let data = change.data().clone();
     let acl = session.access.acl()?;
     for privilege in &change.needs {
@@ -1186,34 +1226,7 @@ pub(super) async fn run<C: Client>(
     if !session.block.is_open() {
         session.wrote();
     }
-    if !change.returns_rows() {
-        return Ok(Response::Execution(
-            Tag::new(change.kind.tag()).with_rows(rows as usize),
-        ));
-    }
-    let skip = change.kind.offset()
-        + if change.values {
-            data.schema.fields().len()
-        } else {
-            0
-        };
-    let schema = Arc::new(change.schema.as_arrow().clone());
-    let batches = returned
-        .into_iter()
-        .map(|b| {
-            datafusion::arrow::array::RecordBatch::try_new(
-                schema.clone(),
-                b.columns()[skip..].to_vec(),
-            )
-            .map_err(SqlStateError::internal)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let stream = MemoryStream::try_new(batches, schema, None).sql_err()?;
-    let mut response = respond(client, Box::pin(stream), format, control, None)?;
-    if let Response::Query(q) = &mut response {
-        q.set_command_tag(change.kind.tag());
-    }
-    Ok(response)
+    Ok((rows, returned))
 }
 
 /// How long a row change waits for another transaction's change of the

@@ -22,6 +22,7 @@ mod commands;
 pub mod connection;
 mod cursor;
 mod dml;
+mod erasure;
 mod execute;
 mod models;
 mod names;

@@ -42,6 +42,10 @@ impl QueryHandler {
         control: &QueryControl,
     ) -> Result<Response> {
         let catalog = &self.state.catalog;
+        let plan = match crate::governance::ml_erase_subject::find(&plan) {
+            Some(erasure) => super::erasure::run(session, catalog, plan, &erasure, control).await?,
+            None => plan,
+        };
         if let Some(change) = super::dml::row_change(&plan) {
             return super::dml::run(client, session, change, format, control).await;
         }
