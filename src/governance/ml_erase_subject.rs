@@ -309,7 +309,9 @@ mod tests {
             column: "customer_id".into(),
             table,
             model: model.map(str::to_string),
-            plan: LogicalPlanBuilder::empty(false).build().expect("an empty plan"),
+            plan: LogicalPlanBuilder::empty(false)
+                .build()
+                .expect("an empty plan"),
         }
     }
 

@@ -147,6 +147,7 @@ pub async fn run(
     let snapshot_extra: Vec<String> = options
         .weight
         .iter()
+        .chain(&options.reweigh)
         .cloned()
         .chain(match &options.split {
             Some(quarry_udfs::model::options::Split::Time { column, .. }) => Some(column.clone()),

@@ -318,7 +318,7 @@ async fn a_killed_create_model_leaves_its_version_and_snapshot_together_or_neith
     drop(client);
     server.kill();
     let mut trained = 0;
-    for (round, delay_ms) in [40u64, 120, 250, 400, 600, 900, 1400, 2200]
+    for (round, delay_ms) in [40u64, 120, 250, 400, 600, 900, 1400, 2200, 4000, 8000]
         .iter()
         .enumerate()
     {

@@ -40,7 +40,7 @@ impl TableFunctionSpec for DpiaUdtf {
     fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Model documentation", description: None },
-            "The data protection impact assessment checklist of a model's served version (production, else the latest), filled in from metadata: one row per item (personal_data, quasi_identifiers, purpose, legal_basis, fairness, bias_mitigation, limitations, approvals, review, owner) with status ok, attention (a risk found: the detail says which) or missing (nobody recorded it: the detail says which call records it). Personal data and quasi-identifiers come from the version's lineage (ml_lineage) and the column tags pii and quasi_identifier (ml_tag); purpose, legal basis, bias mitigation, limitations and owner from ml_annotate; approvals from the policy and ml_approvals; the review from ml_review. Fairness is not measured at training, so it is missing until you record what ml_fairness found under bias_mitigation. A checklist, not a verdict: a DPIA is people's judgement. Needs PREDICT on the model. Errors: 42704 unknown model; 42501 without PREDICT.",
+            "The data protection impact assessment checklist of a model's served version (production, else the latest), filled in from metadata: one row per item (personal_data, quasi_identifiers, purpose, legal_basis, fairness, bias_mitigation, limitations, approvals, review, owner) with status ok, attention (a risk found: the detail says which) or missing (nobody recorded it: the detail says which call records it). Personal data and quasi-identifiers come from the version's lineage (ml_lineage) and the column tags pii and quasi_identifier (ml_tag); purpose, legal basis, bias mitigation, limitations and owner from ml_annotate; approvals from the policy and ml_approvals; the review from ml_review. Fairness is ok or attention (disparate impact below 0.8) when the version was trained with reweigh, which measures it; otherwise missing until you record what ml_fairness found under bias_mitigation. A checklist, not a verdict: a DPIA is people's judgement. Needs PREDICT on the model. Errors: 42704 unknown model; 42501 without PREDICT.",
             "SELECT * FROM ml_dpia(model)",
         )
         .with_sql_example(
@@ -143,14 +143,38 @@ impl DpiaUdtf {
                 None => (field_name(field), MISSING, record(field)),
             });
         }
-        items.push((
-            "fairness",
-            MISSING,
-            "not measured at training: run ml_fairness on labelled data by group and record what it found under bias_mitigation".to_string(),
-        ));
+        let params: serde_json::Value = serde_json::from_str(&v.params).unwrap_or_default();
+        let fairness = &params["fairness"];
+        items.push(match fairness["after"]["positive_rate_ratio"].as_f64() {
+            Some(ratio) => (
+                "fairness",
+                if ratio < 0.8 { ATTENTION } else { OK },
+                format!(
+                    "reweighed by {} at training; on the {} rows the smallest ratio of positive rates between groups is {:.3} (was {:.3} without reweighing){}",
+                    fairness["group_column"].as_str().unwrap_or("?"),
+                    fairness["evaluated_on"].as_str().unwrap_or("evaluation"),
+                    ratio,
+                    fairness["before"]["positive_rate_ratio"].as_f64().unwrap_or(f64::NAN),
+                    if ratio < 0.8 { ": below 0.8, the 4/5 rule fails" } else { "" }
+                ),
+            ),
+            None => (
+                "fairness",
+                MISSING,
+                "not measured at training: train with reweigh = '<group column>', or run ml_fairness on labelled data by group and record what it found under bias_mitigation".to_string(),
+            ),
+        });
         for field in ["bias_mitigation", "limitations"] {
             items.push(match note(field) {
                 Some(text) => (field_name(field), OK, text),
+                None if field == "bias_mitigation" && fairness["method"] == "reweigh" => (
+                    field_name(field),
+                    OK,
+                    format!(
+                        "reweighing (Kamiran-Calders) by {} at training",
+                        fairness["group_column"].as_str().unwrap_or("?")
+                    ),
+                ),
                 None => (field_name(field), MISSING, record(field)),
             });
         }

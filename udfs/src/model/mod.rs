@@ -19,6 +19,7 @@
 pub mod algorithms;
 pub mod artifact;
 pub mod explain;
+pub mod lime;
 pub mod options;
 pub mod preprocess;
 pub mod profile;

@@ -15,6 +15,7 @@ pub mod predict;
 pub mod predict_interval;
 pub mod predict_proba;
 pub mod predict_table;
+pub mod reason_codes;
 
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
@@ -47,6 +48,7 @@ pub fn functions() -> Vec<Definition<Services>> {
         scalar::<predict_interval::PredictIntervalUdf>(),
         Definition::table(predict_table::PredictUdtf::new),
         Definition::table(explain::ExplainUdtf::new),
+        Definition::table(reason_codes::ReasonCodesUdtf::new),
         Definition::table(feature_importance::FeatureImportanceUdtf::new),
     ]
 }

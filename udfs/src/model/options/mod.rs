@@ -92,6 +92,11 @@ pub const COMMON: &[CommonOption] = &[
         "none",
     ),
     common(
+        "reweigh",
+        "a column of group membership (e.g. `gender`), classification only: Kamiran–Calders reweighing, each training row's weight × P(group)·P(class) / P(group, class) on the training rows, so group and label are independent in the weighted data; not a feature unless `features` lists it; the version records the weights and each group's positive rate and TPR on the evaluation rows for this model and for one trained without them (`fairness` in its params, and the model card)",
+        "none",
+    ),
+    common(
         "interval",
         "a level in (0, 1), e.g. `0.9`: regressors; split-conformal bounds fitted on the hold-out rows, served by `ml_predict_interval`",
         "none",
@@ -200,6 +205,8 @@ pub struct TrainOptions {
     pub label: Option<String>,
     /// A column of per-row training weights.
     pub weight: Option<String>,
+    /// A column of group membership to reweigh by (Kamiran–Calders).
+    pub reweigh: Option<String>,
     pub exclude: Vec<String>,
     pub features: Option<Vec<String>>,
     pub split: Option<Split>,
@@ -349,6 +356,7 @@ impl TrainOptions {
             task: task.or(algorithm.task()),
             label: given.get("label").map(|s| s.trim().to_string()),
             weight: given.get("weight").map(|s| s.trim().to_string()),
+            reweigh: given.get("reweigh").map(|s| s.trim().to_string()),
             exclude: given.get("exclude").map(|s| list(s)).unwrap_or_default(),
             features: given.get("features").map(|s| list(s)),
             split: given.get("split").map(|s| parse_split(s)).transpose()?,

@@ -6,6 +6,7 @@
 //! |----------------------|----------------------------------------------------------|
 //! | `label`              | class indices (classification), numbers (regression), or known anomalies (anomaly models: never trained on) |
 //! | `weight`             | a non-negative weight per row; NULL leaves the row out    |
+//! | `reweigh`            | each row's group (as text; NULL is a group of its own), for reweighing; a feature only if `features` lists it |
 //! | the `split` time column | nothing yet: the split reads it                       |
 //! | any other            | a feature when its type is one models use (`schema::FeatureKind`) |
 //!
@@ -37,6 +38,8 @@ pub(super) struct Columns {
     pub anomaly_truth: Option<Vec<Option<bool>>>,
     /// Each row's weight (1 without a `weight` column; 0 for left-out rows).
     pub weights: Vec<f64>,
+    /// Each row's group of the `reweigh` column (`None`: NULL).
+    pub groups: Option<Vec<Option<String>>>,
     /// The rows that can train, ascending.
     pub keep: Vec<usize>,
     /// The `split = 'time:<column>:F'` column's position.
@@ -74,6 +77,19 @@ pub(super) fn read(data: &RecordBatch, options: &TrainOptions) -> Result<Columns
         None => None,
     };
     let task = task(options, label_index.map(|i| schema.field(i).data_type()))?;
+    let reweigh_index = match &options.reweigh {
+        Some(c) => {
+            let i = column(c).ok_or_else(|| unknown_column(c, "reweigh", &schema))?;
+            if task != Task::Classification || label_index.is_none() {
+                return Err(SqlStateError::bad_argument(format!(
+                    "option reweigh is for classification with a label, not {}",
+                    task.name()
+                )));
+            }
+            Some(i)
+        }
+        None => None,
+    };
     for name in options
         .exclude
         .iter()
@@ -89,8 +105,14 @@ pub(super) fn read(data: &RecordBatch, options: &TrainOptions) -> Result<Columns
         }
         _ => None,
     };
-    let (features, feature_index) =
-        features(options, &schema, label_index, weight_index, split_time)?;
+    let (features, feature_index) = features(
+        options,
+        &schema,
+        label_index,
+        weight_index,
+        split_time,
+        reweigh_index,
+    )?;
     for name in options.named_columns() {
         if !features.iter().any(|f| f.name == name) {
             return Err(unknown_column(name, "preprocessing option", &schema));
@@ -220,6 +242,24 @@ pub(super) fn read(data: &RecordBatch, options: &TrainOptions) -> Result<Columns
         .iter()
         .map(|&i| data.column(i).clone())
         .collect();
+    let groups = match reweigh_index {
+        Some(i) => {
+            let text = cast(data.column(i), &DataType::Utf8).map_err(|_| {
+                SqlStateError::bad_argument(format!(
+                    "option reweigh: column \"{}\" of type {} cannot be read as groups",
+                    schema.field(i).name(),
+                    schema.field(i).data_type()
+                ))
+            })?;
+            let text = text.as_string::<i32>();
+            Some(
+                (0..n)
+                    .map(|r| text.is_valid(r).then(|| text.value(r).to_string()))
+                    .collect(),
+            )
+        }
+        None => None,
+    };
     Ok(Columns {
         task,
         features,
@@ -229,6 +269,7 @@ pub(super) fn read(data: &RecordBatch, options: &TrainOptions) -> Result<Columns
         numbers,
         anomaly_truth,
         weights,
+        groups,
         keep,
         split_time,
         warnings,
@@ -288,6 +329,7 @@ fn features(
     label_index: Option<usize>,
     weight_index: Option<usize>,
     split_time: Option<usize>,
+    reweigh_index: Option<usize>,
 ) -> Result<(Vec<Feature>, Vec<usize>)> {
     let mut features = Vec::new();
     let mut index = Vec::new();
@@ -295,6 +337,7 @@ fn features(
         if Some(i) == label_index
             || Some(i) == weight_index
             || (Some(i) == split_time && options.features.is_none())
+            || (Some(i) == reweigh_index && options.features.is_none())
             || options.exclude.iter().any(|e| e == field.name())
         {
             continue;

@@ -7,6 +7,7 @@
 //! |--------------------------|------|
 //! | its `weight` column value | or 1 |
 //! | × n / (classes × rows of its class) | `class_weight = 'balanced'`, scikit-learn's rule, counted on the training rows |
+//! | × P(group)·P(class) / P(group, class) | `reweigh = '<column>'`, Kamiran–Calders, counted (weighted) on the training rows (`fairness`) |
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use serde_json::{Value as Json, json};
 
 use super::TrainContext;
 use super::columns::Columns;
+use super::fairness::Reweighing;
 use super::split::Rows;
 use crate::kernels::linalg::Matrix;
 use crate::model::algorithms::{FitInput, FitReport, Payload};
@@ -40,6 +42,9 @@ pub(super) struct Training<'a> {
     pub numbers: Option<&'a [f64]>,
     /// Every row's training weight.
     pub weights: Vec<f64>,
+    /// With `reweigh`: its factors, and the weights without them (for the
+    /// model it is compared with).
+    pub reweighing: Option<(Reweighing, Vec<f64>)>,
     pub ctx: &'a TrainContext<'a>,
 }
 
@@ -102,6 +107,17 @@ impl<'a> Training<'a> {
                 }
             }
         }
+        let reweighing = match (&columns.groups, &columns.class_of) {
+            (Some(groups), Some(class_of)) => {
+                let reweighing = Reweighing::fit(groups, class_of, &rows.train, &weights);
+                let unmitigated = weights.clone();
+                for &i in &rows.train {
+                    weights[i] *= reweighing.factor(&groups[i], class_of[i]);
+                }
+                Some((reweighing, unmitigated))
+            }
+            _ => None,
+        };
         Ok(Training {
             task: columns.task,
             features,
@@ -114,6 +130,7 @@ impl<'a> Training<'a> {
             class_count,
             numbers: columns.numbers.as_deref(),
             weights,
+            reweighing,
             ctx,
         })
     }
@@ -125,6 +142,17 @@ impl<'a> Training<'a> {
         rows: &[usize],
         report: &mut FitReport,
     ) -> Result<Payload> {
+        self.fit_weighted(options, rows, &self.weights, report)
+    }
+
+    /// Fits `options.algorithm` on `rows` with the given row weights.
+    pub fn fit_weighted(
+        &self,
+        options: &TrainOptions,
+        rows: &[usize],
+        all_weights: &[f64],
+        report: &mut FitReport,
+    ) -> Result<Payload> {
         let x = self.matrix.as_ref().map(|m| m.select_rows(rows));
         let classes: Vec<usize> = rows
             .iter()
@@ -134,7 +162,7 @@ impl<'a> Training<'a> {
             Some(y) => rows.iter().map(|&i| y[i]).collect(),
             None => Vec::new(),
         };
-        let weights: Vec<f64> = rows.iter().map(|&i| self.weights[i]).collect();
+        let weights: Vec<f64> = rows.iter().map(|&i| all_weights[i]).collect();
         let input = FitInput {
             hyper: options.hyper(),
             seed: options.seed,

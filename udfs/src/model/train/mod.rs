@@ -10,6 +10,7 @@
 //! | 5     | `evaluate`    | metrics on the hold-out rows (the training rows without them) through the code `ml_predict` uses; global importance; the training profile for drift checks |
 //! | 6     | `uncertainty` | conformal intervals and calibration, on the hold-out rows |
 //! | 7     | `leakage`     | warnings about features that give the label away |
+//! | 8     | `fairness`    | with `reweigh`: the weights (applied in phase 3) and fairness by group of the model against one fitted without them |
 //!
 //! `digest` hashes what a version learned from. Every phase checks for a
 //! cancel request where it can stop cleanly; nothing is written until the
@@ -18,6 +19,7 @@
 mod columns;
 mod digest;
 mod evaluate;
+mod fairness;
 mod fit;
 mod leakage;
 mod search;
@@ -139,6 +141,15 @@ pub fn train(
         &mut metrics,
     )?;
     let curves = evaluate::kept_curves(&training, eval_rows, eval_predictions.as_ref());
+    let intervals = evaluate::intervals(
+        &model,
+        &training,
+        eval_rows,
+        &eval_inputs,
+        eval_predictions.as_ref(),
+        options.seed,
+    )?;
+    cancelled(ctx)?;
     uncertainty::fit(
         &mut model,
         &training,
@@ -177,6 +188,10 @@ pub fn train(
         profile["curves"] = curves;
         profile["curves"]["evaluated_on"] = json!(evaluated_on);
     }
+    if let Some(intervals) = intervals {
+        profile["intervals"] = intervals;
+        profile["intervals"]["evaluated_on"] = json!(evaluated_on);
+    }
     let mut warnings = columns.warnings.clone();
     if holdout {
         warnings.extend(holdout_warnings(&training, &rows.train, &rows.test));
@@ -192,6 +207,47 @@ pub fn train(
             .zip(columns.split_time.map(|t| schema.field(t).name().clone())),
     ));
 
+    if let Some((reweighing, unmitigated)) = &training.reweighing {
+        (ctx.progress)("fitting the model without reweighing, to measure what it changed");
+        let classes: Vec<String> = columns
+            .label
+            .iter()
+            .flat_map(|l| l.classes.iter().map(ToString::to_string))
+            .collect();
+        let mut record = json!({
+            "method": "reweigh",
+            "group_column": options.reweigh,
+            "evaluated_on": evaluated_on,
+            "weights": reweighing.to_json(&classes),
+        });
+        if let (Some(groups), Some(class_of), 2) =
+            (&columns.groups, &columns.class_of, training.class_count)
+        {
+            let payload = training.fit_weighted(
+                options,
+                &rows.train,
+                unmitigated,
+                &mut FitReport::default(),
+            )?;
+            let before = LoadedModel::new(
+                "unmitigated",
+                0,
+                training.envelope(options, payload, Vec::new()),
+            )?;
+            let measured = fairness::report(
+                groups,
+                class_of,
+                eval_rows,
+                &before.predict_classes(&eval_inputs)?,
+                &model.predict_classes(&eval_inputs)?,
+            );
+            if let (Json::Object(record), Json::Object(measured)) = (&mut record, measured) {
+                record.extend(measured);
+            }
+        }
+        params.insert("fairness".into(), record);
+        cancelled(ctx)?;
+    }
     let mut recorded = params.into_iter().collect::<serde_json::Map<_, _>>();
     recorded.insert(
         "features".into(),
