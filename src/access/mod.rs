@@ -565,8 +565,10 @@ pub fn require_snapshot(
 }
 
 /// Training `model` as the session's user: `TRAIN` on it when it exists
-/// (its owner holds it); a new model is anyone's to create, and its
-/// creator owns it. The data it reads is checked as any query's.
+/// (its owner holds it); a new model takes `CREATE` on the session's
+/// schema, as a new table does (PostgreSQL 15's rule: only the schema's
+/// owner and those granted CREATE), and its creator owns it. The data it
+/// reads is checked as any query's.
 pub fn require_training(
     config: &datafusion::config::ConfigOptions,
     registry: &crate::registry::Registry,
@@ -575,7 +577,28 @@ pub fn require_training(
     if registry.model_exists(model)? {
         return require_model(config, model, Privilege::Train);
     }
-    Ok(())
+    let Some((acl, user)) = session_rules(config)? else {
+        return Ok(());
+    };
+    require_new_model(&acl, &user, &config.catalog.default_schema)
+}
+
+/// `CREATE` on `schema`, which a new model takes.
+pub fn require_new_model(acl: &Acl, user: &str, schema: &str) -> Result<()> {
+    acl.require(
+        user,
+        Object {
+            kind: ObjectKind::Schema,
+            key: schema,
+            name: schema,
+        },
+        Privilege::Create,
+    )
+    .map_err(|e| {
+        e.with_hint(format!(
+            "a new model takes CREATE on schema {schema}, as a new table does: GRANT CREATE ON SCHEMA {schema} TO {user}"
+        ))
+    })
 }
 
 /// The checks of the statements that name what they act on (DDL, `COPY`,

@@ -51,6 +51,8 @@ const HEAD_KEY: &str = "audit_head";
 pub enum Kind {
     Sql,
     Http,
+    /// A login over the PostgreSQL protocol, accepted or refused.
+    Login,
     /// The log about itself (records it had to drop).
     Audit,
 }
@@ -60,6 +62,7 @@ impl Kind {
         match self {
             Kind::Sql => "sql",
             Kind::Http => "http",
+            Kind::Login => "login",
             Kind::Audit => "audit",
         }
     }

@@ -252,6 +252,7 @@ impl Startup {
             .acl()
             .map_err(|e: SqlStateError| fatal(e.code, e.message))?;
         if acl.role(&user).is_some_and(|r| !r.login) {
+            self.audit_login(client, sqlstate::INVALID_AUTHORIZATION);
             return Err(fatal(
                 sqlstate::INVALID_AUTHORIZATION,
                 format!("role \"{user}\" is not permitted to log in"),
@@ -295,7 +296,30 @@ impl Startup {
             .insert(pid, key.to_bytes().to_vec(), &session);
         Connection::open(client, session);
         self.authenticated.store(true, Ordering::Release);
+        self.audit_login(client, sqlstate::SUCCESSFUL_COMPLETION);
         Ok(())
+    }
+
+    /// A login in the audit log: the user the client gave, its address, and
+    /// `00000` or why it was refused.
+    fn audit_login<C: ClientInfo>(&self, client: &C, code: &str) {
+        self.state.audit.offer(crate::audit::Entry {
+            at_us: crate::serving::log::now_us(),
+            user: client
+                .metadata()
+                .get(METADATA_USER)
+                .cloned()
+                .unwrap_or_default(),
+            role: None,
+            client: Some(client.socket_addr().to_string()),
+            session: Some(i64::from(client.pid_and_secret_key().0)),
+            kind: crate::audit::Kind::Login,
+            statement: "login".into(),
+            objects: None,
+            rows: None,
+            duration_us: 0,
+            sqlstate: code.to_string(),
+        });
     }
 }
 
@@ -321,16 +345,19 @@ impl StartupHandler for Startup {
                 .await
                 .map_err(|e| match e {
                     // PostgreSQL's message, naming the user the client gave.
-                    PgWireError::InvalidPassword(_) => fatal(
-                        sqlstate::INVALID_PASSWORD,
-                        format!(
-                            "password authentication failed for user \"{}\"",
-                            client
-                                .metadata()
-                                .get(METADATA_USER)
-                                .map_or("", String::as_str)
-                        ),
-                    ),
+                    PgWireError::InvalidPassword(_) => {
+                        self.audit_login(client, sqlstate::INVALID_PASSWORD);
+                        fatal(
+                            sqlstate::INVALID_PASSWORD,
+                            format!(
+                                "password authentication failed for user \"{}\"",
+                                client
+                                    .metadata()
+                                    .get(METADATA_USER)
+                                    .map_or("", String::as_str)
+                            ),
+                        )
+                    }
                     other => other,
                 })?;
             if matches!(client.state(), PgWireConnectionState::ReadyForQuery)

@@ -87,10 +87,20 @@ impl IntoResponse for ApiError {
 }
 
 /// Credentials checked recently: a PBKDF2 per request would cost more than
-/// scoring. Keyed by a hash of the header, kept for a minute.
+/// scoring. Keyed by a hash of the header, kept for a minute, with the
+/// stored password they matched: a hit still reads the user's catalog row,
+/// so a dropped user, a changed password or a NOLOGIN is refused at once.
 #[derive(Debug, Default)]
 pub struct Logins {
-    verified: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
+}
+
+/// A login checked at `at`: the user and the stored password it matched.
+#[derive(Debug)]
+struct Verified {
+    user: String,
+    stored: Vec<u8>,
+    at: Instant,
 }
 
 const LOGIN_TTL: Duration = Duration::from_secs(60);
@@ -136,10 +146,18 @@ fn authenticate(state: &ServerState, headers: &HeaderMap) -> Result<String, &'st
         .strip_prefix("Basic ")
         .ok_or("only HTTP Basic authentication is accepted")?;
     let key: [u8; 32] = Sha256::digest(encoded.as_bytes()).into();
-    if let Some((user, at)) = lock(&state.logins.verified).get(&key)
-        && at.elapsed() < LOGIN_TTL
-    {
-        return Ok(user.clone());
+    let cached = lock(&state.logins.verified)
+        .get(&key)
+        .filter(|v| v.at.elapsed() < LOGIN_TTL)
+        .map(|v| (v.user.clone(), v.stored.clone()));
+    if let Some((user, stored)) = cached {
+        let current = state.catalog.store().user(&user).ok().flatten();
+        if current.and_then(|row| row.salted_password).as_deref() == Some(stored.as_slice())
+            && may_log_in(state, &user)
+        {
+            return Ok(user);
+        }
+        lock(&state.logins.verified).remove(&key);
     }
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
@@ -173,17 +191,28 @@ fn authenticate(state: &ServerState, headers: &HeaderMap) -> Result<String, &'st
     if !same {
         return Err("password authentication failed");
     }
-    let may_log_in = state
-        .access
-        .acl()
-        .is_ok_and(|acl| acl.role(user).is_some_and(|r| r.login));
-    if !may_log_in {
+    if !may_log_in(state, user) {
         return Err("the role is not permitted to log in");
     }
     let mut verified = lock(&state.logins.verified);
-    verified.retain(|_, (_, at)| at.elapsed() < LOGIN_TTL);
-    verified.insert(key, (user.to_string(), Instant::now()));
+    verified.retain(|_, v| v.at.elapsed() < LOGIN_TTL);
+    verified.insert(
+        key,
+        Verified {
+            user: user.to_string(),
+            stored,
+            at: Instant::now(),
+        },
+    );
     Ok(user.to_string())
+}
+
+/// Whether `user` is a role that may log in (not `NOLOGIN`).
+fn may_log_in(state: &ServerState, user: &str) -> bool {
+    state
+        .access
+        .acl()
+        .is_ok_and(|acl| acl.role(user).is_some_and(|r| r.login))
 }
 
 /// The user a request runs as: checked when the server has a password,

@@ -5,7 +5,9 @@
 
 use quarry_test_macros::quarry_test;
 
-use crate::harness::{TestServer, connect, scalar, sqlstate};
+use quarry::Config;
+
+use crate::harness::{TestServer, connect, http_request, scalar, sqlstate};
 
 async fn refused(url: &str) -> tokio_postgres::Error {
     tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -171,4 +173,104 @@ async fn files_on_the_server_need_the_predefined_roles() {
     frank.batch_execute(&external).await.expect("external");
     assert_eq!(scalar(&frank, "SELECT count(*) FROM ext").await, "1");
     frank.batch_execute(&copy).await.expect("copy to file");
+}
+
+/// The privilege matrix over HTTP: every path of the API and the dashboard
+/// answers as the same call in SQL for the same user. A user with PREDICT
+/// on a model reads, scores and monitors it; one without gets 403 with
+/// SQL's 42501 message; taking the privilege back, or the user, closes the
+/// paths at once (a cached login does not cache privileges).
+#[quarry_test]
+async fn http_paths_hold_the_sql_privileges() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = Config::for_data_dir(dir.path());
+    config.password = Some("root pw".into());
+    let server = TestServer::with_config(config).await;
+    let admin = connect(&format!("{} password='root pw'", server.url("quarry"))).await;
+    admin
+        .batch_execute(
+            "CREATE TABLE pts (x DOUBLE, y DOUBLE) AS VALUES (1, 2.1), (2, 3.9), (3, 6.2), (4, 7.8); \
+             CREATE MODEL m OPTIONS (algorithm = 'linear', label = 'y', split = 'none') AS SELECT x, y FROM pts; \
+             CREATE USER alice PASSWORD 'alice pw'; CREATE USER bob PASSWORD 'bob pw'; \
+             GRANT PREDICT ON MODEL m TO alice",
+        )
+        .await
+        .expect("setup");
+    let http = server.http;
+    let call = |who: &'static str, method: &'static str, path: &'static str| async move {
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(who)
+        );
+        let body = if method == "POST" {
+            r#"{"rows": [{"x": 2.5}]}"#
+        } else {
+            ""
+        };
+        http_request(
+            http,
+            method,
+            path,
+            &[("Authorization", auth.as_str())],
+            body,
+        )
+        .await
+    };
+    // (method, path, what SQL checks): each path that names a model.
+    let guarded = [
+        ("GET", "/v1/models/m"),
+        ("POST", "/v1/models/m/predict"),
+        ("GET", "/v1/dashboard?model=m"),
+    ];
+    for (method, path) in guarded {
+        let (status, body) = call("alice:alice pw", method, path).await;
+        assert_eq!(status, 200, "alice {method} {path}: {body}");
+        let (status, body) = call("bob:bob pw", method, path).await;
+        assert_eq!(status, 403, "bob {method} {path}: {body}");
+        assert!(
+            body.contains("42501") && body.contains("PREDICT"),
+            "bob {method} {path}: {body}"
+        );
+    }
+    // What SQL says to the same users.
+    let bob = connect(&format!("{} password='bob pw'", server.url("bob"))).await;
+    let err = bob
+        .simple_query("SELECT ml_predict('m', x) FROM (SELECT 2.5 AS x) s")
+        .await
+        .expect_err("bob may not score m in SQL either");
+    assert_eq!(sqlstate(&err), "42501");
+    // The dashboard lists only the models a user may score.
+    let (_, body) = call("bob:bob pw", "GET", "/v1/dashboard").await;
+    assert!(!body.contains("\"m\""), "bob's dashboard lists m: {body}");
+    let (_, body) = call("alice:alice pw", "GET", "/v1/dashboard").await;
+    assert!(body.contains("\"m\""), "alice's dashboard lacks m: {body}");
+    // Paths that name no model need only a login.
+    for (method, path) in [("GET", "/v1/models"), ("GET", "/metrics"), ("GET", "/")] {
+        let (status, body) = call("bob:bob pw", method, path).await;
+        assert_eq!(status, 200, "bob {method} {path}: {body}");
+        let (status, _) = call("bob:wrong", method, path).await;
+        assert_eq!(status, 401, "a wrong password on {method} {path}");
+    }
+    // Taking PREDICT back closes alice's paths; dropping bob closes his login.
+    admin
+        .batch_execute("REVOKE PREDICT ON MODEL m FROM alice; DROP USER bob")
+        .await
+        .expect("revoke");
+    for (method, path) in guarded {
+        let (status, body) = call("alice:alice pw", method, path).await;
+        assert_eq!(status, 403, "alice after REVOKE {method} {path}: {body}");
+    }
+    let (status, _) = call("bob:bob pw", "GET", "/v1/models").await;
+    assert_eq!(status, 401, "a dropped user's login");
+    // A changed password retires the old one, cached or not.
+    admin
+        .batch_execute("ALTER USER alice PASSWORD 'alice new pw'")
+        .await
+        .expect("alter");
+    let (status, _) = call("alice:alice pw", "GET", "/v1/models").await;
+    assert_eq!(status, 401, "alice's old password");
+    let (status, _) = call("alice:alice new pw", "GET", "/v1/models").await;
+    assert_eq!(status, 200, "alice's new password");
+    server.stop().await;
 }

@@ -70,6 +70,21 @@ async fn statements_are_audited_with_user_rows_state_and_no_secrets() {
         .batch_execute("UPDATE customers SET email = NULL WHERE id = 3")
         .await
         .expect("update");
+    // Refused at Parse (extended protocol): never executed, still audited.
+    let err = alice
+        .prepare("SELEC id FROM customers")
+        .await
+        .expect_err("syntax");
+    assert_eq!(sqlstate(&err), "42601");
+    // A refused login is audited with the user it claimed.
+    let refused = tokio_postgres::connect(
+        &format!("{} password='not it'", server.url("alice")),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .err()
+    .expect("a wrong password is refused");
+    assert_eq!(sqlstate(&refused), "28P01");
 
     // Only superusers and auditors read the log.
     let err = alice
@@ -106,6 +121,20 @@ async fn statements_are_audited_with_user_rows_state_and_no_secrets() {
     assert_eq!(
         audited(&admin, "SELECT * FROM ml_audit_log").await,
         vec!["alice|sql|ml_audit_log|-|42501"]
+    );
+    assert_eq!(
+        texts(
+            &admin,
+            "SELECT user_name || '|' || kind || '|' || sqlstate FROM ml_audit_log \
+             WHERE statement = 'SELEC id FROM customers' OR kind = 'login' ORDER BY seq"
+        )
+        .await,
+        [
+            Some("quarry|login|00000".to_string()),
+            Some("alice|login|00000".to_string()),
+            Some("alice|sql|42601".to_string()),
+            Some("alice|login|28P01".to_string()),
+        ]
     );
     // The session and the client's address are alice's.
     let session: Vec<Option<String>> = texts(

@@ -46,6 +46,7 @@ mod crash;
 mod docs;
 mod errors;
 mod explain;
+mod governance;
 mod metrics;
 mod ml;
 mod persistence;

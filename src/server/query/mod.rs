@@ -316,7 +316,19 @@ impl ExtendedQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        replies::parse(self, client, message).await
+        let text: Arc<str> = message.query.as_str().into();
+        let result = replies::parse(self, client, message).await;
+        // A statement refused at Parse never reaches Execute: audited here.
+        if let Err(e) = &result
+            && let Ok(connection) = connection(client)
+        {
+            let code = match e {
+                PgWireError::UserError(info) => info.code.clone(),
+                _ => crate::error::sqlstate::PROTOCOL_VIOLATION.to_string(),
+            };
+            connection.session.start_query(&text).failed(&code);
+        }
+        result
     }
 
     async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>

@@ -129,6 +129,12 @@ impl QueryHandler {
                     session
                         .checks()
                         .model(&model, crate::access::Privilege::Train)?;
+                } else {
+                    crate::access::require_new_model(
+                        session.access.acl()?.as_ref(),
+                        &session.current_user(),
+                        &session.default_schema(),
+                    )?;
                 }
                 if *if_not_exists && registry.model_exists(name)? {
                     let _ = client
