@@ -32,7 +32,7 @@ use datafusion::logical_expr::{
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 use quarry_udfs::functions::definition::TableFunctionSpec;
-use quarry_udfs::functions::params::{Args, Param, Params};
+use quarry_udfs::functions::params::{Args, Params};
 use quarry_udfs::functions::relation::RelationFunction;
 
 use super::Governance;
@@ -57,16 +57,7 @@ impl EraseSubjectUdtf {
 
 impl TableFunctionSpec for EraseSubjectUdtf {
     const NAME: &'static str = NAME;
-    const PARAMS: Params = Params::new(&[
-        Param::value(
-            "key",
-            "Text: the column that identifies a person, 'table.column' or 'schema.table.column'.",
-        ),
-        Param::value(
-            "value",
-            "The person's key (compared as text: 42 and '42' are the same subject).",
-        ),
-    ]);
+    const PARAMS: Params = Params::new(&[subject::KEY, subject::VALUE]);
 
     fn doc() -> DocumentationBuilder {
         Documentation::builder(

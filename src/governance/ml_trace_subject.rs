@@ -20,7 +20,7 @@ use datafusion::logical_expr::{
     lit,
 };
 use quarry_udfs::functions::definition::TableFunctionSpec;
-use quarry_udfs::functions::params::{Args, Param, Params};
+use quarry_udfs::functions::params::{Args, Params};
 use quarry_udfs::functions::relation::RelationFunction;
 
 use super::{Governance, subject};
@@ -43,16 +43,7 @@ impl TraceSubjectUdtf {
 
 impl TableFunctionSpec for TraceSubjectUdtf {
     const NAME: &'static str = NAME;
-    const PARAMS: Params = Params::new(&[
-        Param::value(
-            "key",
-            "Text: the column that identifies a person, 'table.column' or 'schema.table.column'.",
-        ),
-        Param::value(
-            "value",
-            "The person's key (compared as text: 42 and '42' are the same subject).",
-        ),
-    ]);
+    const PARAMS: Params = Params::new(&[subject::KEY, subject::VALUE]);
 
     fn doc() -> DocumentationBuilder {
         Documentation::builder(

@@ -7,11 +7,21 @@ use datafusion::common::TableReference;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
-use quarry_udfs::functions::params::Args;
+use quarry_udfs::functions::params::{Args, Param};
 
 use super::Governance;
 use crate::catalog::RelName;
 use crate::error::{SqlStateError, sqlstate};
+
+/// The arguments of `ml_trace_subject` and `ml_erase_subject`.
+pub const KEY: Param = Param::value(
+    "key",
+    "Text: the column that identifies a person, 'table.column' or 'schema.table.column'.",
+);
+pub const VALUE: Param = Param::value(
+    "value",
+    "The person's key (compared as text: 42 and '42' are the same subject).",
+);
 
 /// What a place is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]

@@ -5,8 +5,6 @@
 
 use quarry_test_macros::quarry_test;
 
-use quarry::Config;
-
 use crate::harness::{TestServer, connect, http_request, scalar, sqlstate};
 
 async fn refused(url: &str) -> tokio_postgres::Error {
@@ -183,11 +181,7 @@ async fn files_on_the_server_need_the_predefined_roles() {
 #[quarry_test]
 async fn http_paths_hold_the_sql_privileges() {
     use base64::Engine;
-    let dir = tempfile::tempdir().expect("dir");
-    let mut config = Config::for_data_dir(dir.path());
-    config.password = Some("root pw".into());
-    let server = TestServer::with_config(config).await;
-    let admin = connect(&format!("{} password='root pw'", server.url("quarry"))).await;
+    let (server, admin) = TestServer::with_password("root pw").await;
     admin
         .batch_execute(
             "CREATE TABLE pts (x DOUBLE, y DOUBLE) AS VALUES (1, 2.1), (2, 3.9), (3, 6.2), (4, 7.8); \

@@ -2,7 +2,6 @@
 //! `ml_audit_log`, who may read it, an edit on disk found by
 //! `ml_audit_verify()`, and kill -9 in the middle of heavy auditing.
 
-use quarry::Config;
 use quarry_test_macros::quarry_test;
 
 use crate::harness::{Process, TestServer, connect, http_request, scalar, sqlstate, texts};
@@ -22,11 +21,7 @@ async fn audited(client: &tokio_postgres::Client, statement_like: &str) -> Vec<S
 
 #[quarry_test]
 async fn statements_are_audited_with_user_rows_state_and_no_secrets() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut config = Config::for_data_dir(dir.path());
-    config.password = Some("root pw".into());
-    let server = TestServer::with_config(config).await;
-    let admin = connect(&format!("{} password='root pw'", server.url("quarry"))).await;
+    let (server, admin) = TestServer::with_password("root pw").await;
     admin
         .batch_execute(
             "CREATE USER alice PASSWORD 'alice secret pw'; \

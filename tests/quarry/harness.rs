@@ -133,6 +133,18 @@ impl TestServer {
         server
     }
 
+    /// A fresh server whose superuser logs in with `password`, and a
+    /// client logged in as it.
+    pub async fn with_password(password: &str) -> (TestServer, Client) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::for_data_dir(dir.path());
+        config.password = Some(password.into());
+        let mut server = Self::with_config(config).await;
+        server._dir = Some(dir);
+        let admin = connect(&format!("{} password='{password}'", server.url("quarry"))).await;
+        (server, admin)
+    }
+
     /// A server on `data_dir` (kept after the server stops).
     pub async fn on_dir(data_dir: &Path) -> TestServer {
         Self::with_config(Config::for_data_dir(data_dir)).await
