@@ -155,6 +155,33 @@ pub struct VersionRow {
     pub aliases: Vec<String>,
 }
 
+/// The status of an archived version.
+const ARCHIVED: &str = "archived";
+
+/// A version's status: `staged`, `production` or `archived`.
+fn status_of(
+    tx: &rusqlite::Transaction<'_>,
+    model: &str,
+    version: u32,
+) -> rusqlite::Result<String> {
+    tx.query_row(
+        "SELECT status FROM ml_model_versions WHERE model = ?1 AND version = ?2",
+        params![model, version],
+        |r| r.get(0),
+    )
+}
+
+/// `55000` for an archived version asked to serve.
+fn archived_version(function: &str, model: &str, version: u32) -> SqlStateError {
+    SqlStateError::new(
+        sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+        format!("{function}: {model}@{version} is archived"),
+    )
+    .with_hint(format!(
+        "SELECT ml_unarchive('{model}', {version}) brings it back; until then it is scored only as {model}@{version}"
+    ))
+}
+
 /// The registry.
 #[derive(Debug)]
 pub struct Registry {
@@ -563,7 +590,12 @@ impl Registry {
         // the transaction that moves the alias (a rejection cannot slip in
         // between); `lacking` carries the roles out of it.
         let mut lacking = Vec::new();
+        let mut archived = false;
         let moved = self.models_tx(|tx| {
+            archived = status_of(tx, &name, version)? == ARCHIVED;
+            if archived {
+                return Err(rusqlite::Error::QueryReturnedNoRows);
+            }
             if alias == "production" {
                 let required = approvals::required(&policy::read(tx, &name)?);
                 lacking = approvals::missing(tx, &name, version, &required)?;
@@ -589,9 +621,11 @@ impl Registry {
                 params![name, alias, version, previous, user],
             )?;
             if alias == "production" {
+                // The version it replaces is kept, ready to come back
+                // (ml_rollback); archiving it is a decision of its own.
                 if let Some(p) = previous.filter(|p| *p != version) {
                     tx.execute(
-                        "UPDATE ml_model_versions SET status = 'archived' WHERE model = ?1 AND version = ?2",
+                        "UPDATE ml_model_versions SET status = 'staged' WHERE model = ?1 AND version = ?2",
                         params![name, p],
                     )?;
                 }
@@ -602,10 +636,91 @@ impl Registry {
             }
             Ok(previous)
         });
+        if archived {
+            return Err(archived_version("ml_deploy", &name, version));
+        }
         if !lacking.is_empty() {
             return Err(approvals::lacking(&name, version, &lacking));
         }
         moved
+    }
+
+    /// The version `DESCRIBE MODEL reference` shows: the one scoring
+    /// resolves, or for a bare name whose every version is archived (which
+    /// scoring refuses), the latest: an archived version can still be read.
+    pub fn describe_ref(&self, reference: &str) -> Result<ModelRef> {
+        let resolved = ModelStore::resolve(self, reference);
+        if resolved.is_ok() || reference.contains('@') {
+            return resolved;
+        }
+        let name = normalize(reference);
+        let latest: Option<u32> = self.store.with_conn(|c| {
+            c.query_row(
+                "SELECT max(version) FROM ml_model_versions WHERE model = ?1",
+                [&name],
+                |r| r.get(0),
+            )
+        })?;
+        match latest {
+            Some(version) => Ok(ModelRef { name, version }),
+            None => resolved,
+        }
+    }
+
+    /// `ml_archive` (`archive`) or `ml_unarchive`: an archived version keeps
+    /// its artifact, metadata, lineage and metrics and is scored only by
+    /// `name@N`; it holds no alias and cannot be deployed until
+    /// unarchived. Returns whether the status changed (each change is in
+    /// `ml_deployments`).
+    pub fn set_archived(
+        &self,
+        name: &str,
+        version: u32,
+        archive: bool,
+        user: &str,
+    ) -> Result<bool> {
+        let name = normalize(name);
+        self.version_exists(&name, version)?;
+        let mut held: Vec<String> = Vec::new();
+        let changed = self.models_tx(|tx| {
+            let status = status_of(tx, &name, version)?;
+            if archive {
+                let mut stmt = tx.prepare(
+                    "SELECT alias FROM ml_model_aliases WHERE model = ?1 AND version = ?2 ORDER BY alias",
+                )?;
+                held = stmt
+                    .query_map(params![name, version], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                if !held.is_empty() {
+                    return Err(rusqlite::Error::QueryReturnedNoRows);
+                }
+            }
+            let wanted = if archive { ARCHIVED } else { "staged" };
+            if status == wanted || (!archive && status != ARCHIVED) {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE ml_model_versions SET status = ?3 WHERE model = ?1 AND version = ?2",
+                params![name, version, wanted],
+            )?;
+            tx.execute(
+                "INSERT INTO ml_deployments (model, alias, version, previous_version, action, by_user)
+                 VALUES (?1, '', ?2, NULL, ?3, ?4)",
+                params![name, version, if archive { "archive" } else { "unarchive" }, user],
+            )?;
+            Ok(true)
+        });
+        if !held.is_empty() {
+            return Err(SqlStateError::new(
+                sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!(
+                    "ml_archive: {name}@{version} is {}: an archived version holds no alias",
+                    held.join(", ")
+                ),
+            )
+            .with_hint("deploy another version to that alias first (ml_deploy)"));
+        }
+        changed
     }
 
     /// Moves `production` back to the version it pointed at before the last
@@ -615,7 +730,8 @@ impl Registry {
         if !self.exists(&name)? {
             return Err(unknown_model(&name));
         }
-        self.models_tx(|tx| {
+        let mut archived_target = None;
+        let rolled = self.models_tx(|tx| {
             let current: Option<u32> = tx
                 .query_row(
                     "SELECT version FROM ml_model_aliases WHERE model = ?1 AND alias = 'production'",
@@ -637,6 +753,10 @@ impl Registry {
             let (Some(from), Some(Some(to))) = (current, previous) else {
                 return Err(rusqlite::Error::QueryReturnedNoRows);
             };
+            if status_of(tx, &name, to)? == ARCHIVED {
+                archived_target = Some(to);
+                return Err(rusqlite::Error::QueryReturnedNoRows);
+            }
             tx.execute(
                 "UPDATE ml_model_aliases SET version = ?3 WHERE model = ?1 AND alias = ?2",
                 params![name, "production", to],
@@ -647,7 +767,7 @@ impl Registry {
                 params![name, to, from, user],
             )?;
             tx.execute(
-                "UPDATE ml_model_versions SET status = 'archived' WHERE model = ?1 AND version = ?2",
+                "UPDATE ml_model_versions SET status = 'staged' WHERE model = ?1 AND version = ?2",
                 params![name, from],
             )?;
             tx.execute(
@@ -655,7 +775,11 @@ impl Registry {
                 params![name, to],
             )?;
             Ok((from, to))
-        })
+        });
+        if let Some(to) = archived_target {
+            return Err(archived_version("ml_rollback", &name, to));
+        }
+        rolled
         .map_err(|e| {
             if e.message.contains("no rows") || e.message.contains("QueryReturnedNoRows") {
                 SqlStateError::new(
@@ -887,7 +1011,8 @@ impl Registry {
                 .query_row(
                     "SELECT coalesce(
                         (SELECT version FROM ml_model_aliases WHERE model = ?1 AND alias = 'production'),
-                        (SELECT max(version) FROM ml_model_versions WHERE model = ?1))",
+                        (SELECT max(version) FROM ml_model_versions
+                         WHERE model = ?1 AND status <> 'archived'))",
                     [&name],
                     |r| r.get(0),
                 )
@@ -900,7 +1025,9 @@ impl Registry {
                 sqlstate::UNDEFINED_OBJECT,
                 match alias {
                     Some(a) => format!("model \"{name}\" has no alias \"{a}\""),
-                    None => format!("model \"{name}\" has no versions"),
+                    None => format!(
+                        "model \"{name}\" has no version to serve: every version is archived (score one as {name}@N)"
+                    ),
                 },
             )),
         }

@@ -3,6 +3,7 @@
 
 pub mod annotate;
 pub mod approve;
+pub mod archive;
 pub mod deploy;
 pub mod dpia;
 pub mod model_card;
@@ -15,6 +16,7 @@ pub mod snapshot;
 pub mod snapshot_read;
 pub mod train;
 pub mod training_info;
+pub mod unarchive;
 
 use std::sync::Arc;
 
@@ -35,6 +37,8 @@ pub fn functions() -> Vec<Definition<Arc<Registry>>> {
     vec![
         Definition::scalar(ActionUdf::<deploy::DeployUdf>::new),
         Definition::scalar(ActionUdf::<rollback::RollbackUdf>::new),
+        Definition::scalar(ActionUdf::<archive::ArchiveUdf>::new),
+        Definition::scalar(ActionUdf::<unarchive::UnarchiveUdf>::new),
         Definition::scalar(ActionUdf::<set_policy::SetPolicyUdf>::new),
         Definition::scalar(ActionUdf::<approve::ApproveUdf>::new),
         Definition::scalar(ActionUdf::<reject::RejectUdf>::new),

@@ -321,7 +321,7 @@ impl QueryHandler {
                     .await
             }
             QuarryStatement::DescribeModel { name } => {
-                let model_ref = registry.resolve(name)?;
+                let model_ref = registry.describe_ref(name)?;
                 let model = registry.load(&model_ref)?;
                 let version = registry
                     .versions(Some(&model_ref.name))?
