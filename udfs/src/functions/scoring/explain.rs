@@ -338,7 +338,10 @@ fn method_value(function: &str, expr: &Expr) -> std::result::Result<Method, SqlS
             function,
             "method",
             "must be 'shap' (exact: TreeSHAP or the linear one) or 'lime'",
-            expr,
+            match crate::functions::params::text_literal(expr) {
+                Some(text) => format!("'{text}'"),
+                None => expr.to_string(),
+            },
         )),
     }
 }
