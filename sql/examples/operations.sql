@@ -30,8 +30,8 @@ LIMIT 5;
 --                    "tenure_months": 3, "support_calls": 4, "region": "north"}]}'
 -- With --password set, add -u quarry:PASSWORD.
 
--- 3. The log: one row per scored customer, written in the background.
-SELECT pg_sleep(1);
+-- 3. The log: one row per scored customer, written in the background (a
+--    scan of the log first waits for the rows queued before it).
 
 SELECT model, version, alias, count(*) AS rows, count(DISTINCT key) AS customers,
        round(avg(probability), 3) AS mean_probability

@@ -9,7 +9,7 @@ use std::any::Any;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -61,6 +61,17 @@ pub struct TableData {
     rewrite_lock: Arc<tokio::sync::Mutex<()>>,
     /// Set while a background compaction runs: one at a time per table.
     compacting: AtomicBool,
+    /// Awaited before every scan: a table written in the background (the
+    /// prediction log) lets a reader see what was queued before it read.
+    pub read_barrier: OnceLock<Arc<dyn ReadBarrier>>,
+}
+
+/// What a scan of a table written in the background waits for first.
+#[async_trait]
+pub trait ReadBarrier: fmt::Debug + Send + Sync {
+    /// Returns once what was queued before the call is committed, or the
+    /// barrier's own bound ran out.
+    async fn settle(&self);
 }
 
 /// Files up to this size are small: compaction merges them.
@@ -380,6 +391,7 @@ impl ManagedTable {
                 commit_lock: tokio::sync::Mutex::new(()),
                 rewrite_lock: Arc::new(tokio::sync::Mutex::new(())),
                 compacting: AtomicBool::new(false),
+                read_barrier: OnceLock::new(),
             }),
             defaults: Default::default(),
             materialized: None,
@@ -468,6 +480,9 @@ impl TableProvider for ManagedTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if let Some(barrier) = self.data.read_barrier.get() {
+            barrier.settle().await;
+        }
         // This session's transaction block sees its own uncommitted writes.
         let snapshot = self.data.visible(state.config_options());
         if snapshot.files.is_empty() {

@@ -13,6 +13,10 @@
 //! log holding the batches committed before it, never part of one; what
 //! was still queued is lost, and counted nowhere (the server died).
 //!
+//! A scan of the log first waits (at most [`SETTLE_WAIT`]) for what was
+//! queued before it to be committed ([`ReadBarrier`]): a session that
+//! scores and then reads the log sees its rows without sleeping.
+//!
 //! Files are written one per day of `at`, so retention (a model's
 //! `log_retention_days`) mostly removes whole files; the writer applies it
 //! once an hour, rewriting only files that hold both expired and kept rows.
@@ -31,7 +35,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::catalog::table::TableData;
+use crate::catalog::table::{ReadBarrier, TableData};
 use crate::error::{Result, SqlStateError};
 use crate::sync::lock;
 
@@ -42,6 +46,8 @@ pub const TABLE: &str = "ml_prediction_log";
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
 /// Queued rows that wake the writer before its interval.
 const FLUSH_ROWS: usize = 64 * 1024;
+/// The longest a scan of the log waits for earlier calls' rows.
+pub const SETTLE_WAIT: Duration = Duration::from_secs(10);
 /// How often retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
@@ -181,6 +187,11 @@ pub struct PredictionLog {
     pub failed: AtomicU64,
     /// Counts the written inputs' drift, when set.
     pub drift: std::sync::OnceLock<Arc<super::live_drift::LiveDrift>>,
+    /// Calls queued so far (changed under the queue's lock).
+    offered: AtomicU64,
+    /// Calls taken from the queue and written (or failed) so far: the
+    /// writer takes them in order, so every call up to this count is done.
+    settled: tokio::sync::watch::Sender<u64>,
 }
 
 impl PredictionLog {
@@ -195,6 +206,8 @@ impl PredictionLog {
             dropped: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             drift: std::sync::OnceLock::new(),
+            offered: AtomicU64::new(0),
+            settled: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -213,6 +226,7 @@ impl PredictionLog {
         }
         queue.push_back(entry);
         self.queued_rows.store(queued + rows, Ordering::Relaxed);
+        self.offered.fetch_add(1, Ordering::Relaxed);
         drop(queue);
         if queued + rows >= FLUSH_ROWS {
             self.wake.notify_one();
@@ -236,8 +250,9 @@ impl PredictionLog {
         if entries.is_empty() {
             return 0;
         }
+        let calls = entries.len() as u64;
         let rows: u64 = entries.iter().map(|e| e.rows() as u64).sum();
-        match write(table, entries, self.drift.get().cloned()).await {
+        let written = match write(table, entries, self.drift.get().cloned()).await {
             Ok(n) => {
                 self.written.fetch_add(n, Ordering::Relaxed);
                 n
@@ -247,7 +262,9 @@ impl PredictionLog {
                 warn!(rows, error = %e.message, "prediction log: a batch could not be written");
                 0
             }
-        }
+        };
+        self.settled.send_modify(|n| *n += calls);
+        written
     }
 
     /// The writer: flushes until `shutdown`, then once more; applies
@@ -285,6 +302,25 @@ impl PredictionLog {
     }
 }
 
+#[async_trait::async_trait]
+impl ReadBarrier for PredictionLog {
+    /// Wakes the writer and waits until every call queued before now is
+    /// written, at most [`SETTLE_WAIT`] (then the scan reads what is
+    /// committed: a reader is never held longer by a slow disk).
+    async fn settle(&self) {
+        let target = {
+            let _queue = lock(&self.queue);
+            self.offered.load(Ordering::Relaxed)
+        };
+        let mut settled = self.settled.subscribe();
+        if *settled.borrow() >= target {
+            return;
+        }
+        self.wake.notify_one();
+        let _ = tokio::time::timeout(SETTLE_WAIT, settled.wait_for(|n| *n >= target)).await;
+    }
+}
+
 pub fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -312,15 +348,17 @@ async fn in_background<T: Send + 'static>(
         .map_err(|_| SqlStateError::internal("the log writer thread ended"))?
 }
 
-/// The lowest CPU priority for the calling thread (Linux applies both per
-/// thread): nice 19, and `SCHED_IDLE`, which a woken normal thread always
-/// preempts at once (at nice 19 alone the writer still cost scoring 12-21%
-/// of its throughput at rate 1.0; with `SCHED_IDLE` 2%).
+/// The lowest CPU priority that still guarantees progress (Linux applies
+/// both per thread): `SCHED_BATCH`, which never preempts a query thread on
+/// wakeup, at nice 19, a 1/68 share of a core against each busy query
+/// thread. Not `SCHED_IDLE`: it cost scoring less (2% against 12-21% at
+/// nice 19, rate 1.0) but runs only on an idle core, so a server kept busy
+/// by a long training starved its log for minutes (seen in CI: a scan of
+/// the log a minute later still missed the rows). An unprivileged thread
+/// cannot leave `SCHED_IDLE` once in it, so there is no promoting it later.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
-        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
-        // SCHED_IDLE on top: a woken query thread preempts it at once.
         use thread_priority::{
             NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
             set_thread_priority_and_policy, thread_native_id,
@@ -328,8 +366,10 @@ fn lower_priority() {
         let _ = set_thread_priority_and_policy(
             thread_native_id(),
             ThreadPriority::Min,
-            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
         );
+        // After the policy, which sets a nice value of its own.
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
     }
 }
 

@@ -152,6 +152,7 @@ impl Serving {
             &feedback::defaults(),
         )
         .await?;
+        let _ = log_table.read_barrier.set(self.log.clone());
         let _ = self.log_table.set(log_table);
         let _ = self.feedback_table.set(feedback);
         Ok(())

@@ -117,12 +117,6 @@ r#"```sql
 +--------+
 | 10000  |
 +--------+
-> SELECT pg_sleep(1);
-+----------+
-| pg_sleep |
-+----------+
-|          |
-+----------+
 > INSERT INTO ml_feedback (model, key, actual)
   SELECT 'churn', CAST(customer_id AS TEXT), CAST(churned AS TEXT) FROM customers_recent;
 > SELECT predictions, labelled, metric, round(value, 3) AS value, round(ci_lower, 3) AS ci_lower,
