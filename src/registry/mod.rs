@@ -26,6 +26,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use quarry_udfs::model::route::{self, Route};
 use quarry_udfs::model::{LoadedModel, ModelRef, ModelStore, TrainedModel};
 use rusqlite::{OptionalExtension, params};
 use serde_json::Value as Json;
@@ -94,6 +95,26 @@ fn unknown_model(name: &str) -> SqlStateError {
     .with_hint("SHOW MODELS lists the models; CREATE MODEL trains one")
 }
 
+/// A traffic share must be a number in [0, 1], for an alias that can take one.
+fn check_traffic(alias: &str, traffic: f64) -> Result<()> {
+    if !(0.0..=1.0).contains(&traffic) {
+        return Err(SqlStateError::bad_argument(format!(
+            "ml_deploy: traffic must be a share between 0 and 1, got {traffic}"
+        )));
+    }
+    if traffic > 0.0 && matches!(alias, "production" | route::SHADOW) {
+        return Err(SqlStateError::bad_argument(format!(
+            "ml_deploy: alias \"{alias}\" takes no traffic share: {}",
+            if alias == "production" {
+                "production serves the rows the other alias does not take"
+            } else {
+                "the shadow scores every row, for the prediction log only"
+            }
+        )));
+    }
+    Ok(())
+}
+
 /// What a training run contributes to its version besides the model.
 #[derive(Debug, Clone)]
 pub struct TrainingInfo {
@@ -125,6 +146,8 @@ pub struct DeploymentRow {
     pub alias: String,
     pub version: i64,
     pub previous_version: Option<i64>,
+    /// The share of traffic a deploy gave the alias.
+    pub traffic: Option<f64>,
     pub action: String,
     pub by_user: String,
     pub at: String,
@@ -198,6 +221,8 @@ pub struct Registry {
     /// so an entry of an older epoch is never used. Saves the two metadata
     /// queries a bare name costs on every REST request and scoring plan.
     resolved: Mutex<HashMap<String, (u64, ModelRef)>>,
+    /// Bare names' routes as of an epoch, as `resolved`.
+    routes: Mutex<HashMap<String, (u64, Option<Route>)>>,
     pub snapshots: snapshots::Snapshots,
 }
 
@@ -227,6 +252,15 @@ impl Registry {
 
     pub fn open(data_dir: &Path, store: Arc<Store>) -> Result<Arc<Registry>> {
         store.execute_batch(SCHEMA)?;
+        // Catalogs made before traffic splits have no `traffic` column.
+        let alias_columns =
+            store.strings("SELECT name FROM pragma_table_info('ml_model_aliases')")?;
+        if !alias_columns.iter().any(|c| c == "traffic") {
+            store.execute_batch(
+                "ALTER TABLE ml_model_aliases ADD COLUMN traffic REAL;
+                 ALTER TABLE ml_deployments ADD COLUMN traffic REAL;",
+            )?;
+        }
         store.execute_batch(policy::SCHEMA)?;
         store.execute_batch(approvals::SCHEMA)?;
         store.execute_batch(crate::governance::lineage::SCHEMA)?;
@@ -241,6 +275,7 @@ impl Registry {
             cache: Mutex::new(HashMap::new()),
             log_policies: Mutex::new(HashMap::new()),
             resolved: Mutex::new(HashMap::new()),
+            routes: Mutex::new(HashMap::new()),
             model_hook: std::sync::OnceLock::new(),
         });
         registry.collect_garbage()?;
@@ -570,9 +605,18 @@ impl Registry {
             .flatten()
     }
 
-    /// Points `alias` (default `production`) at `version`. Returns the version
-    /// it pointed at before.
-    pub fn deploy(&self, name: &str, version: u32, alias: &str, user: &str) -> Result<Option<u32>> {
+    /// Points `alias` (default `production`) at `version`; with `traffic`,
+    /// the alias takes that share of a bare name's rows (0 ends the split;
+    /// `None` keeps the alias's share). Returns the version it pointed at
+    /// before.
+    pub fn deploy(
+        &self,
+        name: &str,
+        version: u32,
+        alias: &str,
+        traffic: Option<f64>,
+        user: &str,
+    ) -> Result<Option<u32>> {
         let name = normalize(name);
         let alias = alias.trim().to_lowercase();
         if alias.is_empty()
@@ -585,21 +629,53 @@ impl Registry {
                 "ml_deploy: alias must be a word of letters, digits, _ or -, got '{alias}'"
             )));
         }
+        if let Some(t) = traffic {
+            check_traffic(&alias, t)?;
+        }
+        // A share given (0 included) replaces the alias's; none keeps it.
+        let set_traffic =
+            traffic.is_some() || matches!(alias.as_str(), "production" | route::SHADOW);
+        let traffic = traffic.filter(|t| *t > 0.0);
         self.version_exists(&name, version)?;
+        if traffic.is_some() || alias == route::SHADOW {
+            self.check_split(&name, version, &alias)?;
+        }
         // Production needs the approvals the policy requires, checked in
         // the transaction that moves the alias (a rejection cannot slip in
-        // between); `lacking` carries the roles out of it.
-        let mut lacking = Vec::new();
-        let mut archived = false;
+        // between); `refusal` carries why out of it.
+        let mut refusal: Option<SqlStateError> = None;
         let moved = self.models_tx(|tx| {
-            archived = status_of(tx, &name, version)? == ARCHIVED;
-            if archived {
+            if status_of(tx, &name, version)? == ARCHIVED {
+                refusal = Some(archived_version("ml_deploy", &name, version));
                 return Err(rusqlite::Error::QueryReturnedNoRows);
             }
             if alias == "production" {
                 let required = approvals::required(&policy::read(tx, &name)?);
-                lacking = approvals::missing(tx, &name, version, &required)?;
+                let lacking = approvals::missing(tx, &name, version, &required)?;
                 if !lacking.is_empty() {
+                    refusal = Some(approvals::lacking(&name, version, &lacking));
+                    return Err(rusqlite::Error::QueryReturnedNoRows);
+                }
+            }
+            if traffic.is_some() {
+                let other: Option<(String, f64)> = tx
+                    .query_row(
+                        "SELECT alias, traffic FROM ml_model_aliases
+                         WHERE model = ?1 AND alias <> ?2 AND traffic > 0",
+                        params![name, alias],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((other, share)) = other {
+                    refusal = Some(
+                        SqlStateError::new(
+                            sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                            format!(
+                                "ml_deploy: alias \"{other}\" of model \"{name}\" already takes {share} of the traffic: one alias besides production takes a share"
+                            ),
+                        )
+                        .with_hint(format!("ml_deploy('{name}', version, '{other}', 0) ends that split")),
+                    );
                     return Err(rusqlite::Error::QueryReturnedNoRows);
                 }
             }
@@ -611,14 +687,15 @@ impl Registry {
                 )
                 .optional()?;
             tx.execute(
-                "INSERT INTO ml_model_aliases (model, alias, version) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version",
-                params![name, alias, version],
+                "INSERT INTO ml_model_aliases (model, alias, version, traffic) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version,
+                   traffic = CASE WHEN ?5 THEN excluded.traffic ELSE traffic END",
+                params![name, alias, version, traffic, set_traffic],
             )?;
             tx.execute(
-                "INSERT INTO ml_deployments (model, alias, version, previous_version, action, by_user)
-                 VALUES (?1, ?2, ?3, ?4, 'deploy', ?5)",
-                params![name, alias, version, previous, user],
+                "INSERT INTO ml_deployments (model, alias, version, previous_version, action, by_user, traffic)
+                 VALUES (?1, ?2, ?3, ?4, 'deploy', ?5, ?6)",
+                params![name, alias, version, previous, user, traffic],
             )?;
             if alias == "production" {
                 // The version it replaces is kept, ready to come back
@@ -636,13 +713,133 @@ impl Registry {
             }
             Ok(previous)
         });
-        if archived {
-            return Err(archived_version("ml_deploy", &name, version));
+        match refusal {
+            Some(e) => Err(e),
+            None => moved,
         }
-        if !lacking.is_empty() {
-            return Err(approvals::lacking(&name, version, &lacking));
+    }
+
+    /// Whether `version` may take rows of production's (a traffic share or
+    /// the shadow): production must exist, and the version must answer in
+    /// production's type, or one query's column would mix types.
+    fn check_split(&self, name: &str, version: u32, alias: &str) -> Result<()> {
+        let production: Option<u32> = self.store.with_conn(|c| {
+            c.query_row(
+                "SELECT version FROM ml_model_aliases WHERE model = ?1 AND alias = 'production'",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        let Some(production) = production else {
+            return Err(SqlStateError::new(
+                sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("ml_deploy: model \"{name}\" has no production version for \"{alias}\" to share traffic with"),
+            )
+            .with_hint(format!("ml_deploy('{name}', version) sets production first")));
+        };
+        if alias != route::SHADOW && self.log_policy(name).and_then(|p| p.key).is_none() {
+            return Err(SqlStateError::new(
+                sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("ml_deploy: model \"{name}\" has no key: traffic is split by a hash of the key column, so the same customer always meets the same version"),
+            )
+            .with_hint(format!("ml_set_policy('{name}', '{{\"key\": \"customer_id\"}}') names the key column")));
         }
-        moved
+        let output = |v: u32| -> Result<datafusion::arrow::datatypes::DataType> {
+            let model = self.load(&ModelRef {
+                name: name.to_string(),
+                version: v,
+            })?;
+            quarry_udfs::functions::scoring::ModelOutput::output_type(
+                &quarry_udfs::functions::scoring::predict::PredictUdf,
+                &model,
+            )
+        };
+        let (ours, theirs) = (output(version)?, output(production)?);
+        if ours != theirs {
+            return Err(SqlStateError::new(
+                sqlstate::DATATYPE_MISMATCH,
+                format!(
+                    "ml_deploy: {name}@{version} predicts {ours}, production ({name}@{production}) predicts {theirs}: a version that shares production's traffic must predict the same type"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// When the model's current traffic split began (µs): its last deploy
+    /// that gave an alias a share, if the split still stands.
+    pub fn split_started(&self, name: &str) -> Result<Option<i64>> {
+        let Some(route) = self.route_of(name)? else {
+            return Ok(None);
+        };
+        let Some(split) = route.challenger else {
+            return Ok(None);
+        };
+        let at: Option<String> = self.store.with_conn(|c| {
+            c.query_row(
+                "SELECT max(at) FROM ml_deployments WHERE model = ?1 AND alias = ?2 AND traffic > 0",
+                params![route.name, split.alias],
+                |r| r.get(0),
+            )
+        })?;
+        Ok(at.and_then(|t| {
+            chrono::DateTime::parse_from_rfc3339(&t)
+                .ok()
+                .map(|t| t.timestamp_micros())
+        }))
+    }
+
+    /// How the bare name `name` routes now: `None` unless another alias
+    /// takes a share of production's rows or a shadow scores them.
+    pub fn route_of(&self, name: &str) -> Result<Option<Route>> {
+        let name = normalize(name);
+        let epoch = self.epoch();
+        if let Some((at, route)) = lock(&self.routes).get(&name)
+            && *at == epoch
+        {
+            return Ok(route.clone());
+        }
+        let aliases: Vec<(String, u32, Option<f64>)> = self.store.with_conn(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT alias, version, traffic FROM ml_model_aliases WHERE model = ?1 ORDER BY alias",
+            )?;
+            stmt.query_map([&name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })?;
+        let production = aliases
+            .iter()
+            .find(|(a, _, _)| a == "production")
+            .map(|(_, v, _)| *v);
+        let route = production.and_then(|production| {
+            let challenger = aliases.iter().find_map(|(alias, version, traffic)| {
+                let traffic = (*traffic)?;
+                (traffic > 0.0 && *version != production && alias != route::SHADOW).then(|| {
+                    route::Split {
+                        alias: alias.clone(),
+                        version: *version,
+                        traffic,
+                    }
+                })
+            });
+            let shadow = aliases
+                .iter()
+                .find(|(a, v, _)| a == route::SHADOW && *v != production)
+                .map(|(_, v, _)| *v);
+            let route = Route {
+                name: name.clone(),
+                production,
+                challenger,
+                shadow,
+            };
+            route.splits().then_some(route)
+        });
+        let mut routes = lock(&self.routes);
+        if routes.len() >= 4096 {
+            routes.clear();
+        }
+        routes.insert(name, (epoch, route.clone()));
+        Ok(route)
     }
 
     /// The version `DESCRIBE MODEL reference` shows: the one scoring
@@ -935,7 +1132,7 @@ impl Registry {
     pub fn deployments(&self) -> Result<Vec<DeploymentRow>> {
         self.store.with_conn(|c| {
             let mut stmt = c.prepare(
-                "SELECT id, model, alias, version, previous_version, action, by_user, at
+                "SELECT id, model, alias, version, previous_version, action, by_user, at, traffic
                  FROM ml_deployments ORDER BY id",
             )?;
             let rows = stmt
@@ -949,6 +1146,7 @@ impl Registry {
                         action: r.get(5)?,
                         by_user: r.get(6)?,
                         at: r.get(7)?,
+                        traffic: r.get(8)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -1047,8 +1245,20 @@ impl ModelStore for Registry {
         )
     }
 
+    fn route(&self, reference: &str) -> quarry_udfs::model::schema::Result<Option<Route>> {
+        if reference.contains('@') {
+            return Ok(None);
+        }
+        // An unknown model has no aliases: resolving it raises 42704.
+        self.route_of(reference)
+    }
+
     fn resolve(&self, reference: &str) -> quarry_udfs::model::schema::Result<ModelRef> {
-        if let Some(pinned) = ModelRef::parse_pinned(reference) {
+        // A query planned with a route scores production's rows with it.
+        let pinned = Route::parse(reference)
+            .map(|r| r.production_ref())
+            .or_else(|| ModelRef::parse_pinned(reference));
+        if let Some(pinned) = pinned {
             // A loaded version exists: versions are immutable and DROP MODEL
             // evicts them, so the cache answers without a metadata query
             // (this runs several times while every scoring query is planned).

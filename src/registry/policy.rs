@@ -100,15 +100,22 @@ pub fn merge(function: &str, current: &Json, changes: &str) -> Result<Json> {
     Ok(Json::Object(merged))
 }
 
-/// What a stored policy says about logging; `None` when it logs nothing.
+/// What a stored policy says about logging and the key; `None` when it
+/// neither logs nor names a key.
 pub fn log_policy(policy: &Json) -> Option<LogPolicy> {
-    let rate = policy.get("log_sample_rate")?.as_f64()?;
-    (rate > 0.0).then(|| LogPolicy {
+    let rate = policy
+        .get("log_sample_rate")
+        .and_then(Json::as_f64)
+        .unwrap_or(0.0)
+        .max(0.0);
+    let key = policy
+        .get("key")
+        .and_then(Json::as_str)
+        .map(quarry_udfs::model::store::normalize_name);
+    // A key without logging still routes traffic splits.
+    (rate > 0.0 || key.is_some()).then_some(LogPolicy {
         sample_rate: rate,
-        key: policy
-            .get("key")
-            .and_then(Json::as_str)
-            .map(quarry_udfs::model::store::normalize_name),
+        key,
     })
 }
 
@@ -173,6 +180,13 @@ mod tests {
             })
         );
         assert_eq!(log_policy(&serde_json::json!({"log_sample_rate": 0})), None);
+        assert_eq!(
+            log_policy(&serde_json::json!({"key": "id"})),
+            Some(LogPolicy {
+                sample_rate: 0.0,
+                key: Some("id".into())
+            })
+        );
     }
 
     #[test]

@@ -92,6 +92,7 @@ impl SystemTable {
                 text("action", false),
                 text("by_user", false),
                 text("at", false),
+                Field::new("traffic", DataType::Float64, true),
             ]),
             Kind::Approvals => Schema::new(vec![
                 int("id", false),
@@ -189,6 +190,9 @@ fn deployments_columns(rows: &[DeploymentRow]) -> Vec<ArrayRef> {
         s(&|r| r.action.clone()),
         s(&|r| r.by_user.clone()),
         s(&|r| r.at.clone()),
+        Arc::new(datafusion::arrow::array::Float64Array::from_iter(
+            rows.iter().map(|r| r.traffic),
+        )),
     ]
 }
 

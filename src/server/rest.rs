@@ -24,12 +24,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
+    Array, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, UInt32Array,
 };
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{cast, interleave, take as arrow_take};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use quarry_udfs::functions::scoring::Arms;
+use quarry_udfs::model::route;
 use quarry_udfs::model::serving::{PredictionSink, Scored};
-use quarry_udfs::model::{FeatureKind, LoadedModel, ModelStore};
+use quarry_udfs::model::{FeatureKind, LoadedModel, ModelRef, ModelStore};
 use serde_json::{Value, json};
 
 use super::ServerState;
@@ -382,16 +384,144 @@ pub async fn predict(
             ));
         }
     };
-    let pinned = state.registry.resolve(&reference)?;
-    may_predict(&state, &user, &pinned.name)?;
-    let loaded = state.registry.load(&pinned)?;
+    let arms = Arms::load(state.registry.as_ref(), &reference)?;
+    let production = arms.production.clone();
+    may_predict(&state, &user, &production.name)?;
+    let pinned = ModelRef {
+        name: production.name.clone(),
+        version: production.version,
+    };
     let policy = state.serving.policy(&pinned);
     let key_field = policy.as_ref().and_then(|p| p.key.clone());
-    let (features, key) = columns(&loaded, rows, key_field.as_deref())?;
-    let model = loaded.clone();
+    let all = arms.models();
+    let (features, key) = columns(&production, rows, key_field.as_deref(), &all)?;
+    let request = quarry_udfs::control::next_request();
+    let Some(route) = &arms.route else {
+        let (prediction, probability) = score_and_record(
+            &state,
+            &production,
+            features,
+            key,
+            None,
+            &user,
+            request,
+            started,
+        )
+        .await?;
+        let mut answer = json!({
+            "model": pinned.name,
+            "version": pinned.version,
+            "predictions": values(&prediction)?,
+        });
+        if let Some(p) = &probability {
+            answer["probabilities"] = values(p)?;
+        }
+        return Ok(Json(answer));
+    };
+    // A split model: each arm scores its rows (by the key, as SQL splits
+    // them), and the answers go back in row order with each row's arm.
+    let to_challenger = route.to_challenger(key.as_ref(), rows.len());
+    let mut predictions: Vec<ArrayRef> = Vec::new();
+    let mut probabilities: Vec<ArrayRef> = Vec::new();
+    let mut place = vec![(0usize, 0usize); rows.len()];
+    for (model, challenger) in [(Some(&production), false), (arms.challenger.as_ref(), true)] {
+        let Some(model) = model else { continue };
+        let picked: Vec<u32> = (0..rows.len() as u32)
+            .filter(|&i| to_challenger[i as usize] == challenger)
+            .collect();
+        if picked.is_empty() {
+            continue;
+        }
+        let (features, _) = columns(model, rows, key_field.as_deref(), &all)?;
+        let indices = UInt32Array::from(picked.clone());
+        let take = |a: &ArrayRef| arrow_take(a, &indices, None).map_err(SqlStateError::internal);
+        let features = features.iter().map(take).collect::<Result<Vec<_>, _>>()?;
+        let key = key.as_ref().map(take).transpose()?;
+        let part = predictions.len();
+        for (j, &i) in picked.iter().enumerate() {
+            place[i as usize] = (part, j);
+        }
+        let (prediction, probability) = score_and_record(
+            &state,
+            model,
+            features,
+            key,
+            Some(route.arm(challenger)),
+            &user,
+            request,
+            started,
+        )
+        .await?;
+        predictions.push(prediction);
+        probabilities.extend(probability);
+    }
+    if let Some(shadow) = &arms.shadow {
+        // For the log only: its failure is counted, never answered.
+        if let Ok((features, _)) = columns(shadow, rows, key_field.as_deref(), &all) {
+            let _ = score_and_record(
+                &state,
+                shadow,
+                features,
+                key.clone(),
+                Some(route::SHADOW),
+                &user,
+                request,
+                started,
+            )
+            .await;
+        }
+    }
+    let merge = |parts: &[ArrayRef]| -> Result<ArrayRef, SqlStateError> {
+        match parts {
+            [one] => Ok(one.clone()),
+            _ => {
+                let refs: Vec<&dyn Array> = parts.iter().map(|p| p.as_ref()).collect();
+                interleave(&refs, &place).map_err(SqlStateError::internal)
+            }
+        }
+    };
+    let arm_of = |i: usize| to_challenger[i];
+    let mut answer = json!({
+        "model": pinned.name,
+        "version": pinned.version,
+        "predictions": values(&merge(&predictions)?)?,
+        "arms": (0..rows.len()).map(|i| route.arm(arm_of(i))).collect::<Vec<_>>(),
+        "versions": (0..rows.len())
+            .map(|i| match (&route.challenger, arm_of(i)) {
+                (Some(split), true) => split.version,
+                _ => route.production,
+            })
+            .collect::<Vec<_>>(),
+    });
+    if probabilities.len() == predictions.len() && !probabilities.is_empty() {
+        answer["probabilities"] = values(&merge(&probabilities)?)?;
+    }
+    Ok(Json(answer))
+}
+
+/// Scores `features` with `model` (off the runtime when the batch is
+/// large) and reports the call as served by `arm`.
+#[allow(clippy::too_many_arguments)]
+async fn score_and_record(
+    state: &ServerState,
+    model: &Arc<LoadedModel>,
+    features: Vec<ArrayRef>,
+    key: Option<ArrayRef>,
+    arm: Option<&str>,
+    user: &str,
+    request: u64,
+    started: Instant,
+) -> Result<(ArrayRef, Option<ArrayRef>), ApiError> {
+    let pinned = ModelRef {
+        name: model.name.clone(),
+        version: model.version,
+    };
+    let policy = state.serving.policy(&pinned);
+    let rows = features.first().map_or(0, |f| f.len());
+    let scoring = model.clone();
     let scoring_features = features.clone();
-    let score = move || model.predict_scored(&scoring_features);
-    let scored = if rows.len() >= POOLED_ROWS {
+    let score = move || scoring.predict_scored(&scoring_features);
+    let scored = if rows >= POOLED_ROWS {
         tokio::task::spawn_blocking(score)
             .await
             .map_err(|e| SqlStateError::internal(format!("scoring: {e}")))?
@@ -406,27 +536,20 @@ pub async fn predict(
         }
     };
     state.serving.record(&Scored {
-        model: &loaded,
+        model,
         function: "rest",
         features: &features,
         key: key.as_ref(),
         prediction: Some(&prediction),
         probability: probability.as_ref(),
         policy: policy.as_ref(),
-        rows: rows.len(),
+        rows,
         elapsed: started.elapsed(),
-        user: &user,
-        request: quarry_udfs::control::next_request(),
+        user,
+        request,
+        arm,
     });
-    let mut answer = json!({
-        "model": pinned.name,
-        "version": pinned.version,
-        "predictions": values(&prediction)?,
-    });
-    if let Some(p) = &probability {
-        answer["probabilities"] = values(p)?;
-    }
-    Ok(Json(answer))
+    Ok((prediction, probability))
 }
 
 /// A result column as JSON values: booleans, numbers and text as
@@ -477,8 +600,16 @@ fn columns(
     model: &LoadedModel,
     rows: &[Value],
     key_field: Option<&str>,
+    all: &[&LoadedModel],
 ) -> Result<(Vec<ArrayRef>, Option<ArrayRef>), ApiError> {
     let features = model.features();
+    // A field is known when any version the name routes to takes it.
+    let known = |name: &str| {
+        features.iter().any(|f| f.name == name)
+            || all
+                .iter()
+                .any(|m| m.features().iter().any(|f| f.name == name))
+    };
     for (i, row) in rows.iter().enumerate() {
         let Value::Object(fields) = row else {
             return Err(ApiError::bad(format!(
@@ -487,7 +618,7 @@ fn columns(
             )));
         };
         for name in fields.keys() {
-            if !features.iter().any(|f| f.name == *name) && Some(name.as_str()) != key_field {
+            if !known(name) && Some(name.as_str()) != key_field {
                 let takes: Vec<&str> = features.iter().map(|f| f.name.as_str()).collect();
                 return Err(ApiError::bad(format!(
                     "row {i}: \"{name}\" is not a feature of model {}@{}, which takes ({})",

@@ -11,7 +11,9 @@
 //! - [`model_metrics`]: the `ml_model_metrics` system table;
 //! - [`prometheus`]: `GET /metrics`.
 
+pub mod ab_report;
 pub mod feedback;
+pub mod joined;
 pub mod live_drift;
 pub mod log;
 pub mod metrics;
@@ -223,7 +225,11 @@ impl PredictionSink for Serving {
             name: scored.model.name.clone(),
             version: scored.model.version,
         };
-        let alias = self.alias(&model);
+        // A routed call's arm is the alias that served its rows.
+        let alias = match scored.arm {
+            Some(arm) => Some(arm.to_string()),
+            None => self.alias(&model),
+        };
         let nulls: usize = scored.features.iter().map(|a| a.null_count()).sum();
         self.monitor.scored(
             &model.name,
@@ -233,7 +239,7 @@ impl PredictionSink for Serving {
             nulls,
             scored.elapsed,
         );
-        if let Some(policy) = scored.policy {
+        if let Some(policy) = scored.policy.filter(|p| p.logs()) {
             self.log_rows(scored, policy, alias);
         }
     }

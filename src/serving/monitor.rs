@@ -29,22 +29,15 @@ use datafusion::arrow::array::{
     TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{
-    DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
-};
-use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::TableReference;
-use datafusion::datasource::{TableType, provider_as_source};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
+use datafusion::datasource::provider_as_source;
 use datafusion::error::Result;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
-    DocSection, Documentation, DocumentationBuilder, Expr, LogicalPlan, LogicalPlanBuilder, col,
-    lit,
+    DocSection, Documentation, DocumentationBuilder, Expr, LogicalPlan, LogicalPlanBuilder,
 };
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use quarry_udfs::ModelStore;
@@ -60,7 +53,7 @@ use quarry_udfs::model::schema::{ClassValue, FeatureKind, Task};
 use quarry_udfs::model::{LoadedModel, ModelRef};
 use serde_json::Value as Json;
 
-use crate::catalog::DEFAULT_SCHEMA;
+use super::joined::{Feedback, FeedbackJoin, Lane, LogJob, LogTable, Scans, column, micros, texts};
 use crate::error::SqlStateError;
 use crate::registry::Registry;
 
@@ -186,10 +179,33 @@ impl Grain {
 
 /// The start of a window that ends at `now`, from an interval or its text.
 fn window_start(value: &ScalarValue, now: DateTime<Utc>) -> Result<i64, SqlStateError> {
+    window_start_of(NAME, "window", value, now)
+}
+
+/// A start instant (µs) from a timestamp, or from an interval back from
+/// `now` (`since => '7 days'`).
+pub(crate) fn since_value(
+    function: &str,
+    value: &ScalarValue,
+    now: DateTime<Utc>,
+) -> Result<i64, SqlStateError> {
+    let at = DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()));
+    if let Ok(ScalarValue::TimestampMicrosecond(Some(t), _)) = value.cast_to(&at) {
+        return Ok(t);
+    }
+    window_start_of(function, "since", value, now)
+}
+
+fn window_start_of(
+    function: &str,
+    argument: &str,
+    value: &ScalarValue,
+    now: DateTime<Utc>,
+) -> Result<i64, SqlStateError> {
     let bad = || {
         SqlStateError::arg(
-            NAME,
-            "window",
+            function,
+            argument,
             "must be a positive interval such as '7 days' or INTERVAL '1 hour'",
             value,
         )
@@ -297,7 +313,7 @@ impl RelationFunction for MonitorUdtf {
                 })?
             }
         };
-        let provider = MonitorTable {
+        let job = MonitorJob {
             registry: self.registry.clone(),
             request: Request {
                 model: model.name.clone(),
@@ -307,7 +323,7 @@ impl RelationFunction for MonitorUdtf {
                 options,
             },
         };
-        LogicalPlanBuilder::scan(NAME, provider_as_source(Arc::new(provider)), None)?.build()
+        LogicalPlanBuilder::scan(NAME, provider_as_source(Arc::new(LogTable(job))), None)?.build()
     }
 }
 
@@ -345,126 +361,46 @@ fn output_schema() -> SchemaRef {
 }
 
 /// The relation an `ml_monitor` call scans; it reads when executed.
-#[derive(Debug)]
-struct MonitorTable {
+/// One `ml_monitor` call, run over the log and the feedback.
+#[derive(Debug, Clone)]
+struct MonitorJob {
     registry: Arc<Registry>,
     request: Request,
 }
 
-/// A serving table, as the session's catalog has it (its transaction sees
-/// its own writes).
-async fn serving_table(state: &dyn Session, name: &str) -> Result<Arc<dyn TableProvider>> {
-    let state = state
-        .as_any()
-        .downcast_ref::<datafusion::execution::context::SessionState>()
-        .ok_or_else(|| SqlStateError::internal("not a SessionState").into_df())?;
-    let reference = TableReference::partial(DEFAULT_SCHEMA, name);
-    state
-        .schema_for_ref(reference)?
-        .table(name)
-        .await?
-        .ok_or_else(|| {
-            SqlStateError::new(
-                crate::error::sqlstate::UNDEFINED_TABLE,
-                format!("{NAME}: relation \"{name}\" does not exist yet: it is created with the first model"),
-            )
-            .into_df()
-        })
-}
-
 #[async_trait]
-impl TableProvider for MonitorTable {
+impl LogJob for MonitorJob {
+    const NAME: &'static str = NAME;
+
     fn schema(&self) -> SchemaRef {
         output_schema()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
+    fn model(&self) -> &str {
+        &self.request.model
     }
 
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let model = lit(self.request.model.as_str());
-        let since = lit(ScalarValue::TimestampMicrosecond(
-            Some(self.request.since),
-            Some("+00:00".into()),
-        ));
-        // Inexact: row groups and day files outside are skipped; rows are
-        // checked again while read.
-        let log_filters = [col("model").eq(model.clone()), col("at").gt_eq(since)];
-        let log = serving_table(state, super::log::TABLE)
-            .await?
-            .scan(state, None, &log_filters, None)
-            .await?;
-        let feedback = serving_table(state, super::feedback::TABLE)
-            .await?
-            .scan(state, None, &[col("model").eq(model)], None)
-            .await?;
-        let partition = MonitorPartition {
-            schema: output_schema(),
-            registry: self.registry.clone(),
-            log,
-            feedback,
-            request: self.request.clone(),
-            control: Control::of(state.config_options()),
-            threads: state.config().target_partitions().max(1),
-        };
-        Ok(Arc::new(StreamingTableExec::try_new(
-            output_schema(),
-            vec![Arc::new(partition)],
-            projection,
-            vec![],
-            false,
-            limit,
-        )?))
-    }
-}
-
-#[derive(Debug)]
-struct MonitorPartition {
-    schema: SchemaRef,
-    registry: Arc<Registry>,
-    log: Arc<dyn ExecutionPlan>,
-    feedback: Arc<dyn ExecutionPlan>,
-    request: Request,
-    control: Control,
-    threads: usize,
-}
-
-impl PartitionStream for MonitorPartition {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
+    fn since(&self) -> i64 {
+        self.request.since
     }
 
-    fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+    async fn run(self, scans: Scans) -> Result<RecordBatch> {
         let run = Run {
-            registry: self.registry.clone(),
-            request: self.request.clone(),
-            control: self.control.clone(),
-            threads: self.threads,
+            registry: self.registry,
+            request: self.request,
+            control: scans.control,
+            threads: scans.threads,
             versions: HashMap::new(),
             groups: BTreeMap::new(),
         };
-        let (log, feedback) = (self.log.clone(), self.feedback.clone());
-        let schema = self.schema.clone();
-        let work = async move { run.run(log, feedback, ctx).await };
-        Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            futures::stream::once(async move {
-                let rows = work.await?;
-                rows.batch(schema)
-            }),
-        ))
+        run.run(scans.log, scans.feedback, scans.ctx)
+            .await?
+            .batch(output_schema())
     }
 }
 
 /// What a version needs to be monitored: its task and training profile.
-struct VersionInfo {
+pub(crate) struct VersionInfo {
     task: Task,
     classes: Vec<ClassValue>,
     /// The logged inputs' decoding schema, and each feature's reference.
@@ -474,7 +410,7 @@ struct VersionInfo {
 }
 
 impl VersionInfo {
-    fn load(registry: &Registry, model: &str, version: u32) -> Option<VersionInfo> {
+    pub(crate) fn load(registry: &Registry, model: &str, version: u32) -> Option<VersionInfo> {
         let reference = ModelRef {
             name: model.to_string(),
             version,
@@ -522,8 +458,25 @@ impl VersionInfo {
         })
     }
 
-    fn binary(&self) -> bool {
-        self.task == Task::Classification && self.classes.len() == 2
+    /// How the version's predictions are evaluated.
+    fn kind(&self) -> Option<Kind> {
+        match self.task {
+            Task::Classification if self.classes.len() == 2 => Some(Kind::Binary),
+            Task::Classification => Some(Kind::Multiclass),
+            Task::Regression => Some(Kind::Regression),
+            _ => None,
+        }
+    }
+
+    /// [`VersionInfo::kind`] of a loaded model.
+    pub(crate) fn kind_of(model: &LoadedModel) -> Option<Kind> {
+        let classes = model.envelope.label.as_ref().map_or(0, |l| l.classes.len());
+        match model.task() {
+            Task::Classification if classes == 2 => Some(Kind::Binary),
+            Task::Classification => Some(Kind::Multiclass),
+            Task::Regression => Some(Kind::Regression),
+            _ => None,
+        }
     }
 
     /// The class a text names: PostgreSQL's boolean spellings for boolean
@@ -549,15 +502,6 @@ fn pg_bool(text: &str) -> Option<bool> {
         _ if prefix("false") || prefix("no") => Some(false),
         _ => None,
     }
-}
-
-/// One feedback row.
-struct Feedback {
-    actual: Option<String>,
-    overridden: bool,
-    at: i64,
-    /// The latest prediction at or before it: (at, log order, what it said).
-    matched: Option<(i64, u64, Labelled)>,
 }
 
 /// A prediction that feedback joined.
@@ -624,26 +568,6 @@ impl Rows {
     }
 }
 
-fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
-    batch
-        .column_by_name(name)
-        .ok_or_else(|| SqlStateError::internal(format!("{NAME}: no column {name}")).into_df())
-}
-
-fn texts(batch: &RecordBatch, name: &str) -> Result<StringArray> {
-    Ok(cast(column(batch, name)?, &DataType::Utf8)?
-        .as_string::<i32>()
-        .clone())
-}
-
-fn micros(batch: &RecordBatch, name: &str) -> Result<TimestampMicrosecondArray> {
-    let at = cast(
-        column(batch, name)?,
-        &DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
-    )?;
-    Ok(at.as_primitive::<TimestampMicrosecondType>().clone())
-}
-
 impl Run {
     async fn run(
         mut self,
@@ -651,51 +575,18 @@ impl Run {
         feedback: Arc<dyn ExecutionPlan>,
         ctx: Arc<TaskContext>,
     ) -> Result<Rows> {
-        let mut feedback_rows = Vec::new();
-        let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut stream = execute_stream(feedback, ctx.clone())?;
-        while let Some(batch) = stream.next().await {
-            let batch = batch?;
-            let (model, key, actual) = (
-                texts(&batch, "model")?,
-                texts(&batch, "key")?,
-                texts(&batch, "actual")?,
-            );
-            let overridden = column(&batch, "overridden")?.as_boolean().clone();
-            let at = micros(&batch, "at")?;
-            for i in 0..batch.num_rows() {
-                if model.is_null(i) || model.value(i) != self.request.model || key.is_null(i) {
-                    continue;
-                }
-                by_key
-                    .entry(key.value(i).to_string())
-                    .or_default()
-                    .push(feedback_rows.len());
-                feedback_rows.push(Feedback {
-                    actual: actual.is_valid(i).then(|| actual.value(i).to_string()),
-                    overridden: overridden.is_valid(i) && overridden.value(i),
-                    at: at.value(i),
-                    matched: None,
-                });
-            }
-        }
-        let mut order = 0u64;
+        let mut join = FeedbackJoin::read(&self.request.model, feedback, ctx.clone()).await?;
         let mut stream = execute_stream(log, ctx)?;
         while let Some(batch) = stream.next().await {
-            self.log_batch(&batch?, &by_key, &mut feedback_rows, &mut order)?;
+            self.log_batch(&batch?, &mut join)?;
         }
-        self.finish(feedback_rows).await
+        self.finish(join.joined()).await
     }
 
     /// Counts one batch of log rows and joins the feedback about them.
-    fn log_batch(
-        &mut self,
-        batch: &RecordBatch,
-        by_key: &HashMap<String, Vec<usize>>,
-        feedback: &mut [Feedback],
-        order: &mut u64,
-    ) -> Result<()> {
+    fn log_batch(&mut self, batch: &RecordBatch, join: &mut FeedbackJoin<Labelled>) -> Result<()> {
         let model = texts(batch, "model")?;
+        let alias = texts(batch, "alias")?;
         let version = cast(column(batch, "version")?, &DataType::Int32)?;
         let version = version.as_primitive::<Int32Type>();
         let (key, output, inputs) = (
@@ -731,7 +622,6 @@ impl Run {
                 .as_ref()
                 .and_then(|info| decode(&info.inputs, &inputs, &rows));
             for (n, &i) in rows.iter().enumerate() {
-                *order += 1;
                 let group_key = (self.request.grain.start(at.value(i)), v);
                 let group = self.groups.entry(group_key).or_default();
                 group.predictions += 1;
@@ -775,27 +665,13 @@ impl Run {
                         }
                     }
                 }
-                if key.is_valid(i)
-                    && let Some(waiting) = by_key.get(key.value(i))
-                {
-                    for &f in waiting {
-                        let row = &mut feedback[f];
-                        let later = row
-                            .matched
-                            .as_ref()
-                            .is_none_or(|(t, o, _)| (at.value(i), *order) > (*t, *o));
-                        if at.value(i) <= row.at && later {
-                            row.matched = Some((
-                                at.value(i),
-                                *order,
-                                Labelled {
-                                    group: group_key,
-                                    output: out.map(str::to_string),
-                                    probability: p,
-                                },
-                            ));
-                        }
-                    }
+                if key.is_valid(i) && join.wants(key.value(i)) {
+                    let lane = Lane::of(alias.is_valid(i).then(|| alias.value(i)));
+                    join.offer(lane, key.value(i), at.value(i), || Labelled {
+                        group: group_key,
+                        output: out.map(str::to_string),
+                        probability: p,
+                    });
                 }
             }
         }
@@ -803,7 +679,7 @@ impl Run {
     }
 
     /// Each group's rows, with metrics computed in the compute pool.
-    async fn finish(self, feedback: Vec<Feedback>) -> Result<Rows> {
+    async fn finish(self, joined: Vec<(Feedback, Labelled)>) -> Result<Rows> {
         let Run {
             request,
             control,
@@ -814,10 +690,8 @@ impl Run {
         } = self;
         let work = move || -> Result<Rows> {
             let mut labelled: HashMap<(i64, i32), Vec<(Feedback, Labelled)>> = HashMap::new();
-            for mut f in feedback {
-                if let Some((_, _, l)) = f.matched.take() {
-                    labelled.entry(l.group).or_default().push((f, l));
-                }
+            for (f, l) in joined {
+                labelled.entry(l.group).or_default().push((f, l));
             }
             let mut rows = Rows::default();
             for (group_key, group) in groups {
@@ -934,28 +808,25 @@ fn decode(
 type MetricRow = (&'static str, Option<f64>, Option<f64>, Option<f64>);
 
 /// The task's metrics on the labelled rows, with bootstrap intervals.
-fn metrics(
+/// The labelled rows as the bootstrap kernel takes them: (actual, what the
+/// prediction said, its probability) turned into y, prediction and score
+/// for the version's kind of evaluation, skipping rows whose actual is not
+/// a class of the model (or a number, for a regressor). `None` for a model
+/// that is neither a classifier nor a regressor.
+pub(crate) fn labelled_vectors(
     info: &VersionInfo,
-    joined: &[(Feedback, Labelled)],
-    options: &Options,
-    threads: usize,
-    stop: &quarry_udfs::control::Stop,
-) -> Result<Vec<MetricRow>> {
+    rows: &[(Option<&str>, Option<&str>, Option<f64>)],
+) -> Option<Vectors> {
+    let kind = info.kind()?;
     let (mut y, mut prediction, mut score) = (Vec::new(), Vec::new(), Vec::new());
-    let (kind, wanted): (Kind, &[&'static str]) = match info.task {
-        Task::Classification if info.binary() => (Kind::Binary, &["roc_auc", "accuracy", "f1"]),
-        Task::Classification => (Kind::Multiclass, &["accuracy"]),
-        Task::Regression => (Kind::Regression, &["rmse", "mae"]),
-        _ => return Ok(Vec::new()),
-    };
-    for (f, l) in joined {
-        let Some(actual) = &f.actual else { continue };
+    for &(actual, output, probability) in rows {
+        let Some(actual) = actual else { continue };
         match kind {
             Kind::Binary => {
                 let (Some(a), Some(o), Some(p)) = (
                     info.class_of(actual),
-                    l.output.as_deref().and_then(|o| info.class_of(o)),
-                    l.probability.filter(|p| p.is_finite()),
+                    output.and_then(|o| info.class_of(o)),
+                    probability.filter(|p| p.is_finite()),
                 ) else {
                     continue;
                 };
@@ -964,7 +835,7 @@ fn metrics(
                 score.push(p);
             }
             Kind::Multiclass => {
-                let Some(o) = l.output.as_deref().and_then(|o| info.class_of(o)) else {
+                let Some(o) = output.and_then(|o| info.class_of(o)) else {
                     continue;
                 };
                 y.push((info.class_of(actual) == Some(o)) as u8 as f64);
@@ -974,9 +845,7 @@ fn metrics(
             Kind::Regression => {
                 let (Ok(a), Some(o)) = (
                     actual.trim().parse::<f64>(),
-                    l.output
-                        .as_deref()
-                        .and_then(|o| o.trim().parse::<f64>().ok()),
+                    output.and_then(|o| o.trim().parse::<f64>().ok()),
                 ) else {
                     continue;
                 };
@@ -989,6 +858,48 @@ fn metrics(
             }
         }
     }
+    Some(Vectors {
+        kind,
+        y,
+        prediction,
+        score,
+    })
+}
+
+/// Labelled rows as the bootstrap kernel takes them ([`Prepared::new`]).
+pub(crate) struct Vectors {
+    pub kind: Kind,
+    pub y: Vec<f64>,
+    pub prediction: Vec<f64>,
+    pub score: Vec<f64>,
+}
+
+fn metrics(
+    info: &VersionInfo,
+    joined: &[(Feedback, Labelled)],
+    options: &Options,
+    threads: usize,
+    stop: &quarry_udfs::control::Stop,
+) -> Result<Vec<MetricRow>> {
+    let wanted: &[&'static str] = match info.kind() {
+        Some(Kind::Binary) => &["roc_auc", "accuracy", "f1"],
+        Some(Kind::Multiclass) => &["accuracy"],
+        Some(Kind::Regression) => &["rmse", "mae"],
+        None => return Ok(Vec::new()),
+    };
+    let rows: Vec<(Option<&str>, Option<&str>, Option<f64>)> = joined
+        .iter()
+        .map(|(f, l)| (f.actual.as_deref(), l.output.as_deref(), l.probability))
+        .collect();
+    let Some(Vectors {
+        kind,
+        y,
+        prediction,
+        score,
+    }) = labelled_vectors(info, &rows)
+    else {
+        return Ok(Vec::new());
+    };
     let names = kind.metrics();
     let index = |m: &str| names.iter().position(|n| *n == m);
     if y.is_empty() {

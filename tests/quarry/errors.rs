@@ -73,7 +73,9 @@ async fn errors_carry_a_message_and_hint() {
     );
     assert_eq!(
         db.hint(),
-        Some("it is called as ml_deploy(model text, version bigint [, alias text])")
+        Some(
+            "it is called as ml_deploy(model text, version bigint [, alias text [, traffic double precision]])"
+        )
     );
     // A scoring call missing features points to the table form, which is
     // ml_predict's whatever the scalar (there is no table ml_predict_proba).

@@ -47,6 +47,7 @@ mod docs;
 mod errors;
 mod explain;
 mod governance;
+mod lifecycle;
 mod metrics;
 mod ml;
 mod persistence;

@@ -52,6 +52,9 @@ pub fn functions() -> Vec<Definition<Arc<Registry>>> {
         Definition::text_table(|r: &Arc<Registry>| snapshot_read::SnapshotReadUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| training_info::TrainingInfoUdtf::new(r.clone())),
         Definition::table(|r: &Arc<Registry>| crate::serving::monitor::MonitorUdtf::new(r.clone())),
+        Definition::table(|r: &Arc<Registry>| {
+            crate::serving::ab_report::AbReportUdtf::new(r.clone())
+        }),
     ]
 }
 

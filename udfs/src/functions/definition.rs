@@ -296,7 +296,12 @@ mod tests {
     fn registry_bound_scalars_are_the_scoring_ones() {
         assert_eq!(
             *functions::REGISTRY_BOUND,
-            ["ml_predict", "ml_predict_proba", "ml_predict_interval"]
+            [
+                "ml_predict",
+                "ml_predict_proba",
+                "ml_predict_interval",
+                "ml_predict_arm"
+            ]
         );
     }
 }

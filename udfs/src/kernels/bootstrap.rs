@@ -406,6 +406,153 @@ pub fn delong(y: &[f64], score_a: &[f64], score_b: &[f64]) -> Option<(f64, f64, 
     Some((auc_a, auc_b, p.clamp(0.0, 1.0)))
 }
 
+impl Prepared {
+    /// ROC AUC and DeLong's variance of it (structural components from
+    /// the tied-score groups: a positive's V10 is the share of negatives
+    /// it outranks, ties half; a negative's V01 the share of positives
+    /// that outrank it): `None` unless binary with two rows of each class.
+    pub fn auc_variance(&self) -> Option<(f64, f64)> {
+        if self.kind != Kind::Binary {
+            return None;
+        }
+        let mut groups = Vec::with_capacity(self.group_ends.len());
+        let mut start = 0;
+        for &end in &self.group_ends {
+            let rows = &self.order[start..end as usize];
+            let pos = rows.iter().filter(|&&r| self.y[r as usize] == 1.0).count() as f64;
+            groups.push((pos, rows.len() as f64 - pos));
+            start = end as usize;
+        }
+        let m: f64 = groups.iter().map(|g| g.0).sum();
+        let n: f64 = groups.iter().map(|g| g.1).sum();
+        if m < 2.0 || n < 2.0 {
+            return None;
+        }
+        // Groups run from the highest score down.
+        let (mut pos_above, mut neg_below) = (0.0, n);
+        let (mut s10, mut s10_2, mut s01, mut s01_2) = (0.0, 0.0, 0.0, 0.0);
+        for &(pos, neg) in &groups {
+            neg_below -= neg;
+            let v10 = (neg_below + 0.5 * neg) / n;
+            let v01 = (pos_above + 0.5 * pos) / m;
+            s10 += pos * v10;
+            s10_2 += pos * v10 * v10;
+            s01 += neg * v01;
+            s01_2 += neg * v01 * v01;
+            pos_above += pos;
+        }
+        let auc = s10 / m;
+        let var10 = (s10_2 - s10 * s10 / m) / (m - 1.0);
+        let var01 = (s01_2 - s01 * s01 / n) / (n - 1.0);
+        Some((auc, var10 / m + var01 / n))
+    }
+}
+
+/// One arm of an A/B test against the baseline, on different rows
+/// (unpaired): each side resampled on its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArmComparison {
+    /// The arm's metric and its percentile interval.
+    pub value: f64,
+    pub ci: (f64, f64),
+    /// Arm minus baseline, its percentile interval and two-sided p-value
+    /// (DeLong's for ROC AUC, with the two variances added as the samples
+    /// are independent; the bootstrap sign test otherwise); NaN for the
+    /// baseline itself.
+    pub lift: f64,
+    pub lift_ci: (f64, f64),
+    pub p_value: f64,
+    /// Labelled rows still needed, both arms together at their current
+    /// ratio, to detect the observed lift with 80% power at the interval's
+    /// level (two-sided); 0 once significant, `None` when the lift is 0.
+    pub rows_needed: Option<u64>,
+}
+
+/// A metric's resampled values for one arm, from its own seed.
+pub fn arm_resamples(
+    arm: &Prepared,
+    metric: usize,
+    resamples: usize,
+    seed: u64,
+    threads: usize,
+    stop: &Stop,
+) -> Result<Vec<f64>, SqlStateError> {
+    Ok(resampled(&[arm], resamples, seed, threads, stop)?
+        .into_iter()
+        .map(|r| r[0][metric])
+        .collect())
+}
+
+/// `arm` against `base` on `metric` (an index of [`Kind::metrics`]), from
+/// each one's resampled values (`arm_resamples`, same count).
+pub fn compare_arms(
+    base: &Prepared,
+    base_resamples: &[f64],
+    arm: &Prepared,
+    arm_resamples: &[f64],
+    metric: usize,
+    level: f64,
+) -> ArmComparison {
+    let value = arm.metrics(None)[metric];
+    let base_value = base.metrics(None)[metric];
+    let lift = value - base_value;
+    let differences: Vec<f64> = arm_resamples
+        .iter()
+        .zip(base_resamples)
+        .map(|(a, b)| a - b)
+        .collect();
+    let variance_of = |values: &[f64]| {
+        let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        let k = finite.len() as f64;
+        if k < 2.0 {
+            return f64::NAN;
+        }
+        let mean = finite.iter().sum::<f64>() / k;
+        finite.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (k - 1.0)
+    };
+    let is_auc = arm.kind() == Kind::Binary && Kind::Binary.metrics()[metric] == "roc_auc";
+    let (variance, p_value) = match (is_auc, base.auc_variance(), arm.auc_variance()) {
+        (true, Some((_, vb)), Some((_, va))) => {
+            let variance = va + vb;
+            let p = if variance <= 1e-300 {
+                if lift == 0.0 { 1.0 } else { 0.0 }
+            } else {
+                statrs::function::erf::erfc(lift.abs() / variance.sqrt() / std::f64::consts::SQRT_2)
+            };
+            (variance, p.clamp(0.0, 1.0))
+        }
+        _ => (
+            variance_of(arm_resamples) + variance_of(base_resamples),
+            sign_test(&differences),
+        ),
+    };
+    let alpha = 1.0 - level;
+    let rows_needed = if !lift.is_finite() || !variance.is_finite() {
+        None
+    } else if p_value < alpha {
+        Some(0)
+    } else if lift == 0.0 {
+        None
+    } else {
+        use statrs::distribution::{ContinuousCDF, Normal};
+        let normal = Normal::standard();
+        let z = normal.inverse_cdf(1.0 - alpha / 2.0) + normal.inverse_cdf(0.8);
+        // Variances shrink as 1/rows: k times the rows gives variance/k.
+        let k = z * z * variance / (lift * lift);
+        let rows = (base.rows() + arm.rows()) as f64;
+        Some(((k - 1.0).max(0.0) * rows).ceil() as u64)
+    };
+    let finite = |v: f64| if v.is_finite() { v } else { f64::NAN };
+    ArmComparison {
+        value: finite(value),
+        ci: interval(arm_resamples, level),
+        lift,
+        lift_ci: interval(&differences, level),
+        p_value,
+        rows_needed,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,5 +686,97 @@ mod tests {
         assert_eq!(sign_test(&[0.0; 50]), 1.0);
         let all_positive: Vec<f64> = (1..=1000).map(|i| i as f64).collect();
         assert!(sign_test(&all_positive) < 0.01);
+    }
+
+    /// AUC and its DeLong variance straight from the definition: every
+    /// positive against every negative.
+    fn auc_variance_by_definition(y: &[f64], s: &[f64]) -> (f64, f64) {
+        let pos: Vec<f64> = (0..y.len())
+            .filter(|&i| y[i] == 1.0)
+            .map(|i| s[i])
+            .collect();
+        let neg: Vec<f64> = (0..y.len())
+            .filter(|&i| y[i] != 1.0)
+            .map(|i| s[i])
+            .collect();
+        let psi = |p: f64, n: f64| {
+            if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            }
+        };
+        let (m, n) = (pos.len() as f64, neg.len() as f64);
+        let v10: Vec<f64> = pos
+            .iter()
+            .map(|&p| neg.iter().map(|&q| psi(p, q)).sum::<f64>() / n)
+            .collect();
+        let v01: Vec<f64> = neg
+            .iter()
+            .map(|&q| pos.iter().map(|&p| psi(p, q)).sum::<f64>() / m)
+            .collect();
+        let auc = v10.iter().sum::<f64>() / m;
+        let var = |v: &[f64]| {
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (v.len() as f64 - 1.0)
+        };
+        (auc, var(&v10) / m + var(&v01) / n)
+    }
+
+    #[test]
+    fn auc_variance_equals_the_definition_with_ties() {
+        let (y, s) = data(400, 11, 0.4);
+        // Rounded scores: many ties.
+        let s: Vec<f64> = s.iter().map(|v| (v * 20.0).round() / 20.0).collect();
+        let prepared = Prepared::new(Kind::Binary, y.clone(), vec![0.0; y.len()], s.clone());
+        let (auc, var) = prepared.auc_variance().expect("both classes");
+        let (want_auc, want_var) = auc_variance_by_definition(&y, &s);
+        assert!((auc - want_auc).abs() < 1e-12, "{auc} {want_auc}");
+        assert!(
+            (var - want_var).abs() < 1e-12 * want_var.max(1.0),
+            "{var} {want_var}"
+        );
+        let one_class = Prepared::new(Kind::Binary, vec![1.0; 5], vec![1.0; 5], vec![0.5; 5]);
+        assert_eq!(one_class.auc_variance(), None);
+    }
+
+    #[test]
+    fn arms_compare_as_independent_samples() {
+        let stop = Stop::new(None);
+        let (ya, sa) = data(600, 1, 0.5);
+        let (yb, sb) = data(500, 2, 0.0);
+        let prep = |y: &[f64], s: &[f64]| {
+            let pred = s.iter().map(|v| f64::from(*v >= 0.5)).collect();
+            Prepared::new(Kind::Binary, y.to_vec(), pred, s.to_vec())
+        };
+        let (base, arm) = (prep(&ya, &sa), prep(&yb, &sb));
+        let auc = Kind::Binary
+            .metrics()
+            .iter()
+            .position(|m| *m == "roc_auc")
+            .expect("auc");
+        let base_values = arm_resamples(&base, auc, 400, 7, 2, &stop).expect("resamples");
+        let arm_values = arm_resamples(&arm, auc, 400, 8, 2, &stop).expect("resamples");
+        let c = compare_arms(&base, &base_values, &arm, &arm_values, auc, 0.95);
+        // DeLong's z with the two variances added.
+        let (a0, v0) = auc_variance_by_definition(&ya, &sa);
+        let (a1, v1) = auc_variance_by_definition(&yb, &sb);
+        let z = (a1 - a0).abs() / (v0 + v1).sqrt();
+        let p = statrs::function::erf::erfc(z / std::f64::consts::SQRT_2);
+        assert!((c.lift - (a1 - a0)).abs() < 1e-12);
+        assert!((c.p_value - p).abs() < 1e-12, "{} {p}", c.p_value);
+        assert!(c.p_value < 1e-6 && c.rows_needed == Some(0));
+        assert!(c.lift_ci.0 < c.lift && c.lift < c.lift_ci.1);
+        // The same model on both sides: no lift worth the name, and the
+        // rows it would take are many.
+        let same = prep(&ya[..300], &sa[..300]);
+        let other = prep(&ya[300..], &sa[300..]);
+        let sv = arm_resamples(&same, auc, 400, 7, 2, &stop).expect("resamples");
+        let ov = arm_resamples(&other, auc, 400, 8, 2, &stop).expect("resamples");
+        let c = compare_arms(&same, &sv, &other, &ov, auc, 0.95);
+        assert!(c.p_value > 0.05, "{c:?}");
+        assert!(c.rows_needed.is_some_and(|n| n > 0), "{c:?}");
     }
 }

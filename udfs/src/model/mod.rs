@@ -23,6 +23,7 @@ pub mod lime;
 pub mod options;
 pub mod preprocess;
 pub mod profile;
+pub mod route;
 pub mod schema;
 pub mod serving;
 pub mod store;

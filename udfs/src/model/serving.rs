@@ -28,7 +28,8 @@ pub const KEY_ARG: &str = "__quarry_key";
 /// What a model's policy says about logging its predictions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogPolicy {
-    /// The share of keys (or rows, without a key) whose predictions are logged.
+    /// The share of keys (or rows, without a key) whose predictions are
+    /// logged; 0 when the policy only names the key (for traffic splits).
     pub sample_rate: f64,
     /// The column that identifies whom a prediction is about.
     pub key: Option<String>,
@@ -57,11 +58,15 @@ pub struct Scored<'a> {
     pub user: &'a str,
     /// The statement (or HTTP request) the call served.
     pub request: u64,
+    /// The arm of a routed call (`production`, the challenger's alias,
+    /// `shadow`); `None` when the call named a version or alias itself.
+    pub arm: Option<&'a str>,
 }
 
 /// Where scoring reports its calls; implemented by the host.
 pub trait PredictionSink: Send + Sync + Debug {
-    /// The logging policy of a model version, `None` when it logs nothing.
+    /// The logging policy of a model version, `None` when it neither logs
+    /// nor names a key.
     /// Called once per scoring call: implementations keep it cheap.
     fn policy(&self, model: &ModelRef) -> Option<LogPolicy>;
 
@@ -77,6 +82,13 @@ pub trait PredictionSink: Send + Sync + Debug {
 #[derive(Debug, Default)]
 pub struct NoSink;
 
+impl LogPolicy {
+    /// Whether calls are logged at all.
+    pub fn logs(&self) -> bool {
+        self.sample_rate > 0.0
+    }
+}
+
 impl PredictionSink for NoSink {
     fn policy(&self, _model: &ModelRef) -> Option<LogPolicy> {
         None
@@ -90,13 +102,18 @@ impl PredictionSink for NoSink {
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
-fn fnv(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
     let mut h = FNV_OFFSET;
     for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(FNV_PRIME);
     }
-    // splitmix64's finalizer: FNV's low bits mix poorly for short keys.
+    // FNV's low bits mix poorly for short keys.
+    mix(h)
+}
+
+/// splitmix64's finalizer.
+pub(crate) fn mix(mut h: u64) -> u64 {
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 27;

@@ -62,6 +62,13 @@ pub trait ModelStore: Send + Sync + std::fmt::Debug {
     /// `'name'` (production alias, else latest), `'name@3'`, `'name@alias'`.
     fn resolve(&self, reference: &str) -> Result<ModelRef>;
 
+    /// How a bare model name splits its rows now ([`super::route`]):
+    /// `None` for a pinned or aliased reference, or when production serves
+    /// every row.
+    fn route(&self, _reference: &str) -> Result<Option<super::route::Route>> {
+        Ok(None)
+    }
+
     /// The loaded artifact of a version; implementations cache it.
     fn load(&self, model: &ModelRef) -> Result<Arc<LoadedModel>>;
 

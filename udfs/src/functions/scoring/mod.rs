@@ -12,6 +12,7 @@ pub mod explain;
 pub mod feature_importance;
 pub mod fence;
 pub mod predict;
+pub mod predict_arm;
 pub mod predict_interval;
 pub mod predict_proba;
 pub mod predict_table;
@@ -21,7 +22,8 @@ use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, StructArray};
+use datafusion::arrow::array::{Array, ArrayRef, StructArray, UInt32Array};
+use datafusion::arrow::compute::{interleave, take as arrow_take};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result as DfResult;
@@ -37,6 +39,7 @@ use super::relation::find_column;
 use crate::Services;
 use crate::control::{Control, Stop};
 use crate::error::SqlStateError;
+use crate::model::route::Route;
 use crate::model::serving::{KEY_ARG, LogPolicy, PredictionSink, Scored};
 use crate::model::{Feature, FeatureKind, LoadedModel, ModelRef, ModelStore};
 
@@ -46,6 +49,7 @@ pub fn functions() -> Vec<Definition<Services>> {
         scalar::<predict::PredictUdf>(),
         scalar::<predict_proba::PredictProbaUdf>(),
         scalar::<predict_interval::PredictIntervalUdf>(),
+        Definition::model_scalar(predict_arm::NAME, predict_arm::PredictArmUdf::new),
         Definition::table(predict_table::PredictUdtf::new),
         Definition::table(explain::ExplainUdtf::new),
         Definition::table(reason_codes::ReasonCodesUdtf::new),
@@ -228,17 +232,41 @@ impl<O: ModelOutput> ScalarUDFImpl for ModelUdf<O> {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
-        let model = load(
-            self.store.as_ref(),
+        let reference = model_reference(
             O::FUNCTION,
             args.scalar_arguments.first().copied().flatten(),
         )?;
-        bind(
-            O::FUNCTION,
-            &model,
-            Self::features(args.arg_fields, keyed_scalars(args.scalar_arguments)),
-        )?;
-        let data_type = self.output.output_type(&model)?;
+        let fields = Self::features(args.arg_fields, keyed_scalars(args.scalar_arguments));
+        let arms = Arms::load(self.store.as_ref(), &reference)?;
+        let mut data_type = None;
+        // The shadow's answers are never returned: it is not bound here,
+        // and a query it cannot score still runs (`ModelUdf::shadow`).
+        let served = arms.models();
+        for model in served
+            .iter()
+            .take(served.len() - usize::from(arms.shadow.is_some()))
+        {
+            bind_with(O::FUNCTION, model, fields, &arms.models())?;
+            let t = self.output.output_type(model)?;
+            match &data_type {
+                None => data_type = Some(t),
+                Some(first) if *first != t => {
+                    return Err(SqlStateError::new(
+                        crate::error::sqlstate::DATATYPE_MISMATCH,
+                        format!(
+                            "{}: model {}@{} gives {t}, production gives {first}: the versions sharing a model's traffic must answer alike",
+                            O::FUNCTION,
+                            model.name,
+                            model.version
+                        ),
+                    )
+                    .into());
+                }
+                Some(_) => {}
+            }
+        }
+        let data_type = data_type
+            .ok_or_else(|| SqlStateError::internal("a route without production").into_df())?;
         Ok(Arc::new(Field::new(O::NAME, data_type, true)))
     }
 
@@ -251,53 +279,75 @@ impl<O: ModelOutput> ScalarUDFImpl for ModelUdf<O> {
             ColumnarValue::Scalar(v) => Some(v.clone()),
             ColumnarValue::Array(_) => None,
         };
-        let model = load(self.store.as_ref(), O::FUNCTION, reference.as_ref())?;
+        let reference = model_reference(O::FUNCTION, reference.as_ref())?;
+        let arms = Arms::load(self.store.as_ref(), &reference)?;
         let keyed = keyed_values(&args.args);
         let fields = Self::features(&args.arg_fields, keyed);
-        let order = bind(O::FUNCTION, &model, fields)?;
-        let features = feature_arrays(
-            Self::features(&args.args, keyed),
-            fields,
-            &order,
-            args.number_rows,
-        )?;
-        let Some(sink) = &self.sink else {
-            let (out, _) = self.score(&model, features, None, &args)?;
-            return Ok(ColumnarValue::Array(out));
-        };
-        let pinned = ModelRef {
-            name: model.name.clone(),
-            version: model.version,
-        };
-        let policy = sink.policy(&pinned);
-        let started = std::time::Instant::now();
-        let logged_features = policy.as_ref().map(|_| features.clone());
-        let (out, logged) = match self.score(&model, features, policy.as_ref(), &args) {
-            Ok(scored) => scored,
-            Err(e) => {
-                sink.failed(&pinned, O::FUNCTION);
-                return Err(e);
-            }
-        };
+        let inputs = Self::features(&args.args, keyed);
         let key = if keyed {
             ColumnarValue::values_to_arrays(&args.args[args.args.len() - 1..])?.pop()
         } else {
             None
         };
-        let control = Control::of(&args.config_options);
-        sink.record(&Scored {
-            model: &model,
-            function: O::FUNCTION,
-            features: logged_features.as_deref().unwrap_or_default(),
-            key: key.as_ref(),
-            prediction: logged.as_ref().map(|l| &l.prediction),
-            probability: logged.as_ref().and_then(|l| l.probability.as_ref()),
-            policy: policy.as_ref(),
-            rows: args.number_rows,
-            elapsed: started.elapsed(),
-            user: &crate::session_info::user(&args.config_options),
-            request: control.statement.stop().id(),
-        });
+        let rows = args.number_rows;
+        let Some(route) = &arms.route else {
+            let order = bind(O::FUNCTION, &arms.production, fields)?;
+            let features = feature_arrays(inputs, fields, &order, rows)?;
+            let out = self.score_reported(&arms.production, features, key, None, &args)?;
+            return Ok(ColumnarValue::Array(out));
+        };
+        // Each arm scores its own rows; the results go back in row order.
+        let to_challenger = route.to_challenger(key.as_ref(), rows);
+        let mut parts: Vec<ArrayRef> = Vec::with_capacity(2);
+        let mut place = vec![(0usize, 0usize); rows];
+        for (model, challenger) in [
+            (Some(&arms.production), false),
+            (arms.challenger.as_ref(), true),
+        ] {
+            let Some(model) = model else { continue };
+            let picked: Vec<u32> = (0..rows as u32)
+                .filter(|&i| to_challenger[i as usize] == challenger)
+                .collect();
+            if picked.is_empty() {
+                continue;
+            }
+            let order = bind_with(O::FUNCTION, model, fields, &arms.models())?;
+            let features = feature_arrays(inputs, fields, &order, rows)?;
+            let (features, key) = if picked.len() == rows {
+                (features, key.clone())
+            } else {
+                let indices = UInt32Array::from(picked.clone());
+                let take =
+                    |a: &ArrayRef| -> DfResult<ArrayRef> { Ok(arrow_take(a, &indices, None)?) };
+                (
+                    features.iter().map(take).collect::<DfResult<Vec<_>>>()?,
+                    key.as_ref().map(take).transpose()?,
+                )
+            };
+            let part = parts.len();
+            for (j, &i) in picked.iter().enumerate() {
+                place[i as usize] = (part, j);
+            }
+            let out = self.score_reported_rows(
+                model,
+                features,
+                key,
+                Some(route.arm(challenger)),
+                picked.len(),
+                &args,
+            )?;
+            parts.push(out);
+        }
+        if let Some(shadow) = &arms.shadow {
+            self.shadow(shadow, &arms, inputs, fields, key, &args);
+        }
+        let out = match parts.len() {
+            1 => parts.pop().expect("one part"),
+            _ => {
+                let refs: Vec<&dyn Array> = parts.iter().map(|p| p.as_ref()).collect();
+                interleave(&refs, &place)?
+            }
+        };
         Ok(ColumnarValue::Array(out))
     }
 
@@ -307,13 +357,114 @@ impl<O: ModelOutput> ScalarUDFImpl for ModelUdf<O> {
 }
 
 impl<O: ModelOutput> ModelUdf<O> {
-    /// Scores one batch, in the compute pool when it is heavy; with a
-    /// logging `policy`, also what the log keeps.
+    /// Scores all of a call's rows with `model` and reports the call.
+    fn score_reported(
+        &self,
+        model: &LoadedModel,
+        features: Vec<ArrayRef>,
+        key: Option<ArrayRef>,
+        arm: Option<&str>,
+        args: &ScalarFunctionArgs,
+    ) -> DfResult<ArrayRef> {
+        self.score_reported_rows(model, features, key, arm, args.number_rows, args)
+    }
+
+    /// Scores `rows` rows with `model` and reports them to the sink (as
+    /// served by `arm`, for a routed call), logging what the policy samples.
+    fn score_reported_rows(
+        &self,
+        model: &LoadedModel,
+        features: Vec<ArrayRef>,
+        key: Option<ArrayRef>,
+        arm: Option<&str>,
+        rows: usize,
+        args: &ScalarFunctionArgs,
+    ) -> DfResult<ArrayRef> {
+        let Some(sink) = &self.sink else {
+            let (out, _) = self.score(model, features, false, rows, args)?;
+            return Ok(out);
+        };
+        let pinned = ModelRef {
+            name: model.name.clone(),
+            version: model.version,
+        };
+        let policy = sink.policy(&pinned);
+        let logs = policy.as_ref().is_some_and(LogPolicy::logs);
+        let started = std::time::Instant::now();
+        let logged_features = logs.then(|| features.clone());
+        let (out, logged) = match self.score(model, features, logs, rows, args) {
+            Ok(scored) => scored,
+            Err(e) => {
+                sink.failed(&pinned, O::FUNCTION);
+                return Err(e);
+            }
+        };
+        let control = Control::of(&args.config_options);
+        sink.record(&Scored {
+            model,
+            function: O::FUNCTION,
+            features: logged_features.as_deref().unwrap_or_default(),
+            key: key.as_ref(),
+            prediction: logged.as_ref().map(|l| &l.prediction),
+            probability: logged.as_ref().and_then(|l| l.probability.as_ref()),
+            policy: policy.as_ref(),
+            rows,
+            elapsed: started.elapsed(),
+            user: &crate::session_info::user(&args.config_options),
+            request: control.statement.stop().id(),
+            arm,
+        });
+        Ok(out)
+    }
+
+    /// Scores every row with the shadow version for the log only: its
+    /// result is never returned, and its failure never fails the query
+    /// (it is counted as the shadow's error).
+    fn shadow(
+        &self,
+        shadow: &LoadedModel,
+        arms: &Arms,
+        inputs: &[ColumnarValue],
+        fields: &[FieldRef],
+        key: Option<ArrayRef>,
+        args: &ScalarFunctionArgs,
+    ) {
+        let Some(sink) = &self.sink else {
+            return;
+        };
+        // A scoring error is counted by `score_reported`; inputs the
+        // shadow cannot take (a feature the query lacks) likewise here.
+        match bind_with(O::FUNCTION, shadow, fields, &arms.models())
+            .map_err(SqlStateError::into_df)
+            .and_then(|order| feature_arrays(inputs, fields, &order, args.number_rows))
+        {
+            Ok(features) => {
+                let _ = self.score_reported(
+                    shadow,
+                    features,
+                    key,
+                    Some(crate::model::route::SHADOW),
+                    args,
+                );
+            }
+            Err(_) => sink.failed(
+                &ModelRef {
+                    name: shadow.name.clone(),
+                    version: shadow.version,
+                },
+                O::FUNCTION,
+            ),
+        }
+    }
+
+    /// Scores one batch of `rows` rows, in the compute pool when it is
+    /// heavy; when `logged`, also what the log keeps.
     fn score(
         &self,
         model: &LoadedModel,
         features: Vec<ArrayRef>,
-        policy: Option<&LogPolicy>,
+        logged: bool,
+        rows: usize,
         args: &ScalarFunctionArgs,
     ) -> DfResult<(ArrayRef, Option<Logged>)> {
         let control = Control::of(&args.config_options);
@@ -322,23 +473,72 @@ impl<O: ModelOutput> ModelUdf<O> {
             let batch = Batch {
                 features,
                 constants: args.args.get(1..1 + O::CONSTANTS).unwrap_or_default(),
-                rows: args.number_rows,
+                rows,
                 threads: args.config_options.execution.target_partitions.max(1),
                 stop,
             };
-            match policy {
-                Some(_) => self
-                    .output
+            if logged {
+                self.output
                     .evaluate_logged(model, batch)
-                    .map(|l| (l.result.clone(), Some(l))),
-                None => self.output.evaluate(model, batch).map(|r| (r, None)),
+                    .map(|l| (l.result.clone(), Some(l)))
+            } else {
+                self.output.evaluate(model, batch).map(|r| (r, None))
             }
         };
-        if O::HEAVY || args.number_rows >= POOLED_ROWS {
+        if O::HEAVY || rows >= POOLED_ROWS {
             control.run(evaluate)
         } else {
             evaluate(&control.statement.stop())
         }
+    }
+}
+
+/// The versions a call's model reference scores with: one, or for a
+/// routed reference ([`Route`]) production, the challenger and the shadow.
+pub struct Arms {
+    pub route: Option<Route>,
+    pub production: Arc<LoadedModel>,
+    pub challenger: Option<Arc<LoadedModel>>,
+    pub shadow: Option<Arc<LoadedModel>>,
+}
+
+impl Arms {
+    /// The versions of `reference`: a routed reference as planned, a bare
+    /// name as it routes now, anything else resolved to one version.
+    pub fn load(store: &dyn ModelStore, reference: &str) -> Result<Arms, SqlStateError> {
+        let route = match Route::parse(reference) {
+            Some(route) => Some(route),
+            None => store.route(reference)?,
+        };
+        let Some(route) = route else {
+            let model = store.resolve(reference)?;
+            return Ok(Arms {
+                route: None,
+                production: store.load(&model)?,
+                challenger: None,
+                shadow: None,
+            });
+        };
+        let load = |v: u32| store.load(&route.version(v));
+        Ok(Arms {
+            production: load(route.production)?,
+            challenger: route
+                .challenger
+                .as_ref()
+                .map(|s| load(s.version))
+                .transpose()?,
+            shadow: route.shadow.map(load).transpose()?,
+            route: Some(route),
+        })
+    }
+
+    /// Every version: production first.
+    pub fn models(&self) -> Vec<&LoadedModel> {
+        std::iter::once(&self.production)
+            .chain(&self.challenger)
+            .chain(&self.shadow)
+            .map(|m| m.as_ref())
+            .collect()
     }
 }
 
@@ -387,12 +587,17 @@ pub fn feature_columns<'m>(
 /// aliases of arguments (`(SELECT age + 20 AS age ...)` would reach the
 /// model as `t.age + 20`), while a struct's field names are part of it.
 pub fn scoring_args(pinned: &ModelRef, columns: &[(&Feature, Expr)]) -> Vec<Expr> {
+    scoring_args_for(&pinned.to_string(), columns)
+}
+
+/// [`scoring_args`] for any pinned reference text (a route's included).
+pub fn scoring_args_for(reference: &str, columns: &[(&Feature, Expr)]) -> Vec<Expr> {
     let fields = columns
         .iter()
         .flat_map(|(f, c)| [lit(f.name.clone()), c.clone()])
         .collect();
     vec![
-        lit(pinned.to_string()),
+        lit(reference.to_string()),
         datafusion::functions::core::expr_fn::named_struct(fields),
     ]
 }
@@ -446,6 +651,17 @@ pub fn bind(
     model: &LoadedModel,
     arg_fields: &[FieldRef],
 ) -> Result<Vec<usize>, SqlStateError> {
+    bind_with(function, model, arg_fields, &[])
+}
+
+/// [`bind`] for a call that several versions score (a routed model): an
+/// input is unknown only when no version in `all` takes it.
+pub fn bind_with(
+    function: &str,
+    model: &LoadedModel,
+    arg_fields: &[FieldRef],
+    all: &[&LoadedModel],
+) -> Result<Vec<usize>, SqlStateError> {
     let given = provided(arg_fields);
     let wanted: Vec<&str> = model.features().iter().map(|f| f.name.as_str()).collect();
     let find = |name: &str| {
@@ -459,10 +675,16 @@ pub fn bind(
         .copied()
         .filter(|w| find(w).is_none())
         .collect();
+    let takes = |g: &str| {
+        wanted.iter().any(|w| w.eq_ignore_ascii_case(g))
+            || all
+                .iter()
+                .any(|m| m.features().iter().any(|f| f.name.eq_ignore_ascii_case(g)))
+    };
     let unknown: Vec<&str> = given
         .iter()
         .map(String::as_str)
-        .filter(|g| !wanted.iter().any(|w| w.eq_ignore_ascii_case(g)))
+        .filter(|g| !takes(g))
         .collect();
     if !missing.is_empty() || !unknown.is_empty() {
         let mut msg = format!(
@@ -586,15 +808,23 @@ pub fn pin(store: &dyn ModelStore, mut args: Vec<Expr>) -> DfResult<ExprSimplify
         | ScalarValue::LargeUtf8(Some(s)) => s.clone(),
         _ => return Ok(ExprSimplifyResult::Original(args)),
     };
-    if ModelRef::parse_pinned(&reference).is_some() {
+    if ModelRef::parse_pinned(&reference).is_some() || Route::parse(&reference).is_some() {
         return Ok(ExprSimplifyResult::Original(args));
     }
-    let pinned = store.resolve(&reference).map_err(SqlStateError::into_df)?;
+    // A bare name whose traffic is split is pinned to the route as it is
+    // now: every version it names, and the shares.
+    let pinned = match store.route(&reference).map_err(SqlStateError::into_df)? {
+        Some(route) => route.to_string(),
+        None => store
+            .resolve(&reference)
+            .map_err(SqlStateError::into_df)?
+            .to_string(),
+    };
     let keep_type = matches!(value, ScalarValue::Utf8View(_));
     args[0] = if keep_type {
-        lit(ScalarValue::Utf8View(Some(pinned.to_string())))
+        lit(ScalarValue::Utf8View(Some(pinned)))
     } else {
-        lit(pinned.to_string())
+        lit(pinned)
     };
     Ok(ExprSimplifyResult::Original(args))
 }

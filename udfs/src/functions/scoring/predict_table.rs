@@ -10,6 +10,9 @@
 //! | classification | `prediction` (label type), `probability` (positive class, or per-class array) |
 //! | regression     | `prediction` DOUBLE PRECISION                            |
 //! | clustering     | `prediction` INTEGER                                     |
+//!
+//! A bare name whose traffic is split (`ml_deploy(..., 'challenger', 0.2)`)
+//! scores each row with its arm's version and adds an `arm` column.
 
 use datafusion::error::Result;
 use datafusion::logical_expr::planner::RelationPlannerContext;
@@ -19,13 +22,19 @@ use datafusion::logical_expr::{
 
 use super::predict::PredictUdf;
 use super::predict_proba::PredictProbaUdf;
-use super::{SCORED, feature_columns, key_args, pinned_model, reporting_udf, scoring_args, udf};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{ScalarUDF, lit};
+
+use super::predict_arm::PredictArmUdf;
+use super::{
+    Arms, SCORED, feature_columns, key_args, pinned_model, reporting_udf, scoring_args_for, udf,
+};
 use crate::Services;
 use crate::error::SqlStateError;
 use crate::functions::definition::TableFunctionSpec;
 use crate::functions::params::{Args, MODEL, Params};
 use crate::functions::relation::{RelationFunction, find_column, passthrough};
-use crate::model::Task;
+use crate::model::{Feature, Task};
 
 pub const NAME: &str = "ml_predict";
 
@@ -81,38 +90,78 @@ impl RelationFunction for PredictUdtf {
         let reference = args.model(0)?;
         let input = args.relation(1)?;
         let store = &self.services.models;
-        let (pinned, model) = pinned_model(store.as_ref(), &reference)?;
-        let columns = feature_columns(NAME, &pinned, &model, &input).map_err(|mut e| {
-            let takes: Vec<&str> = model.features().iter().map(|f| f.name.as_str()).collect();
-            e.message
-                .push_str(&format!("; the model takes ({})", takes.join(", ")));
-            e
-        })?;
-        let call_args = scoring_args(&pinned, &columns);
+        let arms = Arms::load(store.as_ref(), &reference)?;
+        let (pinned, model) = match &arms.route {
+            Some(route) => (route.production_ref(), arms.production.clone()),
+            None => pinned_model(store.as_ref(), &reference)?,
+        };
+        // Every version that answers needs its features; the shadow's are
+        // passed when the relation has them (it scores for the log only).
+        let served = arms.models().len() - usize::from(arms.shadow.is_some());
+        let mut columns: Vec<(&Feature, Expr)> = Vec::new();
+        for (i, m) in arms.models().into_iter().enumerate() {
+            let found = feature_columns(NAME, &pinned, m, &input).map_err(|mut e| {
+                let takes: Vec<&str> = m.features().iter().map(|f| f.name.as_str()).collect();
+                e.message.push_str(&format!(
+                    "; {}@{} takes ({})",
+                    m.name,
+                    m.version,
+                    takes.join(", ")
+                ));
+                e
+            });
+            let found = match found {
+                Ok(found) => found,
+                Err(_) if i >= served => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for (feature, column) in found {
+                if !columns.iter().any(|(f, _)| f.name == feature.name) {
+                    columns.push((feature, column));
+                }
+            }
+        }
+        let reference = match &arms.route {
+            Some(route) => route.to_string(),
+            None => pinned.to_string(),
+        };
+        let call_args = scoring_args_for(&reference, &columns);
         // The prediction's call is the one reported (and logged, with the
         // policy's key column when the relation has it); the probability's
-        // is not, so each row is logged once.
-        let mut reported_args = call_args.clone();
-        if let Some(key) = self
+        // is not, so each row is logged once. Both carry the key: a split
+        // model routes each row by it.
+        let key = self
             .services
             .sink
             .policy(&pinned)
             .and_then(|p| p.key)
-            .and_then(|key| find_column(&input, &key))
-        {
-            reported_args.extend(key_args(key));
+            .and_then(|key| find_column(&input, &key));
+        let mut keyed_args = call_args.clone();
+        if let Some(key) = &key {
+            keyed_args.extend(key_args(key.clone()));
         }
         let mut outputs: Vec<Expr> = passthrough(&input);
         outputs.push(
             reporting_udf::<PredictUdf>(&self.services)
-                .call(reported_args)
+                .call(keyed_args.clone())
                 .alias("prediction"),
         );
         if model.task() == Task::Classification {
             outputs.push(
                 udf::<PredictProbaUdf>(store)
-                    .call(call_args)
+                    .call(keyed_args)
                     .alias("probability"),
+            );
+        }
+        // A split model says which arm scored each row.
+        if arms.route.as_ref().is_some_and(|r| r.challenger.is_some()) {
+            let arm = ScalarUDF::new_from_impl(PredictArmUdf::new(&self.services));
+            outputs.push(
+                arm.call(vec![
+                    lit(reference.clone()),
+                    key.unwrap_or_else(|| lit(ScalarValue::Utf8(None))),
+                ])
+                .alias("arm"),
             );
         }
         LogicalPlanBuilder::from(input).project(outputs)?.build()
