@@ -33,7 +33,6 @@ use datafusion::logical_expr::{
     DocSection, Documentation, DocumentationBuilder, LogicalPlan, LogicalPlanBuilder,
 };
 use datafusion::physical_plan::execute_stream;
-use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use quarry_udfs::ModelStore;
 use quarry_udfs::functions::definition::TableFunctionSpec;
@@ -43,7 +42,9 @@ use quarry_udfs::functions::relation::RelationFunction;
 use quarry_udfs::kernels::bootstrap::{self, Kind};
 use quarry_udfs::model::route::PRODUCTION;
 
-use super::joined::{FeedbackJoin, Lane, LogJob, LogTable, Scans, column, micros, texts};
+use super::joined::{
+    FeedbackJoin, Lane, LogCall, LogJob, LogTable, Scans, column, constant, micros, text_of, texts,
+};
 use super::monitor::{VersionInfo, labelled_vectors, since_value};
 use crate::error::SqlStateError;
 use crate::registry::Registry;
@@ -143,41 +144,14 @@ r#"```sql
 }
 
 impl RelationFunction for AbReportUdtf {
-    fn plan(&self, mut args: Args, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
-        if args.is_empty() {
-            return Err(args.usage_error());
-        }
-        args.at_most(3)?;
-        let reference = args.model(0)?;
-        crate::access::require_model(
-            ctx.context_provider().options(),
-            &reference,
-            crate::access::Privilege::Predict,
-        )
-        .map_err(SqlStateError::into_df)?;
-        let model = self
-            .registry
-            .resolve(&reference)
-            .map_err(SqlStateError::into_df)?;
-        let mut metric = args.value(1);
-        let mut since = args.value(2);
-        let mut options = Options::default();
-        for (name, value) in std::mem::take(&mut args.named) {
-            match name.to_ascii_lowercase().as_str() {
-                "metric" => metric = Some(value),
-                "since" => since = Some(value),
-                key @ ("ci" | "bootstrap" | "seed") => {
-                    let v = constant(key, &value)?;
-                    options.set(NAME, key, v).map_err(SqlStateError::into_df)?;
-                }
-                other => {
-                    return Err(SqlStateError::bad_argument(format!(
-                        "{NAME}: unknown option {other}; it takes metric, since, ci, bootstrap, seed"
-                    ))
-                    .into_df());
-                }
-            }
-        }
+    fn plan(&self, args: Args, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        let LogCall {
+            model,
+            values,
+            mut options,
+            ..
+        } = LogCall::parse(NAME, &self.registry, args, ctx, &["metric", "since"])?;
+        let (metric, since) = (&values[0], &values[1]);
         if options.bootstrap == 0 {
             options.bootstrap = Options::default().bootstrap;
         }
@@ -193,20 +167,15 @@ impl RelationFunction for AbReportUdtf {
                 .into_df());
             }
         };
-        let metric = match &metric {
+        let metric = match metric {
             None => match kind {
                 Kind::Binary => "roc_auc",
                 Kind::Multiclass => "accuracy",
                 Kind::Regression => "rmse",
             },
             Some(m) => {
-                let v = constant("metric", m)?;
-                let text = match v {
-                    ScalarValue::Utf8(Some(s))
-                    | ScalarValue::Utf8View(Some(s))
-                    | ScalarValue::LargeUtf8(Some(s)) => s.trim().to_ascii_lowercase(),
-                    _ => String::new(),
-                };
+                let v = constant(NAME, "metric", m).map_err(SqlStateError::into_df)?;
+                let text = text_of(v).unwrap_or_default().trim().to_ascii_lowercase();
                 kind.metrics()
                     .iter()
                     .copied()
@@ -226,9 +195,13 @@ impl RelationFunction for AbReportUdtf {
                     })?
             }
         };
-        let since = match &since {
-            Some(s) => since_value(NAME, constant("since", s)?, Utc::now())
-                .map_err(SqlStateError::into_df)?,
+        let since = match since {
+            Some(s) => since_value(
+                NAME,
+                constant(NAME, "since", s).map_err(SqlStateError::into_df)?,
+                Utc::now(),
+            )
+            .map_err(SqlStateError::into_df)?,
             None => self
                 .registry
                 .split_started(&model.name)
@@ -243,16 +216,6 @@ impl RelationFunction for AbReportUdtf {
             options,
         };
         LogicalPlanBuilder::scan(NAME, provider_as_source(Arc::new(LogTable(job))), None)?.build()
-    }
-}
-
-fn constant<'a>(
-    argument: &str,
-    value: &'a datafusion::logical_expr::Expr,
-) -> Result<&'a ScalarValue> {
-    match value {
-        datafusion::logical_expr::Expr::Literal(v, _) if !v.is_null() => Ok(v),
-        other => Err(SqlStateError::arg(NAME, argument, "must be a constant", other).into_df()),
     }
 }
 

@@ -1,4 +1,6 @@
-//! Feedback joined to the prediction it is about: the latest prediction of
+//! What the functions that read the prediction log share (`ml_monitor`,
+//! `ml_ab_report`): their calls ([`LogCall`]), their scans ([`LogTable`])
+//! and feedback joined to the prediction it is about: the latest prediction of
 //! the same model and key logged at or before the feedback row. Shared by
 //! `ml_monitor` and `ml_ab_report`; the shadow's predictions are joined in
 //! a lane of their own ([`Lane`]), since nobody acted on them: feedback is
@@ -19,17 +21,23 @@ use datafusion::common::TableReference;
 use datafusion::datasource::TableType;
 use datafusion::error::Result;
 use datafusion::execution::TaskContext;
+use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
+use quarry_udfs::ModelStore;
 use quarry_udfs::control::Control;
+use quarry_udfs::functions::evaluation::Options;
+use quarry_udfs::functions::params::Args;
+use quarry_udfs::model::ModelRef;
 use quarry_udfs::model::route::SHADOW;
 
 use crate::catalog::DEFAULT_SCHEMA;
 use crate::error::SqlStateError;
+use crate::registry::Registry;
 
 /// Which predictions a feedback row can be about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,5 +323,95 @@ impl<J: LogJob> PartitionStream for LogPartition<J> {
             self.schema.clone(),
             futures::stream::once(job.run(scans)),
         ))
+    }
+}
+
+/// A log-reading function's call, parsed once: the model (the caller must
+/// be allowed to score it: the function reads its predictions), the positional
+/// values after it by name, and the resampling options.
+pub struct LogCall {
+    /// The reference as written (`name@2` keeps its version).
+    pub reference: String,
+    pub model: ModelRef,
+    /// `names`' values in order, positional or named.
+    pub values: Vec<Option<Expr>>,
+    pub options: Options,
+}
+
+impl LogCall {
+    /// Parses `function(model [, names...], ci =>, bootstrap =>, seed =>)`.
+    pub fn parse(
+        function: &str,
+        registry: &Registry,
+        mut args: Args,
+        ctx: &mut dyn RelationPlannerContext,
+        names: &[&str],
+    ) -> Result<LogCall> {
+        if args.is_empty() {
+            return Err(args.usage_error());
+        }
+        args.at_most(1 + names.len())?;
+        let reference = args.model(0)?;
+        crate::access::require_model(
+            ctx.context_provider().options(),
+            &reference,
+            crate::access::Privilege::Predict,
+        )
+        .map_err(SqlStateError::into_df)?;
+        let model = registry
+            .resolve(&reference)
+            .map_err(SqlStateError::into_df)?;
+        let mut values: Vec<Option<Expr>> = (0..names.len()).map(|i| args.value(i + 1)).collect();
+        let mut options = Options::default();
+        for (name, value) in std::mem::take(&mut args.named) {
+            let name = name.to_ascii_lowercase();
+            if let Some(i) = names.iter().position(|n| *n == name) {
+                values[i] = Some(value);
+            } else if matches!(name.as_str(), "ci" | "bootstrap" | "seed") {
+                let v = constant(function, &name, &value).map_err(SqlStateError::into_df)?;
+                options
+                    .set(function, &name, v)
+                    .map_err(SqlStateError::into_df)?;
+            } else {
+                return Err(SqlStateError::bad_argument(format!(
+                    "{function}: unknown option {name}; it takes {}, ci, bootstrap, seed",
+                    names.join(", ")
+                ))
+                .into_df());
+            }
+        }
+        Ok(LogCall {
+            reference,
+            model,
+            values,
+            options,
+        })
+    }
+}
+
+/// A constant argument's value; `22023` naming the argument otherwise.
+pub fn constant<'a>(
+    function: &str,
+    argument: &str,
+    value: &'a Expr,
+) -> std::result::Result<&'a ScalarValue, SqlStateError> {
+    match value {
+        Expr::Literal(v, _) if !v.is_null() => Ok(v),
+        other => Err(SqlStateError::arg(
+            function,
+            argument,
+            "must be a constant",
+            other,
+        )),
+    }
+}
+
+/// The text of a text value.
+pub fn text_of(value: &ScalarValue) -> Option<&str> {
+    match value {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => Some(s.as_str()),
+        _ => None,
     }
 }

@@ -35,7 +35,7 @@ use datafusion::error::Result;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
-    DocSection, Documentation, DocumentationBuilder, Expr, LogicalPlan, LogicalPlanBuilder,
+    DocSection, Documentation, DocumentationBuilder, LogicalPlan, LogicalPlanBuilder,
 };
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::scalar::ScalarValue;
@@ -53,7 +53,10 @@ use quarry_udfs::model::schema::{ClassValue, FeatureKind, Task};
 use quarry_udfs::model::{LoadedModel, ModelRef};
 use serde_json::Value as Json;
 
-use super::joined::{Feedback, FeedbackJoin, Lane, LogJob, LogTable, Scans, column, micros, texts};
+use super::joined::{
+    Feedback, FeedbackJoin, Lane, LogCall, LogJob, LogTable, Scans, column, constant, micros,
+    text_of, texts,
+};
 use crate::error::SqlStateError;
 use crate::registry::Registry;
 
@@ -233,76 +236,30 @@ fn window_start_of(
     Ok(start.timestamp_micros())
 }
 
-fn text_value<'a>(function_arg: &str, value: &'a Expr) -> Result<&'a ScalarValue, SqlStateError> {
-    match value {
-        Expr::Literal(v, _) if !v.is_null() => Ok(v),
-        other => Err(SqlStateError::arg(
-            NAME,
-            function_arg,
-            "must be a constant",
-            other,
-        )),
-    }
-}
-
 impl RelationFunction for MonitorUdtf {
-    fn plan(&self, mut args: Args, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
-        if args.is_empty() {
-            return Err(args.usage_error());
-        }
-        args.at_most(3)?;
-        let reference = args.model(0)?;
-        // It reads the model's prediction log: for those who may score it.
-        crate::access::require_model(
-            ctx.context_provider().options(),
-            &reference,
-            crate::access::Privilege::Predict,
-        )
-        .map_err(SqlStateError::into_df)?;
+    fn plan(&self, args: Args, ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        let LogCall {
+            reference,
+            model,
+            values,
+            options,
+        } = LogCall::parse(NAME, &self.registry, args, ctx, &["window", "grain"])?;
         let pinned = reference.contains('@');
-        let model = self
-            .registry
-            .resolve(&reference)
-            .map_err(SqlStateError::into_df)?;
-        let mut window = args.value(1);
-        let mut grain = args.value(2);
-        let mut options = Options::default();
-        for (name, value) in std::mem::take(&mut args.named) {
-            match name.to_ascii_lowercase().as_str() {
-                "window" => window = Some(value),
-                "grain" => grain = Some(value),
-                "by" => {
-                    return Err(SqlStateError::bad_argument(format!(
-                        "{NAME}: unknown option by; it takes window, grain, ci, bootstrap, seed"
-                    ))
-                    .into_df());
-                }
-                key => {
-                    let v = text_value(key, &value).map_err(SqlStateError::into_df)?;
-                    options.set(NAME, key, v).map_err(SqlStateError::into_df)?;
-                }
-            }
-        }
+        let (window, grain) = (&values[0], &values[1]);
         let now = Utc::now();
-        let since = match &window {
+        let since = match window {
             Some(w) => window_start(
-                text_value("window", w).map_err(SqlStateError::into_df)?,
+                constant(NAME, "window", w).map_err(SqlStateError::into_df)?,
                 now,
             ),
             None => window_start(&ScalarValue::Utf8(Some(DEFAULT_WINDOW.into())), now),
         }
         .map_err(SqlStateError::into_df)?;
-        let grain = match &grain {
+        let grain = match grain {
             None => Grain::Day,
             Some(g) => {
-                let v = text_value("grain", g).map_err(SqlStateError::into_df)?;
-                let text = match v {
-                    ScalarValue::Utf8(Some(s))
-                    | ScalarValue::Utf8View(Some(s))
-                    | ScalarValue::LargeUtf8(Some(s)) => Some(s.as_str()),
-                    _ => None,
-                };
-                text.and_then(Grain::parse).ok_or_else(|| {
+                let v = constant(NAME, "grain", g).map_err(SqlStateError::into_df)?;
+                text_of(v).and_then(Grain::parse).ok_or_else(|| {
                     SqlStateError::arg(
                         NAME,
                         "grain",
