@@ -182,7 +182,7 @@ impl Grain {
 
 /// The start of a window that ends at `now`, from an interval or its text.
 fn window_start(value: &ScalarValue, now: DateTime<Utc>) -> Result<i64, SqlStateError> {
-    window_start_of(NAME, "window", value, now)
+    window_start_of(NAME, "window", WINDOW, value, now)
 }
 
 /// A start instant (µs) from a timestamp, or from an interval back from
@@ -196,23 +196,26 @@ pub(crate) fn since_value(
     if let Ok(ScalarValue::TimestampMicrosecond(Some(t), _)) = value.cast_to(&at) {
         return Ok(t);
     }
-    window_start_of(function, "since", value, now)
+    window_start_of(
+        function,
+        "since",
+        "must be a timestamp, or a positive interval back from now such as '7 days'",
+        value,
+        now,
+    )
 }
+
+/// What a window must be.
+const WINDOW: &str = "must be a positive interval such as '7 days' or INTERVAL '1 hour'";
 
 fn window_start_of(
     function: &str,
     argument: &str,
+    expected: &str,
     value: &ScalarValue,
     now: DateTime<Utc>,
 ) -> Result<i64, SqlStateError> {
-    let bad = || {
-        SqlStateError::arg(
-            function,
-            argument,
-            "must be a positive interval such as '7 days' or INTERVAL '1 hour'",
-            value,
-        )
-    };
+    let bad = || SqlStateError::arg(function, argument, expected, value);
     let interval = value
         .cast_to(&DataType::Interval(
             datafusion::arrow::datatypes::IntervalUnit::MonthDayNano,
