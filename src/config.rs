@@ -82,6 +82,10 @@ pub struct Cli {
     #[arg(long, env = "QUARRY_AUDIT_QUEUE")]
     pub audit_queue: Option<usize>,
 
+    /// How often the scheduler evaluates model policies (ml_jobs), e.g. 5min, 1h; 0 turns it off (ml_run_policy still runs them) [default: 5min]
+    #[arg(long, env = "QUARRY_SCHEDULER_INTERVAL")]
+    pub scheduler_interval: Option<String>,
+
     /// Configuration file [default: ./quarry.toml when it exists]
     #[arg(long, env = "QUARRY_CONFIG")]
     pub config: Option<PathBuf>,
@@ -107,6 +111,7 @@ struct FileConfig {
     threads: Option<usize>,
     prediction_log_queue: Option<usize>,
     audit_queue: Option<usize>,
+    scheduler_interval: Option<String>,
 }
 
 /// Resolved configuration.
@@ -133,6 +138,8 @@ pub struct Config {
     pub prediction_log_queue: usize,
     /// Audit records waiting for the writer at most.
     pub audit_queue: usize,
+    /// How often policies are evaluated; `None`: never on its own.
+    pub scheduler_interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +219,16 @@ impl Config {
             ),
             None => std::time::Duration::from_secs(3600),
         };
+        let scheduler_interval = match cli.scheduler_interval.or(file.scheduler_interval) {
+            Some(text) => crate::session::parse_duration_ms(&text)
+                .ok_or_else(|| {
+                    format!(
+                        "--scheduler-interval: expected a duration such as 5min or 1h (0 turns it off), got {text:?}"
+                    )
+                })
+                .map(|ms| (ms > 0).then(|| std::time::Duration::from_millis(ms)))?,
+            None => Some(std::time::Duration::from_secs(300)),
+        };
         let superuser = cli
             .superuser
             .or(file.superuser)
@@ -248,6 +265,7 @@ impl Config {
                 .or(file.prediction_log_queue)
                 .unwrap_or(1_000_000),
             audit_queue: cli.audit_queue.or(file.audit_queue).unwrap_or(100_000),
+            scheduler_interval,
         })
     }
 
@@ -269,6 +287,8 @@ impl Config {
             threads: 2,
             prediction_log_queue: 1_000_000,
             audit_queue: 100_000,
+            // Tests run policies with ml_run_policy, when they choose.
+            scheduler_interval: None,
         }
     }
 }

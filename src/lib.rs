@@ -14,6 +14,7 @@ pub mod dialect;
 pub mod docs;
 pub mod error;
 pub mod governance;
+pub mod lifecycle;
 pub mod registry;
 pub mod server;
 pub mod serving;

@@ -119,6 +119,9 @@ fn check_traffic(alias: &str, traffic: f64) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct TrainingInfo {
     pub query: String,
+    /// The options as given (`CREATE MODEL ... OPTIONS`, `ml_train`'s
+    /// JSON), kept so that a policy retrains the same way.
+    pub options: std::collections::BTreeMap<String, String>,
     pub source_tables: Vec<String>,
     pub data_sha256: String,
     pub user: String,
@@ -136,6 +139,34 @@ impl std::fmt::Debug for ModelHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ModelHook")
     }
+}
+
+/// Runs a model's policy for a user and answers with its `ml_jobs` id.
+#[derive(Clone)]
+pub struct PolicyRunner(
+    pub  Arc<
+        dyn Fn(String, String) -> futures::future::BoxFuture<'static, Result<i64>> + Send + Sync,
+    >,
+);
+
+impl std::fmt::Debug for PolicyRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PolicyRunner")
+    }
+}
+
+/// How a version was trained: what a policy needs to train it again.
+#[derive(Debug, Clone)]
+pub struct Retraining {
+    pub version: u32,
+    pub query: String,
+    /// `None` for versions registered before options were kept.
+    pub options: Option<std::collections::BTreeMap<String, String>>,
+    /// Rows it trained and was tested on.
+    pub rows: i64,
+    pub created_at: String,
+    /// The model's owner, whose privileges a retraining runs with.
+    pub owner: String,
 }
 
 /// One row of `ml_deployments`: an alias moved (`deploy`, `rollback`).
@@ -214,6 +245,8 @@ pub struct Registry {
     /// Run after a version is registered (the serving tables appear with
     /// the first model).
     model_hook: std::sync::OnceLock<ModelHook>,
+    /// Runs a model's policy now (`ml_run_policy`; set by `lifecycle`).
+    policy_runner: std::sync::OnceLock<PolicyRunner>,
     /// Each model's logging policy as scoring asks for it, read once.
     log_policies: Mutex<HashMap<String, Option<quarry_udfs::model::serving::LogPolicy>>>,
     /// Unpinned references (`churn`, `churn@production`) as resolved at a
@@ -261,11 +294,19 @@ impl Registry {
                  ALTER TABLE ml_deployments ADD COLUMN traffic REAL;",
             )?;
         }
+        // Nor the options a version was trained with (retraining reuses
+        // them): NULL for those versions, which a policy cannot retrain.
+        let version_columns =
+            store.strings("SELECT name FROM pragma_table_info('ml_model_versions')")?;
+        if !version_columns.iter().any(|c| c == "options") {
+            store.execute_batch("ALTER TABLE ml_model_versions ADD COLUMN options TEXT;")?;
+        }
         store.execute_batch(policy::SCHEMA)?;
         store.execute_batch(approvals::SCHEMA)?;
         store.execute_batch(crate::governance::lineage::SCHEMA)?;
         store.execute_batch(crate::governance::ml_tag::SCHEMA)?;
         store.execute_batch(documentation::SCHEMA)?;
+        store.execute_batch(crate::lifecycle::jobs::SCHEMA)?;
         let dir = data_dir.join("models");
         std::fs::create_dir_all(&dir).map_err(|e| io_err("create models directory", e))?;
         let registry = Arc::new(Registry {
@@ -277,6 +318,7 @@ impl Registry {
             resolved: Mutex::new(HashMap::new()),
             routes: Mutex::new(HashMap::new()),
             model_hook: std::sync::OnceLock::new(),
+            policy_runner: std::sync::OnceLock::new(),
         });
         registry.collect_garbage()?;
         Ok(registry)
@@ -399,8 +441,8 @@ impl Registry {
             tx.execute(
                 "INSERT INTO ml_model_versions (model, version, task, algorithm, params, metrics,
                     evaluated_on, training_query, source_tables, data_sha256, artifact, artifact_sha256,
-                    features, label, train_rows, test_rows, seconds, warnings, profile, created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                    features, label, train_rows, test_rows, seconds, warnings, profile, created_by, options)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
                 params![
                     name,
                     next,
@@ -422,6 +464,7 @@ impl Registry {
                     serde_json::to_string(&model.warnings).unwrap_or_default(),
                     model.profile.to_string(),
                     training.user,
+                    serde_json::to_string(&training.options).unwrap_or_default(),
                 ],
             )?;
             crate::governance::lineage::insert(tx, "model", name, next, &training.lineage)?;
@@ -440,6 +483,54 @@ impl Registry {
                 Err(e)
             }
         }
+    }
+
+    /// Sets what `ml_run_policy` calls (once, at start-up).
+    pub fn on_run_policy(&self, runner: PolicyRunner) {
+        let _ = self.policy_runner.set(runner);
+    }
+
+    /// Runs `name`'s policy now for `user`; the `ml_jobs` id of the run.
+    pub async fn run_policy(&self, name: &str, user: &str) -> Result<i64> {
+        let Some(runner) = self.policy_runner.get().cloned() else {
+            return Err(SqlStateError::new(
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                "policies are not run by this server",
+            ));
+        };
+        (runner.0)(normalize(name), user.to_string()).await
+    }
+
+    /// How `version` of `name` was trained, and the model's owner.
+    pub fn retraining(&self, name: &str, version: u32) -> Result<Retraining> {
+        let name = normalize(name);
+        let found = self.store.with_conn(|c| {
+            c.query_row(
+                "SELECT v.training_query, v.options, v.train_rows + v.test_rows, v.created_at, m.created_by
+                 FROM ml_model_versions v JOIN ml_models m ON m.name = v.model
+                 WHERE v.model = ?1 AND v.version = ?2",
+                params![name, version],
+                |r| {
+                    Ok(Retraining {
+                        version,
+                        query: r.get(0)?,
+                        options: r
+                            .get::<_, Option<String>>(1)?
+                            .and_then(|o| serde_json::from_str(&o).ok()),
+                        rows: r.get(2)?,
+                        created_at: r.get(3)?,
+                        owner: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+        })?;
+        found.ok_or_else(|| {
+            SqlStateError::new(
+                sqlstate::UNDEFINED_OBJECT,
+                format!("model \"{name}\" has no version {version}"),
+            )
+        })
     }
 
     /// Whether a model called `name` (as written: normalized here) exists.

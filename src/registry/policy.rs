@@ -1,6 +1,6 @@
-//! A model's policy: what the server does for it on its own. Today, how its
-//! predictions are logged; retraining and approvals keys join this list as
-//! they are built.
+//! A model's policy: what the server does for it on its own: how its
+//! predictions are logged, who must approve a version, and when the
+//! scheduler retrains, deploys, rolls back and alerts (`lifecycle`).
 //!
 //! | key                  | type           | meaning |
 //! |----------------------|----------------|---------|
@@ -8,6 +8,7 @@
 //! | `key`                | text           | the column that identifies whom a prediction is about |
 //! | `log_retention_days` | integer ≥ 1    | logged predictions older than this are removed |
 //! | `approvals_required` | array of role names | roles whose approval (`ml_approve`) a version needs before `ml_deploy` to production (`registry::approvals`) |
+//! | `retrain_every`, `retrain_on_drift`, `retrain_on_metric`, `min_new_rows`, `auto_deploy`, `deploy_metric`, `deploy_p_value`, `compare_on`, `rollback_on_metric`, `monitor_window`, `min_labelled` | see `lifecycle::rules` | what the scheduler does |
 //!
 //! Stored as JSON in `ml_policies`, one row per model; `ml_set_policy`
 //! merges what it is given into it (a key set to `null` is removed). Keys
@@ -40,6 +41,13 @@ const KEYS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Every key: the logging and approval keys, then the lifecycle's.
+fn known() -> impl Iterator<Item = (&'static str, &'static str)> {
+    KEYS.iter()
+        .copied()
+        .chain(crate::lifecycle::rules::KEYS.iter().copied())
+}
+
 /// Checks `changes` (a JSON object) and merges it into `current`.
 pub fn merge(function: &str, current: &Json, changes: &str) -> Result<Json> {
     let parsed: Json = serde_json::from_str(changes).map_err(|e| {
@@ -63,8 +71,8 @@ pub fn merge(function: &str, current: &Json, changes: &str) -> Result<Json> {
         _ => Map::new(),
     };
     for (key, value) in changes {
-        let Some((_, expected)) = KEYS.iter().find(|(k, _)| *k == key) else {
-            let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+        let Some((_, expected)) = known().find(|(k, _)| *k == key) else {
+            let known: Vec<&str> = known().map(|(k, _)| k).collect();
             return Err(SqlStateError::arg(
                 function,
                 "policy",
@@ -85,7 +93,7 @@ pub fn merge(function: &str, current: &Json, changes: &str) -> Result<Json> {
                     .iter()
                     .all(|r| r.as_str().is_some_and(|r| !r.trim().is_empty()))
             }),
-            _ => false,
+            lifecycle => crate::lifecycle::rules::valid(lifecycle, &value),
         };
         if !valid {
             return Err(SqlStateError::arg(

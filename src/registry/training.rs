@@ -298,6 +298,7 @@ pub async fn run(
         ));
     let info = TrainingInfo {
         query: request.query.clone(),
+        options: request.options.clone(),
         source_tables: sources,
         data_sha256: digest,
         user: request.user.clone(),

@@ -60,6 +60,8 @@ pub struct ServerState {
     pub access: Arc<crate::access::Access>,
     /// Every statement and HTTP call (`audit`).
     pub audit: Arc<crate::audit::AuditLog>,
+    /// Policies run as jobs (`lifecycle`).
+    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
     pub base: SessionState,
     pub sessions: Arc<SessionRegistry>,
     pub keys: Arc<auth::KeyGenerator>,
@@ -315,6 +317,14 @@ impl Server {
             .attach(&catalog, shutdown.clone())
             .await
             .map_err(|e| e.message)?;
+        let lifecycle = crate::lifecycle::Lifecycle::start(
+            registry.clone(),
+            base.clone(),
+            access.clone(),
+            audit.clone(),
+            shutdown.clone(),
+        )
+        .map_err(|e| e.message)?;
         let pg = TcpListener::bind(config.pg_listen)
             .await
             .map_err(|e| format!("--pg-listen {}: {e}", config.pg_listen))?;
@@ -328,6 +338,7 @@ impl Server {
             serving,
             access,
             audit,
+            lifecycle,
             base,
             sessions,
             keys: Arc::new(auth::KeyGenerator::default()),
@@ -371,6 +382,13 @@ impl Server {
         let http_addr = http.local_addr()?;
         let tracker = TaskTracker::new();
         let http_task = tokio::spawn(http::serve(http, state.clone()));
+        if let Some(every) = state.config.scheduler_interval {
+            tokio::spawn(crate::lifecycle::scheduler::run(
+                state.lifecycle.clone(),
+                every,
+                state.shutdown.clone(),
+            ));
+        }
         info!(
             "quarry ready: postgres://{}@{}:{} (http {}:{})",
             state.config.superuser,

@@ -96,7 +96,7 @@ impl TableFunctionSpec for MonitorUdtf {
     fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Model monitoring", description: None },
-            "How a live model is doing, per period and version, from its prediction log (ml_prediction_log) and the feedback joined to it (ml_feedback: a feedback row is about the latest prediction of the same model and key logged at or before it, and counts in that prediction's period). Columns: period, version, predictions (logged in the period), labelled (feedback rows joined to them), metric and value with ci_lower and ci_upper (one row per metric: roc_auc, accuracy and f1 for binary classifiers, accuracy for multi-class, rmse and mae for regressors, on the labelled rows whose actual is a class of the model or a number; the definitions and percentile bootstrap of ml_evaluate), override_rate (overridden / labelled), mean_prediction (the mean logged probability of a classifier, the mean prediction of a regressor), prediction_psi (the logged predictions against the version's training profile) and drifted_features (features whose logged inputs have a PSI above 0.2 against the training profile, ml_drift's flag). Only sampled predictions are in the log (the policy's log_sample_rate). A bare name covers every version; 'name@2' or 'name@alias' one. Errors: 42704 unknown model; 22023 for a bad window, grain or option.",
+            "How a live model is doing, per period and version, from its prediction log (ml_prediction_log) and the feedback joined to it (ml_feedback: a feedback row is about the latest prediction of the same model and key logged at or before it, and counts in that prediction's period). Columns: period, version, predictions (logged in the period), labelled (feedback rows joined to them), metric and value with ci_lower and ci_upper (one row per metric: roc_auc, accuracy and f1 for binary classifiers, accuracy for multi-class, rmse and mae for regressors, on the labelled rows whose actual is a class of the model or a number; the definitions and percentile bootstrap of ml_evaluate), override_rate (overridden / labelled), mean_prediction (the mean logged probability of a classifier, the mean prediction of a regressor), prediction_psi (the logged predictions against the version's training profile) drifted_features (features whose logged inputs have a PSI above 0.2 against the training profile, ml_drift's flag), max_feature_psi and max_psi_feature (the largest of those PSIs and its feature). Grain 'window' gives one row per version and metric for the whole window. Only sampled predictions are in the log (the policy's log_sample_rate). A bare name covers every version; 'name@2' or 'name@alias' one. Errors: 42704 unknown model; 22023 for a bad window, grain or option.",
             "SELECT * FROM ml_monitor(model [, window [, grain]])",
         )
         .with_sql_example(
@@ -138,6 +138,8 @@ enum Grain {
     Day,
     Week,
     Month,
+    /// The whole window as one period, starting at the window's start.
+    Window,
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -150,13 +152,14 @@ impl Grain {
             "day" => Some(Grain::Day),
             "week" => Some(Grain::Week),
             "month" => Some(Grain::Month),
+            "window" => Some(Grain::Window),
             _ => None,
         }
     }
 
     /// The start of the period holding `at` (microseconds, UTC), as
-    /// PostgreSQL's `date_trunc` gives it.
-    fn start(self, at: i64) -> i64 {
+    /// PostgreSQL's `date_trunc` gives it; `since` for the whole window.
+    fn start(self, at: i64, since: i64) -> i64 {
         let floor = |unit: i64| at.div_euclid(unit) * unit;
         match self {
             Grain::Minute => floor(60_000_000),
@@ -167,6 +170,7 @@ impl Grain {
                 let day = at.div_euclid(MICROS_PER_DAY);
                 ((day + 3).div_euclid(7) * 7 - 3) * MICROS_PER_DAY
             }
+            Grain::Window => since,
             Grain::Month => {
                 let date = DateTime::<Utc>::from_timestamp_micros(at)
                     .map(|t| t.date_naive())
@@ -208,7 +212,7 @@ pub(crate) fn since_value(
 /// What a window must be.
 const WINDOW: &str = "must be a positive interval such as '7 days' or INTERVAL '1 hour'";
 
-fn window_start_of(
+pub(crate) fn window_start_of(
     function: &str,
     argument: &str,
     expected: &str,
@@ -266,7 +270,7 @@ impl RelationFunction for MonitorUdtf {
                     SqlStateError::arg(
                         NAME,
                         "grain",
-                        "must be 'minute', 'hour', 'day', 'week' or 'month'",
+                        "must be 'minute', 'hour', 'day', 'week', 'month' or 'window'",
                         v,
                     )
                     .into_df()
@@ -317,6 +321,8 @@ fn output_schema() -> SchemaRef {
         Field::new("mean_prediction", DataType::Float64, true),
         Field::new("prediction_psi", DataType::Float64, true),
         Field::new("drifted_features", DataType::Int64, true),
+        Field::new("max_feature_psi", DataType::Float64, true),
+        Field::new("max_psi_feature", DataType::Utf8, true),
     ]))
 }
 
@@ -506,6 +512,8 @@ struct Rows {
     mean_prediction: Vec<Option<f64>>,
     prediction_psi: Vec<Option<f64>>,
     drifted: Vec<Option<i64>>,
+    max_psi: Vec<Option<f64>>,
+    max_psi_feature: Vec<Option<String>>,
 }
 
 impl Rows {
@@ -523,6 +531,8 @@ impl Rows {
             Arc::new(Float64Array::from(self.mean_prediction)),
             Arc::new(Float64Array::from(self.prediction_psi)),
             Arc::new(Int64Array::from(self.drifted)),
+            Arc::new(Float64Array::from(self.max_psi)),
+            Arc::new(StringArray::from(self.max_psi_feature)),
         ];
         Ok(RecordBatch::try_new(schema, columns)?)
     }
@@ -582,7 +592,7 @@ impl Run {
                 .as_ref()
                 .and_then(|info| decode(&info.inputs, &inputs, &rows));
             for (n, &i) in rows.iter().enumerate() {
-                let group_key = (self.request.grain.start(at.value(i)), v);
+                let group_key = (self.request.grain.start(at.value(i), self.request.since), v);
                 let group = self.groups.entry(group_key).or_default();
                 group.predictions += 1;
                 let p = probability.is_valid(i).then(|| probability.value(i));
@@ -667,19 +677,32 @@ impl Run {
                     .and_then(|i| i.prediction.as_ref())
                     .and_then(|r| r.psi(&group.prediction_counts));
                 let psi_threshold = Thresholds::default().psi;
-                let drifted = info
+                // Each feature's PSI, where its logged inputs could be binned.
+                let psis: Vec<(&str, f64)> = info
                     .filter(|_| !group.feature_counts.is_empty())
                     .map(|info| {
                         info.features
                             .iter()
+                            .zip(info.inputs.fields())
                             .zip(&group.feature_counts)
-                            .filter(|((_, r), counts)| {
+                            .filter_map(|(((_, r), field), counts)| {
                                 r.as_ref()
                                     .and_then(|r| r.psi(counts))
-                                    .is_some_and(|psi| psi > psi_threshold)
+                                    .map(|psi| (field.name().as_str(), psi))
                             })
-                            .count() as i64
-                    });
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let drifted = info
+                    .filter(|_| !group.feature_counts.is_empty())
+                    .map(|_| psis.iter().filter(|(_, psi)| *psi > psi_threshold).count() as i64);
+                let max_psi = psis.iter().copied().fold(
+                    None,
+                    |best: Option<(&str, f64)>, (f, psi)| match best {
+                        Some((_, b)) if b >= psi => best,
+                        _ => Some((f, psi)),
+                    },
+                );
                 let metrics = if metrics.is_empty() {
                     vec![(None, None, None, None)]
                 } else {
@@ -706,6 +729,9 @@ impl Run {
                     );
                     rows.prediction_psi.push(prediction_psi);
                     rows.drifted.push(drifted);
+                    rows.max_psi.push(max_psi.map(|(_, psi)| psi));
+                    rows.max_psi_feature
+                        .push(max_psi.map(|(f, _)| f.to_string()));
                 }
             }
             Ok(rows)
@@ -902,18 +928,18 @@ mod tests {
     #[test]
     fn periods_start_where_date_trunc_puts_them() {
         let t = at("2026-12-03T17:45:31.250+00:00");
-        assert_eq!(Grain::Minute.start(t), at("2026-12-03T17:45:00+00:00"));
-        assert_eq!(Grain::Hour.start(t), at("2026-12-03T17:00:00+00:00"));
-        assert_eq!(Grain::Day.start(t), at("2026-12-03T00:00:00+00:00"));
+        assert_eq!(Grain::Minute.start(t, 0), at("2026-12-03T17:45:00+00:00"));
+        assert_eq!(Grain::Hour.start(t, 0), at("2026-12-03T17:00:00+00:00"));
+        assert_eq!(Grain::Day.start(t, 0), at("2026-12-03T00:00:00+00:00"));
         // A Thursday: its week started on Monday the 30th.
-        assert_eq!(Grain::Week.start(t), at("2026-11-30T00:00:00+00:00"));
+        assert_eq!(Grain::Week.start(t, 0), at("2026-11-30T00:00:00+00:00"));
         assert_eq!(
-            Grain::Week.start(at("2026-11-30T00:00:00+00:00")),
+            Grain::Week.start(at("2026-11-30T00:00:00+00:00"), 0),
             at("2026-11-30T00:00:00+00:00")
         );
-        assert_eq!(Grain::Month.start(t), at("2026-12-01T00:00:00+00:00"));
+        assert_eq!(Grain::Month.start(t, 0), at("2026-12-01T00:00:00+00:00"));
         assert_eq!(
-            Grain::Day.start(at("1969-12-31T23:00:00+00:00")),
+            Grain::Day.start(at("1969-12-31T23:00:00+00:00"), 0),
             at("1969-12-31T00:00:00+00:00")
         );
     }

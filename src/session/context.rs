@@ -221,6 +221,12 @@ pub fn base_state(
         catalog.register_system_table(name, LiveTable::provider(rows))?;
     }
     catalog.register_system_table(
+        crate::lifecycle::jobs::NAME,
+        LiveTable::provider(crate::lifecycle::jobs::JobsTable(
+            crate::lifecycle::jobs::Jobs::of(registry.store().clone()),
+        )),
+    )?;
+    catalog.register_system_table(
         super::cursors::CURSORS,
         LiveTable::provider(super::cursors::CursorList::default()),
     )?;

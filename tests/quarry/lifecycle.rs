@@ -1,11 +1,16 @@
 //! Lifecycle automation: traffic splits between production and a
 //! challenger, by key, over SQL and REST, stable across a restart; the
-//! shadow's rows logged and never returned.
+//! shadow's rows logged and never returned. Policies run as jobs: by the
+//! scheduler on its own, one per model at a time, as the model's owner,
+//! and a job a crash interrupts is failed at restart with no version half
+//! made. (What each rule decides: `sql/slt/ml/policies.slt`.)
 
 use quarry_test_macros::quarry_test;
 use serde_json::Value;
 
-use crate::harness::{TestServer, http_request, scalar};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Process, TestServer, connect, http_request, scalar, sqlstate};
 
 const KEYS: i64 = 100_000;
 
@@ -162,4 +167,255 @@ async fn the_shadow_is_logged_and_never_answers() {
         "2003"
     );
     server.stop().await;
+}
+
+/// Rows whose (a, b) predict their label.
+const POINTS: &str = "CREATE TABLE pts AS SELECT value AS id, (value * 7919 % 1000) / 1000.0 AS a, \
+     (value * 104729 % 997) / 997.0 AS b, (value * 7919 % 1000) / 1000.0 + (value * 104729 % 997) / 997.0 > 1.0 AS y \
+     FROM generate_series(1, 40000) AS g(value)";
+
+/// Polls `sql` (one text value) until `done` holds for it, for at most `limit`.
+async fn wait_for(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    limit: Duration,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let started = Instant::now();
+    loop {
+        let value = scalar(client, sql).await;
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{sql}: still {value:?} after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[quarry_test]
+async fn the_scheduler_runs_policies_on_its_own() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = quarry::Config::for_data_dir(dir.path());
+    config.scheduler_interval = Some(Duration::from_millis(500));
+    let server = TestServer::with_config(config).await;
+    let client = server.connect().await;
+    for sql in [
+        "CREATE TABLE obs AS SELECT CAST(value % 10 AS DOUBLE) AS x, value % 10 > 4 AS y FROM generate_series(1, 200) AS g(value)",
+        "CREATE MODEL s OPTIONS (algorithm = 'logistic', label = 'y') AS SELECT x, y FROM obs",
+        "CREATE MODEL quiet OPTIONS (algorithm = 'logistic', label = 'y') AS SELECT x, y FROM obs",
+        "SELECT ml_set_policy('s', '{\"retrain_every\": \"1 microsecond\"}')",
+        // A policy without lifecycle rules is not the scheduler's.
+        "SELECT ml_set_policy('quiet', '{\"log_sample_rate\": 1}')",
+    ] {
+        client.batch_execute(sql).await.expect(sql);
+    }
+    let job = wait_for(
+        &client,
+        "SELECT coalesce(min(run_by || ' ' || status || ' ' || trigger || ' ' || decision || ' ' || candidate_version), '') \
+         FROM ml_jobs WHERE model = 's' AND candidate_version IS NOT NULL",
+        Duration::from_secs(60),
+        |v| !v.is_empty(),
+    )
+    .await;
+    assert_eq!(job, "scheduler succeeded retrain_every trained 2");
+    assert_eq!(
+        scalar(
+            &client,
+            "SELECT count(*) FROM ml_jobs WHERE model = 'quiet'"
+        )
+        .await,
+        "0"
+    );
+    // Version 2 is the owner's, trained by the same query.
+    assert_eq!(
+        scalar(
+            &client,
+            "SELECT created_by || ' ' || training_query FROM ml_model_versions WHERE model = 's' AND version = 2"
+        )
+        .await,
+        "quarry SELECT x, y FROM obs"
+    );
+    server.stop().await;
+}
+
+#[quarry_test]
+async fn a_job_runs_as_the_owner_one_per_model() {
+    let server = TestServer::start().await;
+    let admin = server.connect().await;
+    for sql in [
+        "CREATE USER alice",
+        "CREATE USER bob",
+        "GRANT CREATE ON SCHEMA public TO alice",
+        "CREATE TABLE obs AS SELECT CAST(value % 10 AS DOUBLE) AS x, value % 10 > 4 AS y FROM generate_series(1, 200) AS g(value)",
+        "GRANT SELECT ON obs TO alice",
+    ] {
+        admin.batch_execute(sql).await.expect(sql);
+    }
+    let alice = connect(&server.url("alice")).await;
+    for sql in [
+        "CREATE MODEL owned OPTIONS (algorithm = 'logistic', label = 'y') AS SELECT x, y FROM obs",
+        "SELECT ml_set_policy('owned', '{\"retrain_every\": \"1 microsecond\"}')",
+        "GRANT DEPLOY ON MODEL owned TO bob",
+    ] {
+        alice.batch_execute(sql).await.expect(sql);
+    }
+    // Running a policy may train and deploy: it needs both.
+    let bob = connect(&server.url("bob")).await;
+    let err = bob
+        .simple_query("SELECT * FROM ml_run_policy('owned')")
+        .await
+        .expect_err("no TRAIN");
+    assert_eq!(sqlstate(&err), "42501", "{err:?}");
+    alice
+        .batch_execute("GRANT TRAIN ON MODEL owned TO bob")
+        .await
+        .expect("grant");
+    // Bob runs it; it trains as alice, who can read obs (bob cannot).
+    assert_eq!(
+        scalar(
+            &bob,
+            "SELECT run_by || ' ' || status || ' ' || candidate_version FROM ml_run_policy('owned')"
+        )
+        .await,
+        "bob succeeded 2"
+    );
+    assert_eq!(
+        scalar(
+            &admin,
+            "SELECT created_by FROM ml_model_versions WHERE model = 'owned' AND version = 2"
+        )
+        .await,
+        "alice"
+    );
+    // With alice's SELECT revoked, the job fails with her denial: it never
+    // reads with more than the owner may.
+    admin
+        .batch_execute("REVOKE SELECT ON obs FROM alice")
+        .await
+        .expect("revoke");
+    assert_eq!(
+        scalar(
+            &bob,
+            "SELECT status || ' ' || substr(error, 1, 5) FROM ml_run_policy('owned')"
+        )
+        .await,
+        "failed 42501"
+    );
+    assert_eq!(
+        scalar(
+            &admin,
+            "SELECT count(*) FROM ml_model_versions WHERE model = 'owned'"
+        )
+        .await,
+        "2"
+    );
+    // The job's statements are audited as alice.
+    let audited = wait_for(
+        &admin,
+        "SELECT count(*) FROM ml_audit_log WHERE user_name = 'alice' AND statement LIKE 'SELECT x, y FROM obs%'",
+        Duration::from_secs(30),
+        |n| n != "0",
+    )
+    .await;
+    assert!(audited.parse::<i64>().expect("count") >= 2, "{audited}");
+}
+
+#[quarry_test]
+async fn a_job_killed_mid_training_is_failed_at_restart_with_no_version() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Process::spawn(dir.path());
+    let admin = connect(&server.url()).await;
+    // Version 1 learns fast from 20 rows; its retraining, with its options
+    // on the 40 000 rows the table holds by then, takes minutes.
+    for sql in [
+        POINTS,
+        "CREATE TABLE grow AS SELECT * FROM pts WHERE id <= 20",
+        "CREATE MODEL slow OPTIONS (algorithm = 'random_forest', label = 'y', exclude = 'id', trees = 1000, max_depth = 16) AS SELECT * FROM grow",
+        "SELECT ml_deploy('slow', 1)",
+        "SELECT ml_set_policy('slow', '{\"retrain_every\": \"1 microsecond\"}')",
+        "INSERT INTO grow SELECT * FROM pts WHERE id > 20",
+    ] {
+        admin.batch_execute(sql).await.expect(sql);
+    }
+    let runner = connect(&server.url()).await;
+    let job = tokio::spawn(async move {
+        runner
+            .simple_query("SELECT * FROM ml_run_policy('slow')")
+            .await
+            .map(|_| ())
+    });
+    wait_for(
+        &admin,
+        "SELECT count(*) FROM ml_jobs WHERE status = 'running'",
+        Duration::from_secs(30),
+        |n| n == "1",
+    )
+    .await;
+    // One job per model: a second one is refused while it runs.
+    let err = admin
+        .simple_query("SELECT * FROM ml_run_policy('slow')")
+        .await
+        .expect_err("busy");
+    assert_eq!(sqlstate(&err), "55006", "{err:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        scalar(
+            &admin,
+            "SELECT status FROM ml_jobs ORDER BY id DESC LIMIT 1"
+        )
+        .await,
+        "running",
+        "the training finished before the kill: make it slower"
+    );
+    server.kill();
+    assert!(
+        job.await.expect("task").is_err(),
+        "the client saw its server die"
+    );
+
+    let server = Process::spawn(dir.path());
+    let admin = connect(&server.url()).await;
+    assert_eq!(
+        scalar(
+            &admin,
+            "SELECT status || ' ' || coalesce(CAST(candidate_version AS TEXT), '-') || ' ' || error FROM ml_jobs"
+        )
+        .await,
+        "failed - interrupted: the server stopped while the job ran"
+    );
+    assert_eq!(
+        scalar(
+            &admin,
+            "SELECT count(*) FROM ml_model_versions WHERE model = 'slow'"
+        )
+        .await,
+        "1"
+    );
+    let files = std::fs::read_dir(dir.path().join("models"))
+        .expect("models dir")
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .count();
+    assert_eq!(files, 1, "one artifact per version, none half written");
+    // The model is free again.
+    assert_eq!(
+        scalar(
+            &admin,
+            "SELECT ml_set_policy('slow', '{\"retrain_every\": \"100 years\"}') IS NOT NULL"
+        )
+        .await,
+        "t"
+    );
+    assert_eq!(
+        scalar(
+            &admin,
+            "SELECT status || ' ' || decision FROM ml_run_policy('slow')"
+        )
+        .await,
+        "succeeded none"
+    );
+    server.kill();
 }

@@ -48,6 +48,9 @@ pub fn functions() -> Vec<Definition<Arc<Registry>>> {
         Definition::text_table(|r: &Arc<Registry>| reviews_due::ReviewsDueUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| dpia::DpiaUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| train::TrainUdtf::new(r.clone())),
+        Definition::text_table(|r: &Arc<Registry>| {
+            crate::lifecycle::run_policy::RunPolicyUdtf::new(r.clone())
+        }),
         Definition::text_table(|r: &Arc<Registry>| snapshot::SnapshotUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| snapshot_read::SnapshotReadUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| training_info::TrainingInfoUdtf::new(r.clone())),
