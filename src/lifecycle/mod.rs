@@ -20,10 +20,15 @@
 //! marked failed at the next start; the version it trained is registered
 //! whole or not at all.
 
+pub mod ack_alert;
+pub mod alerts;
+mod checks;
 pub mod jobs;
+pub mod notify;
 pub mod rules;
 pub mod run_policy;
 pub mod scheduler;
+pub mod view;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -39,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
 use crate::registry::training::{self, TrainRequest};
-use crate::registry::{PolicyRunner, Registry};
+use crate::registry::{Automation, Registry};
 use crate::session::Session;
 use crate::sync::lock;
 use jobs::{Jobs, Outcome};
@@ -53,6 +58,9 @@ pub struct Lifecycle {
     audit: Arc<crate::audit::AuditLog>,
     shutdown: CancellationToken,
     jobs: Jobs,
+    alerts: alerts::Alerts,
+    /// Where webhook routes are delivered from.
+    pub notifier: notify::Notifier,
     /// Models with a job running.
     running: Mutex<HashSet<String>>,
 }
@@ -114,6 +122,17 @@ fn registry_time(text: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
+#[async_trait::async_trait]
+impl Automation for Lifecycle {
+    async fn run_policy(&self, model: &str, user: &str) -> Result<i64> {
+        self.run(model, user).await
+    }
+
+    async fn lifecycle_view(&self, model: &str, user: &str) -> Result<RecordBatch> {
+        self.view(model, user).await
+    }
+}
+
 /// One version's live metric over the monitoring window.
 #[derive(Debug, Clone, Copy)]
 struct Live {
@@ -137,23 +156,14 @@ impl Lifecycle {
             base,
             access,
             audit,
+            notifier: notify::Notifier::start(shutdown.clone()),
+            alerts: alerts::Alerts::of(registry.store().clone()),
             shutdown,
             jobs,
             running: Mutex::new(HashSet::new()),
         });
-        let weak = Arc::downgrade(&lifecycle);
-        registry.on_run_policy(PolicyRunner(Arc::new(move |model, user| {
-            let weak = weak.clone();
-            Box::pin(async move {
-                match weak.upgrade() {
-                    Some(lifecycle) => lifecycle.run(&model, &user).await,
-                    None => Err(SqlStateError::new(
-                        sqlstate::ADMIN_SHUTDOWN,
-                        "the server is shutting down",
-                    )),
-                }
-            })
-        })));
+        let automation: Arc<dyn Automation> = lifecycle.clone();
+        registry.automate(Arc::downgrade(&automation));
         Ok(lifecycle)
     }
 
@@ -274,7 +284,7 @@ impl Lifecycle {
         let model = &crate::registry::normalize(model);
         let rules = Rules::of(&self.registry.policy(model)?);
         if !rules.any() {
-            out.notes.push("the policy has no retrain_every, retrain_on_drift, retrain_on_metric or rollback_on_metric rule".into());
+            out.notes.push("the policy has no retrain_every, retrain_on_drift, retrain_on_metric, rollback_on_metric or alert_to rule".into());
             return Ok(());
         }
         let production = ModelStore::resolve(&*self.registry, &format!("{model}@production"))
@@ -291,6 +301,19 @@ impl Lifecycle {
             .registry
             .retraining(model, production.unwrap_or(newest.version))?;
         let session = self.session(&recipe.owner);
+        if let Some(alerting) = &rules.alerts {
+            let version = production.unwrap_or(newest.version);
+            self.check_alerts(
+                model,
+                version,
+                alerting,
+                &rules.monitor_window,
+                rules.min_labelled,
+                &session,
+                out,
+            )
+            .await?;
+        }
 
         // A deploy doing worse than the version it replaced goes back first.
         let replaced = match (&rules.rollback_on_metric, production) {
@@ -305,15 +328,44 @@ impl Lifecycle {
         if let (Some(rollback), Some(current), Some(previous)) =
             (&rules.rollback_on_metric, production, replaced)
         {
-            let live = self
-                .live(&session, model, &rules.monitor_window, &rollback.metric)
+            // The current version since its deploy (it may have served
+            // before, as a challenger or an earlier production); the one
+            // it replaced over the monitoring window.
+            let (previous, deployed) = previous;
+            let since = deployed.map_or_else(
+                || rules.monitor_window.clone(),
+                |at| {
+                    format!(
+                        "{} microseconds",
+                        (Utc::now() - at)
+                            .num_microseconds()
+                            .unwrap_or(i64::MAX)
+                            .max(1)
+                    )
+                },
+            );
+            let now_live = self
+                .live(
+                    &session,
+                    &format!("{model}@{current}"),
+                    &since,
+                    &rollback.metric,
+                )
                 .await?;
-            let of = |v: u32| {
-                live.iter()
-                    .find(|(version, l)| *version == v && l.labelled >= rules.min_labelled as i64)
-                    .map(|(_, l)| *l)
+            let before_live = self
+                .live(
+                    &session,
+                    &format!("{model}@{previous}"),
+                    &rules.monitor_window,
+                    &rollback.metric,
+                )
+                .await?;
+            let enough = |live: Vec<(u32, Live)>| {
+                live.into_iter()
+                    .map(|(_, l)| l)
+                    .find(|l| l.labelled >= rules.min_labelled as i64)
             };
-            match (of(current), of(previous)) {
+            match (enough(now_live), enough(before_live)) {
                 (Some(now), Some(before)) => {
                     let worse = if rules::lower_is_better(&rollback.metric) {
                         now.value > before.value + rollback.margin
@@ -321,10 +373,11 @@ impl Lifecycle {
                         now.value < before.value - rollback.margin
                     };
                     let compared = format!(
-                        "{} of version {current} since its deploy {} (n={}) against version {previous}'s {} (n={})",
+                        "live {} of version {current} since its deploy {} (n={}) against version {previous}'s over the last {} {} (n={})",
                         rollback.metric,
                         show(now.value),
                         now.labelled,
+                        rules.monitor_window,
                         show(before.value),
                         before.labelled
                     );
@@ -351,7 +404,13 @@ impl Lifecycle {
             .fired(model, &rules, &session, newest, production, &mut out.notes)
             .await?;
         let Some(trigger) = fired else {
-            out.notes.insert(0, "no rule fired".into());
+            if rules.retrain_every.is_some()
+                || rules.retrain_on_drift.is_some()
+                || rules.retrain_on_metric.is_some()
+                || rules.rollback_on_metric.is_some()
+            {
+                out.notes.insert(0, "no rule fired".into());
+            }
             return Ok(());
         };
         out.trigger = Some(trigger);
@@ -511,7 +570,8 @@ impl Lifecycle {
     /// The version the deploy that made `current` production replaced,
     /// when that deploy is production's latest move (a rollback since
     /// means it was already undone).
-    fn replaced(&self, model: &str, current: u32) -> Result<Option<u32>> {
+    /// With when that deploy was.
+    fn replaced(&self, model: &str, current: u32) -> Result<Option<(u32, Option<DateTime<Utc>>)>> {
         let last = self
             .registry
             .deployments()?
@@ -519,9 +579,9 @@ impl Lifecycle {
             .rfind(|d| d.model == model && d.alias == "production");
         Ok(last
             .filter(|d| d.action == "deploy" && d.version == i64::from(current))
-            .and_then(|d| d.previous_version)
-            .filter(|p| *p != i64::from(current))
-            .map(|p| p as u32))
+            .and_then(|d| Some((d.previous_version?, registry_time(&d.at))))
+            .filter(|(p, _)| *p != i64::from(current))
+            .map(|(p, at)| (p as u32, at)))
     }
 
     /// The first retraining rule that fires, noting what each measured.

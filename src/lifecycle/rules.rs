@@ -14,6 +14,7 @@
 //! | `rollback_on_metric` | `{"metric": "roc_auc", "margin": 0.02}` | roll production back when its live metric since its deploy is below the previous version's live metric by more than the margin |
 //! | `monitor_window`     | interval text | how far back live metrics and drift are read (default `'7 days'`) |
 //! | `min_labelled`       | integer ≥ 1 | feedback rows a live metric needs to count (default 30) |
+//! | `alert_to`, `escalate_after`, `escalate_to`, `alert_psi`, `alert_metric`, `alert_error_rate`, `alert_latency_ms`, `alert_spc` | see `alerts` | the alert checks |
 
 use chrono::{DateTime, Utc};
 use datafusion::scalar::ScalarValue;
@@ -44,6 +45,26 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("monitor_window", "a positive interval such as '7 days'"),
     ("min_labelled", "a whole number of rows, at least 1"),
+    (
+        "alert_to",
+        "an array of routes: \"table\", \"log\" or \"webhook:http://host:port/path\"",
+    ),
+    ("escalate_after", "a positive interval such as '1 hour'"),
+    (
+        "escalate_to",
+        "an array of routes: \"table\", \"log\" or \"webhook:http://host:port/path\"",
+    ),
+    ("alert_psi", "a PSI threshold above 0, such as 0.2"),
+    (
+        "alert_metric",
+        "a condition on a live metric such as \"roc_auc < 0.7\" (metrics: roc_auc, accuracy, f1, rmse, mae; < or >)",
+    ),
+    (
+        "alert_error_rate",
+        "a share of failed calls between 0 and 1",
+    ),
+    ("alert_latency_ms", "a number of milliseconds above 0"),
+    ("alert_spc", "true or false"),
 ];
 
 /// Live metrics `ml_monitor` computes.
@@ -71,6 +92,15 @@ pub fn valid(key: &str, value: &Json) -> bool {
             .as_str()
             .is_some_and(|r| quarry_udfs::functions::relation::parse_relation_text(r).is_ok()),
         "rollback_on_metric" => Rollback::parse(value).is_some(),
+        "alert_to" | "escalate_to" => super::alerts::Route::list(value).is_some(),
+        "escalate_after" => value
+            .as_str()
+            .is_some_and(|t| interval_start(t, Utc::now()).is_some()),
+        "alert_psi" => value.as_f64().is_some_and(|p| p > 0.0 && p.is_finite()),
+        "alert_metric" => value.as_str().and_then(Condition::parse).is_some(),
+        "alert_error_rate" => value.as_f64().is_some_and(|r| (0.0..=1.0).contains(&r)),
+        "alert_latency_ms" => value.as_f64().is_some_and(|ms| ms > 0.0 && ms.is_finite()),
+        "alert_spc" => value.is_boolean(),
         _ => false,
     }
 }
@@ -167,6 +197,8 @@ pub struct Rules {
     pub rollback_on_metric: Option<Rollback>,
     pub monitor_window: String,
     pub min_labelled: u64,
+    /// The alert checks, when the policy routes alerts (`alert_to`).
+    pub alerts: Option<super::alerts::AlertRules>,
 }
 
 impl Rules {
@@ -197,6 +229,7 @@ impl Rules {
                 .get("min_labelled")
                 .and_then(Json::as_u64)
                 .unwrap_or(30),
+            alerts: super::alerts::AlertRules::of(policy),
         }
     }
 
@@ -206,6 +239,7 @@ impl Rules {
             || self.retrain_on_drift.is_some()
             || self.retrain_on_metric.is_some()
             || self.rollback_on_metric.is_some()
+            || self.alerts.is_some()
     }
 }
 
@@ -261,6 +295,16 @@ mod tests {
         assert!(!valid("deploy_p_value", &json!(1)));
         assert!(valid("min_new_rows", &json!(0)));
         assert!(!valid("min_labelled", &json!(0)));
+        assert!(valid(
+            "alert_to",
+            &json!(["table", "webhook:http://127.0.0.1:9/a"])
+        ));
+        assert!(!valid("alert_to", &json!(["pager"])));
+        assert!(!valid("alert_to", &json!("log")));
+        assert!(valid("escalate_after", &json!("1 hour")));
+        assert!(!valid("alert_error_rate", &json!(2)));
+        assert!(valid("alert_spc", &json!(false)));
+        assert!(!valid("alert_spc", &json!("no")));
     }
 
     #[test]
@@ -273,5 +317,6 @@ mod tests {
         assert_eq!(r.monitor_window, "7 days");
         assert_eq!(r.min_labelled, 30);
         assert!(!Rules::of(&json!({"log_sample_rate": 1})).any());
+        assert!(Rules::of(&json!({"alert_to": ["log"]})).any());
     }
 }

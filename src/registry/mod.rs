@@ -141,18 +141,18 @@ impl std::fmt::Debug for ModelHook {
     }
 }
 
-/// Runs a model's policy for a user and answers with its `ml_jobs` id.
-#[derive(Clone)]
-pub struct PolicyRunner(
-    pub  Arc<
-        dyn Fn(String, String) -> futures::future::BoxFuture<'static, Result<i64>> + Send + Sync,
-    >,
-);
-
-impl std::fmt::Debug for PolicyRunner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PolicyRunner")
-    }
+/// What the lifecycle (`crate::lifecycle`) does for the registry's SQL
+/// functions: it needs sessions, which the registry does not have.
+#[async_trait::async_trait]
+pub trait Automation: Send + Sync {
+    /// `ml_run_policy`: runs `model`'s policy now for `user`; the job's id.
+    async fn run_policy(&self, model: &str, user: &str) -> Result<i64>;
+    /// `ml_lifecycle`: `model`'s versions through their life, read as `user`.
+    async fn lifecycle_view(
+        &self,
+        model: &str,
+        user: &str,
+    ) -> Result<datafusion::arrow::array::RecordBatch>;
 }
 
 /// How a version was trained: what a policy needs to train it again.
@@ -245,8 +245,8 @@ pub struct Registry {
     /// Run after a version is registered (the serving tables appear with
     /// the first model).
     model_hook: std::sync::OnceLock<ModelHook>,
-    /// Runs a model's policy now (`ml_run_policy`; set by `lifecycle`).
-    policy_runner: std::sync::OnceLock<PolicyRunner>,
+    /// Runs policies and reads lifecycles (set by `lifecycle`).
+    automation: std::sync::OnceLock<std::sync::Weak<dyn Automation>>,
     /// Each model's logging policy as scoring asks for it, read once.
     log_policies: Mutex<HashMap<String, Option<quarry_udfs::model::serving::LogPolicy>>>,
     /// Unpinned references (`churn`, `churn@production`) as resolved at a
@@ -307,6 +307,7 @@ impl Registry {
         store.execute_batch(crate::governance::ml_tag::SCHEMA)?;
         store.execute_batch(documentation::SCHEMA)?;
         store.execute_batch(crate::lifecycle::jobs::SCHEMA)?;
+        store.execute_batch(crate::lifecycle::alerts::SCHEMA)?;
         let dir = data_dir.join("models");
         std::fs::create_dir_all(&dir).map_err(|e| io_err("create models directory", e))?;
         let registry = Arc::new(Registry {
@@ -318,7 +319,7 @@ impl Registry {
             resolved: Mutex::new(HashMap::new()),
             routes: Mutex::new(HashMap::new()),
             model_hook: std::sync::OnceLock::new(),
-            policy_runner: std::sync::OnceLock::new(),
+            automation: std::sync::OnceLock::new(),
         });
         registry.collect_garbage()?;
         Ok(registry)
@@ -485,20 +486,37 @@ impl Registry {
         }
     }
 
-    /// Sets what `ml_run_policy` calls (once, at start-up).
-    pub fn on_run_policy(&self, runner: PolicyRunner) {
-        let _ = self.policy_runner.set(runner);
+    /// Sets what runs policies and reads lifecycles (once, at start-up).
+    pub fn automate(&self, automation: std::sync::Weak<dyn Automation>) {
+        let _ = self.automation.set(automation);
+    }
+
+    fn automation(&self) -> Result<Arc<dyn Automation>> {
+        self.automation
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or_else(|| {
+                SqlStateError::new(
+                    sqlstate::FEATURE_NOT_SUPPORTED,
+                    "policies are not run by this server",
+                )
+            })
     }
 
     /// Runs `name`'s policy now for `user`; the `ml_jobs` id of the run.
     pub async fn run_policy(&self, name: &str, user: &str) -> Result<i64> {
-        let Some(runner) = self.policy_runner.get().cloned() else {
-            return Err(SqlStateError::new(
-                sqlstate::FEATURE_NOT_SUPPORTED,
-                "policies are not run by this server",
-            ));
-        };
-        (runner.0)(normalize(name), user.to_string()).await
+        self.automation()?.run_policy(&normalize(name), user).await
+    }
+
+    /// `ml_lifecycle(name)` as `user` reads it.
+    pub async fn lifecycle_view(
+        &self,
+        name: &str,
+        user: &str,
+    ) -> Result<datafusion::arrow::array::RecordBatch> {
+        self.automation()?
+            .lifecycle_view(&normalize(name), user)
+            .await
     }
 
     /// How `version` of `name` was trained, and the model's owner.

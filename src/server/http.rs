@@ -19,6 +19,7 @@ async fn metrics(State(state): State<Arc<ServerState>>) -> impl axum::response::
     let body = crate::serving::prometheus::render(
         &state.serving,
         &state.audit,
+        &state.lifecycle.notifier.counts,
         state.sessions.active(),
         reserved,
     );

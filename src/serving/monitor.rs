@@ -96,7 +96,7 @@ impl TableFunctionSpec for MonitorUdtf {
     fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Model monitoring", description: None },
-            "How a live model is doing, per period and version, from its prediction log (ml_prediction_log) and the feedback joined to it (ml_feedback: a feedback row is about the latest prediction of the same model and key logged at or before it, and counts in that prediction's period). Columns: period, version, predictions (logged in the period), labelled (feedback rows joined to them), metric and value with ci_lower and ci_upper (one row per metric: roc_auc, accuracy and f1 for binary classifiers, accuracy for multi-class, rmse and mae for regressors, on the labelled rows whose actual is a class of the model or a number; the definitions and percentile bootstrap of ml_evaluate), override_rate (overridden / labelled), mean_prediction (the mean logged probability of a classifier, the mean prediction of a regressor), prediction_psi (the logged predictions against the version's training profile) drifted_features (features whose logged inputs have a PSI above 0.2 against the training profile, ml_drift's flag), max_feature_psi and max_psi_feature (the largest of those PSIs and its feature). Grain 'window' gives one row per version and metric for the whole window. Only sampled predictions are in the log (the policy's log_sample_rate). A bare name covers every version; 'name@2' or 'name@alias' one. Errors: 42704 unknown model; 22023 for a bad window, grain or option.",
+            "How a live model is doing, per period and version, from its prediction log (ml_prediction_log) and the feedback joined to it (ml_feedback: a feedback row is about the latest prediction of the same model and key logged at or before it, and counts in that prediction's period). Columns: period, version, predictions (logged in the period), labelled (feedback rows joined to them), metric and value with ci_lower and ci_upper (one row per metric: roc_auc, accuracy and f1 for binary classifiers, accuracy for multi-class, rmse and mae for regressors, on the labelled rows whose actual is a class of the model or a number; the definitions and percentile bootstrap of ml_evaluate), override_rate (overridden / labelled), mean_prediction (the mean logged probability of a classifier, the mean prediction of a regressor), prediction_psi (the logged predictions against the version's training profile), drifted_features (features whose logged inputs have a PSI above 0.2 against the training profile, ml_drift's flag), max_feature_psi and max_psi_feature (the largest of those PSIs and its feature), and feature_means (a JSON object: each numeric feature's mean logged value). Grain 'window' gives one row per version and metric for the whole window. Only sampled predictions are in the log (the policy's log_sample_rate). A bare name covers every version; 'name@2' or 'name@alias' one. Errors: 42704 unknown model; 22023 for a bad window, grain or option.",
             "SELECT * FROM ml_monitor(model [, window [, grain]])",
         )
         .with_sql_example(
@@ -323,6 +323,7 @@ fn output_schema() -> SchemaRef {
         Field::new("drifted_features", DataType::Int64, true),
         Field::new("max_feature_psi", DataType::Float64, true),
         Field::new("max_psi_feature", DataType::Utf8, true),
+        Field::new("feature_means", DataType::Utf8, true),
     ]))
 }
 
@@ -486,6 +487,8 @@ struct Group {
     prediction_values: i64,
     prediction_counts: Vec<u64>,
     feature_counts: Vec<Vec<u64>>,
+    /// Sum and count of each numeric feature's logged values.
+    feature_sums: Vec<(f64, u64)>,
 }
 
 struct Run {
@@ -514,6 +517,7 @@ struct Rows {
     drifted: Vec<Option<i64>>,
     max_psi: Vec<Option<f64>>,
     max_psi_feature: Vec<Option<String>>,
+    feature_means: Vec<Option<String>>,
 }
 
 impl Rows {
@@ -533,6 +537,7 @@ impl Rows {
             Arc::new(Int64Array::from(self.drifted)),
             Arc::new(Float64Array::from(self.max_psi)),
             Arc::new(StringArray::from(self.max_psi_feature)),
+            Arc::new(StringArray::from(self.feature_means)),
         ];
         Ok(RecordBatch::try_new(schema, columns)?)
     }
@@ -628,9 +633,20 @@ impl Run {
                                 .map(|(_, r)| r.as_ref().map(Binned::counts).unwrap_or_default())
                                 .collect();
                         }
-                        for (f, (_, reference)) in info.features.iter().enumerate() {
+                        if group.feature_sums.is_empty() {
+                            group.feature_sums = vec![(0.0, 0); info.features.len()];
+                        }
+                        for (f, (kind, reference)) in info.features.iter().enumerate() {
                             if let (Some(reference), Some(values)) = (reference, &columns[f]) {
                                 reference.add_row(&mut group.feature_counts[f], values, n);
+                            }
+                            if *kind == FeatureKind::Numeric
+                                && let Some(Comparable::Numbers(a)) = &columns[f]
+                                && a.is_valid(n)
+                                && a.value(n).is_finite()
+                            {
+                                group.feature_sums[f].0 += a.value(n);
+                                group.feature_sums[f].1 += 1;
                             }
                         }
                     }
@@ -703,6 +719,20 @@ impl Run {
                         _ => Some((f, psi)),
                     },
                 );
+                // Each numeric feature's mean, as a JSON object.
+                let feature_means = info.filter(|_| !group.feature_sums.is_empty()).map(|info| {
+                    let mut means = serde_json::Map::new();
+                    for ((sum, count), field) in group.feature_sums.iter().zip(info.inputs.fields())
+                    {
+                        if *count > 0 {
+                            means.insert(
+                                field.name().clone(),
+                                serde_json::json!(sum / *count as f64),
+                            );
+                        }
+                    }
+                    Json::Object(means).to_string()
+                });
                 let metrics = if metrics.is_empty() {
                     vec![(None, None, None, None)]
                 } else {
@@ -732,6 +762,7 @@ impl Run {
                     rows.max_psi.push(max_psi.map(|(_, psi)| psi));
                     rows.max_psi_feature
                         .push(max_psi.map(|(f, _)| f.to_string()));
+                    rows.feature_means.push(feature_means.clone());
                 }
             }
             Ok(rows)

@@ -13,6 +13,7 @@
 //! | `quarry_prediction_log_rows_written_total`, `_dropped_total`, `_failed_total` | counter | |
 //! | `quarry_prediction_log_queue_rows` | gauge | |
 //! | `quarry_audit_records_written_total`, `_dropped_total`, `_failed_total` | counter | |
+//! | `quarry_alert_webhooks_delivered_total`, `_failed_total`, `_dropped_total`, `_retries_total` | counter | |
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -45,6 +46,7 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 pub fn render(
     serving: &Serving,
     audit: &crate::audit::AuditLog,
+    webhooks: &crate::lifecycle::notify::Counts,
     sessions: usize,
     memory_reserved: usize,
 ) -> String {
@@ -173,6 +175,26 @@ pub fn render(
                 "quarry_audit_records_failed_total",
                 "Audit log records lost because their write failed.",
                 audit.failed.load(Ordering::Relaxed),
+            ),
+            (
+                "quarry_alert_webhooks_delivered_total",
+                "Alerts a webhook accepted.",
+                webhooks.delivered.load(Ordering::Relaxed),
+            ),
+            (
+                "quarry_alert_webhooks_failed_total",
+                "Alerts given up on after every retry failed.",
+                webhooks.failed.load(Ordering::Relaxed),
+            ),
+            (
+                "quarry_alert_webhooks_dropped_total",
+                "Alerts dropped because the delivery queue was full.",
+                webhooks.dropped.load(Ordering::Relaxed),
+            ),
+            (
+                "quarry_alert_webhooks_retries_total",
+                "Webhook tries that failed (each retried with backoff, or given up).",
+                webhooks.retries.load(Ordering::Relaxed),
             ),
         ],
     );

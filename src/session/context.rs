@@ -227,6 +227,12 @@ pub fn base_state(
         )),
     )?;
     catalog.register_system_table(
+        crate::lifecycle::alerts::NAME,
+        LiveTable::provider(crate::lifecycle::alerts::AlertsTable(
+            crate::lifecycle::alerts::Alerts::of(registry.store().clone()),
+        )),
+    )?;
+    catalog.register_system_table(
         super::cursors::CURSORS,
         LiveTable::provider(super::cursors::CursorList::default()),
     )?;

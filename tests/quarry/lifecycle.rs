@@ -419,3 +419,235 @@ async fn a_job_killed_mid_training_is_failed_at_restart_with_no_version() {
     );
     server.kill();
 }
+
+/// A webhook listener on `port`: each request's path and JSON body, once
+/// it is answered 200.
+async fn listen(port: u16) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind the webhook port");
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let mut data = Vec::new();
+                let mut buffer = [0u8; 4096];
+                // Headers, then Content-Length bytes of body.
+                let (head, length) = loop {
+                    let n = socket.read(&mut buffer).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    data.extend_from_slice(&buffer[..n]);
+                    if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&data[..end]).to_string();
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())
+                                    .flatten()
+                            })
+                            .unwrap_or(0);
+                        data.drain(..end + 4);
+                        break (head, length);
+                    }
+                };
+                while data.len() < length {
+                    let n = socket.read(&mut buffer).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    data.extend_from_slice(&buffer[..n]);
+                }
+                let path = head
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
+                let body: Value = serde_json::from_slice(&data[..length]).expect("JSON body");
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+                let _ = sender.send((path, body));
+            });
+        }
+    });
+    receiver
+}
+
+#[quarry_test]
+async fn alerts_reach_a_webhook_that_comes_up_late_and_escalate() {
+    // A port with nothing listening on it, yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let policy = serde_json::json!({
+        "key": "id",
+        "log_sample_rate": 1,
+        "alert_to": ["table", format!("webhook:http://127.0.0.1:{port}/first")],
+        "escalate_after": "1 microsecond",
+        "escalate_to": ["log", format!("webhook:http://127.0.0.1:{port}/second")],
+        "alert_spc": false,
+    });
+    for sql in [
+        "CREATE TABLE obs AS SELECT CAST(value AS BIGINT) AS id, CAST(value % 97 AS DOUBLE) / 97 AS x, \
+         CAST(value % 97 AS DOUBLE) / 97 + CAST((value * 31) % 13 AS DOUBLE) / 13 > 1.0 AS y \
+         FROM generate_series(1, 3000) AS g(value)",
+        "CREATE MODEL hooked OPTIONS (algorithm = 'logistic', label = 'y') AS SELECT x, y FROM obs",
+        "SELECT ml_deploy('hooked', 1)",
+        &format!("SELECT ml_set_policy('hooked', '{policy}')"),
+        "SELECT count(prediction) FROM ml_predict('hooked', (SELECT id, x * 4 + 2 AS x FROM obs))",
+    ] {
+        client.batch_execute(sql).await.expect(sql);
+    }
+    assert_eq!(
+        scalar(&client, "SELECT reason FROM ml_run_policy('hooked')").await,
+        "alerts: 2 opened (prediction drift, feature drift), 0 still open, 0 resolved, 0 escalated"
+    );
+    // Delivery fails while nothing listens; the server goes on.
+    let started = Instant::now();
+    assert_eq!(scalar(&client, "SELECT 1").await, "1");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut received = listen(port).await;
+    let mut first = Vec::new();
+    while first.len() < 2 {
+        let (path, body) = tokio::time::timeout(Duration::from_secs(60), received.recv())
+            .await
+            .expect("the retried alerts arrive")
+            .expect("listener");
+        assert_eq!(path, "/first", "{body}");
+        assert_eq!(body["model"], "hooked");
+        assert_eq!(body["escalated"], false);
+        assert_eq!(body["status"], "open");
+        first.push(body["kind"].as_str().expect("kind").to_string());
+    }
+    first.sort();
+    assert_eq!(first, ["feature drift", "prediction drift"]);
+    let metrics = crate::harness::http_get(server.http, "/metrics").await;
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert_eq!(counter("quarry_alert_webhooks_delivered_total"), 2);
+    assert!(counter("quarry_alert_webhooks_retries_total") >= 2);
+    assert_eq!(counter("quarry_alert_webhooks_dropped_total"), 0);
+
+    // Acknowledged alerts are not escalated; the other one is, once.
+    assert_eq!(
+        scalar(&client, "SELECT ml_ack_alert(1, 'looking')").await,
+        "alert 1 (prediction drift of hooked) is acknowledged"
+    );
+    assert_eq!(
+        scalar(&client, "SELECT reason FROM ml_run_policy('hooked')").await,
+        "alerts: 0 opened, 2 still open, 0 resolved, 1 escalated"
+    );
+    let (path, body) = tokio::time::timeout(Duration::from_secs(30), received.recv())
+        .await
+        .expect("the escalation arrives")
+        .expect("listener");
+    assert_eq!(path, "/second");
+    assert_eq!(body["kind"], "feature drift");
+    assert_eq!(body["escalated"], true);
+    assert_eq!(
+        scalar(&client, "SELECT reason FROM ml_run_policy('hooked')").await,
+        "alerts: 0 opened, 2 still open, 0 resolved, 0 escalated"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), received.recv())
+            .await
+            .is_err(),
+        "nothing more is sent"
+    );
+    assert_eq!(
+        scalar(
+            &client,
+            "SELECT count(*) FROM ml_alerts WHERE escalated_at IS NOT NULL AND kind = 'feature drift'"
+        )
+        .await,
+        "1"
+    );
+}
+
+#[quarry_test]
+async fn lifecycle_walkthrough_runs() {
+    let server = TestServer::start_demo().await;
+    let client = server.connect().await;
+    let sql =
+        std::fs::read_to_string(crate::harness::repo_root().join("sql/examples/lifecycle.sql"))
+            .expect("walkthrough exists");
+    for statement in crate::ml::statements(&sql) {
+        client
+            .simple_query(&statement)
+            .await
+            .unwrap_or_else(|e| panic!("walkthrough statement failed:\n{statement}\n{e}"));
+    }
+    // What it claims, step by step.
+    for (sql, expected) in [
+        // 2. a fifth of the customers met the challenger.
+        (
+            "SELECT round(avg(CASE WHEN alias = 'challenger' THEN 1.0 ELSE 0.0 END), 2) FROM ml_prediction_log \
+             WHERE model = 'churn_flow' AND version IN (1, 2) AND CAST(key AS BIGINT) < 1000000",
+            "0.2",
+        ),
+        // 3. the GBDT wins the A/B test.
+        (
+            "SELECT verdict || ' ' || (p_value < 0.001) FROM ml_ab_report('churn_flow') WHERE arm = 'challenger'",
+            "challenger better true",
+        ),
+        // 7. drift alerted; the drift rule retrained, and version 3 won.
+        (
+            "SELECT count(*) > 0 FROM ml_alerts WHERE model = 'churn_flow' AND kind = 'feature drift'",
+            "t",
+        ),
+        (
+            "SELECT string_agg(coalesce(trigger, '-') || ':' || decision || ':' || coalesce(CAST(candidate_version AS TEXT), '-'), ' ' ORDER BY id) \
+             FROM ml_jobs WHERE model = 'churn_flow'",
+            "retrain_on_drift:deployed:3 rollback_on_metric:rolled back:-",
+        ),
+        (
+            "SELECT reason LIKE '%roc_auc of version 3 % against production version 2''s 0.%: better, deployed to production' \
+             FROM ml_jobs WHERE model = 'churn_flow' AND decision = 'deployed'",
+            "t",
+        ),
+        // 9. the hand deploy of version 1 was rolled back to 3.
+        (
+            "SELECT string_agg(action || ':' || CAST(version AS TEXT), ' ' ORDER BY id) FROM ml_deployments \
+             WHERE model = 'churn_flow' AND alias = 'production'",
+            "deploy:1 deploy:2 deploy:3 deploy:1 rollback:3",
+        ),
+        (
+            "SELECT string_agg(CAST(version AS TEXT) || ':' || status, ' ' ORDER BY version) FROM ml_model_versions WHERE model = 'churn_flow'",
+            "1:staged 2:staged 3:production",
+        ),
+        (
+            "SELECT by_user FROM ml_deployments WHERE model = 'churn_flow' AND action = 'rollback'",
+            "quarry",
+        ),
+        // 10. each version's life.
+        (
+            "SELECT string_agg(CAST(version AS TEXT) || ':' || trigger || ':' || (deployed_at IS NOT NULL), ' ' ORDER BY version) \
+             FROM ml_lifecycle('churn_flow')",
+            "1:manual:true 2:manual:true 3:retrain_on_drift:true",
+        ),
+        (
+            "SELECT metric || ' ' || (metric_now > 0.9) FROM ml_lifecycle('churn_flow') WHERE version = 3",
+            "roc_auc true",
+        ),
+    ] {
+        assert_eq!(scalar(&client, sql).await, expected, "{sql}");
+    }
+}

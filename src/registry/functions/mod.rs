@@ -45,11 +45,15 @@ pub fn functions() -> Vec<Definition<Arc<Registry>>> {
         Definition::scalar(ActionUdf::<annotate::AnnotateUdf>::new),
         Definition::scalar(ActionUdf::<review::ReviewUdf>::new),
         Definition::scalar(ActionUdf::<model_card::ModelCardUdf>::new),
+        Definition::scalar(ActionUdf::<crate::lifecycle::ack_alert::AckAlertUdf>::new),
         Definition::text_table(|r: &Arc<Registry>| reviews_due::ReviewsDueUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| dpia::DpiaUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| train::TrainUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| {
             crate::lifecycle::run_policy::RunPolicyUdtf::new(r.clone())
+        }),
+        Definition::text_table(|r: &Arc<Registry>| {
+            crate::lifecycle::view::LifecycleUdtf::new(r.clone())
         }),
         Definition::text_table(|r: &Arc<Registry>| snapshot::SnapshotUdtf::new(r.clone())),
         Definition::text_table(|r: &Arc<Registry>| snapshot_read::SnapshotReadUdtf::new(r.clone())),
