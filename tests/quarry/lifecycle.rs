@@ -534,15 +534,25 @@ async fn alerts_reach_a_webhook_that_comes_up_late_and_escalate() {
     }
     first.sort();
     assert_eq!(first, ["feature drift", "prediction drift"]);
-    let metrics = crate::harness::http_get(server.http, "/metrics").await;
-    let counter = |name: &str| -> u64 {
+    let counter = |metrics: &str, name: &str| -> u64 {
         metrics
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{name} ")))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("{name} in {metrics}"))
     };
-    assert_eq!(counter("quarry_alert_webhooks_delivered_total"), 2);
+    // The listener hands a request over as it answers; the server counts
+    // it once it has read the answer.
+    let started = Instant::now();
+    let metrics = loop {
+        let metrics = crate::harness::http_get(server.http, "/metrics").await;
+        if counter(&metrics, "quarry_alert_webhooks_delivered_total") == 2 {
+            break metrics;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let counter = |name: &str| counter(&metrics, name);
     assert!(counter("quarry_alert_webhooks_retries_total") >= 2);
     assert_eq!(counter("quarry_alert_webhooks_dropped_total"), 0);
 
