@@ -4,22 +4,15 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
-use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder};
-use datafusion::physical_plan::SendableRecordBatchStream;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::PartitionStream;
 use quarry_udfs::functions::definition::TableFunctionSpec;
 use quarry_udfs::functions::params::{Param, Params};
 
 use super::jobs;
-use crate::error::SqlStateError;
 use crate::registry::Registry;
-use crate::registry::functions::{session_state, text_arg};
+use crate::registry::functions::{at_execution, model_call};
 
 pub const NAME: &str = "ml_run_policy";
 
@@ -76,70 +69,24 @@ r#"```sql
 
 impl TableFunctionImpl for RunPolicyUdtf {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let exprs = args.exprs();
-        if exprs.len() != 1 {
-            return Err(SqlStateError::bad_argument(format!(
-                "{NAME}: expected (model), got {} arguments",
-                exprs.len()
-            ))
-            .into_df());
-        }
-        let model = text_arg(NAME, exprs, 0, "model").map_err(SqlStateError::into_df)?;
-        self.registry
-            .require_exists(&model)
-            .map_err(SqlStateError::into_df)?;
-        let state = session_state(&args)?;
-        let config = state.config_options();
-        for privilege in [
-            crate::access::Privilege::Train,
-            crate::access::Privilege::Deploy,
-        ] {
-            crate::access::require_model(config, &model, privilege)
-                .map_err(SqlStateError::into_df)?;
-        }
-        let partition = RunPartition {
-            schema: jobs::schema(),
-            registry: self.registry.clone(),
-            model,
-            user: quarry_udfs::session_info::user(config),
-        };
-        Ok(Arc::new(StreamingTable::try_new(
-            jobs::schema(),
-            vec![Arc::new(partition)],
-        )?))
-    }
-}
-
-/// Runs the job when executed, never at planning (EXPLAIN runs nothing).
-#[derive(Debug)]
-struct RunPartition {
-    schema: SchemaRef,
-    registry: Arc<Registry>,
-    model: String,
-    user: String,
-}
-
-impl PartitionStream for RunPartition {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        use crate::access::Privilege;
+        let (model, user) = model_call(
+            NAME,
+            &self.registry,
+            &args,
+            &[Privilege::Train, Privilege::Deploy],
+        )?;
         let registry = self.registry.clone();
-        let (model, user) = (self.model.clone(), self.user.clone());
-        let run = async move {
-            let id = registry
-                .run_policy(&model, &user)
-                .await
-                .map_err(SqlStateError::into_df)?;
-            let row = jobs::Jobs::of(registry.store().clone())
-                .get(id)
-                .map_err(SqlStateError::into_df)?;
-            jobs::batch(&row.into_iter().collect::<Vec<_>>()).map_err(SqlStateError::into_df)
-        };
-        Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            futures::stream::once(run),
-        ))
+        at_execution(
+            jobs::schema(),
+            Arc::new(move || {
+                let (registry, model, user) = (registry.clone(), model.clone(), user.clone());
+                Box::pin(async move {
+                    let id = registry.run_policy(&model, &user).await?;
+                    let row = jobs::Jobs::of(registry.store().clone()).get(id)?;
+                    jobs::batch(&row.into_iter().collect::<Vec<_>>())
+                })
+            }),
+        )
     }
 }

@@ -15,13 +15,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder};
-use datafusion::physical_plan::SendableRecordBatchStream;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::PartitionStream;
 use quarry_udfs::functions::definition::TableFunctionSpec;
 use quarry_udfs::functions::params::{Param, Params};
 
@@ -29,7 +24,7 @@ use super::jobs::Jobs;
 use super::{Lifecycle, number, quote, registry_time, rows, text};
 use crate::error::{Result, SqlStateError};
 use crate::registry::Registry;
-use crate::registry::functions::{session_state, text_arg};
+use crate::registry::functions::{at_execution, model_call};
 
 pub const NAME: &str = "ml_lifecycle";
 
@@ -258,61 +253,20 @@ impl TableFunctionImpl for LifecycleUdtf {
         &self,
         args: TableFunctionArgs,
     ) -> datafusion::error::Result<Arc<dyn TableProvider>> {
-        let exprs = args.exprs();
-        if exprs.len() != 1 {
-            return Err(SqlStateError::bad_argument(format!(
-                "{NAME}: expected (model), got {} arguments",
-                exprs.len()
-            ))
-            .into_df());
-        }
-        let model = text_arg(NAME, exprs, 0, "model").map_err(SqlStateError::into_df)?;
-        self.registry
-            .require_exists(&model)
-            .map_err(SqlStateError::into_df)?;
-        let state = session_state(&args)?;
-        let config = state.config_options();
-        crate::access::require_model(config, &model, crate::access::Privilege::Predict)
-            .map_err(SqlStateError::into_df)?;
-        let partition = ViewPartition {
-            schema: schema(),
-            registry: self.registry.clone(),
-            model,
-            user: quarry_udfs::session_info::user(config),
-        };
-        Ok(Arc::new(StreamingTable::try_new(
-            schema(),
-            vec![Arc::new(partition)],
-        )?))
-    }
-}
-
-#[derive(Debug)]
-struct ViewPartition {
-    schema: SchemaRef,
-    registry: Arc<Registry>,
-    model: String,
-    user: String,
-}
-
-impl PartitionStream for ViewPartition {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (model, user) = model_call(
+            NAME,
+            &self.registry,
+            &args,
+            &[crate::access::Privilege::Predict],
+        )?;
         let registry = self.registry.clone();
-        let (model, user) = (self.model.clone(), self.user.clone());
-        let run = async move {
-            registry
-                .lifecycle_view(&model, &user)
-                .await
-                .map_err(SqlStateError::into_df)
-        };
-        Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            futures::stream::once(run),
-        ))
+        at_execution(
+            schema(),
+            Arc::new(move || {
+                let (registry, model, user) = (registry.clone(), model.clone(), user.clone());
+                Box::pin(async move { registry.lifecycle_view(&model, &user).await })
+            }),
+        )
     }
 }
 

@@ -229,3 +229,86 @@ pub fn text(v: &ScalarValue) -> Option<String> {
         _ => None,
     }
 }
+
+/// What an [`at_execution`] table runs.
+type Run = Arc<
+    dyn Fn() -> futures::future::BoxFuture<
+            'static,
+            Result<datafusion::arrow::array::RecordBatch, SqlStateError>,
+        > + Send
+        + Sync,
+>;
+
+/// A table of one batch that `run` makes when the scan executes, never at
+/// planning: `EXPLAIN` of a call that trains, runs a job or reads the log
+/// does none of it.
+pub fn at_execution(
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    run: Run,
+) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    Ok(Arc::new(
+        datafusion::catalog::streaming::StreamingTable::try_new(
+            schema.clone(),
+            vec![Arc::new(AtExecution { schema, run })],
+        )?,
+    ))
+}
+
+struct AtExecution {
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    run: Run,
+}
+
+impl std::fmt::Debug for AtExecution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AtExecution").finish_non_exhaustive()
+    }
+}
+
+impl datafusion::physical_plan::streaming::PartitionStream for AtExecution {
+    fn schema(&self) -> &datafusion::arrow::datatypes::SchemaRef {
+        &self.schema
+    }
+
+    fn execute(
+        &self,
+        _ctx: Arc<datafusion::execution::TaskContext>,
+    ) -> datafusion::physical_plan::SendableRecordBatchStream {
+        let run = (self.run)();
+        Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                self.schema.clone(),
+                futures::stream::once(async move { run.await.map_err(SqlStateError::into_df) }),
+            ),
+        )
+    }
+}
+
+/// A table function's `(model)` call, checked at planning: the model
+/// exists and the caller holds every one of `privileges` on it. The
+/// model's name and the caller.
+pub fn model_call(
+    function: &str,
+    registry: &Registry,
+    args: &datafusion::catalog::TableFunctionArgs,
+    privileges: &[crate::access::Privilege],
+) -> datafusion::error::Result<(String, String)> {
+    let exprs = args.exprs();
+    if exprs.len() != 1 {
+        return Err(SqlStateError::bad_argument(format!(
+            "{function}: expected (model), got {} arguments",
+            exprs.len()
+        ))
+        .into_df());
+    }
+    let model = text_arg(function, exprs, 0, "model").map_err(SqlStateError::into_df)?;
+    registry
+        .require_exists(&model)
+        .map_err(SqlStateError::into_df)?;
+    let state = session_state(args)?;
+    let config = state.config_options();
+    for privilege in privileges {
+        crate::access::require_model(config, &model, *privilege).map_err(SqlStateError::into_df)?;
+    }
+    Ok((model, quarry_udfs::session_info::user(config)))
+}

@@ -5,16 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::Result;
-use datafusion::execution::TaskContext;
-use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{DocSection, Documentation, DocumentationBuilder};
-use datafusion::physical_plan::SendableRecordBatchStream;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::PartitionStream;
 use quarry_udfs::functions::definition::TableFunctionSpec;
 use quarry_udfs::functions::params::{Param, Params};
 
@@ -132,55 +125,25 @@ impl TableFunctionImpl for TrainUdtf {
         crate::access::require_training(state.config_options(), &self.registry, &name)
             .map_err(SqlStateError::into_df)?;
         let user = quarry_udfs::session_info::user(state.config_options());
-        let partition = TrainPartition {
-            schema: training::result_schema(),
-            registry: self.registry.clone(),
-            state,
-            request: TrainRequest {
-                name,
-                replace: false,
-                options,
-                query,
-                user,
-            },
+        let request = TrainRequest {
+            name,
+            replace: false,
+            options,
+            query,
+            user,
         };
-        Ok(Arc::new(StreamingTable::try_new(
-            training::result_schema(),
-            vec![Arc::new(partition)],
-        )?))
-    }
-}
-
-/// Trains when executed, never at planning (so EXPLAIN does not train).
-#[derive(Debug)]
-struct TrainPartition {
-    schema: SchemaRef,
-    registry: Arc<Registry>,
-    state: SessionState,
-    request: TrainRequest,
-}
-
-impl PartitionStream for TrainPartition {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let registry = self.registry.clone();
-        let state = self.state.clone();
-        let request = self.request.clone();
-        let run = async move {
-            let plan = crate::complexity::plan(&state, &request.query)
-                .await
-                .map_err(SqlStateError::into_df)?;
-            training::run(&registry, &state, plan, request, None)
-                .await
-                .map_err(SqlStateError::into_df)
-        };
-        Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            futures::stream::once(run),
-        ))
+        // Trains when executed, never at planning (so EXPLAIN does not train).
+        super::at_execution(
+            training::result_schema(),
+            Arc::new(move || {
+                let (registry, state, request) = (registry.clone(), state.clone(), request.clone());
+                Box::pin(async move {
+                    let plan = crate::complexity::plan(&state, &request.query).await?;
+                    training::run(&registry, &state, plan, request, None).await
+                })
+            }),
+        )
     }
 }
 
