@@ -112,6 +112,7 @@ pub fn base_state(
         .with_catalog_list(catalogs as Arc<dyn CatalogProviderList>)
         .with_default_features()
         .with_analyzer_rules(analyzer_rules(registry, access, catalog))
+        .with_optimizer_rules(super::aggregate_filters::optimizer_rules())
         .with_physical_optimizer_rules(physical_rules())
         .with_query_planner(Arc::new(QueryPlanner))
         .build();
