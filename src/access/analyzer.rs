@@ -33,14 +33,6 @@ use super::{Access, Acl, Object, ObjectKind, Privilege};
 use crate::catalog::staging::Block;
 use crate::catalog::{Catalog, RelName};
 
-/// The functions that score with the model their first argument names.
-const SCORING: &[&str] = &[
-    "ml_predict",
-    "ml_predict_proba",
-    "ml_predict_interval",
-    "ml_explain",
-];
-
 /// The model a reference (`churn`, `churn@3`, `churn@production`) names.
 pub fn model_of(reference: &str) -> String {
     let name = reference
@@ -240,7 +232,7 @@ impl Walk<'_> {
         plan.apply_expressions(|e| {
             e.apply(|e| {
                 if let Expr::ScalarFunction(f) = e
-                    && SCORING.contains(&f.name())
+                    && quarry_udfs::functions::scoring::MODEL_SCALARS.contains(&f.name())
                     && let Some(Expr::Literal(value, _)) = f.args.first()
                     && let Some(reference) = value.try_as_str().flatten()
                 {

@@ -28,8 +28,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
     ColumnarValue, DocSection, Documentation, DocumentationBuilder, Expr, LogicalPlan,
-    LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, col,
-    lit,
+    LogicalPlanBuilder, col, lit,
 };
 use datafusion::scalar::ScalarValue;
 
@@ -505,7 +504,7 @@ impl RelationFunction for ExplainUdtf {
                 .call(explain_args)
                 .alias(STRUCT_COLUMN),
         );
-        let field = Arc::new(ScalarUDF::new_from_impl(FieldOf::default()));
+        let field = super::field_of::udf();
         let mut outer = passthrough;
         outer.push(col("prediction"));
         for name in ["base_value", "explanation"] {
@@ -515,72 +514,5 @@ impl RelationFunction for ExplainUdtf {
             .project(inner)?
             .project(outer)?
             .build()
-    }
-}
-
-/// `__quarry_field(explanation, name)`: one field of the explanation struct.
-///
-/// Not DataFusion's `get_field`: the optimizer moves `get_field` over a
-/// column towards the scan as a cheap expression (`ExtractLeafExpressions`),
-/// which carried the explanation itself below the relation's sort, limit and
-/// filter, explaining every row of the table for one row asked for. This
-/// one keeps its place, so the relation is reduced first.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct FieldOf {
-    signature: Signature,
-}
-
-impl Default for FieldOf {
-    fn default() -> Self {
-        FieldOf {
-            signature: Signature::any(2, Volatility::Immutable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for FieldOf {
-    fn name(&self) -> &str {
-        "__quarry_field"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Err(SqlStateError::internal("__quarry_field: return_field_from_args is used").into_df())
-    }
-
-    fn return_field_from_args(
-        &self,
-        args: datafusion::logical_expr::ReturnFieldArgs,
-    ) -> Result<datafusion::arrow::datatypes::FieldRef> {
-        let name = match args.scalar_arguments.get(1).copied().flatten() {
-            Some(ScalarValue::Utf8(Some(name))) => name.clone(),
-            _ => return Err(SqlStateError::internal("__quarry_field: a field name").into_df()),
-        };
-        struct_fields()
-            .find(&name)
-            .map(|(_, f)| f.clone())
-            .ok_or_else(|| SqlStateError::internal(format!("__quarry_field: {name}")).into_df())
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))) = &args.args[1] else {
-            return Err(SqlStateError::internal("__quarry_field: (struct, name)").into_df());
-        };
-        // A struct computed once for a one-row input may come as a scalar.
-        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
-        let array = args.args[0].to_array(args.number_rows.max(1))?;
-        let column = array
-            .as_struct_opt()
-            .and_then(|s| s.column_by_name(name))
-            .ok_or_else(|| SqlStateError::internal(format!("__quarry_field: {name}")).into_df())?;
-        if scalar {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                column, 0,
-            )?));
-        }
-        Ok(ColumnarValue::Array(column.clone()))
     }
 }

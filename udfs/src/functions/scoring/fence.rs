@@ -24,19 +24,11 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
 };
 
-/// The functions that score with a model, the work the fence keeps in place.
-const SCORING: &[&str] = &[
-    super::predict::NAME,
-    super::predict_proba::NAME,
-    super::predict_interval::NAME,
-    super::explain::ROW_FUNCTION,
-];
-
 /// Whether `expr` calls a model.
 fn scores(expr: &Arc<dyn PhysicalExpr>) -> bool {
     expr.exists(|e| {
         Ok(e.downcast_ref::<ScalarFunctionExpr>()
-            .is_some_and(|f| SCORING.contains(&f.name())))
+            .is_some_and(|f| super::MODEL_SCALARS.contains(&f.name())))
     })
     .unwrap_or(false)
 }

@@ -11,6 +11,7 @@
 pub mod explain;
 pub mod feature_importance;
 pub mod fence;
+mod field_of;
 pub mod predict;
 pub mod predict_arm;
 pub mod predict_interval;
@@ -42,6 +43,18 @@ use crate::error::SqlStateError;
 use crate::model::route::Route;
 use crate::model::serving::{KEY_ARG, LogPolicy, PredictionSink, Scored};
 use crate::model::{Feature, FeatureKind, LoadedModel, ModelRef, ModelStore};
+
+/// The scalars that score with the model their first argument names: those
+/// users call and the hidden ones the table functions plan. The privilege
+/// check (PREDICT) and the scoring fence find scoring by these names.
+pub const MODEL_SCALARS: &[&str] = &[
+    predict::NAME,
+    predict_proba::NAME,
+    predict_interval::NAME,
+    predict_table::ROW_FUNCTION,
+    explain::ROW_FUNCTION,
+    reason_codes::ROW_FUNCTION,
+];
 
 /// The scoring functions.
 pub fn functions() -> Vec<Definition<Services>> {

@@ -13,30 +13,43 @@
 //!
 //! A bare name whose traffic is split (`ml_deploy(..., 'challenger', 0.2)`)
 //! scores each row with its arm's version and adds an `arm` column.
+//!
+//! A classifier's rows are scored by a hidden scalar ([`ClassifiedUdf`],
+//! `__quarry_predict`) that returns both columns as one struct from one pass
+//! of the model, so a query reading only `probability` is scored, counted
+//! and logged as one reading `prediction` is, and one reading both scores
+//! once.
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, StructArray};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
     DocSection, Documentation, DocumentationBuilder, Expr, LogicalPlan, LogicalPlanBuilder,
+    ScalarUDF, col, lit,
 };
 
 use super::predict::PredictUdf;
-use super::predict_proba::PredictProbaUdf;
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{ScalarUDF, lit};
 
 use super::predict_arm::PredictArmUdf;
 use super::{
-    Arms, SCORED, feature_columns, key_args, pinned_model, reporting_udf, scoring_args_for, udf,
+    Arms, Batch, Logged, ModelOutput, SCORED, feature_columns, key_args, pinned_model,
+    reporting_udf, scoring_args_for,
 };
 use crate::Services;
 use crate::error::SqlStateError;
 use crate::functions::definition::TableFunctionSpec;
 use crate::functions::params::{Args, MODEL, Params};
 use crate::functions::relation::{RelationFunction, find_column, passthrough};
-use crate::model::{Feature, Task};
+use crate::model::{Feature, LoadedModel, Task};
 
 pub const NAME: &str = "ml_predict";
+/// The hidden scalar that scores a classifier's rows for the table form.
+pub const ROW_FUNCTION: &str = "__quarry_predict";
+const STRUCT_COLUMN: &str = "__quarry_scored";
 
 /// The table form of `ml_predict`.
 #[derive(Debug)]
@@ -126,10 +139,9 @@ impl RelationFunction for PredictUdtf {
             None => pinned.to_string(),
         };
         let call_args = scoring_args_for(&reference, &columns);
-        // The prediction's call is the one reported (and logged, with the
-        // policy's key column when the relation has it); the probability's
-        // is not, so each row is logged once. Both carry the key: a split
-        // model routes each row by it.
+        // The scoring call is reported (and logged, with the policy's key
+        // column when the relation has it); it carries the key, by which a
+        // split model routes each row.
         let key = self
             .services
             .sink
@@ -140,30 +152,80 @@ impl RelationFunction for PredictUdtf {
         if let Some(key) = &key {
             keyed_args.extend(key_args(key.clone()));
         }
-        let mut outputs: Vec<Expr> = passthrough(&input);
-        outputs.push(
-            reporting_udf::<PredictUdf>(&self.services)
-                .call(keyed_args.clone())
-                .alias("prediction"),
-        );
+        let mut inner: Vec<Expr> = passthrough(&input);
+        let mut outer: Vec<Expr> = passthrough(&input);
         if model.task() == Task::Classification {
-            outputs.push(
-                udf::<PredictProbaUdf>(store)
+            // Prediction and probability from one pass of the model, as a
+            // struct split into the two columns: a query that reads either
+            // scores (and logs) each row once.
+            let field = super::field_of::udf();
+            inner.push(
+                reporting_udf::<ClassifiedUdf>(&self.services)
                     .call(keyed_args)
-                    .alias("probability"),
+                    .alias(STRUCT_COLUMN),
             );
+            for name in ["prediction", "probability"] {
+                outer.push(field.call(vec![col(STRUCT_COLUMN), lit(name)]).alias(name));
+            }
+        } else {
+            inner.push(
+                reporting_udf::<PredictUdf>(&self.services)
+                    .call(keyed_args)
+                    .alias("prediction"),
+            );
+            outer.push(col("prediction"));
         }
         // A split model says which arm scored each row.
         if arms.route.as_ref().is_some_and(|r| r.challenger.is_some()) {
             let arm = ScalarUDF::new_from_impl(PredictArmUdf::new(&self.services));
-            outputs.push(
+            inner.push(
                 arm.call(vec![
                     lit(reference.clone()),
                     key.unwrap_or_else(|| lit(ScalarValue::Utf8(None))),
                 ])
                 .alias("arm"),
             );
+            outer.push(col("arm"));
         }
-        LogicalPlanBuilder::from(input).project(outputs)?.build()
+        LogicalPlanBuilder::from(input)
+            .project(inner)?
+            .project(outer)?
+            .build()
     }
+}
+
+/// `__quarry_predict(model, feature, ...)` → struct(prediction,
+/// probability): a classifier's two table-form columns from one pass.
+#[derive(Debug, Default)]
+pub struct ClassifiedUdf;
+
+impl ModelOutput for ClassifiedUdf {
+    const NAME: &'static str = ROW_FUNCTION;
+    const FUNCTION: &'static str = NAME;
+
+    fn output_type(&self, model: &LoadedModel) -> Result<DataType, SqlStateError> {
+        Ok(DataType::Struct(classified_fields(model)?))
+    }
+
+    fn evaluate(&self, model: &LoadedModel, batch: Batch) -> Result<ArrayRef> {
+        Ok(self.evaluate_logged(model, batch)?.result)
+    }
+
+    fn evaluate_logged(&self, model: &LoadedModel, batch: Batch) -> Result<Logged> {
+        let (proba, prediction, probability) = model.predict_proba_scored(&batch.features)?;
+        let fields = classified_fields(model)?;
+        let result = StructArray::try_new(fields, vec![prediction.clone(), proba], None)?;
+        Ok(Logged {
+            result: Arc::new(result),
+            prediction,
+            probability,
+        })
+    }
+}
+
+fn classified_fields(model: &LoadedModel) -> Result<Fields, SqlStateError> {
+    Ok(Fields::from(vec![
+        Field::new("prediction", model.output_type(), true),
+        Field::new("probability", model.proba_type()?, true),
+    ]))
 }
