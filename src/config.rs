@@ -86,6 +86,10 @@ pub struct Cli {
     #[arg(long, env = "QUARRY_SCHEDULER_INTERVAL")]
     pub scheduler_interval: Option<String>,
 
+    /// Hosts alert webhooks may go to, comma-separated: host, host:port, [v6]:port, or * for any [default: none]
+    #[arg(long, env = "QUARRY_ALERT_WEBHOOK_HOSTS")]
+    pub alert_webhook_hosts: Option<String>,
+
     /// Configuration file [default: ./quarry.toml when it exists]
     #[arg(long, env = "QUARRY_CONFIG")]
     pub config: Option<PathBuf>,
@@ -112,6 +116,7 @@ struct FileConfig {
     prediction_log_queue: Option<usize>,
     audit_queue: Option<usize>,
     scheduler_interval: Option<String>,
+    alert_webhook_hosts: Option<String>,
 }
 
 /// Resolved configuration.
@@ -140,6 +145,8 @@ pub struct Config {
     pub audit_queue: usize,
     /// How often policies are evaluated; `None`: never on its own.
     pub scheduler_interval: Option<std::time::Duration>,
+    /// Where alert webhooks may go.
+    pub alert_webhook_hosts: crate::lifecycle::notify::Hosts,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +236,13 @@ impl Config {
                 .map(|ms| (ms > 0).then(|| std::time::Duration::from_millis(ms)))?,
             None => Some(std::time::Duration::from_secs(300)),
         };
+        let alert_webhook_hosts = crate::lifecycle::notify::Hosts::parse(
+            cli.alert_webhook_hosts
+                .or(file.alert_webhook_hosts)
+                .as_deref()
+                .unwrap_or(""),
+        )
+        .map_err(|e| format!("--alert-webhook-hosts: {e}"))?;
         let superuser = cli
             .superuser
             .or(file.superuser)
@@ -266,6 +280,7 @@ impl Config {
                 .unwrap_or(1_000_000),
             audit_queue: cli.audit_queue.or(file.audit_queue).unwrap_or(100_000),
             scheduler_interval,
+            alert_webhook_hosts,
         })
     }
 
@@ -289,6 +304,7 @@ impl Config {
             audit_queue: 100_000,
             // Tests run policies with ml_run_policy, when they choose.
             scheduler_interval: None,
+            alert_webhook_hosts: crate::lifecycle::notify::Hosts::default(),
         }
     }
 }

@@ -131,6 +131,21 @@ impl Automation for Lifecycle {
     async fn lifecycle_view(&self, model: &str, user: &str) -> Result<RecordBatch> {
         self.view(model, user).await
     }
+
+    fn check_webhook(&self, url: &str) -> Result<()> {
+        let hosts = &self.notifier.hosts;
+        if hosts.allow(url) {
+            return Ok(());
+        }
+        Err(SqlStateError::new(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            format!(
+                "ml_set_policy: webhook {url} is not on a host the server may send alerts to \
+                 (--alert-webhook-hosts: {})",
+                hosts.describe()
+            ),
+        ))
+    }
 }
 
 /// One version's live metric over the monitoring window.
@@ -148,6 +163,7 @@ impl Lifecycle {
         base: SessionState,
         access: Arc<crate::access::Access>,
         audit: Arc<crate::audit::AuditLog>,
+        webhook_hosts: notify::Hosts,
         shutdown: CancellationToken,
     ) -> Result<Arc<Lifecycle>> {
         let jobs = Jobs::open(registry.store().clone())?;
@@ -156,7 +172,7 @@ impl Lifecycle {
             base,
             access,
             audit,
-            notifier: notify::Notifier::start(shutdown.clone()),
+            notifier: notify::Notifier::start(webhook_hosts, shutdown.clone()),
             alerts: alerts::Alerts::of(registry.store().clone()),
             shutdown,
             jobs,

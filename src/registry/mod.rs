@@ -153,6 +153,8 @@ pub trait Automation: Send + Sync {
         model: &str,
         user: &str,
     ) -> Result<datafusion::arrow::array::RecordBatch>;
+    /// `42501` unless alerts may be sent to webhook `url`.
+    fn check_webhook(&self, url: &str) -> Result<()>;
 }
 
 /// How a version was trained: what a policy needs to train it again.
@@ -645,6 +647,13 @@ impl Registry {
         }
         let current = self.store.with_conn(|c| policy::read(c, &name))?;
         let merged = policy::merge("ml_set_policy", &current, changes)?;
+        // The webhooks this call names must be on the server's list (those
+        // already in the policy are checked again at delivery).
+        if let Ok(automation) = self.automation() {
+            for url in policy::webhooks(changes) {
+                automation.check_webhook(&url)?;
+            }
+        }
         self.store
             .with_tx(|tx| policy::write(tx, &name, &merged, user))?;
         lock(&self.log_policies).remove(&name);

@@ -48,6 +48,23 @@ fn known() -> impl Iterator<Item = (&'static str, &'static str)> {
         .chain(crate::lifecycle::rules::KEYS.iter().copied())
 }
 
+/// The webhook URLs the routes in `changes` (policy JSON text) name.
+pub fn webhooks(changes: &str) -> Vec<String> {
+    use crate::lifecycle::alerts::Route;
+    let Ok(Json::Object(changes)) = serde_json::from_str::<Json>(changes) else {
+        return Vec::new();
+    };
+    ["alert_to", "escalate_to"]
+        .iter()
+        .filter_map(|key| Route::list(changes.get(*key)?))
+        .flatten()
+        .filter_map(|route| match route {
+            Route::Webhook(url) => Some(url),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Checks `changes` (a JSON object) and merges it into `current`.
 pub fn merge(function: &str, current: &Json, changes: &str) -> Result<Json> {
     let parsed: Json = serde_json::from_str(changes).map_err(|e| {

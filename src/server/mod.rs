@@ -322,6 +322,7 @@ impl Server {
             base.clone(),
             access.clone(),
             audit.clone(),
+            config.alert_webhook_hosts.clone(),
             shutdown.clone(),
         )
         .map_err(|e| e.message)?;

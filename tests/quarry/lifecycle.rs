@@ -489,7 +489,12 @@ async fn alerts_reach_a_webhook_that_comes_up_late_and_escalate() {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let server = TestServer::start().await;
+    // The operator lets alerts go to that port only.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = quarry::Config::for_data_dir(dir.path());
+    config.alert_webhook_hosts =
+        quarry::lifecycle::notify::Hosts::parse(&format!("127.0.0.1:{port}")).expect("hosts");
+    let server = TestServer::with_config(config).await;
     let client = server.connect().await;
     let policy = serde_json::json!({
         "key": "id",
