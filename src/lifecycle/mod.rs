@@ -232,6 +232,11 @@ impl Lifecycle {
                 self.jobs.finish(id, &outcome, Some(&error))?;
             }
         }
+        let days = Rules::of(&self.registry.policy(model)?).job_retention_days;
+        let pruned = self.jobs.prune(model, days)?;
+        if pruned > 0 {
+            tracing::debug!(model, pruned, days, "ml_jobs: old idle jobs deleted");
+        }
         Ok(id)
     }
 

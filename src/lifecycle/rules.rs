@@ -14,6 +14,7 @@
 //! | `rollback_on_metric` | `{"metric": "roc_auc", "margin": 0.02}` | roll production back when its live metric since its deploy is below the previous version's live metric by more than the margin |
 //! | `monitor_window`     | interval text | how far back live metrics and drift are read (default `'7 days'`) |
 //! | `min_labelled`       | integer ≥ 1 | feedback rows a live metric needs to count (default 30) |
+//! | `job_retention_days` | integer ≥ 1 | days the `ml_jobs` rows of jobs that changed nothing are kept (default 30); jobs that trained, deployed, kept or rolled back stay |
 //! | `alert_to`, `escalate_after`, `escalate_to`, `alert_psi`, `alert_metric`, `alert_error_rate`, `alert_latency_ms`, `alert_spc` | see `alerts` | the alert checks |
 
 use chrono::{DateTime, Utc};
@@ -45,6 +46,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("monitor_window", "a positive interval such as '7 days'"),
     ("min_labelled", "a whole number of rows, at least 1"),
+    ("job_retention_days", "a whole number of days, at least 1"),
     (
         "alert_to",
         "an array of routes: \"table\", \"log\" or \"webhook:http://host:port/path\"",
@@ -84,7 +86,7 @@ pub fn valid(key: &str, value: &Json) -> bool {
         "retrain_on_drift" => value.as_f64().is_some_and(|p| p > 0.0 && p.is_finite()),
         "retrain_on_metric" => value.as_str().and_then(Condition::parse).is_some(),
         "min_new_rows" => value.as_u64().is_some(),
-        "min_labelled" => value.as_u64().is_some_and(|n| n >= 1),
+        "min_labelled" | "job_retention_days" => value.as_u64().is_some_and(|n| n >= 1),
         "auto_deploy" => matches!(value.as_str(), Some("never" | "if_better")),
         "deploy_metric" => value.as_str().is_some_and(|m| METRICS.contains(&m)),
         "deploy_p_value" => value.as_f64().is_some_and(|p| p > 0.0 && p < 1.0),
@@ -197,6 +199,8 @@ pub struct Rules {
     pub rollback_on_metric: Option<Rollback>,
     pub monitor_window: String,
     pub min_labelled: u64,
+    /// Days a job that changed nothing stays in `ml_jobs`.
+    pub job_retention_days: u64,
     /// The alert checks, when the policy routes alerts (`alert_to`).
     pub alerts: Option<super::alerts::AlertRules>,
 }
@@ -227,6 +231,10 @@ impl Rules {
             monitor_window: text("monitor_window").unwrap_or_else(|| "7 days".into()),
             min_labelled: policy
                 .get("min_labelled")
+                .and_then(Json::as_u64)
+                .unwrap_or(30),
+            job_retention_days: policy
+                .get("job_retention_days")
                 .and_then(Json::as_u64)
                 .unwrap_or(30),
             alerts: super::alerts::AlertRules::of(policy),

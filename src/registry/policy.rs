@@ -8,7 +8,7 @@
 //! | `key`                | text           | the column that identifies whom a prediction is about |
 //! | `log_retention_days` | integer ≥ 1    | logged predictions older than this are removed |
 //! | `approvals_required` | array of role names | roles whose approval (`ml_approve`) a version needs before `ml_deploy` to production (`registry::approvals`) |
-//! | `retrain_every`, `retrain_on_drift`, `retrain_on_metric`, `min_new_rows`, `auto_deploy`, `deploy_metric`, `deploy_p_value`, `compare_on`, `rollback_on_metric`, `monitor_window`, `min_labelled` | see `lifecycle::rules` | what the scheduler does |
+//! | `retrain_every`, `retrain_on_drift`, `retrain_on_metric`, `min_new_rows`, `auto_deploy`, `deploy_metric`, `deploy_p_value`, `compare_on`, `rollback_on_metric`, `monitor_window`, `min_labelled`, `job_retention_days` | see `lifecycle::rules` | what the scheduler does |
 //!
 //! Stored as JSON in `ml_policies`, one row per model; `ml_set_policy`
 //! merges what it is given into it (a key set to `null` is removed). Keys
