@@ -29,7 +29,7 @@ use super::alerts::{
     SPC_RULE, route,
 };
 use super::jobs::Outcome;
-use super::{Lifecycle, number, quote, rows, show, text};
+use super::{Lifecycle, Monitored, number, quote, rows, show, text};
 use crate::error::Result;
 use crate::session::Session;
 
@@ -56,6 +56,7 @@ impl Lifecycle {
         rules: &AlertRules,
         window: &str,
         min_labelled: u64,
+        monitored: &Monitored,
         session: &Arc<Session>,
         out: &mut Outcome,
     ) -> Result<()> {
@@ -70,72 +71,58 @@ impl Lifecycle {
             LATENCY,
         ];
         let mut findings = Vec::new();
-        let sql = format!(
-            "SELECT metric, labelled, value, prediction_psi, max_feature_psi, max_psi_feature FROM ml_monitor({}, window => {}, grain => 'window', bootstrap => 0)",
-            quote(&format!("{model}@{version}")),
-            quote(window)
-        );
-        let batches = self.query(session, &sql).await?;
-        let monitored: Vec<_> = rows(&batches).collect();
-        if let Some((b, i)) = monitored.first() {
-            if let Some(psi) = number(b, "prediction_psi", *i).filter(|p| *p > rules.psi) {
-                findings.push(Finding {
-                    version,
-                    kind: PREDICTION_DRIFT,
-                    subject: String::new(),
-                    severity: severity(psi, rules.psi),
-                    value: psi,
-                    threshold: rules.psi,
-                    detail: format!(
-                        "the PSI of version {version}'s predictions over the last {window} is {}, above {}",
-                        show(psi),
-                        rules.psi
-                    ),
-                });
-            }
-            if let (Some(psi), Some(feature)) = (
-                number(b, "max_feature_psi", *i).filter(|p| *p > rules.psi),
-                text(b, "max_psi_feature", *i),
-            ) {
-                findings.push(Finding {
-                    version,
-                    kind: FEATURE_DRIFT,
-                    subject: String::new(),
-                    severity: severity(psi, rules.psi),
-                    value: psi,
-                    threshold: rules.psi,
-                    detail: format!(
-                        "the PSI of feature {feature} in version {version}'s logged inputs over the last {window} is {}, above {}",
-                        show(psi),
-                        rules.psi
-                    ),
-                });
-            }
-        }
-        if let Some(condition) = &rules.metric {
-            let live = monitored.iter().find_map(|(b, i)| {
-                (text(b, "metric", *i).as_deref() == Some(condition.metric.as_str()))
-                    .then(|| Some((number(b, "labelled", *i)? as i64, number(b, "value", *i)?)))
-                    .flatten()
+        if let Some(psi) = monitored.prediction_psi.filter(|p| *p > rules.psi) {
+            findings.push(Finding {
+                version,
+                kind: PREDICTION_DRIFT,
+                subject: String::new(),
+                severity: severity(psi, rules.psi),
+                value: psi,
+                threshold: rules.psi,
+                detail: format!(
+                    "the PSI of version {version}'s predictions over the last {window} is {}, above {}",
+                    show(psi),
+                    rules.psi
+                ),
             });
-            if let Some((n, value)) = live
-                && n >= min_labelled as i64
-                && condition.holds(value)
-            {
-                findings.push(Finding {
-                    version,
-                    kind: METRIC_DROP,
-                    subject: condition.metric.clone(),
-                    severity: "critical",
-                    value,
-                    threshold: condition.threshold,
-                    detail: format!(
-                        "live {} of version {version} over the last {window} is {} (n={n}), {condition}",
-                        condition.metric,
-                        show(value)
-                    ),
-                });
-            }
+        }
+        if let Some((psi, feature)) = monitored
+            .feature_psi
+            .clone()
+            .filter(|(p, _)| *p > rules.psi)
+        {
+            findings.push(Finding {
+                version,
+                kind: FEATURE_DRIFT,
+                subject: String::new(),
+                severity: severity(psi, rules.psi),
+                value: psi,
+                threshold: rules.psi,
+                detail: format!(
+                    "the PSI of feature {feature} in version {version}'s logged inputs over the last {window} is {}, above {}",
+                    show(psi),
+                    rules.psi
+                ),
+            });
+        }
+        if let Some(condition) = &rules.metric
+            && let Some(super::Live { labelled: n, value }) = monitored.live(&condition.metric)
+            && n >= min_labelled as i64
+            && condition.holds(value)
+        {
+            findings.push(Finding {
+                version,
+                kind: METRIC_DROP,
+                subject: condition.metric.clone(),
+                severity: "critical",
+                value,
+                threshold: condition.threshold,
+                detail: format!(
+                    "live {} of version {version} over the last {window} is {} (n={n}), {condition}",
+                    condition.metric,
+                    show(value)
+                ),
+            });
         }
         // Scoring calls of the last hour.
         let sql = format!(

@@ -149,10 +149,52 @@ impl Automation for Lifecycle {
 }
 
 /// One version's live metric over the monitoring window.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Live {
     labelled: i64,
     value: f64,
+}
+
+/// One version's logged rows over a window, as `ml_monitor(...,
+/// grain => 'window')` measures them: read once per job, for the alert
+/// checks and the retraining rules alike.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Monitored {
+    prediction_psi: Option<f64>,
+    /// The largest PSI of a logged feature, and the feature.
+    feature_psi: Option<(f64, String)>,
+    /// Each live metric: its name, labelled rows and value.
+    metrics: Vec<(String, Live)>,
+}
+
+impl Monitored {
+    fn of(batches: &[RecordBatch]) -> Monitored {
+        let mut monitored = Monitored::default();
+        // Every metric row repeats the drift columns.
+        if let Some((b, i)) = rows(batches).next() {
+            monitored.prediction_psi = number(b, "prediction_psi", i);
+            monitored.feature_psi =
+                number(b, "max_feature_psi", i).zip(text(b, "max_psi_feature", i));
+        }
+        monitored.metrics = rows(batches)
+            .filter_map(|(b, i)| {
+                Some((
+                    text(b, "metric", i)?,
+                    Live {
+                        labelled: number(b, "labelled", i)? as i64,
+                        value: number(b, "value", i)?,
+                    },
+                ))
+            })
+            .collect();
+        monitored
+    }
+
+    fn live(&self, metric: &str) -> Option<Live> {
+        self.metrics
+            .iter()
+            .find_map(|(m, live)| (m == metric).then_some(*live))
+    }
 }
 
 impl Lifecycle {
@@ -273,32 +315,19 @@ impl Lifecycle {
         result
     }
 
-    /// Each version's live `metric` over the window, from `ml_monitor`.
-    async fn live(
+    /// `reference`'s logged rows over `window`, from `ml_monitor`.
+    async fn monitored(
         &self,
         session: &Arc<Session>,
         reference: &str,
         window: &str,
-        metric: &str,
-    ) -> Result<Vec<(u32, Live)>> {
+    ) -> Result<Monitored> {
         let sql = format!(
-            "SELECT version, labelled, value FROM ml_monitor({}, window => {}, grain => 'window', bootstrap => 0) WHERE metric = {}",
+            "SELECT metric, labelled, value, prediction_psi, max_feature_psi, max_psi_feature FROM ml_monitor({}, window => {}, grain => 'window', bootstrap => 0)",
             quote(reference),
-            quote(window),
-            quote(metric)
+            quote(window)
         );
-        let batches = self.query(session, &sql).await?;
-        Ok(rows(&batches)
-            .filter_map(|(b, i)| {
-                Some((
-                    number(b, "version", i)? as u32,
-                    Live {
-                        labelled: number(b, "labelled", i)? as i64,
-                        value: number(b, "value", i)?,
-                    },
-                ))
-            })
-            .collect())
+        Ok(Monitored::of(&self.query(session, &sql).await?))
     }
 
     async fn evaluate(&self, model: &str, out: &mut Outcome) -> Result<()> {
@@ -322,14 +351,29 @@ impl Lifecycle {
             .registry
             .retraining(model, production.unwrap_or(newest.version))?;
         let session = self.session(&recipe.owner);
+        // The version the checks and rules watch, over the window, read once.
+        let watched = production.unwrap_or(newest.version);
+        let monitored = if rules.alerts.is_some()
+            || rules.retrain_on_drift.is_some()
+            || rules.retrain_on_metric.is_some()
+        {
+            self.monitored(
+                &session,
+                &format!("{model}@{watched}"),
+                &rules.monitor_window,
+            )
+            .await?
+        } else {
+            Monitored::default()
+        };
         if let Some(alerting) = &rules.alerts {
-            let version = production.unwrap_or(newest.version);
             self.check_alerts(
                 model,
-                version,
+                watched,
                 alerting,
                 &rules.monitor_window,
                 rules.min_labelled,
+                &monitored,
                 &session,
                 out,
             )
@@ -366,25 +410,19 @@ impl Lifecycle {
                 },
             );
             let now_live = self
-                .live(
-                    &session,
-                    &format!("{model}@{current}"),
-                    &since,
-                    &rollback.metric,
-                )
+                .monitored(&session, &format!("{model}@{current}"), &since)
                 .await?;
             let before_live = self
-                .live(
+                .monitored(
                     &session,
                     &format!("{model}@{previous}"),
                     &rules.monitor_window,
-                    &rollback.metric,
                 )
                 .await?;
-            let enough = |live: Vec<(u32, Live)>| {
-                live.into_iter()
-                    .map(|(_, l)| l)
-                    .find(|l| l.labelled >= rules.min_labelled as i64)
+            let enough = |monitored: Monitored| {
+                monitored
+                    .live(&rollback.metric)
+                    .filter(|l| l.labelled >= rules.min_labelled as i64)
             };
             match (enough(now_live), enough(before_live)) {
                 (Some(now), Some(before)) => {
@@ -421,9 +459,7 @@ impl Lifecycle {
             }
         }
 
-        let fired = self
-            .fired(model, &rules, &session, newest, production, &mut out.notes)
-            .await?;
+        let fired = self.fired(&rules, newest, watched, &monitored, &mut out.notes);
         let Some(trigger) = fired else {
             if rules.retrain_every.is_some()
                 || rules.retrain_on_drift.is_some()
@@ -605,16 +641,16 @@ impl Lifecycle {
             .map(|(p, at)| (p as u32, at)))
     }
 
-    /// The first retraining rule that fires, noting what each measured.
-    async fn fired(
+    /// The first retraining rule that fires, noting what each measured
+    /// (drift and live metrics of `version`, production or the newest).
+    fn fired(
         &self,
-        model: &str,
         rules: &Rules,
-        session: &Arc<Session>,
         newest: &crate::registry::VersionRow,
-        production: Option<u32>,
+        version: u32,
+        monitored: &Monitored,
         notes: &mut Vec<String>,
-    ) -> Result<Option<String>> {
+    ) -> Option<String> {
         let mut fired = None;
         let now = Utc::now();
         if let Some(every) = &rules.retrain_every {
@@ -635,84 +671,70 @@ impl Lifecycle {
                 )),
             }
         }
-        if rules.retrain_on_drift.is_some() || rules.retrain_on_metric.is_some() {
-            let version = production.unwrap_or(newest.version);
-            let sql = format!(
-                "SELECT metric, labelled, value, prediction_psi, max_feature_psi, max_psi_feature FROM ml_monitor({}, window => {}, grain => 'window', bootstrap => 0)",
-                quote(&format!("{model}@{version}")),
-                quote(&rules.monitor_window)
-            );
-            let batches = self.query(session, &sql).await?;
-            let monitored: Vec<(&RecordBatch, usize)> = rows(&batches).collect();
-            if let Some(threshold) = rules.retrain_on_drift {
-                // Every metric row repeats the drift columns.
-                let first = monitored.first();
-                let prediction = first.and_then(|(b, i)| number(b, "prediction_psi", *i));
-                let feature = first.and_then(|(b, i)| {
-                    Some((
-                        number(b, "max_feature_psi", *i)?,
-                        text(b, "max_psi_feature", *i)?,
-                    ))
-                });
-                let mut drifted = Vec::new();
-                if let Some(p) = prediction.filter(|p| *p > threshold) {
-                    drifted.push(format!("the prediction's PSI {}", show(p)));
-                }
-                if let Some((psi, name)) = feature.as_ref().filter(|(psi, _)| *psi > threshold) {
-                    drifted.push(format!("feature {name}'s PSI {}", show(*psi)));
-                }
-                if drifted.is_empty() {
-                    notes.push(match (prediction, &feature) {
-                        (None, None) => format!(
-                            "retrain_on_drift: nothing logged for version {version} in the last {}",
-                            rules.monitor_window
-                        ),
-                        _ => format!(
-                            "retrain_on_drift: largest PSI {} over the last {}, not above {threshold}",
-                            show(prediction.into_iter().chain(feature.as_ref().map(|f| f.0)).fold(0.0, f64::max)),
-                            rules.monitor_window
-                        ),
-                    });
-                } else {
-                    notes.push(format!(
-                        "retrain_on_drift: {} over the last {} of version {version}'s logged rows is above {threshold}",
-                        drifted.join(" and "),
-                        rules.monitor_window
-                    ));
-                    fired.get_or_insert("retrain_on_drift");
-                }
+        if let Some(threshold) = rules.retrain_on_drift {
+            let prediction = monitored.prediction_psi;
+            let feature = &monitored.feature_psi;
+            let mut drifted = Vec::new();
+            if let Some(p) = prediction.filter(|p| *p > threshold) {
+                drifted.push(format!("the prediction's PSI {}", show(p)));
             }
-            if let Some(condition) = &rules.retrain_on_metric {
-                let live = monitored.iter().find_map(|(b, i)| {
-                    (text(b, "metric", *i).as_deref() == Some(condition.metric.as_str()))
-                        .then(|| Some((number(b, "labelled", *i)? as i64, number(b, "value", *i)?)))
-                        .flatten()
+            if let Some((psi, name)) = feature.as_ref().filter(|(psi, _)| *psi > threshold) {
+                drifted.push(format!("feature {name}'s PSI {}", show(*psi)));
+            }
+            if drifted.is_empty() {
+                notes.push(match (prediction, &feature) {
+                    (None, None) => format!(
+                        "retrain_on_drift: nothing logged for version {version} in the last {}",
+                        rules.monitor_window
+                    ),
+                    _ => format!(
+                        "retrain_on_drift: largest PSI {} over the last {}, not above {threshold}",
+                        show(
+                            prediction
+                                .into_iter()
+                                .chain(feature.as_ref().map(|f| f.0))
+                                .fold(0.0, f64::max)
+                        ),
+                        rules.monitor_window
+                    ),
                 });
-                match live {
-                    Some((n, value)) if n >= rules.min_labelled as i64 => {
-                        if condition.holds(value) {
-                            notes.push(format!(
-                                "retrain_on_metric: live {} of version {version} is {} (n={n}), {condition}",
-                                condition.metric,
-                                show(value)
-                            ));
-                            fired.get_or_insert("retrain_on_metric");
-                        } else {
-                            notes.push(format!(
-                                "retrain_on_metric: live {} of version {version} is {} (n={n}), not {condition}",
-                                condition.metric,
-                                show(value)
-                            ));
-                        }
-                    }
-                    _ => notes.push(format!(
-                        "retrain_on_metric: fewer than {} labelled rows for version {version} in the last {}",
-                        rules.min_labelled, rules.monitor_window
-                    )),
-                }
+            } else {
+                notes.push(format!(
+                    "retrain_on_drift: {} over the last {} of version {version}'s logged rows is above {threshold}",
+                    drifted.join(" and "),
+                    rules.monitor_window
+                ));
+                fired.get_or_insert("retrain_on_drift");
             }
         }
-        Ok(fired.map(str::to_string))
+        if let Some(condition) = &rules.retrain_on_metric {
+            match monitored.live(&condition.metric) {
+                Some(Live {
+                    labelled: n,
+                    value,
+                }) if n >= rules.min_labelled as i64 => {
+                    if condition.holds(value) {
+                        notes.push(format!(
+                            "retrain_on_metric: live {} of version {version} is {} (n={n}), {condition}",
+                            condition.metric,
+                            show(value)
+                        ));
+                        fired.get_or_insert("retrain_on_metric");
+                    } else {
+                        notes.push(format!(
+                            "retrain_on_metric: live {} of version {version} is {} (n={n}), not {condition}",
+                            condition.metric,
+                            show(value)
+                        ));
+                    }
+                }
+                _ => notes.push(format!(
+                    "retrain_on_metric: fewer than {} labelled rows for version {version} in the last {}",
+                    rules.min_labelled, rules.monitor_window
+                )),
+            }
+        }
+        fired.map(str::to_string)
     }
 }
 
@@ -733,6 +755,46 @@ fn humanize(span: chrono::TimeDelta) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_monitored_window_is_read_from_its_rows() -> datafusion::error::Result<()> {
+        use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+        use datafusion::arrow::datatypes::{Field, Schema};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("metric", DataType::Utf8, true),
+            Field::new("labelled", DataType::Int64, true),
+            Field::new("value", DataType::Float64, true),
+            Field::new("prediction_psi", DataType::Float64, true),
+            Field::new("max_feature_psi", DataType::Float64, true),
+            Field::new("max_psi_feature", DataType::Utf8, true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![
+                Some("roc_auc"),
+                Some("accuracy"),
+                None,
+            ])),
+            Arc::new(Int64Array::from(vec![Some(40), Some(40), None])),
+            Arc::new(Float64Array::from(vec![Some(0.8), Some(0.7), None])),
+            Arc::new(Float64Array::from(vec![Some(0.3); 3])),
+            Arc::new(Float64Array::from(vec![Some(0.5); 3])),
+            Arc::new(StringArray::from(vec![Some("fee"); 3])),
+        ];
+        let batch = RecordBatch::try_new(schema, columns)?;
+        let monitored = Monitored::of(&[batch]);
+        assert_eq!(monitored.prediction_psi, Some(0.3));
+        assert_eq!(monitored.feature_psi, Some((0.5, "fee".to_string())));
+        assert_eq!(
+            monitored.live("accuracy"),
+            Some(Live {
+                labelled: 40,
+                value: 0.7
+            })
+        );
+        assert_eq!(monitored.live("rmse"), None);
+        assert_eq!(Monitored::of(&[]), Monitored::default());
+        Ok(())
+    }
 
     #[test]
     fn reads_registry_times_and_quotes() {
