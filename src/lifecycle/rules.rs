@@ -110,10 +110,7 @@ pub fn valid(key: &str, value: &Json) -> bool {
 /// The instant `text` (an interval: `'7 days'`, `'1 hour'`) before `now`;
 /// `None` unless it is a positive interval.
 pub fn interval_start(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let value = ScalarValue::Utf8(Some(text.to_string()));
-    crate::serving::monitor::window_start_of("policy", "interval", "", &value, now)
-        .ok()
-        .and_then(DateTime::<Utc>::from_timestamp_micros)
+    crate::session::intervals::before(&ScalarValue::Utf8(Some(text.to_string())), now)
 }
 
 /// `metric < threshold` or `metric > threshold`.

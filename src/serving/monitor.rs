@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
@@ -212,35 +212,16 @@ pub(crate) fn since_value(
 /// What a window must be.
 const WINDOW: &str = "must be a positive interval such as '7 days' or INTERVAL '1 hour'";
 
-pub(crate) fn window_start_of(
+fn window_start_of(
     function: &str,
     argument: &str,
     expected: &str,
     value: &ScalarValue,
     now: DateTime<Utc>,
 ) -> Result<i64, SqlStateError> {
-    let bad = || SqlStateError::arg(function, argument, expected, value);
-    let interval = value
-        .cast_to(&DataType::Interval(
-            datafusion::arrow::datatypes::IntervalUnit::MonthDayNano,
-        ))
-        .map_err(|_| bad())?;
-    let ScalarValue::IntervalMonthDayNano(Some(i)) = interval else {
-        return Err(bad());
-    };
-    if i.months < 0
-        || i.days < 0
-        || i.nanoseconds < 0
-        || (i.months, i.days, i.nanoseconds) == (0, 0, 0)
-    {
-        return Err(bad());
-    }
-    let start = now
-        .checked_sub_months(Months::new(i.months as u32))
-        .and_then(|t| t.checked_sub_signed(chrono::TimeDelta::days(i.days as i64)))
-        .and_then(|t| t.checked_sub_signed(chrono::TimeDelta::nanoseconds(i.nanoseconds)))
-        .ok_or_else(bad)?;
-    Ok(start.timestamp_micros())
+    crate::session::intervals::before(value, now)
+        .map(|start| start.timestamp_micros())
+        .ok_or_else(|| SqlStateError::arg(function, argument, expected, value))
 }
 
 impl RelationFunction for MonitorUdtf {

@@ -26,6 +26,32 @@ use datafusion::sql::sqlparser::ast::BinaryOperator;
 
 use crate::error::{SqlStateError, sqlstate};
 
+/// The instant a positive interval (`INTERVAL '7 days'`, or its text
+/// `'7 days'`) before `now`; `None` for anything else (a negative or zero
+/// interval, a part below zero, text that is no interval, an instant out of
+/// range). Months are calendar months, as PostgreSQL subtracts them.
+pub fn before(
+    value: &datafusion::scalar::ScalarValue,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let interval = value
+        .cast_to(&DataType::Interval(IntervalUnit::MonthDayNano))
+        .ok()?;
+    let datafusion::scalar::ScalarValue::IntervalMonthDayNano(Some(i)) = interval else {
+        return None;
+    };
+    if i.months < 0
+        || i.days < 0
+        || i.nanoseconds < 0
+        || (i.months, i.days, i.nanoseconds) == (0, 0, 0)
+    {
+        return None;
+    }
+    now.checked_sub_months(chrono::Months::new(i.months as u32))?
+        .checked_sub_signed(chrono::TimeDelta::days(i.days as i64))?
+        .checked_sub_signed(chrono::TimeDelta::nanoseconds(i.nanoseconds))
+}
+
 /// Plans `*` and `/` between an interval and a number.
 #[derive(Debug, Default)]
 pub struct IntervalArithmetic;
@@ -180,6 +206,32 @@ mod tests {
 
     fn iv(months: i32, days: i32, micros: i64) -> IntervalMonthDayNano {
         IntervalMonthDayNano::new(months, days, micros * 1000)
+    }
+
+    #[test]
+    fn an_interval_back_from_now() {
+        use chrono::{TimeZone, Utc};
+        use datafusion::scalar::ScalarValue;
+        let now = Utc.with_ymd_and_hms(2026, 3, 31, 12, 0, 0).single();
+        let now = now.expect("a valid instant");
+        let text = |t: &str| ScalarValue::Utf8(Some(t.into()));
+        assert_eq!(
+            before(&text("7 days"), now),
+            Utc.with_ymd_and_hms(2026, 3, 24, 12, 0, 0).single()
+        );
+        // A calendar month back from March 31 is the end of February.
+        assert_eq!(
+            before(&text("1 month 1 hour"), now),
+            Utc.with_ymd_and_hms(2026, 2, 28, 11, 0, 0).single()
+        );
+        assert_eq!(
+            before(&ScalarValue::IntervalMonthDayNano(Some(iv(0, 0, 1))), now),
+            now.checked_sub_signed(chrono::TimeDelta::microseconds(1))
+        );
+        for bad in ["0 days", "-1 day", "1 day -2 hours", "soon", ""] {
+            assert_eq!(before(&text(bad), now), None, "{bad}");
+        }
+        assert_eq!(before(&ScalarValue::Int64(Some(5)), now), None);
     }
 
     #[test]
