@@ -24,9 +24,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, UInt32Array,
+    Array, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
 };
-use datafusion::arrow::compute::{cast, interleave, take as arrow_take};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use quarry_udfs::functions::scoring::Arms;
 use quarry_udfs::model::route;
@@ -420,27 +420,25 @@ pub async fn predict(
     };
     // A split model: each arm scores its rows (by the key, as SQL splits
     // them), and the answers go back in row order with each row's arm.
-    let to_challenger = route.to_challenger(key.as_ref(), rows.len());
+    let divided = route.divide(key.as_ref(), rows.len());
     let mut predictions: Vec<ArrayRef> = Vec::new();
     let mut probabilities: Vec<ArrayRef> = Vec::new();
-    let mut place = vec![(0usize, 0usize); rows.len()];
-    for (model, challenger) in [(Some(&production), false), (arms.challenger.as_ref(), true)] {
-        let Some(model) = model else { continue };
-        let picked: Vec<u32> = (0..rows.len() as u32)
-            .filter(|&i| to_challenger[i as usize] == challenger)
-            .collect();
-        if picked.is_empty() {
-            continue;
-        }
+    for (part, challenger) in divided.arms().enumerate() {
+        let model = match (challenger, &arms.challenger) {
+            (true, Some(challenger)) => challenger,
+            _ => &production,
+        };
         let (features, _) = columns(model, rows, key_field.as_deref(), &all)?;
-        let indices = UInt32Array::from(picked.clone());
-        let take = |a: &ArrayRef| arrow_take(a, &indices, None).map_err(SqlStateError::internal);
-        let features = features.iter().map(take).collect::<Result<Vec<_>, _>>()?;
-        let key = key.as_ref().map(take).transpose()?;
-        let part = predictions.len();
-        for (j, &i) in picked.iter().enumerate() {
-            place[i as usize] = (part, j);
-        }
+        let features = divided
+            .take(part, &features)
+            .map_err(SqlStateError::internal)?;
+        let key = match &key {
+            Some(k) => divided
+                .take(part, std::slice::from_ref(k))
+                .map_err(SqlStateError::internal)?
+                .pop(),
+            None => None,
+        };
         let (prediction, probability) = score_and_record(
             &state,
             model,
@@ -471,16 +469,8 @@ pub async fn predict(
             .await;
         }
     }
-    let merge = |parts: &[ArrayRef]| -> Result<ArrayRef, SqlStateError> {
-        match parts {
-            [one] => Ok(one.clone()),
-            _ => {
-                let refs: Vec<&dyn Array> = parts.iter().map(|p| p.as_ref()).collect();
-                interleave(&refs, &place).map_err(SqlStateError::internal)
-            }
-        }
-    };
-    let arm_of = |i: usize| to_challenger[i];
+    let merge = |parts: &[ArrayRef]| divided.merge(parts).map_err(SqlStateError::internal);
+    let arm_of = |i: usize| divided.to_challenger[i];
     let mut answer = json!({
         "model": pinned.name,
         "version": pinned.version,

@@ -18,7 +18,9 @@
 
 use std::fmt;
 
-use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::array::{Array, ArrayRef, UInt32Array};
+use datafusion::arrow::compute::{interleave, take};
+use datafusion::arrow::error::ArrowError;
 
 use super::serving::{fnv, key_hashes, mix, unit};
 use super::store::{ModelRef, normalize_name, quote_name};
@@ -114,6 +116,76 @@ impl Route {
             _ => PRODUCTION,
         }
     }
+
+    /// A batch's `rows` divided between the arms by their keys.
+    pub fn divide(&self, keys: Option<&ArrayRef>, rows: usize) -> ArmRows {
+        let to_challenger = self.to_challenger(keys, rows);
+        let mut parts = Vec::with_capacity(2);
+        let mut place = vec![(0usize, 0usize); rows];
+        for challenger in [false, true] {
+            let picked: Vec<u32> = (0..rows as u32)
+                .filter(|&i| to_challenger[i as usize] == challenger)
+                .collect();
+            if picked.is_empty() {
+                continue;
+            }
+            for (j, &i) in picked.iter().enumerate() {
+                place[i as usize] = (parts.len(), j);
+            }
+            parts.push((challenger, UInt32Array::from(picked)));
+        }
+        ArmRows {
+            to_challenger,
+            parts,
+            place,
+        }
+    }
+}
+
+/// A batch's rows divided between production and the challenger: each
+/// arm scores its own rows ([`ArmRows::take`]) and the answers go back in
+/// row order ([`ArmRows::merge`]). Every scoring path (SQL and REST)
+/// divides alike.
+#[derive(Debug)]
+pub struct ArmRows {
+    /// Per row: whether the challenger serves it.
+    pub to_challenger: Vec<bool>,
+    /// The arms with rows, production first: whether it is the
+    /// challenger, and its rows.
+    parts: Vec<(bool, UInt32Array)>,
+    /// Per row: its arm's part and its place in that part's answer.
+    place: Vec<(usize, usize)>,
+}
+
+impl ArmRows {
+    /// Whether each arm with rows is the challenger, in part order.
+    pub fn arms(&self) -> impl Iterator<Item = bool> + '_ {
+        self.parts.iter().map(|(challenger, _)| *challenger)
+    }
+
+    /// How many rows part `part` has.
+    pub fn rows(&self, part: usize) -> usize {
+        self.parts[part].1.len()
+    }
+
+    /// The rows of part `part` of `columns` (the columns themselves when
+    /// that arm serves every row).
+    pub fn take(&self, part: usize, columns: &[ArrayRef]) -> Result<Vec<ArrayRef>, ArrowError> {
+        let indices = &self.parts[part].1;
+        if indices.len() == self.place.len() {
+            return Ok(columns.to_vec());
+        }
+        columns.iter().map(|c| take(c, indices, None)).collect()
+    }
+
+    /// Each part's answers (in part order) back in row order.
+    pub fn merge(&self, answers: &[ArrayRef]) -> Result<ArrayRef, ArrowError> {
+        if let [one] = answers {
+            return Ok(one.clone());
+        }
+        let refs: Vec<&dyn Array> = answers.iter().map(|a| a.as_ref()).collect();
+        interleave(&refs, &self.place)
+    }
 }
 
 /// Where a key falls for the arm split, in [0, 1): the key's hash mixed
@@ -171,6 +243,36 @@ mod tests {
             ..route(0.5)
         };
         assert_eq!(Route::parse(&quoted.to_string()), Some(quoted));
+    }
+
+    #[test]
+    fn each_arm_takes_its_rows_and_the_answers_go_back_in_order() -> Result<(), ArrowError> {
+        let keys: ArrayRef = Arc::new(Int64Array::from_iter_values(0..1000));
+        let divided = route(0.3).divide(Some(&keys), 1000);
+        assert_eq!(divided.arms().collect::<Vec<_>>(), vec![false, true]);
+        assert_eq!(divided.rows(0) + divided.rows(1), 1000);
+        // Each arm answers with its rows' keys; merged, every row has its own.
+        let answers = (0..2)
+            .map(|part| Ok(divided.take(part, std::slice::from_ref(&keys))?.remove(0)))
+            .collect::<Result<Vec<_>, ArrowError>>()?;
+        for (part, challenger) in divided.arms().enumerate() {
+            let taken = answers[part].as_any().downcast_ref::<Int64Array>();
+            let taken = taken.map(|a| a.values().to_vec()).unwrap_or_default();
+            assert!(
+                taken
+                    .iter()
+                    .all(|&k| divided.to_challenger[k as usize] == challenger)
+            );
+        }
+        assert_eq!(&divided.merge(&answers)?, &keys);
+        // Without keys production serves every row, and takes them whole.
+        let whole = route(0.3).divide(None, 5);
+        assert_eq!(whole.arms().collect::<Vec<_>>(), vec![false]);
+        let column: ArrayRef = Arc::new(Int64Array::from_iter_values(0..5));
+        let taken = whole.take(0, std::slice::from_ref(&column))?;
+        assert!(Arc::ptr_eq(&taken[0], &column));
+        assert!(Arc::ptr_eq(&whole.merge(&taken)?, &column));
+        Ok(())
     }
 
     #[test]

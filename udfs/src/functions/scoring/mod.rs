@@ -23,8 +23,7 @@ use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, StructArray, UInt32Array};
-use datafusion::arrow::compute::{interleave, take as arrow_take};
+use datafusion::arrow::array::{Array, ArrayRef, StructArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result as DfResult;
@@ -310,43 +309,25 @@ impl<O: ModelOutput> ScalarUDFImpl for ModelUdf<O> {
             return Ok(ColumnarValue::Array(out));
         };
         // Each arm scores its own rows; the results go back in row order.
-        let to_challenger = route.to_challenger(key.as_ref(), rows);
+        let divided = route.divide(key.as_ref(), rows);
         let mut parts: Vec<ArrayRef> = Vec::with_capacity(2);
-        let mut place = vec![(0usize, 0usize); rows];
-        for (model, challenger) in [
-            (Some(&arms.production), false),
-            (arms.challenger.as_ref(), true),
-        ] {
-            let Some(model) = model else { continue };
-            let picked: Vec<u32> = (0..rows as u32)
-                .filter(|&i| to_challenger[i as usize] == challenger)
-                .collect();
-            if picked.is_empty() {
-                continue;
-            }
-            let order = bind_with(O::FUNCTION, model, fields, &arms.models())?;
-            let features = feature_arrays(inputs, fields, &order, rows)?;
-            let (features, key) = if picked.len() == rows {
-                (features, key.clone())
-            } else {
-                let indices = UInt32Array::from(picked.clone());
-                let take =
-                    |a: &ArrayRef| -> DfResult<ArrayRef> { Ok(arrow_take(a, &indices, None)?) };
-                (
-                    features.iter().map(take).collect::<DfResult<Vec<_>>>()?,
-                    key.as_ref().map(take).transpose()?,
-                )
+        for (part, challenger) in divided.arms().enumerate() {
+            let model = match (challenger, &arms.challenger) {
+                (true, Some(challenger)) => challenger,
+                _ => &arms.production,
             };
-            let part = parts.len();
-            for (j, &i) in picked.iter().enumerate() {
-                place[i as usize] = (part, j);
-            }
+            let order = bind_with(O::FUNCTION, model, fields, &arms.models())?;
+            let features = divided.take(part, &feature_arrays(inputs, fields, &order, rows)?)?;
+            let key = match &key {
+                Some(k) => divided.take(part, std::slice::from_ref(k))?.pop(),
+                None => None,
+            };
             let out = self.score_reported_rows(
                 model,
                 features,
                 key,
                 Some(route.arm(challenger)),
-                picked.len(),
+                divided.rows(part),
                 &args,
             )?;
             parts.push(out);
@@ -354,13 +335,7 @@ impl<O: ModelOutput> ScalarUDFImpl for ModelUdf<O> {
         if let Some(shadow) = &arms.shadow {
             self.shadow(shadow, &arms, inputs, fields, key, &args);
         }
-        let out = match parts.len() {
-            1 => parts.pop().expect("one part"),
-            _ => {
-                let refs: Vec<&dyn Array> = parts.iter().map(|p| p.as_ref()).collect();
-                interleave(&refs, &place)?
-            }
-        };
+        let out = divided.merge(&parts)?;
         Ok(ColumnarValue::Array(out))
     }
 
