@@ -86,7 +86,7 @@ pub struct Cli {
     #[arg(long, env = "QUARRY_SCHEDULER_INTERVAL")]
     pub scheduler_interval: Option<String>,
 
-    /// Hosts alert webhooks may go to, comma-separated: host, host:port, [v6]:port, or * for any [default: none]
+    /// Hosts alert webhooks may go to, comma-separated: host or host:port (an IPv6 address in brackets), or * for any [default: none]
     #[arg(long, env = "QUARRY_ALERT_WEBHOOK_HOSTS")]
     pub alert_webhook_hosts: Option<String>,
 

@@ -16,7 +16,7 @@
 //! - [`admin`]: `pg_stat_activity`, `pg_cancel_backend`, `pg_terminate_backend`;
 //! - [`checked`]: integer arithmetic that raises on overflow;
 //! - [`unknown`]: quoted literals read as the type they are compared with;
-//! - [`aggregate_filters`]: filters kept above aggregates that answer a row
+//! - `aggregate_filters`: filters kept above aggregates that answer a row
 //!   for no input.
 
 pub mod admin;
