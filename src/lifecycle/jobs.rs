@@ -1,13 +1,17 @@
-//! `ml_jobs`: every evaluation of a model's policy, and what it did. A row
-//! is written `running` when a job starts and finished in one statement at
-//! its end, so a job a crash interrupts is found `running` at the next
-//! start and marked failed ([`Jobs::fail_interrupted`]), never left running.
-//! A version a job trains is registered in its own transaction
-//! (`Registry::register`): a crash leaves it whole or absent.
+//! `ml_jobs`: every evaluation of a model's policy, and every training
+//! (`CREATE MODEL`, `ml_train`; trigger `create model` or `ml_train`), and
+//! what it did. A row is written `running` when a job starts, its
+//! `progress` updated as training reports it (at most once a second), and
+//! finished in one statement at its end, so a job a crash interrupts is
+//! found `running` at the next start and marked failed
+//! ([`Jobs::fail_interrupted`]), never left running; a training cancelled
+//! or failed is marked failed as it ends. A version a job trains is
+//! registered in its own transaction (`Registry::register`): a crash
+//! leaves it whole or absent.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use rusqlite::{OptionalExtension, params};
@@ -30,7 +34,8 @@ CREATE TABLE IF NOT EXISTS ml_jobs (
     candidate_version INTEGER,
     decision          TEXT,
     reason            TEXT,
-    error             TEXT
+    error             TEXT,
+    progress          TEXT
 );
 CREATE INDEX IF NOT EXISTS ml_jobs_model ON ml_jobs (model, id);
 "#;
@@ -67,6 +72,10 @@ pub struct JobRow {
     pub decision: Option<String>,
     pub reason: Option<String>,
     pub error: Option<String>,
+    /// What a training reported last.
+    pub progress: Option<String>,
+    /// Seconds from start to finish, or to now while it runs.
+    pub elapsed: Option<f64>,
 }
 
 /// The jobs table in the catalog's store.
@@ -79,6 +88,16 @@ impl Jobs {
     /// The table in `store` (made by `Registry::open`).
     pub fn of(store: Arc<Store>) -> Jobs {
         Jobs { store }
+    }
+
+    /// Adds the columns later releases added to a table an earlier one
+    /// made (at open, before anything reads it).
+    pub fn migrate(store: &Store) -> Result<()> {
+        let columns = store.strings("SELECT name FROM pragma_table_info('ml_jobs')")?;
+        if !columns.iter().any(|c| c == "progress") {
+            store.execute_batch("ALTER TABLE ml_jobs ADD COLUMN progress TEXT;")?;
+        }
+        Ok(())
     }
 
     /// At start-up: fails the jobs a crash left running.
@@ -109,12 +128,29 @@ impl Jobs {
 
     /// Records a job starting; its id.
     pub fn start(&self, model: &str, run_by: &str) -> Result<i64> {
+        self.start_as(model, run_by, None)
+    }
+
+    /// Records a job starting, with what started it when known (a
+    /// training's `create model` or `ml_train`); its id.
+    pub fn start_as(&self, model: &str, run_by: &str, trigger: Option<&str>) -> Result<i64> {
         self.store.with_tx(|tx| {
             tx.execute(
-                "INSERT INTO ml_jobs (model, run_by, status) VALUES (?1, ?2, 'running')",
-                params![model, run_by],
+                "INSERT INTO ml_jobs (model, run_by, trigger, status) VALUES (?1, ?2, ?3, 'running')",
+                params![model, run_by, trigger],
             )?;
             Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// Records what a running job reports.
+    pub fn progress(&self, id: i64, text: &str) -> Result<()> {
+        self.store.with_tx(|tx| {
+            tx.execute(
+                "UPDATE ml_jobs SET progress = ?2 WHERE id = ?1 AND status = 'running'",
+                params![id, text],
+            )?;
+            Ok(())
         })
     }
 
@@ -123,8 +159,8 @@ impl Jobs {
     pub fn finish(&self, id: i64, outcome: &Outcome, error: Option<&str>) -> Result<()> {
         self.store.with_tx(|tx| {
             tx.execute(
-                "UPDATE ml_jobs SET status = ?2, trigger = ?3, candidate_version = ?4,
-                     decision = ?5, reason = ?6, error = ?7,
+                "UPDATE ml_jobs SET status = ?2, trigger = coalesce(?3, trigger),
+                     candidate_version = ?4, decision = ?5, reason = ?6, error = ?7,
                      finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
                  WHERE id = ?1",
                 params![
@@ -180,7 +216,9 @@ impl Jobs {
 }
 
 const SELECT: &str = "SELECT id, model, run_by, trigger, started_at, finished_at, status,
-    candidate_version, decision, reason, error FROM ml_jobs";
+    candidate_version, decision, reason, error, progress,
+    (julianday(coalesce(finished_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) - julianday(started_at)) * 86400.0
+    FROM ml_jobs";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
@@ -195,6 +233,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
         decision: r.get(8)?,
         reason: r.get(9)?,
         error: r.get(10)?,
+        progress: r.get(11)?,
+        elapsed: r.get(12)?,
     })
 }
 
@@ -213,6 +253,8 @@ pub fn schema() -> SchemaRef {
         text("decision", true),
         text("reason", true),
         text("error", true),
+        text("progress", true),
+        Field::new("elapsed", DataType::Float64, true),
     ]))
 }
 
@@ -235,6 +277,11 @@ pub fn batch(rows: &[JobRow]) -> Result<RecordBatch> {
         text(&|r| r.decision.as_deref()),
         text(&|r| r.reason.as_deref()),
         text(&|r| r.error.as_deref()),
+        text(&|r| r.progress.as_deref()),
+        Arc::new(Float64Array::from_iter(rows.iter().map(|r| {
+            // Milliseconds are what the timestamps hold.
+            r.elapsed.map(|s| (s * 1000.0).round() / 1000.0)
+        }))),
     ];
     RecordBatch::try_new(schema(), columns).map_err(SqlStateError::internal)
 }

@@ -511,6 +511,8 @@ impl Lifecycle {
                 options,
                 query: recipe.query.clone(),
                 user: recipe.owner.clone(),
+                // This job's row is the record.
+                trigger: None,
             };
             let trained = control
                 .run(async {

@@ -232,17 +232,17 @@ impl TableFunctionSpec for LifecycleUdtf {
     fn doc() -> DocumentationBuilder {
         Documentation::builder(
             DocSection { include: true, label: "Lifecycle automation", description: None },
-            "A model's versions through their life, one row each: version, status, trained_at, trigger (the policy rule whose job trained it, from ml_jobs, or manual), days_since_previous (since the previous version was trained: the retraining frequency), deployed_at (first made production), archived_at, days_in_production (summed over every time it was production, to now for the current one), metric (the headline live metric: roc_auc, else accuracy, else rmse), metric_at_deploy and metric_now (on its first and latest day with feedback, from ml_monitor by day) and decay_per_30_days (their difference per 30 days; NULL within one day). Needs PREDICT on the model (the prediction log is read as ml_monitor reads it). Errors: 42704 unknown model; 42501 without PREDICT.",
+            "A model's versions through their life, one row each: version, status, trained_at, trigger (from ml_jobs: the policy rule whose job trained it, or create model or ml_train for a training a user ran; manual when no job recorded it), days_since_previous (since the previous version was trained: the retraining frequency), deployed_at (first made production), archived_at, days_in_production (summed over every time it was production, to now for the current one), metric (the headline live metric: roc_auc, else accuracy, else rmse), metric_at_deploy and metric_now (on its first and latest day with feedback, from ml_monitor by day) and decay_per_30_days (their difference per 30 days; NULL within one day). Needs PREDICT on the model (the prediction log is read as ml_monitor reads it). Errors: 42704 unknown model; 42501 without PREDICT.",
             "SELECT * FROM ml_lifecycle(model)",
         )
         .with_sql_example(
 r#"```sql
 > SELECT version, status, trigger, deployed_at IS NOT NULL AS deployed FROM ml_lifecycle('churn');
-+---------+------------+---------+----------+
-| version | status     | trigger | deployed |
-+---------+------------+---------+----------+
-| 1       | production | manual  | t        |
-+---------+------------+---------+----------+
++---------+------------+--------------+----------+
+| version | status     | trigger      | deployed |
++---------+------------+--------------+----------+
+| 1       | production | create model | t        |
++---------+------------+--------------+----------+
 ```"#,
         )
     }

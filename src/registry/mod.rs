@@ -309,6 +309,7 @@ impl Registry {
         store.execute_batch(crate::governance::ml_tag::SCHEMA)?;
         store.execute_batch(documentation::SCHEMA)?;
         store.execute_batch(crate::lifecycle::jobs::SCHEMA)?;
+        crate::lifecycle::jobs::Jobs::migrate(&store)?;
         store.execute_batch(crate::lifecycle::alerts::SCHEMA)?;
         let dir = data_dir.join("models");
         std::fs::create_dir_all(&dir).map_err(|e| io_err("create models directory", e))?;

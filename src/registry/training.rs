@@ -20,6 +20,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::snapshots::Origin;
 use super::{Registry, TrainingInfo, normalize};
 use crate::error::{IntoSqlError, Result, SqlStateError, sqlstate};
+use crate::lifecycle::jobs::{Jobs, Outcome};
 
 /// A request to train `name` on the rows of `plan`.
 #[derive(Debug, Clone)]
@@ -29,6 +30,67 @@ pub struct TrainRequest {
     pub options: BTreeMap<String, String>,
     pub query: String,
     pub user: String,
+    /// What started it, recorded as a job of its own in `ml_jobs`
+    /// (`create model`, `ml_train`); `None` when the caller's job records
+    /// it (a policy job's retraining).
+    pub trigger: Option<&'static str>,
+}
+
+/// Where a training's progress goes: the client's NOTICEs, and its job's
+/// `progress` in `ml_jobs` (at most once a second: a boosting run reports
+/// often, and each write is a catalog transaction).
+#[derive(Clone)]
+struct Progress {
+    notices: Option<UnboundedSender<String>>,
+    job: Option<JobProgress>,
+}
+
+/// A training's job row, and when its progress was last written.
+#[derive(Clone)]
+struct JobProgress {
+    jobs: Jobs,
+    id: i64,
+    written: Arc<std::sync::Mutex<Option<Instant>>>,
+}
+
+impl Progress {
+    fn report(&self, message: &str) {
+        if let Some(notices) = &self.notices {
+            let _ = notices.send(message.to_string());
+        }
+        if let Some(job) = &self.job {
+            let mut written = crate::sync::lock(&job.written);
+            if written.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1)) {
+                *written = Some(Instant::now());
+                if let Err(e) = job.jobs.progress(job.id, message) {
+                    tracing::debug!(job = job.id, error = %e.message, "training progress not recorded");
+                }
+            }
+        }
+    }
+}
+
+/// Fails a training's job when the training ends without finishing it:
+/// the statement was cancelled, or its client went away.
+struct JobGuard {
+    jobs: Jobs,
+    id: i64,
+    finished: bool,
+}
+
+impl Drop for JobGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.jobs.finish(
+                self.id,
+                &Outcome {
+                    decision: "none".into(),
+                    ..Outcome::default()
+                },
+                Some("57014: the training stopped: its statement was cancelled or its client went away"),
+            );
+        }
+    }
 }
 
 /// Sets the flag when dropped: a cancelled statement drops the training
@@ -112,13 +174,76 @@ fn out_of_memory(name: &str, what: &str, e: &datafusion::error::DataFusionError)
     .with_hint("raise --memory-limit, or train on fewer rows or columns")
 }
 
-/// Trains and registers a model; returns its result row.
+/// Trains and registers a model, as a job in `ml_jobs` when the request
+/// names a trigger, sending progress to `notices`; returns its result row.
 pub async fn run(
     registry: &Arc<Registry>,
     state: &SessionState,
     plan: LogicalPlan,
     request: TrainRequest,
-    progress: Option<UnboundedSender<String>>,
+    notices: Option<UnboundedSender<String>>,
+) -> Result<RecordBatch> {
+    let Some(trigger) = request.trigger else {
+        let progress = Progress { notices, job: None };
+        return train_and_register(registry, state, plan, request, progress).await;
+    };
+    let jobs = Jobs::of(registry.store().clone());
+    let id = jobs.start_as(&normalize(&request.name), &request.user, Some(trigger))?;
+    let mut guard = JobGuard {
+        jobs: jobs.clone(),
+        id,
+        finished: false,
+    };
+    let progress = Progress {
+        notices,
+        job: Some(JobProgress {
+            jobs: jobs.clone(),
+            id,
+            written: Arc::default(),
+        }),
+    };
+    let result = train_and_register(registry, state, plan, request, progress).await;
+    let (outcome, error) = match &result {
+        Ok(batch) => {
+            let version = batch
+                .column_by_name("version")
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+                .filter(|v| !v.is_empty())
+                .map(|v| v.value(0));
+            let outcome = Outcome {
+                decision: "trained".into(),
+                candidate_version: version.map(|v| v as u32),
+                notes: version
+                    .map(|v| format!("version {v} registered"))
+                    .into_iter()
+                    .collect(),
+                ..Outcome::default()
+            };
+            (outcome, None)
+        }
+        Err(e) => (
+            Outcome {
+                decision: "none".into(),
+                ..Outcome::default()
+            },
+            Some(format!("{}: {}", e.code, e.message)),
+        ),
+    };
+    // The training's own answer (or error) is what the statement returns;
+    // a job row that cannot be finished is failed at the next start.
+    if let Err(e) = jobs.finish(id, &outcome, error.as_deref()) {
+        tracing::warn!(job = id, error = %e.message, "training job not recorded as finished");
+    }
+    guard.finished = true;
+    result
+}
+
+async fn train_and_register(
+    registry: &Arc<Registry>,
+    state: &SessionState,
+    plan: LogicalPlan,
+    request: TrainRequest,
+    progress: Progress,
 ) -> Result<RecordBatch> {
     let started = Instant::now();
     let name = normalize(&request.name);
@@ -199,9 +324,7 @@ pub async fn run(
     }
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let read_seconds = started.elapsed().as_secs_f64();
-    if let Some(p) = &progress {
-        let _ = p.send(format!("{name}: read {rows} rows in {read_seconds:.1} s"));
-    }
+    progress.report(&format!("{name}: read {rows} rows in {read_seconds:.1} s"));
 
     // The fit's working set (the feature matrix, its split copy, the
     // learner's per-row state: about three f64 copies of the rows) is
@@ -232,11 +355,7 @@ pub async fn run(
         move || -> Result<(TrainedModel, String, Vec<RecordBatch>)> {
             let _slot = control.pool.acquire(&statement)?;
             let digest = quarry_udfs::model::train::data_sha256(&fit_schema, &batches)?;
-            let report = |m: &str| {
-                if let Some(p) = &fit_progress {
-                    let _ = p.send(m.to_string());
-                }
-            };
+            let report = |m: &str| fit_progress.report(m);
             let stop = || fit_cancel.load(Ordering::Acquire) || statement.stopped();
             let ctx = TrainContext {
                 threads,
@@ -310,9 +429,7 @@ pub async fn run(
     // listed in the transaction that registers the version: a version
     // exists with its snapshot or not at all, whatever fails or is killed.
     let staged = if keep_snapshot {
-        if let Some(p) = &progress {
-            let _ = p.send(format!("{name}: writing the training snapshot"));
-        }
+        progress.report(&format!("{name}: writing the training snapshot"));
         let (schema, batches) = if snapshot_all_columns {
             (schema, batches)
         } else {
@@ -348,12 +465,10 @@ pub async fn run(
         registry.set_policy(&name, policy, &request.user)?;
     }
     registry.model_registered().await;
-    if let Some(p) = &progress {
-        let _ = p.send(format!(
-            "{name}: version {version} registered in {:.1} s",
-            started.elapsed().as_secs_f64()
-        ));
-    }
+    progress.report(&format!(
+        "{name}: version {version} registered in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
     drop(reservations);
     result_batch(&name, version, &trained, seconds)
 }

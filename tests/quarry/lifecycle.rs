@@ -215,7 +215,7 @@ async fn the_scheduler_runs_policies_on_its_own() {
     let job = wait_for(
         &client,
         "SELECT coalesce(min(run_by || ' ' || status || ' ' || trigger || ' ' || decision || ' ' || candidate_version), '') \
-         FROM ml_jobs WHERE model = 's' AND candidate_version IS NOT NULL",
+         FROM ml_jobs WHERE model = 's' AND run_by = 'scheduler' AND candidate_version IS NOT NULL",
         Duration::from_secs(60),
         |v| !v.is_empty(),
     )
@@ -224,7 +224,7 @@ async fn the_scheduler_runs_policies_on_its_own() {
     assert_eq!(
         scalar(
             &client,
-            "SELECT count(*) FROM ml_jobs WHERE model = 'quiet'"
+            "SELECT count(*) FROM ml_jobs WHERE model = 'quiet' AND run_by = 'scheduler'"
         )
         .await,
         "0"
@@ -381,7 +381,8 @@ async fn a_job_killed_mid_training_is_failed_at_restart_with_no_version() {
     assert_eq!(
         scalar(
             &admin,
-            "SELECT status || ' ' || coalesce(CAST(candidate_version AS TEXT), '-') || ' ' || error FROM ml_jobs"
+            "SELECT status || ' ' || coalesce(CAST(candidate_version AS TEXT), '-') || ' ' || error FROM ml_jobs \
+             WHERE trigger IS DISTINCT FROM 'create model'"
         )
         .await,
         "failed - interrupted: the server stopped while the job ran"
@@ -630,7 +631,7 @@ async fn lifecycle_walkthrough_runs() {
         ),
         (
             "SELECT string_agg(coalesce(trigger, '-') || ':' || decision || ':' || coalesce(CAST(candidate_version AS TEXT), '-'), ' ' ORDER BY id) \
-             FROM ml_jobs WHERE model = 'churn_flow'",
+             FROM ml_jobs WHERE model = 'churn_flow' AND coalesce(trigger, '-') NOT IN ('create model', 'ml_train')",
             "retrain_on_drift:deployed:3 rollback_on_metric:rolled back:-",
         ),
         (
@@ -656,7 +657,7 @@ async fn lifecycle_walkthrough_runs() {
         (
             "SELECT string_agg(CAST(version AS TEXT) || ':' || trigger || ':' || (deployed_at IS NOT NULL), ' ' ORDER BY version) \
              FROM ml_lifecycle('churn_flow')",
-            "1:manual:true 2:manual:true 3:retrain_on_drift:true",
+            "1:create model:true 2:create model:true 3:retrain_on_drift:true",
         ),
         (
             "SELECT metric || ' ' || (metric_now > 0.9) FROM ml_lifecycle('churn_flow') WHERE version = 3",

@@ -688,10 +688,39 @@ async fn a_cancelled_training_run_registers_nothing() {
         (client, result)
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Meanwhile the training is a running job in ml_jobs.
+    let watcher = connect(&server.url("quarry")).await;
+    assert_eq!(
+        rows(
+            &watcher,
+            "SELECT run_by, trigger, status, elapsed > 0 FROM ml_jobs WHERE model = 'big'"
+        )
+        .await,
+        vec![vec![
+            Some("quarry".into()),
+            Some("create model".into()),
+            Some("running".into()),
+            Some("t".into())
+        ]]
+    );
     cancel.cancel_query(NoTls).await.expect("cancel sent");
     let (client, result) = training.await.expect("training task");
     let err = result.expect_err("training was cancelled");
     assert_eq!(sqlstate(&err), "57014", "{err}");
+    // ... and then a failed one, which names the cancel.
+    assert_eq!(
+        rows(
+            &watcher,
+            "SELECT status, decision, error LIKE '57014: %', finished_at IS NOT NULL FROM ml_jobs WHERE model = 'big'"
+        )
+        .await,
+        vec![vec![
+            Some("failed".into()),
+            Some("none".into()),
+            Some("t".into()),
+            Some("t".into())
+        ]]
+    );
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "cancel took {:?}",

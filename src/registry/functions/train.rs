@@ -131,6 +131,7 @@ impl TableFunctionImpl for TrainUdtf {
             options,
             query,
             user,
+            trigger: Some("ml_train"),
         };
         let registry = self.registry.clone();
         // Trains when executed, never at planning (so EXPLAIN does not train).

@@ -173,6 +173,7 @@ impl QueryHandler {
                     options: options.clone(),
                     query: query.to_string(),
                     user: session.current_user(),
+                    trigger: Some("create model"),
                 };
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
                 let started = Instant::now();
