@@ -1,7 +1,7 @@
 //! `ml_jobs`: every evaluation of a model's policy, and every training
 //! (`CREATE MODEL`, `ml_train`; trigger `create model` or `ml_train`), and
 //! what it did. A row is written `running` when a job starts, its
-//! `progress` updated as training reports it (at most once a second), and
+//! `progress` updated as training reports each step, and
 //! finished in one statement at its end, so a job a crash interrupts is
 //! found `running` at the next start and marked failed
 //! ([`Jobs::fail_interrupted`]), never left running; a training cancelled

@@ -37,20 +37,14 @@ pub struct TrainRequest {
 }
 
 /// Where a training's progress goes: the client's NOTICEs, and its job's
-/// `progress` in `ml_jobs` (at most once a second: a boosting run reports
-/// often, and each write is a catalog transaction).
+/// `progress` in `ml_jobs`. Every message is written: training reports per
+/// step and per cross-validation fold, not per iteration, and a throttle
+/// would keep the step before a long one (a fit, a snapshot) as what the
+/// job is doing.
 #[derive(Clone)]
 struct Progress {
     notices: Option<UnboundedSender<String>>,
-    job: Option<JobProgress>,
-}
-
-/// A training's job row, and when its progress was last written.
-#[derive(Clone)]
-struct JobProgress {
-    jobs: Jobs,
-    id: i64,
-    written: Arc<std::sync::Mutex<Option<Instant>>>,
+    job: Option<(Jobs, i64)>,
 }
 
 impl Progress {
@@ -58,14 +52,10 @@ impl Progress {
         if let Some(notices) = &self.notices {
             let _ = notices.send(message.to_string());
         }
-        if let Some(job) = &self.job {
-            let mut written = crate::sync::lock(&job.written);
-            if written.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1)) {
-                *written = Some(Instant::now());
-                if let Err(e) = job.jobs.progress(job.id, message) {
-                    tracing::debug!(job = job.id, error = %e.message, "training progress not recorded");
-                }
-            }
+        if let Some((jobs, id)) = &self.job
+            && let Err(e) = jobs.progress(*id, message)
+        {
+            tracing::debug!(job = id, error = %e.message, "training progress not recorded");
         }
     }
 }
@@ -196,11 +186,7 @@ pub async fn run(
     };
     let progress = Progress {
         notices,
-        job: Some(JobProgress {
-            jobs: jobs.clone(),
-            id,
-            written: Arc::default(),
-        }),
+        job: Some((jobs.clone(), id)),
     };
     let result = train_and_register(registry, state, plan, request, progress).await;
     let (outcome, error) = match &result {
